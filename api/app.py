@@ -1,0 +1,49 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from sqlalchemy import Engine
+
+import gridcore
+from api import errors
+from api.routes import health
+from api.settings import ApiSettings
+from layers.engine import check_server, make_engine
+from layers.settings import DatabaseSettings
+
+
+def create_app(api_settings: ApiSettings | None = None,
+               db_settings: DatabaseSettings | None = None,
+               engine: Engine | None = None) -> FastAPI:
+    """Build the app. The engine is created (and the server checked) in the lifespan, and
+    disposed when the app stops; a caller may pass its own engine (tests)."""
+    api_settings = api_settings or ApiSettings()
+    db_settings = db_settings or DatabaseSettings()
+    owns_engine = engine is None
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.engine = engine or make_engine(db_settings)
+        check_server(app.state.engine)
+        try:
+            yield
+        finally:
+            if owns_engine:
+                app.state.engine.dispose()
+
+    app = FastAPI(
+        title="gridcore",
+        version=gridcore.__version__,
+        summary="Grid-based city management (网格化管理): layers, resolve, cases, one map, health",
+        lifespan=lifespan,
+    )
+    app.state.api_settings = api_settings
+    app.state.db_settings = db_settings
+    errors.install(app)
+    errors.install_database_errors(app)
+    app.include_router(health.router)
+    return app

@@ -1,0 +1,100 @@
+"""Domain errors → HTTP status, in one table, rendered as RFC 9457 problem+json."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from gridcore import errors as e
+
+PROBLEM_JSON = "application/problem+json"
+
+# Most specific class first: the first isinstance match wins.
+STATUS_TABLE: list[tuple[type[e.GridcoreError], int]] = [
+    (e.DatabaseUnsuitable, 503),
+    (e.ServiceUnavailable, 503),
+    (e.PayloadTooLarge, 413),
+    (e.NotFound, 404),
+    (e.Conflict, 409),
+    (e.OutsideManagedArea, 422),
+    (e.ImportRejected, 422),
+    (e.InvalidCode, 422),
+    (e.ValidationError, 422),
+    (e.GridcoreError, 400),
+]
+
+
+def status_for(error: e.GridcoreError) -> int:
+    for cls, status in STATUS_TABLE:
+        if isinstance(error, cls):
+            return status
+    return 500
+
+
+def problem(status: int, title: str, detail: str, kind: str, instance: str | None = None,
+            headers: dict[str, str] | None = None, **extra: Any) -> JSONResponse:
+    body: dict[str, Any] = {"type": f"https://gridcore.dev/problems/{kind}", "title": title,
+                            "status": status, "detail": detail}
+    if instance:
+        body["instance"] = instance
+    body.update({k: v for k, v in extra.items() if v is not None})
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, str | int | float | bool) or value is None:
+        return value
+    return str(value)
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(e.GridcoreError)
+    async def domain_error(request: Request, exc: e.GridcoreError) -> JSONResponse:
+        status = status_for(exc)
+        headers = {"Retry-After": "5"} if status == 503 else None
+        return problem(status, exc.title, exc.message, exc.kind, str(request.url.path),
+                       headers=headers, **_jsonable(exc.details))
+
+    @app.exception_handler(RequestValidationError)
+    async def request_invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [{"field": ".".join(str(p) for p in err.get("loc", ()) if p != "body"),
+                   "reason": err.get("msg", ""), "location": (err.get("loc") or ["?"])[0]}
+                  for err in exc.errors()]
+        detail = "; ".join(f"{err['field'] or err['location']}: {err['reason']}"
+                           for err in errors)
+        return problem(422, "Invalid request", detail, "validation-error",
+                       str(request.url.path), errors=errors)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return problem(exc.status_code, str(exc.detail), str(exc.detail),
+                       f"http-{exc.status_code}", str(request.url.path),
+                       headers=getattr(exc, "headers", None))
+
+
+def install_database_errors(app: FastAPI) -> None:
+    """A lost or restarting database is a retryable 503, never a 500 or a hang."""
+    from sqlalchemy.exc import DBAPIError, OperationalError
+    from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(PoolTimeout)
+    async def database_down(request: Request, exc: Exception) -> JSONResponse:
+        return problem(503, "Database unavailable",
+                       "the database is unreachable or restarting; retry shortly",
+                       "database-unavailable", str(request.url.path),
+                       headers={"Retry-After": "2"})
+
+    @app.exception_handler(DBAPIError)
+    async def database_error(request: Request, exc: DBAPIError) -> JSONResponse:
+        if exc.connection_invalidated:
+            return await database_down(request, exc)
+        raise exc

@@ -1,0 +1,91 @@
+"""Domain errors.
+
+Every error the product reports to a user is one of these. ``api.errors`` maps each class to an
+HTTP status in one table and renders RFC 9457 ``application/problem+json``; the command line
+prints ``str(error)`` and exits non-zero. Each error carries a stable ``kind`` (the problem type
+slug) and optional structured ``details`` (row, field, reason…) so that a client can point the
+user at what is wrong.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class GridcoreError(Exception):
+    """Base of all domain errors."""
+
+    kind = "gridcore-error"
+    title = "gridcore error"
+
+    def __init__(self, message: str, **details: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details: dict[str, Any] = details
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class ValidationError(GridcoreError):
+    """Input that cannot be accepted as it is (a bad field, coordinate, geometry or file)."""
+
+    kind = "validation-error"
+    title = "Invalid input"
+
+
+class InvalidCode(ValidationError):
+    """A grid / area / city-part code that is malformed or does not fit its parent."""
+
+    kind = "invalid-code"
+    title = "Invalid code"
+
+
+class ImportRejected(ValidationError):
+    """A file import that was refused; nothing was written. ``problems`` lists every row."""
+
+    kind = "import-rejected"
+    title = "Import rejected"
+
+    def __init__(self, message: str, problems: list[dict[str, Any]] | None = None,
+                 **details: Any) -> None:
+        super().__init__(message, problems=problems or [], **details)
+        self.problems: list[dict[str, Any]] = problems or []
+
+
+class NotFound(GridcoreError):
+    kind = "not-found"
+    title = "Not found"
+
+
+class Conflict(GridcoreError):
+    """The request conflicts with the current state (duplicate, illegal transition…)."""
+
+    kind = "conflict"
+    title = "Conflict"
+
+
+class PayloadTooLarge(GridcoreError):
+    kind = "payload-too-large"
+    title = "Payload too large"
+
+
+class OutsideManagedArea(ValidationError):
+    """A point that lies outside every unit grid (beyond the snap tolerance)."""
+
+    kind = "outside-managed-area"
+    title = "Outside the managed area"
+
+
+class ServiceUnavailable(GridcoreError):
+    """A dependency (the database) is unreachable or unsuitable; the request may be retried."""
+
+    kind = "service-unavailable"
+    title = "Service unavailable"
+
+
+class DatabaseUnsuitable(ServiceUnavailable):
+    """PostgreSQL or PostGIS missing or too old."""
+
+    kind = "database-unsuitable"
+    title = "Database unsuitable"

@@ -1,0 +1,62 @@
+"""What resolving a location yields: the grid, its administrative hierarchy and the party
+responsible for a problem there. ``spatial`` and ``layers`` produce it; ``api``, the case
+intake and the command line consume it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class AreaRef:
+    code: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class GridHit:
+    """The grid a point falls in (or was snapped to)."""
+
+    grid_id: int  # the unit_grid row (a specific generation of the grid)
+    grid_code: str
+    snapped: bool = False  # True when outside every grid but within the snap tolerance
+    distance_m: float = 0.0  # distance to the grid when snapped (or nearest, when outside)
+
+
+@dataclass(frozen=True, slots=True)
+class ResponsibleParty:
+    department_code: str | None
+    department_name: str | None
+    rule: str  # human-readable reason naming the rule that matched (or why none did)
+    worker_codes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class LinkedPart:
+    code: str
+    class_code: str
+    distance_m: float
+    maintenance_dept: str | None
+    owner_dept: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Resolution:
+    lon: float  # WGS 84, after datum conversion
+    lat: float
+    inside: bool  # inside a grid (or snapped to one)
+    grid: GridHit | None
+    community: AreaRef | None
+    street: AreaRef | None
+    district: AreaRef | None
+    h3: str
+    responsible: ResponsibleParty | None
+    linked_part: LinkedPart | None
+    reason: str  # one sentence a dispatcher can read: how the answer was found
+    nearest_grid: GridHit | None = None  # when outside: the nearest grid and distance
+    grid_version: int = 0
+    extras: dict[str, object] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)

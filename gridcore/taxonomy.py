@@ -1,0 +1,169 @@
+"""The taxonomy of city-part (部件) and event (事件) classes, with their time limits.
+
+Classes are data (``gridcore/data/part_classes.csv`` and ``event_classes.csv``), not code: a
+city edits the CSV (or points ``GRIDCORE_TAXONOMY_DIR`` at its own copies) to add local classes.
+Only 0101 上水井盖 and 0102 污水井盖 are confirmed minor codes of the standard; every other row
+is this project's default and may be changed freely.
+
+A class is named by a *category key*: ``P`` + 4-digit code for a city-part class
+(``P0120`` street lamp) and ``E`` + 4-digit code for an event class (``E0103`` dirty road), since
+the two tables reuse the same 4-digit codes.
+
+Time limits are written ``30m`` (calendar minutes), ``2h`` (calendar hours, emergencies),
+``5wh`` (working hours) and ``3wd`` (working days); the working calendar interprets them.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from dataclasses import dataclass, field
+from enum import StrEnum
+from importlib import resources
+
+from gridcore.errors import ValidationError
+
+
+class CategoryKind(StrEnum):
+    PART = "part"
+    EVENT = "event"
+
+
+class LimitUnit(StrEnum):
+    CALENDAR_MINUTES = "m"
+    CALENDAR_HOURS = "h"
+    WORKING_HOURS = "wh"
+    WORKING_DAYS = "wd"
+
+
+_LIMIT_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(wd|wh|m|h)\s*$")
+
+
+@dataclass(frozen=True, slots=True)
+class TimeLimit:
+    amount: float
+    unit: LimitUnit
+
+    @classmethod
+    def parse(cls, text: str) -> TimeLimit:
+        match = _LIMIT_RE.match(text or "")
+        if not match:
+            raise ValidationError(
+                f"time limit {text!r} must look like 30m, 2h, 5wh or 3wd",
+                field="time limit", value=text)
+        return cls(float(match.group(1)), LimitUnit(match.group(2)))
+
+    def __str__(self) -> str:
+        amount = int(self.amount) if self.amount.is_integer() else self.amount
+        return f"{amount}{self.unit.value}"
+
+
+class Stage(StrEnum):
+    """The stages a class gives time limits for."""
+
+    DISPATCH = "dispatch"  # register + dispatch (立案派遣)
+    HANDLE = "handle"  # handling by the department (处置)
+    CHECK = "check"  # on-site check by a grid worker (核查)
+
+
+@dataclass(frozen=True, slots=True)
+class CategoryClass:
+    kind: CategoryKind
+    code: str
+    major: str
+    minor: str
+    name_zh: str
+    name_en: str
+    limits: dict[Stage, TimeLimit] = field(hash=False)
+    dedup_radius_m: float
+    register_condition: str
+    close_condition: str
+
+    @property
+    def key(self) -> str:
+        return ("P" if self.kind is CategoryKind.PART else "E") + self.code
+
+
+_COLUMNS = ["code", "major", "minor", "name_zh", "name_en", "limit_dispatch", "limit_handle",
+            "limit_check", "dedup_radius_m", "register_condition", "close_condition"]
+
+
+def _parse_rows(text: str, kind: CategoryKind, source: str) -> list[CategoryClass]:
+    reader = csv.DictReader(io.StringIO(text))
+    missing = [c for c in _COLUMNS if c not in (reader.fieldnames or [])]
+    if missing:
+        raise ValidationError(f"{source}: missing column(s) {', '.join(missing)}",
+                              file=source, missing=missing)
+    out: list[CategoryClass] = []
+    seen: set[str] = set()
+    for line, row in enumerate(reader, start=2):
+        code = (row["code"] or "").strip()
+        where = f"{source} line {line}"
+        if len(code) != 4 or not code.isdigit():
+            raise ValidationError(f"{where}: class code {code!r} must be 4 digits",
+                                  file=source, line=line, field="code")
+        if code[:2] != row["major"].strip() or code[2:] != row["minor"].strip():
+            raise ValidationError(f"{where}: code {code} does not equal major + minor",
+                                  file=source, line=line, field="code")
+        if code in seen:
+            raise ValidationError(f"{where}: duplicate class code {code}",
+                                  file=source, line=line, field="code")
+        seen.add(code)
+        try:
+            limits = {stage: TimeLimit.parse(row[f"limit_{stage.value}"]) for stage in Stage}
+            radius = float(row["dedup_radius_m"])
+        except (ValidationError, ValueError) as exc:
+            raise ValidationError(f"{where}: {exc}", file=source, line=line) from exc
+        out.append(CategoryClass(
+            kind=kind, code=code, major=code[:2], minor=code[2:],
+            name_zh=row["name_zh"].strip(), name_en=row["name_en"].strip(), limits=limits,
+            dedup_radius_m=radius, register_condition=row["register_condition"].strip(),
+            close_condition=row["close_condition"].strip()))
+    return out
+
+
+class Taxonomy:
+    """All classes, addressable by category key (``P0120``) or by (kind, code)."""
+
+    def __init__(self, classes: list[CategoryClass]) -> None:
+        self._by_key = {c.key: c for c in classes}
+
+    @classmethod
+    def from_csv_text(cls, parts_csv: str, events_csv: str) -> Taxonomy:
+        return cls(_parse_rows(parts_csv, CategoryKind.PART, "part_classes.csv")
+                   + _parse_rows(events_csv, CategoryKind.EVENT, "event_classes.csv"))
+
+    @classmethod
+    def default(cls) -> Taxonomy:
+        data = resources.files("gridcore") / "data"
+        return cls.from_csv_text((data / "part_classes.csv").read_text("utf-8"),
+                                 (data / "event_classes.csv").read_text("utf-8"))
+
+    def __iter__(self):
+        return iter(self._by_key.values())
+
+    def __len__(self) -> int:
+        return len(self._by_key)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._by_key
+
+    def get(self, key: str) -> CategoryClass:
+        try:
+            return self._by_key[key]
+        except KeyError:
+            hint = ""
+            if isinstance(key, str) and len(key) == 4 and key.isdigit():
+                hint = f" (write P{key} for a city-part class or E{key} for an event class)"
+            raise ValidationError(f"unknown category {key!r}{hint}", field="category",
+                                  value=key) from None
+
+    def part_class(self, code: str) -> CategoryClass:
+        return self.get("P" + code)
+
+    def parts(self) -> list[CategoryClass]:
+        return [c for c in self if c.kind is CategoryKind.PART]
+
+    def events(self) -> list[CategoryClass]:
+        return [c for c in self if c.kind is CategoryKind.EVENT]

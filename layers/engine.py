@@ -1,0 +1,84 @@
+"""Engine, sessions and the start-up check of PostgreSQL / PostGIS versions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from gridcore.errors import DatabaseUnsuitable, ServiceUnavailable
+from layers.cluster import resolve_database_url
+from layers.settings import DatabaseSettings
+
+MIN_POSTGRES = (14, 0)
+MIN_POSTGIS = (3, 1)
+
+
+def make_engine(settings: DatabaseSettings | None = None, url: str | None = None,
+                start_cluster: bool = True) -> Engine:
+    """An engine with a recovering pool: pre-ping drops dead connections after a database
+    restart and recycle retires old ones (pygeoapi #2344)."""
+    settings = settings or DatabaseSettings()
+    url = url or resolve_database_url(settings, start=start_cluster)
+    return create_engine(
+        url,
+        pool_size=settings.pool_size,
+        max_overflow=settings.pool_max_overflow,
+        pool_pre_ping=True,
+        pool_recycle=settings.pool_recycle_s,
+        pool_timeout=settings.pool_timeout_s,
+        connect_args={
+            "application_name": "gridcore",
+            "connect_timeout": 10,
+            "options": f"-c statement_timeout={settings.statement_timeout_ms}",
+        },
+    )
+
+
+@dataclass(frozen=True)
+class ServerVersions:
+    postgres: str
+    postgis: str | None
+
+    def as_dict(self) -> dict[str, str | None]:
+        return {"postgres": self.postgres, "postgis": self.postgis}
+
+
+def _version_tuple(text_version: str) -> tuple[int, ...]:
+    parts = []
+    for piece in text_version.split(".")[:2]:
+        digits = "".join(ch for ch in piece if ch.isdigit())
+        parts.append(int(digits or 0))
+    return tuple(parts)
+
+
+def server_versions(engine: Engine) -> ServerVersions:
+    try:
+        with engine.connect() as conn:
+            pg = conn.execute(text("SHOW server_version")).scalar_one()
+            postgis = conn.execute(text(
+                "SELECT extversion FROM pg_extension WHERE extname = 'postgis'")).scalar()
+            if postgis is None:
+                postgis = conn.execute(text(
+                    "SELECT default_version FROM pg_available_extensions WHERE name = 'postgis'"
+                )).scalar()
+                postgis = f"{postgis} (available, not installed)" if postgis else None
+    except (OperationalError, DBAPIError) as exc:
+        raise ServiceUnavailable(f"database unreachable: {exc.orig or exc}") from exc
+    return ServerVersions(str(pg).split()[0], postgis)
+
+
+def check_server(engine: Engine) -> ServerVersions:
+    """Refuse to run on a PostgreSQL or PostGIS that is missing or too old, saying which."""
+    versions = server_versions(engine)
+    if _version_tuple(versions.postgres) < MIN_POSTGRES:
+        raise DatabaseUnsuitable(
+            f"PostgreSQL {versions.postgres} is too old: gridcore needs >= 14")
+    if versions.postgis is None:
+        raise DatabaseUnsuitable(
+            "PostGIS is not available on this PostgreSQL server: install it "
+            "(Debian: apt-get install postgresql-15-postgis-3)")
+    if _version_tuple(versions.postgis) < MIN_POSTGIS:
+        raise DatabaseUnsuitable(f"PostGIS {versions.postgis} is too old: gridcore needs >= 3.1")
+    return versions

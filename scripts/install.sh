@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Install everything gridcore needs on a fresh Debian/Ubuntu machine: PostgreSQL + PostGIS
+# (Debian packages), a virtual environment in .venv with gridcore and its Python packages.
+#   scripts/install.sh          what the product needs
+#   scripts/install.sh --test   plus what the tests need (Chromium, GDAL tools, test packages)
+# Re-running is cheap: each step is skipped when already done.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+want_test=0
+[[ "${1:-}" == "--test" ]] && want_test=1
+
+say() { printf '\033[1m[install]\033[0m %s\n' "$*"; }
+
+# -- system packages ----------------------------------------------------------------------------
+need=()
+ls /usr/share/postgresql/*/extension/postgis.control >/dev/null 2>&1 || need+=(postgresql-15 postgresql-15-postgis-3)
+if (( want_test )); then
+  command -v chromium >/dev/null 2>&1 || need+=(chromium)
+  command -v ogrinfo >/dev/null 2>&1 || need+=(gdal-bin)
+fi
+if (( ${#need[@]} )); then
+  if ! command -v apt-get >/dev/null 2>&1; then
+    say "missing system packages: ${need[*]} — install them with your package manager"; exit 1
+  fi
+  sudo=""
+  if [[ $(id -u) -ne 0 ]]; then
+    if command -v sudo >/dev/null 2>&1; then sudo="sudo"; else
+      say "missing system packages; run as root: apt-get install -y ${need[*]}"; exit 1
+    fi
+  fi
+  say "installing system packages: ${need[*]}"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+# -- Python -------------------------------------------------------------------------------------
+python=""
+for candidate in python3.13 python3.12 python3.11 python3; do
+  if command -v "$candidate" >/dev/null 2>&1 && "$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
+    python=$candidate; break
+  fi
+done
+[[ -n "$python" ]] || { say "Python >= 3.11 is required"; exit 1; }
+if [[ ! -x .venv/bin/python ]]; then
+  say "creating .venv with $python"
+  "$python" -m venv .venv || { say "venv failed: apt-get install -y python3-venv"; exit 1; }
+fi
+extras="" ; (( want_test )) && extras="[test]"
+stamp=".venv/.gridcore-installed${extras}"
+digest=$(sha256sum pyproject.toml | cut -c1-16)
+if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$digest" ]]; then
+  say "installing gridcore${extras} into .venv"
+  .venv/bin/python -m pip install -q --upgrade pip >/dev/null
+  .venv/bin/python -m pip install -q -e ".${extras}"
+  echo "$digest" > "$stamp"
+fi
+say "ready: .venv/bin/gridcore"

@@ -1,0 +1,75 @@
+"""The database foundation: migrations up/down/up, version checks, layer versions, the API."""
+
+from __future__ import annotations
+
+from sqlalchemy import Engine, create_engine, inspect, text
+
+from layers import migrate as migrations
+from layers.engine import _version_tuple, check_server
+
+
+def test_migrations_up_down_up(database_url: str) -> None:
+    # A separate database so the shared test schema is never torn down under other tests.
+    from sqlalchemy import make_url
+
+    admin = create_engine(database_url, isolation_level="AUTOCOMMIT")
+    name = make_url(database_url).database + "_mig"
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(database_url).set(database=name).render_as_string(hide_password=False)
+    engine = create_engine(url)
+    try:
+        migrations.upgrade(engine)
+        tables = set(inspect(engine).get_table_names())
+        assert {"admin_area", "unit_grid", "city_part", "governance_entity", "department",
+                "category", "layer_version", "grid_generation"} <= tables
+        migrations.downgrade(engine, "base")
+        assert set(inspect(engine).get_table_names()) <= {"alembic_version", "spatial_ref_sys"}
+        migrations.upgrade(engine)
+        assert migrations.current_revision(engine) is not None
+        assert "unit_grid" in inspect(engine).get_table_names()
+    finally:
+        engine.dispose()
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+        admin.dispose()
+
+
+def test_server_versions_are_checked(engine: Engine) -> None:
+    versions = check_server(engine)
+    assert _version_tuple(versions.postgres) >= (14, 0)
+    assert versions.postgis is not None and _version_tuple(versions.postgis) >= (3, 1)
+
+
+def test_taxonomy_synced(engine: Engine) -> None:
+    with engine.connect() as conn:
+        names = dict(conn.execute(text("SELECT key, name_zh FROM category")).all())
+    assert names["P0101"] == "上水井盖"
+    assert names["P0102"] == "污水井盖"
+    assert names["E0103"] == "道路不洁"
+
+
+def test_layer_version_bumps_inside_the_writing_transaction(db: Engine) -> None:
+    def version() -> int:
+        with db.connect() as conn:
+            return conn.execute(text(
+                "SELECT version FROM layer_version WHERE layer = 'departments'")).scalar_one()
+
+    before = version()
+    with db.begin() as conn:
+        conn.execute(text("INSERT INTO department (code, name) VALUES ('D1', 'Roads')"))
+    assert version() == before + 1
+
+
+def test_service_endpoints(client) -> None:  # type: ignore[no-untyped-def]
+    assert client.get("/healthz").json() == {"status": "ok"}
+    ready = client.get("/readyz").json()
+    assert ready["status"] == "ready" and ready["database"]["postgis"]
+    layers = {layer["name"]: layer for layer in client.get("/layers").json()["layers"]}
+    assert set(layers) >= {"areas", "grids", "parts", "entities"}
+    assert layers["parts"]["count"] == 0 and layers["parts"]["extent"] is None
+    missing = client.get("/nowhere")
+    assert missing.status_code == 404
+    assert missing.headers["content-type"].startswith("application/problem+json")
+    assert missing.json()["status"] == 404
