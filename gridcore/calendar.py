@@ -1,0 +1,253 @@
+"""The working calendar (工作日历) that case time limits (时限) run on.
+
+A calendar says which days are working days and which hours of a working day count. The
+default follows the PRC State Council schedule of public holidays (法定节假日) and make-up
+working days (调休上班) through the maintained ``chinese-calendar`` package; for a year beyond
+that package's data it falls back to "Monday–Friday are working days" and says so
+(``Clock.fallback``), so a planner sees that the figure is provisional rather than silently wrong.
+Other cities pass their own holiday / make-up lists as data or use a plain weekday calendar.
+
+Limits (``gridcore.taxonomy.TimeLimit``):
+
+* ``m`` / ``h`` — calendar minutes / hours (emergencies): the clock runs day and night;
+* ``wh`` — working hours: only the working periods of working days count;
+* ``wd`` — working days: ``n`` × the length of a working day, counted in working time. From a
+  start inside working hours this lands at the same time of day ``n`` working days later, and
+  it keeps elapsed share and deadline consistent (one clock, not two).
+
+Parked intervals (挂账) are excluded from every kind of clock. Everything here is pure: instants
+are timezone-aware ``datetime``; the calendar's timezone decides what "a day" is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from enum import StrEnum
+from functools import lru_cache
+from zoneinfo import ZoneInfo
+
+from gridcore.errors import ValidationError
+from gridcore.taxonomy import LimitUnit, TimeLimit
+
+Interval = tuple[datetime, datetime]
+DEFAULT_HOURS: tuple[tuple[time, time], ...] = ((time(8, 30), time(12, 0)),
+                                                 (time(13, 30), time(17, 30)))
+_MAX_DAYS = 3660  # a limit that needs more than ten years of days is a data error
+
+
+class ClockColour(StrEnum):
+    """Clock colour (亮灯): green ≤ 80 % of the limit used, yellow ≤ 100 %, red overdue."""
+
+    GREEN = "green"
+    YELLOW = "yellow"
+    RED = "red"
+
+
+@dataclass(frozen=True, slots=True)
+class Clock:
+    """Where a case stands against one limit at one moment."""
+
+    deadline: datetime | None  # None while parked with the limit not yet used up
+    elapsed_share: float  # 0.0 … (>1.0 when overdue)
+    colour: ClockColour
+    parked: bool
+    fallback: bool  # True when some day involved lies beyond the holiday data (weekends only)
+
+    def as_dict(self) -> dict[str, object]:
+        return {"deadline": self.deadline.isoformat() if self.deadline else None,
+                "elapsed_share": round(self.elapsed_share, 4), "colour": self.colour.value,
+                "parked": self.parked, "calendar_fallback": self.fallback}
+
+
+def colour_for(share: float) -> ClockColour:
+    if share <= 0.8:
+        return ClockColour.GREEN
+    if share <= 1.0:
+        return ClockColour.YELLOW
+    return ClockColour.RED
+
+
+@lru_cache(maxsize=8192)
+def _chinese_workday(day: date) -> bool | None:
+    """True/False from the State Council schedule, None when the year is beyond the data."""
+    import chinese_calendar  # optional at import time: other cities' calendars do not need it
+
+    try:
+        return bool(chinese_calendar.is_workday(day))
+    except NotImplementedError:
+        return None
+
+
+def _parse_hours(spec: str) -> tuple[tuple[time, time], ...]:
+    """``"08:30-12:00,13:30-17:30"`` → periods; refuses overlaps and empty periods."""
+    periods = []
+    for part in spec.split(","):
+        try:
+            a, b = (time.fromisoformat(x.strip()) for x in part.split("-"))
+        except ValueError as exc:
+            raise ValidationError(f"working hours {spec!r}: {part!r} must look like 08:30-12:00",
+                                  field="working_hours", value=spec) from exc
+        periods.append((a, b))
+    periods.sort()
+    for (a, b), nxt in zip(periods, [*periods[1:], None], strict=True):
+        if b <= a or (nxt and nxt[0] < b):
+            raise ValidationError(f"working hours {spec!r}: periods must be non-empty and "
+                                  "must not overlap", field="working_hours", value=spec)
+    return tuple(periods)
+
+
+@dataclass(frozen=True)
+class WorkingCalendar:
+    """A city's working calendar. Build one with :meth:`chinese`, :meth:`weekdays` or
+    :meth:`from_data`."""
+
+    timezone: str = "Asia/Shanghai"
+    hours: tuple[tuple[time, time], ...] = DEFAULT_HOURS
+    use_chinese_holidays: bool = True
+    holidays: frozenset[date] = field(default_factory=frozenset)  # extra days off
+    workdays: frozenset[date] = field(default_factory=frozenset)  # extra (make-up) working days
+    weekend: frozenset[int] = frozenset({5, 6})
+
+    @classmethod
+    def chinese(cls, timezone: str = "Asia/Shanghai", hours: str | None = None) -> WorkingCalendar:
+        return cls(timezone=timezone, hours=_parse_hours(hours) if hours else DEFAULT_HOURS)
+
+    @classmethod
+    def weekdays(cls, timezone: str = "UTC", hours: str | None = None) -> WorkingCalendar:
+        return cls(timezone=timezone, hours=_parse_hours(hours) if hours else DEFAULT_HOURS,
+                   use_chinese_holidays=False)
+
+    @classmethod
+    def from_data(cls, data: dict) -> WorkingCalendar:
+        """A calendar from plain data (e.g. a city's JSON file): ``timezone``, ``hours``
+        (``"08:30-12:00,13:30-17:30"``), ``base`` (``"chinese"`` or ``"weekdays"``),
+        ``holidays`` and ``workdays`` (ISO dates), ``weekend`` (0 = Monday … 6 = Sunday)."""
+        base = data.get("base", "weekdays")
+        if base not in ("chinese", "weekdays"):
+            raise ValidationError(f"calendar base {base!r} must be 'chinese' or 'weekdays'",
+                                  field="base", value=base)
+        try:
+            holidays = frozenset(date.fromisoformat(d) for d in data.get("holidays", []))
+            workdays = frozenset(date.fromisoformat(d) for d in data.get("workdays", []))
+        except ValueError as exc:
+            raise ValidationError(f"calendar dates must be ISO dates (2025-10-01): {exc}",
+                                  field="holidays") from exc
+        return cls(timezone=data.get("timezone", "Asia/Shanghai"),
+                   hours=_parse_hours(data["hours"]) if data.get("hours") else DEFAULT_HOURS,
+                   use_chinese_holidays=base == "chinese", holidays=holidays,
+                   workdays=workdays, weekend=frozenset(data.get("weekend", [5, 6])))
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def day_minutes(self) -> float:
+        return sum((datetime.combine(date.min, b) - datetime.combine(date.min, a))
+                   .total_seconds() / 60 for a, b in self.hours)
+
+    def day_status(self, day: date) -> tuple[bool, bool]:
+        """(is a working day, decided by the weekend fallback rather than holiday data)."""
+        if day in self.workdays:
+            return True, False
+        if day in self.holidays:
+            return False, False
+        if self.use_chinese_holidays:
+            known = _chinese_workday(day)
+            if known is not None:
+                return known, False
+            return day.weekday() not in self.weekend, True
+        return day.weekday() not in self.weekend, False
+
+    def is_workday(self, day: date) -> bool:
+        return self.day_status(day)[0]
+
+    def _local(self, instant: datetime) -> datetime:
+        if instant.tzinfo is None:
+            raise ValidationError("instants must be timezone-aware", field="time",
+                                  value=str(instant))
+        return instant.astimezone(self.tz)
+
+    def periods(self, start: datetime, unit: LimitUnit) -> Iterator[tuple[Interval, bool]]:
+        """Counting periods from ``start`` on: (interval, fallback) in order, forever."""
+        start = self._local(start)
+        if unit in (LimitUnit.CALENDAR_MINUTES, LimitUnit.CALENDAR_HOURS):
+            yield (start, datetime.max.replace(tzinfo=self.tz)), False
+            return
+        day = start.date()
+        for _ in range(_MAX_DAYS):
+            working, fallback = self.day_status(day)
+            if working:
+                for a, b in self.hours:
+                    lo = datetime.combine(day, a, self.tz)
+                    hi = datetime.combine(day, b, self.tz)
+                    if hi > start:
+                        yield (max(lo, start), hi), fallback
+            day += timedelta(days=1)
+        raise ValidationError("time limit reaches more than ten years ahead", field="limit")
+
+    def _counted(self, start: datetime, unit: LimitUnit,
+                 paused: Iterable[Interval]) -> Iterator[tuple[Interval, bool]]:
+        """Counting periods minus the paused intervals."""
+        pauses = sorted((self._local(a), self._local(b)) for a, b in paused)
+        for (lo, hi), fallback in self.periods(start, unit):
+            cursor = lo
+            for a, b in pauses:
+                if b <= cursor or a >= hi:
+                    continue
+                if a > cursor:
+                    yield (cursor, a), fallback
+                cursor = max(cursor, b)
+                if cursor >= hi:
+                    break
+            if cursor < hi:
+                yield (cursor, hi), fallback
+
+    def limit_minutes(self, limit: TimeLimit) -> float:
+        factor = {LimitUnit.CALENDAR_MINUTES: 1.0, LimitUnit.CALENDAR_HOURS: 60.0,
+                  LimitUnit.WORKING_HOURS: 60.0, LimitUnit.WORKING_DAYS: self.day_minutes}
+        return limit.amount * factor[limit.unit]
+
+    def deadline(self, start: datetime, limit: TimeLimit,
+                 paused: Iterable[Interval] = ()) -> tuple[datetime, bool]:
+        """The instant the limit is used up, and whether the weekend fallback was involved."""
+        remaining = timedelta(minutes=self.limit_minutes(limit))
+        fallback = False
+        for (lo, hi), fb in self._counted(start, limit.unit, paused):
+            fallback = fallback or fb
+            if hi - lo >= remaining:
+                return lo + remaining, fallback
+            remaining -= hi - lo
+        raise AssertionError("unreachable: periods() is unbounded")  # pragma: no cover
+
+    def elapsed(self, start: datetime, end: datetime, unit: LimitUnit,
+                paused: Iterable[Interval] = ()) -> timedelta:
+        """Counted time between two instants (working or calendar time by ``unit``)."""
+        end = self._local(end)
+        total = timedelta()
+        if end <= self._local(start):
+            return total
+        for (lo, hi), _ in self._counted(start, unit, paused):
+            if lo >= end:
+                break
+            total += min(hi, end) - lo
+        return total
+
+    def clock(self, start: datetime, limit: TimeLimit, now: datetime,
+              paused: Iterable[Interval] = (), parked_since: datetime | None = None) -> Clock:
+        """Deadline, elapsed share and colour of a limit that started at ``start``.
+
+        ``paused`` are closed parked intervals; ``parked_since`` an open one (the clock stands
+        still from then on, so the deadline is unknown until the case is unparked)."""
+        pauses = list(paused)
+        upto = min(now, parked_since) if parked_since else now
+        used = self.elapsed(start, upto, limit.unit, pauses)
+        total = self.limit_minutes(limit)
+        share = used.total_seconds() / 60 / total if total else 1.0
+        deadline, fallback = self.deadline(start, limit, pauses)
+        if parked_since is not None:
+            if deadline > parked_since:
+                deadline = None
+        return Clock(deadline, share, colour_for(share), parked_since is not None, fallback)
