@@ -247,7 +247,6 @@ class WorkingCalendar:
         total = self.limit_minutes(limit)
         share = used.total_seconds() / 60 / total if total else 1.0
         deadline, fallback = self.deadline(start, limit, pauses)
-        if parked_since is not None:
-            if deadline > parked_since:
-                deadline = None
+        if parked_since is not None and deadline > parked_since:
+            deadline = None
         return Clock(deadline, share, colour_for(share), parked_since is not None, fallback)
