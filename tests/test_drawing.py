@@ -1,0 +1,124 @@
+"""Drawing unit grids from a line network on a small planted network (pure geometry, no DB)."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import geopandas as gpd
+import pytest
+import shapely
+from shapely.geometry import LineString, box
+
+from gridcore.errors import ValidationError
+from spatial.drawing import GRID_SIZE, DrawingRules, draw_grids
+from spatial.measure import areas_m2
+
+LON0, LAT0 = 24.94, 60.17
+KX = 111_320.0 * math.cos(math.radians(LAT0))
+KY = 110_574.0
+
+
+def deg(x_m: float, y_m: float) -> tuple[float, float]:
+    """A point x_m east / y_m north of the origin, in WGS 84."""
+    return LON0 + x_m / KX, LAT0 + y_m / KY
+
+
+def rect(x0: float, y0: float, x1: float, y1: float):  # type: ignore[no-untyped-def]
+    return box(*deg(x0, y0), *deg(x1, y1))
+
+
+def line(*points_m: tuple[float, float]) -> LineString:
+    return LineString([deg(x, y) for x, y in points_m])
+
+
+# Community A: 300 m × 200 m. A road at x = 290 cuts off a 10 m × 200 m sliver (2,000 m²,
+# below the 2,500 m² minimum) that must merge back; the remaining 58,000 m² block is far above
+# the 20,000 m² maximum and must split. Community B, east of A, 200 m × 100 m, is crossed by
+# a road that enters from A: the community boundary cuts that block. A dead-end road (a
+# dangle) inside B must not create anything.
+COMMUNITIES = gpd.GeoDataFrame(
+    {"code": ["990101001001", "990101001002"]},
+    geometry=[rect(0, 0, 300, 200), rect(300, 0, 500, 100)], crs=4326)
+NETWORK = gpd.GeoSeries([
+    line((290, -20), (290, 220)),          # sliver road in A
+    line((250, 50), (520, 50)),            # crosses A's east boundary into B, exits B
+    line((400, 50), (400, 80)),            # dangle in B
+    line((-50, 300), (600, 300)),          # far outside both
+], crs=4326)
+
+
+@pytest.fixture(scope="module")
+def grids() -> gpd.GeoDataFrame:
+    return draw_grids(COMMUNITIES, NETWORK)
+
+
+def community(code: str):  # type: ignore[no-untyped-def]
+    return COMMUNITIES.set_index("code").geometry[code]
+
+
+def test_oversized_block_splits_and_sliver_merges(grids: gpd.GeoDataFrame) -> None:
+    a = grids[grids.community_code == "990101001001"]
+    # 60,000 m² at a 10,000 m² target: six grids, none below min nor above max
+    assert len(a) == 6
+    assert a.area_m2.min() >= 2_500
+    assert a.area_m2.max() <= 20_000
+    # the 2,000 m² strip east of the road is merged, not left as a grid of its own
+    strip = rect(290, 0, 300, 200)
+    holders = [g for g in a.geometry if g.intersection(strip).area > strip.area * 0.01]
+    assert all(areas_m2([g])[0] > 2_500 for g in holders)
+
+
+def test_community_boundary_cuts_block(grids: gpd.GeoDataFrame) -> None:
+    b = grids[grids.community_code == "990101001002"]
+    # the road through B splits it into two 10,000 m² halves, the dangle adds nothing
+    assert len(b) == 2
+    assert b.area_m2.tolist() == pytest.approx([10_000, 10_000], rel=0.02)
+    assert b.area_m2.iloc[0] == pytest.approx(b.area_m2.iloc[1], rel=1e-3)
+    for row in grids.itertuples():
+        outside = shapely.difference(row.geometry, community(row.community_code),
+                                     grid_size=GRID_SIZE)
+        assert outside.area == 0, f"{row.code} crosses its community boundary"
+
+
+def test_tiles_each_community_without_gap_or_overlap(grids: gpd.GeoDataFrame) -> None:
+    assert grids.is_valid.all()
+    assert (grids.geom_type == "MultiPolygon").all()
+    for code, group in grids.groupby("community_code"):
+        union = shapely.union_all(group.geometry.values, grid_size=GRID_SIZE)
+        target = shapely.set_precision(community(code), GRID_SIZE)
+        assert shapely.symmetric_difference(union, target, grid_size=GRID_SIZE).area == 0
+        total = areas_m2(group.geometry.values).sum()
+        # each areas_m2 call centres its own projection, hence not exactly equal
+        assert total == pytest.approx(areas_m2([target])[0], rel=1e-6)
+    for a, b in itertools.combinations(grids.geometry, 2):
+        assert shapely.intersection(a, b, grid_size=GRID_SIZE).area == 0
+
+
+def test_codes_are_stable_across_reruns(grids: gpd.GeoDataFrame) -> None:
+    assert grids.code.str.len().eq(15).all()
+    assert (grids.code.str[:12] == grids.community_code).all()
+    assert grids.code.is_unique
+    again = draw_grids(COMMUNITIES.iloc[::-1], NETWORK.iloc[::-1])
+    assert list(again.code) == list(grids.code)
+    for g1, g2 in zip(grids.geometry, again.geometry, strict=True):
+        assert shapely.symmetric_difference(g1, g2, grid_size=GRID_SIZE).area == 0
+    # reading order: serial 001 lies in the north-west of its community
+    first = grids[grids.code == "990101001001001"].geometry.iloc[0].centroid
+    last = grids[grids.code == "990101001001006"].geometry.iloc[0].centroid
+    assert first.y > last.y or (first.y == pytest.approx(last.y) and first.x < last.x)
+
+
+def test_projected_input_is_reprojected() -> None:
+    projected = draw_grids(COMMUNITIES.to_crs(3067), NETWORK.to_crs(3067))
+    assert len(projected) == 8
+    assert projected.crs.to_epsg() == 4326
+
+
+def test_rules_are_validated() -> None:
+    with pytest.raises(ValidationError, match="min ≤ target ≤ max"):
+        draw_grids(COMMUNITIES, NETWORK, DrawingRules(target_area=10_000, max_area=5_000))
+    with pytest.raises(ValidationError, match="no 'gid' column"):
+        draw_grids(COMMUNITIES, NETWORK, code_field="gid")
+    with pytest.raises(ValidationError, match="more than the 999"):
+        draw_grids(COMMUNITIES.iloc[:1], NETWORK, DrawingRules(target_area=50, min_area=10))
