@@ -10,7 +10,7 @@ from sqlalchemy import Engine
 
 import gridcore
 from api import errors
-from api.routes import health
+from api.routes import features, health
 from api.settings import ApiSettings
 from layers.engine import check_server, make_engine
 from layers.settings import DatabaseSettings
@@ -46,4 +46,5 @@ def create_app(api_settings: ApiSettings | None = None,
     errors.install(app)
     errors.install_database_errors(app)
     app.include_router(health.router)
+    app.include_router(features.router)
     return app

@@ -1,0 +1,184 @@
+"""OGC API – Features, Part 1 (core + GeoJSON) over every layer, at the root of the service:
+``/`` (landing), ``/conformance``, ``/collections``, ``/collections/{id}``,
+``/collections/{id}/items`` and ``/collections/{id}/items/{featureId}``. Coordinates are CRS84.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Query, Request
+
+from api.catalog import Catalog, open_catalog
+from api.ogc import (
+    CONFORMANCE,
+    CRS84,
+    EPSG3857,
+    EPSG4326,
+    GEOJSON,
+    JSON,
+    MVT,
+    OPENAPI,
+    GeoJSONResponse,
+    OgcJSONResponse,
+    base_url,
+    link,
+    parse_bbox,
+    parse_datetime,
+)
+from gridcore.errors import NotFound, ValidationError
+from layers import features as fq
+from layers.collections import Collection
+
+router = APIRouter(tags=["OGC API – Features"])
+RESERVED = {"limit", "bbox", "bbox-crs", "datetime", "after", "before", "f"}
+
+
+@router.get("/", summary="Landing page (OGC API)", response_class=OgcJSONResponse)
+def landing(request: Request) -> dict[str, Any]:
+    base = base_url(request)
+    return {
+        "title": "gridcore",
+        "description": "Grid-based city management (网格化管理): areas, unit grids, city parts, "
+                       "9+X entities and cases as OGC API – Features and vector tiles.",
+        "links": [
+            link(f"{base}/", "self", JSON, "this document"),
+            link(f"{base}/openapi.json", "service-desc", OPENAPI, "OpenAPI definition"),
+            link(f"{base}/docs", "service-doc", "text/html", "API documentation"),
+            link(f"{base}/conformance", "conformance", JSON, "conformance classes"),
+            link(f"{base}/collections", "data", JSON, "collections"),
+            link(f"{base}/map", "alternate", "text/html", "the dispatchers' map (一张图)"),
+        ],
+    }
+
+
+@router.get("/conformance", summary="Conformance classes", response_class=OgcJSONResponse)
+def conformance() -> dict[str, Any]:
+    return {"conformsTo": CONFORMANCE}
+
+
+def describe(cat: Catalog, c: Collection, base: str) -> dict[str, Any]:
+    href = f"{base}/collections/{c.id}"
+    bbox = fq.extent(cat.conn, c) or [-180.0, -90.0, 180.0, 90.0]
+    return {
+        "id": c.id, "title": c.title, "description": c.description, "itemType": "feature",
+        "keywords": list(c.keywords), "crs": [CRS84], "storageCrs": CRS84,
+        "extent": {"spatial": {"bbox": [bbox], "crs": CRS84}},
+        "links": [
+            link(href, "self", JSON, c.title),
+            link(f"{href}/items", "items", GEOJSON, "features"),
+            link(f"{href}/queryables", "http://www.opengis.net/def/rel/ogc/1.0/queryables",
+                 "application/schema+json", "filterable properties"),
+            link(f"{href}/tiles/WebMercatorQuad/tilejson.json", "describedby", JSON,
+                 "TileJSON of the vector tiles"),
+            link(f"{href}/tiles/WebMercatorQuad/{{z}}/{{x}}/{{y}}",
+                 "item", MVT, "vector tiles (templated)"),
+        ],
+        "properties": {f.name: f.kind for f in c.fields},
+        "filterableProperties": sorted(c.filterable),
+        "version": cat.version_of(c),
+    }
+
+
+@router.get("/collections", summary="Every collection", response_class=OgcJSONResponse)
+def collections(request: Request) -> dict[str, Any]:
+    base = base_url(request)
+    with open_catalog(request) as cat:
+        return {"links": [link(f"{base}/collections", "self", JSON, "collections")],
+                "collections": [describe(cat, c, base) for c in cat.collections.values()]}
+
+
+@router.get("/collections/{collection_id}", summary="One collection",
+            response_class=OgcJSONResponse)
+def collection(collection_id: str, request: Request) -> dict[str, Any]:
+    with open_catalog(request) as cat:
+        return describe(cat, cat.get(collection_id), base_url(request))
+
+
+@router.get("/collections/{collection_id}/queryables", summary="Filterable properties",
+            response_class=OgcJSONResponse)
+def queryables(collection_id: str, request: Request) -> dict[str, Any]:
+    with open_catalog(request) as cat:
+        c = cat.get(collection_id)
+    kinds = {"date": ("string", "date"), "date-time": ("string", "date-time")}
+    props = {}
+    for name, f in c.filterable.items():
+        kind, fmt = kinds.get(f.kind, (f.kind, None))
+        props[name] = {"type": kind, **({"format": fmt} if fmt else {}),
+                       **({"title": f.title} if f.title else {})}
+    return {"$schema": "https://json-schema.org/draft/2019-09/schema", "type": "object",
+            "$id": f"{base_url(request)}/collections/{c.id}/queryables",
+            "title": c.title, "properties": props}
+
+
+@router.get("/collections/{collection_id}/items", summary="Features, paged by key",
+            response_class=GeoJSONResponse,
+            responses={200: {"content": {GEOJSON: {}}, "description": "FeatureCollection"}})
+def items(
+    collection_id: str, request: Request,
+    limit: Annotated[int | None, Query(ge=1, description="page size; capped by the server")]
+    = None,
+    bbox: Annotated[str | None, Query(description="minx,miny,maxx,maxy (CRS84)")] = None,
+    bbox_crs: Annotated[str | None, Query(alias="bbox-crs",
+                                          description=f"{CRS84}, {EPSG4326} or {EPSG3857}")]
+    = None,
+    datetime_: Annotated[str | None, Query(alias="datetime",
+                                           description="instant or interval a/b, ../b, a/..")]
+    = None,
+    after: Annotated[str | None, Query(description="page after this feature id")] = None,
+    before: Annotated[str | None, Query(description="page before this feature id")] = None,
+    f: Annotated[str | None, Query(description="json or geojson")] = None,
+) -> GeoJSONResponse:
+    settings = request.app.state.api_settings
+    size = min(limit or settings.page_limit_default, settings.page_limit_max)
+    filters = tuple((k, v) for k, v in request.query_params.multi_items() if k not in RESERVED)
+    start, end = parse_datetime(datetime_)
+    if f not in (None, "json", "geojson"):
+        raise ValidationError(f"f={f!r}: only json / geojson are served", field="f")
+    query = fq.ItemsQuery(parse_bbox(bbox, bbox_crs), start, end, filters, size, after, before)
+    with open_catalog(request) as cat:
+        c = cat.get(collection_id)
+        page = fq.items(cat.conn, c, query)
+    href = f"{base_url(request)}/collections/{c.id}/items"
+    keep = [(k, v) for k, v in request.query_params.multi_items()
+            if k not in ("after", "before", "limit")] + [("limit", str(size))]
+    query_text = urlencode(request.query_params.multi_items())
+    links = [link(f"{href}?{query_text}" if query_text else href, "self", GEOJSON),
+             link(f"{base_url(request)}/collections/{c.id}", "collection", JSON)]
+    if page.has_next and page.ids:
+        links.append(link(f"{href}?{urlencode(keep + [('after', page.ids[-1])])}", "next",
+                          GEOJSON, "next page"))
+    elif page.has_next and before is not None:
+        links.append(link(f"{href}?{urlencode(keep + [('after', before)])}", "next", GEOJSON))
+    if page.has_prev and page.ids:
+        links.append(link(f"{href}?{urlencode(keep + [('before', page.ids[0])])}", "prev",
+                          GEOJSON, "previous page"))
+    elif page.has_prev and after is not None:
+        links.append(link(f"{href}?{urlencode(keep + [('before', after)])}", "prev", GEOJSON))
+    head: dict[str, Any] = {"type": "FeatureCollection",
+                            "timeStamp": datetime.now(UTC).isoformat(timespec="seconds"),
+                            "numberReturned": len(page.features), "links": links}
+    if page.number_matched is not None:
+        head["numberMatched"] = page.number_matched
+    body = json.dumps(head, ensure_ascii=False)[:-1] + ', "features": [' \
+        + ",".join(page.features) + "]}"
+    return GeoJSONResponse(body)
+
+
+@router.get("/collections/{collection_id}/items/{feature_id}", summary="One feature",
+            response_class=GeoJSONResponse,
+            responses={200: {"content": {GEOJSON: {}}, "description": "Feature"}})
+def feature(collection_id: str, feature_id: str, request: Request) -> GeoJSONResponse:
+    with open_catalog(request) as cat:
+        c = cat.get(collection_id)
+        doc = fq.item(cat.conn, c, feature_id)
+    if doc is None:
+        raise NotFound(f"collection {c.id} has no feature {feature_id!r}",
+                       collection=c.id, feature_id=feature_id)
+    base = base_url(request)
+    links = [link(f"{base}/collections/{c.id}/items/{feature_id}", "self", GEOJSON),
+             link(f"{base}/collections/{c.id}", "collection", JSON)]
+    return GeoJSONResponse(doc[:-1] + ', "links": ' + json.dumps(links) + "}")
