@@ -1,0 +1,91 @@
+"""What an import did (ImportReport) and what it refused (Problems → ImportRejected).
+
+Row numbers are 1-based record numbers as the file holds them: the first feature of a GeoJSON /
+GeoPackage / Shapefile is row 1, the first data line of a CSV (the line after the header) is
+row 1. Problems are collected over the whole file before anything is written, so one refused
+import lists every bad row at once, not only the first.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from gridcore.errors import ImportRejected
+
+MAX_LISTED = 200  # beyond this many problems the list is cut (the count stays exact)
+
+
+@dataclass
+class ImportReport:
+    """Counts of one import (导入报告); ``repairs`` lists every repaired geometry by row."""
+
+    layer: str
+    inserted: int = 0
+    updated: int = 0
+    repaired: int = 0
+    closed: int = 0  # grids: previous current rows closed by the new generation
+    kept: int = 0  # grids: unchanged rows kept current
+    generation: int | None = None
+    repairs: list[dict[str, Any]] = field(default_factory=list)
+
+    def summary(self) -> str:
+        parts = [f"{self.layer}: {self.inserted} inserted", f"{self.updated} updated"]
+        if self.generation is not None:
+            parts.append(f"generation {self.generation} ({self.closed} closed, "
+                         f"{self.kept} kept unchanged)")
+        parts.append(f"{self.repaired} geometries repaired")
+        lines = [", ".join(parts)]
+        lines += [f"  row {r['row']}: {r['reason']}" for r in self.repairs]
+        return "\n".join(lines)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"layer": self.layer, "inserted": self.inserted, "updated": self.updated,
+                "repaired": self.repaired, "closed": self.closed, "kept": self.kept,
+                "generation": self.generation, "repairs": self.repairs}
+
+
+class Problems:
+    """Collects every bad row; ``raise_if_any`` refuses the import with all of them."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+        self.items: list[dict[str, Any]] = []
+
+    def add(self, row: int | None, field_name: str | None, reason: str) -> None:
+        self.items.append({"row": row, "field": field_name, "reason": reason})
+
+    def __bool__(self) -> bool:
+        return bool(self.items)
+
+    def raise_if_any(self) -> None:
+        if self.items:
+            raise rejected(self.what, self.items)
+
+
+def rejected(what: str, problems: list[dict[str, Any]]) -> ImportRejected:
+    n = len(problems)
+    first = problems[0]
+    where = f"row {first['row']}" if first.get("row") is not None else "file"
+    if first.get("field"):
+        where += f", field {first['field']!r}"
+    more = f" (and {n - 1} more problem{'s' if n > 2 else ''})" if n > 1 else ""
+    listed = problems[:MAX_LISTED]
+    return ImportRejected(f"{what} import rejected, nothing written: {where}: "
+                          f"{first['reason']}{more}", problems=listed, problem_count=n)
+
+
+def reject_file(what: str, reason: str, field_name: str | None = None) -> ImportRejected:
+    """A refusal about the whole file (unreadable, no CRS, missing column)."""
+    return rejected(what, [{"row": None, "field": field_name, "reason": reason}])
+
+
+def format_problems(problems: list[dict[str, Any]]) -> str:
+    """One line per problem, for the command line."""
+    lines = []
+    for p in problems:
+        where = f"row {p['row']}" if p.get("row") is not None else "file"
+        if p.get("field"):
+            where += f" [{p['field']}]"
+        lines.append(f"  {where}: {p['reason']}")
+    return "\n".join(lines)
