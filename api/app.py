@@ -9,7 +9,8 @@ from fastapi import FastAPI
 from sqlalchemy import Engine
 
 import gridcore
-from api import errors
+from api import errors, security_wiring
+from api.routes import cases as case_routes
 from api.routes import features, health
 from api.settings import ApiSettings
 from layers.engine import check_server, make_engine
@@ -45,6 +46,8 @@ def create_app(api_settings: ApiSettings | None = None,
     app.state.db_settings = db_settings
     errors.install(app)
     errors.install_database_errors(app)
+    security_wiring.install(app)
     app.include_router(health.router)
     app.include_router(features.router)
+    app.include_router(case_routes.router)
     return app

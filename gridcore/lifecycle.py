@@ -25,7 +25,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from gridcore.errors import Conflict, GridcoreError, ValidationError
+from gridcore import errors as _errors
+from gridcore.errors import Conflict, ValidationError
 from gridcore.taxonomy import Stage, TimeLimit
 
 
@@ -74,7 +75,11 @@ class Action(StrEnum):
     REOPEN = "reopen"
 
 
-class NotPermitted(GridcoreError):
+# The security work defines ``Forbidden`` (HTTP 403); until it lands, the base error (400).
+_Forbidden: type[_errors.GridcoreError] = getattr(_errors, "Forbidden", _errors.GridcoreError)
+
+
+class NotPermitted(_Forbidden):  # type: ignore[valid-type,misc]
     """The actor's role may not take this step (HTTP 403)."""
 
     kind = "not-permitted"

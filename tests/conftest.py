@@ -19,6 +19,8 @@ from layers.engine import make_engine
 from layers.migrate import migrate
 
 REPO = Path(__file__).resolve().parents[1]
+# Tests sign their own tokens: a per-run random secret (never the development default).
+os.environ.setdefault("GRIDCORE_SECRET_KEY", "test-" + uuid.uuid4().hex + uuid.uuid4().hex)
 SHARED_DATA = Path(os.environ.get("GRIDCORE_SHARED_DATA", REPO.parent / "shared" / "data"))
 ARTIFACTS = REPO / "test-artifacts"
 KEEP_TABLES = {"alembic_version", "layer_version", "category", "spatial_ref_sys"}

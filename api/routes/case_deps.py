@@ -1,0 +1,63 @@
+"""Dependencies of the case routes: settings, resolver, the acting user.
+
+**Temporary identity:** until the security work lands real authentication, the actor and role
+come from the ``X-Actor`` and ``X-Role`` request headers (roles of ``gridcore.lifecycle.Role``).
+That is trust-the-client and must be replaced by the authenticated principal.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+from pydantic import ValidationError as PydanticError
+
+from gridcore.errors import ValidationError
+from gridcore.lifecycle import Role
+from layers.case_resolve import Resolves, make_resolver
+from layers.case_settings import CaseSettings
+
+
+def get_case_settings(request: Request) -> CaseSettings:
+    settings = getattr(request.app.state, "case_settings", None)
+    if settings is None:
+        settings = request.app.state.case_settings = CaseSettings()
+    return settings
+
+
+def get_resolver(request: Request) -> Resolves:
+    resolver = getattr(request.app.state, "case_resolver", None)
+    if resolver is None:
+        resolver = request.app.state.case_resolver = make_resolver(request.app.state.engine)
+    return resolver
+
+
+@dataclass(frozen=True)
+class Actor:
+    name: str
+    role: str
+
+
+def get_actor(x_actor: Annotated[str | None, Header()] = None,
+              x_role: Annotated[str | None, Header()] = None) -> Actor:
+    if not x_role:
+        raise ValidationError("the X-Role header is required (one of "
+                              f"{', '.join(r.value for r in Role)}); it stands in for "
+                              "authentication until that lands", field="X-Role")
+    if x_role not in {r.value for r in Role}:
+        raise ValidationError(f"unknown role {x_role!r}", field="X-Role", value=x_role)
+    return Actor(x_actor or x_role, x_role)
+
+
+def pydantic_problem(exc: PydanticError) -> ValidationError:
+    """A pydantic error as one precise domain ValidationError (field + reason for each)."""
+    errors = [{"field": ".".join(str(p) for p in err["loc"]), "reason": err["msg"]}
+              for err in exc.errors()]
+    detail = "; ".join(f"{e['field']}: {e['reason']}" for e in errors)
+    return ValidationError(detail, errors=errors, field=errors[0]["field"] if errors else None)
+
+
+CaseSettingsDep = Annotated[CaseSettings, Depends(get_case_settings)]
+ResolverDep = Annotated[Resolves, Depends(get_resolver)]
+ActorDep = Annotated[Actor, Depends(get_actor)]

@@ -1,0 +1,202 @@
+"""Cases (案卷): intake, lifecycle steps, lists, exports and the overdue list (督办)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Body, Header, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from pydantic import ValidationError as PydanticError
+from starlette.datastructures import UploadFile
+
+from api.deps import EngineDep
+from api.routes.case_deps import ActorDep, CaseSettingsDep, ResolverDep, pydantic_problem
+from gridcore.errors import PayloadTooLarge, ValidationError
+from layers.case_queries import CaseFilter, list_cases, overdue
+from layers.case_settings import CaseSettings
+from layers.case_transitions import get_case, transition
+from layers.cases import Report, intake
+from layers.photos import check_photo
+
+router = APIRouter(prefix="/cases", tags=["cases"])
+
+
+class CaseIn(BaseModel):
+    idempotency_key: str = Field(min_length=1, max_length=128)
+    category: str = Field(min_length=1, max_length=5, examples=["P0120", "E0103"])
+    lon: float
+    lat: float
+    crs: str = "EPSG:4326"
+    description: str = Field(default="", max_length=4000)
+    source: str = "other"
+    reporter: str = Field(default="", max_length=200)
+
+
+class StepIn(BaseModel):
+    reason: str | None = None
+    department: str | None = None
+    check_result: Literal["pass", "fail"] | None = None
+    new_limit: str | None = None
+    primary_case_id: int | None = None
+    attachments: list[dict[str, Any]] = []
+    expected_version: int | None = None
+
+
+class TransitionIn(StepIn):
+    action: str
+
+
+async def read_report(request: Request, settings: CaseSettings,
+                      key_header: str | None = None) -> Report:
+    """A report from a JSON body or a multipart form (fields + ``photos`` files)."""
+    ctype = request.headers.get("content-type", "")
+    photos = []
+    if ctype.startswith("multipart/form-data"):
+        form = await request.form(max_files=settings.max_photos,
+                                  max_part_size=settings.max_photo_bytes + 1)
+        data: dict[str, Any] = {k: v for k, v in form.multi_items()
+                                if not isinstance(v, UploadFile)}
+        for item in form.getlist("photos"):
+            if not isinstance(item, UploadFile):
+                raise ValidationError("photos must be file parts", field="photos")
+            blob = await item.read(settings.max_photo_bytes + 1)
+            photos.append(check_photo(item.filename or "photo", blob, settings.max_photo_bytes))
+    else:
+        try:
+            data = await request.json()
+        except ValueError:
+            raise ValidationError("the body must be JSON (or multipart/form-data with photos)",
+                                  field="body") from None
+        if not isinstance(data, dict):
+            raise ValidationError("the JSON body must be an object", field="body")
+    if key_header and "idempotency_key" not in data:
+        data["idempotency_key"] = key_header
+    try:
+        body = CaseIn.model_validate(data)
+    except PydanticError as exc:
+        raise pydantic_problem(exc) from None
+    return Report(photos=photos, **body.model_dump())
+
+
+@router.post("", status_code=201, summary="Report a case (JSON or multipart with photos)")
+async def create_case(request: Request, engine: EngineDep, settings: CaseSettingsDep,
+                      resolver: ResolverDep,
+                      idempotency_key: Annotated[str | None, Header()] = None,
+                      x_actor: Annotated[str | None, Header()] = None,
+                      x_role: Annotated[str | None, Header()] = None) -> JSONResponse:
+    length = int(request.headers.get("content-length") or 0)
+    cap = settings.max_photo_bytes * settings.max_photos + 1_000_000
+    if length > cap:
+        raise PayloadTooLarge(f"request body is {length} bytes; the limit is {cap}",
+                              size=length, limit=cap)
+    report = await read_report(request, settings, idempotency_key)
+    result = await run_in_threadpool(intake, engine, resolver, settings, report,
+                                     x_actor or "", x_role or "system")
+    return JSONResponse(result.case, status_code=201 if result.created else 200,
+                        headers={"Location": f"/cases/{result.case['id']}"})
+
+
+def _filter(grid: str | None = None, community: str | None = None, street: str | None = None,
+            district: str | None = None, department: str | None = None,
+            state: str | None = None, category: str | None = None, source: str | None = None,
+            colour: str | None = None, since: datetime | None = None,
+            until: datetime | None = None, bbox: str | None = None) -> CaseFilter:
+    for name, value in (("since", since), ("until", until)):
+        if value is not None and value.tzinfo is None:
+            raise ValidationError(f"{name} must carry a timezone (e.g. 2025-10-01T00:00:00Z)",
+                                  field=name)
+    return CaseFilter(grid, community, street, district, department, state, category, source,
+                      colour, since, until, bbox)
+
+
+_EXPORT_COLUMNS = ["id", "public_no", "state", "category", "description", "lon", "lat",
+                   "grid_code", "community_code", "street_code", "district_code", "department",
+                   "source", "created_at", "deadline", "colour"]
+
+
+def _flat(case: dict[str, Any]) -> dict[str, Any]:
+    clock = case["clock"] or {}
+    return {**{k: case.get(k) for k in _EXPORT_COLUMNS}, "lon": case["location"]["lon"],
+            "lat": case["location"]["lat"], "deadline": clock.get("deadline"),
+            "colour": clock.get("colour")}
+
+
+def _export(cases: list[dict[str, Any]], fmt: str, next_url: str | None) -> Response:
+    headers = {"Link": f'<{next_url}>; rel="next"'} if next_url else {}
+    if fmt == "csv":
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=_EXPORT_COLUMNS)
+        writer.writeheader()
+        writer.writerows(_flat(c) for c in cases)
+        return Response(buf.getvalue(), media_type="text/csv; charset=utf-8", headers=headers)
+    features = [{"type": "Feature", "id": c["id"],
+                 "geometry": {"type": "Point",
+                              "coordinates": [c["location"]["lon"], c["location"]["lat"]]},
+                 "properties": {k: v for k, v in _flat(c).items() if k not in ("lon", "lat")}}
+                for c in cases]
+    body = {"type": "FeatureCollection", "features": features,
+            "links": [{"rel": "next", "href": next_url}] if next_url else []}
+    return Response(json.dumps(body, ensure_ascii=False), media_type="application/geo+json",
+                    headers=headers)
+
+
+@router.get("", summary="List cases (filters, keyset pages, CSV / GeoJSON export)")
+def get_cases(request: Request, engine: EngineDep, settings: CaseSettingsDep,
+              grid: str | None = None, community: str | None = None,
+              street: str | None = None, district: str | None = None,
+              department: str | None = None, state: str | None = None,
+              category: str | None = None, source: str | None = None,
+              colour: Literal["green", "yellow", "red"] | None = None,
+              since: datetime | None = None, until: datetime | None = None,
+              bbox: str | None = None, after: int | None = None,
+              limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+              format: Literal["json", "csv", "geojson"] = "json") -> Response:
+    f = _filter(grid, community, street, district, department, state, category, source,
+                colour, since, until, bbox)
+    cases, last = list_cases(engine, settings, f, after, limit)
+    next_url = None
+    if last is not None:
+        params = {**f.query_params(), "after": str(last), "limit": str(limit)}
+        if format != "json":
+            params["format"] = format
+        next_url = str(request.url.replace_query_params(**params))
+    if format != "json":
+        return _export(cases, format, next_url)
+    return JSONResponse({"cases": cases, "count": len(cases), "next": next_url},
+                        headers={"Link": f'<{next_url}>; rel="next"'} if next_url else None)
+
+
+@router.get("/overdue", summary="Open cases past their deadline (督办)")
+def get_overdue(engine: EngineDep, settings: CaseSettingsDep,
+                limit: Annotated[int, Query(ge=1, le=1000)] = 1000) -> dict[str, Any]:
+    cases = overdue(engine, settings, limit)
+    return {"cases": cases, "count": len(cases)}
+
+
+@router.get("/{case_id}", summary="One case with its full history")
+def get_one(case_id: int, engine: EngineDep, settings: CaseSettingsDep) -> dict[str, Any]:
+    return get_case(engine, settings, case_id)
+
+
+@router.post("/{case_id}/transitions", summary="Take a lifecycle step (body names the action)")
+def post_transition(case_id: int, body: TransitionIn, actor: ActorDep, engine: EngineDep,
+                    settings: CaseSettingsDep) -> dict[str, Any]:
+    payload = body.model_dump(exclude={"action", "expected_version"})
+    return transition(engine, settings, case_id, body.action, actor.name, actor.role, payload,
+                      expected_version=body.expected_version)
+
+
+@router.post("/{case_id}/{action}", summary="Take a lifecycle step (verify, register, …)")
+def post_action(case_id: int, action: str, actor: ActorDep, engine: EngineDep,
+                settings: CaseSettingsDep,
+                body: Annotated[StepIn | None, Body()] = None) -> dict[str, Any]:
+    body = body or StepIn()
+    payload = body.model_dump(exclude={"expected_version"})
+    return transition(engine, settings, case_id, action, actor.name, actor.role, payload,
+                      expected_version=body.expected_version)

@@ -1,0 +1,90 @@
+"""How a stored case reads: its clock on the working calendar and its public dictionary."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from functools import lru_cache
+from typing import Any
+
+from gridcore.calendar import Clock, Interval, WorkingCalendar
+from gridcore.lifecycle import TERMINAL_STATES, State
+from gridcore.taxonomy import Stage, Taxonomy, TimeLimit
+
+OPEN_SQL = "state NOT IN ('closed', 'voided', 'merged')"
+
+
+@lru_cache(maxsize=1)
+def taxonomy() -> Taxonomy:
+    return Taxonomy.default()
+
+
+def stage_limit(category_key: str, stage: Stage) -> TimeLimit:
+    return taxonomy().get(category_key).limits[stage]
+
+
+def pauses_of(intervals: list[list[str]] | None) -> list[Interval]:
+    return [(datetime.fromisoformat(a), datetime.fromisoformat(b)) for a, b in intervals or []]
+
+
+def stage_marks(calendar: WorkingCalendar, start: datetime, limit: TimeLimit,
+                pauses: list[Interval]) -> tuple[datetime, datetime]:
+    """(warn_at, deadline_at): the instants 80 % and 100 % of the limit are used up. Stored so
+    that colour filters and the overdue list are index scans, not per-row calendar walks."""
+    warn, _ = calendar.deadline(start, TimeLimit(limit.amount * 0.8, limit.unit), pauses)
+    deadline, _ = calendar.deadline(start, limit, pauses)
+    return warn, deadline
+
+
+def case_clock(row: Mapping[str, Any], calendar: WorkingCalendar, now: datetime) -> Clock | None:
+    if not row["stage"] or not row["stage_limit"] or row["state"] in TERMINAL_STATES:
+        return None
+    return calendar.clock(row["stage_started_at"], TimeLimit.parse(row["stage_limit"]), now,
+                          pauses_of(row["parked_intervals"]), row["parked_since"])
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def case_dict(row: Mapping[str, Any], calendar: WorkingCalendar, now: datetime,
+              history: list[Mapping[str, Any]] | None = None,
+              photos: list[Mapping[str, Any]] | None = None) -> dict[str, Any]:
+    clock = case_clock(row, calendar, now)
+    intake = row.get("intake") or {}
+    out: dict[str, Any] = {
+        "id": row["id"], "public_no": row["public_no"], "state": row["state"],
+        "category": row["category_key"], "description": row["description"],
+        "location": {"lon": row["lon"], "lat": row["lat"], "input_crs": row["input_crs"],
+                     "input_x": row["input_x"], "input_y": row["input_y"]},
+        "grid_id": row["grid_id"], "grid_code": row["grid_code"],
+        "community_code": row["community_code"], "street_code": row["street_code"],
+        "district_code": row["district_code"], "h3": row["h3"], "part_code": row["part_code"],
+        "source": row["source"], "reporter": row["reporter"],
+        "department": row["department_code"],
+        "proposal": {"department": row["proposed_department"], "rule": row["proposal_rule"],
+                     "refused_departments": list(row["refused_departments"] or [])},
+        "stage": row["stage"], "stage_limit": row["stage_limit"],
+        "stage_started_at": _iso(row["stage_started_at"]),
+        "clock": clock.as_dict() if clock else None,
+        "parked": row["parked_since"] is not None, "supervised": row["supervised"],
+        "check_result": row["check_result"], "primary_case_id": row["primary_case_id"],
+        "created_at": _iso(row["created_at"]), "updated_at": _iso(row["updated_at"]),
+        "closed_at": _iso(row["closed_at"]), "version": row["version"],
+        "resolution": intake.get("resolution"), "duplicates": intake.get("duplicates", []),
+    }
+    if history is not None:
+        out["history"] = [{
+            "id": h["id"], "at": _iso(h["at"]), "actor": h["actor"], "role": h["role"],
+            "action": h["action"], "from": h["from_state"], "to": h["to_state"],
+            "reason": h["reason"], "attachments": h["attachments"], "details": h["details"],
+        } for h in history]
+    if photos is not None:
+        out["photos"] = [{"id": p["id"], "path": p["path"], "sha256": p["sha256"],
+                          "content_type": p["content_type"], "size": p["size_bytes"]}
+                         for p in photos]
+    return out
+
+
+def is_open(state: str) -> bool:
+    return State(state) not in TERMINAL_STATES
