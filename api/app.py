@@ -11,7 +11,7 @@ from sqlalchemy import Engine
 import gridcore
 from api import errors, security_wiring
 from api.routes import cases as case_routes
-from api.routes import features, health
+from api.routes import features, health, tiles
 from api.settings import ApiSettings
 from layers.engine import check_server, make_engine
 from layers.settings import DatabaseSettings
@@ -49,5 +49,6 @@ def create_app(api_settings: ApiSettings | None = None,
     security_wiring.install(app)
     app.include_router(health.router)
     app.include_router(features.router)
+    app.include_router(tiles.router)
     app.include_router(case_routes.router)
     return app

@@ -1,0 +1,117 @@
+"""Vector tiles (OGC API – Tiles, WebMercatorQuad, MVT) and TileJSON per collection.
+
+Freshness: ``Cache-Control: no-cache`` with a strong ``ETag`` — browsers keep the tile but ask
+each time (a 304 costs a few hundred bytes), so a tile is never stale after a write; the
+in-process cache is keyed by the layer versions read in the same connection.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
+
+from api.catalog import open_catalog
+from api.ogc import JSON, MVT, base_url, link, parse_datetime
+from layers import tiles as mvt
+from layers.features import ItemsQuery
+from layers.tile_cache import TileCache
+
+router = APIRouter(tags=["Vector tiles"])
+TMS = "WebMercatorQuad"
+TMS_URI = "http://www.opengis.net/def/tilematrixset/OGC/1.0/WebMercatorQuad"
+RESERVED = {"datetime", "datum", "f"}
+CACHE_CONTROL = "no-cache"  # store, but revalidate every time: never a stale tile
+
+
+def tile_cache(request: Request) -> TileCache:
+    state = request.app.state
+    if getattr(state, "tile_cache", None) is None:
+        state.tile_cache = TileCache()
+    return state.tile_cache
+
+
+def shift_for(datum: str, z: int, x: int, y: int) -> mvt.Shift:
+    if datum == "wgs84":
+        return mvt.Shift()
+    from basemaps.datum import gcj02_shift_at_tile
+
+    return gcj02_shift_at_tile(z, x, y)
+
+
+def _draw(request: Request, collection_id: str, z: int, x: int, y: int, datum: str,
+          datetime_: str | None) -> tuple[bytes, str]:
+    start, end = parse_datetime(datetime_)
+    filters = tuple(sorted((k, v) for k, v in request.query_params.multi_items()
+                           if k not in RESERVED))
+    query = ItemsQuery(start=start, end=end, filters=filters)
+    cache = tile_cache(request)
+    with open_catalog(request) as cat:
+        c = cat.get(collection_id)
+        key = (c.id, cat.version_of(c), z, x, y, filters, start, end, datum)
+        hit = cache.get(key)
+        if hit is not None:
+            return hit.data, hit.etag
+        drawn = mvt.tile(cat.conn, c, z, x, y, query, shift_for(datum, z, x, y))
+    entry = cache.put(key, drawn.data, drawn.expires)
+    return entry.data, entry.etag
+
+
+@router.get(f"/collections/{{collection_id}}/tiles/{TMS}/{{z}}/{{x}}/{{y}}",
+            summary="A Mapbox Vector Tile of the collection",
+            response_class=Response,
+            responses={200: {"content": {MVT: {}}, "description": "vector tile"},
+                       304: {"description": "not modified (If-None-Match)"}})
+async def get_tile(
+    collection_id: str, z: int, x: int, y: int, request: Request,
+    datum: Annotated[Literal["wgs84", "gcj02"], Query(
+        description="gcj02 shifts the overlay onto GCJ-02 basemaps (AMap)")] = "wgs84",
+    datetime_: Annotated[str | None, Query(alias="datetime")] = None,
+) -> Response:
+    mvt.check_tile(z, x, y)
+    data, etag = await run_in_threadpool(_draw, request, collection_id, z, x, y, datum,
+                                         datetime_)
+    headers = {"ETag": etag, "Cache-Control": CACHE_CONTROL}
+    if etag in (request.headers.get("if-none-match") or "").replace(" ", "").split(","):
+        return Response(status_code=304, headers=headers)
+    return Response(data, media_type=MVT, headers=headers)
+
+
+@router.get(f"/collections/{{collection_id}}/tiles/{TMS}/tilejson.json",
+            summary="TileJSON 3.0 of the collection's vector tiles")
+def tilejson(collection_id: str, request: Request) -> dict[str, Any]:
+    from layers.features import extent
+
+    with open_catalog(request) as cat:
+        c = cat.get(collection_id)
+        bounds = extent(cat.conn, c) or [-180.0, -85.0511, 180.0, 85.0511]
+        version = cat.version_of(c)
+    base = base_url(request)
+    fields = {f.name: f.kind for f in c.fields if f.in_tiles}
+    if c.h3_aggregate_below is not None:
+        fields.update(count="integer", red="integer", yellow="integer", green="integer",
+                      h3="string", aggregated="boolean")
+    return {
+        "tilejson": "3.0.0", "name": c.id, "description": c.title, "version": version,
+        "scheme": "xyz", "tiles": [f"{base}/collections/{c.id}/tiles/{TMS}/{{z}}/{{x}}/{{y}}"],
+        "minzoom": c.tile_min_zoom, "maxzoom": mvt.MAX_ZOOM, "bounds": bounds,
+        "center": [(bounds[0] + bounds[2]) / 2, (bounds[1] + bounds[3]) / 2, 14],
+        "vector_layers": [{"id": c.id, "fields": fields, "minzoom": c.tile_min_zoom,
+                           "maxzoom": mvt.MAX_ZOOM, "description": c.description}],
+        "attribution": "gridcore",
+    }
+
+
+@router.get("/collections/{collection_id}/tiles", summary="Tilesets of the collection",
+            response_model=None)
+def tilesets(collection_id: str, request: Request) -> dict[str, Any]:
+    with open_catalog(request) as cat:
+        c = cat.get(collection_id)
+    href = f"{base_url(request)}/collections/{c.id}/tiles/{TMS}"
+    return {"tilesets": [{
+        "title": f"{c.title}, {TMS}", "tileMatrixSetURI": TMS_URI, "dataType": "vector",
+        "crs": "http://www.opengis.net/def/crs/EPSG/0/3857",
+        "links": [link(f"{href}/{{z}}/{{x}}/{{y}}", "item", MVT, "tile (templated)"),
+                  link(f"{href}/tilejson.json", "describedby", JSON, "TileJSON")],
+    }]}
