@@ -1,0 +1,119 @@
+"""The lifecycle state machine (七步闭环): every transition from every state, roles, and
+requirements; illegal steps are Conflicts that list the allowed next steps."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from gridcore.errors import Conflict, ValidationError
+from gridcore.lifecycle import (
+    TRANSITIONS,
+    Action,
+    CaseFacts,
+    NotPermitted,
+    Role,
+    State,
+    allowed_actions,
+    plan,
+)
+
+NOW = datetime(2025, 10, 9, 9, 0, tzinfo=UTC)
+FULL = {"reason": "r", "department": "D1", "check_result": "pass", "new_limit": "2wd",
+        "primary_case_id": 99}
+
+
+def facts_for(state: State, action: Action) -> CaseFacts:
+    parked = action is Action.UNPARK
+    check = "pass" if action is Action.CLOSE else ("fail" if action is Action.REWORK else None)
+    return CaseFacts(state, parked, check, None, 1)
+
+
+LEGAL = [(a, s) for a, t in TRANSITIONS.items() for s in t.targets]
+
+
+@pytest.mark.parametrize(("action", "state"), LEGAL, ids=[f"{a}-{s}" for a, s in LEGAL])
+def test_every_legal_transition(action: Action, state: State) -> None:
+    t = TRANSITIONS[action]
+    role = sorted(t.roles)[0]
+    step = plan(facts_for(state, action), action.value, role.value, dict(FULL), NOW)
+    assert step.from_state is state
+    assert step.to_state is (t.targets[state] or state)
+
+
+ILLEGAL = [(a, s) for a, t in TRANSITIONS.items() for s in State if s not in t.targets]
+
+
+@pytest.mark.parametrize(("action", "state"), ILLEGAL, ids=[f"{a}-{s}" for a, s in ILLEGAL])
+def test_every_illegal_transition_lists_allowed_steps(action: Action, state: State) -> None:
+    facts = CaseFacts(state)
+    with pytest.raises(Conflict) as err:
+        plan(facts, action.value, Role.ADMIN.value, dict(FULL), NOW)
+    assert err.value.details["allowed"] == allowed_actions(facts)
+    assert err.value.details["state"] == state.value
+
+
+@pytest.mark.parametrize("action", list(Action))
+def test_roles_outside_the_list_are_not_permitted(action: Action) -> None:
+    t = TRANSITIONS[action]
+    outsiders = [r for r in Role if r not in t.roles]
+    state = next(iter(t.targets))
+    for role in outsiders:
+        with pytest.raises(NotPermitted) as err:
+            plan(facts_for(state, action), action.value, role.value, dict(FULL), NOW)
+        assert err.value.details["roles"] == sorted(r.value for r in t.roles)
+
+
+@pytest.mark.parametrize(("action", "state", "missing"), [
+    (Action.DISPATCH, State.REGISTERED, "department"),
+    (Action.SEND_BACK, State.DISPATCHED, "reason"),
+    (Action.REWORK, State.CHECKED, "reason"),
+    (Action.VOID, State.REPORTED, "reason"),
+    (Action.EXTEND, State.ACCEPTED, "new_limit"),
+    (Action.EXTEND, State.ACCEPTED, "reason"),
+    (Action.CHECK, State.FED_BACK, "check_result"),
+    (Action.MERGE, State.REPORTED, "primary_case_id"),
+    (Action.PARK, State.DISPATCHED, "reason"),
+])
+def test_requirements(action: Action, state: State, missing: str) -> None:
+    payload = {k: v for k, v in FULL.items() if k != missing}
+    with pytest.raises(ValidationError) as err:
+        plan(CaseFacts(state, check_result="fail"), action.value, "admin", payload, NOW)
+    assert missing in err.value.details["missing"]
+
+
+def test_close_needs_a_passing_check() -> None:
+    with pytest.raises(Conflict) as err:
+        plan(CaseFacts(State.CHECKED, check_result="fail"), "close", "dispatcher", {}, NOW)
+    assert err.value.details["allowed"] == ["rework", "merge", "supervise"]
+    step = plan(CaseFacts(State.CHECKED, check_result="pass"), "close", "dispatcher", {}, NOW)
+    assert step.to_state is State.CLOSED
+
+
+def test_park_twice_and_unpark_unparked_are_conflicts() -> None:
+    with pytest.raises(Conflict):
+        plan(CaseFacts(State.DISPATCHED, parked=True), "park", "manager", {"reason": "x"}, NOW)
+    with pytest.raises(Conflict):
+        plan(CaseFacts(State.DISPATCHED, parked=False), "unpark", "manager", {}, NOW)
+    step = plan(CaseFacts(State.DISPATCHED), "park", "manager", {"reason": "x"}, NOW)
+    assert step.updates == {"parked_since": NOW} and step.to_state is State.DISPATCHED
+
+
+def test_bad_values() -> None:
+    with pytest.raises(ValidationError):
+        plan(CaseFacts(State.REPORTED), "teleport", "admin", {}, NOW)
+    with pytest.raises(ValidationError):
+        plan(CaseFacts(State.REPORTED), "verify", "mayor", {}, NOW)
+    with pytest.raises(ValidationError):
+        plan(CaseFacts(State.ACCEPTED), "extend", "admin", {"new_limit": "soon",
+                                                            "reason": "r"}, NOW)
+    with pytest.raises(ValidationError):
+        plan(CaseFacts(State.REPORTED, case_id=5), "merge", "admin", {"primary_case_id": 5},
+             NOW)
+
+
+def test_final_states_allow_only_reopen() -> None:
+    assert allowed_actions(CaseFacts(State.CLOSED)) == ["reopen"]
+    assert allowed_actions(CaseFacts(State.VOIDED)) == ["reopen"]
+    assert allowed_actions(CaseFacts(State.MERGED)) == []
