@@ -1,0 +1,116 @@
+"""The current grids, their hierarchy and the dispatch rules, in memory and kept fresh.
+
+PostGIS is the system of record; this is the read model the resolver answers from. Freshness:
+every ``current()`` call (at most every ``check_interval_s``) reads ``layer_version`` — one
+primary-key lookup — and when the grids, areas, rules, departments or workers changed, builds a
+new :class:`IndexSnapshot` from one REPEATABLE READ transaction (so the version read belongs to
+exactly the rows read) and swaps it in with a single reference assignment. A request never sees
+a half-built index: readers keep the old snapshot until the new one is complete; while one thread
+rebuilds, others answer from the previous snapshot instead of queueing behind it.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import shapely
+from sqlalchemy import Connection, Engine, text
+
+from gridcore.dispatch import DispatchRules
+from layers.dispatch_rules import load_rules
+from spatial.locator import GridLocator
+
+LAYERS = ("grids", "areas", "dispatch_rules", "departments", "workers")
+_VERSIONS = text("SELECT layer, version FROM layer_version WHERE layer = ANY(:layers)")
+
+
+@dataclass(frozen=True)
+class IndexSnapshot:
+    versions: tuple[int, ...]  # in the order of LAYERS
+    locator: GridLocator
+    grid_ids: np.ndarray  # aligned with the locator's index
+    codes: np.ndarray
+    community: np.ndarray
+    workers: list[tuple[str, ...]]
+    areas: dict[str, tuple[str, str]]  # code → (level, name)
+    rules: DispatchRules
+
+    @property
+    def grid_version(self) -> int:
+        return self.versions[0]
+
+
+def read_versions(conn: Connection) -> tuple[int, ...]:
+    got = dict(conn.execute(_VERSIONS, {"layers": list(LAYERS)}).all())
+    return tuple(int(got.get(layer, 0)) for layer in LAYERS)
+
+
+def build_snapshot(engine: Engine, snap_m: float, previous: IndexSnapshot | None = None,
+                   cell_m: float | None = None) -> IndexSnapshot:
+    with engine.connect() as conn:
+        conn = conn.execution_options(isolation_level="REPEATABLE READ")
+        with conn.begin():
+            versions = read_versions(conn)
+            if previous is not None and previous.versions[0] == versions[0]:
+                locator = previous.locator  # grids unchanged: keep the built index
+                meta = (previous.grid_ids, previous.codes, previous.community, previous.workers)
+            else:
+                rows = conn.execute(text(
+                    "SELECT id, code, community_code, worker_codes, ST_AsBinary(geom) AS wkb "
+                    "FROM unit_grid WHERE gen_to IS NULL")).all()
+                geoms = shapely.from_wkb([bytes(r.wkb) for r in rows]) if rows else []
+                locator = GridLocator(geoms, [r.code for r in rows],
+                                      np.arange(len(rows)), snap_m=snap_m, cell_m=cell_m)
+                order = np.asarray(locator.ids, dtype=np.int64)  # positions into rows
+                meta = (np.asarray([rows[i].id for i in order], dtype=np.int64),
+                        np.asarray([rows[i].code for i in order], dtype=object),
+                        np.asarray([rows[i].community_code for i in order], dtype=object),
+                        [tuple(rows[i].worker_codes or ()) for i in order])
+            areas = {r.code: (r.level, r.name) for r in conn.execute(
+                text("SELECT code, level, name FROM admin_area"))}
+            rules = load_rules(conn)
+    return IndexSnapshot(versions, locator, *meta, areas=areas, rules=rules)
+
+
+class GridIndex:
+    """Holds the current :class:`IndexSnapshot` of one database."""
+
+    def __init__(self, engine: Engine, snap_m: float = 30.0, check_interval_s: float = 0.0,
+                 cell_m: float | None = None) -> None:
+        self.engine = engine
+        self.snap_m = snap_m
+        self.check_interval_s = check_interval_s
+        self.cell_m = cell_m
+        self._snapshot: IndexSnapshot | None = None
+        self._checked_at = 0.0
+        self._lock = threading.Lock()
+        self.builds = 0
+
+    def current(self, conn: Connection | None = None) -> IndexSnapshot:
+        snap = self._snapshot
+        now = time.monotonic()
+        if snap is not None and now - self._checked_at < self.check_interval_s:
+            return snap
+        if conn is not None:
+            versions = read_versions(conn)
+        else:
+            with self.engine.connect() as c:
+                versions = read_versions(c)
+        self._checked_at = now
+        if snap is not None and versions == snap.versions:
+            return snap
+        # Someone else is rebuilding: answer from the complete previous snapshot.
+        if not self._lock.acquire(blocking=snap is None):
+            return snap  # type: ignore[return-value]
+        try:
+            snap = self._snapshot
+            if snap is None or snap.versions != versions:
+                snap = build_snapshot(self.engine, self.snap_m, snap, self.cell_m)
+                self._snapshot = snap  # the atomic swap
+                self.builds += 1
+            return snap
+        finally:
+            self._lock.release()
