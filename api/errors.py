@@ -17,6 +17,10 @@ PROBLEM_JSON = "application/problem+json"
 STATUS_TABLE: list[tuple[type[e.GridcoreError], int]] = [
     (e.DatabaseUnsuitable, 503),
     (e.ServiceUnavailable, 503),
+    (e.InsecureConfiguration, 500),
+    (e.Unauthenticated, 401),
+    (e.Forbidden, 403),
+    (e.TooManyRequests, 429),
     (e.PayloadTooLarge, 413),
     (e.NotFound, 404),
     (e.Conflict, 409),
@@ -60,6 +64,10 @@ def install(app: FastAPI) -> None:
     async def domain_error(request: Request, exc: e.GridcoreError) -> JSONResponse:
         status = status_for(exc)
         headers = {"Retry-After": "5"} if status == 503 else None
+        if status == 401:
+            headers = {"WWW-Authenticate": "Bearer"}
+        elif status == 429:
+            headers = {"Retry-After": str(exc.details.get("retry_after_s", 1))}
         return problem(status, exc.title, exc.message, exc.kind, str(request.url.path),
                        headers=headers, **_jsonable(exc.details))
 

@@ -89,3 +89,32 @@ class DatabaseUnsuitable(ServiceUnavailable):
 
     kind = "database-unsuitable"
     title = "Database unsuitable"
+
+
+class Unauthenticated(GridcoreError):
+    """No identity, or one that cannot be trusted (bad password, expired token, revoked key)."""
+
+    kind = "unauthenticated"
+    title = "Authentication required"
+
+
+class Forbidden(GridcoreError):
+    """A known identity asking for an action its role or area does not allow (records outside
+    the scope are reported as NotFound instead, so their existence is not leaked)."""
+
+    kind = "forbidden"
+    title = "Forbidden"
+
+
+class TooManyRequests(GridcoreError):
+    """A client exceeded its rate; ``retry_after_s`` says when to come back."""
+
+    kind = "too-many-requests"
+    title = "Too many requests"
+
+
+class InsecureConfiguration(GridcoreError):
+    """A secret left at its default (or missing) outside development mode."""
+
+    kind = "insecure-configuration"
+    title = "Insecure configuration"

@@ -1,0 +1,153 @@
+"""Request guards in front of every route: a body size limit and per-client rate limits.
+
+Both are plain ASGI middleware so that they act before FastAPI parses anything: an oversized
+body is refused from its ``Content-Length`` (or, when chunked, as soon as the running count
+passes the limit) without buffering it; a client over its rate gets ``429`` with
+``Retry-After`` before any database work.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+PROBLEM_JSON = b"application/problem+json"
+
+
+async def _send_problem(send: Send, status: int, title: str, detail: str, kind: str,
+                        path: str, headers: list[tuple[bytes, bytes]] | None = None) -> None:
+    body = json.dumps({"type": f"https://gridcore.dev/problems/{kind}", "title": title,
+                       "status": status, "detail": detail, "instance": path}).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", PROBLEM_JSON),
+                            (b"content-length", str(len(body)).encode())] + (headers or [])})
+    await send({"type": "http.response.body", "body": body})
+
+
+class _BodyTooLarge(BaseException):  # noqa: N818
+    """A BaseException on purpose: body parsers turn any ``Exception`` from ``receive`` into
+    a 400, and this must reach the middleware to become a 413."""
+
+
+class BodySizeLimit:
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or self.max_bytes <= 0:
+            await self.app(scope, receive, send)
+            return
+        path = scope.get("path", "")
+        detail = f"the request body is larger than {self.max_bytes} bytes"
+        for name, value in scope.get("headers", []):
+            if name == b"content-length" and value.isdigit() and int(value) > self.max_bytes:
+                await _send_problem(send, 413, "Payload too large", detail,
+                                    "payload-too-large", path)
+                return
+        seen, started = 0, False
+
+        async def counting_receive() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    raise _BodyTooLarge
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counting_receive, tracking_send)
+        except _BodyTooLarge:
+            if not started:
+                await _send_problem(send, 413, "Payload too large", detail,
+                                    "payload-too-large", path)
+
+
+@dataclass
+class _Bucket:
+    tokens: float
+    at: float
+
+
+class TokenBuckets:
+    """One token bucket per client key, in process. ``rate`` tokens per second, at most
+    ``burst`` saved; ``take`` returns 0 when allowed, otherwise the seconds to wait."""
+
+    def __init__(self, rate: float, burst: int, max_clients: int = 50_000) -> None:
+        self.rate, self.burst, self.max_clients = rate, max(1, burst), max_clients
+        self._buckets: dict[str, _Bucket] = {}
+
+    def take(self, key: str, now: float | None = None) -> float:
+        now = time.monotonic() if now is None else now
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            if len(self._buckets) >= self.max_clients:
+                self._forget_full(now)
+            bucket = self._buckets[key] = _Bucket(float(self.burst), now)
+        bucket.tokens = min(self.burst, bucket.tokens + (now - bucket.at) * self.rate)
+        bucket.at = now
+        if bucket.tokens >= 1.0:
+            bucket.tokens -= 1.0
+            return 0.0
+        return (1.0 - bucket.tokens) / self.rate
+
+    def _forget_full(self, now: float) -> None:
+        # A bucket that has refilled is indistinguishable from a new one: drop those first.
+        full = [k for k, b in self._buckets.items()
+                if b.tokens + (now - b.at) * self.rate >= self.burst]
+        for key in full or list(self._buckets)[: len(self._buckets) // 2]:
+            del self._buckets[key]
+
+
+def client_key(scope: Scope) -> str:
+    """Who is asking: the bearer token or API key presented (hashed, so one client cannot
+    drain another's bucket without its credential), else the peer address."""
+    for name, value in scope.get("headers", []):
+        if name == b"authorization" or name == b"x-api-key":
+            return "c:" + hashlib.sha256(value).hexdigest()[:32]
+    query = scope.get("query_string", b"")
+    if b"api_key=" in query:
+        return "c:" + hashlib.sha256(query.split(b"api_key=", 1)[1].split(b"&")[0]
+                                     ).hexdigest()[:32]
+    client = scope.get("client")
+    return f"ip:{client[0] if client else '?'}"
+
+
+class RateLimit:
+    EXEMPT = ("/healthz", "/readyz")
+
+    def __init__(self, app: ASGIApp, rate: float, burst: int) -> None:
+        self.app = app
+        self.buckets = TokenBuckets(rate, burst) if rate > 0 else None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (scope["type"] != "http" or self.buckets is None
+                or scope.get("path", "") in self.EXEMPT):
+            await self.app(scope, receive, send)
+            return
+        wait = self.buckets.take(client_key(scope))
+        if wait > 0:
+            retry = str(max(1, math.ceil(wait)))
+            await _send_problem(send, 429, "Too many requests",
+                                f"rate limit exceeded; retry after {retry} s",
+                                "too-many-requests", scope.get("path", ""),
+                                [(b"retry-after", retry.encode())])
+            return
+        await self.app(scope, receive, send)
+
+
+def install(app: Any, max_body_bytes: int, rate: float, burst: int) -> None:
+    # Added last runs first: the rate limit answers before any body is read.
+    app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
+    app.add_middleware(RateLimit, rate=rate, burst=burst)

@@ -1,0 +1,122 @@
+"""Identity over HTTP: short-lived JWT bearer tokens, API keys, and the permission checks.
+
+Routers use the dependencies:
+
+* ``CurrentUser`` — the authenticated principal (a user from a bearer token); 401 without one.
+* ``Caller`` — a user *or* an API key (``X-Api-Key`` header or ``api_key`` query parameter),
+  for endpoints that machine clients (Open311 apps, IoT sources) may call.
+* ``require("case.dispatch")`` — a dependency that returns the principal after checking the
+  roles × actions matrix of ``gridcore.access`` (403 otherwise).
+
+The token only names the user; the role, department, areas and the disabled flag are read
+from the database on every request, so a change (or ``gridcore users disable``) takes effect
+at once rather than when the token expires.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+import jwt
+from fastapi import Depends, Request
+from fastapi.security import APIKeyHeader, OAuth2PasswordBearer
+from sqlalchemy import Engine
+
+from api.deps import EngineDep
+from api.security_settings import SecuritySettings
+from gridcore.access import Principal
+from gridcore.errors import Unauthenticated
+from layers.users import get_user, principal_for_key
+
+ALGORITHM = "HS256"
+ISSUER = "gridcore"
+
+oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/auth/token", auto_error=False)
+api_key_header = APIKeyHeader(name="X-Api-Key", auto_error=False)
+
+
+def get_security_settings(request: Request) -> SecuritySettings:
+    settings = getattr(request.app.state, "security_settings", None)
+    if settings is None:
+        settings = request.app.state.security_settings = SecuritySettings().check()
+    return settings
+
+
+SecurityDep = Annotated[SecuritySettings, Depends(get_security_settings)]
+
+
+def issue_token(settings: SecuritySettings, username: str, role: str,
+                minutes: int | None = None) -> tuple[str, int]:
+    """A signed access token and its lifetime in seconds."""
+    lifetime = 60 * (minutes if minutes is not None else settings.token_minutes)
+    now = datetime.now(UTC)
+    claims = {"sub": username, "role": role, "iss": ISSUER, "typ": "access",
+              "iat": now, "exp": now + timedelta(seconds=lifetime)}
+    return jwt.encode(claims, settings.signing_key(), algorithm=ALGORITHM), lifetime
+
+
+def token_subject(settings: SecuritySettings, token: str) -> str:
+    try:
+        claims: dict[str, Any] = jwt.decode(
+            token, settings.signing_key(), algorithms=[ALGORITHM], issuer=ISSUER,
+            options={"require": ["exp", "iat", "sub"]})
+    except jwt.ExpiredSignatureError:
+        raise Unauthenticated("the access token has expired; request a new one") from None
+    except jwt.PyJWTError:
+        raise Unauthenticated("the access token is invalid") from None
+    if claims.get("typ") != "access":
+        raise Unauthenticated("not an access token")
+    return str(claims["sub"])
+
+
+def principal_for_token(engine: Engine, settings: SecuritySettings, token: str) -> Principal:
+    user = get_user(engine, token_subject(settings, token))
+    if user is None or user.disabled:
+        raise Unauthenticated("the user of this token is unknown or disabled")
+    return user.principal()
+
+
+def _remember(request: Request, principal: Principal) -> Principal:
+    request.state.principal = principal
+    return principal
+
+
+def current_user(request: Request, engine: EngineDep, settings: SecurityDep,
+                 token: Annotated[str | None, Depends(oauth2_scheme)]) -> Principal:
+    if not token:
+        raise Unauthenticated("sign in first: POST /auth/token, then send "
+                              "'Authorization: Bearer <token>'")
+    return _remember(request, principal_for_token(engine, settings, token))
+
+
+def caller(request: Request, engine: EngineDep, settings: SecurityDep,
+           token: Annotated[str | None, Depends(oauth2_scheme)],
+           header_key: Annotated[str | None, Depends(api_key_header)]) -> Principal:
+    """A user token, or an API key from the header or the ``api_key`` query parameter."""
+    if token:
+        return _remember(request, principal_for_token(engine, settings, token))
+    key = header_key or request.query_params.get("api_key")
+    if key:
+        return _remember(request, principal_for_key(engine, key))
+    raise Unauthenticated("send a bearer token or an API key (X-Api-Key)")
+
+
+CurrentUser = Annotated[Principal, Depends(current_user)]
+Caller = Annotated[Principal, Depends(caller)]
+
+
+def require(action: str, allow_keys: bool = False):  # type: ignore[no-untyped-def]
+    """Dependency factory: the principal, after checking that its role may do ``action``."""
+    source = caller if allow_keys else current_user
+
+    def dependency(principal: Annotated[Principal, Depends(source)]) -> Principal:
+        principal.require(action)
+        return principal
+
+    dependency.__name__ = f"require_{action.replace('.', '_')}"
+    return Depends(dependency)
+
+
+def remote_addr(request: Request) -> str | None:
+    return request.client.host if request.client else None

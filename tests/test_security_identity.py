@@ -1,0 +1,127 @@
+"""Users, API keys, tokens, the audit chain and masked 9+X reads on a real PostGIS."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import Engine, text
+
+from api.security import issue_token
+from api.security_settings import SecuritySettings
+from gridcore.errors import Conflict, InsecureConfiguration, Unauthenticated, ValidationError
+from layers import audit, users
+
+GRID = "320582110152102"
+OTHER_GRID = "320582110153001"
+PASSWORD = "correct horse battery"
+
+
+def _token(client, username: str, password: str = PASSWORD) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    response = client.post("/auth/token", data={"username": username, "password": password})
+    assert response.status_code == 200, response.text
+    return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+
+def test_users_and_password_flow(client, db: Engine) -> None:  # type: ignore[no-untyped-def]
+    users.add_user(db, "wang", PASSWORD, "grid_worker", areas=(GRID,))
+    with pytest.raises(Conflict):
+        users.add_user(db, "wang", PASSWORD, "grid_worker", areas=(GRID,))
+    with pytest.raises(ValidationError, match="department"):
+        users.add_user(db, "li", PASSWORD, "department_handler")
+    with pytest.raises(ValidationError, match="unknown role"):
+        users.add_user(db, "li", PASSWORD, "mayor")
+    with db.connect() as conn:
+        stored = conn.execute(text("SELECT password_hash FROM app_user")).scalar_one()
+    assert stored.startswith("$argon2id$") and PASSWORD not in stored
+
+    assert client.get("/auth/me").status_code == 401
+    bad = client.post("/auth/token", data={"username": "wang", "password": "wrong password!"})
+    assert bad.status_code == 401 and bad.headers["www-authenticate"] == "Bearer"
+    assert bad.headers["content-type"] == "application/problem+json"
+    unknown = client.post("/auth/token", data={"username": "nobody", "password": PASSWORD})
+    assert unknown.json()["detail"] == bad.json()["detail"]  # no username probing
+
+    headers = _token(client, "wang")
+    me = client.get("/auth/me", headers=headers).json()
+    assert me["role"] == "grid_worker" and me["scope"]["areas"] == [GRID]
+
+    users.set_disabled(db, "wang")  # effective at once, not at token expiry
+    assert client.get("/auth/me", headers=headers).status_code == 401
+    assert client.post("/auth/token", data={"username": "wang",
+                                            "password": PASSWORD}).status_code == 401
+
+
+def test_expired_and_forged_tokens_are_refused(client, db: Engine) -> None:  # type: ignore[no-untyped-def]
+    users.add_user(db, "admin1", PASSWORD, "admin")
+    settings = client.app.state.security_settings
+    expired, _ = issue_token(settings, "admin1", "admin", minutes=-1)
+    response = client.get("/auth/me", headers={"Authorization": f"Bearer {expired}"})
+    assert response.status_code == 401 and "expired" in response.json()["detail"]
+    forged, _ = issue_token(SecuritySettings(secret_key="x" * 40), "admin1", "admin")
+    assert client.get("/auth/me", headers={"Authorization": f"Bearer {forged}"}
+                      ).status_code == 401
+    good, _ = issue_token(settings, "admin1", "admin")
+    assert client.get("/auth/me", headers={"Authorization": f"Bearer {good}"}
+                      ).status_code == 200
+
+
+def test_secrets_refuse_defaults_outside_development(monkeypatch: pytest.MonkeyPatch) -> None:
+    for weak in (None, "changethis", "short-secret"):
+        with pytest.raises(InsecureConfiguration, match="GRIDCORE_SECRET_KEY"):
+            SecuritySettings(env="production", secret_key=weak).check()
+    assert SecuritySettings(env="development", secret_key=None).signing_key()
+    monkeypatch.delenv("GRIDCORE_SECRET_KEY", raising=False)
+    monkeypatch.delenv("GRIDCORE_ENV", raising=False)
+    from api.app import create_app
+
+    with pytest.raises(InsecureConfiguration):
+        create_app()
+
+
+def test_api_keys_hashed_and_revocable(db: Engine) -> None:
+    key = users.add_key(db, "citizen-app", "open311")
+    principal = users.principal_for_key(db, key)
+    assert principal.key_purpose == "open311" and principal.may("case.report")
+    with db.connect() as conn:
+        stored = conn.execute(text("SELECT secret_sha256 FROM api_key")).scalar_one()
+    assert key.split("_", 2)[2] not in stored
+    with pytest.raises(Unauthenticated):
+        users.principal_for_key(db, key[:-2] + "xx")
+    users.revoke_key(db, key)
+    with pytest.raises(Unauthenticated):
+        users.principal_for_key(db, key)
+
+
+def _tamper(db: Engine, sql: str) -> None:
+    with db.begin() as conn:
+        conn.execute(text("ALTER TABLE audit_log DISABLE TRIGGER audit_log_append_only"))
+        conn.execute(text(sql))
+        conn.execute(text("ALTER TABLE audit_log ENABLE TRIGGER audit_log_append_only"))
+
+
+def test_audit_chain_detects_edit_and_delete(db: Engine) -> None:
+    with db.begin() as conn:
+        for i in range(5):
+            audit.record(conn, "wang", "case.report", f"case:{i}", {"n": i, "名": "测试"},
+                         "127.0.0.1")
+    assert audit.verify(db).ok and audit.verify(db).rows == 5
+    with pytest.raises(Exception, match="append-only"), db.begin() as conn:
+        conn.execute(text("UPDATE audit_log SET actor = 'x' WHERE seq = 2"))
+    _tamper(db, "UPDATE audit_log SET details = '{\"n\": 99}' WHERE seq = 3")
+    report = audit.verify(db)
+    assert not report.ok and report.first_broken_seq == 3 and "edited" in report.reason
+
+
+def test_audit_chain_detects_deleted_row(db: Engine) -> None:
+    with db.begin() as conn:
+        for i in range(4):
+            audit.record(conn, "li", "case.dispatch", f"case:{i}")
+    _tamper(db, "DELETE FROM audit_log WHERE seq = 2")
+    report = audit.verify(db)
+    assert not report.ok and report.first_broken_seq == 2 and "missing" in report.reason
+
+
+def test_audit_rolls_back_with_its_write(db: Engine) -> None:
+    with pytest.raises(RuntimeError), db.begin() as conn:
+        audit.record(conn, "wang", "case.report", "case:1")
+        raise RuntimeError("the write failed")
+    assert audit.verify(db).rows == 0
