@@ -185,6 +185,16 @@ def serve(host: Annotated[str | None, typer.Option(help="bind address")] = None,
                 timeout_graceful_shutdown=10)
 
 
+# -- users, keys, audit, db backup|restore (gridcore/cli_security.py) -----------------------------
+def _register_security() -> None:
+    from gridcore.cli_security import register
+
+    register(app, db_app)
+
+
+_register_security()
+
+
 def main() -> None:
     try:
         app()
