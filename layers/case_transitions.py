@@ -16,7 +16,7 @@ from sqlalchemy import Engine, text
 from gridcore.errors import Conflict, NotFound, ValidationError
 from gridcore.lifecycle import Action, CaseFacts, State, plan
 from gridcore.taxonomy import TimeLimit
-from layers.case_resolve import propose
+from layers.case_resolve import Resolves, repropose
 from layers.case_settings import CaseSettings
 from layers.case_view import case_dict, is_open, pauses_of, stage_limit, stage_marks
 from layers.cases import _HISTORY, fetch_case
@@ -57,9 +57,10 @@ def _department_exists(conn: Any, code: str) -> None:
                               value=code)
 
 
-def transition(engine: Engine, settings: CaseSettings, case_id: int, action: str, actor: str,
-               role: str, payload: dict[str, Any], now: datetime | None = None,
-               expected_version: int | None = None) -> dict[str, Any]:
+def transition(engine: Engine, settings: CaseSettings, resolver: Resolves, case_id: int,
+               action: str, actor: str, role: str, payload: dict[str, Any],
+               now: datetime | None = None, expected_version: int | None = None
+               ) -> dict[str, Any]:
     """Take one lifecycle step; returns the case after it (with history)."""
     now = now or datetime.now(UTC)
     calendar = settings.working_calendar
@@ -83,12 +84,9 @@ def transition(engine: Engine, settings: CaseSettings, case_id: int, action: str
                        "chosen": payload["department"],
                        "override": payload["department"] != row["proposed_department"]}
         elif step.action is Action.SEND_BACK:
-            refused = [*row["refused_departments"], row["department_code"]]
-            codes = {"grid": row["grid_code"], "community": row["community_code"],
-                     "street": row["street_code"], "district": row["district_code"]}
-            again = propose(conn, row["category_key"], codes,
-                            [d for d in refused if d])
-            updates.update(refused_departments=[d for d in refused if d],
+            refused = [d for d in (*row["refused_departments"], row["department_code"]) if d]
+            again = repropose(resolver, row["lon"], row["lat"], row["category_key"], refused)
+            updates.update(refused_departments=refused,
                            proposed_department=again.department_code, proposal_rule=again.rule)
             details = {"refused_by": row["department_code"],
                        "reproposed": again.department_code, "rule": again.rule}

@@ -12,7 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
-from layers.case_resolve import SqlResolver, make_resolver
+from layers.case_resolve import make_resolver
 from layers.cases import Report, intake
 from tests.case_support import INSIDE_001, INSIDE_002, key, plant, settings
 from tests.test_cases_intake import report
@@ -148,9 +148,8 @@ def test_park_extend_supervise_reopen(api: TestClient) -> None:
 def test_lists_filters_pages_exports_overdue(api: TestClient, db, tmp_path) -> None:  # type: ignore[no-untyped-def]
     s = api.app.state.case_settings
     resolver = make_resolver(db)
-    assert resolver is not None
     old = datetime.now(UTC) - timedelta(days=3)
-    late = intake(db, SqlResolver(db), s, Report(key(), "E0102", *INSIDE_002,
+    late = intake(db, resolver, s, Report(key(), "E0102", *INSIDE_002,
                                                  source="hotline"), now=old).case
     ids = [new_case(api, category="E0103") for _ in range(5)]
     page = api.get("/cases", params={"limit": 2}).json()

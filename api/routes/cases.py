@@ -186,17 +186,17 @@ def get_one(case_id: int, engine: EngineDep, settings: CaseSettingsDep) -> dict[
 
 @router.post("/{case_id}/transitions", summary="Take a lifecycle step (body names the action)")
 def post_transition(case_id: int, body: TransitionIn, actor: ActorDep, engine: EngineDep,
-                    settings: CaseSettingsDep) -> dict[str, Any]:
+                    settings: CaseSettingsDep, resolver: ResolverDep) -> dict[str, Any]:
     payload = body.model_dump(exclude={"action", "expected_version"})
-    return transition(engine, settings, case_id, body.action, actor.name, actor.role, payload,
-                      expected_version=body.expected_version)
+    return transition(engine, settings, resolver, case_id, body.action, actor.name,
+                      actor.role, payload, expected_version=body.expected_version)
 
 
 @router.post("/{case_id}/{action}", summary="Take a lifecycle step (verify, register, …)")
 def post_action(case_id: int, action: str, actor: ActorDep, engine: EngineDep,
-                settings: CaseSettingsDep,
+                settings: CaseSettingsDep, resolver: ResolverDep,
                 body: Annotated[StepIn | None, Body()] = None) -> dict[str, Any]:
     body = body or StepIn()
     payload = body.model_dump(exclude={"expected_version"})
-    return transition(engine, settings, case_id, action, actor.name, actor.role, payload,
-                      expected_version=body.expected_version)
+    return transition(engine, settings, resolver, case_id, action, actor.name, actor.role,
+                      payload, expected_version=body.expected_version)
