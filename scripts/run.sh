@@ -2,6 +2,9 @@
 # README command 1: install everything, build the demo city on the embedded PostGIS, serve it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The demo runs in development mode (a fixed signing key, loopback only); a deployment sets
+# GRIDCORE_ENV=production and its own GRIDCORE_SECRET_KEY, or the service refuses to start.
+export GRIDCORE_ENV="${GRIDCORE_ENV:-development}"
 scripts/install.sh
 .venv/bin/gridcore demo
 exec .venv/bin/gridcore serve "$@"
