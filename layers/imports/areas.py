@@ -85,7 +85,8 @@ def load_areas(engine: Engine, gdf: gpd.GeoDataFrame, *, level: str | None = Non
         cols = [plain(codes), levels, escape_text(names),
                 [p or "\\N" for p in parents], list(hex_ewkb(geoms)),
                 plain(np.asarray(areas_m2(geoms))),
-                escape_text(attributes_json(gdf, [code_field, name_field, parent_field]))]
+                escape_text(attributes_json(gdf, [code_field, name_field, parent_field,
+                                                  "level", "area_m2"]))]
         stage(conn, "admin_area", COLUMNS, cols, "stage_area")
         rows = conn.execute(text(
             "INSERT INTO admin_area (code, level, name, parent_code, geom, area_m2, attributes) "

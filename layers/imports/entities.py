@@ -61,7 +61,8 @@ def load_entities(engine: Engine, gdf: gpd.GeoDataFrame, *, code_field: str | No
             problems.add(i + 1, code_field, f"code {codes[i]!r} is longer than 40 characters")
     flag_duplicates(codes, code_field or "code", problems)
     geoms = check_points_or_polygons(gdf.geometry.to_numpy(), on_invalid, problems, report)
-    used = [code_field, area_field, type_field, name_field, sensitivity_field]
+    used = [code_field, area_field, type_field, name_field, sensitivity_field, "grid_code",
+            "source"]
     attrs = attributes_json(gdf, [*used, *restricted_fields])
     restricted = (attributes_json(gdf, [], None, only=list(restricted_fields))
                   if restricted_fields else ["{}"] * len(gdf))

@@ -36,6 +36,8 @@ from layers.imports.report import ImportReport, Problems
 from spatial.measure import areas_m2
 
 COLUMNS = ["code", "name", "community_code", "geom", "area_m2", "attributes", "gen_from"]
+# Columns gridcore computes itself (present in its own exports): never copied into attributes.
+DERIVED = ("community_code", "area_m2", "worker_codes", "gen_from", "gen_to")
 
 
 def _generate_codes(communities: np.ndarray, geoms: np.ndarray, problems: Problems,
@@ -107,7 +109,8 @@ def load_grids(engine: Engine, gdf: gpd.GeoDataFrame, *, code_field: str | None 
             "FROM grid_generation RETURNING id"), {"note": note}).scalar_one()
         cols = [plain(codes), escape_text(names), plain(communities), list(hex_ewkb(geoms)),
                 plain(np.asarray(areas_m2(geoms))),
-                escape_text(attributes_json(gdf, [code_field, name_field, community_field])),
+                escape_text(attributes_json(gdf, [code_field, name_field, community_field,
+                                                  *DERIVED])),
                 [str(generation)] * len(codes)]
         stage(conn, "unit_grid", COLUMNS, cols, "stage_grid")
         conn.execute(text("CREATE TEMP TABLE stage_kept ON COMMIT DROP AS "

@@ -31,6 +31,8 @@ COLUMNS = ["code", "class_code", "name", "state", "competent_dept", "owner_dept"
            "attributes", "geom"]
 DEPT_FIELDS = ("competent_dept", "owner_dept", "maintenance_dept")
 UPDATED = [c for c in COLUMNS if c != "code"]
+# Columns gridcore computes itself (present in its own exports): never copied into attributes.
+DERIVED = ("grid_code", "h3", "recorded_on", "changed_on")
 
 
 def _strings(df: pd.DataFrame, column: str | None, default: str = "") -> pd.Series:
@@ -139,7 +141,8 @@ def load_parts(engine: Engine, gdf: gpd.GeoDataFrame, *, code_field: str | None 
                  [v or copy_null for v in escape_text(_strings(gdf, photo_field))],
                  escape_text(attributes_json(gdf, [code_field, class_field, name_field,
                                                    state_field, source_id_field, photo_field,
-                                                   "source", *DEPT_FIELDS], attributes_field)),
+                                                   "source", *DEPT_FIELDS, *DERIVED],
+                                                  attributes_field)),
                  list(hex_ewkb(geoms))]
         new_idx = np.flatnonzero(~is_update)
         if len(new_idx) == n:

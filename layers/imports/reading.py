@@ -15,6 +15,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pyogrio
+import shapely
 from pyproj import CRS
 from pyproj.exceptions import CRSError
 
@@ -102,6 +103,9 @@ def _read_csv(path: Path, what: str, lon_field: str | None, lat_field: str | Non
     except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
         raise reject_file(what, f"cannot read {path.name}: {exc}") from None
     columns = list(df.columns)
+    if "wkt" in columns and lon_field is None:  # polygons exported by ``gridcore export``
+        geoms = shapely.from_wkt(df.pop("wkt").replace("", None).to_numpy(), on_invalid="warn")
+        return gpd.GeoDataFrame(df, geometry=geoms, crs=None)
     lon_col = _pick(columns, lon_field, LON_NAMES, what, "lon")
     lat_col = _pick(columns, lat_field, LAT_NAMES, what, "lat")
     lon = pd.to_numeric(df[lon_col].str.strip(), errors="coerce").to_numpy(float)
