@@ -163,6 +163,129 @@ def demo(rebuild: Annotated[bool, typer.Option(
         typer.echo(line)
 
 
+# -- import / export / check (导入, 导出, 拓扑检查) ------------------------------------------------
+import_app = typer.Typer(help="Import a layer from GeoPackage, GeoJSON, Shapefile, CSV (lon/lat) "
+                              "or OSM PBF (city parts). One transaction: all or nothing.",
+                         no_args_is_help=True)
+app.add_typer(import_app, name="import")
+CrsOpt = Annotated[str | None, typer.Option(help="CRS of a file that declares none (EPSG:4326)")]
+LayerOpt = Annotated[str | None, typer.Option(help="layer of a GeoPackage")]
+LonOpt = Annotated[str | None, typer.Option(help="CSV longitude column")]
+LatOpt = Annotated[str | None, typer.Option(help="CSV latitude column")]
+InvalidOpt = Annotated[str, typer.Option(help="invalid polygons: repair (make_valid) | reject")]
+
+
+def _import(kind: str, path: str, **options: object) -> None:
+    from gridcore.errors import ImportRejected
+    from layers.imports import import_file
+    from layers.imports.report import format_problems
+
+    engine = _engine(migrate=True)
+    try:
+        report = import_file(engine, kind, path, **options)
+    except ImportRejected as exc:
+        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+        typer.echo(format_problems(exc.problems), err=True)
+        count = exc.details.get("problem_count", len(exc.problems))
+        if count > len(exc.problems):
+            typer.echo(f"  … {count - len(exc.problems)} more problems not listed", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(report.summary())
+
+
+@import_app.command("areas")
+def import_areas(path: str, level: Annotated[str | None, typer.Option(
+                     help="district | street | community (default: from code length)")] = None,
+                 code_field: str = "code", name_field: str = "name",
+                 parent_field: str = "parent_code", on_invalid: InvalidOpt = "repair",
+                 crs: CrsOpt = None, layer: LayerOpt = None, lon_field: LonOpt = None,
+                 lat_field: LatOpt = None) -> None:
+    """Administrative areas: districts (6 digits), streets (9), communities (12)."""
+    _import("areas", path, level=level, code_field=code_field, name_field=name_field,
+            parent_field=parent_field, on_invalid=on_invalid, crs=crs, layer=layer,
+            lon_field=lon_field, lat_field=lat_field)
+
+
+@import_app.command("grids")
+def import_grids(path: str, code_field: Annotated[str | None, typer.Option(
+                     help="15-digit code column (default: generate codes)")] = None,
+                 name_field: str = "name", community_field: str = "community_code",
+                 on_invalid: InvalidOpt = "repair", note: str = "", crs: CrsOpt = None,
+                 layer: LayerOpt = None) -> None:
+    """Unit grids, as a new grid generation."""
+    _import("grids", path, code_field=code_field, name_field=name_field,
+            community_field=community_field, on_invalid=on_invalid, note=note, crs=crs,
+            layer=layer)
+
+
+@import_app.command("parts")
+def import_parts(path: str, code_field: str = "code", class_field: str = "class_code",
+                 name_field: str = "name", state_field: str = "state",
+                 district: Annotated[str | None, typer.Option(
+                     help="6-digit district for generated codes (default: from the grid)")
+                 ] = None, source: str | None = None, source_id_field: str = "source_id",
+                 crs: CrsOpt = None, layer: LayerOpt = None, lon_field: LonOpt = None,
+                 lat_field: LatOpt = None) -> None:
+    """City parts (部件), from a point file or an OSM PBF extract."""
+    _import("parts", path, code_field=code_field, class_field=class_field,
+            name_field=name_field, state_field=state_field, district=district, source=source,
+            source_id_field=source_id_field, crs=crs, layer=layer, lon_field=lon_field,
+            lat_field=lat_field)
+
+
+@import_app.command("entities")
+def import_entities(path: str, code_field: str = "code", area_field: str = "area",
+                    type_field: str = "type", name_field: str = "name",
+                    sensitivity_field: str = "sensitivity",
+                    restricted_fields: Annotated[str, typer.Option(
+                        help="comma-separated columns stored as restricted attributes")] = "",
+                    source: str = "", on_invalid: InvalidOpt = "repair", crs: CrsOpt = None,
+                    layer: LayerOpt = None, lon_field: LonOpt = None,
+                    lat_field: LatOpt = None) -> None:
+    """9+X governance entities (综治)."""
+    _import("entities", path, code_field=code_field, area_field=area_field,
+            type_field=type_field, name_field=name_field, sensitivity_field=sensitivity_field,
+            restricted_fields=[f.strip() for f in restricted_fields.split(",") if f.strip()],
+            source=source, on_invalid=on_invalid, crs=crs, layer=layer, lon_field=lon_field,
+            lat_field=lat_field)
+
+
+@import_app.command("departments")
+def import_departments(path: str) -> None:
+    """Departments: CSV with code, name, parent_code, contact."""
+    _import("departments", path)
+
+
+@app.command("export")
+def export(layer: Annotated[str, typer.Argument(help="areas | grids | parts | entities")],
+           output: Annotated[str, typer.Option("-o", "--output", help="file to write")],
+           fmt: Annotated[str | None, typer.Option("--format", help="gpkg | geojson | csv "
+                                                   "(default: from the file name)")] = None,
+           bbox: Annotated[str | None, typer.Option(help="minx,miny,maxx,maxy (lon/lat)")
+                           ] = None) -> None:
+    """Export a layer (entities never include restricted attributes)."""
+    from layers.export import export_layer, parse_bbox
+
+    box = parse_bbox(bbox) if bbox else None
+    n = export_layer(_engine(migrate=True), layer, output, fmt, box)
+    typer.echo(f"{n} {layer} written to {output}")
+
+
+@app.command("check")
+def check(as_json: Annotated[bool, typer.Option("--json")] = False,
+          min_area: Annotated[float, typer.Option(
+              help="ignore overlaps/gaps smaller than this, m² (float noise)")] = 0.01) -> None:
+    """Topology of the current unit grids: overlaps, gaps, grids outside their community,
+    invalid geometries, code prefixes. Exits 1 when a problem is found."""
+    from layers.topology import check_stored_topology
+
+    report = check_stored_topology(_engine(migrate=True), min_area)
+    typer.echo(json.dumps(report.as_dict(), ensure_ascii=False, indent=2) if as_json
+               else report.to_text())
+    if not report.ok:
+        raise typer.Exit(1)
+
+
 # -- serve ---------------------------------------------------------------------------------------
 @app.command("serve")
 def serve(host: Annotated[str | None, typer.Option(help="bind address")] = None,
