@@ -1,0 +1,100 @@
+"""Open311 GeoReport v2 documents: JSON and XML renderings, cases → service requests."""
+
+from __future__ import annotations
+
+from typing import Any
+from xml.etree import ElementTree as ET
+
+from fastapi.responses import Response
+
+from gridcore.lifecycle import TERMINAL_STATES, State
+from gridcore.taxonomy import CategoryClass, CategoryKind
+
+STATE_NOTES = {
+    "reported": "已上报 reported", "verified": "已核实 verified", "voided": "已作废 voided",
+    "registered": "已立案 registered", "dispatched": "已派遣 dispatched",
+    "accepted": "已签收 accepted", "sent_back": "已退单 sent back", "handled": "已处置 handled",
+    "fed_back": "已反馈 fed back", "checked": "已核查 checked", "closed": "已结案 closed",
+    "rework": "返工 rework", "merged": "已并案 merged into another request",
+}
+SOURCE_VALUES = ["citizen", "hotline", "grid_worker", "machine"]
+
+
+def service(c: CategoryClass) -> dict[str, Any]:
+    group = "部件 city parts" if c.kind is CategoryKind.PART else "事件 events"
+    return {"service_code": c.key, "service_name": f"{c.name_zh} {c.name_en}",
+            "description": c.register_condition, "metadata": True, "type": "realtime",
+            "keywords": f"{c.name_en},{c.name_zh}", "group": f"{group} {c.major}"}
+
+
+def definition(c: CategoryClass) -> dict[str, Any]:
+    return {"service_code": c.key, "attributes": [{
+        "variable": True, "code": "source", "datatype": "singlevaluelist", "required": False,
+        "datatype_description": "How the problem was found", "order": 1,
+        "description": "来源 source of the report",
+        "values": [{"key": v, "name": v} for v in SOURCE_VALUES]}]}
+
+
+def service_request(case: dict[str, Any]) -> dict[str, Any]:
+    clock = case.get("clock") or {}
+    closed = State(case["state"]) in TERMINAL_STATES
+    return {
+        "service_request_id": str(case["id"]), "status": "closed" if closed else "open",
+        "status_notes": STATE_NOTES.get(case["state"], case["state"]),
+        "service_name": case["category"], "service_code": case["category"],
+        "description": case["description"], "agency_responsible": case["department"]
+        or (case.get("proposal") or {}).get("department") or "",
+        "service_notice": case["public_no"], "requested_datetime": case["created_at"],
+        "updated_datetime": case["updated_at"], "expected_datetime": clock.get("deadline"),
+        "address": case["grid_code"] or "", "address_id": case["grid_code"] or "",
+        "zipcode": "", "lat": case["location"]["lat"], "long": case["location"]["lon"],
+        "media_url": "",
+    }
+
+
+def _xml_value(parent: ET.Element, key: str, value: Any) -> None:
+    if isinstance(value, list):
+        holder = ET.SubElement(parent, key)
+        child = key[:-1] if key.endswith("s") else "item"
+        for item in value:
+            _xml_obj(ET.SubElement(holder, child), item)
+        return
+    el = ET.SubElement(parent, key)
+    if isinstance(value, dict):
+        _xml_obj(el, value)
+    elif isinstance(value, bool):
+        el.text = "true" if value else "false"
+    elif value is not None:
+        el.text = str(value)
+
+
+def _xml_obj(el: ET.Element, obj: Any) -> None:
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            _xml_value(el, k, v)
+    else:
+        el.text = str(obj)
+
+
+def render(data: Any, fmt: str, root: str, item: str | None = None,
+           status: int = 200) -> Response:
+    """JSON as is; XML with ``root`` wrapping ``item`` elements (lists) or fields (objects)."""
+    if fmt == "json":
+        import json
+
+        return Response(json.dumps(data, ensure_ascii=False), status_code=status,
+                        media_type="application/json")
+    top = ET.Element(root)
+    if isinstance(data, list):
+        for obj in data:
+            _xml_obj(ET.SubElement(top, item or "item"), obj)
+    else:
+        _xml_obj(top, data)
+    body = b'<?xml version="1.0" encoding="utf-8"?>' + ET.tostring(top, encoding="utf-8")
+    return Response(body, status_code=status, media_type="text/xml; charset=utf-8")
+
+
+def errors(status: int, code: int | str, description: str, fmt: str) -> Response:
+    """The GeoReport error document: a list of {code, description}."""
+    return render([{"code": code, "description": description}], fmt, "errors", "error",
+                  status=status)
