@@ -12,6 +12,7 @@ import gridcore
 from api import errors, security_wiring
 from api.routes import cases as case_routes
 from api.routes import features, health, tiles
+from api.routes import map as map_routes
 from api.routes import open311 as open311_routes
 from api.routes import resolve as resolve_routes
 from api.settings import ApiSettings
@@ -52,6 +53,7 @@ def create_app(api_settings: ApiSettings | None = None,
     app.include_router(health.router)
     app.include_router(features.router)
     app.include_router(tiles.router)
+    app.include_router(map_routes.router)
     app.include_router(case_routes.router)
     app.include_router(open311_routes.router)
     app.include_router(resolve_routes.router)

@@ -21,7 +21,7 @@ from layers.tile_cache import TileCache
 router = APIRouter(tags=["Vector tiles"])
 TMS = "WebMercatorQuad"
 TMS_URI = "http://www.opengis.net/def/tilematrixset/OGC/1.0/WebMercatorQuad"
-RESERVED = {"datetime", "datum", "f"}
+RESERVED = {"datetime", "datum", "f", "v"}  # v: a client's cache-busting layer version
 CACHE_CONTROL = "no-cache"  # store, but revalidate every time: never a stale tile
 
 

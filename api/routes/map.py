@@ -1,0 +1,117 @@
+"""The dispatchers' map (一张图) at ``/map``, its static files and the small JSON it needs.
+
+Everything the page loads is served from here (MapLibre GL JS is vendored under
+``api/static/vendor``): government networks are often offline, so no CDN, no web fonts, no
+remote glyphs — labels are HTML.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import FileResponse, HTMLResponse
+
+from api.catalog import open_catalog
+from basemaps.providers import basemap_config
+from basemaps.settings import BasemapSettings
+from gridcore.errors import NotFound, ValidationError
+from layers import map_queries
+
+router = APIRouter(prefix="/map", tags=["map"])
+STATIC = Path(str(resources.files("api").joinpath("static")))
+MEDIA = {".mjs": "text/javascript", ".js": "text/javascript", ".css": "text/css",
+         ".html": "text/html", ".svg": "image/svg+xml", ".png": "image/png",
+         ".txt": "text/plain", ".md": "text/plain", ".json": "application/json"}
+# A grid's health (城市体检) comes from the health work; it registers a function here:
+# ``app.state.grid_health = lambda engine, grid_code: {...} | None``.
+GridHealth = Callable[[Any, str], dict[str, Any] | None]
+
+
+def _root(request: Request) -> str:
+    return request.scope.get("root_path", "").rstrip("/")
+
+
+@router.get("", response_class=HTMLResponse, summary="The dispatchers' map page")
+def page(request: Request) -> HTMLResponse:
+    html = (STATIC / "map.html").read_text("utf-8").replace("{{root}}", _root(request))
+    return HTMLResponse(html, headers={"Cache-Control": "no-cache"})
+
+
+@router.get("/static/{path:path}", include_in_schema=False)
+def static(path: str) -> FileResponse:
+    target = (STATIC / path).resolve()
+    if STATIC.resolve() not in target.parents or not target.is_file():
+        raise NotFound(f"no static file {path!r}", path=path)
+    return FileResponse(target, media_type=MEDIA.get(target.suffix, "application/octet-stream"),
+                        headers={"Cache-Control": "public, max-age=300"})
+
+
+def basemap_settings(request: Request) -> BasemapSettings:
+    state = request.app.state
+    if getattr(state, "basemap_settings", None) is None:
+        state.basemap_settings = BasemapSettings()
+    return state.basemap_settings
+
+
+@router.get("/config", summary="Basemaps, collections, filter choices and lifecycle roles")
+def config(request: Request) -> dict[str, Any]:
+    from gridcore.lifecycle import TRANSITIONS, Role, State
+
+    with open_catalog(request) as cat:
+        choices = map_queries.filter_choices(cat.conn)
+        collections = {cid: {"title": c.title, "min_zoom": c.tile_min_zoom,
+                             "h3_below": c.h3_aggregate_below,
+                             "filterable": sorted(c.filterable)}
+                       for cid, c in cat.collections.items()}
+        versions = cat.versions
+    return {"basemaps": basemap_config(basemap_settings(request)), "collections": collections,
+            "versions": versions, **choices, "states": [s.value for s in State],
+            "roles": [r.value for r in Role if r is not Role.SYSTEM],
+            "actions": {t.action.value: {"zh": t.zh, "requires": list(t.requires)}
+                        for t in TRANSITIONS.values()}}
+
+
+@router.get("/versions", summary="Layer versions: poll this to refresh changed layers")
+def versions(request: Request) -> dict[str, int]:
+    with open_catalog(request) as cat:
+        return cat.versions
+
+
+@router.get("/grids/{code}", summary="A grid: hierarchy, workers, open cases, health")
+def grid(code: str, request: Request) -> dict[str, Any]:
+    with open_catalog(request) as cat:
+        found = map_queries.grid_details(cat.conn, code)
+    if found is None:
+        raise NotFound(f"no current grid {code!r}", grid_code=code)
+    health: GridHealth | None = getattr(request.app.state, "grid_health", None)
+    found["health"] = health(request.app.state.engine, code) if health else None
+    return found
+
+
+@router.get("/search", summary="Find a grid code, case id or city-part code")
+def search(request: Request, q: str = Query(min_length=1, max_length=40)) -> dict[str, Any]:
+    with open_catalog(request) as cat:
+        return {"q": q, "hits": map_queries.search(cat.conn, q)}
+
+
+@router.get("/cases/{case_id}/actions", summary="The lifecycle steps a role may take now")
+def case_actions(case_id: int, request: Request,
+                 role: str = Query(description="the user's role")) -> dict[str, Any]:
+    from gridcore.lifecycle import CaseFacts, Role, State, allowed_actions
+
+    try:
+        who = Role(role)
+    except ValueError:
+        raise ValidationError(f"unknown role {role!r}", field="role", value=role) from None
+    with open_catalog(request) as cat:
+        row = map_queries.case_facts_row(cat.conn, case_id)
+    if row is None:
+        raise NotFound(f"case {case_id} does not exist", case_id=case_id)
+    facts = CaseFacts(State(row.state), row.parked_since is not None, row.check_result,
+                      row.department_code, case_id)
+    return {"case_id": case_id, "state": row.state, "role": who.value, "version": row.version,
+            "actions": allowed_actions(facts, who)}

@@ -1,0 +1,136 @@
+"""The dispatchers' map in a real browser: headless Chromium (Debian ``chromium``) driven by
+Playwright against a live server with planted data. Screenshots go to the artifacts dir."""
+
+from __future__ import annotations
+
+import io
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, text
+
+from tests.map_planted import CASES, plant
+from tests.map_server import live_server
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CENTRE = "24.9430,60.1690"  # the middle of the planted grid block
+
+
+@pytest.fixture
+def browser_page(db: Engine) -> Iterator[tuple]:
+    playwright = pytest.importorskip("playwright.sync_api")
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian chromium is not installed (scripts/install.sh --test installs it)")
+    plant(db)
+    profile = tempfile.mkdtemp(prefix="gridcore-chromium-")
+    with live_server(db) as url, playwright.sync_playwright() as p:
+        context = p.chromium.launch_persistent_context(
+            profile, executable_path=CHROMIUM, args=FLAGS, headless=True,
+            viewport={"width": 1280, "height": 800})
+        page = context.new_page()
+        external: list[str] = []
+        tiles: list[tuple[str, int]] = []
+        errors: list[str] = []
+        page.on("request", lambda r: external.append(r.url)
+                if not r.url.startswith(url) and not r.url.startswith(("data:", "blob:"))
+                else None)
+        page.on("response", lambda r: tiles.append((r.url, r.status)) if "/tiles/" in r.url
+                else None)
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        try:
+            yield page, url, {"external": external, "tiles": tiles, "errors": errors}
+        finally:
+            context.close()
+            shutil.rmtree(profile, ignore_errors=True)
+
+
+def open_map(page, url: str, zoom: int = 16) -> None:
+    page.goto(f"{url}/map#c={CENTRE}&z={zoom}")
+    page.wait_for_function("document.body.dataset.ready === '1'", timeout=30_000)
+    page.wait_for_function("window.gridcore.map.areTilesLoaded()", timeout=30_000)
+
+
+def pixel(page, shot: bytes, lon: float, lat: float) -> tuple[int, int, int]:
+    from PIL import Image
+
+    x, y = page.evaluate(
+        "([lon, lat]) => { const p = window.gridcore.map.project([lon, lat]); return [p.x, p.y]; }",
+        [lon, lat])
+    box = page.locator("#map").bounding_box()
+    image = Image.open(io.BytesIO(shot)).convert("RGB")
+    return image.getpixel((int(box["x"] + x), int(box["y"] + y)))
+
+
+def near(rgb: tuple[int, int, int], hex_colour: str, tolerance: int = 40) -> bool:
+    want = tuple(int(hex_colour[i:i + 2], 16) for i in (1, 3, 5))
+    return all(abs(a - b) <= tolerance for a, b in zip(rgb, want, strict=True))
+
+
+def test_map_loads_tiles_and_renders_clock_colours(browser_page, artifacts: Path) -> None:
+    page, url, seen = browser_page
+    open_map(page, url)
+    loaded = {u.split("/collections/")[1].split("/")[0] for u, s in seen["tiles"] if s == 200}
+    assert {"grids", "parts", "cases", "areas"} <= loaded
+    assert not seen["external"], f"the page fetched outside the server: {seen['external']}"
+    assert not seen["errors"], seen["errors"]
+    shot = page.screenshot(path=str(artifacts / "map_clock_colours.png"))
+    colours = {"green": "#2e9d4f", "yellow": "#f2b705", "red": "#d7301f"}
+    for (_cid, _cat, state, lon, lat, _clock), colour in zip(CASES, ["green", "yellow", "red"],
+                                                            strict=False):
+        assert state == "dispatched"
+        assert near(pixel(page, shot, lon, lat), colours[colour]), (colour, lon, lat)
+    # Grid codes are HTML labels (no glyphs needed); the attribution is shown.
+    assert page.locator(".grid-label", has_text="110101001001001").count() == 1
+    assert "gridcore" in page.locator(".maplibregl-ctrl-attrib").inner_text()
+
+
+def test_grid_click_shows_hierarchy_workers_and_open_cases(browser_page, artifacts) -> None:
+    page, url, _ = browser_page
+    open_map(page, url)
+    # The middle of grid 005 (second row, middle column) has no case point on it.
+    x, y = page.evaluate("() => { const p = window.gridcore.map.project([24.9430, 60.16945]);"
+                         " return [p.x, p.y]; }")
+    page.locator("#map canvas").click(position={"x": x, "y": y})
+    page.wait_for_selector("#grid-title")
+    assert "110101001001005" in page.inner_text("#grid-title")
+    details = page.inner_text("#details")
+    assert "Kluuvi-1" in details and "Keskusta" in details  # community … district
+    assert "Eero" in details  # its worker
+    assert page.inner_text("#open-count") == "0"
+    page.screenshot(path=str(artifacts / "map_grid_details.png"))
+
+
+def test_case_action_from_the_map_changes_the_case(browser_page, db, artifacts) -> None:
+    page, url, seen = browser_page
+    open_map(page, url)
+    with db.begin() as conn:  # a fresh case, reported: a dispatcher may verify it
+        conn.execute(text("UPDATE case_record SET state = 'reported', stage = 'dispatch' "
+                          "WHERE id = 1"))
+    page.evaluate("window.gridcore.showCase(1)")
+    page.wait_for_selector("button[data-action='verify']")
+    page.click("button[data-action='verify']")
+    page.wait_for_function("document.getElementById('case-state')?.textContent === 'verified'")
+    with db.connect() as conn:
+        assert conn.execute(text("SELECT state FROM case_record WHERE id = 1")).scalar() \
+            == "verified"
+        assert conn.execute(text("SELECT count(*) FROM case_history WHERE case_id = 1 AND "
+                                 "action = 'verify'")).scalar() == 1
+    page.screenshot(path=str(artifacts / "map_case_action.png"))
+
+
+def test_new_case_appears_without_reload(browser_page, db, artifacts) -> None:
+    page, url, _ = browser_page
+    open_map(page, url)
+    find = ("() => window.gridcore.map.queryRenderedFeatures({layers: ['cases-point']})"
+            ".some(f => f.properties.id === 9)")
+    assert not page.evaluate(find)
+    from tests.map_planted import plant_cases
+
+    plant_cases(db, [(9, "E0103", "dispatched", 24.9431, 60.1695, (-3, -1))])
+    page.wait_for_function(find, timeout=20_000)  # the version poll refreshed the source
+    page.screenshot(path=str(artifacts / "map_new_case.png"))
