@@ -318,6 +318,16 @@ def _register_security() -> None:
 _register_security()
 
 
+# -- resolve FILE, rules import|export (gridcore/cli_resolve.py) ---------------------------------
+def _register_resolve() -> None:
+    from gridcore.cli_resolve import register
+
+    register(app)
+
+
+_register_resolve()
+
+
 def main() -> None:
     try:
         app()

@@ -279,6 +279,18 @@ class GridLocator:
             k += 1
         return result
 
+    # -- pickling (dask workers) ------------------------------------------------------------------
+    def __getstate__(self) -> dict[str, object]:
+        state = self.__dict__.copy()
+        state.pop("_view", None)  # memoryviews do not pickle; rebuilt below
+        return state
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        self.__dict__.update(state)
+        self._view = memoryview(self._raster)
+        if self.n:
+            shapely.prepare(self.geoms)
+
     # -- facts -----------------------------------------------------------------------------------
     def stats(self) -> dict[str, float]:
         cells = self.nx * self.ny
