@@ -1,0 +1,62 @@
+"""The pool recovers when the database restarts, and meanwhile clients get a retryable 503.
+
+A restart is simulated inside the shared cluster without touching other tests' databases:
+every backend of the test database is terminated (what a restart does to open connections),
+and while the database refuses new connections (``ALLOW_CONNECTIONS false``) requests must be
+answered 503 + ``Retry-After`` instead of a 500 or a hang.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, create_engine, make_url, text
+
+from api.app import create_app
+from layers.engine import make_engine
+from layers.settings import DatabaseSettings
+
+
+@pytest.fixture
+def own_engine(db: Engine, database_url: str) -> Iterator[Engine]:
+    """A separate pool for the app, so that terminating it never hits the session engine."""
+    engine = make_engine(DatabaseSettings(pool_size=2, pool_max_overflow=0, pool_timeout_s=2),
+                         url=database_url)
+    yield engine
+    engine.dispose()
+
+
+def _terminate(admin_url: str, name: str, allow: bool | None = None) -> int:
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            if allow is not None:
+                conn.execute(text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS {str(allow)}'))
+            return len(conn.execute(text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = :n AND pid <> pg_backend_pid()"), {"n": name}).all())
+    finally:
+        admin.dispose()
+
+
+def test_pool_recovers_and_outage_is_a_retryable_503(own_engine: Engine, admin_url: str,
+                                                     database_url: str) -> None:
+    name = make_url(database_url).database
+    with TestClient(create_app(engine=own_engine)) as client:
+        assert client.get("/layers").status_code == 200
+        assert _terminate(admin_url, name) >= 1  # every pooled connection dies
+        assert client.get("/layers").status_code == 200  # pre-ping reconnects, no error
+
+        try:
+            _terminate(admin_url, name, allow=False)
+            down = client.get("/layers")
+            assert down.status_code == 503, down.text
+            assert down.headers["retry-after"].isdigit()
+            assert down.headers["content-type"] == "application/problem+json"
+            assert client.get("/readyz").status_code == 503
+            assert client.get("/healthz").status_code == 200  # liveness is not readiness
+        finally:
+            _terminate(admin_url, name, allow=True)
+        assert client.get("/layers").status_code == 200  # back without a restart of the app
