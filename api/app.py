@@ -11,7 +11,7 @@ from sqlalchemy import Engine
 import gridcore
 from api import errors, security_wiring
 from api.routes import cases as case_routes
-from api.routes import features, health, tiles
+from api.routes import city_health, features, health, tiles
 from api.routes import map as map_routes
 from api.routes import open311 as open311_routes
 from api.routes import resolve as resolve_routes
@@ -57,4 +57,5 @@ def create_app(api_settings: ApiSettings | None = None,
     app.include_router(case_routes.router)
     app.include_router(open311_routes.router)
     app.include_router(resolve_routes.router)
+    app.include_router(city_health.router)
     return app

@@ -21,23 +21,26 @@ from gridcore.errors import ValidationError
 from gridcore.health.expression import Formula
 
 # The aggregates the aggregation SQL provides per grid (and per area), with what each counts and
-# which records lie behind it: (layer, filter) for the links of an explanation.
+# which records lie behind it: (layer, query parameters of /cases or of the OGC items) for the
+# links of an explanation.
 AGGREGATES: dict[str, tuple[str, str, dict[str, str]]] = {
     "area_km2": ("area of the grid or area, km²", "grids", {}),
     "cases": ("cases reported in the window (not voided or merged)", "cases", {}),
-    "registered": ("cases registered (立案) in the window", "cases", {"registered": "true"}),
+    "registered": ("cases registered (立案) in the window", "cases", {}),
     "closed": ("of those, closed (结案) by the window end", "cases", {"state": "closed"}),
     "closed_on_time": ("of those, closed within the class limit on the working calendar "
-                       "(按期结案)", "cases", {"state": "closed", "on_time": "true"}),
-    "reworked": ("of those, sent to rework (返工) at least once", "cases", {"rework": "true"}),
+                       "(按期结案)", "cases", {"state": "closed"}),
+    "reworked": ("of those, sent to rework (返工) at least once", "cases", {}),
     "handling_mean_h": ("mean working hours 立案→结案 (parked time excluded)", "cases",
                         {"state": "closed"}),
     "handling_p90_h": ("90th percentile working hours 立案→结案", "cases", {"state": "closed"}),
-    "open": ("cases open at the window end", "cases", {"open": "true"}),
+    "open": ("cases of the window still open at its end", "cases",
+             {"state": "reported,verified,registered,dispatched,accepted,sent_back,handled,"
+                       "fed_back,checked,rework"}),
     "overdue": ("open cases past their deadline at the window end", "cases",
-                {"clock": "red"}),
+                {"overdue": "true"}),
     "repeat": ("cases in the window with an earlier case of the same class in the same H3 cell "
-               "within the repeat horizon", "cases", {"repeat": "true"}),
+               "within the repeat horizon", "cases", {}),
     "parts": ("city parts (部件) in the grid", "parts", {}),
     "parts_intact": ("city parts in state intact (完好)", "parts", {"state": "intact"}),
     "parts_damaged": ("city parts in state damaged (破损)", "parts", {"state": "damaged"}),

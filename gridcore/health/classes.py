@@ -1,0 +1,90 @@
+"""Choropleth classes with mapclassify: quantiles, natural breaks or fixed breaks, plus the
+legend (bounds, label, colour) that the GeoJSON, the HTML map and the PNG all share.
+
+``natural_breaks`` uses mapclassify's ``FisherJenks`` — the exact Jenks optimisation — rather
+than ``NaturalBreaks``, whose k-means start is random: the same data must give the same map.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+
+from gridcore.errors import ValidationError
+
+SCHEMES = ("quantiles", "natural_breaks", "fixed")
+# Red (worst) → green (best), ColorBrewer RdYlGn; k colours picked evenly.
+_PALETTE = ["#d73027", "#f46d43", "#fdae61", "#fee08b", "#ffffbf", "#d9ef8b", "#a6d96a",
+            "#66bd63", "#1a9850"]
+NO_DATA_COLOUR = "#bdbdbd"
+
+
+@dataclass(frozen=True)
+class Classes:
+    scheme: str
+    bins: list[float]  # upper bounds, one per class
+    classes: list[int | None]  # class per value (None: no data)
+    legend: list[dict[str, object]]
+
+
+def palette(k: int, reverse: bool = False) -> list[str]:
+    idx = np.linspace(0, len(_PALETTE) - 1, k).round().astype(int) if k > 1 else [0]
+    colours = [_PALETTE[i] for i in idx]
+    return colours[::-1] if reverse else colours
+
+
+def classifier(values: np.ndarray, scheme: str, k: int, breaks: list[float] | None):
+    import mapclassify
+
+    if scheme == "quantiles":
+        return mapclassify.Quantiles(values, k=k)
+    if scheme == "natural_breaks":
+        return mapclassify.FisherJenks(values, k=k)
+    return mapclassify.UserDefined(values, bins=breaks)
+
+
+def classify(values: np.ndarray, scheme: str = "quantiles", k: int = 5,
+             breaks: list[float] | None = None, higher_is_better: bool = True) -> Classes:
+    if scheme not in SCHEMES:
+        raise ValidationError(f"unknown scheme {scheme!r}; choose one of {', '.join(SCHEMES)}",
+                              field="scheme", value=scheme, allowed=list(SCHEMES))
+    if scheme == "fixed":
+        if not breaks or any(b >= a for a, b in zip(breaks[1:], breaks, strict=False)):
+            raise ValidationError("fixed classes need increasing breaks, e.g. breaks=40,60,80,100",
+                                  field="breaks", value=breaks)
+    elif not 2 <= k <= 9:
+        raise ValidationError("k must be between 2 and 9", field="k", value=k)
+    values = np.asarray(values, dtype=float)
+    defined = ~np.isnan(values)
+    out: list[int | None] = [None] * len(values)
+    bins: list[float] = []
+    if defined.any():
+        data = values[defined]
+        with warnings.catch_warnings():  # fewer distinct values than classes: mapclassify copes
+            warnings.simplefilter("ignore")
+            if scheme != "fixed":
+                k = min(k, len(np.unique(data)))
+            if k >= 2 or scheme == "fixed":
+                fitted = classifier(data, scheme, k, breaks)
+                bins, yb = [float(b) for b in fitted.bins], fitted.yb
+            else:
+                bins, yb = [float(data.max())], np.zeros(len(data), dtype=int)
+        for pos, cls in zip(np.flatnonzero(defined), yb, strict=True):
+            out[pos] = int(cls)
+    colours = palette(len(bins), reverse=not higher_is_better)
+    lower = float(np.nanmin(values)) if defined.any() else None
+    legend: list[dict[str, object]] = []
+    for i, upper in enumerate(bins):
+        lo = lower if i == 0 else bins[i - 1]
+        legend.append({"class": i, "lower": lo, "upper": upper, "colour": colours[i],
+                       "label": f"{_fmt(lo)} – {_fmt(upper)}",
+                       "count": sum(1 for c in out if c == i)})
+    legend.append({"class": None, "label": "no data", "colour": NO_DATA_COLOUR,
+                   "count": sum(1 for c in out if c is None)})
+    return Classes(scheme, bins, out, legend)
+
+
+def _fmt(x: float | None) -> str:
+    return "–" if x is None else f"{x:.4g}"
