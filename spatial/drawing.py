@@ -204,6 +204,32 @@ def fit_exactly(pieces: list, community,  # type: ignore[no-untyped-def,type-arg
     return out
 
 
+def share_vertices(geoms: list) -> list:  # type: ignore[type-arg]
+    """Give both sides of every shared edge the same vertices.
+
+    After fixed-precision overlay a vertex of one polygon may lie on (within the grid size of)
+    an edge of its neighbour — or of the community outline — that lacks it: a T-junction. Exact
+    on the grid, but a floating-point check (PostGIS ``ST_Union`` / ``ST_Intersection``) sees
+    0.1 mm slivers there. Snapping each polygon to the vertices of the polygons it touches
+    inserts the missing vertices, so shared edges become identical vertex chains. A snap that
+    would break a polygon or move it by more than the grid size is not taken.
+    """
+    if len(geoms) < 2:
+        return list(geoms)
+    tree = shapely.STRtree(geoms)
+    out = []
+    for i, geom in enumerate(geoms):
+        near = [j for j in tree.query(geom, predicate="intersects") if j != i]
+        if not near:
+            out.append(geom)
+            continue
+        coords = np.unique(np.vstack([shapely.get_coordinates(geoms[j]) for j in near]), axis=0)
+        snapped = shapely.snap(geom, shapely.multipoints(coords), tolerance=GRID_SIZE * 2)
+        ok = snapped.is_valid and abs(snapped.area - geom.area) <= geom.length * GRID_SIZE * 2
+        out.append(snapped if ok else geom)
+    return out
+
+
 def _as_multi(geom) -> MultiPolygon:  # type: ignore[no-untyped-def]
     return MultiPolygon(_polygons(geom))
 
@@ -233,7 +259,7 @@ def partition(area, lines, rules: DrawingRules) -> list[MultiPolygon]:  # type: 
     pieces = merge_slivers(pieces, rules.min_m2, scale)
     pieces = split_oversized(pieces, rules, scale)
     pieces = merge_slivers(pieces, rules.min_m2, scale)
-    pieces = fit_exactly(pieces, area, scale)
+    pieces = share_vertices([*fit_exactly(pieces, area, scale), area])[:-1]
     return [_as_multi(pieces[i]) for i in reading_order(pieces, math.sqrt(rules.target_area))]
 
 
