@@ -58,4 +58,5 @@ def create_app(api_settings: ApiSettings | None = None,
     app.include_router(open311_routes.router)
     app.include_router(resolve_routes.router)
     app.include_router(city_health.router)
+    app.state.grid_health = city_health.grid_health_summary  # the one map's grid panel
     return app

@@ -119,3 +119,14 @@ def test_html_map_is_offline_and_png_renders(planted: TestClient, artifacts) -> 
     png = planted.get("/health/choropleth.png", params={"window": WINDOW})
     assert png.status_code == 200 and png.content[:8] == b"\x89PNG\r\n\x1a\n"
     (artifacts / "health_choropleth.png").write_bytes(png.content)
+
+
+def test_one_map_grid_panel_summary(planted: TestClient, db: Engine) -> None:
+    from api.routes.city_health import grid_health_summary
+
+    summary = grid_health_summary(db, G1, WINDOW)
+    assert summary is not None and [i["name_zh"] for i in summary["indices"]][0] == "城管指数"
+    full = planted.get(f"/grids/{G1}/health", params={"window": WINDOW}).json()
+    assert summary["total"] == pytest.approx(full["total"])
+    assert grid_health_summary(db, "999999999999999", WINDOW) is None
+    assert planted.app.state.grid_health is grid_health_summary

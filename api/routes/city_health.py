@@ -287,3 +287,16 @@ def leaflet_asset(path: str) -> FileResponse:
         raise NotFound(f"no vendored Leaflet file {path!r}", path=path)
     return FileResponse(target, media_type=_VENDOR_TYPES.get(target.suffix, "text/plain"),
                         headers={"Cache-Control": "public, max-age=86400"})
+
+
+def grid_health_summary(engine: Any, code: str, window: str = "30d") -> dict[str, Any] | None:
+    """A grid's health in brief for the one map's grid panel (``app.state.grid_health``)."""
+    w, model, cal = _window(window), _model(), _calendar()
+    table = score(engine, model, w, "grid", cal).table
+    if code not in table.codes:
+        return None
+    now = table.explain(code)
+    return {"window": str(w), "total": now.total,
+            "indices": [{"key": i.key, "name_zh": i.name_zh, "score": now.indices[i.key]}
+                        for i in model.indices],
+            "href": f"grids/{code}/health?{urlencode({'window': window})}"}
