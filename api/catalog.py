@@ -15,7 +15,7 @@ from layers.collections import Collection, Registry, layer_versions
 
 @dataclass
 class Catalog:
-    conn: Connection
+    conn: Connection | None  # None: versions and collections only (a tile cache hit)
     versions: dict[str, int]
     collections: dict[str, Collection]
 

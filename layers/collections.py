@@ -247,6 +247,10 @@ class Registry:
         self._key: frozenset[str] | None = None
         self._collections: dict[str, Collection] = {c.id: c for c in STATIC}
 
+    def current(self, layers: frozenset[str]) -> dict[str, Collection] | None:
+        """The collections when the schema key is the one already looked up, else None."""
+        return self._collections if layers == self._key else None
+
     def collections(self, conn: Connection, layers: frozenset[str]) -> dict[str, Collection]:
         if layers != self._key:
             found = {c.id: c for c in STATIC}
@@ -257,11 +261,13 @@ class Registry:
         return self._collections
 
 
+VERSIONS_SQL = ("SELECT layer, version FROM layer_version "
+                "UNION ALL SELECT 'alembic:' || version_num, 0 FROM alembic_version")
+
+
 def layer_versions(conn: Connection) -> tuple[dict[str, int], frozenset[str]]:
     """Every layer's version, and a schema key (layer names + Alembic revision) that changes
     when a migration adds or alters a layer. One cheap query, run on every request."""
-    rows = conn.execute(text(
-        "SELECT layer, version FROM layer_version "
-        "UNION ALL SELECT 'alembic:' || version_num, 0 FROM alembic_version")).all()
+    rows = conn.execute(text(VERSIONS_SQL)).all()
     versions = {r.layer: int(r.version) for r in rows if not r.layer.startswith("alembic:")}
     return versions, frozenset(r.layer for r in rows)

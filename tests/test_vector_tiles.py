@@ -178,3 +178,18 @@ def test_gcj02_tiles_put_the_overlay_on_the_shifted_street(client, z: int) -> No
     assert abs(px - ex) <= 16 and abs(py - ey) <= 16  # 16/4096 of a tile = 1 pixel of 256
     plain = decode(get(client, "parts", tile_of(lon, lat, z)))["parts"]["features"]
     assert plain, "without datum the WGS 84 position is served"
+
+
+def test_version_reader_reconnects_after_its_connection_is_killed(db) -> None:
+    from layers.version_watch import VersionReader
+
+    reader = VersionReader(db)
+    before, _ = reader.read()
+    with db.connect() as conn:
+        conn.execute(text("SELECT pg_terminate_backend(:p)"),
+                     {"p": reader._conn.get_backend_pid()})
+    with db.begin() as conn:
+        conn.execute(text("INSERT INTO grid_worker (code, name) VALUES ('W9', 'new')"))
+    after, _ = reader.read()
+    assert after["workers"] == before["workers"] + 1
+    reader.close()

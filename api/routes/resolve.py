@@ -111,7 +111,11 @@ def _collect(items: list[Any], kind: str) -> tuple[list[float], list[float], lis
 @router.post("/resolve")
 async def resolve_batch(request: Request, resolver: ResolverDep,
                         crs: Annotated[str, Query()] = "EPSG:4326") -> dict[str, Any]:
-    body = await request.json()
+    try:
+        body = await request.json()
+    except ValueError:  # found by the schemathesis run: an empty or non-JSON body was a 500
+        raise ValidationError("the body must be JSON: a GeoJSON FeatureCollection of Points "
+                              "or a list of points", field="body") from None
     size = len(body.get("features") or []) if isinstance(body, dict) else (
         len(body) if isinstance(body, list) else 0)
     limit = resolver.settings.batch_limit

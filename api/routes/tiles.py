@@ -12,11 +12,12 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
-from api.catalog import open_catalog
+from api.catalog import Catalog, open_catalog, registry
 from api.ogc import JSON, MVT, base_url, link, parse_datetime
 from layers import tiles as mvt
 from layers.features import ItemsQuery
 from layers.tile_cache import TileCache
+from layers.version_watch import VersionReader
 
 router = APIRouter(tags=["Vector tiles"])
 TMS = "WebMercatorQuad"
@@ -40,20 +41,36 @@ def shift_for(datum: str, z: int, x: int, y: int) -> mvt.Shift:
     return gcj02_shift_at_tile(z, x, y)
 
 
+def version_reader(request: Request) -> VersionReader:
+    state = request.app.state
+    if getattr(state, "version_reader", None) is None:
+        state.version_reader = VersionReader(state.engine)
+    return state.version_reader
+
+
 def _draw(request: Request, collection_id: str, z: int, x: int, y: int, datum: str,
           datetime_: str | None) -> tuple[bytes, str]:
+    """A cache hit costs one tiny query on a dedicated connection (the layer versions) and no
+    pooled connection; a miss draws the tile in a pooled one."""
     start, end = parse_datetime(datetime_)
     filters = tuple(sorted((k, v) for k, v in request.query_params.multi_items()
                            if k not in RESERVED))
     query = ItemsQuery(start=start, end=end, filters=filters)
     cache = tile_cache(request)
-    with open_catalog(request) as cat:
-        c = cat.get(collection_id)
-        key = (c.id, cat.version_of(c), z, x, y, filters, start, end, datum)
-        hit = cache.get(key)
-        if hit is not None:
-            return hit.data, hit.etag
-        drawn = mvt.tile(cat.conn, c, z, x, y, query, shift_for(datum, z, x, y))
+    versions, schema = version_reader(request).read()
+    engine = request.app.state.engine
+    collections = registry(request).current(schema)
+    if collections is None:
+        with engine.connect() as conn:
+            collections = registry(request).collections(conn, schema)
+    cat = Catalog(None, versions, collections)
+    c = cat.get(collection_id)
+    key = (c.id, cat.version_of(c), z, x, y, filters, start, end, datum)
+    hit = cache.get(key)
+    if hit is not None:
+        return hit.data, hit.etag
+    with engine.connect() as conn:
+        drawn = mvt.tile(conn, c, z, x, y, query, shift_for(datum, z, x, y))
     entry = cache.put(key, drawn.data, drawn.expires)
     return entry.data, entry.etag
 
