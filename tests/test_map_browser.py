@@ -102,6 +102,7 @@ def test_grid_click_shows_hierarchy_workers_and_open_cases(browser_page, artifac
     assert "Kluuvi-1" in details and "Keskusta" in details  # community … district
     assert "Eero" in details  # its worker
     assert page.inner_text("#open-count") == "0"
+    page.wait_for_selector("#grid-health")  # the health work's explained score, via its API
     page.screenshot(path=str(artifacts / "map_grid_details.png"))
 
 
