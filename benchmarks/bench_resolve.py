@@ -134,6 +134,8 @@ def main() -> None:
     finally:
         engine.dispose()
         with admin_engine.connect() as conn:
+            conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                              "WHERE datname = :n"), {"n": name})
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
         admin_engine.dispose()
 
@@ -218,6 +220,7 @@ def run(engine, args) -> None:  # type: ignore[no-untyped-def]
         resolver.resolve(x, y)
         r_times.append((time.perf_counter_ns() - t0) / 1000.0)
     db_times = postgis_single(engine, lon[:args.single_db], lat[:args.single_db])
+    index.close()
     print("\nsingle lookup:")
     print(f"  gridcore locator.locate in process   p50 {np.percentile(times, 50):8.2f} µs  "
           f"p99 {np.percentile(times, 99):8.2f} µs  (target p50 ≤ {TARGETS['single_p50_us']:g})")

@@ -11,19 +11,24 @@ rebuilds, others answer from the previous snapshot instead of queueing behind it
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+import psycopg2
 import shapely
 from sqlalchemy import Connection, Engine, text
+from sqlalchemy.exc import DBAPIError
 
 from gridcore.dispatch import DispatchRules
 from layers.dispatch_rules import load_rules
 from spatial.locator import GridLocator
 
 LAYERS = ("grids", "areas", "dispatch_rules", "departments", "workers")
+_RAW_VERSIONS = "SELECT layer, version FROM layer_version WHERE layer = ANY(%s)"
 _VERSIONS = text("SELECT layer, version FROM layer_version WHERE layer = ANY(:layers)")
 
 
@@ -87,18 +92,50 @@ class GridIndex:
         self._snapshot: IndexSnapshot | None = None
         self._checked_at = 0.0
         self._lock = threading.Lock()
+        self._poll_lock = threading.Lock()
+        self._poll_conn: Any = None
+        self._poll_cursor: Any = None
         self.builds = 0
+
+    def _poll_versions(self) -> tuple[int, ...]:
+        # A dedicated autocommit connection: one round trip per check instead of a pool
+        # checkout with its pre-ping; a broken one is replaced once, then errors propagate.
+        with self._poll_lock:
+            for attempt in (1, 2):
+                try:
+                    if self._poll_conn is None:
+                        self._poll_conn = self._connect_outside_pool()
+                        self._poll_cursor = self._poll_conn.cursor()
+                    # Raw DBAPI cursor: SQLAlchemy's statement machinery would double the cost.
+                    self._poll_cursor.execute(_RAW_VERSIONS, (list(LAYERS),))
+                    got = dict(self._poll_cursor.fetchall())
+                    return tuple(int(got.get(layer, 0)) for layer in LAYERS)
+                except (DBAPIError, psycopg2.Error):
+                    self.close()
+                    if attempt == 2:
+                        raise
+        raise AssertionError("unreachable")
+
+    def _connect_outside_pool(self) -> Any:
+        # Outside the pool on purpose: it lives as long as the index, must not hold a pool
+        # slot, and closes quietly when the index is garbage-collected.
+        cargs, cparams = self.engine.dialect.create_connect_args(self.engine.url)
+        raw = self.engine.dialect.loaded_dbapi.connect(*cargs, **cparams)
+        raw.autocommit = True
+        return raw
+
+    def close(self) -> None:
+        conn, self._poll_conn, self._poll_cursor = self._poll_conn, None, None
+        if conn is not None:
+            with contextlib.suppress(DBAPIError, psycopg2.Error):
+                conn.close()
 
     def current(self, conn: Connection | None = None) -> IndexSnapshot:
         snap = self._snapshot
         now = time.monotonic()
         if snap is not None and now - self._checked_at < self.check_interval_s:
             return snap
-        if conn is not None:
-            versions = read_versions(conn)
-        else:
-            with self.engine.connect() as c:
-                versions = read_versions(c)
+        versions = read_versions(conn) if conn is not None else self._poll_versions()
         self._checked_at = now
         if snap is not None and versions == snap.versions:
             return snap

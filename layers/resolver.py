@@ -73,6 +73,10 @@ class Resolver:
         self.index = GridIndex(engine, snap_m=self.settings.snap_m,
                                check_interval_s=self.settings.check_interval_s)
 
+    def close(self) -> None:
+        """Release the index's version-polling connection (the engine stays the caller's)."""
+        self.index.close()
+
     # -- single ----------------------------------------------------------------------------------
     def resolve(self, lon: float, lat: float, crs: str = "EPSG:4326",
                 category: str | None = None, exclude: Collection[str] = (),
