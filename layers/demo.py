@@ -66,7 +66,7 @@ def _store_workers(engine: Engine, communities: list[str]) -> None:
             {"d": f"{DISTRICT_CODE}%"})
 
 
-def _store_rules(engine: Engine) -> int | None:
+def _store_rules(engine: Engine, streets: list[str]) -> int | None:
     try:
         from gridcore.dispatch import DispatchRule
         from layers.dispatch_rules import replace_rules
@@ -76,9 +76,10 @@ def _store_rules(engine: Engine) -> int | None:
 
     taxonomy = Taxonomy.default()
     frame = dispatch_rules([c.code for c in taxonomy.parts()],
-                           [c.code for c in taxonomy.events()])
-    rules = [DispatchRule(r.category_key, r.area_level, r.area_code, r.department_code, r.note)
-             for r in frame.itertuples()]
+                           [c.code for c in taxonomy.events()], streets)
+    rules = [DispatchRule(r.category_key, r.area_level,
+                          r.area_code if isinstance(r.area_code, str) else None,
+                          r.department_code, r.note) for r in frame.itertuples()]
     return replace_rules(engine, rules)
 
 
@@ -118,7 +119,8 @@ def build(engine: Engine, pbf: Path, echo: Callable[[str], None]) -> dict[str, i
     communities = areas[areas["level"] == "community"]
     step(f"areas: 1 district, {(areas.level == 'street').sum()} streets, "
          f"{len(communities)} communities (derived from the street network)")
-    load_departments(engine, departments_frame())
+    streets = areas.loc[areas["level"] == "street", "code"].tolist()
+    load_departments(engine, departments_frame(streets))
     report = load_grids(engine, grids, code_field="code", community_field="community_code",
                         note=f"demo city {DEMO_VERSION}: drawn from OSM roads")
     _store_workers(engine, communities["code"].tolist())
@@ -129,7 +131,7 @@ def build(engine: Engine, pbf: Path, echo: Callable[[str], None]) -> dict[str, i
     load_parts(engine, parts, code_field=None, district=DISTRICT_CODE)
     step(f"city parts: {len(parts)} from the OSM extract, 16-digit codes, owners and "
          "maintenance units")
-    rules = _store_rules(engine)
+    rules = _store_rules(engine, streets)
     step(f"dispatch rules: {rules}" if rules is not None
          else "dispatch rules: skipped (the rule loader is not available)")
     names = dict(zip(communities["code"], communities["name"], strict=True))

@@ -56,12 +56,19 @@ def dept(tag: str) -> str:
     return f"{DISTRICT_CODE}-{tag}"
 
 
-def departments_frame() -> pd.DataFrame:
+def street_dept(street_code: str) -> str:
+    """The urban-management section (城管科) of a street office."""
+    return f"{street_code}-CGK"
+
+
+def departments_frame(street_codes: list[str]) -> pd.DataFrame:
+    rows = [(dept(t), n, dept(p) if p else "") for t, n, p in DEPARTMENTS]
+    rows += [(street_dept(s), f"{s} 街道城管科 street urban-management section", dept("CG"))
+             for s in street_codes]
     return pd.DataFrame({
-        "code": [dept(t) for t, _, _ in DEPARTMENTS],
-        "name": [n for _, n, _ in DEPARTMENTS],
-        "parent_code": [dept(p) if p else "" for _, _, p in DEPARTMENTS],
-        "contact": [f"12345 转 {i:03d} ({SYNTHETIC})" for i in range(1, len(DEPARTMENTS) + 1)],
+        "code": [r[0] for r in rows], "name": [r[1] for r in rows],
+        "parent_code": [r[2] for r in rows],
+        "contact": [f"12345 转 {i:03d} ({SYNTHETIC})" for i in range(1, len(rows) + 1)],
     })
 
 
@@ -75,14 +82,24 @@ def part_departments(class_codes: pd.Series) -> pd.DataFrame:
     }, index=class_codes.index)
 
 
-def dispatch_rules(part_classes: list[str], event_classes: list[str]) -> pd.DataFrame:
-    """City-wide rules: part classes → their maintenance unit, events → by major class."""
+def _event_dept(code: str) -> str:
+    return EVENT_DEPARTMENT.get(code, EVENT_MAJOR_DEPARTMENT.get(code[:2], "CG"))
+
+
+def dispatch_rules(part_classes: list[str], event_classes: list[str],
+                   street_codes: list[str]) -> pd.DataFrame:
+    """City-wide rules: part classes → their maintenance unit, events → by class; cityscape
+    events first go to the street's urban-management section (the city bureau takes what a
+    section sends back)."""
     rows = [{"category_key": f"P{c}", "area_level": "city", "area_code": None,
              "department_code": dept(PART_DEPARTMENTS.get(c, ("CG",) * 3)[2]),
              "note": "demo: maintenance unit of the part class"} for c in part_classes]
     rows += [{"category_key": f"E{c}", "area_level": "city", "area_code": None,
-              "department_code": dept(EVENT_DEPARTMENT.get(c, EVENT_MAJOR_DEPARTMENT.get(
-                  c[:2], "CG"))), "note": "demo: by event class"} for c in event_classes]
+              "department_code": dept(_event_dept(c)), "note": "demo: by event class"}
+             for c in event_classes]
+    rows += [{"category_key": f"E{c}", "area_level": "street", "area_code": s,
+              "department_code": street_dept(s), "note": "demo: street section first"}
+             for c in event_classes if _event_dept(c) == "CG" for s in street_codes]
     return pd.DataFrame(rows)
 
 

@@ -131,6 +131,37 @@ def test_organisation_and_synthetic_entities(demo: Engine) -> None:
     assert rules == f"{DISTRICT_CODE}-LD"
 
 
+def test_case_history_went_through_intake_and_lifecycle(demo: Engine) -> None:
+    pytest.importorskip("layers.demo_cases", reason="case intake not installed")
+    with demo.connect() as conn:
+        states = dict(conn.execute(text(
+            "SELECT state, count(*) FROM case_record GROUP BY state")).all())
+        actions = dict(conn.execute(text(
+            "SELECT action, count(*) FROM case_history GROUP BY action")).all())
+        reports = conn.execute(text("SELECT count(*) FROM case_record")).scalar()
+        detected = conn.execute(text(
+            "SELECT count(*) FROM case_record WHERE state = 'merged' "
+            "AND jsonb_array_length(intake->'duplicates') > 0")).scalar()
+        part_cases = conn.execute(text(
+            "SELECT count(*), count(part_code) FROM case_record c "
+            "WHERE category_key LIKE 'P%'")).one()
+        overdue = conn.execute(text(
+            "SELECT count(*) FROM case_record WHERE state NOT IN ('closed', 'voided', 'merged') "
+            "AND deadline_at < now()")).scalar()
+        span = conn.execute(text(
+            "SELECT max(created_at) - min(created_at) FROM case_record")).scalar()
+    assert reports >= 200
+    # intake wrote one 'report' step per case: resends (same key) added nothing
+    assert actions["report"] == reports
+    assert {"closed", "merged", "voided"} <= set(states) and states["closed"] > reports / 2
+    for action in ("send_back", "rework", "merge", "void", "supervise", "close"):
+        assert actions.get(action, 0) > 0, action
+    assert detected > 0  # intake's duplicate scoring saw the second report of a problem
+    assert part_cases[1] >= 0.9 * part_cases[0]  # lamps out / covers missing at real parts
+    assert overdue > 0
+    assert span.days >= 90
+
+
 def test_second_run_changes_nothing(demo: Engine) -> None:
     before = row_counts(demo)
     lines = list(load_demo(demo, echo=lambda _: None))
