@@ -9,14 +9,15 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import Any, Protocol
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from gridcore.resolution import Resolution, ResponsibleParty
 
 
 class Resolves(Protocol):
     def resolve(self, lon: float, lat: float, crs: str = "EPSG:4326",
-                category: str | None = None, exclude: Collection[str] = ()) -> Resolution: ...
+                category: str | None = None, exclude: Collection[str] = (),
+                conn: Connection | None = None) -> Resolution: ...
 
 
 def make_resolver(engine: Engine, settings: Any = None) -> Resolves:

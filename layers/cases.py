@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, text
 
 from gridcore.duplicates import CaseSketch, rank
-from gridcore.errors import Conflict, OutsideManagedArea, ValidationError
+from gridcore.errors import Conflict, GridcoreError, OutsideManagedArea, ValidationError
 from gridcore.taxonomy import Stage
 from layers.case_resolve import Resolves
 from layers.case_settings import CaseSettings
@@ -70,7 +70,10 @@ class IntakeResult:
     created: bool
 
 
-_INSERT = text("""
+# One round trip: the case row, its first history row, and the stored row back. When a racing
+# resend holds the key, ON CONFLICT DO NOTHING waits for it to commit and returns no row.
+_INSERT = text(f"""
+WITH c AS (
 INSERT INTO case_record (idempotency_key, payload_hash, category_key, description, geom,
     input_crs, input_x, input_y, grid_id, grid_code, community_code, street_code,
     district_code, h3, part_code, source, reporter, state, proposed_department, proposal_rule,
@@ -80,7 +83,14 @@ VALUES (:key, :hash, :category, :description, ST_SetSRID(ST_MakePoint(:lon, :lat
     :reporter, 'reported', :proposed, :rule, 'dispatch', :now, :limit, :warn, :deadline,
     CAST(:intake AS jsonb), :now, :now)
 ON CONFLICT (idempotency_key) DO NOTHING
-RETURNING id
+RETURNING *
+), h AS (
+INSERT INTO case_history (case_id, at, actor, role, action, from_state, to_state, attachments,
+    details)
+SELECT c.id, :now, :actor, :role, 'report', NULL, 'reported', CAST(:attachments AS jsonb),
+    CAST(:details AS jsonb) FROM c
+)
+SELECT {CASE_COLUMNS} FROM c
 """)
 
 _HISTORY = text("""
@@ -140,26 +150,36 @@ def intake(engine: Engine, resolver: Resolves, settings: CaseSettings, report: R
     report.validate()
     now = now or datetime.now(UTC)
     payload_hash = report.payload_hash()
-    with engine.connect() as conn:
-        existing = fetch_case(conn, key=report.idempotency_key)
-    if existing is not None:
-        return _replay(existing, payload_hash, settings, now)
-    res = resolver.resolve(report.lon, report.lat, report.crs, report.category)
-    if not res.inside or res.grid is None:
-        near = res.nearest_grid
-        raise OutsideManagedArea(
-            f"point ({report.lon}, {report.lat}) in {report.crs} lies outside every unit grid"
-            + (f"; the nearest grid {near.grid_code} is {near.distance_m:.0f} m away"
-               if near else ""), field="location", lon=report.lon, lat=report.lat,
-            nearest_grid=near.grid_code if near else None)
-    part = res.linked_part.code if res.linked_part else None
-    limit = stage_limit(report.category, Stage.DISPATCH)
-    warn, deadline = stage_marks(settings.working_calendar, now, limit, [])
-    proposal = res.responsible
     with engine.begin() as conn:
+        # No look-up of the key first: the insert below settles resends (one round trip less
+        # on the common path); only a report that cannot be placed checks for an earlier case.
+        try:
+            res = resolver.resolve(report.lon, report.lat, report.crs, report.category,
+                                   conn=conn)
+        except GridcoreError:
+            existing = fetch_case(conn, key=report.idempotency_key)
+            if existing is not None:
+                return _replay(existing, payload_hash, settings, now)
+            raise
+        if not res.inside or res.grid is None:
+            existing = fetch_case(conn, key=report.idempotency_key)
+            if existing is not None:
+                return _replay(existing, payload_hash, settings, now)
+            near = res.nearest_grid
+            raise OutsideManagedArea(
+                f"point ({report.lon}, {report.lat}) in {report.crs} lies outside every unit "
+                "grid" + (f"; the nearest grid {near.grid_code} is {near.distance_m:.0f} m away"
+                          if near else ""), field="location", lon=report.lon, lat=report.lat,
+                nearest_grid=near.grid_code if near else None)
+        part = res.linked_part.code if res.linked_part else None
+        limit = stage_limit(report.category, Stage.DISPATCH)
+        warn, deadline = stage_marks(settings.working_calendar, now, limit, [])
+        proposal = res.responsible
         duplicates = _duplicates(conn, report, part, now, settings)
         intake_doc = {"resolution": res.as_dict(), "duplicates": duplicates}
-        case_id = conn.execute(_INSERT, {
+        attachments = [{"path": store_photo(p, settings.media_dir), "sha256": p.sha256}
+                       for p in report.photos]
+        row = conn.execute(_INSERT, {
             "key": report.idempotency_key, "hash": payload_hash, "category": report.category,
             "description": report.description, "lon": res.lon, "lat": res.lat,
             "crs": report.crs, "x": report.lon, "y": report.lat, "grid_id": res.grid.grid_id,
@@ -171,24 +191,19 @@ def intake(engine: Engine, resolver: Resolves, settings: CaseSettings, report: R
             "proposed": proposal.department_code if proposal else None,
             "rule": proposal.rule if proposal else "no resolution of responsibility",
             "now": now, "limit": str(limit), "warn": warn, "deadline": deadline,
-            "intake": json.dumps(intake_doc, default=str)}).scalar()
-        if case_id is None:  # a racing resend committed first: its row is the answer
-            return _replay(fetch_case(conn, key=report.idempotency_key), payload_hash,
-                           settings, now)
-        attachments = []
-        for photo in report.photos:
-            path = store_photo(photo, settings.media_dir)
-            conn.execute(text(
-                "INSERT INTO case_photo (case_id, path, sha256, content_type, size_bytes) "
-                "VALUES (:c, :p, :s, :t, :n)"), {"c": case_id, "p": path, "s": photo.sha256,
-                                                 "t": photo.content_type, "n": len(photo.data)})
-            attachments.append({"path": path, "sha256": photo.sha256})
-        conn.execute(_HISTORY, {
-            "case_id": case_id, "at": now, "actor": actor or report.reporter or report.source,
-            "role": role, "action": "report", "from_state": None, "to_state": "reported",
-            "reason": "", "attachments": json.dumps(attachments),
+            "intake": json.dumps(intake_doc, default=str),
+            "actor": actor or report.reporter or report.source, "role": role,
+            "attachments": json.dumps(attachments),
             "details": json.dumps({"source": report.source, "proposal": intake_doc[
                 "resolution"].get("responsible"), "duplicates": len(duplicates)},
-                default=str)})
-        row = fetch_case(conn, case_id)
+                default=str)}).mappings().first()
+        if row is None:  # a racing resend committed first: its row is the answer
+            return _replay(fetch_case(conn, key=report.idempotency_key), payload_hash,
+                           settings, now)
+        for photo, att in zip(report.photos, attachments, strict=True):
+            conn.execute(text(
+                "INSERT INTO case_photo (case_id, path, sha256, content_type, size_bytes) "
+                "VALUES (:c, :p, :s, :t, :n)"), {"c": row["id"], "p": att["path"],
+                                                 "s": photo.sha256, "t": photo.content_type,
+                                                 "n": len(photo.data)})
         return IntakeResult(case_dict(row, settings.working_calendar, now), created=True)
