@@ -37,6 +37,7 @@ from scipy import ndimage
 _EPS = 1e-6  # bucket units; float error of the bucket arithmetic is ~1e-12
 _M_PER_DEG = 111_320.0
 OUTSIDE = -1
+PREPARE_MIN_VERTICES = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +70,7 @@ class GridLocator:
         if self.n == 0:
             self._empty()
             return
-        shapely.prepare(self.geoms)
+        self._prepare()
         minx, miny, maxx, maxy = shapely.total_bounds(self.geoms)
         lat0 = (miny + maxy) / 2.0
         self._kx = _M_PER_DEG * math.cos(math.radians(lat0))  # metres per degree of lon
@@ -89,6 +90,12 @@ class GridLocator:
         self._tree_m = shapely.STRtree(metric)
 
     # -- build -----------------------------------------------------------------------------------
+    def _prepare(self) -> None:
+        # GEOS prepared geometries pay off only for long rings: on a ~10-vertex grid a prepared
+        # covers-test measured 1.6 µs against 1.0 µs unprepared.
+        big = shapely.get_num_coordinates(self.geoms) >= PREPARE_MIN_VERTICES
+        shapely.prepare(self.geoms[big])
+
     def _empty(self) -> None:
         self.cell_m = 0.0
         self.nx = self.ny = 0
@@ -289,7 +296,7 @@ class GridLocator:
         self.__dict__.update(state)
         self._view = memoryview(self._raster)
         if self.n:
-            shapely.prepare(self.geoms)
+            self._prepare()
 
     # -- facts -----------------------------------------------------------------------------------
     def stats(self) -> dict[str, float]:
