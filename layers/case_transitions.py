@@ -74,6 +74,9 @@ def transition(engine: Engine, settings: CaseSettings, resolver: Resolves, case_
                            version=row["version"])
         facts = CaseFacts(State(row["state"]), row["parked_since"] is not None,
                           row["check_result"], row["department_code"], row["id"])
+        if action == Action.DISPATCH.value and not payload.get("department"):
+            # Dispatching without naming a department accepts the proposal (采纳建议).
+            payload = {**payload, "department": row["proposed_department"]}
         step = plan(facts, action, role, payload, now)
         updates = dict(step.updates)
         details: dict[str, Any] = {}
