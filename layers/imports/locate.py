@@ -23,8 +23,10 @@ def grid_codes_of(conn: Connection, geoms: np.ndarray) -> np.ndarray:
     codes = np.array([r[0] for r in rows], dtype=object)
     tree = shapely.STRtree(shapely.from_wkb([bytes(r[1]) for r in rows]))
     geoms = np.asarray(geoms, dtype=object)
-    points = np.where(shapely.get_type_id(geoms) == 0, geoms,
-                      shapely.point_on_surface(geoms))
+    points = geoms.copy()
+    areal = shapely.get_type_id(geoms) != 0
+    if areal.any():
+        points[areal] = shapely.point_on_surface(geoms[areal])
     src, hit = tree.query(points, predicate="intersects")
     # Tree items are ordered by code, so the first hit per input is the smallest code.
     order = np.lexsort((hit, src))

@@ -1,11 +1,13 @@
 """City parts (部件): 16-digit codes = district 6 + class 4 + serial 6, points only.
 
-The bulk path: every check is vectorised (pandas / shapely / h3ronpy), new rows go straight into
-``city_part`` by COPY, and only rows that already exist (same code, or same ``source`` +
-``source_id`` — how an OSM re-import finds its rows) go through a staging table and one
-set-based UPDATE. Codes missing from the file are generated: district + class + a serial
-continuing after the largest serial stored for that district and class. The district comes from
-``district`` when given, else from the unit grid the part lies in.
+The bulk path: every check is vectorised (pandas / shapely / h3ronpy / pyarrow), new rows go
+straight into ``city_part`` by a columnar COPY (``layers.imports.bulk``; big loads rebuild the
+secondary indexes once instead of maintaining them row by row), and only rows that already
+exist (same code, or same ``source`` + ``source_id`` — how an OSM re-import finds its rows) go
+through a staging table and one set-based UPDATE. Codes missing from the file are generated:
+district + class + a serial continuing after the largest serial stored for that district and
+class, in file order. The district comes from ``district`` when given, else from the unit grid
+the part lies in. Columns whose every value is the column's default are left to the server.
 """
 
 from __future__ import annotations
@@ -13,37 +15,53 @@ from __future__ import annotations
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import shapely
 from sqlalchemy import Engine, text
 
 from gridcore.taxonomy import Taxonomy
-from layers.imports.common import attributes_json, flag_duplicates, require_columns, stage
-from layers.imports.copy import copy_columns, escape_text, plain
-from layers.imports.geometry import check_points_or_polygons, hex_ewkb
+from layers.imports.bulk import copy_table, deferred_indexes, point_ewkb_hex, wants_bulk
+from layers.imports.common import attributes_json, flag_duplicates, require_columns
 from layers.imports.locate import grid_codes_of
 from layers.imports.report import ImportReport, Problems, reject_file
 from layers.settings import DatabaseSettings
 from layers.tables import PART_STATES
 from spatial.h3cells import cells as h3_cells
 
-COLUMNS = ["code", "class_code", "name", "state", "competent_dept", "owner_dept",
-           "maintenance_dept", "grid_code", "h3", "source", "source_id", "photo_url",
-           "attributes", "geom"]
 DEPT_FIELDS = ("competent_dept", "owner_dept", "maintenance_dept")
-UPDATED = [c for c in COLUMNS if c != "code"]
 # Columns gridcore computes itself (present in its own exports): never copied into attributes.
 DERIVED = ("grid_code", "h3", "recorded_on", "changed_on")
+ALWAYS = ("code", "class_code", "grid_code", "h3", "geom")
 
 
 def _strings(df: pd.DataFrame, column: str | None, default: str = "") -> pd.Series:
+    """A column as stripped Python strings (object dtype: no per-item Arrow boxing later)."""
     if column is None or column not in df.columns:
-        return pd.Series(np.full(len(df), default, dtype=object))
-    return df[column].astype(object).fillna("").astype(str).str.strip().reset_index(drop=True)
+        return pd.Series(np.full(len(df), default, dtype=object), dtype=object)
+    values = pa.array(df[column].astype(object).to_numpy(), from_pandas=True)
+    if not pa.types.is_string(values.type) and not pa.types.is_large_string(values.type):
+        values = values.cast(pa.string())
+    cleaned = pc.utf8_trim_whitespace(pc.fill_null(values, ""))
+    return pd.Series(np.asarray(cleaned.to_pylist(), dtype=object), dtype=object)
 
 
-def _report_rows(problems: Problems, mask: np.ndarray, field_name: str, reason) -> None:
-    for i in np.flatnonzero(mask):
+def _report_rows(problems: Problems, mask: np.ndarray, field_name: str, reason) -> None:  # noqa: ANN001
+    for i in np.flatnonzero(mask)[:1000]:
         problems.add(int(i) + 1, field_name, reason(int(i)))
+
+
+def _points(gdf: gpd.GeoDataFrame, problems: Problems) -> tuple[np.ndarray, np.ndarray]:
+    geoms = gdf.geometry.to_numpy()
+    missing = shapely.is_missing(geoms) | shapely.is_empty(geoms)
+    _report_rows(problems, missing, "geometry", lambda i: "empty or missing geometry")
+    not_point = ~missing & (shapely.get_type_id(geoms) != 0)
+    _report_rows(problems, not_point, "geometry",
+                 lambda i: f"expected a point, got a {geoms[i].geom_type}")
+    x, y = shapely.get_x(geoms), shapely.get_y(geoms)
+    bad = ~missing & ~not_point & ~(np.isfinite(x) & np.isfinite(y))
+    _report_rows(problems, bad, "geometry", lambda i: "point without finite coordinates")
+    return x, y
 
 
 def load_parts(engine: Engine, gdf: gpd.GeoDataFrame, *, code_field: str | None = "code",
@@ -51,35 +69,37 @@ def load_parts(engine: Engine, gdf: gpd.GeoDataFrame, *, code_field: str | None 
                state_field: str | None = "state", district: str | None = None,
                source: str | None = None, source_id_field: str | None = "source_id",
                photo_field: str | None = "photo_url", attributes_field: str | None = "attributes",
-               h3_resolution: int | None = None, taxonomy: Taxonomy | None = None
-               ) -> ImportReport:
-    """Insert new city parts and update the ones already stored (by code or source id)."""
+               h3_resolution: int | None = None, taxonomy: Taxonomy | None = None,
+               bulk: bool | None = None) -> ImportReport:
+    """Insert new city parts and update the ones already stored (by code or source id).
+    ``bulk`` forces (True) or forbids (False) deferred index builds; None decides by size."""
     what = "parts"
     require_columns(gdf, what, {"class-field": class_field})
     report = ImportReport("parts")
     problems = Problems(what)
     n = len(gdf)
     taxonomy = taxonomy or Taxonomy.default()
-    known_classes = {c.code for c in taxonomy.parts()}
     classes = _strings(gdf, class_field)
-    unknown = ~classes.isin(known_classes).to_numpy()
+    unknown = ~classes.isin({c.code for c in taxonomy.parts()}).to_numpy()
     _report_rows(problems, unknown, class_field, lambda i: (
         f"unknown city-part class {classes[i]!r} (not in the taxonomy, "
         "gridcore/data/part_classes.csv)"))
+    cf = code_field or "code"
     codes = _strings(gdf, code_field)
     given = (codes != "").to_numpy()
-    well_formed = codes.str.fullmatch(r"\d{16}").to_numpy()
-    _report_rows(problems, given & ~well_formed, code_field or "code", lambda i: (
-        f"city part code {codes[i]!r} has {len(codes[i])} characters; it must have 16 digits"
-        if len(codes[i]) != 16 else f"city part code {codes[i]!r} must contain digits only"))
-    ok_code = given & well_formed
-    _report_rows(problems, ok_code & (codes.str[10:] == "000000").to_numpy(), code_field or "code",
-                 lambda i: f"city part code {codes[i]} has serial 000000 (1–999999 allowed)")
-    _report_rows(problems, ok_code & ~unknown & (codes.str[6:10] != classes).to_numpy(),
-                 code_field or "code", lambda i: (
-                     f"city part code {codes[i]} holds class {codes[i][6:10]}, but the row's "
-                     f"class is {classes[i]}"))
-    flag_duplicates(codes.to_numpy(dtype=object), code_field or "code", problems)
+    if given.any():
+        well_formed = codes.str.fullmatch(r"\d{16}").to_numpy()
+        _report_rows(problems, given & ~well_formed, cf, lambda i: (
+            f"city part code {codes[i]!r} has {len(codes[i])} characters; it must have 16 "
+            "digits" if len(codes[i]) != 16 else
+            f"city part code {codes[i]!r} must contain digits only"))
+        ok_code = given & well_formed
+        _report_rows(problems, ok_code & (codes.str[10:] == "000000").to_numpy(), cf,
+                     lambda i: f"city part code {codes[i]} has serial 000000 (1–999999 allowed)")
+        _report_rows(problems, ok_code & ~unknown & (codes.str[6:10] != classes).to_numpy(), cf,
+                     lambda i: (f"city part code {codes[i]} holds class {codes[i][6:10]}, but "
+                                f"the row's class is {classes[i]}"))
+        flag_duplicates(codes.to_numpy(dtype=object), cf, problems)
     states = _strings(gdf, state_field, "intact").replace("", "intact")
     _report_rows(problems, ~states.isin(PART_STATES).to_numpy(), state_field or "state",
                  lambda i: f"state {states[i]!r} must be one of {', '.join(PART_STATES)}")
@@ -87,12 +107,11 @@ def load_parts(engine: Engine, gdf: gpd.GeoDataFrame, *, code_field: str | None 
                else _strings(gdf, "source", ""))
     source_ids = _strings(gdf, source_id_field)
     keyed = (source_ids != "").to_numpy()
+    keys = np.full(n, "", dtype=object)
     if keyed.any():
-        keys = (sources + "\x1f" + source_ids).to_numpy(dtype=object)
-        keys[~keyed] = ""
-        flag_duplicates(keys, source_id_field, problems)
-    geoms = check_points_or_polygons(gdf.geometry.to_numpy(), "reject", problems, report,
-                                     points_only=True)
+        keys[keyed] = (sources[keyed] + "\x1f" + source_ids[keyed]).to_numpy(dtype=object)
+        flag_duplicates(keys, source_id_field or "source_id", problems)
+    x, y = _points(gdf, problems)
     with engine.begin() as conn:
         depts = {f: _strings(gdf, f) for f in DEPT_FIELDS if f in gdf.columns}
         if depts:
@@ -100,97 +119,123 @@ def load_parts(engine: Engine, gdf: gpd.GeoDataFrame, *, code_field: str | None 
             for f, values in depts.items():
                 _report_rows(problems, ((values != "") & ~values.isin(stored)).to_numpy(), f,
                              lambda i, v=values: f"department {v[i]!r} does not exist")
-        if problems:
-            problems.raise_if_any()
-        grid_codes = grid_codes_of(conn, geoms)
+        problems.raise_if_any()
+        grid_codes = grid_codes_of(conn, gdf.geometry.to_numpy())
         existing = np.full(n, None, dtype=object)
         if keyed.any():
             stored_keys = dict(conn.execute(text(
                 "SELECT source || chr(31) || source_id, code FROM city_part "
                 "WHERE source_id IS NOT NULL AND source = ANY(:s)"),
                 {"s": sorted(set(sources[keyed]))}).all())
-            existing = pd.Series(keys).map(stored_keys).to_numpy(dtype=object)
+            existing = pd.Series(keys, dtype=object).map(stored_keys).to_numpy(dtype=object)
             clash = given & pd.notna(existing) & (codes.to_numpy() != existing)
-            _report_rows(problems, clash, code_field or "code", lambda i: (
+            _report_rows(problems, clash, cf, lambda i: (
                 f"{sources[i]} {source_ids[i]} is already stored as {existing[i]}, "
                 f"not {codes[i]}"))
         if given.any():
             stored_codes = {r[0] for r in conn.execute(text(
-                "SELECT code FROM city_part WHERE code = ANY(:c)"),
-                {"c": codes[given].tolist()})}
+                "SELECT code FROM city_part WHERE code = ANY(:c)"), {"c": codes[given].tolist()})}
             hit = given & codes.isin(stored_codes).to_numpy()
             existing[hit] = codes[hit]
         todo = ~given & pd.isna(existing)
         if todo.any():
-            prefixes = _district_prefixes(district, grid_codes, classes, todo, problems,
-                                          code_field or "code")
+            prefixes = _district_prefixes(district, grid_codes, classes, todo, problems, cf)
             problems.raise_if_any()
             codes = codes.copy()
             codes[todo] = _next_codes(conn, prefixes, codes[given])
         problems.raise_if_any()
         codes = codes.where(pd.isna(existing), existing)
-        is_update = pd.notna(existing)
-        lon, lat = shapely.get_x(geoms), shapely.get_y(geoms)
         resolution = h3_resolution or DatabaseSettings().h3_resolution
-        cols = [plain(codes), plain(classes), escape_text(_strings(gdf, name_field)),
-                plain(states)] + [plain(_strings(gdf, f)) if f in gdf.columns
-                                  else [copy_null] * n for f in DEPT_FIELDS]
-        cols[4:7] = [[v or copy_null for v in c] for c in cols[4:7]]
-        cols += [plain(grid_codes), list(h3_cells(lon, lat, resolution)), escape_text(sources),
-                 [v or copy_null for v in escape_text(source_ids)],
-                 [v or copy_null for v in escape_text(_strings(gdf, photo_field))],
-                 escape_text(attributes_json(gdf, [code_field, class_field, name_field,
-                                                   state_field, source_id_field, photo_field,
-                                                   "source", *DEPT_FIELDS, *DERIVED],
-                                                  attributes_field)),
-                 list(hex_ewkb(geoms))]
-        new_idx = np.flatnonzero(~is_update)
-        if len(new_idx) == n:
-            copy_columns(conn, "city_part", COLUMNS, lambda a, b: [c[a:b] for c in cols], n)
-        elif len(new_idx):
-            sub = [[c[i] for i in new_idx] for c in cols]
-            copy_columns(conn, "city_part", COLUMNS, lambda a, b: [c[a:b] for c in sub],
-                         len(new_idx))
-        upd_idx = np.flatnonzero(is_update)
-        if len(upd_idx):
-            stage(conn, "city_part", COLUMNS, [[c[i] for i in upd_idx] for c in cols],
-                  "stage_part")
-            sets = ", ".join(f"{c} = s.{c}" for c in UPDATED)
-            conn.execute(text(f"UPDATE city_part p SET {sets}, changed_on = current_date "
-                              "FROM stage_part s WHERE p.code = s.code"))
-    report.inserted, report.updated = len(new_idx), len(upd_idx)
+        attrs = attributes_json(gdf, [code_field, class_field, name_field, state_field,
+                                      source_id_field, photo_field, "source", *DEPT_FIELDS,
+                                      *DERIVED], attributes_field)
+        columns = {
+            "code": codes.to_numpy(dtype=object), "class_code": classes.to_numpy(dtype=object),
+            "grid_code": grid_codes, "h3": h3_cells(x, y, resolution),
+            "geom": point_ewkb_hex(x, y),
+            "name": _strings(gdf, name_field).to_numpy(dtype=object),
+            "state": states.to_numpy(dtype=object),
+            **{f: _strings(gdf, f).replace("", None).to_numpy(dtype=object)
+               for f in DEPT_FIELDS},
+            "source": sources.to_numpy(dtype=object),
+            "source_id": source_ids.replace("", None).to_numpy(dtype=object),
+            "photo_url": _strings(gdf, photo_field).replace("", None).to_numpy(dtype=object),
+            "attributes": np.asarray(attrs, dtype=object)}
+        defaults = {"name": "", "state": "intact", "source": "", "attributes": "{}"}
+        columns = {k: v for k, v in columns.items()
+                   if k in ALWAYS or not _all_equal(v, defaults.get(k))}
+        is_update = pd.notna(existing)
+        report.inserted, report.updated = int((~is_update).sum()), int(is_update.sum())
+        _write(conn, columns, is_update, bulk)
     return report
 
 
-copy_null = "\\N"
+def _all_equal(values: object, default: str | None) -> bool:
+    arr = values if isinstance(values, np.ndarray) else np.asarray(values, dtype=object)
+    return bool(len(arr) == 0 or (arr == default).all() if default is not None
+                else pd.isna(arr).all())
+
+
+def _write(conn, columns: dict, is_update: np.ndarray, bulk: bool | None) -> None:  # noqa: ANN001
+    n_new = int((~is_update).sum())
+    if n_new:
+        new = columns if n_new == len(is_update) else {
+            k: (v.filter(pa.array(~is_update)) if isinstance(v, pa.Array) else v[~is_update])
+            for k, v in columns.items()}
+        use_bulk = wants_bulk(conn, "city_part", n_new) if bulk is None else bulk
+        with deferred_indexes(conn, "city_part", use_bulk):
+            copy_table(conn, "city_part", new, n_new, "city parts")
+    if is_update.any():
+        upd = {k: (v.filter(pa.array(is_update)) if isinstance(v, pa.Array) else v[is_update])
+               for k, v in columns.items()}
+        conn.execute(text("CREATE TEMP TABLE stage_part (LIKE city_part INCLUDING DEFAULTS) "
+                          "ON COMMIT DROP"))
+        copy_table(conn, "stage_part", upd, int(is_update.sum()))
+        sets = ", ".join(f"{c} = s.{c}" for c in upd if c != "code")
+        conn.execute(text(f"UPDATE city_part p SET {sets}, changed_on = current_date "
+                          "FROM stage_part s WHERE p.code = s.code"))
 
 
 def _district_prefixes(district: str | None, grid_codes: np.ndarray, classes: pd.Series,
-                       todo: np.ndarray, problems: Problems, field_name: str) -> pd.Series:
+                       todo: np.ndarray, problems: Problems, field_name: str) -> np.ndarray:
+    """district + class (10 characters) of every row still needing a code."""
     if district is not None:
         if len(district) != 6 or not district.isdigit():
             problems.add(None, "district", f"district {district!r} must be 6 digits")
-            return pd.Series([], dtype=object)
-        counties = pd.Series(np.full(len(classes), district, dtype=object))
+            return np.empty(0, dtype=object)
+        counties = pa.array(np.full(int(todo.sum()), district, dtype=object), pa.string())
     else:
-        counties = pd.Series(grid_codes).str[:6]
-        _report_rows(problems, todo & pd.isna(counties).to_numpy(), field_name, lambda i: (
+        outside = todo & pd.isna(grid_codes)
+        _report_rows(problems, outside, field_name, lambda i: (
             "no code in the file and the point lies in no unit grid, so its district is "
             "unknown: give --district"))
-    return (counties + classes)[todo]
+        if outside.any():
+            return np.empty(0, dtype=object)
+        counties = pc.utf8_slice_codeunits(pa.array(grid_codes[todo], pa.string()), 0, 6)
+    joined = pc.binary_join_element_wise(
+        counties, pa.array(classes.to_numpy(dtype=object)[todo], pa.string()), "")
+    return np.asarray(joined.to_pylist(), dtype=object)
 
 
-def _next_codes(conn, prefixes: pd.Series, given_codes: pd.Series) -> np.ndarray:  # noqa: ANN001
+def _next_codes(conn, prefixes: np.ndarray, given_codes: pd.Series) -> np.ndarray:  # noqa: ANN001
     """district+class prefix → serials continuing after the largest stored (or given) one."""
-    wanted = sorted(set(prefixes))
+    inverse, uniques = pd.factorize(prefixes)
     stored = dict(conn.execute(text(
         "SELECT left(code, 10), max(right(code, 6)::int) FROM city_part "
-        "WHERE left(code, 10) = ANY(:p) GROUP BY 1"), {"p": wanted}).all())
+        "WHERE left(code, 10) = ANY(:p) GROUP BY 1"), {"p": list(uniques)}).all())
     for code in given_codes:
         stored[code[:10]] = max(stored.get(code[:10], 0), int(code[10:]))
-    base = prefixes.map(lambda p: stored.get(p, 0)).to_numpy()
-    serial = base + prefixes.groupby(prefixes).cumcount().to_numpy() + 1
+    base = np.array([stored.get(p, 0) for p in uniques], dtype=np.int64)[inverse]
+    # running number within each prefix, in file order
+    order = np.argsort(inverse, kind="stable")
+    counts = np.bincount(inverse)
+    starts = np.repeat(np.cumsum(counts) - counts, counts)
+    rank = np.empty(len(prefixes), dtype=np.int64)
+    rank[order] = np.arange(len(prefixes)) - starts
+    serial = base + rank + 1
     if (serial > 999_999).any():
         raise reject_file("parts", "more than 999999 city parts of one class in one district "
-                                   f"({prefixes[serial > 999_999].iloc[0]})", "code")
-    return (prefixes + pd.Series(serial, index=prefixes.index).map("{:06d}".format)).to_numpy()
+                                   f"({prefixes[serial > 999_999][0]})", "code")
+    padded = pc.utf8_lpad(pa.array(serial).cast(pa.string()), 6, padding="0")
+    joined = pc.binary_join_element_wise(pa.array(prefixes, pa.string()), padded, "")
+    return np.asarray(joined.to_pylist(), dtype=object)
