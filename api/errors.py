@@ -90,7 +90,7 @@ def install(app: FastAPI) -> None:
 
 def install_database_errors(app: FastAPI) -> None:
     """A lost or restarting database is a retryable 503, never a 500 or a hang."""
-    from sqlalchemy.exc import DBAPIError, OperationalError
+    from sqlalchemy.exc import DataError, DBAPIError, OperationalError
     from sqlalchemy.exc import TimeoutError as PoolTimeout
 
     @app.exception_handler(OperationalError)
@@ -100,6 +100,15 @@ def install_database_errors(app: FastAPI) -> None:
                        "the database is unreachable or restarting; retry shortly",
                        "database-unavailable", str(request.url.path),
                        headers={"Retry-After": "2"})
+
+    @app.exception_handler(DataError)
+    async def database_refused_value(request: Request, exc: DataError) -> JSONResponse:
+        # A request value PostgreSQL cannot represent (a time-zone offset beyond ±15:59, an
+        # integer beyond bigint…) reached a query: the request is wrong, not the server.
+        # Found by the schemathesis run (tests/test_api_fuzz.py) on GET /cases?until=….
+        reason = str(getattr(exc.orig, "pgerror", None) or exc.orig).strip().splitlines()[0]
+        return problem(422, "Invalid value", f"a request value is out of range: {reason}",
+                       "validation-error", str(request.url.path))
 
     @app.exception_handler(DBAPIError)
     async def database_error(request: Request, exc: DBAPIError) -> JSONResponse:

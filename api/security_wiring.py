@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from api import middleware
+from api import middleware, openapi_problems
 from api.routes import auth, entities
 from api.security_settings import SecuritySettings
 
@@ -18,5 +18,6 @@ def install(app: FastAPI, settings: SecuritySettings | None = None) -> None:
     app.state.security_settings = settings
     middleware.install(app, max_body_bytes=app.state.api_settings.max_body_bytes,
                        rate=settings.rate_per_s, burst=settings.rate_burst)
+    openapi_problems.install(app)
     app.include_router(auth.router)
     app.include_router(entities.router)

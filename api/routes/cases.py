@@ -146,7 +146,8 @@ def _export(cases: list[dict[str, Any]], fmt: str, next_url: str | None) -> Resp
                     headers=headers)
 
 
-@router.get("", summary="List cases (filters, keyset pages, CSV / GeoJSON export)")
+@router.get("", summary="List cases (filters, keyset pages, CSV / GeoJSON export)",
+            responses={200: {"content": {"text/csv": {}, "application/geo+json": {}}}})
 def get_cases(request: Request, engine: EngineDep, settings: CaseSettingsDep,
               grid: str | None = None, community: str | None = None,
               street: str | None = None, district: str | None = None,

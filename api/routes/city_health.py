@@ -240,7 +240,8 @@ BreaksQ = Annotated[str | None, Query(description="fixed upper bounds, e.g. 40,6
 KQ = Annotated[int, Query(description="number of classes (2–9)")]
 
 
-@router.get("/health/choropleth", summary="Scores as GeoJSON with classes and legend")
+@router.get("/health/choropleth", summary="Scores as GeoJSON with classes and legend",
+            responses={200: {"content": {"application/geo+json": {}}}})
 def choropleth(engine: EngineDep, index: str = "total", window: WindowQ = "30d",
                level: LevelQ = "grid", scheme: SchemeQ = "quantiles", k: KQ = 5,
                breaks: BreaksQ = None, weights: WeightsQ = None) -> Response:
