@@ -28,12 +28,13 @@ from layers.imports.common import (
 )
 from layers.imports.copy import escape_text, plain
 from layers.imports.geometry import OnInvalid, check_polygons, hex_ewkb
-from layers.imports.report import ImportReport, Problems
+from layers.imports.report import ImportReport, Problems, refuse_database_errors
 from spatial.measure import areas_m2
 
 COLUMNS = ["code", "level", "name", "parent_code", "geom", "area_m2", "attributes"]
 
 
+@refuse_database_errors("areas")
 def load_areas(engine: Engine, gdf: gpd.GeoDataFrame, *, level: str | None = None,
                code_field: str = "code", name_field: str = "name",
                parent_field: str | None = "parent_code",

@@ -10,11 +10,12 @@ from sqlalchemy import Engine, text
 from layers.imports.common import flag_duplicates, stage
 from layers.imports.copy import escape_text, plain
 from layers.imports.reading import read_csv_table
-from layers.imports.report import ImportReport, Problems
+from layers.imports.report import ImportReport, Problems, refuse_database_errors
 
 COLUMNS = ["code", "name", "parent_code", "contact"]
 
 
+@refuse_database_errors("departments")
 def load_departments(engine: Engine, df: pd.DataFrame) -> ImportReport:
     what = "departments"
     problems = Problems(what)

@@ -24,13 +24,14 @@ from layers.imports.common import (
 from layers.imports.copy import escape_text, plain
 from layers.imports.geometry import OnInvalid, check_points_or_polygons, hex_ewkb
 from layers.imports.locate import grid_codes_of
-from layers.imports.report import ImportReport, Problems, reject_file
+from layers.imports.report import ImportReport, Problems, refuse_database_errors, reject_file
 from layers.tables import SENSITIVITIES
 
 COLUMNS = ["code", "area", "type", "name", "grid_code", "sensitivity", "attributes",
            "restricted_attributes", "source", "geom"]
 
 
+@refuse_database_errors("entities")
 def load_entities(engine: Engine, gdf: gpd.GeoDataFrame, *, code_field: str | None = "code",
                   area_field: str = "area", type_field: str = "type",
                   name_field: str | None = "name", sensitivity_field: str | None = "sensitivity",

@@ -32,7 +32,7 @@ from layers.imports.common import (
 )
 from layers.imports.copy import escape_text, plain
 from layers.imports.geometry import OnInvalid, check_polygons, hex_ewkb
-from layers.imports.report import ImportReport, Problems
+from layers.imports.report import ImportReport, Problems, refuse_database_errors
 from spatial.measure import areas_m2
 
 COLUMNS = ["code", "name", "community_code", "geom", "area_m2", "attributes", "gen_from"]
@@ -62,6 +62,7 @@ def _generate_codes(communities: np.ndarray, geoms: np.ndarray, problems: Proble
     return codes
 
 
+@refuse_database_errors("grids")
 def load_grids(engine: Engine, gdf: gpd.GeoDataFrame, *, code_field: str | None = None,
                name_field: str = "name", community_field: str | None = "community_code",
                on_invalid: OnInvalid = "repair", note: str = "") -> ImportReport:

@@ -24,7 +24,7 @@ from gridcore.taxonomy import Taxonomy
 from layers.imports.bulk import copy_table, deferred_indexes, point_ewkb_hex, wants_bulk
 from layers.imports.common import attributes_json, flag_duplicates, require_columns
 from layers.imports.locate import grid_codes_of
-from layers.imports.report import ImportReport, Problems, reject_file
+from layers.imports.report import ImportReport, Problems, refuse_database_errors, reject_file
 from layers.settings import DatabaseSettings
 from layers.tables import PART_STATES
 from spatial.h3cells import cells as h3_cells
@@ -64,6 +64,7 @@ def _points(gdf: gpd.GeoDataFrame, problems: Problems) -> tuple[np.ndarray, np.n
     return x, y
 
 
+@refuse_database_errors("parts")
 def load_parts(engine: Engine, gdf: gpd.GeoDataFrame, *, code_field: str | None = "code",
                class_field: str = "class_code", name_field: str | None = "name",
                state_field: str | None = "state", district: str | None = None,

@@ -89,3 +89,28 @@ def format_problems(problems: list[dict[str, Any]]) -> str:
             where += f" [{p['field']}]"
         lines.append(f"  {where}: {p['reason']}")
     return "\n".join(lines)
+
+
+def refuse_database_errors(what: str):  # noqa: ANN201
+    """A loader decorator: rows the database itself refuses (a NUL byte in a text, a constraint
+    the checks above did not foresee) become an ImportRejected too — the transaction is
+    already rolled back, so nothing was written."""
+    import functools
+
+    import psycopg2
+    from sqlalchemy.exc import DataError, IntegrityError
+
+    refused = (DataError, IntegrityError, psycopg2.DataError, psycopg2.IntegrityError)
+
+    def wrap(loader):  # noqa: ANN001, ANN202
+        @functools.wraps(loader)
+        def run(*args: Any, **kwargs: Any):  # noqa: ANN202
+            try:
+                return loader(*args, **kwargs)
+            except refused as exc:
+                reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+                raise rejected(what, [{"row": None, "field": None,
+                                       "reason": "the database refused the rows: "
+                                                 + " ".join(reason[:3])}]) from None
+        return run
+    return wrap
