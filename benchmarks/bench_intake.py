@@ -1,6 +1,6 @@
 """Benchmark: case intake over HTTP on loopback vs a bare insert endpoint (the floor).
 
-    python benchmarks/bench_intake.py [--seconds 20] [--concurrency 32] [--workers 2] [--small]
+    python benchmarks/bench_intake.py [--seconds 20] [--concurrency 16] [--workers 1] [--small]
 
 A dedicated database (created and dropped here) gets 100 unit grids over a 2 km box of
 central Helsinki, departments and dispatch rules (city, district and grid level). Then, in the
@@ -11,6 +11,10 @@ same run, concurrent reporters (asyncio + httpx, one process) post cases for ``-
   and history rows, durable commit (synchronous_commit on);
 * ``POST /floor`` of ``benchmarks/floor_app.py``: a bare FastAPI endpoint on the same stack that
   only inserts the same case row.
+
+One uvicorn worker by default: on this machine uvicorn 0.54 with ``--workers 2`` answered even a
+bare endpoint in ~50 ms at one request in flight (~5 ms with one worker), so more workers made
+every figure worse; ``--workers`` is there to re-check elsewhere.
 
 Reported: sustained cases/s, p50 / p99 latency, errors. Targets (2-core machine): ≥ 500 cases/s,
 p99 ≤ 50 ms, within 2× of the floor. The load generator shares the machine's cores with the
@@ -130,8 +134,8 @@ async def load(url: str, seconds: float, concurrency: int, warmup: int) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--seconds", type=float, default=20)
-    ap.add_argument("--concurrency", type=int, default=32)
-    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--concurrency", type=int, default=16)
+    ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--small", action="store_true", help="3 s runs (development)")
     ap.add_argument("--no-version-trigger", action="store_true",
                     help="diagnosis only: disable the cases layer_version trigger in the "
