@@ -103,7 +103,9 @@ class GridLocator:
         self._view = memoryview(self._raster)
         self._off = np.zeros(1, dtype=np.int64)
         self._cand = np.zeros(0, dtype=np.int32)
-        self._tree_m = None
+        self._closed = np.zeros(0, dtype=bool)
+        self.is_coverage = True
+        self._tree = self._tree_m = None
         self.boundary_cells = 0
 
     def _to_metric(self, xy: np.ndarray) -> np.ndarray:
@@ -112,26 +114,36 @@ class GridLocator:
         return np.column_stack((xy[:, 0] * self._kx, xy[:, 1] * self._ky))
 
     def _segment_cells(self) -> tuple[np.ndarray, np.ndarray]:
-        """(bucket, grid) pairs for every bucket whose closed square a ring segment touches."""
+        """Keys ``((bucket * n + grid) << 1) | open`` for every bucket whose closed square a ring
+        segment touches; ``open`` marks segments without a reversed twin in another ring, i.e.
+        on the outer boundary of the coverage (or where neighbours' edges do not match)."""
+        # Rings oriented consistently (exteriors CCW, holes CW): an edge shared by two
+        # neighbours then appears once in each direction.
         parts, part_owner = shapely.get_parts(self.geoms, return_index=True)
-        rings, ring_part = shapely.get_rings(parts, return_index=True)
+        rings, ring_part = shapely.get_rings(shapely.orient_polygons(parts),
+                                             return_index=True)
         xy, ring_idx = shapely.get_coordinates(rings, return_index=True)
+        same = ring_idx[:-1] == ring_idx[1:]
+        seg_xy = np.column_stack((xy[:-1][same], xy[1:][same]))
+        twin = np.ascontiguousarray(seg_xy[:, [2, 3, 0, 1]]).view("V32").ravel()
+        seg_open = ~np.isin(twin, np.ascontiguousarray(seg_xy).view("V32").ravel())
+        del twin, seg_xy
         fx = (xy[:, 0] - self._x0) * self._ix
         fy = (xy[:, 1] - self._y0) * self._iy
         owner = part_owner[ring_part[ring_idx]].astype(np.int64)
-        same = ring_idx[:-1] == ring_idx[1:]
         ax, ay, bx, by = fx[:-1][same], fy[:-1][same], fx[1:][same], fy[1:][same]
         seg_owner = owner[:-1][same]
-        cells, grids = [], []
+        keys = []
 
-        def add(cx: np.ndarray, cy: np.ndarray, g: np.ndarray) -> None:
-            cells.append(cy.astype(np.int64) * self.nx + cx.astype(np.int64))
-            grids.append(g)
+        def add(cx: np.ndarray, cy: np.ndarray, g: np.ndarray, flag: np.ndarray) -> None:
+            cell = cy.astype(np.int64) * self.nx + cx.astype(np.int64)
+            keys.append(((cell * self.n + g) << 1) | flag)
 
-        # Vertices: every bucket within the margin of the vertex.
-        for ex in (-_EPS, _EPS):
-            for ey in (-_EPS, _EPS):
-                add(np.floor(fx + ex), np.floor(fy + ey), owner)
+        # Both ends of every segment: every bucket within the margin of the vertex.
+        for (px, py) in ((ax, ay), (bx, by)):
+            for ex in (-_EPS, _EPS):
+                for ey in (-_EPS, _EPS):
+                    add(np.floor(px + ex), np.floor(py + ey), seg_owner, seg_open)
         # Crossings of the vertical bucket lines x = k (strictly between the endpoints), then of
         # the horizontal ones: the buckets on both sides of each crossing.
         for (pa, qa, pb, qb, vertical) in ((ax, ay, bx, by, True), (ay, ax, by, bx, False)):
@@ -147,23 +159,28 @@ class GridLocator:
             t = (k - pa[seg]) / (pb[seg] - pa[seg])
             q = qa[seg] + t * (qb[seg] - qa[seg])
             del t, start
-            g = seg_owner[seg]
+            g, flag = seg_owner[seg], seg_open[seg]
             q_lo, q_hi = np.floor(q - _EPS), np.floor(q + _EPS)
-            near_line = np.flatnonzero(q_lo != q_hi)  # rare: crossing within the margin
+            near = np.flatnonzero(q_lo != q_hi)  # rare: crossing within the margin
             for side in (k - 1.0, k):
                 if vertical:
-                    add(side, q_lo, g)
-                    add(side[near_line], q_hi[near_line], g[near_line])
+                    add(side, q_lo, g, flag)
+                    add(side[near], q_hi[near], g[near], flag[near])
                 else:
-                    add(q_lo, side, g)
-                    add(q_hi[near_line], side[near_line], g[near_line])
-        return np.concatenate(cells), np.concatenate(grids)
+                    add(q_lo, side, g, flag)
+                    add(q_hi[near], side[near], g[near], flag[near])
+        return np.concatenate(keys)
 
     def _build_raster(self) -> None:
-        cells, grids = self._segment_cells()
-        key = cells * self.n + grids
-        del cells, grids
+        key = self._segment_cells()
         key.sort()  # by bucket, then grid rank (numpy's hash-based unique is far slower here)
+        flag = (key & 1).astype(np.int8)
+        key >>= 1
+        cell = key // self.n
+        first = np.flatnonzero(np.concatenate(([True], cell[1:] != cell[:-1])))
+        # A bucket touched only by shared edges is wholly covered by its candidate grids.
+        self._closed = np.bitwise_or.reduceat(flag, first) == 0
+        del flag, cell
         key = key[np.concatenate(([True], key[1:] != key[:-1]))]
         bcell, bgrid = np.divmod(key, self.n)
         del key
@@ -195,6 +212,12 @@ class GridLocator:
         raster[ucell] = -2 - np.arange(len(ucell), dtype=np.int32)
         self._raster = raster
         self._view = memoryview(raster)
+        self._tree = tree
+        # Overlapping grids (not a valid coverage) may cover an edge bucket without an edge in
+        # it: then edge-bucket points ask the STRtree for every covering grid instead.
+        self.is_coverage = bool(shapely.coverage_is_valid(self.geoms))
+        if not self.is_coverage:
+            self._closed[:] = False
 
     # -- queries ---------------------------------------------------------------------------------
     def locate(self, lon: float, lat: float) -> tuple[int, bool, float]:
@@ -208,9 +231,17 @@ class GridLocator:
                 return v, False, 0.0
             if v < OUTSIDE:
                 b = -2 - v
-                for c in self._cand[self._off[b]:self._off[b + 1]]:
-                    if shapely.intersects_xy(self.geoms[c], lon, lat):
-                        return int(c), False, 0.0
+                if not self.is_coverage:
+                    hits = self._tree.query(shapely.points(lon, lat), predicate="intersects")
+                    if len(hits):
+                        return int(hits.min()), False, 0.0
+                else:
+                    cands = self._cand[self._off[b]:self._off[b + 1]]
+                    last = len(cands) - 1
+                    for i, c in enumerate(cands):
+                        if (i == last and self._closed[b]) or shapely.intersects_xy(
+                                self.geoms[c], lon, lat):
+                            return int(c), False, 0.0
         nearest, dist = self.nearest(lon, lat)
         if nearest >= 0 and dist <= self.snap_m:
             return nearest, True, dist
@@ -267,11 +298,21 @@ class GridLocator:
                ) -> np.ndarray:
         """Exact GEOS covers-test of edge-bucket points against their bucket's candidates;
         candidates are in code order so the first hit per point is the tie-break winner."""
-        # Round by round: the k-th candidate is tested only for points the first k−1 missed,
-        # which halves the GEOS calls on shared edges (the lowest code wins anyway).
+        result = np.full(len(pts), OUTSIDE, dtype=np.int32)
+        if not self.is_coverage:
+            src, hit = self._tree.query(shapely.points(lon[pts], lat[pts]),
+                                        predicate="intersects")
+            best = np.full(len(pts), np.iinfo(np.int32).max, dtype=np.int64)
+            np.minimum.at(best, src, hit)
+            found = best < np.iinfo(np.int32).max
+            result[found] = best[found]
+            return result
+        # Round by round: the k-th candidate is tested only for points the first k−1 missed
+        # (the lowest code wins anyway), and in a bucket wholly covered by its candidates the
+        # last one needs no test — on a shared edge that halves the GEOS calls again.
         start = self._off[bucket]
         count = self._off[bucket + 1] - start
-        result = np.full(len(pts), OUTSIDE, dtype=np.int32)
+        closed = self._closed[bucket]
         todo = np.arange(len(pts))
         k = 0
         while len(todo):
@@ -279,6 +320,9 @@ class GridLocator:
             if not len(todo):
                 break
             cand = self._cand[start[todo] + k]
+            free = closed[todo] & (count[todo] == k + 1)
+            result[todo[free]] = cand[free]
+            todo, cand = todo[~free], cand[~free]
             p = pts[todo]
             hit = shapely.intersects_xy(self.geoms[cand], lon[p], lat[p])
             result[todo[hit]] = cand[hit]

@@ -90,3 +90,23 @@ def test_exact_at_other_bucket_sizes(db, cell_m: float) -> None:  # type: ignore
     idx = snap.locator.locate_many(lon, lat, nearest=False).index
     got = np.where(idx >= 0, snap.codes[np.maximum(idx, 0)], "")
     _assert_same(got, postgis_covers(db, lon, lat), lon, lat)
+
+
+def test_overlapping_grids_resolve_to_the_lowest_code_like_st_covers(db) -> None:  # type: ignore[no-untyped-def]
+    # Not a valid coverage (the import's topology check would flag it): the locator must stay
+    # exact anyway, including a grid wholly inside another and partial overlaps.
+    big = shapely.box(116.30, 39.90, 116.32, 39.92)
+    inner = shapely.box(116.305, 39.905, 116.3051, 39.9051)  # ~9 m: inside one bucket
+    side = shapely.box(116.31, 39.91, 116.33, 39.93)
+    codes = load_grids(db, [side, inner, big])
+    rng = np.random.default_rng(9)
+    lon = np.concatenate([rng.uniform(116.295, 116.335, 30_000),
+                          rng.uniform(116.3049, 116.3052, 2_000)])
+    lat = np.concatenate([rng.uniform(39.895, 39.935, 30_000),
+                          rng.uniform(39.9049, 39.9052, 2_000)])
+    snap = GridIndex(db).current()
+    assert not snap.locator.is_coverage
+    got = _codes(db, lon, lat)
+    want = postgis_covers(db, lon, lat)
+    assert set(want) >= {codes[0], codes[1], codes[2]}
+    _assert_same(got, want, lon, lat)
