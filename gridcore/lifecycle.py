@@ -264,4 +264,6 @@ def _plan_updates(facts: CaseFacts, act: Action, t: Transition, payload: dict[st
         updates["supervised"] = True
     if act in (Action.REWORK, Action.REOPEN):
         updates["check_result"] = None
-    return Plan(act, facts.state, to, updates, t.stage)
+    # A voided case brought back is reported again: its clock restarts at the dispatch stage.
+    stage = Stage.DISPATCH if to is State.REPORTED else t.stage
+    return Plan(act, facts.state, to, updates, stage)

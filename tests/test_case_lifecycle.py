@@ -18,6 +18,7 @@ from gridcore.lifecycle import (
     allowed_actions,
     plan,
 )
+from gridcore.taxonomy import Stage
 
 NOW = datetime(2025, 10, 9, 9, 0, tzinfo=UTC)
 FULL = {"reason": "r", "department": "D1", "check_result": "pass", "new_limit": "2wd",
@@ -117,3 +118,12 @@ def test_final_states_allow_only_reopen() -> None:
     assert allowed_actions(CaseFacts(State.CLOSED)) == ["reopen"]
     assert allowed_actions(CaseFacts(State.VOIDED)) == ["reopen"]
     assert allowed_actions(CaseFacts(State.MERGED)) == []
+
+
+def test_reopen_restarts_the_right_clock() -> None:
+    voided = plan(CaseFacts(State.VOIDED), "reopen", "manager", {"reason": "误作废"}, NOW)
+    closed = plan(CaseFacts(State.CLOSED, check_result="pass"), "reopen", "manager",
+                  {"reason": "复发"}, NOW)
+    assert (voided.to_state, voided.stage) == (State.REPORTED, Stage.DISPATCH)
+    assert (closed.to_state, closed.stage) == (State.REWORK, Stage.HANDLE)
+    assert closed.updates == {"check_result": None}
