@@ -135,3 +135,36 @@ def test_new_case_appears_without_reload(browser_page, db, artifacts) -> None:
     plant_cases(db, [(9, "E0103", "dispatched", 24.9431, 60.1695, (-3, -1))])
     page.wait_for_function(find, timeout=20_000)  # the version poll refreshed the source
     page.screenshot(path=str(artifacts / "map_new_case.png"))
+
+
+def test_search_filters_part_toggle_and_gcj02_basemap(browser_page, artifacts) -> None:
+    page, url, seen = browser_page
+    open_map(page, url)
+    page.fill("#search", "110101001001003")
+    page.click("#search-form button")
+    page.wait_for_selector("#grid-title")
+    assert "110101001001003" in page.inner_text("#grid-title")
+    page.fill("#search", "C00000003")
+    page.click("#search-form button")
+    page.wait_for_function("document.getElementById('case-title')?.textContent"
+                           ".includes('C00000003')")
+    assert page.inner_text("#case-clock") in ("red", "yellow", "green")
+    # Filters go to the server with the tile requests (whitelisted properties).
+    page.select_option("#f-state", "dispatched")
+    page.wait_for_function("window.gridcore.map.getSource('cases').tiles[0]"
+                           ".includes('state=dispatched')")
+    page.wait_for_function("window.gridcore.map.areTilesLoaded()")
+    assert any("state=dispatched" in u and s == 200 for u, s in seen["tiles"])
+    # Toggling a part class hides it without a request.
+    page.uncheck("input[data-class='0101']")
+    hidden = page.evaluate("JSON.stringify(window.gridcore.map.getFilter('parts'))")
+    assert "0101" not in hidden and "0120" in hidden
+    # An AMap (GCJ-02) basemap: the overlay tiles are asked for in GCJ-02.
+    page.route("**/*", lambda route: route.abort() if not route.request.url.startswith(url)
+               else route.continue_())
+    page.select_option("#basemap", "amap")
+    page.wait_for_function("window.gridcore.map.getSource('grids')?.tiles[0]"
+                           ".includes('datum=gcj02')")
+    assert "高德" in page.inner_text(".maplibregl-ctrl-attrib") or \
+        "AutoNavi" in page.inner_text(".maplibregl-ctrl-attrib")
+    page.screenshot(path=str(artifacts / "map_search_filters.png"))

@@ -157,9 +157,11 @@ async function showGrid(code) {
 }
 
 async function showCase(id) {
-  const [c, act] = await Promise.all([api(`/cases/${id}`),
-    api(`/map/cases/${id}/actions?role=${encodeURIComponent($('role').value)}`)]);
-  const colour = c.clock ? c.clock.colour : 'none';
+  const [c, act, feature] = await Promise.all([api(`/cases/${id}`),
+    api(`/map/cases/${id}/actions?role=${encodeURIComponent($('role').value)}`),
+    api(`/collections/cases/items/${id}`).catch(() => null)]);
+  // The case API's live clock; else the stored warning/deadline times the tiles colour by.
+  const colour = c.clock ? c.clock.colour : (feature?.properties.clock || 'none');
   const hist = (c.history || []).map((h) => `<tr><td>${esc((h.at || '').slice(0, 16))}</td><td>${esc(h.action)}</td><td>${esc(h.from || '')}→${esc(h.to)}</td><td>${esc(h.actor)}</td><td>${esc(h.reason)}</td></tr>`).join('');
   const buttons = act.actions.map((a) => `<button data-action="${esc(a)}">${esc(a)} ${esc(st.config.actions[a]?.zh || '')}</button>`).join('') || '<small>no step for this role now</small>';
   show(`<h3 id="case-title">Case ${esc(c.public_no)}</h3>
