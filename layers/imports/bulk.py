@@ -16,7 +16,9 @@ Indexes that back a constraint (the primary key, unique constraints) are never t
 from __future__ import annotations
 
 import contextlib
+import logging
 import sys
+import time
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -27,6 +29,7 @@ from sqlalchemy import Connection, text
 
 from layers.imports.copy import PROGRESS_MIN_ROWS, _ChunkStream
 
+log = logging.getLogger("gridcore.imports")
 BULK_MIN_ROWS = 100_000
 CHUNK_ROWS = 100_000
 _EWKB_POINT_4326 = bytes.fromhex("0101000020E6100000")  # little-endian, Point, SRID flag, 4326
@@ -72,12 +75,14 @@ def copy_table(conn: Connection, table: str, columns: Mapping[str, Any], n_rows:
 
     sql = f"COPY {table} ({', '.join(arrow.column_names)}) FROM STDIN WITH (FORMAT csv)"
     cursor = conn.connection.dbapi_connection.cursor()
+    started = time.perf_counter()
     try:
         cursor.copy_expert(sql, _ChunkStream(chunks()), size=1 << 20)
     finally:
         cursor.close()
         if progress is not None:
             progress.close()
+    log.debug("COPY %s: %d rows in %.2f s", table, n_rows, time.perf_counter() - started)
 
 
 def wants_bulk(conn: Connection, table: str, new_rows: int) -> bool:
@@ -103,5 +108,8 @@ def deferred_indexes(conn: Connection, table: str, enabled: bool) -> Iterator[No
     for name, _ in defs:
         conn.execute(text(f'DROP INDEX "{name}"'))
     yield
+    started = time.perf_counter()
     for _, definition in defs:
         conn.execute(text(definition))
+    log.debug("rebuilt %d indexes of %s in %.2f s", len(defs), table,
+              time.perf_counter() - started)
