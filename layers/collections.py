@@ -139,12 +139,15 @@ PARTS = Collection(
     keywords=("city part", "部件"), tile_min_zoom=12,
 )
 
-# restricted_attributes (personal data of 9+X) is never selected here; it is not a Field.
+# restricted_attributes (personal data of 9+X) is never selected here: it is not a Field. Rows
+# marked 'restricted' (where a household or a person lives) are left out altogether: this API
+# has no per-user scope; the scoped, masked and audited /entities API serves them.
 ENTITIES = Collection(
     id="entities", title="Governance entities (综治 9+X)",
-    description="9+X comprehensive-governance objects; restricted attributes are never served.",
+    description="9+X comprehensive-governance objects that are public or internal; restricted "
+                "rows and restricted attributes are never served here.",
     table="governance_entity", id_field="code", layers=("entities",), geometry_type="Geometry",
-    datetime_field="updated_at",
+    datetime_field="updated_at", where="t.sensitivity <> 'restricted'",
     fields=(
         Field("code", "t.code", filterable=True),
         Field("area", "t.area", filterable=True),

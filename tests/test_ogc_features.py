@@ -63,7 +63,8 @@ def test_gdal_oapif_lists_layers_and_pages_through_features(server: str) -> None
         assert code in out
     assert "MULTIPOLYGON" in out
     entities = _ogr("-ro", "-al", f"OAPIF:{server}/collections/entities")
-    assert "Household 1" in entities and "110101199001011234" not in entities
+    assert "Kluuvi school" in entities  # public
+    assert "Household 1" not in entities and "110101199001011234" not in entities  # restricted
 
 
 def test_keyset_links_walk_forward_and_back(client) -> None:
@@ -119,8 +120,10 @@ def test_refusals_are_precise_and_never_built_into_sql(client) -> None:
     assert client.get("/collections/cases/items/abc").status_code == 404
     r = client.get("/collections/entities/items")
     assert r.headers["content-type"].startswith("application/geo+json")
+    assert [f["id"] for f in r.json()["features"]] == ["ENT-2"]  # the restricted row is out
     body = json.dumps(r.json())
     assert "restricted_attributes" not in body and "13800000000" not in body
+    assert client.get("/collections/entities/items/ENT-1").status_code == 404
 
 
 def test_case_layer_follows_the_case_table(client) -> None:

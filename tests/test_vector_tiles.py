@@ -53,6 +53,7 @@ def test_tiles_carry_features_and_properties(client) -> None:
                                                          4: "none"}
     assert by_id[2]["state"] == "dispatched" and by_id[2]["event_class"] == "0102"
     entities = decode(get(client, "entities", Z14))["entities"]["features"]
+    assert [f["properties"]["code"] for f in entities] == ["ENT-2"]  # restricted row left out
     assert all("restricted_attributes" not in f["properties"] for f in entities)
     # Filters narrow a tile with the same whitelist as the items.
     open_red = decode(get(client, "cases", Z14, "?open=true&clock=red"))["cases"]["features"]

@@ -60,9 +60,22 @@ def conformance() -> dict[str, Any]:
     return {"conformsTo": CONFORMANCE}
 
 
-def describe(cat: Catalog, c: Collection, base: str) -> dict[str, Any]:
+def cached_extent(request: Request, cat: Catalog, c: Collection) -> list[float] | None:
+    """A collection's extent, computed once per layer version (a full scan otherwise)."""
+    cache = getattr(request.app.state, "extent_cache", None)
+    if cache is None:
+        cache = request.app.state.extent_cache = {}
+    key = (c.id, cat.version_of(c))
+    if key not in cache:
+        if len(cache) > 256:
+            cache.clear()
+        cache[key] = fq.extent(cat.conn, c)
+    return cache[key]
+
+
+def describe(request: Request, cat: Catalog, c: Collection, base: str) -> dict[str, Any]:
     href = f"{base}/collections/{c.id}"
-    bbox = fq.extent(cat.conn, c) or [-180.0, -90.0, 180.0, 90.0]
+    bbox = cached_extent(request, cat, c) or [-180.0, -90.0, 180.0, 90.0]
     return {
         "id": c.id, "title": c.title, "description": c.description, "itemType": "feature",
         "keywords": list(c.keywords), "crs": [CRS84], "storageCrs": CRS84,
@@ -88,14 +101,15 @@ def collections(request: Request) -> dict[str, Any]:
     base = base_url(request)
     with open_catalog(request) as cat:
         return {"links": [link(f"{base}/collections", "self", JSON, "collections")],
-                "collections": [describe(cat, c, base) for c in cat.collections.values()]}
+                "collections": [describe(request, cat, c, base)
+                                for c in cat.collections.values()]}
 
 
 @router.get("/collections/{collection_id}", summary="One collection",
             response_class=OgcJSONResponse)
 def collection(collection_id: str, request: Request) -> dict[str, Any]:
     with open_catalog(request) as cat:
-        return describe(cat, cat.get(collection_id), base_url(request))
+        return describe(request, cat, cat.get(collection_id), base_url(request))
 
 
 @router.get("/collections/{collection_id}/queryables", summary="Filterable properties",
