@@ -41,13 +41,15 @@ api_key = Table(
 
 audit_log = Table(
     "audit_log", metadata,
-    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("seq", BigInteger, primary_key=True),  # insertion order (a sequence, no lock)
     Column("at", DateTime(timezone=True), nullable=False),
     Column("actor", Text, nullable=False),
     Column("action", Text, nullable=False),
     Column("target", Text, nullable=False, server_default=""),
     Column("details", JSONB, nullable=False, server_default="{}"),
     Column("remote_addr", Text),
-    Column("prev_hash", String(64), nullable=False),
-    Column("hash", String(64), nullable=False),
+    # Set once by the sealer (layers.audit.seal), in the order it sees committed rows.
+    Column("chain_pos", BigInteger, unique=True),
+    Column("prev_hash", String(64)),
+    Column("hash", String(64)),
 )

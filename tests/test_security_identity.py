@@ -103,6 +103,7 @@ def test_audit_chain_detects_edit_and_delete(db: Engine) -> None:
         for i in range(5):
             audit.record(conn, "wang", "case.report", f"case:{i}", {"n": i, "名": "测试"},
                          "127.0.0.1")
+    assert audit.seal(db) in (0, 5)  # the background sealer may have been first
     assert audit.verify(db).ok and audit.verify(db).rows == 5
     with pytest.raises(Exception, match="append-only"), db.begin() as conn:
         conn.execute(text("UPDATE audit_log SET actor = 'x' WHERE seq = 2"))
@@ -115,9 +116,31 @@ def test_audit_chain_detects_deleted_row(db: Engine) -> None:
     with db.begin() as conn:
         for i in range(4):
             audit.record(conn, "li", "case.dispatch", f"case:{i}")
+    audit.seal(db)
     _tamper(db, "DELETE FROM audit_log WHERE seq = 2")
     report = audit.verify(db)
-    assert not report.ok and report.first_broken_seq == 2 and "missing" in report.reason
+    assert not report.ok and report.first_broken_pos == 2 and "missing" in report.reason
+    assert report.first_broken_seq == 3
+
+
+def test_concurrent_writers_seal_into_one_chain(db: Engine) -> None:
+    import threading
+
+    def writer(n: int) -> None:
+        for i in range(25):
+            with db.begin() as conn:
+                audit.record(conn, f"w{n}", "case.report", f"case:{n}-{i}")
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    report = audit.verify(db)
+    assert report.ok and report.rows == 100 and report.unsealed == 0
+    with db.connect() as conn:
+        positions = conn.execute(text("SELECT chain_pos FROM audit_log ORDER BY 1")).scalars()
+        assert list(positions) == list(range(1, 101))
 
 
 def test_audit_rolls_back_with_its_write(db: Engine) -> None:
