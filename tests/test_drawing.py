@@ -8,6 +8,7 @@ import math
 import geopandas as gpd
 import pytest
 import shapely
+import shapely.affinity
 from shapely.geometry import LineString, box
 
 from gridcore.errors import ValidationError
@@ -94,6 +95,28 @@ def test_tiles_each_community_without_gap_or_overlap(grids: gpd.GeoDataFrame) ->
         assert total == pytest.approx(areas_m2([target])[0], rel=1e-5)
     for a, b in itertools.combinations(grids.geometry, 2):
         assert shapely.intersection(a, b, grid_size=GRID_SIZE).area == 0
+
+
+def test_topology_checker_finds_nothing(grids: gpd.GeoDataFrame) -> None:
+    from spatial.topology import check_topology
+
+    district = shapely.union_all(COMMUNITIES.geometry.values)
+    report = check_topology(
+        list(grids.code), list(grids.community_code), list(grids.geometry),
+        ["990101", "990101001", *COMMUNITIES.code],
+        ["district", "street", "community", "community"],
+        [None, "990101", "990101001", "990101001"],
+        [district, district, *COMMUNITIES.geometry])
+    assert report.ok, report.to_text()
+    # and it would have seen a planted overlap: the checker is not blind here
+    shifted = [shapely.affinity.translate(grids.geometry.iloc[0], xoff=0.0002),
+               *grids.geometry.iloc[1:]]
+    bad = check_topology(list(grids.code), list(grids.community_code), shifted,
+                         ["990101", "990101001", *COMMUNITIES.code],
+                         ["district", "street", "community", "community"],
+                         [None, "990101", "990101001", "990101001"],
+                         [district, district, *COMMUNITIES.geometry])
+    assert not bad.ok
 
 
 def test_codes_are_stable_across_reruns(grids: gpd.GeoDataFrame) -> None:
