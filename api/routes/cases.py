@@ -84,7 +84,11 @@ async def read_report(request: Request, settings: CaseSettings,
     return Report(photos=photos, **body.model_dump())
 
 
-@router.post("", status_code=201, summary="Report a case (JSON or multipart with photos)")
+@router.post("", status_code=201, summary="Report a case (JSON or multipart with photos)",
+             description="JSON as below, or multipart/form-data with the same fields plus "
+                         "`photos` file parts (JPEG, PNG or WebP).",
+             openapi_extra={"requestBody": {"required": True, "content": {
+                 "application/json": {"schema": CaseIn.model_json_schema()}}}})
 async def create_case(request: Request, engine: EngineDep, settings: CaseSettingsDep,
                       resolver: ResolverDep,
                       idempotency_key: Annotated[str | None, Header()] = None,
