@@ -172,3 +172,18 @@ def test_grids_need_an_existing_community(db) -> None:  # noqa: ANN001
     text_of = json.dumps(err.problems)
     assert "community 310101001009 does not exist" in text_of
     assert "must contain digits only" in text_of
+
+
+def test_geodataframes_in_other_crs_are_reprojected_and_without_crs_refused(db) -> None:  # noqa: ANN001
+    seed(db)
+    grid = gpd.GeoDataFrame({"community_code": ["310101001001"]},
+                            geometry=[box(0, 0, 0.001, 0.001)], crs=4326)
+    err = refused(db, load_grids, grid.set_crs(None, allow_override=True))
+    assert "no coordinate reference system" in str(err)
+    report = load_grids(db, grid.to_crs(3857))
+    assert report.inserted == 1
+    with db.connect() as conn:
+        from sqlalchemy import text
+
+        xmax = conn.execute(text("SELECT ST_XMax(geom) FROM unit_grid")).scalar_one()
+    assert xmax == pytest.approx(0.001, abs=1e-9)

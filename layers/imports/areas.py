@@ -28,6 +28,7 @@ from layers.imports.common import (
 )
 from layers.imports.copy import escape_text, plain
 from layers.imports.geometry import OnInvalid, check_polygons, hex_ewkb
+from layers.imports.reading import to_storage_crs
 from layers.imports.report import ImportReport, Problems, refuse_database_errors
 from spatial.measure import areas_m2
 
@@ -42,6 +43,7 @@ def load_areas(engine: Engine, gdf: gpd.GeoDataFrame, *, level: str | None = Non
     """Insert or update areas. ``level`` fixes the level of every row; without it each row's
     level follows from its code length. Without a parent column the parent is the code prefix."""
     what = "areas"
+    gdf = to_storage_crs(gdf, what)
     require_columns(gdf, what, {"code-field": code_field, "name-field": name_field})
     fixed_level = AreaLevel(level) if level else None
     codes = text_column(gdf, code_field)

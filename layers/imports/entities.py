@@ -24,6 +24,7 @@ from layers.imports.common import (
 from layers.imports.copy import escape_text, plain
 from layers.imports.geometry import OnInvalid, check_points_or_polygons, hex_ewkb
 from layers.imports.locate import grid_codes_of
+from layers.imports.reading import to_storage_crs
 from layers.imports.report import ImportReport, Problems, refuse_database_errors, reject_file
 from layers.tables import SENSITIVITIES
 
@@ -38,6 +39,7 @@ def load_entities(engine: Engine, gdf: gpd.GeoDataFrame, *, code_field: str | No
                   restricted_fields: Sequence[str] = (), default_sensitivity: str = "internal",
                   source: str = "", on_invalid: OnInvalid = "repair") -> ImportReport:
     what = "entities"
+    gdf = to_storage_crs(gdf, what)
     require_columns(gdf, what, {"area-field": area_field, "type-field": type_field})
     for f in restricted_fields:
         require_columns(gdf, what, {"restricted-fields": f})

@@ -32,6 +32,7 @@ from layers.imports.common import (
 )
 from layers.imports.copy import escape_text, plain
 from layers.imports.geometry import OnInvalid, check_polygons, hex_ewkb
+from layers.imports.reading import to_storage_crs
 from layers.imports.report import ImportReport, Problems, refuse_database_errors
 from spatial.measure import areas_m2
 
@@ -68,6 +69,7 @@ def load_grids(engine: Engine, gdf: gpd.GeoDataFrame, *, code_field: str | None 
                on_invalid: OnInvalid = "repair", note: str = "") -> ImportReport:
     """Import unit grids as a new generation. Without ``code_field`` codes are generated."""
     what = "grids"
+    gdf = to_storage_crs(gdf, what)
     if code_field is None or community_field in gdf.columns:
         require_columns(gdf, what, {"community-field": community_field})
     require_columns(gdf, what, {"code-field": code_field})

@@ -26,6 +26,7 @@ from gridcore.taxonomy import Taxonomy
 from layers.imports.bulk import copy_table, deferred_indexes, log, point_ewkb_hex, wants_bulk
 from layers.imports.common import attributes_json, flag_duplicates, require_columns
 from layers.imports.locate import grid_codes_of
+from layers.imports.reading import to_storage_crs
 from layers.imports.report import ImportReport, Problems, refuse_database_errors, reject_file
 from layers.settings import DatabaseSettings
 from layers.tables import PART_STATES
@@ -77,6 +78,7 @@ def load_parts(engine: Engine, gdf: gpd.GeoDataFrame, *, code_field: str | None 
     """Insert new city parts and update the ones already stored (by code or source id).
     ``bulk`` forces (True) or forbids (False) deferred index builds; None decides by size."""
     what = "parts"
+    gdf = to_storage_crs(gdf, what)
     started = time.perf_counter()
     require_columns(gdf, what, {"class-field": class_field})
     report = ImportReport("parts")

@@ -70,12 +70,12 @@ def to_storage_crs(gdf: gpd.GeoDataFrame, what: str, crs: object = None) -> gpd.
         if crs is None:
             raise reject_file(what, "the file declares no coordinate reference system (a "
                                     "Shapefile without .prj?); give it with --crs, e.g. "
-                                    "--crs EPSG:4326", "crs")
+                                    "--crs EPSG:4326 (a GeoDataFrame: set_crs first)", "crs")
         gdf = gdf.set_crs(_parse_crs(crs, what))
     if not CRS(gdf.crs).equals(STORAGE_CRS, ignore_axis_order=True):
         gdf = gdf.to_crs(STORAGE_CRS)
-    else:
-        gdf = gdf.set_crs(STORAGE_CRS, allow_override=True)
+    if isinstance(gdf.index, pd.RangeIndex) and gdf.index.start == 0 and gdf.index.step == 1:
+        return gdf
     return gdf.reset_index(drop=True)
 
 
