@@ -27,8 +27,10 @@ class SecuritySettings(BaseSettings):
     # loopback benchmarks measure the service, not the limiter.
     rate_per_s: float = 1000.0
     rate_burst: int = 2000
-    # Scoping of reads and actions by role and area in the other routers (see gridcore.access).
-    enforce_scoping: bool = True
+    # Development and tests only: a signed-in caller may act under the ``X-Role`` /
+    # ``X-Actor`` it names (lifecycle tests drive every role through one client). Refused
+    # outside development mode.
+    trust_role_headers: bool = False
 
     @property
     def development(self) -> bool:
@@ -49,4 +51,8 @@ class SecuritySettings(BaseSettings):
 
     def check(self) -> SecuritySettings:
         self.signing_key()
+        if self.trust_role_headers and not self.development:
+            raise InsecureConfiguration(
+                "GRIDCORE_TRUST_ROLE_HEADERS lets a client choose its own role; it is only "
+                "allowed with GRIDCORE_ENV=development", setting="GRIDCORE_TRUST_ROLE_HEADERS")
         return self

@@ -1,0 +1,41 @@
+"""A signed-in identity for API tests: an admin user and its bearer token.
+
+The ``client`` fixture uses it so that every route test runs as an authenticated admin (and,
+as in development mode, may name the lifecycle role it acts under with ``X-Role``); tests of
+identity itself build their own clients.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+from fastapi import FastAPI
+from sqlalchemy import Engine
+
+from api.security import issue_token
+from layers.security_tables import app_user
+
+TEST_ADMIN = "test-admin"
+
+
+@cache
+def _password_hash() -> str:
+    from layers.users import hash_password
+
+    return hash_password("test-admin-password")  # argon2 once per session, not per test
+
+
+def admin_headers(app: FastAPI, engine: Engine, trust_role_headers: bool = True
+                  ) -> dict[str, str]:
+    """Insert the test admin (if absent) and return its ``Authorization`` header."""
+    settings = app.state.security_settings
+    if trust_role_headers:
+        app.state.security_settings = settings.model_copy(
+            update={"env": "development", "trust_role_headers": True})
+    with engine.begin() as conn:
+        exists = conn.execute(app_user.select().where(app_user.c.username == TEST_ADMIN)).first()
+        if exists is None:
+            conn.execute(app_user.insert().values(username=TEST_ADMIN, role="admin",
+                                                  password_hash=_password_hash()))
+    token, _ = issue_token(app.state.security_settings, TEST_ADMIN, "admin", minutes=60)
+    return {"Authorization": f"Bearer {token}"}
