@@ -10,6 +10,7 @@ holidays, make-up days and working hours are the same as the case clocks use.
 
 from __future__ import annotations
 
+import re
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import time, timedelta
@@ -47,28 +48,30 @@ def _minutes(t: time) -> float:
     return t.hour * 60 + t.minute + t.second / 60
 
 
-def _cumulative(cal: WorkingCalendar, alias: str, instant: str) -> str:
-    """SQL: working minutes from the range start up to ``instant`` (a column), using the day
-    row ``alias``. The hours are numbers from a validated calendar, so formatting is safe."""
-    tod = f"(extract(epoch FROM ({instant} AT TIME ZONE :tz)::time) / 60.0)"
+def _cumulative(cal: WorkingCalendar, instant: str) -> str:
+    """SQL: working minutes from the calendar's first day up to ``instant`` (a column), read
+    from the day arrays of the ``cal`` row. The hours are numbers from a validated calendar, so
+    formatting them into SQL is safe."""
+    local = f"({instant} AT TIME ZONE :tz)"
+    day = f"(({local})::date - cal.first + 1)"
+    tod = f"(extract(epoch FROM ({local})::time) / 60.0)"
     intra = " + ".join(f"least(greatest({tod} - {_minutes(a)}, 0), {_minutes(b) - _minutes(a)})"
                        for a, b in cal.hours)
-    return f"({alias}.cum + CASE WHEN {alias}.workday THEN {intra} ELSE 0 END)"
+    return f"(cal.cum[{day}] + CASE WHEN cal.workday[{day}] THEN {intra} ELSE 0 END)"
 
 
 def calendar_params(cal: WorkingCalendar, window: Window) -> dict[str, Any]:
     first = window.start.astimezone(cal.tz).date() - timedelta(days=1)
     last = window.end.astimezone(cal.tz).date() + timedelta(days=1)
-    days, workday, cum, total = [], [], [], 0.0
+    workday, cum, total = [], [], 0.0
     day = first
     while day <= last:
         working = cal.is_workday(day)
-        days.append(day)
         workday.append(working)
         cum.append(total)
         total += cal.day_minutes if working else 0.0
         day += timedelta(days=1)
-    return {"days": days, "workday": workday, "cum": cum, "tz": cal.timezone}
+    return {"first": first, "workday": workday, "cum": cum, "tz": cal.timezone}
 
 
 def category_params(conn: Connection, cal: WorkingCalendar) -> dict[str, Any]:
@@ -89,7 +92,8 @@ def _filters(n: int, code: str | None) -> dict[str, str]:
     if code is None:
         return {"code_filter": "", "code_filter_grid": ""}
     case = "AND c.grid_code = :code" if n == 15 else "AND left(c.grid_code, :n) = :code"
-    return {"code_filter": case, "code_filter_grid": "AND left(c.code, :n) = :code"}
+    grid = "AND c.code = :code" if n == 15 else "AND left(c.code, :n) = :code"
+    return {"code_filter": case, "code_filter_grid": grid}
 
 
 @dataclass
@@ -104,59 +108,102 @@ class Aggregates:
         return {k: (None if np.isnan(v[i]) else float(v[i])) for k, v in self.columns.items()}
 
 
+def _history_sql(shape: str) -> str:
+    text_ = _sql("history")
+    part = text_.split(f"-- {shape}\n", 1)[1]
+    return part.split("\n-- ", 1)[0].strip()
+
+
+def _families(conn: Connection, names: set[str] | None) -> tuple[list[str], list[str]]:
+    """The per-class aggregates to compute: case families (cases_E04) and part classes
+    (0101), from the names a model reads, or every class of the taxonomy when names is None."""
+    if names is None:
+        keys = [k for (k,) in conn.execute(text("SELECT key FROM category ORDER BY key"))]
+        return (sorted({f"cases_{k[:3]}" for k in keys}),
+                sorted({k[1:] for k in keys if k.startswith("P")}))
+    cases = sorted(n for n in names if re.fullmatch(r"cases_[EP]\d{2}", n))
+    parts = sorted({m.group(2) for n in names if (m := re.fullmatch(r"parts_(bad_)?(\d{4})", n))})
+    return cases, parts
+
+
+def _fill(cols: dict[str, np.ndarray], pos: dict[str, int], n: int, result: Any) -> None:
+    """Copy a keyed result into the columns at the keys' positions (vectorised per column)."""
+    rows = result.all()
+    if not rows:
+        return
+    names = [c for c in result.keys() if c != "key"]  # noqa: SIM118 (a Result, not a dict)
+    idx = np.fromiter((pos.get(r[0], -1) for r in rows), dtype=np.int64, count=len(rows))
+    keep = idx >= 0  # a case or part filed in a grid that is no longer current is left out
+    for j, name in enumerate(names, start=1):
+        col = cols.setdefault(name, np.full(n, np.nan if name in MEASURES else 0.0))
+        values = np.array([np.nan if r[j] is None else r[j] for r in rows], dtype=float)
+        col[idx[keep]] = values[keep]
+
+
 def aggregate(conn: Connection, window: Window, level: str, cal: WorkingCalendar,
-              repeat_days: int = 30, code: str | None = None) -> Aggregates:
-    """All aggregates for every key of ``level`` (or the one ``code``) in ``window``."""
+              repeat_days: int = 30, code: str | None = None,
+              names: set[str] | None = None) -> Aggregates:
+    """All aggregates for every key of ``level`` (or the one ``code``) in ``window``; ``names``
+    limits the per-class families to those a model reads (None: every class)."""
     n = check_level(level)
     filters = _filters(n, code)
     params: dict[str, Any] = {"n": n, "start": window.start, "end": window.end, "code": code,
                               "repeat_days": repeat_days}
-    keys: list[str] = []
-    area: list[float] = []
-    for key, km2 in conn.execute(text(_sql("areas").format(**filters)), params):
-        keys.append(key)
-        area.append(km2)
+    rows = conn.execute(text(_sql("areas").format(**filters)), params).all()
+    keys = [r[0] for r in rows]
     pos = {k: i for i, k in enumerate(keys)}
-    cols: dict[str, np.ndarray] = {"area_km2": np.array(area, dtype=float)}
-
-    def put(name: str, key: str, value: Any) -> None:
-        i = pos.get(key)
-        if i is None:  # a case or part filed in a grid that is no longer current
-            return
-        col = cols.get(name)
-        if col is None:
-            start = np.nan if name.startswith("handling_") else 0.0
-            col = cols[name] = np.full(len(keys), start)
-        col[i] = np.nan if value is None else float(value)
-
+    cols: dict[str, np.ndarray] = {"area_km2": np.array([r[1] for r in rows], dtype=float)}
+    case_families, part_classes = _families(conn, names)
+    families = "".join(f", count(*) FILTER (WHERE left(c.category_key, 3) = '{f[6:]}') "
+                       f'AS "{f}"' for f in case_families)
     sql = _sql("cases").format(
-        w_reg=_cumulative(cal, "cs", "k.reg_at"), w_closed=_cumulative(cal, "ce", "k.closed_at"),
-        w_ps=_cumulative(cal, "cs", "p.ps"), w_pe=_cumulative(cal, "ce", "p.pe"), **filters)
-    result = conn.execute(text(sql), {**params, **calendar_params(cal, window),
-                                      **category_params(conn, cal)})
-    for row in result.mappings():
-        for name, value in row.items():
-            if name != "key":
-                put(name, row["key"], value)
-    for key, family, count in conn.execute(text(_sql("classes").format(**filters)), params):
-        put(f"cases_{family}", key, count)
-    for key, count in conn.execute(text(_sql("repeats").format(**filters)), params):
-        put("repeat", key, count)
-    def add(name: str, key: str, count: int) -> None:
-        if key in pos:
-            cols.setdefault(name, np.zeros(len(keys)))[pos[key]] += count
-
-    for key, cls, state, count in conn.execute(text(_sql("parts").format(**filters)), params):
-        for name in ("parts", f"parts_{state}", f"parts_{cls}"):
-            add(name, key, count)
-        if state in ("damaged", "missing"):
-            add(f"parts_bad_{cls}", key, count)
-    for key, area_name, count in conn.execute(text(_sql("entities").format(**filters)), params):
-        add("entities", key, count)
-        add(f"entities_{area_name}", key, count)
-    for name in AGGREGATES:  # a window without data still has every aggregate
+        w_reg=_cumulative(cal, "h.reg_at"), w_closed=_cumulative(cal, "c.closed_at"),
+        w_ps=_cumulative(cal, "u.ps"), w_pe=_cumulative(cal, "coalesce(u.pe, c.closed_at)"),
+        hist=_history_sql("probe" if code else "range"), families=families, **filters)
+    _fill(cols, pos, len(keys), conn.execute(
+        text(sql), {**params, **calendar_params(cal, window), **category_params(conn, cal)}))
+    _fill(cols, pos, len(keys), conn.execute(text(_sql("repeats").format(**filters)), params))
+    inventory = _inventory(conn, level, code, part_classes, keys, params)
+    cols.update({k: v.copy() for k, v in inventory.items()})
+    for name in [*AGGREGATES, *case_families]:  # a window without data has every aggregate
         cols.setdefault(name, np.full(len(keys), np.nan if name in MEASURES else 0.0))
     return Aggregates(level, window, keys, cols)
+
+
+_INVENTORY: OrderedDict[tuple, dict[str, np.ndarray]] = OrderedDict()
+
+
+def _inventory(conn: Connection, level: str, code: str | None, part_classes: list[str],
+               keys: list[str], params: dict[str, Any]) -> dict[str, np.ndarray]:
+    """Parts and 9+X counts per key. They are the inventory *now*, the same for every window,
+    so a whole level's counts are kept until the parts, entities or grids layer changes."""
+    n = check_level(level)
+    cache_key = None
+    if code is None:
+        versions = tuple(conn.execute(text(
+            "SELECT layer, version FROM layer_version WHERE layer IN "
+            "('parts', 'entities', 'grids') ORDER BY layer")).all())
+        cache_key = (str(conn.engine.url), level, tuple(part_classes), versions)
+        if cache_key in _INVENTORY:
+            _INVENTORY.move_to_end(cache_key)
+            return _INVENTORY[cache_key]
+    filters = _filters(n, code)
+    pos = {k: i for i, k in enumerate(keys)}
+    cols: dict[str, np.ndarray] = {}
+    classes = "".join(f", count(*) FILTER (WHERE class_code = '{c}') AS \"parts_{c}\", "
+                      f"count(*) FILTER (WHERE class_code = '{c}' AND state IN "
+                      f"('damaged', 'missing')) AS \"parts_bad_{c}\"" for c in part_classes)
+    _fill(cols, pos, len(keys), conn.execute(
+        text(_sql("parts").format(classes=classes, **filters)), params))
+    for key, area_name, count in conn.execute(text(_sql("entities").format(**filters)), params):
+        if key in pos:
+            cols.setdefault("entities", np.zeros(len(keys)))[pos[key]] += count
+            cols.setdefault(f"entities_{area_name}", np.zeros(len(keys)))[pos[key]] = count
+    if cache_key is not None:
+        _INVENTORY[cache_key] = cols
+        while len(_INVENTORY) > 8:
+            _INVENTORY.popitem(last=False)
+    return cols
 
 
 @dataclass
@@ -183,10 +230,12 @@ def score(engine: Engine, model: HealthModel, window: Window, level: str,
     versions bump inside the writing transaction, so a cached table is never stale)."""
     check_level(level)
     with engine.connect() as conn:
-        cache_key = (str(window), level, id(model), model.indices, cal, _versions(conn))
+        cache_key = (str(engine.url), str(window), level, id(model), model.indices, cal,
+                     _versions(conn))
         health = _CACHE.get(cache_key)
         if health is None:
-            agg = aggregate(conn, window, level, cal, model.repeat_days)
+            agg = aggregate(conn, window, level, cal, model.repeat_days,
+                            names=model.aggregate_names())
             health = Health(score_grids(model, agg.keys, agg.columns), agg)
             _CACHE[cache_key] = health
             while len(_CACHE) > _CACHE_SIZE:
