@@ -75,11 +75,16 @@ def postgis_join(engine, lon: np.ndarray, lat: np.ndarray) -> tuple[float, np.nd
         cur.copy_from(buf, "bench_pts", columns=("i", "x", "y"))
         cur.execute("ALTER TABLE bench_pts ADD COLUMN geom geometry(Point, 4326); "
                     "UPDATE bench_pts SET geom = ST_SetSRID(ST_MakePoint(x, y), 4326); "
+                    "CREATE INDEX ON bench_pts USING gist (geom); "
                     "ANALYZE bench_pts; ANALYZE unit_grid")
         raw.commit()
+        join = ("SELECT p.i, min(g.code) FROM bench_pts p JOIN unit_grid g "
+                "ON g.gen_to IS NULL AND ST_Covers(g.geom, p.geom) GROUP BY p.i")
+        cur.execute("EXPLAIN " + join)
+        plan = " / ".join(r[0].strip() for r in cur.fetchall()[:6])
+        print(f"  PostGIS plan: {plan[:300]}")
         t = time.perf_counter()
-        cur.execute("SELECT p.i, min(g.code) FROM bench_pts p JOIN unit_grid g "
-                    "ON g.gen_to IS NULL AND ST_Covers(g.geom, p.geom) GROUP BY p.i")
+        cur.execute(join)
         rows = cur.fetchall()
         dt = time.perf_counter() - t
         cur.execute("DROP TABLE bench_pts")
