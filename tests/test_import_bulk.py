@@ -56,3 +56,25 @@ def test_failed_bulk_load_leaves_everything_as_it_was(db) -> None:  # noqa: ANN0
     assert "the database refused the rows" in str(info.value)
     assert "0x00" in str(info.value)
     assert row_counts(db) == before and index_defs(db) == defs
+
+
+def test_part_on_a_shared_edge_goes_to_the_lower_grid_code(db) -> None:  # noqa: ANN001
+    from shapely.geometry import box
+
+    from layers.imports import load_areas, load_grids
+
+    load_areas(db, gpd.GeoDataFrame({"code": ["310101", "310101001", "310101001001"],
+                                     "name": ["D", "S", "C"]},
+                                    geometry=[box(0, 0, 0.002, 0.001)] * 3, crs=4326))
+    load_grids(db, gpd.GeoDataFrame(
+        {"code": ["310101001001002", "310101001001001"]},
+        geometry=[box(0.001, 0, 0.002, 0.001), box(0, 0, 0.001, 0.001)], crs=4326),
+        code_field="code")
+    parts = gpd.GeoDataFrame({"class_code": ["0120"] * 3},
+                             geometry=shapely.points([0.001, 0.0015, 0.003], [0.0005] * 3),
+                             crs=4326)
+    load_parts(db, parts, district="310101")
+    with db.connect() as conn:
+        grids = [r[0] for r in conn.execute(text(
+            "SELECT grid_code FROM city_part ORDER BY ST_X(geom)"))]
+    assert grids == ["310101001001001", "310101001001002", None]

@@ -1,9 +1,10 @@
-"""Which current unit grid holds each geometry (point-in-polygon on an STRtree).
+"""Which current unit grid holds each imported geometry — the resolve engineer's in-memory
+``spatial.locator.GridLocator`` (exact ``ST_Covers`` semantics, lowest code on shared edges),
+built from the current grids as the import's own transaction sees them.
 
-A stop-gap until the resolve engineer's in-memory locator exists: it loads the current grids of
-the import's own transaction (so grids imported a moment ago count) and queries them in one
-vectorised STRtree call. A point on a shared edge belongs to the grid with the smaller code, so
-the answer is deterministic.
+No snapping here (``snap_m=0``): an imported coordinate is taken as surveyed, so a part outside
+every grid stays outside (and needs ``--district`` for its code) rather than being pulled into
+the nearest grid as a phone's GPS fix would be. Polygons are located by a point on their surface.
 """
 
 from __future__ import annotations
@@ -12,26 +13,25 @@ import numpy as np
 import shapely
 from sqlalchemy import Connection, text
 
+from spatial.locator import OUTSIDE, GridLocator
+
 
 def grid_codes_of(conn: Connection, geoms: np.ndarray) -> np.ndarray:
-    """The current grid code of each geometry (polygons by a representative point), or None."""
+    """The current grid code of each geometry, or None."""
     out = np.full(len(geoms), None, dtype=object)
     rows = conn.execute(text("SELECT code, ST_AsBinary(geom) FROM unit_grid "
-                             "WHERE gen_to IS NULL ORDER BY code")).all()
+                             "WHERE gen_to IS NULL")).all()
     if not rows or len(geoms) == 0:
         return out
-    codes = np.array([r[0] for r in rows], dtype=object)
-    tree = shapely.STRtree(shapely.from_wkb([bytes(r[1]) for r in rows]))
+    locator = GridLocator(shapely.from_wkb([bytes(r[1]) for r in rows]),
+                          [r[0] for r in rows], snap_m=0.0)
     geoms = np.asarray(geoms, dtype=object)
     points = geoms.copy()
     areal = shapely.get_type_id(geoms) != 0
     if areal.any():
         points[areal] = shapely.point_on_surface(geoms[areal])
-    src, hit = tree.query(points, predicate="intersects")
-    # Tree items are ordered by code, so the first hit per input is the smallest code.
-    order = np.lexsort((hit, src))
-    src, hit = src[order], hit[order]
-    first = np.ones(len(src), dtype=bool)
-    first[1:] = src[1:] != src[:-1]
-    out[src[first]] = codes[hit[first]]
+    found = locator.locate_many(shapely.get_x(points), shapely.get_y(points),
+                                nearest=False).index
+    inside = found != OUTSIDE
+    out[inside] = locator.codes[found[inside]]
     return out
