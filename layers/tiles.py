@@ -23,6 +23,11 @@ EXTENT = 4096
 BUFFER = 64
 MAX_ZOOM = 22
 CLOCK_RANK = "CASE {c} WHEN 'red' THEN 3 WHEN 'yellow' THEN 2 WHEN 'green' THEN 1 ELSE 0 END"
+# PostGIS declares its functions costly so that big queries go parallel; for a tile's few
+# hundred rows that turns an index scan into a parallel seq scan whose worker start-up alone
+# costs more than the tile (measured: 45 ms instead of 1 ms for 20,000 cases). Sent in the
+# same round trip, planned before the tile query, undone when the transaction ends.
+SERIAL = "SET LOCAL max_parallel_workers_per_gather = 0; "
 
 
 @dataclass(frozen=True)
@@ -82,7 +87,7 @@ def features_tile(conn: Connection, c: Collection, z: int, x: int, y: int, q: It
     names = ", ".join(f'"{f.name}"' for f in fields)
     expires = f"{c.expires_sql}" if c.expires_sql else "NULL::timestamptz"
     row = conn.execute(text(
-        f"WITH rows AS (SELECT ST_AsMVTGeom(ST_Transform({geom}, 3857), "
+        f"{SERIAL}WITH rows AS (SELECT ST_AsMVTGeom(ST_Transform({geom}, 3857), "
         f"ST_TileEnvelope(:z, :x, :y), {EXTENT}, {BUFFER}, true) AS geom, {props}, "
         f"{expires} AS expires {base}) "
         f"SELECT (SELECT ST_AsMVT(m.*, :layer, {EXTENT}, 'geom') FROM "
@@ -101,8 +106,8 @@ def h3_tile(conn: Connection, c: Collection, z: int, x: int, y: int, q: ItemsQue
     clear, setbits = h3_parent_masks(h3_resolution_for(z))
     expires = f"min({c.expires_sql})" if c.expires_sql else "NULL::timestamptz"
     rows = conn.execute(text(
-        f"SELECT (('x' || lpad(t.h3, 16, '0'))::bit(64)::bigint & :clear) | :setbits AS cell, "
-        f"count(*) AS n, "
+        f"{SERIAL}SELECT (('x' || lpad(t.h3, 16, '0'))::bit(64)::bigint & :clear) | :setbits "
+        f"AS cell, count(*) AS n, "
         f"count(*) FILTER (WHERE ({clock_sql}) = 'red') AS red, "
         f"count(*) FILTER (WHERE ({clock_sql}) = 'yellow') AS yellow, "
         f"count(*) FILTER (WHERE ({clock_sql}) = 'green') AS green, "
