@@ -139,6 +139,21 @@ def test_projected_input_is_reprojected() -> None:
     assert projected.crs.to_epsg() == 4326
 
 
+def test_network_files_are_checked(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from layers.network import read_network
+
+    with pytest.raises(ValidationError, match="does not exist"):
+        read_network(tmp_path / "absent.gpkg")
+    points = tmp_path / "points.geojson"
+    gpd.GeoDataFrame(geometry=[shapely.Point(LON0, LAT0)], crs=4326).to_file(points)
+    with pytest.raises(ValidationError, match="holds no lines"):
+        read_network(points)
+    broken = tmp_path / "broken.osm.pbf"
+    broken.write_bytes(b"not a pbf")
+    with pytest.raises(ValidationError, match="cannot read OSM lines"):
+        read_network(broken)
+
+
 def test_rules_are_validated() -> None:
     with pytest.raises(ValidationError, match="min ≤ target ≤ max"):
         draw_grids(COMMUNITIES, NETWORK, DrawingRules(target_area=10_000, max_area=5_000))
@@ -197,14 +212,18 @@ def test_real_network_on_communities_off_the_grid() -> None:
     been through a projection round trip (arbitrary floats, long straight edges): the topology
     checker finds nothing and a rerun gives the same codes and shapes."""
     from layers.demo_areas import demo_areas
-    from layers.network import edges_of, read_osm_lines
+    from layers.network import edges_of, read_network, read_osm_lines
     from spatial.topology import check_topology
     from tests.conftest import shared_file
 
-    lines = read_osm_lines(shared_file("helsinki/Helsinki.osm.pbf"))
+    pbf = shared_file("helsinki/Helsinki.osm.pbf")
+    lines = read_osm_lines(pbf)
     areas = demo_areas(lines).to_crs(3067).to_crs(4326)
     communities = areas[areas.level == "community"]
-    network = edges_of(lines)
+    network = read_network(pbf)  # what `grids draw --network x.osm.pbf` reads
+    assert len(network) == len(edges_of(lines)) and network.crs.to_epsg() == 4326
+    assert not network.highway.isin(["footway", "steps"]).any()
+    assert network.highway.isin(["primary"]).any() and network.barrier.isin(["wall"]).any()
     grids = draw_grids(communities, network)
     report = check_topology(list(grids.code), list(grids.community_code), list(grids.geometry),
                             list(areas.code), list(areas.level), list(areas.parent_code),
