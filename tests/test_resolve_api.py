@@ -106,11 +106,8 @@ def test_post_batches(client, grids) -> None:  # type: ignore[no-untyped-def]
     assert r.status_code == 413
     assert r.headers["content-type"].startswith("application/problem+json")
     assert r.json()["limit"] == 10_000
-    r = client.post("/resolve", content=b"[" + b" " * 30_000_000 + b"]",
-                    headers={"content-type": "application/json"})
-    assert r.status_code == 413 and r.json()["max_bytes"] == 10_000 * 2048
     r = client.post("/resolve", content=b"[[1, 2]", headers={"content-type": "application/json"})
-    assert r.status_code == 422 and "not JSON" in r.json()["detail"]
+    assert r.status_code == 422 and "must be JSON" in r.json()["detail"]
     r = client.post("/resolve", content=f"[[{X0}, NaN]]",
                     headers={"content-type": "application/json"})
     assert r.status_code == 422 and "non-finite" in r.json()["detail"]
