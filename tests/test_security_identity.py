@@ -15,13 +15,25 @@ OTHER_GRID = "320582110153001"
 PASSWORD = "correct horse battery"
 
 
+@pytest.fixture
+def anon(db: Engine):  # type: ignore[no-untyped-def]
+    """A client with no identity (the shared ``client`` fixture signs in as an admin)."""
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+
+    with TestClient(create_app(engine=db)) as test_client:
+        yield test_client
+
+
 def _token(client, username: str, password: str = PASSWORD) -> dict[str, str]:  # type: ignore[no-untyped-def]
     response = client.post("/auth/token", data={"username": username, "password": password})
     assert response.status_code == 200, response.text
     return {"Authorization": f"Bearer {response.json()['access_token']}"}
 
 
-def test_users_and_password_flow(client, db: Engine) -> None:  # type: ignore[no-untyped-def]
+def test_users_and_password_flow(anon, db: Engine) -> None:  # type: ignore[no-untyped-def]
+    client = anon
     users.add_user(db, "wang", PASSWORD, "grid_worker", areas=(GRID,))
     with pytest.raises(Conflict):
         users.add_user(db, "wang", PASSWORD, "grid_worker", areas=(GRID,))
@@ -50,7 +62,8 @@ def test_users_and_password_flow(client, db: Engine) -> None:  # type: ignore[no
                                             "password": PASSWORD}).status_code == 401
 
 
-def test_expired_and_forged_tokens_are_refused(client, db: Engine) -> None:  # type: ignore[no-untyped-def]
+def test_expired_and_forged_tokens_are_refused(anon, db: Engine) -> None:  # type: ignore[no-untyped-def]
+    client = anon
     users.add_user(db, "admin1", PASSWORD, "admin")
     settings = client.app.state.security_settings
     expired, _ = issue_token(settings, "admin1", "admin", minutes=-1)
