@@ -1,8 +1,10 @@
 """Dependencies of the case routes: settings, resolver, the acting user.
 
-**Temporary identity:** until the security work lands real authentication, the actor and role
-come from the ``X-Actor`` and ``X-Role`` request headers (roles of ``gridcore.lifecycle.Role``).
-That is trust-the-client and must be replaced by the authenticated principal.
+The actor of a lifecycle step is the authenticated user when the request carries a bearer
+token (``Authorization: Bearer …`` from ``POST /auth/token``): name and role come from the user
+record. **Temporary stand-in:** without a token, the actor and role are taken from the
+``X-Actor`` and ``X-Role`` headers (roles of ``gridcore.lifecycle.Role``). That is
+trust-the-client, kept only until the security work makes the token mandatory here.
 """
 
 from __future__ import annotations
@@ -39,8 +41,18 @@ class Actor:
     role: str
 
 
-def get_actor(x_actor: Annotated[str | None, Header()] = None,
-              x_role: Annotated[str | None, Header()] = None) -> Actor:
+def get_actor(request: Request, x_actor: Annotated[str | None, Header()] = None,
+              x_role: Annotated[str | None, Header()] = None,
+              authorization: Annotated[str | None, Header()] = None) -> Actor:
+    if authorization and authorization.lower().startswith("bearer "):
+        from api.security import get_security_settings, principal_for_token
+
+        principal = principal_for_token(request.app.state.engine,
+                                        get_security_settings(request),
+                                        authorization.split(" ", 1)[1].strip())
+        if principal.role is None:
+            raise ValidationError("the token names no role", field="Authorization")
+        return Actor(principal.name, str(principal.role.value))
     if not x_role:
         raise ValidationError("the X-Role header is required (one of "
                               f"{', '.join(r.value for r in Role)}); it stands in for "

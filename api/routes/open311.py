@@ -5,10 +5,12 @@ Services are the taxonomy's classes (service_code = category key, ``P0120`` / ``
 Errors use the GeoReport document (a list of ``{code, description}``) rather than
 problem+json, because that is what Open311 clients parse.
 
-API keys: until the security work lands real keys, ``POST requests`` accepts the keys listed in
-``GRIDCORE_OPEN311_API_KEYS`` (comma separated). GeoReport has no idempotency key; a client may
-send an ``Idempotency-Key`` header, otherwise the key is derived from the api_key and the
-request's fields, so an identical re-post returns the first request instead of a duplicate.
+API keys: ``POST requests`` accepts real API keys of purpose ``open311`` or ``iot`` (``gridcore
+keys add``) and, as a stand-in kept for now, the keys listed in ``GRIDCORE_OPEN311_API_KEYS``.
+
+GeoReport has no idempotency key; a client may send an ``Idempotency-Key`` header, otherwise the
+key is derived from the api_key and the request's fields, so an identical re-post returns the
+first request instead of a duplicate.
 """
 
 from __future__ import annotations
@@ -73,6 +75,21 @@ def service_definition(code: str, fmt: str) -> Response:
     return fmt311.render(fmt311.definition(taxonomy().get(code)), fmt, "service_definition")
 
 
+def _key_may_report(engine: Any, key: str, stand_in_keys: set[str]) -> bool:
+    """A real API key (``gridcore keys add --purpose open311``) or, as a stand-in, one of
+    ``GRIDCORE_OPEN311_API_KEYS``."""
+    if not key:
+        return False
+    if key in stand_in_keys:
+        return True
+    from layers.users import principal_for_key
+
+    try:
+        return principal_for_key(engine, key).may("case.report")
+    except GridcoreError:
+        return False
+
+
 def _number(form: Any, name: str) -> float:
     try:
         return float(form[name])
@@ -86,7 +103,8 @@ async def post_request(request: Request, fmt: str, engine: EngineDep,
                        idempotency_key: Annotated[str | None, Header()] = None) -> Response:
     fmt = _fmt(fmt)
     form = await request.form()
-    if form.get("api_key") not in settings.api_keys():
+    if not await run_in_threadpool(_key_may_report, engine, str(form.get("api_key") or ""),
+                                   settings.api_keys()):
         return fmt311.errors(403, 403, "a valid api_key is required to post requests", fmt)
     try:
         code = str(form.get("service_code") or "")
