@@ -78,15 +78,29 @@ def postgis_join(engine, lon: np.ndarray, lat: np.ndarray) -> tuple[float, np.nd
                     "CREATE INDEX ON bench_pts USING gist (geom); "
                     "ANALYZE bench_pts; ANALYZE unit_grid")
         raw.commit()
-        join = ("SELECT p.i, min(g.code) FROM bench_pts p JOIN unit_grid g "
-                "ON g.gen_to IS NULL AND ST_Covers(g.geom, p.geom) GROUP BY p.i")
-        cur.execute("EXPLAIN " + join)
-        plan = " / ".join(r[0].strip() for r in cur.fetchall()[:6])
-        print(f"  PostGIS plan: {plan[:300]}")
-        t = time.perf_counter()
-        cur.execute(join)
-        rows = cur.fetchall()
-        dt = time.perf_counter() - t
+        joins = {
+            "point-driven": "SELECT p.i, min(g.code) FROM bench_pts p JOIN unit_grid g "
+                            "ON g.gen_to IS NULL AND ST_Covers(g.geom, p.geom) GROUP BY p.i",
+            # OFFSET 0 keeps the planner from flattening: one grid against many points lets
+            # PostGIS reuse its prepared polygon (point-in-polygon cache).
+            "grid-driven": "SELECT p.i, min(g.code) FROM unit_grid g CROSS JOIN LATERAL "
+                           "(SELECT p.i FROM bench_pts p WHERE ST_Covers(g.geom, p.geom) "
+                           "OFFSET 0) p WHERE g.gen_to IS NULL GROUP BY p.i",
+        }
+        times, answers = {}, {}
+        for label, join in joins.items():
+            cur.execute("EXPLAIN " + join)
+            plan = " / ".join(r[0].strip()[:50] for r in cur.fetchall()[:5])
+            t = time.perf_counter()
+            cur.execute(join)
+            answers[label] = dict(cur.fetchall())
+            times[label] = time.perf_counter() - t
+            print(f"  PostGIS {label} join: {len(lon) / times[label] / 1e6:.2f} M points/s; "
+                  f"plan {plan}")
+        rows = answers["point-driven"].items()
+        if answers["point-driven"] != answers["grid-driven"]:
+            print("  WARNING: the two PostGIS joins disagree")
+        dt = min(times.values())
         cur.execute("DROP TABLE bench_pts")
         raw.commit()
     finally:
@@ -201,7 +215,7 @@ def run(engine, args) -> None:  # type: ignore[no-untyped-def]
     print(f"  gridcore locator        {rate(ours_s)}")
     print(f"  geopandas.sjoin         {rate(sjoin_s)}")
     print(f"  shapely STRtree query   {rate(tree_s)}")
-    print(f"  PostGIS set-based join  {rate(pg_s)}")
+    print(f"  PostGIS set-based join  {rate(pg_s)} (faster of the two plans)")
     print(f"  (H3 cells alone, res 10 {rate(h3_s)})")
     speedup = sjoin_s / ours_s
     print(f"  speed-up vs sjoin: {speedup:.1f}× (target ≥ {TARGETS['speedup_vs_sjoin']:g}×)")
