@@ -110,3 +110,15 @@ def test_overlapping_grids_resolve_to_the_lowest_code_like_st_covers(db) -> None
     want = postgis_covers(db, lon, lat)
     assert set(want) >= {codes[0], codes[1], codes[2]}
     _assert_same(got, want, lon, lat)
+
+
+def test_sf311_points_match_st_covers_on_census_tracts(db) -> None:  # type: ignore[no-untyped-def]
+    tracts = gpd.read_file(shared_file("san_francisco/sf_census_tracts_2010_with_nhood.geojson"))
+    cases = pd.read_csv(shared_file("san_francisco/sf311_cases_sample.csv"))
+    codes = load_grids(db, tracts.geometry.values)
+    hood_of = dict(zip(codes, tracts["nhood"], strict=True))
+    lon, lat = cases["Long"].to_numpy(float), cases["Lat"].to_numpy(float)
+    got = _codes(db, lon, lat)
+    _assert_same(got, postgis_covers(db, lon, lat), lon, lat)
+    found = np.array([hood_of.get(c, "") for c in got], dtype=object)
+    assert (found == cases["C.Neighborhood"].to_numpy(object)).all()
