@@ -105,3 +105,19 @@ def test_cli_import_prints_every_problem_row(db, cli_env, tmp_path) -> None:  # 
     departments.write_text(departments.read_text().replace(",XX,", ",,"))
     result = runner.invoke(app, ["import", "departments", str(departments)])
     assert result.exit_code == 0 and "departments: 3 inserted" in result.output
+
+
+def test_cli_import_osm_parts_and_export_a_bbox(db, cli_env, tmp_path) -> None:  # noqa: ANN001
+    pbf = shared_file("helsinki/Helsinki.osm.pbf")
+    result = runner.invoke(app, ["import", "parts", str(pbf), "--district", "110101"])
+    assert result.exit_code == 0, result.output
+    assert "parts: 3117 inserted, 0 updated" in result.output
+    out = tmp_path / "lamps.gpkg"
+    result = runner.invoke(app, ["export", "parts", "--format", "gpkg", "--bbox",
+                                 "24.935,60.164,24.944,60.179", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    written = gpd.read_file(out)
+    assert f"{len(written)} parts written" in result.output
+    assert written.geometry.x.max() <= 24.944 and len(written) > 1000
+    result = runner.invoke(app, ["export", "parts", "--bbox", "1,2,3", "-o", str(out)])
+    assert result.exit_code != 0
