@@ -35,6 +35,7 @@ from layers.cases import Report, intake
 from layers.demo_org import SYNTHETIC, dept, worker_code
 
 DAYS = 120
+RECENT_DAYS = 12  # cases of the last days are partly still open
 CASES = 260
 DISPATCHER = "演示派遣员 demo dispatcher"
 MANAGER = "演示指挥长 demo manager"
@@ -127,10 +128,26 @@ class _Planner:
         weights = [w for _, w in PART_PROBLEMS.values()] + [w for _, w, _ in EVENTS.values()]
         keys = list(PART_PROBLEMS) + list(EVENTS)
         probabilities = np.array(weights) / sum(weights)
+        recent: set[int] = set()
         for n in range(1, CASES + 1):
             key = keys[self.rng.choice(len(keys), p=probabilities)]
-            self.script(n, key, int(self.rng.integers(0, DAYS)))
-        return sorted(self.events)
+            day = int(self.rng.integers(0, DAYS))
+            self.script(n, key, day)
+            if day >= DAYS - RECENT_DAYS and self.rng.random() < 0.6:
+                recent.add(n)
+        return sorted(self._in_progress(recent))
+
+    def _in_progress(self, scripts: set[int]) -> list[Event]:
+        """Recent cases still under way: each stops after a random number of its steps."""
+        steps: dict[int, list[Event]] = {}
+        for ev in self.events:
+            steps.setdefault(ev.script, []).append(ev)
+        keep = []
+        for script, evs in steps.items():
+            if script in scripts and len(evs) > 1:
+                evs = sorted(evs)[: int(self.rng.integers(1, len(evs)))]
+            keep.extend(evs)
+        return keep
 
     def script(self, n: int, key: str, day: int) -> None:
         if key in PART_PROBLEMS:
