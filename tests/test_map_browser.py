@@ -168,3 +168,26 @@ def test_search_filters_part_toggle_and_gcj02_basemap(browser_page, artifacts) -
     assert "高德" in page.inner_text(".maplibregl-ctrl-attrib") or \
         "AutoNavi" in page.inner_text(".maplibregl-ctrl-attrib")
     page.screenshot(path=str(artifacts / "map_search_filters.png"))
+
+
+def test_signed_in_user_acts_with_the_role_of_the_token(browser_page, db) -> None:
+    from layers.users import add_user
+
+    page, url, _ = browser_page
+    add_user(db, "disp-aino", "correct horse battery staple 42", "dispatcher")
+    open_map(page, url)
+    page.fill("#username", "disp-aino")
+    page.fill("#password", "correct horse battery staple 42")
+    page.click("#signin button")
+    page.wait_for_selector("#signed-in:not([hidden])")
+    assert page.is_disabled("#role") and page.input_value("#role") == "dispatcher"
+    with db.begin() as conn:
+        conn.execute(text("UPDATE case_record SET state = 'reported', stage = 'dispatch' "
+                          "WHERE id = 2"))
+    page.evaluate("window.gridcore.showCase(2)")
+    page.click("button[data-action='verify']")
+    page.wait_for_function("document.getElementById('case-state')?.textContent === 'verified'")
+    with db.connect() as conn:
+        actor, role = conn.execute(text(
+            "SELECT actor, role FROM case_history WHERE case_id = 2 AND action = 'verify'")).one()
+    assert (actor, role) == ("disp-aino", "dispatcher")

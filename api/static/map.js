@@ -188,13 +188,45 @@ function stepForm(id, action, version) {
     const body = { expected_version: Number(version) };
     for (const [k, v] of new FormData(ev.target)) body[k] = k === 'primary_case_id' ? Number(v) : v;
     try {
+      const who = st.token ? {} : { 'X-Actor': $('actor').value, 'X-Role': $('role').value };
       await api(`/cases/${id}/${action}`, { method: 'POST', body: JSON.stringify(body),
-        headers: { 'Content-Type': 'application/json', 'X-Actor': $('actor').value, 'X-Role': $('role').value } });
+        headers: { 'Content-Type': 'application/json', ...who } });
       await poll();
       await showCase(id);
     } catch (e) { ev.target.querySelector('.error').textContent = e.message; }
   };
   if (!needs.length) $('step').requestSubmit();
+}
+
+// -- who acts: a bearer token from /auth/token (its role decides the steps), else the
+// development stand-in (role chosen here, sent as X-Role where the server trusts it) --------
+async function signIn(username, password) {
+  const r = await fetch(`${ROOT}/auth/token`, { method: 'POST',
+    headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ username, password }) });
+  const body = await r.json().catch(() => null);
+  if (!r.ok) throw new Error((body && body.detail) || `${r.status}`);
+  st.token = body.access_token;
+  sessionStorage.setItem('gridcore-token', st.token);
+  await whoAmI();
+}
+
+async function whoAmI() {
+  if (!st.token) return;
+  try {
+    const me = await api('/auth/me');
+    $('me').textContent = `${me.username} (${me.role})`;
+    $('actor').value = me.username;
+    if (me.role) $('role').value = me.role;
+    $('role').disabled = $('actor').disabled = true;
+    $('signin').hidden = true; $('signed-in').hidden = false;
+  } catch (e) { signOut(); }
+}
+
+function signOut() {
+  st.token = null; sessionStorage.removeItem('gridcore-token');
+  $('role').disabled = $('actor').disabled = false;
+  $('signin').hidden = false; $('signed-in').hidden = true;
 }
 
 // -- search, filters, polling ------------------------------------------------------------------
@@ -242,6 +274,12 @@ function fillControls() {
 
 function wire() {
   $('search-form').onsubmit = (ev) => { ev.preventDefault(); search($('search').value); };
+  $('signin').onsubmit = (ev) => {
+    ev.preventDefault();
+    $('signin-error').textContent = '';
+    signIn($('username').value, $('password').value).catch((e) => { $('signin-error').textContent = e.message; });
+  };
+  $('signout').onclick = signOut;
   for (const id of ['f-state', 'f-class', 'f-dept', 'f-since']) $(id).onchange = readFilters;
   $('basemap').onchange = () => { st.basemap = $('basemap').value; map.setStyle(style()); };
   $('part-classes').onchange = (ev) => {
@@ -276,6 +314,7 @@ async function start() {
   st.versions = st.config.versions;
   st.basemap = st.config.basemaps.default;
   fillControls();
+  await whoAmI();
   const ext = await api('/collections/grids').then((c) => c.extent.spatial.bbox[0]).catch(() => null);
   const q = new URLSearchParams(location.hash.slice(1));
   map = new maplibregl.Map({ container: 'map', style: style(), attributionControl: { compact: false },
