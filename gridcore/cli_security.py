@@ -16,6 +16,19 @@ keys_app = typer.Typer(help="API keys of Open311 clients and IoT sources.", no_a
 audit_app = typer.Typer(help="The tamper-evident audit log (审计日志).", no_args_is_help=True)
 
 
+def audit_cli(engine, action: str, target: str, details: dict | None = None) -> None:  # type: ignore[no-untyped-def]
+    """Audit a write made from the command line, by the operating-system user who ran it.
+    Recorded right after the write's own transaction (the loaders own theirs)."""
+    import getpass
+    import socket
+
+    from layers import audit
+
+    with engine.begin() as conn:
+        audit.record(conn, f"cli:{getpass.getuser()}", action, target, details or {},
+                     f"local:{socket.gethostname()}")
+
+
 def _engine():  # type: ignore[no-untyped-def]
     from gridcore.cli import _engine as engine
 
