@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,32 +20,40 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-
 CENTRE = "24.9430,60.1690"  # the middle of the planted grid block
 
 
-@pytest.fixture
-def browser_page(db: Engine) -> Iterator[tuple]:
+@pytest.fixture(scope="module")
+def browser(engine: Engine) -> Iterator[tuple]:
+    """One server and one Chromium for the module (Playwright gives the browser a fresh
+    temporary profile); each test gets its own browser context and freshly planted data."""
     playwright = pytest.importorskip("playwright.sync_api")
     if not Path(CHROMIUM).exists():
         pytest.skip("Debian chromium is not installed (scripts/install.sh --test installs it)")
-    plant(db)
-    profile = tempfile.mkdtemp(prefix="gridcore-chromium-")
-    with live_server(db) as url, playwright.sync_playwright() as p:
-        context = p.chromium.launch_persistent_context(
-            profile, executable_path=CHROMIUM, args=FLAGS, headless=True,
-            viewport={"width": 1280, "height": 800})
-        page = context.new_page()
-        external: list[str] = []
-        tiles: list[tuple[str, int]] = []
-        errors: list[str] = []
-        page.on("request", lambda r: external.append(r.url)
-                if not r.url.startswith(url) and not r.url.startswith(("data:", "blob:"))
-                else None)
-        page.on("response", lambda r: tiles.append((r.url, r.status)) if "/tiles/" in r.url
-                else None)
-        page.on("pageerror", lambda e: errors.append(str(e)))
+    with live_server(engine) as url, playwright.sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
         try:
-            yield page, url, {"external": external, "tiles": tiles, "errors": errors}
+            yield chromium, url
         finally:
-            context.close()
-            shutil.rmtree(profile, ignore_errors=True)
+            chromium.close()
+
+
+@pytest.fixture
+def browser_page(browser, db: Engine) -> Iterator[tuple]:
+    chromium, url = browser
+    plant(db)
+    context = chromium.new_context(viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    external: list[str] = []
+    tiles: list[tuple[str, int]] = []
+    errors: list[str] = []
+    page.on("request", lambda r: external.append(r.url)
+            if not r.url.startswith(url) and not r.url.startswith(("data:", "blob:"))
+            else None)
+    page.on("response", lambda r: tiles.append((r.url, r.status)) if "/tiles/" in r.url
+            else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    try:
+        yield page, url, {"external": external, "tiles": tiles, "errors": errors}
+    finally:
+        context.close()
 
 
 def open_map(page, url: str, zoom: int = 16) -> None:
