@@ -27,14 +27,18 @@ def bearer(api: TestClient, username: str, role: str) -> dict[str, str]:
 def test_token_names_actor_and_role(api: TestClient, db) -> None:  # type: ignore[no-untyped-def]
     add_user(db, "li.desk", "a-long-password-1", "dispatcher")
     add_user(db, "wang.worker", "a-long-password-2", "grid_worker", areas=("110101",))
-    cid = api.post("/cases", json=report()).json()["id"]
+    worker = bearer(api, "wang.worker", "grid_worker")
+    case = api.post("/cases", json=report(), headers=worker).json()
+    cid = case["id"]
+    full = api.get(f"/cases/{cid}").json()
+    assert (full["history"][0]["actor"], full["history"][0]["role"]) == ("wang.worker",
+                                                                         "grid_worker")
     desk = bearer(api, "li.desk", "dispatcher")
     # The token wins over a claimed header role.
     r = api.post(f"/cases/{cid}/verify", headers={**desk, "X-Role": "admin"})
     assert r.status_code == 200, r.text
     last = r.json()["history"][-1]
     assert (last["actor"], last["role"]) == ("li.desk", "dispatcher")
-    worker = bearer(api, "wang.worker", "grid_worker")
     r = api.post(f"/cases/{cid}/register", headers=worker)
     assert r.status_code == 403 and "dispatcher" in r.json()["roles"]
     r = api.post(f"/cases/{cid}/register", headers={"Authorization": "Bearer nonsense"})

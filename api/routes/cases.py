@@ -16,7 +16,13 @@ from pydantic import ValidationError as PydanticError
 from starlette.datastructures import UploadFile
 
 from api.deps import EngineDep
-from api.routes.case_deps import ActorDep, CaseSettingsDep, ResolverDep, pydantic_problem
+from api.routes.case_deps import (
+    ActorDep,
+    CaseSettingsDep,
+    ResolverDep,
+    get_actor,
+    pydantic_problem,
+)
 from gridcore.errors import PayloadTooLarge, ValidationError
 from layers.case_queries import CaseFilter, list_cases, overdue
 from layers.case_settings import CaseSettings
@@ -84,6 +90,15 @@ async def read_report(request: Request, settings: CaseSettings,
     return Report(photos=photos, **body.model_dump())
 
 
+def _reporter_identity(request: Request, x_actor: str | None, x_role: str | None,
+                       authorization: str | None) -> tuple[str, str]:
+    """Who files the report: the token's user, else the stand-in headers, else "system"."""
+    if authorization or x_role:
+        actor = get_actor(request, x_actor, x_role, authorization)
+        return actor.name, actor.role
+    return x_actor or "", "system"
+
+
 @router.post("", status_code=201, summary="Report a case (JSON or multipart with photos)",
              description="JSON as below, or multipart/form-data with the same fields plus "
                          "`photos` file parts (JPEG, PNG or WebP).",
@@ -93,7 +108,8 @@ async def create_case(request: Request, engine: EngineDep, settings: CaseSetting
                       resolver: ResolverDep,
                       idempotency_key: Annotated[str | None, Header()] = None,
                       x_actor: Annotated[str | None, Header()] = None,
-                      x_role: Annotated[str | None, Header()] = None) -> JSONResponse:
+                      x_role: Annotated[str | None, Header()] = None,
+                      authorization: Annotated[str | None, Header()] = None) -> JSONResponse:
     length = int(request.headers.get("content-length") or 0)
     cap = settings.max_photo_bytes * settings.max_photos + 1_000_000
     if length > cap:
@@ -101,7 +117,7 @@ async def create_case(request: Request, engine: EngineDep, settings: CaseSetting
                               size=length, limit=cap)
     report = await read_report(request, settings, idempotency_key)
     result = await run_in_threadpool(intake, engine, resolver, settings, report,
-                                     x_actor or "", x_role or "system")
+                                     *_reporter_identity(request, x_actor, x_role, authorization))
     return JSONResponse(result.case, status_code=201 if result.created else 200,
                         headers={"Location": f"/cases/{result.case['id']}"})
 
