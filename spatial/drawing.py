@@ -8,14 +8,13 @@ areas, hold about 10,000 m² each (万米单元网格). Per community:
 2. merge slivers (below ``min_area``) into the neighbour that shares the longest edge;
 3. split oversized blocks (above ``max_area``) into about ``area / target`` roughly equal parts
    by recursive cuts across the longer axis;
-4. fit the pieces to the community exactly (fixed-precision overlay, each piece minus the ones
-   before it, leftovers to the neighbour with the longest shared edge) so the grids tile the
-   community with no gap, no overlap and no crossing of its boundary;
+4. fit the pieces to the community exactly (``spatial.tiling``: fixed-precision overlay, each
+   piece minus the ones before it, leftovers to the neighbour with the longest shared edge,
+   shared edges given identical vertices) so the grids tile the community with no gap, no
+   overlap and no crossing of its boundary;
 5. number them: community code + serial in reading order (north → south rows, west → east).
 
-All overlay runs on a fixed precision grid of ``GRID_SIZE`` degrees (≈ 0.1 mm): GEOS' snap-
-rounding overlay is exact on that grid, which is what makes "union = community" hold exactly
-rather than up to floating-point dust. Areas are measured in metres with ``spatial.measure``.
+Areas are measured in metres with ``spatial.measure``.
 """
 
 from __future__ import annotations
@@ -32,8 +31,20 @@ from shapely.geometry import MultiPolygon, Polygon, box
 from gridcore.codes import make_grid_code
 from gridcore.errors import ValidationError
 from spatial.measure import areas_m2
+from spatial.tiling import (
+    GRID_SIZE,
+    LocalScale,
+    fit_exactly,
+    fit_outline,
+    polygons,
+    share_vertices,
+    shared_length,
+)
 
-GRID_SIZE = 1e-9  # degrees; ≈ 0.1 mm, far below survey accuracy, far above double rounding
+__all__ = ["GRID_SIZE", "DrawingRules", "blocks", "draw_community", "draw_grids",
+           "merge_slivers", "network_geometries", "partition", "reading_order",
+           "share_vertices", "split_oversized"]
+
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,54 +74,20 @@ class DrawingRules:
         return self
 
 
-class _LocalScale:
-    """Degrees → metres near one community, for the many small measurements of drawing.
-
-    Reprojecting every candidate piece with pyproj costs ~10 ms a call; a local linear scale
-    calibrated once per community on the exact equal-area measure (``spatial.measure``) is
-    exact to well under 0.1 % over a community's extent, which is all thresholds need.
-    """
-
-    def __init__(self, community) -> None:  # type: ignore[no-untyped-def]
-        lat = community.centroid.y
-        self.kx = 111_320.0 * math.cos(math.radians(lat))
-        self.ky = 110_574.0
-        exact = float(areas_m2(np.array([community], dtype=object))[0])
-        self.area_factor = exact / community.area if community.area > 0 else self.kx * self.ky
-
-    def area(self, geom) -> float:  # type: ignore[no-untyped-def]
-        return float(geom.area) * self.area_factor
-
-    def length(self, geom) -> float:  # type: ignore[no-untyped-def]
-        return float(shapely.length(shapely.transform(
-            geom, lambda xy: xy * np.array([self.kx, self.ky]))))
-
-
-def _shared_length(a, b, scale: _LocalScale) -> float:  # type: ignore[no-untyped-def]
-    """Length (in metres) of the boundary two polygons share; 0 when they only touch."""
-    common = shapely.intersection(a.boundary, b.boundary, grid_size=GRID_SIZE)
-    return 0.0 if common.is_empty else scale.length(common)
-
-
-def _polygons(geom) -> list[Polygon]:  # type: ignore[no-untyped-def]
-    parts = shapely.get_parts(geom)
-    return [p for p in parts if isinstance(p, Polygon) and not p.is_empty and p.area > 0]
-
-
 def blocks(community, lines) -> list[Polygon]:  # type: ignore[no-untyped-def]
     """Faces the network cuts one community into (the community itself when nothing cuts it)."""
     community = shapely.set_precision(community, GRID_SIZE)
     clipped = shapely.intersection(lines, community, grid_size=GRID_SIZE) if len(lines) else []
     linework = [g for g in clipped if not g.is_empty] + [community.boundary]
     noded = shapely.union_all(np.array(linework, dtype=object), grid_size=GRID_SIZE)
-    faces = _polygons(shapely.polygonize(shapely.get_parts(noded)))
+    faces = polygons(shapely.polygonize(shapely.get_parts(noded)))
     # polygonize also fills the community's holes; keep the faces inside the community
     inside = [f for f in faces if community.contains(f.point_on_surface())]
-    return inside or _polygons(community)
+    return inside or polygons(community)
 
 
 def merge_slivers(pieces: list, min_area: float,  # type: ignore[type-arg]
-                  scale: _LocalScale) -> list:  # type: ignore[type-arg]
+                  scale: LocalScale) -> list:  # type: ignore[type-arg]
     """Merge every piece below ``min_area`` into the neighbour sharing its longest edge.
 
     Smallest first; a sliver with no neighbour sharing an edge stays as it is.
@@ -127,7 +104,7 @@ def merge_slivers(pieces: list, min_area: float,  # type: ignore[type-arg]
         best, best_len = None, 0.0
         for j in tree.query(pieces[i], predicate="intersects"):
             if j != i:
-                length = _shared_length(pieces[i], pieces[j], scale)
+                length = shared_length(pieces[i], pieces[j], scale)
                 if length > best_len:
                     best, best_len = int(j), length
         if best is None:
@@ -167,7 +144,7 @@ def _cut(block, parts: int, scale_x: float) -> list:  # type: ignore[no-untyped-
 
 
 def split_oversized(pieces: list, rules: DrawingRules,  # type: ignore[type-arg]
-                    scale: _LocalScale) -> list:  # type: ignore[type-arg]
+                    scale: LocalScale) -> list:  # type: ignore[type-arg]
     out = []
     for piece in pieces:
         area = scale.area(piece)
@@ -177,85 +154,12 @@ def split_oversized(pieces: list, rules: DrawingRules,  # type: ignore[type-arg]
         parts = max(2, round(area / rules.target_area))
         scale_x = math.cos(math.radians(piece.centroid.y))
         for part in _cut(piece, parts, scale_x):
-            out.extend(_polygons(part))
-    return out
-
-
-def fit_exactly(pieces: list, community,  # type: ignore[no-untyped-def,type-arg]
-                scale: _LocalScale) -> list:  # type: ignore[type-arg]
-    """Pieces clipped to the community, made disjoint, and leftovers given to a neighbour."""
-    community = shapely.set_precision(community, GRID_SIZE)
-    out, taken = [], Polygon()
-    for piece in pieces:
-        part = shapely.difference(shapely.intersection(piece, community, grid_size=GRID_SIZE),
-                                  taken, grid_size=GRID_SIZE)
-        if _polygons(part):
-            out.append(part)
-            taken = shapely.union(taken, part, grid_size=GRID_SIZE)
-    rest = shapely.difference(community, taken, grid_size=GRID_SIZE)
-    for leftover in _polygons(rest):
-        if not out:
-            out.append(leftover)
-            continue
-        lengths = [_shared_length(leftover, p, scale) for p in out]
-        best = int(np.argmax(lengths)) if max(lengths) > 0 else int(
-            np.argmin([leftover.distance(p) for p in out]))
-        out[best] = shapely.union(out[best], leftover, grid_size=GRID_SIZE)
-    return out
-
-
-def fit_outline(pieces: list, area, scale: _LocalScale) -> list:  # type: ignore[no-untyped-def,type-arg]
-    """Pieces fitted to the area's own outline when that is not on the precision grid.
-
-    ``fit_exactly`` tiles the area snapped to ``GRID_SIZE``; an input community with finer
-    coordinates differs from that by slivers up to half a grid cell wide (≈ 0.05 mm), which a
-    topology check would report as gaps or crossings. Here each piece is clipped to the true
-    outline and what the snapped area missed goes to the neighbour sharing the longest edge, in
-    plain floating point: the outline's own vertices are kept as they are.
-    """
-    xy = shapely.get_coordinates(area)
-    per_unit = round(1 / GRID_SIZE)
-    if np.array_equal(xy, np.round(xy * per_unit) / per_unit):
-        return pieces  # already on the grid: the exact tiling is the area's own
-    fitted = [shapely.intersection(p, area) for p in pieces]
-    rest = shapely.difference(area, shapely.union_all(np.array(fitted, dtype=object)))
-    for leftover in _polygons(rest):
-        lengths = [scale.length(shapely.intersection(leftover.boundary, p.boundary))
-                   for p in fitted]
-        best = int(np.argmax(lengths)) if max(lengths) > 0 else int(
-            np.argmin([leftover.distance(p) for p in fitted]))
-        fitted[best] = shapely.union(fitted[best], leftover)
-    return [f for f in fitted if _polygons(f)]
-
-
-def share_vertices(geoms: list) -> list:  # type: ignore[type-arg]
-    """Give both sides of every shared edge the same vertices.
-
-    After fixed-precision overlay a vertex of one polygon may lie on (within the grid size of)
-    an edge of its neighbour — or of the community outline — that lacks it: a T-junction. Exact
-    on the grid, but a floating-point check (PostGIS ``ST_Union`` / ``ST_Intersection``) sees
-    0.1 mm slivers there. Snapping each polygon to the vertices of the polygons it touches
-    inserts the missing vertices, so shared edges become identical vertex chains. A snap that
-    would break a polygon or move it by more than the grid size is not taken.
-    """
-    if len(geoms) < 2:
-        return list(geoms)
-    tree = shapely.STRtree(geoms)
-    out = []
-    for i, geom in enumerate(geoms):
-        near = [j for j in tree.query(geom, predicate="intersects") if j != i]
-        if not near:
-            out.append(geom)
-            continue
-        coords = np.unique(np.vstack([shapely.get_coordinates(geoms[j]) for j in near]), axis=0)
-        snapped = shapely.snap(geom, shapely.multipoints(coords), tolerance=GRID_SIZE * 2)
-        ok = snapped.is_valid and abs(snapped.area - geom.area) <= geom.length * GRID_SIZE * 2
-        out.append(snapped if ok else geom)
+            out.extend(polygons(part))
     return out
 
 
 def _as_multi(geom) -> MultiPolygon:  # type: ignore[no-untyped-def]
-    return MultiPolygon(_polygons(geom))
+    return MultiPolygon(polygons(geom))
 
 
 def reading_order(geoms: list, row_height_m: float) -> list[int]:  # type: ignore[type-arg]
@@ -278,7 +182,7 @@ def partition(area, lines, rules: DrawingRules) -> list[MultiPolygon]:  # type: 
     Used for unit grids in a community, and by the demo for streets in a district and
     communities in a street (the same rules of physical edges, at larger sizes).
     """
-    scale = _LocalScale(area)
+    scale = LocalScale(area)
     pieces = blocks(area, lines)
     pieces = merge_slivers(pieces, rules.min_m2, scale)
     pieces = split_oversized(pieces, rules, scale)
