@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-import h3
+import h3  # only cell ids ↔ ints and cell outlines; spatial.h3cells keeps the lon/lat helpers
 from sqlalchemy import Connection, text
 
 from gridcore.errors import ValidationError

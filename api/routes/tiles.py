@@ -98,11 +98,11 @@ async def get_tile(
 @router.get(f"/collections/{{collection_id}}/tiles/{TMS}/tilejson.json",
             summary="TileJSON 3.0 of the collection's vector tiles")
 def tilejson(collection_id: str, request: Request) -> dict[str, Any]:
-    from layers.features import extent
+    from api.routes.features import cached_extent
 
     with open_catalog(request) as cat:
         c = cat.get(collection_id)
-        bounds = extent(cat.conn, c) or [-180.0, -85.0511, 180.0, 85.0511]
+        bounds = cached_extent(request, cat, c) or [-180.0, -85.0511, 180.0, 85.0511]
         version = cat.version_of(c)
     base = base_url(request)
     fields = {f.name: f.kind for f in c.fields if f.in_tiles}
