@@ -6,7 +6,8 @@ primary-key lookup — and when the grids, areas, rules, departments or workers 
 new :class:`IndexSnapshot` from one REPEATABLE READ transaction (so the version read belongs to
 exactly the rows read) and swaps it in with a single reference assignment. A request never sees
 a half-built index: readers keep the old snapshot until the new one is complete; while one thread
-rebuilds, others answer from the previous snapshot instead of queueing behind it.
+rebuilds, others wait for it at most ``stale_wait_s`` and then answer from the previous complete
+snapshot instead of queueing behind a long rebuild.
 """
 
 from __future__ import annotations
@@ -84,8 +85,9 @@ class GridIndex:
     """Holds the current :class:`IndexSnapshot` of one database."""
 
     def __init__(self, engine: Engine, snap_m: float = 30.0, check_interval_s: float = 0.0,
-                 cell_m: float | None = None) -> None:
+                 cell_m: float | None = None, stale_wait_s: float = 2.0) -> None:
         self.engine = engine
+        self.stale_wait_s = stale_wait_s
         self.snap_m = snap_m
         self.check_interval_s = check_interval_s
         self.cell_m = cell_m
@@ -137,17 +139,41 @@ class GridIndex:
             return snap
         versions = read_versions(conn) if conn is not None else self._poll_versions()
         self._checked_at = now
-        if snap is not None and versions == snap.versions:
+        if snap is not None and not _older(snap.versions, versions):
             return snap
-        # Someone else is rebuilding: answer from the complete previous snapshot.
-        if not self._lock.acquire(blocking=snap is None):
+        # Another thread is rebuilding: wait for it up to ``stale_wait_s`` (a small layer
+        # rebuilds in milliseconds, so callers see the new grids), then answer from the
+        # complete previous snapshot rather than stall behind a large rebuild.
+        if not self._lock.acquire(timeout=-1 if snap is None else self.stale_wait_s):
             return snap  # type: ignore[return-value]
         try:
             snap = self._snapshot
-            if snap is None or snap.versions != versions:
+            if snap is None or _older(snap.versions, versions):
                 snap = build_snapshot(self.engine, self.snap_m, snap, self.cell_m)
                 self._snapshot = snap  # the atomic swap
                 self.builds += 1
             return snap
         finally:
             self._lock.release()
+
+
+def _older(have: tuple[int, ...], seen: tuple[int, ...]) -> bool:
+    # Versions only grow: a snapshot is stale when any of its layers is behind what was seen.
+    return any(h < v for h, v in zip(have, seen, strict=True))
+
+
+_SHARED_LOCK = threading.Lock()
+
+
+def shared_index(engine: Engine, snap_m: float = 30.0, check_interval_s: float = 0.0,
+                 cell_m: float | None = None) -> GridIndex:
+    """One index per (engine, settings) in a process: resolvers created by different parts of
+    the app (``/resolve``, case intake) share one build and one copy in memory. Kept on the
+    engine object itself, so it lives exactly as long as the engine."""
+    key = (float(snap_m), float(check_interval_s), cell_m)
+    with _SHARED_LOCK:
+        per_engine = engine.__dict__.setdefault("_gridcore_grid_indexes", {})
+        index = per_engine.get(key)
+        if index is None:
+            index = per_engine[key] = GridIndex(engine, snap_m, check_interval_s, cell_m)
+        return index

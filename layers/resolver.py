@@ -22,7 +22,7 @@ from sqlalchemy import Connection, Engine, text
 from gridcore.dispatch import AreaPath, PartUnits, Proposal
 from gridcore.errors import OutsideManagedArea, ValidationError
 from gridcore.resolution import AreaRef, GridHit, LinkedPart, Resolution, ResponsibleParty
-from layers.grid_index import GridIndex, IndexSnapshot
+from layers.grid_index import GridIndex, IndexSnapshot, shared_index
 from spatial import crs as crs_mod
 from spatial import h3cells
 
@@ -70,8 +70,8 @@ class Resolver:
     def __init__(self, engine: Engine, settings: ResolveSettings | None = None) -> None:
         self.engine = engine
         self.settings = settings or ResolveSettings()
-        self.index = GridIndex(engine, snap_m=self.settings.snap_m,
-                               check_interval_s=self.settings.check_interval_s)
+        self.index: GridIndex = shared_index(engine, snap_m=self.settings.snap_m,
+                                             check_interval_s=self.settings.check_interval_s)
 
     def close(self) -> None:
         """Release the index's version-polling connection (the engine stays the caller's)."""

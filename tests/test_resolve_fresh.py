@@ -15,6 +15,10 @@ from tests.resolve_fixtures import load_grids, voronoi_grids
 def test_answers_during_redraws_are_always_consistent(db) -> None:  # type: ignore[no-untyped-def]
     load_grids(db, voronoi_grids(80, km=2.0, seed=1))
     resolver = Resolver(db)
+    # The first resolve builds the index; while a later rebuild runs, other threads answer from
+    # the previous complete snapshot (never a half-built one), so warm up before the threads.
+    resolver.resolve(*shapely.get_coordinates(
+        shapely.point_on_surface(voronoi_grids(80, km=2.0, seed=1)[0]))[0])
     rng = np.random.default_rng(4)
     minx, miny, maxx, maxy = shapely.total_bounds(voronoi_grids(80, km=2.0, seed=1))
     stop = threading.Event()
