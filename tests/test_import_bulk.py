@@ -78,3 +78,24 @@ def test_part_on_a_shared_edge_goes_to_the_lower_grid_code(db) -> None:  # noqa:
         grids = [r[0] for r in conn.execute(text(
             "SELECT grid_code FROM city_part ORDER BY ST_X(geom)"))]
     assert grids == ["310101001001001", "310101001001002", None]
+
+
+def test_a_reimported_feature_cannot_change_class(db) -> None:  # noqa: ANN001
+    from tests.conftest import row_counts
+
+    frame = gpd.GeoDataFrame({"class_code": ["0120", "0402"], "source": ["osm", "osm"],
+                              "source_id": ["node/1", "node/2"]},
+                             geometry=shapely.points([24.94, 24.941], [60.17, 60.17]), crs=4326)
+    assert load_parts(db, frame, district="110101").inserted == 2
+    frame["class_code"] = ["0120", "0313"]
+    before = row_counts(db)
+    with pytest.raises(ImportRejected) as info:
+        load_parts(db, frame, district="110101")
+    assert info.value.problems == [{
+        "row": 2, "field": "class_code",
+        "reason": "osm node/2 is stored as part 1101010402000001 of class 0402, the file says "
+                  "class 0313: a part cannot change class; remove the stored part first"}]
+    assert row_counts(db) == before
+    frame["class_code"] = ["0120", "0402"]
+    frame["name"] = ["lamp", "linden"]
+    assert load_parts(db, frame, district="110101").updated == 2

@@ -138,6 +138,14 @@ def load_parts(engine: Engine, gdf: gpd.GeoDataFrame, *, code_field: str | None 
             _report_rows(problems, clash, cf, lambda i: (
                 f"{sources[i]} {source_ids[i]} is already stored as {existing[i]}, "
                 f"not {codes[i]}"))
+            found = np.flatnonzero(pd.notna(existing) & ~unknown)
+            moved = found[pd.Series(existing[found], dtype=object).str[6:10].to_numpy()
+                          != classes.to_numpy(dtype=object)[found]]
+            # The class is part of the code (GB/T 30428): a retagged feature is a new part.
+            _report_rows(problems, np.isin(np.arange(n), moved), class_field, lambda i: (
+                f"{sources[i]} {source_ids[i]} is stored as part {existing[i]} of class "
+                f"{existing[i][6:10]}, the file says class {classes[i]}: a part cannot change "
+                "class; remove the stored part first"))
         if given.any():
             stored_codes = {r[0] for r in conn.execute(text(
                 "SELECT code FROM city_part WHERE code = ANY(:c)"), {"c": codes[given].tolist()})}
