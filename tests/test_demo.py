@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import Engine, text
 from typer.testing import CliRunner
 
-from gridcore.errors import ValidationError
+from gridcore.errors import Conflict, ValidationError
 from gridcore.osm_mapping import OsmPartMapping
 from layers.demo import DEMO_VERSION, MAP_URL, load_demo, loaded_version
 from layers.demo_areas import DISTRICT_CODE
@@ -183,6 +183,22 @@ def test_rebuild_keeps_codes_and_rows(demo: Engine) -> None:
         {k: v for k, v in before.items() if k not in ("layer_version",)}
     with demo.connect() as conn:
         assert conn.execute(text("SELECT code, id FROM unit_grid ORDER BY code")).all() == codes
+
+
+def test_refuses_a_database_with_another_city(demo: Engine) -> None:
+    with demo.begin() as conn:
+        conn.execute(text(
+            "INSERT INTO admin_area (code, level, name, geom, area_m2) VALUES ('110101', "
+            "'district', '东城区', "
+            "ST_Multi(ST_MakeEnvelope(116.39, 39.89, 116.42, 39.92, 4326)), 1)"))
+    before = row_counts(demo)
+    try:
+        with pytest.raises(Conflict, match="another city .*110101"):
+            list(load_demo(demo, rebuild=True, echo=lambda _: None))
+        assert row_counts(demo) == before
+    finally:
+        with demo.begin() as conn:
+            conn.execute(text("DELETE FROM admin_area WHERE code = '110101'"))
 
 
 def test_cli_demo_prints_the_map_url(demo: Engine, cli_env: dict[str, str]) -> None:
