@@ -225,12 +225,16 @@ def import_parts(path: str, code_field: str = "code", class_field: str = "class_
                      help="6-digit district for generated codes (default: from the grid)")
                  ] = None, source: str | None = None, source_id_field: str = "source_id",
                  crs: CrsOpt = None, layer: LayerOpt = None, lon_field: LonOpt = None,
-                 lat_field: LatOpt = None) -> None:
+                 lat_field: LatOpt = None,
+                 bulk: Annotated[bool | None, typer.Option(
+                     "--bulk/--no-bulk", help="rebuild indexes once after the load (readers "
+                     "wait for the commit); default: when ≥ 100,000 new rows and ≥ the table")
+                 ] = None) -> None:
     """City parts (部件), from a point file or an OSM PBF extract."""
     _import("parts", path, code_field=code_field, class_field=class_field,
             name_field=name_field, state_field=state_field, district=district, source=source,
             source_id_field=source_id_field, crs=crs, layer=layer, lon_field=lon_field,
-            lat_field=lat_field)
+            lat_field=lat_field, bulk=bulk)
 
 
 @import_app.command("entities")
