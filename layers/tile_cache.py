@@ -8,6 +8,7 @@ misses and draws the tile anew. Entries also carry the moment their content chan
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import threading
 from collections import OrderedDict
@@ -15,12 +16,20 @@ from collections.abc import Hashable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+GZIP_MIN = 512  # smaller tiles gain less than the header costs
+
 
 @dataclass(frozen=True)
 class CachedTile:
     data: bytes
     etag: str
     expires: datetime | None
+    gzipped: bytes | None = None  # compressed once, served to every client that accepts it
+
+    @property
+    def gzip_etag(self) -> str:
+        # A strong ETag names one representation: the gzipped body gets its own.
+        return self.etag[:-1] + '-gz"'
 
     def fresh(self, now: datetime | None = None) -> bool:
         return self.expires is None or (now or datetime.now(UTC)) < self.expires
@@ -52,18 +61,19 @@ class TileCache:
             return entry
 
     def put(self, key: Hashable, data: bytes, expires: datetime | None) -> CachedTile:
-        entry = CachedTile(data, etag_of(data), expires)
+        packed = gzip.compress(data, compresslevel=6, mtime=0) if len(data) > GZIP_MIN else None
+        entry = CachedTile(data, etag_of(data), expires, packed)
         if len(data) > self.max_bytes // 4:
             return entry
         with self._lock:
             old = self._entries.pop(key, None)
             if old is not None:
-                self._bytes -= len(old.data)
+                self._bytes -= len(old.data) + len(old.gzipped or b"")
             self._entries[key] = entry
-            self._bytes += len(data)
+            self._bytes += len(data) + len(packed or b"")
             while self._bytes > self.max_bytes and self._entries:
                 _, dropped = self._entries.popitem(last=False)
-                self._bytes -= len(dropped.data)
+                self._bytes -= len(dropped.data) + len(dropped.gzipped or b"")
         return entry
 
     def clear(self) -> None:

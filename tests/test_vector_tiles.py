@@ -91,6 +91,11 @@ def test_etag_304_and_a_write_is_visible_on_the_next_request(client) -> None:
     assert first.headers["cache-control"] == "no-cache"
     again = get(client, "grids", Z14, headers={"If-None-Match": etag})
     assert again.status_code == 304 and again.content == b""
+    # gzip for clients that accept it (compressed once, kept in the cache), with its own ETag.
+    assert first.headers["content-encoding"] == "gzip"
+    plain = get(client, "grids", Z14, headers={"Accept-Encoding": "identity"})
+    assert "content-encoding" not in plain.headers and plain.headers["etag"] != etag
+    assert plain.content == first.content  # httpx decoded the gzipped one
     with engine.begin() as conn:  # redraw grid 001: twice as tall
         conn.execute(text(
             "UPDATE unit_grid SET geom = ST_Multi(ST_MakeEnvelope(24.9400, 60.1670, 24.9420, "

@@ -16,7 +16,7 @@ from api.catalog import Catalog, open_catalog, registry
 from api.ogc import JSON, MVT, base_url, link, parse_datetime
 from layers import tiles as mvt
 from layers.features import ItemsQuery
-from layers.tile_cache import TileCache
+from layers.tile_cache import CachedTile, TileCache
 from layers.version_watch import VersionReader
 
 router = APIRouter(tags=["Vector tiles"])
@@ -49,7 +49,7 @@ def version_reader(request: Request) -> VersionReader:
 
 
 def _draw(request: Request, collection_id: str, z: int, x: int, y: int, datum: str,
-          datetime_: str | None) -> tuple[bytes, str]:
+          datetime_: str | None) -> CachedTile:
     """A cache hit costs one tiny query on a dedicated connection (the layer versions) and no
     pooled connection; a miss draws the tile in a pooled one."""
     start, end = parse_datetime(datetime_)
@@ -68,11 +68,10 @@ def _draw(request: Request, collection_id: str, z: int, x: int, y: int, datum: s
     key = (c.id, cat.version_of(c), z, x, y, filters, start, end, datum)
     hit = cache.get(key)
     if hit is not None:
-        return hit.data, hit.etag
+        return hit
     with engine.connect() as conn:
         drawn = mvt.tile(conn, c, z, x, y, query, shift_for(datum, z, x, y))
-    entry = cache.put(key, drawn.data, drawn.expires)
-    return entry.data, entry.etag
+    return cache.put(key, drawn.data, drawn.expires)
 
 
 @router.get(f"/collections/{{collection_id}}/tiles/{TMS}/{{z}}/{{x}}/{{y}}",
@@ -87,12 +86,16 @@ async def get_tile(
     datetime_: Annotated[str | None, Query(alias="datetime")] = None,
 ) -> Response:
     mvt.check_tile(z, x, y)
-    data, etag = await run_in_threadpool(_draw, request, collection_id, z, x, y, datum,
-                                         datetime_)
-    headers = {"ETag": etag, "Cache-Control": CACHE_CONTROL}
+    entry = await run_in_threadpool(_draw, request, collection_id, z, x, y, datum, datetime_)
+    gz = entry.gzipped is not None and "gzip" in request.headers.get("accept-encoding", "")
+    etag = entry.gzip_etag if gz else entry.etag
+    headers = {"ETag": etag, "Cache-Control": CACHE_CONTROL, "Vary": "Accept-Encoding"}
     if etag in (request.headers.get("if-none-match") or "").replace(" ", "").split(","):
         return Response(status_code=304, headers=headers)
-    return Response(data, media_type=MVT, headers=headers)
+    if gz:
+        headers["Content-Encoding"] = "gzip"
+        return Response(entry.gzipped, media_type=MVT, headers=headers)
+    return Response(entry.data, media_type=MVT, headers=headers)
 
 
 @router.get(f"/collections/{{collection_id}}/tiles/{TMS}/tilejson.json",
