@@ -81,3 +81,23 @@ def test_cli_resolves_a_csv_and_a_geojson(db, sf, cli_env, tmp_path) -> None:  #
     result = CliRunner().invoke(app, ["resolve", str(src), "-o", str(geo)])
     assert result.exit_code == 0, result.output
     assert len(gpd.read_file(geo)) == 300
+
+
+def test_cli_resolves_gcj02_coordinates_when_told(db, cli_env, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import shapely
+
+    from tests.resolve_fixtures import voronoi_grids
+
+    grids = voronoi_grids(30, x0=116.38, y0=39.90, km=2.0, seed=3)
+    codes = load_grids(db, grids)
+    inside = shapely.point_on_surface(grids)
+    gx, gy = crs.from_wgs84_many(shapely.get_x(inside), shapely.get_y(inside), "GCJ-02")
+    src = tmp_path / "amap.csv"
+    pd.DataFrame({"lng": gx, "lat": gy}).to_csv(src, index=False)
+    out = tmp_path / "out.csv"
+    result = CliRunner().invoke(app, ["resolve", str(src), "-o", str(out), "--crs", "GCJ-02",
+                                      "--lon-field", "lng"])
+    assert result.exit_code == 0, result.output
+    got = pd.read_csv(out, dtype=str)
+    assert list(got["grid_code"]) == codes
+    assert np.allclose(got["lon"].astype(float), gx, atol=1e-8)  # the input is kept as given
