@@ -260,6 +260,12 @@ def import_departments(path: str) -> None:
     _import("departments", path)
 
 
+@import_app.command("workers")
+def import_workers(path: str) -> None:
+    """Grid workers (网格员): CSV with code, name, phone, active, grids (codes, ';'-separated)."""
+    _import("workers", path)
+
+
 @app.command("export")
 def export(layer: Annotated[str, typer.Argument(help="areas | grids | parts | entities")],
            output: Annotated[str, typer.Option("-o", "--output", help="file to write")],

@@ -121,3 +121,31 @@ def test_cli_import_osm_parts_and_export_a_bbox(db, cli_env, tmp_path) -> None: 
     assert written.geometry.x.max() <= 24.944 and len(written) > 1000
     result = runner.invoke(app, ["export", "parts", "--bbox", "1,2,3", "-o", str(out)])
     assert result.exit_code != 0
+
+
+def test_cli_import_workers_assigns_grids(db, cli_env, tmp_path) -> None:  # noqa: ANN001
+    load_sf(db)
+    with db.connect() as conn:
+        grids = [r[0] for r in conn.execute(text(
+            "SELECT code FROM unit_grid WHERE gen_to IS NULL ORDER BY code LIMIT 3"))]
+    path = tmp_path / "workers.csv"
+    path.write_text("code,name,phone,active,grids\n"
+                    f"W1,Zhang Wei,13800000001,yes,{grids[0]};{grids[1]}\n"
+                    f"W2,Li Na,,no,{grids[1]}\n"
+                    "W3,Wang Fang,,maybe,310101001099001\n")
+    before = row_counts(db)
+    result = runner.invoke(app, ["import", "workers", str(path)])
+    assert result.exit_code == 1
+    assert "row 3 [active]: active 'maybe' must be yes or no" in result.output
+    assert "row 3 [grids]: unit grid 310101001099001 is not a current grid" in result.output
+    assert row_counts(db) == before
+    path.write_text(path.read_text().replace("maybe,310101001099001", "yes,"))
+    result = runner.invoke(app, ["import", "workers", str(path)])
+    assert result.exit_code == 0 and "workers: 3 inserted" in result.output, result.output
+    with db.connect() as conn:
+        assigned = dict(conn.execute(text(
+            "SELECT code, worker_codes FROM unit_grid WHERE code = ANY(:c) AND gen_to IS NULL"),
+            {"c": grids}).all())
+        active = dict(conn.execute(text("SELECT code, active FROM grid_worker")).all())
+    assert assigned == {grids[0]: ["W1"], grids[1]: ["W1", "W2"], grids[2]: []}
+    assert active == {"W1": True, "W2": False, "W3": True}
