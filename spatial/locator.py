@@ -242,6 +242,8 @@ class GridLocator:
                         if (i == last and self._closed[b]) or shapely.intersects_xy(
                                 self.geoms[c], lon, lat):
                             return int(c), False, 0.0
+        if not (math.isfinite(lon) and math.isfinite(lat)):
+            return OUTSIDE, False, math.inf
         nearest, dist = self.nearest(lon, lat)
         if nearest >= 0 and dist <= self.snap_m:
             return nearest, True, dist
@@ -267,6 +269,15 @@ class GridLocator:
         near = np.full(n, OUTSIDE, dtype=np.int32)
         if n == 0 or self.n == 0:
             dist[:] = math.inf
+            return Located(index, snapped, dist, near)
+        finite = np.isfinite(lon) & np.isfinite(lat)
+        if not finite.all():  # NaN/inf: outside, at an infinite distance (callers validate)
+            ok = np.flatnonzero(finite)
+            part = self.locate_many(lon[ok], lat[ok], nearest)
+            dist[:] = math.inf
+            for whole, piece in ((index, part.index), (snapped, part.snapped),
+                                 (dist, part.distance_m), (near, part.nearest)):
+                whole[ok] = piece
             return Located(index, snapped, dist, near)
         # Points beyond the raster are clipped onto its 2-bucket margin, which holds no grid
         # interior (only "outside" or edge buckets, both answered exactly below).

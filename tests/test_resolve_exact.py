@@ -122,3 +122,16 @@ def test_sf311_points_match_st_covers_on_census_tracts(db) -> None:  # type: ign
     _assert_same(got, postgis_covers(db, lon, lat), lon, lat)
     found = np.array([hood_of.get(c, "") for c in got], dtype=object)
     assert (found == cases["C.Neighborhood"].to_numpy(object)).all()
+
+
+def test_locator_treats_non_finite_points_as_outside(db) -> None:  # type: ignore[no-untyped-def]
+    load_grids(db, voronoi_grids(20, km=1.0, seed=2))
+    loc = GridIndex(db).current().locator
+    x = np.array([np.nan, 116.2001, np.inf, 116.2002])
+    y = np.array([39.7001, np.nan, 39.7001, 39.7002])
+    found = loc.locate_many(x, y)
+    assert list(found.index[:3]) == [-1, -1, -1] and found.index[3] >= 0
+    assert np.isinf(found.distance_m[:3]).all()
+    assert loc.locate(float("nan"), 39.7)[0] == -1
+    empty = loc.locate_many(np.array([]), np.array([]))
+    assert len(empty.index) == 0
