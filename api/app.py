@@ -36,6 +36,9 @@ def create_app(api_settings: ApiSettings | None = None,
         try:
             yield
         finally:
+            reader = getattr(app.state, "version_reader", None)  # the tiles' dedicated conn
+            if reader is not None:
+                reader.close()
             if owns_engine:
                 app.state.engine.dispose()
 
