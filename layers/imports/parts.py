@@ -152,28 +152,34 @@ def load_parts(engine: Engine, gdf: gpd.GeoDataFrame, *, code_field: str | None 
             hit = given & codes.isin(stored_codes).to_numpy()
             existing[hit] = codes[hit]
         todo = ~given & pd.isna(existing)
+        new_codes = None
         if todo.any():
             prefixes = _district_prefixes(district, grid_codes, classes, todo, problems, cf)
             problems.raise_if_any()
-            codes = codes.copy()
-            codes[todo] = _next_codes(conn, prefixes, codes[given])
+            new_codes = _next_codes(conn, prefixes, codes[given])
         problems.raise_if_any()
-        codes = codes.where(pd.isna(existing), existing)
+        if new_codes is not None and todo.all():
+            codes = new_codes  # the common bulk case: every code generated, kept in Arrow
+        else:
+            codes = codes.copy()
+            if new_codes is not None:
+                codes[todo] = np.asarray(new_codes.to_pylist(), dtype=object)
+            codes = codes.where(pd.isna(existing), existing).to_numpy(dtype=object)
         resolution = h3_resolution or DatabaseSettings().h3_resolution
         attrs = attributes_json(gdf, [code_field, class_field, name_field, state_field,
                                       source_id_field, photo_field, "source", *DEPT_FIELDS,
                                       *DERIVED], attributes_field)
         columns = {
-            "code": codes.to_numpy(dtype=object), "class_code": classes.to_numpy(dtype=object),
+            "code": codes, "class_code": classes.to_numpy(dtype=object),
             "grid_code": grid_codes, "h3": h3_cells(x, y, resolution),
             "geom": point_ewkb_hex(x, y),
             "name": _strings(gdf, name_field).to_numpy(dtype=object),
             "state": states.to_numpy(dtype=object),
-            **{f: _strings(gdf, f).replace("", None).to_numpy(dtype=object)
-               for f in DEPT_FIELDS},
+            **{f: _optional(gdf, f) for f in DEPT_FIELDS},
             "source": sources.to_numpy(dtype=object),
-            "source_id": source_ids.replace("", None).to_numpy(dtype=object),
-            "photo_url": _strings(gdf, photo_field).replace("", None).to_numpy(dtype=object),
+            "source_id": (source_ids.replace("", None).to_numpy(dtype=object) if keyed.any()
+                          else np.full(n, None, dtype=object)),
+            "photo_url": _optional(gdf, photo_field),
             "attributes": np.asarray(attrs, dtype=object)}
         defaults = {"name": "", "state": "intact", "source": "", "attributes": "{}"}
         columns = {k: v for k, v in columns.items()
@@ -184,6 +190,13 @@ def load_parts(engine: Engine, gdf: gpd.GeoDataFrame, *, code_field: str | None 
         report.inserted, report.updated = int((~is_update).sum()), int(is_update.sum())
         _write(conn, columns, is_update, bulk)
     return report
+
+
+def _optional(gdf: gpd.GeoDataFrame, column: str | None) -> np.ndarray:
+    """An optional text column: stripped strings, None where empty or absent."""
+    if column is None or column not in gdf.columns:
+        return np.full(len(gdf), None, dtype=object)
+    return _strings(gdf, column).replace("", None).to_numpy(dtype=object)
 
 
 def _all_equal(values: object, default: str | None) -> bool:
@@ -233,7 +246,7 @@ def _district_prefixes(district: str | None, grid_codes: np.ndarray, classes: pd
     return np.asarray(joined.to_pylist(), dtype=object)
 
 
-def _next_codes(conn, prefixes: np.ndarray, given_codes: pd.Series) -> np.ndarray:  # noqa: ANN001
+def _next_codes(conn, prefixes: np.ndarray, given_codes: pd.Series) -> pa.Array:  # noqa: ANN001
     """district+class prefix → serials continuing after the largest stored (or given) one."""
     inverse, uniques = pd.factorize(prefixes)
     stored = dict(conn.execute(text(
@@ -253,5 +266,4 @@ def _next_codes(conn, prefixes: np.ndarray, given_codes: pd.Series) -> np.ndarra
         raise reject_file("parts", "more than 999999 city parts of one class in one district "
                                    f"({prefixes[serial > 999_999][0]})", "code")
     padded = pc.utf8_lpad(pa.array(serial).cast(pa.string()), 6, padding="0")
-    joined = pc.binary_join_element_wise(pa.array(prefixes, pa.string()), padded, "")
-    return np.asarray(joined.to_pylist(), dtype=object)
+    return pc.binary_join_element_wise(pa.array(prefixes, pa.string()), padded, "")
