@@ -139,11 +139,15 @@ class GridLocator:
             cell = cy.astype(np.int64) * self.nx + cx.astype(np.int64)
             keys.append(((cell * self.n + g) << 1) | flag)
 
-        # Both ends of every segment: every bucket within the margin of the vertex.
+        # Both ends of every segment: every bucket within the margin of the vertex (one bucket
+        # unless the vertex lies within the margin of a bucket line: then up to four).
         for (px, py) in ((ax, ay), (bx, by)):
-            for ex in (-_EPS, _EPS):
-                for ey in (-_EPS, _EPS):
-                    add(np.floor(px + ex), np.floor(py + ey), seg_owner, seg_open)
+            x_lo, x_hi = np.floor(px - _EPS), np.floor(px + _EPS)
+            y_lo, y_hi = np.floor(py - _EPS), np.floor(py + _EPS)
+            add(x_lo, y_lo, seg_owner, seg_open)
+            m = np.flatnonzero((x_lo != x_hi) | (y_lo != y_hi))
+            for cx, cy in ((x_hi, y_lo), (x_lo, y_hi), (x_hi, y_hi)):
+                add(cx[m], cy[m], seg_owner[m], seg_open[m])
         # Crossings of the vertical bucket lines x = k (strictly between the endpoints), then of
         # the horizontal ones: the buckets on both sides of each crossing.
         for (pa, qa, pb, qb, vertical) in ((ax, ay, bx, by, True), (ay, ax, by, bx, False)):
@@ -192,11 +196,15 @@ class GridLocator:
         del bcell, bgrid
         edge = np.zeros(self.nx * self.ny, dtype=bool)
         edge[ucell] = True
-        labels, nlab = ndimage.label(~edge.reshape(self.ny, self.nx))
-        labels = labels.ravel()
-        rep = np.full(nlab + 1, -1, dtype=np.int64)
-        rep[labels[::-1]] = np.arange(len(labels) - 1, -1, -1)  # first bucket of each label
-        rep = rep[1:]
+        labels2d, nlab = ndimage.label(~edge.reshape(self.ny, self.nx))
+        del edge
+        # One bucket per component: the first of its bounding box's top row (a loop over
+        # components, not a 16 M-element index array).
+        rep = np.empty(nlab, dtype=np.int64)
+        for k, (rows, cols) in enumerate(ndimage.find_objects(labels2d), start=1):
+            row = labels2d[rows.start, cols]
+            rep[k - 1] = rows.start * self.nx + cols.start + int(np.argmax(row == k))
+        labels = labels2d.ravel()
         cx = self._x0 + (rep % self.nx + 0.5) * self._dx
         cy = self._y0 + (rep // self.nx + 0.5) * self._dy
         lab_grid = np.full(nlab + 1, OUTSIDE, dtype=np.int32)
