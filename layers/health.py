@@ -48,13 +48,12 @@ def _minutes(t: time) -> float:
     return t.hour * 60 + t.minute + t.second / 60
 
 
-def _cumulative(cal: WorkingCalendar, instant: str) -> str:
-    """SQL: working minutes from the calendar's first day up to ``instant`` (a column), read
-    from the day arrays of the ``cal`` row. The hours are numbers from a validated calendar, so
-    formatting them into SQL is safe."""
-    local = f"({instant} AT TIME ZONE :tz)"
-    day = f"(({local})::date - cal.first + 1)"
-    tod = f"(extract(epoch FROM ({local})::time) / 60.0)"
+def _cumulative(cal: WorkingCalendar, local: str) -> str:
+    """SQL: working minutes from the calendar's first day up to ``local`` (a local timestamp
+    column), read from the day arrays of the ``cal`` row. The hours are numbers from a validated
+    calendar, so formatting them into SQL is safe."""
+    day = f"({local}::date - cal.first + 1)"
+    tod = f"(extract(epoch FROM {local}::time) / 60.0)"
     intra = " + ".join(f"least(greatest({tod} - {_minutes(a)}, 0), {_minutes(b) - _minutes(a)})"
                        for a, b in cal.hours)
     return f"(cal.cum[{day}] + CASE WHEN cal.workday[{day}] THEN {intra} ELSE 0 END)"
@@ -157,12 +156,17 @@ def aggregate(conn: Connection, window: Window, level: str, cal: WorkingCalendar
     families = "".join(f", count(*) FILTER (WHERE left(c.category_key, 3) = '{f[6:]}') "
                        f'AS "{f}"' for f in case_families)
     sql = _sql("cases").format(
-        w_reg=_cumulative(cal, "h.reg_at"), w_closed=_cumulative(cal, "c.closed_at"),
-        w_ps=_cumulative(cal, "u.ps"), w_pe=_cumulative(cal, "coalesce(u.pe, c.closed_at)"),
+        w_reg=_cumulative(cal, "t.reg"), w_closed=_cumulative(cal, "t.closed"),
+        w_ps=_cumulative(cal, "u.ps_local"), w_pe=_cumulative(cal, "u.pe_local"),
         hist=_history_sql("probe" if code else "range"), families=families, **filters)
+    if code is None:
+        # The planner misjudges the row counts of the CTEs and sorts ~10⁵ rows for merge
+        # joins; hash joins are the right plan for a whole level (measured: bench_health.py).
+        conn.execute(text("SET LOCAL enable_mergejoin = off"))
     _fill(cols, pos, len(keys), conn.execute(
         text(sql), {**params, **calendar_params(cal, window), **category_params(conn, cal)}))
-    _fill(cols, pos, len(keys), conn.execute(text(_sql("repeats").format(**filters)), params))
+    if code is None:
+        conn.execute(text("SET LOCAL enable_mergejoin = on"))
     inventory = _inventory(conn, level, code, part_classes, keys, params)
     cols.update({k: v.copy() for k, v in inventory.items()})
     for name in [*AGGREGATES, *case_families]:  # a window without data has every aggregate

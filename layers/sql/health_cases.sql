@@ -4,21 +4,34 @@
 -- "is a working day" and the working minutes of all earlier days (cum), so the working time
 -- between two instants is two array look-ups, not a walk. Placeholders filled in by
 -- layers/health.py: w_* = cumulative working minutes at an instant (from the working hours);
--- hist = the register / rework / park rows of the cohort's history (health_history.sql);
+-- hist = the register / rework rows of the cohort's history (health_history.sql);
 -- families = the per-class counts the model asks for.
--- Cohort = cases reported in the window (not voided or merged).
+-- Cohort = cases reported in the window (not voided or merged). The same scan reaches back
+-- :repeat_days for repeats (重复问题: an earlier case of the same class in the same grid and
+-- H3 cell within :repeat_days), so they need no second query.
 WITH cal AS MATERIALIZED (
     SELECT CAST(:workday AS boolean[]) AS workday, CAST(:cum AS float8[]) AS cum,
            CAST(:first AS date) AS first
 ), lim AS (
     SELECT * FROM unnest(CAST(:cat_keys AS text[]), CAST(:cat_minutes AS float8[]),
                          CAST(:cat_working AS boolean[])) AS t(key, minutes, working)
-), cohort AS MATERIALIZED (
-    SELECT c.id, left(c.grid_code, :n) AS key, c.category_key, c.state, c.created_at,
-           c.closed_at, c.deadline_at, c.parked_since
+), recent AS MATERIALIZED (
+    SELECT c.id, left(c.grid_code, :n) AS key, c.grid_code, c.category_key, c.state,
+           c.created_at, c.closed_at, c.deadline_at, c.parked_since, c.parked_intervals, c.h3
     FROM case_record c
-    WHERE c.created_at >= :start AND c.created_at < :end AND c.grid_code IS NOT NULL
+    WHERE c.created_at >= CAST(:start AS timestamptz) - make_interval(days => :repeat_days)
+      AND c.created_at < :end AND c.grid_code IS NOT NULL
       AND c.state NOT IN ('voided', 'merged') {code_filter}
+), cohort AS MATERIALIZED (
+    SELECT * FROM recent WHERE created_at >= :start
+), rep AS (
+    -- a hash semi-join on (grid, cell, class): no sort of the whole reach-back
+    SELECT c.id FROM cohort c
+    WHERE c.h3 IS NOT NULL AND EXISTS (
+        SELECT 1 FROM recent r
+        WHERE r.grid_code = c.grid_code AND r.h3 = c.h3 AND r.category_key = c.category_key
+          AND r.created_at >= c.created_at - make_interval(days => :repeat_days)
+          AND (r.created_at, r.id) < (c.created_at, c.id))
 ), hist AS MATERIALIZED (
     {hist}
 ), handled AS (
@@ -29,13 +42,19 @@ WITH cal AS MATERIALIZED (
     FROM cohort c
     JOIN hist h ON h.case_id = c.id
     CROSS JOIN cal
+    -- local wall-clock times, converted once per instant
+    CROSS JOIN LATERAL (SELECT h.reg_at AT TIME ZONE :tz AS reg,
+                               c.closed_at AT TIME ZONE :tz AS closed) AS t
     LEFT JOIN lim l ON l.key = c.category_key
     LEFT JOIN LATERAL (
-        -- parked (挂账) intervals, excluded from the clock; an unparked end is the closure
+        -- parked (挂账) intervals as the lifecycle records them on unpark, off the clock
         SELECT sum({w_pe} - {w_ps}) AS wmin,
-               sum(extract(epoch FROM coalesce(u.pe, c.closed_at) - u.ps) / 60.0) AS cmin
-        FROM unnest(h.parks, h.unparks) AS u(ps, pe)
-    ) p ON h.parks IS NOT NULL
+               sum(extract(epoch FROM u.pe - u.ps) / 60.0) AS cmin
+        FROM jsonb_array_elements(c.parked_intervals) AS e,
+             LATERAL (SELECT (e ->> 0)::timestamptz AS ps, (e ->> 1)::timestamptz AS pe) AS v,
+             LATERAL (SELECT v.ps, v.pe, v.ps AT TIME ZONE :tz AS ps_local,
+                             v.pe AT TIME ZONE :tz AS pe_local) AS u
+    ) p ON c.parked_intervals <> '[]'::jsonb
     WHERE c.state = 'closed' AND c.closed_at < :end AND h.reg_at IS NOT NULL
 )
 SELECT c.key,
@@ -49,9 +68,11 @@ SELECT c.key,
        percentile_cont(0.9) WITHIN GROUP (ORDER BY x.work_min) / 60.0 AS handling_p90_h,
        count(*) FILTER (WHERE x.id IS NULL) AS open,
        count(*) FILTER (WHERE x.id IS NULL AND c.deadline_at < :end
-                          AND c.parked_since IS NULL) AS overdue
+                          AND c.parked_since IS NULL) AS overdue,
+       count(r.id) AS repeat
        {families}
 FROM cohort c
 LEFT JOIN hist h ON h.case_id = c.id
 LEFT JOIN handled x ON x.id = c.id
+LEFT JOIN rep r ON r.id = c.id
 GROUP BY c.key

@@ -1,23 +1,19 @@
--- The history rows city health needs, per cohort case. Two shapes, picked by layers/health.py:
+-- The history rows city health needs (立案 time, 返工), per cohort case. Two shapes, picked by layers/health.py:
 -- "range" for a whole level (case ids grow with time, so the window's cases are one range of
 -- case_history_case_idx), "probe" for one grid (one index probe per case).
 -- range
 SELECT h.case_id,
        min(h.at) FILTER (WHERE h.action = 'register') AS reg_at,
-       coalesce(bool_or(h.action = 'rework'), false) AS reworked,
-       array_agg(h.at ORDER BY h.id) FILTER (WHERE h.action = 'park') AS parks,
-       array_agg(h.at ORDER BY h.id) FILTER (WHERE h.action = 'unpark') AS unparks
+       coalesce(bool_or(h.action = 'rework'), false) AS reworked
 FROM case_history h
 WHERE h.case_id BETWEEN (SELECT min(id) FROM cohort) AND (SELECT max(id) FROM cohort)
-  AND h.at < :end AND h.action IN ('register', 'rework', 'park', 'unpark')
+  AND h.at < :end AND h.action IN ('register', 'rework')
 GROUP BY h.case_id
 -- probe
 SELECT c.id AS case_id, x.*
 FROM cohort c CROSS JOIN LATERAL (
     SELECT min(h.at) FILTER (WHERE h.action = 'register') AS reg_at,
-           coalesce(bool_or(h.action = 'rework'), false) AS reworked,
-           array_agg(h.at ORDER BY h.id) FILTER (WHERE h.action = 'park') AS parks,
-           array_agg(h.at ORDER BY h.id) FILTER (WHERE h.action = 'unpark') AS unparks
+           coalesce(bool_or(h.action = 'rework'), false) AS reworked
     FROM case_history h
     WHERE h.case_id = c.id AND h.at < :end
-      AND h.action IN ('register', 'rework', 'park', 'unpark')) x
+      AND h.action IN ('register', 'rework')) x
