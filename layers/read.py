@@ -21,8 +21,8 @@ from sqlalchemy import Engine, text
 
 from gridcore.calendar import WorkingCalendar
 from gridcore.errors import ValidationError
-from gridcore.health import HealthModel, Window
-from layers.health import check_level, score
+from gridcore.health import HealthModel, Window, score_grids
+from layers.health import aggregate, check_level
 from layers.health_geo import shapes_sql
 
 _LAYERS = {
@@ -95,8 +95,10 @@ def read_health(engine: Engine, window: str, level: str = "grid",
     check_level(level)
     cal = calendar or WorkingCalendar.chinese()
     w = Window.parse(window, now or datetime.now(UTC), cal.timezone)
-    health = score(engine, model or HealthModel.default(), w, level, cal)
-    table, agg = health.table, health.aggregates
+    model = model or HealthModel.default()
+    with engine.connect() as conn:  # every aggregate family, not only those the model reads
+        agg = aggregate(conn, w, level, cal, model.repeat_days, names=None)
+    table = score_grids(model, agg.keys, agg.columns)
     frame = pd.DataFrame({"code": table.codes, **agg.columns,
                           **{f"value_{k}": v for k, v in table.values.items()},
                           **table.index_scores, "total": table.total})
