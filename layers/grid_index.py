@@ -28,7 +28,7 @@ from gridcore.dispatch import DispatchRules
 from layers.dispatch_rules import load_rules
 from spatial.locator import GridLocator
 
-LAYERS = ("grids", "areas", "dispatch_rules", "departments", "workers")
+LAYERS = ("grids", "areas", "dispatch_rules", "departments", "workers", "categories")
 _RAW_VERSIONS = "SELECT layer, version FROM layer_version WHERE layer = ANY(%s)"
 _VERSIONS = text("SELECT layer, version FROM layer_version WHERE layer = ANY(:layers)")
 
@@ -43,6 +43,7 @@ class IndexSnapshot:
     workers: list[tuple[str, ...]]
     areas: dict[str, tuple[str, str]]  # code → (level, name)
     rules: DispatchRules
+    categories: frozenset[str] = frozenset()  # the taxonomy's class keys (P0101, E0103…)
 
     @property
     def grid_version(self) -> int:
@@ -78,7 +79,9 @@ def build_snapshot(engine: Engine, snap_m: float, previous: IndexSnapshot | None
             areas = {r.code: (r.level, r.name) for r in conn.execute(
                 text("SELECT code, level, name FROM admin_area"))}
             rules = load_rules(conn)
-    return IndexSnapshot(versions, locator, *meta, areas=areas, rules=rules)
+            categories = frozenset(r[0] for r in conn.execute(text("SELECT key FROM category")))
+    return IndexSnapshot(versions, locator, *meta, areas=areas, rules=rules,
+                         categories=categories)
 
 
 class GridIndex:

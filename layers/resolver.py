@@ -86,6 +86,7 @@ class Resolver:
         self._check_category(category)
         wlon, wlat = crs_mod.to_wgs84(lon, lat, crs)
         snap = self.index.current(conn)
+        self._check_known(category, snap)
         idx, snapped, dist = snap.locator.locate(wlon, wlat)
         near = idx
         if idx < 0:
@@ -112,6 +113,8 @@ class Resolver:
             self._check_category(c)
         wlon, wlat = crs_mod.to_wgs84_many(x, y, crs)
         snap = self.index.current()
+        for c in set(cats):
+            self._check_known(c, snap)
         found = snap.locator.locate_many(wlon, wlat)
         cells = h3cells.cells(wlon, wlat, self.settings.h3_resolution)
         links = self._link_parts([(i, wlon[i], wlat[i], cats[i]) for i in range(len(x))])
@@ -142,6 +145,13 @@ class Resolver:
             raise ValidationError(f"category {category!r} is not a class key like P0101 "
                                   "(city part) or E0103 (event)", field="category",
                                   value=category)
+
+    @staticmethod
+    def _check_known(category: str | None, snap: IndexSnapshot) -> None:
+        if category is not None and snap.categories and category not in snap.categories:
+            raise ValidationError(f"unknown class {category!r}: not in the taxonomy "
+                                  "(see GET /open311/v2/services or gridcore/data/*.csv)",
+                                  field="category", value=category)
 
     def _check_far(self, near: int, dist: float, snap: IndexSnapshot, lon: float, lat: float,
                    crs: str) -> None:

@@ -67,6 +67,8 @@ def test_bad_coordinates_are_precise_422s(client, grids) -> None:  # type: ignor
     assert r.status_code == 422 and "unknown coordinate system" in r.json()["detail"]
     r = client.get("/resolve", params={"lon": X0, "lat": Y0, "category": "manhole"})
     assert r.status_code == 422
+    r = client.get("/resolve", params={"lon": X0, "lat": Y0, "category": "P9999"})
+    assert r.status_code == 422 and "unknown class 'P9999'" in r.json()["detail"]
 
 
 def test_snap_within_tolerance_and_outside_beyond(client, grids) -> None:  # type: ignore[no-untyped-def]
