@@ -187,3 +187,24 @@ def test_geodataframes_in_other_crs_are_reprojected_and_without_crs_refused(db) 
 
         xmax = conn.execute(text("SELECT ST_XMax(geom) FROM unit_grid")).scalar_one()
     assert xmax == pytest.approx(0.001, abs=1e-9)
+
+
+def test_entities_points_and_polygons(db) -> None:  # noqa: ANN001
+    from shapely.geometry import LineString
+
+    from layers.imports import load_entities
+
+    seed(db)
+    ok = gpd.GeoDataFrame({"area": ["08", "08", "06"], "type": ["school", "campus", "patrol"]},
+                          geometry=[Point(0.005, 0.005), BOWTIE, Point(0.015, 0.005)], crs=4326)
+    report = load_entities(db, ok)
+    assert (report.inserted, report.repaired) == (3, 1)
+    assert report.repairs[0]["row"] == 2
+    bad = ok.copy()
+    bad.loc[2, "geometry"] = LineString([(0, 0), (0.001, 0.001)])
+    bad.loc[0, "area"] = "toolongarea"
+    err = refused(db, load_entities, bad, on_invalid="reject")
+    reasons = {(p["row"], p["field"]): p["reason"] for p in err.problems}
+    assert reasons[(1, "area")].startswith("area 'toolongarea' must be 1–8 letters or digits")
+    assert reasons[(2, "geometry")].startswith("invalid polygon: Self-intersection")
+    assert reasons[(3, "geometry")] == "expected a polygon, got a LineString"

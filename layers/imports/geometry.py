@@ -69,7 +69,7 @@ def check_polygons(geoms: np.ndarray, on_invalid: OnInvalid, problems: Problems,
 
 
 def check_points_or_polygons(geoms: np.ndarray, on_invalid: OnInvalid, problems: Problems,
-                             report: ImportReport, points_only: bool = False) -> np.ndarray:
+                             report: ImportReport) -> np.ndarray:
     """Points stay points; polygons are checked as in ``check_polygons``."""
     geoms = shapely.force_2d(np.asarray(geoms, dtype=object))
     is_point = shapely.get_type_id(geoms) == 0
@@ -77,12 +77,6 @@ def check_points_or_polygons(geoms: np.ndarray, on_invalid: OnInvalid, problems:
     missing = shapely.is_missing(geoms) | shapely.is_empty(geoms)
     for i in np.flatnonzero(missing):
         problems.add(int(i) + 1, "geometry", "empty or missing geometry")
-    if points_only:
-        for i in np.flatnonzero(~is_point & ~missing):
-            problems.add(int(i) + 1, "geometry",
-                         f"expected a point, got a {geoms[i].geom_type}")
-        out[:] = geoms
-        return out
     out[is_point] = geoms[is_point]
     others = np.flatnonzero(~is_point & ~missing)
     if len(others):
