@@ -25,7 +25,7 @@ from sqlalchemy import Engine
 
 from api.deps import EngineDep
 from api.security_settings import SecuritySettings
-from gridcore.access import Principal
+from gridcore.access import Principal, Role
 from gridcore.errors import Unauthenticated
 from layers.users import get_user, principal_for_key
 
@@ -82,12 +82,36 @@ def _remember(request: Request, principal: Principal) -> Principal:
     return principal
 
 
+SIGN_IN = "sign in first: POST /auth/token, then send 'Authorization: Bearer <token>'"
+
+
+def stand_in(request: Request, settings: SecuritySettings) -> Principal | None:
+    """Development only: the caller named by ``X-Actor`` / ``X-Role`` (default admin),
+    unscoped. None when the service does not trust role headers."""
+    if not settings.trusts_role_headers:
+        return None
+    role_name = request.headers.get("x-role") or Role.ADMIN.value
+    role = Role(role_name) if role_name in {r.value for r in Role} else Role.ADMIN
+    name = request.headers.get("x-actor") or role_name
+    return Principal(name, role, unscoped=True)
+
+
 def current_user(request: Request, engine: EngineDep, settings: SecurityDep,
                  token: Annotated[str | None, Depends(oauth2_scheme)]) -> Principal:
     if not token:
-        raise Unauthenticated("sign in first: POST /auth/token, then send "
-                              "'Authorization: Bearer <token>'")
+        raise Unauthenticated(SIGN_IN)
     return _remember(request, principal_for_token(engine, settings, token))
+
+
+def viewer(request: Request, engine: EngineDep, settings: SecurityDep,
+           token: Annotated[str | None, Depends(oauth2_scheme)]) -> Principal:
+    """Who reads: the signed-in user, or in development the stand-in."""
+    if token:
+        return _remember(request, principal_for_token(engine, settings, token))
+    dev = stand_in(request, settings)
+    if dev is None:
+        raise Unauthenticated(SIGN_IN)
+    return _remember(request, dev)
 
 
 def caller(request: Request, engine: EngineDep, settings: SecurityDep,
@@ -103,6 +127,7 @@ def caller(request: Request, engine: EngineDep, settings: SecurityDep,
 
 
 CurrentUser = Annotated[Principal, Depends(current_user)]
+Viewer = Annotated[Principal, Depends(viewer)]
 Caller = Annotated[Principal, Depends(caller)]
 
 

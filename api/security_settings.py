@@ -27,14 +27,20 @@ class SecuritySettings(BaseSettings):
     # loopback benchmarks measure the service, not the limiter.
     rate_per_s: float = 1000.0
     rate_burst: int = 2000
-    # Development and tests only: a signed-in caller may act under the ``X-Role`` /
-    # ``X-Actor`` it names (lifecycle tests drive every role through one client). Refused
-    # outside development mode.
-    trust_role_headers: bool = False
+    # Development only (the demo, the test suite): a caller without a token may act under the
+    # ``X-Role`` / ``X-Actor`` it names, unscoped — the stand-in the case routes began with.
+    # Unset = on in development mode, off otherwise; refused outside development mode.
+    trust_role_headers: bool | None = None
 
     @property
     def development(self) -> bool:
         return self.env.strip().lower() == "development"
+
+    @property
+    def trusts_role_headers(self) -> bool:
+        if self.trust_role_headers is None:
+            return self.development
+        return self.trust_role_headers
 
     def signing_key(self) -> str:
         """The key that signs tokens; refuses weak or default keys outside development."""

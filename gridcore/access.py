@@ -129,6 +129,8 @@ class Principal:
     department: str | None = None
     areas: tuple[str, ...] = field(default_factory=tuple)
     key_purpose: str | None = None
+    # The development stand-in (a role named in a header, no sign-in): sees the whole city.
+    unscoped: bool = False
 
     @property
     def is_key(self) -> bool:
@@ -156,7 +158,7 @@ def scope_for(principal: Principal) -> Scope:
     analysts see the city unless areas are assigned; admins and API keys see everything they
     may act on (keys are limited by purpose, and their reads by the cases they filed)."""
     areas = tuple(sorted(set(principal.areas)))
-    if principal.is_key or principal.role == Role.ADMIN:
+    if principal.is_key or principal.unscoped or principal.role == Role.ADMIN:
         return Scope(city_wide=True)
     if principal.role == Role.GRID_WORKER:
         return Scope(area_prefixes=areas)
