@@ -91,7 +91,8 @@ def test_map_loads_tiles_and_renders_clock_colours(browser_page, artifacts: Path
                                                             strict=False):
         assert state == "dispatched"
         assert near(pixel(page, shot, lon, lat), colours[colour]), (colour, lon, lat)
-    # Grid codes are HTML labels (no glyphs needed); the attribution is shown.
+    # Grid codes are HTML labels (no glyphs needed), one per grid; the attribution is shown.
+    page.wait_for_selector(".grid-label >> text=110101001001006")
     assert page.locator(".grid-label", has_text="110101001001001").count() == 1
     assert "gridcore" in page.locator(".maplibregl-ctrl-attrib").inner_text()
 
