@@ -25,7 +25,7 @@ from sqlalchemy import Engine
 
 from api.deps import EngineDep
 from api.security_settings import SecuritySettings
-from gridcore.access import Principal, Role
+from gridcore.access import Principal, Role, Scope
 from gridcore.errors import Unauthenticated
 from layers.users import get_user, principal_for_key
 
@@ -145,3 +145,20 @@ def require(action: str, allow_keys: bool = False):  # type: ignore[no-untyped-d
 
 def remote_addr(request: Request) -> str | None:
     return request.client.host if request.client else None
+
+
+def request_scope(request: Request) -> Scope:
+    """The scope of whoever sends ``request`` (for routes where only some resources are
+    scoped, such as the case layer among the map's collections): the signed-in user's, the
+    development stand-in's, else 401."""
+    settings = get_security_settings(request)
+    header = request.headers.get("authorization", "")
+    if header.lower().startswith("bearer "):
+        principal = principal_for_token(request.app.state.engine, settings,
+                                        header.split(" ", 1)[1].strip())
+    else:
+        principal = stand_in(request, settings)  # type: ignore[assignment]
+        if principal is None:
+            raise Unauthenticated(SIGN_IN)
+    principal.require("case.read")
+    return principal.scope
