@@ -60,6 +60,13 @@ def open_map(page, url: str, zoom: int = 16) -> None:
     page.goto(f"{url}/map#c={CENTRE}&z={zoom}")
     page.wait_for_function("document.body.dataset.ready === '1'", timeout=30_000)
     page.wait_for_function("window.gridcore.map.areTilesLoaded()", timeout=30_000)
+    settle(page)
+
+
+def settle(page) -> None:
+    """Wait until the map has drawn what it loaded (an 'idle' after a forced repaint)."""
+    page.evaluate("() => new Promise(done => { const m = window.gridcore.map; "
+                  "m.once('idle', () => done(true)); m.triggerRepaint(); })")
 
 
 def pixel(page, shot: bytes, lon: float, lat: float) -> tuple[int, int, int]:

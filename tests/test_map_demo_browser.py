@@ -12,7 +12,7 @@ from sqlalchemy import Engine, text
 
 from tests.conftest import _truncate_all, shared_file
 from tests.map_server import live_server
-from tests.test_map_browser import CHROMIUM, FLAGS
+from tests.test_map_browser import CHROMIUM, FLAGS, settle
 
 CLOCK_HEX = {"green": "#2e9d4f", "yellow": "#f2b705", "red": "#d7301f"}
 
@@ -54,6 +54,7 @@ def test_demo_city_on_the_map(demo_map, artifacts: Path) -> None:
     page.goto(f"{url}/map#c={lon},{lat}&z=17")
     page.wait_for_function("document.body.dataset.ready === '1'", timeout=60_000)
     page.wait_for_function("window.gridcore.map.areTilesLoaded()", timeout=60_000)
+    settle(page)
     assert {u.split("/collections/")[1].split("/")[0] for u, s in tiles if s == 200} \
         >= {"grids", "parts", "cases", "areas"}
     # The clock colour of the open case is drawn where the case is.
