@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import time, timedelta
 from functools import cache
@@ -159,7 +160,11 @@ def aggregate(conn: Connection, window: Window, level: str, cal: WorkingCalendar
         w_reg=_cumulative(cal, "t.reg"), w_closed=_cumulative(cal, "t.closed"),
         w_ps=_cumulative(cal, "u.ps_local"), w_pe=_cumulative(cal, "u.pe_local"),
         hist=_history_sql("probe" if code else "range"), families=families, **filters)
+    pending = None
     if code is None:
+        # A whole level: the parts / 9+X inventory is independent of the cases, so count it on
+        # a second connection meanwhile (PostgreSQL runs each query on one core).
+        pending = _POOL.submit(_inventory_on, conn.engine, level, part_classes, keys, params)
         # The planner misjudges the row counts of the CTEs and sorts ~10⁵ rows for merge
         # joins; hash joins are the right plan for a whole level (measured: bench_health.py).
         conn.execute(text("SET LOCAL enable_mergejoin = off"))
@@ -167,7 +172,8 @@ def aggregate(conn: Connection, window: Window, level: str, cal: WorkingCalendar
         text(sql), {**params, **calendar_params(cal, window), **category_params(conn, cal)}))
     if code is None:
         conn.execute(text("SET LOCAL enable_mergejoin = on"))
-    inventory = _inventory(conn, level, code, part_classes, keys, params)
+    inventory = pending.result() if pending else _inventory(conn, level, code, part_classes,
+                                                             keys, params)
     cols.update({k: v.copy() for k, v in inventory.items()})
     for name in [*AGGREGATES, *case_families]:  # a window without data has every aggregate
         cols.setdefault(name, np.full(len(keys), np.nan if name in MEASURES else 0.0))
@@ -175,6 +181,13 @@ def aggregate(conn: Connection, window: Window, level: str, cal: WorkingCalendar
 
 
 _INVENTORY: OrderedDict[tuple, dict[str, np.ndarray]] = OrderedDict()
+_POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="health-inventory")
+
+
+def _inventory_on(engine: Engine, level: str, part_classes: list[str], keys: list[str],
+                  params: dict[str, Any]) -> dict[str, np.ndarray]:
+    with engine.connect() as conn:
+        return _inventory(conn, level, None, part_classes, keys, params)
 
 
 def _inventory(conn: Connection, level: str, code: str | None, part_classes: list[str],
