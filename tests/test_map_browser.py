@@ -182,6 +182,10 @@ def test_search_filters_part_toggle_and_gcj02_basemap(browser_page, artifacts) -
                            ".includes('datum=gcj02')")
     assert "高德" in page.inner_text(".maplibregl-ctrl-attrib") or \
         "AutoNavi" in page.inner_text(".maplibregl-ctrl-attrib")
+    # The page's own WGS 84 → GCJ-02 (for fly-to and fit) agrees with the published pair.
+    lon, lat = page.evaluate("window.gridcore.gcj(121.5272106, 31.1774276)")
+    assert abs(lon - 121.531541859215) < 1e-9 and abs(lat - 31.17530398364597) < 1e-9
+    assert page.evaluate("window.gridcore.gcj(24.94, 60.17)") == [24.94, 60.17]  # not China
     page.screenshot(path=str(artifacts / "map_search_filters.png"))
 
 
