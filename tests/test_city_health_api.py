@@ -130,3 +130,15 @@ def test_one_map_grid_panel_summary(planted: TestClient, db: Engine) -> None:
     assert summary["total"] == pytest.approx(full["total"])
     assert grid_health_summary(db, "999999999999999", WINDOW) is None
     assert planted.app.state.grid_health is grid_health_summary
+
+
+def test_area_health_rolls_up_and_links_by_area(planted: TestClient) -> None:
+    r = planted.get(f"/health/areas/community/{C1}", params={"window": WINDOW})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["aggregates"]["cases"] == 6 and body["aggregates"]["area_km2"] == 0.5
+    terms = {t["indicator"]: t for t in body["terms"]}
+    assert "community=" + C1 in terms["closure_rate"]["links"]["closed"]
+    assert planted.get("/health/areas/province/1/health").status_code == 404
+    bad = planted.get(f"/health/areas/province/{C1}")
+    assert bad.status_code == 422 and bad.json()["field"] == "level"

@@ -77,29 +77,31 @@ def _opt(x: float) -> float | None:
 
 def _links(request: Request, level: str, code: str, window: Window,
            names: list[str]) -> dict[str, str]:
+    """Where the records behind each aggregate are: /cases for case counts (same area and
+    window), the OGC items of parts and 9+X records (by grid; an area's parts are its grids')."""
     root = str(request.base_url)
-    scope = {"grid": "grid", "community": "community", "street": "street",
-             "district": "district"}[level]
     out = {}
     for name in names:
-        family = name.startswith(("cases_", "parts_"))
-        layer, params = (AGGREGATES[name][1:] if name in AGGREGATES else
-                         ("cases", {}) if name.startswith("cases_") else ("parts", {}))
+        if name in AGGREGATES:
+            layer, params = AGGREGATES[name][1], dict(AGGREGATES[name][2])
+        elif name.startswith("cases_"):
+            layer = "cases"
+            params = {"category": ",".join(c for c in _category_keys()
+                                           if c.startswith(name[6:]))}
+        elif name.startswith("parts_"):
+            cls = name.rsplit("_", 1)[1]
+            layer, params = "parts", {"class_code": cls}
+            if name.startswith("parts_bad_"):
+                params["state"] = "damaged,missing"
+        else:
+            layer, params = "entities", {"area": name.split("_", 1)[1]}
         if layer == "cases":
-            query = {scope: code, "since": window.start.isoformat(),
+            query = {level: code, "since": window.start.isoformat(),
                      "until": window.end.isoformat(), **params}
-            if family and name.startswith("cases_"):
-                query["category"] = ",".join(
-                    c for c in _category_keys() if c.startswith(name[6:]))
             out[name] = f"{root}cases?{urlencode(query)}"
-        elif layer == "parts":
-            query = {"grid_code": code} if level == "grid" else {}
-            if family and name.startswith("parts_") and name[6:] in (
-                    "intact", "damaged", "missing", "occupied"):
-                query["state"] = name[6:]
-            out[name] = f"{root}collections/parts/items?{urlencode({**query, **params})}"
-        elif layer == "entities":
-            out[name] = f"{root}collections/entities/items?{urlencode({'grid_code': code})}"
+        elif layer in ("parts", "entities"):
+            where = {"grid_code": code} if level == "grid" else {}
+            out[name] = f"{root}collections/{layer}/items?{urlencode({**where, **params})}"
     return out
 
 
