@@ -143,12 +143,14 @@ async function showGrid(code) {
   const workers = g.workers.map((w) => `${esc(w.name)} (${esc(w.code)})${w.phone ? ' ' + esc(w.phone) : ''}`).join(', ') || '—';
   const cases = g.open_cases.map((c) => `<tr><td class="case-link" data-case="${c.id}">${esc(c.public_no)}</td><td>${esc(c.state)}</td><td>${esc(c.category_key)}</td><td>${esc((c.deadline_at || '').slice(0, 16))}</td></tr>`).join('');
   const parts = Object.entries(g.parts).map(([s, n]) => `${esc(s)} ${n}`).join(' · ') || '—';
-  const h = await api(`/grids/${encodeURIComponent(code)}/health`).catch(() => g.health);
+  // The health work's brief summary rides along with the grid; else ask its API.
+  const h = g.health || await api(`/grids/${encodeURIComponent(code)}/health`).catch(() => null);
   const num = (v) => { const n = typeof v === 'object' && v !== null ? (v.score ?? v.value) : v;
     return typeof n === 'number' ? n.toFixed(1) : (n ?? '—'); };
   const indices = Array.isArray(h?.indices) ? h.indices.map((i) => [i.name_en || i.key, i]) : Object.entries(h?.indices || {});
   const health = h ? `<span id="grid-health">${esc(num(h.total))}</span>${typeof h.change === 'number' ? ` (${h.change > 0 ? '+' : ''}${esc(num(h.change))} vs previous)` : ''}
-    <br><small>${indices.map(([k, v]) => `${esc(k)} ${esc(num(v))}`).join(' · ')}</small>` : '<small>not available</small>';
+    <br><small>${indices.map(([k, v]) => `${esc(k)} ${esc(num(v))}`).join(' · ')}</small>
+    ${h.href ? ` <a href="${esc(ROOT + '/' + h.href)}" target="_blank" rel="noopener">why</a>` : ''}` : '<small>not available</small>';
   show(`<h3 id="grid-title">Grid ${esc(g.code)} ${esc(g.name)}</h3>
     <p class="hierarchy">${hier}</p><p><b>Workers</b> <span class="workers">${workers}</span></p>
     <p><b>City parts</b> ${parts}</p>
