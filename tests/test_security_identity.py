@@ -83,7 +83,8 @@ def test_secrets_refuse_defaults_outside_development(monkeypatch: pytest.MonkeyP
             SecuritySettings(env="production", secret_key=weak).check()
     assert SecuritySettings(env="development", secret_key=None).signing_key()
     with pytest.raises(InsecureConfiguration, match="TRUST_ROLE_HEADERS"):
-        SecuritySettings(secret_key="x" * 40, trust_role_headers=True).check()
+        SecuritySettings(env="production", secret_key="x" * 40,
+                         trust_role_headers=True).check()
     monkeypatch.delenv("GRIDCORE_SECRET_KEY", raising=False)
     monkeypatch.delenv("GRIDCORE_ENV", raising=False)
     from api.app import create_app
