@@ -26,7 +26,7 @@ from sqlalchemy import Engine
 from api.deps import EngineDep
 from api.security_settings import SecuritySettings
 from gridcore.access import Principal, Role, Scope
-from gridcore.errors import Unauthenticated
+from gridcore.errors import NotFound, Unauthenticated
 from layers.users import get_user, principal_for_key
 
 ALGORITHM = "HS256"
@@ -147,7 +147,7 @@ def remote_addr(request: Request) -> str | None:
     return request.client.host if request.client else None
 
 
-def request_scope(request: Request) -> Scope:
+def request_scope(request: Request, action: str = "case.read") -> Scope:
     """The scope of whoever sends ``request`` (for routes where only some resources are
     scoped, such as the case layer among the map's collections): the signed-in user's, the
     development stand-in's, else 401."""
@@ -160,5 +160,13 @@ def request_scope(request: Request) -> Scope:
         principal = stand_in(request, settings)  # type: ignore[assignment]
         if principal is None:
             raise Unauthenticated(SIGN_IN)
-    principal.require("case.read")
+    principal.require(action)
     return principal.scope
+
+
+def require_area(request: Request, code: str, action: str = "health.read") -> None:
+    """The details of one area (a grid's or community's health and the records behind it)
+    only for callers whose scope holds it; others get the 404 of an unknown area."""
+    scope = request_scope(request, action)
+    if not (scope.city_wide or any(code.startswith(p) for p in scope.area_prefixes)):
+        raise NotFound(f"no area {code!r} in your areas", code=code)
