@@ -126,17 +126,26 @@ def client_key(scope: Scope) -> str:
 
 class RateLimit:
     EXEMPT = ("/healthz", "/readyz")
+    SIGN_IN = "/auth/token"
 
-    def __init__(self, app: ASGIApp, rate: float, burst: int) -> None:
+    def __init__(self, app: ASGIApp, rate: float, burst: int, signin_rate: float = 0.0,
+                 signin_burst: int = 20) -> None:
         self.app = app
         self.buckets = TokenBuckets(rate, burst) if rate > 0 else None
+        # Password guessing: sign-ins get their own, much smaller bucket per address.
+        self.signin = TokenBuckets(signin_rate, signin_burst) if signin_rate > 0 else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (scope["type"] != "http" or self.buckets is None
-                or scope.get("path", "") in self.EXEMPT):
+        path = scope.get("path", "") if scope["type"] == "http" else ""
+        if not path or path in self.EXEMPT:
             await self.app(scope, receive, send)
             return
-        wait = self.buckets.take(client_key(scope))
+        wait = 0.0
+        if self.signin is not None and path == self.SIGN_IN:
+            client = scope.get("client")
+            wait = self.signin.take(f"ip:{client[0] if client else '?'}")
+        if not wait and self.buckets is not None:
+            wait = self.buckets.take(client_key(scope))
         if wait > 0:
             retry = str(max(1, math.ceil(wait)))
             await _send_problem(send, 429, "Too many requests",
@@ -147,7 +156,9 @@ class RateLimit:
         await self.app(scope, receive, send)
 
 
-def install(app: Any, max_body_bytes: int, rate: float, burst: int) -> None:
+def install(app: Any, max_body_bytes: int, rate: float, burst: int,
+            signin_rate: float = 0.0, signin_burst: int = 20) -> None:
     # Added last runs first: the rate limit answers before any body is read.
     app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
-    app.add_middleware(RateLimit, rate=rate, burst=burst)
+    app.add_middleware(RateLimit, rate=rate, burst=burst, signin_rate=signin_rate,
+                       signin_burst=signin_burst)

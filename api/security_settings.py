@@ -27,6 +27,9 @@ class SecuritySettings(BaseSettings):
     # loopback benchmarks measure the service, not the limiter.
     rate_per_s: float = 1000.0
     rate_burst: int = 2000
+    # Sign-ins (POST /auth/token) per address: a burst of 20, then one every 2 s.
+    signin_rate_per_s: float = 0.5
+    signin_burst: int = 20
     # Development only (the demo, the test suite): a caller without a token may act under the
     # ``X-Role`` / ``X-Actor`` it names, unscoped — the stand-in the case routes began with.
     # Unset = on in development mode, off otherwise; refused outside development mode.

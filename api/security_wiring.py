@@ -17,7 +17,9 @@ def install(app: FastAPI, settings: SecuritySettings | None = None) -> None:
     settings = (settings or SecuritySettings()).check()
     app.state.security_settings = settings
     middleware.install(app, max_body_bytes=app.state.api_settings.max_body_bytes,
-                       rate=settings.rate_per_s, burst=settings.rate_burst)
+                       rate=settings.rate_per_s, burst=settings.rate_burst,
+                       signin_rate=settings.signin_rate_per_s,
+                       signin_burst=settings.signin_burst)
     openapi_problems.install(app)
     app.include_router(auth.router)
     app.include_router(entities.router)

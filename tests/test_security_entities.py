@@ -94,3 +94,14 @@ def test_rate_limit_per_client(db: Engine, monkeypatch) -> None:  # type: ignore
         other = client.get("/auth/me", headers={"Authorization": "Bearer other"})
         assert other.status_code == 401
         assert client.get("/healthz").status_code == 200
+
+
+def test_sign_in_attempts_are_limited_per_address(db: Engine, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("GRIDCORE_SIGNIN_RATE_PER_S", "0.01")
+    monkeypatch.setenv("GRIDCORE_SIGNIN_BURST", "3")
+    with TestClient(create_app(engine=db)) as client:
+        codes = [client.post("/auth/token", data={"username": f"u{i}",
+                                                  "password": "guess-guess-guess"}).status_code
+                 for i in range(5)]
+        assert codes == [401, 401, 401, 429, 429]
+        assert client.get("/healthz").status_code == 200
