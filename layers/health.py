@@ -49,12 +49,12 @@ def _minutes(t: time) -> float:
     return t.hour * 60 + t.minute + t.second / 60
 
 
-def _cumulative(cal: WorkingCalendar, local: str) -> str:
-    """SQL: working minutes from the calendar's first day up to ``local`` (a local timestamp
-    column), read from the day arrays of the ``cal`` row. The hours are numbers from a validated
-    calendar, so formatting them into SQL is safe."""
-    day = f"({local}::date - cal.first + 1)"
-    tod = f"(extract(epoch FROM {local}::time) / 60.0)"
+def _cumulative(cal: WorkingCalendar, at: str) -> str:
+    """SQL: working minutes from the calendar's first day up to the instant whose local day
+    number and minute of day are the columns ``{at}_day`` and ``{at}_tod``, read from the day
+    arrays of the ``cal`` row. The hours are numbers from a validated calendar, so formatting
+    them into SQL is safe."""
+    day, tod = f"{at}_day", f"{at}_tod"
     intra = " + ".join(f"least(greatest({tod} - {_minutes(a)}, 0), {_minutes(b) - _minutes(a)})"
                        for a, b in cal.hours)
     return f"(cal.cum[{day}] + CASE WHEN cal.workday[{day}] THEN {intra} ELSE 0 END)"
@@ -158,7 +158,7 @@ def aggregate(conn: Connection, window: Window, level: str, cal: WorkingCalendar
                        f'AS "{f}"' for f in case_families)
     sql = _sql("cases").format(
         w_reg=_cumulative(cal, "t.reg"), w_closed=_cumulative(cal, "t.closed"),
-        w_ps=_cumulative(cal, "u.ps_local"), w_pe=_cumulative(cal, "u.pe_local"),
+        w_ps=_cumulative(cal, "u.ps"), w_pe=_cumulative(cal, "u.pe"),
         hist=_history_sql("probe" if code else "range"), families=families, **filters)
     pending = None
     if code is None:
