@@ -134,10 +134,10 @@ def _fill(cols: dict[str, np.ndarray], pos: dict[str, int], n: int, result: Any)
     names = [c for c in result.keys() if c != "key"]  # noqa: SIM118 (a Result, not a dict)
     idx = np.fromiter((pos.get(r[0], -1) for r in rows), dtype=np.int64, count=len(rows))
     keep = idx >= 0  # a case or part filed in a grid that is no longer current is left out
-    for j, name in enumerate(names, start=1):
+    matrix = np.array([r[1:] for r in rows], dtype=float)  # None → NaN
+    for j, name in enumerate(names):
         col = cols.setdefault(name, np.full(n, np.nan if name in MEASURES else 0.0))
-        values = np.array([np.nan if r[j] is None else r[j] for r in rows], dtype=float)
-        col[idx[keep]] = values[keep]
+        col[idx[keep]] = matrix[keep, j]
 
 
 def aggregate(conn: Connection, window: Window, level: str, cal: WorkingCalendar,
