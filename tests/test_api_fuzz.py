@@ -10,6 +10,7 @@ figures go to ``test-artifacts/api_fuzz.json``.
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 
@@ -29,7 +30,7 @@ from api.security import issue_token
 from layers.users import add_user
 from tests.case_support import INSIDE_001, plant
 
-MAX_EXAMPLES = 6
+MAX_EXAMPLES = int(os.environ.get("GRIDCORE_FUZZ_EXAMPLES", "6"))  # a longer run: e.g. 50
 SKIP = re.compile(r"^GET (/map|/health/map|/health/choropleth\.png)$")
 CHECKS = [not_a_server_error, response_schema_conformance, content_type_conformance]
 
