@@ -270,8 +270,9 @@ def run(engine, args) -> None:  # type: ignore[no-untyped-def]
             r = client.get(url, params={"window": WINDOW})
             http.append(time.perf_counter() - t)
             assert r.status_code == 200, r.text
-    print(f"GET /grids/{{code}}/health: first (both windows' level tables; current one cached "
-          f"above) {ms(first_s)}, then median {ms(statistics.median(http))}")
+    print(f"GET /grids/{{code}}/health: first request (the app's own model: scores both the "
+          f"window and the previous one for all grids) {ms(first_s)}, then median "
+          f"{ms(statistics.median(http))}")
 
     # 3. naive per-grid loop (the same aggregation, one query set per grid), sampled
     sample = agg.keys[:: max(1, len(agg.keys) // args.sample)][: args.sample]
