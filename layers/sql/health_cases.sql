@@ -74,9 +74,9 @@ SELECT c.key,
        count(*) FILTER (WHERE h.reworked AND h.reg_at IS NOT NULL) AS reworked,
        avg(x.work_min) / 60.0 AS handling_mean_h,
        percentile_cont(0.9) WITHIN GROUP (ORDER BY x.work_min) / 60.0 AS handling_p90_h,
-       count(*) FILTER (WHERE x.id IS NULL) AS open,
-       count(*) FILTER (WHERE x.id IS NULL AND c.deadline_at < :end
-                          AND c.parked_since IS NULL) AS overdue,
+       count(*) FILTER (WHERE NOT (c.state = 'closed' AND c.closed_at < :end)) AS open,
+       count(*) FILTER (WHERE NOT (c.state = 'closed' AND c.closed_at < :end)
+                          AND c.deadline_at < :end AND c.parked_since IS NULL) AS overdue,
        count(r.id) AS repeat
        {families}
 FROM cohort c
