@@ -123,11 +123,13 @@ def set_disabled(engine: Engine, username: str, disabled: bool = True,
 def authenticate(engine: Engine, username: str, password: str) -> User:
     """The user behind a username and password; the same error for every failure so that a
     caller cannot probe which usernames exist."""
+    bad = Unauthenticated("wrong username or password")
+    if "\x00" in username:  # PostgreSQL text cannot hold NUL: no such user (found by fuzzing)
+        raise bad
     with engine.connect() as conn:
         row = conn.execute(select(app_user.c.password_hash)
                            .where(app_user.c.username == username)).first()
         user = _user(conn, username) if row else None
-    bad = Unauthenticated("wrong username or password")
     if row is None or user is None:
         _hasher.hash("x" * MIN_PASSWORD)  # spend the same time as a real check
         raise bad

@@ -18,6 +18,8 @@ import pytest
 import schemathesis
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis.errors import Unsatisfiable
+from schemathesis import GenerationMode
 from schemathesis.checks import (
     content_type_conformance,
     not_a_server_error,
@@ -49,23 +51,29 @@ def _describe(exc: BaseException) -> str:
 
 
 def _exercise(operation, label: str, client: TestClient, headers: dict[str, str],  # type: ignore[no-untyped-def]
-              figures: dict[str, object], failures: list[str]) -> None:
+              figures: dict[str, object], failures: list[str],
+              mode: GenerationMode = GenerationMode.POSITIVE) -> None:
+    # Negative data (values that break the schema) must be refused, never a 500.
+    checks = CHECKS if mode is GenerationMode.POSITIVE else [not_a_server_error]
+
     @settings(max_examples=MAX_EXAMPLES, deadline=None, derandomize=True, database=None,
               suppress_health_check=list(HealthCheck),
               phases=[Phase.explicit, Phase.generate])  # no shrinking: report, move on
-    @given(case=operation.as_strategy())
+    @given(case=operation.as_strategy(generation_mode=mode))
     def run(case) -> None:  # type: ignore[no-untyped-def]
         kwargs = case.as_transport_kwargs(headers=headers)
         kwargs.pop("base_url", None)
         url = kwargs.pop("url").replace("http://testserver", "")
         response = client.request(url=url, **kwargs)
         figures["examples"] += 1  # type: ignore[operator]
-        case.validate_response(response, checks=CHECKS)
+        case.validate_response(response, checks=checks)
 
     try:
         run()
+    except Unsatisfiable:  # nothing to negate (no parameters, or only free strings)
+        figures["no_negative_data"].append(label)  # type: ignore[attr-defined]
     except (Exception, BaseExceptionGroup) as exc:  # noqa: BLE001 - collect every failure
-        failures.append(f"{label}: {_describe(exc)}")
+        failures.append(f"{label} ({mode.value}): {_describe(exc)}")
 
 
 @pytest.mark.slow
@@ -79,7 +87,7 @@ def test_openapi_operations_hold_their_schema(db: Engine, artifacts: Path) -> No
         _seed(client, headers)
         schema = schemathesis.openapi.from_dict(app.openapi())
         figures: dict[str, object] = {"operations": 0, "skipped": [], "examples": 0,
-                                      "failures": []}
+                                      "no_negative_data": [], "failures": []}
         failures: list[str] = []
 
         for result in schema.get_all_operations():
@@ -90,7 +98,8 @@ def test_openapi_operations_hold_their_schema(db: Engine, artifacts: Path) -> No
                 continue
             figures["operations"] += 1  # type: ignore[operator]
 
-            _exercise(operation, label, client, headers, figures, failures)
+            for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
+                _exercise(operation, label, client, headers, figures, failures, mode)
 
         figures["failures"] = failures
         (artifacts / "api_fuzz.json").write_text(json.dumps(figures, indent=2,

@@ -105,3 +105,14 @@ def test_sign_in_attempts_are_limited_per_address(db: Engine, monkeypatch) -> No
                  for i in range(5)]
         assert codes == [401, 401, 401, 429, 429]
         assert client.get("/healthz").status_code == 200
+
+
+def test_nul_characters_are_refused_not_a_500(client: TestClient) -> None:
+    # found by the schemathesis run: PostgreSQL text cannot hold NUL
+    for url in ("/cases?grid=%00", "/collections/grids/items?code=a%00",
+                "/open311/v2/requests.json?service_code=%00"):
+        response = client.get(url)
+        assert response.status_code == 422, (url, response.text)
+        assert response.headers["content-type"] == "application/problem+json"
+    signin = client.post("/auth/token", data={"username": "a\x00b", "password": "x" * 12})
+    assert signin.status_code == 401
