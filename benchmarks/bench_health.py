@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from gridcore.calendar import WorkingCalendar  # noqa: E402
 from gridcore.health import HealthModel, Window, score_grids  # noqa: E402
 from layers import health as layer_health  # noqa: E402
+from layers import health_inventory  # noqa: E402
 from layers.engine import make_engine  # noqa: E402
 from layers.migrate import migrate  # noqa: E402
 
@@ -207,7 +208,7 @@ def run(engine, args) -> None:  # type: ignore[no-untyped-def]
     def all_grids(cold: bool) -> tuple[float, float, object, object]:
         layer_health._CACHE.clear()
         if cold:
-            layer_health._INVENTORY.clear()
+            health_inventory._INVENTORY.clear()
         t0 = time.perf_counter()
         with engine.connect() as conn:
             agg = layer_health.aggregate(conn, window, "grid", cal, model.repeat_days,

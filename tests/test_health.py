@@ -82,3 +82,17 @@ def test_unknown_level_is_refused(planted: Engine) -> None:
     with planted.connect() as conn, pytest.raises(ValidationError) as err:
         aggregate(conn, Window.parse(WINDOW, NOW), "province", CAL)
     assert err.value.details["allowed"] == ["grid", "community", "street", "district"]
+
+
+def test_sharded_level_equals_one_query(planted: Engine) -> None:
+    window = Window.parse(WINDOW, NOW)
+    with planted.connect() as conn:
+        one = aggregate(conn, window, "grid", CAL, shards=1)
+        two = aggregate(conn, window, "grid", CAL, shards=2)
+        three = aggregate(conn, window, "community", CAL, shards=2)
+        comm = aggregate(conn, window, "community", CAL, shards=1)
+    for a, b in ((one, two), (comm, three)):
+        assert a.keys == b.keys
+        for key in a.keys:
+            assert a.row(key) == pytest.approx(b.row(key), nan_ok=True)
+    assert two.row(G1)["cases"] == 6

@@ -5,7 +5,8 @@
 -- between two instants is two array look-ups, not a walk. Placeholders filled in by
 -- layers/health.py: w_* = cumulative working minutes at an instant (from the working hours);
 -- hist = the register / rework rows of the cohort's history (health_history.sql);
--- families = the per-class counts the model asks for.
+-- families = the per-class counts the model asks for; shard_filter = a grid-code range when a
+-- level is counted in two parallel shards.
 -- Cohort = cases reported in the window (not voided or merged). The same scan reaches back
 -- :repeat_days for repeats (重复问题: an earlier case of the same class in the same grid and
 -- H3 cell within :repeat_days), so they need no second query.
@@ -21,7 +22,7 @@ WITH cal AS MATERIALIZED (
     FROM case_record c
     WHERE c.created_at >= CAST(:start AS timestamptz) - make_interval(days => :repeat_days)
       AND c.created_at < :end AND c.grid_code IS NOT NULL
-      AND c.state NOT IN ('voided', 'merged') {code_filter}
+      AND c.state NOT IN ('voided', 'merged') {code_filter} {shard_filter}
 ), cohort AS MATERIALIZED (
     SELECT * FROM recent WHERE created_at >= :start
 ), rep AS (
