@@ -26,7 +26,7 @@ from gridcore.errors import NotFound
 from gridcore.health import HealthModel, ScoreTable, Window, score_grids
 from gridcore.health.model import AGGREGATES
 from gridcore.health.scoring import MEASURES
-from layers.health_inventory import inventory, inventory_on
+from layers.health_inventory import cached, inventory, inventory_on
 from layers.health_sql import (
     LEVELS,
     calendar_params,
@@ -68,8 +68,9 @@ def _families(conn: Connection, names: set[str] | None) -> tuple[list[str], list
     return cases, parts
 
 
-# Above this many keys a level's case query runs as two shards (by grid-code range) on two
-# connections at once: PostgreSQL runs one query on one core, and the shards share nothing.
+# Above this many keys, and when the inventory is cached (else its query takes the second
+# core), a level's case query runs as two shards (by grid-code range) on two connections at
+# once: PostgreSQL runs one query on one core, and the shards share nothing.
 SHARD_MIN_KEYS = 4000
 
 
@@ -115,12 +116,13 @@ def aggregate(conn: Connection, window: Window, level: str, cal: WorkingCalendar
     case_families, part_classes = _families(conn, names)
     families = "".join(f", count(*) FILTER (WHERE left(c.category_key, 3) = '{f[6:]}') "
                        f'AS "{f}"' for f in case_families)
-    pending = None
-    if code is None:
+    pending, counts = None, cached(conn, level, part_classes) if code is None else None
+    if code is None and counts is None:
         # A whole level: the parts / 9+X inventory is independent of the cases, so count it on
-        # a second connection meanwhile.
+        # a second connection meanwhile (and leave the second core to it: no case shards).
         pending = _POOL.submit(inventory_on, conn.engine, level, part_classes, keys, params)
-    count = shards or (2 if code is None and len(keys) >= SHARD_MIN_KEYS else 1)
+    big = code is None and counts is not None and len(keys) >= SHARD_MIN_KEYS
+    count = shards or (2 if big else 1)
     case_params = {**params, **calendar_params(cal, window), **category_params(conn, cal)}
     jobs = []
     for lo, hi in _shards(keys, count) if count > 1 else [(None, None)]:
@@ -136,8 +138,9 @@ def aggregate(conn: Connection, window: Window, level: str, cal: WorkingCalendar
     for names_, rows_ in [_case_rows(conn, *jobs[0], code is None),
                           *(f.result() for f in futures)]:
         fill_rows(cols, pos, len(keys), names_, rows_)
-    counts = pending.result() if pending else inventory(conn, level, code, part_classes, keys,
-                                                          params)
+    if counts is None:
+        counts = pending.result() if pending else inventory(conn, level, code, part_classes,
+                                                              keys, params)
     cols.update({k: v.copy() for k, v in counts.items()})
     for name in [*AGGREGATES, *case_families]:  # a window without data has every aggregate
         cols.setdefault(name, np.full(len(keys), np.nan if name in MEASURES else 0.0))

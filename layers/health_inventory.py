@@ -15,6 +15,18 @@ from layers.health_sql import check_level, fill, filters_for, sql_text
 _INVENTORY: OrderedDict[tuple, dict[str, np.ndarray]] = OrderedDict()
 
 
+def _key(conn: Connection, level: str, part_classes: list[str]) -> tuple:
+    versions = tuple(conn.execute(text(
+        "SELECT layer, version FROM layer_version WHERE layer IN "
+        "('parts', 'entities', 'grids') ORDER BY layer")).all())
+    return (str(conn.engine.url), level, tuple(part_classes), versions)
+
+
+def cached(conn: Connection, level: str, part_classes: list[str]) -> dict[str, np.ndarray] | None:
+    """A whole level's inventory if it is cached and current, else None."""
+    return _INVENTORY.get(_key(conn, level, part_classes))
+
+
 def inventory_on(engine: Engine, level: str, part_classes: list[str], keys: list[str],
                  params: dict[str, Any]) -> dict[str, np.ndarray]:
     with engine.connect() as conn:
@@ -28,10 +40,7 @@ def inventory(conn: Connection, level: str, code: str | None, part_classes: list
     n = check_level(level)
     cache_key = None
     if code is None:
-        versions = tuple(conn.execute(text(
-            "SELECT layer, version FROM layer_version WHERE layer IN "
-            "('parts', 'entities', 'grids') ORDER BY layer")).all())
-        cache_key = (str(conn.engine.url), level, tuple(part_classes), versions)
+        cache_key = _key(conn, level, part_classes)
         if cache_key in _INVENTORY:
             _INVENTORY.move_to_end(cache_key)
             return _INVENTORY[cache_key]
