@@ -190,6 +190,9 @@ def _import(kind: str, path: str, **options: object) -> None:
         if count > len(exc.problems):
             typer.echo(f"  … {count - len(exc.problems)} more problems not listed", err=True)
         raise typer.Exit(1) from None
+    from gridcore.cli_security import audit_cli
+
+    audit_cli(engine, f"import.{kind}", str(path), {"summary": report.summary()})
     typer.echo(report.summary())
 
 

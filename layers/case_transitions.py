@@ -16,6 +16,7 @@ from sqlalchemy import Engine, text
 from gridcore.errors import Conflict, NotFound, ValidationError
 from gridcore.lifecycle import Action, CaseFacts, State, plan
 from gridcore.taxonomy import TimeLimit
+from layers import audit
 from layers.case_resolve import Resolves, repropose
 from layers.case_settings import CaseSettings
 from layers.case_view import case_dict, is_open, pauses_of, stage_limit, stage_marks
@@ -127,6 +128,8 @@ def transition(engine: Engine, settings: CaseSettings, resolver: Resolves, case_
             "details": json.dumps({**details, **{k: payload[k] for k in (
                 "department", "check_result", "new_limit", "primary_case_id")
                 if payload.get(k) is not None}}, default=str)})
+        audit.record(conn, actor, f"case.{step.action.value}", f"case:{case_id}",
+                     {"role": role, "from": step.from_state.value, "to": step.to_state.value})
         out = case_dict(fetch_case(conn, case_id), calendar, now, _history(conn, case_id))
     return out
 

@@ -21,6 +21,7 @@ from sqlalchemy import Connection, Engine, text
 from gridcore.duplicates import CaseSketch, rank
 from gridcore.errors import Conflict, GridcoreError, OutsideManagedArea, ValidationError
 from gridcore.taxonomy import Stage
+from layers import audit
 from layers.case_resolve import Resolves
 from layers.case_settings import CaseSettings
 from layers.case_view import case_dict, stage_limit, stage_marks, taxonomy
@@ -206,4 +207,8 @@ def intake(engine: Engine, resolver: Resolves, settings: CaseSettings, report: R
                 "VALUES (:c, :p, :s, :t, :n)"), {"c": row["id"], "p": att["path"],
                                                  "s": photo.sha256, "t": photo.content_type,
                                                  "n": len(photo.data)})
+        audit.record(conn, actor or report.reporter or report.source, "case.report",
+                     f"case:{row['id']}", {"role": role, "source": report.source,
+                                           "category": report.category,
+                                           "grid": res.grid.grid_code})
         return IntakeResult(case_dict(row, settings.working_calendar, now), created=True)
