@@ -88,6 +88,9 @@ class GridLocator:
         self._build_raster()
         metric = shapely.transform(self.geoms, self._to_metric)
         self._tree_m = shapely.STRtree(metric)
+        # GEOS builds an STRtree lazily on its first query, and two threads racing to build the
+        # same tree corrupt the heap (pygeos #361): build it here, before any reader sees it.
+        self._tree_m.query(shapely.points(0.0, 0.0))
 
     # -- build -----------------------------------------------------------------------------------
     def _prepare(self) -> None:
@@ -360,6 +363,7 @@ class GridLocator:
         self._view = memoryview(self._raster)
         if self.n:
             self._prepare()
+            self._tree_m.query(shapely.points(0.0, 0.0))  # build now, not racing (see __init__)
 
     # -- facts -----------------------------------------------------------------------------------
     def stats(self) -> dict[str, float]:
