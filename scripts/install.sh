@@ -15,6 +15,8 @@ say() { printf '\033[1m[install]\033[0m %s\n' "$*"; }
 # -- system packages ----------------------------------------------------------------------------
 need=()
 ls /usr/share/postgresql/*/extension/postgis.control >/dev/null 2>&1 || need+=(postgresql-15 postgresql-15-postgis-3)
+# Chinese text in exported maps (PNG reports) needs a CJK font.
+[[ -e /usr/share/fonts/truetype/wqy/wqy-zenhei.ttc ]] || need+=(fonts-wqy-zenhei)
 if (( want_test )); then
   command -v chromium >/dev/null 2>&1 || need+=(chromium)
   command -v ogrinfo >/dev/null 2>&1 || need+=(gdal-bin)

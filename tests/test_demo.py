@@ -16,11 +16,12 @@ from typer.testing import CliRunner
 
 from gridcore.errors import Conflict, ValidationError
 from gridcore.osm_mapping import OsmPartMapping
-from layers.demo import DEMO_VERSION, MAP_URL, load_demo, loaded_version
+from layers.demo import DEFAULT_BASE_URL, DEMO_VERSION, load_demo, loaded_version
 from layers.demo_areas import DISTRICT_CODE
 from tests.conftest import _truncate_all, row_counts, shared_file
 
 SHARED_PBF = "helsinki/Helsinki.osm.pbf"
+MAP_URL = DEFAULT_BASE_URL + "/map"
 
 
 @pytest.fixture(scope="module")
@@ -204,12 +205,13 @@ def test_refuses_a_database_with_another_city(demo: Engine) -> None:
 def test_cli_demo_prints_the_map_url(demo: Engine, cli_env: dict[str, str]) -> None:
     from gridcore.cli import app
 
-    result = CliRunner().invoke(app, ["demo"], env={**cli_env,
+    result = CliRunner().invoke(app, ["demo"], env={**cli_env, "GRIDCORE_PORT": "8765",
                                                     "GRIDCORE_DEMO_PBF": str(
                                                         shared_file(SHARED_PBF))})
     assert result.exit_code == 0, result.output
     assert "already loaded" in result.output
-    assert result.output.rstrip().splitlines()[-3].endswith(MAP_URL)
+    # The printed URL is where `gridcore serve` will listen with the same settings.
+    assert result.output.rstrip().splitlines()[-3].endswith("http://127.0.0.1:8765/map")
 
 
 def test_demo_source_extracts_and_refuses(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
