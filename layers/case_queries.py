@@ -14,10 +14,12 @@ from typing import Any
 
 from sqlalchemy import Engine, text
 
+from gridcore.access import Scope
 from gridcore.errors import ValidationError
 from layers.case_settings import CaseSettings
 from layers.case_view import OPEN_SQL, case_dict
 from layers.cases import CASE_COLUMNS
+from layers.scoping import case_scope_sql
 
 MAX_LIMIT = 1000
 _EFFECTIVE = "least(:now, coalesce(c.parked_since, :now))"
@@ -45,11 +47,14 @@ class CaseFilter:
     until: datetime | None = None
     bbox: str | None = None  # minlon,minlat,maxlon,maxlat (WGS 84)
     overdue: bool = False
+    scope: Scope | None = None  # who asks (gridcore.access): enforced in the query
 
     def query_params(self) -> dict[str, str]:
         out = {}
         for f in fields(self):
             v = getattr(self, f.name)
+            if f.name == "scope":
+                continue
             if v not in (None, False):
                 out[f.name] = v.isoformat() if isinstance(v, datetime) else str(v).lower() \
                     if isinstance(v, bool) else str(v)
@@ -92,6 +97,8 @@ def _where(f: CaseFilter, params: dict[str, Any]) -> list[str]:
                                   "min ≤ max", field="bbox", value=f.bbox)
         clauses.append("c.geom && ST_MakeEnvelope(:x1, :y1, :x2, :y2, 4326)")
         params.update(x1=x1, y1=y1, x2=x2, y2=y2)
+    if f.scope is not None:
+        clauses.append(case_scope_sql(f.scope, params))
     return clauses
 
 
@@ -118,7 +125,8 @@ def list_cases(engine: Engine, settings: CaseSettings, f: CaseFilter, after: int
 
 
 def overdue(engine: Engine, settings: CaseSettings, limit: int = 1000,
-            now: datetime | None = None) -> list[dict]:
+            now: datetime | None = None, scope: Scope | None = None) -> list[dict]:
     """Open cases past their deadline (red), most overdue first — the supervision list."""
-    cases, _ = list_cases(engine, settings, CaseFilter(overdue=True), limit=limit, now=now)
+    cases, _ = list_cases(engine, settings, CaseFilter(overdue=True, scope=scope),
+                          limit=limit, now=now)
     return cases

@@ -14,8 +14,10 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
+from gridcore.access import Scope
 from gridcore.errors import ValidationError
 from layers.collections import Collection
+from layers.scoping import case_scope_sql
 
 COUNT_CAP = 100_000  # numberMatched is left out above this: counting must stay cheap
 PRECISION = 7  # decimals of a degree: ~1 cm
@@ -30,6 +32,7 @@ class ItemsQuery:
     limit: int = 100
     after: str | None = None
     before: str | None = None
+    scope: Scope | None = None  # set for the case layer: who asks (gridcore.access)
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,8 @@ def feature_sql(c: Collection) -> str:
 def where_clause(c: Collection, q: ItemsQuery) -> tuple[list[str], dict[str, Any]]:
     """Conditions and their bind parameters; identifiers come only from the collection."""
     conds, params = [c.where], {}
+    if q.scope is not None:
+        conds.append(case_scope_sql(q.scope, params, "t"))
     if q.bbox is not None:
         conds.append("t.geom && ST_MakeEnvelope(:x0, :y0, :x1, :y1, 4326)")
         params.update(zip(("x0", "y0", "x1", "y1"), q.bbox, strict=True))
@@ -119,13 +124,16 @@ def count(conn: Connection, c: Collection, q: ItemsQuery) -> int | None:
     return None if n > COUNT_CAP else int(n)
 
 
-def item(conn: Connection, c: Collection, feature_id: str) -> str | None:
+def item(conn: Connection, c: Collection, feature_id: str,
+         scope: Scope | None = None) -> str | None:
     key = c.id_value(feature_id)
     if key is None:
         return None
+    params: dict[str, Any] = {"fid": key}
+    scoped = f" AND {case_scope_sql(scope, params, 't')}" if scope is not None else ""
     return conn.execute(text(
-        f"SELECT {feature_sql(c)} FROM {c.table} t WHERE {c.where} AND {c.id_sql} = :fid"),
-        {"fid": key}).scalar()
+        f"SELECT {feature_sql(c)} FROM {c.table} t WHERE {c.where} AND {c.id_sql} = :fid"
+        f"{scoped}"), params).scalar()
 
 
 def extent(conn: Connection, c: Collection) -> list[float] | None:

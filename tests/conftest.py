@@ -21,6 +21,9 @@ from layers.migrate import migrate
 REPO = Path(__file__).resolve().parents[1]
 # Tests sign their own tokens: a per-run random secret (never the development default).
 os.environ.setdefault("GRIDCORE_SECRET_KEY", "test-" + uuid.uuid4().hex + uuid.uuid4().hex)
+# Development mode: a request without a token may act under the X-Role / X-Actor it names
+# (the stand-in most route tests use). Tests of enforcement run the app in production mode.
+os.environ.setdefault("GRIDCORE_ENV", "development")
 SHARED_DATA = Path(os.environ.get("GRIDCORE_SHARED_DATA", REPO.parent / "shared" / "data"))
 ARTIFACTS = REPO / "test-artifacts"
 KEEP_TABLES = {"alembic_version", "layer_version", "category", "spatial_ref_sys"}

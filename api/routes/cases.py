@@ -23,12 +23,15 @@ from api.routes.case_deps import (
     get_actor,
     pydantic_problem,
 )
-from gridcore.errors import PayloadTooLarge, ValidationError
+from api.security import SIGN_IN, Viewer, get_security_settings
+from gridcore.errors import NotFound, PayloadTooLarge, Unauthenticated, ValidationError
 from layers.case_queries import CaseFilter, list_cases, overdue
 from layers.case_settings import CaseSettings
 from layers.case_transitions import get_case, transition
 from layers.cases import Report, intake
 from layers.photos import check_photo
+from layers.scoping import case_in_scope
+from layers.users import principal_for_key
 
 router = APIRouter(prefix="/cases", tags=["cases"])
 
@@ -95,7 +98,16 @@ def _reporter_identity(request: Request, x_actor: str | None, x_role: str | None
     """Who files the report: the token's user, else the stand-in headers, else "system"."""
     if authorization or x_role:
         actor = get_actor(request, x_actor, x_role, authorization)
+        if actor.principal is not None:
+            actor.principal.require("case.report")
         return actor.name, actor.role
+    key = request.headers.get("x-api-key")
+    if key:  # a machine source (IoT sensor, video analytics) reports with its API key
+        principal = principal_for_key(request.app.state.engine, key)
+        principal.require("case.report")
+        return principal.name, "system"
+    if not get_security_settings(request).trusts_role_headers:
+        raise Unauthenticated(SIGN_IN)
     return x_actor or "", "system"
 
 
@@ -168,7 +180,7 @@ def _export(cases: list[dict[str, Any]], fmt: str, next_url: str | None) -> Resp
 
 @router.get("", summary="List cases (filters, keyset pages, CSV / GeoJSON export)",
             responses={200: {"content": {"text/csv": {}, "application/geo+json": {}}}})
-def get_cases(request: Request, engine: EngineDep, settings: CaseSettingsDep,
+def get_cases(request: Request, engine: EngineDep, settings: CaseSettingsDep, viewer: Viewer,
               grid: str | None = None, community: str | None = None,
               street: str | None = None, district: str | None = None,
               department: str | None = None, state: str | None = None,
@@ -178,8 +190,10 @@ def get_cases(request: Request, engine: EngineDep, settings: CaseSettingsDep,
               bbox: str | None = None, after: int | None = None,
               limit: Annotated[int, Query(ge=1, le=1000)] = 100,
               format: Literal["json", "csv", "geojson"] = "json") -> Response:
+    viewer.require("case.read" if format == "json" else "case.export")
     f = _filter(grid, community, street, district, department, state, category, source,
                 colour, since, until, bbox)
+    f.scope = viewer.scope  # scoping in the query: rows outside it are never read
     cases, last = list_cases(engine, settings, f, after, limit)
     next_url = None
     if last is not None:
@@ -194,21 +208,29 @@ def get_cases(request: Request, engine: EngineDep, settings: CaseSettingsDep,
 
 
 @router.get("/overdue", summary="Open cases past their deadline (督办)")
-def get_overdue(engine: EngineDep, settings: CaseSettingsDep,
+def get_overdue(engine: EngineDep, settings: CaseSettingsDep, viewer: Viewer,
                 limit: Annotated[int, Query(ge=1, le=1000)] = 1000) -> dict[str, Any]:
-    cases = overdue(engine, settings, limit)
+    viewer.require("case.read")
+    cases = overdue(engine, settings, limit, scope=viewer.scope)
     return {"cases": cases, "count": len(cases)}
 
 
 @router.get("/{case_id}", summary="One case with its full history")
-def get_one(case_id: int, engine: EngineDep, settings: CaseSettingsDep) -> dict[str, Any]:
-    return get_case(engine, settings, case_id)
+def get_one(case_id: int, engine: EngineDep, settings: CaseSettingsDep,
+            viewer: Viewer) -> dict[str, Any]:
+    viewer.require("case.read")
+    case = get_case(engine, settings, case_id)
+    if not viewer.scope.covers_case(case.get("grid_code"), case.get("department")):
+        # outside the caller's areas: the same answer as a case that does not exist
+        raise NotFound(f"case {case_id} does not exist", case_id=case_id)
+    return case
 
 
 @router.post("/{case_id}/transitions", summary="Take a lifecycle step (body names the action)")
 def post_transition(case_id: int, body: TransitionIn, actor: ActorDep, engine: EngineDep,
                     settings: CaseSettingsDep, resolver: ResolverDep) -> dict[str, Any]:
     payload = body.model_dump(exclude={"action", "expected_version"})
+    case_in_scope(engine, case_id, actor.principal)
     return transition(engine, settings, resolver, case_id, body.action, actor.name,
                       actor.role, payload, expected_version=body.expected_version)
 
@@ -219,5 +241,6 @@ def post_action(case_id: int, action: str, actor: ActorDep, engine: EngineDep,
                 body: Annotated[StepIn | None, Body()] = None) -> dict[str, Any]:
     body = body or StepIn()
     payload = body.model_dump(exclude={"expected_version"})
+    case_in_scope(engine, case_id, actor.principal)
     return transition(engine, settings, resolver, case_id, action, actor.name, actor.role,
                       payload, expected_version=body.expected_version)

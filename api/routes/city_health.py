@@ -17,6 +17,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 
 from api.deps import EngineDep
+from api.security import require_area
 from basemaps.health_map import choropleth_html, choropleth_png
 from gridcore.calendar import WorkingCalendar
 from gridcore.errors import NotFound, ValidationError
@@ -141,6 +142,7 @@ def _explain(request: Request, health: Health, previous: Health, level: str, cod
 @router.get("/grids/{code}/health", summary="One grid's explained health (城市体检)")
 def grid_health(request: Request, engine: EngineDep, code: str, window: WindowQ = "30d",
                 weights: WeightsQ = None) -> dict[str, Any]:
+    require_area(request, code)  # a grid outside the caller's areas is not found
     w, model, cal = _window(window), model_for(weights), _calendar()
     health = scored(engine, model, w, "grid", code, cal)
     previous = score(engine, model, w.previous(), "grid", cal)
@@ -150,6 +152,7 @@ def grid_health(request: Request, engine: EngineDep, code: str, window: WindowQ 
 @router.get("/health/areas/{level}/{code}", summary="One community/street/district's health")
 def area_health(request: Request, engine: EngineDep, level: str, code: str,
                 window: WindowQ = "30d", weights: WeightsQ = None) -> dict[str, Any]:
+    require_area(request, code)
     w, model, cal = _window(window), model_for(weights), _calendar()
     health = scored(engine, model, w, level, code, cal)
     previous = score(engine, model, w.previous(), level, cal)

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -29,6 +30,7 @@ from api.ogc import (
     parse_bbox,
     parse_datetime,
 )
+from api.security import request_scope
 from gridcore.errors import NotFound, ValidationError
 from layers import features as fq
 from layers.collections import Collection
@@ -155,6 +157,8 @@ def items(
     query = fq.ItemsQuery(parse_bbox(bbox, bbox_crs), start, end, filters, size, after, before)
     with open_catalog(request) as cat:
         c = cat.get(collection_id)
+        if c.id == "cases":  # the case layer is scoped to who asks (gridcore.access)
+            query = replace(query, scope=request_scope(request))
         page = fq.items(cat.conn, c, query)
     href = f"{base_url(request)}/collections/{c.id}/items"
     keep = [(k, v) for k, v in request.query_params.multi_items()
@@ -188,7 +192,8 @@ def items(
 def feature(collection_id: str, feature_id: str, request: Request) -> GeoJSONResponse:
     with open_catalog(request) as cat:
         c = cat.get(collection_id)
-        doc = fq.item(cat.conn, c, feature_id)
+        doc = fq.item(cat.conn, c, feature_id,
+                      request_scope(request) if c.id == "cases" else None)
     if doc is None:
         raise NotFound(f"collection {c.id} has no feature {feature_id!r}",
                        collection=c.id, feature_id=feature_id)

@@ -16,6 +16,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse
 
 from api.catalog import open_catalog
+from api.security import request_scope
 from basemaps.providers import basemap_config
 from basemaps.settings import BasemapSettings
 from gridcore.errors import NotFound, ValidationError
@@ -83,10 +84,13 @@ def versions(request: Request) -> dict[str, int]:
 
 @router.get("/grids/{code}", summary="A grid: hierarchy, workers, open cases, health")
 def grid(code: str, request: Request) -> dict[str, Any]:
+    scope = request_scope(request)  # signed in (or the development stand-in)
     with open_catalog(request) as cat:
         found = map_queries.grid_details(cat.conn, code)
     if found is None:
         raise NotFound(f"no current grid {code!r}", grid_code=code)
+    if not scope.covers_grid(code):  # a grid outside the caller's areas: not its cases
+        found["open_cases"], found["open_case_count"] = [], 0
     health: GridHealth | None = getattr(request.app.state, "grid_health", None)
     found["health"] = health(request.app.state.engine, code) if health else None
     return found

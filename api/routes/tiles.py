@@ -7,6 +7,7 @@ in-process cache is keyed by the layer versions read in the same connection.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response
@@ -14,6 +15,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from api.catalog import Catalog, open_catalog, registry
 from api.ogc import JSON, MVT, base_url, link, parse_datetime
+from api.security import request_scope
 from layers import tiles as mvt
 from layers.features import ItemsQuery
 from layers.tile_cache import CachedTile, TileCache
@@ -65,7 +67,11 @@ def _draw(request: Request, collection_id: str, z: int, x: int, y: int, datum: s
             collections = registry(request).collections(conn, schema)
     cat = Catalog(None, versions, collections)
     c = cat.get(collection_id)
-    key = (c.id, cat.version_of(c), z, x, y, filters, start, end, datum)
+    scope = request_scope(request) if c.id == "cases" else None  # who asks (access rules)
+    if scope is not None and scope.city_wide:
+        scope = None  # every city-wide caller shares the same tiles
+    query = replace(query, scope=scope)
+    key = (c.id, cat.version_of(c), z, x, y, filters, start, end, datum, scope)
     hit = cache.get(key)
     if hit is not None:
         return hit
