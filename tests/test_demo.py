@@ -105,7 +105,7 @@ def test_area_tree_and_grids_tile_without_gap_or_overlap(demo: Engine) -> None:
 
 
 def test_topology_check_is_clean(demo: Engine) -> None:
-    topology = pytest.importorskip("layers.topology", reason="gridcore check not installed")
+    from layers import topology
     report = topology.check_stored_topology(demo)
     assert report.ok, report.to_text()
 
@@ -133,7 +133,6 @@ def test_organisation_and_synthetic_entities(demo: Engine) -> None:
 
 
 def test_case_history_went_through_intake_and_lifecycle(demo: Engine) -> None:
-    pytest.importorskip("layers.demo_cases", reason="case intake not installed")
     with demo.connect() as conn:
         states = dict(conn.execute(text(
             "SELECT state, count(*) FROM case_record GROUP BY state")).all())

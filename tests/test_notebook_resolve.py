@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import pytest
-
 from tests.conftest import REPO, shared_file
 
 
 def test_resolve_reports_notebook_runs(db, cli_env, artifacts) -> None:  # type: ignore[no-untyped-def]
-    nbformat = pytest.importorskip("nbformat")
-    nbclient = pytest.importorskip("nbclient")
+    import nbclient
+    import nbformat
     shared_file("san_francisco/sf311_cases_sample.csv")
     path = REPO / "notebooks" / "01_resolve_reports.ipynb"
     nb = nbformat.read(path, as_version=4)

@@ -56,7 +56,7 @@ def test_geodataframe_gets_the_columns(db, sf) -> None:  # type: ignore[no-untyp
 
 
 def test_dask_geodataframe_resolves_partition_by_partition(db, sf) -> None:  # type: ignore[no-untyped-def]
-    dask_geopandas = pytest.importorskip("dask_geopandas")
+    import dask_geopandas
     points, name_of = sf
     lazy = resolve(dask_geopandas.from_geopandas(points, npartitions=4), Resolver(db))
     assert lazy.npartitions == 4
