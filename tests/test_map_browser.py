@@ -166,8 +166,10 @@ def test_search_filters_part_toggle_and_gcj02_basemap(browser_page, artifacts) -
     assert page.inner_text("#case-clock") in ("red", "yellow", "green")
     # Filters go to the server with the tile requests (whitelisted properties).
     page.select_option("#f-state", "dispatched")
-    page.wait_for_function("window.gridcore.map.getSource('cases').tiles[0]"
-                           ".includes('state=dispatched')")
+    # While the page swaps a source its ``tiles`` is briefly undefined: the predicate must keep
+    # waiting then, not throw (a throw ends wait_for_function at once).
+    page.wait_for_function("window.gridcore.map.getSource('cases')?.tiles?.[0]"
+                           "?.includes('state=dispatched')")
     page.wait_for_function("window.gridcore.map.areTilesLoaded()")
     assert any("state=dispatched" in u and s == 200 for u, s in seen["tiles"])
     # Toggling a part class hides it without a request.
@@ -178,8 +180,8 @@ def test_search_filters_part_toggle_and_gcj02_basemap(browser_page, artifacts) -
     page.route("**/*", lambda route: route.abort() if not route.request.url.startswith(url)
                else route.continue_())
     page.select_option("#basemap", "amap")
-    page.wait_for_function("window.gridcore.map.getSource('grids')?.tiles[0]"
-                           ".includes('datum=gcj02')")
+    page.wait_for_function("window.gridcore.map.getSource('grids')?.tiles?.[0]"
+                           "?.includes('datum=gcj02')")
     assert "高德" in page.inner_text(".maplibregl-ctrl-attrib") or \
         "AutoNavi" in page.inner_text(".maplibregl-ctrl-attrib")
     # The page's own WGS 84 → GCJ-02 (for fly-to and fit) agrees with the published pair.
