@@ -3,41 +3,29 @@ nothing of the network (no CDN, no tiles)."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
-import pytest
 from sqlalchemy import Engine
 
+from tests.browser import chromium_browser
 from tests.health_planting import WINDOW, plant_city, plant_history
 from tests.map_server import live_server
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-
 
 def test_health_map_renders_offline(db: Engine, artifacts: Path) -> None:
-    playwright = pytest.importorskip("playwright.sync_api")
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Debian chromium is not installed (scripts/install.sh --test installs it)")
     plant_city(db)
     plant_history(db)
-    with live_server(db) as url, playwright.sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
-        try:
-            page = chromium.new_page(viewport={"width": 1000, "height": 700})
-            external, errors = [], []
-            page.on("request", lambda r: external.append(r.url)
-                    if not r.url.startswith(url) and not r.url.startswith("data:") else None)
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.goto(f"{url}/health/map?window={WINDOW}&index=total&scheme=natural_breaks&k=3")
-            page.wait_for_function("() => window.L && document.querySelector('.leaflet-pane')")
-            assert page.evaluate("() => typeof L.version") == "string"
-            assert page.locator("#legend").inner_text().count("(") == 4  # 3 classes + no data
-            assert page.locator("select[name=window]").count() == 1
-            page.screenshot(path=str(artifacts / "health_map.png"))
-        finally:
-            chromium.close()
+    with live_server(db) as url, chromium_browser() as chromium:
+        page = chromium.new_page(viewport={"width": 1000, "height": 700})
+        external, errors = [], []
+        page.on("request", lambda r: external.append(r.url)
+                if not r.url.startswith(url) and not r.url.startswith("data:") else None)
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(f"{url}/health/map?window={WINDOW}&index=total&scheme=natural_breaks&k=3")
+        page.wait_for_function("() => window.L && document.querySelector('.leaflet-pane')")
+        assert page.evaluate("() => typeof L.version") == "string"
+        assert page.locator("#legend").inner_text().count("(") == 4  # 3 classes + no data
+        assert page.locator("select[name=window]").count() == 1
+        page.screenshot(path=str(artifacts / "health_map.png"))
     assert errors == []
     assert external == []

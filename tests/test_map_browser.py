@@ -4,19 +4,16 @@ Playwright against a live server with planted data. Screenshots go to the artifa
 from __future__ import annotations
 
 import io
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, text
 
+from tests.browser import chromium_browser
 from tests.map_planted import CASES, plant
 from tests.map_server import live_server
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 CENTRE = "24.9430,60.1690"  # the middle of the planted grid block
 
 
@@ -24,15 +21,8 @@ CENTRE = "24.9430,60.1690"  # the middle of the planted grid block
 def browser(engine: Engine) -> Iterator[tuple]:
     """One server and one Chromium for the module (Playwright gives the browser a fresh
     temporary profile); each test gets its own browser context and freshly planted data."""
-    playwright = pytest.importorskip("playwright.sync_api")
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Debian chromium is not installed (scripts/install.sh --test installs it)")
-    with live_server(engine) as url, playwright.sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
-        try:
-            yield chromium, url
-        finally:
-            chromium.close()
+    with live_server(engine) as url, chromium_browser() as chromium:
+        yield chromium, url
 
 
 @pytest.fixture

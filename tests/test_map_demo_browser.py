@@ -10,18 +10,16 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, text
 
+from tests.browser import chromium_browser
 from tests.conftest import _truncate_all, shared_file
 from tests.map_server import live_server
-from tests.test_map_browser import CHROMIUM, FLAGS, settle
+from tests.test_map_browser import settle
 
 CLOCK_HEX = {"green": "#2e9d4f", "yellow": "#f2b705", "red": "#d7301f"}
 
 
 @pytest.fixture(scope="module")
 def demo_map(engine: Engine) -> Iterator[tuple]:
-    playwright = pytest.importorskip("playwright.sync_api")
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Debian chromium is not installed (scripts/install.sh --test installs it)")
     from layers.demo import load_demo
 
     mp = pytest.MonkeyPatch()
@@ -29,11 +27,9 @@ def demo_map(engine: Engine) -> Iterator[tuple]:
     _truncate_all(engine)
     list(load_demo(engine, echo=lambda _: None))
     try:
-        with live_server(engine) as url, playwright.sync_playwright() as p:
-            chromium = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
+        with live_server(engine) as url, chromium_browser() as chromium:
             page = chromium.new_context(viewport={"width": 1280, "height": 800}).new_page()
             yield page, url, engine
-            chromium.close()
     finally:
         mp.undo()
         _truncate_all(engine)
