@@ -29,7 +29,8 @@ import uuid
 import geopandas as gpd
 import numpy as np
 import shapely
-from sqlalchemy import create_engine, make_url, text
+from scratch import create_database, drop_database  # benchmarks/, the script's directory
+from sqlalchemy import text
 
 from gridcore.taxonomy import Taxonomy
 from layers.engine import make_engine
@@ -38,15 +39,6 @@ from layers.imports import load_areas, load_grids, load_parts
 from layers.migrate import migrate
 
 BOX = (24.93, 60.16, 24.966, 60.178)  # ≈ 2.0 km × 2.0 km
-
-
-def admin_url() -> str:
-    url = os.environ.get("GRIDCORE_BENCH_ADMIN_URL")
-    if url:
-        return url
-    from layers.cluster import EmbeddedCluster
-
-    return EmbeddedCluster().start().url()
 
 
 def seed_grids(engine) -> None:  # noqa: ANN001
@@ -76,11 +68,8 @@ def main() -> None:
     parser.add_argument("--small", action="store_true", help="100,000 rows (development)")
     args = parser.parse_args()
     n = 100_000 if args.small else args.rows
-    admin = create_engine(admin_url(), isolation_level="AUTOCOMMIT")
     name = f"gridcore_bench_{uuid.uuid4().hex[:8]}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(admin.url).set(database=name).render_as_string(hide_password=False)
+    url = create_database(name)
     engine = make_engine(url=url)
     try:
         migrate(engine)
@@ -126,11 +115,7 @@ def main() -> None:
               f"on {os.cpu_count()} cores")
     finally:
         engine.dispose()
-        with admin.connect() as conn:
-            conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                              "WHERE datname = :n"), {"n": name})
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
-        admin.dispose()
+        drop_database(name)
 
 
 if __name__ == "__main__":

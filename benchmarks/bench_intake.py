@@ -38,10 +38,12 @@ import geopandas as gpd
 import httpx
 import numpy as np
 import shapely
-from sqlalchemy import create_engine, make_url, text
+from sqlalchemy import text
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+
+from scratch import create_database, drop_database  # noqa: E402  (benchmarks/, beside this script)
 
 from layers.engine import make_engine  # noqa: E402
 from layers.imports import load_areas, load_grids  # noqa: E402
@@ -50,15 +52,6 @@ from tests.live_server import free_port  # noqa: E402
 
 BOX = (24.93, 60.16, 24.966, 60.178)
 CATEGORIES = ["E0103", "E0102", "E0104", "P0120", "P0101"]
-
-
-def admin_url() -> str:
-    url = os.environ.get("GRIDCORE_BENCH_ADMIN_URL")
-    if url:
-        return url
-    from layers.cluster import EmbeddedCluster
-
-    return EmbeddedCluster().start().url()
 
 
 def seed(engine) -> None:  # noqa: ANN001
@@ -142,11 +135,8 @@ def main() -> None:
                          "benchmark database to measure what the one hot counter row costs")
     args = ap.parse_args()
     seconds = 3.0 if args.small else args.seconds
-    admin = create_engine(admin_url(), isolation_level="AUTOCOMMIT")
     name = f"gridcore_bench_{uuid.uuid4().hex[:8]}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(admin.url).set(database=name).render_as_string(hide_password=False)
+    url = create_database(name)
     engine = make_engine(url=url)
     procs: list[subprocess.Popen] = []
     try:
@@ -189,10 +179,7 @@ def main() -> None:
             proc.terminate()
             proc.wait(10)
         engine.dispose()
-        with admin.connect() as conn:
-            conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                              "WHERE datname = :n"), {"n": name})
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+        drop_database(name)
 
 
 if __name__ == "__main__":
