@@ -62,7 +62,7 @@ def record(conn: Connection, actor: str, action: str, target: str = "",
         at=datetime.now(UTC), actor=actor, action=action, target=target,
         details=_jsonable(details or {}), remote_addr=remote_addr)
         .returning(audit_log.c.seq)).scalar_one()
-    _ensure_sealer(conn.engine)
+    ensure_sealer(conn.engine)
     return int(seq)
 
 
@@ -113,7 +113,9 @@ def _seal_loop(engine_ref: weakref.ReferenceType[Engine]) -> None:
         del engine
 
 
-def _ensure_sealer(engine: Engine) -> None:
+def ensure_sealer(engine: Engine) -> None:
+    """Start the engine's sealer thread unless it runs (for writers that insert audit rows in
+    their own SQL instead of through ``record``)."""
     thread = _sealers.get(engine)
     if thread is not None and thread.is_alive():
         return

@@ -71,8 +71,12 @@ class IntakeResult:
     created: bool
 
 
-# One round trip: the case row, its first history row, and the stored row back. When a racing
-# resend holds the key, ON CONFLICT DO NOTHING waits for it to commit and returns no row.
+# The whole write in ONE statement, run as its own transaction (autocommit): the case row, its
+# first history row, its photos, its audit row, and the stored row back. A single-statement
+# transaction holds the ``cases`` layer_version row lock (taken by the statement trigger) only
+# for the statement itself, not across further round trips, so concurrent intakes do not queue
+# behind each other's network latency. When a racing resend holds the key, ON CONFLICT DO
+# NOTHING waits for it to commit and returns no row.
 _INSERT = text(f"""
 WITH c AS (
 INSERT INTO case_record (idempotency_key, payload_hash, category_key, description, geom,
@@ -90,6 +94,15 @@ INSERT INTO case_history (case_id, at, actor, role, action, from_state, to_state
     details)
 SELECT c.id, :now, :actor, :role, 'report', NULL, 'reported', CAST(:attachments AS jsonb),
     CAST(:details AS jsonb) FROM c
+), p AS (
+INSERT INTO case_photo (case_id, path, sha256, content_type, size_bytes)
+SELECT c.id, f.path, f.sha256, f.content_type, f.size_bytes
+FROM c, unnest(CAST(:photo_path AS text[]), CAST(:photo_sha AS text[]),
+               CAST(:photo_type AS text[]), CAST(:photo_size AS int[]))
+     AS f (path, sha256, content_type, size_bytes)
+), a AS (
+INSERT INTO audit_log (at, actor, action, target, details)
+SELECT :now, :actor, 'case.report', 'case:' || c.id, CAST(:audit AS jsonb) FROM c
 )
 SELECT {CASE_COLUMNS} FROM c
 """)
@@ -147,11 +160,17 @@ def _duplicates(conn: Connection, report: Report, part: str | None, now: datetim
 
 def intake(engine: Engine, resolver: Resolves, settings: CaseSettings, report: Report,
            actor: str = "", role: str = "system", now: datetime | None = None) -> IntakeResult:
-    """Store one report as a case (or return the case an identical resend created)."""
+    """Store one report as a case (or return the case an identical resend created).
+
+    Reads (grid versions, part link, nearby open cases) and the one write statement each run
+    on their own in autocommit: the write is atomic by itself (case, history, photos and audit
+    rows in one statement), and nothing read earlier needs a shared snapshot — the resolution
+    is as of the moment of the report, and a racing resend is settled by the unique key."""
     report.validate()
     now = now or datetime.now(UTC)
     payload_hash = report.payload_hash()
-    with engine.begin() as conn:
+    with engine.connect() as conn:
+        conn = conn.execution_options(isolation_level="AUTOCOMMIT")
         # No look-up of the key first: the insert below settles resends (one round trip less
         # on the common path); only a report that cannot be placed checks for an earlier case.
         try:
@@ -177,9 +196,10 @@ def intake(engine: Engine, resolver: Resolves, settings: CaseSettings, report: R
         warn, deadline = stage_marks(settings.working_calendar, now, limit, [])
         proposal = res.responsible
         duplicates = _duplicates(conn, report, part, now, settings)
-        intake_doc = {"resolution": res.as_dict(), "duplicates": duplicates}
+        resolution = res.as_dict()
         attachments = [{"path": store_photo(p, settings.media_dir), "sha256": p.sha256}
                        for p in report.photos]
+        who = actor or report.reporter or report.source
         row = conn.execute(_INSERT, {
             "key": report.idempotency_key, "hash": payload_hash, "category": report.category,
             "description": report.description, "lon": res.lon, "lat": res.lat,
@@ -192,23 +212,21 @@ def intake(engine: Engine, resolver: Resolves, settings: CaseSettings, report: R
             "proposed": proposal.department_code if proposal else None,
             "rule": proposal.rule if proposal else "no resolution of responsibility",
             "now": now, "limit": str(limit), "warn": warn, "deadline": deadline,
-            "intake": json.dumps(intake_doc, default=str),
-            "actor": actor or report.reporter or report.source, "role": role,
-            "attachments": json.dumps(attachments),
-            "details": json.dumps({"source": report.source, "proposal": intake_doc[
-                "resolution"].get("responsible"), "duplicates": len(duplicates)},
-                default=str)}).mappings().first()
+            "intake": json.dumps({"resolution": resolution, "duplicates": duplicates},
+                                 default=str),
+            "actor": who, "role": role, "attachments": json.dumps(attachments),
+            "details": json.dumps({"source": report.source,
+                                   "proposal": resolution.get("responsible"),
+                                   "duplicates": len(duplicates)}, default=str),
+            "photo_path": [a["path"] for a in attachments],
+            "photo_sha": [p.sha256 for p in report.photos],
+            "photo_type": [p.content_type for p in report.photos],
+            "photo_size": [len(p.data) for p in report.photos],
+            "audit": json.dumps({"role": role, "source": report.source,
+                                 "category": report.category, "grid": res.grid.grid_code},
+                                ensure_ascii=False)}).mappings().first()
         if row is None:  # a racing resend committed first: its row is the answer
             return _replay(fetch_case(conn, key=report.idempotency_key), payload_hash,
                            settings, now)
-        for photo, att in zip(report.photos, attachments, strict=True):
-            conn.execute(text(
-                "INSERT INTO case_photo (case_id, path, sha256, content_type, size_bytes) "
-                "VALUES (:c, :p, :s, :t, :n)"), {"c": row["id"], "p": att["path"],
-                                                 "s": photo.sha256, "t": photo.content_type,
-                                                 "n": len(photo.data)})
-        audit.record(conn, actor or report.reporter or report.source, "case.report",
-                     f"case:{row['id']}", {"role": role, "source": report.source,
-                                           "category": report.category,
-                                           "grid": res.grid.grid_code})
+        audit.ensure_sealer(engine)
         return IntakeResult(case_dict(row, settings.working_calendar, now), created=True)

@@ -2,7 +2,8 @@
 # Install everything gridcore needs on a fresh Debian/Ubuntu machine: PostgreSQL + PostGIS
 # (Debian packages), a virtual environment in .venv with gridcore and its Python packages.
 #   scripts/install.sh          what the product needs
-#   scripts/install.sh --test   plus what the tests need (Chromium, GDAL tools, test packages)
+#   scripts/install.sh --test   plus what the tests and benchmarks need (Chromium, GDAL tools,
+#                               wrk, test packages)
 # Re-running is cheap: each step is skipped when already done.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,6 +21,8 @@ ls /usr/share/postgresql/*/extension/postgis.control >/dev/null 2>&1 || need+=(p
 if (( want_test )); then
   command -v chromium >/dev/null 2>&1 || need+=(chromium)
   command -v ogrinfo >/dev/null 2>&1 || need+=(gdal-bin)
+  # the load generator of benchmarks/bench_intake.py
+  command -v wrk >/dev/null 2>&1 || need+=(wrk)
 fi
 if (( ${#need[@]} )); then
   if ! command -v apt-get >/dev/null 2>&1; then
