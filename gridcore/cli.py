@@ -234,8 +234,9 @@ def import_parts(path: str, code_field: str = "code", class_field: str = "class_
                  crs: CrsOpt = None, layer: LayerOpt = None, lon_field: LonOpt = None,
                  lat_field: LatOpt = None,
                  bulk: Annotated[bool | None, typer.Option(
-                     "--bulk/--no-bulk", help="rebuild indexes once after the load (readers "
-                     "wait for the commit); default: when ≥ 100,000 new rows and ≥ the table")
+                     "--bulk/--no-bulk", help="rebuild indexes and keys once after the load "
+                     "(readers, and writers of departments, wait for the commit); default: "
+                     "when ≥ 100,000 new rows and ≥ the table")
                  ] = None) -> None:
     """City parts (部件), from a point file or an OSM PBF extract."""
     _import("parts", path, code_field=code_field, class_field=class_field,

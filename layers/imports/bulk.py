@@ -1,16 +1,26 @@
-"""The fast lane of a big import: columnar COPY (CSV written by pyarrow) and deferred indexes.
+"""The fast lane of a big import: binary COPY built column-wise, deferred indexes and keys.
 
 Formatting a million rows in Python (``"\\t".join`` per row) costs more than PostgreSQL's COPY
-itself, so big loads build the COPY text column-wise in C++ (``pyarrow.csv``) and stream it in
-chunks. Point geometries become hex EWKB straight from their coordinates with numpy.
+itself, so big loads build the COPY stream column-wise in C++ (pyarrow, binary COPY format:
+``layers.imports.binary_copy``) and stream it in chunks. Point geometries become EWKB straight
+from their coordinates with numpy.
 
-Deferred indexes (bulk mode): maintaining six indexes row by row is most of the server's work
-on a big load. When an import brings at least ``BULK_MIN_ROWS`` new rows and at least as many
-as the table holds, the table's secondary indexes are dropped before the COPY and rebuilt after
-it from their own definitions (``pg_get_indexdef``), all inside the import's transaction — a
-failure rolls the drop back too. The price: readers of the table wait for the import's commit
-(``DROP INDEX`` locks it), acceptable for a rare bulk load and stated in the import's help.
-Indexes that back a constraint (the primary key, unique constraints) are never touched.
+Deferred indexes and keys (bulk mode): maintaining the indexes row by row, and firing three
+foreign-key triggers per row (each re-reads the new row even when its department columns are
+NULL), is most of the server's work on a big load. When an import brings at least
+``BULK_MIN_ROWS`` new rows and at least as many as the table holds, then inside the import's
+transaction, before the COPY: the table's secondary indexes are dropped, its foreign keys are
+dropped, and so is its primary key unless another table references it; after the COPY they
+come back from their own definitions (``pg_get_indexdef``, ``pg_get_constraintdef``) — the
+primary key first, then the foreign keys, then the indexes. This is PostgreSQL's own advice
+for populating a table ("Populating a Database": remove indexes and foreign-key constraints).
+Integrity is not weakened: re-adding a key validates every row of the table in one pass (a
+duplicate code or a dangling department code fails the import, and the rollback restores the
+keys too), and no other writer can slip a row in between, because dropping them takes the
+table's ACCESS EXCLUSIVE lock until commit. The price: readers of the table, and writers of
+the referenced ``department`` table, wait for the import's commit — acceptable for a rare bulk
+load and stated in the import's help. Unique constraints other than the primary key are never
+touched.
 """
 
 from __future__ import annotations
@@ -24,10 +34,10 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.csv as pa_csv
 from sqlalchemy import Connection, text
 
-from layers.imports.copy import PROGRESS_MIN_ROWS, _ChunkStream
+from layers.imports.binary_copy import ChunkReader, as_bytes, binary_chunks, column_types
+from layers.imports.copy import PROGRESS_MIN_ROWS
 
 log = logging.getLogger("gridcore.imports")
 BULK_MIN_ROWS = 100_000
@@ -35,49 +45,34 @@ CHUNK_ROWS = 100_000
 _EWKB_POINT_4326 = bytes.fromhex("0101000020E6100000")  # little-endian, Point, SRID flag, 4326
 
 
-def point_ewkb_hex(x: np.ndarray, y: np.ndarray) -> pa.Array:
-    """Hex EWKB (SRID 4326) of 2D points, built from the coordinate arrays in one pass."""
-    n = len(x)
-    rec = np.empty(n, dtype=[("h", "S9"), ("x", "<f8"), ("y", "<f8")])
+def point_ewkb(x: np.ndarray, y: np.ndarray) -> pa.Array:
+    """EWKB bytes (SRID 4326) of 2D points, for binary COPY."""
+    rec = np.empty(len(x), dtype=[("h", "S9"), ("x", "<f8"), ("y", "<f8")])
     rec["h"] = _EWKB_POINT_4326
     rec["x"] = x
     rec["y"] = y
-    hexed = np.frombuffer(rec.tobytes().hex().encode("ascii"), dtype="S50")
-    return pa.array(hexed, type=pa.binary()).cast(pa.string())
-
-
-def as_arrow(values: Any) -> pa.Array:
-    """A string column for COPY; None / NaN become NULL."""
-    if isinstance(values, pa.Array | pa.ChunkedArray):
-        return values
-    return pa.array(np.asarray(values, dtype=object), type=pa.string(), from_pandas=True)
+    offsets = np.arange(0, 25 * len(x) + 1, 25, dtype=np.int32)
+    return pa.Array.from_buffers(pa.binary(), len(x), [None, pa.py_buffer(offsets),
+                                                       pa.py_buffer(rec.tobytes())])
 
 
 def copy_table(conn: Connection, table: str, columns: Mapping[str, Any], n_rows: int,
                label: str = "") -> None:
-    """COPY ``columns`` (name → values) into ``table`` as CSV written by pyarrow."""
-    arrow = pa.table({name: as_arrow(values) for name, values in columns.items()})
-    options = pa_csv.WriteOptions(include_header=False, quoting_style="needed")
+    """COPY ``columns`` (name → values: strings, or EWKB bytes for geometry) into ``table`` in
+    PostgreSQL's binary format."""
+    types = column_types(conn, table)
+    encoded = [as_bytes(values, types[name]) for name, values in columns.items()]
     progress = None
     if n_rows >= PROGRESS_MIN_ROWS and sys.stderr.isatty():
         from tqdm import tqdm
 
         progress = tqdm(total=n_rows, unit="rows", desc=label or f"COPY {table}")
-
-    def chunks() -> Iterator[bytes]:
-        for start in range(0, n_rows, CHUNK_ROWS):
-            part = arrow.slice(start, CHUNK_ROWS)
-            sink = pa.BufferOutputStream()
-            pa_csv.write_csv(part, sink, options)
-            if progress is not None:
-                progress.update(part.num_rows)
-            yield sink.getvalue().to_pybytes()
-
-    sql = f"COPY {table} ({', '.join(arrow.column_names)}) FROM STDIN WITH (FORMAT csv)"
-    cursor = conn.connection.dbapi_connection.cursor()
+    sql = f"COPY {table} ({', '.join(columns)}) FROM STDIN WITH (FORMAT binary)"
+    cursor = conn.connection.dbapi_connection.cursor()  # same transaction as ``conn``
     started = time.perf_counter()
     try:
-        cursor.copy_expert(sql, _ChunkStream(chunks()), size=1 << 20)
+        cursor.copy_expert(sql, ChunkReader(binary_chunks(encoded, n_rows, CHUNK_ROWS,
+                                                          progress)), size=1 << 20)
     finally:
         cursor.close()
         if progress is not None:
@@ -93,23 +88,44 @@ def wants_bulk(conn: Connection, table: str, new_rows: int) -> bool:
     return new_rows >= stored
 
 
+def _deferrable_keys(conn: Connection, table: str) -> list[tuple[str, str]]:
+    """(name, definition) of the table's foreign keys and of its primary key when no other
+    table's foreign key depends on it — primary key first."""
+    return [(r[0], r[1]) for r in conn.execute(text(
+        "SELECT c.conname, pg_get_constraintdef(c.oid) FROM pg_constraint c "
+        "WHERE c.conrelid = CAST(:t AS regclass) AND (c.contype = 'f' OR (c.contype = 'p' "
+        "AND NOT EXISTS (SELECT 1 FROM pg_constraint r WHERE r.contype = 'f' "
+        "AND r.confrelid = c.conrelid))) ORDER BY c.contype = 'p' DESC, c.conname"),
+        {"t": table}).all()]
+
+
 @contextlib.contextmanager
 def deferred_indexes(conn: Connection, table: str, enabled: bool) -> Iterator[None]:
-    """Drop the table's secondary indexes, run the body, rebuild them (same transaction)."""
+    """Drop the table's secondary indexes and deferrable keys, run the body, bring them back
+    (same transaction)."""
     if not enabled:
         yield
         return
+    keys = _deferrable_keys(conn, table)
+    for name, _ in reversed(keys):  # foreign keys before the primary key
+        conn.execute(text(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"'))
     defs = conn.execute(text(
         "SELECT i.relname, pg_get_indexdef(i.oid) FROM pg_index x "
         "JOIN pg_class i ON i.oid = x.indexrelid "
-        "WHERE x.indrelid = CAST(:t AS regclass) AND NOT x.indisprimary "
+        "WHERE x.indrelid = CAST(:t AS regclass) "
         "AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = x.indexrelid) "
         "ORDER BY i.relname"), {"t": table}).all()
     for name, _ in defs:
         conn.execute(text(f'DROP INDEX "{name}"'))
     yield
     started = time.perf_counter()
-    for _, definition in defs:
+    for name, definition in keys:
+        step = time.perf_counter()
+        conn.execute(text(f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}'))
+        log.debug("  %s in %.2f s", name, time.perf_counter() - step)
+    for name, definition in defs:
+        step = time.perf_counter()
         conn.execute(text(definition))
-    log.debug("rebuilt %d indexes of %s in %.2f s", len(defs), table,
+        log.debug("  %s in %.2f s", name, time.perf_counter() - step)
+    log.debug("restored %d keys and %d indexes of %s in %.2f s", len(keys), len(defs), table,
               time.perf_counter() - started)

@@ -23,7 +23,7 @@ import shapely
 from sqlalchemy import Engine, text
 
 from gridcore.taxonomy import Taxonomy
-from layers.imports.bulk import copy_table, deferred_indexes, log, point_ewkb_hex, wants_bulk
+from layers.imports.bulk import copy_table, deferred_indexes, log, point_ewkb, wants_bulk
 from layers.imports.common import attributes_json, flag_duplicates, require_columns
 from layers.imports.locate import grid_codes_of
 from layers.imports.reading import to_storage_crs
@@ -172,7 +172,7 @@ def load_parts(engine: Engine, gdf: gpd.GeoDataFrame, *, code_field: str | None 
         columns = {
             "code": codes, "class_code": classes.to_numpy(dtype=object),
             "grid_code": grid_codes, "h3": h3_cells(x, y, resolution),
-            "geom": point_ewkb_hex(x, y),
+            "geom": point_ewkb(x, y),
             "name": _strings(gdf, name_field).to_numpy(dtype=object),
             "state": states.to_numpy(dtype=object),
             **{f: _optional(gdf, f) for f in DEPT_FIELDS},

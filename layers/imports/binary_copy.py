@@ -1,0 +1,112 @@
+"""COPY in PostgreSQL's binary format, assembled column-wise by pyarrow.
+
+Why binary rather than the CSV pyarrow can write: the server skips the CSV scanner and the
+hex decoding of geometries (PostGIS reads the EWKB bytes as they are), about 0.7 s of server
+time per million city parts on the development machine, and the client builds each chunk with
+a handful of vectorised joins instead of a CSV writer. Layout (PostgreSQL docs, "COPY — Binary
+Format"): a signature and two zero int32s, then per row an int16 field count and, per field, an
+int32 byte length (-1 = NULL) followed by the bytes; an int16 -1 ends the stream. Text travels
+as UTF-8 bytes (the server still checks the encoding, so a NUL is refused as in text COPY),
+``jsonb`` as a version byte 1 followed by the JSON text, geometry as EWKB.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from sqlalchemy import Connection, text
+
+SIGNATURE = b"PGCOPY\n\xff\r\n\x00" + b"\x00\x00\x00\x00" + b"\x00\x00\x00\x00"
+TRAILER = b"\xff\xff"
+TEXT_TYPES = {"text", "varchar", "bpchar"}
+_JSONB_VERSION = pa.scalar(b"\x01", pa.binary())
+
+
+def column_types(conn: Connection, table: str) -> dict[str, str]:
+    """Column name → type name (``pg_type.typname``) of a table, temporary ones included."""
+    return dict(conn.execute(text(
+        "SELECT a.attname, t.typname FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid "
+        "WHERE a.attrelid = CAST(:t AS regclass) AND a.attnum > 0 AND NOT a.attisdropped"),
+        {"t": table}).all())
+
+
+def as_bytes(values: Any, typname: str) -> pa.Array:
+    """One column as the binary values COPY expects for its type (nulls kept)."""
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    if not isinstance(values, pa.Array):
+        values = pa.array(np.asarray(values, dtype=object), from_pandas=True,
+                          type=pa.binary() if typname == "geometry" else pa.string())
+    if pa.types.is_string(values.type) or pa.types.is_large_string(values.type):
+        values = values.cast(pa.binary())
+    if not pa.types.is_binary(values.type):
+        raise TypeError(f"binary COPY: expected strings or bytes, got {values.type}")
+    if typname == "jsonb":
+        valid = values.is_valid()
+        values = pc.if_else(valid, pc.binary_join_element_wise(_JSONB_VERSION, values, b""),
+                            pa.scalar(None, pa.binary()))
+    elif typname not in TEXT_TYPES and typname != "geometry":
+        raise TypeError(f"binary COPY: no encoder for column type {typname}")
+    return values
+
+
+def _int32_prefixes(lengths: np.ndarray) -> pa.Array:
+    """Big-endian int32 byte strings, one per row, as a binary array (no per-row Python)."""
+    n = len(lengths)
+    data = np.ascontiguousarray(lengths, dtype=">i4").tobytes()
+    offsets = np.arange(0, 4 * n + 1, 4, dtype=np.int32)
+    return pa.Array.from_buffers(pa.binary(), n, [None, pa.py_buffer(offsets),
+                                                  pa.py_buffer(data)])
+
+
+def encode_rows(columns: list[pa.Array]) -> pa.Buffer:
+    """The binary COPY rows (no signature, no trailer) of equally long byte columns."""
+    n = len(columns[0])
+    parts: list[Any] = [pa.scalar(struct.pack(">h", len(columns)), pa.binary())]
+    for values in columns:
+        lengths = pc.fill_null(pc.binary_length(values), -1).to_numpy(zero_copy_only=False)
+        parts += [_int32_prefixes(lengths), pc.fill_null(values, b"")]
+    joined = pc.binary_join_element_wise(*parts, b"")
+    offsets = np.frombuffer(joined.buffers()[1], dtype=np.int32, count=n + 1,
+                            offset=joined.offset * 4)
+    return joined.buffers()[2][offsets[0]:offsets[-1]] if n else pa.py_buffer(b"")
+
+
+def binary_chunks(columns: list[pa.Array], n_rows: int, chunk_rows: int,
+                  progress: Any = None) -> Iterator[bytes | pa.Buffer]:
+    """The whole COPY stream, ``chunk_rows`` rows at a time."""
+    yield SIGNATURE
+    for start in range(0, n_rows, chunk_rows):
+        part = [c.slice(start, chunk_rows) for c in columns]
+        yield encode_rows(part)
+        if progress is not None:
+            progress.update(len(part[0]))
+    yield TRAILER
+
+
+class ChunkReader:
+    """A read()-able file over an iterator of byte chunks, without re-copying the unread
+    rest of a chunk on every read (psycopg2 reads ``size`` bytes at a time)."""
+
+    def __init__(self, chunks: Iterator[bytes | pa.Buffer]) -> None:
+        self._chunks = chunks
+        self._view = memoryview(b"")
+
+    def read(self, size: int = -1) -> bytes:
+        while not len(self._view):
+            try:
+                self._view = memoryview(next(self._chunks))
+            except StopIteration:
+                return b""
+        if size < 0 or size >= len(self._view):
+            data, self._view = bytes(self._view), memoryview(b"")
+        else:
+            data, self._view = bytes(self._view[:size]), self._view[size:]
+        return data
+
+    readline = read

@@ -1,0 +1,98 @@
+"""Bulk mode drops city_part's keys during the COPY and re-adds them in the same transaction:
+the keys come back exactly, and a row that breaks one (whoever wrote it inside the window)
+fails the whole load and leaves everything as it was."""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import pandas as pd
+import pytest
+import shapely
+from sqlalchemy import create_engine, make_url, text
+from sqlalchemy.exc import IntegrityError
+
+from layers import migrate as migrations
+from layers.imports import load_departments, load_parts
+from layers.imports.bulk import deferred_indexes
+from tests.conftest import row_counts
+
+
+def constraint_defs(engine) -> list[tuple[str, str]]:  # noqa: ANN001
+    with engine.connect() as conn:
+        return sorted((r[0], r[1]) for r in conn.execute(text(
+            "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+            "WHERE conrelid = 'city_part'::regclass")))
+
+
+def parts(n: int, dept: str | None = None) -> gpd.GeoDataFrame:
+    frame = gpd.GeoDataFrame({"class_code": ["0120"] * n},
+                             geometry=shapely.points([24.94 + i * 1e-5 for i in range(n)],
+                                                     [60.17] * n), crs=4326)
+    if dept:
+        frame["competent_dept"] = dept
+    return frame
+
+
+def test_bulk_load_restores_keys_and_they_still_refuse(db) -> None:  # noqa: ANN001
+    load_departments(db, pd.DataFrame({"code": ["roads"], "name": ["Roads"]}))
+    before = constraint_defs(db)
+    assert sum(d.startswith("FOREIGN KEY") for _, d in before) == 3
+    assert load_parts(db, parts(300, "roads"), district="110101", bulk=True).inserted == 300
+    assert constraint_defs(db) == before
+    with db.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM city_part WHERE competent_dept = "
+                                 "'roads'")).scalar_one() == 300
+    with pytest.raises(IntegrityError, match="city_part_competent_dept_fkey"), db.begin() as c:
+        c.execute(text("UPDATE city_part SET competent_dept = 'nobody' WHERE code = "
+                       "(SELECT min(code) FROM city_part)"))
+    with pytest.raises(IntegrityError, match="city_part_pkey"), db.begin() as c:
+        c.execute(text("INSERT INTO city_part (code, class_code, geom) SELECT code, class_code, "
+                       "geom FROM city_part LIMIT 1"))
+
+
+@pytest.mark.parametrize(("planted", "refused_by"), [
+    ("UPDATE city_part SET owner_dept = 'nobody' WHERE code = (SELECT max(code) FROM city_part)",
+     "city_part_owner_dept_fkey"),
+    ("INSERT INTO city_part (code, class_code, geom) SELECT code, class_code, geom "
+     "FROM city_part LIMIT 1", "city_part_pkey"),
+])
+def test_a_row_breaking_a_deferred_key_fails_the_load(db, planted, refused_by) -> None:  # noqa: ANN001
+    load_parts(db, parts(20), district="110101")
+    before, defs = row_counts(db), constraint_defs(db)
+    with (pytest.raises(IntegrityError, match=refused_by), db.begin() as conn,
+          deferred_indexes(conn, "city_part", enabled=True)):
+        assert not any(d.startswith("FOREIGN KEY") for d in (r[0] for r in conn.execute(
+            text("SELECT pg_get_constraintdef(oid) FROM pg_constraint "
+                 "WHERE conrelid = 'city_part'::regclass"))))
+        conn.execute(text(planted))  # what a buggy or racing writer could leave behind
+    assert row_counts(db) == before and constraint_defs(db) == defs
+
+
+def test_part_code_columns_collate_c_and_downgrade(database_url: str) -> None:
+    admin = create_engine(database_url, isolation_level="AUTOCOMMIT")
+    name = make_url(database_url).database + "_coll"
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    engine = create_engine(make_url(database_url).set(database=name)
+                           .render_as_string(hide_password=False))
+    query = text("SELECT attname, coalesce(collname, '') FROM pg_attribute a "
+                 "LEFT JOIN pg_collation c ON c.oid = a.attcollation "
+                 "WHERE attrelid = 'city_part'::regclass AND attname IN "
+                 "('code', 'class_code', 'grid_code', 'h3', 'name')")
+    try:
+        migrations.upgrade(engine)
+        with engine.connect() as conn:
+            assert dict(conn.execute(query).all()) == {
+                "code": "C", "class_code": "C", "grid_code": "C", "h3": "C", "name": "default"}
+        migrations.downgrade(engine, "0004_audit_seal")
+        with engine.connect() as conn:
+            assert set(dict(conn.execute(query).all()).values()) == {"default"}
+        migrations.upgrade(engine)
+        with engine.connect() as conn:
+            assert dict(conn.execute(query).all())["code"] == "C"
+    finally:
+        engine.dispose()
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+        admin.dispose()
