@@ -43,7 +43,11 @@ def get_security_settings(request: Request) -> SecuritySettings:
     return settings
 
 
-SecurityDep = Annotated[SecuritySettings, Depends(get_security_settings)]
+async def _security_settings(request: Request) -> SecuritySettings:
+    return get_security_settings(request)  # async: no thread hop (see api.deps)
+
+
+SecurityDep = Annotated[SecuritySettings, Depends(_security_settings)]
 
 
 def issue_token(settings: SecuritySettings, username: str, role: str,

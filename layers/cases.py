@@ -25,7 +25,9 @@ from layers import audit
 from layers.case_resolve import Resolves
 from layers.case_settings import CaseSettings
 from layers.case_view import case_dict, stage_limit, stage_marks, taxonomy
+from layers.engine import autocommit
 from layers.photos import Photo, store_photo
+from layers.prepared import Prepared
 
 SOURCES = ("grid_worker", "hotline", "citizen", "machine", "open311", "other")
 CASE_COLUMNS = "c.*, ST_X(c.geom) AS lon, ST_Y(c.geom) AS lat"
@@ -77,7 +79,7 @@ class IntakeResult:
 # for the statement itself, not across further round trips, so concurrent intakes do not queue
 # behind each other's network latency. When a racing resend holds the key, ON CONFLICT DO
 # NOTHING waits for it to commit and returns no row.
-_INSERT = text(f"""
+_INSERT = Prepared("gridcore_case_intake", f"""
 WITH c AS (
 INSERT INTO case_record (idempotency_key, payload_hash, category_key, description, geom,
     input_crs, input_x, input_y, grid_id, grid_code, community_code, street_code,
@@ -114,7 +116,7 @@ VALUES (:case_id, :at, :actor, :role, :action, :from_state, :to_state, :reason,
     CAST(:attachments AS jsonb), CAST(:details AS jsonb))
 """)
 
-_NEARBY = text("""
+_NEARBY = Prepared("gridcore_case_nearby", """
 SELECT id, category_key, description, part_code, created_at,
        ST_Distance(geom::geography, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)::geography) AS d
 FROM case_record
@@ -149,7 +151,7 @@ def _duplicates(conn: Connection, report: Report, part: str | None, now: datetim
     window = timedelta(hours=settings.dedup_window_h)
     # Degrees bound for the index (longitude degrees shrink with latitude), then metres.
     deg = radius / 111_320.0 / max(math.cos(math.radians(report.lat)), 0.01)
-    rows = conn.execute(_NEARBY, {"lon": report.lon, "lat": report.lat, "deg": deg,
+    rows = _NEARBY.execute(conn, {"lon": report.lon, "lat": report.lat, "deg": deg,
                                   "since": now - window, "major": report.category[:3],
                                   "part": part or ""}).all()
     new = CaseSketch(report.category, now, report.description, part)
@@ -169,8 +171,7 @@ def intake(engine: Engine, resolver: Resolves, settings: CaseSettings, report: R
     report.validate()
     now = now or datetime.now(UTC)
     payload_hash = report.payload_hash()
-    with engine.connect() as conn:
-        conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+    with autocommit(engine) as conn:
         # No look-up of the key first: the insert below settles resends (one round trip less
         # on the common path); only a report that cannot be placed checks for an earlier case.
         try:
@@ -200,7 +201,7 @@ def intake(engine: Engine, resolver: Resolves, settings: CaseSettings, report: R
         attachments = [{"path": store_photo(p, settings.media_dir), "sha256": p.sha256}
                        for p in report.photos]
         who = actor or report.reporter or report.source
-        row = conn.execute(_INSERT, {
+        row = _INSERT.execute(conn, {
             "key": report.idempotency_key, "hash": payload_hash, "category": report.category,
             "description": report.description, "lon": res.lon, "lat": res.lat,
             "crs": report.crs, "x": report.lon, "y": report.lat, "grid_id": res.grid.grid_id,

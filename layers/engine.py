@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Connection, Engine, create_engine, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from gridcore.errors import DatabaseUnsuitable, ServiceUnavailable
@@ -34,6 +36,31 @@ def make_engine(settings: DatabaseSettings | None = None, url: str | None = None
             "options": f"-c statement_timeout={settings.statement_timeout_ms}",
         },
     )
+
+
+@contextlib.contextmanager
+def autocommit(engine: Engine) -> Iterator[Connection]:
+    """A pooled connection on which every statement is its own transaction.
+
+    SQLAlchemy's ``isolation_level="AUTOCOMMIT"`` goes through psycopg2's
+    ``set_isolation_level``, which sends ``SET default_transaction_isolation`` to the server on
+    the way in and again when the connection returns to the pool: two round trips per use,
+    measured on case intake. psycopg2's own ``autocommit`` attribute switches on the client
+    only, so the hot path flips that and flips it back before the pool sees the connection.
+    A connection that once ran at another isolation level (the grid index reads in REPEATABLE
+    READ) keeps an explicit level, and psycopg2 then answers every autocommit switch with that
+    same SET; the server's default level is what SQLAlchemy restores anyway, so it is set as
+    "default" (no SET) first."""
+    with engine.connect() as conn:
+        raw = conn.connection.dbapi_connection
+        if raw.isolation_level is not None:
+            raw.isolation_level = None
+        raw.autocommit = True
+        try:
+            yield conn
+        finally:
+            with contextlib.suppress(Exception):  # a broken connection is discarded anyway
+                raw.autocommit = False
 
 
 @dataclass(frozen=True)

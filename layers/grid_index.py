@@ -26,11 +26,13 @@ from sqlalchemy.exc import DBAPIError
 
 from gridcore.dispatch import DispatchRules
 from layers.dispatch_rules import load_rules
+from layers.prepared import Prepared
 from spatial.locator import GridLocator
 
 LAYERS = ("grids", "areas", "dispatch_rules", "departments", "workers", "categories")
 _RAW_VERSIONS = "SELECT layer, version FROM layer_version WHERE layer = ANY(%s)"
-_VERSIONS = text("SELECT layer, version FROM layer_version WHERE layer = ANY(:layers)")
+_VERSIONS = Prepared("gridcore_layer_versions",
+                     "SELECT layer, version FROM layer_version WHERE layer = ANY(:layers)")
 
 
 @dataclass(frozen=True)
@@ -51,7 +53,7 @@ class IndexSnapshot:
 
 
 def read_versions(conn: Connection) -> tuple[int, ...]:
-    got = dict(conn.execute(_VERSIONS, {"layers": list(LAYERS)}).all())
+    got = dict(_VERSIONS.execute(conn, {"layers": list(LAYERS)}).all())
     return tuple(int(got.get(layer, 0)) for layer in LAYERS)
 
 

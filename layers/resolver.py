@@ -23,6 +23,7 @@ from gridcore.dispatch import AreaPath, PartUnits, Proposal
 from gridcore.errors import OutsideManagedArea, ValidationError
 from gridcore.resolution import AreaRef, GridHit, LinkedPart, Resolution, ResponsibleParty
 from layers.grid_index import GridIndex, IndexSnapshot, shared_index
+from layers.prepared import Prepared
 from spatial import crs as crs_mod
 from spatial import h3cells
 
@@ -56,6 +57,23 @@ CROSS JOIN LATERAL (
                      ST_SetSRID(ST_MakePoint(q.lon, q.lat), 4326)::geography, :r)
     ORDER BY d, c.code
     LIMIT 1) AS p
+""")
+
+
+# One point (the case intake path). Not the batch query above with one row: there the class is
+# a column of the unnest, so the planner guesses its selectivity and ANDs the class index's
+# bitmap (a quarter of all parts for a common class) with the GiST one; with the class as a
+# literal it uses only the GiST index (measured: 0.40 → 0.09 ms on 50,000 parts).
+_PART_SQL = Prepared("gridcore_part_link", """
+SELECT code, class_code, maintenance_dept, owner_dept,
+       ST_Distance(geom::geography, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)::geography) AS d
+FROM city_part
+WHERE class_code = :cls
+  AND geom && ST_Expand(ST_SetSRID(ST_MakePoint(:lon, :lat), 4326),
+                        :r / (111000.0 * greatest(cos(radians(:lat)), 0.01)))
+  AND ST_DWithin(geom::geography, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)::geography, :r)
+ORDER BY d, code
+LIMIT 1
 """)
 
 
@@ -172,6 +190,13 @@ class Resolver:
         todo = [(i, x, y, part_class_of(c)) for i, x, y, c in points if part_class_of(c)]
         if not todo or self.settings.part_link_m <= 0:
             return {}
+        if len(todo) == 1 and conn is not None:
+            i, x, y, cls = todo[0]
+            one = _PART_SQL.execute(conn, {"lon": float(x), "lat": float(y), "cls": cls,
+                                           "r": self.settings.part_link_m}).first()
+            return {} if one is None else {i: LinkedPart(
+                one.code, one.class_code, round(float(one.d), 2), one.maintenance_dept,
+                one.owner_dept)}
         params = {"i": [t[0] for t in todo], "lon": [float(t[1]) for t in todo],
                   "lat": [float(t[2]) for t in todo], "cls": [t[3] for t in todo],
                   "r": self.settings.part_link_m}

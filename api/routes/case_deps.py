@@ -22,14 +22,14 @@ from layers.case_resolve import Resolves, make_resolver
 from layers.case_settings import CaseSettings
 
 
-def get_case_settings(request: Request) -> CaseSettings:
+async def get_case_settings(request: Request) -> CaseSettings:  # async: see api.deps
     settings = getattr(request.app.state, "case_settings", None)
     if settings is None:
         settings = request.app.state.case_settings = CaseSettings()
     return settings
 
 
-def get_resolver(request: Request) -> Resolves:
+async def get_resolver(request: Request) -> Resolves:  # async: see api.deps
     resolver = getattr(request.app.state, "case_resolver", None)
     if resolver is None:
         resolver = request.app.state.case_resolver = make_resolver(request.app.state.engine)

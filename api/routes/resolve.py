@@ -38,7 +38,7 @@ def resolver_for(app: FastAPI) -> Resolver:
     return resolver
 
 
-def get_resolver(request: Request) -> Resolver:
+async def get_resolver(request: Request) -> Resolver:  # async: no thread hop (api.deps)
     return resolver_for(request.app)
 
 
