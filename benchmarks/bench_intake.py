@@ -69,7 +69,10 @@ def district_box(km: float) -> tuple[float, float, float, float]:
     return lon0, lat0, lon0 + dlon, lat0 + dlat
 
 
-def _cells(box: tuple[float, float, float, float], n: int) -> list[tuple[int, int, shapely.Polygon]]:
+Box = tuple[float, float, float, float]
+
+
+def _cells(box: Box, n: int) -> list[tuple[int, int, shapely.Polygon]]:
     xs, ys = np.linspace(box[0], box[2], n + 1), np.linspace(box[1], box[3], n + 1)
     return [(i, j, shapely.box(xs[i], ys[j], xs[i + 1], ys[j + 1]))
             for i in range(n) for j in range(n)]
@@ -144,8 +147,8 @@ def start(cmd: list[str], env: dict[str, str], port: int) -> subprocess.Popen:
 def wrk(url: str, seconds: float, concurrency: int, box: tuple[float, ...]) -> dict:
     """One wrk run; the Lua script's done() prints its figures as one JSON line."""
     out = subprocess.run(
-        ["wrk", "-t1", f"-c{concurrency}", f"-d{max(1, round(seconds))}s", "--timeout", "10s", "-s", str(LUA),
-         url, "--", *(f"{v:.7f}" for v in box)],
+        ["wrk", "-t1", f"-c{concurrency}", f"-d{max(1, round(seconds))}s", "--timeout", "10s",
+         "-s", str(LUA), url, "--", *(f"{v:.7f}" for v in box)],
         capture_output=True, text=True, check=True).stdout
     figures = json.loads(out.strip().splitlines()[-1])
     figures["rate"] = figures["requests"] / (figures["duration_us"] / 1e6)

@@ -23,6 +23,7 @@ import unicodedata
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 
 DEFAULT_WINDOW = timedelta(hours=72)
 WEIGHTS = {"distance": 0.35, "time": 0.15, "class": 0.2, "text": 0.2, "part": 0.4}
@@ -68,13 +69,22 @@ def ngrams(text: str, n: int = 2) -> Counter[str]:
     return Counter(s[i:i + n] for i in range(len(s) - n + 1))
 
 
+@lru_cache(maxsize=4096)
+def _profile(text: str, n: int) -> tuple[Counter[str], float]:
+    """n-gram counts and their norm. Cached: one report is compared with every open case
+    nearby, and reports repeat the same short descriptions (路灯不亮, 井盖破损) all day."""
+    grams = ngrams(text, n)
+    return grams, math.sqrt(sum(v * v for v in grams.values()))
+
+
 def text_similarity(a: str, b: str, n: int = 2) -> float:
     """Cosine similarity of character n-gram counts, 0 … 1."""
-    ga, gb = ngrams(a, n), ngrams(b, n)
-    if not ga or not gb:
+    (ga, na), (gb, nb) = _profile(a or "", n), _profile(b or "", n)
+    if not na or not nb:
         return 0.0
-    dot = sum(v * gb[k] for k, v in ga.items())
-    return dot / math.sqrt(sum(v * v for v in ga.values()) * sum(v * v for v in gb.values()))
+    if len(gb) < len(ga):
+        ga, gb = gb, ga
+    return sum(v * gb[k] for k, v in ga.items() if k in gb) / (na * nb)
 
 
 def class_relation(a: str, b: str) -> float:
