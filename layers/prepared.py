@@ -18,7 +18,8 @@ from typing import Any
 from sqlalchemy import Connection, CursorResult
 from sqlalchemy.exc import DBAPIError
 
-_PARAM = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")  # :name, but not the ::type casts
+# :name, but not the ::type casts, nor anything inside a '…' literal (matched and kept as is)
+_PARAM = re.compile(r"'(?:[^']|'')*'|(?<![:\w]):([A-Za-z_]\w*)")
 _PLAN_CHANGED = "0A000"  # "cached plan must not change result type": a column was added
 
 
@@ -30,6 +31,8 @@ class Prepared:
         self.params: list[str] = []
 
         def number(match: re.Match[str]) -> str:
+            if match.group(1) is None:
+                return match.group(0)
             if match.group(1) not in self.params:
                 self.params.append(match.group(1))
             return f"${self.params.index(match.group(1)) + 1}"

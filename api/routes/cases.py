@@ -8,8 +8,8 @@ import json
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
+from anyio import CapacityLimiter, to_thread
 from fastapi import APIRouter, Body, Header, Query, Request, Response
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from pydantic import ValidationError as PydanticError
@@ -93,6 +93,13 @@ async def read_report(request: Request, settings: CaseSettings,
     return Report(photos=photos, **body.model_dump())
 
 
+def _intake_limiter(request: Request, settings: CaseSettings) -> CapacityLimiter:
+    limiter = getattr(request.app.state, "intake_limiter", None)
+    if limiter is None:
+        limiter = request.app.state.intake_limiter = CapacityLimiter(settings.intake_threads)
+    return limiter
+
+
 def _reporter_identity(request: Request, x_actor: str | None, x_role: str | None,
                        authorization: str | None) -> tuple[str, str]:
     """Who files the report: the token's user, else the stand-in headers, else "system"."""
@@ -135,7 +142,7 @@ async def create_case(request: Request, engine: EngineDep, settings: CaseSetting
         who = _reporter_identity(request, x_actor, x_role, authorization)
         return intake(engine, resolver, settings, report, *who)
 
-    result = await run_in_threadpool(file_case)
+    result = await to_thread.run_sync(file_case, limiter=_intake_limiter(request, settings))
     return JSONResponse(result.case, status_code=201 if result.created else 200,
                         headers={"Location": f"/cases/{result.case['id']}"})
 

@@ -1,0 +1,68 @@
+"""Prepared statements and the round-trip-free autocommit switch of the intake hot path."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import Engine, create_engine, text
+
+from layers.engine import autocommit
+from layers.prepared import Prepared
+
+
+def test_named_parameters_become_positional_and_casts_stay() -> None:
+    stmt = Prepared("t_cast", "SELECT CAST(:a AS int) + :b::int, :a::text || ':x', :b")
+    assert stmt.params == ["a", "b"]
+    assert stmt.body == "SELECT CAST($1 AS int) + $2::int, $1::text || ':x', $2"
+
+
+def test_prepared_once_per_connection_then_only_executed(db: Engine) -> None:
+    stmt = Prepared(f"t_{uuid.uuid4().hex[:8]}",
+                    "SELECT ST_AsText(ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)), :tag::text")
+    with db.connect() as conn:
+        first = stmt.execute(conn, {"lon": 121.5, "lat": 31.2, "tag": "a"}).one()
+        second = stmt.execute(conn, {"lon": 1.0, "lat": 2.0, "tag": "b"}).one()
+        prepared = conn.execute(text("SELECT count(*) FROM pg_prepared_statements "
+                                     "WHERE name = :n"), {"n": stmt.name}).scalar_one()
+    assert first == ("POINT(121.5 31.2)", "a")
+    assert second == ("POINT(1 2)", "b")
+    assert prepared == 1
+
+
+def test_prepared_again_when_the_table_changes_shape(db: Engine) -> None:
+    stmt = Prepared(f"t_{uuid.uuid4().hex[:8]}", "SELECT * FROM t_shape WHERE id = :id")
+    with db.begin() as conn:
+        conn.execute(text("DROP TABLE IF EXISTS t_shape"))
+        conn.execute(text("CREATE TABLE t_shape (id int PRIMARY KEY, a text)"))
+        conn.execute(text("INSERT INTO t_shape VALUES (1, 'x')"))
+    try:
+        with autocommit(db) as conn:
+            assert stmt.execute(conn, {"id": 1}).one() == (1, "x")
+            conn.execute(text("ALTER TABLE t_shape ADD COLUMN b text DEFAULT 'y'"))
+            # the cached plan's result type changed: re-prepared instead of failing
+            assert stmt.execute(conn, {"id": 1}).one() == (1, "x", "y")
+    finally:
+        with db.begin() as conn:
+            conn.execute(text("DROP TABLE t_shape"))
+
+
+def test_autocommit_commits_each_statement_and_hands_back_a_normal_connection(
+        db: Engine, database_url: str) -> None:
+    other = create_engine(database_url)
+    try:
+        with db.begin() as conn:
+            conn.execute(text("CREATE TABLE IF NOT EXISTS t_auto (v text)"))
+        with autocommit(db) as conn:
+            raw = conn.connection.dbapi_connection
+            conn.execute(text("INSERT INTO t_auto VALUES ('seen')"))
+            with other.connect() as watcher:  # committed before the block ends
+                assert watcher.execute(text("SELECT count(*) FROM t_auto")).scalar_one() == 1
+        assert raw.autocommit is False
+        with db.connect() as conn:  # the pooled connection is transactional again
+            conn.execute(text("INSERT INTO t_auto VALUES ('rolled back')"))
+            conn.rollback()
+            assert conn.execute(text("SELECT count(*) FROM t_auto")).scalar_one() == 1
+    finally:
+        other.dispose()
+        with db.begin() as conn:
+            conn.execute(text("DROP TABLE IF EXISTS t_auto"))
