@@ -10,6 +10,10 @@ class ApiSettings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = 8000
+    # Processes of `gridcore serve`. Python runs one request's code at a time per process, so
+    # a machine with N cores serves up to N times more with N workers (bench_intake uses 2 on
+    # 2 cores); each worker keeps its own grid index in memory and its own connection pool.
+    workers: int = 1
     public_url: str | None = None
     max_body_bytes: int = 20 * 1024 * 1024
     page_limit_default: int = 100

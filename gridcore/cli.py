@@ -7,6 +7,7 @@ runs on the embedded private cluster or on ``GRIDCORE_DATABASE_URL``.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from typing import Annotated
 
@@ -307,7 +308,10 @@ def check(as_json: Annotated[bool, typer.Option("--json")] = False,
 # -- serve ---------------------------------------------------------------------------------------
 @app.command("serve")
 def serve(host: Annotated[str | None, typer.Option(help="bind address")] = None,
-          port: Annotated[int | None, typer.Option(help="port")] = None) -> None:
+          port: Annotated[int | None, typer.Option(help="port")] = None,
+          workers: Annotated[int | None, typer.Option(
+              min=1, help="worker processes (default GRIDCORE_WORKERS or 1; use the number "
+                          "of cores for throughput)")] = None) -> None:
     """Run the HTTP service (migrating the schema first)."""
     import uvicorn
 
@@ -319,11 +323,21 @@ def serve(host: Annotated[str | None, typer.Option(help="bind address")] = None,
         settings.host = host
     if port:
         settings.port = port
+    if workers:
+        settings.workers = workers
     engine = _engine(migrate=True)
     engine.dispose()
-    typer.echo(f"gridcore serving on http://{settings.host}:{settings.port}/docs")
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
-                timeout_graceful_shutdown=10)
+    typer.echo(f"gridcore serving on http://{settings.host}:{settings.port}/docs "
+               f"({settings.workers} worker{'s' if settings.workers > 1 else ''})")
+    if settings.workers == 1:
+        uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
+                    timeout_graceful_shutdown=10)
+        return
+    # Several processes need the app by import path; each builds it from the environment,
+    # so the options given here travel as GRIDCORE_ variables.
+    os.environ["GRIDCORE_HOST"], os.environ["GRIDCORE_PORT"] = settings.host, str(settings.port)
+    uvicorn.run("api.app:create_app", factory=True, host=settings.host, port=settings.port,
+                workers=settings.workers, timeout_graceful_shutdown=10)
 
 
 # -- users, keys, audit, db backup|restore (gridcore/cli_security.py) -----------------------------
