@@ -64,3 +64,15 @@ def boundary(cell_id: str) -> list[tuple[float, float]]:
 
 # The bulk importer's name for :func:`cells` (lon, lat arrays → hex strings).
 cells_of_points = cells
+
+
+def cells_arrow(lon: np.ndarray, lat: np.ndarray, resolution: int = DEFAULT_RESOLUTION):  # noqa: ANN201
+    """:func:`cells` as a pyarrow string array: a million points skip a million Python str
+    objects on their way to COPY (pyarrow is imported here only, on demand)."""
+    import pyarrow as pa
+
+    if _coordinates_to_cells is None or len(lon) == 0:
+        return pa.array(cells(lon, lat, resolution), pa.string())
+    ints = _coordinates_to_cells(np.asarray(lat, dtype=np.float64),
+                                 np.asarray(lon, dtype=np.float64), _check_res(resolution))
+    return pa.array(_cells_to_string(ints)).cast(pa.string())

@@ -1,10 +1,11 @@
 """City parts (部件): 16-digit codes = district 6 + class 4 + serial 6, points only.
 
 The bulk path: every check is vectorised (pandas / shapely / h3ronpy / pyarrow), new rows go
-straight into ``city_part`` by a columnar COPY (``layers.imports.bulk``; big loads rebuild the
-secondary indexes once instead of maintaining them row by row), and only rows that already
-exist (same code, or same ``source`` + ``source_id`` — how an OSM re-import finds its rows) go
-through a staging table and one set-based UPDATE. Codes missing from the file are generated:
+straight into ``city_part`` by a columnar binary COPY (``layers.imports.bulk``; big loads
+rebuild the indexes and keys once instead of maintaining them row by row, and write their rows
+in grid then code order), and only rows that already exist (same code, or same ``source`` +
+``source_id`` — how an OSM re-import finds its rows) go through a staging table and one
+set-based UPDATE. Codes missing from the file are generated:
 district + class + a serial continuing after the largest serial stored for that district and
 class, in file order. The district comes from ``district`` when given, else from the unit grid
 the part lies in. Columns whose every value is the column's default are left to the server.
@@ -25,12 +26,14 @@ from sqlalchemy import Engine, text
 from gridcore.taxonomy import Taxonomy
 from layers.imports.bulk import copy_table, deferred_indexes, log, point_ewkb, wants_bulk
 from layers.imports.common import attributes_json, flag_duplicates, require_columns
-from layers.imports.locate import grid_codes_of
+from layers.imports.locate import grid_index_of_points
+from layers.imports.part_codes import district_prefixes, grid_then_code_order, next_codes, take_rows
+from layers.imports.part_codes import report_rows as _report_rows
 from layers.imports.reading import to_storage_crs
-from layers.imports.report import ImportReport, Problems, refuse_database_errors, reject_file
+from layers.imports.report import ImportReport, Problems, refuse_database_errors
 from layers.settings import DatabaseSettings
 from layers.tables import PART_STATES
-from spatial.h3cells import cells as h3_cells
+from spatial.h3cells import cells_arrow as h3_cells
 
 DEPT_FIELDS = ("competent_dept", "owner_dept", "maintenance_dept")
 # Columns gridcore computes itself (present in its own exports): never copied into attributes.
@@ -47,11 +50,6 @@ def _strings(df: pd.DataFrame, column: str | None, default: str = "") -> pd.Seri
         values = values.cast(pa.string())
     cleaned = pc.utf8_trim_whitespace(pc.fill_null(values, ""))
     return pd.Series(np.asarray(cleaned.to_pylist(), dtype=object), dtype=object)
-
-
-def _report_rows(problems: Problems, mask: np.ndarray, field_name: str, reason) -> None:  # noqa: ANN001
-    for i in np.flatnonzero(mask)[:1000]:
-        problems.add(int(i) + 1, field_name, reason(int(i)))
 
 
 def _points(gdf: gpd.GeoDataFrame, problems: Problems) -> tuple[np.ndarray, np.ndarray]:
@@ -126,7 +124,7 @@ def load_parts(engine: Engine, gdf: gpd.GeoDataFrame, *, code_field: str | None 
                 _report_rows(problems, ((values != "") & ~values.isin(stored)).to_numpy(), f,
                              lambda i, v=values: f"department {v[i]!r} does not exist")
         problems.raise_if_any()
-        grid_codes = grid_codes_of(conn, gdf.geometry.to_numpy())
+        grid_names, grid_idx = grid_index_of_points(conn, x, y)
         existing = np.full(n, None, dtype=object)
         if keyed.any():
             stored_keys = dict(conn.execute(text(
@@ -154,9 +152,10 @@ def load_parts(engine: Engine, gdf: gpd.GeoDataFrame, *, code_field: str | None 
         todo = ~given & pd.isna(existing)
         new_codes = None
         if todo.any():
-            prefixes = _district_prefixes(district, grid_codes, classes, todo, problems, cf)
+            prefixes = district_prefixes(district, grid_names, grid_idx, classes, todo,
+                                         problems, cf)
             problems.raise_if_any()
-            new_codes = _next_codes(conn, prefixes, codes[given])
+            new_codes = next_codes(conn, *prefixes, codes[given])
         problems.raise_if_any()
         if new_codes is not None and todo.all():
             codes = new_codes  # the common bulk case: every code generated, kept in Arrow
@@ -171,8 +170,8 @@ def load_parts(engine: Engine, gdf: gpd.GeoDataFrame, *, code_field: str | None 
                                       *DERIVED], attributes_field)
         columns = {
             "code": codes, "class_code": classes.to_numpy(dtype=object),
-            "grid_code": grid_codes, "h3": h3_cells(x, y, resolution),
-            "geom": point_ewkb(x, y),
+            "grid_code": pa.array(grid_names, pa.string()).take(
+                pa.array(grid_idx, mask=grid_idx < 0)),
             "name": _strings(gdf, name_field).to_numpy(dtype=object),
             "state": states.to_numpy(dtype=object),
             **{f: _optional(gdf, f) for f in DEPT_FIELDS},
@@ -184,10 +183,16 @@ def load_parts(engine: Engine, gdf: gpd.GeoDataFrame, *, code_field: str | None 
         defaults = {"name": "", "state": "intact", "source": "", "attributes": "{}"}
         columns = {k: v for k, v in columns.items()
                    if k in ALWAYS or not _all_equal(v, defaults.get(k))}
-        log.debug("parts: %d rows checked and prepared in %.2f s", n,
-                  time.perf_counter() - started)
         is_update = pd.notna(existing)
         report.inserted, report.updated = int((~is_update).sum()), int(is_update.sum())
+        if bulk is None:
+            bulk = report.inserted > 0 and wants_bulk(conn, "city_part", report.inserted)
+        if bulk and not is_update.any():
+            order = grid_then_code_order(grid_idx, columns["code"])
+            columns, x, y = take_rows(columns, order), x[order], y[order]
+        columns |= {"h3": h3_cells(x, y, resolution), "geom": point_ewkb(x, y)}
+        log.debug("parts: %d rows checked and prepared in %.2f s", n,
+                  time.perf_counter() - started)
         _write(conn, columns, is_update, bulk)
     return report
 
@@ -205,14 +210,13 @@ def _all_equal(values: object, default: str | None) -> bool:
                 else pd.isna(arr).all())
 
 
-def _write(conn, columns: dict, is_update: np.ndarray, bulk: bool | None) -> None:  # noqa: ANN001
+def _write(conn, columns: dict, is_update: np.ndarray, bulk: bool) -> None:  # noqa: ANN001
     n_new = int((~is_update).sum())
     if n_new:
         new = columns if n_new == len(is_update) else {
             k: (v.filter(pa.array(~is_update)) if isinstance(v, pa.Array) else v[~is_update])
             for k, v in columns.items()}
-        use_bulk = wants_bulk(conn, "city_part", n_new) if bulk is None else bulk
-        with deferred_indexes(conn, "city_part", use_bulk):
+        with deferred_indexes(conn, "city_part", bulk):
             copy_table(conn, "city_part", new, n_new, "city parts")
     if is_update.any():
         upd = {k: (v.filter(pa.array(is_update)) if isinstance(v, pa.Array) else v[is_update])
@@ -223,47 +227,3 @@ def _write(conn, columns: dict, is_update: np.ndarray, bulk: bool | None) -> Non
         sets = ", ".join(f"{c} = s.{c}" for c in upd if c != "code")
         conn.execute(text(f"UPDATE city_part p SET {sets}, changed_on = current_date "
                           "FROM stage_part s WHERE p.code = s.code"))
-
-
-def _district_prefixes(district: str | None, grid_codes: np.ndarray, classes: pd.Series,
-                       todo: np.ndarray, problems: Problems, field_name: str) -> np.ndarray:
-    """district + class (10 characters) of every row still needing a code."""
-    if district is not None:
-        if len(district) != 6 or not district.isdigit():
-            problems.add(None, "district", f"district {district!r} must be 6 digits")
-            return np.empty(0, dtype=object)
-        counties = pa.array(np.full(int(todo.sum()), district, dtype=object), pa.string())
-    else:
-        outside = todo & pd.isna(grid_codes)
-        _report_rows(problems, outside, field_name, lambda i: (
-            "no code in the file and the point lies in no unit grid, so its district is "
-            "unknown: give --district"))
-        if outside.any():
-            return np.empty(0, dtype=object)
-        counties = pc.utf8_slice_codeunits(pa.array(grid_codes[todo], pa.string()), 0, 6)
-    joined = pc.binary_join_element_wise(
-        counties, pa.array(classes.to_numpy(dtype=object)[todo], pa.string()), "")
-    return np.asarray(joined.to_pylist(), dtype=object)
-
-
-def _next_codes(conn, prefixes: np.ndarray, given_codes: pd.Series) -> pa.Array:  # noqa: ANN001
-    """district+class prefix → serials continuing after the largest stored (or given) one."""
-    inverse, uniques = pd.factorize(prefixes)
-    stored = dict(conn.execute(text(
-        "SELECT left(code, 10), max(right(code, 6)::int) FROM city_part "
-        "WHERE left(code, 10) = ANY(:p) GROUP BY 1"), {"p": list(uniques)}).all())
-    for code in given_codes:
-        stored[code[:10]] = max(stored.get(code[:10], 0), int(code[10:]))
-    base = np.array([stored.get(p, 0) for p in uniques], dtype=np.int64)[inverse]
-    # running number within each prefix, in file order
-    order = np.argsort(inverse, kind="stable")
-    counts = np.bincount(inverse)
-    starts = np.repeat(np.cumsum(counts) - counts, counts)
-    rank = np.empty(len(prefixes), dtype=np.int64)
-    rank[order] = np.arange(len(prefixes)) - starts
-    serial = base + rank + 1
-    if (serial > 999_999).any():
-        raise reject_file("parts", "more than 999999 city parts of one class in one district "
-                                   f"({prefixes[serial > 999_999][0]})", "code")
-    padded = pc.utf8_lpad(pa.array(serial).cast(pa.string()), 6, padding="0")
-    return pc.binary_join_element_wise(pa.array(prefixes, pa.string()), padded, "")
