@@ -8,6 +8,8 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
+from starlette.responses import Response
 
 from gridcore import errors as e
 
@@ -80,6 +82,12 @@ def install(app: FastAPI) -> None:
                            for err in errors)
         return problem(422, "Invalid request", detail, "validation-error",
                        str(request.url.path), errors=errors)
+
+    @app.exception_handler(ClientDisconnect)
+    async def client_gone(request: Request, exc: ClientDisconnect) -> Response:
+        # The client hung up while sending its body (a phone losing signal mid-upload): nothing
+        # was stored and nobody is listening, so no traceback in the log; 499 as nginx logs it.
+        return Response(status_code=499)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -1,6 +1,6 @@
 """Benchmark: case intake over HTTP on loopback vs a bare insert endpoint (the floor).
 
-    python benchmarks/bench_intake.py [--seconds 20] [--concurrency 16] [--workers 2] [--small]
+    python benchmarks/bench_intake.py [--seconds 20] [--concurrency 8,16] [--workers 2] [--small]
 
 The city: a dedicated database (created and dropped here) holds one district of about
 10 km × 10 km in Helsinki (``--box-km``): 5 streets, 25 communities, 2,500 unit grids of about
@@ -9,16 +9,18 @@ classes), departments, and dispatch rules at city, district, street and grid lev
 
 The load: ``wrk`` (a C load generator, Debian package ``wrk``, installed by
 ``scripts/install.sh --test``) with ``benchmarks/intake.lua`` keeps ``--concurrency``
-connections busy for ``--seconds``; every request is a new report (its own idempotency key, a
-random point in the district, one of five event / city-part classes). Two targets, one after
-the other, each starting from an empty case table (truncated, after a short warm-up):
+connections busy for ``--seconds``, at each level of that list in turn (8 and 16 by default).
+Every request is a new report (its own idempotency key, a random point in the district, one of
+five event / city-part classes). Two targets, one after the other, each starting from an empty
+case table (truncated, after a short warm-up):
 
 * ``POST /cases`` of the real service (``api.app:create_app`` under uvicorn): resolve
   (in-memory locator) + nearest city part of the class within 30 m + dispatch proposal +
   duplicate candidates (open cases nearby, scored) + case, history and audit rows, durable
   commit (``synchronous_commit`` on);
 * ``POST /floor`` of ``benchmarks/floor_app.py``: the same stack (FastAPI, uvicorn, SQLAlchemy,
-  psycopg2, same worker count) with an endpoint that only inserts the same case row.
+  psycopg2, same worker count, same prepared autocommit insert) with an endpoint that only
+  inserts the same case row.
 
 Reported per target: sustained cases/s, p50 / p90 / p99 latency (wrk's own measurement),
 non-2xx answers; for gridcore also how much real work the cases did (grid found, part linked,
@@ -60,6 +62,7 @@ from tests.live_server import free_port  # noqa: E402
 ORIGIN = (24.85, 60.15)  # south-west corner of the benchmark district
 CATEGORIES = ["E0103", "E0102", "E0104", "P0120", "P0101"]  # must match intake.lua
 LUA = Path(__file__).with_name("intake.lua")
+FLOOR, OURS = "floor: bare insert", "gridcore POST /cases"
 
 
 def district_box(km: float) -> tuple[float, float, float, float]:
@@ -179,7 +182,8 @@ def work_done(engine) -> dict[str, float]:  # noqa: ANN001
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--seconds", type=float, default=20)
-    ap.add_argument("--concurrency", type=int, default=16)
+    ap.add_argument("--concurrency", default="8,16",
+                    help="open connections (reporters in flight), comma-separated levels")
     ap.add_argument("--workers", type=int, default=2, help="uvicorn worker processes each")
     ap.add_argument("--box-km", type=float, default=10.0, help="side of the district")
     ap.add_argument("--parts", type=int, default=50_000)
@@ -205,36 +209,39 @@ def main() -> None:
         procs.append(start([*uv, "--port", str(p1), "api.app:create_app"], env, p1))
         procs.append(start([*uv, "--port", str(p2), "benchmarks.floor_app:create_floor_app"],
                            env, p2))
-        results, work = {}, {}
-        for label, target in (("floor: bare insert", f"http://127.0.0.1:{p2}/floor"),
-                              ("gridcore POST /cases", f"http://127.0.0.1:{p1}/cases")):
-            wrk(target, 3, args.concurrency, box)  # warm-up: pools, plans, caches
-            empty_cases(engine)
-            results[label] = wrk(target, seconds, args.concurrency, box)
-            work[label] = work_done(engine)
-        print(f"intake benchmark: {seconds:.0f} s per target, {args.concurrency} connections "
-              f"(wrk), {args.workers} uvicorn worker(s) each, loopback; district "
-              f"{args.box_km:g} km × {args.box_km:g} km, {city['grids']:,} grids, "
-              f"{city['parts']:,} city parts, {city['rules']:,} dispatch rules")
+        levels = [int(c) for c in args.concurrency.split(",")]
+        results: dict[tuple[int, str], dict] = {}
+        work: dict[int, dict[str, float]] = {}
+        for conc in levels:
+            for label, target in ((FLOOR, f"http://127.0.0.1:{p2}/floor"),
+                                  (OURS, f"http://127.0.0.1:{p1}/cases")):
+                wrk(target, 3, conc, box)  # warm-up: pools, plans, caches
+                empty_cases(engine)
+                results[conc, label] = wrk(target, seconds, conc, box)
+            work[conc] = work_done(engine)
+        print(f"intake benchmark: {seconds:.0f} s per target and load, {args.workers} uvicorn "
+              f"worker(s) each, wrk on loopback; district {args.box_km:g} km × "
+              f"{args.box_km:g} km, {city['grids']:,} grids, {city['parts']:,} city parts, "
+              f"{city['rules']:,} dispatch rules")
         print(f"machine load average (1/5/15 min): "
               f"{' '.join(f'{v:.1f}' for v in os.getloadavg())} on {os.cpu_count()} CPUs")
-        print(f"{'target':22s} {'cases/s':>8s} {'p50 ms':>7s} {'p90 ms':>7s} {'p99 ms':>7s} "
-              f"{'errors':>6s}")
-        for label, r in results.items():
-            print(f"{label:22s} {r['rate_ok']:8.0f} {r['p50_us'] / 1e3:7.1f} "
+        print(f"{'connections':>11s} {'target':22s} {'cases/s':>8s} {'p50 ms':>7s} "
+              f"{'p90 ms':>7s} {'p99 ms':>7s} {'errors':>6s}")
+        for (conc, label), r in results.items():
+            print(f"{conc:11d} {label:22s} {r['rate_ok']:8.0f} {r['p50_us'] / 1e3:7.1f} "
                   f"{r['p90_us'] / 1e3:7.1f} {r['p99_us'] / 1e3:7.1f} {r['errors']:6d}")
-        w = work["gridcore POST /cases"]
-        print(f"work per gridcore case ({w['cases']:,} stored): grid found {w['grid']:.0%}, "
-              f"department proposed {w['proposed']:.0%}, part linked {w['part']:.0%} of "
-              f"city-part reports, duplicate candidates offered {w['dups']:.2f} on average "
-              f"({w['with_dups']:.0%} of cases have at least one)")
-        g, f = results["gridcore POST /cases"], results["floor: bare insert"]
-        ratio = f["rate_ok"] / g["rate_ok"] if g["rate_ok"] else float("inf")
-        p99 = g["p99_us"] / 1e3
-        print(f"targets: ≥ 500 cases/s: {'met' if g['rate_ok'] >= 500 else 'MISSED'} "
-              f"({g['rate_ok']:.0f}); p99 ≤ 50 ms: {'met' if p99 <= 50 else 'MISSED'} "
-              f"({p99:.1f}); within 2× of the floor: {'met' if ratio <= 2 else 'MISSED'} "
-              f"(floor/gridcore = {ratio:.2f})")
+        for conc in levels:
+            w, g, f = work[conc], results[conc, OURS], results[conc, FLOOR]
+            print(f"{conc} connections, work per gridcore case ({w['cases']:,} stored): grid "
+                  f"found {w['grid']:.0%}, department proposed {w['proposed']:.0%}, part "
+                  f"linked {w['part']:.0%} of city-part reports, duplicate candidates offered "
+                  f"{w['dups']:.2f} on average ({w['with_dups']:.0%} of cases have one or more)")
+            ratio = f["rate_ok"] / g["rate_ok"] if g["rate_ok"] else float("inf")
+            p99 = g["p99_us"] / 1e3
+            print(f"  targets: ≥ 500 cases/s: {'met' if g['rate_ok'] >= 500 else 'MISSED'} "
+                  f"({g['rate_ok']:.0f}); p99 ≤ 50 ms: {'met' if p99 <= 50 else 'MISSED'} "
+                  f"({p99:.1f}); within 2× of the floor: {'met' if ratio <= 2 else 'MISSED'} "
+                  f"(floor/gridcore = {ratio:.2f})")
     finally:
         for proc in procs:
             proc.terminate()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -46,3 +47,30 @@ def test_serve_with_two_workers_answers_from_two_processes(cli_env: dict[str, st
     finally:
         proc.terminate()
         proc.wait(20)
+
+
+def test_a_client_hanging_up_mid_body_is_no_server_error(cli_env: dict[str, str]) -> None:
+    """A phone losing signal halfway through a report: nothing stored, no traceback logged."""
+    port = free_port()
+    env = {**os.environ, **cli_env, "GRIDCORE_ENV": "development"}
+    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "--factory", "api.app:create_app",
+                             "--port", str(port), "--log-level", "warning"], cwd=REPO, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        for _ in range(300):
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        with socket.create_connection(("127.0.0.1", port)) as sock:
+            sock.sendall(b"POST /cases HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                         b"Content-Length: 5000\r\n\r\n{\"idempotency_key\": \"half")
+            time.sleep(0.3)
+        time.sleep(0.5)
+        assert httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5).status_code == 200
+    finally:
+        proc.terminate()
+        out = proc.communicate(timeout=20)[0].decode()
+    assert "Exception in ASGI application" not in out, out[-3000:]
+    assert "Traceback" not in out, out[-3000:]
