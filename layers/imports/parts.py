@@ -172,14 +172,17 @@ def load_parts(engine: Engine, gdf: gpd.GeoDataFrame, *, code_field: str | None 
             "code": codes, "class_code": classes.to_numpy(dtype=object),
             "grid_code": pa.array(grid_names, pa.string()).take(
                 pa.array(grid_idx, mask=grid_idx < 0)),
-            "name": _strings(gdf, name_field).to_numpy(dtype=object),
-            "state": states.to_numpy(dtype=object),
-            **{f: _optional(gdf, f) for f in DEPT_FIELDS},
-            "source": sources.to_numpy(dtype=object),
-            "source_id": (source_ids.replace("", None).to_numpy(dtype=object) if keyed.any()
-                          else np.full(n, None, dtype=object)),
-            "photo_url": _optional(gdf, photo_field),
+            "state": states.to_numpy(dtype=object), "source": sources.to_numpy(dtype=object),
             "attributes": np.asarray(attrs, dtype=object)}
+        # Optional columns the file lacks would be all NULL or all default: not even built.
+        present = {f for f in (name_field, photo_field, *DEPT_FIELDS) if f in gdf.columns}
+        if name_field in present:
+            columns["name"] = _strings(gdf, name_field).to_numpy(dtype=object)
+        columns |= {f: _optional(gdf, f) for f in DEPT_FIELDS if f in present}
+        if photo_field in present:
+            columns["photo_url"] = _optional(gdf, photo_field)
+        if keyed.any():
+            columns["source_id"] = source_ids.replace("", None).to_numpy(dtype=object)
         defaults = {"name": "", "state": "intact", "source": "", "attributes": "{}"}
         columns = {k: v for k, v in columns.items()
                    if k in ALWAYS or not _all_equal(v, defaults.get(k))}
