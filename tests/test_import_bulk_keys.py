@@ -96,3 +96,34 @@ def test_part_code_columns_collate_c_and_downgrade(database_url: str) -> None:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
         admin.dispose()
+
+
+def test_prefetched_chunks_keep_order_pass_errors_and_stop_early() -> None:
+    from layers.imports.binary_copy import prefetched
+
+    assert list(prefetched(iter(range(50)))) == list(range(50))
+
+    def failing():  # noqa: ANN202
+        yield b"one"
+        raise ValueError("chunk 2 failed")
+
+    stream = prefetched(failing())
+    assert next(stream) == b"one"
+    with pytest.raises(ValueError, match="chunk 2 failed"):
+        next(stream)
+    endless = prefetched(iter(int, 1))  # never ends: closing must stop the producer thread
+    assert next(endless) == 0
+    endless.close()
+
+
+@pytest.mark.parametrize("bulk", [False, True])
+def test_a_failure_while_streaming_raises_the_domain_error_and_writes_nothing(
+        db, bulk: bool) -> None:  # noqa: ANN001
+    from gridcore.errors import ValidationError
+
+    load_parts(db, parts(5), district="110101")
+    before, defs = row_counts(db), constraint_defs(db)
+    # H3 cells are computed chunk by chunk while the COPY streams: the error surfaces mid-COPY
+    with pytest.raises(ValidationError, match="H3 resolution"):
+        load_parts(db, parts(50), district="110101", h3_resolution=99, bulk=bulk)
+    assert row_counts(db) == before and constraint_defs(db) == defs

@@ -12,8 +12,10 @@ as UTF-8 bytes (the server still checks the encoding, so a NUL is refused as in 
 
 from __future__ import annotations
 
+import queue
 import struct
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -25,6 +27,7 @@ SIGNATURE = b"PGCOPY\n\xff\r\n\x00" + b"\x00\x00\x00\x00" + b"\x00\x00\x00\x00"
 TRAILER = b"\xff\xff"
 TEXT_TYPES = {"text", "varchar", "bpchar"}
 _JSONB_VERSION = pa.scalar(b"\x01", pa.binary())
+RowFunction = Callable[[np.ndarray], Any]  # row indices → that column's values for them
 
 
 def column_types(conn: Connection, table: str) -> dict[str, str]:
@@ -77,16 +80,62 @@ def encode_rows(columns: list[pa.Array]) -> pa.Buffer:
     return joined.buffers()[2][offsets[0]:offsets[-1]] if n else pa.py_buffer(b"")
 
 
-def binary_chunks(columns: list[pa.Array], n_rows: int, chunk_rows: int,
-                  progress: Any = None) -> Iterator[bytes | pa.Buffer]:
-    """The whole COPY stream, ``chunk_rows`` rows at a time."""
+def binary_chunks(columns: Mapping[str, pa.Array], derived: Mapping[str, RowFunction],
+                  types: Mapping[str, str], rows: np.ndarray | None, n_rows: int,
+                  chunk_rows: int, progress: Any = None) -> Iterator[bytes | pa.Buffer]:
+    """The whole COPY stream, ``chunk_rows`` rows at a time: rows ``rows`` (indices, in that
+    order) or all; ``columns`` already encoded (:func:`as_bytes`), ``derived`` computed here
+    per chunk from the chunk's row indices (``columns`` order first, then ``derived``)."""
     yield SIGNATURE
     for start in range(0, n_rows, chunk_rows):
-        part = [c.slice(start, chunk_rows) for c in columns]
+        stop = min(start + chunk_rows, n_rows)
+        picked = np.arange(start, stop) if rows is None else rows[start:stop]
+        index = pa.array(picked)
+        part = [v.slice(start, stop - start) if rows is None else v.take(index)
+                for v in columns.values()]
+        part += [as_bytes(f(picked), types[name]) for name, f in derived.items()]
         yield encode_rows(part)
         if progress is not None:
-            progress.update(len(part[0]))
+            progress.update(stop - start)
     yield TRAILER
+
+
+def prefetched(chunks: Iterator[Any], depth: int = 2) -> Iterator[Any]:
+    """Run ``chunks`` in a background thread, ``depth`` items ahead: the next chunk is built
+    (numpy, pyarrow and h3ronpy work, mostly outside the GIL) while psycopg2 sends the
+    previous one and the server parses it. An error in the producer is raised here."""
+    items: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    done = object()
+
+    def produce() -> None:
+        try:
+            for item in chunks:
+                while not stop.is_set():
+                    try:
+                        items.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            items.put(done)
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+            items.put(exc)
+
+    worker = threading.Thread(target=produce, name="copy-chunks", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item = items.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        worker.join()
 
 
 class ChunkReader:
@@ -96,6 +145,7 @@ class ChunkReader:
     def __init__(self, chunks: Iterator[bytes | pa.Buffer]) -> None:
         self._chunks = chunks
         self._view = memoryview(b"")
+        self.error: BaseException | None = None  # psycopg2 reports it as a cancelled COPY
 
     def read(self, size: int = -1) -> bytes:
         while not len(self._view):
@@ -103,6 +153,9 @@ class ChunkReader:
                 self._view = memoryview(next(self._chunks))
             except StopIteration:
                 return b""
+            except BaseException as exc:
+                self.error = exc
+                raise
         if size < 0 or size >= len(self._view):
             data, self._view = bytes(self._view), memoryview(b"")
         else:

@@ -2,8 +2,10 @@
 
 Formatting a million rows in Python (``"\\t".join`` per row) costs more than PostgreSQL's COPY
 itself, so big loads build the COPY stream column-wise in C++ (pyarrow, binary COPY format:
-``layers.imports.binary_copy``) and stream it in chunks. Point geometries become EWKB straight
-from their coordinates with numpy.
+``layers.imports.binary_copy``) and stream it in chunks, each built in a background thread
+while the server parses the previous one; per-row derived columns (H3 cells, EWKB points made
+straight from the coordinates with numpy) are computed there too, chunk by chunk, so that work
+overlaps the server's (1M parts: preparation before the COPY 2.0 → 1.0 s, COPY unchanged).
 
 Deferred indexes and keys (bulk mode): maintaining the indexes row by row, and firing three
 foreign-key triggers per row (each re-reads the new row even when its department columns are
@@ -36,7 +38,14 @@ import numpy as np
 import pyarrow as pa
 from sqlalchemy import Connection, text
 
-from layers.imports.binary_copy import ChunkReader, as_bytes, binary_chunks, column_types
+from layers.imports.binary_copy import (
+    ChunkReader,
+    RowFunction,
+    as_bytes,
+    binary_chunks,
+    column_types,
+    prefetched,
+)
 from layers.imports.copy import PROGRESS_MIN_ROWS
 
 log = logging.getLogger("gridcore.imports")
@@ -56,25 +65,38 @@ def point_ewkb(x: np.ndarray, y: np.ndarray) -> pa.Array:
                                                        pa.py_buffer(rec.tobytes())])
 
 
-def copy_table(conn: Connection, table: str, columns: Mapping[str, Any], n_rows: int,
+def copy_table(conn: Connection, table: str, columns: Mapping[str, Any], *,
+               rows: np.ndarray | None = None, derived: Mapping[str, RowFunction] | None = None,
                label: str = "") -> None:
-    """COPY ``columns`` (name → values: strings, or EWKB bytes for geometry) into ``table`` in
-    PostgreSQL's binary format."""
+    """COPY into ``table`` in PostgreSQL's binary format: ``columns`` (name → values: strings,
+    or EWKB bytes for geometry), only rows ``rows`` (indices, written in that order) when given;
+    ``derived`` (name → function of row indices) are computed chunk by chunk in the producer
+    thread, overlapping the server's work on the previous chunk."""
     types = column_types(conn, table)
-    encoded = [as_bytes(values, types[name]) for name, values in columns.items()]
+    derived = derived or {}
+    encoded = {name: as_bytes(values, types[name]) for name, values in columns.items()}
+    n_rows = len(rows) if rows is not None else len(next(iter(encoded.values())))
     progress = None
     if n_rows >= PROGRESS_MIN_ROWS and sys.stderr.isatty():
         from tqdm import tqdm
 
         progress = tqdm(total=n_rows, unit="rows", desc=label or f"COPY {table}")
-    sql = f"COPY {table} ({', '.join(columns)}) FROM STDIN WITH (FORMAT binary)"
+    names = [*encoded, *derived]
+    sql = f"COPY {table} ({', '.join(names)}) FROM STDIN WITH (FORMAT binary)"
+    stream = prefetched(binary_chunks(encoded, derived, types, rows, n_rows, CHUNK_ROWS,
+                                      progress))
     cursor = conn.connection.dbapi_connection.cursor()  # same transaction as ``conn``
+    reader = ChunkReader(stream)
     started = time.perf_counter()
     try:
-        cursor.copy_expert(sql, ChunkReader(binary_chunks(encoded, n_rows, CHUNK_ROWS,
-                                                          progress)), size=1 << 20)
+        cursor.copy_expert(sql, reader, size=1 << 20)
+    except Exception:
+        if reader.error is not None:  # our own failure, not the server's: raise it as it was
+            raise reader.error from None
+        raise
     finally:
         cursor.close()
+        stream.close()
         if progress is not None:
             progress.close()
     log.debug("COPY %s: %d rows in %.2f s", table, n_rows, time.perf_counter() - started)

@@ -42,12 +42,6 @@ def grid_then_code_order(grid_idx: np.ndarray, codes: object) -> np.ndarray:
     return by_code[np.argsort(grid_key.astype(np.int32), kind="stable")]
 
 
-def take_rows(columns: dict, order: np.ndarray) -> dict:
-    index = pa.array(order)
-    return {k: v.take(index) if isinstance(v, pa.Array) else np.asarray(v)[order]
-            for k, v in columns.items()}
-
-
 def district_prefixes(district: str | None, grid_names: np.ndarray, grid_idx: np.ndarray,
                        classes: pd.Series, todo: np.ndarray, problems: Problems,
                        field_name: str) -> tuple[list[str], np.ndarray]:

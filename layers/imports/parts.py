@@ -27,7 +27,7 @@ from gridcore.taxonomy import Taxonomy
 from layers.imports.bulk import copy_table, deferred_indexes, log, point_ewkb, wants_bulk
 from layers.imports.common import attributes_json, flag_duplicates, require_columns
 from layers.imports.locate import grid_index_of_points
-from layers.imports.part_codes import district_prefixes, grid_then_code_order, next_codes, take_rows
+from layers.imports.part_codes import district_prefixes, grid_then_code_order, next_codes
 from layers.imports.part_codes import report_rows as _report_rows
 from layers.imports.reading import to_storage_crs
 from layers.imports.report import ImportReport, Problems, refuse_database_errors
@@ -190,13 +190,14 @@ def load_parts(engine: Engine, gdf: gpd.GeoDataFrame, *, code_field: str | None 
         report.inserted, report.updated = int((~is_update).sum()), int(is_update.sum())
         if bulk is None:
             bulk = report.inserted > 0 and wants_bulk(conn, "city_part", report.inserted)
-        if bulk and not is_update.any():
-            order = grid_then_code_order(grid_idx, columns["code"])
-            columns, x, y = take_rows(columns, order), x[order], y[order]
-        columns |= {"h3": h3_cells(x, y, resolution), "geom": point_ewkb(x, y)}
+        order = (grid_then_code_order(grid_idx, columns["code"])
+                 if bulk and not is_update.any() else None)
+        # computed chunk by chunk while the COPY runs (see copy_table)
+        derived = {"h3": lambda rows: h3_cells(x[rows], y[rows], resolution),
+                   "geom": lambda rows: point_ewkb(x[rows], y[rows])}
         log.debug("parts: %d rows checked and prepared in %.2f s", n,
                   time.perf_counter() - started)
-        _write(conn, columns, is_update, bulk)
+        _write(conn, columns, derived, is_update, bulk, order)
     return report
 
 
@@ -213,20 +214,18 @@ def _all_equal(values: object, default: str | None) -> bool:
                 else pd.isna(arr).all())
 
 
-def _write(conn, columns: dict, is_update: np.ndarray, bulk: bool) -> None:  # noqa: ANN001
-    n_new = int((~is_update).sum())
-    if n_new:
-        new = columns if n_new == len(is_update) else {
-            k: (v.filter(pa.array(~is_update)) if isinstance(v, pa.Array) else v[~is_update])
-            for k, v in columns.items()}
+def _write(conn, columns: dict, derived: dict, is_update: np.ndarray, bulk: bool,  # noqa: ANN001
+           order: np.ndarray | None) -> None:
+    if not is_update.all():
+        new = order if order is not None else (None if not is_update.any()
+                                               else np.flatnonzero(~is_update))
         with deferred_indexes(conn, "city_part", bulk):
-            copy_table(conn, "city_part", new, n_new, "city parts")
+            copy_table(conn, "city_part", columns, rows=new, derived=derived,
+                       label="city parts")
     if is_update.any():
-        upd = {k: (v.filter(pa.array(is_update)) if isinstance(v, pa.Array) else v[is_update])
-               for k, v in columns.items()}
         conn.execute(text("CREATE TEMP TABLE stage_part (LIKE city_part INCLUDING DEFAULTS) "
                           "ON COMMIT DROP"))
-        copy_table(conn, "stage_part", upd, int(is_update.sum()))
-        sets = ", ".join(f"{c} = s.{c}" for c in upd if c != "code")
+        copy_table(conn, "stage_part", columns, rows=np.flatnonzero(is_update), derived=derived)
+        sets = ", ".join(f"{c} = s.{c}" for c in [*columns, *derived] if c != "code")
         conn.execute(text(f"UPDATE city_part p SET {sets}, changed_on = current_date "
                           "FROM stage_part s WHERE p.code = s.code"))
