@@ -6,7 +6,7 @@ Intake only depends on the :class:`Resolves` protocol, so a city could plug in a
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from typing import Any, Protocol
 
 from sqlalchemy import Connection, Engine
@@ -17,7 +17,11 @@ from gridcore.resolution import Resolution, ResponsibleParty
 class Resolves(Protocol):
     def resolve(self, lon: float, lat: float, crs: str = "EPSG:4326",
                 category: str | None = None, exclude: Collection[str] = (),
-                conn: Connection | None = None) -> Resolution: ...
+                conn: Connection | None = None, *, versions: Mapping[str, int] | None = None,
+                part: Any = ...) -> Resolution: ...
+
+    def part_link_params(self, lon: float, lat: float,
+                         category_or_class: str | None) -> dict[str, object]: ...
 
 
 def make_resolver(engine: Engine, settings: Any = None) -> Resolves:

@@ -20,14 +20,18 @@ from sqlalchemy import Connection, Engine, text
 
 from gridcore.duplicates import CaseSketch, rank
 from gridcore.errors import Conflict, GridcoreError, OutsideManagedArea, ValidationError
+from gridcore.resolution import LinkedPart
 from gridcore.taxonomy import Stage
 from layers import audit
 from layers.case_resolve import Resolves
 from layers.case_settings import CaseSettings
 from layers.case_view import case_dict, stage_limit, stage_marks, taxonomy
 from layers.engine import autocommit
+from layers.grid_index import LAYERS as INDEX_LAYERS
 from layers.photos import Photo, store_photo
 from layers.prepared import Prepared
+from layers.resolver import PART_LINK_CTES
+from spatial.crs import to_wgs84
 
 SOURCES = ("grid_worker", "hotline", "citizen", "machine", "open311", "other")
 CASE_COLUMNS = "c.*, ST_X(c.geom) AS lon, ST_Y(c.geom) AS lat"
@@ -116,14 +120,26 @@ VALUES (:case_id, :at, :actor, :role, :action, :from_state, :to_state, :reason,
     CAST(:attachments AS jsonb), CAST(:details AS jsonb))
 """)
 
-_NEARBY = Prepared("gridcore_case_nearby", """
-SELECT id, category_key, description, part_code, created_at,
-       ST_Distance(geom::geography, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)::geography) AS d
-FROM case_record
-WHERE state NOT IN ('closed', 'voided', 'merged') AND created_at >= :since
-  AND ST_DWithin(geom, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326), :deg)
-  AND (left(category_key, 3) = :major OR part_code = :part)
-LIMIT 200
+# Everything intake reads, in one round trip: the layer versions its grid snapshot must match,
+# the city part the report links to (the resolver's CTEs) and the open cases nearby that may be
+# the same problem (the linked part counts as a match whatever its distance class).
+_SURVEY = Prepared("gridcore_case_survey", f"""
+WITH {PART_LINK_CTES}, nearby AS (
+    SELECT id, category_key, description, part_code,
+           extract(epoch FROM created_at) AS at,
+           ST_Distance(geom::geography,
+                       ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)::geography) AS d
+    FROM case_record
+    WHERE state NOT IN ('closed', 'voided', 'merged') AND created_at >= :since
+      AND ST_DWithin(geom, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326), :deg)
+      AND (left(category_key, 3) = :major
+           OR part_code = (SELECT code FROM linked_part))
+    LIMIT 200
+)
+SELECT (SELECT json_object_agg(layer, version) FROM layer_version
+        WHERE layer = ANY(:layers)) AS versions,
+       (SELECT row_to_json(linked_part) FROM linked_part) AS part,
+       (SELECT json_agg(nearby) FROM nearby) AS nearby
 """)
 
 
@@ -145,18 +161,31 @@ def _replay(row: Any, payload_hash: str, settings: CaseSettings, now: datetime) 
     return IntakeResult(case_dict(row, settings.working_calendar, now), created=False)
 
 
-def _duplicates(conn: Connection, report: Report, part: str | None, now: datetime,
+def _survey(conn: Connection, resolver: Resolves, report: Report, now: datetime,
+            settings: CaseSettings) -> tuple[dict[str, int], LinkedPart | None, list[Any]]:
+    """(layer versions, linked part, nearby open cases) of a report, in one statement."""
+    lon, lat = to_wgs84(report.lon, report.lat, report.crs)
+    radius = taxonomy().get(report.category).dedup_radius_m
+    # Degrees bound for the index (longitude degrees shrink with latitude), then metres.
+    deg = radius / 111_320.0 / max(math.cos(math.radians(lat)), 0.01)
+    row = _SURVEY.execute(conn, {
+        **resolver.part_link_params(lon, lat, report.category),
+        "since": now - timedelta(hours=settings.dedup_window_h), "deg": deg,
+        "major": report.category[:3], "layers": list(INDEX_LAYERS)}).one()
+    part = row.part and LinkedPart(row.part["code"], row.part["class_code"],
+                                   round(float(row.part["d"]), 2),
+                                   row.part["maintenance_dept"], row.part["owner_dept"])
+    return row.versions or {}, part, row.nearby or []
+
+
+def _duplicates(report: Report, part: str | None, nearby: list[Any], now: datetime,
                 settings: CaseSettings) -> list[dict[str, Any]]:
     radius = taxonomy().get(report.category).dedup_radius_m
     window = timedelta(hours=settings.dedup_window_h)
-    # Degrees bound for the index (longitude degrees shrink with latitude), then metres.
-    deg = radius / 111_320.0 / max(math.cos(math.radians(report.lat)), 0.01)
-    rows = _NEARBY.execute(conn, {"lon": report.lon, "lat": report.lat, "deg": deg,
-                                  "since": now - window, "major": report.category[:3],
-                                  "part": part or ""}).all()
     new = CaseSketch(report.category, now, report.description, part)
-    others = [(CaseSketch(r.category_key, r.created_at, r.description, r.part_code, r.id),
-               float(r.d)) for r in rows]
+    others = [(CaseSketch(r["category_key"], datetime.fromtimestamp(float(r["at"]), UTC),
+                          r["description"], r["part_code"], r["id"]), float(r["d"]))
+              for r in nearby]
     return [c.as_dict() for c in rank(new, others, radius, window)]
 
 
@@ -164,8 +193,8 @@ def intake(engine: Engine, resolver: Resolves, settings: CaseSettings, report: R
            actor: str = "", role: str = "system", now: datetime | None = None) -> IntakeResult:
     """Store one report as a case (or return the case an identical resend created).
 
-    Reads (grid versions, part link, nearby open cases) and the one write statement each run
-    on their own in autocommit: the write is atomic by itself (case, history, photos and audit
+    One read (grid versions, part link, nearby open cases: ``_SURVEY``) and one write, each
+    its own statement in autocommit: the write is atomic by itself (case, history, photos and audit
     rows in one statement), and nothing read earlier needs a shared snapshot — the resolution
     is as of the moment of the report, and a racing resend is settled by the unique key."""
     report.validate()
@@ -175,8 +204,9 @@ def intake(engine: Engine, resolver: Resolves, settings: CaseSettings, report: R
         # No look-up of the key first: the insert below settles resends (one round trip less
         # on the common path); only a report that cannot be placed checks for an earlier case.
         try:
+            versions, linked, nearby = _survey(conn, resolver, report, now, settings)
             res = resolver.resolve(report.lon, report.lat, report.crs, report.category,
-                                   conn=conn)
+                                   conn=conn, versions=versions, part=linked)
         except GridcoreError:
             existing = fetch_case(conn, key=report.idempotency_key)
             if existing is not None:
@@ -196,7 +226,7 @@ def intake(engine: Engine, resolver: Resolves, settings: CaseSettings, report: R
         limit = stage_limit(report.category, Stage.DISPATCH)
         warn, deadline = stage_marks(settings.working_calendar, now, limit, [])
         proposal = res.responsible
-        duplicates = _duplicates(conn, report, part, now, settings)
+        duplicates = _duplicates(report, part, nearby, now, settings)
         resolution = res.as_dict()
         attachments = [{"path": store_photo(p, settings.media_dir), "sha256": p.sha256}
                        for p in report.photos]

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -137,12 +138,22 @@ class GridIndex:
             with contextlib.suppress(DBAPIError, psycopg2.Error):
                 conn.close()
 
-    def current(self, conn: Connection | None = None) -> IndexSnapshot:
+    def current(self, conn: Connection | None = None,
+                versions: Mapping[str, int] | None = None) -> IndexSnapshot:
+        """The snapshot as of the layer versions just read (``versions``, when the caller read
+        them itself, else read here)."""
         snap = self._snapshot
         now = time.monotonic()
+        if versions is not None:
+            seen = tuple(int(versions.get(layer, 0)) for layer in LAYERS)
+            return self._fresh(snap, seen, now)
         if snap is not None and now - self._checked_at < self.check_interval_s:
             return snap
-        versions = read_versions(conn) if conn is not None else self._poll_versions()
+        seen = read_versions(conn) if conn is not None else self._poll_versions()
+        return self._fresh(snap, seen, now)
+
+    def _fresh(self, snap: IndexSnapshot | None, versions: tuple[int, ...],
+               now: float) -> IndexSnapshot:
         self._checked_at = now
         if snap is not None and not _older(snap.versions, versions):
             return snap

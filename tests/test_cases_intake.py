@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import threading
 
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
+from spatial.crs import wgs84_to_gcj02
 from tests.case_support import (
     FAKE_JPEG,
     INSIDE_001,
@@ -97,6 +99,18 @@ def test_duplicates_found_for_planted_cases(api: TestClient) -> None:
                                            description="杆子歪了")).json()
     assert lamp2["duplicates"][0]["case_id"] == lamp1["id"]
     assert lamp2["duplicates"][0]["signals"]["part"] == 1.0
+
+
+def test_duplicates_found_across_datums(api: TestClient) -> None:
+    """A phone app on AMap reports in GCJ-02, about 500 m off in WGS 84 terms; the nearby
+    search must use the converted point, not the raw coordinates."""
+    first = api.post("/cases", json=report(INSIDE_001, description="路面有大片油污")).json()
+    gx, gy = wgs84_to_gcj02(np.array([INSIDE_001[0] + 0.0002]), np.array([INSIDE_001[1]]))
+    again = api.post("/cases", json={**report((float(gx[0]), float(gy[0])),
+                                              description="路面油污"), "crs": "GCJ-02"})
+    assert again.status_code == 201, again.text
+    assert [d["case_id"] for d in again.json()["duplicates"]] == [first["id"]]
+    assert again.json()["duplicates"][0]["distance_m"] < 25
 
 
 def test_idempotent_resend_and_conflicting_reuse(api: TestClient, db) -> None:  # type: ignore[no-untyped-def]
