@@ -66,3 +66,18 @@ def test_autocommit_commits_each_statement_and_hands_back_a_normal_connection(
         other.dispose()
         with db.begin() as conn:
             conn.execute(text("DROP TABLE IF EXISTS t_auto"))
+
+
+def test_statements_run_on_their_generic_plan(db: Engine) -> None:
+    """No planning per call: PostgreSQL would otherwise keep re-planning a statement whose
+    generic plan it estimates dearer than its custom ones."""
+    stmt = Prepared(f"t_{uuid.uuid4().hex[:8]}",
+                    "SELECT count(*) FROM unit_grid WHERE code = :code OR geom && "
+                    "ST_MakeEnvelope(:x0, :y0, :x1, :y1, 4326)")
+    with autocommit(db) as conn:
+        for i in range(8):
+            stmt.execute(conn, {"code": f"{i:015d}", "x0": 0, "y0": 0, "x1": 1, "y1": 1})
+        generic, custom = conn.execute(text(
+            "SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE name = :n"),
+            {"n": stmt.name}).one()
+    assert (generic, custom) == (8, 0)
