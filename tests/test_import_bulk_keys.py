@@ -138,3 +138,27 @@ def test_a_failure_while_streaming_raises_the_domain_error_and_writes_nothing(
     with pytest.raises(ValidationError, match="H3 resolution"):
         load_parts(db, parts(50), district="110101", h3_resolution=99, bulk=bulk)
     assert row_counts(db) == before and constraint_defs(db) == defs
+
+
+def test_bulk_rows_are_written_in_grid_then_code_order(db) -> None:  # noqa: ANN001
+    from shapely.geometry import box
+
+    from layers.imports import load_areas, load_grids
+
+    load_areas(db, gpd.GeoDataFrame({"code": ["310101", "310101001", "310101001001"],
+                                     "name": ["D", "S", "C"]},
+                                    geometry=[box(0, 0, 0.004, 0.001)] * 3, crs=4326))
+    load_grids(db, gpd.GeoDataFrame({"community_code": ["310101001001"] * 4},
+                                    geometry=[box(i * 0.001, 0, (i + 1) * 0.001, 0.001)
+                                              for i in range(4)], crs=4326))
+    n = 400
+    frame = gpd.GeoDataFrame({"class_code": ["0120", "0402"] * (n // 2)},
+                             geometry=shapely.points([(i * 7919 % n) / n * 0.005 for i in range(n)],
+                                                     [0.0005] * n), crs=4326)
+    assert load_parts(db, frame, district="310101", bulk=True).inserted == n
+    with db.connect() as conn:
+        stored = [tuple(r) for r in conn.execute(text(
+            "SELECT grid_code, code FROM city_part ORDER BY ctid"))]
+    assert any(g is None for g, _ in stored)  # x > 0.004 lies in no grid: written last
+    key = [(g is None, g or "", c) for g, c in stored]
+    assert key == sorted(key)
