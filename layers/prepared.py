@@ -13,15 +13,23 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, CursorResult
+from sqlalchemy import Connection, CursorResult, text
 from sqlalchemy.exc import DBAPIError
+
+from layers.settings import DatabaseSettings
 
 # :name, but not the ::type casts, nor anything inside a '…' literal (matched and kept as is)
 _PARAM = re.compile(r"'(?:[^']|'')*'|(?<![:\w]):([A-Za-z_]\w*)")
 _PLAN_CHANGED = "0A000"
 _GENERIC = "plan_cache_mode"  # "cached plan must not change result type": a column was added
+
+
+@lru_cache(maxsize=1)
+def _enabled() -> bool:
+    return DatabaseSettings().prepared_statements  # GRIDCORE_PREPARED_STATEMENTS
 
 
 class Prepared:
@@ -39,9 +47,12 @@ class Prepared:
             return f"${self.params.index(match.group(1)) + 1}"
 
         self.body = _PARAM.sub(number, sql)
+        self._plain = text(sql)
         self._execute = f"EXECUTE {name} ({', '.join(['%s'] * len(self.params))})"
 
     def execute(self, conn: Connection, params: Mapping[str, Any]) -> CursorResult[Any]:
+        if not _enabled():
+            return conn.execute(self._plain, params)
         values = tuple(params[p] for p in self.params)
         done: set[str] = conn.connection.info.setdefault("gridcore_prepared", set())
         if _GENERIC not in done:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import uuid
 
+import pytest
 from sqlalchemy import Engine, create_engine, text
 
+from layers import prepared as prepared_module
 from layers.engine import autocommit
 from layers.prepared import Prepared
 
@@ -81,3 +83,18 @@ def test_statements_run_on_their_generic_plan(db: Engine) -> None:
             "SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE name = :n"),
             {"n": stmt.name}).one()
     assert (generic, custom) == (8, 0)
+
+
+def test_switched_off_for_transaction_pooling_proxies(db: Engine,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GRIDCORE_PREPARED_STATEMENTS", "false")
+    prepared_module._enabled.cache_clear()
+    try:
+        stmt = Prepared(f"t_{uuid.uuid4().hex[:8]}", "SELECT :a::int + 1, 'x:y'")
+        with autocommit(db) as conn:
+            assert stmt.execute(conn, {"a": 41}).one() == (42, "x:y")
+            assert conn.execute(text("SELECT count(*) FROM pg_prepared_statements "
+                                     "WHERE name = :n"), {"n": stmt.name}).scalar_one() == 0
+    finally:
+        monkeypatch.undo()
+        prepared_module._enabled.cache_clear()
