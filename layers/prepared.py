@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, CursorResult, text
+from sqlalchemy import Connection, CursorResult
 from sqlalchemy.exc import DBAPIError
 
 from layers.settings import DatabaseSettings
@@ -47,12 +47,15 @@ class Prepared:
             return f"${self.params.index(match.group(1)) + 1}"
 
         self.body = _PARAM.sub(number, sql)
-        self._plain = text(sql)
+        # The same statement for psycopg2's own parameters, when preparing is switched off
+        # (not sqlalchemy.text: it cannot read ``:name::type``).
+        self._plain = _PARAM.sub(lambda m: m.group(0) if m.group(1) is None
+                                 else f"%({m.group(1)})s", sql.replace("%", "%%"))
         self._execute = f"EXECUTE {name} ({', '.join(['%s'] * len(self.params))})"
 
     def execute(self, conn: Connection, params: Mapping[str, Any]) -> CursorResult[Any]:
         if not _enabled():
-            return conn.execute(self._plain, params)
+            return conn.exec_driver_sql(self._plain, dict(params))
         values = tuple(params[p] for p in self.params)
         done: set[str] = conn.connection.info.setdefault("gridcore_prepared", set())
         if _GENERIC not in done:
