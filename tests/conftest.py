@@ -26,7 +26,7 @@ os.environ.setdefault("GRIDCORE_SECRET_KEY", "test-" + uuid.uuid4().hex + uuid.u
 os.environ.setdefault("GRIDCORE_ENV", "development")
 SHARED_DATA = Path(os.environ.get("GRIDCORE_SHARED_DATA", REPO.parent / "shared" / "data"))
 ARTIFACTS = REPO / "test-artifacts"
-KEEP_TABLES = {"alembic_version", "layer_version", "category", "spatial_ref_sys"}
+KEEP_TABLES = {"alembic_version", "layer_version_shard", "category", "spatial_ref_sys"}
 
 
 def shared_file(relative: str) -> Path:

@@ -179,8 +179,8 @@ def test_rebuild_keeps_codes_and_rows(demo: Engine) -> None:
     list(load_demo(demo, rebuild=True, echo=lambda _: None))
     after = row_counts(demo)
     assert after.pop("grid_generation") == before.pop("grid_generation") + 1
-    assert {k: v for k, v in after.items() if k not in ("layer_version",)} == \
-        {k: v for k, v in before.items() if k not in ("layer_version",)}
+    assert {k: v for k, v in after.items() if k not in ("layer_version_shard",)} == \
+        {k: v for k, v in before.items() if k not in ("layer_version_shard",)}
     with demo.connect() as conn:
         assert conn.execute(text("SELECT code, id FROM unit_grid ORDER BY code")).all() == codes
 

@@ -23,7 +23,8 @@ def test_migrations_up_down_up(database_url: str) -> None:
         migrations.upgrade(engine)
         tables = set(inspect(engine).get_table_names())
         assert {"admin_area", "unit_grid", "city_part", "governance_entity", "department",
-                "category", "layer_version", "grid_generation"} <= tables
+                "category", "layer_version_shard", "grid_generation"} <= tables
+        assert "layer_version" in inspect(engine).get_view_names()
         migrations.downgrade(engine, "base")
         assert set(inspect(engine).get_table_names()) <= {"alembic_version", "spatial_ref_sys"}
         migrations.upgrade(engine)
@@ -73,3 +74,30 @@ def test_service_endpoints(client) -> None:  # type: ignore[no-untyped-def]
     assert missing.status_code == 404
     assert missing.headers["content-type"].startswith("application/problem+json")
     assert missing.json()["status"] == 404
+
+
+def test_case_writers_do_not_queue_on_one_version_row(db: Engine) -> None:
+    """Two open transactions writing cases bump different shards of the cases version: the
+    second does not wait for the first to commit, and the version counts both."""
+    def version() -> int:
+        with db.connect() as conn:
+            return conn.execute(text(
+                "SELECT version FROM layer_version WHERE layer = 'cases'")).scalar_one()
+
+    before = version()
+    conns = [db.connect() for _ in range(6)]
+    try:
+        by_shard = {}
+        for c in conns:  # two connections whose server processes fall in different shards
+            by_shard.setdefault(c.execute(text("SELECT pg_backend_pid() % 16")).scalar_one(), c)
+        first, second = list(by_shard.values())[:2]
+        touch = text("UPDATE case_record SET version = version WHERE false")  # bumps anyway
+        first.execute(touch)  # its transaction stays open, holding its shard's row
+        second.execute(text("SET LOCAL lock_timeout = '2s'"))
+        second.execute(touch)  # would fail on the lock timeout if both shared one row
+        second.commit()
+        first.commit()
+    finally:
+        for c in conns:
+            c.close()
+    assert version() == before + 2
