@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -48,15 +49,14 @@ def admin_url() -> str:
     return EmbeddedCluster().start().url()
 
 
-@pytest.fixture(scope="session")
-def database_url(admin_url: str) -> Iterator[str]:
-    name = f"gridcore_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+@contextmanager
+def scratch_database(admin_url: str, name: str) -> Iterator[str]:
+    """A new empty database on the admin URL's server; its URL; dropped afterwards."""
     admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
     try:
-        yield url
+        yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
     finally:
         with admin.connect() as conn:
             conn.execute(text(
@@ -64,6 +64,25 @@ def database_url(admin_url: str) -> Iterator[str]:
                 {"n": name})
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
         admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def database_url(admin_url: str) -> Iterator[str]:
+    with scratch_database(admin_url, f"gridcore_test_{os.getpid()}_{uuid.uuid4().hex[:6]}") \
+            as url:
+        yield url
+
+
+@pytest.fixture
+def empty_db(admin_url: str) -> Iterator[Engine]:
+    """A database of the test's own with no schema: migration tests go up and down in it
+    without tearing down the shared test schema under other tests."""
+    with scratch_database(admin_url, f"gridcore_scratch_{uuid.uuid4().hex[:8]}") as url:
+        engine = make_engine(url=url)
+        try:
+            yield engine
+        finally:
+            engine.dispose()
 
 
 @pytest.fixture(scope="session")

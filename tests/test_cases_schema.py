@@ -3,34 +3,17 @@ cases layer version moves with every write to case_record."""
 
 from __future__ import annotations
 
-import uuid
-
 import pytest
-from sqlalchemy import create_engine, make_url, text
+from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from layers.engine import make_engine
 from layers.migrate import downgrade, migrate, upgrade
 
 
 @pytest.fixture
-def own_db(admin_url: str):  # type: ignore[no-untyped-def]
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    name = f"gridcore_mig_{uuid.uuid4().hex[:8]}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    engine = make_engine(url=make_url(admin_url).set(database=name)
-                         .render_as_string(hide_password=False))
-    try:
-        migrate(engine)
-        yield engine
-    finally:
-        engine.dispose()
-        with admin.connect() as conn:
-            conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                              "WHERE datname = :n"), {"n": name})
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
-        admin.dispose()
+def own_db(empty_db):  # type: ignore[no-untyped-def]
+    migrate(empty_db)
+    return empty_db
 
 
 def _exists(engine, table: str) -> bool:  # type: ignore[no-untyped-def]

@@ -2,39 +2,24 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Engine, create_engine, inspect, text
+from sqlalchemy import Engine, inspect, text
 
 from layers import migrate as migrations
 from layers.engine import _version_tuple, check_server
 
 
-def test_migrations_up_down_up(database_url: str) -> None:
-    # A separate database so the shared test schema is never torn down under other tests.
-    from sqlalchemy import make_url
-
-    admin = create_engine(database_url, isolation_level="AUTOCOMMIT")
-    name = make_url(database_url).database + "_mig"
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(database_url).set(database=name).render_as_string(hide_password=False)
-    engine = create_engine(url)
-    try:
-        migrations.upgrade(engine)
-        tables = set(inspect(engine).get_table_names())
-        assert {"admin_area", "unit_grid", "city_part", "governance_entity", "department",
-                "category", "layer_version_shard", "grid_generation"} <= tables
-        assert "layer_version" in inspect(engine).get_view_names()
-        migrations.downgrade(engine, "base")
-        assert set(inspect(engine).get_table_names()) <= {"alembic_version", "spatial_ref_sys"}
-        migrations.upgrade(engine)
-        assert migrations.current_revision(engine) is not None
-        assert "unit_grid" in inspect(engine).get_table_names()
-    finally:
-        engine.dispose()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
-        admin.dispose()
+def test_migrations_up_down_up(empty_db: Engine) -> None:
+    engine = empty_db
+    migrations.upgrade(engine)
+    tables = set(inspect(engine).get_table_names())
+    assert {"admin_area", "unit_grid", "city_part", "governance_entity", "department",
+            "category", "layer_version_shard", "grid_generation"} <= tables
+    assert "layer_version" in inspect(engine).get_view_names()
+    migrations.downgrade(engine, "base")
+    assert set(inspect(engine).get_table_names()) <= {"alembic_version", "spatial_ref_sys"}
+    migrations.upgrade(engine)
+    assert migrations.current_revision(engine) is not None
+    assert "unit_grid" in inspect(engine).get_table_names()
 
 
 def test_server_versions_are_checked(engine: Engine) -> None:

@@ -8,7 +8,7 @@ import geopandas as gpd
 import pandas as pd
 import pytest
 import shapely
-from sqlalchemy import create_engine, make_url, text
+from sqlalchemy import Engine, text
 from sqlalchemy.exc import IntegrityError
 
 from layers import migrate as migrations
@@ -68,45 +68,33 @@ def test_a_row_breaking_a_deferred_key_fails_the_load(db, planted, refused_by) -
     assert row_counts(db) == before and constraint_defs(db) == defs
 
 
-def test_part_code_collation_and_check_up_down_up(database_url: str) -> None:
-    admin = create_engine(database_url, isolation_level="AUTOCOMMIT")
-    name = make_url(database_url).database + "_coll"
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    engine = create_engine(make_url(database_url).set(database=name)
-                           .render_as_string(hide_password=False))
+def test_part_code_collation_and_check_up_down_up(empty_db: Engine) -> None:
+    engine = empty_db
     query = text("SELECT attname, coalesce(collname, '') FROM pg_attribute a "
                  "LEFT JOIN pg_collation c ON c.oid = a.attcollation "
                  "WHERE attrelid = 'city_part'::regclass AND attname IN "
                  "('code', 'class_code', 'grid_code', 'h3', 'name')")
     check = text("SELECT pg_get_constraintdef(oid) FROM pg_constraint "
                  "WHERE conname = 'city_part_code_check'")
-    try:
-        migrations.upgrade(engine)
-        with engine.connect() as conn:
-            assert dict(conn.execute(query).all()) == {
-                "code": "C", "class_code": "C", "grid_code": "C", "h3": "C", "name": "default"}
-            assert "ltrim" in conn.execute(check).scalar_one()
-            for bad in ("123456789012345", "123456789012345a",
-                        "12345678901234 5", "+123456789012345"):
-                with pytest.raises(IntegrityError, match="city_part_code_check"), \
-                        conn.begin_nested():
-                    conn.execute(text("INSERT INTO city_part (code, class_code, geom) VALUES "
-                                      "(:c, substr(:c, 7, 4), 'SRID=4326;POINT(0 0)')"),
-                                 {"c": bad})
-        migrations.downgrade(engine, "0004_audit_seal")
-        with engine.connect() as conn:
-            assert set(dict(conn.execute(query).all()).values()) == {"default"}
-            assert "~" in conn.execute(check).scalar_one()
-        migrations.upgrade(engine)
-        with engine.connect() as conn:
-            assert dict(conn.execute(query).all())["code"] == "C"
-    finally:
-        engine.dispose()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
-        admin.dispose()
+    migrations.upgrade(engine)
+    with engine.connect() as conn:
+        assert dict(conn.execute(query).all()) == {
+            "code": "C", "class_code": "C", "grid_code": "C", "h3": "C", "name": "default"}
+        assert "ltrim" in conn.execute(check).scalar_one()
+        for bad in ("123456789012345", "123456789012345a",
+                    "12345678901234 5", "+123456789012345"):
+            with pytest.raises(IntegrityError, match="city_part_code_check"), \
+                    conn.begin_nested():
+                conn.execute(text("INSERT INTO city_part (code, class_code, geom) VALUES "
+                                  "(:c, substr(:c, 7, 4), 'SRID=4326;POINT(0 0)')"),
+                             {"c": bad})
+    migrations.downgrade(engine, "0004_audit_seal")
+    with engine.connect() as conn:
+        assert set(dict(conn.execute(query).all()).values()) == {"default"}
+        assert "~" in conn.execute(check).scalar_one()
+    migrations.upgrade(engine)
+    with engine.connect() as conn:
+        assert dict(conn.execute(query).all())["code"] == "C"
 
 
 def test_prefetched_chunks_keep_order_pass_errors_and_stop_early() -> None:
