@@ -33,7 +33,13 @@ def make_engine(settings: DatabaseSettings | None = None, url: str | None = None
         connect_args={
             "application_name": "gridcore",
             "connect_timeout": 10,
-            "options": f"-c statement_timeout={settings.statement_timeout_ms}",
+            # plan_cache_mode: prepared statements (layers.prepared) run on their generic plan.
+            # With the default, PostgreSQL kept re-planning intake's read on every call when
+            # it judged the generic plan dearer (0.36 ms of planning per call against 0.02 ms,
+            # same index scans). It only concerns cached plans: prepared statements and the
+            # few PL/pgSQL triggers (key look-ups); ordinary queries are planned as before.
+            "options": f"-c statement_timeout={settings.statement_timeout_ms} "
+                       "-c plan_cache_mode=force_generic_plan",
         },
     )
 

@@ -4,7 +4,8 @@ psycopg2 sends every statement as text, so PostgreSQL parses and plans it on eve
 0.15–0.25 ms of server CPU each for the intake's statements (PostGIS functions, a four-part
 CTE), more than executing them takes. A :class:`Prepared` statement is prepared once per pooled
 connection (remembered in the connection's ``info``, which lives exactly as long as the DBAPI
-connection) and then only executed. psycopg 3 and asyncpg do this by themselves; gridcore's
+connection) and then only executed, on its generic plan (``plan_cache_mode`` is set for every
+session by ``layers.engine.make_engine``). psycopg 3 and asyncpg do this by themselves; gridcore's
 driver is psycopg2 (its COPY and polling code use it), so the few statements that run on every
 report do it by hand.
 """
@@ -23,8 +24,7 @@ from layers.settings import DatabaseSettings
 
 # :name, but not the ::type casts, nor anything inside a '…' literal (matched and kept as is)
 _PARAM = re.compile(r"'(?:[^']|'')*'|(?<![:\w]):([A-Za-z_]\w*)")
-_PLAN_CHANGED = "0A000"
-_GENERIC = "plan_cache_mode"  # "cached plan must not change result type": a column was added
+_PLAN_CHANGED = "0A000"  # "cached plan must not change result type": a column was added
 
 
 @lru_cache(maxsize=1)
@@ -58,25 +58,15 @@ class Prepared:
             return conn.exec_driver_sql(self._plain, dict(params))
         values = tuple(params[p] for p in self.params)
         done: set[str] = conn.connection.info.setdefault("gridcore_prepared", set())
-        if _GENERIC not in done:
-            # With the default plan_cache_mode PostgreSQL keeps planning these statements for
-            # every call when it judges their generic plan dearer than the custom ones (it did,
-            # for intake's read: 0.36 ms of planning on each of 9 calls, 0.02 ms generic, same
-            # index scans). Session-wide, so it also covers the few PL/pgSQL triggers (simple
-            # key look-ups). SET inside a transaction is undone by a rollback: only a
-            # statement-at-a-time connection remembers it.
-            conn.exec_driver_sql("SET plan_cache_mode = force_generic_plan")
-            if conn.connection.dbapi_connection.autocommit:
-                done.add(_GENERIC)
         if self.name not in done:
             conn.exec_driver_sql(f"PREPARE {self.name} AS {self.body}")
             done.add(self.name)
         try:
             return conn.exec_driver_sql(self._execute, values)
         except DBAPIError as exc:
-            if getattr(exc.orig, "pgcode", None) != _PLAN_CHANGED or conn.in_transaction() \
-                    and not conn.connection.dbapi_connection.autocommit:
-                raise
+            if getattr(exc.orig, "pgcode", None) != _PLAN_CHANGED \
+                    or not conn.connection.dbapi_connection.autocommit:
+                raise  # inside a transaction the error has aborted it: nothing to retry in
             # The table changed shape under a long-lived connection: prepare it again.
             conn.exec_driver_sql(f"DEALLOCATE {self.name}")
             conn.exec_driver_sql(f"PREPARE {self.name} AS {self.body}")

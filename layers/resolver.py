@@ -12,8 +12,10 @@ refreshed when ``layer_version`` changes); only the part link touches the databa
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Collection, Mapping, Sequence
+from typing import cast
 
 import numpy as np
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -127,16 +129,16 @@ class Resolver:
             near, dist = snap.locator.nearest(wlon, wlat)
             self._check_far(near, dist, snap, wlon, wlat, crs)
         linked = (self._link_parts([(0, wlon, wlat, category)], conn).get(0)
-                  if part is _UNSET else part)
+                  if part is _UNSET else cast(LinkedPart | None, part))
         return self._assemble(snap, wlon, wlat, idx, near, snapped, dist, category,
-                              linked, exclude, h3cells.cell(wlon, wlat,  # type: ignore[arg-type]
+                              linked, exclude, h3cells.cell(wlon, wlat,
                                                             self.settings.h3_resolution))
 
-    def part_link_params(self, lon: float, lat: float, category_or_class: str | None
+    def part_link_params(self, lon: float, lat: float, category: str | None
                          ) -> dict[str, object]:
-        """Parameters of :data:`PART_LINK_CTES` for one WGS 84 point (no class → no link)."""
-        cls = (part_class_of(category_or_class) if category_or_class and
-               len(category_or_class) == 5 else category_or_class) or ""
+        """Parameters of :data:`PART_LINK_CTES` for one WGS 84 point and report class
+        (an event class, or linking switched off, links no part)."""
+        cls = (part_class_of(category) or "") if self.settings.part_link_m > 0 else ""
         radius = self.settings.part_link_m if cls else 0.0
         return {"lon": float(lon), "lat": float(lat), "part_class": cls, "part_m": radius,
                 "part_deg": radius / (111_000.0 * max(math.cos(math.radians(lat)), 0.01))}
@@ -213,23 +215,21 @@ class Resolver:
 
     def _link_parts(self, points: list[tuple[int, float, float, str | None]],
                     conn: Connection | None = None) -> dict[int, LinkedPart]:
-        todo = [(i, x, y, part_class_of(c)) for i, x, y, c in points if part_class_of(c)]
+        todo = [(i, x, y, c) for i, x, y, c in points if part_class_of(c)]
         if not todo or self.settings.part_link_m <= 0:
             return {}
-        if len(todo) == 1 and conn is not None:
-            i, x, y, cls = todo[0]
-            one = _PART_SQL.execute(conn, self.part_link_params(x, y, cls)).first()
-            return {} if one is None else {i: LinkedPart(
-                one.code, one.class_code, round(float(one.d), 2), one.maintenance_dept,
-                one.owner_dept)}
-        params = {"i": [t[0] for t in todo], "lon": [float(t[1]) for t in todo],
-                  "lat": [float(t[2]) for t in todo], "cls": [t[3] for t in todo],
-                  "r": self.settings.part_link_m}
-        if conn is not None:
-            rows = conn.execute(_PARTS_SQL, params).all()
-        else:
-            with self.engine.connect() as c:
-                rows = c.execute(_PARTS_SQL, params).all()
+        with contextlib.ExitStack() as stack:
+            conn = conn or stack.enter_context(self.engine.connect())
+            if len(todo) == 1:  # one point: the plan that uses only the GiST index
+                i, x, y, category = todo[0]
+                one = _PART_SQL.execute(conn, self.part_link_params(x, y, category)).first()
+                return {} if one is None else {i: LinkedPart(
+                    one.code, one.class_code, round(float(one.d), 2), one.maintenance_dept,
+                    one.owner_dept)}
+            rows = conn.execute(_PARTS_SQL, {
+                "i": [t[0] for t in todo], "lon": [float(t[1]) for t in todo],
+                "lat": [float(t[2]) for t in todo], "cls": [part_class_of(t[3]) for t in todo],
+                "r": self.settings.part_link_m}).all()
         return {r.i: LinkedPart(r.code, r.class_code, round(float(r.d), 2), r.maintenance_dept,
                                 r.owner_dept) for r in rows}
 
