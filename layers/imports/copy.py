@@ -14,6 +14,8 @@ from typing import Any
 import numpy as np
 from sqlalchemy import Connection
 
+from layers.imports.binary_copy import ChunkReader
+
 CHUNK_ROWS = 50_000
 PROGRESS_MIN_ROWS = 100_000
 NULL = "\\N"
@@ -41,28 +43,6 @@ def plain(values: Sequence[Any]) -> list[str]:
     return [NULL if v is None or v != v else str(v) for v in values]
 
 
-class _ChunkStream:
-    """A read()-able file over COPY text produced lazily, chunk by chunk."""
-
-    def __init__(self, chunks: Iterator[bytes]) -> None:
-        self._chunks = chunks
-        self._buf = b""
-
-    def read(self, size: int = -1) -> bytes:
-        while size < 0 or len(self._buf) < size:
-            try:
-                self._buf += next(self._chunks)
-            except StopIteration:
-                break
-        if size < 0:
-            data, self._buf = self._buf, b""
-        else:
-            data, self._buf = self._buf[:size], self._buf[size:]
-        return data
-
-    readline = read
-
-
 def copy_columns(conn: Connection, table: str, columns: Sequence[str],
                  make_chunk: Any, n_rows: int, label: str = "") -> None:
     """COPY ``n_rows`` rows into ``table``; ``make_chunk(start, stop)`` returns the column lists
@@ -85,7 +65,7 @@ def copy_columns(conn: Connection, table: str, columns: Sequence[str],
     sql = f"COPY {table} ({', '.join(columns)}) FROM STDIN"
     cursor = conn.connection.dbapi_connection.cursor()  # same transaction as ``conn``
     try:
-        cursor.copy_expert(sql, _ChunkStream(chunks()), size=1 << 20)
+        cursor.copy_expert(sql, ChunkReader(chunks()), size=1 << 20)
     finally:
         cursor.close()
         if progress is not None:
