@@ -36,6 +36,9 @@ def create_app(api_settings: ApiSettings | None = None,
         try:
             yield
         finally:
+            executor = getattr(app.state, "intake_executor", None)  # POST /cases threads
+            if executor is not None:
+                executor.shutdown(wait=True)
             reader = getattr(app.state, "version_reader", None)  # the tiles' dedicated conn
             if reader is not None:
                 reader.close()

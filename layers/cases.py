@@ -168,14 +168,14 @@ def _survey(conn: Connection, resolver: Resolves, report: Report, now: datetime,
     radius = taxonomy().get(report.category).dedup_radius_m
     # Degrees bound for the index (longitude degrees shrink with latitude), then metres.
     deg = radius / 111_320.0 / max(math.cos(math.radians(lat)), 0.01)
-    row = _SURVEY.execute(conn, {
+    row = _SURVEY.rows(conn, {
         **resolver.part_link_params(lon, lat, report.category),
         "since": now - timedelta(hours=settings.dedup_window_h), "deg": deg,
-        "major": report.category[:3], "layers": list(INDEX_LAYERS)}).one()
-    part = row.part and LinkedPart(row.part["code"], row.part["class_code"],
-                                   round(float(row.part["d"]), 2),
-                                   row.part["maintenance_dept"], row.part["owner_dept"])
-    return row.versions or {}, part, row.nearby or []
+        "major": report.category[:3], "layers": list(INDEX_LAYERS)})[0]
+    found = row["part"]
+    part = found and LinkedPart(found["code"], found["class_code"], round(float(found["d"]), 2),
+                                found["maintenance_dept"], found["owner_dept"])
+    return row["versions"] or {}, part, row["nearby"] or []
 
 
 def _duplicates(report: Report, part: str | None, nearby: list[Any], now: datetime,
@@ -231,7 +231,7 @@ def intake(engine: Engine, resolver: Resolves, settings: CaseSettings, report: R
         attachments = [{"path": store_photo(p, settings.media_dir), "sha256": p.sha256}
                        for p in report.photos]
         who = actor or report.reporter or report.source
-        row = _INSERT.execute(conn, {
+        stored = _INSERT.rows(conn, {
             "key": report.idempotency_key, "hash": payload_hash, "category": report.category,
             "description": report.description, "lon": res.lon, "lat": res.lat,
             "crs": report.crs, "x": report.lon, "y": report.lat, "grid_id": res.grid.grid_id,
@@ -255,9 +255,9 @@ def intake(engine: Engine, resolver: Resolves, settings: CaseSettings, report: R
             "photo_size": [len(p.data) for p in report.photos],
             "audit": json.dumps({"role": role, "source": report.source,
                                  "category": report.category, "grid": res.grid.grid_code},
-                                ensure_ascii=False)}).mappings().first()
-        if row is None:  # a racing resend committed first: its row is the answer
+                                ensure_ascii=False)})
+        if not stored:  # a racing resend committed first: its row is the answer
             return _replay(fetch_case(conn, key=report.idempotency_key), payload_hash,
                            settings, now)
         audit.ensure_sealer(engine)
-        return IntakeResult(case_dict(row, settings.working_calendar, now), created=True)
+        return IntakeResult(case_dict(stored[0], settings.working_calendar, now), created=True)

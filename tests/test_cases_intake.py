@@ -127,6 +127,18 @@ def test_idempotent_resend_and_conflicting_reuse(api: TestClient, db) -> None:  
     assert row_counts(db) == before
 
 
+def test_idempotency_key_header_and_its_documentation(api: TestClient) -> None:
+    body = report()
+    key = body.pop("idempotency_key")
+    a = api.post("/cases", json=body, headers={"Idempotency-Key": key})
+    b = api.post("/cases", json={**body, "idempotency_key": key})
+    assert (a.status_code, b.status_code) == (201, 200)
+    assert a.json()["id"] == b.json()["id"]
+    documented = api.get("/openapi.json").json()["paths"]["/cases"]["post"]["parameters"]
+    assert {p["name"] for p in documented if p["in"] == "header"} >= {
+        "Idempotency-Key", "Authorization", "X-Api-Key", "X-Actor", "X-Role"}
+
+
 def test_two_racing_resends_write_one_row(api: TestClient, db) -> None:  # type: ignore[no-untyped-def]
     body = report()
     results: list[tuple[int, int]] = []

@@ -98,3 +98,38 @@ def test_switched_off_for_transaction_pooling_proxies(db: Engine,
     finally:
         monkeypatch.undo()
         prepared_module._enabled.cache_clear()
+
+
+def test_rows_read_on_the_driver_cursor_are_plain_dicts(db: Engine) -> None:
+    stmt = Prepared(f"t_{uuid.uuid4().hex[:8]}",
+                    "SELECT g AS n, :tag::text AS tag, CAST(:doc AS jsonb) AS doc "
+                    "FROM generate_series(1, :k) g")
+    with autocommit(db) as conn:
+        first = stmt.rows(conn, {"tag": "a", "doc": '{"x": [1, 2]}', "k": 2})
+        again = stmt.rows(conn, {"tag": "b", "doc": "null", "k": 0})
+        prepared = conn.execute(text("SELECT count(*) FROM pg_prepared_statements "
+                                     "WHERE name = :n"), {"n": stmt.name}).scalar_one()
+    assert first == [{"n": 1, "tag": "a", "doc": {"x": [1, 2]}},
+                     {"n": 2, "tag": "a", "doc": {"x": [1, 2]}}]
+    assert again == []
+    assert prepared == 1
+
+
+def test_rows_errors_are_sqlalchemy_errors_and_a_dropped_connection_is_replaced(
+        db: Engine) -> None:
+    from sqlalchemy.exc import DataError, OperationalError
+
+    stmt = Prepared(f"t_{uuid.uuid4().hex[:8]}", "SELECT 1 / :d::int AS q")
+    with autocommit(db) as conn, pytest.raises(DataError, match="division by zero"):
+        stmt.rows(conn, {"d": 0})
+    with autocommit(db) as conn:  # the same pooled connection still works after the error
+        assert stmt.rows(conn, {"d": 1}) == [{"q": 1}]
+        pid = conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
+        with db.connect() as other:
+            other.execute(text("SELECT pg_terminate_backend(:p)"), {"p": pid})
+        with pytest.raises(OperationalError) as caught:
+            stmt.rows(conn, {"d": 1})
+        assert caught.value.connection_invalidated
+    with autocommit(db) as conn:  # the pool handed out a live connection, prepared anew
+        assert conn.execute(text("SELECT pg_backend_pid()")).scalar_one() != pid
+        assert stmt.rows(conn, {"d": 2}) == [{"q": 0}]

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import json
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from anyio import CapacityLimiter, to_thread
-from fastapi import APIRouter, Body, Header, Query, Request, Response
+from fastapi import APIRouter, Body, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from pydantic import ValidationError as PydanticError
+from sqlalchemy import Engine
 from starlette.datastructures import UploadFile
 
 from api.deps import EngineDep
@@ -21,6 +23,8 @@ from api.routes.case_deps import (
     CaseSettingsDep,
     ResolverDep,
     get_actor,
+    get_case_settings,
+    get_resolver,
     pydantic_problem,
 )
 from api.security import SIGN_IN, Viewer, get_security_settings
@@ -93,11 +97,17 @@ async def read_report(request: Request, settings: CaseSettings,
     return Report(photos=photos, **body.model_dump())
 
 
-def _intake_limiter(request: Request, settings: CaseSettings) -> CapacityLimiter:
-    limiter = getattr(request.app.state, "intake_limiter", None)
-    if limiter is None:
-        limiter = request.app.state.intake_limiter = CapacityLimiter(settings.intake_threads)
-    return limiter
+def _intake_executor(request: Request, settings: CaseSettings) -> ThreadPoolExecutor:
+    """The threads intake runs on (``GRIDCORE_INTAKE_THREADS``), shut down with the app.
+
+    A plain executor rather than anyio's ``to_thread``: the same hop for less than half the
+    CPU (36 against 82 µs a call, measured under uvloop), on the path every report takes."""
+    state = request.app.state
+    executor = getattr(state, "intake_executor", None)
+    if executor is None:
+        executor = state.intake_executor = ThreadPoolExecutor(
+            settings.intake_threads, thread_name_prefix="gridcore-intake")
+    return executor
 
 
 def _reporter_identity(request: Request, x_actor: str | None, x_role: str | None,
@@ -118,31 +128,51 @@ def _reporter_identity(request: Request, x_actor: str | None, x_role: str | None
     return x_actor or "", "system"
 
 
+def _header(name: str, description: str) -> dict[str, Any]:
+    return {"name": name, "in": "header", "required": False, "schema": {"type": "string"},
+            "description": description}
+
+
+# The route takes the request alone and reads its headers and the app's state itself:
+# FastAPI solves every declared dependency and header parameter on each call, which cost
+# this route about a fifth of a millisecond per report for three state look-ups and four
+# headers. The headers stay documented in the OpenAPI description below.
+_INTAKE_HEADERS = [
+    _header("Idempotency-Key", "the report's idempotency key, when the body has none"),
+    _header("Authorization", "Bearer token of the reporting user"),
+    _header("X-Api-Key", "API key of a machine source (sensor, video analytics)"),
+    _header("X-Actor", "development stand-in for the reporting user (with X-Role)"),
+    _header("X-Role", "development stand-in for the reporter's role"),
+]
+
+
 @router.post("", status_code=201, summary="Report a case (JSON or multipart with photos)",
              description="JSON as below, or multipart/form-data with the same fields plus "
                          "`photos` file parts (JPEG, PNG or WebP).",
-             openapi_extra={"requestBody": {"required": True, "content": {
-                 "application/json": {"schema": CaseIn.model_json_schema()}}}})
-async def create_case(request: Request, engine: EngineDep, settings: CaseSettingsDep,
-                      resolver: ResolverDep,
-                      idempotency_key: Annotated[str | None, Header()] = None,
-                      x_actor: Annotated[str | None, Header()] = None,
-                      x_role: Annotated[str | None, Header()] = None,
-                      authorization: Annotated[str | None, Header()] = None) -> JSONResponse:
-    length = int(request.headers.get("content-length") or 0)
+             openapi_extra={"parameters": _INTAKE_HEADERS,
+                            "requestBody": {"required": True, "content": {
+                                "application/json": {"schema": CaseIn.model_json_schema()}}}})
+async def create_case(request: Request) -> JSONResponse:
+    headers = request.headers
+    engine: Engine = request.app.state.engine
+    settings = await get_case_settings(request)
+    resolver = await get_resolver(request)
+    length = int(headers.get("content-length") or 0)
     cap = settings.max_photo_bytes * settings.max_photos + 1_000_000
     if length > cap:
         raise PayloadTooLarge(f"request body is {length} bytes; the limit is {cap}",
                               size=length, limit=cap)
-    report = await read_report(request, settings, idempotency_key)
+    report = await read_report(request, settings, headers.get("idempotency-key"))
 
     def file_case() -> IntakeResult:
         # Who reports may take a database look-up (token, API key): with the intake, in the
         # one thread hop, never on the event loop.
-        who = _reporter_identity(request, x_actor, x_role, authorization)
+        who = _reporter_identity(request, headers.get("x-actor"), headers.get("x-role"),
+                                 headers.get("authorization"))
         return intake(engine, resolver, settings, report, *who)
 
-    result = await to_thread.run_sync(file_case, limiter=_intake_limiter(request, settings))
+    result = await asyncio.get_running_loop().run_in_executor(
+        _intake_executor(request, settings), file_case)
     return JSONResponse(result.case, status_code=201 if result.created else 200,
                         headers={"Location": f"/cases/{result.case['id']}"})
 
