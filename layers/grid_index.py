@@ -107,7 +107,7 @@ class GridIndex:
 
     def _poll_versions(self) -> tuple[int, ...]:
         # A dedicated autocommit connection: one round trip per check instead of a pool
-        # checkout with its pre-ping; a broken one is replaced once, then errors propagate.
+        # checkout and its liveness check; a broken one is replaced once, then errors propagate.
         with self._poll_lock:
             for attempt in (1, 2):
                 try:

@@ -1,8 +1,8 @@
 """Layer versions on the hot path of tiles, read over one dedicated connection.
 
 Every tile request must know each layer's current version (so a write is visible on the very
-next request), but taking a pooled connection for that costs a pre-ping round trip and a pool
-checkout per tile. One long-lived autocommit connection, shared under a lock, answers the
+next request), but taking a pooled connection for that costs a pool checkout and its liveness
+check per tile. One long-lived autocommit connection, shared under a lock, answers the
 one-row-per-layer query in about a tenth of a millisecond; it reconnects after a failure.
 """
 

@@ -47,7 +47,7 @@ def test_pool_recovers_and_outage_is_a_retryable_503(own_engine: Engine, admin_u
     with TestClient(create_app(engine=own_engine)) as client:
         assert client.get("/layers").status_code == 200
         assert _terminate(admin_url, name) >= 1  # every pooled connection dies
-        assert client.get("/layers").status_code == 200  # pre-ping reconnects, no error
+        assert client.get("/layers").status_code == 200  # the checkout check reconnects, no error
 
         try:
             _terminate(admin_url, name, allow=False)
@@ -60,3 +60,22 @@ def test_pool_recovers_and_outage_is_a_retryable_503(own_engine: Engine, admin_u
         finally:
             _terminate(admin_url, name, allow=True)
         assert client.get("/layers").status_code == 200  # back without a restart of the app
+
+
+def test_checkout_replaces_a_connection_the_server_closed(own_engine: Engine, admin_url: str,
+                                                          database_url: str) -> None:
+    """The checkout check (no ``SELECT 1`` per checkout) still finds a terminated backend."""
+    import select
+    import time
+
+    with own_engine.connect() as conn:
+        pid = conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
+        raw = conn.connection.dbapi_connection
+    assert _terminate(admin_url, make_url(database_url).database) >= 1
+    poller = select.poll()
+    poller.register(raw.fileno(), select.POLLIN)
+    deadline = time.monotonic() + 5
+    while not poller.poll(50) and time.monotonic() < deadline:
+        pass  # the server's goodbye reaches the pooled connection's socket
+    with own_engine.connect() as conn:  # no error: the dead connection was swapped
+        assert conn.execute(text("SELECT pg_backend_pid()")).scalar_one() != pid
