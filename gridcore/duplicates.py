@@ -77,8 +77,10 @@ def _profile(text: str, n: int) -> tuple[Counter[str], float]:
     return grams, math.sqrt(sum(v * v for v in grams.values()))
 
 
+@lru_cache(maxsize=16384)
 def text_similarity(a: str, b: str, n: int = 2) -> float:
-    """Cosine similarity of character n-gram counts, 0 … 1."""
+    """Cosine similarity of character n-gram counts, 0 … 1. Cached per pair: a report is
+    scored against every open case nearby, mostly with the same few descriptions."""
     (ga, na), (gb, nb) = _profile(a or "", n), _profile(b or "", n)
     if not na or not nb:
         return 0.0
@@ -99,18 +101,20 @@ def class_relation(a: str, b: str) -> float:
 def score(new: CaseSketch, other: CaseSketch, distance_m: float, radius_m: float,
           window: timedelta = DEFAULT_WINDOW) -> Candidate | None:
     """Score ``other`` as a duplicate of ``new``; None when it is out of range or window."""
-    if distance_m > radius_m or abs(new.at - other.at) > window:
+    apart = abs(new.at - other.at)
+    if distance_m > radius_m or apart > window:
         return None
     same_part = bool(new.part_code and new.part_code == other.part_code)
+    related = class_relation(new.category_key, other.category_key)
+    if related == 0.0 and not same_part:
+        return None  # unrelated problems that merely happen to be close (no text to compare)
     signals = {
         "distance": 1.0 - distance_m / radius_m if radius_m > 0 else 1.0,
-        "time": 1.0 - abs(new.at - other.at) / window,
-        "class": class_relation(new.category_key, other.category_key),
+        "time": 1.0 - apart / window,
+        "class": related,
         "text": text_similarity(new.description, other.description),
         "part": 1.0 if same_part else 0.0,
     }
-    if signals["class"] == 0.0 and not same_part:
-        return None  # unrelated problems that merely happen to be close
     total = sum(WEIGHTS[k] * v for k, v in signals.items())
     return Candidate(other.case_id, min(total, 1.0), distance_m, signals)
 

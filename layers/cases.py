@@ -124,7 +124,7 @@ VALUES (:case_id, :at, :actor, :role, :action, :from_state, :to_state, :reason,
 # the city part the report links to (the resolver's CTEs) and the open cases nearby that may be
 # the same problem (the linked part counts as a match whatever its distance class).
 _SURVEY = Prepared("gridcore_case_survey", f"""
-WITH {PART_LINK_CTES}, nearby AS (
+WITH {PART_LINK_CTES}, around AS (
     SELECT id, category_key, description, part_code,
            extract(epoch FROM created_at) AS at,
            ST_Distance(geom::geography,
@@ -134,7 +134,8 @@ WITH {PART_LINK_CTES}, nearby AS (
       AND ST_DWithin(geom, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326), :deg)
       AND (left(category_key, 3) = :major
            OR part_code = (SELECT code FROM linked_part))
-    LIMIT 200
+), nearby AS (  -- the degree box is about twice as tall as the circle: cut it here, not in Python
+    SELECT * FROM around WHERE d <= :radius ORDER BY d LIMIT 200
 )
 SELECT (SELECT json_object_agg(layer, version) FROM layer_version
         WHERE layer = ANY(:layers)) AS versions,
@@ -170,7 +171,7 @@ def _survey(conn: Connection, resolver: Resolves, report: Report, now: datetime,
     deg = radius / 111_320.0 / max(math.cos(math.radians(lat)), 0.01)
     row = _SURVEY.rows(conn, {
         **resolver.part_link_params(lon, lat, report.category),
-        "since": now - timedelta(hours=settings.dedup_window_h), "deg": deg,
+        "since": now - timedelta(hours=settings.dedup_window_h), "deg": deg, "radius": radius,
         "major": report.category[:3], "layers": list(INDEX_LAYERS)})[0]
     found = row["part"]
     part = found and LinkedPart(found["code"], found["class_code"], round(float(found["d"]), 2),
