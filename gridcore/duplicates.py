@@ -98,32 +98,41 @@ def class_relation(a: str, b: str) -> float:
     return 0.0
 
 
-def score(new: CaseSketch, other: CaseSketch, distance_m: float, radius_m: float,
-          window: timedelta = DEFAULT_WINDOW) -> Candidate | None:
-    """Score ``other`` as a duplicate of ``new``; None when it is out of range or window."""
+def _signals(new: CaseSketch, other: CaseSketch, distance_m: float, radius_m: float,
+             window: timedelta) -> tuple[float, dict[str, float]] | None:
     apart = abs(new.at - other.at)
     if distance_m > radius_m or apart > window:
         return None
-    same_part = bool(new.part_code and new.part_code == other.part_code)
+    same_part = 1.0 if new.part_code and new.part_code == other.part_code else 0.0
     related = class_relation(new.category_key, other.category_key)
     if related == 0.0 and not same_part:
         return None  # unrelated problems that merely happen to be close (no text to compare)
-    signals = {
-        "distance": 1.0 - distance_m / radius_m if radius_m > 0 else 1.0,
-        "time": 1.0 - apart / window,
-        "class": related,
-        "text": text_similarity(new.description, other.description),
-        "part": 1.0 if same_part else 0.0,
-    }
-    total = sum(WEIGHTS[k] * v for k, v in signals.items())
-    return Candidate(other.case_id, min(total, 1.0), distance_m, signals)
+    near = 1.0 - distance_m / radius_m if radius_m > 0 else 1.0
+    recent = 1.0 - apart / window
+    text = text_similarity(new.description, other.description)
+    total = (_W_DISTANCE * near + _W_TIME * recent + _W_CLASS * related + _W_TEXT * text
+             + _W_PART * same_part)
+    return min(total, 1.0), {"distance": near, "time": recent, "class": related,
+                             "text": text, "part": same_part}
+
+
+_W_DISTANCE, _W_TIME, _W_CLASS, _W_TEXT, _W_PART = (
+    WEIGHTS[k] for k in ("distance", "time", "class", "text", "part"))
+
+
+def score(new: CaseSketch, other: CaseSketch, distance_m: float, radius_m: float,
+          window: timedelta = DEFAULT_WINDOW) -> Candidate | None:
+    """Score ``other`` as a duplicate of ``new``; None when it is out of range or window."""
+    found = _signals(new, other, distance_m, radius_m, window)
+    return Candidate(other.case_id, found[0], distance_m, found[1]) if found else None
 
 
 def rank(new: CaseSketch, others: list[tuple[CaseSketch, float]], radius_m: float,
          window: timedelta = DEFAULT_WINDOW, threshold: float = THRESHOLD,
          limit: int = 5) -> list[Candidate]:
     """The best candidates among ``(case, distance_m)`` pairs, best first."""
-    scored = [c for other, d in others
-              if (c := score(new, other, d, radius_m, window)) and c.score >= threshold]
+    scored = [Candidate(other.case_id, found[0], d, found[1]) for other, d in others
+              if (found := _signals(new, other, d, radius_m, window))
+              and found[0] >= threshold]
     scored.sort(key=lambda c: (-c.score, c.distance_m))
     return scored[:limit]
