@@ -18,8 +18,10 @@ case table (truncated, after a short warm-up):
   (in-memory locator) + nearest city part of the class within 30 m + dispatch proposal +
   duplicate candidates (open cases nearby, scored) + case, history and audit rows, durable
   commit (``synchronous_commit`` on);
-* ``POST /floor`` of ``benchmarks/floor_app.py``: the same stack (FastAPI, uvicorn, SQLAlchemy,
-  psycopg2, same worker count, same prepared autocommit insert) with an endpoint that only
+* ``POST /floor`` of ``benchmarks/floor_app.py``: the same stack and plumbing (FastAPI,
+  uvicorn with uvloop and httptools, same worker count, a request-only endpoint, the same hop
+  to a plain thread executor, SQLAlchemy's pool with the same checkout check, psycopg2, the
+  same prepared autocommit statement read on the driver cursor) with an endpoint that only
   inserts the same case row.
 
 Reported per target: sustained cases/s, p50 / p90 / p99 latency (wrk's own measurement),
