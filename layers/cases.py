@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
 from sqlalchemy import Connection, Engine, text
 
 from gridcore.duplicates import CaseSketch, rank
@@ -144,6 +145,12 @@ SELECT (SELECT json_object_agg(layer, version) FROM layer_version
 """)
 
 
+def _json(value: Any) -> str:
+    """A JSON document for a jsonb parameter: orjson, a tenth of the stdlib's time on the
+    intake documents (about 30 µs each way per report otherwise)."""
+    return orjson.dumps(value, default=str).decode()
+
+
 def fetch_case(conn: Connection, case_id: int | None = None, key: str | None = None,
                lock: bool = False) -> Any:
     where = "c.id = :v" if case_id is not None else "c.idempotency_key = :v"
@@ -244,19 +251,17 @@ def intake(engine: Engine, resolver: Resolves, settings: CaseSettings, report: R
             "proposed": proposal.department_code if proposal else None,
             "rule": proposal.rule if proposal else "no resolution of responsibility",
             "now": now, "limit": str(limit), "warn": warn, "deadline": deadline,
-            "intake": json.dumps({"resolution": resolution, "duplicates": duplicates},
-                                 default=str),
-            "actor": who, "role": role, "attachments": json.dumps(attachments),
-            "details": json.dumps({"source": report.source,
-                                   "proposal": resolution.get("responsible"),
-                                   "duplicates": len(duplicates)}, default=str),
+            "intake": _json({"resolution": resolution, "duplicates": duplicates}),
+            "actor": who, "role": role, "attachments": _json(attachments),
+            "details": _json({"source": report.source,
+                              "proposal": resolution.get("responsible"),
+                              "duplicates": len(duplicates)}),
             "photo_path": [a["path"] for a in attachments],
             "photo_sha": [p.sha256 for p in report.photos],
             "photo_type": [p.content_type for p in report.photos],
             "photo_size": [len(p.data) for p in report.photos],
-            "audit": json.dumps({"role": role, "source": report.source,
-                                 "category": report.category, "grid": res.grid.grid_code},
-                                ensure_ascii=False)})
+            "audit": _json({"role": role, "source": report.source,
+                            "category": report.category, "grid": res.grid.grid_code})})
         if not stored:  # a racing resend committed first: its row is the answer
             return _replay(fetch_case(conn, key=report.idempotency_key), payload_hash,
                            settings, now)

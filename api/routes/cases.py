@@ -18,6 +18,7 @@ from sqlalchemy import Engine
 from starlette.datastructures import UploadFile
 
 from api.deps import EngineDep
+from api.responses import FastJSONResponse
 from api.routes.case_deps import (
     ActorDep,
     CaseSettingsDep,
@@ -173,8 +174,8 @@ async def create_case(request: Request) -> JSONResponse:
 
     result = await asyncio.get_running_loop().run_in_executor(
         _intake_executor(request, settings), file_case)
-    return JSONResponse(result.case, status_code=201 if result.created else 200,
-                        headers={"Location": f"/cases/{result.case['id']}"})
+    return FastJSONResponse(result.case, status_code=201 if result.created else 200,
+                            headers={"Location": f"/cases/{result.case['id']}"})
 
 
 def _filter(grid: str | None = None, community: str | None = None, street: str | None = None,
