@@ -66,12 +66,21 @@ def record(conn: Connection, actor: str, action: str, target: str = "",
     return int(seq)
 
 
-def seal(engine: Engine, batch: int = 5000) -> int:
-    """Chain every committed, unsealed row; returns how many were sealed."""
+def seal(engine: Engine, batch: int = 5000, wait: bool = True) -> int:
+    """Chain every committed, unsealed row; returns how many were sealed.
+
+    ``wait=False`` (the background sealers) gives way when another sealer holds the lock:
+    every server process runs one, and a sealer queueing behind another would only hold a
+    pooled connection to find nothing left to seal."""
     sealed = 0
     while True:
         with engine.begin() as conn:
-            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK_KEY})
+            if not wait:
+                if not conn.execute(text("SELECT pg_try_advisory_xact_lock(:k)"),
+                                    {"k": _LOCK_KEY}).scalar_one():
+                    return sealed
+            else:
+                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK_KEY})
             last = conn.execute(select(audit_log.c.chain_pos, audit_log.c.hash)
                                 .where(audit_log.c.chain_pos.is_not(None))
                                 .order_by(audit_log.c.chain_pos.desc()).limit(1)).first()
@@ -106,7 +115,7 @@ def _seal_loop(engine_ref: weakref.ReferenceType[Engine]) -> None:
         if engine is None:
             return
         try:
-            seal(engine)
+            seal(engine, wait=False)
             failures = 0
         except Exception:  # noqa: BLE001 - a restarting database: try again next round
             failures += 1

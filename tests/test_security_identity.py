@@ -164,3 +164,16 @@ def test_audit_rolls_back_with_its_write(db: Engine) -> None:
         audit.record(conn, "wang", "case.report", "case:1")
         raise RuntimeError("the write failed")
     assert audit.verify(db).rows == 0
+
+
+def test_background_sealer_gives_way_to_a_running_one(db: Engine) -> None:
+    with db.begin() as conn:
+        audit.record(conn, "zhao", "case.report", "case:1")
+    audit.seal(db)
+    with db.begin() as conn:
+        audit.record(conn, "zhao", "case.report", "case:2")
+    with db.connect() as other, other.begin():  # another server process is sealing
+        other.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": audit._LOCK_KEY})
+        assert audit.seal(db, wait=False) == 0  # no queueing behind it
+    assert audit.seal(db, wait=False) in (0, 1)  # the lock is free again (0: sealer was first)
+    assert audit.verify(db, seal_first=False).unsealed == 0
