@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
-import json
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
+import orjson
 from fastapi import APIRouter, Body, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
@@ -218,8 +218,7 @@ def _export(cases: list[dict[str, Any]], fmt: str, next_url: str | None) -> Resp
                 for c in cases]
     body = {"type": "FeatureCollection", "features": features,
             "links": [{"rel": "next", "href": next_url}] if next_url else []}
-    return Response(json.dumps(body, ensure_ascii=False), media_type="application/geo+json",
-                    headers=headers)
+    return Response(orjson.dumps(body), media_type="application/geo+json", headers=headers)
 
 
 @router.get("", summary="List cases (filters, keyset pages, CSV / GeoJSON export)",
@@ -247,8 +246,8 @@ def get_cases(request: Request, engine: EngineDep, settings: CaseSettingsDep, vi
         next_url = str(request.url.replace_query_params(**params))
     if format != "json":
         return _export(cases, format, next_url)
-    return JSONResponse({"cases": cases, "count": len(cases), "next": next_url},
-                        headers={"Link": f'<{next_url}>; rel="next"'} if next_url else None)
+    return FastJSONResponse({"cases": cases, "count": len(cases), "next": next_url},
+                            headers={"Link": f'<{next_url}>; rel="next"'} if next_url else None)
 
 
 @router.get("/overdue", summary="Open cases past their deadline (督办)")
