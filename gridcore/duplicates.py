@@ -98,6 +98,10 @@ def class_relation(a: str, b: str) -> float:
     return 0.0
 
 
+_W_DISTANCE, _W_TIME, _W_CLASS, _W_TEXT, _W_PART = (
+    WEIGHTS[k] for k in ("distance", "time", "class", "text", "part"))
+
+
 def _signals(new: CaseSketch, other: CaseSketch, distance_m: float, radius_m: float,
              window: timedelta) -> tuple[float, dict[str, float]] | None:
     apart = abs(new.at - other.at)
@@ -114,10 +118,6 @@ def _signals(new: CaseSketch, other: CaseSketch, distance_m: float, radius_m: fl
              + _W_PART * same_part)
     return min(total, 1.0), {"distance": near, "time": recent, "class": related,
                              "text": text, "part": same_part}
-
-
-_W_DISTANCE, _W_TIME, _W_CLASS, _W_TEXT, _W_PART = (
-    WEIGHTS[k] for k in ("distance", "time", "class", "text", "part"))
 
 
 def score(new: CaseSketch, other: CaseSketch, distance_m: float, radius_m: float,

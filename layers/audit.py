@@ -75,12 +75,11 @@ def seal(engine: Engine, batch: int = 5000, wait: bool = True) -> int:
     sealed = 0
     while True:
         with engine.begin() as conn:
-            if not wait:
-                if not conn.execute(text("SELECT pg_try_advisory_xact_lock(:k)"),
-                                    {"k": _LOCK_KEY}).scalar_one():
-                    return sealed
-            else:
+            if wait:
                 conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK_KEY})
+            elif not conn.execute(text("SELECT pg_try_advisory_xact_lock(:k)"),
+                                  {"k": _LOCK_KEY}).scalar_one():
+                return sealed
             last = conn.execute(select(audit_log.c.chain_pos, audit_log.c.hash)
                                 .where(audit_log.c.chain_pos.is_not(None))
                                 .order_by(audit_log.c.chain_pos.desc()).limit(1)).first()

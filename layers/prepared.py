@@ -13,9 +13,9 @@ report do it by hand.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg2
 from sqlalchemy import Connection, CursorResult
@@ -26,6 +26,8 @@ from layers.settings import DatabaseSettings
 # :name, but not the ::type casts, nor anything inside a '…' literal (matched and kept as is)
 _PARAM = re.compile(r"'(?:[^']|'')*'|(?<![:\w]):([A-Za-z_]\w*)")
 _PLAN_CHANGED = "0A000"  # "cached plan must not change result type": a column was added
+
+T = TypeVar("T")
 
 
 @lru_cache(maxsize=1)
@@ -57,21 +59,7 @@ class Prepared:
     def execute(self, conn: Connection, params: Mapping[str, Any]) -> CursorResult[Any]:
         if not _enabled():
             return conn.exec_driver_sql(self._plain, dict(params))
-        values = tuple(params[p] for p in self.params)
-        done: set[str] = conn.connection.info.setdefault("gridcore_prepared", set())
-        if self.name not in done:
-            conn.exec_driver_sql(f"PREPARE {self.name} AS {self.body}")
-            done.add(self.name)
-        try:
-            return conn.exec_driver_sql(self._execute, values)
-        except DBAPIError as exc:
-            if getattr(exc.orig, "pgcode", None) != _PLAN_CHANGED \
-                    or not conn.connection.dbapi_connection.autocommit:
-                raise  # inside a transaction the error has aborted it: nothing to retry in
-            # The table changed shape under a long-lived connection: prepare it again.
-            conn.exec_driver_sql(f"DEALLOCATE {self.name}")
-            conn.exec_driver_sql(f"PREPARE {self.name} AS {self.body}")
-            return conn.exec_driver_sql(self._execute, values)
+        return self._run(conn, conn.exec_driver_sql, params)
 
     def rows(self, conn: Connection, params: Mapping[str, Any]) -> list[dict[str, Any]]:
         """The result as plain dicts, read on the DBAPI cursor.
@@ -83,28 +71,35 @@ class Prepared:
         dropped is invalidated so that the pool replaces it."""
         if not _enabled():
             return [dict(r) for r in self.execute(conn, params).mappings()]
-        values = tuple(params[p] for p in self.params)
         raw = conn.connection.dbapi_connection
-        done: set[str] = conn.connection.info.setdefault("gridcore_prepared", set())
         try:
             with raw.cursor() as cur:
-                try:
-                    if self.name not in done:
-                        cur.execute(f"PREPARE {self.name} AS {self.body}")
-                        done.add(self.name)
-                    cur.execute(self._execute, values)
-                except psycopg2.Error as exc:
-                    if exc.pgcode != _PLAN_CHANGED or not raw.autocommit:
-                        raise
-                    cur.execute(f"DEALLOCATE {self.name}")  # see execute()
-                    cur.execute(f"PREPARE {self.name} AS {self.body}")
-                    cur.execute(self._execute, values)
+                self._run(conn, cur.execute, params)
                 names = [column.name for column in cur.description or ()]
                 return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
         except psycopg2.Error as exc:
             gone = conn.dialect.is_disconnect(exc, raw, None)
             if gone:
                 conn.invalidate(exc)
-            raise DBAPIError.instance(self._execute, values, exc, psycopg2.Error,
-                                      connection_invalidated=gone,
+            raise DBAPIError.instance(self._execute, tuple(params[p] for p in self.params),
+                                      exc, psycopg2.Error, connection_invalidated=gone,
                                       dialect=conn.dialect) from exc
+
+    def _run(self, conn: Connection, run: Callable[..., T], params: Mapping[str, Any]) -> T:
+        """EXECUTE through ``run`` (SQLAlchemy's or the cursor's), preparing first on a
+        connection that has not seen the statement."""
+        values = tuple(params[p] for p in self.params)
+        done: set[str] = conn.connection.info.setdefault("gridcore_prepared", set())
+        if self.name not in done:
+            run(f"PREPARE {self.name} AS {self.body}")
+            done.add(self.name)
+        try:
+            return run(self._execute, values)
+        except (DBAPIError, psycopg2.Error) as exc:
+            if getattr(getattr(exc, "orig", exc), "pgcode", None) != _PLAN_CHANGED \
+                    or not conn.connection.dbapi_connection.autocommit:
+                raise  # inside a transaction the error has aborted it: nothing to retry in
+            # The table changed shape under a long-lived connection: prepare it again.
+            run(f"DEALLOCATE {self.name}")
+            run(f"PREPARE {self.name} AS {self.body}")
+            return run(self._execute, values)
