@@ -21,11 +21,11 @@ are timezone-aware ``datetime``; the calendar's timezone decides what "a day" is
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from enum import StrEnum
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from zoneinfo import ZoneInfo
 
 from gridcore.errors import ValidationError
@@ -139,11 +139,12 @@ class WorkingCalendar:
                    use_chinese_holidays=base == "chinese", holidays=holidays,
                    workdays=workdays, weekend=frozenset(data.get("weekend", [5, 6])))
 
-    @property
+    # Cached: every deadline walk asks for both, several times per report.
+    @cached_property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
 
-    @property
+    @cached_property
     def day_minutes(self) -> float:
         return sum((datetime.combine(date.min, b) - datetime.combine(date.min, a))
                    .total_seconds() / 60 for a, b in self.hours)
@@ -213,13 +214,26 @@ class WorkingCalendar:
     def deadline(self, start: datetime, limit: TimeLimit,
                  paused: Iterable[Interval] = ()) -> tuple[datetime, bool]:
         """The instant the limit is used up, and whether the weekend fallback was involved."""
-        remaining = timedelta(minutes=self.limit_minutes(limit))
+        return self.marks(start, limit, (1.0,), paused)[0]
+
+    def marks(self, start: datetime, limit: TimeLimit, shares: Sequence[float],
+              paused: Iterable[Interval] = ()) -> list[tuple[datetime, bool]]:
+        """The instants the given shares of the limit (ascending, e.g. 0.8 and 1.0) are used
+        up, each with whether the weekend fallback was involved so far: one walk of the
+        calendar for all of them."""
+        todo = [timedelta(minutes=self.limit_minutes(TimeLimit(limit.amount * share,
+                                                                limit.unit)))
+                for share in shares]
+        found: list[tuple[datetime, bool]] = []
+        used = timedelta()
         fallback = False
         for (lo, hi), fb in self._counted(start, limit.unit, paused):
             fallback = fallback or fb
-            if hi - lo >= remaining:
-                return lo + remaining, fallback
-            remaining -= hi - lo
+            while len(found) < len(todo) and hi - lo >= todo[len(found)] - used:
+                found.append((lo + (todo[len(found)] - used), fallback))
+            if len(found) == len(todo):
+                return found
+            used += hi - lo
         raise AssertionError("unreachable: periods() is unbounded")  # pragma: no cover
 
     def elapsed(self, start: datetime, end: datetime, unit: LimitUnit,

@@ -7,11 +7,12 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from gridcore.calendar import Clock, Interval, WorkingCalendar
+from gridcore.calendar import Clock, Interval, WorkingCalendar, colour_for
 from gridcore.lifecycle import TERMINAL_STATES, State
 from gridcore.taxonomy import Stage, Taxonomy, TimeLimit
 
 OPEN_SQL = "state NOT IN ('closed', 'voided', 'merged')"
+WARN_SHARE = 0.8  # warn_at: the instant the clock turns yellow (colour_for)
 
 
 @lru_cache(maxsize=1)
@@ -31,9 +32,17 @@ def stage_marks(calendar: WorkingCalendar, start: datetime, limit: TimeLimit,
                 pauses: list[Interval]) -> tuple[datetime, datetime]:
     """(warn_at, deadline_at): the instants 80 % and 100 % of the limit are used up. Stored so
     that colour filters and the overdue list are index scans, not per-row calendar walks."""
-    warn, _ = calendar.deadline(start, TimeLimit(limit.amount * 0.8, limit.unit), pauses)
-    deadline, _ = calendar.deadline(start, limit, pauses)
+    (warn, _), (deadline, _) = calendar.marks(start, limit, (WARN_SHARE, 1.0), pauses)
     return warn, deadline
+
+
+def fresh_clock(calendar: WorkingCalendar, start: datetime, limit: TimeLimit
+                ) -> tuple[datetime, datetime, Clock]:
+    """(warn_at, deadline_at, clock) of a stage that starts at ``start`` and is looked at the
+    same instant (a new case): one calendar walk instead of one for the marks and another for
+    the clock, which would find nothing used and the same deadline."""
+    (warn, _), (deadline, fallback) = calendar.marks(start, limit, (WARN_SHARE, 1.0))
+    return warn, deadline, Clock(deadline, 0.0, colour_for(0.0), False, fallback)
 
 
 def case_clock(row: Mapping[str, Any], calendar: WorkingCalendar, now: datetime) -> Clock | None:
@@ -49,8 +58,10 @@ def _iso(value: datetime | None) -> str | None:
 
 def case_dict(row: Mapping[str, Any], calendar: WorkingCalendar, now: datetime,
               history: list[Mapping[str, Any]] | None = None,
-              photos: list[Mapping[str, Any]] | None = None) -> dict[str, Any]:
-    clock = case_clock(row, calendar, now)
+              photos: list[Mapping[str, Any]] | None = None,
+              clock: Clock | None = None) -> dict[str, Any]:
+    """``clock``: the case's clock when the caller already knows it (a new case)."""
+    clock = clock or case_clock(row, calendar, now)
     intake = row.get("intake") or {}
     out: dict[str, Any] = {
         "id": row["id"], "public_no": row["public_no"], "state": row["state"],

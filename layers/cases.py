@@ -26,7 +26,8 @@ from gridcore.taxonomy import Stage
 from layers import audit
 from layers.case_resolve import Resolves
 from layers.case_settings import CaseSettings
-from layers.case_view import case_dict, stage_limit, stage_marks, taxonomy
+from layers.case_tables import case_record
+from layers.case_view import case_dict, fresh_clock, stage_limit, taxonomy
 from layers.engine import autocommit
 from layers.grid_index import LAYERS as INDEX_LAYERS
 from layers.photos import Photo, store_photo
@@ -84,7 +85,7 @@ class IntakeResult:
 # for the statement itself, not across further round trips, so concurrent intakes do not queue
 # behind each other's network latency. When a racing resend holds the key, ON CONFLICT DO
 # NOTHING waits for it to commit and returns no row.
-_INSERT = Prepared("gridcore_case_intake", f"""
+_INSERT_SQL = """
 WITH c AS (
 INSERT INTO case_record (idempotency_key, payload_hash, category_key, description, geom,
     input_crs, input_x, input_y, grid_id, grid_code, community_code, street_code,
@@ -101,18 +102,36 @@ INSERT INTO case_history (case_id, at, actor, role, action, from_state, to_state
     details)
 SELECT c.id, :now, :actor, :role, 'report', NULL, 'reported', CAST(:attachments AS jsonb),
     CAST(:details AS jsonb) FROM c
-), p AS (
+), a AS (
+INSERT INTO audit_log (at, actor, action, target, details)
+SELECT :now, :actor, 'case.report', 'case:' || c.id, CAST(:audit AS jsonb) FROM c
+)%(photos)s
+SELECT %(columns)s FROM c
+"""
+_PHOTOS_CTE = """, p AS (
 INSERT INTO case_photo (case_id, path, sha256, content_type, size_bytes)
 SELECT c.id, f.path, f.sha256, f.content_type, f.size_bytes
 FROM c, unnest(CAST(:photo_path AS text[]), CAST(:photo_sha AS text[]),
                CAST(:photo_type AS text[]), CAST(:photo_size AS int[]))
      AS f (path, sha256, content_type, size_bytes)
-), a AS (
-INSERT INTO audit_log (at, actor, action, target, details)
-SELECT :now, :actor, 'case.report', 'case:' || c.id, CAST(:audit AS jsonb) FROM c
-)
-SELECT {CASE_COLUMNS} FROM c
-""")
+)"""
+# The stored row comes back without its intake document (the caller has it: no need to send
+# a kilobyte of JSON back and decode it) and without the raw geometry.
+_RETURNED = ", ".join([f"c.{column.name}" for column in case_record.columns
+                       if column.name not in ("intake", "geom")]
+                      + ["ST_X(c.geom) AS lon", "ST_Y(c.geom) AS lat"])
+# The whole write in ONE statement, run as its own transaction (autocommit): the case row, its
+# first history row, its photos, its audit row, and the stored row back. A single-statement
+# transaction holds the ``cases`` layer_version row lock (taken by the statement trigger) only
+# for the statement itself, not across further round trips, so concurrent intakes do not queue
+# behind each other's network latency. When a racing resend holds the key, ON CONFLICT DO
+# NOTHING waits for it to commit and returns no row. Most reports carry no photo: their
+# statement has no photo insert at all, which PostgreSQL would otherwise set up (open the table
+# and its indexes) on every call to write nothing.
+_INSERT = Prepared("gridcore_case_intake_photos",
+                   _INSERT_SQL % {"photos": _PHOTOS_CTE, "columns": _RETURNED})
+_INSERT_BARE = Prepared("gridcore_case_intake", _INSERT_SQL % {"photos": "",
+                                                               "columns": _RETURNED})
 
 _HISTORY = text("""
 INSERT INTO case_history (case_id, at, actor, role, action, from_state, to_state, reason,
@@ -232,14 +251,19 @@ def intake(engine: Engine, resolver: Resolves, settings: CaseSettings, report: R
                 nearest_grid=near.grid_code if near else None)
         part = res.linked_part.code if res.linked_part else None
         limit = stage_limit(report.category, Stage.DISPATCH)
-        warn, deadline = stage_marks(settings.working_calendar, now, limit, [])
+        warn, deadline, clock = fresh_clock(settings.working_calendar, now, limit)
         proposal = res.responsible
         duplicates = _duplicates(report, part, nearby, now, settings)
         resolution = res.as_dict()
+        intake_doc = {"resolution": resolution, "duplicates": duplicates}
         attachments = [{"path": store_photo(p, settings.media_dir), "sha256": p.sha256}
                        for p in report.photos]
         who = actor or report.reporter or report.source
-        stored = _INSERT.rows(conn, {
+        photos = {"photo_path": [a["path"] for a in attachments],
+                  "photo_sha": [p.sha256 for p in report.photos],
+                  "photo_type": [p.content_type for p in report.photos],
+                  "photo_size": [len(p.data) for p in report.photos]} if report.photos else {}
+        stored = (_INSERT if photos else _INSERT_BARE).rows(conn, {
             "key": report.idempotency_key, "hash": payload_hash, "category": report.category,
             "description": report.description, "lon": res.lon, "lat": res.lat,
             "crs": report.crs, "x": report.lon, "y": report.lat, "grid_id": res.grid.grid_id,
@@ -251,19 +275,17 @@ def intake(engine: Engine, resolver: Resolves, settings: CaseSettings, report: R
             "proposed": proposal.department_code if proposal else None,
             "rule": proposal.rule if proposal else "no resolution of responsibility",
             "now": now, "limit": str(limit), "warn": warn, "deadline": deadline,
-            "intake": _json({"resolution": resolution, "duplicates": duplicates}),
+            "intake": _json(intake_doc),
             "actor": who, "role": role, "attachments": _json(attachments),
             "details": _json({"source": report.source,
                               "proposal": resolution.get("responsible"),
                               "duplicates": len(duplicates)}),
-            "photo_path": [a["path"] for a in attachments],
-            "photo_sha": [p.sha256 for p in report.photos],
-            "photo_type": [p.content_type for p in report.photos],
-            "photo_size": [len(p.data) for p in report.photos],
+            **photos,
             "audit": _json({"role": role, "source": report.source,
                             "category": report.category, "grid": res.grid.grid_code})})
         if not stored:  # a racing resend committed first: its row is the answer
             return _replay(fetch_case(conn, key=report.idempotency_key), payload_hash,
                            settings, now)
         audit.ensure_sealer(engine)
-        return IntakeResult(case_dict(stored[0], settings.working_calendar, now), created=True)
+        return IntakeResult(case_dict({**stored[0], "intake": intake_doc},
+                                      settings.working_calendar, now, clock=clock), created=True)

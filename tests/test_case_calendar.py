@@ -89,3 +89,28 @@ def test_other_city_calendars_as_data() -> None:
         WorkingCalendar.from_data({"base": "lunar"})
     with pytest.raises(ValidationError):
         CN.deadline(datetime(2025, 1, 1), L("1wh"))  # naive instants are refused
+
+
+@pytest.mark.parametrize("limit", ["5wh", "1wd", "3wd", "2h", "45m"])
+def test_marks_in_one_walk_equal_separate_deadlines(limit: str) -> None:
+    # warn_at (80 %) and deadline_at (100 %) come from one calendar walk; each must be the
+    # instant a separate walk for that share finds, across National Day, a make-up working
+    # day, a weekend and a parked interval.
+    lim = L(limit)
+    parked = [(at(2025, 9, 30, 9, 0), at(2025, 9, 30, 10, 15))]
+    for start in (at(2025, 9, 29, 16, 0), at(2025, 10, 10, 15, 0), at(2025, 6, 13, 17, 0)):
+        (warn, warn_fb), (deadline, fb) = CN.marks(start, lim, (0.8, 1.0), parked)
+        assert (warn, warn_fb) == CN.deadline(
+            start, TimeLimit(lim.amount * 0.8, lim.unit), parked)
+        assert (deadline, fb) == CN.deadline(start, lim, parked)
+        assert warn <= deadline
+
+
+@pytest.mark.parametrize("start", [at(2025, 9, 30, 16, 0), at(2025, 6, 14, 11, 0),
+                                   at(2031, 3, 1, 9, 0)])  # the last: beyond the holiday data
+def test_fresh_clock_is_the_clock_of_a_stage_that_starts_now(start) -> None:  # type: ignore[no-untyped-def]
+    from layers.case_view import fresh_clock, stage_marks
+
+    warn, deadline, clock = fresh_clock(CN, start, L("5wh"))
+    assert (warn, deadline) == stage_marks(CN, start, L("5wh"), [])
+    assert clock == CN.clock(start, L("5wh"), start)

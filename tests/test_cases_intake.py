@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 
 import numpy as np
+import orjson
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
@@ -189,6 +190,21 @@ def test_bad_input_is_a_precise_problem_and_writes_nothing(api: TestClient, db, 
     problem = r.json()
     assert r.headers["content-type"].startswith("application/problem+json")
     assert problem["field"] == field and problem["detail"]
+    assert row_counts(db) == before
+
+
+@pytest.mark.parametrize(("field", "value", "expected"), [
+    ("lon", "NaN", "lon"),  # not strict JSON but readable: the answer names the field
+    ("lat", "Infinity", "lat"),
+    ("lat", "39.9,,", "body"),  # not JSON at all
+])
+def test_unreadable_or_non_finite_body_is_a_precise_problem(api: TestClient, db, field,  # type: ignore[no-untyped-def]
+                                                            value, expected) -> None:
+    before = row_counts(db)
+    raw = orjson.dumps(report(**{field: "__value__"})).decode().replace('"__value__"', value)
+    r = api.post("/cases", content=raw, headers={"content-type": "application/json"})
+    assert r.status_code == 422, r.text
+    assert r.json()["field"] == expected
     assert row_counts(db) == before
 
 

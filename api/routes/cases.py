@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+import json
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Annotated, Any, Literal
@@ -66,6 +67,16 @@ class TransitionIn(StepIn):
     action: str
 
 
+def _lenient_json(raw: bytes) -> Any:
+    """What orjson refuses, the standard library may still read (NaN, Infinity): such a
+    report then gets the precise answer about its field rather than "not JSON"."""
+    try:
+        return json.loads(raw)
+    except ValueError:
+        raise ValidationError("the body must be JSON (or multipart/form-data with photos)",
+                              field="body") from None
+
+
 async def read_report(request: Request, settings: CaseSettings,
                       key_header: str | None = None) -> Report:
     """A report from a JSON body or a multipart form (fields + ``photos`` files)."""
@@ -82,11 +93,11 @@ async def read_report(request: Request, settings: CaseSettings,
             blob = await item.read(settings.max_photo_bytes + 1)
             photos.append(check_photo(item.filename or "photo", blob, settings.max_photo_bytes))
     else:
-        try:
-            data = await request.json()
-        except ValueError:
-            raise ValidationError("the body must be JSON (or multipart/form-data with photos)",
-                                  field="body") from None
+        raw = await request.body()
+        try:  # orjson: a tenth of the standard library's time on a report's body
+            data = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            data = _lenient_json(raw)
         if not isinstance(data, dict):
             raise ValidationError("the JSON body must be an object", field="body")
     if key_header and "idempotency_key" not in data:
