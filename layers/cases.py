@@ -79,12 +79,6 @@ class IntakeResult:
     created: bool
 
 
-# The whole write in ONE statement, run as its own transaction (autocommit): the case row, its
-# first history row, its photos, its audit row, and the stored row back. A single-statement
-# transaction holds the ``cases`` layer_version row lock (taken by the statement trigger) only
-# for the statement itself, not across further round trips, so concurrent intakes do not queue
-# behind each other's network latency. When a racing resend holds the key, ON CONFLICT DO
-# NOTHING waits for it to commit and returns no row.
 _INSERT_SQL = """
 WITH c AS (
 INSERT INTO case_record (idempotency_key, payload_hash, category_key, description, geom,
