@@ -1,6 +1,7 @@
 """Benchmark: case intake over HTTP on loopback vs a bare insert endpoint (the floor).
 
-    python benchmarks/bench_intake.py [--seconds 20] [--concurrency 8,16] [--workers 2] [--small]
+    python benchmarks/bench_intake.py [--seconds 20] [--rounds 3] [--concurrency 8,16]
+                                      [--workers 2] [--small]
 
 The city: a dedicated database (created and dropped here) holds one district of about
 10 km × 10 km in Helsinki (``--box-km``): 5 streets, 25 communities, 2,500 unit grids of about
@@ -24,9 +25,15 @@ case table (truncated, after a short warm-up):
   same prepared autocommit statement read on the driver cursor) with an endpoint that only
   inserts the same case row.
 
+Rounds (``--rounds``, 3 by default): at each level the two targets run one after the other,
+``--rounds`` times, in alternating order, and the figures are the medians over the rounds; the
+ratio is the median of the rounds' own ratios (floor and gridcore measured minutes apart on a
+shared host drifted by ±15 % between single runs, enough to move the ratio by half a point).
+
 Reported per target: sustained cases/s, p50 / p90 / p99 latency (wrk's own measurement),
-non-2xx answers; for gridcore also how much real work the cases did (grid found, part linked,
-duplicate candidates offered), read back from the stored cases.
+non-2xx answers, each the median over the rounds, and the spread of the rate; for gridcore also
+how much real work the cases of its last round did (grid found, part linked, duplicate
+candidates offered), read back from the stored cases.
 Targets (2-core machine): ≥ 500 cases/s, p99 ≤ 50 ms, within 2× of the floor. wrk, the servers
 and PostgreSQL share the machine's 2 cores.
 """
@@ -181,20 +188,65 @@ def work_done(engine) -> dict[str, float]:  # noqa: ANN001
             "proposed": float(row[5] or 0)}
 
 
+def _median(values: list[float]) -> float:
+    return float(np.median(values))
+
+
+def report(city: dict[str, int], args: argparse.Namespace, seconds: float, rounds: int,
+           levels: list[int], runs: dict[tuple[int, str], list[dict]],
+           work: dict[int, dict[str, float]]) -> None:
+    print(f"intake benchmark: {seconds:.0f} s per run, {rounds} round(s) per target and load "
+          f"(medians), {args.workers} uvicorn worker(s) each, wrk on loopback; district "
+          f"{args.box_km:g} km × {args.box_km:g} km, {city['grids']:,} grids, "
+          f"{city['parts']:,} city parts, {city['rules']:,} dispatch rules")
+    print(f"machine load average (1/5/15 min): "
+          f"{' '.join(f'{v:.1f}' for v in os.getloadavg())} on {os.cpu_count()} CPUs")
+    print(f"{'connections':>11s} {'target':22s} {'cases/s':>8s} {'(min–max)':>11s} "
+          f"{'p50 ms':>7s} {'p90 ms':>7s} {'p99 ms':>7s} {'errors':>6s}")
+    for (conc, label), rs in runs.items():
+        rates = [r["rate_ok"] for r in rs]
+        print(f"{conc:11d} {label:22s} {_median(rates):8.0f} "
+              f"{f'{min(rates):.0f}–{max(rates):.0f}':>11s} "
+              f"{_median([r['p50_us'] for r in rs]) / 1e3:7.1f} "
+              f"{_median([r['p90_us'] for r in rs]) / 1e3:7.1f} "
+              f"{_median([r['p99_us'] for r in rs]) / 1e3:7.1f} "
+              f"{sum(r['errors'] for r in rs):6d}")
+    for conc in levels:
+        w, ours, floor = work[conc], runs[conc, OURS], runs[conc, FLOOR]
+        print(f"{conc} connections, work per gridcore case ({w['cases']:,} stored in the last "
+              f"round): grid found {w['grid']:.0%}, department proposed {w['proposed']:.0%}, "
+              f"part linked {w['part']:.0%} of city-part reports, duplicate candidates offered "
+              f"{w['dups']:.2f} on average ({w['with_dups']:.0%} of cases have one or more)")
+        ratios = [f["rate_ok"] / g["rate_ok"] if g["rate_ok"] else float("inf")
+                  for f, g in zip(floor, ours, strict=True)]
+        rate = _median([g["rate_ok"] for g in ours])
+        p99 = _median([g["p99_us"] for g in ours]) / 1e3
+        ratio = _median(ratios)
+        print(f"  targets: ≥ 500 cases/s: {'met' if rate >= 500 else 'MISSED'} ({rate:.0f}); "
+              f"p99 ≤ 50 ms: {'met' if p99 <= 50 else 'MISSED'} ({p99:.1f}); within 2× of the "
+              f"floor: {'met' if ratio <= 2 else 'MISSED'} (floor/gridcore = {ratio:.2f}, "
+              f"rounds {', '.join(f'{r:.2f}' for r in ratios)})")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--seconds", type=float, default=20)
     ap.add_argument("--concurrency", default="8,16",
                     help="open connections (reporters in flight), comma-separated levels")
     ap.add_argument("--workers", type=int, default=2, help="uvicorn worker processes each")
+    ap.add_argument("--rounds", type=int, default=None,
+                    help="runs of each target per level, in alternating order (medians); "
+                         "3, or 1 with --small")
     ap.add_argument("--box-km", type=float, default=10.0, help="side of the district")
     ap.add_argument("--parts", type=int, default=50_000)
-    ap.add_argument("--small", action="store_true", help="5 s runs, 5,000 parts (development)")
+    ap.add_argument("--small", action="store_true",
+                    help="5 s runs, one round, 5,000 parts (development)")
     args = ap.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is missing: scripts/install.sh --test installs it "
                          "(Debian: apt-get install wrk)")
     seconds = 5.0 if args.small else args.seconds
+    rounds = max(1, args.rounds or (1 if args.small else 3))
     box = district_box(args.box_km)
     name = f"gridcore_bench_{uuid.uuid4().hex[:8]}"
     url = create_database(name)
@@ -212,38 +264,19 @@ def main() -> None:
         procs.append(start([*uv, "--port", str(p2), "benchmarks.floor_app:create_floor_app"],
                            env, p2))
         levels = [int(c) for c in args.concurrency.split(",")]
-        results: dict[tuple[int, str], dict] = {}
+        targets = ((FLOOR, f"http://127.0.0.1:{p2}/floor"), (OURS, f"http://127.0.0.1:{p1}/cases"))
+        for _, target in targets:
+            wrk(target, 3, levels[0], box)  # warm-up: pools, plans, grid snapshots, caches
+        runs: dict[tuple[int, str], list[dict]] = {}
         work: dict[int, dict[str, float]] = {}
         for conc in levels:
-            for label, target in ((FLOOR, f"http://127.0.0.1:{p2}/floor"),
-                                  (OURS, f"http://127.0.0.1:{p1}/cases")):
-                wrk(target, 3, conc, box)  # warm-up: pools, plans, caches
-                empty_cases(engine)
-                results[conc, label] = wrk(target, seconds, conc, box)
-            work[conc] = work_done(engine)
-        print(f"intake benchmark: {seconds:.0f} s per target and load, {args.workers} uvicorn "
-              f"worker(s) each, wrk on loopback; district {args.box_km:g} km × "
-              f"{args.box_km:g} km, {city['grids']:,} grids, {city['parts']:,} city parts, "
-              f"{city['rules']:,} dispatch rules")
-        print(f"machine load average (1/5/15 min): "
-              f"{' '.join(f'{v:.1f}' for v in os.getloadavg())} on {os.cpu_count()} CPUs")
-        print(f"{'connections':>11s} {'target':22s} {'cases/s':>8s} {'p50 ms':>7s} "
-              f"{'p90 ms':>7s} {'p99 ms':>7s} {'errors':>6s}")
-        for (conc, label), r in results.items():
-            print(f"{conc:11d} {label:22s} {r['rate_ok']:8.0f} {r['p50_us'] / 1e3:7.1f} "
-                  f"{r['p90_us'] / 1e3:7.1f} {r['p99_us'] / 1e3:7.1f} {r['errors']:6d}")
-        for conc in levels:
-            w, g, f = work[conc], results[conc, OURS], results[conc, FLOOR]
-            print(f"{conc} connections, work per gridcore case ({w['cases']:,} stored): grid "
-                  f"found {w['grid']:.0%}, department proposed {w['proposed']:.0%}, part "
-                  f"linked {w['part']:.0%} of city-part reports, duplicate candidates offered "
-                  f"{w['dups']:.2f} on average ({w['with_dups']:.0%} of cases have one or more)")
-            ratio = f["rate_ok"] / g["rate_ok"] if g["rate_ok"] else float("inf")
-            p99 = g["p99_us"] / 1e3
-            print(f"  targets: ≥ 500 cases/s: {'met' if g['rate_ok'] >= 500 else 'MISSED'} "
-                  f"({g['rate_ok']:.0f}); p99 ≤ 50 ms: {'met' if p99 <= 50 else 'MISSED'} "
-                  f"({p99:.1f}); within 2× of the floor: {'met' if ratio <= 2 else 'MISSED'} "
-                  f"(floor/gridcore = {ratio:.2f})")
+            for rnd in range(rounds):
+                for label, target in targets[::1 if rnd % 2 == 0 else -1]:
+                    empty_cases(engine)
+                    runs.setdefault((conc, label), []).append(wrk(target, seconds, conc, box))
+                    if label == OURS:
+                        work[conc] = work_done(engine)
+        report(city, args, seconds, rounds, levels, runs, work)
     finally:
         for proc in procs:
             proc.terminate()
