@@ -12,8 +12,8 @@ The load: ``wrk`` (a C load generator, Debian package ``wrk``, installed by
 ``scripts/install.sh --test``) with ``benchmarks/intake.lua`` keeps ``--concurrency``
 connections busy for ``--seconds``, at each level of that list in turn (8 and 16 by default).
 Every request is a new report (its own idempotency key, a random point in the district, one of
-five event / city-part classes). Two targets, one after the other, each starting from an empty
-case table (truncated, after a short warm-up):
+five event / city-part classes). Two targets, both warmed up first (3 s each), every run
+starting from an empty case table (truncated):
 
 * ``POST /cases`` of the real service (``api.app:create_app`` under uvicorn): resolve
   (in-memory locator) + nearest city part of the class within 30 m + dispatch proposal +
