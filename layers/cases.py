@@ -12,27 +12,26 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-import orjson
 from sqlalchemy import Connection, Engine, text
 
+from gridcore.calendar import Clock
 from gridcore.duplicates import CaseSketch, rank
 from gridcore.errors import Conflict, GridcoreError, OutsideManagedArea, ValidationError
-from gridcore.resolution import LinkedPart
+from gridcore.resolution import Resolution
 from gridcore.taxonomy import Stage
 from layers import audit
 from layers.case_resolve import Resolves
 from layers.case_settings import CaseSettings
-from layers.case_tables import case_record
+from layers.case_survey import survey_many
 from layers.case_view import case_dict, fresh_clock, stage_limit, taxonomy
+from layers.case_write import write_cases
 from layers.engine import autocommit
-from layers.grid_index import LAYERS as INDEX_LAYERS
 from layers.photos import Photo, store_photo
-from layers.prepared import Prepared
-from layers.resolver import PART_LINK_CTES
 from spatial.crs import to_wgs84
 
 SOURCES = ("grid_worker", "hotline", "citizen", "machine", "open311", "other")
@@ -79,90 +78,12 @@ class IntakeResult:
     created: bool
 
 
-_INSERT_SQL = """
-WITH c AS (
-INSERT INTO case_record (idempotency_key, payload_hash, category_key, description, geom,
-    input_crs, input_x, input_y, grid_id, grid_code, community_code, street_code,
-    district_code, h3, part_code, source, reporter, state, proposed_department, proposal_rule,
-    stage, stage_started_at, stage_limit, warn_at, deadline_at, intake, created_at, updated_at)
-VALUES (:key, :hash, :category, :description, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326),
-    :crs, :x, :y, :grid_id, :grid_code, :community, :street, :district, :h3, :part, :source,
-    :reporter, 'reported', :proposed, :rule, 'dispatch', :now, :limit, :warn, :deadline,
-    CAST(:intake AS jsonb), :now, :now)
-ON CONFLICT (idempotency_key) DO NOTHING
-RETURNING *
-), h AS (
-INSERT INTO case_history (case_id, at, actor, role, action, from_state, to_state, attachments,
-    details)
-SELECT c.id, :now, :actor, :role, 'report', NULL, 'reported', CAST(:attachments AS jsonb),
-    CAST(:details AS jsonb) FROM c
-), a AS (
-INSERT INTO audit_log (at, actor, action, target, details)
-SELECT :now, :actor, 'case.report', 'case:' || c.id, CAST(:audit AS jsonb) FROM c
-)%(photos)s
-SELECT %(columns)s FROM c
-"""
-_PHOTOS_CTE = """, p AS (
-INSERT INTO case_photo (case_id, path, sha256, content_type, size_bytes)
-SELECT c.id, f.path, f.sha256, f.content_type, f.size_bytes
-FROM c, unnest(CAST(:photo_path AS text[]), CAST(:photo_sha AS text[]),
-               CAST(:photo_type AS text[]), CAST(:photo_size AS int[]))
-     AS f (path, sha256, content_type, size_bytes)
-)"""
-# The stored row comes back without its intake document (the caller has it: no need to send
-# a kilobyte of JSON back and decode it) and without the raw geometry.
-_RETURNED = ", ".join([f"c.{column.name}" for column in case_record.columns
-                       if column.name not in ("intake", "geom")]
-                      + ["ST_X(c.geom) AS lon", "ST_Y(c.geom) AS lat"])
-# The whole write in ONE statement, run as its own transaction (autocommit): the case row, its
-# first history row, its photos, its audit row, and the stored row back. A single-statement
-# transaction holds the ``cases`` layer_version row lock (taken by the statement trigger) only
-# for the statement itself, not across further round trips, so concurrent intakes do not queue
-# behind each other's network latency. When a racing resend holds the key, ON CONFLICT DO
-# NOTHING waits for it to commit and returns no row. Most reports carry no photo: their
-# statement has no photo insert at all, which PostgreSQL would otherwise set up (open the table
-# and its indexes) on every call to write nothing.
-_INSERT = Prepared("gridcore_case_intake_photos",
-                   _INSERT_SQL % {"photos": _PHOTOS_CTE, "columns": _RETURNED})
-_INSERT_BARE = Prepared("gridcore_case_intake", _INSERT_SQL % {"photos": "",
-                                                               "columns": _RETURNED})
-
 _HISTORY = text("""
 INSERT INTO case_history (case_id, at, actor, role, action, from_state, to_state, reason,
     attachments, details)
 VALUES (:case_id, :at, :actor, :role, :action, :from_state, :to_state, :reason,
     CAST(:attachments AS jsonb), CAST(:details AS jsonb))
 """)
-
-# Everything intake reads, in one round trip: the layer versions its grid snapshot must match,
-# the city part the report links to (the resolver's CTEs) and the open cases nearby that may be
-# the same problem (the linked part counts as a match whatever its distance class).
-_SURVEY = Prepared("gridcore_case_survey", f"""
-WITH {PART_LINK_CTES}, around AS (
-    SELECT id, category_key, description, part_code,
-           extract(epoch FROM created_at) AS at,
-           ST_Distance(geom::geography,
-                       ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)::geography) AS d
-    FROM case_record
-    WHERE state NOT IN ('closed', 'voided', 'merged') AND created_at >= :since
-      AND ST_DWithin(geom, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326), :deg)
-      AND (left(category_key, 3) = :major
-           OR part_code = (SELECT code FROM linked_part))
-), nearby AS (  -- the degree box is about twice as tall as the circle: cut it here, not in Python
-    SELECT * FROM around WHERE d <= :radius ORDER BY d LIMIT 200
-)
-SELECT (SELECT json_object_agg(layer, version) FROM layer_version
-        WHERE layer = ANY(:layers)) AS versions,
-       (SELECT row_to_json(linked_part) FROM linked_part) AS part,
-       (SELECT json_agg(nearby) FROM nearby) AS nearby
-""")
-
-
-def _json(value: Any) -> str:
-    """A JSON document for a jsonb parameter: orjson, a tenth of the stdlib's time on the
-    intake documents (about 30 µs each way per report otherwise)."""
-    return orjson.dumps(value, default=str).decode()
-
 
 def fetch_case(conn: Connection, case_id: int | None = None, key: str | None = None,
                lock: bool = False) -> Any:
@@ -182,23 +103,6 @@ def _replay(row: Any, payload_hash: str, settings: CaseSettings, now: datetime) 
     return IntakeResult(case_dict(row, settings.working_calendar, now), created=False)
 
 
-def _survey(conn: Connection, resolver: Resolves, report: Report, now: datetime,
-            settings: CaseSettings) -> tuple[dict[str, int], LinkedPart | None, list[Any]]:
-    """(layer versions, linked part, nearby open cases) of a report, in one statement."""
-    lon, lat = to_wgs84(report.lon, report.lat, report.crs)
-    radius = taxonomy().get(report.category).dedup_radius_m
-    # Degrees bound for the index (longitude degrees shrink with latitude), then metres.
-    deg = radius / 111_320.0 / max(math.cos(math.radians(lat)), 0.01)
-    row = _SURVEY.rows(conn, {
-        **resolver.part_link_params(lon, lat, report.category),
-        "since": now - timedelta(hours=settings.dedup_window_h), "deg": deg, "radius": radius,
-        "major": report.category[:3], "layers": list(INDEX_LAYERS)})[0]
-    found = row["part"]
-    part = found and LinkedPart(found["code"], found["class_code"], round(float(found["d"]), 2),
-                                found["maintenance_dept"], found["owner_dept"])
-    return row["versions"] or {}, part, row["nearby"] or []
-
-
 def _duplicates(report: Report, part: str | None, nearby: list[Any], now: datetime,
                 settings: CaseSettings) -> list[dict[str, Any]]:
     radius = taxonomy().get(report.category).dedup_radius_m
@@ -210,76 +114,163 @@ def _duplicates(report: Report, part: str | None, nearby: list[Any], now: dateti
     return [c.as_dict() for c in rank(new, others, radius, window)]
 
 
+@dataclass(frozen=True)
+class Filing:
+    """One report and who files it."""
+
+    report: Report
+    actor: str = ""
+    role: str = "system"
+
+
+Outcome = IntakeResult | Exception
+
+
 def intake(engine: Engine, resolver: Resolves, settings: CaseSettings, report: Report,
            actor: str = "", role: str = "system", now: datetime | None = None) -> IntakeResult:
-    """Store one report as a case (or return the case an identical resend created).
+    """Store one report as a case (or return the case an identical resend created)."""
+    outcome = intake_many(engine, resolver, settings, [Filing(report, actor, role)], now)[0]
+    if isinstance(outcome, Exception):
+        raise outcome
+    return outcome
 
-    One read (grid versions, part link, nearby open cases: ``_SURVEY``) and one write, each
-    its own statement in autocommit: the write is atomic by itself (case, history, photos and audit
-    rows in one statement), and nothing read earlier needs a shared snapshot — the resolution
-    is as of the moment of the report, and a racing resend is settled by the unique key."""
-    report.validate()
+
+def intake_many(engine: Engine, resolver: Resolves, settings: CaseSettings,
+                filings: Sequence[Filing], now: datetime | None = None) -> list[Outcome]:
+    """Store a group of reports filed at the same moment; each gets its own result (its new
+    case, or the case an identical resend created) or its own error, never another's.
+
+    One read for the whole group (layer versions, each report's part link and nearby open
+    cases: :func:`layers.case_survey.survey_many`) and one write
+    (:func:`layers.case_write.write_cases`), each its own statement in autocommit: the write is
+    atomic by itself (case, history, photos and audit rows), and nothing read earlier needs a
+    shared snapshot — the resolution is as of the moment of the report, and a racing resend is
+    settled by the unique key. A report whose key an earlier one of the same group carries is
+    filed after the group, as the resend it is."""
     now = now or datetime.now(UTC)
-    payload_hash = report.payload_hash()
-    with autocommit(engine) as conn:
-        # No look-up of the key first: the insert below settles resends (one round trip less
-        # on the common path); only a report that cannot be placed checks for an earlier case.
+    outcomes: list[Outcome | None] = [None] * len(filings)
+    first: list[int] = []
+    repeats: list[int] = []
+    keys: set[str] = set()
+    for i, filing in enumerate(filings):
         try:
-            versions, linked, nearby = _survey(conn, resolver, report, now, settings)
+            filing.report.validate()
+        except GridcoreError as exc:
+            outcomes[i] = exc
+            continue
+        (repeats if filing.report.idempotency_key in keys else first).append(i)
+        keys.add(filing.report.idempotency_key)
+    if first:
+        with autocommit(engine) as conn:
+            group = _file_group(conn, resolver, settings, [filings[i] for i in first], now)
+        outcomes_at(outcomes, first, group)
+        if any(isinstance(o, IntakeResult) and o.created for o in group):
+            audit.ensure_sealer(engine)
+    if repeats:
+        outcomes_at(outcomes, repeats, intake_many(engine, resolver, settings,
+                                                   [filings[i] for i in repeats], now))
+    return cast(list[Outcome], outcomes)
+
+
+def outcomes_at(outcomes: list[Any], at: Sequence[int], values: Sequence[Any]) -> None:
+    for i, value in zip(at, values, strict=True):
+        outcomes[i] = value
+
+
+def _file_group(conn: Connection, resolver: Resolves, settings: CaseSettings,
+                filings: Sequence[Filing], now: datetime) -> list[Outcome]:
+    outcomes: list[Outcome | None] = [None] * len(filings)
+    hashes = [f.report.payload_hash() for f in filings]
+    placed: list[tuple[int, float, float]] = []
+    for i, filing in enumerate(filings):
+        try:
+            placed.append((i, *to_wgs84(filing.report.lon, filing.report.lat, filing.report.crs)))
+        except GridcoreError as exc:
+            outcomes[i] = _unplaced(conn, filing.report, hashes[i], settings, now, exc)
+    versions, around = survey_many(
+        conn, resolver, [(lon, lat, filings[i].report.category) for i, lon, lat in placed],
+        now, timedelta(hours=settings.dedup_window_h))
+    written: list[tuple[int, dict[str, Any], Clock]] = []
+    for (i, _, _), surroundings in zip(placed, around, strict=True):
+        report = filings[i].report
+        try:
             res = resolver.resolve(report.lon, report.lat, report.crs, report.category,
-                                   conn=conn, versions=versions, part=linked)
-        except GridcoreError:
-            existing = fetch_case(conn, key=report.idempotency_key)
-            if existing is not None:
-                return _replay(existing, payload_hash, settings, now)
-            raise
-        if not res.inside or res.grid is None:
-            existing = fetch_case(conn, key=report.idempotency_key)
-            if existing is not None:
-                return _replay(existing, payload_hash, settings, now)
-            near = res.nearest_grid
-            raise OutsideManagedArea(
-                f"point ({report.lon}, {report.lat}) in {report.crs} lies outside every unit "
-                "grid" + (f"; the nearest grid {near.grid_code} is {near.distance_m:.0f} m away"
-                          if near else ""), field="location", lon=report.lon, lat=report.lat,
-                nearest_grid=near.grid_code if near else None)
-        part = res.linked_part.code if res.linked_part else None
-        limit = stage_limit(report.category, Stage.DISPATCH)
-        warn, deadline, clock = fresh_clock(settings.working_calendar, now, limit)
-        proposal = res.responsible
-        duplicates = _duplicates(report, part, nearby, now, settings)
-        resolution = res.as_dict()
-        intake_doc = {"resolution": resolution, "duplicates": duplicates}
-        attachments = [{"path": store_photo(p, settings.media_dir), "sha256": p.sha256}
-                       for p in report.photos]
-        who = actor or report.reporter or report.source
-        photos = {"photo_path": [a["path"] for a in attachments],
-                  "photo_sha": [p.sha256 for p in report.photos],
-                  "photo_type": [p.content_type for p in report.photos],
-                  "photo_size": [len(p.data) for p in report.photos]} if report.photos else {}
-        stored = (_INSERT if photos else _INSERT_BARE).rows(conn, {
-            "key": report.idempotency_key, "hash": payload_hash, "category": report.category,
-            "description": report.description, "lon": res.lon, "lat": res.lat,
-            "crs": report.crs, "x": report.lon, "y": report.lat, "grid_id": res.grid.grid_id,
-            "grid_code": res.grid.grid_code,
-            "community": res.community.code if res.community else None,
-            "street": res.street.code if res.street else None,
-            "district": res.district.code if res.district else None, "h3": res.h3,
-            "part": part, "source": report.source, "reporter": report.reporter,
-            "proposed": proposal.department_code if proposal else None,
-            "rule": proposal.rule if proposal else "no resolution of responsibility",
-            "now": now, "limit": str(limit), "warn": warn, "deadline": deadline,
-            "intake": _json(intake_doc),
-            "actor": who, "role": role, "attachments": _json(attachments),
-            "details": _json({"source": report.source,
-                              "proposal": resolution.get("responsible"),
-                              "duplicates": len(duplicates)}),
-            **photos,
-            "audit": _json({"role": role, "source": report.source,
-                            "category": report.category, "grid": res.grid.grid_code})})
-        if not stored:  # a racing resend committed first: its row is the answer
-            return _replay(fetch_case(conn, key=report.idempotency_key), payload_hash,
-                           settings, now)
-        audit.ensure_sealer(engine)
-        return IntakeResult(case_dict({**stored[0], "intake": intake_doc},
-                                      settings.working_calendar, now, clock=clock), created=True)
+                                   conn=conn, versions=versions, part=surroundings.part)
+            if not res.inside or res.grid is None:
+                near = res.nearest_grid
+                raise OutsideManagedArea(
+                    f"point ({report.lon}, {report.lat}) in {report.crs} lies outside every "
+                    "unit grid" + (f"; the nearest grid {near.grid_code} is "
+                                   f"{near.distance_m:.0f} m away" if near else ""),
+                    field="location", lon=report.lon, lat=report.lat,
+                    nearest_grid=near.grid_code if near else None)
+        except GridcoreError as exc:
+            outcomes[i] = _unplaced(conn, report, hashes[i], settings, now, exc)
+            continue
+        record, clock = _record(filings[i], hashes[i], res, surroundings.nearby, settings, now)
+        written.append((i, record, clock))
+    stored = write_cases(conn, [record for _, record, _ in written])
+    for (i, record, clock), row in zip(written, stored, strict=True):
+        if isinstance(row, Exception):
+            outcomes[i] = row
+        elif row is None:  # a racing resend committed first: its row is the answer
+            outcomes[i] = _resend(conn, filings[i].report, hashes[i], settings, now)
+        else:
+            outcomes[i] = IntakeResult(case_dict({**row, "intake": record["intake"]},
+                                                 settings.working_calendar, now, clock=clock),
+                                       created=True)
+    return cast(list[Outcome], outcomes)
+
+
+def _resend(conn: Connection, report: Report, payload_hash: str, settings: CaseSettings,
+            now: datetime) -> Outcome:
+    try:
+        return _replay(fetch_case(conn, key=report.idempotency_key), payload_hash, settings, now)
+    except Conflict as exc:
+        return exc
+
+
+def _unplaced(conn: Connection, report: Report, payload_hash: str, settings: CaseSettings,
+              now: datetime, error: GridcoreError) -> Outcome:
+    """A report that cannot be placed is an error, unless it resends a stored case (the
+    key is only looked up on this path: the insert settles resends on the common one)."""
+    if fetch_case(conn, key=report.idempotency_key) is None:
+        return error
+    return _resend(conn, report, payload_hash, settings, now)
+
+
+def _record(filing: Filing, payload_hash: str, res: Resolution, nearby: list[Any],
+            settings: CaseSettings, now: datetime) -> tuple[dict[str, Any], Clock]:
+    """The report's record for :func:`layers.case_write.write_cases`, and its new clock."""
+    report = filing.report
+    assert res.grid is not None
+    part = res.linked_part.code if res.linked_part else None
+    limit = stage_limit(report.category, Stage.DISPATCH)
+    warn, deadline, clock = fresh_clock(settings.working_calendar, now, limit)
+    proposal = res.responsible
+    duplicates = _duplicates(report, part, nearby, now, settings)
+    resolution = res.as_dict()
+    attachments = [{"path": store_photo(p, settings.media_dir), "sha256": p.sha256}
+                   for p in report.photos]
+    photos = [{"path": a["path"], "sha256": p.sha256, "content_type": p.content_type,
+               "size_bytes": len(p.data)}
+              for a, p in zip(attachments, report.photos, strict=True)]
+    return {
+        "key": report.idempotency_key, "hash": payload_hash, "category": report.category,
+        "description": report.description, "lon": res.lon, "lat": res.lat,
+        "crs": report.crs, "x": report.lon, "y": report.lat, "grid_id": res.grid.grid_id,
+        "grid_code": res.grid.grid_code,
+        "community": res.community.code if res.community else None,
+        "street": res.street.code if res.street else None,
+        "district": res.district.code if res.district else None, "h3": res.h3,
+        "part": part, "source": report.source, "reporter": report.reporter,
+        "proposed": proposal.department_code if proposal else None,
+        "rule": proposal.rule if proposal else "no resolution of responsibility",
+        "now": now, "lim": str(limit), "warn": warn, "deadline": deadline,
+        "intake": {"resolution": resolution, "duplicates": duplicates},
+        "actor": filing.actor or report.reporter or report.source, "role": filing.role,
+        "attachments": attachments, "photos": photos,
+        "details": {"source": report.source, "proposal": resolution.get("responsible"),
+                    "duplicates": len(duplicates)},
+        "audit": {"role": filing.role, "source": report.source, "category": report.category,
+                  "grid": res.grid.grid_code}}, clock

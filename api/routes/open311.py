@@ -25,12 +25,13 @@ from fastapi.responses import Response
 
 from api.deps import EngineDep
 from api.routes import open311_format as fmt311
-from api.routes.case_deps import CaseSettingsDep, ResolverDep
+from api.routes.case_deps import CaseSettingsDep
+from api.routes.case_filing import file_report
 from gridcore.errors import GridcoreError, ValidationError
 from layers.case_queries import CaseFilter, list_cases
 from layers.case_transitions import get_case
 from layers.case_view import taxonomy
-from layers.cases import Report, intake
+from layers.cases import Report
 
 router = APIRouter(prefix="/open311/v2", tags=["open311"])
 MAX_SPAN = timedelta(days=90)
@@ -99,7 +100,7 @@ def _number(form: Any, name: str) -> float:
 
 @router.post("/requests.{fmt}")
 async def post_request(request: Request, fmt: str, engine: EngineDep,
-                       settings: CaseSettingsDep, resolver: ResolverDep,
+                       settings: CaseSettingsDep,
                        idempotency_key: Annotated[str | None, Header()] = None) -> Response:
     fmt = _fmt(fmt)
     form = await request.form()
@@ -124,8 +125,7 @@ async def post_request(request: Request, fmt: str, engine: EngineDep,
         report = Report(key, code, lon, lat, description=str(form.get("description") or ""),
                         source="machine" if source == "machine" else "open311",
                         reporter=reporter)
-        result = await run_in_threadpool(intake, engine, resolver, settings, report,
-                                         "open311", "system")
+        result = await file_report(request, report, lambda: ("open311", "system"))
     except GridcoreError as exc:
         return _error(exc, fmt)
     case = result.case

@@ -1,0 +1,106 @@
+"""What case intake reads before it writes, for a group of reports in ONE statement: the layer
+versions the in-memory grid snapshot must match, and per report the city part it links to and
+the open cases nearby that may be the same problem (重复事件 candidates).
+
+One statement for the group rather than one per report: each statement has fixed costs on both
+sides (a round trip, the executor's start-up, a snapshot) that a group shares.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import orjson
+from sqlalchemy import Connection
+
+from gridcore.resolution import LinkedPart
+from layers.case_resolve import Resolves
+from layers.case_view import taxonomy
+from layers.grid_index import LAYERS as INDEX_LAYERS
+from layers.prepared import Prepared
+
+# The nearest part of the report's class (the resolver's part link, ``PART_LINK_CTES``, as a
+# lateral join) and the open cases around the point within the class's duplicate radius (the
+# linked part counts as a match whatever the distance class). The bounding-box candidates of
+# both are fenced off (OFFSET 0) so that the generic plan uses the GiST indexes alone: with the
+# class a parameter, it otherwise ANDed in the class index's bitmap (a quarter of all parts).
+_SURVEY = Prepared("gridcore_case_survey_many", """
+WITH q AS MATERIALIZED (
+    SELECT q.*, ST_SetSRID(ST_MakePoint(q.lon, q.lat), 4326) AS pt
+    FROM jsonb_to_recordset(CAST(:queries AS jsonb)) AS q (
+        i int, lon float8, lat float8, part_class text, part_m float8, part_deg float8,
+        since timestamptz, deg float8, radius float8, major text)
+)
+SELECT q.i, row_to_json(lp) AS part, nb.nearby
+FROM q
+LEFT JOIN LATERAL (
+    SELECT code, class_code, maintenance_dept, owner_dept,
+           ST_Distance(geom::geography, q.pt::geography) AS d
+    FROM (SELECT code, class_code, maintenance_dept, owner_dept, geom FROM city_part
+          WHERE q.part_class <> '' AND geom && ST_Expand(q.pt, q.part_deg) OFFSET 0) near
+    WHERE class_code = q.part_class AND ST_DWithin(geom::geography, q.pt::geography, q.part_m)
+    ORDER BY d, code
+    LIMIT 1
+) lp ON true
+LEFT JOIN LATERAL (
+    SELECT json_agg(n) AS nearby FROM (
+        SELECT * FROM (
+            SELECT id, category_key, description, part_code,
+                   extract(epoch FROM created_at) AS at,
+                   ST_Distance(geom::geography, q.pt::geography) AS d
+            FROM case_record
+            WHERE state NOT IN ('closed', 'voided', 'merged') AND created_at >= q.since
+              AND ST_DWithin(geom, q.pt, q.deg)
+              AND (left(category_key, 3) = q.major OR part_code = lp.code)
+        ) around
+        WHERE d <= q.radius  -- the degree box is about twice as tall as the circle
+        ORDER BY d
+        LIMIT 200
+    ) n
+) nb ON true
+UNION ALL  -- one more row (i = -1): the versions of the layers the grid snapshot is built from
+SELECT -1, NULL, (SELECT json_object_agg(layer, version) FROM layer_version
+                  WHERE layer = ANY(:layers))
+""")
+
+
+@dataclass(frozen=True)
+class Surroundings:
+    """One report's part link and nearby open cases (raw rows for the duplicate ranking)."""
+
+    part: LinkedPart | None
+    nearby: list[dict[str, Any]]
+
+
+def survey_many(conn: Connection, resolver: Resolves,
+                points: Sequence[tuple[float, float, str]], now: datetime, window: timedelta
+                ) -> tuple[dict[str, int], list[Surroundings]]:
+    """(layer versions, the surroundings of each (WGS 84 lon, lat, report class)) for reports
+    that passed validation."""
+    if not points:
+        return {}, []
+    queries = []
+    for i, (lon, lat, category) in enumerate(points):
+        radius = taxonomy().get(category).dedup_radius_m
+        queries.append({
+            **resolver.part_link_params(lon, lat, category), "i": i,
+            "since": now - window, "radius": radius, "major": category[:3],
+            # degrees bound for the index (longitude degrees shrink with latitude), then metres
+            "deg": radius / 111_320.0 / max(math.cos(math.radians(lat)), 0.01)})
+    rows = _SURVEY.rows(conn, {"queries": orjson.dumps(queries, default=str).decode(),
+                               "layers": list(INDEX_LAYERS)})
+    found: dict[int, Surroundings] = {}
+    versions: dict[str, int] = {}
+    for row in rows:
+        if row["i"] < 0:
+            versions = row["nearby"] or {}
+            continue
+        p = row["part"]
+        part = p and LinkedPart(p["code"], p["class_code"], round(float(p["d"]), 2),
+                                p["maintenance_dept"], p["owner_dept"])
+        found[row["i"]] = Surroundings(part, row["nearby"] or [])
+    return versions, [found[i] for i in range(len(points))]

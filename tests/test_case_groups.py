@@ -1,0 +1,164 @@
+"""Group filing (group commit): reports filed together share one read and one write, and each
+still gets its own case or its own error; the event loop's grouping (``api.intake_groups``)."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
+
+from api.intake_groups import IntakeGroups
+from gridcore.errors import Conflict, OutsideManagedArea, ValidationError
+from layers.case_resolve import make_resolver
+from layers.case_write import write_cases
+from layers.cases import Filing, IntakeResult, Report, intake, intake_many
+from layers.engine import autocommit
+from tests.case_support import INSIDE_001, INSIDE_002, LAMP, OUTSIDE, key, plant, settings
+from tests.conftest import row_counts
+
+
+@pytest.fixture
+def city(db, tmp_path):  # type: ignore[no-untyped-def]
+    plant(db)
+    return db, make_resolver(db), settings(tmp_path)
+
+
+def filing(point=INSIDE_001, category="E0103", k=None, **kw):  # type: ignore[no-untyped-def]
+    return Filing(Report(k or key(), category, *point, source="grid_worker", **kw), "W1",
+                  "grid_worker")
+
+
+def test_a_group_is_one_transaction_and_each_report_its_own_case(city) -> None:  # type: ignore[no-untyped-def]
+    db, resolver, s = city
+    near_lamp = (LAMP[0] + 0.00005, LAMP[1])
+    group = [filing(INSIDE_001), filing(INSIDE_002), filing(near_lamp, "P0120")]
+    out = intake_many(db, resolver, s, group)
+    assert all(isinstance(o, IntakeResult) and o.created for o in out)
+    cases = [o.case for o in out if isinstance(o, IntakeResult)]
+    assert len({c["id"] for c in cases}) == 3
+    # Each answer is its own report's: the same as filing it alone would give.
+    assert cases[0]["proposal"]["department"] == "D_GRID"
+    assert cases[1]["proposal"]["department"] == "D_STREET"
+    assert cases[2]["part_code"] == "1101010120000001"
+    assert cases[2]["proposal"]["department"] == "D_LAMP"  # the lamp's maintenance unit
+    alone = intake(db, resolver, s, filing(INSIDE_001).report).case
+    assert alone["grid_code"] == cases[0]["grid_code"]
+    assert alone["proposal"] == cases[0]["proposal"]
+    with db.connect() as conn:
+        # One write statement: the three cases, their history and audit rows commit together.
+        txids = conn.execute(text(
+            "SELECT count(DISTINCT xmin::text) FROM case_record WHERE id = ANY(:ids)"),
+            {"ids": [c["id"] for c in cases]}).scalar_one()
+        history = conn.execute(text(
+            "SELECT count(*) FROM case_history WHERE case_id = ANY(:ids)"),
+            {"ids": [c["id"] for c in cases]}).scalar_one()
+        audits = conn.execute(text(
+            "SELECT count(*) FROM audit_log WHERE target = ANY(:t)"),
+            {"t": [f"case:{c['id']}" for c in cases]}).scalar_one()
+    assert (txids, history, audits) == (1, 3, 3)
+
+
+def test_bad_reports_in_a_group_get_their_own_errors_and_write_nothing(city) -> None:  # type: ignore[no-untyped-def]
+    db, resolver, s = city
+    before = row_counts(db)
+    group = [filing(INSIDE_001), filing(category="X9999"), filing(OUTSIDE),
+             filing(INSIDE_002, crs="EPSG:99999"), filing(INSIDE_002)]
+    out = intake_many(db, resolver, s, group)
+    assert isinstance(out[0], IntakeResult) and isinstance(out[4], IntakeResult)
+    assert isinstance(out[1], ValidationError) and out[1].details["field"] == "category"
+    assert isinstance(out[2], OutsideManagedArea) and "outside every unit grid" in str(out[2])
+    assert isinstance(out[3], ValidationError)
+    after = row_counts(db)
+    assert after["case_record"] - before["case_record"] == 2
+    assert after["case_history"] - before["case_history"] == 2
+
+
+def test_a_key_twice_in_one_group_is_a_resend(city) -> None:  # type: ignore[no-untyped-def]
+    db, resolver, s = city
+    k = key()
+    same = filing(INSIDE_001, k=k)
+    out = intake_many(db, resolver, s, [same, filing(INSIDE_002), same])
+    assert isinstance(out[0], IntakeResult) and isinstance(out[2], IntakeResult)
+    assert out[0].created and not out[2].created
+    assert out[0].case["id"] == out[2].case["id"]
+    other = filing(INSIDE_002, k=k)  # the same key with another payload
+    out = intake_many(db, resolver, s, [filing(INSIDE_001, k=k), other])
+    assert isinstance(out[0], IntakeResult) and not out[0].created
+    assert isinstance(out[1], Conflict)
+    with db.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM case_record WHERE idempotency_key = :k"),
+                            {"k": k}).scalar_one() == 1
+
+
+def test_a_failing_group_write_is_retried_report_by_report(city) -> None:  # type: ignore[no-untyped-def]
+    """One record the database refuses (here a grid that does not exist) fails the group's
+    statement; written again one by one, the others are stored and it alone gets the error."""
+    db, resolver, s = city
+    good = intake(db, resolver, s, filing(INSIDE_001).report).case
+    with db.connect() as conn:
+        grid_id = conn.execute(text("SELECT grid_id FROM case_record WHERE id = :i"),
+                               {"i": good["id"]}).scalar_one()
+
+    def record(grid: int) -> dict:  # type: ignore[type-arg]
+        return {"key": key(), "hash": "0" * 64, "category": "E0103", "description": "",
+                "lon": INSIDE_001[0], "lat": INSIDE_001[1], "crs": "EPSG:4326",
+                "x": INSIDE_001[0], "y": INSIDE_001[1], "grid_id": grid,
+                "grid_code": good["grid_code"], "source": "other", "reporter": "",
+                "rule": "test", "now": "2026-01-05T09:00:00+08:00", "lim": "30m",
+                "intake": {}, "actor": "t", "role": "system", "attachments": [],
+                "details": {}, "audit": {}, "photos": []}
+
+    records = [record(grid_id), record(-1), record(grid_id)]
+    before = row_counts(db)
+    with autocommit(db) as conn:
+        out = write_cases(conn, records)
+    assert isinstance(out[0], dict) and isinstance(out[2], dict)
+    assert isinstance(out[1], IntegrityError) and "grid_id" in str(out[1])
+    after = row_counts(db)
+    assert after["case_record"] - before["case_record"] == 2
+    assert after["audit_log"] - before["audit_log"] == 2
+
+
+# -- the event loop's grouping ----------------------------------------------------------------
+
+def test_reports_arriving_during_a_group_form_the_next_one() -> None:
+    gate = threading.Event()
+    seen: list[list[int]] = []
+
+    def run(items):  # type: ignore[no-untyped-def]
+        seen.append(list(items))
+        if len(seen) == 1:
+            gate.wait(5)  # the first group is slow: the others arrive meanwhile
+        return [ValueError(f"odd {i}") if i % 2 else i * 10 for i in items]
+
+    async def main() -> list[object]:
+        groups = IntakeGroups(run, ThreadPoolExecutor(1), in_flight=1, limit=4)
+        first = asyncio.ensure_future(groups.file(0))
+        await asyncio.sleep(0.05)
+        rest = [asyncio.ensure_future(groups.file(i)) for i in range(1, 7)]
+        await asyncio.sleep(0.05)
+        gate.set()
+        return await asyncio.gather(first, *rest, return_exceptions=True)
+
+    out = asyncio.run(main())
+    assert seen == [[0], [1, 2, 3, 4], [5, 6]]  # a group holds at most `limit` reports
+    assert out[0] == 0 and out[2] == 20 and out[6] == 60
+    assert isinstance(out[1], ValueError) and str(out[1]) == "odd 1"  # its own error only
+
+
+def test_a_group_that_fails_as_a_whole_fails_each_caller() -> None:
+    def run(items):  # type: ignore[no-untyped-def]
+        raise ConnectionError("database gone")
+
+    async def main() -> list[object]:
+        groups = IntakeGroups(run, ThreadPoolExecutor(1))
+        out = await asyncio.gather(*(groups.file(i) for i in range(3)), return_exceptions=True)
+        ok = await IntakeGroups(lambda items: list(items), ThreadPoolExecutor(1)).file(7)
+        return [*out, ok]
+
+    out = asyncio.run(main())
+    assert all(isinstance(o, ConnectionError) for o in out[:3]) and out[3] == 7
