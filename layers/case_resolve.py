@@ -23,6 +23,8 @@ class Resolves(Protocol):
     def part_link_params(self, lon: float, lat: float,
                          category: str | None) -> dict[str, object]: ...
 
+    def warm(self) -> None: ...
+
 
 def make_resolver(engine: Engine, settings: Any = None) -> Resolves:
     from layers.resolver import Resolver
