@@ -22,13 +22,12 @@ from layers.case_resolve import Resolves
 from layers.case_view import taxonomy
 from layers.grid_index import LAYERS as INDEX_LAYERS
 from layers.prepared import Prepared
+from layers.resolver import PART_LINK_LATERAL
 
-# The nearest part of the report's class (the resolver's part link, ``PART_LINK_CTES``, as a
-# lateral join) and the open cases around the point within the class's duplicate radius (the
-# linked part counts as a match whatever the distance class). The bounding-box candidates of
-# both are fenced off (OFFSET 0) so that the generic plan uses the GiST indexes alone: with the
-# class a parameter, it otherwise ANDed in the class index's bitmap (a quarter of all parts).
-_SURVEY = Prepared("gridcore_case_survey_many", """
+# The nearest part of the report's class (the resolver's part link) and the open cases around
+# the point within the class's duplicate radius (the linked part counts as a match whatever the
+# distance class), for every report of the group.
+_SURVEY = Prepared("gridcore_case_survey_many", f"""
 WITH q AS MATERIALIZED (
     SELECT q.*, ST_SetSRID(ST_MakePoint(q.lon, q.lat), 4326) AS pt
     FROM jsonb_to_recordset(CAST(:queries AS jsonb)) AS q (
@@ -37,15 +36,7 @@ WITH q AS MATERIALIZED (
 )
 SELECT q.i, row_to_json(lp) AS part, nb.nearby
 FROM q
-LEFT JOIN LATERAL (
-    SELECT code, class_code, maintenance_dept, owner_dept,
-           ST_Distance(geom::geography, q.pt::geography) AS d
-    FROM (SELECT code, class_code, maintenance_dept, owner_dept, geom FROM city_part
-          WHERE q.part_class <> '' AND geom && ST_Expand(q.pt, q.part_deg) OFFSET 0) near
-    WHERE class_code = q.part_class AND ST_DWithin(geom::geography, q.pt::geography, q.part_m)
-    ORDER BY d, code
-    LIMIT 1
-) lp ON true
+LEFT JOIN LATERAL ({PART_LINK_LATERAL}) lp ON true
 LEFT JOIN LATERAL (
     SELECT json_agg(n) AS nearby FROM (
         SELECT * FROM (
