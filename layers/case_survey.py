@@ -34,7 +34,7 @@ WITH q AS MATERIALIZED (
         i int, lon float8, lat float8, part_class text, part_m float8, part_deg float8,
         since timestamptz, deg float8, radius float8, major text)
 )
-SELECT q.i, row_to_json(lp) AS part, nb.nearby
+SELECT q.i, row_to_json(lp)::text AS part, nb.nearby::text AS nearby
 FROM q
 LEFT JOIN LATERAL ({PART_LINK_LATERAL}) lp ON true
 LEFT JOIN LATERAL (
@@ -55,7 +55,7 @@ LEFT JOIN LATERAL (
 ) nb ON true
 UNION ALL  -- one more row (i = -1): the versions of the layers the grid snapshot is built from
 SELECT -1, NULL, (SELECT json_object_agg(layer, version) FROM layer_version
-                  WHERE layer = ANY(:layers))
+                  WHERE layer = ANY(:layers))::text
 """)
 
 
@@ -86,12 +86,12 @@ def survey_many(conn: Connection, resolver: Resolves,
                                "layers": list(INDEX_LAYERS)})
     found: dict[int, Surroundings] = {}
     versions: dict[str, int] = {}
-    for row in rows:
+    for row in rows:  # JSON as text, read by orjson (psycopg2 would use the stdlib's json)
         if row["i"] < 0:
-            versions = row["nearby"] or {}
+            versions = orjson.loads(row["nearby"] or "{}")
             continue
-        p = row["part"]
+        p = row["part"] and orjson.loads(row["part"])
         part = p and LinkedPart(p["code"], p["class_code"], round(float(p["d"]), 2),
                                 p["maintenance_dept"], p["owner_dept"])
-        found[row["i"]] = Surroundings(part, row["nearby"] or [])
+        found[row["i"]] = Surroundings(part, orjson.loads(row["nearby"] or "[]"))
     return versions, [found[i] for i in range(len(points))]
