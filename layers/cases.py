@@ -173,6 +173,7 @@ def intake_many(engine: Engine, resolver: Resolves, settings: CaseSettings,
 
 
 def outcomes_at(outcomes: list[Any], at: Sequence[int], values: Sequence[Any]) -> None:
+    """Put the outcomes of a subset (the items at positions ``at``) back in their places."""
     for i, value in zip(at, values, strict=True):
         outcomes[i] = value
 
