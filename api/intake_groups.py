@@ -54,7 +54,12 @@ class IntakeGroups(Generic[Item, Result]):
             self._running += 1
             self.groups += 1
             self.items += len(group)
-            done = loop.run_in_executor(self._executor, self._run, [item for item, _ in group])
+            try:
+                done = loop.run_in_executor(self._executor, self._run,
+                                            [item for item, _ in group])
+            except RuntimeError as exc:  # the executor is shut down (the app is stopping)
+                done = loop.create_future()
+                done.set_exception(exc)
             done.add_done_callback(lambda finished, group=group: self._finish(group, finished))
 
     def _finish(self, group: list[tuple[Item, asyncio.Future[Result]]],

@@ -162,3 +162,16 @@ def test_a_group_that_fails_as_a_whole_fails_each_caller() -> None:
 
     out = asyncio.run(main())
     assert all(isinstance(o, ConnectionError) for o in out[:3]) and out[3] == 7
+
+
+def test_reports_after_shutdown_get_an_error_not_a_hang() -> None:
+    async def main() -> object:
+        executor = ThreadPoolExecutor(1)
+        executor.shutdown()
+        groups = IntakeGroups(lambda items: list(items), executor)
+        try:
+            return await asyncio.wait_for(groups.file(1), 5)
+        except RuntimeError as exc:
+            return exc
+
+    assert isinstance(asyncio.run(main()), RuntimeError)
