@@ -38,8 +38,6 @@ class IntakeGroups(Generic[Item, Result]):
         self._limit = limit
         self._waiting: list[tuple[Item, asyncio.Future[Result]]] = []
         self._running = 0
-        self.groups = 0  # how many groups were filed, holding how many items
-        self.items = 0
 
     async def file(self, item: Item) -> Result:
         future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
@@ -52,8 +50,6 @@ class IntakeGroups(Generic[Item, Result]):
         while self._waiting and self._running < self._in_flight:
             group, self._waiting = self._waiting[:self._limit], self._waiting[self._limit:]
             self._running += 1
-            self.groups += 1
-            self.items += len(group)
             try:
                 done = loop.run_in_executor(self._executor, self._run,
                                             [item for item, _ in group])

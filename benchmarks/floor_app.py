@@ -38,7 +38,7 @@ INSERT INTO case_record (idempotency_key, payload_hash, category_key, descriptio
     stage, stage_started_at, stage_limit, warn_at, deadline_at, intake, created_at, updated_at)
 VALUES (:key, :hash, :category, :description, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326),
     'EPSG:4326', :lon, :lat, :grid_id, :grid_code, :community, :street, :district, :h3, NULL,
-    :source, :reporter, 'reported', :proposed, :rule, 'dispatch', now(), '0:30:00',
+    :source, :reporter, 'reported', :proposed, :rule, 'dispatch', now(), '30m',
     now() + interval '24 minutes', now() + interval '30 minutes', CAST(:intake AS jsonb),
     now(), now())
 RETURNING id
