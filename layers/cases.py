@@ -208,7 +208,12 @@ def _file_group(conn: Connection, resolver: Resolves, settings: CaseSettings,
         except GridcoreError as exc:
             outcomes[i] = _unplaced(conn, report, hashes[i], settings, now, exc)
             continue
-        record, clock = _record(filings[i], hashes[i], res, surroundings.nearby, settings, now)
+        try:
+            record, clock = _record(filings[i], hashes[i], res, surroundings.nearby, settings,
+                                    now)
+        except Exception as exc:  # noqa: BLE001  (its photo could not be stored: its own error)
+            outcomes[i] = exc
+            continue
         written.append((i, record, clock))
     stored = write_cases(conn, [record for _, record, _ in written])
     for (i, record, clock), row in zip(written, stored, strict=True):

@@ -175,3 +175,20 @@ def test_reports_after_shutdown_get_an_error_not_a_hang() -> None:
             return exc
 
     assert isinstance(asyncio.run(main()), RuntimeError)
+
+
+def test_a_photo_that_cannot_be_stored_fails_only_its_report(city, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from layers.photos import check_photo
+    from tests.case_support import png_bytes
+
+    db, resolver, _ = city
+    (tmp_path / "media").write_text("a file where the media directory should be")
+    s = settings(tmp_path)
+    photo = check_photo("p.png", png_bytes(), 100_000)
+    before = row_counts(db)
+    out = intake_many(db, resolver, s, [filing(INSIDE_001), filing(INSIDE_002, photos=[photo])])
+    assert isinstance(out[0], IntakeResult) and out[0].created
+    assert isinstance(out[1], OSError)
+    after = row_counts(db)
+    assert after["case_record"] - before["case_record"] == 1
+    assert after["case_photo"] == before["case_photo"]
