@@ -8,6 +8,7 @@ answered 503 + ``Retry-After`` instead of a 500 or a hang.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -29,14 +30,23 @@ def own_engine(db: Engine, database_url: str) -> Iterator[Engine]:
 
 
 def _terminate(admin_url: str, name: str, allow: bool | None = None) -> int:
+    """Terminate every backend of the database and wait until they are gone, as after a
+    restart: ``pg_terminate_backend`` only signals, and a pooled connection whose backend has
+    not yet closed its socket looks healthy to the checkout check for a moment."""
     admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as conn:
             if allow is not None:
                 conn.execute(text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS {str(allow)}'))
-            return len(conn.execute(text(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                "WHERE datname = :n AND pid <> pg_backend_pid()"), {"n": name}).all())
+            pids = [r[0] for r in conn.execute(text(  # in the select list: filtered rows only
+                "SELECT pid, pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = :n AND pid <> pg_backend_pid()"), {"n": name})]
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and conn.execute(text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE pid = ANY(:p)"),
+                    {"p": pids}).scalar_one():
+                time.sleep(0.02)
+            return len(pids)
     finally:
         admin.dispose()
 
@@ -66,7 +76,6 @@ def test_checkout_replaces_a_connection_the_server_closed(own_engine: Engine, ad
                                                           database_url: str) -> None:
     """The checkout check (no ``SELECT 1`` per checkout) still finds a terminated backend."""
     import select
-    import time
 
     with own_engine.connect() as conn:
         pid = conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
