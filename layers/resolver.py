@@ -213,7 +213,7 @@ class Resolver:
             return {}
         with contextlib.ExitStack() as stack:
             conn = conn or stack.enter_context(self.engine.connect())
-            if len(todo) == 1:  # one point: the plan that uses only the GiST index
+            if len(todo) == 1:  # one point: the prepared statement, planned once
                 i, x, y, category = todo[0]
                 one = _PART_SQL.execute(conn, self.part_link_params(x, y, category)).first()
                 return {} if one is None else {i: LinkedPart(

@@ -23,12 +23,13 @@ async def file_report(request: Request, report: Report, reporter: Reporter) -> I
     """The report's case (new, or the one an identical resend created); raises its error."""
     state = request.app.state
     groups: IntakeGroups[_Job, IntakeResult] | None = getattr(state, "intake_groups", None)
+    settings = await get_case_settings(request)
+    await get_resolver(request)
     if groups is None:
-        engine = state.engine
-        settings = await get_case_settings(request)
-        resolver = await get_resolver(request)
 
         def run(jobs: Sequence[_Job]) -> list[Outcome]:
+            # The app's settings and resolver as they are now (as every report read them
+            # before it was filed in a group), not as they were when the groups were made.
             outcomes: list[Outcome | None] = [None] * len(jobs)
             filings: list[Filing] = []
             at: list[int] = []
@@ -38,7 +39,8 @@ async def file_report(request: Request, report: Report, reporter: Reporter) -> I
                     at.append(i)
                 except Exception as exc:  # noqa: BLE001  (this report's own error: 401, 403, 503)
                     outcomes[i] = exc
-            outcomes_at(outcomes, at, intake_many(engine, resolver, settings, filings))
+            outcomes_at(outcomes, at, intake_many(state.engine, state.case_resolver,
+                                                  state.case_settings, filings))
             return outcomes  # type: ignore[return-value]  (every slot is filled)
 
         # A plain executor rather than anyio's ``to_thread``: the same hop for less than half
