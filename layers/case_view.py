@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
@@ -53,7 +53,9 @@ def case_clock(row: Mapping[str, Any], calendar: WorkingCalendar, now: datetime)
 
 
 def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value else None
+    """In UTC whatever the session's TimeZone: a new case's answer (built from the values
+    intake wrote) and every later read of it say the same."""
+    return value.astimezone(UTC).isoformat() if value else None
 
 
 def case_dict(row: Mapping[str, Any], calendar: WorkingCalendar, now: datetime,

@@ -114,6 +114,33 @@ def test_duplicates_found_across_datums(api: TestClient) -> None:
     assert again.json()["duplicates"][0]["distance_m"] < 25
 
 
+@pytest.mark.parametrize("body", [
+    report(INSIDE_001),
+    report((LAMP[0] + 0.00005, LAMP[1]), "P0120", reporter="", description=""),  # part linked
+    {**report(tuple(float(v[0]) for v in wgs84_to_gcj02(np.array([INSIDE_001[0]]),
+                                                        np.array([INSIDE_001[1]])))),
+     "crs": "GCJ-02", "source": "hotline"},  # input datum ≠ stored point
+], ids=["event", "city-part", "gcj02"])
+def test_new_case_answer_is_the_stored_case(api: TestClient, body) -> None:  # type: ignore[no-untyped-def]
+    """The 201 answer is built from what intake wrote plus what the database made; it must be
+    the case as stored, field for field, as a resend and ``GET /cases/{id}`` read it back."""
+    new = api.post("/cases", json=body)
+    assert new.status_code == 201, new.text
+    resent = api.post("/cases", json=body)
+    stored = api.get(f"/cases/{new.json()['id']}").json()
+    assert resent.status_code == 200
+    got = new.json()
+    for answer in (resent.json(), {k: v for k, v in stored.items()
+                                   if k not in ("history", "photos")}):
+        # the clock is worked out at the moment of each answer: only its share may move on
+        assert got["clock"]["elapsed_share"] <= answer["clock"]["elapsed_share"]
+        assert _share_aside(got) == _share_aside(answer)
+
+
+def _share_aside(case: dict) -> dict:  # type: ignore[type-arg]
+    return {**case, "clock": {**case["clock"], "elapsed_share": None}}
+
+
 def test_idempotent_resend_and_conflicting_reuse(api: TestClient, db) -> None:  # type: ignore[no-untyped-def]
     body = report()
     a = api.post("/cases", json=body)
