@@ -15,13 +15,16 @@ Every request is a new report (its own idempotency key, a random point in the di
 five event / city-part classes). The targets, all warmed up first (3 s each), every run
 starting from an empty case table (truncated):
 
-* ``POST /cases`` of the real service (``api.app:create_app`` under uvicorn): resolve
+Both servers run as ``gridcore serve --workers`` runs them: ``--workers`` uvicorn processes
+(uvloop, httptools) on ``api.serving``'s supervisor, each listening on its own socket.
+
+* ``POST /cases`` of the real service (``api.app:create_app``): resolve
   (in-memory locator) + nearest city part of the class within 30 m + dispatch proposal +
   duplicate candidates (open cases nearby, scored) + case, history and audit rows, durable
   commit (``synchronous_commit`` on); reports that arrive together are filed together
   (``api.intake_groups``);
 * ``POST /floor`` of ``benchmarks/floor_app.py``: the same stack and plumbing (FastAPI,
-  uvicorn with uvloop and httptools, same worker count, a request-only endpoint, the same hop
+  the same server processes and worker count, a request-only endpoint, the same hop
   to a plain thread executor, SQLAlchemy's pool with the same checkout check, psycopg2, the
   same prepared autocommit statement read on the driver cursor) with an endpoint that only
   inserts the same case row (every column intake fills), one insert per request. It runs
@@ -267,8 +270,8 @@ def main() -> None:
         city = seed(engine, box, 5_000 if args.small else args.parts)
         env = {"GRIDCORE_DATABASE_URL": url, "GRIDCORE_ENV": "development",
                "GRIDCORE_MEDIA_DIR": f"/tmp/{name}-media"}
-        uv = [sys.executable, "-m", "uvicorn", "--factory", "--host", "127.0.0.1",
-              "--workers", str(args.workers), "--log-level", "warning", "--no-access-log"]
+        uv = [sys.executable, "-m", "api.serving", "--host", "127.0.0.1",
+              "--workers", str(args.workers), "--log-level", "warning"]
         port = free_port()
         procs.append(start([*uv, "--port", str(port), "api.app:create_app"], env, port))
         targets = [(OURS, f"http://127.0.0.1:{port}/cases")]

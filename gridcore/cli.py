@@ -334,10 +334,15 @@ def serve(host: Annotated[str | None, typer.Option(help="bind address")] = None,
                     timeout_graceful_shutdown=10)
         return
     # Several processes need the app by import path; each builds it from the environment,
-    # so the options given here travel as GRIDCORE_ variables.
+    # so the options given here travel as GRIDCORE_ variables. Each listens on its own
+    # socket, so that connections spread over them (api.serving says why).
+    from api.serving import serve_workers
+
     os.environ["GRIDCORE_HOST"], os.environ["GRIDCORE_PORT"] = settings.host, str(settings.port)
-    uvicorn.run("api.app:create_app", factory=True, host=settings.host, port=settings.port,
-                workers=settings.workers, timeout_graceful_shutdown=10)
+    status = serve_workers("api.app:create_app", settings.host, settings.port,
+                           settings.workers, timeout_graceful_shutdown=10)
+    if status:
+        raise typer.Exit(status)
 
 
 # -- users, keys, audit, db backup|restore (gridcore/cli_security.py) -----------------------------
