@@ -33,11 +33,13 @@ class CaseSettings(BaseSettings):
     open311_api_keys: str = ""
     open311_jurisdiction: str = "gridcore"
     dedup_window_h: float = 72.0
-    # Two: while one group waits for the database, the other's Python runs. With more, groups
-    # shrink towards one report each and the per-statement costs come back (bench_intake at 8
-    # connections: 845 cases/s with 2, 764 with 3, 684 with 4; 2.09, 2.42 and 2.60 ms of CPU
-    # per case).
-    intake_threads: int = 2
+    # One per process: the reports that arrive while a group is filed all go in the next one.
+    # With two, groups stayed near one report each and the per-statement costs came back;
+    # the processes of a multi-worker server already overlap one another's waits. bench_intake
+    # (2 workers, each on its own socket): 8 connections 990 against 885 cases/s and 1.50
+    # against 1.97 ms of CPU per case; 16 connections 1,388 against 1,344/s, p99 34 and 31 ms.
+    # More than two was worse still (845 / 764 / 684 cases/s with 2 / 3 / 4 earlier).
+    intake_threads: int = 1
 
     @cached_property
     def working_calendar(self) -> WorkingCalendar:
