@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import text
@@ -108,7 +109,7 @@ def test_a_failing_group_write_is_retried_report_by_report(city) -> None:  # typ
                 "lon": INSIDE_001[0], "lat": INSIDE_001[1], "crs": "EPSG:4326",
                 "x": INSIDE_001[0], "y": INSIDE_001[1], "grid_id": grid,
                 "grid_code": good["grid_code"], "source": "other", "reporter": "",
-                "rule": "test", "now": "2026-01-05T09:00:00+08:00", "lim": "30m",
+                "rule": "test", "now": datetime(2026, 1, 5, 1, tzinfo=UTC), "lim": "30m",
                 "intake": {}, "actor": "t", "role": "system", "attachments": [],
                 "details": {}, "audit": {}, "photos": []}
 
@@ -117,6 +118,7 @@ def test_a_failing_group_write_is_retried_report_by_report(city) -> None:  # typ
     with autocommit(db) as conn:
         out = write_cases(conn, records)
     assert isinstance(out[0], dict) and isinstance(out[2], dict)
+    assert out[0]["created_at"] == records[0]["now"] and out[0]["version"] == 1
     assert isinstance(out[1], IntegrityError) and "grid_id" in str(out[1])
     after = row_counts(db)
     assert after["case_record"] - before["case_record"] == 2
