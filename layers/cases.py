@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
@@ -136,7 +136,8 @@ def intake(engine: Engine, resolver: Resolves, settings: CaseSettings, report: R
 
 
 def intake_many(engine: Engine, resolver: Resolves, settings: CaseSettings,
-                filings: Sequence[Filing], now: datetime | None = None) -> list[Outcome]:
+                filings: Sequence[Filing], now: datetime | None = None,
+                writing: Callable[[], None] | None = None) -> list[Outcome]:
     """Store a group of reports filed at the same moment; each gets its own result (its new
     case, or the case an identical resend created) or its own error, never another's.
 
@@ -146,7 +147,8 @@ def intake_many(engine: Engine, resolver: Resolves, settings: CaseSettings,
     atomic by itself (case, history, photos and audit rows), and nothing read earlier needs a
     shared snapshot — the resolution is as of the moment of the report, and a racing resend is
     settled by the unique key. A report whose key an earlier one of the same group carries is
-    filed after the group, as the resend it is."""
+    filed after the group, as the resend it is. ``writing`` is called once only the write is
+    left (``api.intake_groups`` then starts the next group)."""
     now = now or datetime.now(UTC)
     outcomes: list[Outcome | None] = [None] * len(filings)
     first: list[int] = []
@@ -162,7 +164,8 @@ def intake_many(engine: Engine, resolver: Resolves, settings: CaseSettings,
         keys.add(filing.report.idempotency_key)
     if first:
         with autocommit(engine) as conn:
-            group = _file_group(conn, resolver, settings, [filings[i] for i in first], now)
+            group = _file_group(conn, resolver, settings, [filings[i] for i in first], now,
+                                writing)
         outcomes_at(outcomes, first, group)
         if any(isinstance(o, IntakeResult) and o.created for o in group):
             audit.ensure_sealer(engine)
@@ -179,7 +182,8 @@ def outcomes_at(outcomes: list[Any], at: Sequence[int], values: Sequence[Any]) -
 
 
 def _file_group(conn: Connection, resolver: Resolves, settings: CaseSettings,
-                filings: Sequence[Filing], now: datetime) -> list[Outcome]:
+                filings: Sequence[Filing], now: datetime,
+                writing: Callable[[], None] | None = None) -> list[Outcome]:
     outcomes: list[Outcome | None] = [None] * len(filings)
     hashes = [f.report.payload_hash() for f in filings]
     placed: list[tuple[int, float, float]] = []
@@ -215,6 +219,8 @@ def _file_group(conn: Connection, resolver: Resolves, settings: CaseSettings,
             outcomes[i] = exc
             continue
         written.append((i, record, clock))
+    if writing is not None:
+        writing()
     stored = write_cases(conn, [record for _, record, _ in written])
     for (i, record, clock), row in zip(written, stored, strict=True):
         if isinstance(row, Exception):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
@@ -131,14 +132,14 @@ def test_reports_arriving_during_a_group_form_the_next_one() -> None:
     gate = threading.Event()
     seen: list[list[int]] = []
 
-    def run(items):  # type: ignore[no-untyped-def]
+    def run(items, writing):  # type: ignore[no-untyped-def]
         seen.append(list(items))
         if len(seen) == 1:
             gate.wait(5)  # the first group is slow: the others arrive meanwhile
         return [ValueError(f"odd {i}") if i % 2 else i * 10 for i in items]
 
     async def main() -> list[object]:
-        groups = IntakeGroups(run, ThreadPoolExecutor(1), in_flight=1, limit=4)
+        groups = IntakeGroups(run, ThreadPoolExecutor(2), in_flight=1, limit=4)
         first = asyncio.ensure_future(groups.file(0))
         await asyncio.sleep(0.05)
         rest = [asyncio.ensure_future(groups.file(i)) for i in range(1, 7)]
@@ -153,24 +154,66 @@ def test_reports_arriving_during_a_group_form_the_next_one() -> None:
 
 
 def test_a_group_that_fails_as_a_whole_fails_each_caller() -> None:
-    def run(items):  # type: ignore[no-untyped-def]
+    def run(items, writing):  # type: ignore[no-untyped-def]
         raise ConnectionError("database gone")
 
     async def main() -> list[object]:
         groups = IntakeGroups(run, ThreadPoolExecutor(1))
         out = await asyncio.gather(*(groups.file(i) for i in range(3)), return_exceptions=True)
-        ok = await IntakeGroups(lambda items: list(items), ThreadPoolExecutor(1)).file(7)
+        ok = await IntakeGroups(lambda items, writing: list(items), ThreadPoolExecutor(1)).file(7)
         return [*out, ok]
 
     out = asyncio.run(main())
     assert all(isinstance(o, ConnectionError) for o in out[:3]) and out[3] == 7
 
 
+async def _until(condition: Callable[[], bool]) -> None:
+    for _ in range(500):
+        if condition():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the condition never held")
+
+
+def test_a_group_only_writing_lets_the_next_one_start() -> None:
+    """Once a group has only its write left, the next report goes at once, while it writes;
+    then, with two groups running (two threads), the rest wait and go together."""
+    groups_seen: list[list[int]] = []
+    wrote = [threading.Event() for _ in range(3)]
+
+    def run(items, writing):  # type: ignore[no-untyped-def]
+        n = len(groups_seen)
+        groups_seen.append(list(items))
+        writing()
+        wrote[n].wait(5)  # the write (statement and commit) takes its time
+        return list(items)
+
+    async def main() -> list[object]:
+        groups = IntakeGroups(run, ThreadPoolExecutor(2), in_flight=1)
+        filed = [asyncio.ensure_future(groups.file(0))]
+        await _until(lambda: groups_seen == [[0]])
+        await asyncio.sleep(0.1)  # its writing() reaches the event loop
+        filed.append(asyncio.ensure_future(groups.file(1)))
+        # the second started while the first writes
+        await _until(lambda: groups_seen == [[0], [1]])
+        filed += [asyncio.ensure_future(groups.file(i)) for i in (2, 3)]
+        await asyncio.sleep(0.1)
+        assert groups_seen == [[0], [1]]  # two running: the others wait
+        wrote[0].set()
+        await _until(lambda: len(groups_seen) == 3)
+        assert groups_seen == [[0], [1], [2, 3]]  # and go together when one is done
+        wrote[1].set()
+        wrote[2].set()
+        return await asyncio.gather(*filed)
+
+    assert asyncio.run(main()) == [0, 1, 2, 3]
+
+
 def test_reports_after_shutdown_get_an_error_not_a_hang() -> None:
     async def main() -> object:
         executor = ThreadPoolExecutor(1)
         executor.shutdown()
-        groups = IntakeGroups(lambda items: list(items), executor)
+        groups = IntakeGroups(lambda items, writing: list(items), executor)
         try:
             return await asyncio.wait_for(groups.file(1), 5)
         except RuntimeError as exc:
