@@ -33,12 +33,14 @@ class CaseSettings(BaseSettings):
     open311_api_keys: str = ""
     open311_jurisdiction: str = "gridcore"
     dedup_window_h: float = 72.0
-    # One per process: the reports that arrive while a group is filed all go in the next one.
-    # With two, groups stayed near one report each and the per-statement costs came back;
-    # the processes of a multi-worker server already overlap one another's waits. bench_intake
-    # (2 workers, each on its own socket): 8 connections 990 against 885 cases/s and 1.50
-    # against 1.97 ms of CPU per case; 16 connections 1,388 against 1,344/s, p99 34 and 31 ms.
-    # More than two was worse still (845 / 764 / 684 cases/s with 2 / 3 / 4 earlier).
+    # Groups of reports a process reads and works out at once (api.intake_groups), plus one
+    # that may be writing meanwhile. One: the reports that arrive while a group is worked out
+    # all go in the next one. With two, groups stayed near one report each and the
+    # per-statement costs came back. bench_intake (2 workers, each on its own socket),
+    # 8 connections: 990 against 885 cases/s and 1.50 against 1.97 ms of CPU per case; 16:
+    # 1,388 against 1,344/s. More than two was worse still (845 / 764 / 684 cases/s with 2 / 3
+    # / 4, earlier). Letting the next group start while one writes then gave 952 against
+    # 833/s at 8 connections.
     intake_threads: int = 1
 
     @cached_property
