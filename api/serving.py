@@ -3,7 +3,7 @@
 uvicorn's ``--workers`` binds one socket and shares it: every worker waits on it, and libuv
 accepts every pending connection in one go, so whichever worker wakes first takes the whole
 burst. Under bench_intake's wrk, 16 connections split 16/0, 15/1, 14/2 … between 2 workers:
-one process served nearly everything, bound by its GIL (p99 80–110 ms), while the other idled.
+one process served nearly everything, bound by its GIL (p99 76–110 ms), while the other idled.
 With a socket per worker the kernel hands each new connection to one of them by a hash of its
 addresses: the same runs split 5/11 to 8/8 and served 1,150–1,430 cases/s instead of
 1,000–1,100 (the same technique as nginx's ``listen … reuseport``).
@@ -71,8 +71,8 @@ def serve_workers(app: str, host: str, port: int, workers: int, **options: Any) 
         return 1
     context = multiprocessing.get_context("spawn")
     stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
+    previous = {sig: signal.signal(sig, lambda *_: stop.set())
+                for sig in (signal.SIGINT, signal.SIGTERM)}
 
     def start() -> BaseProcess:
         process = context.Process(target=_worker, args=(app, host, port, options), daemon=False)
@@ -101,6 +101,8 @@ def serve_workers(app: str, host: str, port: int, workers: int, **options: Any) 
         if process.is_alive():
             process.kill()
             process.join()
+    for sig, handler in previous.items():
+        signal.signal(sig, handler)
     return status
 
 
