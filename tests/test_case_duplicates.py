@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+from pyproj import Geod
+
 from gridcore.duplicates import CaseSketch, class_relation, rank, score, text_similarity
+from layers.case_survey import _box
 from tests.case_support import at
 
 T0 = at(2025, 6, 16, 9, 0)
@@ -44,3 +48,17 @@ def test_same_city_part_is_a_strong_signal() -> None:
     sa, sb = score(new, a, 15, 20), score(new, b, 15, 20)
     assert sa and sb and sa.score - sb.score >= 0.4
     assert [c.case_id for c in rank(new, [(b, 15.0), (a, 15.0)], 20)] == [1]
+
+
+@pytest.mark.parametrize("lat", [-75.0, -30.0, 0.0, 22.5, 39.9, 60.17, 80.0])
+@pytest.mark.parametrize("radius", [20.0, 200.0, 2000.0])
+def test_nearby_box_holds_the_whole_circle(lat: float, radius: float) -> None:
+    """The index box of the nearby-case search holds every point of the circle (measured on
+    the ellipsoid), and is no more than a few percent wider or taller than it."""
+    box = _box(lat, radius)
+    lons, lats, _ = Geod(ellps="WGS84").fwd([10.0] * 360, [lat] * 360, list(range(360)),
+                                             [radius] * 360)
+    assert max(abs(x - 10.0) for x in lons) <= box["dx"]
+    assert max(abs(y - lat) for y in lats) <= box["dy"]
+    assert box["dx"] <= 1.03 * max(abs(x - 10.0) for x in lons)
+    assert box["dy"] <= 1.03 * max(abs(y - lat) for y in lats)

@@ -9,6 +9,7 @@ import numpy as np
 import orjson
 import pytest
 from fastapi.testclient import TestClient
+from pyproj import Geod
 from sqlalchemy import text
 
 from spatial.crs import wgs84_to_gcj02
@@ -259,3 +260,17 @@ def test_bad_photos_refused_and_nothing_written(api: TestClient, db, tmp_path, n
     assert r.json()["field"] == "photos" and name in r.json()["detail"]
     assert row_counts(db) == before
     assert not (tmp_path / "media").exists() or not any((tmp_path / "media").rglob("*.*"))
+
+
+def test_nearby_cases_found_up_to_the_radius_in_every_direction(api: TestClient) -> None:
+    """An open case is a candidate for reports up to its class's radius (200 m for E0103) away
+    in any direction, and not beyond: the index box of the search must not cut the circle."""
+    centre = (116.405, 39.9025)
+    first = api.post("/cases", json=report(centre)).json()
+    geod = Geod(ellps="WGS84")
+    for bearing in range(0, 360, 45):
+        for metres, found in ((195.0, True), (215.0, False)):
+            lon, lat, _ = geod.fwd(*centre, bearing, metres)
+            new = api.post("/cases", json=report((lon, lat))).json()
+            ids = [d["case_id"] for d in new["duplicates"]]
+            assert (first["id"] in ids) is found, (bearing, metres, new["duplicates"])
