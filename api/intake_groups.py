@@ -14,7 +14,12 @@ class, a key reused with another payload) — one report's trouble is never anot
 A group that has read and worked out its reports, and only waits for its write (the statement,
 then the commit's WAL flush), lets the next group start (``writing``): the next one's read and
 Python then overlap that wait. Groups stay as large as with one group at a time, which two
-groups started freely did not manage (they split the arrivals between them).
+groups started freely did not manage (they split the arrivals between them). A lone report does
+not start beside a writing group, though: it waits the rest of that write (a fraction of a
+millisecond) and usually goes with company, because a group of one pays all of a group's fixed
+costs (about 0.4 ms of Python and 0.3 ms of PostgreSQL) for one report. Measured at 8
+connections, six rounds each: groups of 1.88 against 1.57 reports, 1.63 against 1.68 ms of CPU
+per case, p99 21 against 23 ms.
 """
 
 from __future__ import annotations
@@ -34,15 +39,17 @@ RunGroup = Callable[[Sequence[Item], Callable[[], None]], Sequence["Result | Exc
 
 class IntakeGroups(Generic[Item, Result]):
     """Files items in groups on ``executor``: at most ``in_flight`` groups being read and worked
-    out at a time, plus one more that is only writing; at most ``limit`` items in a group. Used
-    from one event loop (a process's); ``executor`` needs ``in_flight + 1`` threads."""
+    out at a time, plus one more that is only writing; at most ``limit`` items in a group, and at
+    least ``beside_writing`` to start while another group writes. Used from one event loop (a
+    process's); ``executor`` needs ``in_flight + 1`` threads."""
 
     def __init__(self, run: RunGroup[Item, Result], executor: Executor, in_flight: int = 1,
-                 limit: int = 64) -> None:
+                 limit: int = 64, beside_writing: int = 2) -> None:
         self._run = run
         self._executor = executor
         self._in_flight = in_flight
         self._limit = limit
+        self._beside_writing = beside_writing
         self._waiting: list[tuple[Item, asyncio.Future[Result]]] = []
         self._working: set[int] = set()  # groups not yet writing (by a number of their own)
         self._running = 0
@@ -57,7 +64,9 @@ class IntakeGroups(Generic[Item, Result]):
     def _start(self) -> None:
         loop = asyncio.get_running_loop()
         while (self._waiting and len(self._working) < self._in_flight
-               and self._running <= self._in_flight):
+               and self._running <= self._in_flight
+               and (self._running == len(self._working)
+                    or len(self._waiting) >= self._beside_writing)):
             group, self._waiting = self._waiting[:self._limit], self._waiting[self._limit:]
             self._numbers += 1
             number = self._numbers

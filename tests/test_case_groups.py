@@ -176,10 +176,11 @@ async def _until(condition: Callable[[], bool]) -> None:
 
 
 def test_a_group_only_writing_lets_the_next_one_start() -> None:
-    """Once a group has only its write left, the next report goes at once, while it writes;
-    then, with two groups running (two threads), the rest wait and go together."""
+    """Once a group has only its write left, the next reports go at once, while it writes, when
+    there are two or more of them; a lone report waits for the write to end. With two groups
+    running (two threads), the rest wait and go together."""
     groups_seen: list[list[int]] = []
-    wrote = [threading.Event() for _ in range(3)]
+    wrote = [threading.Event() for _ in range(4)]
 
     def run(items, writing):  # type: ignore[no-untyped-def]
         n = len(groups_seen)
@@ -194,19 +195,29 @@ def test_a_group_only_writing_lets_the_next_one_start() -> None:
         await _until(lambda: groups_seen == [[0]])
         await asyncio.sleep(0.1)  # its writing() reaches the event loop
         filed.append(asyncio.ensure_future(groups.file(1)))
-        # the second started while the first writes
-        await _until(lambda: groups_seen == [[0], [1]])
-        filed += [asyncio.ensure_future(groups.file(i)) for i in (2, 3)]
         await asyncio.sleep(0.1)
-        assert groups_seen == [[0], [1]]  # two running: the others wait
+        assert groups_seen == [[0]]  # alone, it waits for the write
+        filed.append(asyncio.ensure_future(groups.file(2)))
+        # two of them start while the first writes
+        await _until(lambda: groups_seen == [[0], [1, 2]])
+        filed += [asyncio.ensure_future(groups.file(i)) for i in (3, 4)]
+        await asyncio.sleep(0.1)
+        assert groups_seen == [[0], [1, 2]]  # two running: the others wait
         wrote[0].set()
         await _until(lambda: len(groups_seen) == 3)
-        assert groups_seen == [[0], [1], [2, 3]]  # and go together when one is done
+        assert groups_seen == [[0], [1, 2], [3, 4]]  # and go together when one is done
+        filed.append(asyncio.ensure_future(groups.file(5)))
+        await asyncio.sleep(0.1)
+        assert len(groups_seen) == 3  # two groups still run (one of them writing)
         wrote[1].set()
+        await asyncio.sleep(0.1)
+        assert len(groups_seen) == 3  # a lone report beside a writing group still waits
         wrote[2].set()
+        await _until(lambda: groups_seen[-1] == [5])  # nothing writes: it goes alone
+        wrote[3].set()
         return await asyncio.gather(*filed)
 
-    assert asyncio.run(main()) == [0, 1, 2, 3]
+    assert asyncio.run(main()) == [0, 1, 2, 3, 4, 5]
 
 
 def test_reports_after_shutdown_get_an_error_not_a_hang() -> None:
