@@ -1,6 +1,8 @@
 """What case intake reads before it writes, for a group of reports in ONE statement: the layer
-versions the in-memory grid snapshot must match, and per report the city part it links to and
-the open cases nearby that may be the same problem (重复事件 candidates).
+versions the in-memory grid snapshot must match, and per report the city part it links to, the
+open cases nearby that may be the same problem (重复事件 candidates) and the id its case will
+have (reserved from the table's sequence, so that reports filed meanwhile can name it before it
+is written: ``layers.case_unwritten``).
 
 One statement for the group rather than one per report: each statement has fixed costs on both
 sides (a round trip, the executor's start-up, a snapshot) that a group shares.
@@ -34,7 +36,8 @@ WITH q AS MATERIALIZED (
         i int, lon float8, lat float8, part_class text, part_m float8, part_deg float8,
         since timestamptz, dx float8, dy float8, radius float8, major text)
 )
-SELECT q.i, row_to_json(lp)::text AS part, nb.nearby::text AS nearby
+SELECT q.i, nextval('case_record_id_seq') AS id, row_to_json(lp)::text AS part,
+       nb.nearby::text AS nearby
 FROM q
 LEFT JOIN LATERAL ({PART_LINK_LATERAL}) lp ON true
 LEFT JOIN LATERAL (
@@ -55,12 +58,12 @@ LEFT JOIN LATERAL (
     ) n
 ) nb ON true
 UNION ALL  -- one more row (i = -1): the versions of the layers the grid snapshot is built from
-SELECT -1, NULL, (SELECT json_object_agg(layer, version) FROM layer_version
+SELECT -1, NULL, NULL, (SELECT json_object_agg(layer, version) FROM layer_version
                   WHERE layer = ANY(:layers))::text
 """)
 
 
-def _box(lat: float, radius_m: float) -> dict[str, float]:
+def search_box(lat: float, radius_m: float) -> dict[str, float]:
     """Half the width and height in degrees of a box that holds the circle of ``radius_m``
     around a point at ``lat``: for the index, before the distance in metres is worked out.
 
@@ -78,10 +81,12 @@ def _box(lat: float, radius_m: float) -> dict[str, float]:
 
 @dataclass(frozen=True)
 class Surroundings:
-    """One report's part link and nearby open cases (raw rows for the duplicate ranking)."""
+    """One report's part link, nearby open cases (raw rows for the duplicate ranking) and the
+    id reserved for its case."""
 
     part: LinkedPart | None
     nearby: list[dict[str, Any]]
+    case_id: int
 
 
 def survey_many(conn: Connection, resolver: Resolves,
@@ -97,7 +102,7 @@ def survey_many(conn: Connection, resolver: Resolves,
         queries.append({
             **resolver.part_link_params(lon, lat, category), "i": i,
             "since": now - window, "radius": radius, "major": category[:3],
-            **_box(lat, radius)})
+            **search_box(lat, radius)})
     rows = _SURVEY.rows(conn, {"queries": orjson.dumps(queries, default=str).decode(),
                                "layers": list(INDEX_LAYERS)})
     found: dict[int, Surroundings] = {}
@@ -109,5 +114,5 @@ def survey_many(conn: Connection, resolver: Resolves,
         p = row["part"] and orjson.loads(row["part"])
         part = p and LinkedPart(p["code"], p["class_code"], round(float(p["d"]), 2),
                                 p["maintenance_dept"], p["owner_dept"])
-        found[row["i"]] = Surroundings(part, orjson.loads(row["nearby"] or "[]"))
+        found[row["i"]] = Surroundings(part, orjson.loads(row["nearby"] or "[]"), row["id"])
     return versions, [found[i] for i in range(len(points))]

@@ -27,7 +27,7 @@ from layers.prepared import Prepared
 
 # One report's record: name → PostgreSQL type (the statement's jsonb_to_recordset columns)
 FIELDS = {
-    "key": "text", "hash": "text", "category": "text", "description": "text",
+    "id": "bigint", "key": "text", "hash": "text", "category": "text", "description": "text",
     "lon": "float8", "lat": "float8", "crs": "text", "x": "float8", "y": "float8",
     "grid_id": "bigint", "grid_code": "text", "community": "text", "street": "text",
     "district": "text", "h3": "text", "part": "text", "source": "text", "reporter": "text",
@@ -39,11 +39,12 @@ FIELDS = {
 
 # case_record column ← the record's field. The stored row handed back takes these values from
 # the record itself (they are what the statement stored) and reads back only what the database
-# makes: the id and public number, and every column left to its default. Decoding the
+# makes: the public number, and every column left to its default. The id is the one the survey
+# reserved (``layers.case_survey``). Decoding the
 # 45 returned columns (five timestamps) cost the client about 48 µs per report, and the
 # server about as much to send them.
 FROM_RECORD = {
-    "idempotency_key": "key", "payload_hash": "hash", "category_key": "category",
+    "id": "id", "idempotency_key": "key", "payload_hash": "hash", "category_key": "category",
     "description": "description", "input_crs": "crs", "input_x": "x", "input_y": "y",
     "grid_id": "grid_id", "grid_code": "grid_code", "community_code": "community",
     "street_code": "street", "district_code": "district", "h3": "h3", "part_code": "part",
@@ -66,18 +67,18 @@ RETURNING %(columns)s
 ), h AS (
 INSERT INTO case_history (case_id, at, actor, role, action, from_state, to_state, attachments,
     details)
-SELECT c.id, r.now, r.actor, r.role, 'report', NULL, 'reported', r.attachments, r.details
+SELECT r.id, r.now, r.actor, r.role, 'report', NULL, 'reported', r.attachments, r.details
 FROM c JOIN r ON r.key = c.idempotency_key
 ), a AS (
 INSERT INTO audit_log (at, actor, action, target, details)
-SELECT r.now, r.actor, 'case.report', 'case:' || c.id, r.audit
+SELECT r.now, r.actor, 'case.report', 'case:' || r.id, r.audit
 FROM c JOIN r ON r.key = c.idempotency_key
 )%(photos)s
 SELECT * FROM c
 """
 _PHOTOS_CTE = """, p AS (
 INSERT INTO case_photo (case_id, path, sha256, content_type, size_bytes)
-SELECT c.id, f.path, f.sha256, f.content_type, f.size_bytes
+SELECT r.id, f.path, f.sha256, f.content_type, f.size_bytes
 FROM c JOIN r ON r.key = c.idempotency_key,
      jsonb_to_recordset(r.photos) AS f (path text, sha256 text, content_type text,
                                         size_bytes int)

@@ -27,7 +27,8 @@ from gridcore.taxonomy import Stage
 from layers import audit
 from layers.case_resolve import Resolves
 from layers.case_settings import CaseSettings
-from layers.case_survey import survey_many
+from layers.case_survey import search_box, survey_many
+from layers.case_unwritten import unwritten
 from layers.case_view import case_dict, fresh_clock, stage_limit, taxonomy
 from layers.case_write import write_cases
 from layers.engine import autocommit
@@ -148,7 +149,11 @@ def intake_many(engine: Engine, resolver: Resolves, settings: CaseSettings,
     shared snapshot — the resolution is as of the moment of the report, and a racing resend is
     settled by the unique key. A report whose key an earlier one of the same group carries is
     filed after the group, as the resend it is. ``writing`` is called once only the write is
-    left (``api.intake_groups`` then starts the next group)."""
+    left (``api.intake_groups`` then starts the next group).
+
+    Duplicate candidates include the cases this process has worked out and not yet committed
+    (``layers.case_unwritten``): an earlier report of the same group, or of a group still
+    writing, is found like a stored case, under the id its read reserved."""
     now = now or datetime.now(UTC)
     outcomes: list[Outcome | None] = [None] * len(filings)
     first: list[int] = []
@@ -195,33 +200,36 @@ def _file_group(conn: Connection, resolver: Resolves, settings: CaseSettings,
     versions, around = survey_many(
         conn, resolver, [(lon, lat, filings[i].report.category) for i, lon, lat in placed],
         now, timedelta(hours=settings.dedup_window_h))
+    pending = unwritten(conn.engine)
     written: list[tuple[int, dict[str, Any], Clock]] = []
-    for (i, _, _), surroundings in zip(placed, around, strict=True):
-        report = filings[i].report
-        try:
-            res = resolver.resolve(report.lon, report.lat, report.crs, report.category,
-                                   conn=conn, versions=versions, part=surroundings.part)
-            if not res.inside or res.grid is None:
-                near = res.nearest_grid
-                raise OutsideManagedArea(
-                    f"point ({report.lon}, {report.lat}) in {report.crs} lies outside every "
-                    "unit grid" + (f"; the nearest grid {near.grid_code} is "
-                                   f"{near.distance_m:.0f} m away" if near else ""),
-                    field="location", lon=report.lon, lat=report.lat,
-                    nearest_grid=near.grid_code if near else None)
-        except GridcoreError as exc:
-            outcomes[i] = _unplaced(conn, report, hashes[i], settings, now, exc)
-            continue
-        try:
-            record, clock = _record(filings[i], hashes[i], res, surroundings.nearby, settings,
-                                    now)
-        except Exception as exc:  # noqa: BLE001  (its photo could not be stored: its own error)
-            outcomes[i] = exc
-            continue
-        written.append((i, record, clock))
-    if writing is not None:
-        writing()
-    stored = write_cases(conn, [record for _, record, _ in written])
+    try:
+        for (i, lon, lat), surroundings in zip(placed, around, strict=True):
+            report = filings[i].report
+            try:
+                res = _inside(resolver.resolve(report.lon, report.lat, report.crs,
+                                               report.category, conn=conn, versions=versions,
+                                               part=surroundings.part), report)
+            except GridcoreError as exc:
+                outcomes[i] = _unplaced(conn, report, hashes[i], settings, now, exc)
+                continue
+            radius = taxonomy().get(report.category).dedup_radius_m
+            nearby = surroundings.nearby + pending.around(
+                lon, lat, radius, search_box(lat, radius), {r["id"] for r in surroundings.nearby})
+            try:
+                record, clock = _record(filings[i], hashes[i], res, nearby, settings, now,
+                                        surroundings.case_id)
+            except Exception as exc:  # noqa: BLE001  (its photo could not be stored: its own error)
+                outcomes[i] = exc
+                continue
+            written.append((i, record, clock))
+            pending.add({"id": record["id"], "category_key": report.category,
+                         "description": report.description, "part_code": record["part"],
+                         "at": now.timestamp(), "lon": lon, "lat": lat})
+        if writing is not None:
+            writing()
+        stored = write_cases(conn, [record for _, record, _ in written])
+    finally:  # committed (or failed): the database shows them now, or never will
+        pending.discard(record["id"] for _, record, _ in written)
     for (i, record, clock), row in zip(written, stored, strict=True):
         if isinstance(row, Exception):
             outcomes[i] = row
@@ -232,6 +240,19 @@ def _file_group(conn: Connection, resolver: Resolves, settings: CaseSettings,
                                                  settings.working_calendar, now, clock=clock),
                                        created=True)
     return cast(list[Outcome], outcomes)
+
+
+def _inside(res: Resolution, report: Report) -> Resolution:
+    """The resolution of a point that lies in a unit grid; OutsideManagedArea otherwise."""
+    if not res.inside or res.grid is None:
+        near = res.nearest_grid
+        raise OutsideManagedArea(
+            f"point ({report.lon}, {report.lat}) in {report.crs} lies outside every unit grid"
+            + (f"; the nearest grid {near.grid_code} is {near.distance_m:.0f} m away"
+               if near else ""),
+            field="location", lon=report.lon, lat=report.lat,
+            nearest_grid=near.grid_code if near else None)
+    return res
 
 
 def _resend(conn: Connection, report: Report, payload_hash: str, settings: CaseSettings,
@@ -252,8 +273,10 @@ def _unplaced(conn: Connection, report: Report, payload_hash: str, settings: Cas
 
 
 def _record(filing: Filing, payload_hash: str, res: Resolution, nearby: list[Any],
-            settings: CaseSettings, now: datetime) -> tuple[dict[str, Any], Clock]:
-    """The report's record for :func:`layers.case_write.write_cases`, and its new clock."""
+            settings: CaseSettings, now: datetime, case_id: int
+            ) -> tuple[dict[str, Any], Clock]:
+    """The report's record for :func:`layers.case_write.write_cases` (its case to be stored
+    under the reserved ``case_id``), and its new clock."""
     report = filing.report
     assert res.grid is not None
     part = res.linked_part.code if res.linked_part else None
@@ -268,8 +291,9 @@ def _record(filing: Filing, payload_hash: str, res: Resolution, nearby: list[Any
                "size_bytes": len(p.data)}
               for a, p in zip(attachments, report.photos, strict=True)]
     return {
-        "key": report.idempotency_key, "hash": payload_hash, "category": report.category,
-        "description": report.description, "lon": res.lon, "lat": res.lat,
+        "id": case_id, "key": report.idempotency_key, "hash": payload_hash,
+        "category": report.category, "description": report.description, "lon": res.lon,
+        "lat": res.lat,
         "crs": report.crs, "x": report.lon, "y": report.lat, "grid_id": res.grid.grid_id,
         "grid_code": res.grid.grid_code,
         "community": res.community.code if res.community else None,

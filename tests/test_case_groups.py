@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from api.intake_groups import IntakeGroups
 from gridcore.errors import Conflict, OutsideManagedArea, ValidationError
 from layers.case_resolve import make_resolver
+from layers.case_unwritten import unwritten
 from layers.case_write import write_cases
 from layers.cases import Filing, IntakeResult, Report, intake, intake_many
 from layers.engine import autocommit
@@ -106,8 +107,10 @@ def test_a_failing_group_write_is_retried_report_by_report(city) -> None:  # typ
                                {"i": good["id"]}).scalar_one()
 
     def record(grid: int) -> dict:  # type: ignore[type-arg]
-        return {"key": key(), "hash": "0" * 64, "category": "E0103", "description": "",
-                "lon": INSIDE_001[0], "lat": INSIDE_001[1], "crs": "EPSG:4326",
+        with db.connect() as conn:  # the id intake's read reserves
+            case_id = conn.execute(text("SELECT nextval('case_record_id_seq')")).scalar_one()
+        return {"id": case_id, "key": key(), "hash": "0" * 64, "category": "E0103",
+                "description": "", "lon": INSIDE_001[0], "lat": INSIDE_001[1], "crs": "EPSG:4326",
                 "x": INSIDE_001[0], "y": INSIDE_001[1], "grid_id": grid,
                 "grid_code": good["grid_code"], "source": "other", "reporter": "",
                 "rule": "test", "now": datetime(2026, 1, 5, 1, tzinfo=UTC), "lim": "30m",
@@ -124,6 +127,65 @@ def test_a_failing_group_write_is_retried_report_by_report(city) -> None:  # typ
     after = row_counts(db)
     assert after["case_record"] - before["case_record"] == 2
     assert after["audit_log"] - before["audit_log"] == 2
+
+
+def _duplicate_ids(outcome: object) -> list[int]:
+    assert isinstance(outcome, IntakeResult), outcome
+    return [d["case_id"] for d in outcome.case["duplicates"]]
+
+
+def test_reports_filed_together_see_each_other_as_duplicates(city) -> None:  # type: ignore[no-untyped-def]
+    """Reports of one group are worked out before any of them is written: a later one still
+    lists an earlier one nearby as a duplicate candidate, under the id its case then gets."""
+    db, resolver, s = city
+    near = (INSIDE_001[0] + 0.0002, INSIDE_001[1])  # about 17 m
+    out = intake_many(db, resolver, s, [
+        filing(INSIDE_001, description="路面有大片油污"), filing(INSIDE_002),
+        filing(near, description="路面油污很大一片")])
+    first, far, third = (o.case for o in out if isinstance(o, IntakeResult))
+    assert _duplicate_ids(out[0]) == [] and _duplicate_ids(out[1]) == []
+    assert _duplicate_ids(out[2]) == [first["id"]]
+    assert 10 < third["duplicates"][0]["distance_m"] < 25
+    with db.connect() as conn:  # as stored, and the id names the case that was written
+        stored = conn.execute(text("SELECT intake -> 'duplicates' FROM case_record WHERE id = :i"),
+                              {"i": third["id"]}).scalar_one()
+        written = conn.execute(text("SELECT description FROM case_record WHERE id = :i"),
+                               {"i": first["id"]}).scalar_one()
+    assert [d["case_id"] for d in stored] == [first["id"]]
+    assert written == "路面有大片油污"
+    assert len(unwritten(db)) == 0
+
+
+def test_a_group_filed_while_another_writes_sees_its_cases(city) -> None:  # type: ignore[no-untyped-def]
+    """The next group of a process reads while the previous one writes: the cases being
+    written are not in the database yet, and are found all the same."""
+    db, resolver, s = city
+    later: list[object] = []
+
+    def writing() -> None:  # the first group has worked out its case and not written it
+        with db.connect() as conn:
+            assert conn.execute(text("SELECT count(*) FROM case_record")).scalar_one() == 0
+        later.extend(intake_many(db, resolver, s, [filing(
+            (INSIDE_001[0], INSIDE_001[1] + 0.0001), description="路面油污")]))
+
+    first = intake_many(db, resolver, s, [filing(INSIDE_001, description="路面有油污")],
+                        writing=writing)[0]
+    assert isinstance(first, IntakeResult) and first.created
+    assert _duplicate_ids(later[0]) == [first.case["id"]]
+    assert len(unwritten(db)) == 0
+
+
+def test_a_failed_write_leaves_no_case_listed_as_unwritten(city, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    db, resolver, s = city
+
+    def refuse(conn, records):  # type: ignore[no-untyped-def]
+        assert len(unwritten(db)) == len(records) == 2
+        raise RuntimeError("the database went away")
+
+    monkeypatch.setattr("layers.cases.write_cases", refuse)
+    with pytest.raises(RuntimeError):
+        intake_many(db, resolver, s, [filing(INSIDE_001), filing(INSIDE_002)])
+    assert len(unwritten(db)) == 0
 
 
 # -- the event loop's grouping ----------------------------------------------------------------
