@@ -76,6 +76,9 @@ _GUARD = threading.Lock()
 
 def unwritten(engine: Engine) -> Unwritten:
     """The unwritten cases of ``engine``'s database in this process."""
+    found = _BY_ENGINE.get(engine)  # made once per engine: the lock only guards the making
+    if found is not None:
+        return found
     with _GUARD:
         found = _BY_ENGINE.get(engine)
         if found is None:
