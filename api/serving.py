@@ -8,9 +8,15 @@ With a socket per worker the kernel hands each new connection to one of them by 
 addresses: the same runs split 5/11 to 8/8 and served 1,150–1,430 cases/s instead of
 1,000–1,100 (the same technique as nginx's ``listen … reuseport``).
 
-The supervisor here is deliberately small: start the workers, replace one that dies, stop them
-all on SIGINT/SIGTERM (each finishes its requests: uvicorn's graceful shutdown), and give up
-when a worker cannot start (a bad configuration fails the same way every time).
+The supervisor here is deliberately small: start the workers, replace one that dies or hangs,
+stop them all on SIGINT/SIGTERM (each finishes its requests: uvicorn's graceful shutdown), and
+give up when a worker cannot start (a bad configuration fails the same way every time).
+
+A hung worker matters more here than behind a shared socket: the kernel keeps handing it its
+share of new connections, which would wait forever. Each worker's event loop stamps a shared
+clock on every tick of uvicorn's main loop (ten a second); one whose clock has stood still for
+``hung_after_s`` is killed and replaced (uvicorn's own supervisor pings its workers the same
+way).
 """
 
 from __future__ import annotations
@@ -21,6 +27,8 @@ import signal
 import socket
 import sys
 import threading
+import time
+from ctypes import c_double
 from multiprocessing.process import BaseProcess
 from typing import Any
 
@@ -45,7 +53,21 @@ def listening_socket(host: str, port: int, reuse_port: bool = True) -> socket.so
     return sock
 
 
-def _worker(app: str, host: str, port: int, options: dict[str, Any]) -> None:
+class _BeatingServer(uvicorn.Server):
+    """uvicorn's server, stamping ``beat`` (a monotonic clock: the same for every process of
+    the machine) on every tick of its event loop."""
+
+    def __init__(self, config: uvicorn.Config, beat: c_double) -> None:
+        super().__init__(config)
+        self._beat = beat
+
+    async def on_tick(self, counter: int) -> bool:
+        self._beat.value = time.monotonic()
+        return await super().on_tick(counter)
+
+
+def _worker(app: str, host: str, port: int, options: dict[str, Any],
+            beat: c_double) -> None:
     try:
         sock = listening_socket(host, port)
     except OSError as exc:
@@ -53,15 +75,17 @@ def _worker(app: str, host: str, port: int, options: dict[str, Any]) -> None:
         sys.exit(STARTUP_FAILURE)
     sock.listen(2048)
     config = uvicorn.Config(app, factory=True, host=host, port=port, **options)
-    server = uvicorn.Server(config)
+    server = _BeatingServer(config, beat)
     server.run(sockets=[sock])
     if not server.started:
         sys.exit(STARTUP_FAILURE)
 
 
-def serve_workers(app: str, host: str, port: int, workers: int, **options: Any) -> int:
+def serve_workers(app: str, host: str, port: int, workers: int, hung_after_s: float = 20.0,
+                  **options: Any) -> int:
     """Run ``workers`` processes serving the factory ``app`` on ``host:port`` until SIGINT or
-    SIGTERM; returns the exit status (1 when a worker could not start)."""
+    SIGTERM; returns the exit status (1 when a worker could not start). A worker whose event
+    loop has not ticked for ``hung_after_s`` seconds once it started serving is replaced."""
     # Another server already on the port would otherwise share it (SO_REUSEPORT joins any
     # socket of the same user that sets it too): fail as a single process would.
     try:
@@ -74,16 +98,27 @@ def serve_workers(app: str, host: str, port: int, workers: int, **options: Any) 
     previous = {sig: signal.signal(sig, lambda *_: stop.set())
                 for sig in (signal.SIGINT, signal.SIGTERM)}
 
-    def start() -> BaseProcess:
-        process = context.Process(target=_worker, args=(app, host, port, options), daemon=False)
+    beats = [context.Value("d", 0.0, lock=False) for _ in range(workers)]
+
+    def start(i: int) -> BaseProcess:
+        beats[i].value = 0.0  # not serving yet: start-up (migrations, warm-up) takes its time
+        process = context.Process(target=_worker, args=(app, host, port, options, beats[i]),
+                                  daemon=False)
         process.start()
         return process
 
-    processes = [start() for _ in range(workers)]
+    processes = [start(i) for i in range(workers)]
     status = 0
     while not stop.wait(0.5):
         for i, process in enumerate(processes):
             if process.is_alive():
+                still = time.monotonic() - beats[i].value
+                if beats[i].value and still > hung_after_s:
+                    log.error("worker %s has not run its event loop for %.0f s: replacing it",
+                              process.pid, still)
+                    process.kill()  # a hung loop would not act on SIGTERM either
+                    process.join()
+                    processes[i] = start(i)
                 continue
             if process.exitcode == STARTUP_FAILURE:
                 log.error("worker %s could not start: stopping", process.pid)
@@ -92,7 +127,7 @@ def serve_workers(app: str, host: str, port: int, workers: int, **options: Any) 
                 break
             log.warning("worker %s ended (exit code %s): starting another",
                         process.pid, process.exitcode)
-            processes[i] = start()
+            processes[i] = start(i)
     for process in processes:
         if process.is_alive():
             process.terminate()  # SIGTERM: uvicorn finishes the requests in progress
@@ -117,9 +152,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--log-level", default="warning")
+    parser.add_argument("--hung-after", type=float, default=20.0,
+                        help="replace a worker whose event loop stood still this many seconds")
     args = parser.parse_args(argv)
     return serve_workers(args.app, args.host, args.port, args.workers,
-                         log_level=args.log_level, access_log=False)
+                         hung_after_s=args.hung_after, log_level=args.log_level,
+                         access_log=False)
 
 
 if __name__ == "__main__":

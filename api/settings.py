@@ -14,6 +14,9 @@ class ApiSettings(BaseSettings):
     # a machine with N cores serves up to N times more with N workers (bench_intake uses 2 on
     # 2 cores); each worker keeps its own grid index in memory and its own connection pool.
     workers: int = 1
+    # With several workers, one whose event loop has stood still this long is killed and
+    # replaced (api.serving): it would keep receiving its share of new connections.
+    worker_hung_after_s: float = 20.0
     public_url: str | None = None
     max_body_bytes: int = 20 * 1024 * 1024
     page_limit_default: int = 100

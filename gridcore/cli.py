@@ -340,7 +340,8 @@ def serve(host: Annotated[str | None, typer.Option(help="bind address")] = None,
 
     os.environ["GRIDCORE_HOST"], os.environ["GRIDCORE_PORT"] = settings.host, str(settings.port)
     status = serve_workers("api.app:create_app", settings.host, settings.port,
-                           settings.workers, timeout_graceful_shutdown=10)
+                           settings.workers, hung_after_s=settings.worker_hung_after_s,
+                           timeout_graceful_shutdown=10)
     if status:
         raise typer.Exit(status)
 

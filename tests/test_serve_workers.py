@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from api.serving import serve_workers
 from tests.conftest import REPO
@@ -118,3 +119,43 @@ def test_a_client_hanging_up_mid_body_is_no_server_error(cli_env: dict[str, str]
         out = proc.communicate(timeout=20)[0].decode()
     assert "Exception in ASGI application" not in out, out[-3000:]
     assert "Traceback" not in out, out[-3000:]
+
+
+def test_a_hung_worker_is_replaced() -> None:
+    """A worker whose event loop is stuck keeps its socket, and the kernel keeps handing it new
+    connections: the supervisor kills it and starts another once its loop has stood still."""
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "api.serving", "tests.serve_apps:hanging_app",
+                             "--port", str(port), "--workers", "1", "--hung-after", "2"],
+                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+
+    def pid() -> int | None:
+        try:
+            return int(httpx.get(f"{url}/pid", timeout=1).json())
+        except httpx.HTTPError:
+            return None
+
+    try:
+        first = None
+        for _ in range(300):
+            assert proc.poll() is None, proc.stdout.read().decode()[-2000:]  # type: ignore[union-attr]
+            if (first := pid()) is not None:
+                break
+            time.sleep(0.1)
+        assert first is not None
+        with pytest.raises(httpx.TimeoutException):
+            httpx.get(f"{url}/hang", timeout=0.5)
+        assert pid() is None  # hung: nothing is answered
+        replaced = None
+        for _ in range(300):
+            if (replaced := pid()) is not None:
+                break
+            time.sleep(0.1)
+        assert replaced is not None and replaced != first
+        assert not Path(f"/proc/{first}").exists()
+        assert proc.poll() is None  # the supervisor itself carries on
+    finally:
+        proc.terminate()
+        out = proc.communicate(timeout=20)[0].decode()
+    assert f"worker {first} has not run its event loop" in out, out[-2000:]
