@@ -14,7 +14,8 @@ from gridcore.errors import ValidationError
 
 GEOJSON = "application/geo+json"
 JSON = "application/json"
-OPENAPI = "application/vnd.oai.openapi+json;version=3.0"
+OPENAPI = "application/vnd.oai.openapi+json;version=3.0"  # api.openapi30's translation
+OPENAPI_31 = "application/vnd.oai.openapi+json;version=3.1"  # what FastAPI serves
 MVT = "application/vnd.mapbox-vector-tile"
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 EPSG4326 = "http://www.opengis.net/def/crs/EPSG/0/4326"

@@ -38,8 +38,55 @@ def test_owslib_reads_landing_conformance_collections_and_items(server: str) -> 
     assert one["properties"]["street_code"] == "110101001"
     boxed = api.collection_items("grids", bbox=[24.9401, 60.1681, 24.9419, 60.1689])
     assert [f["id"] for f in boxed["features"]] == [GRID_CODES[0]]
-    api_doc = api.api()
+    api_doc = api.api()  # the service-desc link of type version=3.0
+    assert api_doc["openapi"].startswith("3.0.")
     assert "/collections/{collection_id}/items" in api_doc["paths"]
+
+
+def test_the_openapi_30_definition_is_valid_openapi_30(client) -> None:  # type: ignore[no-untyped-def]
+    """The conformance class oas30 promises an OpenAPI 3.0 definition: the translation of
+    FastAPI's 3.1 document validates against the 3.0 schema, which the original does not."""
+    from openapi_spec_validator import validate
+    from openapi_spec_validator.validation.exceptions import OpenAPIValidationError
+
+    links = client.get("/").json()["links"]
+    descs = {link["type"]: link["href"] for link in links if link["rel"] == "service-desc"}
+    assert set(descs) == {"application/vnd.oai.openapi+json;version=3.0",
+                          "application/vnd.oai.openapi+json;version=3.1"}
+    answer = client.get("/openapi-3.0.json")
+    assert answer.headers["content-type"] == "application/vnd.oai.openapi+json;version=3.0"
+    doc = answer.json()
+    assert doc["openapi"] == "3.0.3"
+    validate(doc)
+    original = client.get("/openapi.json").json()
+    assert original["openapi"].startswith("3.1")
+    assert doc["paths"].keys() == original["paths"].keys()
+    with pytest.raises(OpenAPIValidationError):
+        validate({**original, "openapi": "3.0.3"})  # null types, examples lists…
+    grid = doc["paths"]["/cases"]["get"]["parameters"][0]
+    assert grid["schema"] == {"type": "string", "nullable": True, "title": "Grid"}
+
+
+@pytest.mark.parametrize(("schema", "expected"), [
+    ({"anyOf": [{"type": "integer"}, {"type": "null"}]}, {"type": "integer", "nullable": True}),
+    ({"anyOf": [{"$ref": "#/components/schemas/X"}, {"type": "null"}], "default": None},
+     {"allOf": [{"$ref": "#/components/schemas/X"}], "nullable": True, "default": None}),
+    ({"type": ["string", "null"]}, {"type": "string", "nullable": True}),
+    ({"type": "string", "examples": ["P0120", "E0103"]}, {"type": "string", "example": "P0120"}),
+    ({"type": "number", "exclusiveMinimum": 0},
+     {"type": "number", "minimum": 0, "exclusiveMinimum": True}),
+    ({"const": "Feature"}, {"enum": ["Feature"]}),
+    ({"$ref": "#/components/schemas/X", "description": "d"},
+     {"allOf": [{"$ref": "#/components/schemas/X"}], "description": "d"}),
+    ({"type": "object", "properties": {"a": {"anyOf": [{"type": "string"}, {"type": "null"}]}},
+      "additionalProperties": {"const": 1}},
+     {"type": "object", "properties": {"a": {"type": "string", "nullable": True}},
+      "additionalProperties": {"enum": [1]}}),
+])
+def test_schema_translation_to_openapi_30(schema: dict, expected: dict) -> None:  # type: ignore[type-arg]
+    from api.openapi30 import schema30
+
+    assert schema30(schema) == expected
 
 
 def _ogr(*args: str) -> str:

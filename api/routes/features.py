@@ -11,7 +11,8 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Query, Request
+import orjson
+from fastapi import APIRouter, Query, Request, Response
 
 from api.catalog import Catalog, open_catalog
 from api.ogc import (
@@ -23,6 +24,7 @@ from api.ogc import (
     JSON,
     MVT,
     OPENAPI,
+    OPENAPI_31,
     GeoJSONResponse,
     OgcJSONResponse,
     base_url,
@@ -30,6 +32,7 @@ from api.ogc import (
     parse_bbox,
     parse_datetime,
 )
+from api.openapi30 import openapi30
 from api.security import request_scope
 from gridcore.errors import NotFound, ValidationError
 from layers import features as fq
@@ -48,13 +51,25 @@ def landing(request: Request) -> dict[str, Any]:
                        "9+X entities and cases as OGC API – Features and vector tiles.",
         "links": [
             link(f"{base}/", "self", JSON, "this document"),
-            link(f"{base}/openapi.json", "service-desc", OPENAPI, "OpenAPI definition"),
+            link(f"{base}/openapi-3.0.json", "service-desc", OPENAPI,
+                 "OpenAPI definition (3.0)"),
+            link(f"{base}/openapi.json", "service-desc", OPENAPI_31,
+                 "OpenAPI definition (3.1, as FastAPI writes it)"),
             link(f"{base}/docs", "service-doc", "text/html", "API documentation"),
             link(f"{base}/conformance", "conformance", JSON, "conformance classes"),
             link(f"{base}/collections", "data", JSON, "collections"),
             link(f"{base}/map", "alternate", "text/html", "the dispatchers' map (一张图)"),
         ],
     }
+
+
+@router.get("/openapi-3.0.json", include_in_schema=False)
+def openapi_30(request: Request) -> Response:
+    """The OpenAPI definition in version 3.0 (``api.openapi30``), made once per process."""
+    body = getattr(request.app.state, "openapi30_body", None)
+    if body is None:
+        body = request.app.state.openapi30_body = orjson.dumps(openapi30(request.app.openapi()))
+    return Response(body, media_type=OPENAPI)
 
 
 @router.get("/conformance", summary="Conformance classes", response_class=OgcJSONResponse)
