@@ -17,7 +17,6 @@ from __future__ import annotations
 from typing import Any
 
 VERSION = "3.0.3"
-MEDIA_TYPE = "application/vnd.oai.openapi+json;version=3.0"
 _NULL = {"type": "null"}
 # keywords whose value is one schema, or a list of schemas, or a name → schema map
 _ONE = ("items", "not", "additionalProperties")
