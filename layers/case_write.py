@@ -37,12 +37,11 @@ FIELDS = {
     "photos": "jsonb",
 }
 
-# case_record column ← the record's field. The stored row handed back takes these values from
-# the record itself (they are what the statement stored) and reads back only what the database
-# makes: the public number, and every column left to its default. The id is the one the survey
-# reserved (``layers.case_survey``). Decoding the
-# 45 returned columns (five timestamps) cost the client about 48 µs per report, and the
-# server about as much to send them.
+# case_record column ← the record's field (the id is the one intake's read reserved:
+# ``layers.case_survey``). The stored row handed back takes these values from the record itself
+# (they are what the statement stored) and reads back only what the database makes: the public
+# number, and every column left to its default. Decoding the 45 returned columns (five
+# timestamps) cost the client about 48 µs per report, and the server about as much to send them.
 FROM_RECORD = {
     "id": "id", "idempotency_key": "key", "payload_hash": "hash", "category_key": "category",
     "description": "description", "input_crs": "crs", "input_x": "x", "input_y": "y",
