@@ -8,8 +8,8 @@ lock held through every commit's fsync (measured: 8 writers fell from 1,110 to 8
 Instead ``seal`` — one sealer at a time, under an advisory lock — gives each committed row the
 next chain position and ``hash = sha256(prev_hash + canonical content)``. A background thread
 per engine seals every ``SEAL_INTERVAL_S``; ``verify`` seals first, then walks the chain and
-reports the first row that was edited or deleted. Between commit and seal (about a second) a
-row is protected by the append-only trigger only.
+reports the first row that was edited or deleted. Between commit and seal (a fraction of a
+second) a row is protected by the append-only trigger only.
 """
 
 from __future__ import annotations
@@ -28,7 +28,11 @@ from sqlalchemy import Connection, Engine, func, select, text
 from layers.security_tables import audit_log
 
 GENESIS = "0" * 64
-SEAL_INTERVAL_S = 1.0
+# Often, so that each round is short: sealing holds the GIL for about 20 µs a row, and a
+# second's worth of intake at 1,400 cases/s, sealed in one go, slowed that process's requests
+# for tens of milliseconds. Measured at 16 connections, three rounds each: p99 24–27 ms with
+# 0.2 s against 30–32 ms with 1 s, the same throughput and CPU per case.
+SEAL_INTERVAL_S = 0.2
 _LOCK_KEY = 0x6772_6964_6175_6474  # "gridaudt": one sealer per database at a time
 _SEAL = text("""
 UPDATE audit_log a SET chain_pos = v.pos, prev_hash = v.prev, hash = v.hash
