@@ -76,7 +76,15 @@ def _worker(app: str, host: str, port: int, options: dict[str, Any],
     sock.listen(2048)
     config = uvicorn.Config(app, factory=True, host=host, port=port, **options)
     server = _BeatingServer(config, beat)
-    server.run(sockets=[sock])
+    try:
+        server.run(sockets=[sock])
+    except Exception:
+        if server.started:
+            raise  # it served, then crashed: the supervisor starts another
+        # The factory raised (a bad configuration: it would fail the same way every time).
+        # uvicorn lets that through as an exception, which must not read as a crash.
+        log.exception("the app could not be built")
+        sys.exit(STARTUP_FAILURE)
     if not server.started:
         sys.exit(STARTUP_FAILURE)
 

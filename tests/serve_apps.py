@@ -23,3 +23,8 @@ def hanging_app() -> FastAPI:
         time.sleep(3600)
 
     return app
+
+
+def failing_app() -> FastAPI:
+    """A factory that refuses to build the app, as a bad configuration makes it."""
+    raise RuntimeError("GRIDCORE_SECRET_KEY is missing (a stand-in)")

@@ -50,6 +50,17 @@ def test_a_port_in_use_is_refused_before_any_worker_starts() -> None:
         assert not multiprocessing.active_children()  # refused before any worker started
 
 
+def test_an_app_that_cannot_be_built_stops_the_server() -> None:
+    """A factory that raises (a production start without GRIDCORE_SECRET_KEY) fails the same
+    way every time: the supervisor stops with status 1 instead of restarting workers forever."""
+    done = subprocess.run([sys.executable, "-m", "api.serving", "tests.serve_apps:failing_app",
+                           "--port", str(free_port()), "--workers", "2"], cwd=REPO,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1, done.stderr[-2000:]
+    assert "could not start: stopping" in done.stderr
+    assert "GRIDCORE_SECRET_KEY is missing (a stand-in)" in done.stderr
+
+
 def test_serve_with_two_workers_answers_from_two_processes(cli_env: dict[str, str]) -> None:
     port = free_port()
     env = {**os.environ, **cli_env, "GRIDCORE_ENV": "development"}
