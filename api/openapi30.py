@@ -54,8 +54,8 @@ def schema30(schema: Any) -> Any:
             if len(rest) > 1:
                 out[key] = rest
             elif rest:
-                only = rest[0]
-                out.update({"allOf": [only]} if "$ref" in only else only)
+                only = rest[0]  # the outer keywords (title, default…) win over the inner
+                out = {**({"allOf": [only]} if "$ref" in only else only), **out}
     if "examples" in out and isinstance(out["examples"], list):
         examples = out.pop("examples")
         if examples:

@@ -72,6 +72,8 @@ def test_the_openapi_30_definition_is_valid_openapi_30(client) -> None:  # type:
     ({"anyOf": [{"$ref": "#/components/schemas/X"}, {"type": "null"}], "default": None},
      {"allOf": [{"$ref": "#/components/schemas/X"}], "nullable": True, "default": None}),
     ({"type": ["string", "null"]}, {"type": "string", "nullable": True}),
+    ({"anyOf": [{"type": "string", "title": "inner"}, {"type": "null"}], "title": "Grid"},
+     {"type": "string", "title": "Grid", "nullable": True}),
     ({"type": "string", "examples": ["P0120", "E0103"]}, {"type": "string", "example": "P0120"}),
     ({"type": "number", "exclusiveMinimum": 0},
      {"type": "number", "minimum": 0, "exclusiveMinimum": True}),
