@@ -27,13 +27,14 @@ from gridcore.taxonomy import Stage
 from layers import audit
 from layers.case_resolve import Resolves
 from layers.case_settings import CaseSettings
-from layers.case_survey import search_box, survey_many
+from layers.case_survey import survey_many
 from layers.case_unwritten import unwritten
 from layers.case_view import case_dict, fresh_clock, stage_limit, taxonomy
 from layers.case_write import write_cases
 from layers.engine import autocommit
 from layers.photos import Photo, store_photo
 from spatial.crs import to_wgs84
+from spatial.measure import degree_box
 
 SOURCES = ("grid_worker", "hotline", "citizen", "machine", "open311", "other")
 CASE_COLUMNS = "c.*, ST_X(c.geom) AS lon, ST_Y(c.geom) AS lat"
@@ -214,7 +215,7 @@ def _file_group(conn: Connection, resolver: Resolves, settings: CaseSettings,
                 continue
             radius = taxonomy().get(report.category).dedup_radius_m
             nearby = surroundings.nearby + pending.around(
-                lon, lat, radius, search_box(lat, radius), {r["id"] for r in surroundings.nearby})
+                lon, lat, radius, degree_box(lat, radius), {r["id"] for r in surroundings.nearby})
             try:
                 record, clock = _record(filings[i], hashes[i], res, nearby, settings, now,
                                         surroundings.case_id)

@@ -28,6 +28,7 @@ from layers.grid_index import GridIndex, IndexSnapshot, shared_index
 from layers.prepared import Prepared
 from spatial import crs as crs_mod
 from spatial import h3cells
+from spatial.measure import degree_box
 
 
 class ResolveSettings(BaseSettings):
@@ -133,8 +134,9 @@ class Resolver:
         (an event class, or linking switched off, links no part)."""
         cls = (part_class_of(category) or "") if self.settings.part_link_m > 0 else ""
         radius = self.settings.part_link_m if cls else 0.0
+        box = degree_box(lat, radius)  # PART_LINK_LATERAL's box is square: the wider side
         return {"lon": float(lon), "lat": float(lat), "part_class": cls, "part_m": radius,
-                "part_deg": radius / (111_000.0 * max(math.cos(math.radians(lat)), 0.01))}
+                "part_deg": max(box["dx"], box["dy"])}
 
     # -- batch -----------------------------------------------------------------------------------
     def resolve_many(self, lon: Sequence[float] | np.ndarray, lat: Sequence[float] | np.ndarray,

@@ -8,7 +8,7 @@ import pytest
 from pyproj import Geod
 
 from gridcore.duplicates import CaseSketch, class_relation, rank, score, text_similarity
-from layers.case_survey import search_box
+from spatial.measure import degree_box
 from tests.case_support import at
 
 T0 = at(2025, 6, 16, 9, 0)
@@ -55,7 +55,7 @@ def test_same_city_part_is_a_strong_signal() -> None:
 def test_nearby_box_holds_the_whole_circle(lat: float, radius: float) -> None:
     """The index box of the nearby-case search holds every point of the circle (measured on
     the ellipsoid), and is no more than a few percent wider or taller than it."""
-    box = search_box(lat, radius)
+    box = degree_box(lat, radius)
     lons, lats, _ = Geod(ellps="WGS84").fwd([10.0] * 360, [lat] * 360, list(range(360)),
                                              [radius] * 360)
     assert max(abs(x - 10.0) for x in lons) <= box["dx"]
