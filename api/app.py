@@ -12,13 +12,15 @@ from fastapi import FastAPI
 from sqlalchemy import Engine
 
 import gridcore
-from api import errors, security_wiring
+from api import errors, security_headers, security_wiring
 from api.routes import cases as case_routes
-from api.routes import city_health, features, health, tiles
+from api.routes import city_health, features, health, i18n, static_files, tiles
 from api.routes import map as map_routes
 from api.routes import open311 as open311_routes
 from api.routes import resolve as resolve_routes
 from api.settings import ApiSettings
+from basemaps.providers import tile_origins
+from basemaps.settings import BasemapSettings
 from layers.case_resolve import make_resolver
 from layers.engine import check_server, make_engine
 from layers.settings import DatabaseSettings
@@ -96,5 +98,9 @@ def create_app(api_settings: ApiSettings | None = None,
     app.include_router(map_routes.router)
     app.include_router(resolve_routes.router)
     app.include_router(city_health.router)
+    app.include_router(i18n.router)
+    app.include_router(static_files.router)
+    app.state.basemap_settings = BasemapSettings()
+    security_headers.install(app, tile_origins(app.state.basemap_settings))
     app.state.grid_health = city_health.grid_health_summary  # the one map's grid panel
     return app

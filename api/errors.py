@@ -11,6 +11,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 
+from api import i18n
 from gridcore import errors as e
 
 PROBLEM_JSON = "application/problem+json"
@@ -41,8 +42,21 @@ def status_for(error: e.GridcoreError) -> int:
     return 500
 
 
+def localised_title(request: Request | None, kind: str, fallback: str) -> str:
+    """The problem's title in the caller's language (``Accept-Language``, ``?lang=``); the
+    ``detail`` stays the precise message of the error, which names fields and values."""
+    if request is None:
+        return fallback
+    from api.pages import request_language
+
+    lang = request_language(request)
+    return i18n.catalogue(lang).get(f"problem.{kind}", fallback)
+
+
 def problem(status: int, title: str, detail: str, kind: str, instance: str | None = None,
-            headers: dict[str, str] | None = None, **extra: Any) -> JSONResponse:
+            headers: dict[str, str] | None = None, request: Request | None = None,
+            **extra: Any) -> JSONResponse:
+    title = localised_title(request, kind, title)
     body: dict[str, Any] = {"type": f"https://gridcore.dev/problems/{kind}", "title": title,
                             "status": status, "detail": detail}
     if instance:
@@ -71,7 +85,7 @@ def install(app: FastAPI) -> None:
         elif status == 429:
             headers = {"Retry-After": str(exc.details.get("retry_after_s", 1))}
         return problem(status, exc.title, exc.message, exc.kind, str(request.url.path),
-                       headers=headers, **_jsonable(exc.details))
+                       request=request, headers=headers, **_jsonable(exc.details))
 
     @app.exception_handler(RequestValidationError)
     async def request_invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -81,7 +95,7 @@ def install(app: FastAPI) -> None:
         detail = "; ".join(f"{err['field'] or err['location']}: {err['reason']}"
                            for err in errors)
         return problem(422, "Invalid request", detail, "validation-error",
-                       str(request.url.path), errors=errors)
+                       str(request.url.path), request=request, errors=errors)
 
     @app.exception_handler(ClientDisconnect)
     async def client_gone(request: Request, exc: ClientDisconnect) -> Response:
@@ -92,7 +106,7 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         return problem(exc.status_code, str(exc.detail), str(exc.detail),
-                       f"http-{exc.status_code}", str(request.url.path),
+                       f"http-{exc.status_code}", str(request.url.path), request=request,
                        headers=getattr(exc, "headers", None))
 
 
@@ -106,7 +120,7 @@ def install_database_errors(app: FastAPI) -> None:
     async def database_down(request: Request, exc: Exception) -> JSONResponse:
         return problem(503, "Database unavailable",
                        "the database is unreachable or restarting; retry shortly",
-                       "database-unavailable", str(request.url.path),
+                       "database-unavailable", str(request.url.path), request=request,
                        headers={"Retry-After": "2"})
 
     @app.exception_handler(ValueError)
@@ -116,7 +130,7 @@ def install_database_errors(app: FastAPI) -> None:
         if "NUL (0x00)" not in str(exc):
             raise exc
         return problem(422, "Invalid value", "NUL characters are not accepted in text",
-                       "validation-error", str(request.url.path))
+                       "validation-error", str(request.url.path), request=request)
 
     @app.exception_handler(DataError)
     async def database_refused_value(request: Request, exc: DataError) -> JSONResponse:
@@ -125,7 +139,7 @@ def install_database_errors(app: FastAPI) -> None:
         # Found by the schemathesis run (tests/test_api_fuzz.py) on GET /cases?until=….
         reason = str(getattr(exc.orig, "pgerror", None) or exc.orig).strip().splitlines()[0]
         return problem(422, "Invalid value", f"a request value is out of range: {reason}",
-                       "validation-error", str(request.url.path))
+                       "validation-error", str(request.url.path), request=request)
 
     @app.exception_handler(DBAPIError)
     async def database_error(request: Request, exc: DBAPIError) -> JSONResponse:

@@ -17,13 +17,26 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api import i18n
+
 PROBLEM_JSON = b"application/problem+json"
 
 
+def _scope_language(scope: Scope | None) -> str:
+    if scope is None:
+        return i18n.DEFAULT_LANGUAGE
+    accept = next((v.decode("latin-1") for n, v in scope.get("headers", [])
+                   if n == b"accept-language"), None)
+    return i18n.from_accept_language(accept) or i18n.DEFAULT_LANGUAGE
+
+
 async def _send_problem(send: Send, status: int, title: str, detail: str, kind: str,
-                        path: str, headers: list[tuple[bytes, bytes]] | None = None) -> None:
+                        path: str, headers: list[tuple[bytes, bytes]] | None = None,
+                        scope: Scope | None = None) -> None:
+    title = i18n.catalogue(_scope_language(scope)).get(f"problem.{kind}", title)
     body = json.dumps({"type": f"https://gridcore.dev/problems/{kind}", "title": title,
-                       "status": status, "detail": detail, "instance": path}).encode()
+                       "status": status, "detail": detail, "instance": path},
+                      ensure_ascii=False).encode()
     await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", PROBLEM_JSON),
                             (b"content-length", str(len(body)).encode())] + (headers or [])})
@@ -48,7 +61,7 @@ class BodySizeLimit:
         for name, value in scope.get("headers", []):
             if name == b"content-length" and value.isdigit() and int(value) > self.max_bytes:
                 await _send_problem(send, 413, "Payload too large", detail,
-                                    "payload-too-large", path)
+                                    "payload-too-large", path, scope=scope)
                 return
         seen, started = 0, False
 
@@ -71,7 +84,7 @@ class BodySizeLimit:
         except _BodyTooLarge:
             if not started:
                 await _send_problem(send, 413, "Payload too large", detail,
-                                    "payload-too-large", path)
+                                    "payload-too-large", path, scope=scope)
 
 
 class RejectNul:
@@ -88,7 +101,7 @@ class RejectNul:
             if b"%00" in query or b"\x00" in query or "\x00" in path:
                 await _send_problem(send, 422, "Invalid request",
                                     "NUL characters are not accepted in a path or query",
-                                    "validation-error", path.replace("\x00", ""))
+                                    "validation-error", path.replace("\x00", ""), scope=scope)
                 return
         await self.app(scope, receive, send)
 
@@ -170,7 +183,7 @@ class RateLimit:
             await _send_problem(send, 429, "Too many requests",
                                 f"rate limit exceeded; retry after {retry} s",
                                 "too-many-requests", scope.get("path", ""),
-                                [(b"retry-after", retry.encode())])
+                                [(b"retry-after", retry.encode())], scope=scope)
             return
         await self.app(scope, receive, send)
 

@@ -90,3 +90,22 @@ def basemap_config(settings: BasemapSettings | None = None) -> dict[str, Any]:
     ids = [p.id for p in offered]
     default = settings.basemap_default if settings.basemap_default in ids else "blank"
     return {"default": default, "providers": [p.as_dict() for p in offered]}
+
+
+def tile_origins(settings: BasemapSettings | None = None) -> list[str]:
+    """The origins (``scheme://host``) the offered basemaps load tiles from: what a page's
+    Content-Security-Policy must allow in ``img-src`` / ``connect-src``. A host label holding a
+    placeholder (``t{s}.example.com``) becomes a wildcard label (``*.example.com``)."""
+    from urllib.parse import urlsplit
+
+    origins: set[str] = set()
+    for provider in providers(settings or BasemapSettings()):
+        for url in provider.tiles:
+            parts = urlsplit(re.sub(r"\{[^}]*\}", "PLACEHOLDER", url))
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                continue
+            labels = ["*" if "placeholder" in label else label
+                      for label in parts.hostname.split(".")]
+            port = f":{parts.port}" if parts.port else ""
+            origins.add(f"{parts.scheme}://{'.'.join(labels)}{port}")
+    return sorted(origins)

@@ -48,8 +48,8 @@ def browser_page(browser, db: Engine) -> Iterator[tuple]:
 
 def open_map(page, url: str, zoom: int = 16) -> None:
     page.goto(f"{url}/map#c={CENTRE}&z={zoom}")
-    page.wait_for_function("document.body.dataset.ready === '1'", timeout=30_000)
-    page.wait_for_function("window.gridcore.map.areTilesLoaded()", timeout=30_000)
+    page.wait_for_function("() => document.body.dataset.ready === '1'", timeout=30_000)
+    page.wait_for_function("() => window.gridcore.map.areTilesLoaded()", timeout=30_000)
     settle(page)
 
 
@@ -120,7 +120,7 @@ def test_case_action_from_the_map_changes_the_case(browser_page, db, artifacts) 
     page.evaluate("window.gridcore.showCase(1)")
     page.wait_for_selector("button[data-action='verify']")
     page.click("button[data-action='verify']")
-    page.wait_for_function("document.getElementById('case-state')?.textContent === 'verified'")
+    page.wait_for_function("() => document.getElementById('case-state')?.textContent === 'verified'")
     with db.connect() as conn:
         assert conn.execute(text("SELECT state FROM case_record WHERE id = 1")).scalar() \
             == "verified"
@@ -151,26 +151,26 @@ def test_search_filters_part_toggle_and_gcj02_basemap(browser_page, artifacts) -
     assert "110101001001003" in page.inner_text("#grid-title")
     page.fill("#search", "C00000003")
     page.click("#search-form button")
-    page.wait_for_function("document.getElementById('case-title')?.textContent"
+    page.wait_for_function("() => document.getElementById('case-title')?.textContent"
                            ".includes('C00000003')")
     assert page.inner_text("#case-clock") in ("red", "yellow", "green")
     # Filters go to the server with the tile requests (whitelisted properties).
     page.select_option("#f-state", "dispatched")
     # While the page swaps a source its ``tiles`` is briefly undefined: the predicate must keep
     # waiting then, not throw (a throw ends wait_for_function at once).
-    page.wait_for_function("window.gridcore.map.getSource('cases')?.tiles?.[0]"
+    page.wait_for_function("() => window.gridcore.map.getSource('cases')?.tiles?.[0]"
                            "?.includes('state=dispatched')")
-    page.wait_for_function("window.gridcore.map.areTilesLoaded()")
+    page.wait_for_function("() => window.gridcore.map.areTilesLoaded()")
     assert any("state=dispatched" in u and s == 200 for u, s in seen["tiles"])
     # Toggling a part class hides it without a request.
     page.uncheck("input[data-class='0101']")
-    hidden = page.evaluate("JSON.stringify(window.gridcore.map.getFilter('parts'))")
+    hidden = page.evaluate("() => JSON.stringify(window.gridcore.map.getFilter('parts'))")
     assert "0101" not in hidden and "0120" in hidden
     # An AMap (GCJ-02) basemap: the overlay tiles are asked for in GCJ-02.
     page.route("**/*", lambda route: route.abort() if not route.request.url.startswith(url)
                else route.continue_())
     page.select_option("#basemap", "amap")
-    page.wait_for_function("window.gridcore.map.getSource('grids')?.tiles?.[0]"
+    page.wait_for_function("() => window.gridcore.map.getSource('grids')?.tiles?.[0]"
                            "?.includes('datum=gcj02')")
     assert "高德" in page.inner_text(".maplibregl-ctrl-attrib") or \
         "AutoNavi" in page.inner_text(".maplibregl-ctrl-attrib")
@@ -197,7 +197,7 @@ def test_signed_in_user_acts_with_the_role_of_the_token(browser_page, db) -> Non
                           "WHERE id = 2"))
     page.evaluate("window.gridcore.showCase(2)")
     page.click("button[data-action='verify']")
-    page.wait_for_function("document.getElementById('case-state')?.textContent === 'verified'")
+    page.wait_for_function("() => document.getElementById('case-state')?.textContent === 'verified'")
     with db.connect() as conn:
         actor, role = conn.execute(text(
             "SELECT actor, role FROM case_history WHERE case_id = 2 AND action = 'verify'")).one()

@@ -48,8 +48,8 @@ def test_demo_city_on_the_map(demo_map, artifacts: Path) -> None:
     page.on("response", lambda r: tiles.append((r.url, r.status)) if "/tiles/" in r.url
             else None)
     page.goto(f"{url}/map#c={lon},{lat}&z=17")
-    page.wait_for_function("document.body.dataset.ready === '1'", timeout=60_000)
-    page.wait_for_function("window.gridcore.map.areTilesLoaded()", timeout=60_000)
+    page.wait_for_function("() => document.body.dataset.ready === '1'", timeout=60_000)
+    page.wait_for_function("() => window.gridcore.map.areTilesLoaded()", timeout=60_000)
     settle(page)
     assert {u.split("/collections/")[1].split("/")[0] for u, s in tiles if s == 200} \
         >= {"grids", "parts", "cases", "areas"}
@@ -71,7 +71,7 @@ def test_demo_city_on_the_map(demo_map, artifacts: Path) -> None:
     page.select_option("#role", "department_handler")
     page.evaluate(f"window.gridcore.showCase({case_id})")
     page.click("button[data-action='handle']")
-    page.wait_for_function("document.getElementById('case-state')?.textContent === 'handled'")
+    page.wait_for_function("() => document.getElementById('case-state')?.textContent === 'handled'")
     with engine.connect() as conn:
         assert conn.execute(text("SELECT state FROM case_record WHERE id = :i"),
                             {"i": case_id}).scalar() == "handled"

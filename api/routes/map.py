@@ -8,14 +8,14 @@ remote glyphs — labels are HTML.
 from __future__ import annotations
 
 from collections.abc import Callable
-from importlib import resources
-from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse
 
+from api import pages
 from api.catalog import open_catalog
+from api.routes.static_files import static_file
 from api.security import request_scope
 from basemaps.providers import basemap_config
 from basemaps.settings import BasemapSettings
@@ -23,32 +23,19 @@ from gridcore.errors import NotFound, ValidationError
 from layers import map_queries
 
 router = APIRouter(prefix="/map", tags=["map"])
-STATIC = Path(str(resources.files("api").joinpath("static")))
-MEDIA = {".mjs": "text/javascript", ".js": "text/javascript", ".css": "text/css",
-         ".html": "text/html", ".svg": "image/svg+xml", ".png": "image/png",
-         ".txt": "text/plain", ".md": "text/plain", ".json": "application/json"}
 # A grid's health (城市体检) comes from the health work; it registers a function here:
 # ``app.state.grid_health = lambda engine, grid_code: {...} | None``.
 GridHealth = Callable[[Any, str], dict[str, Any] | None]
 
 
-def _root(request: Request) -> str:
-    return request.scope.get("root_path", "").rstrip("/")
-
-
 @router.get("", response_class=HTMLResponse, summary="The dispatchers' map page")
 def page(request: Request) -> HTMLResponse:
-    html = (STATIC / "map.html").read_text("utf-8").replace("{{root}}", _root(request))
-    return HTMLResponse(html, headers={"Cache-Control": "no-cache"})
+    return pages.render(request, "map.html")
 
 
 @router.get("/static/{path:path}", include_in_schema=False)
 def static(path: str) -> FileResponse:
-    target = (STATIC / path).resolve()
-    if STATIC.resolve() not in target.parents or not target.is_file():
-        raise NotFound(f"no static file {path!r}", path=path)
-    return FileResponse(target, media_type=MEDIA.get(target.suffix, "application/octet-stream"),
-                        headers={"Cache-Control": "public, max-age=300"})
+    return static_file(path)
 
 
 def basemap_settings(request: Request) -> BasemapSettings:

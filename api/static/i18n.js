@@ -1,0 +1,39 @@
+// The pages' half of the message catalogue (api/i18n): the server renders the page in the
+// caller's language (<html lang>); scripts fetch the same catalogue once and call t().
+const ROOT = document.documentElement.dataset.root || '';
+export const LANG = document.documentElement.lang || 'zh-CN';
+let messages = {};
+
+export async function loadMessages(namespaces = []) {
+  const q = namespaces.length ? `?ns=${encodeURIComponent(namespaces.join(','))}` : '';
+  const r = await fetch(`${ROOT}/i18n/${LANG}.json${q}`, { headers: { Accept: 'application/json' } });
+  if (!r.ok) throw new Error(`messages ${LANG}: ${r.status}`);
+  messages = { ...messages, ...(await r.json()).messages };
+  return messages;
+}
+
+// The message `key` with {placeholders} filled in; the key itself when it is missing (visible
+// in the page and caught by the language test, never silently blank).
+export function t(key, values = {}) {
+  const text = messages[key];
+  if (text === undefined) return key;
+  return text.replace(/\{(\w+)\}/g, (m, name) => (name in values ? String(values[name]) : m));
+}
+
+// One time format everywhere: the city's wall clock with its offset, "2026-12-06 17:30 +08:00".
+export function cityTime(iso, timeZone = 'Asia/Shanghai', withSeconds = false) {
+  if (!iso) return '';
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return String(iso);
+  const parts = Object.fromEntries(new Intl.DateTimeFormat('en-CA', {
+    timeZone, year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit',
+    minute: '2-digit', second: '2-digit', hourCycle: 'h23',
+  }).formatToParts(d).map((p) => [p.type, p.value]));
+  const wall = Date.UTC(+parts.year, +parts.month - 1, +parts.day, +parts.hour, +parts.minute, +parts.second);
+  const offsetMin = Math.round((wall - Math.floor(d.getTime() / 1000) * 1000) / 60000);
+  const sign = offsetMin < 0 ? '-' : '+';
+  const abs = Math.abs(offsetMin);
+  const offset = `${sign}${String(Math.floor(abs / 60)).padStart(2, '0')}:${String(abs % 60).padStart(2, '0')}`;
+  const time = `${parts.hour}:${parts.minute}${withSeconds ? `:${parts.second}` : ''}`;
+  return `${parts.year}-${parts.month}-${parts.day} ${time} ${offset}`;
+}

@@ -1,0 +1,127 @@
+"""The message catalogue and the page foundation: languages, negotiation, escaping, headers."""
+
+from __future__ import annotations
+
+import re
+import string
+
+import pytest
+from fastapi import FastAPI, Request
+from fastapi.testclient import TestClient
+
+from api import errors, i18n, pages, security_headers
+from api.routes import i18n as i18n_routes
+
+
+def _placeholders(text: str) -> set[str]:
+    return {name for _, name, _, _ in string.Formatter().parse(text) if name}
+
+
+def test_every_language_has_the_same_messages_and_placeholders() -> None:
+    base = i18n.catalogue(i18n.DEFAULT_LANGUAGE)
+    assert base, "the catalogue is empty"
+    for lang in i18n.LANGUAGES:
+        other = i18n.catalogue(lang)
+        assert set(other) == set(base), (lang, set(other) ^ set(base))
+        for key, text in base.items():
+            assert _placeholders(other[key]) == _placeholders(text), (lang, key)
+            assert other[key].strip(), (lang, key)
+
+
+def test_chinese_catalogue_speaks_chinese() -> None:
+    zh = i18n.catalogue("zh-CN")
+    # Codes, units and names aside, every Chinese message of the chrome carries Chinese.
+    latin_only = [k for k, v in zh.items() if not re.search(r"[\u4e00-\u9fff]", v)
+                  and not k.startswith("common.language_") and k != "common.product"]
+    assert latin_only == []
+
+
+@pytest.mark.parametrize(("header", "expected"), [
+    (None, None), ("en-US,en;q=0.9", "en"), ("zh-CN,zh;q=0.9,en;q=0.8", "zh-CN"),
+    ("zh-Hans-CN", "zh-CN"), ("fr-FR, en;q=0.5", "en"), ("de", None),
+    ("en;q=0.2, zh;q=0.9", "zh-CN"), ("*", None), ("en;q=x", None),
+])
+def test_accept_language(header: str | None, expected: str | None) -> None:
+    assert i18n.from_accept_language(header) == expected
+
+
+def test_query_beats_cookie_beats_header() -> None:
+    assert i18n.negotiate({"lang": "en"}, {i18n.COOKIE: "zh-CN"}, "zh-CN") == "en"
+    assert i18n.negotiate({}, {i18n.COOKIE: "en"}, "zh-CN") == "en"
+    assert i18n.negotiate({"lang": "xx"}, {}, "en") == "en"
+    assert i18n.negotiate({}, {}, None) == "zh-CN"
+
+
+def test_translate_fills_placeholders_and_never_raises() -> None:
+    assert i18n.translate("en", "map.title") == "One map · dispatch"
+    assert i18n.translate("xx", "map.title") == i18n.translate("zh-CN", "map.title")
+    assert i18n.translate("en", "no.such_key") == "no.such_key"
+
+
+def _page_app() -> FastAPI:
+    app = FastAPI()
+
+    @app.get("/echo")
+    def echo(request: Request, value: str = ""):  # type: ignore[no-untyped-def]
+        env = pages.environment()
+        return pages.HTMLResponse(env.from_string("<p>{{ v }}</p>").render(v=value))
+
+    app.include_router(i18n_routes.router)
+    errors.install(app)
+    security_headers.install(app, ["https://tiles.example.org"])
+    return app
+
+
+def test_templates_escape_what_they_are_given() -> None:
+    with TestClient(_page_app()) as client:
+        r = client.get("/echo", params={"value": '"><script>alert(1)</script>'})
+    assert "<script>" not in r.text and "&lt;script&gt;" in r.text
+    csp = r.headers["content-security-policy"]
+    assert "script-src 'self';" in csp and "frame-ancestors 'none'" in csp
+    assert "https://tiles.example.org" in csp and "unsafe-inline" not in csp
+    assert r.headers["x-content-type-options"] == "nosniff"
+
+
+def test_messages_route_etag_and_errors() -> None:
+    with TestClient(_page_app()) as client:
+        r = client.get("/i18n/en.json", params={"ns": "common,map"})
+        assert r.status_code == 200 and r.json()["lang"] == "en"
+        assert set(k.split(".")[0] for k in r.json()["messages"]) == {"common", "map"}
+        assert "content-security-policy" not in r.headers  # JSON, not a page
+        again = client.get("/i18n/en.json", params={"ns": "common,map"},
+                           headers={"If-None-Match": r.headers["etag"]})
+        assert again.status_code == 304
+        assert client.get("/i18n/zh.json").json()["lang"] == "zh-CN"
+        assert client.get("/i18n/xx.json").status_code == 404
+        assert client.get("/i18n/en.json", params={"ns": "nope"}).status_code == 422
+
+
+def test_language_switch_sets_cookie_and_never_leaves_the_site() -> None:
+    with TestClient(_page_app(), follow_redirects=False) as client:
+        r = client.get("/i18n/switch", params={"lang": "en", "back": "/map?x=1"})
+        assert r.status_code == 303 and r.headers["location"] == "/map?x=1"
+        assert f"{i18n.COOKIE}=en" in r.headers["set-cookie"]
+        for evil in ("//evil.example/", "https://evil.example/", "javascript:alert(1)"):
+            r = client.get("/i18n/switch", params={"lang": "en", "back": evil})
+            assert r.headers["location"] == "/"
+
+
+def test_map_page_in_each_language(client) -> None:  # type: ignore[no-untyped-def]
+    zh = client.get("/map")
+    assert zh.status_code == 200 and '<html lang="zh-CN"' in zh.text
+    assert "一张图" in zh.text and "Sign in" not in zh.text
+    assert "script-src 'self'" in zh.headers["content-security-policy"]
+    en = client.get("/map", headers={"Accept-Language": "en-GB,en;q=0.9"})
+    assert '<html lang="en"' in en.text and "Sign in" in en.text
+    assert client.get("/map?lang=en").headers["content-language"] == "en"
+    # inline script is never part of a page
+    assert not re.search(r"<script(?![^>]*\bsrc=)(?![^>]*application/json)", zh.text)
+
+
+def test_problem_titles_follow_the_callers_language(client) -> None:  # type: ignore[no-untyped-def]
+    zh = client.get("/cases/999999999", headers={"X-Role": "dispatcher", "X-Actor": "d"})
+    en = client.get("/cases/999999999", headers={"X-Role": "dispatcher", "X-Actor": "d",
+                                                 "Accept-Language": "en"})
+    assert zh.status_code == en.status_code == 404
+    assert zh.json()["title"] == "未找到" and en.json()["title"] == "Not found"
+    assert zh.headers["x-content-type-options"] == "nosniff"
