@@ -72,7 +72,7 @@ from gridcore.taxonomy import Taxonomy  # noqa: E402
 from layers.engine import make_engine  # noqa: E402
 from layers.imports import load_areas, load_grids, load_parts  # noqa: E402
 from layers.migrate import migrate  # noqa: E402
-from tests.live_server import free_port  # noqa: E402
+from tests.support.live_server import free_port  # noqa: E402
 
 ORIGIN = (24.85, 60.15)  # south-west corner of the benchmark district
 CATEGORIES = ["E0103", "E0102", "E0104", "P0120", "P0101"]  # must match intake.lua

@@ -34,7 +34,7 @@ from layers.grid_index import GridIndex  # noqa: E402
 from layers.migrate import migrate  # noqa: E402
 from layers.resolver import Resolver  # noqa: E402
 from spatial import h3cells  # noqa: E402
-from tests.resolve_fixtures import load_grids, voronoi_grids  # noqa: E402
+from tests.support.grids import load_grids, voronoi_grids  # noqa: E402
 
 TARGETS = {"speedup_vs_sjoin": 10.0, "single_p50_us": 5.0, "build_s": 10.0, "build_mb": 500.0}
 

@@ -33,7 +33,7 @@ sys.path.insert(0, str(REPO))
 
 from layers.engine import make_engine  # noqa: E402
 from layers.migrate import migrate  # noqa: E402
-from tests.map_server import free_port  # noqa: E402
+from tests.support.thread_server import free_port  # noqa: E402
 
 TIPG_VENV = REPO / ".cache" / "tipg-venv"
 LON0, LAT0, D = 24.90, 60.15, 0.001  # grid cells: 0.002° lon × 0.001° lat ≈ 111 m

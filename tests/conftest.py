@@ -1,143 +1,36 @@
-"""Test harness: a real PostGIS database per test session, real data from ../shared/data.
+"""Test harness. The suite is sorted by kind:
 
-Each pytest process gets its own database (``gridcore_test_<pid>``) in the embedded cluster, or
-in the server named by ``GRIDCORE_TEST_ADMIN_URL`` (a URL with rights to CREATE DATABASE), so
-parallel runs never see each other's rows. Tables are emptied after every test that used ``db``.
+- ``tests/unit`` — no database, no server: ``pytest tests/unit`` runs in seconds anywhere;
+- ``tests/db`` — storage and the command line on a real PostGIS;
+- ``tests/api`` — the HTTP service (in-process TestClient or a live server);
+- ``tests/browser`` — pages driven in headless Chromium;
+- ``tests/notebooks`` — the analysts' notebooks executed end to end;
+- ``tests/support`` — planted cities, servers, browsers and the database fixtures.
+
+Real data come from ``../shared/data`` (``tests.support.data.shared_file``).
 """
 
 from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, create_engine, make_url, text
 
-from layers.engine import make_engine
-from layers.migrate import migrate
+from tests.support.data import ARTIFACTS
 
-REPO = Path(__file__).resolve().parents[1]
+# The database fixtures (db, engine, client, cli_env…); they import storage lazily.
+pytest_plugins = ("tests.support.database",)
+
 # Tests sign their own tokens: a per-run random secret (never the development default).
 os.environ.setdefault("GRIDCORE_SECRET_KEY", "test-" + uuid.uuid4().hex + uuid.uuid4().hex)
 # Development mode: a request without a token may act under the X-Role / X-Actor it names
 # (the stand-in most route tests use). Tests of enforcement run the app in production mode.
 os.environ.setdefault("GRIDCORE_ENV", "development")
-SHARED_DATA = Path(os.environ.get("GRIDCORE_SHARED_DATA", REPO.parent / "shared" / "data"))
-ARTIFACTS = REPO / "test-artifacts"
-KEEP_TABLES = {"alembic_version", "layer_version_shard", "category", "spatial_ref_sys"}
-
-
-def shared_file(relative: str) -> Path:
-    """A file of the shared real city data; the test skips, saying why, when it is absent."""
-    path = SHARED_DATA / relative
-    if not path.exists():
-        pytest.skip(f"real city data {path} is absent (the tests expect ../shared/data "
-                    f"beside the checkout, or GRIDCORE_SHARED_DATA)")
-    return path
-
-
-@pytest.fixture(scope="session")
-def admin_url() -> str:
-    url = os.environ.get("GRIDCORE_TEST_ADMIN_URL")
-    if url:
-        return url
-    from layers.cluster import EmbeddedCluster
-
-    return EmbeddedCluster().start().url()
-
-
-@contextmanager
-def scratch_database(admin_url: str, name: str) -> Iterator[str]:
-    """A new empty database on the admin URL's server; its URL; dropped afterwards."""
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"),
-                {"n": name})
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
-        admin.dispose()
-
-
-@pytest.fixture(scope="session")
-def database_url(admin_url: str) -> Iterator[str]:
-    with scratch_database(admin_url, f"gridcore_test_{os.getpid()}_{uuid.uuid4().hex[:6]}") \
-            as url:
-        yield url
-
-
-@pytest.fixture
-def empty_db(admin_url: str) -> Iterator[Engine]:
-    """A database of the test's own with no schema: migration tests go up and down in it
-    without tearing down the shared test schema under other tests."""
-    with scratch_database(admin_url, f"gridcore_scratch_{uuid.uuid4().hex[:8]}") as url:
-        engine = make_engine(url=url)
-        try:
-            yield engine
-        finally:
-            engine.dispose()
-
-
-@pytest.fixture(scope="session")
-def engine(database_url: str) -> Iterator[Engine]:
-    eng = make_engine(url=database_url)
-    migrate(eng)
-    yield eng
-    eng.dispose()
-
-
-def _truncate_all(engine: Engine) -> None:
-    with engine.begin() as conn:
-        tables = [r[0] for r in conn.execute(text(
-            "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"))
-            if r[0] not in KEEP_TABLES]
-        if tables:
-            conn.execute(text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables)
-                              + " RESTART IDENTITY CASCADE"))
-
-
-@pytest.fixture
-def db(engine: Engine) -> Iterator[Engine]:
-    """The migrated test database, emptied after the test."""
-    _truncate_all(engine)
-    yield engine
-    _truncate_all(engine)
-
-
-@pytest.fixture
-def cli_env(database_url: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    """Environment that points the ``gridcore`` command line at the test database."""
-    monkeypatch.setenv("GRIDCORE_DATABASE_URL", database_url)
-    return {"GRIDCORE_DATABASE_URL": database_url}
-
-
-@pytest.fixture
-def client(db: Engine):  # type: ignore[no-untyped-def]
-    from fastapi.testclient import TestClient
-
-    from api.app import create_app
-
-    with TestClient(create_app(engine=db)) as test_client:
-        yield test_client
 
 
 @pytest.fixture(scope="session")
 def artifacts() -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS
-
-
-def row_counts(engine: Engine) -> dict[str, int]:
-    """Rows per table: tests compare them before and after a refused operation."""
-    with engine.connect() as conn:
-        tables = [r[0] for r in conn.execute(text(
-            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1"))]
-        return {t: int(conn.execute(text(f'SELECT count(*) FROM "{t}"')).scalar_one())
-                for t in tables}

@@ -1,0 +1,108 @@
+"""Schemathesis against the OpenAPI spec: no 500s and no responses that break the schema.
+
+Bounded so the suite stays fast: ``MAX_EXAMPLES`` generated requests per operation,
+derandomised (the same examples every run), on a planted city with one case, signed in as an
+admin (so requests reach the handlers rather than stopping at 401). Operations that return
+HTML or images are skipped (``SKIP``); every other operation of the spec is exercised, and the
+figures go to ``test-artifacts/api_fuzz.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+
+import pytest
+import schemathesis
+from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis.errors import Unsatisfiable
+from schemathesis import GenerationMode
+from schemathesis.checks import (
+    content_type_conformance,
+    not_a_server_error,
+    response_schema_conformance,
+)
+from sqlalchemy import Engine
+
+from api.app import create_app
+from api.security import issue_token
+from layers.users import add_user
+from tests.support.cases import INSIDE_001, plant
+
+MAX_EXAMPLES = int(os.environ.get("GRIDCORE_FUZZ_EXAMPLES", "6"))  # a longer run: e.g. 50
+SKIP = re.compile(r"^GET (/map|/health/map|/health/choropleth\.png)$")
+CHECKS = [not_a_server_error, response_schema_conformance, content_type_conformance]
+
+
+def _seed(client: TestClient, headers: dict[str, str]) -> None:
+    response = client.post("/cases", headers={**headers, "X-Role": "admin"}, json={
+        "idempotency_key": "fuzz-seed", "category": "E0103", "lon": INSIDE_001[0],
+        "lat": INSIDE_001[1], "description": "seed case for the API fuzz test"})
+    assert response.status_code in (200, 201), response.text
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, BaseExceptionGroup):
+        return " | ".join(_describe(e) for e in exc.exceptions)
+    return f"{type(exc).__name__}: {str(exc)[:700]}"
+
+
+def _exercise(operation, label: str, client: TestClient, headers: dict[str, str],  # type: ignore[no-untyped-def]
+              figures: dict[str, object], failures: list[str],
+              mode: GenerationMode = GenerationMode.POSITIVE) -> None:
+    # Negative data (values that break the schema) must be refused, never a 500.
+    checks = CHECKS if mode is GenerationMode.POSITIVE else [not_a_server_error]
+
+    @settings(max_examples=MAX_EXAMPLES, deadline=None, derandomize=True, database=None,
+              suppress_health_check=list(HealthCheck),
+              phases=[Phase.explicit, Phase.generate])  # no shrinking: report, move on
+    @given(case=operation.as_strategy(generation_mode=mode))
+    def run(case) -> None:  # type: ignore[no-untyped-def]
+        kwargs = case.as_transport_kwargs(headers=headers)
+        kwargs.pop("base_url", None)
+        url = kwargs.pop("url").replace("http://testserver", "")
+        response = client.request(url=url, **kwargs)
+        figures["examples"] += 1  # type: ignore[operator]
+        case.validate_response(response, checks=checks)
+
+    try:
+        run()
+    except Unsatisfiable:  # nothing to negate (no parameters, or only free strings)
+        figures["no_negative_data"].append(label)  # type: ignore[attr-defined]
+    except (Exception, BaseExceptionGroup) as exc:  # noqa: BLE001 - collect every failure
+        failures.append(f"{label} ({mode.value}): {_describe(exc)}")
+
+
+@pytest.mark.slow
+def test_openapi_operations_hold_their_schema(db: Engine, artifacts: Path) -> None:
+    plant(db)
+    add_user(db, "fuzz-admin", "correct horse battery", "admin")
+    app = create_app(engine=db)
+    with TestClient(app) as client:
+        token, _ = issue_token(app.state.security_settings, "fuzz-admin", "admin", minutes=30)
+        headers = {"Authorization": f"Bearer {token}", "X-Actor": "fuzz-admin"}
+        _seed(client, headers)
+        schema = schemathesis.openapi.from_dict(app.openapi())
+        figures: dict[str, object] = {"operations": 0, "skipped": [], "examples": 0,
+                                      "no_negative_data": [], "failures": []}
+        failures: list[str] = []
+
+        for result in schema.get_all_operations():
+            operation = result.ok()
+            label = f"{operation.method.upper()} {operation.path}"
+            if SKIP.match(label):
+                figures["skipped"].append(label)  # type: ignore[attr-defined]
+                continue
+            figures["operations"] += 1  # type: ignore[operator]
+
+            for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
+                _exercise(operation, label, client, headers, figures, failures, mode)
+
+        figures["failures"] = failures
+        (artifacts / "api_fuzz.json").write_text(json.dumps(figures, indent=2,
+                                                            ensure_ascii=False))
+        print(json.dumps({k: v for k, v in figures.items() if k != "failures"}))
+        assert not failures, "\n\n".join(failures)

@@ -1,0 +1,90 @@
+"""Open311 GeoReport v2 against a live server process, driven by the `georeport` client.
+
+georeport 0.3.1 covers discovery-free GETs (services, definitions, requests) but has no POST
+method, and the other PyPI clients (`open311` 1.1, `three` 0.8) are Python-2-only; so the POST
+is made with httpx exactly as the GeoReport v2 spec describes (form-encoded, api_key)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import pytest
+import xmltodict
+from georeport import GeoReport
+from sqlalchemy import text
+
+from tests.support.cases import INSIDE_001, OUTSIDE, plant
+from tests.support.database import row_counts
+from tests.support.live_server import live_server
+
+
+@pytest.fixture
+def server(db, database_url: str, tmp_path) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    plant(db)
+    env = {"GRIDCORE_DATABASE_URL": database_url, "GRIDCORE_OPEN311_API_KEYS": "k-test",
+           "GRIDCORE_MEDIA_DIR": str(tmp_path / "media")}
+    with live_server(env) as base:
+        yield base + "/open311/v2"
+
+
+def post(root: str, fmt: str = "json", **fields: object) -> httpx.Response:
+    form = {"api_key": "k-test", "service_code": "E0103", "lat": INSIDE_001[1],
+            "long": INSIDE_001[0], "description": "路面有油污", "email": "a@example.org"}
+    form.update(fields)
+    return httpx.post(f"{root}/requests.{fmt}", data={k: str(v) for k, v in form.items()
+                                                       if v is not None})
+
+
+def test_services_and_definitions(server: str) -> None:
+    client = GeoReport(server)
+    services = client.get_service_list()
+    codes = {s["service_code"] for s in services}
+    assert {"P0101", "P0120", "E0103"} <= codes
+    lamp = next(s for s in services if s["service_code"] == "P0120")
+    assert "路灯" in lamp["service_name"] and lamp["metadata"] is True
+    definition = client.get_service_definition("P0120")
+    assert definition["attributes"][0]["code"] == "source"
+    xml = GeoReport(server, output_format="xml")
+    assert any(s["service_code"] == "E0103" for s in xml.get_service_list())
+    assert httpx.get(f"{server}/services/E9999.json").status_code == 404
+    disc = httpx.get(f"{server}/discovery.json").json()
+    assert disc["endpoints"][0]["url"] == server
+
+
+def test_post_then_read_back(server: str, db) -> None:  # type: ignore[no-untyped-def]
+    r = post(server)
+    assert r.status_code == 201, r.text
+    sid = r.json()[0]["service_request_id"]
+    again = post(server)  # an identical re-post is the same request
+    assert again.status_code == 200 and again.json()[0]["service_request_id"] == sid
+    client = GeoReport(server, api_key="k-test")
+    one = client.get_service_request(sid)
+    assert one["status"] == "open" and one["service_code"] == "E0103"
+    assert one["agency_responsible"] == "D_GRID" and one["lat"] == INSIDE_001[1]
+    assert [x["service_request_id"] for x in client.get_service_requests(status="open")] \
+        == [sid]
+    assert client.get_service_requests(status="closed") == []
+    assert client.get_service_requests(service_code="P0101") == []
+    assert len(client.get_service_requests(service_request_id=f"{sid},999999")) == 1
+    xml_one = GeoReport(server, output_format="xml").get_service_request(sid)
+    assert xml_one["service_request_id"] == sid and xml_one["status"] == "open"
+    with db.connect() as conn:
+        assert conn.execute(text("SELECT source FROM case_record")).scalar() == "open311"
+
+
+def test_refusals_write_nothing(server: str, db) -> None:  # type: ignore[no-untyped-def]
+    before = row_counts(db)
+    r = post(server, api_key="wrong")
+    assert r.status_code == 403 and "api_key" in r.json()[0]["description"]
+    r = post(server, service_code="E9999")
+    assert r.status_code == 400 and "E9999" in r.json()[0]["description"]
+    r = post(server, lat=OUTSIDE[1], long=OUTSIDE[0])
+    assert r.status_code == 400 and "outside" in r.json()[0]["description"]
+    r = post(server, "xml", lat=None)
+    assert r.status_code == 400
+    assert "lat" in xmltodict.parse(r.content)["errors"]["error"]["description"]
+    assert row_counts(db) == before
+    r = httpx.get(f"{server}/requests.json", params={"start_date": "2020-01-01T00:00:00Z",
+                                                      "end_date": "2021-01-01T00:00:00Z"})
+    assert r.status_code == 400 and "90 days" in r.json()[0]["description"]

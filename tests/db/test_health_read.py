@@ -1,0 +1,33 @@
+"""The analysts' read API (layers.read) on the planted city."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import Engine
+
+from gridcore.errors import ValidationError
+from layers.read import read_cases, read_health, read_layer
+from tests.support.health_planting import C1, G1, WINDOW, plant_city, plant_history
+
+NOW = datetime(2026, 11, 1, tzinfo=UTC)
+
+
+def test_read_layers_cases_and_health(db: Engine) -> None:
+    plant_city(db)
+    plant_history(db)
+    grids = read_layer(db, "grids")
+    assert list(grids.code) == sorted(grids.code) and len(grids) == 3
+    assert grids.crs.to_epsg() == 4326 and grids.geometry.name == "geom"
+    entities = read_layer(db, "entities")
+    assert "restricted_attributes" not in entities.columns and len(entities) == 3
+    cases = read_cases(db, window=WINDOW, grid=G1, state="closed", now=NOW)
+    assert len(cases) == 3 and set(cases.state) == {"closed"}
+    assert "reporter" not in cases.columns
+    assert len(read_cases(db, window=WINDOW, category="E04", now=NOW)) == 1
+    health = read_health(db, WINDOW, level="community", now=NOW)
+    assert list(health.code)[0] == C1 and health.loc[0, "cases"] == 6
+    assert health.geometry.notna().all() and "total" in health.columns
+    with pytest.raises(ValidationError):
+        read_layer(db, "secrets")

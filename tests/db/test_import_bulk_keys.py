@@ -1,0 +1,136 @@
+"""Bulk mode drops city_part's keys during the COPY and re-adds them in the same transaction:
+the keys come back exactly, and a row that breaks one (whoever wrote it inside the window)
+fails the whole load and leaves everything as it was."""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import pandas as pd
+import pytest
+import shapely
+from sqlalchemy import Engine, text
+from sqlalchemy.exc import IntegrityError
+
+from layers import migrate as migrations
+from layers.imports import load_departments, load_parts
+from layers.imports.bulk import deferred_indexes
+from tests.support.database import row_counts
+
+
+def constraint_defs(engine) -> list[tuple[str, str]]:  # noqa: ANN001
+    with engine.connect() as conn:
+        return sorted((r[0], r[1]) for r in conn.execute(text(
+            "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+            "WHERE conrelid = 'city_part'::regclass")))
+
+
+def parts(n: int, dept: str | None = None) -> gpd.GeoDataFrame:
+    frame = gpd.GeoDataFrame({"class_code": ["0120"] * n},
+                             geometry=shapely.points([24.94 + i * 1e-5 for i in range(n)],
+                                                     [60.17] * n), crs=4326)
+    if dept:
+        frame["competent_dept"] = dept
+    return frame
+
+
+def test_bulk_load_restores_keys_and_they_still_refuse(db) -> None:  # noqa: ANN001
+    load_departments(db, pd.DataFrame({"code": ["roads"], "name": ["Roads"]}))
+    before = constraint_defs(db)
+    assert sum(d.startswith("FOREIGN KEY") for _, d in before) == 3
+    assert load_parts(db, parts(300, "roads"), district="110101", bulk=True).inserted == 300
+    assert constraint_defs(db) == before
+    with db.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM city_part WHERE competent_dept = "
+                                 "'roads'")).scalar_one() == 300
+    with pytest.raises(IntegrityError, match="city_part_competent_dept_fkey"), db.begin() as c:
+        c.execute(text("UPDATE city_part SET competent_dept = 'nobody' WHERE code = "
+                       "(SELECT min(code) FROM city_part)"))
+    with pytest.raises(IntegrityError, match="city_part_pkey"), db.begin() as c:
+        c.execute(text("INSERT INTO city_part (code, class_code, geom) SELECT code, class_code, "
+                       "geom FROM city_part LIMIT 1"))
+
+
+@pytest.mark.parametrize(("planted", "refused_by"), [
+    ("UPDATE city_part SET owner_dept = 'nobody' WHERE code = (SELECT max(code) FROM city_part)",
+     "city_part_owner_dept_fkey"),
+    ("INSERT INTO city_part (code, class_code, geom) SELECT code, class_code, geom "
+     "FROM city_part LIMIT 1", "city_part_pkey"),
+])
+def test_a_row_breaking_a_deferred_key_fails_the_load(db, planted, refused_by) -> None:  # noqa: ANN001
+    load_parts(db, parts(20), district="110101")
+    before, defs = row_counts(db), constraint_defs(db)
+    with (pytest.raises(IntegrityError, match=refused_by), db.begin() as conn,
+          deferred_indexes(conn, "city_part", enabled=True)):
+        assert not any(d.startswith("FOREIGN KEY") for d in (r[0] for r in conn.execute(
+            text("SELECT pg_get_constraintdef(oid) FROM pg_constraint "
+                 "WHERE conrelid = 'city_part'::regclass"))))
+        conn.execute(text(planted))  # what a buggy or racing writer could leave behind
+    assert row_counts(db) == before and constraint_defs(db) == defs
+
+
+def test_part_code_collation_and_check_up_down_up(empty_db: Engine) -> None:
+    engine = empty_db
+    query = text("SELECT attname, coalesce(collname, '') FROM pg_attribute a "
+                 "LEFT JOIN pg_collation c ON c.oid = a.attcollation "
+                 "WHERE attrelid = 'city_part'::regclass AND attname IN "
+                 "('code', 'class_code', 'grid_code', 'h3', 'name')")
+    check = text("SELECT pg_get_constraintdef(oid) FROM pg_constraint "
+                 "WHERE conname = 'city_part_code_check'")
+    migrations.upgrade(engine)
+    with engine.connect() as conn:
+        assert dict(conn.execute(query).all()) == {
+            "code": "C", "class_code": "C", "grid_code": "C", "h3": "C", "name": "default"}
+        assert "ltrim" in conn.execute(check).scalar_one()
+        for bad in ("123456789012345", "123456789012345a",
+                    "12345678901234 5", "+123456789012345"):
+            with pytest.raises(IntegrityError, match="city_part_code_check"), \
+                    conn.begin_nested():
+                conn.execute(text("INSERT INTO city_part (code, class_code, geom) VALUES "
+                                  "(:c, substr(:c, 7, 4), 'SRID=4326;POINT(0 0)')"),
+                             {"c": bad})
+    migrations.downgrade(engine, "0004_audit_seal")
+    with engine.connect() as conn:
+        assert set(dict(conn.execute(query).all()).values()) == {"default"}
+        assert "~" in conn.execute(check).scalar_one()
+    migrations.upgrade(engine)
+    with engine.connect() as conn:
+        assert dict(conn.execute(query).all())["code"] == "C"
+
+
+
+
+@pytest.mark.parametrize("bulk", [False, True])
+def test_a_failure_while_streaming_raises_the_domain_error_and_writes_nothing(
+        db, bulk: bool) -> None:  # noqa: ANN001
+    from gridcore.errors import ValidationError
+
+    load_parts(db, parts(5), district="110101")
+    before, defs = row_counts(db), constraint_defs(db)
+    # H3 cells are computed chunk by chunk while the COPY streams: the error surfaces mid-COPY
+    with pytest.raises(ValidationError, match="H3 resolution"):
+        load_parts(db, parts(50), district="110101", h3_resolution=99, bulk=bulk)
+    assert row_counts(db) == before and constraint_defs(db) == defs
+
+
+def test_bulk_rows_are_written_in_grid_then_code_order(db) -> None:  # noqa: ANN001
+    from shapely.geometry import box
+
+    from layers.imports import load_areas, load_grids
+
+    load_areas(db, gpd.GeoDataFrame({"code": ["310101", "310101001", "310101001001"],
+                                     "name": ["D", "S", "C"]},
+                                    geometry=[box(0, 0, 0.004, 0.001)] * 3, crs=4326))
+    load_grids(db, gpd.GeoDataFrame({"community_code": ["310101001001"] * 4},
+                                    geometry=[box(i * 0.001, 0, (i + 1) * 0.001, 0.001)
+                                              for i in range(4)], crs=4326))
+    n = 400
+    frame = gpd.GeoDataFrame({"class_code": ["0120", "0402"] * (n // 2)},
+                             geometry=shapely.points([(i * 7919 % n) / n * 0.005 for i in range(n)],
+                                                     [0.0005] * n), crs=4326)
+    assert load_parts(db, frame, district="310101", bulk=True).inserted == n
+    with db.connect() as conn:
+        stored = [tuple(r) for r in conn.execute(text(
+            "SELECT grid_code, code FROM city_part ORDER BY ctid"))]
+    assert any(g is None for g, _ in stored)  # x > 0.004 lies in no grid: written last
+    key = [(g is None, g or "", c) for g, c in stored]
+    assert key == sorted(key)

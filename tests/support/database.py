@@ -1,0 +1,139 @@
+"""Database fixtures (a pytest plugin, registered by ``tests/conftest.py``): a real PostGIS
+database per test session, emptied after every test that used ``db``.
+
+Each pytest process gets its own database (``gridcore_test_<pid>``) in the embedded cluster, or
+in the server named by ``GRIDCORE_TEST_ADMIN_URL`` (a URL with rights to CREATE DATABASE), so
+parallel runs never see each other's rows. Nothing here runs unless a test asks for one of these
+fixtures: the unit tests (``tests/unit``) never do, and need no PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+import pytest
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+KEEP_TABLES = {"alembic_version", "layer_version_shard", "category", "spatial_ref_sys"}
+# The fixtures of this module: tests/unit may use none of them (tests/unit/conftest.py).
+DATABASE_FIXTURES = frozenset({"admin_url", "database_url", "empty_db", "engine", "db",
+                               "cli_env", "client"})
+
+
+@pytest.fixture(scope="session")
+def admin_url() -> str:
+    url = os.environ.get("GRIDCORE_TEST_ADMIN_URL")
+    if url:
+        return url
+    from layers.cluster import EmbeddedCluster
+
+    return EmbeddedCluster().start().url()
+
+
+@contextmanager
+def scratch_database(admin_url: str, name: str) -> Iterator[str]:
+    """A new empty database on the admin URL's server; its URL; dropped afterwards."""
+    from sqlalchemy import create_engine, make_url, text
+
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"),
+                {"n": name})
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def database_url(admin_url: str) -> Iterator[str]:
+    with scratch_database(admin_url, f"gridcore_test_{os.getpid()}_{uuid.uuid4().hex[:6]}") \
+            as url:
+        yield url
+
+
+def engine_on(url: str) -> Engine:
+    """An engine on the database at ``url``."""
+    from layers.engine import make_engine
+
+    return make_engine(url=url)
+
+
+@pytest.fixture
+def empty_db(admin_url: str) -> Iterator[Engine]:
+    """A database of the test's own with no schema: migration tests go up and down in it
+    without tearing down the shared test schema under other tests."""
+    with scratch_database(admin_url, f"gridcore_scratch_{uuid.uuid4().hex[:8]}") as url:
+        engine = engine_on(url)
+        try:
+            yield engine
+        finally:
+            engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def engine(database_url: str) -> Iterator[Engine]:
+    from layers.migrate import migrate
+
+    eng = engine_on(database_url)
+    migrate(eng)
+    yield eng
+    eng.dispose()
+
+
+def truncate_all(engine: Engine) -> None:
+    from sqlalchemy import text
+
+    with engine.begin() as conn:
+        tables = [r[0] for r in conn.execute(text(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"))
+            if r[0] not in KEEP_TABLES]
+        if tables:
+            conn.execute(text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables)
+                              + " RESTART IDENTITY CASCADE"))
+
+
+@pytest.fixture
+def db(engine: Engine) -> Iterator[Engine]:
+    """The migrated test database, emptied after the test."""
+    truncate_all(engine)
+    yield engine
+    truncate_all(engine)
+
+
+@pytest.fixture
+def cli_env(database_url: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """Environment that points the ``gridcore`` command line at the test database."""
+    monkeypatch.setenv("GRIDCORE_DATABASE_URL", database_url)
+    return {"GRIDCORE_DATABASE_URL": database_url}
+
+
+@pytest.fixture
+def client(db: Engine):  # type: ignore[no-untyped-def]
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+
+    with TestClient(create_app(engine=db)) as test_client:
+        yield test_client
+
+
+def row_counts(engine: Engine) -> dict[str, int]:
+    """Rows per table: tests compare them before and after a refused operation."""
+    from sqlalchemy import text
+
+    with engine.connect() as conn:
+        tables = [r[0] for r in conn.execute(text(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1"))]
+        return {t: int(conn.execute(text(f'SELECT count(*) FROM "{t}"')).scalar_one())
+                for t in tables}
