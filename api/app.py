@@ -14,15 +14,17 @@ from sqlalchemy import Engine
 import gridcore
 from api import errors, security_headers, security_wiring
 from api.routes import cases as case_routes
-from api.routes import city_health, features, health, i18n, static_files, tiles
+from api.routes import features, i18n, static_files, tiles
+from api.routes import health as city_health
 from api.routes import map as map_routes
 from api.routes import open311 as open311_routes
+from api.routes import probes as health
 from api.routes import resolve as resolve_routes
 from api.settings import ApiSettings
 from basemaps.providers import tile_origins
 from basemaps.settings import BasemapSettings
-from layers.case_resolve import make_resolver
-from layers.engine import check_server, make_engine
+from layers.cases.resolving import make_resolver
+from layers.db.engine import check_server, make_engine
 from layers.settings import DatabaseSettings
 
 log = logging.getLogger(__name__)

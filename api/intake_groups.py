@@ -3,7 +3,7 @@
 Every report ends in one read and one write statement, and each statement has fixed costs:
 a round trip, the executor's start-up, a commit and its WAL flush, a thread hop. The event loop
 keeps the reports that arrive while a group is being filed; when that group is done, they go as
-the next group, on one thread, in one read and one write (``layers.cases.intake_many``). A
+the next group, on one thread, in one read and one write (``layers.cases.intake.intake_many``). A
 report that arrives to an idle process goes at once, alone; under load a group is whatever
 arrived during the previous one, so groups grow with the load and no report waits for a timer
 (the same idea as PostgreSQL's own group commit of WAL flushes).

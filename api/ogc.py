@@ -14,7 +14,7 @@ from gridcore.errors import ValidationError
 
 GEOJSON = "application/geo+json"
 JSON = "application/json"
-OPENAPI = "application/vnd.oai.openapi+json;version=3.0"  # api.openapi30's translation
+OPENAPI = "application/vnd.oai.openapi+json;version=3.0"  # api.openapi.v30's translation
 OPENAPI_31 = "application/vnd.oai.openapi+json;version=3.1"  # what FastAPI serves
 MVT = "application/vnd.mapbox-vector-tile"
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"

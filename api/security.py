@@ -6,7 +6,7 @@ Routers use the dependencies:
 * ``Caller`` — a user *or* an API key (``X-Api-Key`` header or ``api_key`` query parameter),
   for endpoints that machine clients (Open311 apps, IoT sources) may call.
 * ``require("case.dispatch")`` — a dependency that returns the principal after checking the
-  roles × actions matrix of ``gridcore.access`` (403 otherwise).
+  roles × actions matrix of ``gridcore.security.access`` (403 otherwise).
 
 The token only names the user; the role, department, areas and the disabled flag are read
 from the database on every request, so a change (or ``gridcore users disable``) takes effect
@@ -25,9 +25,9 @@ from sqlalchemy import Engine
 
 from api.deps import EngineDep
 from api.security_settings import SecuritySettings
-from gridcore.access import Principal, Role, Scope
 from gridcore.errors import NotFound, Unauthenticated
-from layers.users import get_user, principal_for_key
+from gridcore.security.access import Principal, Role, Scope
+from layers.security.users import get_user, principal_for_key
 
 ALGORITHM = "HS256"
 ISSUER = "gridcore"

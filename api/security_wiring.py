@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from api import middleware, openapi_problems
+from api import middleware
+from api.openapi import problems as openapi_problems
 from api.routes import auth, entities
 from api.security_settings import SecuritySettings
 

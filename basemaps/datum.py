@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 
-from layers.tiles import Shift
+from layers.ogc.tiles import Shift
 from spatial.crs import wgs84_to_gcj02
 
 

@@ -28,10 +28,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from gridcore.calendar import WorkingCalendar  # noqa: E402
 from gridcore.health import HealthModel, Window, score_grids  # noqa: E402
-from layers import health as layer_health  # noqa: E402
-from layers import health_inventory  # noqa: E402
-from layers.engine import make_engine  # noqa: E402
-from layers.migrate import migrate  # noqa: E402
+from layers.db.engine import make_engine  # noqa: E402
+from layers.db.migrate import migrate  # noqa: E402
+from layers.health.scores import inventory as health_inventory  # noqa: E402
+from layers.health.scores import scores as layer_health  # noqa: E402
 
 TARGET_ALL_S, TARGET_ONE_MS = 1.0, 20.0
 WINDOW = "2026-09-01/2026-10-01"
@@ -41,7 +41,7 @@ def admin_url() -> str:
     url = os.environ.get("GRIDCORE_TEST_ADMIN_URL")
     if url:
         return url
-    from layers.cluster import EmbeddedCluster
+    from layers.db.cluster import EmbeddedCluster
 
     return EmbeddedCluster().start().url()
 

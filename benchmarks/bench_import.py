@@ -11,7 +11,7 @@ COPY into ``city_part`` with its indexes, constraints and triggers.
 The gridcore path is ``load_parts`` as ``gridcore import parts`` runs it: a load this big takes
 the bulk lane (binary COPY; indexes, primary key and department foreign keys rebuilt once after
 it, in the same transaction; rows written in grid and code order; see
-``layers/imports/bulk.py``).
+``layers/db/bulk.py``).
 
 The peer is ``GeoDataFrame.to_postgis`` with the very rows gridcore wrote (already computed, so
 it does less work), put back in the file's order, twice:
@@ -39,10 +39,10 @@ from scratch import create_database, drop_database  # benchmarks/, the script's 
 from sqlalchemy import text
 
 from gridcore.taxonomy import Taxonomy
-from layers.engine import make_engine
-from layers.export import read_layer
-from layers.imports import load_areas, load_grids, load_parts
-from layers.migrate import migrate
+from layers.db.engine import make_engine
+from layers.db.migrate import migrate
+from layers.exchange.export import read_layer
+from layers.exchange.imports import load_areas, load_grids, load_parts
 
 BOX = (24.93, 60.16, 24.966, 60.178)  # ≈ 2.0 km × 2.0 km
 

@@ -69,9 +69,9 @@ sys.path.insert(0, str(REPO))
 from scratch import create_database, drop_database  # noqa: E402  (benchmarks/, beside this script)
 
 from gridcore.taxonomy import Taxonomy  # noqa: E402
-from layers.engine import make_engine  # noqa: E402
-from layers.imports import load_areas, load_grids, load_parts  # noqa: E402
-from layers.migrate import migrate  # noqa: E402
+from layers.db.engine import make_engine  # noqa: E402
+from layers.db.migrate import migrate  # noqa: E402
+from layers.exchange.imports import load_areas, load_grids, load_parts  # noqa: E402
 from tests.support.live_server import free_port  # noqa: E402
 
 ORIGIN = (24.85, 60.15)  # south-west corner of the benchmark district

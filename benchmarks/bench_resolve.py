@@ -29,10 +29,10 @@ from sqlalchemy import create_engine, make_url, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from layers.engine import make_engine  # noqa: E402
-from layers.grid_index import GridIndex  # noqa: E402
-from layers.migrate import migrate  # noqa: E402
-from layers.resolver import Resolver  # noqa: E402
+from layers.db.engine import make_engine  # noqa: E402
+from layers.db.migrate import migrate  # noqa: E402
+from layers.grids.index import GridIndex  # noqa: E402
+from layers.grids.resolver import Resolver  # noqa: E402
 from spatial import h3cells  # noqa: E402
 from tests.support.grids import load_grids, voronoi_grids  # noqa: E402
 
@@ -43,7 +43,7 @@ def admin_url() -> str:
     url = os.environ.get("GRIDCORE_TEST_ADMIN_URL")
     if url:
         return url
-    from layers.cluster import EmbeddedCluster
+    from layers.db.cluster import EmbeddedCluster
 
     return EmbeddedCluster().start().url()
 

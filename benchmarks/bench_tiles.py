@@ -31,8 +31,8 @@ from sqlalchemy import create_engine, make_url, text
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from layers.engine import make_engine  # noqa: E402
-from layers.migrate import migrate  # noqa: E402
+from layers.db.engine import make_engine  # noqa: E402
+from layers.db.migrate import migrate  # noqa: E402
 from tests.support.thread_server import free_port  # noqa: E402
 
 TIPG_VENV = REPO / ".cache" / "tipg-venv"
@@ -51,7 +51,7 @@ def admin_url() -> str:
     url = os.environ.get("GRIDCORE_TEST_ADMIN_URL")
     if url:
         return url
-    from layers.cluster import EmbeddedCluster
+    from layers.db.cluster import EmbeddedCluster
 
     return EmbeddedCluster().start().url()
 

@@ -4,8 +4,8 @@ stack and with the same process and database habits as the real intake, so that 
 measures the work intake adds and not a difference in plumbing: FastAPI + uvicorn on the same
 supervisor, the request alone as the endpoint's parameter, one hop to a plain thread executor,
 what start-up built frozen out of the collector's sight, the engine of
-``layers.engine.make_engine`` (same pool, same checkout check), the row written by one prepared
-statement in autocommit (``layers.prepared``, ``layers.engine.autocommit``), durable commit.
+``layers.db.engine.make_engine`` (same pool, same checkout check), the row written by one prepared
+statement in autocommit (``layers.db.prepared``, ``layers.db.engine.autocommit``), durable commit.
 
 "The same row": every column intake fills, with values of the same kind and size. What intake
 works out per report (the grid and its foreign key, the area codes, the H3 cell, the proposed
@@ -29,9 +29,9 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import Engine, text
 
 from layers.case_settings import CaseSettings
-from layers.engine import autocommit, make_engine
-from layers.prepared import Prepared
-from layers.resolver import Resolver
+from layers.db.engine import autocommit, make_engine
+from layers.db.prepared import Prepared
+from layers.grids.resolver import Resolver
 
 _INSERT = Prepared("gridcore_floor_insert", """
 INSERT INTO case_record (idempotency_key, payload_hash, category_key, description, geom,

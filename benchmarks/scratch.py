@@ -15,7 +15,7 @@ def admin_url() -> str:
     url = os.environ.get("GRIDCORE_BENCH_ADMIN_URL")
     if url:
         return url
-    from layers.cluster import EmbeddedCluster
+    from layers.db.cluster import EmbeddedCluster
 
     return EmbeddedCluster().start().url()
 

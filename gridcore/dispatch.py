@@ -8,7 +8,7 @@ is re-proposed with the refusing departments in ``exclude``: the next candidate 
 order (owner override, then rules from specific to general) is proposed instead.
 
 Every proposal carries a sentence naming the rule (or the part) that decided it. Pure domain:
-the rules come in as values; ``layers.dispatch_rules`` loads and saves them.
+the rules come in as values; ``layers.grids.dispatch_rules`` loads and saves them.
 """
 
 from __future__ import annotations

@@ -37,7 +37,7 @@ class DatabaseSettings(BaseSettings):
     pool_recycle_s: int = 1800
     pool_timeout_s: float = 10.0
     statement_timeout_ms: int = 60_000
-    # Session-level PREPARE (layers.prepared) needs each statement to stay on its server
+    # Session-level PREPARE (layers.db.prepared) needs each statement to stay on its server
     # session: turn it off behind a transaction-pooling proxy such as PgBouncer.
     prepared_statements: bool = True
     h3_resolution: int = 10

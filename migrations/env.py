@@ -6,8 +6,8 @@ from alembic import context
 from geoalchemy2 import alembic_helpers
 from sqlalchemy import create_engine, pool
 
-from layers.cluster import resolve_database_url
-from layers.tables import metadata
+from layers.db.cluster import resolve_database_url
+from layers.schema.city import metadata
 
 config = context.config
 target_metadata = metadata

@@ -7,7 +7,7 @@ from the grid codes, departments are looked up once per distinct (category, grid
 **dask-geopandas** GeoDataFrame is resolved partition by partition (``map_partitions``); the
 in-memory index travels to the workers with the task (it pickles). The department here comes
 from the area rules only; linking city parts (and their owner override) is per point and lives
-in ``layers.resolver.Resolver.resolve_many``.
+in ``layers.grids.resolver.Resolver.resolve_many``.
 """
 
 from __future__ import annotations
@@ -32,8 +32,8 @@ def _snapshot(source: Any) -> Any:
     Without one, the default database's Resolver (``GRIDCORE_DATABASE_URL``) — imported lazily,
     spatial itself does no I/O."""
     if source is None:
-        from layers.engine import make_engine
-        from layers.resolver import Resolver
+        from layers.db.engine import make_engine
+        from layers.grids.resolver import Resolver
 
         source = Resolver(make_engine())
     if hasattr(source, "index"):

@@ -8,7 +8,7 @@ areas, hold about 10,000 m² each (万米单元网格). Per community:
 2. merge slivers (below ``min_area``) into the neighbour that shares the longest edge;
 3. split oversized blocks (above ``max_area``) into about ``area / target`` roughly equal parts
    by recursive cuts across the longer axis;
-4. fit the pieces to the community exactly (``spatial.tiling``: fixed-precision overlay, each
+4. fit the pieces to the community exactly (``spatial.coverage``: fixed-precision overlay, each
    piece minus the ones before it, leftovers to the neighbour with the longest shared edge,
    shared edges given identical vertices) so the grids tile the community with no gap, no
    overlap and no crossing of its boundary;
@@ -30,8 +30,7 @@ from shapely.geometry import MultiPolygon, Polygon, box
 
 from gridcore.codes import make_grid_code
 from gridcore.errors import ValidationError
-from spatial.measure import areas_m2
-from spatial.tiling import (
+from spatial.coverage import (
     GRID_SIZE,
     LocalScale,
     fit_exactly,
@@ -40,6 +39,7 @@ from spatial.tiling import (
     share_vertices,
     shared_length,
 )
+from spatial.measure import areas_m2
 
 __all__ = ["GRID_SIZE", "DrawingRules", "blocks", "draw_community", "draw_grids",
            "merge_slivers", "network_geometries", "partition", "reading_order",

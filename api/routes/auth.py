@@ -11,8 +11,8 @@ from pydantic import BaseModel
 
 from api.deps import EngineDep
 from api.security import CurrentUser, SecurityDep, issue_token, remote_addr
-from layers import audit
-from layers.users import authenticate
+from layers.security import audit
+from layers.security.users import authenticate
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 

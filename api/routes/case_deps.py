@@ -15,11 +15,11 @@ from typing import Annotated
 from fastapi import Depends, Header, Request
 from pydantic import ValidationError as PydanticError
 
-from gridcore.access import Principal
 from gridcore.errors import Unauthenticated, ValidationError
 from gridcore.lifecycle import Role
-from layers.case_resolve import Resolves, make_resolver
+from gridcore.security.access import Principal
 from layers.case_settings import CaseSettings
+from layers.cases.resolving import Resolves, make_resolver
 
 
 async def get_case_settings(request: Request) -> CaseSettings:  # async: see api.deps

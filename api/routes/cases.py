@@ -16,6 +16,7 @@ from pydantic import ValidationError as PydanticError
 from starlette.datastructures import UploadFile
 
 from api.deps import EngineDep
+from api.filing import file_report
 from api.responses import FastJSONResponse
 from api.routes.case_deps import (
     ActorDep,
@@ -25,16 +26,15 @@ from api.routes.case_deps import (
     get_case_settings,
     pydantic_problem,
 )
-from api.routes.case_filing import file_report
 from api.security import SIGN_IN, Viewer, get_security_settings
 from gridcore.errors import NotFound, PayloadTooLarge, Unauthenticated, ValidationError
-from layers.case_queries import CaseFilter, list_cases, overdue
 from layers.case_settings import CaseSettings
-from layers.case_transitions import get_case, transition
-from layers.cases import Report
-from layers.photos import check_photo
-from layers.scoping import case_in_scope
-from layers.users import principal_for_key
+from layers.cases.intake import Report
+from layers.cases.photos import check_photo
+from layers.cases.queries import CaseFilter, list_cases, overdue
+from layers.cases.transitions import get_case, transition
+from layers.security.scoping import case_in_scope
+from layers.security.users import principal_for_key
 
 router = APIRouter(prefix="/cases", tags=["cases"])
 

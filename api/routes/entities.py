@@ -9,7 +9,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from api.deps import EngineDep
 from api.security import CurrentUser, remote_addr
-from layers.restricted import read_entity
+from layers.security.restricted import read_entity
 
 router = APIRouter(prefix="/entities", tags=["entities"])
 

@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 import orjson
 from fastapi import APIRouter, Query, Request, Response
 
-from api.catalog import Catalog, open_catalog
+from api.layer_view import Catalog, open_catalog
 from api.ogc import (
     CONFORMANCE,
     CRS84,
@@ -32,11 +32,11 @@ from api.ogc import (
     parse_bbox,
     parse_datetime,
 )
-from api.openapi30 import openapi30
+from api.openapi.v30 import openapi30
 from api.security import request_scope
 from gridcore.errors import NotFound, ValidationError
-from layers import features as fq
-from layers.collections import Collection
+from layers.ogc import features as fq
+from layers.ogc.collections import Collection
 
 router = APIRouter(tags=["OGC API – Features"])
 RESERVED = {"limit", "bbox", "bbox-crs", "datetime", "after", "before", "f"}
@@ -65,7 +65,7 @@ def landing(request: Request) -> dict[str, Any]:
 
 @router.get("/openapi-3.0.json", include_in_schema=False)
 def openapi_30(request: Request) -> Response:
-    """The OpenAPI definition in version 3.0 (``api.openapi30``), made once per process."""
+    """The OpenAPI definition in version 3.0 (``api.openapi.v30``), made once per process."""
     body = getattr(request.app.state, "openapi30_body", None)
     if body is None:
         body = request.app.state.openapi30_body = orjson.dumps(openapi30(request.app.openapi()))
@@ -172,7 +172,7 @@ def items(
     query = fq.ItemsQuery(parse_bbox(bbox, bbox_crs), start, end, filters, size, after, before)
     with open_catalog(request) as cat:
         c = cat.get(collection_id)
-        if c.id == "cases":  # the case layer is scoped to who asks (gridcore.access)
+        if c.id == "cases":  # the case layer is scoped to who asks (gridcore.security.access)
             query = replace(query, scope=request_scope(request))
         page = fq.items(cat.conn, c, query)
     href = f"{base_url(request)}/collections/{c.id}/items"

@@ -1,30 +1,308 @@
-"""Liveness, readiness and the catalogue of layers."""
+"""City health check (城市体检) over HTTP: one grid's explained health, rankings, choropleths
+(GeoJSON, an offline HTML map, a PNG for reports). ``api/routes/probes.py`` is the *service*
+health check; this module is the city's."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
-from fastapi.concurrency import run_in_threadpool
+import json
+from datetime import UTC, datetime
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+import numpy as np
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 
 from api.deps import EngineDep
-from layers.catalog import layer_summaries
-from layers.engine import check_server
-from layers.migrate import current_revision
+from api.security import require_area
+from basemaps.health_map import choropleth_html, choropleth_png
+from gridcore.calendar import WorkingCalendar
+from gridcore.errors import NotFound, ValidationError
+from gridcore.health import HealthModel, Window
+from gridcore.health.classes import classify
+from gridcore.health.model import AGGREGATES
+from layers.case_settings import CaseSettings
+from layers.health.scores import LEVELS, Health, check_level, score, scored
+from layers.health.shapes import shapes
 
-router = APIRouter(tags=["service"])
+router = APIRouter(tags=["city health 城市体检"])
+WindowQ = Annotated[str, Query(description="2026-09-01/2026-10-01 or 30d (h, d, w)")]
+LevelQ = Annotated[str, Query(description="grid | community | street | district")]
+WeightsQ = Annotated[str | None, Query(description="index weights, e.g. risk:2,safety:1")]
+GEOJSON = "application/geo+json"
+LEAFLET = Path(str(resources.files("api").joinpath("static", "vendor", "leaflet")))
+_VENDOR_TYPES = {".js": "text/javascript", ".css": "text/css", ".png": "image/png"}
 
 
-@router.get("/healthz", summary="Liveness: the process answers")
-def healthz() -> dict[str, str]:
-    return {"status": "ok"}
+@cache
+def _calendar() -> WorkingCalendar:
+    return CaseSettings().working_calendar
 
 
-@router.get("/readyz", summary="Readiness: database reachable, PostGIS version, schema revision")
-async def readyz(engine: EngineDep) -> dict[str, object]:
-    versions = await run_in_threadpool(check_server, engine)
-    revision = await run_in_threadpool(current_revision, engine)
-    return {"status": "ready", "database": versions.as_dict(), "schema_revision": revision}
+@cache
+def _category_keys() -> tuple[str, ...]:
+    from gridcore.taxonomy import Taxonomy
+
+    return tuple(sorted(c.key for c in Taxonomy.default()))
 
 
-@router.get("/layers", summary="Every layer with its feature count, extent and version")
-def layers(engine: EngineDep) -> dict[str, object]:
-    return {"layers": [summary.as_dict() for summary in layer_summaries(engine)]}
+@cache
+def _model() -> HealthModel:
+    return HealthModel.default()
+
+
+def model_for(weights: str | None) -> HealthModel:
+    if not weights:
+        return _model()
+    parsed: dict[str, float] = {}
+    for part in weights.split(","):
+        key, _, value = part.partition(":")
+        try:
+            parsed[key.strip()] = float(value)
+        except ValueError:
+            raise ValidationError(f"weights {weights!r} must look like risk:2,safety:1",
+                                  field="weights", value=weights) from None
+    return _model().with_weights(parsed)
+
+
+def _window(spec: str) -> Window:
+    return Window.parse(spec, datetime.now(UTC), _calendar().timezone)
+
+
+def _opt(x: float) -> float | None:
+    return None if x is None or np.isnan(x) else round(float(x), 6)
+
+
+def _links(request: Request, level: str, code: str, window: Window,
+           names: list[str]) -> dict[str, str]:
+    """Where the records behind each aggregate are: /cases for case counts (same area and
+    window), the OGC items of parts and 9+X records (by grid; an area's parts are its grids')."""
+    root = str(request.base_url)
+    out = {}
+    for name in names:
+        if name in AGGREGATES:
+            layer, params = AGGREGATES[name][1], dict(AGGREGATES[name][2])
+        elif name.startswith("cases_"):
+            layer = "cases"
+            params = {"category": ",".join(c for c in _category_keys()
+                                           if c.startswith(name[6:]))}
+        elif name.startswith("parts_"):
+            cls = name.rsplit("_", 1)[1]
+            layer, params = "parts", {"class_code": cls}
+            if name.startswith("parts_bad_"):
+                params["state"] = "damaged,missing"
+        else:
+            layer, params = "entities", {"area": name.split("_", 1)[1]}
+        if layer == "cases":
+            query = {level: code, "since": window.start.isoformat(),
+                     "until": window.end.isoformat(), **params}
+            out[name] = f"{root}cases?{urlencode(query)}"
+        elif layer in ("parts", "entities"):
+            where = {"grid_code": code} if level == "grid" else {}
+            out[name] = f"{root}collections/{layer}/items?{urlencode({**where, **params})}"
+    return out
+
+
+def _explain(request: Request, health: Health, previous: Health, level: str, code: str,
+             window: Window) -> dict[str, Any]:
+    now, before = health.table.explain(code), None
+    if code in previous.table.codes:
+        before = previous.table.explain(code)
+    model = health.table.model
+    prev_terms = {t.indicator: t for t in before.terms} if before else {}
+    terms = []
+    for term in now.terms:
+        item = term.as_dict()
+        was = prev_terms.get(term.indicator)
+        item["previous_value"] = was.value if was else None
+        item["links"] = _links(request, level, code, window, sorted(term.inputs))
+        terms.append(item)
+    indices = [{"key": i.key, "name_zh": i.name_zh, "name_en": i.name_en, "weight": i.weight,
+                "score": now.indices[i.key],
+                "previous": before.indices[i.key] if before else None}
+               for i in model.indices]
+    for idx in indices:
+        idx["change"] = (idx["score"] - idx["previous"]
+                         if idx["score"] is not None and idx["previous"] is not None else None)
+    total_change = (now.total - before.total if before and before.total is not None
+                    and now.total is not None else None)
+    return {"code": code, "level": level,
+            "window": {"start": window.start.isoformat(), "end": window.end.isoformat()},
+            "previous_window": {"start": window.previous().start.isoformat(),
+                                "end": window.previous().end.isoformat()},
+            "total": now.total, "previous_total": before.total if before else None,
+            "change": total_change, "indices": indices, "terms": terms,
+            "aggregates": health.aggregates.row(code),
+            "links": _links(request, level, code, window, ["cases", "parts"])}
+
+
+@router.get("/grids/{code}/health", summary="One grid's explained health (城市体检)")
+def grid_health(request: Request, engine: EngineDep, code: str, window: WindowQ = "30d",
+                weights: WeightsQ = None) -> dict[str, Any]:
+    require_area(request, code)  # a grid outside the caller's areas is not found
+    w, model, cal = _window(window), model_for(weights), _calendar()
+    health = scored(engine, model, w, "grid", code, cal)
+    previous = score(engine, model, w.previous(), "grid", cal)
+    return _explain(request, health, previous, "grid", code, w)
+
+
+@router.get("/health/areas/{level}/{code}", summary="One community/street/district's health")
+def area_health(request: Request, engine: EngineDep, level: str, code: str,
+                window: WindowQ = "30d", weights: WeightsQ = None) -> dict[str, Any]:
+    require_area(request, code)
+    w, model, cal = _window(window), model_for(weights), _calendar()
+    health = scored(engine, model, w, level, code, cal)
+    previous = score(engine, model, w.previous(), level, cal)
+    return _explain(request, health, previous, level, code, w)
+
+
+@router.get("/health/rankings", summary="Worst, best and most improved grids or areas")
+def rankings(engine: EngineDep, window: WindowQ = "30d", level: LevelQ = "grid",
+             index: str = "total", limit: Annotated[int, Query(ge=1, le=500)] = 10,
+             weights: WeightsQ = None) -> dict[str, Any]:
+    check_level(level)
+    w, model, cal = _window(window), model_for(weights), _calendar()
+    model.check_index(index)
+    now = score(engine, model, w, level, cal).table
+    before = score(engine, model, w.previous(), level, cal).table
+    values = now.column(index)
+    prev_pos = {c: i for i, c in enumerate(before.codes)}
+    prev = np.array([before.column(index)[prev_pos[c]] if c in prev_pos else np.nan
+                     for c in now.codes])
+    change = values - prev
+    reverse = index in {i.key for i in model.indicators} and not next(
+        i for i in model.indicators if i.key == index).higher_is_better
+
+    def rows(order: np.ndarray, col: np.ndarray) -> list[dict[str, Any]]:
+        picked = [i for i in order if not np.isnan(col[i])][:limit]
+        return [{"code": now.codes[i], "score": _opt(values[i]), "previous": _opt(prev[i]),
+                 "change": _opt(change[i])} for i in picked]
+
+    asc = np.argsort(np.where(np.isnan(values), np.inf, values), kind="stable")
+    worst, best = (asc[::-1], asc) if reverse else (asc, asc[::-1])
+    improved = np.argsort(np.where(np.isnan(change), np.inf, change * (1 if reverse else -1)),
+                          kind="stable")
+    return {"level": level, "index": index, "window": str(w), "previous_window": str(w.previous()),
+            "count": len(now.codes), "worst": rows(worst, values), "best": rows(best, values),
+            "most_improved": rows(improved, change)}
+
+
+def _collection(engine: EngineDep, index: str, window: str, level: str, scheme: str, k: int,
+                breaks: str | None, weights: str | None) -> tuple[dict[str, Any], Window]:
+    check_level(level)
+    w, model, cal = _window(window), model_for(weights), _calendar()
+    model.check_index(index)
+    try:
+        cuts = [float(b) for b in breaks.split(",")] if breaks else None
+    except ValueError:
+        raise ValidationError("breaks must be numbers, e.g. 40,60,80,100", field="breaks",
+                              value=breaks) from None
+    table = score(engine, model, w, level, cal).table
+    values = table.column(index)
+    indicator = next((i for i in model.indicators if i.key == index), None)
+    classes = classify(values, scheme, k, cuts,
+                       higher_is_better=indicator is None or indicator.higher_is_better)
+    colours = {c["class"]: c["colour"] for c in classes.legend}
+    with engine.connect() as conn:
+        geoms = shapes(conn, level)
+    pos = {c: i for i, c in enumerate(table.codes)}
+    features, xs, ys = [], [], []
+    for shape in geoms:
+        i = pos.get(shape["key"])
+        if i is None:
+            continue
+        geometry = json.loads(shape["geometry"])
+        cls = classes.classes[i]
+        props = {"code": shape["key"], "name": shape["name"], "score": _opt(values[i]),
+                 "class": cls, "colour": colours[cls],
+                 **{x.key: _opt(table.index_scores[x.key][i]) for x in model.indices},
+                 "total": _opt(table.total[i])}
+        features.append({"type": "Feature", "id": shape["key"], "geometry": geometry,
+                         "properties": props})
+        _extent(geometry["coordinates"], xs, ys)
+    body = {"type": "FeatureCollection", "index": index, "level": level, "scheme": scheme,
+            "window": {"start": w.start.isoformat(), "end": w.end.isoformat()},
+            "bins": classes.bins, "legend": classes.legend, "features": features}
+    if xs:
+        body["bbox"] = [min(xs), min(ys), max(xs), max(ys)]
+    return body, w
+
+
+def _extent(coords: Any, xs: list[float], ys: list[float]) -> None:
+    if coords and isinstance(coords[0], int | float):
+        xs.append(coords[0])
+        ys.append(coords[1])
+        return
+    for c in coords:
+        _extent(c, xs, ys)
+
+
+SchemeQ = Annotated[str, Query(description="quantiles | natural_breaks | fixed")]
+BreaksQ = Annotated[str | None, Query(description="fixed upper bounds, e.g. 40,60,80,100")]
+KQ = Annotated[int, Query(description="number of classes (2–9)")]
+
+
+@router.get("/health/choropleth", summary="Scores as GeoJSON with classes and legend",
+            responses={200: {"content": {"application/geo+json": {}}}})
+def choropleth(engine: EngineDep, index: str = "total", window: WindowQ = "30d",
+               level: LevelQ = "grid", scheme: SchemeQ = "quantiles", k: KQ = 5,
+               breaks: BreaksQ = None, weights: WeightsQ = None) -> Response:
+    body, _ = _collection(engine, index, window, level, scheme, k, breaks, weights)
+    return JSONResponse(body, media_type=GEOJSON)
+
+
+def _title(index: str, level: str, w: Window) -> str:
+    model = _model()
+    name = next((f"{i.name_zh} {i.name_en}" for i in model.indices if i.key == index),
+                "综合得分 total" if index == "total" else index)
+    return f"{name} · {level} · {w.start.date()} – {w.end.date()}"
+
+
+@router.get("/health/map", summary="The health choropleth as an offline HTML map",
+            response_class=HTMLResponse)
+def health_map(request: Request, engine: EngineDep, index: str = "total",
+               window: WindowQ = "30d", level: LevelQ = "grid", scheme: SchemeQ = "quantiles",
+               k: KQ = 5, breaks: BreaksQ = None, weights: WeightsQ = None) -> HTMLResponse:
+    body, w = _collection(engine, index, window, level, scheme, k, breaks, weights)
+    params = {k_: v for k_, v in request.query_params.items()}
+    params.update(window=window, index=index, level=level)
+    windows = list(dict.fromkeys([window, "7d", "30d", "90d", str(w.previous())]))
+    tooltip = ["code", "name", "score", "total", *(i.key for i in _model().indices)]
+    page = choropleth_html(body, _title(index, level, w), str(request.base_url), params,
+                           windows, _model().index_keys(), list(LEVELS), tooltip)
+    return HTMLResponse(page)
+
+
+@router.get("/health/choropleth.png", summary="The same choropleth as a PNG for reports",
+            response_class=Response)
+def health_png(engine: EngineDep, index: str = "total", window: WindowQ = "30d",
+               level: LevelQ = "grid", scheme: SchemeQ = "quantiles", k: KQ = 5,
+               breaks: BreaksQ = None, weights: WeightsQ = None) -> Response:
+    body, w = _collection(engine, index, window, level, scheme, k, breaks, weights)
+    return Response(choropleth_png(body, _title(index, level, w)), media_type="image/png")
+
+
+@router.get("/health/vendor/leaflet/{path:path}", include_in_schema=False)
+def leaflet_asset(path: str) -> FileResponse:
+    """The vendored Leaflet the HTML map links (no CDN: the page must work offline)."""
+    target = (LEAFLET / path).resolve()
+    if LEAFLET.resolve() not in target.parents or not target.is_file():
+        raise NotFound(f"no vendored Leaflet file {path!r}", path=path)
+    return FileResponse(target, media_type=_VENDOR_TYPES.get(target.suffix, "text/plain"),
+                        headers={"Cache-Control": "public, max-age=86400"})
+
+
+def grid_health_summary(engine: Any, code: str, window: str = "30d") -> dict[str, Any] | None:
+    """A grid's health in brief for the one map's grid panel (``app.state.grid_health``)."""
+    w, model, cal = _window(window), _model(), _calendar()
+    table = score(engine, model, w, "grid", cal).table
+    if code not in table.codes:
+        return None
+    now = table.explain(code)
+    return {"window": str(w), "total": now.total,
+            "indices": [{"key": i.key, "name_zh": i.name_zh, "score": now.indices[i.key]}
+                        for i in model.indices],
+            "href": f"grids/{code}/health?{urlencode({'window': window})}"}

@@ -14,13 +14,13 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse
 
 from api import pages
-from api.catalog import open_catalog
+from api.layer_view import open_catalog
 from api.routes.static_files import static_file
 from api.security import request_scope
 from basemaps.providers import basemap_config
 from basemaps.settings import BasemapSettings
 from gridcore.errors import NotFound, ValidationError
-from layers import map_queries
+from layers.ogc import map_queries
 
 router = APIRouter(prefix="/map", tags=["map"])
 # A grid's health (城市体检) comes from the health work; it registers a function here:

@@ -24,14 +24,14 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
 from api.deps import EngineDep
+from api.filing import file_report
 from api.routes import open311_format as fmt311
 from api.routes.case_deps import CaseSettingsDep
-from api.routes.case_filing import file_report
 from gridcore.errors import GridcoreError, ValidationError
-from layers.case_queries import CaseFilter, list_cases
-from layers.case_transitions import get_case
-from layers.case_view import taxonomy
-from layers.cases import Report
+from layers.cases.intake import Report
+from layers.cases.queries import CaseFilter, list_cases
+from layers.cases.transitions import get_case
+from layers.cases.view import taxonomy
 
 router = APIRouter(prefix="/open311/v2", tags=["open311"])
 MAX_SPAN = timedelta(days=90)
@@ -83,7 +83,7 @@ def _key_may_report(engine: Any, key: str, stand_in_keys: set[str]) -> bool:
         return False
     if key in stand_in_keys:
         return True
-    from layers.users import principal_for_key
+    from layers.security.users import principal_for_key
 
     try:
         return principal_for_key(engine, key).may("case.report")

@@ -5,7 +5,7 @@
 the properties) or a JSON list of ``{"lon", "lat", "category"?}`` objects or ``[lon, lat]``
 pairs. Over the limit → 413 problem+json carrying the limit.
 
-One :class:`layers.resolver.Resolver` per app, on ``app.state.resolver`` (created on first use
+One :class:`layers.grids.resolver.Resolver` per app, on ``app.state.resolver`` (created on first use
 by :func:`resolver_for`), so its in-memory grid index is shared by all requests and refreshed
 when the grid layer's version changes — no restart after an import or redraw.
 """
@@ -20,7 +20,7 @@ from starlette.concurrency import run_in_threadpool
 
 from gridcore.errors import PayloadTooLarge, ValidationError
 from gridcore.resolution import Resolution
-from layers.resolver import Resolver, ResolveSettings
+from layers.grids.resolver import Resolver, ResolveSettings
 
 router = APIRouter(tags=["resolve"])
 _lock = threading.Lock()

@@ -13,13 +13,13 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
-from api.catalog import Catalog, open_catalog, registry
+from api.layer_view import Catalog, open_catalog, registry
 from api.ogc import JSON, MVT, base_url, link, parse_datetime
 from api.security import request_scope
-from layers import tiles as mvt
-from layers.features import ItemsQuery
-from layers.tile_cache import CachedTile, TileCache
-from layers.version_watch import VersionReader
+from layers.ogc import tiles as mvt
+from layers.ogc.features import ItemsQuery
+from layers.ogc.tile_cache import CachedTile, TileCache
+from layers.ogc.version_watch import VersionReader
 
 router = APIRouter(tags=["Vector tiles"])
 TMS = "WebMercatorQuad"

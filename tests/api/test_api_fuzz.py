@@ -29,7 +29,7 @@ from sqlalchemy import Engine
 
 from api.app import create_app
 from api.security import issue_token
-from layers.users import add_user
+from layers.security.users import add_user
 from tests.support.cases import INSIDE_001, plant
 
 MAX_EXAMPLES = int(os.environ.get("GRIDCORE_FUZZ_EXAMPLES", "6"))  # a longer run: e.g. 50

@@ -7,7 +7,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.security import issue_token
-from layers.users import add_key, add_user
+from layers.security.users import add_key, add_user
 from tests.support.cases import INSIDE_001, plant, report, settings
 
 

@@ -12,8 +12,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
-from layers.case_resolve import make_resolver
-from layers.cases import Report, intake
+from layers.cases.intake import Report, intake
+from layers.cases.resolving import make_resolver
 from tests.support.cases import INSIDE_001, INSIDE_002, key, plant, report, settings
 
 DESK = {"X-Role": "dispatcher", "X-Actor": "desk-1"}

@@ -122,7 +122,7 @@ def test_html_map_is_offline_and_png_renders(planted: TestClient, artifacts) -> 
 
 
 def test_one_map_grid_panel_summary(planted: TestClient, db: Engine) -> None:
-    from api.routes.city_health import grid_health_summary
+    from api.routes.health import grid_health_summary
 
     summary = grid_health_summary(db, G1, WINDOW)
     assert summary is not None and [i["name_zh"] for i in summary["indices"]][0] == "城管指数"

@@ -26,7 +26,7 @@ from sqlalchemy import Engine, text
 
 from api.security import issue_token
 from api.security_settings import SecuritySettings
-from layers.users import add_user
+from layers.security.users import add_user
 from tests.support.cases import plant
 
 pytestmark = pytest.mark.slow

@@ -11,7 +11,7 @@ from sqlalchemy import Engine
 from typer.testing import CliRunner
 
 from gridcore.cli import app as cli
-from layers import audit
+from layers.security import audit
 from tests.support.cases import INSIDE_001, OUTSIDE, plant, settings
 
 WORKER = {"X-Actor": "wang", "X-Role": "grid_worker"}

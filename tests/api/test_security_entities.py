@@ -8,7 +8,7 @@ from sqlalchemy import Engine, text
 
 from api.app import create_app
 from api.security import issue_token
-from layers import audit, users
+from layers.security import audit, users
 
 GRID = "320582110152102"
 OTHER_GRID = "320582110153001"

@@ -8,7 +8,7 @@ from sqlalchemy import Engine, text
 from api.security import issue_token
 from api.security_settings import SecuritySettings
 from gridcore.errors import Conflict, Unauthenticated, ValidationError
-from layers import audit, users
+from layers.security import audit, users
 
 GRID = "320582110152102"
 OTHER_GRID = "320582110153001"

@@ -18,7 +18,7 @@ from sqlalchemy import Engine
 from api.app import create_app
 from api.security import issue_token
 from api.security_settings import SecuritySettings
-from layers import audit, users
+from layers.security import audit, users
 from tests.support.cases import GRID_001, GRID_002, INSIDE_001, INSIDE_002, plant, settings
 
 PASSWORD = "correct horse battery"

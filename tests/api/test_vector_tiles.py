@@ -11,8 +11,8 @@ import mapbox_vector_tile
 import pytest
 from sqlalchemy import text
 
-from layers.collections import GRIDS
-from layers.tile_cache import CachedTile, TileCache
+from layers.ogc.collections import GRIDS
+from layers.ogc.tile_cache import CachedTile, TileCache
 from tests.support.map_planted import GRID_CODES, plant, plant_cases
 
 
@@ -126,8 +126,8 @@ def test_tile_cache_is_keyed_by_version_and_expires_with_the_clock(client) -> No
 def test_tile_filter_uses_the_spatial_index(client) -> None:
     """The envelope is transformed, never the column: with seq scans off, the GiST index is
     the plan (a transformed column would leave only a seq scan)."""
-    from layers.features import ItemsQuery
-    from layers.tiles import Shift, _base
+    from layers.ogc.features import ItemsQuery
+    from layers.ogc.tiles import Shift, _base
 
     plant(client.app.state.engine)
     base, params = _base(GRIDS, ItemsQuery(), Shift())
@@ -180,7 +180,7 @@ def test_gcj02_tiles_put_the_overlay_on_the_shifted_street(client, z: int) -> No
 
 
 def test_version_reader_reconnects_after_its_connection_is_killed(db) -> None:
-    from layers.version_watch import VersionReader
+    from layers.ogc.version_watch import VersionReader
 
     reader = VersionReader(db)
     before, _ = reader.read()

@@ -159,7 +159,7 @@ def test_search_filters_part_toggle_and_gcj02_basemap(browser_page, artifacts) -
 
 
 def test_signed_in_user_acts_with_the_role_of_the_token(browser_page, db) -> None:
-    from layers.users import add_user
+    from layers.security.users import add_user
 
     page, url, _ = browser_page
     add_user(db, "disp-aino", "correct horse battery staple 42", "dispatcher")

@@ -20,7 +20,7 @@ CLOCK_HEX = {"green": "#2e9d4f", "yellow": "#f2b705", "red": "#d7301f"}
 
 @pytest.fixture(scope="module")
 def demo_map(engine: Engine) -> Iterator[tuple]:
-    from layers.demo import load_demo
+    from demo.city import load_demo
 
     mp = pytest.MonkeyPatch()
     mp.setenv("GRIDCORE_DEMO_PBF", str(shared_file("helsinki/Helsinki.osm.pbf")))

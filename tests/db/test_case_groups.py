@@ -10,11 +10,11 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
 from gridcore.errors import Conflict, OutsideManagedArea, ValidationError
-from layers.case_resolve import make_resolver
-from layers.case_unwritten import unwritten
-from layers.case_write import write_cases
-from layers.cases import Filing, IntakeResult, Report, intake, intake_many
-from layers.engine import autocommit
+from layers.cases.intake import Filing, IntakeResult, Report, intake, intake_many
+from layers.cases.resolving import make_resolver
+from layers.cases.unwritten import unwritten
+from layers.cases.write import write_cases
+from layers.db.engine import autocommit
 from tests.support.cases import INSIDE_001, INSIDE_002, LAMP, OUTSIDE, key, plant, settings
 from tests.support.database import row_counts
 
@@ -177,7 +177,7 @@ def test_a_failed_write_leaves_no_case_listed_as_unwritten(city, monkeypatch) ->
         assert len(unwritten(db)) == len(records) == 2
         raise RuntimeError("the database went away")
 
-    monkeypatch.setattr("layers.cases.write_cases", refuse)
+    monkeypatch.setattr("layers.cases.intake.write_cases", refuse)
     with pytest.raises(RuntimeError):
         intake_many(db, resolver, s, [filing(INSIDE_001), filing(INSIDE_002)])
     assert len(unwritten(db)) == 0
@@ -194,7 +194,7 @@ def test_a_failed_write_leaves_no_case_listed_as_unwritten(city, monkeypatch) ->
 
 
 def test_a_photo_that_cannot_be_stored_fails_only_its_report(city, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from layers.photos import check_photo
+    from layers.cases.photos import check_photo
     from tests.support.cases import png_bytes
 
     db, resolver, _ = city

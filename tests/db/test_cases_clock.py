@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from layers.case_queries import CaseFilter, list_cases, overdue
-from layers.case_resolve import make_resolver
-from layers.case_transitions import transition
-from layers.cases import Report, intake
+from layers.cases.intake import Report, intake
+from layers.cases.queries import CaseFilter, list_cases, overdue
+from layers.cases.resolving import make_resolver
+from layers.cases.transitions import transition
 from tests.support.cases import INSIDE_001, at, key, plant, settings
 
 

@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from layers.migrate import downgrade, migrate, upgrade
+from layers.db.migrate import downgrade, migrate, upgrade
 
 
 @pytest.fixture
@@ -33,8 +33,8 @@ def test_down_and_up_again(own_db) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_history_append_only_and_layer_version(own_db) -> None:  # type: ignore[no-untyped-def]
-    from layers.case_resolve import make_resolver
-    from layers.cases import Report, intake
+    from layers.cases.intake import Report, intake
+    from layers.cases.resolving import make_resolver
     from tests.support.cases import INSIDE_001, key, plant
     from tests.support.cases import settings as case_settings
 

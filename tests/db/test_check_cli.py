@@ -8,7 +8,7 @@ import geopandas as gpd
 from typer.testing import CliRunner
 
 from gridcore.cli import app
-from layers.imports import load_areas, load_grids
+from layers.exchange.imports import load_areas, load_grids
 from tests.support.coverage import CLEAN, OVERLAPPING, SHORT, areas_frame
 
 

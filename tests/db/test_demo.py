@@ -12,10 +12,10 @@ import pytest
 from sqlalchemy import Engine, text
 from typer.testing import CliRunner
 
+from demo.areas import DISTRICT_CODE
+from demo.city import DEFAULT_BASE_URL, DEMO_VERSION, load_demo, loaded_version
 from gridcore.errors import Conflict
 from gridcore.osm_mapping import OsmPartMapping
-from layers.demo import DEFAULT_BASE_URL, DEMO_VERSION, load_demo, loaded_version
-from layers.demo_areas import DISTRICT_CODE
 from tests.support.data import shared_file
 from tests.support.database import row_counts, truncate_all
 
@@ -104,7 +104,7 @@ def test_area_tree_and_grids_tile_without_gap_or_overlap(demo: Engine) -> None:
 
 
 def test_topology_check_is_clean(demo: Engine) -> None:
-    from layers import topology
+    from layers.grids import topology
     report = topology.check_stored_topology(demo)
     assert report.ok, report.to_text()
 

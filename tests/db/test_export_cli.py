@@ -12,8 +12,8 @@ from sqlalchemy import text
 from typer.testing import CliRunner
 
 from gridcore.cli import app
-from layers.export import export_layer
-from layers.imports import import_file, load_entities
+from layers.exchange.export import export_layer
+from layers.exchange.imports import import_file, load_entities
 from tests.support.data import shared_file
 from tests.support.database import row_counts
 from tests.support.imports import load_sf

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy import Engine, inspect, text
 
-from layers import migrate as migrations
-from layers.engine import _version_tuple, check_server
+from layers.db import migrate as migrations
+from layers.db.engine import _version_tuple, check_server
 
 
 def test_migrations_up_down_up(empty_db: Engine) -> None:

@@ -15,7 +15,7 @@ def test_cli_draw_stores_generations(db, cli_env, tmp_path) -> None:  # type: ig
     from typer.testing import CliRunner
 
     from gridcore.cli import app
-    from layers.imports import load_areas
+    from layers.exchange.imports import load_areas
 
     district = shapely.union_all(COMMUNITIES.geometry.values)
     parents = gpd.GeoDataFrame({"code": ["990101", "990101001"], "name": ["区", "街道"]},

@@ -22,7 +22,7 @@ from sqlalchemy import Engine
 from gridcore.calendar import WorkingCalendar
 from gridcore.errors import ValidationError
 from gridcore.health import Window
-from layers.health import aggregate
+from layers.health.scores import aggregate
 from tests.support.health_planting import (
     C1,
     C2,

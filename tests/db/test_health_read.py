@@ -1,4 +1,4 @@
-"""The analysts' read API (layers.read) on the planted city."""
+"""The analysts' read API (layers.exchange.read) on the planted city."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import Engine
 
 from gridcore.errors import ValidationError
-from layers.read import read_cases, read_health, read_layer
+from layers.exchange.read import read_cases, read_health, read_layer
 from tests.support.health_planting import C1, G1, WINDOW, plant_city, plant_history
 
 NOW = datetime(2026, 11, 1, tzinfo=UTC)

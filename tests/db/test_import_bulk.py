@@ -10,7 +10,7 @@ import shapely
 from sqlalchemy import text
 
 from gridcore.errors import ImportRejected
-from layers.imports import load_parts
+from layers.exchange.imports import load_parts
 from tests.support.database import row_counts
 
 
@@ -61,7 +61,7 @@ def test_failed_bulk_load_leaves_everything_as_it_was(db) -> None:  # noqa: ANN0
 def test_part_on_a_shared_edge_goes_to_the_lower_grid_code(db) -> None:  # noqa: ANN001
     from shapely.geometry import box
 
-    from layers.imports import load_areas, load_grids
+    from layers.exchange.imports import load_areas, load_grids
 
     load_areas(db, gpd.GeoDataFrame({"code": ["310101", "310101001", "310101001001"],
                                      "name": ["D", "S", "C"]},

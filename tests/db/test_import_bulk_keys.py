@@ -11,9 +11,9 @@ import shapely
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import IntegrityError
 
-from layers import migrate as migrations
-from layers.imports import load_departments, load_parts
-from layers.imports.bulk import deferred_indexes
+from layers.db import migrate as migrations
+from layers.db.bulk import deferred_indexes
+from layers.exchange.imports import load_departments, load_parts
 from tests.support.database import row_counts
 
 
@@ -115,7 +115,7 @@ def test_a_failure_while_streaming_raises_the_domain_error_and_writes_nothing(
 def test_bulk_rows_are_written_in_grid_then_code_order(db) -> None:  # noqa: ANN001
     from shapely.geometry import box
 
-    from layers.imports import load_areas, load_grids
+    from layers.exchange.imports import load_areas, load_grids
 
     load_areas(db, gpd.GeoDataFrame({"code": ["310101", "310101001", "310101001001"],
                                      "name": ["D", "S", "C"]},

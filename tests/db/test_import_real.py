@@ -9,7 +9,7 @@ import geopandas as gpd
 import pytest
 from sqlalchemy import text
 
-from layers.imports import import_file, load_areas, load_grids, load_parts, read_file
+from layers.exchange.imports import import_file, load_areas, load_grids, load_parts, read_file
 from tests.support.data import shared_file
 from tests.support.imports import SF_STREET, load_sf, sf_neighbourhoods, sf_parents, sf_tracts
 

@@ -9,7 +9,7 @@ import pytest
 from shapely.geometry import Point, Polygon, box
 
 from gridcore.errors import ImportRejected
-from layers.imports import import_file, load_areas, load_grids, load_parts
+from layers.exchange.imports import import_file, load_areas, load_grids, load_parts
 from tests.support.data import shared_file
 from tests.support.database import row_counts
 
@@ -193,7 +193,7 @@ def test_geodataframes_in_other_crs_are_reprojected_and_without_crs_refused(db) 
 def test_entities_points_and_polygons(db) -> None:  # noqa: ANN001
     from shapely.geometry import LineString
 
-    from layers.imports import load_entities
+    from layers.exchange.imports import load_entities
 
     seed(db)
     ok = gpd.GeoDataFrame({"area": ["08", "08", "06"], "type": ["school", "campus", "patrol"]},

@@ -7,9 +7,9 @@ import uuid
 import pytest
 from sqlalchemy import Engine, create_engine, text
 
-from layers import prepared as prepared_module
-from layers.engine import autocommit
-from layers.prepared import Prepared
+from layers.db import prepared as prepared_module
+from layers.db.engine import autocommit
+from layers.db.prepared import Prepared
 
 
 def test_prepared_once_per_connection_then_only_executed(db: Engine) -> None:

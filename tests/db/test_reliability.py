@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, create_engine, make_url, text
 
 from api.app import create_app
-from layers.engine import make_engine
+from layers.db.engine import make_engine
 from layers.settings import DatabaseSettings
 
 

@@ -10,7 +10,7 @@ from sqlalchemy import text
 from typer.testing import CliRunner
 
 from gridcore.cli import app
-from layers.resolver import Resolver
+from layers.grids.resolver import Resolver
 from spatial import crs
 from spatial.batch import resolve
 from tests.support.data import shared_file

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import shapely
 
-from layers.grid_index import GridIndex
+from layers.grids.index import GridIndex
 from tests.support.data import shared_file
 from tests.support.grids import load_grids, postgis_covers, voronoi_grids
 

@@ -8,7 +8,7 @@ import numpy as np
 import shapely
 from sqlalchemy import text
 
-from layers.resolver import Resolver
+from layers.grids.resolver import Resolver
 from tests.support.grids import load_grids, voronoi_grids
 
 

@@ -10,8 +10,8 @@ from sqlalchemy import Engine, create_engine, make_url, text
 from typer.testing import CliRunner
 
 from gridcore.cli import app
-from layers import audit
-from layers.backup import backup, restore
+from layers.db.backup import backup, restore
+from layers.security import audit
 from tests.support.database import row_counts
 
 runner = CliRunner()

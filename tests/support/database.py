@@ -31,7 +31,7 @@ def admin_url() -> str:
     url = os.environ.get("GRIDCORE_TEST_ADMIN_URL")
     if url:
         return url
-    from layers.cluster import EmbeddedCluster
+    from layers.db.cluster import EmbeddedCluster
 
     return EmbeddedCluster().start().url()
 
@@ -64,7 +64,7 @@ def database_url(admin_url: str) -> Iterator[str]:
 
 def engine_on(url: str) -> Engine:
     """An engine on the database at ``url``."""
-    from layers.engine import make_engine
+    from layers.db.engine import make_engine
 
     return make_engine(url=url)
 
@@ -83,7 +83,7 @@ def empty_db(admin_url: str) -> Iterator[Engine]:
 
 @pytest.fixture(scope="session")
 def engine(database_url: str) -> Iterator[Engine]:
-    from layers.migrate import migrate
+    from layers.db.migrate import migrate
 
     eng = engine_on(database_url)
     migrate(eng)

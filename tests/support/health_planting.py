@@ -1,7 +1,7 @@
 """A small planted city and case history for the city-health tests and notebooks.
 
 Three grids in two communities of one street (Gusu-like codes); cases are inserted as intake
-writes them and then moved through the real lifecycle (``layers.case_transitions.transition``)
+writes them and then moved through the real lifecycle (``layers.cases.transitions.transition``)
 at chosen instants, so the history rows are exactly what the product writes. Window of the
 tests: 2026-09-21/2026-10-12 (Asia/Shanghai) — it holds the Mid-Autumn holiday (Fri 25 Sep),
 the National Day week (1–7 Oct) and the make-up working Saturday 10 Oct.
@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Engine, text
 
 from layers.case_settings import CaseSettings
-from layers.case_transitions import transition
+from layers.cases.transitions import transition
 
 TZ = ZoneInfo("Asia/Shanghai")
 _PARAMS = inspect.signature(transition).parameters

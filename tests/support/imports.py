@@ -36,7 +36,7 @@ def sf_tracts(communities: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
 
 
 def load_sf(engine) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:  # noqa: ANN001
-    from layers.imports import load_areas, load_grids
+    from layers.exchange.imports import load_areas, load_grids
 
     hoods = sf_neighbourhoods()
     load_areas(engine, sf_parents(hoods))

@@ -13,14 +13,14 @@ from fastapi import FastAPI
 from sqlalchemy import Engine
 
 from api.security import issue_token
-from layers.security_tables import app_user
+from layers.schema.security import app_user
 
 TEST_ADMIN = "test-admin"
 
 
 @cache
 def _password_hash() -> str:
-    from layers.users import hash_password
+    from layers.security.users import hash_password
 
     return hash_password("test-admin-password")  # argon2 once per session, not per test
 

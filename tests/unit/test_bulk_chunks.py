@@ -6,7 +6,7 @@ import pytest
 
 
 def test_prefetched_chunks_keep_order_pass_errors_and_stop_early() -> None:
-    from layers.imports.binary_copy import prefetched
+    from layers.db.binary_copy import prefetched
 
     assert list(prefetched(iter(range(50)))) == list(range(50))
 

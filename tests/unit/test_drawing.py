@@ -106,7 +106,7 @@ def test_projected_input_is_reprojected() -> None:
 
 
 def test_network_files_are_checked(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from layers.network import read_network
+    from layers.grids.network import read_network
 
     with pytest.raises(ValidationError, match="does not exist"):
         read_network(tmp_path / "absent.gpkg")
@@ -135,8 +135,8 @@ def test_real_network_on_communities_off_the_grid() -> None:
     """Helsinki's real roads (the shared OSM extract) inside communities whose coordinates have
     been through a projection round trip (arbitrary floats, long straight edges): the topology
     checker finds nothing and a rerun gives the same codes and shapes."""
-    from layers.demo_areas import demo_areas
-    from layers.network import edges_of, read_network, read_osm_lines
+    from demo.areas import demo_areas
+    from layers.grids.network import edges_of, read_network, read_osm_lines
     from spatial.topology import check_topology
     from tests.support.data import shared_file
 

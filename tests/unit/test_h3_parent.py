@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import h3
 
-from layers.tiles import h3_parent_masks
+from layers.ogc.tiles import h3_parent_masks
 
 
 def test_h3_parent_by_bit_arithmetic_matches_h3() -> None:

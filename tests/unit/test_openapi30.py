@@ -25,7 +25,7 @@ import pytest
       "additionalProperties": {"enum": [1]}}),
 ])
 def test_schema_translation_to_openapi_30(schema: dict, expected: dict) -> None:  # type: ignore[type-arg]
-    from api.openapi30 import schema30
+    from api.openapi.v30 import schema30
 
     assert schema30(schema) == expected
 

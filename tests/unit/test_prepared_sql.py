@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from layers.prepared import Prepared
+from layers.db.prepared import Prepared
 
 
 def test_named_parameters_become_positional_and_casts_stay() -> None:

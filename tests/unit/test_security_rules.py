@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from gridcore.access import (
+from gridcore.errors import Forbidden, PayloadTooLarge, ValidationError
+from gridcore.security.access import (
     ACTIONS,
     Principal,
     Role,
@@ -14,9 +15,8 @@ from gridcore.access import (
     transition_allowed,
     validate_area_codes,
 )
-from gridcore.errors import Forbidden, PayloadTooLarge, ValidationError
-from gridcore.input_limits import GeoJsonLimits, check_coordinate, check_geojson
-from gridcore.masking import mask_attributes, mask_id_number, mask_name, mask_phone
+from gridcore.security.input_limits import GeoJsonLimits, check_coordinate, check_geojson
+from gridcore.security.masking import mask_attributes, mask_id_number, mask_name, mask_phone
 
 GRID = "320582110152102"
 OTHER_GRID = "320582110153001"

@@ -1,0 +1,47 @@
+"""The request's view of the layers: one connection, every layer's version, the collections."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from fastapi import Request
+from sqlalchemy import Connection
+
+from gridcore.errors import NotFound
+from layers.ogc.collections import Collection, Registry, layer_versions
+
+
+@dataclass
+class Catalog:
+    conn: Connection | None  # None: versions and collections only (a tile cache hit)
+    versions: dict[str, int]
+    collections: dict[str, Collection]
+
+    def get(self, collection_id: str) -> Collection:
+        found = self.collections.get(collection_id)
+        if found is None:
+            raise NotFound(f"no collection {collection_id!r}; collections: "
+                           f"{', '.join(self.collections)}", collection=collection_id)
+        return found
+
+    def version_of(self, collection: Collection) -> str:
+        """The data version a response about ``collection`` is built from (for ETags)."""
+        return ".".join(str(self.versions.get(layer, 0)) for layer in collection.layers)
+
+
+def registry(request: Request) -> Registry:
+    state = request.app.state
+    if getattr(state, "collection_registry", None) is None:
+        state.collection_registry = Registry()
+    return state.collection_registry
+
+
+@contextmanager
+def open_catalog(request: Request) -> Iterator[Catalog]:
+    """Versions are read first, in the same connection as the data: a response can be newer
+    than its version (then the next request fetches again), never older — no stale tile."""
+    with request.app.state.engine.connect() as conn:
+        versions, schema = layer_versions(conn)
+        yield Catalog(conn, versions, registry(request).collections(conn, schema))

@@ -1,0 +1,65 @@
+"""Run the Alembic migrations and keep the taxonomy table in step with its data files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, text
+from sqlalchemy.dialects.postgresql import insert
+
+from gridcore.taxonomy import Taxonomy
+from layers.schema.city import category
+
+MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
+
+
+def alembic_config(engine: Engine) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.attributes["database_url"] = engine.url.render_as_string(hide_password=False)
+    return config
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    command.upgrade(alembic_config(engine), revision)
+
+
+def downgrade(engine: Engine, revision: str = "base") -> None:
+    command.downgrade(alembic_config(engine), revision)
+
+
+def current_revision(engine: Engine) -> str | None:
+    with engine.connect() as conn:
+        exists = conn.execute(text("SELECT to_regclass('alembic_version')")).scalar()
+        if exists is None:
+            return None
+        return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+
+
+def sync_taxonomy(engine: Engine, taxonomy: Taxonomy | None = None) -> int:
+    """Upsert every class of the taxonomy into ``category`` (classes are never deleted here:
+    old cases may still name a class a city has since dropped from its files)."""
+    taxonomy = taxonomy or Taxonomy.default()
+    rows = [{
+        "key": c.key, "kind": c.kind.value, "code": c.code, "major": c.major, "minor": c.minor,
+        "name_zh": c.name_zh, "name_en": c.name_en,
+        "limits": json.loads(json.dumps({s.value: str(v) for s, v in c.limits.items()})),
+        "dedup_radius_m": c.dedup_radius_m, "register_condition": c.register_condition,
+        "close_condition": c.close_condition,
+    } for c in taxonomy]
+    stmt = insert(category).values(rows)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[category.c.key],
+        set_={col: stmt.excluded[col] for col in rows[0] if col != "key"})
+    with engine.begin() as conn:
+        conn.execute(stmt)
+    return len(rows)
+
+
+def migrate(engine: Engine) -> str | None:
+    upgrade(engine)
+    sync_taxonomy(engine)
+    return current_revision(engine)

@@ -1,0 +1,52 @@
+"""File import (导入) of the spatial layers: read → validate everything → one transaction → COPY.
+
+Public entry points (kept stable for other modules, the CLI and the demo):
+
+- ``read_file(path, layer_kind, crs=None, ...)`` → GeoDataFrame in EPSG:4326;
+- ``load_areas / load_grids / load_parts / load_entities(engine, gdf, ...)`` → ImportReport;
+- ``load_departments(engine, df)`` / ``import_departments(engine, path)``, the same for
+  grid workers (``load_workers`` / ``import_workers``);
+- ``import_file(engine, kind, path, **options)`` = read_file + the loader of ``kind``.
+
+A refused import raises ``gridcore.errors.ImportRejected`` whose ``problems`` list every bad
+row as ``{row, field, reason}``; nothing is written.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine
+
+from layers.exchange.imports.areas import load_areas
+from layers.exchange.imports.departments import import_departments, load_departments
+from layers.exchange.imports.entities import load_entities
+from layers.exchange.imports.grids import load_grids
+from layers.exchange.imports.parts import load_parts
+from layers.exchange.imports.reading import read_file
+from layers.exchange.imports.report import ImportReport
+from layers.exchange.imports.workers import import_workers, load_workers
+
+LOADERS = {"areas": load_areas, "grids": load_grids, "parts": load_parts,
+           "entities": load_entities}
+READ_OPTIONS = ("crs", "layer", "lon_field", "lat_field", "encoding")
+
+__all__ = ["ImportReport", "import_departments", "import_file", "import_workers", "load_areas",
+           "load_departments", "load_entities", "load_grids", "load_parts", "load_workers",
+           "read_file"]
+
+
+def import_file(engine: Engine, kind: str, path: str | Path, **options: Any) -> ImportReport:
+    """Read ``path`` and load it as ``kind`` (areas, grids, parts, entities, departments,
+    workers)."""
+    if kind == "departments":
+        return import_departments(engine, path)
+    if kind == "workers":
+        return import_workers(engine, path)
+    if kind not in LOADERS:
+        raise ValueError(f"unknown layer {kind!r}: one of {', '.join(LOADERS)}")
+    read_opts = {k: options.pop(k) for k in READ_OPTIONS if k in options}
+    gdf = read_file(path, kind, **read_opts)
+    options = {k: v for k, v in options.items() if v is not None}
+    return LOADERS[kind](engine, gdf, **options)

@@ -1,0 +1,103 @@
+"""Administrative areas (行政区划): districts (6 digits), streets (9), communities (12).
+
+Codes are validated for their level and against their parent (the parent code must be the
+prefix and must exist, in the database or earlier/later in the same file). Existing codes are
+updated in place (areas carry no generations; unit grids do), new ones inserted.
+"""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+from sqlalchemy import Engine, text
+
+from gridcore.codes import (
+    AREA_CODE_LENGTH,
+    PARENT_LEVEL,
+    AreaLevel,
+    area_level_of,
+    validate_area_code,
+)
+from gridcore.errors import InvalidCode
+from layers.db.copy import escape_text, plain
+from layers.exchange.imports.common import (
+    attributes_json,
+    flag_duplicates,
+    require_columns,
+    stage,
+    text_column,
+)
+from layers.exchange.imports.geometry import OnInvalid, check_polygons, hex_ewkb
+from layers.exchange.imports.reading import to_storage_crs
+from layers.exchange.imports.report import ImportReport, Problems, refuse_database_errors
+from spatial.measure import areas_m2
+
+COLUMNS = ["code", "level", "name", "parent_code", "geom", "area_m2", "attributes"]
+
+
+@refuse_database_errors("areas")
+def load_areas(engine: Engine, gdf: gpd.GeoDataFrame, *, level: str | None = None,
+               code_field: str = "code", name_field: str = "name",
+               parent_field: str | None = "parent_code",
+               on_invalid: OnInvalid = "repair") -> ImportReport:
+    """Insert or update areas. ``level`` fixes the level of every row; without it each row's
+    level follows from its code length. Without a parent column the parent is the code prefix."""
+    what = "areas"
+    gdf = to_storage_crs(gdf, what)
+    require_columns(gdf, what, {"code-field": code_field, "name-field": name_field})
+    fixed_level = AreaLevel(level) if level else None
+    codes = text_column(gdf, code_field)
+    names = text_column(gdf, name_field)
+    has_parent = bool(parent_field) and parent_field in gdf.columns
+    parents = text_column(gdf, parent_field if has_parent else None)
+    report = ImportReport("areas")
+    problems = Problems(what)
+    levels: list[str] = []
+    for i, code in enumerate(codes):
+        row = i + 1
+        try:
+            lvl = fixed_level or area_level_of(code)
+            parent = parents[i] or None
+            if parent is None and PARENT_LEVEL[lvl] is not None:
+                parent = code[: AREA_CODE_LENGTH[PARENT_LEVEL[lvl]]]
+            validate_area_code(code, lvl, parent)
+            parents[i] = parent or ""
+            levels.append(lvl.value)
+        except InvalidCode as exc:
+            problems.add(row, code_field, str(exc))
+            levels.append("")
+        if not names[i]:
+            problems.add(row, name_field, "empty name")
+    flag_duplicates(codes, code_field, problems)
+    geoms = check_polygons(gdf.geometry.to_numpy(), on_invalid, problems, report)
+    with engine.begin() as conn:
+        known = dict(conn.execute(text("SELECT code, level FROM admin_area")).all())
+        in_file = {c: lv for c, lv in zip(codes, levels, strict=True) if lv}
+        for i, code in enumerate(codes):
+            if not levels[i]:
+                continue
+            if code in known and known[code] != levels[i]:
+                problems.add(i + 1, code_field, f"area {code} exists as a {known[code]}, "
+                                                f"not a {levels[i]}")
+            parent = parents[i]
+            if parent and parent not in known and parent not in in_file:
+                problems.add(i + 1, parent_field or code_field,
+                             f"parent area {parent} of {code} does not exist (neither in the "
+                             "database nor in this file)")
+        problems.raise_if_any()
+        cols = [plain(codes), levels, escape_text(names),
+                [p or "\\N" for p in parents], list(hex_ewkb(geoms)),
+                plain(np.asarray(areas_m2(geoms))),
+                escape_text(attributes_json(gdf, [code_field, name_field, parent_field,
+                                                  "level", "area_m2"]))]
+        stage(conn, "admin_area", COLUMNS, cols, "stage_area")
+        rows = conn.execute(text(
+            "INSERT INTO admin_area (code, level, name, parent_code, geom, area_m2, attributes) "
+            "SELECT code, level, name, parent_code, geom, area_m2, attributes FROM stage_area "
+            "ON CONFLICT (code) DO UPDATE SET name = excluded.name, "
+            "parent_code = excluded.parent_code, geom = excluded.geom, "
+            "area_m2 = excluded.area_m2, attributes = excluded.attributes, updated_at = now() "
+            "RETURNING (xmax = 0) AS inserted")).scalars().all()
+    report.inserted = sum(1 for r in rows if r)
+    report.updated = len(rows) - report.inserted
+    return report

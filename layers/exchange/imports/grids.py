@@ -1,0 +1,134 @@
+"""Unit grids (单元网格): 15-digit codes = community code + 3-digit serial, in generations.
+
+Importing grids creates a new grid generation (mapit's generations), never rewrites a row:
+
+- current rows whose code is in the file, and current rows of every community the file covers,
+  are closed (``gen_to`` = the new generation) — a community's grid set is replaced as a whole;
+- except a current row whose code, name and geometry (``ST_Equals``) are all unchanged: it is
+  kept as it is (still current, same id), so cases filed against it keep pointing at the live
+  grid and re-importing the same file changes nothing but the generation log;
+- every other row of the file is inserted with ``gen_from`` = the new generation.
+
+Codes missing from the file are generated: the community code + a serial 001…999 in a stable
+spatial order (centroids north to south, then west to east — reading order on the map), so the
+same file always yields the same codes.
+"""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+import shapely
+from sqlalchemy import Engine, text
+
+from gridcore.codes import AreaLevel, make_grid_code, validate_area_code, validate_grid_code
+from gridcore.errors import InvalidCode
+from layers.db.copy import escape_text, plain
+from layers.exchange.imports.common import (
+    attributes_json,
+    flag_duplicates,
+    require_columns,
+    stage,
+    text_column,
+)
+from layers.exchange.imports.geometry import OnInvalid, check_polygons, hex_ewkb
+from layers.exchange.imports.reading import to_storage_crs
+from layers.exchange.imports.report import ImportReport, Problems, refuse_database_errors
+from spatial.measure import areas_m2
+
+COLUMNS = ["code", "name", "community_code", "geom", "area_m2", "attributes", "gen_from"]
+# Columns gridcore computes itself (present in its own exports): never copied into attributes.
+DERIVED = ("community_code", "area_m2", "worker_codes", "gen_from", "gen_to")
+
+
+def _generate_codes(communities: np.ndarray, geoms: np.ndarray, problems: Problems,
+                    field_name: str) -> np.ndarray:
+    codes = np.full(len(geoms), "", dtype=object)
+    ok = np.array([g is not None for g in geoms])
+    cx = np.zeros(len(geoms))
+    cy = np.zeros(len(geoms))
+    cx[ok] = shapely.get_x(shapely.centroid(geoms[ok]))
+    cy[ok] = shapely.get_y(shapely.centroid(geoms[ok]))
+    order = np.lexsort((np.round(cx, 7), -np.round(cy, 7)))
+    serial: dict[str, int] = {}
+    for i in order:
+        community = communities[i]
+        if not ok[i] or not community:
+            continue
+        serial[community] = serial.get(community, 0) + 1
+        try:
+            codes[i] = make_grid_code(community, serial[community])
+        except InvalidCode as exc:
+            problems.add(int(i) + 1, field_name, str(exc))
+    return codes
+
+
+@refuse_database_errors("grids")
+def load_grids(engine: Engine, gdf: gpd.GeoDataFrame, *, code_field: str | None = None,
+               name_field: str = "name", community_field: str | None = "community_code",
+               on_invalid: OnInvalid = "repair", note: str = "") -> ImportReport:
+    """Import unit grids as a new generation. Without ``code_field`` codes are generated."""
+    what = "grids"
+    gdf = to_storage_crs(gdf, what)
+    if code_field is None or community_field in gdf.columns:
+        require_columns(gdf, what, {"community-field": community_field})
+    require_columns(gdf, what, {"code-field": code_field})
+    report = ImportReport("grids")
+    problems = Problems(what)
+    codes = text_column(gdf, code_field)
+    communities = text_column(gdf, community_field if community_field in gdf.columns else None)
+    if code_field and community_field not in gdf.columns:
+        communities = np.array([c[:12] for c in codes], dtype=object)
+    names = text_column(gdf, name_field)
+    for i, community in enumerate(communities):
+        try:
+            validate_area_code(community, AreaLevel.COMMUNITY)
+        except InvalidCode as exc:
+            problems.add(i + 1, community_field, str(exc))
+            communities[i] = ""
+            continue
+        if code_field:
+            try:
+                validate_grid_code(codes[i], community)
+            except InvalidCode as exc:
+                problems.add(i + 1, code_field, str(exc))
+    geoms = check_polygons(gdf.geometry.to_numpy(), on_invalid, problems, report)
+    if code_field:
+        flag_duplicates(codes, code_field, problems)
+    else:
+        codes = _generate_codes(communities, geoms, problems, community_field or "code")
+    with engine.begin() as conn:
+        known = {r[0] for r in conn.execute(text(
+            "SELECT code FROM admin_area WHERE level = 'community'"))}
+        for i, community in enumerate(communities):
+            if community and community not in known:
+                problems.add(i + 1, community_field or code_field,
+                             f"community {community} does not exist (import it as an area "
+                             "first)")
+        problems.raise_if_any()
+        conn.execute(text("LOCK TABLE grid_generation IN EXCLUSIVE MODE"))
+        generation = conn.execute(text(
+            "INSERT INTO grid_generation (id, note) SELECT coalesce(max(id), 0) + 1, :note "
+            "FROM grid_generation RETURNING id"), {"note": note}).scalar_one()
+        cols = [plain(codes), escape_text(names), plain(communities), list(hex_ewkb(geoms)),
+                plain(np.asarray(areas_m2(geoms))),
+                escape_text(attributes_json(gdf, [code_field, name_field, community_field,
+                                                  *DERIVED])),
+                [str(generation)] * len(codes)]
+        stage(conn, "unit_grid", COLUMNS, cols, "stage_grid")
+        conn.execute(text("CREATE TEMP TABLE stage_kept ON COMMIT DROP AS "
+                          "SELECT s.code FROM stage_grid s JOIN unit_grid g "
+                          "ON g.code = s.code AND g.gen_to IS NULL AND g.name = s.name "
+                          "AND ST_Equals(g.geom, s.geom)"))
+        report.kept = conn.execute(text("DELETE FROM stage_grid WHERE code IN "
+                                        "(SELECT code FROM stage_kept)")).rowcount
+        report.closed = conn.execute(text(
+            "UPDATE unit_grid SET gen_to = :gen WHERE gen_to IS NULL "
+            "AND (code IN (SELECT code FROM stage_grid) OR community_code = ANY(:communities)) "
+            "AND code NOT IN (SELECT code FROM stage_kept)"),
+            {"gen": generation, "communities": sorted(set(communities))}).rowcount
+        report.inserted = conn.execute(text(
+            f"INSERT INTO unit_grid ({', '.join(COLUMNS)}) "
+            f"SELECT {', '.join(COLUMNS)} FROM stage_grid")).rowcount
+    report.generation = generation
+    return report

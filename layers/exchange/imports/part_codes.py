@@ -1,0 +1,101 @@
+"""City-part codes for rows that have none (编码): district + class + serial, vectorised.
+
+A million generated codes cost no Python object per row: prefixes are integer ids, serials
+running numbers per prefix in file order, and the codes 16 ASCII bytes written column by column
+into one Arrow buffer. Also here: the grid-then-code order a bulk load writes its rows in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+from sqlalchemy import text
+
+from layers.exchange.imports.report import Problems, reject_file
+
+
+def report_rows(problems: Problems, mask: np.ndarray, field_name: str,
+                reason: Callable[[int], str]) -> None:
+    """One problem per flagged row (1-based row numbers), the first 1000."""
+    for i in np.flatnonzero(mask)[:1000]:
+        problems.add(int(i) + 1, field_name, reason(int(i)))
+
+
+def as_arrow_strings(values: object) -> pa.Array:
+    return values if isinstance(values, pa.Array) else pa.array(
+        np.asarray(values, dtype=object), pa.string(), from_pandas=True)
+
+
+def grid_then_code_order(grid_idx: np.ndarray, codes: object) -> np.ndarray:
+    """Rows by grid code (no grid last), then code: the order a bulk load writes them in. The
+    rebuilt primary-key, class and grid indexes then read almost sorted input (1M parts: the
+    five index builds 6.2–7.2 s → 3.4–3.9 s, measured), and the parts of a grid sit together
+    on disk, where a map or grid query reads them. Integer keys only: grid indices follow the
+    locator's sorted codes, and a city-part code is 16 digits, an int64."""
+    code_key = pc.cast(as_arrow_strings(codes), pa.int64()).to_numpy(zero_copy_only=False)
+    by_code = np.argsort(code_key)
+    grid_key = np.where(grid_idx < 0, grid_idx.max() + 1, grid_idx)[by_code]
+    return by_code[np.argsort(grid_key.astype(np.int32), kind="stable")]
+
+
+def district_prefixes(district: str | None, grid_names: np.ndarray, grid_idx: np.ndarray,
+                       classes: pd.Series, todo: np.ndarray, problems: Problems,
+                       field_name: str) -> tuple[list[str], np.ndarray]:
+    """district + class (10 characters) of every row still needing a code, as the distinct
+    prefixes and each row's index into them (integers all the way: no string per row)."""
+    if district is not None:
+        if len(district) != 6 or not district.isdigit():
+            problems.add(None, "district", f"district {district!r} must be 6 digits")
+            return [], np.empty(0, dtype=np.int64)
+        districts, row_district = [district], np.zeros(int(todo.sum()), dtype=np.int64)
+    else:
+        outside = todo & (grid_idx < 0)
+        report_rows(problems, outside, field_name, lambda i: (
+            "no code in the file and the point lies in no unit grid, so its district is "
+            "unknown: give --district"))
+        if outside.any():
+            return [], np.empty(0, dtype=np.int64)
+        grid_district, districts = pd.factorize(pd.Series(grid_names, dtype=object).str[:6])
+        row_district = grid_district[grid_idx[todo]]
+    row_class, class_codes = pd.factorize(classes.to_numpy(dtype=object)[todo])
+    keys, inverse = np.unique(row_district * len(class_codes) + row_class, return_inverse=True)
+    uniques = [districts[k // len(class_codes)] + class_codes[k % len(class_codes)]
+               for k in keys.tolist()]
+    return uniques, inverse.reshape(-1)
+
+
+def next_codes(conn, prefixes: list[str], inverse: np.ndarray,  # noqa: ANN001
+                given_codes: pd.Series) -> pa.Array:
+    """Per row: its prefix (``prefixes[inverse]``) + a serial continuing after the largest
+    stored (or given) one for that prefix, in file order."""
+    stored = dict(conn.execute(text(
+        "SELECT left(code, 10), max(right(code, 6)::int) FROM city_part "
+        "WHERE left(code, 10) = ANY(:p) GROUP BY 1"), {"p": prefixes}).all())
+    for code in given_codes:
+        stored[code[:10]] = max(stored.get(code[:10], 0), int(code[10:]))
+    base = np.array([stored.get(p, 0) for p in prefixes], dtype=np.int64)[inverse]
+    # running number within each prefix, in file order
+    order = np.argsort(inverse, kind="stable")
+    counts = np.bincount(inverse, minlength=len(prefixes))
+    starts = np.repeat(np.cumsum(counts) - counts, counts)
+    rank = np.empty(len(inverse), dtype=np.int64)
+    rank[order] = np.arange(len(inverse)) - starts
+    serial = base + rank + 1
+    if (serial > 999_999).any():
+        raise reject_file("parts", "more than 999999 city parts of one class in one district "
+                                   f"({prefixes[inverse[serial > 999_999][0]]})", "code")
+    # 16 ASCII bytes per code, written column by column: prefix bytes, then serial digits
+    n = len(inverse)
+    out = np.empty((n, 16), dtype=np.uint8)
+    out[:, :10] = np.frombuffer("".join(prefixes).encode("ascii"),
+                                dtype=np.uint8).reshape(-1, 10)[inverse]
+    for pos in range(15, 9, -1):
+        out[:, pos] = 48 + serial % 10
+        serial //= 10
+    offsets = np.arange(0, 16 * n + 1, 16, dtype=np.int32)
+    return pa.Array.from_buffers(pa.string(), n, [None, pa.py_buffer(offsets),
+                                                  pa.py_buffer(out.tobytes())])

@@ -1,0 +1,107 @@
+"""The analysts' read API: any layer, case query or health table as a GeoDataFrame.
+
+>>> from layers.exchange.read import read_layer, read_cases, read_health
+>>> grids = read_layer(engine, "grids")                 # current unit grids
+>>> cases = read_cases(engine, window="30d", grid="320508001001001")
+>>> health = read_health(engine, window="2026-09-01/2026-10-01", level="community")
+
+Plain ``geopandas.read_postgis(sql, engine, geom_col="geom")`` works on the same tables too.
+Personal data stays out: 9+X records come without their restricted attributes, cases without
+reporter and intake payload.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import geopandas as gpd
+import pandas as pd
+from sqlalchemy import Engine, text
+
+from gridcore.calendar import WorkingCalendar
+from gridcore.errors import ValidationError
+from gridcore.health import HealthModel, Window, score_grids
+from layers.health.scores import aggregate, check_level
+from layers.health.shapes import shapes_sql
+
+_LAYERS = {
+    "areas": "SELECT code, level, name, parent_code, area_m2, attributes, geom FROM admin_area",
+    "grids": "SELECT id, code, name, community_code, area_m2, worker_codes, gen_from, gen_to, "
+             "geom FROM unit_grid WHERE gen_to IS NULL",
+    "all_grids": "SELECT id, code, name, community_code, area_m2, gen_from, gen_to, geom "
+                 "FROM unit_grid",
+    "parts": "SELECT code, class_code, name, state, grid_code, h3, maintenance_dept, "
+             "owner_dept, recorded_on, changed_on, source, geom FROM city_part",
+    "entities": "SELECT code, area, type, name, grid_code, sensitivity, attributes, geom "
+                "FROM governance_entity",
+    "cases": "SELECT id, public_no, category_key, state, source, grid_code, community_code, "
+             "street_code, district_code, h3, part_code, department_code, stage, deadline_at, "
+             "created_at, closed_at, geom FROM case_record",
+}
+
+
+def read_sql(engine: Engine, sql: str, params: dict[str, Any] | None = None,
+             geom_col: str = "geom") -> gpd.GeoDataFrame:
+    """Any query with a geometry column into a GeoDataFrame (EPSG:4326)."""
+    with engine.connect() as conn:
+        return gpd.read_postgis(text(sql), conn, geom_col=geom_col, params=params or {},
+                                crs="EPSG:4326")
+
+
+def read_layer(engine: Engine, name: str, where: str | None = None,
+               params: dict[str, Any] | None = None) -> gpd.GeoDataFrame:
+    """A layer by name (areas, grids, all_grids, parts, entities, cases); ``where`` is an
+    optional SQL condition with ``:named`` parameters."""
+    if name not in _LAYERS:
+        raise ValidationError(f"unknown layer {name!r}; layers are {', '.join(_LAYERS)}",
+                              field="layer", value=name, allowed=list(_LAYERS))
+    sql = f"SELECT * FROM ({_LAYERS[name]}) AS layer"
+    if where:
+        sql += f" WHERE {where}"
+    return read_sql(engine, sql, params)
+
+
+def read_cases(engine: Engine, window: str | None = None, grid: str | None = None,
+               community: str | None = None, street: str | None = None,
+               district: str | None = None, state: str | None = None,
+               category: str | None = None, now: datetime | None = None) -> gpd.GeoDataFrame:
+    """Cases reported in ``window`` (``2026-09-01/2026-10-01`` or ``30d``), by area, state
+    (comma list) or category key prefix (``E01`` or ``E0103``)."""
+    clauses, params = [], {}
+    if window:
+        w = Window.parse(window, now or datetime.now(UTC))
+        clauses.append("created_at >= :start AND created_at < :end")
+        params.update(start=w.start, end=w.end)
+    for col, value in (("grid_code", grid), ("community_code", community),
+                       ("street_code", street), ("district_code", district)):
+        if value:
+            clauses.append(f"{col} = :{col}")
+            params[col] = value
+    if state:
+        clauses.append("state = ANY(:states)")
+        params["states"] = [s.strip() for s in state.split(",")]
+    if category:
+        clauses.append("category_key LIKE :category")
+        params["category"] = category + "%"
+    return read_layer(engine, "cases", " AND ".join(clauses) or None, params)
+
+
+def read_health(engine: Engine, window: str, level: str = "grid",
+                model: HealthModel | None = None, calendar: WorkingCalendar | None = None,
+                now: datetime | None = None) -> gpd.GeoDataFrame:
+    """Every key of ``level`` with its aggregates, indicator values, index scores and total,
+    and its shape — the table behind the choropleths."""
+    check_level(level)
+    cal = calendar or WorkingCalendar.chinese()
+    w = Window.parse(window, now or datetime.now(UTC), cal.timezone)
+    model = model or HealthModel.default()
+    with engine.connect() as conn:  # every aggregate family, not only those the model reads
+        agg = aggregate(conn, w, level, cal, model.repeat_days, names=None)
+    table = score_grids(model, agg.keys, agg.columns)
+    frame = pd.DataFrame({"code": table.codes, **agg.columns,
+                          **{f"value_{k}": v for k, v in table.values.items()},
+                          **table.index_scores, "total": table.total})
+    geo = read_sql(engine, shapes_sql(level, geojson=False), {"n": check_level(level)},
+                   geom_col="geometry").rename(columns={"key": "code"})
+    return geo.merge(frame, on="code", how="right")

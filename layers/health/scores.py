@@ -1,0 +1,195 @@
+"""City health (城市体检) aggregation: per grid — or per community / street / district — and
+window, every named aggregate the indicators read, computed set-based in PostGIS and keyed by
+the grid code stored on each case and part (no spatial join at query time; a key of a higher
+level is the code prefix: 12 digits community, 9 street, 6 district).
+
+Working time (handling time, on-time closure) is counted in SQL against the city's working
+calendar (:class:`gridcore.calendar.WorkingCalendar`), passed in as one row per local day, so
+holidays, make-up days and working hours are the same as the case clocks use. Two threads:
+the parts / 9+X inventory (``layers.health.inventory``) and, for a large level, a second shard
+of the case query run on their own connections meanwhile.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from sqlalchemy import Connection, Engine, text
+
+from gridcore.calendar import WorkingCalendar
+from gridcore.errors import NotFound
+from gridcore.health import HealthModel, ScoreTable, Window, score_grids
+from gridcore.health.model import AGGREGATES
+from gridcore.health.scoring import MEASURES
+from layers.health.inventory import cached, inventory, inventory_on
+from layers.health.queries import (
+    LEVELS,
+    calendar_params,
+    category_params,
+    check_level,
+    cumulative,
+    fill_rows,
+    filters_for,
+    history_sql,
+    sql_text,
+)
+
+__all__ = ["LEVELS", "Aggregates", "Health", "aggregate", "check_level", "score", "scored"]
+
+_POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="health")
+
+
+@dataclass
+class Aggregates:
+    level: str
+    window: Window
+    keys: list[str]
+    columns: dict[str, np.ndarray]
+
+    def row(self, key: str) -> dict[str, float | None]:
+        i = self.keys.index(key)
+        return {k: (None if np.isnan(v[i]) else float(v[i])) for k, v in self.columns.items()}
+
+
+def _families(conn: Connection, names: set[str] | None) -> tuple[list[str], list[str]]:
+    """The per-class aggregates to compute: case families (cases_E04) and part classes
+    (0101), from the names a model reads, or every class of the taxonomy when names is None."""
+    if names is None:
+        keys = [k for (k,) in conn.execute(text("SELECT key FROM category ORDER BY key"))]
+        return (sorted({f"cases_{k[:3]}" for k in keys}),
+                sorted({k[1:] for k in keys if k.startswith("P")}))
+    cases = sorted(n for n in names if re.fullmatch(r"cases_[EP]\d{2}", n))
+    parts = sorted({m.group(2) for n in names if (m := re.fullmatch(r"parts_(bad_)?(\d{4})", n))})
+    return cases, parts
+
+
+# Above this many keys, and when the inventory is cached (else its query takes the second
+# core), a level's case query runs as two shards (by grid-code range) on two connections at
+# once: PostgreSQL runs one query on one core, and the shards share nothing.
+SHARD_MIN_KEYS = 4000
+
+
+def _shards(keys: list[str], count: int) -> list[tuple[str | None, str | None]]:
+    """Grid-code ranges [lo, hi) splitting the (sorted) keys; keys are code prefixes, so every
+    grid code of a key falls in its key's range."""
+    cuts = [keys[len(keys) * i // count] for i in range(1, count)]
+    return list(zip([None, *cuts], [*cuts, None], strict=True))
+
+
+def _case_rows(conn: Connection, sql: str, params: dict[str, Any],
+               whole_level: bool) -> tuple[list[str], list[Any]]:
+    if whole_level:
+        # The planner misjudges the row counts of the CTEs and sorts ~10⁵ rows for merge
+        # joins; hash joins are the right plan for a whole level (measured: bench_health.py).
+        conn.execute(text("SET LOCAL enable_mergejoin = off"))
+    result = conn.execute(text(sql), params)
+    names, rows = [c for c in result.keys() if c != "key"], result.all()  # noqa: SIM118
+    if whole_level:
+        conn.execute(text("SET LOCAL enable_mergejoin = on"))
+    return names, rows
+
+
+def _case_rows_on(engine: Engine, sql: str, params: dict[str, Any]) -> tuple[list[str], list]:
+    with engine.connect() as conn:
+        return _case_rows(conn, sql, params, True)
+
+
+def aggregate(conn: Connection, window: Window, level: str, cal: WorkingCalendar,
+              repeat_days: int = 30, code: str | None = None,
+              names: set[str] | None = None, shards: int | None = None) -> Aggregates:
+    """All aggregates for every key of ``level`` (or the one ``code``) in ``window``; ``names``
+    limits the per-class families to those a model reads (None: every class); ``shards``
+    forces the number of parallel case queries (default: 2 above SHARD_MIN_KEYS keys)."""
+    n = check_level(level)
+    filters = filters_for(n, code)
+    params: dict[str, Any] = {"n": n, "start": window.start, "end": window.end, "code": code,
+                              "repeat_days": repeat_days}
+    rows = conn.execute(text(sql_text("areas").format(**filters)), params).all()
+    keys = [r[0] for r in rows]
+    pos = {k: i for i, k in enumerate(keys)}
+    cols: dict[str, np.ndarray] = {"area_km2": np.array([r[1] for r in rows], dtype=float)}
+    case_families, part_classes = _families(conn, names)
+    families = "".join(f", count(*) FILTER (WHERE left(c.category_key, 3) = '{f[6:]}') "
+                       f'AS "{f}"' for f in case_families)
+    pending, counts = None, cached(conn, level, part_classes) if code is None else None
+    if code is None and counts is None:
+        # A whole level: the parts / 9+X inventory is independent of the cases, so count it on
+        # a second connection meanwhile (and leave the second core to it: no case shards).
+        pending = _POOL.submit(inventory_on, conn.engine, level, part_classes, keys, params)
+    big = code is None and counts is not None and len(keys) >= SHARD_MIN_KEYS
+    count = shards or (2 if big else 1)
+    case_params = {**params, **calendar_params(cal, window), **category_params(conn, cal)}
+    jobs = []
+    for lo, hi in _shards(keys, count) if count > 1 else [(None, None)]:
+        shard = "".join([" AND c.grid_code >= :shard_lo" if lo else "",
+                         " AND c.grid_code < :shard_hi" if hi else ""])
+        sql = sql_text("cases").format(
+            w_reg=cumulative(cal, "t.reg"), w_closed=cumulative(cal, "t.closed"),
+            w_ps=cumulative(cal, "u.ps"), w_pe=cumulative(cal, "u.pe"),
+            hist=history_sql("probe" if code else "range"), families=families,
+            shard_filter=shard, **filters)
+        jobs.append((sql, {**case_params, "shard_lo": lo, "shard_hi": hi}))
+    futures = [_POOL.submit(_case_rows_on, conn.engine, sql, p) for sql, p in jobs[1:]]
+    for names_, rows_ in [_case_rows(conn, *jobs[0], code is None),
+                          *(f.result() for f in futures)]:
+        fill_rows(cols, pos, len(keys), names_, rows_)
+    if counts is None:
+        counts = pending.result() if pending else inventory(conn, level, code, part_classes,
+                                                              keys, params)
+    cols.update({k: v.copy() for k, v in counts.items()})
+    for name in [*AGGREGATES, *case_families]:  # a window without data has every aggregate
+        cols.setdefault(name, np.full(len(keys), np.nan if name in MEASURES else 0.0))
+    return Aggregates(level, window, keys, cols)
+
+
+@dataclass
+class Health:
+    """Scores of one level and window, with the aggregates behind them."""
+
+    table: ScoreTable
+    aggregates: Aggregates
+
+
+_CACHE: OrderedDict[tuple, Health] = OrderedDict()
+_CACHE_SIZE = 16
+
+
+def _versions(conn: Connection) -> tuple:
+    return tuple(conn.execute(text(
+        "SELECT layer, version FROM layer_version WHERE layer IN "
+        "('cases', 'parts', 'grids', 'entities', 'categories') ORDER BY layer")).all())
+
+
+def score(engine: Engine, model: HealthModel, window: Window, level: str,
+          cal: WorkingCalendar) -> Health:
+    """Scores of every key of a level; cached until any layer behind them changes (the layer
+    versions bump inside the writing transaction, so a cached table is never stale)."""
+    check_level(level)
+    with engine.connect() as conn:
+        cache_key = (str(engine.url), str(window), level, id(model), model.indices, cal,
+                     _versions(conn))
+        health = _CACHE.get(cache_key)
+        if health is None:
+            agg = aggregate(conn, window, level, cal, model.repeat_days,
+                            names=model.aggregate_names())
+            health = Health(score_grids(model, agg.keys, agg.columns), agg)
+            _CACHE[cache_key] = health
+            while len(_CACHE) > _CACHE_SIZE:
+                _CACHE.popitem(last=False)
+        else:
+            _CACHE.move_to_end(cache_key)
+    return health
+
+
+def scored(engine: Engine, model: HealthModel, window: Window, level: str, code: str,
+           cal: WorkingCalendar) -> Health:
+    """The level's scores, after checking that ``code`` is one of its current keys."""
+    health = score(engine, model, window, level, cal)
+    if code not in health.aggregates.keys:
+        raise NotFound(f"no current {level} with code {code!r}", level=level, code=code)
+    return health

@@ -1,0 +1,40 @@
+"""Shapes for health choropleths: the current unit grids, or the administrative areas of a
+level (falling back to the union of their grids where an area has no stored boundary)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection, text
+
+from layers.health.scores import check_level
+
+_GRIDS = """
+SELECT code AS key, name, {geom} AS geometry
+FROM unit_grid WHERE gen_to IS NULL ORDER BY code
+"""
+_AREAS = """
+WITH keys AS (SELECT DISTINCT left(code, :n) AS key FROM unit_grid WHERE gen_to IS NULL)
+SELECT k.key, coalesce(a.name, k.key) AS name,
+       {geom} AS geometry
+FROM keys k LEFT JOIN admin_area a ON a.code = k.key
+ORDER BY k.key
+"""
+
+
+_AREA_GEOM = ("coalesce(a.geom, (SELECT ST_Union(g.geom) FROM unit_grid g "
+              "WHERE g.gen_to IS NULL AND left(g.code, :n) = k.key))")
+
+
+def shapes_sql(level: str, geojson: bool = True) -> str:
+    """SQL (parameter ``:n``) of the shapes of ``level``: GeoJSON text or the geometry."""
+    check_level(level)
+    raw = "geom" if level == "grid" else _AREA_GEOM
+    geom = f"ST_AsGeoJSON({raw}, 6)" if geojson else raw
+    return (_GRIDS if level == "grid" else _AREAS).format(geom=geom)
+
+
+def shapes(conn: Connection, level: str) -> list[dict[str, Any]]:
+    """[{key, name, geometry (GeoJSON text)}] of every current key of ``level``."""
+    return [dict(r) for r in conn.execute(text(shapes_sql(level)),
+                                          {"n": check_level(level)}).mappings()]

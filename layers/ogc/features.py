@@ -1,0 +1,143 @@
+"""Feature queries for OGC API – Features: items with bbox, datetime, property filters and
+keyset paging; single items.
+
+Keyset paging (``after`` / ``before`` the id of a row) instead of offsets: a page link stays
+valid while rows are added or removed elsewhere, and it never vanishes while rows remain
+(pygeoapi #1594, #1981). Features are serialised to GeoJSON inside PostGIS.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, text
+
+from gridcore.errors import ValidationError
+from gridcore.security.access import Scope
+from layers.ogc.collections import Collection
+from layers.security.scoping import case_scope_sql
+
+COUNT_CAP = 100_000  # numberMatched is left out above this: counting must stay cheap
+PRECISION = 7  # decimals of a degree: ~1 cm
+
+
+@dataclass(frozen=True)
+class ItemsQuery:
+    bbox: tuple[float, float, float, float] | None = None  # CRS84 lon/lat
+    start: datetime | None = None
+    end: datetime | None = None
+    filters: tuple[tuple[str, str], ...] = ()
+    limit: int = 100
+    after: str | None = None
+    before: str | None = None
+    scope: Scope | None = None  # set for the case layer: who asks (gridcore.security.access)
+
+
+@dataclass(frozen=True)
+class ItemsPage:
+    features: list[str]  # GeoJSON Feature texts
+    ids: list[str]
+    number_matched: int | None
+    has_next: bool
+    has_prev: bool
+
+
+def feature_sql(c: Collection) -> str:
+    props = ", ".join(f"'{f.name}', {f.sql}" for f in c.fields)
+    return (f"json_build_object('type', 'Feature', 'id', {c.id_sql}, "
+            f"'geometry', ST_AsGeoJSON(t.geom, {PRECISION})::json, "
+            f"'properties', json_build_object({props}))::text")
+
+
+def where_clause(c: Collection, q: ItemsQuery) -> tuple[list[str], dict[str, Any]]:
+    """Conditions and their bind parameters; identifiers come only from the collection."""
+    conds, params = [c.where], {}
+    if q.scope is not None:
+        conds.append(case_scope_sql(q.scope, params, "t"))
+    if q.bbox is not None:
+        conds.append("t.geom && ST_MakeEnvelope(:x0, :y0, :x1, :y1, 4326)")
+        params.update(zip(("x0", "y0", "x1", "y1"), q.bbox, strict=True))
+    if q.start is not None or q.end is not None:
+        if c.datetime_sql is None:
+            raise ValidationError(f"collection {c.id} has no time to filter on",
+                                  field="datetime", collection=c.id)
+        if q.start is not None:
+            conds.append(f"{c.datetime_sql} >= :t0")
+            params["t0"] = q.start
+        if q.end is not None:
+            conds.append(f"{c.datetime_sql} <= :t1")
+            params["t1"] = q.end
+    allowed = c.filterable
+    for i, (name, value) in enumerate(q.filters):
+        f = allowed.get(name)
+        if f is None:
+            raise ValidationError(
+                f"{name} is not a filterable property of {c.id}; use one of "
+                f"{', '.join(sorted(allowed))}", field=name, collection=c.id)
+        values = value.split(",") if "," in value else [value]
+        expr = f.sql if f.kind == "string" else f"({f.sql})::text"
+        conds.append(f"{expr} = ANY(:f{i})")
+        params[f"f{i}"] = values
+    return conds, params
+
+
+def items(conn: Connection, c: Collection, q: ItemsQuery) -> ItemsPage:
+    conds, params = where_clause(c, q)
+    base = f"FROM {c.table} t WHERE " + " AND ".join(conds)
+    backwards = q.before is not None and q.after is None
+    page_conds, order = "", "ASC"
+    key_raw = q.after if q.after is not None else q.before
+    if key_raw is not None:
+        key = c.id_value(key_raw)
+        if key is None:
+            raise ValidationError(f"{key_raw!r} is not a feature id of {c.id}",
+                                  field="after" if q.after is not None else "before")
+        params["key"] = key
+        page_conds = f" AND {c.id_sql} {'<' if backwards else '>'} :key"
+        order = "DESC" if backwards else "ASC"
+    rows = conn.execute(text(
+        f"SELECT {c.id_sql} AS fid, {feature_sql(c)} AS doc {base}{page_conds} "
+        f"ORDER BY {c.id_sql} {order} LIMIT :lim"), {**params, "lim": q.limit + 1}).all()
+    more = len(rows) > q.limit
+    rows = rows[:q.limit]
+    if backwards:
+        rows.reverse()
+    if q.after is None and q.before is None:
+        has_next, has_prev = more, False
+    else:
+        # Whether rows lie on the other side of the key we came from.
+        op = "<=" if not backwards else ">="
+        other = conn.execute(text(
+            f"SELECT EXISTS (SELECT 1 {base} AND {c.id_sql} {op} :key)"), params).scalar()
+        has_next, has_prev = (bool(other), more) if backwards else (more, bool(other))
+    return ItemsPage([r.doc for r in rows], [str(r.fid) for r in rows],
+                     count(conn, c, q), has_next, has_prev)
+
+
+def count(conn: Connection, c: Collection, q: ItemsQuery) -> int | None:
+    conds, params = where_clause(c, q)
+    n = conn.execute(text(
+        f"SELECT count(*) FROM (SELECT 1 FROM {c.table} t WHERE {' AND '.join(conds)} "
+        f"LIMIT {COUNT_CAP + 1}) s"), params).scalar_one()
+    return None if n > COUNT_CAP else int(n)
+
+
+def item(conn: Connection, c: Collection, feature_id: str,
+         scope: Scope | None = None) -> str | None:
+    key = c.id_value(feature_id)
+    if key is None:
+        return None
+    params: dict[str, Any] = {"fid": key}
+    scoped = f" AND {case_scope_sql(scope, params, 't')}" if scope is not None else ""
+    return conn.execute(text(
+        f"SELECT {feature_sql(c)} FROM {c.table} t WHERE {c.where} AND {c.id_sql} = :fid"
+        f"{scoped}"), params).scalar()
+
+
+def extent(conn: Connection, c: Collection) -> list[float] | None:
+    row = conn.execute(text(
+        f"SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM "
+        f"(SELECT ST_Extent(t.geom) AS e FROM {c.table} t WHERE {c.where}) s")).first()
+    return [float(v) for v in row] if row and row[0] is not None else None

@@ -1,0 +1,113 @@
+"""What the dispatchers' map asks besides features and tiles: a grid's details, search, the
+choices of the filter boxes."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from sqlalchemy import Connection, text
+
+from layers.ogc.collections import CLOSED_STATES
+
+OPEN_CASES_SHOWN = 50
+
+
+def _has_table(conn: Connection, name: str) -> bool:
+    return conn.execute(text("SELECT to_regclass(:t) IS NOT NULL"), {"t": name}).scalar_one()
+
+
+def grid_details(conn: Connection, code: str) -> dict[str, Any] | None:
+    """A current grid with its hierarchy (社区 → 街道 → 区), workers and open cases."""
+    grid = conn.execute(text(
+        "SELECT g.code, g.name, g.area_m2, g.community_code, g.worker_codes, g.gen_from, "
+        "ST_AsGeoJSON(ST_Envelope(g.geom), 7)::json AS bbox, "
+        "ST_X(ST_PointOnSurface(g.geom)) AS lon, ST_Y(ST_PointOnSurface(g.geom)) AS lat "
+        "FROM unit_grid g WHERE g.code = :c AND g.gen_to IS NULL"), {"c": code}).mappings().first()
+    if grid is None:
+        return None
+    hierarchy = [dict(r) for r in conn.execute(text(
+        "SELECT code, level, name FROM admin_area WHERE code IN (:d, :s, :c) "
+        "ORDER BY length(code)"),
+        {"d": code[:6], "s": code[:9], "c": code[:12]}).mappings()]
+    workers = [dict(r) for r in conn.execute(text(
+        "SELECT code, name, phone, active FROM grid_worker WHERE code = ANY(:w) ORDER BY code"),
+        {"w": list(grid["worker_codes"] or [])}).mappings()]
+    out: dict[str, Any] = {
+        "code": grid["code"], "name": grid["name"], "area_m2": round(grid["area_m2"], 1),
+        "generation": grid["gen_from"], "hierarchy": hierarchy, "workers": workers,
+        "centre": [grid["lon"], grid["lat"]], "open_cases": [], "open_case_count": 0,
+        "parts": parts_summary(conn, code),
+    }
+    if _has_table(conn, "case_record"):
+        rows = conn.execute(text(
+            f"SELECT id, public_no, state, category_key, deadline_at, count(*) OVER () AS n "
+            f"FROM case_record WHERE grid_code = :c AND state NOT IN {CLOSED_STATES!r} "
+            f"ORDER BY deadline_at NULLS LAST, id LIMIT {OPEN_CASES_SHOWN}"),
+            {"c": code}).mappings().all()
+        out["open_case_count"] = int(rows[0]["n"]) if rows else 0
+        out["open_cases"] = [{"id": r["id"], "public_no": r["public_no"], "state": r["state"],
+                              "category_key": r["category_key"],
+                              "deadline_at": r["deadline_at"].isoformat()
+                              if r["deadline_at"] else None} for r in rows]
+    return out
+
+
+def parts_summary(conn: Connection, grid_code: str) -> dict[str, int]:
+    """City parts of the grid by state (完好 / 破损 / 丢失 / 占用)."""
+    return {r.state: int(r.n) for r in conn.execute(text(
+        "SELECT state, count(*) AS n FROM city_part WHERE grid_code = :c GROUP BY state"),
+        {"c": grid_code})}
+
+
+def search(conn: Connection, q: str, limit: int = 10) -> list[dict[str, Any]]:
+    """Grid codes (15 digits, or a prefix of ≥ 6), case ids / numbers (``123``, ``C00000123``)
+    and city-part codes (16 digits). Each hit carries a point to fly to."""
+    q = q.strip()
+    hits: list[dict[str, Any]] = []
+    case_id = re.fullmatch(r"[Cc]?0*(\d{1,12})", q)
+    if case_id and _has_table(conn, "case_record") and len(q) < 15:
+        for r in conn.execute(text(
+                "SELECT id, public_no, state, ST_X(geom) AS lon, ST_Y(geom) AS lat "
+                "FROM case_record WHERE id = :i"), {"i": int(case_id[1])}):
+            hits.append({"kind": "case", "id": r.id, "label": f"{r.public_no} ({r.state})",
+                         "lon": r.lon, "lat": r.lat})
+    if re.fullmatch(r"\d{16}", q):
+        for r in conn.execute(text(
+                "SELECT code, class_code, name, ST_X(geom) AS lon, ST_Y(geom) AS lat "
+                "FROM city_part WHERE code = :c"), {"c": q}):
+            hits.append({"kind": "part", "id": r.code, "label": f"{r.code} {r.name}",
+                         "lon": r.lon, "lat": r.lat})
+    if re.fullmatch(r"\d{6,15}", q):
+        for r in conn.execute(text(
+                "SELECT code, name, ST_X(ST_PointOnSurface(geom)) AS lon, "
+                "ST_Y(ST_PointOnSurface(geom)) AS lat FROM unit_grid "
+                "WHERE gen_to IS NULL AND code LIKE :p ORDER BY code LIMIT :n"),
+                {"p": q + "%", "n": limit}):
+            hits.append({"kind": "grid", "id": r.code, "label": f"{r.code} {r.name}".strip(),
+                         "lon": r.lon, "lat": r.lat})
+    return hits[:limit]
+
+
+def filter_choices(conn: Connection) -> dict[str, Any]:
+    """Values for the filter boxes: departments, part classes present, event classes."""
+    departments = [dict(r) for r in conn.execute(text(
+        "SELECT code, name FROM department ORDER BY code")).mappings()]
+    part_classes = [dict(r) for r in conn.execute(text(
+        "SELECT p.class_code AS code, coalesce(c.name_en, p.class_code) AS name, "
+        "coalesce(c.name_zh, '') AS name_zh, count(*) AS n FROM city_part p "
+        "LEFT JOIN category c ON c.key = 'P' || p.class_code "
+        "GROUP BY p.class_code, c.name_en, c.name_zh ORDER BY p.class_code")).mappings()]
+    categories = [dict(r) for r in conn.execute(text(
+        "SELECT key, name_en AS name, name_zh FROM category ORDER BY key")).mappings()]
+    return {"departments": departments, "part_classes": part_classes,
+            "categories": categories}
+
+
+def case_facts_row(conn: Connection, case_id: int) -> Any:
+    """The fields the lifecycle needs to say which steps are possible now."""
+    if not _has_table(conn, "case_record"):
+        return None
+    return conn.execute(text(
+        "SELECT state, parked_since, check_result, department_code, version "
+        "FROM case_record WHERE id = :i"), {"i": case_id}).first()

@@ -1,0 +1,67 @@
+"""A ``gridcore.security.access.Scope`` as a SQL condition, so scoping is enforced in the query.
+
+Area codes nest by prefix, so "inside the scope" is ``grid_code LIKE ANY(prefixes || '%')``;
+the prefixes are bound parameters (digits only, validated when the user was made), never
+string-built SQL.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import ColumnElement, Engine, false, literal, or_, text, true
+from sqlalchemy.sql.elements import ColumnClause
+
+from gridcore.errors import Forbidden
+from gridcore.security.access import Principal, Scope
+
+
+def grid_condition(grid_column: ColumnElement | ColumnClause, scope: Scope) -> ColumnElement:
+    """Rows whose grid code lies inside ``scope``'s areas (city-wide: every row)."""
+    if scope.city_wide:
+        return true()
+    if not scope.area_prefixes:
+        return false()
+    # Prefixes are digits only (validated on entry), so no LIKE wildcard can slip in.
+    return or_(*(grid_column.like(p + "%") for p in scope.area_prefixes))
+
+
+def case_condition(grid_column: ColumnElement | ColumnClause,
+                   department_column: ColumnElement | ColumnClause | None,
+                   scope: Scope) -> ColumnElement:
+    """Cases in the scope's areas, or dispatched to the scope's department."""
+    by_area = grid_condition(grid_column, scope)
+    if scope.city_wide or scope.department is None or department_column is None:
+        return by_area
+    return or_(by_area, department_column == literal(scope.department))
+
+
+def case_scope_sql(scope: Scope, params: dict[str, Any], alias: str = "c") -> str:
+    """The scope as a text-SQL condition on ``case_record`` (for queries built as text);
+    values go into ``params``, never into the SQL string."""
+    if scope.city_wide:
+        return "TRUE"
+    parts = []
+    for i, prefix in enumerate(scope.area_prefixes):
+        params[f"scope_area_{i}"] = prefix + "%"
+        parts.append(f"{alias}.grid_code LIKE :scope_area_{i}")
+    if scope.department:
+        params["scope_department"] = scope.department
+        parts.append(f"{alias}.department_code = :scope_department")
+    return "(" + " OR ".join(parts) + ")" if parts else "FALSE"
+
+
+def case_in_scope(engine: Engine, case_id: int, principal: Principal | None,
+                  action: str = "case.act") -> None:
+    """Before an action on a case: 403 when it lies outside the caller's scope. A missing
+    case is left to the action itself (its 404)."""
+    if principal is None:
+        return
+    principal.require(action)
+    with engine.connect() as conn:
+        row = conn.execute(text("SELECT grid_code, department_code FROM case_record "
+                                "WHERE id = :i"), {"i": case_id}).first()
+    if row is not None and not principal.scope.covers_case(row.grid_code,
+                                                           row.department_code):
+        raise Forbidden(f"case {case_id} lies outside your areas", case_id=case_id,
+                        action=action)
