@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import ValidationError as PydanticError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 from starlette.responses import Response
@@ -63,6 +64,15 @@ def problem(status: int, title: str, detail: str, kind: str, instance: str | Non
         body["instance"] = instance
     body.update({k: v for k, v in extra.items() if v is not None})
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def pydantic_problem(exc: PydanticError) -> e.ValidationError:
+    """A pydantic error as one precise domain ValidationError (field + reason for each)."""
+    errors = [{"field": ".".join(str(p) for p in err["loc"]), "reason": err["msg"]}
+              for err in exc.errors()]
+    detail = "; ".join(f"{err['field']}: {err['reason']}" for err in errors)
+    return e.ValidationError(detail, errors=errors,
+                             field=errors[0]["field"] if errors else None)
 
 
 def _jsonable(value: Any) -> Any:

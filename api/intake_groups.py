@@ -3,10 +3,11 @@
 Every report ends in one read and one write statement, and each statement has fixed costs:
 a round trip, the executor's start-up, a commit and its WAL flush, a thread hop. The event loop
 keeps the reports that arrive while a group is being filed; when that group is done, they go as
-the next group, on one thread, in one read and one write (``layers.cases.intake.intake_many``). A
-report that arrives to an idle process goes at once, alone; under load a group is whatever
-arrived during the previous one, so groups grow with the load and no report waits for a timer
-(the same idea as PostgreSQL's own group commit of WAL flushes).
+the next group, on one thread, in one read and one write (``api.filing`` runs them through
+``layers.cases.intake.Intake``). A report that arrives to an idle process goes at once, alone;
+under load a group is whatever arrived during the previous one, so groups grow with the load
+and no report waits for a timer (the same idea as PostgreSQL's own group commit of WAL flushes).
+Nothing here knows about cases: any work done in groups of items can use it.
 
 Each report still gets its own answer: its own case, or its own error (a bad point, an unknown
 class, a key reused with another payload) — one report's trouble is never another's.
@@ -17,9 +18,7 @@ Python then overlap that wait. Groups stay as large as with one group at a time,
 groups started freely did not manage (they split the arrivals between them). A lone report does
 not start beside a writing group, though: it waits the rest of that write (a fraction of a
 millisecond) and usually goes with company, because a group of one pays all of a group's fixed
-costs (about 0.4 ms of Python and 0.3 ms of PostgreSQL) for one report. Measured at 8
-connections, six rounds each: groups of 1.88 against 1.57 reports, 1.63 against 1.68 ms of CPU
-per case, p99 21 against 23 ms.
+costs for one report (the measurements: benchmarks/README.md, intake).
 """
 
 from __future__ import annotations

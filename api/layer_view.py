@@ -1,4 +1,5 @@
-"""The request's view of the layers: one connection, every layer's version, the collections."""
+"""One request's view of the layers (``LayerView``): one connection, every layer's version read
+in it, and the collections (the registry, ``layers.ogc.collections``) as the schema is now."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from layers.ogc.collections import Collection, Registry, layer_versions
 
 
 @dataclass
-class Catalog:
+class LayerView:
     conn: Connection | None  # None: versions and collections only (a tile cache hit)
     versions: dict[str, int]
     collections: dict[str, Collection]
@@ -39,9 +40,9 @@ def registry(request: Request) -> Registry:
 
 
 @contextmanager
-def open_catalog(request: Request) -> Iterator[Catalog]:
+def open_layer_view(request: Request) -> Iterator[LayerView]:
     """Versions are read first, in the same connection as the data: a response can be newer
     than its version (then the next request fetches again), never older — no stale tile."""
     with request.app.state.engine.connect() as conn:
         versions, schema = layer_versions(conn)
-        yield Catalog(conn, versions, registry(request).collections(conn, schema))
+        yield LayerView(conn, versions, registry(request).collections(conn, schema))

@@ -102,7 +102,7 @@ def parse_datetime(raw: str | None) -> tuple[datetime | None, datetime | None]:
 
 
 def base_url(request: Request) -> str:
-    public = getattr(request.app.state.api_settings, "public_url", None)
+    public = request.app.state.settings.api.public_url
     return (public or str(request.base_url)).rstrip("/")
 
 

@@ -6,7 +6,9 @@ Routers use the dependencies:
 * ``Caller`` — a user *or* an API key (``X-Api-Key`` header or ``api_key`` query parameter),
   for endpoints that machine clients (Open311 apps, IoT sources) may call.
 * ``require("case.dispatch")`` — a dependency that returns the principal after checking the
-  roles × actions matrix of ``gridcore.security.access`` (403 otherwise).
+  roles × actions matrix of ``gridcore.security.access`` (403 otherwise);
+* ``ActorDep`` — who takes a lifecycle step: the signed-in user, or in development the
+  ``X-Actor`` / ``X-Role`` stand-in.
 
 The token only names the user; the role, department, areas and the disabled flag are read
 from the database on every request, so a change (or ``gridcore users disable``) takes effect
@@ -15,18 +17,19 @@ at once rather than when the token expires.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 import jwt
-from fastapi import Depends, Request
+from fastapi import Depends, Header, Request
 from fastapi.security import APIKeyHeader, OAuth2PasswordBearer
 from sqlalchemy import Engine
 
 from api.deps import EngineDep
-from api.security_settings import SecuritySettings
-from gridcore.errors import NotFound, Unauthenticated
+from gridcore.errors import NotFound, Unauthenticated, ValidationError
 from gridcore.security.access import Principal, Role, Scope
+from gridcore.settings import SecuritySettings
 from layers.security.users import get_user, principal_for_key
 
 ALGORITHM = "HS256"
@@ -37,9 +40,7 @@ api_key_header = APIKeyHeader(name="X-Api-Key", auto_error=False)
 
 
 def get_security_settings(request: Request) -> SecuritySettings:
-    settings = getattr(request.app.state, "security_settings", None)
-    if settings is None:
-        settings = request.app.state.security_settings = SecuritySettings().check()
+    settings: SecuritySettings = request.app.state.settings.security
     return settings
 
 
@@ -174,3 +175,39 @@ def require_area(request: Request, code: str, action: str = "health.read") -> No
     scope = request_scope(request, action)
     if not (scope.city_wide or any(code.startswith(p) for p in scope.area_prefixes)):
         raise NotFound(f"no area {code!r} in your areas", code=code)
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who takes a lifecycle step: a name and a role (of ``gridcore.security.access.Role``)."""
+
+    name: str
+    role: str
+    principal: Principal | None = None  # the signed-in user (None for the stand-in)
+
+
+def get_actor(request: Request, x_actor: Annotated[str | None, Header()] = None,
+              x_role: Annotated[str | None, Header()] = None,
+              authorization: Annotated[str | None, Header()] = None) -> Actor:
+    """The signed-in user (``Authorization: Bearer …`` from ``POST /auth/token``): name and
+    role come from the user record. In development only (``GRIDCORE_ENV=development``) a
+    request without a token may name its actor and role in ``X-Actor`` / ``X-Role``."""
+    settings = get_security_settings(request)
+    if authorization and authorization.lower().startswith("bearer "):
+        principal = principal_for_token(request.app.state.engine, settings,
+                                        authorization.split(" ", 1)[1].strip())
+        if principal.role is None:
+            raise ValidationError("the token names no role", field="Authorization")
+        return Actor(principal.name, str(principal.role.value), principal)
+    if not settings.trusts_role_headers:
+        raise Unauthenticated(SIGN_IN)  # outside development the headers prove nothing
+    if not x_role:
+        raise ValidationError("the X-Role header is required (one of "
+                              f"{', '.join(r.value for r in Role)}); it stands in for a "
+                              "signed-in user in development mode", field="X-Role")
+    if x_role not in {r.value for r in Role}:
+        raise ValidationError(f"unknown role {x_role!r}", field="X-Role", value=x_role)
+    return Actor(x_actor or x_role, x_role)
+
+
+ActorDep = Annotated[Actor, Depends(get_actor)]

@@ -13,8 +13,7 @@ import math
 
 import numpy as np
 
-from layers.ogc.tiles import Shift
-from spatial.crs import wgs84_to_gcj02
+from spatial.crs import Shift, wgs84_to_gcj02
 
 
 def tile_centre(z: int, x: int, y: int) -> tuple[float, float]:

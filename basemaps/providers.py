@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
-from basemaps.settings import BasemapSettings
 from gridcore.errors import ValidationError
+from gridcore.settings import MapSettings
 
 DATUMS = ("wgs84", "cgcs2000", "gcj02")
 
@@ -50,7 +50,7 @@ def raw_providers() -> list[dict[str, Any]]:
     return json.loads(text)
 
 
-def _fill(value: Any, settings: BasemapSettings) -> Any:
+def _fill(value: Any, settings: MapSettings) -> Any:
     """Replace ``{setting_name}`` placeholders; tile placeholders ({z}, {x}, {y}) stay."""
     if not isinstance(value, str):
         return value
@@ -59,9 +59,8 @@ def _fill(value: Any, settings: BasemapSettings) -> Any:
                   lambda m: str(known[m[1]]) if m[1] in known else m[0], value)
 
 
-def providers(settings: BasemapSettings | None = None) -> list[Provider]:
+def providers(settings: MapSettings) -> list[Provider]:
     """The providers this installation offers, in file order, placeholders filled in."""
-    settings = settings or BasemapSettings()
     enabled = {p.strip() for p in settings.basemap_enabled.split(",") if p.strip()}
     out = []
     for raw in raw_providers():
@@ -83,23 +82,22 @@ def providers(settings: BasemapSettings | None = None) -> list[Provider]:
     return out
 
 
-def basemap_config(settings: BasemapSettings | None = None) -> dict[str, Any]:
+def basemap_config(settings: MapSettings) -> dict[str, Any]:
     """What the map page needs: the providers and the one it opens on (blank by default)."""
-    settings = settings or BasemapSettings()
     offered = providers(settings)
     ids = [p.id for p in offered]
     default = settings.basemap_default if settings.basemap_default in ids else "blank"
     return {"default": default, "providers": [p.as_dict() for p in offered]}
 
 
-def tile_origins(settings: BasemapSettings | None = None) -> list[str]:
+def tile_origins(settings: MapSettings) -> list[str]:
     """The origins (``scheme://host``) the offered basemaps load tiles from: what a page's
     Content-Security-Policy must allow in ``img-src`` / ``connect-src``. A host label holding a
     placeholder (``t{s}.example.com``) becomes a wildcard label (``*.example.com``)."""
     from urllib.parse import urlsplit
 
     origins: set[str] = set()
-    for provider in providers(settings or BasemapSettings()):
+    for provider in providers(settings):
         for url in provider.tiles:
             parts = urlsplit(re.sub(r"\{[^}]*\}", "PLACEHOLDER", url))
             if parts.scheme not in ("http", "https") or not parts.hostname:

@@ -28,7 +28,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import Engine, text
 
-from layers.case_settings import CaseSettings
+from gridcore.settings import Settings
 from layers.db.engine import autocommit, make_engine
 from layers.db.prepared import Prepared
 from layers.grids.resolver import Resolver
@@ -47,13 +47,14 @@ RETURNING id
 """)
 
 
-def _template(engine: Engine) -> dict[str, Any]:
+def _template(engine: Engine, settings: Settings) -> dict[str, Any]:
     """The computed columns of one real report in the middle of the city, resolved once."""
     with engine.connect() as conn:
         lon, lat = conn.execute(text(
             "SELECT ST_X(c), ST_Y(c) FROM (SELECT ST_Centroid(ST_Extent(geom)) AS c "
             "FROM unit_grid WHERE gen_to IS NULL) e")).one()
-    res = Resolver(engine).resolve(lon, lat, category="E0103")
+    res = Resolver(engine, settings.resolve, settings.h3_resolution).resolve(
+        lon, lat, category="E0103")
     if res.grid is None:
         raise SystemExit("the floor found no grid in the middle of the city")
     proposal = res.responsible
@@ -67,12 +68,13 @@ def _template(engine: Engine) -> dict[str, Any]:
 
 
 def create_floor_app() -> FastAPI:
-    engine = make_engine()  # GRIDCORE_DATABASE_URL, as the real service
-    template = _template(engine)
+    settings = Settings()  # the environment's, as the real service reads it
+    engine = make_engine(settings.database)
+    template = _template(engine, settings)
     gc.freeze()  # as api.app does after its start-up: no full collection walks what it built
     # GRIDCORE_INTAKE_THREADS threads: bench_intake runs the floor with 2 (its best at 8
-    # connections: 1,660 cases/s against 1,401 with 4 and 1,546 with 8) and with 4.
-    executor = ThreadPoolExecutor(CaseSettings().intake_threads)
+    # connections, benchmarks/README.md) and with 4.
+    executor = ThreadPoolExecutor(settings.cases.intake_threads)
     app = FastAPI()
 
     def insert(body: dict[str, Any]) -> int:

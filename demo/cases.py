@@ -1,5 +1,5 @@
 """A few months of case history for the demo city, generated THROUGH case intake and the
-lifecycle (``layers.cases.intake.intake``, ``layers.cases.transitions.transition``) — never inserted
+lifecycle (``layers.cases.intake.Intake``, ``layers.cases.transitions.transition``) — never inserted
 into tables — so every case has its resolution, proposal, clock and history as in real use.
 
 Synthetic demo data, no real person: the reports are invented, the places and city parts are
@@ -28,11 +28,12 @@ import numpy as np
 from sqlalchemy import Engine, text
 
 from demo.org import SYNTHETIC, dept, worker_code
+from gridcore.intake import Report
+from gridcore.settings import Settings
 from gridcore.taxonomy import Stage, Taxonomy, TimeLimit
-from layers.case_settings import CaseSettings
-from layers.cases.intake import Report, intake
-from layers.cases.resolving import make_resolver
+from layers.cases.intake import Intake
 from layers.cases.transitions import transition
+from layers.grids.resolver import Resolver
 
 DAYS = 120
 RECENT_DAYS = 12  # cases of the last days are partly still open
@@ -230,23 +231,23 @@ def _proposed(case: dict[str, Any], _cases: dict[int, dict[str, Any]]) -> dict[s
     return {"department": case["proposal"]["department"] or dept("CY")}
 
 
-def generate_history(engine: Engine, grids: gpd.GeoDataFrame,
+def generate_history(engine: Engine, settings: Settings, grids: gpd.GeoDataFrame,
                      step: Callable[[str], None], version: str = "helsinki-1") -> int:
     """Run the planned reports and steps through intake and the lifecycle; returns the number
     of cases that exist afterwards for this history."""
-    tz = ZoneInfo(CaseSettings().city_timezone)
+    tz = ZoneInfo(settings.cases.city_timezone)
     end = datetime.now(tz).replace(hour=0, minute=0, second=0, microsecond=0)
     events = [e for e in _Planner(_parts(engine), end, version).plan()
               if e.at <= datetime.now(tz)]
-    settings = CaseSettings()
-    resolver = make_resolver(engine)
+    resolver = Resolver(engine, settings.resolve, settings.h3_resolution)
+    intake = Intake(engine, resolver, settings.cases)
     cases: dict[int, dict[str, Any]] = {}
     fresh: dict[int, bool] = {}
     resends = steps = 0
     for ev in events:
         if ev.action in ("intake", "resend"):
-            result = intake(engine, resolver, settings, ev.payload, actor=ev.actor or "demo",
-                            role=ev.role, now=ev.at)
+            result = intake.file_report(ev.payload, actor=ev.actor or "demo", role=ev.role,
+                                        now=ev.at)
             if ev.action == "resend":
                 resends += not result.created
                 continue
@@ -260,7 +261,7 @@ def generate_history(engine: Engine, grids: gpd.GeoDataFrame,
             continue
         actor = ev.actor.format(worker=worker_code(case["community_code"] or ""),
                                 department=case["department"] or "")
-        cases[ev.script] = transition(engine, settings, resolver, case["id"], ev.action,
+        cases[ev.script] = transition(engine, settings.cases, resolver, case["id"], ev.action,
                                       actor, ev.role, payload, now=ev.at)
         steps += 1
     states: dict[str, int] = {}

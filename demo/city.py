@@ -24,6 +24,7 @@ import geopandas as gpd
 from sqlalchemy import Engine, text
 
 from demo.areas import DISTRICT_CODE, demo_areas, extract_bbox
+from demo.cases import generate_history
 from demo.entities import RESTRICTED_FIELDS, demo_entities
 from demo.org import (
     SYNTHETIC,
@@ -33,7 +34,10 @@ from demo.org import (
     workers_frame,
 )
 from demo.source import demo_pbf
+from gridcore.dispatch import DispatchRule
 from gridcore.errors import Conflict
+from gridcore.settings import Settings
+from gridcore.taxonomy import default_taxonomy
 from layers.exchange.imports import (
     load_areas,
     load_departments,
@@ -42,6 +46,7 @@ from layers.exchange.imports import (
     load_parts,
 )
 from layers.exchange.imports.osm import read_osm_parts
+from layers.grids.dispatch_rules import replace_rules
 from layers.grids.network import edges_of, read_osm_lines
 from spatial.drawing import draw_grids, share_vertices
 from spatial.measure import areas_m2
@@ -85,15 +90,8 @@ def _store_workers(engine: Engine, communities: list[str]) -> None:
             {"d": f"{DISTRICT_CODE}%"})
 
 
-def _store_rules(engine: Engine, streets: list[str]) -> int | None:
-    try:
-        from gridcore.dispatch import DispatchRule
-        from layers.grids.dispatch_rules import replace_rules
-    except ImportError:  # the rule loader is not part of this build
-        return None
-    from gridcore.taxonomy import Taxonomy
-
-    taxonomy = Taxonomy.default()
+def _store_rules(engine: Engine, streets: list[str]) -> int:
+    taxonomy = default_taxonomy()
     frame = dispatch_rules([c.code for c in taxonomy.parts()],
                            [c.code for c in taxonomy.events()], streets)
     rules = [DispatchRule(r.category_key, r.area_level,
@@ -125,7 +123,8 @@ def _geometry(lines: gpd.GeoDataFrame, bbox: tuple[float, float, float, float]
     return areas, grids
 
 
-def build(engine: Engine, pbf: Path, echo: Callable[[str], None]) -> dict[str, int]:
+def build(engine: Engine, settings: Settings, pbf: Path, echo: Callable[[str], None]
+          ) -> dict[str, int]:
     """Load every layer of the demo city (each loader in its own transaction)."""
     started = time.monotonic()
 
@@ -147,25 +146,20 @@ def build(engine: Engine, pbf: Path, echo: Callable[[str], None]) -> dict[str, i
          f"(generation {report.generation}, {report.kept} unchanged); "
          f"{len(communities)} grid workers")
     parts = _parts(pbf)
-    load_parts(engine, parts, code_field=None, district=DISTRICT_CODE)
+    load_parts(engine, parts, code_field=None, district=DISTRICT_CODE,
+               h3_resolution=settings.h3_resolution)
     step(f"city parts: {len(parts)} from the OSM extract, 16-digit codes, owners and "
          "maintenance units")
     rules = _store_rules(engine, streets)
-    step(f"dispatch rules: {rules}" if rules is not None
-         else "dispatch rules: skipped (the rule loader is not available)")
+    step(f"dispatch rules: {rules}")
     names = dict(zip(communities["code"], communities["name"], strict=True))
     entities = demo_entities(grids, names)
     load_entities(engine, entities, restricted_fields=RESTRICTED_FIELDS,
                   source=f"demo ({SYNTHETIC})")
     step(f"9+X entities: {len(entities)} ({SYNTHETIC})")
     counts = {"grids": len(grids), "parts": len(parts), "entities": len(entities),
-              "rules": rules or 0, "communities": len(communities)}
-    try:
-        from demo.cases import generate_history
-    except ImportError:  # case intake not installed in this build
-        step("case history: skipped (case intake is not available)")
-    else:
-        counts["cases"] = generate_history(engine, grids, step)
+              "rules": rules, "communities": len(communities)}
+    counts["cases"] = generate_history(engine, settings, grids, step)
     return counts
 
 
@@ -176,7 +170,7 @@ def _mark_complete(engine: Engine) -> None:
                      {"m": json.dumps({"demo_complete": DEMO_VERSION}), "d": DISTRICT_CODE})
 
 
-def load_demo(engine: Engine, rebuild: bool = False,
+def load_demo(engine: Engine, settings: Settings, rebuild: bool = False,
               echo: Callable[[str], None] = print,
               base_url: str = DEFAULT_BASE_URL) -> Iterator[str]:
     """Build the demo city unless this version is loaded already; yields the closing lines."""
@@ -184,10 +178,10 @@ def load_demo(engine: Engine, rebuild: bool = False,
         yield f"demo city {DEMO_VERSION} is already loaded; nothing to do"
     else:
         _refuse_other_city(engine)
-        pbf = demo_pbf()
+        pbf = demo_pbf(settings.demo.pbf, settings.demo_cache_dir)
         echo(f"building the demo city from {pbf} ({CREDIT})")
         started = time.monotonic()
-        counts = build(engine, pbf, echo)
+        counts = build(engine, settings, pbf, echo)
         _mark_complete(engine)
         summary = ", ".join(f"{v} {k}" for k, v in counts.items())
         yield f"demo city built in {time.monotonic() - started:.0f}s: {summary}"

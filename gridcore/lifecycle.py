@@ -14,8 +14,12 @@ under a primary case; reopen 重新打开 brings back a closed case (→ rework)
 (→ reported).
 
 :func:`plan` is the only gate: it checks the state, the actor's role and the requirements, and
-returns what to write; an illegal step raises :class:`gridcore.errors.Conflict` whose
-``details["allowed"]`` lists the steps that *are* possible now (the API answers 409 with them).
+says what the step needs from storage (a department that must exist, a primary case to check,
+a new dispatch proposal after a send-back); an illegal step raises
+:class:`gridcore.errors.Conflict` whose ``details["allowed"]`` lists the steps that *are*
+possible now (the API answers 409 with them). :func:`changes` then works out everything the
+step writes — the case's new fields, its clock, the history row's details — and storage
+(``layers.cases.transitions``) stores that answer and nothing else.
 """
 
 from __future__ import annotations
@@ -25,9 +29,11 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from gridcore import errors as _errors
-from gridcore.errors import Conflict, ValidationError
-from gridcore.taxonomy import Stage, TimeLimit
+from gridcore.calendar import Interval, WorkingCalendar
+from gridcore.errors import Conflict, Forbidden, ValidationError
+from gridcore.resolution import ResponsibleParty
+from gridcore.security.access import Role
+from gridcore.taxonomy import Stage, TimeLimit, default_taxonomy
 
 
 class State(StrEnum):
@@ -44,15 +50,6 @@ class State(StrEnum):
     CLOSED = "closed"  # 结案
     REWORK = "rework"  # 返工
     MERGED = "merged"  # 并案 (into a primary case)
-
-
-class Role(StrEnum):
-    GRID_WORKER = "grid_worker"  # 网格员
-    DISPATCHER = "dispatcher"  # 派遣员 / 受理员
-    DEPARTMENT_HANDLER = "department_handler"  # 专业部门处置人员
-    MANAGER = "manager"  # 指挥中心领导
-    ADMIN = "admin"
-    SYSTEM = "system"
 
 
 class Action(StrEnum):
@@ -75,11 +72,7 @@ class Action(StrEnum):
     REOPEN = "reopen"
 
 
-# The security work defines ``Forbidden`` (HTTP 403); until it lands, the base error (400).
-_Forbidden: type[_errors.GridcoreError] = getattr(_errors, "Forbidden", _errors.GridcoreError)
-
-
-class NotPermitted(_Forbidden):  # type: ignore[valid-type,misc]
+class NotPermitted(Forbidden):
     """The actor's role may not take this step (HTTP 403)."""
 
     kind = "not-permitted"
@@ -87,8 +80,10 @@ class NotPermitted(_Forbidden):  # type: ignore[valid-type,misc]
 
 
 S, R = State, Role
-OPEN_STATES = frozenset(S) - {S.VOIDED, S.CLOSED, S.MERGED}
-TERMINAL_STATES = frozenset({S.VOIDED, S.CLOSED, S.MERGED})
+# The final states (办结): no step leads out of them but reopen. The one definition: storage
+# spells them in SQL from here (layers.schema.cases), the API and the health model too.
+TERMINAL_STATES = frozenset({S.CLOSED, S.VOIDED, S.MERGED})
+OPEN_STATES = frozenset(S) - TERMINAL_STATES
 # The clock can be paused once a case is registered and until it is checked.
 _PARKABLE = frozenset({S.REGISTERED, S.DISPATCHED, S.ACCEPTED, S.SENT_BACK, S.REWORK})
 _HANDLERS = frozenset({R.DEPARTMENT_HANDLER, R.ADMIN})
@@ -141,26 +136,71 @@ TRANSITIONS: dict[Action, Transition] = {t.action: t for t in [
 ]}
 
 
+# Roles that take lifecycle steps, in the order of Role (the map's role picker offers them).
+STEP_ROLES = tuple(r for r in Role if r is not R.SYSTEM
+                   and any(r in t.roles for t in TRANSITIONS.values()))
+
+
+def is_open(state: str) -> bool:
+    return State(state) in OPEN_STATES
+
+
+def transition_allowed(role: Role | str | None, action: str) -> bool:
+    """May ``role`` take the lifecycle step ``action`` (verify, dispatch, close…)?"""
+    try:
+        return role is not None and Role(role) in TRANSITIONS[Action(action)].roles
+    except ValueError:
+        return False
+
+
 @dataclass(frozen=True, slots=True)
 class CaseFacts:
-    """What the machine needs to know about a case besides its state."""
+    """What the machine needs to know about a case besides its state. The fields after
+    ``case_id`` are the stored case's, for :func:`changes` (the state machine alone needs none
+    of them)."""
 
     state: State
     parked: bool = False
     check_result: str | None = None
     department: str | None = None
     case_id: int | None = None
+    category: str | None = None
+    proposed_department: str | None = None
+    proposal_rule: str | None = None
+    refused_departments: tuple[str, ...] = ()
+    primary_case_id: int | None = None
+    parked_since: datetime | None = None
+    parked_intervals: tuple[Interval, ...] = ()
+    parked_seconds: float = 0.0
+    stage_started_at: datetime | None = None
+    stage_limit: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Plan:
-    """What a legal step writes: the new state and the case fields to update."""
+    """A legal step: the new state, the case fields it sets by itself, the clock it starts,
+    and what storage must look up before :func:`changes` can finish it."""
 
     action: Action
     from_state: State
     to_state: State
     updates: dict[str, Any] = field(default_factory=dict)
     stage: Stage | None = None  # a new clock starts for this stage
+    payload: dict[str, Any] = field(default_factory=dict)  # as taken (defaults filled in)
+    department: str | None = None  # dispatch: this department must exist
+    primary_case_id: int | None = None  # merge: this case must exist, open and not merged
+    repropose_without: tuple[str, ...] | None = None  # send-back: propose again without these
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """Everything a step writes: the case's new state and fields, and its history row."""
+
+    to_state: State
+    updates: dict[str, Any]
+    reason: str
+    attachments: list[Any]
+    details: dict[str, Any]
 
 
 def allowed_actions(facts: CaseFacts, role: Role | None = None) -> list[str]:
@@ -204,6 +244,9 @@ def plan(facts: CaseFacts, action: str, role: str, payload: dict[str, Any],
         raise ValidationError(f"unknown role {role!r}; roles are "
                               f"{', '.join(r.value for r in Role)}", field="role",
                               value=role) from None
+    if act is Action.DISPATCH and not payload.get("department"):
+        # Dispatching without naming a department accepts the proposal (采纳建议).
+        payload = {**payload, "department": facts.proposed_department}
     t = TRANSITIONS[act]
     if facts.state not in t.targets:
         raise _illegal(facts, act.value, f"{act.value} is only possible from "
@@ -231,10 +274,13 @@ def _plan_updates(facts: CaseFacts, act: Action, t: Transition, payload: dict[st
                   now: datetime) -> Plan:
     to = t.targets[facts.state] or facts.state
     updates: dict[str, Any] = {}
+    needs: dict[str, Any] = {}
     if act is Action.DISPATCH:
-        updates["department_code"] = payload["department"]
+        updates["department_code"] = needs["department"] = payload["department"]
     elif act is Action.SEND_BACK:
         updates["department_code"] = None
+        needs["repropose_without"] = tuple(d for d in (*facts.refused_departments,
+                                                       facts.department) if d)
     elif act is Action.CHECK:
         result = payload["check_result"]
         if result not in CHECK_RESULTS:
@@ -253,7 +299,7 @@ def _plan_updates(facts: CaseFacts, act: Action, t: Transition, payload: dict[st
         if facts.case_id is not None and primary == facts.case_id:
             raise ValidationError("a case cannot be merged into itself",
                                   field="primary_case_id", value=primary)
-        updates["primary_case_id"] = primary
+        updates["primary_case_id"] = needs["primary_case_id"] = primary
     elif act is Action.EXTEND:
         updates["stage_limit"] = str(TimeLimit.parse(str(payload["new_limit"])))
     elif act is Action.PARK:
@@ -266,4 +312,62 @@ def _plan_updates(facts: CaseFacts, act: Action, t: Transition, payload: dict[st
         updates["check_result"] = None
     # A voided case brought back is reported again: its clock restarts at the dispatch stage.
     stage = Stage.DISPATCH if to is State.REPORTED else t.stage
-    return Plan(act, facts.state, to, updates, stage)
+    return Plan(act, facts.state, to, updates, stage, payload, **needs)
+
+
+def check_primary(step: Plan, primary: CaseFacts | None) -> None:
+    """Merging (并案) needs a primary case that exists, is open and is not merged itself."""
+    if primary is None or primary.state not in OPEN_STATES or primary.primary_case_id:
+        raise Conflict(f"case {step.primary_case_id} cannot be a primary case: it must exist, "
+                       "be open and not itself merged", primary_case_id=step.primary_case_id,
+                       allowed=["merge"])
+
+
+HISTORY_FIELDS = ("department", "check_result", "new_limit", "primary_case_id")
+
+
+def changes(step: Plan, facts: CaseFacts, calendar: WorkingCalendar, now: datetime,
+            reproposal: ResponsibleParty | None = None) -> Change:
+    """Everything ``step`` writes, once storage has checked what it needed: the new fields
+    (a new clock's stage, limit and marks on the working calendar, closing or reopening, the
+    parked time), and the history row. ``reproposal``: after a send-back, the dispatch
+    proposal made without the refusing departments."""
+    updates = dict(step.updates)
+    details: dict[str, Any] = {}
+    pauses = list(facts.parked_intervals)
+    if step.action is Action.DISPATCH:
+        chosen = step.payload["department"]
+        details = {"proposed": facts.proposed_department, "rule": facts.proposal_rule,
+                   "chosen": chosen, "override": chosen != facts.proposed_department}
+    elif step.action is Action.SEND_BACK:
+        again = reproposal or ResponsibleParty(None, None, "no responsible party could be "
+                                                           "resolved")
+        updates.update(refused_departments=list(step.repropose_without or ()),
+                       proposed_department=again.department_code, proposal_rule=again.rule)
+        details = {"refused_by": facts.department, "reproposed": again.department_code,
+                   "rule": again.rule}
+    elif step.action is Action.UNPARK and facts.parked_since is not None:
+        pauses.append((facts.parked_since, now))
+        updates["parked_intervals"] = [[a.isoformat(), b.isoformat()] for a, b in pauses]
+        updates["parked_seconds"] = facts.parked_seconds + (
+            now - facts.parked_since).total_seconds()
+    if step.stage is not None and facts.category is not None:
+        limit = default_taxonomy().limit(facts.category, step.stage)
+        updates.update(stage=step.stage.value, stage_started_at=now, stage_limit=str(limit))
+    if step.to_state in TERMINAL_STATES:
+        updates["closed_at"] = now
+    elif step.action is Action.REOPEN:
+        updates["closed_at"] = None
+    if any(k in updates for k in ("stage_limit", "parked_intervals")):
+        start = updates.get("stage_started_at", facts.stage_started_at)
+        limit_text = updates.get("stage_limit", facts.stage_limit)
+        if start is not None and limit_text:
+            updates["warn_at"], updates["deadline_at"] = calendar.stage_marks(
+                start, TimeLimit.parse(limit_text), pauses)
+    if step.action is Action.EXTEND:
+        details = {"old_limit": facts.stage_limit, "new_limit": updates["stage_limit"]}
+    payload = step.payload
+    details.update({k: payload[k] for k in HISTORY_FIELDS if payload.get(k) is not None})
+    return Change(step.to_state, updates, payload.get("reason") or "",
+                  list(payload.get("attachments") or []), details)
+

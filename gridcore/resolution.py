@@ -60,7 +60,8 @@ class Resolution:
     extras: dict[str, object] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, object]:
-        return _plain(self)
+        plain: dict[str, object] = _plain(self)
+        return plain
 
 
 _SCALARS = frozenset({str, int, float, bool, type(None)})

@@ -18,8 +18,10 @@ from __future__ import annotations
 import csv
 import io
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import lru_cache
 from importlib import resources
 
 from gridcore.errors import ValidationError
@@ -140,7 +142,7 @@ class Taxonomy:
         return cls.from_csv_text((data / "part_classes.csv").read_text("utf-8"),
                                  (data / "event_classes.csv").read_text("utf-8"))
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[CategoryClass]:
         return iter(self._by_key.values())
 
     def __len__(self) -> int:
@@ -159,6 +161,10 @@ class Taxonomy:
             raise ValidationError(f"unknown category {key!r}{hint}", field="category",
                                   value=key) from None
 
+    def limit(self, key: str, stage: Stage) -> TimeLimit:
+        """The time limit of a class's stage (``P0120``, handle → ``2wd``)."""
+        return self.get(key).limits[stage]
+
     def part_class(self, code: str) -> CategoryClass:
         return self.get("P" + code)
 
@@ -167,3 +173,9 @@ class Taxonomy:
 
     def events(self) -> list[CategoryClass]:
         return [c for c in self if c.kind is CategoryKind.EVENT]
+
+
+@lru_cache(maxsize=1)
+def default_taxonomy() -> Taxonomy:
+    """The package's taxonomy, read once per process (intake asks it on every report)."""
+    return Taxonomy.default()

@@ -84,7 +84,7 @@ def resolve_frame(gdf: gpd.GeoDataFrame, snap: Any, category: str | None = None,
     out["district_code"] = out["community_code"].str[:6]
     cats = (out[category].astype("string") if category else
             pd.Series(pd.NA, index=out.index, dtype="string"))
-    out["department"] = _departments(snap, cats.to_numpy(object), grid, community)
+    out["department"] = _departments(snap, cats.to_numpy(object), grid, community)  # type: ignore[arg-type]  # noqa: E501  (numpy's stubs: np.where with None)
     out["h3"] = pd.array(h3cells.cells(lon, lat, h3_resolution), dtype="string")
     out["inside"] = ok
     out["snapped"] = found.snapped

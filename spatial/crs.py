@@ -20,6 +20,7 @@ functions take and return numpy arrays and validate the whole batch at once.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
@@ -145,6 +146,16 @@ def _gcj_delta(lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray
     dlon = (dlon * 180.0) / (_A / sqrt_magic * np.cos(rad) * np.pi)
     inside = in_china(lon, lat)
     return np.where(inside, dlon, 0.0), np.where(inside, dlat, 0.0)
+
+
+@dataclass(frozen=True)
+class Shift:
+    """A translation in degrees that puts WGS 84 data onto another datum near one place: the
+    vector tiles of GCJ-02 basemaps are moved by the offset at their centre
+    (``basemaps.datum``)."""
+
+    dx: float = 0.0
+    dy: float = 0.0
 
 
 def wgs84_to_gcj02(lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -116,7 +116,7 @@ def merge_slivers(pieces: list, min_area: float,  # type: ignore[type-arg]
         stuck = {k - (k > i) for k in stuck}
 
 
-def _cut(block, parts: int, scale_x: float) -> list:  # type: ignore[no-untyped-def]
+def _cut(block: shapely.Geometry, parts: int, scale_x: float) -> list[shapely.Geometry]:
     """``parts`` roughly equal-area pieces of ``block`` by recursive cuts across its longer axis.
 
     The cut position is found by bisection on the area fraction; ``scale_x`` (cos latitude)
@@ -221,7 +221,8 @@ def network_geometries(lines) -> np.ndarray:  # type: ignore[no-untyped-def]
     linear = linear[~shapely.is_missing(linear)]
     polygonal = np.isin(shapely.get_type_id(linear), (3, 6))
     linear[polygonal] = shapely.boundary(linear[polygonal])
-    return linear[~shapely.is_empty(linear)]
+    kept: np.ndarray = linear[~shapely.is_empty(linear)]
+    return kept
 
 
 def draw_grids(communities: gpd.GeoDataFrame, lines: gpd.GeoSeries | gpd.GeoDataFrame,

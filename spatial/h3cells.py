@@ -1,22 +1,23 @@
 """H3 cells for aggregation (every stored point gets its cell; resolution default 10).
 
 h3 speaks (lat, lng); everything in gridcore speaks (lon, lat). This module is the only place
-that calls h3, so the swapped order never leaks out. Batches use ``h3ronpy`` (Rust, ~2.5× the
-per-point loop over ``h3``) when it is installed, else a loop over ``h3`` v4.
+that calls h3, so the swapped order never leaks out. Batches use ``h3ronpy`` (Rust, a
+dependency: several times faster than a per-point loop over ``h3``).
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import h3
 import numpy as np
 
-from gridcore.errors import ValidationError
+if TYPE_CHECKING:
+    import pyarrow as pa
+from h3ronpy import cells_to_string as _cells_to_string
+from h3ronpy.vector import coordinates_to_cells as _coordinates_to_cells
 
-try:  # optional accelerator
-    from h3ronpy import cells_to_string as _cells_to_string
-    from h3ronpy.vector import coordinates_to_cells as _coordinates_to_cells
-except ImportError:  # pragma: no cover - depends on the environment
-    _coordinates_to_cells = None
+from gridcore.errors import ValidationError
 
 DEFAULT_RESOLUTION = 10
 
@@ -30,7 +31,8 @@ def _check_res(resolution: int) -> int:
 
 def cell(lon: float, lat: float, resolution: int = DEFAULT_RESOLUTION) -> str:
     """The H3 cell (hex string) of one WGS 84 point."""
-    return h3.latlng_to_cell(lat, lon, _check_res(resolution))
+    found: str = h3.latlng_to_cell(lat, lon, _check_res(resolution))
+    return found
 
 
 def cells(lon: np.ndarray, lat: np.ndarray, resolution: int = DEFAULT_RESOLUTION
@@ -41,13 +43,8 @@ def cells(lon: np.ndarray, lat: np.ndarray, resolution: int = DEFAULT_RESOLUTION
     lat = np.asarray(lat, dtype=np.float64)
     if len(lon) == 0:
         return np.empty(0, dtype=object)
-    if _coordinates_to_cells is not None:
-        ints = _coordinates_to_cells(lat, lon, res)
-        return np.asarray(_cells_to_string(ints).to_pylist(), dtype=object)
-    return np.asarray([h3.latlng_to_cell(a, b, res) for a, b in zip(lat.tolist(),
-                                                                      lon.tolist(),
-                                                                      strict=True)],
-                      dtype=object)
+    ints = _coordinates_to_cells(lat, lon, res)
+    return np.asarray(_cells_to_string(ints).to_pylist(), dtype=object)
 
 
 def centre(cell_id: str) -> tuple[float, float]:
@@ -66,12 +63,13 @@ def boundary(cell_id: str) -> list[tuple[float, float]]:
 cells_of_points = cells
 
 
-def cells_arrow(lon: np.ndarray, lat: np.ndarray, resolution: int = DEFAULT_RESOLUTION):  # noqa: ANN201
+def cells_arrow(lon: np.ndarray, lat: np.ndarray, resolution: int = DEFAULT_RESOLUTION
+                ) -> pa.Array:
     """:func:`cells` as a pyarrow string array: a million points skip a million Python str
     objects on their way to COPY (pyarrow is imported here only, on demand)."""
     import pyarrow as pa
 
-    if _coordinates_to_cells is None or len(lon) == 0:
+    if len(lon) == 0:
         return pa.array(cells(lon, lat, resolution), pa.string())
     ints = _coordinates_to_cells(np.asarray(lat, dtype=np.float64),
                                  np.asarray(lon, dtype=np.float64), _check_res(resolution))

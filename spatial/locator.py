@@ -58,8 +58,13 @@ class Located:
 class GridLocator:
     """Built from grid polygons (lon/lat) and their codes; see the module docstring."""
 
-    def __init__(self, geoms: np.ndarray | list, codes: np.ndarray | list,
-                 ids: np.ndarray | list | None = None, snap_m: float = 30.0,
+    # Any: numpy's stubs make an ndarray a Buffer (memoryview) from Python 3.12 on only, and
+    # the tree is None while there are no grids.
+    _raster: Any
+    _tree: Any
+
+    def __init__(self, geoms: np.ndarray | list[Any], codes: np.ndarray | list[Any],
+                 ids: np.ndarray | list[Any] | None = None, snap_m: float = 30.0,
                  cell_m: float | None = None, max_cells: int = 16_000_000) -> None:
         geoms = np.asarray(geoms, dtype=object)
         codes = np.asarray(codes, dtype=object)
@@ -125,7 +130,7 @@ class GridLocator:
         # city, plenty for snapping and "nearest grid" distances.
         return np.column_stack((xy[:, 0] * self._kx, xy[:, 1] * self._ky))
 
-    def _segment_cells(self) -> tuple[np.ndarray, np.ndarray]:
+    def _segment_cells(self) -> np.ndarray:
         """Keys ``((bucket * n + grid) << 1) | open`` for every bucket whose closed square a ring
         segment touches; ``open`` marks segments without a reversed twin in another ring, i.e.
         on the outer boundary of the coverage (or where neighbours' edges do not match)."""

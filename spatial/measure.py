@@ -28,8 +28,9 @@ def to_local_metres(geoms: np.ndarray, centre: tuple[float, float] | None = None
         x0, y0, x1, y1 = shapely.total_bounds(valid)
         centre = ((x0 + x1) / 2, (y0 + y1) / 2)
     transformer = Transformer.from_crs(4326, local_equal_area(*centre), always_xy=True)
-    return shapely.transform(geoms, lambda xy: np.column_stack(
+    local: np.ndarray = shapely.transform(geoms, lambda xy: np.column_stack(
         transformer.transform(xy[:, 0], xy[:, 1])))
+    return local
 
 
 def areas_m2(geoms: np.ndarray) -> np.ndarray:
@@ -37,7 +38,8 @@ def areas_m2(geoms: np.ndarray) -> np.ndarray:
     geoms = np.asarray(geoms, dtype=object)
     if len(geoms) == 0:
         return np.zeros(0)
-    return shapely.area(to_local_metres(geoms))
+    areas: np.ndarray = shapely.area(to_local_metres(geoms))
+    return areas
 
 
 def degree_box(lat: float, radius_m: float) -> dict[str, float]:

@@ -92,7 +92,7 @@ def _inside_point(geom: shapely.Geometry) -> tuple[float, float] | None:
 
 
 def _polygonal_pieces(geom: shapely.Geometry) -> np.ndarray:
-    parts = shapely.get_parts(shapely.get_parts(geom))
+    parts: np.ndarray = shapely.get_parts(shapely.get_parts(geom))
     return parts[shapely.get_type_id(parts) == 3] if len(parts) else parts
 
 
@@ -140,10 +140,10 @@ def check_topology(grid_codes: Sequence[str], grid_communities: Sequence[str],
     # Neighbours of a tiling touch along edges; only pairs whose interiors share area (DE-9IM
     # "2********") need the costly intersection.
     shared = shapely.relate_pattern(ggeo[a_idx], ggeo[b_idx], "2********")
-    for a, b in zip(a_idx[shared], b_idx[shared], strict=True):
+    for a, b in zip(a_idx[shared].tolist(), b_idx[shared].tolist(), strict=True):
         inter = shapely.intersection(ggeo[a], ggeo[b])
         pieces.append(("overlap", (grid_codes[a], grid_codes[b]), "grids overlap", inter))
-    for i in valid:
+    for i in valid.tolist():
         own = communities.get(grid_communities[i])
         if own is not None:
             pieces.append(("outside_community", (grid_codes[i], grid_communities[i]),

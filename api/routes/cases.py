@@ -10,29 +10,22 @@ from typing import Annotated, Any, Literal
 
 import orjson
 from fastapi import APIRouter, Body, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from pydantic import ValidationError as PydanticError
 from starlette.datastructures import UploadFile
 
-from api.deps import EngineDep
+from api.deps import CaseSettingsDep, EngineDep, ResolverDep
+from api.errors import pydantic_problem
 from api.filing import file_report
 from api.responses import FastJSONResponse
-from api.routes.case_deps import (
-    ActorDep,
-    CaseSettingsDep,
-    ResolverDep,
-    get_actor,
-    get_case_settings,
-    pydantic_problem,
-)
-from api.security import SIGN_IN, Viewer, get_security_settings
+from api.security import SIGN_IN, ActorDep, Viewer, get_actor, get_security_settings
 from gridcore.errors import NotFound, PayloadTooLarge, Unauthenticated, ValidationError
-from layers.case_settings import CaseSettings
-from layers.cases.intake import Report
-from layers.cases.photos import check_photo
-from layers.cases.queries import CaseFilter, list_cases, overdue
-from layers.cases.transitions import get_case, transition
+from gridcore.intake import Filing, Report, check_photo
+from gridcore.settings import CaseSettings
+from layers.cases.queries import CaseFilter, get_case, list_cases, overdue
+from layers.cases.transitions import transition
 from layers.security.scoping import case_in_scope
 from layers.security.users import principal_for_key
 
@@ -106,22 +99,35 @@ async def read_report(request: Request, settings: CaseSettings,
     return Report(photos=photos, **body.model_dump())
 
 
-def _reporter_identity(request: Request, x_actor: str | None, x_role: str | None,
-                       authorization: str | None) -> tuple[str, str]:
-    """Who files the report: the token's user, else the stand-in headers, else "system"."""
+def _reporter(request: Request) -> tuple[str, str]:
+    """Who files the report: the token's user, else a machine source's API key, else (in
+    development) the stand-in headers, else "system"."""
+    headers = request.headers
+    authorization, x_role = headers.get("authorization"), headers.get("x-role")
     if authorization or x_role:
-        actor = get_actor(request, x_actor, x_role, authorization)
+        actor = get_actor(request, headers.get("x-actor"), x_role, authorization)
         if actor.principal is not None:
             actor.principal.require("case.report")
         return actor.name, actor.role
-    key = request.headers.get("x-api-key")
+    key = headers.get("x-api-key")
     if key:  # a machine source (IoT sensor, video analytics) reports with its API key
         principal = principal_for_key(request.app.state.engine, key)
         principal.require("case.report")
         return principal.name, "system"
     if not get_security_settings(request).trusts_role_headers:
         raise Unauthenticated(SIGN_IN)
-    return x_actor or "", "system"
+    return headers.get("x-actor") or "", "system"
+
+
+async def reporter_of(request: Request) -> tuple[str, str]:
+    """(actor, role) of the report, resolved before it is filed. A token or an API key is
+    looked up in the database, off the event loop; the headers alone need no look-up."""
+    headers = request.headers
+    if headers.get("authorization", "").lower().startswith("bearer ") or (
+            "x-api-key" in headers and not headers.get("authorization")
+            and not headers.get("x-role")):
+        return await run_in_threadpool(_reporter, request)
+    return _reporter(request)
 
 
 def _header(name: str, description: str) -> dict[str, Any]:
@@ -150,16 +156,15 @@ _INTAKE_HEADERS = [
                                 "application/json": {"schema": CaseIn.model_json_schema()}}}})
 async def create_case(request: Request) -> JSONResponse:
     headers = request.headers
-    settings = await get_case_settings(request)
+    settings: CaseSettings = request.app.state.settings.cases
     length = int(headers.get("content-length") or 0)
     cap = settings.max_photo_bytes * settings.max_photos + 1_000_000
     if length > cap:
         raise PayloadTooLarge(f"request body is {length} bytes; the limit is {cap}",
                               size=length, limit=cap)
     report = await read_report(request, settings, headers.get("idempotency-key"))
-
-    result = await file_report(request, report, lambda: _reporter_identity(
-        request, headers.get("x-actor"), headers.get("x-role"), headers.get("authorization")))
+    actor, role = await reporter_of(request)
+    result = await file_report(request, Filing(report, actor, role))
     return FastJSONResponse(result.case, status_code=201 if result.created else 200,
                             headers={"Location": f"/cases/{result.case['id']}"})
 

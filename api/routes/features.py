@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 import orjson
 from fastapi import APIRouter, Query, Request, Response
 
-from api.layer_view import Catalog, open_catalog
+from api.layer_view import LayerView, open_layer_view
 from api.ogc import (
     CONFORMANCE,
     CRS84,
@@ -77,7 +77,7 @@ def conformance() -> dict[str, Any]:
     return {"conformsTo": CONFORMANCE}
 
 
-def cached_extent(request: Request, cat: Catalog, c: Collection) -> list[float] | None:
+def cached_extent(request: Request, cat: LayerView, c: Collection) -> list[float] | None:
     """A collection's extent, computed once per layer version (a full scan otherwise)."""
     cache = getattr(request.app.state, "extent_cache", None)
     if cache is None:
@@ -90,7 +90,7 @@ def cached_extent(request: Request, cat: Catalog, c: Collection) -> list[float] 
     return cache[key]
 
 
-def describe(request: Request, cat: Catalog, c: Collection, base: str) -> dict[str, Any]:
+def describe(request: Request, cat: LayerView, c: Collection, base: str) -> dict[str, Any]:
     href = f"{base}/collections/{c.id}"
     bbox = cached_extent(request, cat, c) or [-180.0, -90.0, 180.0, 90.0]
     return {
@@ -116,7 +116,7 @@ def describe(request: Request, cat: Catalog, c: Collection, base: str) -> dict[s
 @router.get("/collections", summary="Every collection", response_class=OgcJSONResponse)
 def collections(request: Request) -> dict[str, Any]:
     base = base_url(request)
-    with open_catalog(request) as cat:
+    with open_layer_view(request) as cat:
         return {"links": [link(f"{base}/collections", "self", JSON, "collections")],
                 "collections": [describe(request, cat, c, base)
                                 for c in cat.collections.values()]}
@@ -125,14 +125,14 @@ def collections(request: Request) -> dict[str, Any]:
 @router.get("/collections/{collection_id}", summary="One collection",
             response_class=OgcJSONResponse)
 def collection(collection_id: str, request: Request) -> dict[str, Any]:
-    with open_catalog(request) as cat:
+    with open_layer_view(request) as cat:
         return describe(request, cat, cat.get(collection_id), base_url(request))
 
 
 @router.get("/collections/{collection_id}/queryables", summary="Filterable properties",
             response_class=OgcJSONResponse)
 def queryables(collection_id: str, request: Request) -> dict[str, Any]:
-    with open_catalog(request) as cat:
+    with open_layer_view(request) as cat:
         c = cat.get(collection_id)
     kinds = {"date": ("string", "date"), "date-time": ("string", "date-time")}
     props = {}
@@ -163,14 +163,14 @@ def items(
     before: Annotated[str | None, Query(description="page before this feature id")] = None,
     f: Annotated[str | None, Query(description="json or geojson")] = None,
 ) -> GeoJSONResponse:
-    settings = request.app.state.api_settings
+    settings = request.app.state.settings.api
     size = min(limit or settings.page_limit_default, settings.page_limit_max)
     filters = tuple((k, v) for k, v in request.query_params.multi_items() if k not in RESERVED)
     start, end = parse_datetime(datetime_)
     if f not in (None, "json", "geojson"):
         raise ValidationError(f"f={f!r}: only json / geojson are served", field="f")
     query = fq.ItemsQuery(parse_bbox(bbox, bbox_crs), start, end, filters, size, after, before)
-    with open_catalog(request) as cat:
+    with open_layer_view(request) as cat:
         c = cat.get(collection_id)
         if c.id == "cases":  # the case layer is scoped to who asks (gridcore.security.access)
             query = replace(query, scope=request_scope(request))
@@ -205,7 +205,7 @@ def items(
             response_class=GeoJSONResponse,
             responses={200: {"content": {GEOJSON: {}}, "description": "Feature"}})
 def feature(collection_id: str, feature_id: str, request: Request) -> GeoJSONResponse:
-    with open_catalog(request) as cat:
+    with open_layer_view(request) as cat:
         c = cat.get(collection_id)
         doc = fq.item(cat.conn, c, feature_id,
                       request_scope(request) if c.id == "cases" else None)

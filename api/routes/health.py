@@ -16,7 +16,7 @@ import numpy as np
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 
-from api.deps import EngineDep
+from api.deps import CaseSettingsDep, EngineDep
 from api.security import require_area
 from basemaps.health_map import choropleth_html, choropleth_png
 from gridcore.calendar import WorkingCalendar
@@ -24,7 +24,7 @@ from gridcore.errors import NotFound, ValidationError
 from gridcore.health import HealthModel, Window
 from gridcore.health.classes import classify
 from gridcore.health.model import AGGREGATES
-from layers.case_settings import CaseSettings
+from gridcore.settings import CaseSettings
 from layers.health.scores import LEVELS, Health, check_level, score, scored
 from layers.health.shapes import shapes
 
@@ -35,11 +35,6 @@ WeightsQ = Annotated[str | None, Query(description="index weights, e.g. risk:2,s
 GEOJSON = "application/geo+json"
 LEAFLET = Path(str(resources.files("api").joinpath("static", "vendor", "leaflet")))
 _VENDOR_TYPES = {".js": "text/javascript", ".css": "text/css", ".png": "image/png"}
-
-
-@cache
-def _calendar() -> WorkingCalendar:
-    return CaseSettings().working_calendar
 
 
 @cache
@@ -68,8 +63,8 @@ def model_for(weights: str | None) -> HealthModel:
     return _model().with_weights(parsed)
 
 
-def _window(spec: str) -> Window:
-    return Window.parse(spec, datetime.now(UTC), _calendar().timezone)
+def _window(spec: str, calendar: WorkingCalendar) -> Window:
+    return Window.parse(spec, datetime.now(UTC), calendar.timezone)
 
 
 def _opt(x: float) -> float | None:
@@ -140,31 +135,36 @@ def _explain(request: Request, health: Health, previous: Health, level: str, cod
 
 
 @router.get("/grids/{code}/health", summary="One grid's explained health (城市体检)")
-def grid_health(request: Request, engine: EngineDep, code: str, window: WindowQ = "30d",
-                weights: WeightsQ = None) -> dict[str, Any]:
+def grid_health(request: Request, engine: EngineDep, cases: CaseSettingsDep, code: str,
+                window: WindowQ = "30d", weights: WeightsQ = None) -> dict[str, Any]:
     require_area(request, code)  # a grid outside the caller's areas is not found
-    w, model, cal = _window(window), model_for(weights), _calendar()
+    cal = cases.working_calendar
+    w, model = _window(window, cal), model_for(weights)
     health = scored(engine, model, w, "grid", code, cal)
     previous = score(engine, model, w.previous(), "grid", cal)
     return _explain(request, health, previous, "grid", code, w)
 
 
 @router.get("/health/areas/{level}/{code}", summary="One community/street/district's health")
-def area_health(request: Request, engine: EngineDep, level: str, code: str,
-                window: WindowQ = "30d", weights: WeightsQ = None) -> dict[str, Any]:
+def area_health(request: Request, engine: EngineDep, cases: CaseSettingsDep, level: str,
+                code: str, window: WindowQ = "30d", weights: WeightsQ = None
+                ) -> dict[str, Any]:
     require_area(request, code)
-    w, model, cal = _window(window), model_for(weights), _calendar()
+    cal = cases.working_calendar
+    w, model = _window(window, cal), model_for(weights)
     health = scored(engine, model, w, level, code, cal)
     previous = score(engine, model, w.previous(), level, cal)
     return _explain(request, health, previous, level, code, w)
 
 
 @router.get("/health/rankings", summary="Worst, best and most improved grids or areas")
-def rankings(engine: EngineDep, window: WindowQ = "30d", level: LevelQ = "grid",
+def rankings(engine: EngineDep, cases: CaseSettingsDep, window: WindowQ = "30d",
+             level: LevelQ = "grid",
              index: str = "total", limit: Annotated[int, Query(ge=1, le=500)] = 10,
              weights: WeightsQ = None) -> dict[str, Any]:
     check_level(level)
-    w, model, cal = _window(window), model_for(weights), _calendar()
+    cal = cases.working_calendar
+    w, model = _window(window, cal), model_for(weights)
     model.check_index(index)
     now = score(engine, model, w, level, cal).table
     before = score(engine, model, w.previous(), level, cal).table
@@ -190,10 +190,12 @@ def rankings(engine: EngineDep, window: WindowQ = "30d", level: LevelQ = "grid",
             "most_improved": rows(improved, change)}
 
 
-def _collection(engine: EngineDep, index: str, window: str, level: str, scheme: str, k: int,
-                breaks: str | None, weights: str | None) -> tuple[dict[str, Any], Window]:
+def _collection(engine: EngineDep, cases: CaseSettings, index: str, window: str, level: str,
+                scheme: str, k: int, breaks: str | None, weights: str | None
+                ) -> tuple[dict[str, Any], Window]:
     check_level(level)
-    w, model, cal = _window(window), model_for(weights), _calendar()
+    cal = cases.working_calendar
+    w, model = _window(window, cal), model_for(weights)
     model.check_index(index)
     try:
         cuts = [float(b) for b in breaks.split(",")] if breaks else None
@@ -247,10 +249,11 @@ KQ = Annotated[int, Query(description="number of classes (2–9)")]
 
 @router.get("/health/choropleth", summary="Scores as GeoJSON with classes and legend",
             responses={200: {"content": {"application/geo+json": {}}}})
-def choropleth(engine: EngineDep, index: str = "total", window: WindowQ = "30d",
+def choropleth(engine: EngineDep, cases: CaseSettingsDep, index: str = "total",
+               window: WindowQ = "30d",
                level: LevelQ = "grid", scheme: SchemeQ = "quantiles", k: KQ = 5,
                breaks: BreaksQ = None, weights: WeightsQ = None) -> Response:
-    body, _ = _collection(engine, index, window, level, scheme, k, breaks, weights)
+    body, _ = _collection(engine, cases, index, window, level, scheme, k, breaks, weights)
     return JSONResponse(body, media_type=GEOJSON)
 
 
@@ -263,10 +266,10 @@ def _title(index: str, level: str, w: Window) -> str:
 
 @router.get("/health/map", summary="The health choropleth as an offline HTML map",
             response_class=HTMLResponse)
-def health_map(request: Request, engine: EngineDep, index: str = "total",
+def health_map(request: Request, engine: EngineDep, cases: CaseSettingsDep, index: str = "total",
                window: WindowQ = "30d", level: LevelQ = "grid", scheme: SchemeQ = "quantiles",
                k: KQ = 5, breaks: BreaksQ = None, weights: WeightsQ = None) -> HTMLResponse:
-    body, w = _collection(engine, index, window, level, scheme, k, breaks, weights)
+    body, w = _collection(engine, cases, index, window, level, scheme, k, breaks, weights)
     params = {k_: v for k_, v in request.query_params.items()}
     params.update(window=window, index=index, level=level)
     windows = list(dict.fromkeys([window, "7d", "30d", "90d", str(w.previous())]))
@@ -278,10 +281,11 @@ def health_map(request: Request, engine: EngineDep, index: str = "total",
 
 @router.get("/health/choropleth.png", summary="The same choropleth as a PNG for reports",
             response_class=Response)
-def health_png(engine: EngineDep, index: str = "total", window: WindowQ = "30d",
+def health_png(engine: EngineDep, cases: CaseSettingsDep, index: str = "total",
+               window: WindowQ = "30d",
                level: LevelQ = "grid", scheme: SchemeQ = "quantiles", k: KQ = 5,
                breaks: BreaksQ = None, weights: WeightsQ = None) -> Response:
-    body, w = _collection(engine, index, window, level, scheme, k, breaks, weights)
+    body, w = _collection(engine, cases, index, window, level, scheme, k, breaks, weights)
     return Response(choropleth_png(body, _title(index, level, w)), media_type="image/png")
 
 
@@ -295,9 +299,12 @@ def leaflet_asset(path: str) -> FileResponse:
                         headers={"Cache-Control": "public, max-age=86400"})
 
 
-def grid_health_summary(engine: Any, code: str, window: str = "30d") -> dict[str, Any] | None:
-    """A grid's health in brief for the one map's grid panel (``app.state.grid_health``)."""
-    w, model, cal = _window(window), _model(), _calendar()
+def grid_health_summary(engine: Any, code: str, window: str = "30d",
+                        calendar: WorkingCalendar | None = None) -> dict[str, Any] | None:
+    """A grid's health in brief for the one map's grid panel (``app.state.grid_health``);
+    ``calendar``: the city's (the default calendar's when not given)."""
+    cal = calendar if calendar is not None else WorkingCalendar.chinese()
+    w, model = _window(window, cal), _model()
     table = score(engine, model, w, "grid", cal).table
     if code not in table.codes:
         return None

@@ -14,18 +14,17 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse
 
 from api import pages
-from api.layer_view import open_catalog
+from api.layer_view import open_layer_view
 from api.routes.static_files import static_file
 from api.security import request_scope
 from basemaps.providers import basemap_config
-from basemaps.settings import BasemapSettings
 from gridcore.errors import NotFound, ValidationError
 from layers.ogc import map_queries
 
 router = APIRouter(prefix="/map", tags=["map"])
-# A grid's health (城市体检) comes from the health work; it registers a function here:
-# ``app.state.grid_health = lambda engine, grid_code: {...} | None``.
-GridHealth = Callable[[Any, str], dict[str, Any] | None]
+# A grid's health (城市体检) comes from the health routes; the app factory registers their
+# function: ``app.state.grid_health(engine, grid_code, calendar=…) -> {...} | None``.
+GridHealth = Callable[..., dict[str, Any] | None]
 
 
 @router.get("", response_class=HTMLResponse, summary="The dispatchers' map page")
@@ -38,67 +37,63 @@ def static(path: str) -> FileResponse:
     return static_file(path)
 
 
-def basemap_settings(request: Request) -> BasemapSettings:
-    state = request.app.state
-    if getattr(state, "basemap_settings", None) is None:
-        state.basemap_settings = BasemapSettings()
-    return state.basemap_settings
-
-
 @router.get("/config", summary="Basemaps, collections, filter choices and lifecycle roles")
 def config(request: Request) -> dict[str, Any]:
-    from gridcore.lifecycle import TRANSITIONS, Role, State
+    from gridcore.lifecycle import STEP_ROLES, TRANSITIONS, State
 
-    with open_catalog(request) as cat:
+    with open_layer_view(request) as cat:
         choices = map_queries.filter_choices(cat.conn)
         collections = {cid: {"title": c.title, "min_zoom": c.tile_min_zoom,
                              "h3_below": c.h3_aggregate_below,
                              "filterable": sorted(c.filterable)}
                        for cid, c in cat.collections.items()}
         versions = cat.versions
-    return {"basemaps": basemap_config(basemap_settings(request)), "collections": collections,
-            "versions": versions, **choices, "states": [s.value for s in State],
-            "roles": [r.value for r in Role if r is not Role.SYSTEM],
+    return {"basemaps": basemap_config(request.app.state.settings.map),
+            "collections": collections, "versions": versions, **choices,
+            "states": [s.value for s in State], "roles": [r.value for r in STEP_ROLES],
             "actions": {t.action.value: {"zh": t.zh, "requires": list(t.requires)}
                         for t in TRANSITIONS.values()}}
 
 
 @router.get("/versions", summary="Layer versions: poll this to refresh changed layers")
 def versions(request: Request) -> dict[str, int]:
-    with open_catalog(request) as cat:
+    with open_layer_view(request) as cat:
         return cat.versions
 
 
 @router.get("/grids/{code}", summary="A grid: hierarchy, workers, open cases, health")
 def grid(code: str, request: Request) -> dict[str, Any]:
     scope = request_scope(request)  # signed in (or the development stand-in)
-    with open_catalog(request) as cat:
+    with open_layer_view(request) as cat:
         found = map_queries.grid_details(cat.conn, code)
     if found is None:
         raise NotFound(f"no current grid {code!r}", grid_code=code)
     if not scope.covers_grid(code):  # a grid outside the caller's areas: not its cases
         found["open_cases"], found["open_case_count"] = [], 0
     health: GridHealth | None = getattr(request.app.state, "grid_health", None)
-    found["health"] = health(request.app.state.engine, code) if health else None
+    state = request.app.state
+    found["health"] = health(state.engine, code, calendar=state.settings.cases.working_calendar
+                             ) if health else None
     return found
 
 
 @router.get("/search", summary="Find a grid code, case id or city-part code")
 def search(request: Request, q: str = Query(min_length=1, max_length=40)) -> dict[str, Any]:
-    with open_catalog(request) as cat:
+    with open_layer_view(request) as cat:
         return {"q": q, "hits": map_queries.search(cat.conn, q)}
 
 
 @router.get("/cases/{case_id}/actions", summary="The lifecycle steps a role may take now")
 def case_actions(case_id: int, request: Request,
                  role: str = Query(description="the user's role")) -> dict[str, Any]:
-    from gridcore.lifecycle import CaseFacts, Role, State, allowed_actions
+    from gridcore.lifecycle import CaseFacts, State, allowed_actions
+    from gridcore.security.access import Role
 
     try:
         who = Role(role)
     except ValueError:
         raise ValidationError(f"unknown role {role!r}", field="role", value=role) from None
-    with open_catalog(request) as cat:
+    with open_layer_view(request) as cat:
         row = map_queries.case_facts_row(cat.conn, case_id)
     if row is None:
         raise NotFound(f"case {case_id} does not exist", case_id=case_id)

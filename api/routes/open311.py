@@ -23,15 +23,16 @@ from fastapi import APIRouter, Header, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
-from api.deps import EngineDep
+from api.deps import CaseSettingsDep, EngineDep
+from api.errors import status_for
 from api.filing import file_report
 from api.routes import open311_format as fmt311
-from api.routes.case_deps import CaseSettingsDep
 from gridcore.errors import GridcoreError, ValidationError
-from layers.cases.intake import Report
-from layers.cases.queries import CaseFilter, list_cases
-from layers.cases.transitions import get_case
-from layers.cases.view import taxonomy
+from gridcore.intake import Filing, Report
+from gridcore.lifecycle import OPEN_STATES, TERMINAL_STATES, State
+from gridcore.taxonomy import default_taxonomy
+from layers.cases.queries import CaseFilter, get_case, list_cases
+from layers.security.users import principal_for_key
 
 router = APIRouter(prefix="/open311/v2", tags=["open311"])
 MAX_SPAN = timedelta(days=90)
@@ -45,8 +46,6 @@ def _fmt(value: str) -> str:
 
 
 def _error(exc: GridcoreError, fmt: str) -> Response:
-    from api.errors import status_for
-
     status = status_for(exc)
     return fmt311.errors(400 if status == 422 else status, status, exc.message, fmt)
 
@@ -64,16 +63,16 @@ def discovery(request: Request, fmt: str) -> Response:
 
 @router.get("/services.{fmt}")
 def services(fmt: str) -> Response:
-    return fmt311.render([fmt311.service(c) for c in taxonomy()], _fmt(fmt), "services",
+    return fmt311.render([fmt311.service(c) for c in default_taxonomy()], _fmt(fmt), "services",
                          "service")
 
 
 @router.get("/services/{code}.{fmt}")
 def service_definition(code: str, fmt: str) -> Response:
     fmt = _fmt(fmt)
-    if code not in taxonomy():
+    if code not in default_taxonomy():
         return fmt311.errors(404, 404, f"service_code {code!r} is not a service", fmt)
-    return fmt311.render(fmt311.definition(taxonomy().get(code)), fmt, "service_definition")
+    return fmt311.render(fmt311.definition(default_taxonomy().get(code)), fmt, "service_definition")
 
 
 def _key_may_report(engine: Any, key: str, stand_in_keys: set[str]) -> bool:
@@ -83,8 +82,6 @@ def _key_may_report(engine: Any, key: str, stand_in_keys: set[str]) -> bool:
         return False
     if key in stand_in_keys:
         return True
-    from layers.security.users import principal_for_key
-
     try:
         return principal_for_key(engine, key).may("case.report")
     except GridcoreError:
@@ -125,7 +122,7 @@ async def post_request(request: Request, fmt: str, engine: EngineDep,
         report = Report(key, code, lon, lat, description=str(form.get("description") or ""),
                         source="machine" if source == "machine" else "open311",
                         reporter=reporter)
-        result = await file_report(request, report, lambda: ("open311", "system"))
+        result = await file_report(request, Filing(report, "open311", "system"))
     except GridcoreError as exc:
         return _error(exc, fmt)
     case = result.case
@@ -173,10 +170,9 @@ def get_requests(fmt: str, engine: EngineDep, settings: CaseSettingsDep,
             raise ValidationError("status must be open and/or closed", field="status")
         states = None
         if wanted == {"open"}:
-            states = ",".join(s for s in fmt311.STATE_NOTES if s not in
-                              ("closed", "voided", "merged"))
+            states = ",".join(s for s in State if s in OPEN_STATES)
         elif wanted == {"closed"}:
-            states = "closed,voided,merged"
+            states = ",".join(s for s in State if s in TERMINAL_STATES)
         f = CaseFilter(state=states, category=service_code, since=start,
                        until=end + timedelta(microseconds=1))
         cases, _ = list_cases(engine, settings, f, limit=MAX_REQUESTS)

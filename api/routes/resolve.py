@@ -5,44 +5,23 @@
 the properties) or a JSON list of ``{"lon", "lat", "category"?}`` objects or ``[lon, lat]``
 pairs. Over the limit → 413 problem+json carrying the limit.
 
-One :class:`layers.grids.resolver.Resolver` per app, on ``app.state.resolver`` (created on first use
-by :func:`resolver_for`), so its in-memory grid index is shared by all requests and refreshed
-when the grid layer's version changes — no restart after an import or redraw.
+The app's one :class:`layers.grids.resolver.Resolver` (``app.state.resolver``, built by the app
+factory), so its in-memory grid index is shared by all requests and by case intake, and
+refreshed when the grid layer's version changes — no restart after an import or redraw.
 """
 
 from __future__ import annotations
 
-import threading
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from fastapi import APIRouter, Query, Request
 from starlette.concurrency import run_in_threadpool
 
+from api.deps import ResolverDep
 from gridcore.errors import PayloadTooLarge, ValidationError
 from gridcore.resolution import Resolution
-from layers.grids.resolver import Resolver, ResolveSettings
 
 router = APIRouter(tags=["resolve"])
-_lock = threading.Lock()
-
-
-def resolver_for(app: FastAPI) -> Resolver:
-    """The app's Resolver, created once (thread-safe) on first use."""
-    resolver = getattr(app.state, "resolver", None)
-    if resolver is None:
-        with _lock:
-            resolver = getattr(app.state, "resolver", None)
-            if resolver is None:
-                settings = getattr(app.state, "resolve_settings", None) or ResolveSettings()
-                resolver = app.state.resolver = Resolver(app.state.engine, settings)
-    return resolver
-
-
-async def get_resolver(request: Request) -> Resolver:  # async: no thread hop (api.deps)
-    return resolver_for(request.app)
-
-
-ResolverDep = Annotated[Resolver, Depends(get_resolver)]
 
 
 def _public(res: Resolution) -> dict[str, Any]:

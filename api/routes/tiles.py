@@ -13,13 +13,14 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
-from api.layer_view import Catalog, open_catalog, registry
+from api.layer_view import LayerView, open_layer_view, registry
 from api.ogc import JSON, MVT, base_url, link, parse_datetime
 from api.security import request_scope
 from layers.ogc import tiles as mvt
 from layers.ogc.features import ItemsQuery
 from layers.ogc.tile_cache import CachedTile, TileCache
 from layers.ogc.version_watch import VersionReader
+from spatial.crs import Shift
 
 router = APIRouter(tags=["Vector tiles"])
 TMS = "WebMercatorQuad"
@@ -35,9 +36,9 @@ def tile_cache(request: Request) -> TileCache:
     return state.tile_cache
 
 
-def shift_for(datum: str, z: int, x: int, y: int) -> mvt.Shift:
+def shift_for(datum: str, z: int, x: int, y: int) -> Shift:
     if datum == "wgs84":
-        return mvt.Shift()
+        return Shift()
     from basemaps.datum import gcj02_shift_at_tile
 
     return gcj02_shift_at_tile(z, x, y)
@@ -65,7 +66,7 @@ def _draw(request: Request, collection_id: str, z: int, x: int, y: int, datum: s
     if collections is None:
         with engine.connect() as conn:
             collections = registry(request).collections(conn, schema)
-    cat = Catalog(None, versions, collections)
+    cat = LayerView(None, versions, collections)
     c = cat.get(collection_id)
     scope = request_scope(request) if c.id == "cases" else None  # who asks (access rules)
     if scope is not None and scope.city_wide:
@@ -109,7 +110,7 @@ async def get_tile(
 def tilejson(collection_id: str, request: Request) -> dict[str, Any]:
     from api.routes.features import cached_extent
 
-    with open_catalog(request) as cat:
+    with open_layer_view(request) as cat:
         c = cat.get(collection_id)
         bounds = cached_extent(request, cat, c) or [-180.0, -85.0511, 180.0, 85.0511]
         version = cat.version_of(c)
@@ -132,7 +133,7 @@ def tilejson(collection_id: str, request: Request) -> dict[str, Any]:
 @router.get("/collections/{collection_id}/tiles", summary="Tilesets of the collection",
             response_model=None)
 def tilesets(collection_id: str, request: Request) -> dict[str, Any]:
-    with open_catalog(request) as cat:
+    with open_layer_view(request) as cat:
         c = cat.get(collection_id)
     href = f"{base_url(request)}/collections/{c.id}/tiles/{TMS}"
     return {"tilesets": [{

@@ -1,56 +1,72 @@
-"""``gridcore resolve FILE -o OUT`` and ``gridcore rules import|export`` (registered by
-``gridcore.cli``; heavy imports stay inside the commands so ``gridcore --help`` is quick)."""
+"""``gridcore grids draw``, ``gridcore check`` and ``gridcore resolve FILE``: unit grids (单元网格)
+drawn from a line network, their topology, and points located in them."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-rules_app = typer.Typer(help="Dispatch rules (权责清单): category × area → department.",
-                        no_args_is_help=True)
+from gridcore.cli.common import engine, settings
+
+app = typer.Typer(help="Unit grids (单元网格): draw them from a line network.",
+                  no_args_is_help=True)
 
 
-def _engine():  # type: ignore[no-untyped-def]
-    from layers.db.engine import check_server, make_engine
-    from layers.db.migrate import migrate
+@app.command("draw")
+def draw(
+    ctx: typer.Context,
+    network: Annotated[str, typer.Option(help="lines: OSM PBF (roads, waterways, walls) or any "
+                                              "line file")],
+    communities: Annotated[str | None, typer.Option(
+        help="communities file (default: the communities in the database)")] = None,
+    community_prefix: Annotated[str, typer.Option(
+        help="only communities whose code starts with this")] = "",
+    code_field: Annotated[str, typer.Option(help="community code column of the file")] = "code",
+    crs: Annotated[str | None, typer.Option(help="CRS of files that declare none")] = None,
+    target_area: Annotated[float, typer.Option(help="target grid area, m²")] = 10_000.0,
+    min_area: Annotated[float | None, typer.Option(help="merge smaller blocks, m² "
+                                                         "(default target/4)")] = None,
+    max_area: Annotated[float | None, typer.Option(help="split larger blocks, m² "
+                                                         "(default target×2)")] = None,
+) -> None:
+    """Draw unit grids inside communities along roads, rivers and walls; store them as a new
+    grid generation (the previous grids are closed, never rewritten)."""
+    from layers.grids.drawing import draw_and_store, file_communities, stored_communities
+    from layers.grids.network import read_network
+    from spatial.drawing import DrawingRules
 
-    engine = make_engine()
-    check_server(engine)
-    migrate(engine)
-    return engine
+    made = engine(ctx)
+    rules = DrawingRules(target_area, min_area, max_area)
+    areas = (file_communities(communities, code_field, crs) if communities
+             else stored_communities(made, community_prefix))
+    lines = read_network(network, crs)
+    grids, report = draw_and_store(made, areas, lines, rules,
+                                   note=f"drawn from {network} (target {target_area:g} m²)")
+    typer.echo(f"{len(grids)} unit grids in {grids.community_code.nunique()} communities, "
+               f"area {grids.area_m2.min():,.0f}–{grids.area_m2.max():,.0f} m² "
+               f"(median {grids.area_m2.median():,.0f})")
+    typer.echo(report.summary())
 
 
-@rules_app.command("import")
-def rules_import(path: Annotated[Path, typer.Argument(help="CSV: category_key, area_level, "
-                                                          "area_code, department_code, note")]
-                 ) -> None:
-    """Replace all dispatch rules with the file's (validated first; all or nothing)."""
-    from gridcore.errors import ImportRejected
-    from layers.grids.dispatch_rules import import_csv
+def check(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json")] = False,
+          min_area: Annotated[float, typer.Option(
+              help="ignore overlaps/gaps smaller than this, m² (float noise)")] = 0.01) -> None:
+    """Topology of the current unit grids: overlaps, gaps, grids outside their community,
+    invalid geometries, code prefixes. Exits 1 when a problem is found."""
+    from layers.grids.topology import check_stored_topology
 
-    try:
-        n = import_csv(_engine(), path)
-    except ImportRejected as exc:
-        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
-        for p in exc.problems:
-            typer.secho(f"  row {p['row']} {p['field']}: {p['reason']}", err=True)
-        raise typer.Exit(2) from None
-    typer.echo(f"{n} dispatch rules imported from {path}")
-
-
-@rules_app.command("export")
-def rules_export(output: Annotated[Path, typer.Option("-o", "--output", help="CSV to write")]
-                 ) -> None:
-    """Write the dispatch rules as CSV."""
-    from layers.grids.dispatch_rules import export_csv
-
-    text = export_csv(_engine(), output)
-    typer.echo(f"{text.count(chr(10)) - 1} dispatch rules written to {output}")
+    report = check_stored_topology(engine(ctx), min_area)
+    typer.echo(json.dumps(report.as_dict(), ensure_ascii=False, indent=2) if as_json
+               else report.to_text())
+    if not report.ok:
+        raise typer.Exit(1)
 
 
 def resolve_file(
+    ctx: typer.Context,
     path: Annotated[Path, typer.Argument(help="points: GeoPackage, GeoJSON, Shapefile, CSV "
                                               "(lon/lat columns)…")],
     output: Annotated[Path, typer.Option("-o", "--output", help="file to write (.gpkg, "
@@ -69,10 +85,12 @@ def resolve_file(
     from spatial import crs as crs_mod
     from spatial.batch import resolve
 
+    tree = settings(ctx)
     custom = crs is not None and crs_mod.normalise_crs(crs) in (crs_mod.GCJ02, crs_mod.BD09)
     gdf = read_file(path, "parts", "EPSG:4326" if custom else crs, lon_field=lon_field,
                     lat_field=lat_field)
-    out = resolve(gdf, Resolver(_engine()), category=category,
+    out = resolve(gdf, Resolver(engine(ctx), tree.resolve, tree.h3_resolution),
+                  category=category, h3_resolution=tree.h3_resolution,
                   crs=crs_mod.normalise_crs(crs) if custom else None)
     suffix = output.suffix.lower()
     if suffix in (".csv", ".tsv", ".txt"):
@@ -85,8 +103,3 @@ def resolve_file(
     inside = int(out["inside"].sum())
     typer.echo(f"{len(out)} points resolved ({inside} inside the grids, "
                f"{len(out) - inside} outside) → {output}")
-
-
-def register(app: typer.Typer) -> None:
-    app.add_typer(rules_app, name="rules")
-    app.command("resolve")(resolve_file)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -35,7 +36,8 @@ def palette(k: int, reverse: bool = False) -> list[str]:
     return colours[::-1] if reverse else colours
 
 
-def classifier(values: np.ndarray, scheme: str, k: int, breaks: list[float] | None):
+def classifier(values: np.ndarray, scheme: str, k: int, breaks: list[float] | None
+               ) -> Any:  # a mapclassify classifier (the package has no type hints)
     import mapclassify
 
     if scheme == "quantiles":

@@ -12,16 +12,18 @@ import ast
 import operator
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from gridcore.errors import ValidationError
 
-_BINARY: dict[type[ast.operator], Callable[[float, float], float]] = {
+# Over floats and over numpy arrays alike (operator's functions are generic).
+_BINARY: dict[type[ast.operator], Callable[[Any, Any], Any]] = {
     ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
     ast.Div: operator.truediv,
 }
-_UNARY: dict[type[ast.unaryop], Callable[[float], float]] = {
+_UNARY: dict[type[ast.unaryop], Callable[[Any], Any]] = {
     ast.USub: operator.neg, ast.UAdd: operator.pos,
 }
 _MAX_LENGTH = 500
@@ -85,31 +87,33 @@ class Formula:
 
 def _eval(node: ast.AST, values: Mapping[str, float | None]) -> float | None:
     if isinstance(node, ast.Constant):
-        return float(node.value)
+        return float(node.value)  # type: ignore[arg-type]  # _check admits numbers only
     if isinstance(node, ast.Name):
         value = values[node.id]
         return None if value is None else float(value)
     if isinstance(node, ast.UnaryOp):
         operand = _eval(node.operand, values)
-        return None if operand is None else _UNARY[type(node.op)](operand)
+        return None if operand is None else float(_UNARY[type(node.op)](operand))
     assert isinstance(node, ast.BinOp)
     left, right = _eval(node.left, values), _eval(node.right, values)
     if left is None or right is None:
         return None
     if isinstance(node.op, ast.Div) and right == 0:
         return None
-    return _BINARY[type(node.op)](left, right)
+    return float(_BINARY[type(node.op)](left, right))
 
 
 def _eval_arrays(node: ast.AST, values: Mapping[str, np.ndarray]) -> np.ndarray | float:
     if isinstance(node, ast.Constant):
-        return float(node.value)
+        return float(node.value)  # type: ignore[arg-type]  # _check admits numbers only
     if isinstance(node, ast.Name):
         return values[node.id]
     if isinstance(node, ast.UnaryOp):
-        return _UNARY[type(node.op)](_eval_arrays(node.operand, values))
+        result: np.ndarray | float = _UNARY[type(node.op)](_eval_arrays(node.operand, values))
+        return result
     assert isinstance(node, ast.BinOp)
     left, right = _eval_arrays(node.left, values), _eval_arrays(node.right, values)
     if isinstance(node.op, ast.Div):
         right = np.where(np.asarray(right) == 0, np.nan, right)
-    return _BINARY[type(node.op)](left, right)
+    combined: np.ndarray | float = _BINARY[type(node.op)](left, right)
+    return combined

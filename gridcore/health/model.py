@@ -19,6 +19,7 @@ from typing import Any
 
 from gridcore.errors import ValidationError
 from gridcore.health.expression import Formula
+from gridcore.lifecycle import OPEN_STATES, State
 
 # The aggregates the aggregation SQL provides per grid (and per area), with what each counts and
 # which records lie behind it: (layer, query parameters of /cases or of the OGC items) for the
@@ -35,8 +36,7 @@ AGGREGATES: dict[str, tuple[str, str, dict[str, str]]] = {
                         {"state": "closed"}),
     "handling_p90_h": ("90th percentile working hours 立案→结案", "cases", {"state": "closed"}),
     "open": ("cases of the window still open at its end", "cases",
-             {"state": "reported,verified,registered,dispatched,accepted,sent_back,handled,"
-                       "fed_back,checked,rework"}),
+             {"state": ",".join(s for s in State if s in OPEN_STATES)}),
     "overdue": ("open cases past their deadline at the window end", "cases",
                 {"overdue": "true"}),
     "repeat": ("cases in the window with an earlier case of the same class in the same H3 cell "

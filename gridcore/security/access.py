@@ -24,17 +24,22 @@ from gridcore.errors import Forbidden, ValidationError
 
 
 class Role(StrEnum):
+    """The one list of roles: the six a user can have, and ``system`` — the product itself
+    acting (intake filing a machine report, an automatic step), never a user's role."""
+
     GRID_WORKER = "grid_worker"            # 网格员 / 监督员
     DISPATCHER = "dispatcher"              # 受理员 / 派遣员
     DEPARTMENT_HANDLER = "department_handler"  # 专业部门处置人员
-    MANAGER = "manager"                    # 领导
+    MANAGER = "manager"                    # 领导 / 指挥中心
     ANALYST = "analyst"                    # GIS 分析员
     ADMIN = "admin"                        # 系统管理员
+    SYSTEM = "system"                      # the product itself
 
 
 W, D, H, M, A, X = (Role.GRID_WORKER, Role.DISPATCHER, Role.DEPARTMENT_HANDLER, Role.MANAGER,
                     Role.ANALYST, Role.ADMIN)
-EVERYONE = frozenset(Role)
+USER_ROLES = frozenset(Role) - {Role.SYSTEM}  # what ``gridcore users add --role`` accepts
+EVERYONE = USER_ROLES
 
 # Workers report and check on site, dispatchers run the operations centre, departments handle,
 # managers supervise, analysts read.
@@ -42,7 +47,7 @@ ACTIONS: dict[str, frozenset[Role]] = {
     "case.report": frozenset({W, D, X}),
     "case.read": EVERYONE,
     # Which role may take which lifecycle step is the state machine's own table
-    # (gridcore.lifecycle.TRANSITIONS); see ``transition_allowed``.
+    # (gridcore.lifecycle.TRANSITIONS); see ``gridcore.lifecycle.transition_allowed``.
     "case.act": frozenset({W, D, H, M, X}),
     "case.export": frozenset({D, M, A, X}),
     "features.read": EVERYONE,
@@ -65,29 +70,13 @@ KEY_PURPOSES: dict[str, frozenset[str]] = {
 }
 
 
-def transition_allowed(role: Role | str | None, action: str) -> bool:
-    """May ``role`` take the lifecycle step ``action`` (verify, dispatch, close…)? Delegates
-    to the state machine so that there is one table of who may do which step."""
-    from gridcore.lifecycle import TRANSITIONS
-    from gridcore.lifecycle import Action as Step
-    from gridcore.lifecycle import Role as LifecycleRole
-
-    if role is None or Role(role) == Role.ANALYST:
-        return False
-    try:
-        step = TRANSITIONS[Step(action)]
-    except (ValueError, KeyError):
-        return False
-    return LifecycleRole(Role(role).value) in step.roles
-
-
 def parse_role(value: str) -> Role:
-    try:
+    """A user's role (``system`` is no user's)."""
+    if value in USER_ROLES:
         return Role(value)
-    except ValueError:
-        raise ValidationError(f"unknown role {value!r}; expected one of "
-                              f"{', '.join(r.value for r in Role)}", field="role",
-                              value=value) from None
+    raise ValidationError(f"unknown role {value!r}; expected one of "
+                          f"{', '.join(r.value for r in Role if r in USER_ROLES)}",
+                          field="role", value=value)
 
 
 def role_allows(role: Role | str, action: str) -> bool:
@@ -108,7 +97,8 @@ class Scope:
     def covers_grid(self, grid_code: str | None) -> bool:
         if self.city_wide:
             return True
-        return bool(grid_code) and any(grid_code.startswith(p) for p in self.area_prefixes)
+        return grid_code is not None and any(grid_code.startswith(p)
+                                             for p in self.area_prefixes)
 
     def covers_case(self, grid_code: str | None, department: str | None) -> bool:
         if self.covers_grid(grid_code):

@@ -1,4 +1,5 @@
-"""Case lists: filters, clock-colour filter, keyset pagination, the overdue list (督办).
+"""Reading cases: one case with its history, lists (filters, clock-colour filter, keyset
+pagination) and the overdue list (督办).
 
 Pages are ordered newest first by ``id`` and continue *after* the last id seen (keyset), so a
 ``next`` link stays valid and never skips or repeats rows while new cases arrive. The clock
@@ -14,11 +15,11 @@ from typing import Any
 
 from sqlalchemy import Engine, text
 
-from gridcore.errors import ValidationError
+from gridcore.errors import NotFound, ValidationError
 from gridcore.security.access import Scope
-from layers.case_settings import CaseSettings
-from layers.cases.intake import CASE_COLUMNS
-from layers.cases.view import OPEN_SQL, case_dict
+from gridcore.settings import CaseSettings
+from layers.cases.view import CASE_COLUMNS, case_dict, fetch_case, history_of, photos_of
+from layers.schema.cases import OPEN_SQL
 from layers.security.scoping import case_scope_sql
 
 MAX_LIMIT = 1000
@@ -130,3 +131,22 @@ def overdue(engine: Engine, settings: CaseSettings, limit: int = 1000,
     cases, _ = list_cases(engine, settings, CaseFilter(overdue=True, scope=scope),
                           limit=limit, now=now)
     return cases
+
+
+def get_case(engine: Engine, settings: CaseSettings, case_id: int,
+             now: datetime | None = None) -> dict[str, Any]:
+    """One case with its full history; a merged case also shows its primary's outcome."""
+    now = now or datetime.now(UTC)
+    with engine.connect() as conn:
+        row = fetch_case(conn, case_id)
+        if row is None:
+            raise NotFound(f"case {case_id} does not exist", case_id=case_id)
+        out = case_dict(row, settings.working_calendar, now, history_of(conn, case_id),
+                        photos_of(conn, case_id))
+        if row["primary_case_id"]:
+            primary = fetch_case(conn, row["primary_case_id"])
+            out["outcome"] = {"primary_case_id": primary["id"],
+                              "primary_public_no": primary["public_no"],
+                              "state": primary["state"], "closed_at":
+                              primary["closed_at"].isoformat() if primary["closed_at"] else None}
+        return out

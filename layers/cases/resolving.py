@@ -1,7 +1,7 @@
-"""The resolver case intake uses: ``layers.grids.resolver.Resolver`` (in-memory grid locator, datum
-conversion, city-part link, dispatch rules engine with owner override).
-
-Intake only depends on the :class:`Resolves` protocol, so a city could plug in another locator.
+"""What case intake and the lifecycle ask of a resolver (the :class:`Resolves` protocol), and
+the re-proposal after a send-back. The app's one resolver is ``layers.grids.resolver.Resolver``
+(in-memory grid locator, datum conversion, city-part link, dispatch rules with the owner
+override); intake depends on the protocol only, so a city could plug in another locator.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from typing import Any, Protocol
 
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection
 
 from gridcore.resolution import Resolution, ResponsibleParty
 
@@ -24,12 +24,6 @@ class Resolves(Protocol):
                          category: str | None) -> dict[str, object]: ...
 
     def warm(self) -> None: ...
-
-
-def make_resolver(engine: Engine, settings: Any = None) -> Resolves:
-    from layers.grids.resolver import Resolver
-
-    return Resolver(engine, settings)
 
 
 def repropose(resolver: Resolves, lon: float, lat: float, category: str,

@@ -19,11 +19,12 @@ import orjson
 from sqlalchemy import Connection
 
 from gridcore.resolution import LinkedPart
+from gridcore.taxonomy import default_taxonomy
 from layers.cases.resolving import Resolves
-from layers.cases.view import taxonomy
 from layers.db.prepared import Prepared
 from layers.grids.index import LAYERS as INDEX_LAYERS
 from layers.grids.resolver import PART_LINK_LATERAL
+from layers.schema.cases import OPEN_SQL
 from spatial.measure import degree_box
 
 # The nearest part of the report's class (the resolver's part link) and the open cases around
@@ -47,7 +48,7 @@ LEFT JOIN LATERAL (
                    extract(epoch FROM created_at) AS at,
                    ST_Distance(geom::geography, q.pt::geography) AS d
             FROM case_record
-            WHERE state NOT IN ('closed', 'voided', 'merged') AND created_at >= q.since
+            WHERE {OPEN_SQL} AND created_at >= q.since
               AND geom && ST_Expand(q.pt, q.dx, q.dy)
               AND (left(category_key, 3) = q.major OR part_code = lp.code)
             OFFSET 0  -- not flattened: the distance is worked out once, not again in the WHERE
@@ -82,7 +83,7 @@ def survey_many(conn: Connection, resolver: Resolves,
         return {}, []
     queries = []
     for i, (lon, lat, category) in enumerate(points):
-        radius = taxonomy().get(category).dedup_radius_m
+        radius = default_taxonomy().get(category).dedup_radius_m
         queries.append({
             **resolver.part_link_params(lon, lat, category), "i": i,
             "since": now - window, "radius": radius, "major": category[:3],

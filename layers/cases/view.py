@@ -1,48 +1,44 @@
-"""How a stored case reads: its clock on the working calendar and its public dictionary."""
+"""How a stored case reads: the row (:func:`fetch_case`), its clock on the working calendar and
+its public dictionary (:func:`case_dict`), its history and photos."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from functools import lru_cache
 from typing import Any
 
-from gridcore.calendar import Clock, Interval, WorkingCalendar, colour_for
-from gridcore.lifecycle import TERMINAL_STATES, State
-from gridcore.taxonomy import Stage, Taxonomy, TimeLimit
+from sqlalchemy import Connection, text
 
-OPEN_SQL = "state NOT IN ('closed', 'voided', 'merged')"
-WARN_SHARE = 0.8  # warn_at: the instant the clock turns yellow (colour_for)
+from gridcore.calendar import Clock, Interval, WorkingCalendar
+from gridcore.lifecycle import TERMINAL_STATES
+from gridcore.taxonomy import TimeLimit
 
-
-@lru_cache(maxsize=1)
-def taxonomy() -> Taxonomy:
-    return Taxonomy.default()
+CASE_COLUMNS = "c.*, ST_X(c.geom) AS lon, ST_Y(c.geom) AS lat"
 
 
-def stage_limit(category_key: str, stage: Stage) -> TimeLimit:
-    return taxonomy().get(category_key).limits[stage]
+def fetch_case(conn: Connection, case_id: int | None = None, key: str | None = None,
+               lock: bool = False) -> Any:
+    """A case row by id or idempotency key (``lock``: FOR UPDATE), or None."""
+    where = "c.id = :v" if case_id is not None else "c.idempotency_key = :v"
+    sql = f"SELECT {CASE_COLUMNS} FROM case_record c WHERE {where}"
+    return conn.execute(text(sql + (" FOR UPDATE" if lock else "")),
+                        {"v": case_id if case_id is not None else key}).mappings().first()
 
 
-def pauses_of(intervals: list[list[str]] | None) -> list[Interval]:
-    return [(datetime.fromisoformat(a), datetime.fromisoformat(b)) for a, b in intervals or []]
+def history_of(conn: Connection, case_id: int) -> list[Any]:
+    return list(conn.execute(text("SELECT * FROM case_history WHERE case_id = :c ORDER BY id"),
+                             {"c": case_id}).mappings())
 
 
-def stage_marks(calendar: WorkingCalendar, start: datetime, limit: TimeLimit,
-                pauses: list[Interval]) -> tuple[datetime, datetime]:
-    """(warn_at, deadline_at): the instants 80 % and 100 % of the limit are used up. Stored so
-    that colour filters and the overdue list are index scans, not per-row calendar walks."""
-    (warn, _), (deadline, _) = calendar.marks(start, limit, (WARN_SHARE, 1.0), pauses)
-    return warn, deadline
+def photos_of(conn: Connection, case_id: int) -> list[Any]:
+    return list(conn.execute(text("SELECT * FROM case_photo WHERE case_id = :c ORDER BY id"),
+                             {"c": case_id}).mappings())
 
 
-def fresh_clock(calendar: WorkingCalendar, start: datetime, limit: TimeLimit
-                ) -> tuple[datetime, datetime, Clock]:
-    """(warn_at, deadline_at, clock) of a stage that starts at ``start`` and is looked at the
-    same instant (a new case): one calendar walk instead of one for the marks and another for
-    the clock, which would find nothing used and the same deadline."""
-    (warn, _), (deadline, fallback) = calendar.marks(start, limit, (WARN_SHARE, 1.0))
-    return warn, deadline, Clock(deadline, 0.0, colour_for(0.0), False, fallback)
+def pauses_of(intervals: list[list[str]] | None) -> tuple[Interval, ...]:
+    """The stored parked intervals (``parked_intervals``) as pairs of instants."""
+    return tuple((datetime.fromisoformat(a), datetime.fromisoformat(b))
+                 for a, b in intervals or [])
 
 
 def case_clock(row: Mapping[str, Any], calendar: WorkingCalendar, now: datetime) -> Clock | None:
@@ -98,6 +94,3 @@ def case_dict(row: Mapping[str, Any], calendar: WorkingCalendar, now: datetime,
                          for p in photos]
     return out
 
-
-def is_open(state: str) -> bool:
-    return State(state) not in TERMINAL_STATES

@@ -15,8 +15,8 @@ from pathlib import Path
 from sqlalchemy import make_url
 
 from gridcore.errors import GridcoreError, ValidationError
-from layers.db.cluster import find_pg_bin, resolve_database_url
-from layers.settings import DatabaseSettings
+from gridcore.settings import DatabaseSettings
+from layers.db.cluster import find_pg_bin, resolve_database_url, standalone_database
 
 
 def _tool(name: str, settings: DatabaseSettings) -> str:
@@ -52,7 +52,7 @@ def libpq_env(url: str) -> dict[str, str]:
 
 def backup(path: Path, url: str | None = None, settings: DatabaseSettings | None = None
            ) -> Path:
-    settings = settings or DatabaseSettings()
+    settings = standalone_database(settings)
     url = url or resolve_database_url(settings)
     path = Path(path)
     tmp = path.with_name(path.name + ".partial")
@@ -68,7 +68,7 @@ def backup(path: Path, url: str | None = None, settings: DatabaseSettings | None
 def restore(path: Path, url: str | None = None, settings: DatabaseSettings | None = None
             ) -> None:
     """Replay a dump into the database, replacing what it holds, in one transaction."""
-    settings = settings or DatabaseSettings()
+    settings = standalone_database(settings)
     url = url or resolve_database_url(settings)
     path = Path(path)
     if not path.is_file():

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gridcore.errors import DatabaseUnsuitable
-from layers.settings import DatabaseSettings
+from gridcore.settings import DatabaseSettings, Settings
 
 INSTALL_HINT = (
     "PostgreSQL with PostGIS is not installed. On Debian/Ubuntu run:\n"
@@ -32,6 +32,13 @@ INSTALL_HINT = (
     "(or set GRIDCORE_DATABASE_URL to an existing PostgreSQL >= 14 with PostGIS >= 3.1)"
 )
 DEFAULT_PORT = 54329
+
+
+def standalone_database(settings: DatabaseSettings | None = None) -> DatabaseSettings:
+    """``settings`` when given, else the environment's database section: for callers that
+    have no settings tree of their own (a notebook, a benchmark, a script). The service and the
+    command line always pass the section of the tree they built."""
+    return settings if settings is not None else Settings().database
 
 
 def find_pg_bin(settings: DatabaseSettings) -> Path:
@@ -83,7 +90,7 @@ class ClusterInfo:
 
 class EmbeddedCluster:
     def __init__(self, settings: DatabaseSettings | None = None) -> None:
-        self.settings = settings or DatabaseSettings()
+        self.settings = standalone_database(settings)
         self.root = Path(self.settings.data_dir)
         self.pgdata = self.root / "pg"
         self.socket_dir = self.root / "run"
@@ -265,7 +272,7 @@ class EmbeddedCluster:
 
 def resolve_database_url(settings: DatabaseSettings | None = None, start: bool = True) -> str:
     """``GRIDCORE_DATABASE_URL`` when set, otherwise the embedded cluster's (started if asked)."""
-    settings = settings or DatabaseSettings()
+    settings = standalone_database(settings)
     if settings.database_url:
         url = settings.database_url
         if url.startswith("postgresql://") or url.startswith("postgres://"):

@@ -13,9 +13,10 @@ from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
 
 from gridcore.errors import DatabaseUnsuitable, ServiceUnavailable
-from layers.db.cluster import resolve_database_url
-from layers.settings import DatabaseSettings
+from gridcore.settings import DatabaseSettings
+from layers.db.cluster import resolve_database_url, standalone_database
 
+PREPARED_OPTION = "gridcore_prepared_statements"
 MIN_POSTGRES = (14, 0)
 MIN_POSTGIS = (3, 1)
 
@@ -24,7 +25,7 @@ def make_engine(settings: DatabaseSettings | None = None, url: str | None = None
                 start_cluster: bool = True) -> Engine:
     """An engine with a recovering pool: a check on checkout drops dead connections after a
     database restart and recycle retires old ones (pygeoapi #2344)."""
-    settings = settings or DatabaseSettings()
+    settings = standalone_database(settings)
     url = url or resolve_database_url(settings, start=start_cluster)
     engine = create_engine(
         url,
@@ -33,6 +34,8 @@ def make_engine(settings: DatabaseSettings | None = None, url: str | None = None
         pool_pre_ping=False,  # _check_on_checkout does it without a round trip
         pool_recycle=settings.pool_recycle_s,
         pool_timeout=settings.pool_timeout_s,
+        # layers.db.prepared reads it on every statement it runs (GRIDCORE_PREPARED_STATEMENTS)
+        execution_options={PREPARED_OPTION: settings.prepared_statements},
         connect_args={
             "application_name": "gridcore",
             "connect_timeout": 10,

@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from functools import lru_cache
 from typing import Any, TypeVar
 
 import psycopg2
 from sqlalchemy import Connection, CursorResult
 from sqlalchemy.exc import DBAPIError
 
-from layers.settings import DatabaseSettings
+from layers.db.engine import PREPARED_OPTION
 
 # :name, but not the ::type casts, nor anything inside a '…' literal (matched and kept as is)
 _PARAM = re.compile(r"'(?:[^']|'')*'|(?<![:\w]):([A-Za-z_]\w*)")
@@ -30,9 +29,10 @@ _PLAN_CHANGED = "0A000"  # "cached plan must not change result type": a column w
 T = TypeVar("T")
 
 
-@lru_cache(maxsize=1)
-def _enabled() -> bool:
-    return DatabaseSettings().prepared_statements  # GRIDCORE_PREPARED_STATEMENTS
+def _enabled(conn: Connection) -> bool:
+    """Off behind a transaction-pooling proxy (GRIDCORE_PREPARED_STATEMENTS=false): the option
+    ``layers.db.engine.make_engine`` puts on its engine."""
+    return bool(conn.get_execution_options().get(PREPARED_OPTION, True))
 
 
 class Prepared:
@@ -57,7 +57,7 @@ class Prepared:
         self._execute = f"EXECUTE {name} ({', '.join(['%s'] * len(self.params))})"
 
     def execute(self, conn: Connection, params: Mapping[str, Any]) -> CursorResult[Any]:
-        if not _enabled():
+        if not _enabled(conn):
             return conn.exec_driver_sql(self._plain, dict(params))
         return self._run(conn, conn.exec_driver_sql, params)
 
@@ -69,7 +69,7 @@ class Prepared:
         which cost more client CPU than psycopg2 reading the row. Errors still come out as
         SQLAlchemy's (``OperationalError`` → the API's 503), and a connection the server
         dropped is invalidated so that the pool replaces it."""
-        if not _enabled():
+        if not _enabled(conn):
             return [dict(r) for r in self.execute(conn, params).mappings()]
         raw = conn.connection.dbapi_connection
         try:

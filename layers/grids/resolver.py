@@ -18,31 +18,17 @@ from collections.abc import Collection, Mapping, Sequence
 from typing import cast
 
 import numpy as np
-from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy import Connection, Engine, text
 
 from gridcore.dispatch import AreaPath, PartUnits, Proposal
 from gridcore.errors import OutsideManagedArea, ValidationError
 from gridcore.resolution import AreaRef, GridHit, LinkedPart, Resolution, ResponsibleParty
+from gridcore.settings import ResolveSettings
 from layers.db.prepared import Prepared
 from layers.grids.index import GridIndex, IndexSnapshot, shared_index
 from spatial import crs as crs_mod
 from spatial import h3cells
 from spatial.measure import degree_box
-
-
-class ResolveSettings(BaseSettings):
-    """Tunables (env prefix ``GRIDCORE_RESOLVE_``)."""
-
-    model_config = SettingsConfigDict(env_prefix="GRIDCORE_RESOLVE_", extra="ignore")
-
-    snap_m: float = 30.0  # GPS error: closer than this to a grid → snapped to it
-    far_m: float = 50_000.0  # farther than this from every grid → wrong datum / axes
-    part_link_m: float = 30.0  # nearest city part of the report's class within this distance
-    h3_resolution: int = 10
-    check_interval_s: float = 0.0  # 0 = check the grid version on every resolve
-    batch_limit: int = 10_000
-
 
 # The nearest city part of a class within a distance of a point: a lateral subquery over a row
 # ``q`` (columns ``pt`` the point, ``part_class``, ``part_m`` the distance, ``part_deg`` the
@@ -86,9 +72,14 @@ def part_class_of(category: str | None) -> str | None:
 
 
 class Resolver:
-    def __init__(self, engine: Engine, settings: ResolveSettings | None = None) -> None:
+    """``settings``: the tree's ``resolve`` section (its defaults when not given);
+    ``h3_resolution``: the tree's one H3 resolution (``GRIDCORE_H3_RESOLUTION``)."""
+
+    def __init__(self, engine: Engine, settings: ResolveSettings | None = None,
+                 h3_resolution: int = h3cells.DEFAULT_RESOLUTION) -> None:
         self.engine = engine
-        self.settings = settings or ResolveSettings()
+        self.settings = settings if settings is not None else ResolveSettings()
+        self.h3_resolution = h3_resolution
         self.index: GridIndex = shared_index(engine, snap_m=self.settings.snap_m,
                                              check_interval_s=self.settings.check_interval_s)
 
@@ -126,7 +117,7 @@ class Resolver:
                   if part is _UNSET else cast(LinkedPart | None, part))
         return self._assemble(snap, wlon, wlat, idx, near, snapped, dist, category,
                               linked, exclude, h3cells.cell(wlon, wlat,
-                                                            self.settings.h3_resolution))
+                                                            self.h3_resolution))
 
     def part_link_params(self, lon: float, lat: float, category: str | None
                          ) -> dict[str, object]:
@@ -157,7 +148,7 @@ class Resolver:
         for c in set(cats):
             self._check_known(c, snap)
         found = snap.locator.locate_many(wlon, wlat)
-        cells = h3cells.cells(wlon, wlat, self.settings.h3_resolution)
+        cells = h3cells.cells(wlon, wlat, self.h3_resolution)
         links = self._link_parts([(i, wlon[i], wlat[i], cats[i]) for i in range(len(x))])
         out = []
         for i in range(len(x)):

@@ -15,6 +15,8 @@ from typing import Literal
 
 from sqlalchemy import Connection, text
 
+from layers.schema.cases import TERMINAL_SQL
+
 Kind = Literal["string", "integer", "number", "date", "date-time", "boolean", "array",
                "object"]
 
@@ -164,7 +166,6 @@ ENTITIES = Collection(
 STATIC = (AREAS, GRIDS, PARTS, ENTITIES)
 
 CASE_TABLE = "case_record"
-CLOSED_STATES = ("closed", "voided", "merged")
 # Case columns this layer can show, in order; the ones the table lacks are left out, so the
 # layer follows the case schema (migrations/versions/0002_cases.py) as it evolves.
 # (column, kind, filterable, in tiles)
@@ -200,7 +201,7 @@ def case_collection(columns: set[str]) -> Collection | None:
               for col, kind, filterable, in_tiles in CASE_CANDIDATES if col in columns]
     if "category_key" in columns:
         fields.append(Field("event_class", "right(t.category_key, 4)", "string", True, True))
-    fields.append(Field("open", f"t.state NOT IN {CLOSED_STATES!r}", "boolean", True, True))
+    fields.append(Field("open", f"t.state NOT IN {TERMINAL_SQL}", "boolean", True, True))
     fields.append(Field("clock", clock_sql(columns), "string", True, True,
                         title="clock colour (亮灯): green ≤ 80 % of the limit, yellow ≤ 100 %, "
                               "red overdue; none when closed"))
@@ -220,7 +221,7 @@ def clock_sql(columns: set[str]) -> str:
     if not {"warn_at", "deadline_at"} <= columns:
         return "'green'"
     at = "coalesce(t.parked_since, now())" if "parked_since" in columns else "now()"
-    return (f"CASE WHEN t.state IN {CLOSED_STATES!r} THEN 'none' "
+    return (f"CASE WHEN t.state IN {TERMINAL_SQL} THEN 'none' "
             f"WHEN t.deadline_at IS NULL THEN 'green' "
             f"WHEN {at} > t.deadline_at THEN 'red' "
             f"WHEN t.warn_at IS NOT NULL AND {at} > t.warn_at THEN 'yellow' ELSE 'green' END")
@@ -231,7 +232,7 @@ def clock_changes_sql(columns: set[str]) -> str | None:
     if not {"warn_at", "deadline_at", "parked_since"} <= columns:
         return None
     return ("CASE WHEN t.parked_since IS NOT NULL OR t.state IN "
-            f"{CLOSED_STATES!r} THEN NULL WHEN t.warn_at > now() THEN t.warn_at "
+            f"{TERMINAL_SQL} THEN NULL WHEN t.warn_at > now() THEN t.warn_at "
             "WHEN t.deadline_at > now() THEN t.deadline_at END")
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
-from layers.ogc.collections import CLOSED_STATES
+from layers.schema.cases import TERMINAL_SQL
 
 OPEN_CASES_SHOWN = 50
 
@@ -42,7 +42,7 @@ def grid_details(conn: Connection, code: str) -> dict[str, Any] | None:
     if _has_table(conn, "case_record"):
         rows = conn.execute(text(
             f"SELECT id, public_no, state, category_key, deadline_at, count(*) OVER () AS n "
-            f"FROM case_record WHERE grid_code = :c AND state NOT IN {CLOSED_STATES!r} "
+            f"FROM case_record WHERE grid_code = :c AND state NOT IN {TERMINAL_SQL} "
             f"ORDER BY deadline_at NULLS LAST, id LIMIT {OPEN_CASES_SHOWN}"),
             {"c": code}).mappings().all()
         out["open_case_count"] = int(rows[0]["n"]) if rows else 0

@@ -1,10 +1,12 @@
-"""What is stored: each layer with its feature count, extent and version."""
+"""What is stored (``GET /layers``): each layer with its feature count, extent and version."""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
 from sqlalchemy import Engine, text
+
+from layers.ogc.collections import layer_versions
 
 # Layer → (table, geometry column, filter for the current rows).
 SPATIAL_LAYERS: dict[str, tuple[str, str]] = {
@@ -27,16 +29,10 @@ class LayerSummary:
         return asdict(self)
 
 
-def layer_versions(engine: Engine) -> dict[str, int]:
-    with engine.connect() as conn:
-        return {row.layer: int(row.version)
-                for row in conn.execute(text("SELECT layer, version FROM layer_version"))}
-
-
 def layer_summaries(engine: Engine) -> list[LayerSummary]:
-    versions = layer_versions(engine)
     out = []
     with engine.connect() as conn:
+        versions, _ = layer_versions(conn)
         for name, (table, where) in SPATIAL_LAYERS.items():
             # Table names come from the constant above, never from a request.
             row = conn.execute(text(

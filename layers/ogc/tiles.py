@@ -18,6 +18,7 @@ from sqlalchemy import Connection, text
 from gridcore.errors import ValidationError
 from layers.ogc.collections import Collection
 from layers.ogc.features import ItemsQuery, where_clause
+from spatial.crs import Shift
 
 EXTENT = 4096
 BUFFER = 64
@@ -34,14 +35,6 @@ SERIAL = "SET LOCAL max_parallel_workers_per_gather = 0; "
 class Tile:
     data: bytes
     expires: datetime | None  # the data changes by itself then (a clock colour), or never
-
-
-@dataclass(frozen=True)
-class Shift:
-    """A translation in degrees applied to the overlay (WGS 84 → GCJ-02 near the tile)."""
-
-    dx: float = 0.0
-    dy: float = 0.0
 
 
 def check_tile(z: int, x: int, y: int) -> None:

@@ -24,7 +24,15 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
+from gridcore.lifecycle import TERMINAL_STATES
 from layers.schema.city import SRID, metadata
+
+# gridcore.lifecycle's final states as SQL: "state NOT IN {TERMINAL_SQL}" is an open case. In
+# the order migration 0002's partial indexes spell them (an open-case query must imply their
+# predicate for the planner to use them; a NOT IN list implies one with the same values).
+TERMINAL_SQL = "(" + ", ".join(f"'{s}'" for s in sorted(
+    TERMINAL_STATES, key=("closed", "voided", "merged").index)) + ")"
+OPEN_SQL = f"state NOT IN {TERMINAL_SQL}"
 
 case_record = Table(
     "case_record", metadata,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, Engine, false, literal, or_, text, true
+from sqlalchemy import ColumnElement, Engine, false, or_, text, true
 from sqlalchemy.sql.elements import ColumnClause
 
 from gridcore.errors import Forbidden
@@ -24,16 +24,6 @@ def grid_condition(grid_column: ColumnElement | ColumnClause, scope: Scope) -> C
         return false()
     # Prefixes are digits only (validated on entry), so no LIKE wildcard can slip in.
     return or_(*(grid_column.like(p + "%") for p in scope.area_prefixes))
-
-
-def case_condition(grid_column: ColumnElement | ColumnClause,
-                   department_column: ColumnElement | ColumnClause | None,
-                   scope: Scope) -> ColumnElement:
-    """Cases in the scope's areas, or dispatched to the scope's department."""
-    by_area = grid_condition(grid_column, scope)
-    if scope.city_wide or scope.department is None or department_column is None:
-        return by_area
-    return or_(by_area, department_column == literal(scope.department))
 
 
 def case_scope_sql(scope: Scope, params: dict[str, Any], alias: str = "c") -> str:

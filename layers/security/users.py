@@ -190,18 +190,3 @@ def principal_for_key(engine: Engine, presented: str) -> Principal:
                                                              _sha(parts[2])):
         raise bad
     return Principal(f"key:{row.prefix}:{row.owner}", key_purpose=row.purpose)
-
-
-def key_client(engine: Engine, presented: str, purpose: str,
-               legacy_keys: set[str] | frozenset[str] = frozenset()) -> str | None:
-    """The name of the client behind an API key sent as a form or query field (Open311's
-    ``api_key``), or None. Keys made with ``gridcore keys add`` are checked against their hash
-    and purpose; plain keys from ``GRIDCORE_OPEN311_API_KEYS`` (the setting the Open311 routes
-    began with) are still accepted so existing deployments keep working."""
-    if presented.startswith("gck_"):
-        try:
-            principal = principal_for_key(engine, presented)
-        except Unauthenticated:
-            return None
-        return principal.name if principal.key_purpose == purpose else None
-    return purpose if presented and presented in legacy_keys else None

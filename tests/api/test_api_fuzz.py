@@ -82,7 +82,7 @@ def test_openapi_operations_hold_their_schema(db: Engine, artifacts: Path) -> No
     add_user(db, "fuzz-admin", "correct horse battery", "admin")
     app = create_app(engine=db)
     with TestClient(app) as client:
-        token, _ = issue_token(app.state.security_settings, "fuzz-admin", "admin", minutes=30)
+        token, _ = issue_token(app.state.settings.security, "fuzz-admin", "admin", minutes=30)
         headers = {"Authorization": f"Bearer {token}", "X-Actor": "fuzz-admin"}
         _seed(client, headers)
         schema = schemathesis.openapi.from_dict(app.openapi())

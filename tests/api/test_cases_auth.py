@@ -7,19 +7,21 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.security import issue_token
+from gridcore.settings import Settings
 from layers.security.users import add_key, add_user
 from tests.support.cases import INSIDE_001, plant, report, settings
+from tests.support.database import serving
 
 
 @pytest.fixture
-def api(client: TestClient, db, tmp_path):  # type: ignore[no-untyped-def]
+def api(db, tmp_path):  # type: ignore[no-untyped-def]
     plant(db)
-    client.app.state.case_settings = settings(tmp_path)
-    return client
+    with serving(db, Settings(cases=settings(tmp_path))) as client:
+        yield client
 
 
 def bearer(api: TestClient, username: str, role: str) -> dict[str, str]:
-    token, _ = issue_token(api.app.state.security_settings, username, role)
+    token, _ = issue_token(api.app.state.settings.security, username, role)
     return {"Authorization": f"Bearer {token}"}
 
 

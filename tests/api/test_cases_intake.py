@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 from pyproj import Geod
 from sqlalchemy import text
 
+from gridcore.settings import Settings
 from spatial.crs import wgs84_to_gcj02
 from tests.support.cases import (
     FAKE_JPEG,
@@ -24,14 +25,14 @@ from tests.support.cases import (
     report,
     settings,
 )
-from tests.support.database import row_counts
+from tests.support.database import row_counts, serving
 
 
 @pytest.fixture
-def api(client: TestClient, db, tmp_path):  # type: ignore[no-untyped-def]
+def api(db, tmp_path):  # type: ignore[no-untyped-def]
     plant(db)
-    client.app.state.case_settings = settings(tmp_path, max_photo_bytes=20_000)
-    return client
+    with serving(db, Settings(cases=settings(tmp_path, max_photo_bytes=20_000))) as client:
+        yield client
 
 
 def test_intake_resolves_and_proposes_most_specific_rule(api: TestClient) -> None:

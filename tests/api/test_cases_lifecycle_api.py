@@ -12,9 +12,10 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
-from layers.cases.intake import Report, intake
-from layers.cases.resolving import make_resolver
+from gridcore.intake import Report
+from gridcore.settings import Settings
 from tests.support.cases import INSIDE_001, INSIDE_002, key, plant, report, settings
+from tests.support.database import serving
 
 DESK = {"X-Role": "dispatcher", "X-Actor": "desk-1"}
 DEPT = {"X-Role": "department_handler", "X-Actor": "dept-1"}
@@ -23,10 +24,10 @@ BOSS = {"X-Role": "manager", "X-Actor": "boss"}
 
 
 @pytest.fixture
-def api(client: TestClient, db, tmp_path):  # type: ignore[no-untyped-def]
+def api(db, tmp_path):  # type: ignore[no-untyped-def]
     plant(db)
-    client.app.state.case_settings = settings(tmp_path)
-    return client
+    with serving(db, Settings(cases=settings(tmp_path))) as client:
+        yield client
 
 
 def new_case(api: TestClient, point=INSIDE_001, **kw) -> int:  # type: ignore[no-untyped-def]
@@ -145,11 +146,9 @@ def test_park_extend_supervise_reopen(api: TestClient) -> None:
 
 
 def test_lists_filters_pages_exports_overdue(api: TestClient, db, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    s = api.app.state.case_settings
-    resolver = make_resolver(db)
     old = datetime.now(UTC) - timedelta(days=3)
-    late = intake(db, resolver, s, Report(key(), "E0102", *INSIDE_002,
-                                                 source="hotline"), now=old).case
+    late = api.app.state.intake.file_report(Report(key(), "E0102", *INSIDE_002,
+                                                   source="hotline"), now=old).case
     ids = [new_case(api, category="E0103") for _ in range(5)]
     page = api.get("/cases", params={"limit": 2}).json()
     assert [c["id"] for c in page["cases"]] == ids[::-1][:2]

@@ -25,7 +25,7 @@ import pytest
 from sqlalchemy import Engine, text
 
 from api.security import issue_token
-from api.security_settings import SecuritySettings
+from gridcore.settings import Settings
 from layers.security.users import add_user
 from tests.support.cases import plant
 
@@ -142,7 +142,7 @@ def test_no_acknowledged_case_is_lost(db: Engine, database_url: str, tmp_path: P
                                       artifacts: Path) -> None:
     plant(db)
     add_user(db, "reporter1", "correct horse battery", "grid_worker", areas=("110101001001",))
-    token, _ = issue_token(SecuritySettings(), "reporter1", "grid_worker", minutes=30)
+    token, _ = issue_token(Settings().security, "reporter1", "grid_worker", minutes=30)
     headers = {"Authorization": f"Bearer {token}", "X-Actor": "reporter1",
                "X-Role": "grid_worker"}
     server = Server(database_url, tmp_path / "media")

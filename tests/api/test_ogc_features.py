@@ -128,7 +128,7 @@ def test_filters_datetime_bbox_crs_and_limit_cap(client) -> None:
         "numberReturned"] == 0
     assert client.get("/collections/cases/items?datetime=../2100-01-01T00:00:00Z").json()[
         "numberReturned"] == 4
-    client.app.state.api_settings.page_limit_max = 3
+    client.app.state.settings.api.page_limit_max = 3
     capped = client.get("/collections/grids/items?limit=1000").json()
     assert capped["numberReturned"] == 3
 

@@ -3,6 +3,7 @@ lifecycle step, and imports from the command line."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -11,18 +12,20 @@ from sqlalchemy import Engine
 from typer.testing import CliRunner
 
 from gridcore.cli import app as cli
+from gridcore.settings import Settings
 from layers.security import audit
 from tests.support.cases import INSIDE_001, OUTSIDE, plant, settings
+from tests.support.database import serving
 
 WORKER = {"X-Actor": "wang", "X-Role": "grid_worker"}
 DESK = {"X-Actor": "li", "X-Role": "dispatcher"}
 
 
 @pytest.fixture
-def api(client: TestClient, db: Engine, tmp_path: Path) -> TestClient:
+def api(db: Engine, tmp_path: Path) -> Iterator[TestClient]:
     plant(db)
-    client.app.state.case_settings = settings(tmp_path)
-    return client
+    with serving(db, Settings(cases=settings(tmp_path))) as client:
+        yield client
 
 
 def _post(api: TestClient, key: str, where: tuple[float, float]):  # type: ignore[no-untyped-def]

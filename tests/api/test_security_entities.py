@@ -25,7 +25,7 @@ def _entity(db: Engine, code: str, grid: str) -> None:
 
 
 def _bearer(client: TestClient, name: str) -> dict[str, str]:
-    token, _ = issue_token(client.app.state.security_settings, name, "")
+    token, _ = issue_token(client.app.state.settings.security, name, "")
     return {"Authorization": f"Bearer {token}"}
 
 
@@ -66,7 +66,7 @@ def test_masked_by_default_unmasked_with_purpose_and_audited(client: TestClient,
 
 
 def test_body_size_limit(client: TestClient) -> None:
-    size = client.app.state.api_settings.max_body_bytes
+    size = client.app.state.settings.api.max_body_bytes
     response = client.post("/auth/token", content=b"x" * (size + 1),
                            headers={"content-type": "application/x-www-form-urlencoded"})
     assert response.status_code == 413

@@ -6,8 +6,8 @@ import pytest
 from sqlalchemy import Engine, text
 
 from api.security import issue_token
-from api.security_settings import SecuritySettings
 from gridcore.errors import Conflict, Unauthenticated, ValidationError
+from gridcore.settings import SecuritySettings
 from layers.security import audit, users
 
 GRID = "320582110152102"
@@ -65,7 +65,7 @@ def test_users_and_password_flow(anon, db: Engine) -> None:  # type: ignore[no-u
 def test_expired_and_forged_tokens_are_refused(anon, db: Engine) -> None:  # type: ignore[no-untyped-def]
     client = anon
     users.add_user(db, "admin1", PASSWORD, "admin")
-    settings = client.app.state.security_settings
+    settings = client.app.state.settings.security
     expired, _ = issue_token(settings, "admin1", "admin", minutes=-1)
     response = client.get("/auth/me", headers={"Authorization": f"Bearer {expired}"})
     assert response.status_code == 401 and "expired" in response.json()["detail"]

@@ -17,7 +17,7 @@ from sqlalchemy import Engine
 
 from api.app import create_app
 from api.security import issue_token
-from api.security_settings import SecuritySettings
+from gridcore.settings import Settings
 from layers.security import audit, users
 from tests.support.cases import GRID_001, GRID_002, INSIDE_001, INSIDE_002, plant, settings
 
@@ -35,13 +35,13 @@ USERS = {
 @pytest.fixture
 def city(db: Engine, tmp_path) -> Iterator[tuple[TestClient, dict]]:  # type: ignore[no-untyped-def]
     plant(db)
-    app = create_app(engine=db)
-    app.state.security_settings = SecuritySettings(env="production").check()
-    app.state.case_settings = settings(tmp_path)
+    tree = Settings(cases=settings(tmp_path))
+    tree.security = tree.security.model_copy(update={"env": "production"})
+    app = create_app(tree, engine=db)
     headers = {}
     for name, (role, areas, dept) in USERS.items():
         users.add_user(db, name, PASSWORD, role, department=dept, areas=areas)
-        token, _ = issue_token(app.state.security_settings, name, role)
+        token, _ = issue_token(tree.security, name, role)
         headers[name] = {"Authorization": f"Bearer {token}"}
     with TestClient(app) as client:
         yield client, headers

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, text
 
+from gridcore.settings import Settings
 from tests.support.browser import chromium_browser, settle
 from tests.support.data import shared_file
 from tests.support.database import truncate_all
@@ -25,7 +26,7 @@ def demo_map(engine: Engine) -> Iterator[tuple]:
     mp = pytest.MonkeyPatch()
     mp.setenv("GRIDCORE_DEMO_PBF", str(shared_file("helsinki/Helsinki.osm.pbf")))
     truncate_all(engine)
-    list(load_demo(engine, echo=lambda _: None))
+    list(load_demo(engine, Settings(), echo=lambda _: None))
     try:
         with live_server(engine) as url, chromium_browser() as chromium:
             page = chromium.new_context(viewport={"width": 1280, "height": 800}).new_page()

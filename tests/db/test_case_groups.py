@@ -10,11 +10,12 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
 from gridcore.errors import Conflict, OutsideManagedArea, ValidationError
-from layers.cases.intake import Filing, IntakeResult, Report, intake, intake_many
-from layers.cases.resolving import make_resolver
+from gridcore.intake import Filing, Report, check_photo
+from layers.cases.intake import Intake, IntakeResult
 from layers.cases.unwritten import unwritten
 from layers.cases.write import write_cases
 from layers.db.engine import autocommit
+from layers.grids.resolver import Resolver
 from tests.support.cases import INSIDE_001, INSIDE_002, LAMP, OUTSIDE, key, plant, settings
 from tests.support.database import row_counts
 
@@ -22,7 +23,7 @@ from tests.support.database import row_counts
 @pytest.fixture
 def city(db, tmp_path):  # type: ignore[no-untyped-def]
     plant(db)
-    return db, make_resolver(db), settings(tmp_path)
+    return db, Intake(db, Resolver(db), settings(tmp_path))
 
 
 def filing(point=INSIDE_001, category="E0103", k=None, **kw):  # type: ignore[no-untyped-def]
@@ -31,10 +32,10 @@ def filing(point=INSIDE_001, category="E0103", k=None, **kw):  # type: ignore[no
 
 
 def test_a_group_is_one_transaction_and_each_report_its_own_case(city) -> None:  # type: ignore[no-untyped-def]
-    db, resolver, s = city
+    db, intake = city
     near_lamp = (LAMP[0] + 0.00005, LAMP[1])
     group = [filing(INSIDE_001), filing(INSIDE_002), filing(near_lamp, "P0120")]
-    out = intake_many(db, resolver, s, group)
+    out = intake.file(group)
     assert all(isinstance(o, IntakeResult) and o.created for o in out)
     cases = [o.case for o in out if isinstance(o, IntakeResult)]
     assert len({c["id"] for c in cases}) == 3
@@ -43,7 +44,7 @@ def test_a_group_is_one_transaction_and_each_report_its_own_case(city) -> None: 
     assert cases[1]["proposal"]["department"] == "D_STREET"
     assert cases[2]["part_code"] == "1101010120000001"
     assert cases[2]["proposal"]["department"] == "D_LAMP"  # the lamp's maintenance unit
-    alone = intake(db, resolver, s, filing(INSIDE_001).report).case
+    alone = intake.file_report(filing(INSIDE_001).report).case
     assert alone["grid_code"] == cases[0]["grid_code"]
     assert alone["proposal"] == cases[0]["proposal"]
     with db.connect() as conn:
@@ -61,11 +62,11 @@ def test_a_group_is_one_transaction_and_each_report_its_own_case(city) -> None: 
 
 
 def test_bad_reports_in_a_group_get_their_own_errors_and_write_nothing(city) -> None:  # type: ignore[no-untyped-def]
-    db, resolver, s = city
+    db, intake = city
     before = row_counts(db)
     group = [filing(INSIDE_001), filing(category="X9999"), filing(OUTSIDE),
              filing(INSIDE_002, crs="EPSG:99999"), filing(INSIDE_002)]
-    out = intake_many(db, resolver, s, group)
+    out = intake.file(group)
     assert isinstance(out[0], IntakeResult) and isinstance(out[4], IntakeResult)
     assert isinstance(out[1], ValidationError) and out[1].details["field"] == "category"
     assert isinstance(out[2], OutsideManagedArea) and "outside every unit grid" in str(out[2])
@@ -76,15 +77,15 @@ def test_bad_reports_in_a_group_get_their_own_errors_and_write_nothing(city) -> 
 
 
 def test_a_key_twice_in_one_group_is_a_resend(city) -> None:  # type: ignore[no-untyped-def]
-    db, resolver, s = city
+    db, intake = city
     k = key()
     same = filing(INSIDE_001, k=k)
-    out = intake_many(db, resolver, s, [same, filing(INSIDE_002), same])
+    out = intake.file([same, filing(INSIDE_002), same])
     assert isinstance(out[0], IntakeResult) and isinstance(out[2], IntakeResult)
     assert out[0].created and not out[2].created
     assert out[0].case["id"] == out[2].case["id"]
     other = filing(INSIDE_002, k=k)  # the same key with another payload
-    out = intake_many(db, resolver, s, [filing(INSIDE_001, k=k), other])
+    out = intake.file([filing(INSIDE_001, k=k), other])
     assert isinstance(out[0], IntakeResult) and not out[0].created
     assert isinstance(out[1], Conflict)
     with db.connect() as conn:
@@ -95,8 +96,8 @@ def test_a_key_twice_in_one_group_is_a_resend(city) -> None:  # type: ignore[no-
 def test_a_failing_group_write_is_retried_report_by_report(city) -> None:  # type: ignore[no-untyped-def]
     """One record the database refuses (here a grid that does not exist) fails the group's
     statement; written again one by one, the others are stored and it alone gets the error."""
-    db, resolver, s = city
-    good = intake(db, resolver, s, filing(INSIDE_001).report).case
+    db, intake = city
+    good = intake.file_report(filing(INSIDE_001).report).case
     with db.connect() as conn:
         grid_id = conn.execute(text("SELECT grid_id FROM case_record WHERE id = :i"),
                                {"i": good["id"]}).scalar_one()
@@ -132,9 +133,9 @@ def _duplicate_ids(outcome: object) -> list[int]:
 def test_reports_filed_together_see_each_other_as_duplicates(city) -> None:  # type: ignore[no-untyped-def]
     """Reports of one group are worked out before any of them is written: a later one still
     lists an earlier one nearby as a duplicate candidate, under the id its case then gets."""
-    db, resolver, s = city
+    db, intake = city
     near = (INSIDE_001[0] + 0.0002, INSIDE_001[1])  # about 17 m
-    out = intake_many(db, resolver, s, [
+    out = intake.file([
         filing(INSIDE_001, description="路面有大片油污"), filing(INSIDE_002),
         filing(near, description="路面油污很大一片")])
     first, far, third = (o.case for o in out if isinstance(o, IntakeResult))
@@ -154,24 +155,23 @@ def test_reports_filed_together_see_each_other_as_duplicates(city) -> None:  # t
 def test_a_group_filed_while_another_writes_sees_its_cases(city) -> None:  # type: ignore[no-untyped-def]
     """The next group of a process reads while the previous one writes: the cases being
     written are not in the database yet, and are found all the same."""
-    db, resolver, s = city
+    db, intake = city
     later: list[object] = []
 
-    def writing() -> None:  # the first group has worked out its case and not written it
+    with intake.prepare([filing(INSIDE_001, description="路面有油污")]) as group:
+        # the first group has worked out its case and not written it
         with db.connect() as conn:
             assert conn.execute(text("SELECT count(*) FROM case_record")).scalar_one() == 0
-        later.extend(intake_many(db, resolver, s, [filing(
+        later.extend(intake.file([filing(
             (INSIDE_001[0], INSIDE_001[1] + 0.0001), description="路面油污")]))
-
-    first = intake_many(db, resolver, s, [filing(INSIDE_001, description="路面有油污")],
-                        writing=writing)[0]
+        first = group.write()[0]
     assert isinstance(first, IntakeResult) and first.created
     assert _duplicate_ids(later[0]) == [first.case["id"]]
     assert len(unwritten(db)) == 0
 
 
 def test_a_failed_write_leaves_no_case_listed_as_unwritten(city, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    db, resolver, s = city
+    db, intake = city
 
     def refuse(conn, records):  # type: ignore[no-untyped-def]
         assert len(unwritten(db)) == len(records) == 2
@@ -179,7 +179,7 @@ def test_a_failed_write_leaves_no_case_listed_as_unwritten(city, monkeypatch) ->
 
     monkeypatch.setattr("layers.cases.intake.write_cases", refuse)
     with pytest.raises(RuntimeError):
-        intake_many(db, resolver, s, [filing(INSIDE_001), filing(INSIDE_002)])
+        intake.file([filing(INSIDE_001), filing(INSIDE_002)])
     assert len(unwritten(db)) == 0
 
 
@@ -194,15 +194,14 @@ def test_a_failed_write_leaves_no_case_listed_as_unwritten(city, monkeypatch) ->
 
 
 def test_a_photo_that_cannot_be_stored_fails_only_its_report(city, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from layers.cases.photos import check_photo
     from tests.support.cases import png_bytes
 
-    db, resolver, _ = city
+    db, intake = city
     (tmp_path / "media").write_text("a file where the media directory should be")
-    s = settings(tmp_path)
+    intake = Intake(db, intake.resolver, settings(tmp_path))
     photo = check_photo("p.png", png_bytes(), 100_000)
     before = row_counts(db)
-    out = intake_many(db, resolver, s, [filing(INSIDE_001), filing(INSIDE_002, photos=[photo])])
+    out = intake.file([filing(INSIDE_001), filing(INSIDE_002, photos=[photo])])
     assert isinstance(out[0], IntakeResult) and out[0].created
     assert isinstance(out[1], OSError)
     after = row_counts(db)

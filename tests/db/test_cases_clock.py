@@ -5,17 +5,18 @@ from __future__ import annotations
 
 import pytest
 
-from layers.cases.intake import Report, intake
+from gridcore.intake import Report
+from layers.cases.intake import Intake
 from layers.cases.queries import CaseFilter, list_cases, overdue
-from layers.cases.resolving import make_resolver
 from layers.cases.transitions import transition
+from layers.grids.resolver import Resolver
 from tests.support.cases import INSIDE_001, at, key, plant, settings
 
 
 @pytest.fixture
 def env(db, tmp_path):  # type: ignore[no-untyped-def]
     plant(db)
-    return db, settings(tmp_path), make_resolver(db)
+    return db, settings(tmp_path), Resolver(db)
 
 
 def run(env, cid, steps):  # type: ignore[no-untyped-def]
@@ -28,7 +29,7 @@ def run(env, cid, steps):  # type: ignore[no-untyped-def]
 
 def test_deadline_across_weekend_with_parked_day(env) -> None:  # type: ignore[no-untyped-def]
     db, s, r = env
-    case = intake(db, r, s, Report(key(), "E0103", *INSIDE_001),
+    case = Intake(db, r, s).file_report(Report(key(), "E0103", *INSIDE_001),
                   now=at(2025, 6, 13, 16, 30)).case  # Friday
     assert case["clock"]["deadline"] == at(2025, 6, 13, 17, 0).isoformat()
     c = run(env, case["id"], [
@@ -53,7 +54,7 @@ def test_deadline_across_weekend_with_parked_day(env) -> None:  # type: ignore[n
 
 def test_deadline_across_national_day_and_make_up_day(env) -> None:  # type: ignore[no-untyped-def]
     db, s, r = env
-    case = intake(db, r, s, Report(key(), "E0102", *INSIDE_001),  # handling limit 1wd
+    case = Intake(db, r, s).file_report(Report(key(), "E0102", *INSIDE_001),  # handling limit 1wd
                   now=at(2025, 9, 30, 15, 0)).case
     c = run(env, case["id"], [
         ("verify", "dispatcher", at(2025, 9, 30, 15, 5), {}),
@@ -63,7 +64,7 @@ def test_deadline_across_national_day_and_make_up_day(env) -> None:  # type: ign
     # 1 working day = 7.5 working hours: 1.5 h on 30 Sep, holidays 1–8 Oct, 6 h on 9 Oct
     # (the same time of day on the next working day).
     assert c["clock"]["deadline"] == at(2025, 10, 9, 16, 0).isoformat()
-    case2 = intake(db, r, s, Report(key(), "E0102", *INSIDE_001),
+    case2 = Intake(db, r, s).file_report(Report(key(), "E0102", *INSIDE_001),
                    now=at(2025, 10, 10, 15, 0)).case
     c2 = run(env, case2["id"], [
         ("verify", "dispatcher", at(2025, 10, 10, 15, 1), {}),

@@ -33,8 +33,9 @@ def test_down_and_up_again(own_db) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_history_append_only_and_layer_version(own_db) -> None:  # type: ignore[no-untyped-def]
-    from layers.cases.intake import Report, intake
-    from layers.cases.resolving import make_resolver
+    from gridcore.intake import Report
+    from layers.cases.intake import Intake
+    from layers.grids.resolver import Resolver
     from tests.support.cases import INSIDE_001, key, plant
     from tests.support.cases import settings as case_settings
 
@@ -46,7 +47,7 @@ def test_history_append_only_and_layer_version(own_db) -> None:  # type: ignore[
     from pathlib import Path
 
     with tempfile.TemporaryDirectory() as tmp:
-        intake(own_db, make_resolver(own_db), case_settings(Path(tmp)),
+        Intake(own_db, Resolver(own_db), case_settings(Path(tmp))).file_report(
                Report(key(), "E0103", *INSIDE_001))
     with own_db.connect() as conn:
         after = conn.execute(text(

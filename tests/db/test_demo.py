@@ -16,6 +16,7 @@ from demo.areas import DISTRICT_CODE
 from demo.city import DEFAULT_BASE_URL, DEMO_VERSION, load_demo, loaded_version
 from gridcore.errors import Conflict
 from gridcore.osm_mapping import OsmPartMapping
+from gridcore.settings import Settings
 from tests.support.data import shared_file
 from tests.support.database import row_counts, truncate_all
 
@@ -29,7 +30,7 @@ def demo(engine: Engine) -> Iterator[Engine]:
     mp = pytest.MonkeyPatch()
     mp.setenv("GRIDCORE_DEMO_PBF", str(pbf))
     truncate_all(engine)
-    lines = list(load_demo(engine, echo=lambda _: None))
+    lines = list(load_demo(engine, Settings(), echo=lambda _: None))
     assert any(MAP_URL in line for line in lines)
     yield engine
     mp.undo()
@@ -163,7 +164,7 @@ def test_case_history_went_through_intake_and_lifecycle(demo: Engine) -> None:
 
 def test_second_run_changes_nothing(demo: Engine) -> None:
     before = row_counts(demo)
-    lines = list(load_demo(demo, echo=lambda _: None))
+    lines = list(load_demo(demo, Settings(), echo=lambda _: None))
     assert "already loaded" in lines[0]
     assert row_counts(demo) == before
     assert loaded_version(demo) == DEMO_VERSION
@@ -175,7 +176,7 @@ def test_rebuild_keeps_codes_and_rows(demo: Engine) -> None:
     with demo.connect() as conn:
         codes = conn.execute(text("SELECT code, id FROM unit_grid ORDER BY code")).all()
     before = row_counts(demo)
-    list(load_demo(demo, rebuild=True, echo=lambda _: None))
+    list(load_demo(demo, Settings(), rebuild=True, echo=lambda _: None))
     after = row_counts(demo)
     assert after.pop("grid_generation") == before.pop("grid_generation") + 1
     assert {k: v for k, v in after.items() if k not in ("layer_version_shard",)} == \
@@ -193,7 +194,7 @@ def test_refuses_a_database_with_another_city(demo: Engine) -> None:
     before = row_counts(demo)
     try:
         with pytest.raises(Conflict, match="another city .*110101"):
-            list(load_demo(demo, rebuild=True, echo=lambda _: None))
+            list(load_demo(demo, Settings(), rebuild=True, echo=lambda _: None))
         assert row_counts(demo) == before
     finally:
         with demo.begin() as conn:

@@ -7,8 +7,8 @@ import uuid
 import pytest
 from sqlalchemy import Engine, create_engine, text
 
-from layers.db import prepared as prepared_module
-from layers.db.engine import autocommit
+from gridcore.settings import DatabaseSettings
+from layers.db.engine import autocommit, make_engine
 from layers.db.prepared import Prepared
 
 
@@ -79,19 +79,18 @@ def test_statements_run_on_their_generic_plan(db: Engine) -> None:
     assert (generic, custom) == (8, 0)
 
 
-def test_switched_off_for_transaction_pooling_proxies(db: Engine,
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("GRIDCORE_PREPARED_STATEMENTS", "false")
-    prepared_module._enabled.cache_clear()
+def test_switched_off_for_transaction_pooling_proxies(db: Engine) -> None:
+    """GRIDCORE_PREPARED_STATEMENTS=false: the engine's statements run as plain text."""
+    off = make_engine(DatabaseSettings(prepared_statements=False),
+                      url=db.url.render_as_string(hide_password=False))
     try:
         stmt = Prepared(f"t_{uuid.uuid4().hex[:8]}", "SELECT :a::int + 1, 'x:y'")
-        with autocommit(db) as conn:
+        with autocommit(off) as conn:
             assert stmt.execute(conn, {"a": 41}).one() == (42, "x:y")
             assert conn.execute(text("SELECT count(*) FROM pg_prepared_statements "
                                      "WHERE name = :n"), {"n": stmt.name}).scalar_one() == 0
     finally:
-        monkeypatch.undo()
-        prepared_module._enabled.cache_clear()
+        off.dispose()
 
 
 def test_rows_read_on_the_driver_cursor_are_plain_dicts(db: Engine) -> None:

@@ -16,8 +16,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, create_engine, make_url, text
 
 from api.app import create_app
+from gridcore.settings import DatabaseSettings
 from layers.db.engine import make_engine
-from layers.settings import DatabaseSettings
 
 
 @pytest.fixture

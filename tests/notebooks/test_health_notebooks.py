@@ -10,9 +10,10 @@ import pytest
 from nbclient import NotebookClient
 from sqlalchemy import Engine, text
 
+from tests.support.data import REPO
 from tests.support.health_planting import G2, G3, PREVIOUS, WINDOW, plant_city, plant_history
 
-NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+NOTEBOOKS = REPO / "notebooks"
 
 
 def _run(name: str) -> nbformat.NotebookNode:

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, text
 
-from layers.case_settings import CaseSettings
+from gridcore.settings import CaseSettings
 
 SH = ZoneInfo("Asia/Shanghai")
 # Grid 001: lon 116.400–116.405, grid 002: 116.405–116.410; lat 39.900–39.905.

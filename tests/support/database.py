@@ -18,7 +18,10 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
+    from fastapi.testclient import TestClient
     from sqlalchemy import Engine
+
+    from gridcore.settings import Settings
 
 KEEP_TABLES = {"alembic_version", "layer_version_shard", "category", "spatial_ref_sys"}
 # The fixtures of this module: tests/unit may use none of them (tests/unit/conftest.py).
@@ -118,13 +121,21 @@ def cli_env(database_url: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, str
     return {"GRIDCORE_DATABASE_URL": database_url}
 
 
-@pytest.fixture
-def client(db: Engine):  # type: ignore[no-untyped-def]
+@contextmanager
+def serving(engine: Engine, settings: Settings | None = None) -> Iterator[TestClient]:
+    """The app on ``engine`` in a started TestClient, with ``settings`` (a tree: the sections
+    a test sets, the environment's for the rest) or the environment's."""
     from fastapi.testclient import TestClient
 
     from api.app import create_app
 
-    with TestClient(create_app(engine=db)) as test_client:
+    with TestClient(create_app(settings, engine=engine)) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def client(db: Engine) -> Iterator[TestClient]:
+    with serving(db) as test_client:
         yield test_client
 
 

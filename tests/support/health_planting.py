@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, text
 
-from layers.case_settings import CaseSettings
+from gridcore.settings import CaseSettings
 from layers.cases.transitions import transition
 
 TZ = ZoneInfo("Asia/Shanghai")

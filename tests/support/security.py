@@ -28,14 +28,14 @@ def _password_hash() -> str:
 def admin_headers(app: FastAPI, engine: Engine, trust_role_headers: bool = True
                   ) -> dict[str, str]:
     """Insert the test admin (if absent) and return its ``Authorization`` header."""
-    settings = app.state.security_settings
+    settings = app.state.settings.security
     if trust_role_headers:
-        app.state.security_settings = settings.model_copy(
+        app.state.settings.security = settings.model_copy(
             update={"env": "development", "trust_role_headers": True})
     with engine.begin() as conn:
         exists = conn.execute(app_user.select().where(app_user.c.username == TEST_ADMIN)).first()
         if exists is None:
             conn.execute(app_user.insert().values(username=TEST_ADMIN, role="admin",
                                                   password_hash=_password_hash()))
-    token, _ = issue_token(app.state.security_settings, TEST_ADMIN, "admin", minutes=60)
+    token, _ = issue_token(app.state.settings.security, TEST_ADMIN, "admin", minutes=60)
     return {"Authorization": f"Bearer {token}"}

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from basemaps.providers import basemap_config, providers, raw_providers
-from basemaps.settings import BasemapSettings
+from gridcore.settings import MapSettings, Settings
 
 
 def test_blank_offline_basemap_is_the_default_and_needs_nothing() -> None:
-    config = basemap_config(BasemapSettings())
+    config = basemap_config(MapSettings())
     assert config["default"] == "blank"
     ids = [p["id"] for p in config["providers"]]
     assert ids[0] == "blank" and "tianditu" not in ids and "xyz" not in ids  # unmet needs
@@ -23,7 +23,7 @@ def test_every_provider_has_attribution_and_a_known_datum() -> None:
 
 
 def test_settings_fill_keys_urls_and_choose_the_default() -> None:
-    settings = BasemapSettings(tianditu_key="tk123", basemap_xyz_url="http://tiles.local/{z}/{x}/{y}.png",
+    settings = MapSettings(tianditu_key="tk123", basemap_xyz_url="http://tiles.local/{z}/{x}/{y}.png",
                                basemap_xyz_attribution="City survey", basemap_default="amap")
     found = {p.id: p for p in providers(settings)}
     assert all("tk=tk123" in t for t in found["tianditu"].tiles)
@@ -38,7 +38,7 @@ def test_settings_fill_keys_urls_and_choose_the_default() -> None:
 def test_enabled_list_and_unknown_default_fall_back_to_blank(monkeypatch) -> None:
     monkeypatch.setenv("GRIDCORE_BASEMAP_ENABLED", "osm")
     monkeypatch.setenv("GRIDCORE_BASEMAP_DEFAULT", "nonexistent")
-    config = basemap_config(BasemapSettings())
+    config = basemap_config(Settings().map)
     assert [p["id"] for p in config["providers"]] == ["blank", "osm"]
     assert config["default"] == "blank"
 

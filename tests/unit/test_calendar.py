@@ -109,8 +109,6 @@ def test_marks_in_one_walk_equal_separate_deadlines(limit: str) -> None:
 @pytest.mark.parametrize("start", [at(2025, 9, 30, 16, 0), at(2025, 6, 14, 11, 0),
                                    at(2031, 3, 1, 9, 0)])  # the last: beyond the holiday data
 def test_fresh_clock_is_the_clock_of_a_stage_that_starts_now(start) -> None:  # type: ignore[no-untyped-def]
-    from layers.cases.view import fresh_clock, stage_marks
-
-    warn, deadline, clock = fresh_clock(CN, start, L("5wh"))
-    assert (warn, deadline) == stage_marks(CN, start, L("5wh"), [])
+    warn, deadline, clock = CN.new_clock(start, L("5wh"))
+    assert (warn, deadline) == CN.stage_marks(start, L("5wh"), [])
     assert clock == CN.clock(start, L("5wh"), start)

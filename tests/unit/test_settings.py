@@ -1,11 +1,16 @@
-"""The settings tree: secrets refuse defaults outside development."""
+"""The settings tree: every variable once, read by sections, the one H3 resolution, secrets
+refusing defaults outside development and never printed by ``gridcore config``."""
 
 from __future__ import annotations
 
+import json
+import re
+from pathlib import Path
+
 import pytest
 
-from api.security_settings import SecuritySettings
 from gridcore.errors import InsecureConfiguration
+from gridcore.settings import CaseSettings, ResolveSettings, SecuritySettings, Settings
 
 
 def test_secrets_refuse_defaults_outside_development(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -23,3 +28,74 @@ def test_secrets_refuse_defaults_outside_development(monkeypatch: pytest.MonkeyP
     with pytest.raises(InsecureConfiguration):
         create_app()
 
+
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def test_every_documented_variable_is_in_the_tree() -> None:
+    """Each GRIDCORE_ variable of the README's configuration tables names one setting."""
+    documented = set(re.findall(r"`(GRIDCORE_[A-Z0-9_]+)`", README.read_text("utf-8")))
+    documented |= {f"GRIDCORE_BASEMAP_XYZ_{s}" for s in ("ATTRIBUTION",)}  # `…_ATTRIBUTION`
+    names = {variable for _, variable, _, _ in Settings().variables()}
+    not_settings = {"GRIDCORE_NEW_PASSWORD"}  # a prompt's default, not a setting
+    assert documented - not_settings <= names, documented - not_settings - names
+    assert len(names) == len(list(Settings().variables())), "a variable defined twice"
+
+
+def test_sections_read_their_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GRIDCORE_RESOLVE_SNAP_M", "12.5")
+    monkeypatch.setenv("gridcore_media_dir", "/srv/photos")  # case-insensitive, like before
+    monkeypatch.setenv("GRIDCORE_DATA_DIR", "/srv/gridcore")
+    monkeypatch.setenv("GRIDCORE_PREPARED_STATEMENTS", "false")
+    monkeypatch.setenv("GRIDCORE_DEMO_PBF", "/srv/helsinki.pbf")
+    tree = Settings()
+    assert tree.resolve.snap_m == 12.5 and tree.cases.media_dir == Path("/srv/photos")
+    assert tree.database.data_dir == Path("/srv/gridcore")
+    assert tree.database.prepared_statements is False
+    assert tree.demo.pbf == Path("/srv/helsinki.pbf")
+    assert tree.demo_cache_dir == Path("/srv/gridcore/demo")
+    # A section made by itself reads nothing: its defaults and what it is given.
+    assert ResolveSettings().snap_m == 30.0 and CaseSettings().media_dir.name == "media"
+
+
+def test_media_dir_follows_the_data_dir_unless_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("GRIDCORE_MEDIA_DIR", raising=False)
+    monkeypatch.setenv("GRIDCORE_DATA_DIR", "/srv/gridcore")
+    assert Settings().cases.media_dir == Path("/srv/gridcore/media")
+
+
+def test_one_h3_resolution_and_its_deprecated_alias(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("GRIDCORE_H3_RESOLUTION", raising=False)
+    assert Settings().h3_resolution == 10
+    monkeypatch.setenv("GRIDCORE_RESOLVE_H3_RESOLUTION", "9")
+    with pytest.warns(FutureWarning, match="GRIDCORE_H3_RESOLUTION"):
+        assert Settings().h3_resolution == 9
+    monkeypatch.setenv("GRIDCORE_H3_RESOLUTION", "8")
+    with pytest.warns(FutureWarning, match="ignored"):
+        assert Settings().h3_resolution == 8
+    monkeypatch.delenv("GRIDCORE_RESOLVE_H3_RESOLUTION")
+    with pytest.raises(ValueError):
+        Settings(h3_resolution=16)
+
+
+def test_config_prints_the_tree_without_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from gridcore.cli import app
+
+    env = {"GRIDCORE_SECRET_KEY": "s3cret-" * 8, "GRIDCORE_TIANDITU_KEY": "tk-visible?",
+           "GRIDCORE_OPEN311_API_KEYS": "k1,k2",
+           "GRIDCORE_DATABASE_URL": "postgresql://city:pa55word@db.local/gridcore"}
+    result = CliRunner().invoke(app, ["config"], env=env)
+    assert result.exit_code == 0, result.output
+    for secret in ("s3cret-", "tk-visible", "k1,k2", "pa55word"):
+        assert secret not in result.output
+    assert "postgresql://city:********@db.local/gridcore" in result.output
+    assert "[cases]" in result.output and "GRIDCORE_RESOLVE_SNAP_M" in result.output
+    rows = json.loads(CliRunner().invoke(app, ["config", "--json"], env=env).output)
+    by_name = {r["variable"]: r for r in rows}
+    assert by_name["GRIDCORE_SECRET_KEY"] == {"section": "security",
+                                              "variable": "GRIDCORE_SECRET_KEY",
+                                              "value": "********", "from": "environment"}
+    assert by_name["GRIDCORE_PORT"]["from"] == "default"

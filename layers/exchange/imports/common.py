@@ -97,7 +97,3 @@ def stage(conn: Connection, target: str, columns: Sequence[str], cols: list[list
                       "ON COMMIT DROP"))
     n = len(cols[0]) if cols else 0
     copy_columns(conn, name, columns, lambda a, b: [c[a:b] for c in cols], n)
-
-
-def existing_codes(conn: Connection, sql: str, **params: Any) -> set[str]:
-    return {r[0] for r in conn.execute(text(sql), params)}

@@ -1,8 +1,9 @@
 """City-part codes for rows that have none (编码): district + class + serial, vectorised.
 
 A million generated codes cost no Python object per row: prefixes are integer ids, serials
-running numbers per prefix in file order, and the codes 16 ASCII bytes written column by column
-into one Arrow buffer. Also here: the grid-then-code order a bulk load writes its rows in.
+running numbers per prefix in file order, and the codes (made by ``gridcore.codes``) 16 ASCII
+bytes per row in one Arrow buffer. Also here: the grid-then-code order a bulk load writes its
+rows in.
 """
 
 from __future__ import annotations
@@ -15,6 +16,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from sqlalchemy import text
 
+from gridcore.codes import (
+    PART_PREFIX_LENGTH,
+    PART_SERIAL_MAX,
+    AreaLevel,
+    is_area_code,
+    make_part_codes,
+    part_prefix,
+)
 from layers.exchange.imports.report import Problems, reject_file
 
 
@@ -48,7 +57,7 @@ def district_prefixes(district: str | None, grid_names: np.ndarray, grid_idx: np
     """district + class (10 characters) of every row still needing a code, as the distinct
     prefixes and each row's index into them (integers all the way: no string per row)."""
     if district is not None:
-        if len(district) != 6 or not district.isdigit():
+        if not is_area_code(district, AreaLevel.DISTRICT):
             problems.add(None, "district", f"district {district!r} must be 6 digits")
             return [], np.empty(0, dtype=np.int64)
         districts, row_district = [district], np.zeros(int(todo.sum()), dtype=np.int64)
@@ -63,7 +72,7 @@ def district_prefixes(district: str | None, grid_names: np.ndarray, grid_idx: np
         row_district = grid_district[grid_idx[todo]]
     row_class, class_codes = pd.factorize(classes.to_numpy(dtype=object)[todo])
     keys, inverse = np.unique(row_district * len(class_codes) + row_class, return_inverse=True)
-    uniques = [districts[k // len(class_codes)] + class_codes[k % len(class_codes)]
+    uniques = [part_prefix(districts[k // len(class_codes)], class_codes[k % len(class_codes)])
                for k in keys.tolist()]
     return uniques, inverse.reshape(-1)
 
@@ -76,7 +85,8 @@ def next_codes(conn, prefixes: list[str], inverse: np.ndarray,  # noqa: ANN001
         "SELECT left(code, 10), max(right(code, 6)::int) FROM city_part "
         "WHERE left(code, 10) = ANY(:p) GROUP BY 1"), {"p": prefixes}).all())
     for code in given_codes:
-        stored[code[:10]] = max(stored.get(code[:10], 0), int(code[10:]))
+        prefix = code[:PART_PREFIX_LENGTH]
+        stored[prefix] = max(stored.get(prefix, 0), int(code[PART_PREFIX_LENGTH:]))
     base = np.array([stored.get(p, 0) for p in prefixes], dtype=np.int64)[inverse]
     # running number within each prefix, in file order
     order = np.argsort(inverse, kind="stable")
@@ -85,17 +95,12 @@ def next_codes(conn, prefixes: list[str], inverse: np.ndarray,  # noqa: ANN001
     rank = np.empty(len(inverse), dtype=np.int64)
     rank[order] = np.arange(len(inverse)) - starts
     serial = base + rank + 1
-    if (serial > 999_999).any():
-        raise reject_file("parts", "more than 999999 city parts of one class in one district "
-                                   f"({prefixes[inverse[serial > 999_999][0]]})", "code")
-    # 16 ASCII bytes per code, written column by column: prefix bytes, then serial digits
+    if (serial > PART_SERIAL_MAX).any():
+        raise reject_file("parts", f"more than {PART_SERIAL_MAX} city parts of one class in one "
+                                   f"district ({prefixes[inverse[serial > PART_SERIAL_MAX][0]]})",
+                          "code")
+    out = make_part_codes(prefixes, inverse, serial)
     n = len(inverse)
-    out = np.empty((n, 16), dtype=np.uint8)
-    out[:, :10] = np.frombuffer("".join(prefixes).encode("ascii"),
-                                dtype=np.uint8).reshape(-1, 10)[inverse]
-    for pos in range(15, 9, -1):
-        out[:, pos] = 48 + serial % 10
-        serial //= 10
     offsets = np.arange(0, 16 * n + 1, 16, dtype=np.int32)
     return pa.Array.from_buffers(pa.string(), n, [None, pa.py_buffer(offsets),
                                                   pa.py_buffer(out.tobytes())])

@@ -23,6 +23,7 @@ import pyarrow.compute as pc
 import shapely
 from sqlalchemy import Engine, text
 
+from gridcore.codes import PART_CLASS, part_code_rules
 from gridcore.taxonomy import Taxonomy
 from layers.db.bulk import copy_table, deferred_indexes, log, point_ewkb, wants_bulk
 from layers.exchange.imports.common import attributes_json, flag_duplicates, require_columns
@@ -32,7 +33,7 @@ from layers.exchange.imports.part_codes import report_rows as _report_rows
 from layers.exchange.imports.reading import to_storage_crs
 from layers.exchange.imports.report import ImportReport, Problems, refuse_database_errors
 from layers.schema.city import PART_STATES
-from layers.settings import DatabaseSettings
+from spatial.h3cells import DEFAULT_RESOLUTION
 from spatial.h3cells import cells_arrow as h3_cells
 
 DEPT_FIELDS = ("competent_dept", "owner_dept", "maintenance_dept")
@@ -71,9 +72,10 @@ def load_parts(engine: Engine, gdf: gpd.GeoDataFrame, *, code_field: str | None 
                state_field: str | None = "state", district: str | None = None,
                source: str | None = None, source_id_field: str | None = "source_id",
                photo_field: str | None = "photo_url", attributes_field: str | None = "attributes",
-               h3_resolution: int | None = None, taxonomy: Taxonomy | None = None,
+               h3_resolution: int = DEFAULT_RESOLUTION, taxonomy: Taxonomy | None = None,
                bulk: bool | None = None) -> ImportReport:
     """Insert new city parts and update the ones already stored (by code or source id).
+    ``h3_resolution``: the tree's (``GRIDCORE_H3_RESOLUTION``), the same as the cases'.
     ``bulk`` forces (True) or forbids (False) deferred index builds; None decides by size."""
     what = "parts"
     gdf = to_storage_crs(gdf, what)
@@ -91,18 +93,9 @@ def load_parts(engine: Engine, gdf: gpd.GeoDataFrame, *, code_field: str | None 
     cf = code_field or "code"
     codes = _strings(gdf, code_field)
     given = (codes != "").to_numpy()
+    for broken, reason in part_code_rules(codes, classes, ~unknown):
+        _report_rows(problems, broken, cf, reason)
     if given.any():
-        well_formed = codes.str.fullmatch(r"\d{16}").to_numpy()
-        _report_rows(problems, given & ~well_formed, cf, lambda i: (
-            f"city part code {codes[i]!r} has {len(codes[i])} characters; it must have 16 "
-            "digits" if len(codes[i]) != 16 else
-            f"city part code {codes[i]!r} must contain digits only"))
-        ok_code = given & well_formed
-        _report_rows(problems, ok_code & (codes.str[10:] == "000000").to_numpy(), cf,
-                     lambda i: f"city part code {codes[i]} has serial 000000 (1–999999 allowed)")
-        _report_rows(problems, ok_code & ~unknown & (codes.str[6:10] != classes).to_numpy(), cf,
-                     lambda i: (f"city part code {codes[i]} holds class {codes[i][6:10]}, but "
-                                f"the row's class is {classes[i]}"))
         flag_duplicates(codes.to_numpy(dtype=object), cf, problems)
     states = _strings(gdf, state_field, "intact").replace("", "intact")
     _report_rows(problems, ~states.isin(PART_STATES).to_numpy(), state_field or "state",
@@ -137,13 +130,13 @@ def load_parts(engine: Engine, gdf: gpd.GeoDataFrame, *, code_field: str | None 
                 f"{sources[i]} {source_ids[i]} is already stored as {existing[i]}, "
                 f"not {codes[i]}"))
             found = np.flatnonzero(pd.notna(existing) & ~unknown)
-            moved = found[pd.Series(existing[found], dtype=object).str[6:10].to_numpy()
+            moved = found[pd.Series(existing[found], dtype=object).str[PART_CLASS].to_numpy()
                           != classes.to_numpy(dtype=object)[found]]
             # The class is part of the code (GB/T 30428): a retagged feature is a new part.
             _report_rows(problems, np.isin(np.arange(n), moved), class_field, lambda i: (
                 f"{sources[i]} {source_ids[i]} is stored as part {existing[i]} of class "
-                f"{existing[i][6:10]}, the file says class {classes[i]}: a part cannot change "
-                "class; remove the stored part first"))
+                f"{existing[i][PART_CLASS]}, the file says class {classes[i]}: a part cannot "
+                "change class; remove the stored part first"))
         if given.any():
             stored_codes = {r[0] for r in conn.execute(text(
                 "SELECT code FROM city_part WHERE code = ANY(:c)"), {"c": codes[given].tolist()})}
@@ -164,7 +157,6 @@ def load_parts(engine: Engine, gdf: gpd.GeoDataFrame, *, code_field: str | None 
             if new_codes is not None:
                 codes[todo] = np.asarray(new_codes.to_pylist(), dtype=object)
             codes = codes.where(pd.isna(existing), existing).to_numpy(dtype=object)
-        resolution = h3_resolution or DatabaseSettings().h3_resolution
         attrs = attributes_json(gdf, [code_field, class_field, name_field, state_field,
                                       source_id_field, photo_field, "source", *DEPT_FIELDS,
                                       *DERIVED], attributes_field)
@@ -193,7 +185,7 @@ def load_parts(engine: Engine, gdf: gpd.GeoDataFrame, *, code_field: str | None 
         order = (grid_then_code_order(grid_idx, columns["code"])
                  if bulk and not is_update.any() else None)
         # computed chunk by chunk while the COPY runs (see copy_table)
-        derived = {"h3": lambda rows: h3_cells(x[rows], y[rows], resolution),
+        derived = {"h3": lambda rows: h3_cells(x[rows], y[rows], h3_resolution),
                    "geom": lambda rows: point_ewkb(x[rows], y[rows])}
         log.debug("parts: %d rows checked and prepared in %.2f s", n,
                   time.perf_counter() - started)

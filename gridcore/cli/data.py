@@ -1,0 +1,131 @@
+"""``gridcore import KIND FILE`` and ``gridcore export LAYER`` (导入, 导出): every layer in and
+out of files; an import is one transaction, all or nothing, and is audited."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from gridcore.cli.common import audit_cli, engine, settings
+
+import_app = typer.Typer(help="Import a layer from GeoPackage, GeoJSON, Shapefile, CSV (lon/lat) "
+                              "or OSM PBF (city parts). One transaction: all or nothing.",
+                         no_args_is_help=True)
+CrsOpt = Annotated[str | None, typer.Option(help="CRS of a file that declares none (EPSG:4326)")]
+LayerOpt = Annotated[str | None, typer.Option(help="layer of a GeoPackage")]
+LonOpt = Annotated[str | None, typer.Option(help="CSV longitude column")]
+LatOpt = Annotated[str | None, typer.Option(help="CSV latitude column")]
+InvalidOpt = Annotated[str, typer.Option(help="invalid polygons: repair (make_valid) | reject")]
+
+
+def _import(ctx: typer.Context, kind: str, path: str, **options: object) -> None:
+    from gridcore.errors import ImportRejected
+    from layers.exchange.imports import import_file
+    from layers.exchange.imports.report import format_problems
+
+    made = engine(ctx)
+    if kind == "parts":  # the one H3 resolution of parts and cases
+        options["h3_resolution"] = settings(ctx).h3_resolution
+    try:
+        report = import_file(made, kind, path, **options)
+    except ImportRejected as exc:
+        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+        typer.echo(format_problems(exc.problems), err=True)
+        count = exc.details.get("problem_count", len(exc.problems))
+        if count > len(exc.problems):
+            typer.echo(f"  … {count - len(exc.problems)} more problems not listed", err=True)
+        raise typer.Exit(1) from None
+    audit_cli(made, f"import.{kind}", str(path), {"summary": report.summary()})
+    typer.echo(report.summary())
+
+
+@import_app.command("areas")
+def import_areas(ctx: typer.Context, path: str, level: Annotated[str | None, typer.Option(
+                     help="district | street | community (default: from code length)")] = None,
+                 code_field: str = "code", name_field: str = "name",
+                 parent_field: str = "parent_code", on_invalid: InvalidOpt = "repair",
+                 crs: CrsOpt = None, layer: LayerOpt = None, lon_field: LonOpt = None,
+                 lat_field: LatOpt = None) -> None:
+    """Administrative areas: districts (6 digits), streets (9), communities (12)."""
+    _import(ctx, "areas", path, level=level, code_field=code_field, name_field=name_field,
+            parent_field=parent_field, on_invalid=on_invalid, crs=crs, layer=layer,
+            lon_field=lon_field, lat_field=lat_field)
+
+
+@import_app.command("grids")
+def import_grids(ctx: typer.Context, path: str, code_field: Annotated[str | None, typer.Option(
+                     help="15-digit code column (default: generate codes)")] = None,
+                 name_field: str = "name", community_field: str = "community_code",
+                 on_invalid: InvalidOpt = "repair", note: str = "", crs: CrsOpt = None,
+                 layer: LayerOpt = None) -> None:
+    """Unit grids, as a new grid generation."""
+    _import(ctx, "grids", path, code_field=code_field, name_field=name_field,
+            community_field=community_field, on_invalid=on_invalid, note=note, crs=crs,
+            layer=layer)
+
+
+@import_app.command("parts")
+def import_parts(ctx: typer.Context, path: str, code_field: str = "code",
+                 class_field: str = "class_code",
+                 name_field: str = "name", state_field: str = "state",
+                 district: Annotated[str | None, typer.Option(
+                     help="6-digit district for generated codes (default: from the grid)")
+                 ] = None, source: str | None = None, source_id_field: str = "source_id",
+                 crs: CrsOpt = None, layer: LayerOpt = None, lon_field: LonOpt = None,
+                 lat_field: LatOpt = None,
+                 bulk: Annotated[bool | None, typer.Option(
+                     "--bulk/--no-bulk", help="rebuild indexes and keys once after the load "
+                     "(readers, and writers of departments, wait for the commit); default: "
+                     "when ≥ 100,000 new rows and ≥ the table")
+                 ] = None) -> None:
+    """City parts (部件), from a point file or an OSM PBF extract."""
+    _import(ctx, "parts", path, code_field=code_field, class_field=class_field,
+            name_field=name_field, state_field=state_field, district=district, source=source,
+            source_id_field=source_id_field, crs=crs, layer=layer, lon_field=lon_field,
+            lat_field=lat_field, bulk=bulk)
+
+
+@import_app.command("entities")
+def import_entities(ctx: typer.Context, path: str, code_field: str = "code",
+                    area_field: str = "area",
+                    type_field: str = "type", name_field: str = "name",
+                    sensitivity_field: str = "sensitivity",
+                    restricted_fields: Annotated[str, typer.Option(
+                        help="comma-separated columns stored as restricted attributes")] = "",
+                    source: str = "", on_invalid: InvalidOpt = "repair", crs: CrsOpt = None,
+                    layer: LayerOpt = None, lon_field: LonOpt = None,
+                    lat_field: LatOpt = None) -> None:
+    """9+X governance entities (综治)."""
+    _import(ctx, "entities", path, code_field=code_field, area_field=area_field,
+            type_field=type_field, name_field=name_field, sensitivity_field=sensitivity_field,
+            restricted_fields=[f.strip() for f in restricted_fields.split(",") if f.strip()],
+            source=source, on_invalid=on_invalid, crs=crs, layer=layer, lon_field=lon_field,
+            lat_field=lat_field)
+
+
+@import_app.command("departments")
+def import_departments(ctx: typer.Context, path: str) -> None:
+    """Departments: CSV with code, name, parent_code, contact."""
+    _import(ctx, "departments", path)
+
+
+@import_app.command("workers")
+def import_workers(ctx: typer.Context, path: str) -> None:
+    """Grid workers (网格员): CSV with code, name, phone, active, grids (codes, ';'-separated)."""
+    _import(ctx, "workers", path)
+
+
+def export(ctx: typer.Context,
+           layer: Annotated[str, typer.Argument(help="areas | grids | parts | entities")],
+           output: Annotated[str, typer.Option("-o", "--output", help="file to write")],
+           fmt: Annotated[str | None, typer.Option("--format", help="gpkg | geojson | csv "
+                                                   "(default: from the file name)")] = None,
+           bbox: Annotated[str | None, typer.Option(help="minx,miny,maxx,maxy (lon/lat)")
+                           ] = None) -> None:
+    """Export a layer (entities never include restricted attributes)."""
+    from layers.exchange.export import export_layer, parse_bbox
+
+    box = parse_bbox(bbox) if bbox else None
+    n = export_layer(engine(ctx), layer, output, fmt, box)
+    typer.echo(f"{n} {layer} written to {output}")

