@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
+from functools import partial
 from typing import Generic, TypeVar
 
 Item = TypeVar("Item")
@@ -81,9 +82,7 @@ class IntakeGroups(Generic[Item, Result]):
             except RuntimeError as exc:  # the executor is shut down (the app is stopping)
                 done = loop.create_future()
                 done.set_exception(exc)
-            done.add_done_callback(
-                lambda finished, group=group, number=number: self._finish(group, number,
-                                                                          finished))
+            done.add_done_callback(partial(self._finish, group, number))
 
     def _writing(self, number: int) -> None:
         if number in self._working:

@@ -20,6 +20,13 @@ class LayerView:
     versions: dict[str, int]
     collections: dict[str, Collection]
 
+    @property
+    def connection(self) -> Connection:
+        """The view's connection (a view from :func:`open_layer_view` always has one)."""
+        if self.conn is None:
+            raise RuntimeError("this view of the layers holds no connection")
+        return self.conn
+
     def get(self, collection_id: str) -> Collection:
         found = self.collections.get(collection_id)
         if found is None:

@@ -66,7 +66,8 @@ def choropleth_html(collection: dict[str, Any], title: str, root: str,
         bounds = collection.get("bbox")
         if bounds:
             m.fit_bounds([[bounds[1], bounds[0]], [bounds[3], bounds[2]]])
-    m.get_root().html.add_child(branca.element.Element(
+    root_element: Any = m.get_root()  # a branca Figure (its stubs say Element)
+    root_element.html.add_child(branca.element.Element(
         _legend_html(title, collection["legend"])
         + _selector_html(params, windows, indices, levels, root + "health/map")))
     return m.get_root().render()

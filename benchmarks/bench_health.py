@@ -21,6 +21,7 @@ import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import create_engine, make_url, text
 
@@ -30,8 +31,8 @@ from gridcore.calendar import WorkingCalendar  # noqa: E402
 from gridcore.health import HealthModel, Window, score_grids  # noqa: E402
 from layers.db.engine import make_engine  # noqa: E402
 from layers.db.migrate import migrate  # noqa: E402
-from layers.health.scores import inventory as health_inventory  # noqa: E402
-from layers.health.scores import scores as layer_health  # noqa: E402
+from layers.health import inventory as health_inventory  # noqa: E402
+from layers.health import scores as layer_health  # noqa: E402
 
 TARGET_ALL_S, TARGET_ONE_MS = 1.0, 20.0
 WINDOW = "2026-09-01/2026-10-01"
@@ -205,7 +206,7 @@ def run(engine, args) -> None:  # type: ignore[no-untyped-def]
 
     # 1. all grids, set-based: SQL aggregation + numpy scoring. "cold": nothing cached;
     #    "warm": the parts / 9+X inventory (window-independent) cached by layer version.
-    def all_grids(cold: bool) -> tuple[float, float, object, object]:
+    def all_grids(cold: bool) -> tuple[float, float, Any, Any]:
         layer_health._CACHE.clear()
         if cold:
             health_inventory._INVENTORY.clear()
@@ -291,9 +292,9 @@ def run(engine, args) -> None:  # type: ignore[no-untyped-def]
 
     warm_s = results["warm"]
     verdict = "met" if all_s <= TARGET_ALL_S else "MISSED"
-    warm = "met" if warm_s <= TARGET_ALL_S else "MISSED"
+    warm_verdict = "met" if warm_s <= TARGET_ALL_S else "MISSED"
     print(f"TARGET all grids ≤ {TARGET_ALL_S} s: cold {verdict} ({all_s:.3f} s); "
-          f"inventory cached {warm} ({warm_s:.3f} s)")
+          f"inventory cached {warm_verdict} ({warm_s:.3f} s)")
     print(f"TARGET one grid ≤ {TARGET_ONE_MS} ms: "
           f"{'met' if one_ms <= TARGET_ONE_MS else 'MISSED'} ({one_ms:.2f} ms cached; "
           f"{ms(statistics.median(own))} for its own aggregates uncached)")

@@ -128,7 +128,8 @@ def start(cmd: list[str], env: dict[str, str], url: str) -> subprocess.Popen:
         except httpx.HTTPError:
             pass
         if proc.poll() is not None:
-            raise RuntimeError(f"{cmd[0]} died: {proc.stderr.read().decode()[-2000:]}")
+            error = proc.stderr.read().decode() if proc.stderr else ""
+            raise RuntimeError(f"{cmd[0]} died: {error[-2000:]}")
         time.sleep(0.1)
     proc.terminate()
     raise RuntimeError(f"{cmd} did not start")
@@ -201,7 +202,7 @@ def main() -> None:
               f"({time.perf_counter() - t:.1f} s to write)")
         ours_port, tipg_port = free_port(), free_port()
         # tipg wants a TCP URL (its settings require a host); the cluster listens on loopback.
-        port = int(url.port or url.query.get("port") or 5432)
+        port = int(url.port or str(url.query.get("port") or 5432))
         host = url.host or "127.0.0.1"
         plain = url.set(drivername="postgresql", query={}, host=host, port=port) \
             .render_as_string(hide_password=False)

@@ -20,6 +20,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -40,7 +41,9 @@ RECENT_DAYS = 12  # cases of the last days are partly still open
 CASES = 260
 DISPATCHER = "演示派遣员 demo dispatcher"
 MANAGER = "演示指挥长 demo manager"
-Payload = dict[str, Any] | Callable[[dict[str, Any], dict[int, dict[str, Any]]], dict | None]
+# A step's payload, or a function of the case and every case so far that makes it; a report
+Payload = (dict[str, Any] | Report
+           | Callable[[dict[str, Any], dict[int, dict[str, Any]]], dict[str, Any] | None])
 
 
 @dataclass(order=True)
@@ -185,9 +188,7 @@ class _Planner:
                      f"{SYNTHETIC}", source="hotline", reporter="12345")
         d = self.add(m, self._at(t, (10, 60)), "intake", "system", "12345", dup)
         self.add(m, self._at(d, (5, 20)), "merge", "dispatcher", DISPATCHER,
-                 lambda case, cases, n=n: {"primary_case_id": cases[n]["id"],
-                                           "reason": "重复上报 duplicate report"}
-                 if n in cases else None)
+                 partial(_merge_into, n))
 
     def loop(self, n: int, category: str, t: datetime) -> None:
         cls = self.taxonomy.get(category)
@@ -224,6 +225,13 @@ class _Planner:
                              {"reason": "现场核查未通过 on-site check failed"})
         self.add(n, self._at(t, (5, 30)), "close", "dispatcher", DISPATCHER,
                  {"check_result": "pass"})
+
+
+def _merge_into(primary: int, case: dict[str, Any], cases: dict[int, dict[str, Any]]
+                ) -> dict[str, Any] | None:
+    if primary not in cases:
+        return None
+    return {"primary_case_id": cases[primary]["id"], "reason": "重复上报 duplicate report"}
 
 
 def _proposed(case: dict[str, Any], _cases: dict[int, dict[str, Any]]) -> dict[str, Any]:

@@ -41,10 +41,10 @@ def _extract(archive: Path, target: Path) -> None:
             member = next((m for m in tf.getmembers() if m.name.endswith(MEMBER)), None)
             if member is None:
                 raise ValidationError(f"{archive.name} holds no {MEMBER}", archive=str(archive))
-            src = tf.extractfile(member)
-            assert src is not None
-            with src, partial.open("wb") as dst:
-                shutil.copyfileobj(src, dst)
+            packed = tf.extractfile(member)
+            assert packed is not None
+            with packed, partial.open("wb") as dst:
+                shutil.copyfileobj(packed, dst)
     partial.replace(target)
 
 

@@ -86,7 +86,7 @@ def cached_extent(request: Request, cat: LayerView, c: Collection) -> list[float
     if key not in cache:
         if len(cache) > 256:
             cache.clear()
-        cache[key] = fq.extent(cat.conn, c)
+        cache[key] = fq.extent(cat.connection, c)
     return cache[key]
 
 
@@ -174,7 +174,7 @@ def items(
         c = cat.get(collection_id)
         if c.id == "cases":  # the case layer is scoped to who asks (gridcore.security.access)
             query = replace(query, scope=request_scope(request))
-        page = fq.items(cat.conn, c, query)
+        page = fq.items(cat.connection, c, query)
     href = f"{base_url(request)}/collections/{c.id}/items"
     keep = [(k, v) for k, v in request.query_params.multi_items()
             if k not in ("after", "before", "limit")] + [("limit", str(size))]
@@ -207,7 +207,7 @@ def items(
 def feature(collection_id: str, feature_id: str, request: Request) -> GeoJSONResponse:
     with open_layer_view(request) as cat:
         c = cat.get(collection_id)
-        doc = fq.item(cat.conn, c, feature_id,
+        doc = fq.item(cat.connection, c, feature_id,
                       request_scope(request) if c.id == "cases" else None)
     if doc is None:
         raise NotFound(f"collection {c.id} has no feature {feature_id!r}",

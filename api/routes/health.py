@@ -115,10 +115,10 @@ def _explain(request: Request, health: Health, previous: Health, level: str, cod
         item["previous_value"] = was.value if was else None
         item["links"] = _links(request, level, code, window, sorted(term.inputs))
         terms.append(item)
-    indices = [{"key": i.key, "name_zh": i.name_zh, "name_en": i.name_en, "weight": i.weight,
-                "score": now.indices[i.key],
-                "previous": before.indices[i.key] if before else None}
-               for i in model.indices]
+    indices: list[dict[str, Any]] = [
+        {"key": i.key, "name_zh": i.name_zh, "name_en": i.name_en, "weight": i.weight,
+         "score": now.indices[i.key], "previous": before.indices[i.key] if before else None}
+        for i in model.indices]
     for idx in indices:
         idx["change"] = (idx["score"] - idx["previous"]
                          if idx["score"] is not None and idx["previous"] is not None else None)
@@ -211,7 +211,9 @@ def _collection(engine: EngineDep, cases: CaseSettings, index: str, window: str,
     with engine.connect() as conn:
         geoms = shapes(conn, level)
     pos = {c: i for i, c in enumerate(table.codes)}
-    features, xs, ys = [], [], []
+    features: list[dict[str, Any]] = []
+    xs: list[float] = []
+    ys: list[float] = []
     for shape in geoms:
         i = pos.get(shape["key"])
         if i is None:

@@ -42,7 +42,7 @@ def config(request: Request) -> dict[str, Any]:
     from gridcore.lifecycle import STEP_ROLES, TRANSITIONS, State
 
     with open_layer_view(request) as cat:
-        choices = map_queries.filter_choices(cat.conn)
+        choices = map_queries.filter_choices(cat.connection)
         collections = {cid: {"title": c.title, "min_zoom": c.tile_min_zoom,
                              "h3_below": c.h3_aggregate_below,
                              "filterable": sorted(c.filterable)}
@@ -65,7 +65,7 @@ def versions(request: Request) -> dict[str, int]:
 def grid(code: str, request: Request) -> dict[str, Any]:
     scope = request_scope(request)  # signed in (or the development stand-in)
     with open_layer_view(request) as cat:
-        found = map_queries.grid_details(cat.conn, code)
+        found = map_queries.grid_details(cat.connection, code)
     if found is None:
         raise NotFound(f"no current grid {code!r}", grid_code=code)
     if not scope.covers_grid(code):  # a grid outside the caller's areas: not its cases
@@ -80,7 +80,7 @@ def grid(code: str, request: Request) -> dict[str, Any]:
 @router.get("/search", summary="Find a grid code, case id or city-part code")
 def search(request: Request, q: str = Query(min_length=1, max_length=40)) -> dict[str, Any]:
     with open_layer_view(request) as cat:
-        return {"q": q, "hits": map_queries.search(cat.conn, q)}
+        return {"q": q, "hits": map_queries.search(cat.connection, q)}
 
 
 @router.get("/cases/{case_id}/actions", summary="The lifecycle steps a role may take now")
@@ -94,7 +94,7 @@ def case_actions(case_id: int, request: Request,
     except ValueError:
         raise ValidationError(f"unknown role {role!r}", field="role", value=role) from None
     with open_layer_view(request) as cat:
-        row = map_queries.case_facts_row(cat.conn, case_id)
+        row = map_queries.case_facts_row(cat.connection, case_id)
     if row is None:
         raise NotFound(f"case {case_id} does not exist", case_id=case_id)
     facts = CaseFacts(State(row.state), row.parked_since is not None, row.check_result,

@@ -118,7 +118,7 @@ def list_cases(engine: Engine, settings: CaseSettings, f: CaseFilter, after: int
     order = "c.deadline_at, c.id" if f.overdue else "c.id DESC"
     sql = f"SELECT {CASE_COLUMNS} FROM case_record c {where} ORDER BY {order} LIMIT :limit"
     with engine.connect() as conn:
-        rows = list(conn.execute(text(sql), params).mappings())
+        rows: list[Any] = list(conn.execute(text(sql), params).mappings())
     more = len(rows) > limit
     rows = rows[:limit]
     cases = [case_dict(r, settings.working_calendar, now) for r in rows]

@@ -15,7 +15,7 @@ from __future__ import annotations
 import queue
 import struct
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -100,7 +100,7 @@ def binary_chunks(columns: Mapping[str, pa.Array], derived: Mapping[str, RowFunc
     yield TRAILER
 
 
-def prefetched(chunks: Iterator[Any], depth: int = 2) -> Iterator[Any]:
+def prefetched(chunks: Iterator[Any], depth: int = 2) -> Generator[Any, None, None]:
     """Run ``chunks`` in a background thread, ``depth`` items ahead: the next chunk is built
     (numpy, pyarrow and h3ronpy work, mostly outside the GIL) while psycopg2 sends the
     previous one and the server parses it. An error in the producer is raised here."""

@@ -85,7 +85,8 @@ def copy_table(conn: Connection, table: str, columns: Mapping[str, Any], *,
     sql = f"COPY {table} ({', '.join(names)}) FROM STDIN WITH (FORMAT binary)"
     stream = prefetched(binary_chunks(encoded, derived, types, rows, n_rows, CHUNK_ROWS,
                                       progress))
-    cursor = conn.connection.dbapi_connection.cursor()  # same transaction as ``conn``
+    raw: Any = conn.connection.dbapi_connection  # psycopg2's: copy_expert
+    cursor = raw.cursor()  # same transaction as ``conn``
     reader = ChunkReader(stream)
     started = time.perf_counter()
     try:

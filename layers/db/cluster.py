@@ -162,7 +162,7 @@ class EmbeddedCluster:
         if state is None:
             raise DatabaseUnsuitable(
                 f"no embedded cluster in {self.root}; run `gridcore db start` first")
-        return ClusterInfo(self.pgdata, self.socket_dir, int(state["port"]),  # type: ignore[arg-type]
+        return ClusterInfo(self.pgdata, self.socket_dir, int(str(state["port"])),
                            str(state["user"]), str(state["password"]), self.settings.database_name)
 
     def is_initialised(self) -> bool:

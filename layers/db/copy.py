@@ -8,7 +8,7 @@ million-row file. Geometries travel as hex EWKB, which PostGIS reads directly in
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -21,7 +21,7 @@ PROGRESS_MIN_ROWS = 100_000
 NULL = "\\N"
 
 
-def escape_text(values: Sequence[Any]) -> list[str]:
+def escape_text(values: Iterable[Any]) -> list[str]:
     """COPY text escaping for free text (names, JSON): backslash, tab, newline, CR."""
     out = []
     for v in values:
@@ -36,7 +36,7 @@ def escape_text(values: Sequence[Any]) -> list[str]:
     return out
 
 
-def plain(values: Sequence[Any]) -> list[str]:
+def plain(values: Iterable[Any]) -> list[str]:
     """Codes, numbers and hex: nothing to escape, only NULLs to spell."""
     if isinstance(values, np.ndarray) and values.dtype.kind in "fiu":
         return [NULL if v != v else repr(v) for v in values.tolist()]
@@ -63,7 +63,8 @@ def copy_columns(conn: Connection, table: str, columns: Sequence[str],
             yield text.encode("utf-8")
 
     sql = f"COPY {table} ({', '.join(columns)}) FROM STDIN"
-    cursor = conn.connection.dbapi_connection.cursor()  # same transaction as ``conn``
+    raw: Any = conn.connection.dbapi_connection  # psycopg2's: copy_expert
+    cursor = raw.cursor()  # same transaction as ``conn``
     try:
         cursor.copy_expert(sql, ChunkReader(chunks()), size=1 << 20)
     finally:

@@ -90,7 +90,7 @@ def autocommit(engine: Engine) -> Iterator[Connection]:
     same SET; the server's default level is what SQLAlchemy restores anyway, so it is set as
     "default" (no SET) first."""
     with engine.connect() as conn:
-        raw = conn.connection.dbapi_connection
+        raw: Any = conn.connection.dbapi_connection  # psycopg2's
         if raw.isolation_level is not None:
             raw.isolation_level = None
         raw.autocommit = True

@@ -71,7 +71,7 @@ class Prepared:
         dropped is invalidated so that the pool replaces it."""
         if not _enabled(conn):
             return [dict(r) for r in self.execute(conn, params).mappings()]
-        raw = conn.connection.dbapi_connection
+        raw: Any = conn.connection.dbapi_connection  # psycopg2's
         try:
             with raw.cursor() as cur:
                 self._run(conn, cur.execute, params)
@@ -97,7 +97,7 @@ class Prepared:
             return run(self._execute, values)
         except (DBAPIError, psycopg2.Error) as exc:
             if getattr(getattr(exc, "orig", exc), "pgcode", None) != _PLAN_CHANGED \
-                    or not conn.connection.dbapi_connection.autocommit:
+                    or not getattr(conn.connection.dbapi_connection, "autocommit", False):
                 raise  # inside a transaction the error has aborted it: nothing to retry in
             # The table changed shape under a long-lived connection: prepare it again.
             run(f"DEALLOCATE {self.name}")

@@ -68,7 +68,8 @@ def read_cases(engine: Engine, window: str | None = None, grid: str | None = Non
                category: str | None = None, now: datetime | None = None) -> gpd.GeoDataFrame:
     """Cases reported in ``window`` (``2026-09-01/2026-10-01`` or ``30d``), by area, state
     (comma list) or category key prefix (``E01`` or ``E0103``)."""
-    clauses, params = [], {}
+    clauses: list[str] = []
+    params: dict[str, Any] = {}
     if window:
         w = Window.parse(window, now or datetime.now(UTC))
         clauses.append("created_at >= :start AND created_at < :end")

@@ -21,7 +21,8 @@ COLUMNS = ("category_key", "area_level", "area_code", "department_code", "note")
 
 
 def _catalogue(conn: Connection) -> tuple[dict[str, str], set[str], dict[str, set[str]]]:
-    departments = dict(conn.execute(text("SELECT code, name FROM department")).all())
+    departments = {code: name for code, name in conn.execute(text(
+        "SELECT code, name FROM department"))}
     categories = {r[0] for r in conn.execute(text("SELECT key FROM category"))}
     areas: dict[str, set[str]] = {"district": set(), "street": set(), "community": set()}
     for level, code in conn.execute(text("SELECT level, code FROM admin_area")):

@@ -54,7 +54,8 @@ class IndexSnapshot:
 
 
 def read_versions(conn: Connection) -> tuple[int, ...]:
-    got = dict(_VERSIONS.execute(conn, {"layers": list(LAYERS)}).all())
+    rows: list[Any] = list(_VERSIONS.execute(conn, {"layers": list(LAYERS)}))
+    got = {row[0]: row[1] for row in rows}
     return tuple(int(got.get(layer, 0)) for layer in LAYERS)
 
 

@@ -88,7 +88,7 @@ def _case_rows(conn: Connection, sql: str, params: dict[str, Any],
         # joins; hash joins are the right plan for a whole level (measured: bench_health.py).
         conn.execute(text("SET LOCAL enable_mergejoin = off"))
     result = conn.execute(text(sql), params)
-    names, rows = [c for c in result.keys() if c != "key"], result.all()  # noqa: SIM118
+    names, rows = [c for c in result.keys() if c != "key"], list(result.all())  # noqa: SIM118
     if whole_level:
         conn.execute(text("SET LOCAL enable_mergejoin = on"))
     return names, rows

@@ -53,7 +53,8 @@ def feature_sql(c: Collection) -> str:
 
 def where_clause(c: Collection, q: ItemsQuery) -> tuple[list[str], dict[str, Any]]:
     """Conditions and their bind parameters; identifiers come only from the collection."""
-    conds, params = [c.where], {}
+    conds: list[str] = [c.where]
+    params: dict[str, Any] = {}
     if q.scope is not None:
         conds.append(case_scope_sql(q.scope, params, "t"))
     if q.bbox is not None:
@@ -97,9 +98,9 @@ def items(conn: Connection, c: Collection, q: ItemsQuery) -> ItemsPage:
         params["key"] = key
         page_conds = f" AND {c.id_sql} {'<' if backwards else '>'} :key"
         order = "DESC" if backwards else "ASC"
-    rows = conn.execute(text(
+    rows = list(conn.execute(text(
         f"SELECT {c.id_sql} AS fid, {feature_sql(c)} AS doc {base}{page_conds} "
-        f"ORDER BY {c.id_sql} {order} LIMIT :lim"), {**params, "lim": q.limit + 1}).all()
+        f"ORDER BY {c.id_sql} {order} LIMIT :lim"), {**params, "lim": q.limit + 1}).all())
     more = len(rows) > q.limit
     rows = rows[:q.limit]
     if backwards:

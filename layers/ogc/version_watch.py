@@ -22,10 +22,11 @@ class VersionReader:
         self.engine = engine
         self._conn: Any = None
         self._lock = threading.Lock()
+        self._dbapi: Any = engine.dialect.dbapi  # psycopg2
 
     def _connect(self) -> Any:
         cargs, cparams = self.engine.dialect.create_connect_args(self.engine.url)
-        conn = self.engine.dialect.dbapi.connect(*cargs, **cparams)
+        conn = self._dbapi.connect(*cargs, **cparams)
         conn.autocommit = True
         return conn
 
@@ -40,7 +41,7 @@ class VersionReader:
                         cur.execute(VERSIONS_SQL)
                         rows = cur.fetchall()
                     break
-                except self.engine.dialect.dbapi.Error:
+                except self._dbapi.Error:
                     self.close_locked()
                     if attempt == 2:
                         raise

@@ -33,7 +33,8 @@ def live_server(env: dict[str, str], workers: int = 1) -> Iterator[str]:
     try:
         for _ in range(300):
             if proc.poll() is not None:
-                raise RuntimeError(f"server exited: {proc.stderr.read().decode()[-2000:]}")
+                error = proc.stderr.read().decode() if proc.stderr else ""
+                raise RuntimeError(f"server exited: {error[-2000:]}")
             try:
                 if httpx.get(base + "/healthz", timeout=1).status_code < 500:
                     break

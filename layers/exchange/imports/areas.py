@@ -58,8 +58,9 @@ def load_areas(engine: Engine, gdf: gpd.GeoDataFrame, *, level: str | None = Non
         try:
             lvl = fixed_level or area_level_of(code)
             parent = parents[i] or None
-            if parent is None and PARENT_LEVEL[lvl] is not None:
-                parent = code[: AREA_CODE_LENGTH[PARENT_LEVEL[lvl]]]
+            above = PARENT_LEVEL[lvl]
+            if parent is None and above is not None:
+                parent = code[: AREA_CODE_LENGTH[above]]
             validate_area_code(code, lvl, parent)
             parents[i] = parent or ""
             levels.append(lvl.value)
@@ -71,7 +72,8 @@ def load_areas(engine: Engine, gdf: gpd.GeoDataFrame, *, level: str | None = Non
     flag_duplicates(codes, code_field, problems)
     geoms = check_polygons(gdf.geometry.to_numpy(), on_invalid, problems, report)
     with engine.begin() as conn:
-        known = dict(conn.execute(text("SELECT code, level FROM admin_area")).all())
+        known = {code: level for code, level in conn.execute(text(
+            "SELECT code, level FROM admin_area"))}
         in_file = {c: lv for c, lv in zip(codes, levels, strict=True) if lv}
         for i, code in enumerate(codes):
             if not levels[i]:

@@ -78,10 +78,10 @@ def load_entities(engine: Engine, gdf: gpd.GeoDataFrame, *, code_field: str | No
         problems.raise_if_any()
         missing = np.flatnonzero(codes == "")
         if len(missing):
-            stored = dict(conn.execute(text(
+            stored: dict[str, int] = {area: last for area, last in conn.execute(text(
                 "SELECT area, max(substring(code from '-([0-9]+)$')::bigint) "
-                "FROM governance_entity GROUP BY area")).all())
-            for i in missing:
+                "FROM governance_entity GROUP BY area"))}
+            for i in missing.tolist():
                 stored[areas[i]] = (stored.get(areas[i]) or 0) + 1
                 codes[i] = f"{areas[i]}-{stored[areas[i]]:07d}"
         if len(set(codes)) != len(codes):

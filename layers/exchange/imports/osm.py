@@ -8,6 +8,7 @@ importing the same extract again updates the same rows instead of adding copies.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import cast
 
 import geopandas as gpd
 import osmium
@@ -29,7 +30,8 @@ def read_osm_parts(path: str | Path, mapping: OsmPartMapping | None = None) -> g
     try:
         processor = (osmium.FileProcessor(str(path), osmium.osm.NODE)
                      .with_filter(osmium.filter.KeyFilter(*sorted(mapping.keys))))
-        for node in processor:
+        for found in processor:
+            node = cast(osmium.osm.Node, found)  # the filter passes nodes only
             tags = {t.k: t.v for t in node.tags}
             class_code = mapping.class_of(tags)
             if class_code is None or not node.location.valid():

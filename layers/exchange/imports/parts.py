@@ -14,6 +14,7 @@ the part lies in. Columns whose every value is the column's default are left to 
 from __future__ import annotations
 
 import time
+from functools import partial
 
 import geopandas as gpd
 import numpy as np
@@ -115,15 +116,15 @@ def load_parts(engine: Engine, gdf: gpd.GeoDataFrame, *, code_field: str | None 
             stored = {r[0] for r in conn.execute(text("SELECT code FROM department"))}
             for f, values in depts.items():
                 _report_rows(problems, ((values != "") & ~values.isin(stored)).to_numpy(), f,
-                             lambda i, v=values: f"department {v[i]!r} does not exist")
+                             partial(_no_department, values))
         problems.raise_if_any()
         grid_names, grid_idx = grid_index_of_points(conn, x, y)
         existing = np.full(n, None, dtype=object)
         if keyed.any():
-            stored_keys = dict(conn.execute(text(
+            stored_keys = {key: code for key, code in conn.execute(text(
                 "SELECT source || chr(31) || source_id, code FROM city_part "
                 "WHERE source_id IS NOT NULL AND source = ANY(:s)"),
-                {"s": sorted(set(sources[keyed]))}).all())
+                {"s": sorted(set(sources[keyed]))})}
             existing = pd.Series(keys, dtype=object).map(stored_keys).to_numpy(dtype=object)
             clash = given & pd.notna(existing) & (codes.to_numpy() != existing)
             _report_rows(problems, clash, cf, lambda i: (
@@ -191,6 +192,10 @@ def load_parts(engine: Engine, gdf: gpd.GeoDataFrame, *, code_field: str | None 
                   time.perf_counter() - started)
         _write(conn, columns, derived, is_update, bulk, order)
     return report
+
+
+def _no_department(values: pd.Series, i: int) -> str:
+    return f"department {values[i]!r} does not exist"
 
 
 def _optional(gdf: gpd.GeoDataFrame, column: str | None) -> np.ndarray:
