@@ -55,9 +55,9 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         state.resolver = Resolver(state.engine, settings.resolve, settings.h3_resolution)
         await asyncio.to_thread(_warm, state.resolver)
         filing.start(app)
-        # What start-up built (the grid snapshot, the taxonomy, the routes: 170,000 objects)
-        # lives as long as the process: out of the collector's sight, a full collection no
-        # longer walks it (each such walk stalled every request of the process).
+        # What start-up built (the grid snapshot, the taxonomy, the routes) lives as long as
+        # the process: out of the collector's sight, a full collection no longer walks it
+        # (each such walk stalled every request of the process: benchmarks/README.md).
         gc.freeze()
         try:
             yield
@@ -80,9 +80,9 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     errors.install(app)
     errors.install_database_errors(app)
     # The busiest paths first, case intake and the map's tiles: FastAPI matches a request
-    # against the included routers' routes one by one (about 1 µs per route): POST /cases
-    # came after 23 other routes, a tile after 17. No route of a router included later can
-    # match their paths (a path parameter never spans a "/").
+    # against the included routers' routes one by one, a cost every report paid for each
+    # route before its own (benchmarks/README.md, "Design figures"). No route of a router
+    # included later can match their paths (a path parameter never spans a "/").
     app.include_router(case_routes.router)
     app.include_router(tiles.router)
     app.include_router(open311_routes.router)

@@ -13,8 +13,8 @@ from layers.grids.resolver import Resolver
 
 
 # Dependencies that only read app state are ``async def``: FastAPI runs a plain ``def``
-# dependency in the thread pool, one thread hop per dependency per request (measured on
-# ``POST /cases``: a fifth of the worker's busy time went to three such hops).
+# dependency in the thread pool, one thread hop per dependency per request (what such hops
+# cost ``POST /cases``: benchmarks/README.md, "Design figures").
 async def get_engine(request: Request) -> Engine:
     return request.app.state.engine
 

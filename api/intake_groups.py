@@ -18,7 +18,7 @@ Python then overlap that wait. Groups stay as large as with one group at a time,
 groups started freely did not manage (they split the arrivals between them). A lone report does
 not start beside a writing group, though: it waits the rest of that write (a fraction of a
 millisecond) and usually goes with company, because a group of one pays all of a group's fixed
-costs for one report (the measurements: benchmarks/README.md, intake).
+costs for one report (benchmarks/README.md, "Design figures").
 """
 
 from __future__ import annotations

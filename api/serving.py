@@ -2,11 +2,10 @@
 
 uvicorn's ``--workers`` binds one socket and shares it: every worker waits on it, and libuv
 accepts every pending connection in one go, so whichever worker wakes first takes the whole
-burst. Under bench_intake's wrk, 16 connections split 16/0, 15/1, 14/2 … between 2 workers:
-one process served nearly everything, bound by its GIL (p99 76–110 ms), while the other idled.
-With a socket per worker the kernel hands each new connection to one of them by a hash of its
-addresses: the same runs split 5/11 to 8/8 and served 1,150–1,430 cases/s instead of
-1,000–1,100 (the same technique as nginx's ``listen … reuseport``).
+burst. Under bench_intake's wrk one process served nearly all connections, bound by its GIL,
+while the other idled. With a socket per worker the kernel hands each new connection to one of
+them by a hash of its addresses, and the connections spread (the same technique as nginx's
+``listen … reuseport``; the figures: benchmarks/README.md, "Design figures").
 
 The supervisor here is deliberately small: start the workers, replace one that dies or hangs,
 stop them all on SIGINT/SIGTERM (each finishes its requests: uvicorn's graceful shutdown), and

@@ -110,7 +110,7 @@ class CaseSettings(Section):
     open311_jurisdiction: str = "gridcore"
     dedup_window_h: float = 72.0
     # Groups of reports a process reads and works out at once (api.intake_groups), plus one
-    # that may be writing meanwhile; one is the fastest (benchmarks/README.md, intake).
+    # that may be writing meanwhile; one is the fastest (benchmarks/README.md, "Design figures").
     intake_threads: int = 1
 
     @cached_property

@@ -11,5 +11,6 @@
 
 Storage may import ``spatial`` and ``gridcore``, never ``api``, ``basemaps`` or ``demo``. Inside,
 the packages are layered in the order above (a package imports only the ones listed before it;
-``cases`` and ``ogc`` are independent of each other): ``.importlinter`` checks it.
+``cases`` and ``ogc`` are independent of each other): the import contract in pyproject.toml
+(``lint-imports``) checks it; docs/architecture.md draws it.
 """

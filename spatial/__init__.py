@@ -1,2 +1,5 @@
-"""Geometry and indexing, no database: coordinate systems, H3, the point → grid locator,
-topology checks, grid drawing and batch resolution."""
+"""Geometry and indexing, no database: coordinate systems and datums, H3 cells, areas in metres,
+the point → grid locator, topology checks, grid drawing and exact coverage, batch resolution.
+
+May import ``gridcore`` only (one known exception: ``spatial.batch``, docs/architecture.md).
+"""

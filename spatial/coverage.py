@@ -24,9 +24,10 @@ GRID_SIZE = 1e-9  # degrees; ≈ 0.1 mm, far below survey accuracy, far above do
 class LocalScale:
     """Degrees → metres near one community, for the many small measurements of drawing.
 
-    Reprojecting every candidate piece with pyproj costs ~10 ms a call; a local linear scale
-    calibrated once per community on the exact equal-area measure (``spatial.measure``) is
-    exact to well under 0.1 % over a community's extent, which is all thresholds need.
+    Reprojecting every candidate piece with pyproj is slow, a call per piece
+    (benchmarks/README.md); a local linear scale calibrated once per community on the exact
+    equal-area measure (``spatial.measure``) is exact to well under 0.1 % over a community's
+    extent, which is all thresholds need.
     """
 
     def __init__(self, community) -> None:  # type: ignore[no-untyped-def]

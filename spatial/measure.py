@@ -49,12 +49,10 @@ def degree_box(lat: float, radius_m: float) -> dict[str, float]:
 
     Width and height apart: a degree of longitude is cos(latitude) of a degree of latitude, so
     one radius in longitude degrees for both made the box twice as tall as the circle at
-    Helsinki's 60° N, and intake's nearby-case search read twice the open cases it needed.
-    Measured at 42,000 open cases: 0.31 against 0.60 ms of server time per 200 m search (the
-    same cases found), 149 against 210 µs per report over the benchmark's classes. The width
-    is taken at the circle's poleward edge, a degree of longitude is at least 111,319 m ×
-    cos(latitude) and a degree of latitude at least 110,574 m, so the box never cuts the
-    circle."""
+    Helsinki's 60° N, and intake's nearby-case search read twice the open cases it needed
+    (benchmarks/README.md, "Design figures"). The width is taken at the circle's poleward edge,
+    a degree of longitude is at least 111,319 m × cos(latitude) and a degree of latitude at
+    least 110,574 m, so the box never cuts the circle."""
     dy = radius_m / 110_574.0
     edge = min(abs(lat) + dy, 89.9)
     return {"dx": radius_m / 111_319.0 / max(math.cos(math.radians(edge)), 0.01), "dy": dy}

@@ -2,7 +2,8 @@
 in ONE statement run as its own transaction, for one report or for a group of concurrent ones.
 
 Each report becomes one JSON record of :data:`FIELDS`; the statement reads a JSON array of them
-(one parameter: psycopg2 interpolated the 40 separate parameters of one report in about 50 µs).
+(one parameter: psycopg2 interpolating 40 separate parameters per report was measurably slower;
+benchmarks/README.md, "Design figures").
 Reports without photos — nearly all — are written together, a group filed at the same moment
 sharing one statement and one commit. A report with photos runs alone, on the statement that
 also inserts ``case_photo`` rows; the others' statement has no photo insert at all, which
@@ -40,8 +41,9 @@ FIELDS = {
 # case_record column ← the record's field (the id is the one intake's read reserved:
 # ``layers.cases.survey``). The stored row handed back takes these values from the record itself
 # (they are what the statement stored) and reads back only what the database makes: the public
-# number, and every column left to its default. Decoding the 45 returned columns (five
-# timestamps) cost the client about 48 µs per report, and the server about as much to send them.
+# number, and every column left to its default: decoding all 45 returned columns (five
+# timestamps) cost the client and the server more than the rest of the answer
+# (benchmarks/README.md, "Design figures").
 FROM_RECORD = {
     "id": "id", "idempotency_key": "key", "payload_hash": "hash", "category_key": "category",
     "description": "description", "input_crs": "crs", "input_x": "x", "input_y": "y",

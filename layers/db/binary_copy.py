@@ -1,8 +1,8 @@
 """COPY in PostgreSQL's binary format, assembled column-wise by pyarrow.
 
 Why binary rather than the CSV pyarrow can write: the server skips the CSV scanner and the
-hex decoding of geometries (PostGIS reads the EWKB bytes as they are), about 0.7 s of server
-time per million city parts on the development machine, and the client builds each chunk with
+hex decoding of geometries (PostGIS reads the EWKB bytes as they are; the server time saved is in
+benchmarks/README.md), and the client builds each chunk with
 a handful of vectorised joins instead of a CSV writer. Layout (PostgreSQL docs, "COPY — Binary
 Format"): a signature and two zero int32s, then per row an int16 field count and, per field, an
 int32 byte length (-1 = NULL) followed by the bytes; an int16 -1 ends the stream. Text travels

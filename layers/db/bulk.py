@@ -5,7 +5,7 @@ itself, so big loads build the COPY stream column-wise in C++ (pyarrow, binary C
 ``layers.db.binary_copy``) and stream it in chunks, each built in a background thread
 while the server parses the previous one; per-row derived columns (H3 cells, EWKB points made
 straight from the coordinates with numpy) are computed there too, chunk by chunk, so that work
-overlaps the server's (1M parts: preparation before the COPY 2.0 → 1.0 s, COPY unchanged).
+overlaps the server's (benchmarks/README.md, "Design figures").
 
 Deferred indexes and keys (bulk mode): maintaining the indexes row by row, and firing three
 foreign-key triggers per row (each re-reads the new row even when its department columns are

@@ -41,8 +41,8 @@ def make_engine(settings: DatabaseSettings | None = None, url: str | None = None
             "connect_timeout": 10,
             # plan_cache_mode: prepared statements (layers.db.prepared) run on their generic plan.
             # With the default, PostgreSQL kept re-planning intake's read on every call when
-            # it judged the generic plan dearer (0.36 ms of planning per call against 0.02 ms,
-            # same index scans). It only concerns cached plans: prepared statements and the
+            # it judged the generic plan dearer, for the same index scans (benchmarks/README.md,
+            # "Design figures"). It only concerns cached plans: prepared statements and the
             # few PL/pgSQL triggers (key look-ups); ordinary queries are planned as before.
             "options": f"-c statement_timeout={settings.statement_timeout_ms} "
                        "-c plan_cache_mode=force_generic_plan",
@@ -56,10 +56,10 @@ def _check_on_checkout(dbapi_conn: Any, record: Any, proxy: Any) -> None:
     """Pre-ping without the round trip.
 
     ``pool_pre_ping`` sends ``SELECT 1`` on every checkout: a round trip for every request
-    (measured on case intake: 60 µs of client CPU per checkout instead of 18, plus the server's
-    share). A connection the server has closed (restart, ``pg_terminate_backend``, an idle
-    timeout) has something to read on its socket, the server's FATAL message and then the end
-    of the stream, while an idle healthy one has nothing. Only a readable socket gets the real
+    (its cost on case intake: benchmarks/README.md, "Design figures"). A connection the server
+    has closed (restart, ``pg_terminate_backend``, an idle timeout) has something to read on
+    its socket, the server's FATAL message and then the end of the stream, while an idle
+    healthy one has nothing. Only a readable socket gets the real
     ping; a failing one is a DisconnectionError, on which the pool discards the connection
     and checks out another (SQLAlchemy's "custom pessimistic ping")."""
     if dbapi_conn.closed:
@@ -82,8 +82,8 @@ def autocommit(engine: Engine) -> Iterator[Connection]:
 
     SQLAlchemy's ``isolation_level="AUTOCOMMIT"`` goes through psycopg2's
     ``set_isolation_level``, which sends ``SET default_transaction_isolation`` to the server on
-    the way in and again when the connection returns to the pool: two round trips per use,
-    measured on case intake. psycopg2's own ``autocommit`` attribute switches on the client
+    the way in and again when the connection returns to the pool: two round trips per use.
+    psycopg2's own ``autocommit`` attribute switches on the client
     only, so the hot path flips that and flips it back before the pool sees the connection.
     A connection that once ran at another isolation level (the grid index reads in REPEATABLE
     READ) keeps an explicit level, and psycopg2 then answers every autocommit switch with that

@@ -1,13 +1,13 @@
 """Server-side prepared statements (PREPARE / EXECUTE) for the hot paths of case intake.
 
-psycopg2 sends every statement as text, so PostgreSQL parses and plans it on every call: about
-0.15–0.25 ms of server CPU each for the intake's statements (PostGIS functions, a four-part
-CTE), more than executing them takes. A :class:`Prepared` statement is prepared once per pooled
-connection (remembered in the connection's ``info``, which lives exactly as long as the DBAPI
-connection) and then only executed, on its generic plan (``plan_cache_mode`` is set for every
-session by ``layers.db.engine.make_engine``). psycopg 3 and asyncpg do this by themselves;
-gridcore's driver is psycopg2 (its COPY and polling code use it), so the few statements that run
-on every report do it by hand.
+psycopg2 sends every statement as text, so PostgreSQL parses and plans it on every call: for
+the intake's statements (PostGIS functions, a four-part CTE) that costs more server CPU than
+executing them (benchmarks/README.md, "Design figures"). A :class:`Prepared` statement is
+prepared once per pooled connection (remembered in the connection's ``info``, which lives
+exactly as long as the DBAPI connection) and then only executed, on its generic plan
+(``plan_cache_mode`` is set for every session by ``layers.db.engine.make_engine``). psycopg 3
+and asyncpg do this by themselves; gridcore's driver is psycopg2 (its COPY and polling code use
+it), so the few statements that run on every report do it by hand.
 """
 
 from __future__ import annotations

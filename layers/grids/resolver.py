@@ -36,7 +36,7 @@ from spatial.measure import degree_box
 # intake's survey (``layers.cases.survey``). The bounding-box candidates are fenced off
 # (OFFSET 0) so that only the GiST index is used: with the class as a parameter of a prepared
 # statement, the generic plan ANDed in the class index's bitmap (a quarter of all parts for a
-# common class): measured 0.34 ms against 0.07 ms on 50,000 parts.
+# common class), several times slower (benchmarks/README.md, "Design figures").
 PART_LINK_LATERAL = """
     SELECT code, class_code, maintenance_dept, owner_dept,
            ST_Distance(geom::geography, q.pt::geography) AS d
@@ -89,7 +89,7 @@ class Resolver:
 
     def warm(self) -> None:
         """Build the grid snapshot now, not on the first point: a server calls this as it
-        starts, so that no report pays the build (about 0.3 s for 2,500 grids)."""
+        starts, so that no report pays the build (a noticeable pause on a big city)."""
         with self.engine.connect() as conn:
             self.index.current(conn)
 

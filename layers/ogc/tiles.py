@@ -26,7 +26,7 @@ MAX_ZOOM = 22
 CLOCK_RANK = "CASE {c} WHEN 'red' THEN 3 WHEN 'yellow' THEN 2 WHEN 'green' THEN 1 ELSE 0 END"
 # PostGIS declares its functions costly so that big queries go parallel; for a tile's few
 # hundred rows that turns an index scan into a parallel seq scan whose worker start-up alone
-# costs more than the tile (measured: 45 ms instead of 1 ms for 20,000 cases). Sent in the
+# costs many times the tile (benchmarks/README.md, "Design figures"). Sent in the
 # same round trip, planned before the tile query, undone when the transaction ends.
 SERIAL = "SET LOCAL max_parallel_workers_per_gather = 0; "
 

@@ -4,7 +4,8 @@ into a hash chain right after commit.
 Every write and every restricted read calls ``record(conn, ...)`` on the connection of its own
 transaction, so the audit row commits or rolls back together with the change it describes.
 ``record`` is a plain insert: chaining inside the writer's transaction would need one global
-lock held through every commit's fsync (measured: 8 writers fell from 1,110 to 83 commits/s).
+lock held through every commit's fsync (concurrent writers then commit one at a time:
+benchmarks/README.md, "Design figures").
 Instead ``seal`` — one sealer at a time, under an advisory lock — gives each committed row the
 next chain position and ``hash = sha256(prev_hash + canonical content)``. A background thread
 per engine seals every ``SEAL_INTERVAL_S``; ``verify`` seals first, then walks the chain and
@@ -28,10 +29,9 @@ from sqlalchemy import Connection, Engine, func, select, text
 from layers.schema.security import audit_log
 
 GENESIS = "0" * 64
-# Often, so that each round is short: sealing holds the GIL for about 20 µs a row, and a
-# second's worth of intake at 1,400 cases/s, sealed in one go, slowed that process's requests
-# for tens of milliseconds. Measured at 16 connections, three rounds each: p99 24–27 ms with
-# 0.2 s against 30–32 ms with 1 s, the same throughput and CPU per case.
+# Often, so that each round is short: sealing holds the GIL for every row it seals, and a
+# second's worth of intake sealed in one go slowed that process's requests (the p99 at 16
+# connections: benchmarks/README.md, "Design figures").
 SEAL_INTERVAL_S = 0.2
 _LOCK_KEY = 0x6772_6964_6175_6474  # "gridaudt": one sealer per database at a time
 _SEAL = text("""

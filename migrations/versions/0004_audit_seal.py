@@ -1,8 +1,8 @@
 """Audit log sealed after commit: writers append without a global lock, a sealer chains them.
 
 0003 chained each row inside its writer's transaction under one advisory lock; that
-serialised every audited commit behind the previous one's fsync (83 tx/s with 8 writers on the
-development machine, against 1,110 without). Now a writer only inserts; the sealer (one at a
+serialised every audited commit behind the previous one's fsync (benchmarks/README.md, "Design
+figures"). Now a writer only inserts; the sealer (one at a
 time, advisory lock) gives committed rows their chain position and hash, in the order it sees
 them. Rows 0003 already chained keep their hashes (their position is their seq).
 

@@ -3,9 +3,9 @@
 ``code``, ``class_code``, ``grid_code`` and ``h3`` hold only ASCII digits and lowercase hex, so
 every collation orders them the same way; but any collation other than "C" makes PostgreSQL
 compare them through ``strcoll`` and gives up abbreviated sort keys. On the 1M-row import
-benchmark that was about half of each B-tree build (primary key 1.4–1.9 s → 0.5–0.6 s, H3
-index 1.5–1.9 s → 0.8–1.1 s, class index 1.4–1.6 s → 0.8–0.9 s, measured on the embedded
-cluster whose default collation is C.UTF-8) and of every per-row insert into those indexes.
+benchmark that was about half of each B-tree build, on the embedded cluster whose default
+collation is C.UTF-8 (benchmarks/README.md, "Design figures"), and of every per-row insert into
+those indexes.
 Joins with default-collation columns (``unit_grid.code``, case tables) keep working: a column's
 non-default collation wins over the database default, and results do not change.
 

@@ -1,11 +1,11 @@
 """City-part code check without a regular expression: same rule, a third of the cost.
 
 ``city_part_code_check`` was ``code ~ '^[0-9]{16}$'``; PostgreSQL runs the regex engine on
-every written row (≈ 0.7–0.8 s per million rows on the development machine, a third of a bulk
-COPY's server time). ``length(code) = 16 AND ltrim(code, '0123456789') = ''`` accepts exactly
-the same strings — 16 characters, every one an ASCII digit — in ≈ 0.35 s per million (measured
-on the same 1M codes; both forms give the same answer on the edge cases: 15 or 17 digits, a
-letter, a space, a sign, an Arabic-Indic digit). Same name, so errors read the same.
+every written row, a third of a bulk COPY's server time. ``length(code) = 16 AND ltrim(code,
+'0123456789') = ''`` accepts exactly the same strings — 16 characters, every one an ASCII
+digit — in about half the time (benchmarks/README.md, "Design figures"; both forms give the
+same answer on the edge cases: 15 or 17 digits, a letter, a space, a sign, an Arabic-Indic
+digit). Same name, so errors read the same.
 
 Revision ID: 0006_part_code_check
 Revises: 0005_part_code_collation

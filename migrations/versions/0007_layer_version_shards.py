@@ -3,9 +3,8 @@
 Every writing statement bumps its layer's version inside its own transaction, which locks that
 layer's row until commit. For cases — hundreds of reports a second — that one row was the
 bottleneck: each commit waited for the previous holder's WAL flush and for the scheduler to
-wake it (bench_intake, single runs on a noisy machine: with the trigger disabled for diagnosis
-the bare-insert floor held ~1,150 inserts/s at 16 writers, against 500–1,000 with it, and intake
-gained about a quarter).
+wake it (bench_intake's diagnosis with the trigger disabled: benchmarks/README.md, "Design
+figures").
 
 ``layer_version`` becomes a view: the sum of the layer's shard counters. The trigger takes an
 optional shard count; a writer bumps the shard of its server process (``pg_backend_pid() %

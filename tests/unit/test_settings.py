@@ -38,7 +38,8 @@ def test_every_documented_variable_is_in_the_tree() -> None:
     documented = set(re.findall(r"`(GRIDCORE_[A-Z0-9_]+)`", README.read_text("utf-8")))
     documented |= {f"GRIDCORE_BASEMAP_XYZ_{s}" for s in ("ATTRIBUTION",)}  # `…_ATTRIBUTION`
     names = {variable for _, variable, _, _ in Settings().variables()}
-    not_settings = {"GRIDCORE_NEW_PASSWORD"}  # a prompt's default, not a setting
+    # a prompt's default, not a setting; the deprecated alias of GRIDCORE_H3_RESOLUTION
+    not_settings = {"GRIDCORE_NEW_PASSWORD", "GRIDCORE_RESOLVE_H3_RESOLUTION"}
     assert documented - not_settings <= names, documented - not_settings - names
     assert len(names) == len(list(Settings().variables())), "a variable defined twice"
 

@@ -41,8 +41,8 @@ def as_arrow_strings(values: object) -> pa.Array:
 
 def grid_then_code_order(grid_idx: np.ndarray, codes: object) -> np.ndarray:
     """Rows by grid code (no grid last), then code: the order a bulk load writes them in. The
-    rebuilt primary-key, class and grid indexes then read almost sorted input (1M parts: the
-    five index builds 6.2–7.2 s → 3.4–3.9 s, measured), and the parts of a grid sit together
+    rebuilt primary-key, class and grid indexes then read almost sorted input and build faster
+    (benchmarks/README.md, "Design figures"), and the parts of a grid sit together
     on disk, where a map or grid query reads them. Integer keys only: grid indices follow the
     locator's sorted codes, and a city-part code is 16 digits, an int64."""
     code_key = pc.cast(as_arrow_strings(codes), pa.int64()).to_numpy(zero_copy_only=False)
