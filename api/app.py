@@ -14,12 +14,15 @@ from fastapi import FastAPI
 from sqlalchemy import Engine
 
 import gridcore
-from api import errors, filing, security_headers, security_wiring
+from api import errors, filing
+from api.openapi import problems as openapi_problems
+from api.routes import auth, entities, features, health, i18n, probes, static_files, tiles
 from api.routes import cases as case_routes
-from api.routes import features, health, i18n, probes, static_files, tiles
 from api.routes import map as map_routes
 from api.routes import open311 as open311_routes
 from api.routes import resolve as resolve_routes
+from api.security import guards
+from api.security import headers as security_headers
 from basemaps.providers import tile_origins
 from gridcore.settings import Settings
 from layers.db.engine import check_server, make_engine
@@ -36,6 +39,18 @@ def _warm(resolver: Resolver) -> None:
         resolver.warm()
     except Exception as exc:  # noqa: BLE001
         log.warning("grid index not built at start-up (built on first use instead): %s", exc)
+
+
+def _install_security(app: FastAPI) -> None:
+    """The request guards (body size, rate limits), problem+json in the OpenAPI document, and
+    the routes of identity (sign-in) and of 9+X records."""
+    security, api = app.state.settings.security, app.state.settings.api
+    guards.install(app, max_body_bytes=api.max_body_bytes, rate=security.rate_per_s,
+                   burst=security.rate_burst, signin_rate=security.signin_rate_per_s,
+                   signin_burst=security.signin_burst)
+    openapi_problems.install(app)
+    app.include_router(auth.router)
+    app.include_router(entities.router)
 
 
 def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
@@ -86,7 +101,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.include_router(case_routes.router)
     app.include_router(tiles.router)
     app.include_router(open311_routes.router)
-    security_wiring.install(app)
+    _install_security(app)
     app.include_router(probes.router)
     app.include_router(features.router)
     app.include_router(map_routes.router)

@@ -10,7 +10,7 @@ unescaped is a cross-site-scripting hole). Templates get:
 - ``static(path)``: the URL of a file under ``api/static/``.
 
 Pages carry no inline ``<script>`` or ``style=""``: the Content-Security-Policy
-(:mod:`api.security_headers`) allows scripts and styles from the app itself only. Data a page
+(:mod:`api.security.headers`) allows scripts and styles from the app itself only. Data a page
 needs at load time goes in a ``<script type="application/json">`` block through the ``tojson``
 filter (a data block is never executed, and ``tojson`` escapes ``<``, ``>``, ``&`` and quotes).
 """

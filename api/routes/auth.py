@@ -10,7 +10,7 @@ from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import BaseModel
 
 from api.deps import EngineDep
-from api.security import CurrentUser, SecurityDep, issue_token, remote_addr
+from api.security.identity import CurrentUser, SecurityDep, issue_token, remote_addr
 from layers.security import audit
 from layers.security.users import authenticate
 

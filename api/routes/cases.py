@@ -20,7 +20,7 @@ from api.deps import CaseSettingsDep, EngineDep, ResolverDep
 from api.errors import pydantic_problem
 from api.filing import file_report
 from api.responses import FastJSONResponse
-from api.security import SIGN_IN, ActorDep, Viewer, get_actor, get_security_settings
+from api.security.identity import SIGN_IN, ActorDep, Viewer, get_actor, get_security_settings
 from gridcore.errors import NotFound, PayloadTooLarge, Unauthenticated, ValidationError
 from gridcore.intake import Filing, Report, check_photo
 from gridcore.settings import CaseSettings

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 
 from api.deps import EngineDep
-from api.security import CurrentUser, remote_addr
+from api.security.identity import CurrentUser, remote_addr
 from layers.security.restricted import read_entity
 
 router = APIRouter(prefix="/entities", tags=["entities"])

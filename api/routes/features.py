@@ -33,7 +33,7 @@ from api.ogc import (
     parse_datetime,
 )
 from api.openapi.v30 import openapi30
-from api.security import request_scope
+from api.security.identity import request_scope
 from gridcore.errors import NotFound, ValidationError
 from layers.ogc import features as fq
 from layers.ogc.collections import Collection

@@ -17,7 +17,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 
 from api.deps import CaseSettingsDep, EngineDep
-from api.security import require_area
+from api.security.identity import require_area
 from basemaps.health_map import choropleth_html, choropleth_png
 from gridcore.calendar import WorkingCalendar
 from gridcore.errors import NotFound, ValidationError

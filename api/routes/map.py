@@ -16,7 +16,7 @@ from fastapi.responses import FileResponse, HTMLResponse
 from api import pages
 from api.layer_view import open_layer_view
 from api.routes.static_files import static_file
-from api.security import request_scope
+from api.security.identity import request_scope
 from basemaps.providers import basemap_config
 from gridcore.errors import NotFound, ValidationError
 from layers.ogc import map_queries

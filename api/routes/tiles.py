@@ -15,7 +15,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from api.layer_view import LayerView, open_layer_view, registry
 from api.ogc import JSON, MVT, base_url, link, parse_datetime
-from api.security import request_scope
+from api.security.identity import request_scope
 from layers.ogc import tiles as mvt
 from layers.ogc.features import ItemsQuery
 from layers.ogc.tile_cache import CachedTile, TileCache

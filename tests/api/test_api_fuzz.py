@@ -28,7 +28,7 @@ from schemathesis.checks import (
 from sqlalchemy import Engine
 
 from api.app import create_app
-from api.security import issue_token
+from api.security.identity import issue_token
 from layers.security.users import add_user
 from tests.support.cases import INSIDE_001, plant
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
-from api.security import issue_token
+from api.security.identity import issue_token
 from gridcore.settings import Settings
 from layers.security.users import add_key, add_user
 from tests.support.cases import INSIDE_001, plant, report, settings

@@ -24,7 +24,7 @@ import httpx
 import pytest
 from sqlalchemy import Engine, text
 
-from api.security import issue_token
+from api.security.identity import issue_token
 from gridcore.settings import Settings
 from layers.security.users import add_user
 from tests.support.cases import plant

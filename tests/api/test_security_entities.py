@@ -7,7 +7,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
 from api.app import create_app
-from api.security import issue_token
+from api.security.identity import issue_token
 from layers.security import audit, users
 
 GRID = "320582110152102"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import Engine, text
 
-from api.security import issue_token
+from api.security.identity import issue_token
 from gridcore.errors import Conflict, Unauthenticated, ValidationError
 from gridcore.settings import SecuritySettings
 from layers.security import audit, users

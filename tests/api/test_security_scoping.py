@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
 from api.app import create_app
-from api.security import issue_token
+from api.security.identity import issue_token
 from gridcore.settings import Settings
 from layers.security import audit, users
 from tests.support.cases import GRID_001, GRID_002, INSIDE_001, INSIDE_002, plant, settings

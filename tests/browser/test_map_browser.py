@@ -97,7 +97,8 @@ def test_case_action_from_the_map_changes_the_case(browser_page, db, artifacts) 
     page.evaluate("window.gridcore.showCase(1)")
     page.wait_for_selector("button[data-action='verify']")
     page.click("button[data-action='verify']")
-    page.wait_for_function("() => document.getElementById('case-state')?.textContent === 'verified'")
+    page.wait_for_function(
+        "() => document.getElementById('case-state')?.textContent === 'verified'")
     with db.connect() as conn:
         assert conn.execute(text("SELECT state FROM case_record WHERE id = 1")).scalar() \
             == "verified"
@@ -174,7 +175,8 @@ def test_signed_in_user_acts_with_the_role_of_the_token(browser_page, db) -> Non
                           "WHERE id = 2"))
     page.evaluate("window.gridcore.showCase(2)")
     page.click("button[data-action='verify']")
-    page.wait_for_function("() => document.getElementById('case-state')?.textContent === 'verified'")
+    page.wait_for_function(
+        "() => document.getElementById('case-state')?.textContent === 'verified'")
     with db.connect() as conn:
         actor, role = conn.execute(text(
             "SELECT actor, role FROM case_history WHERE case_id = 2 AND action = 'verify'")).one()

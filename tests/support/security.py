@@ -12,7 +12,7 @@ from functools import cache
 from fastapi import FastAPI
 from sqlalchemy import Engine
 
-from api.security import issue_token
+from api.security.identity import issue_token
 from layers.schema.security import app_user
 
 TEST_ADMIN = "test-admin"
