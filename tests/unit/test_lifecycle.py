@@ -3,10 +3,12 @@ requirements; illegal steps are Conflicts that list the allowed next steps."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from gridcore.calendar import WorkingCalendar
 from gridcore.errors import Conflict, ValidationError
 from gridcore.lifecycle import (
     TRANSITIONS,
@@ -16,8 +18,11 @@ from gridcore.lifecycle import (
     Role,
     State,
     allowed_actions,
+    changes,
+    check_primary,
     plan,
 )
+from gridcore.resolution import ResponsibleParty
 from gridcore.taxonomy import Stage
 
 NOW = datetime(2025, 10, 9, 9, 0, tzinfo=UTC)
@@ -127,3 +132,68 @@ def test_reopen_restarts_the_right_clock() -> None:
     assert (voided.to_state, voided.stage) == (State.REPORTED, Stage.DISPATCH)
     assert (closed.to_state, closed.stage) == (State.REWORK, Stage.HANDLE)
     assert closed.updates == {"check_result": None}
+
+
+# -- what a step writes (gridcore.lifecycle.changes): the rules storage used to hold ------------
+CAL = WorkingCalendar.weekdays("UTC")
+STORED = CaseFacts(State.REGISTERED, case_id=7, category="E0103", proposed_department="D1",
+                   proposal_rule="rule #1", stage_started_at=NOW, stage_limit="30m")
+
+
+def test_dispatch_without_a_department_accepts_the_proposal() -> None:
+    step = plan(STORED, "dispatch", "dispatcher", {}, NOW)
+    assert step.department == "D1" and step.updates["department_code"] == "D1"
+    change = changes(step, STORED, CAL, NOW)
+    assert change.details == {"proposed": "D1", "rule": "rule #1", "chosen": "D1",
+                              "override": False, "department": "D1"}
+    assert change.updates["stage"] == "handle" and change.updates["stage_started_at"] == NOW
+    assert change.updates["deadline_at"] > change.updates["warn_at"] > NOW
+    overridden = changes(plan(STORED, "dispatch", "admin", {"department": "D2"}, NOW), STORED,
+                         CAL, NOW)
+    assert overridden.details["override"] is True and overridden.details["chosen"] == "D2"
+    with pytest.raises(ValidationError, match="department"):  # no proposal, none named
+        plan(replace(STORED, proposed_department=None), "dispatch", "dispatcher", {}, NOW)
+
+
+def test_send_back_is_reproposed_without_every_refusing_department() -> None:
+    sent = replace(STORED, state=State.DISPATCHED, department="D1", refused_departments=("D0",))
+    step = plan(sent, "send_back", "department_handler", {"reason": "不归我们管"}, NOW)
+    assert step.repropose_without == ("D0", "D1")
+    again = ResponsibleParty("D2", "Roads", "rule #2")
+    change = changes(step, sent, CAL, NOW, again)
+    assert change.updates["refused_departments"] == ["D0", "D1"]
+    assert (change.updates["proposed_department"], change.updates["proposal_rule"]) == (
+        "D2", "rule #2")
+    assert change.details == {"refused_by": "D1", "reproposed": "D2", "rule": "rule #2"}
+    assert change.reason == "不归我们管" and change.updates["department_code"] is None
+
+
+def test_unpark_adds_the_parked_interval_and_moves_the_deadline() -> None:
+    since = NOW - timedelta(hours=2)
+    parked = replace(STORED, state=State.DISPATCHED, parked=True, parked_since=since,
+                     parked_seconds=60.0, stage_limit="8h")
+    change = changes(plan(parked, "unpark", "manager", {}, NOW), parked, CAL, NOW)
+    assert change.updates["parked_since"] is None
+    assert change.updates["parked_intervals"] == [[since.isoformat(), NOW.isoformat()]]
+    assert change.updates["parked_seconds"] == 60.0 + 7200.0
+    assert change.updates["deadline_at"] == NOW + timedelta(hours=8)  # 2 h parked of 2 h run
+
+
+def test_closing_and_merging() -> None:
+    checked = replace(STORED, state=State.CHECKED, check_result="pass")
+    closed = changes(plan(checked, "close", "dispatcher", {}, NOW), checked, CAL, NOW)
+    assert closed.to_state is State.CLOSED and closed.updates["closed_at"] == NOW
+    step = plan(STORED, "merge", "dispatcher", {"primary_case_id": 3}, NOW)
+    assert step.primary_case_id == 3
+    check_primary(step, CaseFacts(State.DISPATCHED, case_id=3))
+    for primary in (None, CaseFacts(State.CLOSED, case_id=3),
+                    CaseFacts(State.DISPATCHED, case_id=3, primary_case_id=1)):
+        with pytest.raises(Conflict, match="cannot be a primary case"):
+            check_primary(step, primary)
+
+
+def test_extend_records_the_old_and_new_limit() -> None:
+    step = plan(STORED, "extend", "manager", {"new_limit": "2wd", "reason": "待材料"}, NOW)
+    change = changes(step, STORED, CAL, NOW)
+    assert change.details == {"old_limit": "30m", "new_limit": "2wd"}
+    assert change.updates["stage_limit"] == "2wd" and "deadline_at" in change.updates
