@@ -1,30 +1,53 @@
 """Batch resolution for DataFrames (notebooks, files): ``resolve(gdf)`` adds the columns
-``grid_code``, ``community_code``, ``street_code``, ``district_code``, ``department``, ``h3``
-(plus ``inside``, ``snapped``, ``distance_m``).
+``grid_code``, ``community_code``, ``street_code``, ``district_code``, ``department``, ``h3``,
+``inside``, ``snapped`` and ``distance_m`` (plus ``nearest_grid_code`` with ``nearest=True``).
 
-Vectorised end to end: the locator answers all points of a frame in one call, the hierarchy comes
-from the grid codes, departments are looked up once per distinct (category, grid) pair. A
-**dask-geopandas** GeoDataFrame is resolved partition by partition (``map_partitions``); the
-in-memory index travels to the workers with the task (it pickles). The department here comes
-from the area rules only; linking city parts (and their owner override) is per point and lives
-in ``layers.grids.resolver.Resolver.resolve_many``.
+- ``inside``: a grid covers the point (``ST_Covers``; on a shared edge the lowest code wins).
+- ``snapped``: outside every grid but within the snap distance (``GRIDCORE_RESOLVE_SNAP_M``,
+  30 m) of one; ``grid_code`` and the hierarchy are that grid's.
+- otherwise outside: no grid. ``distance_m`` is 0 inside, the distance of a snapped point, and
+  NaN beyond the snap distance unless ``nearest=True`` asks for the nearest grid of every point
+  (which costs a search per outside point, most of the time on points far from the city).
+- The coordinates' datum is said in ``out.attrs["gridcore_resolve"]`` with the counts; a frame
+  without a CRS is taken as WGS 84 with a warning.
+
+Vectorised end to end, no Python per row: coordinates come out of the geometry array in one
+call and are converted by pyproj or ``spatial.crs`` as arrays, the locator answers all points in
+one call, hierarchy codes and H3 cells (h3ronpy) are Arrow arrays taken by index, departments
+are proposed once per distinct (category, grid) pair. A **dask-geopandas** GeoDataFrame is
+resolved partition by partition (``map_partitions``); the in-memory index travels to the workers
+with the task (it pickles). The department here comes from the area rules only; linking city
+parts (and their owner override) is per point and lives in
+``layers.grids.resolver.Resolver.resolve_many``.
 """
 
 from __future__ import annotations
 
+import contextlib
+import threading
+import warnings
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import shapely
+from numpy.typing import NDArray
+from pyproj import CRS, Transformer
 
 from gridcore.dispatch import AreaPath
+from gridcore.errors import ValidationError
 from spatial import crs as crs_mod
 from spatial import h3cells
 
 COLUMNS = ("grid_code", "community_code", "street_code", "district_code", "department", "h3",
            "inside", "snapped", "distance_m")
+ATTRS_KEY = "gridcore_resolve"
+THREAD_MIN_POINTS = 100_000
+_WGS84_LIKE = (4326, 4490)  # CGCS2000 = WGS 84 to a few centimetres (see spatial.crs)
 
 
 def _snapshot(source: Any) -> Any:
@@ -44,16 +67,20 @@ def _snapshot(source: Any) -> Any:
 
 
 def resolve(gdf: Any, source: Any = None, category: str | None = None,
-            h3_resolution: int = h3cells.DEFAULT_RESOLUTION, crs: str | None = None) -> Any:
+            h3_resolution: int = h3cells.DEFAULT_RESOLUTION, crs: str | None = None,
+            nearest: bool = False) -> Any:
     """Add the resolution columns to a (dask-)GeoDataFrame of points (other geometries use a
     point on their surface). ``category``: the name of a column of class keys (P0101…) used
     for the department. ``crs``: the datum of the coordinates when the frame's own CRS cannot
-    say it (GCJ-02, BD-09)."""
+    say it (GCJ-02, BD-09; GCJ-02 data is routinely labelled WGS 84). ``nearest``: measure the
+    distance to (and code of) the nearest grid for every point outside, not only within the
+    snap distance."""
     snap = _snapshot(source)
     if _is_dask(gdf):
-        meta = resolve_frame(gdf._meta, snap, category, h3_resolution, crs)
-        return gdf.map_partitions(resolve_frame, snap, category, h3_resolution, crs, meta=meta)
-    return resolve_frame(gdf, snap, category, h3_resolution, crs)
+        meta = resolve_frame(gdf._meta, snap, category, h3_resolution, crs, nearest)
+        return gdf.map_partitions(resolve_frame, snap, category, h3_resolution, crs, nearest,
+                                  meta=meta)
+    return resolve_frame(gdf, snap, category, h3_resolution, crs, nearest)
 
 
 def _is_dask(obj: Any) -> bool:
@@ -61,45 +88,144 @@ def _is_dask(obj: Any) -> bool:
 
 
 def resolve_frame(gdf: gpd.GeoDataFrame, snap: Any, category: str | None = None,
-                  h3_resolution: int = h3cells.DEFAULT_RESOLUTION, crs: str | None = None
-                  ) -> gpd.GeoDataFrame:
-    out = gdf.copy()
-    geoms = out.geometry
-    if crs is None and geoms.crs is not None and not geoms.crs.equals("EPSG:4326"):
-        geoms = geoms.to_crs("EPSG:4326")
-    values = geoms.values
-    points = np.where(shapely.get_type_id(values) == 0, values,
-                      shapely.point_on_surface(values)) if len(values) else values
-    x, y = shapely.get_x(points), shapely.get_y(points)
-    lon, lat = crs_mod.to_wgs84_many(x, y, crs or "EPSG:4326") if len(x) else (x, y)
-    found = snap.locator.locate_many(lon, lat)
-    idx = found.index
-    ok = idx >= 0
-    grid = np.where(ok, snap.codes[np.maximum(idx, 0)] if len(snap.codes) else None, None)
-    community = np.where(ok, snap.community[np.maximum(idx, 0)] if len(snap.codes) else None,
-                         None)
-    out["grid_code"] = pd.array(grid, dtype="string")
-    out["community_code"] = pd.array(community, dtype="string")
-    out["street_code"] = out["community_code"].str[:9]
-    out["district_code"] = out["community_code"].str[:6]
-    cats = (out[category].astype("string") if category else
-            pd.Series(pd.NA, index=out.index, dtype="string"))
-    out["department"] = _departments(snap, cats.to_numpy(object), grid, community)  # type: ignore[arg-type]  # noqa: E501  (numpy's stubs: np.where with None)
-    out["h3"] = pd.array(h3cells.cells(lon, lat, h3_resolution), dtype="string")
-    out["inside"] = ok
-    out["snapped"] = found.snapped
-    out["distance_m"] = found.distance_m
+                  h3_resolution: int = h3cells.DEFAULT_RESOLUTION, crs: str | None = None,
+                  nearest: bool = False) -> gpd.GeoDataFrame:
+    if category is not None and category not in gdf.columns:
+        raise ValidationError(f"no column {category!r} of class keys in the frame "
+                              f"(columns: {', '.join(map(str, gdf.columns))})",
+                              field="category", value=category)
+    lon, lat, datum = wgs84_points(gdf, crs)
+    h3_check = h3cells.check_resolution(h3_resolution)
+    # H3 cells need only the coordinates: on a big frame they are computed in a second
+    # thread while this one locates (h3ronpy and numpy release the GIL), as long as this is
+    # not already a worker thread (dask partitions).
+    with contextlib.ExitStack() as stack:
+        if len(lon) >= THREAD_MIN_POINTS and threading.current_thread() is threading.main_thread():
+            pool = stack.enter_context(ThreadPoolExecutor(1, thread_name_prefix="gridcore-h3"))
+            cells: Future[pa.StringArray] | None = pool.submit(h3cells.cells_arrow, lon, lat,
+                                                               h3_check)
+        else:
+            cells = None
+        out = _columns(gdf, snap, lon, lat, category, nearest, datum)
+        out["h3"] = pd.arrays.ArrowStringArray(
+            cells.result() if cells is not None else h3cells.cells_arrow(lon, lat, h3_check))
     return out
 
 
-def _departments(snap: Any, cats: np.ndarray, grid: np.ndarray, community: np.ndarray
-                 ) -> pd.arrays.StringArray:
-    result = np.full(len(cats), None, dtype=object)
-    if not len(cats):
-        return pd.array(result, dtype="string")
-    keys = pd.DataFrame({"c": cats, "g": grid, "m": community})
-    for (c, g, m), rows in keys.groupby(["c", "g", "m"], dropna=False).indices.items():
-        cat = None if pd.isna(c) else c
-        where = AreaPath.of_grid(g, m) if isinstance(g, str) else AreaPath()
-        result[rows] = snap.rules.propose(cat, where).department_code if cat else None
-    return pd.array(result, dtype="string")
+def _columns(gdf: gpd.GeoDataFrame, snap: Any, lon: NDArray[np.float64],
+             lat: NDArray[np.float64], category: str | None, nearest: bool, datum: str
+             ) -> gpd.GeoDataFrame:
+    locator = snap.locator
+    found = locator.locate_many(lon, lat, nearest=nearest)
+    idx = found.index
+    codes = pa.array(np.asarray(snap.codes, dtype=object), pa.string())
+    community = pa.array(np.asarray(snap.community, dtype=object), pa.string())
+    out = gdf.copy(deep=False)
+    out["grid_code"] = _take(codes, idx)
+    out["community_code"] = _take(community, idx)
+    out["street_code"] = _take(pc.utf8_slice_codeunits(community, 0, 9), idx)
+    out["district_code"] = _take(pc.utf8_slice_codeunits(community, 0, 6), idx)
+    out["department"] = _departments(snap, gdf[category] if category else None, idx)
+    inside = (idx >= 0) & ~found.snapped
+    out["inside"] = inside
+    out["snapped"] = found.snapped
+    out["distance_m"] = found.distance_m
+    if nearest:
+        out["nearest_grid_code"] = _take(codes, found.nearest)
+    out.attrs[ATTRS_KEY] = {
+        "crs": datum, "snap_m": locator.snap_m, "points": len(idx),
+        "inside": int(inside.sum()), "snapped": int(found.snapped.sum()),
+        "outside": int((idx < 0).sum()), "nearest_measured": bool(nearest),
+        "grid_version": getattr(snap, "grid_version", None)}
+    return out
+
+
+def _take(values: pa.StringArray, idx: NDArray[np.int32]) -> pd.arrays.ArrowStringArray:
+    """``values[idx]`` as a pandas string array, missing where ``idx`` < 0."""
+    if not len(values):
+        return _missing(len(idx))
+    taken = values.take(pa.array(idx, type=pa.int32(), mask=idx < 0))
+    return pd.arrays.ArrowStringArray(taken)
+
+
+def _missing(n: int) -> pd.arrays.ArrowStringArray:
+    return pd.arrays.ArrowStringArray(pa.nulls(n, pa.string()))
+
+
+def wgs84_points(gdf: gpd.GeoDataFrame, crs: str | None = None
+                 ) -> tuple[NDArray[np.float64], NDArray[np.float64], str]:
+    """WGS 84 lon/lat arrays of the frame's points (a point on the surface of other
+    geometries) and what was assumed about their datum, in words. Raises ValidationError for
+    empty geometries, coordinates out of range, or a ``crs`` the frame's CRS contradicts."""
+    values = np.asarray(gdf.geometry.array, dtype=object)
+    x, y = _xy(values)
+    declared = gdf.crs
+    epsg = declared.to_epsg() if declared is not None else None
+    if crs is not None:
+        name = crs_mod.normalise_crs(crs)
+        if declared is not None and epsg not in _WGS84_LIKE and epsg != _epsg_of(name):
+            raise ValidationError(
+                f"the frame declares {declared.to_string()} but crs={crs!r} was given: drop "
+                "crs= to use the frame's CRS, or set the frame's CRS right first "
+                "(gdf.set_crs(..., allow_override=True))", field="crs", value=str(crs))
+        lon, lat = crs_mod.to_wgs84_many(x, y, name)
+        if declared is None or epsg == _epsg_of(name):
+            return lon, lat, name
+        return lon, lat, f"{name} (given; the frame says {declared.to_string()})"
+    if declared is None:
+        if len(values):
+            warnings.warn("the frame has no CRS: its coordinates are taken as WGS 84 "
+                          "lon/lat (EPSG:4326); pass crs=… or set the frame's CRS if not",
+                          UserWarning, stacklevel=3)
+        lon, lat = crs_mod.to_wgs84_many(x, y, crs_mod.WGS84)
+        return lon, lat, "EPSG:4326 (assumed: the frame has no CRS)"
+    if epsg is not None:
+        lon, lat = crs_mod.to_wgs84_many(x, y, f"EPSG:{epsg}")
+        return lon, lat, f"EPSG:{epsg}"
+    return (*_transform(declared, x, y), declared.to_string())
+
+
+def _epsg_of(name: str) -> int | None:
+    return int(name.split(":")[1]) if name.startswith("EPSG:") else None
+
+
+def _transform(declared: CRS, x: NDArray[np.float64], y: NDArray[np.float64]
+               ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    if not (np.isfinite(x).all() and np.isfinite(y).all()):
+        crs_mod.check_lonlat_many(x, y)  # says which point is not finite
+    lon, lat = Transformer.from_crs(declared, "EPSG:4326", always_xy=True).transform(x, y)
+    lon, lat = np.asarray(lon, dtype=np.float64), np.asarray(lat, dtype=np.float64)
+    crs_mod.check_lonlat_many(lon, lat)
+    return lon, lat
+
+
+def _xy(values: NDArray[np.object_]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """x and y of point geometries; a point on the surface of the others (NaN when empty)."""
+    x, y = shapely.get_x(values), shapely.get_y(values)  # NaN for anything but a point
+    odd = np.flatnonzero(np.isnan(x) | np.isnan(y))
+    if len(odd):
+        other = odd[shapely.get_type_id(values[odd]) > 0]
+        surface = shapely.point_on_surface(values[other])
+        x[other], y[other] = shapely.get_x(surface), shapely.get_y(surface)
+    return x, y
+
+
+def _departments(snap: Any, cats: pd.Series | None, idx: NDArray[np.int32]
+                 ) -> pd.arrays.ArrowStringArray:
+    """The area rules' department per point, proposed once per distinct (class, grid)."""
+    n = len(idx)
+    if cats is None or not n:
+        return pd.arrays.ArrowStringArray(pa.nulls(n, pa.string()))
+    cat_code, cat_keys = pd.factorize(cats.astype("string"), use_na_sentinel=True)
+    grids = len(snap.codes) + 1
+    pair, pairs = pd.factorize((cat_code.astype(np.int64) + 1) * grids + (idx + 1))
+    depts = np.full(len(pairs), None, dtype=object)
+    for j, key in enumerate(pairs.tolist()):
+        c, g = divmod(int(key), grids)
+        if c == 0:
+            continue  # no class: no department
+        where = (AreaPath.of_grid(str(snap.codes[g - 1]), snap.community[g - 1]) if g
+                 else AreaPath())
+        depts[j] = snap.rules.propose(str(cat_keys[c - 1]), where).department_code
+    taken = pa.array(depts, pa.string()).take(np.asarray(pair, dtype=np.int64))
+    return pd.arrays.ArrowStringArray(taken)

@@ -1,7 +1,8 @@
 """H3 cells for aggregation (every stored point gets its cell; resolution default 10).
 
 h3 speaks (lat, lng); everything in gridcore speaks (lon, lat). This module is the only place
-that calls h3, so the swapped order never leaks out. Batches use ``h3ronpy`` (Rust, a
+that calls h3 (with ``spatial.h3lattice``, which shares h3's answers among the points of one
+cell in big batches), so the swapped order never leaks out. Batches use ``h3ronpy`` (Rust, a
 dependency: several times faster than a per-point loop over ``h3``).
 """
 
@@ -18,8 +19,14 @@ from h3ronpy import cells_to_string as _cells_to_string
 from h3ronpy.vector import coordinates_to_cells as _coordinates_to_cells
 
 from gridcore.errors import ValidationError
+from spatial import h3lattice
 
 DEFAULT_RESOLUTION = 10
+
+
+def check_resolution(resolution: int) -> int:
+    """The resolution as an int; ValidationError unless it is an integer 0–15."""
+    return _check_res(resolution)
 
 
 def _check_res(resolution: int) -> int:
@@ -71,6 +78,8 @@ def cells_arrow(lon: np.ndarray, lat: np.ndarray, resolution: int = DEFAULT_RESO
 
     if len(lon) == 0:
         return pa.array(cells(lon, lat, resolution), pa.string())
-    ints = _coordinates_to_cells(np.asarray(lat, dtype=np.float64),
-                                 np.asarray(lon, dtype=np.float64), _check_res(resolution))
-    return pa.array(_cells_to_string(ints)).cast(pa.string())
+    which, ints = h3lattice.cells_grouped(np.asarray(lon, dtype=np.float64),
+                                          np.asarray(lat, dtype=np.float64),
+                                          _check_res(resolution))
+    names = pa.array(_cells_to_string(pa.array(ints))).cast(pa.string())
+    return names if which is None else names.take(which)

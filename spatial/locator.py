@@ -6,23 +6,22 @@ WGS 84 coordinates. Rules:
 - a point covered by several grids (on an edge or vertex shared by neighbours, or in an overlap)
   resolves to the grid with the LOWEST grid code — deterministic and independent of load order;
 - the outer boundary of the coverage is inside (covers, not contains);
-- outside every grid: the nearest grid and the distance in metres; within ``snap_m`` (default
-  30 m, GPS error) the point snaps to it and says so.
+- outside every grid, within ``snap_m`` (default 30 m, GPS error) of one: the point snaps to
+  the nearest grid (the lowest code when several are equally near) and says so (``snapped``);
+- farther out: outside. The nearest grid and its distance are measured only when asked for
+  (``nearest=True``); otherwise the distance is NaN, meaning "beyond ``snap_m``".
 
-Why this structure (measured, see ``benchmarks/bench_resolve.py``): the time of a point lookup
-goes into (a) finding candidates and (b) exact point-in-polygon tests. An STRtree or H3 cell
-table pays a tree walk or a hash per point plus an exact test for most points; converting 1 M
-coordinates to H3 cells alone costs ~0.4 s. Instead the locator rasterises the coverage once
-into a uniform lon/lat bucket grid (~10 m cells, ≤ 16 M cells): a point's bucket is two
-multiplications and one array read. A bucket whose closed square no grid edge touches lies
-wholly inside one grid (or outside all), so its answer is stored directly; only the few percent
-of points that fall in buckets crossed by an edge get the exact GEOS test, against just the
-grids whose edges cross that bucket (a CSR candidate list, already in code order). Buckets are
-classified without per-bucket geometry work: edge buckets by a vectorised supercover walk of
-every ring segment (with a safety margin far above float rounding), the rest by labelling the
-4-connected components of edge-free buckets (scipy.ndimage) and testing one centre per
-component. H3 cells are still computed for every stored point (``spatial.h3cells``), for
-aggregation, not for lookup.
+Why this structure (figures in ``benchmarks/README.md``): the time of a point lookup goes into
+(a) finding candidates and (b) exact point-in-polygon tests. An STRtree or H3 cell table pays a
+tree walk or a hash per point plus an exact test for most points. Instead the locator
+rasterises the coverage once into a uniform lon/lat bucket grid (``spatial.bucket_raster``,
+~10 m buckets, ≤ 16 M of them): a point's bucket is two multiplications and one array read. A
+bucket whose closed square no grid edge touches lies wholly inside one grid, or outside all of
+them — and then it also says whether any grid is within the snap distance — so its answer is
+stored directly; only points in buckets crossed by an edge get the exact GEOS test, against just
+the grids whose edges cross that bucket, and only points near the coverage pay a nearest-grid
+search, bounded by the snap distance. H3 cells are computed for every stored point
+(``spatial.h3cells``), for aggregation, not for lookup.
 """
 
 from __future__ import annotations
@@ -31,66 +30,100 @@ import contextlib
 import math
 import threading
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import shapely
-from scipy import ndimage
+from numpy.typing import NDArray
 
-_EPS = 1e-6  # bucket units; float error of the bucket arithmetic is ~1e-12
+from spatial import bucket_raster, snapping
+from spatial.bucket_raster import EDGE0, FAR, BucketFrame
+
 _M_PER_DEG = 111_320.0
 OUTSIDE = -1
 PREPARE_MIN_VERTICES = 64
+_NO_GRID = np.iinfo(np.int32).max
+# Shewchuk's error bound of the floating-point orientation determinant: beyond it the sign is
+# that of the exact determinant, i.e. what GEOS's robust orientation test says.
+_ORIENT_ERR = (3.0 + 16.0 * 2.0**-53) * 2.0**-53
 
 
 @dataclass(frozen=True, slots=True)
 class Located:
-    """Batch answer: ``index`` into the locator's grids (−1 outside), snapped flags, distance
-    (0 inside, metres to the nearest grid otherwise) and ``nearest`` (the grid index even when
-    outside beyond the snap tolerance, −1 for an empty locator)."""
+    """Batch answer, one entry per point.
 
-    index: np.ndarray
-    snapped: np.ndarray
-    distance_m: np.ndarray
-    nearest: np.ndarray
+    ``index``: into the locator's grids, −1 outside (a snapped point has its grid here);
+    ``snapped``: outside every grid but within the snap distance of ``index``;
+    ``distance_m``: 0 inside, metres to the nearest grid when measured, NaN when not measured
+    (outside and beyond the snap distance, without ``nearest=True``), inf for non-finite input;
+    ``nearest``: the nearest grid when measured (inside: the grid itself), else −1.
+    """
+
+    index: NDArray[np.int32]
+    snapped: NDArray[np.bool_]
+    distance_m: NDArray[np.float64]
+    nearest: NDArray[np.int32]
 
 
 class GridLocator:
     """Built from grid polygons (lon/lat) and their codes; see the module docstring."""
 
-    # Any: numpy's stubs make an ndarray a Buffer (memoryview) from Python 3.12 on only, and
-    # the tree is None while there are no grids.
-    _raster: Any
-    _tree: Any
-
-    def __init__(self, geoms: np.ndarray | list[Any], codes: np.ndarray | list[Any],
-                 ids: np.ndarray | list[Any] | None = None, snap_m: float = 30.0,
+    def __init__(self, geoms: NDArray[Any] | list[Any], codes: NDArray[Any] | list[Any],
+                 ids: NDArray[Any] | list[Any] | None = None, snap_m: float = 30.0,
                  cell_m: float | None = None, max_cells: int = 16_000_000) -> None:
         geoms = np.asarray(geoms, dtype=object)
         codes = np.asarray(codes, dtype=object)
         ids = np.arange(len(codes)) if ids is None else np.asarray(ids)
         order = np.argsort(codes.astype(str), kind="stable")  # rank = tie-break order
-        self.geoms = geoms[order]
-        self.codes = codes[order]
-        self.ids = ids[order]
+        self.geoms: NDArray[np.object_] = geoms[order]
+        self.codes: NDArray[np.object_] = codes[order]
+        self.ids: NDArray[Any] = ids[order]
         self.snap_m = float(snap_m)
         self.n = len(self.codes)
+        self.cell_m = 0.0
+        self.nx = self.ny = 0
+        self.boundary_cells = self.far_cells = 0
+        self.is_coverage = True
+        self._raster: NDArray[np.int32] = np.full(0, FAR, dtype=np.int32)
+        self._off: NDArray[np.int64] = np.zeros(1, dtype=np.int64)
+        self._cand: NDArray[np.int32] = np.zeros(0, dtype=np.int32)
+        self._closed: NDArray[np.bool_] = np.zeros(0, dtype=bool)
+        self._simple: NDArray[np.int32] = np.zeros(0, dtype=np.int32)
+        self._seg_xy: NDArray[np.float64] = np.zeros((0, 4))
+        self._seg_owner: NDArray[np.int32] = np.zeros(0, dtype=np.int32)
+        self._seg_off: NDArray[np.int64] = np.zeros(1, dtype=np.int64)
+        self._seg_ids: NDArray[np.int32] = np.zeros(0, dtype=np.int32)
+        self._reach = -1
+        self._segments = snapping.SegmentIndex(
+            self._raster, 0, 0, 0.0, 0.0, 1.0, 1.0, np.zeros((0, 2), dtype=np.int64),
+            self._seg_off, self._seg_ids,
+            self._seg_xy, self._seg_owner, _M_PER_DEG, _M_PER_DEG)
+        self._tree: Any = None
+        self._tree_m: Any = None
+        self._geos_lock: Any = contextlib.nullcontext()
+        self._bounds = (math.inf, math.inf, -math.inf, -math.inf)
+        self._kx = self._ky = _M_PER_DEG
+        self._x0 = self._y0 = 0.0
+        self._ix = self._iy = 1.0
+        self._view = self._raster.data
         if self.n == 0:
-            self._empty()
             return
         self._prepare()
-        minx, miny, maxx, maxy = shapely.total_bounds(self.geoms)
+        minx, miny, maxx, maxy = (float(v) for v in shapely.total_bounds(self.geoms))
+        self._bounds = (minx, miny, maxx, maxy)
         lat0 = (miny + maxy) / 2.0
         self._kx = _M_PER_DEG * math.cos(math.radians(lat0))  # metres per degree of lon
-        self._ky = _M_PER_DEG
         if cell_m is None:
+            # ~800 buckets per grid, and ~50 per vertex for a few grids with long rings (a
+            # coastline): finer buckets keep the share of points on an edge small.
             area = max((maxx - minx) * self._kx * (maxy - miny) * self._ky, 1.0)
-            budget = min(max(self.n * 800, 250_000), max_cells)
+            vertices = int(shapely.get_num_coordinates(self.geoms).sum())
+            budget = min(max(self.n * 800, vertices * 50, 250_000), max_cells)
             cell_m = max(math.sqrt(area / budget), 0.5)
         self.cell_m = float(cell_m)
-        self._dx, self._dy = cell_m / self._kx, cell_m / self._ky
-        self._x0, self._y0 = minx - 2 * self._dx, miny - 2 * self._dy
-        self._ix, self._iy = 1.0 / self._dx, 1.0 / self._dy
+        dx, dy = cell_m / self._kx, cell_m / self._ky
+        self._x0, self._y0 = minx - 2 * dx, miny - 2 * dy
+        self._ix, self._iy = 1.0 / dx, 1.0 / dy
         self.nx = int(math.ceil((maxx - self._x0) * self._ix)) + 3
         self.ny = int(math.ceil((maxy - self._y0) * self._iy)) + 3
         self._build_raster()
@@ -102,241 +135,228 @@ class GridLocator:
 
     # -- build -----------------------------------------------------------------------------------
     def _prepare(self) -> None:
-        # GEOS prepared geometries pay off only for long rings: on a ~10-vertex grid a prepared
-        # covers-test measured 1.6 µs against 1.0 µs unprepared.
+        # GEOS prepared geometries pay off only for long rings (see benchmarks/README.md).
         big = shapely.get_num_coordinates(self.geoms) >= PREPARE_MIN_VERTICES
         shapely.prepare(self.geoms[big])
         # A GEOS prepared geometry is not safe to share between threads: concurrent predicates
         # on one corrupt the heap (reproduced with 4 threads on SF's neighbourhoods). The API
         # resolves in a thread pool and dask runs partitions in threads, so exact tests are
         # serialised when any grid is prepared; unprepared geometries stay lock-free.
-        self._geos_lock: Any = threading.Lock() if big.any() else contextlib.nullcontext()
+        self._geos_lock = threading.Lock() if big.any() else contextlib.nullcontext()
 
-    def _empty(self) -> None:
-        self.cell_m = 0.0
-        self.nx = self.ny = 0
-        self._raster = np.full(0, OUTSIDE, dtype=np.int32)
-        self._view = memoryview(self._raster)
-        self._off = np.zeros(1, dtype=np.int64)
-        self._cand = np.zeros(0, dtype=np.int32)
-        self._closed = np.zeros(0, dtype=bool)
-        self.is_coverage = True
-        self._tree = self._tree_m = None
-        self._geos_lock = contextlib.nullcontext()
-        self.boundary_cells = 0
-
-    def _to_metric(self, xy: np.ndarray) -> np.ndarray:
+    def _to_metric(self, xy: NDArray[np.float64]) -> NDArray[np.float64]:
         # Local equirectangular metres about the coverage's mid-latitude: < 0.1 % error over a
         # city, plenty for snapping and "nearest grid" distances.
         return np.column_stack((xy[:, 0] * self._kx, xy[:, 1] * self._ky))
 
-    def _segment_cells(self) -> np.ndarray:
-        """Keys ``((bucket * n + grid) << 1) | open`` for every bucket whose closed square a ring
-        segment touches; ``open`` marks segments without a reversed twin in another ring, i.e.
-        on the outer boundary of the coverage (or where neighbours' edges do not match)."""
-        # Rings oriented consistently (exteriors CCW, holes CW): an edge shared by two
-        # neighbours then appears once in each direction.
-        parts, part_owner = shapely.get_parts(self.geoms, return_index=True)
-        rings, ring_part = shapely.get_rings(shapely.orient_polygons(parts),
-                                             return_index=True)
-        xy, ring_idx = shapely.get_coordinates(rings, return_index=True)
-        same = ring_idx[:-1] == ring_idx[1:]
-        seg_xy = np.column_stack((xy[:-1][same], xy[1:][same]))
-        twin = np.ascontiguousarray(seg_xy[:, [2, 3, 0, 1]]).view("V32").ravel()
-        seg_open = ~np.isin(twin, np.ascontiguousarray(seg_xy).view("V32").ravel())
-        del twin, seg_xy
-        fx = (xy[:, 0] - self._x0) * self._ix
-        fy = (xy[:, 1] - self._y0) * self._iy
-        owner = part_owner[ring_part[ring_idx]].astype(np.int64)
-        ax, ay, bx, by = fx[:-1][same], fy[:-1][same], fx[1:][same], fy[1:][same]
-        seg_owner = owner[:-1][same]
-        keys = []
-
-        def add(cx: np.ndarray, cy: np.ndarray, g: np.ndarray, flag: np.ndarray) -> None:
-            cell = cy.astype(np.int64) * self.nx + cx.astype(np.int64)
-            keys.append(((cell * self.n + g) << 1) | flag)
-
-        # Both ends of every segment: every bucket within the margin of the vertex (one bucket
-        # unless the vertex lies within the margin of a bucket line: then up to four).
-        for (px, py) in ((ax, ay), (bx, by)):
-            x_lo, x_hi = np.floor(px - _EPS), np.floor(px + _EPS)
-            y_lo, y_hi = np.floor(py - _EPS), np.floor(py + _EPS)
-            add(x_lo, y_lo, seg_owner, seg_open)
-            m = np.flatnonzero((x_lo != x_hi) | (y_lo != y_hi))
-            for cx, cy in ((x_hi, y_lo), (x_lo, y_hi), (x_hi, y_hi)):
-                add(cx[m], cy[m], seg_owner[m], seg_open[m])
-        # Crossings of the vertical bucket lines x = k (strictly between the endpoints), then of
-        # the horizontal ones: the buckets on both sides of each crossing.
-        for (pa, qa, pb, qb, vertical) in ((ax, ay, bx, by, True), (ay, ax, by, bx, False)):
-            lo, hi = np.minimum(pa, pb), np.maximum(pa, pb)
-            first = np.floor(lo).astype(np.int64) + 1
-            count = np.maximum(np.ceil(hi).astype(np.int64) - first, 0)
-            total = int(count.sum())
-            if total == 0:
-                continue
-            seg = np.repeat(np.arange(len(count)), count)
-            start = np.repeat(np.cumsum(count) - count, count)
-            k = (first[seg] + (np.arange(total) - start)).astype(np.float64)
-            t = (k - pa[seg]) / (pb[seg] - pa[seg])
-            q = qa[seg] + t * (qb[seg] - qa[seg])
-            del t, start
-            g, flag = seg_owner[seg], seg_open[seg]
-            q_lo, q_hi = np.floor(q - _EPS), np.floor(q + _EPS)
-            near = np.flatnonzero(q_lo != q_hi)  # rare: crossing within the margin
-            for side in (k - 1.0, k):
-                if vertical:
-                    add(side, q_lo, g, flag)
-                    add(side[near], q_hi[near], g[near], flag[near])
-                else:
-                    add(q_lo, side, g, flag)
-                    add(q_hi[near], side[near], g[near], flag[near])
-        return np.concatenate(keys)
-
     def _build_raster(self) -> None:
-        key = self._segment_cells()
-        key.sort()  # by bucket, then grid rank (numpy's hash-based unique is far slower here)
-        flag = (key & 1).astype(np.int8)
-        key >>= 1
-        cell = key // self.n
-        first = np.flatnonzero(np.concatenate(([True], cell[1:] != cell[:-1])))
-        # A bucket touched only by shared edges is wholly covered by its candidate grids.
-        self._closed = np.bitwise_or.reduceat(flag, first) == 0
-        del flag, cell
-        key = key[np.concatenate(([True], key[1:] != key[:-1]))]
-        bcell, bgrid = np.divmod(key, self.n)
-        del key
-        first = np.flatnonzero(np.concatenate(([True], bcell[1:] != bcell[:-1])))
-        ucell = bcell[first]
-        self._off = np.append(first, len(bcell)).astype(np.int64)
-        self._cand = bgrid.astype(np.int32)
-        self.boundary_cells = len(ucell)
-        del bcell, bgrid
-        edge = np.zeros(self.nx * self.ny, dtype=bool)
-        edge[ucell] = True
-        labels2d, nlab = ndimage.label(~edge.reshape(self.ny, self.nx))
-        del edge
-        # One bucket per component: the first of its bounding box's top row (a loop over
-        # components, not a 16 M-element index array).
-        rep = np.empty(nlab, dtype=np.int64)
-        for k, (rows, cols) in enumerate(ndimage.find_objects(labels2d), start=1):
-            row = labels2d[rows.start, cols]
-            rep[k - 1] = rows.start * self.nx + cols.start + int(np.argmax(row == k))
-        labels = labels2d.ravel()
-        cx = self._x0 + (rep % self.nx + 0.5) * self._dx
-        cy = self._y0 + (rep // self.nx + 0.5) * self._dy
-        lab_grid = np.full(nlab + 1, OUTSIDE, dtype=np.int32)
-        tree = shapely.STRtree(self.geoms)
-        src, hit = tree.query(shapely.points(cx, cy), predicate="intersects")
-        if len(src):
-            best = np.full(nlab, np.iinfo(np.int32).max, dtype=np.int64)
-            np.minimum.at(best, src, hit)
-            found = best < np.iinfo(np.int32).max
-            lab_grid[1:][found] = best[found]
-        raster = lab_grid[labels]
-        del labels
-        raster[ucell] = -2 - np.arange(len(ucell), dtype=np.int32)
-        self._raster = raster
-        self._view = memoryview(raster)
-        self._tree = tree
+        frame = BucketFrame(self._x0, self._y0, self._ix, self._iy, self.nx, self.ny)
         # Overlapping grids (not a valid coverage) may cover an edge bucket without an edge in
-        # it: then edge-bucket points ask the STRtree for every covering grid instead.
+        # it: then edge-bucket points ask the STRtree for every covering grid instead. Which
+        # side of an edge a point lies on says which grid holds it only for valid polygons.
         self.is_coverage = bool(shapely.coverage_is_valid(self.geoms))
+        sound = self.is_coverage and bool(shapely.is_valid(self.geoms).all())
+        self._reach = bucket_raster.reach_of(self.snap_m, self.cell_m)
+        built = bucket_raster.build(self.geoms, frame, self._reach, sound)
+        self._raster = built.raster
+        self._view = built.raster.data
+        self._off, self._cand, self._closed = built.off, built.cand, built.closed
+        self._simple, self._seg_xy, self._seg_owner = built.simple, built.seg_xy, built.seg_owner
+        self._seg_off, self._seg_ids = built.seg_off, built.seg_ids
+        self._segments = snapping.SegmentIndex(
+            built.raster, self.nx, self.ny, self._x0, self._y0, self._ix, self._iy,
+            bucket_raster.window(self.snap_m, self.cell_m) if self.snap_m > 0
+            else np.zeros((0, 2), dtype=np.int64), built.seg_off, built.seg_ids, built.seg_xy,
+            built.seg_owner, self._kx, self._ky)
+        self.boundary_cells = built.edge_buckets
+        self.far_cells = built.far_buckets
+        self._tree = shapely.STRtree(self.geoms)
         if not self.is_coverage:
             self._closed[:] = False
 
-    # -- queries ---------------------------------------------------------------------------------
-    def locate(self, lon: float, lat: float) -> tuple[int, bool, float]:
-        """One point → (grid index or −1, snapped, distance_m). Pure-Python fast path: two
-        multiplications and one memoryview read for ~95 % of points."""
-        fx = (lon - self._x0) * self._ix if self.n else -1.0
-        fy = (lat - self._y0) * self._iy if self.n else -1.0
+    # -- single point ----------------------------------------------------------------------------
+    def locate(self, lon: float, lat: float, nearest: bool = False
+               ) -> tuple[int, bool, float]:
+        """One point → (grid index or −1, snapped, distance_m), the distance as in
+        :class:`Located`. Pure-Python fast path: two multiplications and one memoryview read
+        for most points."""
+        fx = (lon - self._x0) * self._ix
+        fy = (lat - self._y0) * self._iy
         if 0.0 <= fx < self.nx and 0.0 <= fy < self.ny:
             v = self._view[int(fy) * self.nx + int(fx)]
             if v >= 0:
                 return v, False, 0.0
-            if v < OUTSIDE:
-                b = -2 - v
-                if not self.is_coverage:
-                    with self._geos_lock:
-                        hits = self._tree.query(shapely.points(lon, lat),
-                                                predicate="intersects")
-                    if len(hits):
-                        return int(hits.min()), False, 0.0
-                else:
-                    cands = self._cand[self._off[b]:self._off[b + 1]]
-                    last = len(cands) - 1
-                    for i, c in enumerate(cands):
-                        if i == last and self._closed[b]:
-                            return int(c), False, 0.0
-                        with self._geos_lock:
-                            hit = shapely.intersects_xy(self.geoms[c], lon, lat)
-                        if hit:
-                            return int(c), False, 0.0
-        if not (math.isfinite(lon) and math.isfinite(lat)):
+            if v <= EDGE0:
+                hit = self._exact_one(EDGE0 - v, lon, lat)
+                if hit >= 0:
+                    return hit, False, 0.0
+            elif v == FAR and not nearest:
+                return OUTSIDE, False, math.nan
+        elif not (math.isfinite(lon) and math.isfinite(lat)) or self.n == 0:
             return OUTSIDE, False, math.inf
-        nearest, dist = self.nearest(lon, lat)
-        if nearest >= 0 and dist <= self.snap_m:
-            return nearest, True, dist
+        elif not nearest and self._beyond_snap_of_bounds(lon, lat):
+            return OUTSIDE, False, math.nan
+        if nearest:
+            near, dist = self.nearest(lon, lat)
+        else:
+            near, dist = self._nearest_one(lon, lat, self.snap_m)
+        if near >= 0 and dist <= self.snap_m:
+            return near, True, dist
         return OUTSIDE, False, dist
 
-    def nearest(self, lon: float, lat: float) -> tuple[int, float]:
-        """The nearest grid (index) and its distance in metres; (−1, inf) when empty."""
-        if self._tree_m is None:
-            return OUTSIDE, math.inf
-        idx, dist = self._tree_m.query_nearest(
-            shapely.points([lon * self._kx], [lat * self._ky]), return_distance=True,
-            all_matches=False)
-        return int(idx[1][0]), float(dist[0])
+    def _exact_one(self, b: int, lon: float, lat: float) -> int:
+        if not self.is_coverage:
+            with self._geos_lock:
+                hits = self._tree.query(shapely.points(lon, lat), predicate="intersects")
+            return int(hits.min()) if len(hits) else OUTSIDE
+        start, stop = int(self._off[b]), int(self._off[b + 1])
+        line = int(self._simple[b])
+        if line >= 0:
+            x0, y0, x1, y1 = self._seg_xy[line].tolist()
+            left, right = (x0 - lon) * (y1 - lat), (y0 - lat) * (x1 - lon)
+            det, bound = left - right, _ORIENT_ERR * (abs(left) + abs(right))
+            if det > bound:
+                return int(self._cand[start])
+            if -det > bound:
+                return int(self._cand[start + 1]) if stop - start == 2 else OUTSIDE
+        cands = self._cand[start:stop]
+        last = len(cands) - 1
+        for i, c in enumerate(cands):
+            if i == last and self._closed[b]:
+                return int(c)
+            with self._geos_lock:
+                hit = shapely.intersects_xy(self.geoms[c], lon, lat)
+            if hit:
+                return int(c)
+        return OUTSIDE
 
-    def locate_many(self, lon: np.ndarray, lat: np.ndarray, nearest: bool = True) -> Located:
-        """Arrays of WGS 84 lon/lat → :class:`Located` arrays (no Python loop per point)."""
+    def _beyond_snap_of_bounds(self, lon: float, lat: float) -> bool:
+        minx, miny, maxx, maxy = self._bounds
+        ex = max(minx - lon, 0.0, lon - maxx) * self._kx
+        ey = max(miny - lat, 0.0, lat - maxy) * self._ky
+        return math.hypot(ex, ey) > self.snap_m
+
+    def nearest(self, lon: float, lat: float) -> tuple[int, float]:
+        """The nearest grid (index; the lowest code among equally near ones) and its distance
+        in metres; (−1, inf) when empty or for a non-finite point."""
+        return self._nearest_one(lon, lat, None)
+
+    def _nearest_one(self, lon: float, lat: float, within: float | None
+                     ) -> tuple[int, float]:
+        if self._tree_m is None or not (math.isfinite(lon) and math.isfinite(lat)):
+            return OUTSIDE, math.inf
+        if within is not None and within <= 0:
+            return OUTSIDE, math.nan
+        near = np.full(1, OUTSIDE, dtype=np.int32)
+        dist = np.full(1, math.nan)
+        self._search(np.zeros(1, dtype=np.intp), np.array([lon]), np.array([lat]), within,
+                     near, dist)
+        return int(near[0]), float(dist[0])
+
+    # -- batch -----------------------------------------------------------------------------------
+    def locate_many(self, lon: NDArray[Any], lat: NDArray[Any], nearest: bool = True,
+                    snap: bool = True) -> Located:
+        """Arrays of WGS 84 lon/lat → :class:`Located` arrays (no Python loop per point).
+
+        ``nearest``: measure the nearest grid of every point outside all grids (costly far
+        from the coverage); otherwise only points within the snap distance are searched, by a
+        search bounded by it. ``snap=False``: points outside stay outside (the bare
+        ``ST_Covers`` answer)."""
         lon = np.asarray(lon, dtype=np.float64)
         lat = np.asarray(lat, dtype=np.float64)
         n = len(lon)
-        index = np.full(n, OUTSIDE, dtype=np.int32)
-        snapped = np.zeros(n, dtype=bool)
-        dist = np.zeros(n, dtype=np.float64)
-        near = np.full(n, OUTSIDE, dtype=np.int32)
         if n == 0 or self.n == 0:
-            dist[:] = math.inf
-            return Located(index, snapped, dist, near)
+            return Located(np.full(n, OUTSIDE, dtype=np.int32), np.zeros(n, dtype=bool),
+                           np.full(n, math.inf), np.full(n, OUTSIDE, dtype=np.int32))
         finite = np.isfinite(lon) & np.isfinite(lat)
         if not finite.all():  # NaN/inf: outside, at an infinite distance (callers validate)
-            ok = np.flatnonzero(finite)
-            part = self.locate_many(lon[ok], lat[ok], nearest)
-            dist[:] = math.inf
-            for whole, piece in ((index, part.index), (snapped, part.snapped),
-                                 (dist, part.distance_m), (near, part.nearest)):
-                whole[ok] = piece
-            return Located(index, snapped, dist, near)
-        # Points beyond the raster are clipped onto its 2-bucket margin, which holds no grid
-        # interior (only "outside" or edge buckets, both answered exactly below).
-        fx = np.clip((lon - self._x0) * self._ix, 0.0, self.nx - 1)
-        fy = np.clip((lat - self._y0) * self._iy, 0.0, self.ny - 1)
-        flat = fy.astype(np.intp) * self.nx + fx.astype(np.intp)
-        v = self._raster[flat]
-        index[:] = v
-        edge = np.flatnonzero(v < OUTSIDE)
+            return self._finite_only(finite, lon, lat, nearest, snap)
+        # Points beyond the raster are clipped onto its 2-bucket margin, which no edge touches:
+        # its buckets are NEAR or FAR, and a clipped point is at least as far from every grid
+        # as its clipped image, so FAR stays true.
+        col = np.clip((lon - self._x0) * self._ix, 0.0, self.nx - 1).astype(np.intp)
+        row = np.clip((lat - self._y0) * self._iy, 0.0, self.ny - 1).astype(np.intp)
+        row *= self.nx
+        row += col
+        v = self._raster[row]
+        del row, col
+        index = np.maximum(v, OUTSIDE)  # a grid, or OUTSIDE for NEAR, FAR and edge buckets
+        edge = np.flatnonzero(v <= EDGE0)
         if len(edge):
-            index[edge] = self._exact(edge, -2 - v[edge], lon, lat)
-        index[index < OUTSIDE] = OUTSIDE
-        near[:] = index
-        out = np.flatnonzero(index == OUTSIDE)
-        if len(out) and nearest:
-            pts = shapely.points(lon[out] * self._kx, lat[out] * self._ky)
-            (src, hit), d = self._tree_m.query_nearest(pts, return_distance=True,
-                                                      all_matches=False)
-            near[out[src]] = hit
-            dist[out[src]] = d
-            close = out[src][d <= self.snap_m]
+            index[edge] = self._exact(edge, EDGE0 - v[edge], lon, lat)
+        near = index.copy()
+        out = index == OUTSIDE
+        dist = np.where(out, math.inf if nearest else math.nan, 0.0)
+        if nearest:
+            todo = np.flatnonzero(out)
+            self._search(todo, lon, lat, None, near, dist)
+        elif snap:
+            todo = np.flatnonzero(out & (v != FAR))
+            self._search(todo, lon, lat, self.snap_m, near, dist)
+        else:
+            todo = np.zeros(0, dtype=np.intp)
+        snapped = np.zeros(n, dtype=bool)
+        if snap and len(todo):
+            close = todo[dist[todo] <= self.snap_m]
             index[close] = near[close]
             snapped[close] = True
-        elif len(out):
-            dist[out] = math.inf
         return Located(index, snapped, dist, near)
 
-    def _exact(self, pts: np.ndarray, bucket: np.ndarray, lon: np.ndarray, lat: np.ndarray
-               ) -> np.ndarray:
+    def _finite_only(self, finite: NDArray[np.bool_], lon: NDArray[np.float64],
+                     lat: NDArray[np.float64], nearest: bool, snap: bool) -> Located:
+        ok = np.flatnonzero(finite)
+        part = self.locate_many(lon[ok], lat[ok], nearest, snap)
+        n = len(lon)
+        found = Located(np.full(n, OUTSIDE, dtype=np.int32), np.zeros(n, dtype=bool),
+                        np.full(n, math.inf), np.full(n, OUTSIDE, dtype=np.int32))
+        for whole, piece in ((found.index, part.index), (found.snapped, part.snapped),
+                             (found.distance_m, part.distance_m), (found.nearest, part.nearest)):
+            whole[ok] = piece
+        return found
+
+    def _search(self, todo: NDArray[np.intp], lon: NDArray[np.float64],
+                lat: NDArray[np.float64], within: float | None, near: NDArray[np.int32],
+                dist: NDArray[np.float64]) -> None:
+        """Nearest grid of the points ``todo`` (within ``within`` metres when given) into
+        ``near``/``dist``; equally near grids resolve to the lowest code."""
+        if not len(todo) or (within is not None and within <= 0):
+            return
+        if within is not None and within <= self.snap_m and self._segments.usable:
+            found_near, found_dist = snapping.nearest_within(self._segments, lon[todo],
+                                                             lat[todo], within)
+            near[todo] = np.where(found_near >= 0, found_near, near[todo])
+            dist[todo] = np.where(found_near >= 0, found_dist, dist[todo])
+            return
+        x, y = lon[todo] * self._kx, lat[todo] * self._ky
+        pts = cast(NDArray[np.object_], shapely.points(x, y))
+        d: NDArray[np.float64]
+        if within is None:
+            (src, hit), d = self._tree_m.query_nearest(pts, return_distance=True,
+                                                      all_matches=True)
+        else:
+            # A box query and exact distances to its candidates: GEOS's bounded nearest search
+            # costs several times more near polygons with many vertices.
+            src, hit = self._tree_m.query(shapely.box(x - within, y - within, x + within,
+                                                      y + within))
+            d = shapely.distance(pts[src], self._tree_m.geometries[hit])
+            keep = d <= within
+            src, hit, d = src[keep], hit[keep], d[keep]
+            # the nearest of each point, then every grid at exactly that distance
+            least = np.full(len(todo), np.inf)
+            np.minimum.at(least, src, d)
+            keep = d == least[src]
+            src, hit, d = src[keep], hit[keep], d[keep]
+        if not len(src):
+            return
+        # all_matches gives every equally near grid; the lowest rank (code) wins.
+        best = np.full(len(todo), _NO_GRID, dtype=np.int64)
+        np.minimum.at(best, src, hit)
+        found = np.flatnonzero(best < _NO_GRID)
+        near[todo[found]] = best[found]
+        dist[todo[src]] = d  # equal for every match of one point
+
+    def _exact(self, pts: NDArray[np.intp], bucket: NDArray[np.int32],
+               lon: NDArray[np.float64], lat: NDArray[np.float64]) -> NDArray[np.int32]:
         """Exact GEOS covers-test of edge-bucket points against their bucket's candidates;
         candidates are in code order so the first hit per point is the tie-break winner."""
         result = np.full(len(pts), OUTSIDE, dtype=np.int32)
@@ -344,18 +364,18 @@ class GridLocator:
             with self._geos_lock:
                 src, hit = self._tree.query(shapely.points(lon[pts], lat[pts]),
                                             predicate="intersects")
-            best = np.full(len(pts), np.iinfo(np.int32).max, dtype=np.int64)
+            best = np.full(len(pts), _NO_GRID, dtype=np.int64)
             np.minimum.at(best, src, hit)
-            found = best < np.iinfo(np.int32).max
+            found = best < _NO_GRID
             result[found] = best[found]
             return result
+        start = self._off[bucket]
+        count = self._off[bucket + 1] - start
+        todo = self._by_side(pts, bucket, start, count, lon, lat, result)
         # Round by round: the k-th candidate is tested only for points the first k−1 missed
         # (the lowest code wins anyway), and in a bucket wholly covered by its candidates the
         # last one needs no test — on a shared edge that halves the GEOS calls again.
-        start = self._off[bucket]
-        count = self._off[bucket + 1] - start
         closed = self._closed[bucket]
-        todo = np.arange(len(pts))
         k = 0
         while len(todo):
             todo = todo[count[todo] > k]
@@ -373,6 +393,35 @@ class GridLocator:
             k += 1
         return result
 
+    def _by_side(self, pts: NDArray[np.intp], bucket: NDArray[np.int32],
+                 start: NDArray[np.int64], count: NDArray[np.int64], lon: NDArray[np.float64],
+                 lat: NDArray[np.float64], result: NDArray[np.int32]) -> NDArray[np.intp]:
+        """Points in buckets crossed by one straight piece of edge: the side of it they lie on
+        names the grid (the first candidate on the left, the second or none on the right).
+        Fills ``result`` for those decided; returns the positions still to test with GEOS
+        (other buckets, and points on or within rounding of the edge)."""
+        line = self._simple[bucket]
+        one = np.flatnonzero(line >= 0)
+        if not len(one):
+            return np.arange(len(pts))
+        seg = self._seg_xy[line[one]]
+        p = pts[one]
+        px, py = lon[p], lat[p]
+        left = (seg[:, 0] - px) * (seg[:, 3] - py)
+        right = (seg[:, 1] - py) * (seg[:, 2] - px)
+        det = left - right
+        bound = _ORIENT_ERR * (np.abs(left) + np.abs(right))
+        is_left, is_right = det > bound, -det > bound
+        first = self._cand[start[one]]
+        second = np.where(count[one] == 2, self._cand[np.minimum(start[one] + 1,
+                                                                  len(self._cand) - 1)],
+                          OUTSIDE)
+        result[one[is_left]] = first[is_left]
+        result[one[is_right]] = second[is_right]
+        undecided = np.ones(len(pts), dtype=bool)
+        undecided[one[is_left | is_right]] = False
+        return np.flatnonzero(undecided)
+
     # -- pickling (dask workers) ------------------------------------------------------------------
     def __getstate__(self) -> dict[str, object]:
         state = self.__dict__.copy()
@@ -380,9 +429,9 @@ class GridLocator:
         state.pop("_geos_lock", None)
         return state
 
-    def __setstate__(self, state: dict[str, object]) -> None:
+    def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
-        self._view = memoryview(self._raster)
+        self._view = self._raster.data
         self._geos_lock = contextlib.nullcontext()
         if self.n:
             self._prepare()
@@ -394,4 +443,5 @@ class GridLocator:
         return {"grids": self.n, "cell_m": self.cell_m, "buckets": cells,
                 "edge_buckets": self.boundary_cells,
                 "edge_share": self.boundary_cells / cells if cells else 0.0,
+                "far_share": self.far_cells / cells if cells else 0.0,
                 "bytes": int(self._raster.nbytes + self._cand.nbytes + self._off.nbytes)}

@@ -15,10 +15,10 @@ from tests.support.grids import load_grids, postgis_covers, voronoi_grids
 
 def _codes(db, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:  # type: ignore[no-untyped-def]
     snap = GridIndex(db).current()
-    found = snap.locator.locate_many(lon, lat, nearest=False)
+    found = snap.locator.locate_many(lon, lat, nearest=False, snap=False)
     single = np.array([snap.locator.locate(x, y)[0]
                        for x, y in zip(lon[:2000], lat[:2000], strict=True)])
-    # The scalar path must agree with the batch path (ignoring snapping, which needs distance).
+    # The scalar path must agree with the batch path (ignoring snapping).
     batch_head = found.index[:2000]
     assert np.all((single == batch_head) | (batch_head < 0))
     return np.where(found.index >= 0, snap.codes[np.maximum(found.index, 0)], "")
@@ -87,7 +87,7 @@ def test_exact_at_other_bucket_sizes(db, cell_m: float) -> None:  # type: ignore
     xy = shapely.get_coordinates(grids)
     lon, lat = np.concatenate([lon, xy[:, 0]]), np.concatenate([lat, xy[:, 1]])
     snap = GridIndex(db, cell_m=cell_m).current()
-    idx = snap.locator.locate_many(lon, lat, nearest=False).index
+    idx = snap.locator.locate_many(lon, lat, nearest=False, snap=False).index
     got = np.where(idx >= 0, snap.codes[np.maximum(idx, 0)], "")
     _assert_same(got, postgis_covers(db, lon, lat), lon, lat)
 
