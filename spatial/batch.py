@@ -2,7 +2,8 @@
 ``grid_code``, ``community_code``, ``street_code``, ``district_code``, ``department``, ``h3``,
 ``inside``, ``snapped`` and ``distance_m`` (plus ``nearest_grid_code`` with ``nearest=True``).
 
-- ``inside``: a grid covers the point (``ST_Covers``; on a shared edge the lowest code wins).
+- ``inside``: the point has a grid: one covers it (``ST_Covers``; on a shared edge the lowest
+  code wins), or it snapped to one.
 - ``snapped``: outside every grid but within the snap distance (``GRIDCORE_RESOLVE_SNAP_M``,
   30 m) of one; ``grid_code`` and the hierarchy are that grid's.
 - otherwise outside: no grid. ``distance_m`` is 0 inside, the distance of a snapped point, and
@@ -35,6 +36,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import shapely
+import shapely.errors
 from numpy.typing import NDArray
 from pyproj import CRS, Transformer
 
@@ -109,7 +111,10 @@ def resolve_frame(gdf: gpd.GeoDataFrame, snap: Any, category: str | None = None,
         out = _columns(gdf, snap, lon, lat, category, nearest, datum)
         out["h3"] = pd.arrays.ArrowStringArray(
             cells.result() if cells is not None else h3cells.cells_arrow(lon, lat, h3_check))
-    return out
+    # the documented order: h3 after department
+    order = [c for c in out.columns if c != "h3"]
+    order.insert(order.index("department") + 1, "h3")
+    return out[order]
 
 
 def _columns(gdf: gpd.GeoDataFrame, snap: Any, lon: NDArray[np.float64],
@@ -121,31 +126,33 @@ def _columns(gdf: gpd.GeoDataFrame, snap: Any, lon: NDArray[np.float64],
     codes = pa.array(np.asarray(snap.codes, dtype=object), pa.string())
     community = pa.array(np.asarray(snap.community, dtype=object), pa.string())
     out = gdf.copy(deep=False)
-    out["grid_code"] = _take(codes, idx)
-    out["community_code"] = _take(community, idx)
-    out["street_code"] = _take(pc.utf8_slice_codeunits(community, 0, 9), idx)
-    out["district_code"] = _take(pc.utf8_slice_codeunits(community, 0, 6), idx)
+    where = pa.array(idx, type=pa.int32(), mask=idx < 0)  # missing outside
+    out["grid_code"] = _take(codes, where)
+    out["community_code"] = _take(community, where)
+    out["street_code"] = _take(pc.utf8_slice_codeunits(community, 0, 9), where)
+    out["district_code"] = _take(pc.utf8_slice_codeunits(community, 0, 6), where)
     out["department"] = _departments(snap, gdf[category] if category else None, idx)
-    inside = (idx >= 0) & ~found.snapped
+    inside = idx >= 0  # as before: snapped points count as inside (see ``snapped``)
     out["inside"] = inside
     out["snapped"] = found.snapped
     out["distance_m"] = found.distance_m
     if nearest:
-        out["nearest_grid_code"] = _take(codes, found.nearest)
+        out["nearest_grid_code"] = _take(
+            codes, pa.array(found.nearest, type=pa.int32(), mask=found.nearest < 0))
     out.attrs[ATTRS_KEY] = {
         "crs": datum, "snap_m": locator.snap_m, "points": len(idx),
-        "inside": int(inside.sum()), "snapped": int(found.snapped.sum()),
-        "outside": int((idx < 0).sum()), "nearest_measured": bool(nearest),
+        "covered": int(inside.sum() - found.snapped.sum()),
+        "snapped": int(found.snapped.sum()), "outside": int((idx < 0).sum()),
+        "nearest_measured": bool(nearest),
         "grid_version": getattr(snap, "grid_version", None)}
     return out
 
 
-def _take(values: pa.StringArray, idx: NDArray[np.int32]) -> pd.arrays.ArrowStringArray:
-    """``values[idx]`` as a pandas string array, missing where ``idx`` < 0."""
+def _take(values: pa.StringArray, where: pa.Int32Array) -> pd.arrays.ArrowStringArray:
+    """``values[where]`` as a pandas string array (missing where ``where`` is)."""
     if not len(values):
-        return _missing(len(idx))
-    taken = values.take(pa.array(idx, type=pa.int32(), mask=idx < 0))
-    return pd.arrays.ArrowStringArray(taken)
+        return _missing(len(where))
+    return pd.arrays.ArrowStringArray(values.take(where))
 
 
 def _missing(n: int) -> pd.arrays.ArrowStringArray:
@@ -201,10 +208,15 @@ def _transform(declared: CRS, x: NDArray[np.float64], y: NDArray[np.float64]
 
 def _xy(values: NDArray[np.object_]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """x and y of point geometries; a point on the surface of the others (NaN when empty)."""
-    x, y = shapely.get_x(values), shapely.get_y(values)  # NaN for anything but a point
+    try:
+        x, y = shapely.get_x(values), shapely.get_y(values)  # NaN for all but points
+    except shapely.errors.GEOSException:  # an empty point: GEOS refuses its x
+        x, y = np.full(len(values), np.nan), np.full(len(values), np.nan)
+        some = ~shapely.is_empty(values) & ~shapely.is_missing(values)
+        x[some], y[some] = shapely.get_x(values[some]), shapely.get_y(values[some])
     odd = np.flatnonzero(np.isnan(x) | np.isnan(y))
     if len(odd):
-        other = odd[shapely.get_type_id(values[odd]) > 0]
+        other = odd[(shapely.get_type_id(values[odd]) > 0) & ~shapely.is_empty(values[odd])]
         surface = shapely.point_on_surface(values[other])
         x[other], y[other] = shapely.get_x(surface), shapely.get_y(surface)
     return x, y

@@ -28,7 +28,8 @@ import math
 import h3
 import numpy as np
 import pandas as pd
-from h3ronpy import cells_to_localij
+import pyarrow as pa
+from h3ronpy import cells_to_localij, localij_to_cells
 from h3ronpy.vector import cells_to_coordinates, coordinates_to_cells
 from numpy.typing import NDArray
 
@@ -60,7 +61,8 @@ class _Fit:
         # Normal equations: lstsq on this 1,681 × 10 system costs tens of milliseconds when
         # BLAS threads compete; the terms are scaled to [-1, 1], so the system is well posed.
         coef = np.linalg.solve(a.T @ a, a.T @ np.column_stack((px, py)))
-        self.ax, self.ay = coef[:, 0], coef[:, 1]
+        self.ax = np.asarray(coef[:, 0], dtype=np.float64)
+        self.ay = np.asarray(coef[:, 1], dtype=np.float64)
         # The error between the samples: on cells half a step off the fitted ones.
         b, qx, qy = self._samples(box, res, 0.5)
         self.error = float(np.hypot(b @ self.ax - qx, b @ self.ay - qy).max())
@@ -84,38 +86,68 @@ class _Fit:
         return terms, i - 0.5 * j, j * _S
 
     def cells(self, lon: NDArray[np.float64], lat: NDArray[np.float64], margin: float
-              ) -> tuple[NDArray[np.int64], NDArray[np.bool_]]:
-        """Lattice keys of the points' nearest cell centres, and whether each point lies
-        more than ``margin`` inside that hexagon."""
-        u = (lon - self.cx) * self.isx
-        v = (lat - self.cy) * self.isy
-        uu, vv = u * u, v * v
-        a, b = self.ax, self.ay
-        x = (a[0] + u * (a[1] + a[3] * u + a[4] * v + a[6] * uu + a[8] * vv)
-             + v * (a[2] + a[5] * v + a[7] * uu + a[9] * vv))
-        y = (b[0] + u * (b[1] + b[3] * u + b[4] * v + b[6] * uu + b[8] * vv)
-             + v * (b[2] + b[5] * v + b[7] * uu + b[9] * vv))
-        del u, v, uu, vv
-        # Cube rounding on the 60° basis (e_i, e_i + e_j): q = i − j, r = j.
-        jf = y * (1.0 / _S)
-        q = x + 0.5 * jf - jf
-        s = -q - jf
-        rq, rr, rs = np.rint(q), np.rint(jf), np.rint(s)
-        eq, er, es = np.abs(rq - q), np.abs(rr - jf), np.abs(rs - s)
-        fix_q = (eq > er) & (eq > es)
-        fix_r = ~fix_q & (er >= es)
+              ) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.bool_]]:
+        """Local IJ of the points' nearest cell centres, and whether each point lies more
+        than ``margin`` inside that hexagon."""
+        u = np.asarray(lon - self.cx, dtype=np.float64)
+        u *= self.isx
+        v = np.asarray(lat - self.cy, dtype=np.float64)
+        v *= self.isy
+        x = self._cubic(self.ax, u, v)
+        y = self._cubic(self.ay, u, v)
+        del u, v
+        # Cube rounding on the 60° basis (e_i, e_i + e_j): q = i − j, r = j, s = −q − r.
+        r = y * (1.0 / _S)
+        q = x + 0.5 * r
+        q -= r
+        s = -q
+        s -= r
+        rq, rr, rs = np.rint(q), np.rint(r), np.rint(s)
+        q -= rq
+        np.abs(q, out=q)
+        r -= rr
+        np.abs(r, out=r)
+        s -= rs
+        np.abs(s, out=s)
+        fix_q = (q > r) & (q > s)
+        fix_r = ~fix_q & (r >= s)
+        del q, r, s
         rq = np.where(fix_q, -rr - rs, rq)
         rr = np.where(fix_r, -rq - rs, rr)
-        ci, cj = rq + rr, rr
-        dx, dy = x - (ci - 0.5 * cj), y - cj * _S
+        ci = rq
+        ci += rr
         # Inside the hexagon by more than the margin: on each of the three axes through its
         # edges' midpoints the offset is below one half minus the margin.
-        sdy = _S * dy
-        edge = np.maximum(np.abs(dx), np.maximum(np.abs(0.5 * dx + sdy),
-                                                np.abs(0.5 * dx - sdy)))
-        sure = edge < 0.5 - margin
-        key = (ci.astype(np.int64) << 32) + cj.astype(np.int64)
-        return key, sure
+        x -= ci
+        x += 0.5 * rr
+        y -= rr * _S
+        y *= _S
+        half = 0.5 * x
+        edge = np.abs(x)
+        np.maximum(edge, np.abs(half + y), out=edge)
+        np.maximum(edge, np.abs(half - y), out=edge)
+        return ci.astype(np.int64), rr.astype(np.int64), edge < 0.5 - margin
+
+    @staticmethod
+    def _cubic(c: NDArray[np.float64], u: NDArray[np.float64], v: NDArray[np.float64]
+               ) -> NDArray[np.float64]:
+        # c0 + u (c1 + c3 u + c4 v + c6 u² + c8 v²) + v (c2 + c5 v + c7 u² + c9 v²)
+        uu = u * u
+        vv = v * v
+        inner: NDArray[np.float64] = c[3] * u
+        inner += c[1]
+        inner += c[4] * v
+        inner += c[6] * uu
+        inner += c[8] * vv
+        inner *= u
+        other = c[5] * v
+        other += c[2]
+        other += c[7] * uu
+        other += c[9] * vv
+        other *= v
+        inner += other
+        inner += c[0]
+        return inner
 
 
 def cells_grouped(lon: NDArray[np.float64], lat: NDArray[np.float64], res: int
@@ -140,15 +172,36 @@ def cells_grouped(lon: NDArray[np.float64], lat: NDArray[np.float64], res: int
     margin = _SAFETY * fit.error
     if not margin < _MAX_MARGIN:
         return None, _direct(lon, lat, res)
-    key, sure = fit.cells(lon, lat, margin)
+    ci, cj, sure = fit.cells(lon, lat, margin)
     unsure = np.flatnonzero(~sure)
-    key[unsure] = np.iinfo(np.int64).min  # one group, answered point by point below
-    group, uniq = pd.factorize(key)
-    which = np.asarray(group, dtype=np.intp)
-    first = np.empty(len(uniq), dtype=np.intp)
-    first[which[::-1]] = np.arange(n - 1, -1, -1, dtype=np.intp)
-    cells = np.concatenate((_direct(lon[first], lat[first], res),
-                            _direct(lon[unsure], lat[unsure], res)))
+    if len(unsure) * 4 > n:
+        return None, _direct(lon, lat, res)
+    # the unsure are answered point by point below; their lattice guesses must not widen
+    # the table
+    some = int(np.argmax(sure))
+    ci[unsure], cj[unsure] = ci[some], cj[some]
+    # The distinct cells: a dense table over the points' IJ box (the box holds a few
+    # hundred thousand cells for a city), else a hash.
+    i0, j0 = int(ci.min()), int(cj.min())
+    width = int(cj.max()) - j0 + 1
+    span = (int(ci.max()) - i0 + 1) * width
+    key = (ci - i0) * width + (cj - j0)
+    if span <= 4 * n:
+        used = np.zeros(span, dtype=bool)
+        used[key] = True
+        uniq = np.flatnonzero(used)
+        slot = np.cumsum(used) - 1
+        which = slot[key].astype(np.intp)
+    else:
+        group, uniq = pd.factorize(key)
+        which = np.asarray(group, dtype=np.intp)
+    ui, uj = uniq // width + i0, uniq % width + j0
+    found = pa.array(localij_to_cells(fit.anchor, ui.astype(np.int32), uj.astype(np.int32),
+                                      set_failing_to_invalid=True))
+    if found.null_count:  # IJ that h3 cannot map back (pentagon distortion)
+        return None, _direct(lon, lat, res)
+    lattice = np.asarray(found.to_numpy(), dtype=np.uint64)
+    cells = np.concatenate((lattice, _direct(lon[unsure], lat[unsure], res)))
     which[unsure] = len(uniq) + np.arange(len(unsure))
     check = np.linspace(0, n - 1, _CHECK).astype(np.intp)
     if (cells[which[check]] != _direct(lon[check], lat[check], res)).any():

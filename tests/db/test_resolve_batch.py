@@ -10,6 +10,7 @@ from sqlalchemy import text
 from typer.testing import CliRunner
 
 from gridcore.cli import app
+from gridcore.errors import ValidationError
 from layers.grids.resolver import Resolver
 from spatial import crs
 from spatial.batch import resolve
@@ -101,3 +102,111 @@ def test_cli_resolves_gcj02_coordinates_when_told(db, cli_env, tmp_path) -> None
     got = pd.read_csv(out, dtype=str)
     assert list(got["grid_code"]) == codes
     assert np.allclose(got["lon"].astype(float), gx, atol=1e-8)  # the input is kept as given
+
+
+@pytest.fixture
+def squares(db):  # type: ignore[no-untyped-def]
+    """Four 1 km squares in Beijing (codes ascending west → east, south → north)."""
+    import shapely
+
+    boxes = [shapely.box(116.30 + 0.0117 * i, 39.90 + 0.009 * j, 116.30 + 0.0117 * (i + 1),
+                         39.90 + 0.009 * (j + 1)) for j in range(2) for i in range(2)]
+    return load_grids(db, boxes)
+
+
+def test_snapped_far_and_nearest(db, squares) -> None:  # type: ignore[no-untyped-def]
+    m = 1 / 111_320  # a metre of latitude in degrees
+    south = 39.90
+    pts = gpd.GeoDataFrame({"name": ["in", "10 m out", "500 m out"]}, geometry=gpd.points_from_xy(
+        [116.305, 116.305, 116.305], [39.905, south - 10 * m, south - 500 * m]),
+        crs="EPSG:4326")
+    out = resolve(pts, Resolver(db))
+    assert list(out["grid_code"].fillna("")) == [squares[0], squares[0], ""]
+    assert list(out["snapped"]) == [False, True, False]
+    assert list(out["inside"]) == [True, True, False]  # snapped points have a grid
+    assert out["distance_m"].iloc[0] == 0 and 9.9 < out["distance_m"].iloc[1] < 10.1
+    assert np.isnan(out["distance_m"].iloc[2])  # beyond the snap distance: not measured
+    assert "nearest_grid_code" not in out.columns
+    assert out.attrs["gridcore_resolve"] | {"grid_version": None} == {
+        "crs": "EPSG:4326", "snap_m": 30.0, "points": 3, "covered": 1, "snapped": 1,
+        "outside": 1, "nearest_measured": False, "grid_version": None}
+    assert list(out.columns[:3]) == ["name", "geometry", "grid_code"]
+    assert list(out.columns).index("h3") == list(out.columns).index("department") + 1
+    asked = resolve(pts, Resolver(db), nearest=True)
+    assert 499 < asked["distance_m"].iloc[2] < 501
+    assert list(asked["nearest_grid_code"]) == [squares[0]] * 3
+    assert list(asked["grid_code"].fillna("")) == list(out["grid_code"].fillna(""))
+
+
+def test_frame_crs_is_used_or_said(db, squares) -> None:  # type: ignore[no-untyped-def]
+    import pyproj
+
+    xy = ([116.305, 116.315], [39.905, 39.915])
+    wgs = gpd.GeoDataFrame(geometry=gpd.points_from_xy(*xy), crs="EPSG:4326")
+    want = list(resolve(wgs, Resolver(db))["grid_code"])
+    assert want == [squares[0], squares[3]]
+    # no CRS: taken as WGS 84, with a warning and in the summary
+    bare = wgs.set_crs(None, allow_override=True)
+    with pytest.warns(UserWarning, match="no CRS"):
+        out = resolve(bare, Resolver(db))
+    assert list(out["grid_code"]) == want
+    assert "assumed" in out.attrs["gridcore_resolve"]["crs"]
+    # a projected CRS with an EPSG code, and one without any
+    assert list(resolve(wgs.to_crs("EPSG:4549"), Resolver(db))["grid_code"]) == want
+    custom = pyproj.CRS.from_proj4("+proj=tmerc +lon_0=116.4 +lat_0=39.9 +k=1 +x_0=500 "
+                                   "+y_0=700 +ellps=GRS80 +units=m +no_defs")
+    out = resolve(wgs.to_crs(custom), Resolver(db))
+    assert list(out["grid_code"]) == want and "tmerc" in out.attrs["gridcore_resolve"]["crs"]
+    # GCJ-02 coordinates labelled WGS 84 (the usual case): crs= names the real datum
+    gx, gy = crs.from_wgs84_many(np.array(xy[0]), np.array(xy[1]), "GCJ-02")
+    mars = gpd.GeoDataFrame(geometry=gpd.points_from_xy(gx, gy), crs="EPSG:4326")
+    out = resolve(mars, Resolver(db), crs="GCJ-02")
+    assert list(out["grid_code"]) == want
+    assert out.attrs["gridcore_resolve"]["crs"] == "GCJ-02 (given; the frame says EPSG:4326)"
+    # a projected frame and a contradicting crs=: refused, not guessed
+    with pytest.raises(ValidationError, match="declares EPSG:4549"):
+        resolve(wgs.to_crs("EPSG:4549"), Resolver(db), crs="GCJ-02")
+
+
+def test_other_geometries_and_bad_rows(db, squares) -> None:  # type: ignore[no-untyped-def]
+    import shapely
+
+    shapes = gpd.GeoDataFrame(geometry=[shapely.box(116.301, 39.901, 116.302, 39.902),
+                                        shapely.LineString([(116.313, 39.913),
+                                                            (116.314, 39.914)]),
+                                        shapely.MultiPoint([(116.305, 39.915)])],
+                              crs="EPSG:4326")
+    assert list(resolve(shapes, Resolver(db))["grid_code"]) == [squares[0], squares[3],
+                                                                squares[2]]
+    holes = gpd.GeoDataFrame(geometry=[shapely.Point(116.305, 39.905), shapely.Point(),
+                                       None], crs="EPSG:4326")
+    with pytest.raises(ValidationError, match="2 point.*first at index 1"):
+        resolve(holes, Resolver(db))
+    with pytest.raises(ValidationError, match="no column 'kind'"):
+        resolve(holes.iloc[:1], Resolver(db), category="kind")
+    with pytest.raises(ValidationError, match="H3 resolution"):
+        resolve(holes.iloc[:1], Resolver(db), h3_resolution=16)
+
+
+def test_a_big_frame_equals_the_sum_of_its_parts(db) -> None:  # type: ignore[no-untyped-def]
+    # Above THREAD_MIN_POINTS (H3 in a second thread, cells shared through the H3 lattice):
+    # the same answers as small frames, which take the plain path.
+    import shapely
+
+    from spatial.batch import THREAD_MIN_POINTS
+    from tests.support.street_grids import street_grids
+
+    grids = street_grids(300, seed=4)
+    load_grids(db, grids)
+    rng = np.random.default_rng(3)
+    minx, miny, maxx, maxy = shapely.total_bounds(grids)
+    n = THREAD_MIN_POINTS + 20_000
+    pts = gpd.GeoDataFrame(geometry=gpd.points_from_xy(rng.uniform(minx, maxx, n),
+                                                      rng.uniform(miny, maxy, n)),
+                           crs="EPSG:4326")
+    whole = resolve(pts, Resolver(db))
+    parts = pd.concat([resolve(pts.iloc[i:i + 30_000], Resolver(db))
+                       for i in range(0, n, 30_000)])
+    for col in ("grid_code", "street_code", "h3", "snapped", "distance_m"):
+        pd.testing.assert_series_equal(whole[col], parts[col])
+    assert whole["snapped"].any() and (~whole["inside"]).any()

@@ -3,7 +3,7 @@
 Real grid layers are drawn along streets, walls and rivers: their edges carry a vertex every
 few tens of metres, neighbours share those vertices exactly, and the city's outline is ragged,
 so a box around it holds much open land. The few-vertex Voronoi cells of
-``tests.resolve_fixtures.voronoi_grids`` have none of this. Here: Voronoi cells (about
+``tests.support.grids.voronoi_grids`` have none of this. Here: Voronoi cells (about
 ``cell_km2`` each) whose seeds fall inside an irregular blob, every shared edge densified every
 ``step_m`` metres with vertices jittered sideways by up to ``jitter_m`` (once per edge, so both
 neighbours keep identical vertices), polygonized back into a gap-free, overlap-free coverage.
