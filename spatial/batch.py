@@ -24,10 +24,7 @@ parts (and their owner override) is per point and lives in
 
 from __future__ import annotations
 
-import contextlib
-import threading
 import warnings
-from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import geopandas as gpd
@@ -48,7 +45,6 @@ from spatial import h3cells
 COLUMNS = ("grid_code", "community_code", "street_code", "district_code", "department", "h3",
            "inside", "snapped", "distance_m")
 ATTRS_KEY = "gridcore_resolve"
-THREAD_MIN_POINTS = 100_000
 _WGS84_LIKE = (4326, 4490)  # CGCS2000 = WGS 84 to a few centimetres (see spatial.crs)
 
 
@@ -98,19 +94,8 @@ def resolve_frame(gdf: gpd.GeoDataFrame, snap: Any, category: str | None = None,
                               field="category", value=category)
     lon, lat, datum = wgs84_points(gdf, crs)
     h3_check = h3cells.check_resolution(h3_resolution)
-    # H3 cells need only the coordinates: on a big frame they are computed in a second
-    # thread while this one locates (h3ronpy and numpy release the GIL), as long as this is
-    # not already a worker thread (dask partitions).
-    with contextlib.ExitStack() as stack:
-        if len(lon) >= THREAD_MIN_POINTS and threading.current_thread() is threading.main_thread():
-            pool = stack.enter_context(ThreadPoolExecutor(1, thread_name_prefix="gridcore-h3"))
-            cells: Future[pa.StringArray] | None = pool.submit(h3cells.cells_arrow, lon, lat,
-                                                               h3_check)
-        else:
-            cells = None
-        out = _columns(gdf, snap, lon, lat, category, nearest, datum)
-        out["h3"] = pd.arrays.ArrowStringArray(
-            cells.result() if cells is not None else h3cells.cells_arrow(lon, lat, h3_check))
+    out = _columns(gdf, snap, lon, lat, category, nearest, datum)
+    out["h3"] = pd.arrays.ArrowStringArray(h3cells.cells_arrow(lon, lat, h3_check))
     # the documented order: h3 after department
     order = [c for c in out.columns if c != "h3"]
     order.insert(order.index("department") + 1, "h3")

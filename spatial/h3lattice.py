@@ -1,18 +1,18 @@
-"""H3 cells of many points of one city, exactly as h3 computes them, in about half the time.
+"""H3 cells of many points of one city, exactly as h3 computes them, with far fewer h3 calls.
 
-Why not just h3ronpy: at resolution 10 it spends ~0.35 µs per point, most of it descending
-ten resolution levels; for a million points that alone is more than the grid lookup around it.
-Within a city the cells of one resolution form a regular hexagonal lattice in H3's local IJ
-coordinates (h3's own ``cellToLocalIj``, exact integers), and the map from lon/lat to that
-plane is smooth. So:
+Why not just h3ronpy for every point: most of h3's time per point goes into descending the
+resolution levels, and for a big frame that alone costs more than the grid lookup around it
+(figures in ``benchmarks/README.md``). Within a city the cells of one resolution form a
+regular hexagonal lattice in H3's local IJ coordinates (h3's own ``cellToLocalIj``, exact
+integers), and the map from lon/lat to that plane is smooth. So:
 
 1. fit that map as a cubic polynomial of lon/lat to h3's own cell centres and local IJ
    coordinates (41 × 41 sample cells), and measure its error on other cells between them;
 2. per point, evaluate the polynomial and round to the nearest lattice point (cube rounding);
-   a point whose distance to the hexagon's edge exceeds ten times the fit error certainly lies
-   in that cell;
-3. ask h3 itself (h3ronpy) for one such point per distinct cell, and for every point closer to
-   an edge than the margin.
+   a point farther inside that hexagon than ten times the largest fit error measured between
+   the samples is taken to lie in that cell;
+3. ask h3 itself for the index of each distinct lattice cell (``localIjToCell``), and for the
+   cell of every point closer to an edge than the margin (``latLngToCell``).
 
 Every cell index therefore comes from h3; the lattice only says which points share one. Where
 the map is not smooth enough (a region across an icosahedron edge, near a pentagon, far apart
@@ -93,9 +93,10 @@ class _Fit:
         u *= self.isx
         v = np.asarray(lat - self.cy, dtype=np.float64)
         v *= self.isy
-        x = self._cubic(self.ax, u, v)
-        y = self._cubic(self.ay, u, v)
-        del u, v
+        uu, vv = u * u, v * v
+        x = self._cubic(self.ax, u, v, uu, vv)
+        y = self._cubic(self.ay, u, v, uu, vv)
+        del u, v, uu, vv
         # Cube rounding on the 60° basis (e_i, e_i + e_j): q = i − j, r = j, s = −q − r.
         r = y * (1.0 / _S)
         q = x + 0.5 * r
@@ -129,11 +130,9 @@ class _Fit:
         return ci.astype(np.int64), rr.astype(np.int64), edge < 0.5 - margin
 
     @staticmethod
-    def _cubic(c: NDArray[np.float64], u: NDArray[np.float64], v: NDArray[np.float64]
-               ) -> NDArray[np.float64]:
+    def _cubic(c: NDArray[np.float64], u: NDArray[np.float64], v: NDArray[np.float64],
+               uu: NDArray[np.float64], vv: NDArray[np.float64]) -> NDArray[np.float64]:
         # c0 + u (c1 + c3 u + c4 v + c6 u² + c8 v²) + v (c2 + c5 v + c7 u² + c9 v²)
-        uu = u * u
-        vv = v * v
         inner: NDArray[np.float64] = c[3] * u
         inner += c[1]
         inner += c[4] * v

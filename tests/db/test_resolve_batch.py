@@ -189,18 +189,18 @@ def test_other_geometries_and_bad_rows(db, squares) -> None:  # type: ignore[no-
 
 
 def test_a_big_frame_equals_the_sum_of_its_parts(db) -> None:  # type: ignore[no-untyped-def]
-    # Above THREAD_MIN_POINTS (H3 in a second thread, cells shared through the H3 lattice):
-    # the same answers as small frames, which take the plain path.
+    # Above h3lattice.MIN_POINTS (H3 cells shared through the lattice): the same answers as
+    # small frames, which ask h3 point by point.
     import shapely
 
-    from spatial.batch import THREAD_MIN_POINTS
+    from spatial.h3lattice import MIN_POINTS
     from tests.support.street_grids import street_grids
 
     grids = street_grids(300, seed=4)
     load_grids(db, grids)
     rng = np.random.default_rng(3)
     minx, miny, maxx, maxy = shapely.total_bounds(grids)
-    n = THREAD_MIN_POINTS + 20_000
+    n = MIN_POINTS + 70_000
     pts = gpd.GeoDataFrame(geometry=gpd.points_from_xy(rng.uniform(minx, maxx, n),
                                                       rng.uniform(miny, maxy, n)),
                            crs="EPSG:4326")
