@@ -407,7 +407,9 @@ def report(results: dict[str, float]) -> None:
           f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
     checks = []
     for key, value in results.items():
-        if key.endswith("resolve vs peer"):
+        if key.endswith("resolve vs peer") and not key.startswith("voronoi"):
+            # the target is for points over the box, many of them outside: the Voronoi grids
+            # tile their box, so there it is shown for reference only
             checks.append((key, value >= TARGETS["resolve_vs_peer"], f"{value:.1f}× (≥ 10×)"))
         elif key.endswith("locator vs sjoin") and key.startswith("street"):
             checks.append((key, value >= TARGETS["locator_vs_sjoin"], f"{value:.1f}× (≥ 15×)"))

@@ -444,4 +444,6 @@ class GridLocator:
                 "edge_buckets": self.boundary_cells,
                 "edge_share": self.boundary_cells / cells if cells else 0.0,
                 "far_share": self.far_cells / cells if cells else 0.0,
-                "bytes": int(self._raster.nbytes + self._cand.nbytes + self._off.nbytes)}
+                "bytes": int(sum(a.nbytes for a in (
+                    self._raster, self._cand, self._off, self._closed, self._simple,
+                    self._seg_xy, self._seg_owner, self._seg_off, self._seg_ids)))}
