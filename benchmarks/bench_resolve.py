@@ -45,7 +45,7 @@ import sys
 import time
 import tracemalloc
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -179,7 +179,8 @@ def postgis_join(engine: Engine, lon: np.ndarray, lat: np.ndarray) -> tuple[floa
             "SELECT p.i, min(g.code) FROM unit_grid g CROSS JOIN LATERAL "
             "(SELECT p.i FROM bench_pts p WHERE ST_Covers(g.geom, p.geom) OFFSET 0) p "
             "WHERE g.gen_to IS NULL GROUP BY p.i"]
-        best, rows = math.inf, []
+        best = math.inf
+        rows: Sequence[Any] = []
         for join in joins:
             t = time.perf_counter()
             cur.execute(join)
@@ -263,7 +264,8 @@ def compare(name: str, snap: IndexSnapshot, lon: np.ndarray, lat: np.ndarray, ru
     frame = out["resolve"]
     peer_code, peer_snapped = out["peer"]
     idx = out["locator"].index
-    bare = np.where(idx >= 0, snap.codes[np.maximum(idx, 0)], None)
+    bare = np.asarray(snap.codes[np.maximum(idx, 0)], dtype=object)
+    bare[idx < 0] = None
     wrong = mismatches(frame["grid_code"].to_numpy(object), peer_code)
     wrong_snap = int((frame["snapped"].to_numpy() != peer_snapped).sum())
     wrong_bare = mismatches(bare, out["sjoin"])
@@ -290,7 +292,7 @@ def compare(name: str, snap: IndexSnapshot, lon: np.ndarray, lat: np.ndarray, ru
     results[f"{name}: resolve vs peer"] = t["peer"] / t["resolve"]
     results[f"{name}: locator vs sjoin"] = t["sjoin"] / t["locator"]
     results[f"{name}: mismatches"] = wrong + wrong_snap + wrong_bare
-    return np.asarray(bare, dtype=object)
+    return bare
 
 
 def singles(engine: Engine, index: GridIndex, snap: IndexSnapshot, lon: np.ndarray,

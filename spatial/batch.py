@@ -65,14 +65,17 @@ def _snapshot(source: Any) -> Any:
 
 
 def resolve(gdf: Any, source: Any = None, category: str | None = None,
-            h3_resolution: int = h3cells.DEFAULT_RESOLUTION, crs: str | None = None,
+            h3_resolution: int | None = None, crs: str | None = None,
             nearest: bool = False) -> Any:
     """Add the resolution columns to a (dask-)GeoDataFrame of points (other geometries use a
-    point on their surface). ``category``: the name of a column of class keys (P0101…) used
-    for the department. ``crs``: the datum of the coordinates when the frame's own CRS cannot
-    say it (GCJ-02, BD-09; GCJ-02 data is routinely labelled WGS 84). ``nearest``: measure the
-    distance to (and code of) the nearest grid for every point outside, not only within the
-    snap distance."""
+    point on their surface). ``source``: a Resolver, GridIndex or snapshot. ``category``: the
+    name of a column of class keys (P0101…) used for the department. ``h3_resolution``: the
+    resolver's H3 resolution unless given. ``crs``: the datum of the coordinates when the
+    frame's own CRS cannot say it (GCJ-02, BD-09; GCJ-02 data is routinely labelled WGS 84).
+    ``nearest``: measure the distance to (and code of) the nearest grid for every point
+    outside, not only within the snap distance."""
+    if h3_resolution is None:  # the resolver's (GRIDCORE_H3_RESOLUTION), else the default
+        h3_resolution = int(getattr(source, "h3_resolution", h3cells.DEFAULT_RESOLUTION))
     snap = _snapshot(source)
     if _is_dask(gdf):
         meta = resolve_frame(gdf._meta, snap, category, h3_resolution, crs, nearest)
