@@ -94,10 +94,7 @@ class GridLocator:
         self._seg_off: NDArray[np.int64] = np.zeros(1, dtype=np.int64)
         self._seg_ids: NDArray[np.int32] = np.zeros(0, dtype=np.int32)
         self._reach = -1
-        self._segments = snapping.SegmentIndex(
-            self._raster, 0, 0, 0.0, 0.0, 1.0, 1.0, np.zeros((0, 2), dtype=np.int64),
-            self._seg_off, self._seg_ids,
-            self._seg_xy, self._seg_owner, _M_PER_DEG, _M_PER_DEG)
+        self._segments: snapping.SegmentIndex | None = None
         self._tree: Any = None
         self._tree_m: Any = None
         self._geos_lock: Any = contextlib.nullcontext()
@@ -164,10 +161,8 @@ class GridLocator:
         self._simple, self._seg_xy, self._seg_owner = built.simple, built.seg_xy, built.seg_owner
         self._seg_off, self._seg_ids = built.seg_off, built.seg_ids
         self._segments = snapping.SegmentIndex(
-            built.raster, self.nx, self.ny, self._x0, self._y0, self._ix, self._iy,
-            bucket_raster.window(self.snap_m, self.cell_m) if self.snap_m > 0
-            else np.zeros((0, 2), dtype=np.int64), built.seg_off, built.seg_ids, built.seg_xy,
-            built.seg_owner, self._kx, self._ky)
+            built, frame, bucket_raster.window(self.snap_m, self.cell_m) if self.snap_m > 0
+            else np.zeros((0, 2), dtype=np.int64), self._kx, self._ky)
         self.boundary_cells = built.edge_buckets
         self.far_cells = built.far_buckets
         self._tree = shapely.STRtree(self.geoms)
@@ -321,7 +316,8 @@ class GridLocator:
         ``near``/``dist``; equally near grids resolve to the lowest code."""
         if not len(todo) or (within is not None and within <= 0):
             return
-        if within is not None and within <= self.snap_m and self._segments.usable:
+        if within is not None and within <= self.snap_m and self._segments is not None \
+                and self._segments.usable:
             found_near, found_dist = snapping.nearest_within(self._segments, lon[todo],
                                                              lat[todo], within)
             near[todo] = np.where(found_near >= 0, found_near, near[todo])

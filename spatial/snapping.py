@@ -5,8 +5,10 @@ distance to a grid is the distance to the nearest of the grid's ring segments, a
 segment within ``snap_m`` of the point touches an edge bucket at most ``reach`` buckets away
 (``spatial.bucket_raster.reach_of``). So the search reads those buckets' segment lists and
 measures point-to-segment distances in numpy — the arithmetic of GEOS's
-``Distance::pointToSegment``, operation for operation, so that distances, the snap threshold and
-ties come out as ``shapely.distance`` / ``geopandas.sjoin_nearest`` has them — instead of
+``Distance::pointToSegment``, operation for operation (a segment may run the other way round
+than in the stored ring, which can change the last bit of a perpendicular distance), so that
+distances, the snap threshold and ties come out as ``shapely.distance`` /
+``geopandas.sjoin_nearest`` have them — instead of
 asking an STRtree for whole polygons and measuring every vertex of each (a census tract along
 the coast has thousands).
 """
@@ -18,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from spatial.bucket_raster import EDGE0
+from spatial.bucket_raster import EDGE0, BucketFrame, BucketRaster
 
 MAX_WINDOW = 400  # buckets per point; beyond, the caller uses its STRtree
 _CHUNK = 20_000  # points per round, to bound the (points × window) temporaries
@@ -27,20 +29,12 @@ _NO_GRID = np.iinfo(np.int32).max
 
 @dataclass(frozen=True, slots=True)
 class SegmentIndex:
-    """What the search reads: the raster and its frame, the segment lists and the metric."""
+    """What the search reads: the bucket raster with its segment lists, where it lies, the
+    window of buckets around a point's own, and the metric (metres per degree)."""
 
-    raster: NDArray[np.int32]
-    nx: int
-    ny: int
-    x0: float
-    y0: float
-    ix: float
-    iy: float
+    buckets: BucketRaster
+    frame: BucketFrame
     window: NDArray[np.int64]  # (drow, dcol) of the buckets to read around a point's own
-    seg_off: NDArray[np.int64]
-    seg_ids: NDArray[np.int32]
-    seg_xy: NDArray[np.float64]
-    seg_owner: NDArray[np.int32]
     kx: float
     ky: float
 
@@ -82,24 +76,25 @@ def _chunk(ix: SegmentIndex, lon: NDArray[np.float64], lat: NDArray[np.float64],
     k = len(lon)
     near = np.full(k, -1, dtype=np.int32)
     dist = np.full(k, np.nan)
-    col = np.clip((lon - ix.x0) * ix.ix, 0.0, ix.nx - 1).astype(np.intp)
-    row = np.clip((lat - ix.y0) * ix.iy, 0.0, ix.ny - 1).astype(np.intp)
+    f, b = ix.frame, ix.buckets
+    col = np.clip((lon - f.x0) * f.ix, 0.0, f.nx - 1).astype(np.intp)
+    row = np.clip((lat - f.y0) * f.iy, 0.0, f.ny - 1).astype(np.intp)
     rows = row[:, None] + ix.window[None, :, 0]
     cols = col[:, None] + ix.window[None, :, 1]
-    inside = (rows >= 0) & (rows < ix.ny) & (cols >= 0) & (cols < ix.nx)
-    value = np.where(inside, ix.raster[np.clip(rows, 0, ix.ny - 1) * ix.nx
-                                       + np.clip(cols, 0, ix.nx - 1)], 0)
+    inside = (rows >= 0) & (rows < f.ny) & (cols >= 0) & (cols < f.nx)
+    value = np.where(inside, b.raster[np.clip(rows, 0, f.ny - 1) * f.nx
+                                      + np.clip(cols, 0, f.nx - 1)], 0)
     who, _ = np.nonzero(value <= EDGE0)
     bucket = EDGE0 - value[value <= EDGE0]
-    first = ix.seg_off[bucket]
-    count = ix.seg_off[bucket + 1] - first
+    first = b.seg_off[bucket]
+    count = b.seg_off[bucket + 1] - first
     total = int(count.sum())
     if not total:
         return near, dist
     point = np.repeat(who, count)
     begin = np.repeat(np.cumsum(count) - count, count)
-    seg = ix.seg_ids[np.repeat(first, count) + (np.arange(total) - begin)]
-    xy = ix.seg_xy[seg]
+    seg = b.seg_ids[np.repeat(first, count) + (np.arange(total) - begin)]
+    xy = b.seg_xy[seg]
     d = point_to_segment(lon[point] * ix.kx, lat[point] * ix.ky, xy[:, 0] * ix.kx,
                          xy[:, 1] * ix.ky, xy[:, 2] * ix.kx, xy[:, 3] * ix.ky)
     keep = d <= within
@@ -110,7 +105,7 @@ def _chunk(ix: SegmentIndex, lon: NDArray[np.float64], lat: NDArray[np.float64],
     np.minimum.at(least, point, d)
     tie = d == least[point]
     best = np.full(k, _NO_GRID, dtype=np.int64)
-    np.minimum.at(best, point[tie], ix.seg_owner[seg[tie]])
+    np.minimum.at(best, point[tie], b.seg_owner[seg[tie]])
     found = best < _NO_GRID
     near[found] = best[found]
     dist[found] = least[found]
