@@ -43,6 +43,7 @@ _M_PER_DEG = 111_320.0
 OUTSIDE = -1
 PREPARE_MIN_VERTICES = 64
 _NO_GRID = np.iinfo(np.int32).max
+_SEGMENT_SEARCH_MIN = 32
 # Shewchuk's error bound of the floating-point orientation determinant: beyond it the sign is
 # that of the exact determinant, i.e. what GEOS's robust orientation test says.
 _ORIENT_ERR = (3.0 + 16.0 * 2.0**-53) * 2.0**-53
@@ -316,8 +317,10 @@ class GridLocator:
         ``near``/``dist``; equally near grids resolve to the lowest code."""
         if not len(todo) or (within is not None and within <= 0):
             return
+        # The segment search pays off from a few dozen points on; one point costs less through
+        # the STRtree (figures in benchmarks/README.md).
         if within is not None and within <= self.snap_m and self._segments is not None \
-                and self._segments.usable:
+                and self._segments.usable and len(todo) >= _SEGMENT_SEARCH_MIN:
             found_near, found_dist = snapping.nearest_within(self._segments, lon[todo],
                                                              lat[todo], within)
             near[todo] = np.where(found_near >= 0, found_near, near[todo])
