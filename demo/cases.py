@@ -239,6 +239,18 @@ def _proposed(case: dict[str, Any], _cases: dict[int, dict[str, Any]]) -> dict[s
     return {"department": case["proposal"]["department"] or dept("CY")}
 
 
+def _reporting_worker(resolver: Resolver, report: Report) -> str | None:
+    """A grid worker's report is filed by the worker of the community it lies in (the
+    evaluation of workers counts their reports by the filing actor)."""
+    if report.source != "grid_worker":
+        return None
+    try:
+        community = resolver.resolve(report.lon, report.lat).community
+    except Exception:  # noqa: BLE001 - outside the city: intake says so when it files
+        return None
+    return worker_code(community.code) if community is not None else None
+
+
 def generate_history(engine: Engine, settings: Settings, grids: gpd.GeoDataFrame,
                      step: Callable[[str], None], version: str = "helsinki-1") -> int:
     """Run the planned reports and steps through intake and the lifecycle; returns the number
@@ -254,8 +266,8 @@ def generate_history(engine: Engine, settings: Settings, grids: gpd.GeoDataFrame
     resends = steps = 0
     for ev in events:
         if ev.action in ("intake", "resend"):
-            result = intake.file_report(ev.payload, actor=ev.actor or "demo", role=ev.role,
-                                        now=ev.at)
+            actor = ev.actor or _reporting_worker(resolver, ev.payload) or "demo"
+            result = intake.file_report(ev.payload, actor=actor, role=ev.role, now=ev.at)
             if ev.action == "resend":
                 resends += not result.created
                 continue

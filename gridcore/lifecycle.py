@@ -174,6 +174,7 @@ class CaseFacts:
     parked_seconds: float = 0.0
     stage_started_at: datetime | None = None
     stage_limit: str | None = None
+    part_code: str | None = None  # the city part the case is filed against (部件)
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,6 +202,7 @@ class Change:
     reason: str
     attachments: list[Any]
     details: dict[str, Any]
+    part_state: str | None = None  # the linked city part's new state (部件状态), if it changes
 
 
 def allowed_actions(facts: CaseFacts, role: Role | None = None) -> list[str]:
@@ -326,12 +328,42 @@ def check_primary(step: Plan, primary: CaseFacts | None) -> None:
 HISTORY_FIELDS = ("department", "check_result", "new_limit", "primary_case_id")
 
 
+# A registered case that is not final holds its city part in the class's case state (破损,
+# 丢失, 占用): registering (立案) or reopening sets it, leaving these states (结案, 并案)
+# releases it — back to intact (完好) unless another such case still holds the part.
+PART_HOLDING_STATES = OPEN_STATES - {S.REPORTED, S.VERIFIED}
+
+
+def moves_part(step: Plan, facts: CaseFacts) -> bool:
+    """Does this step change the state of the case's city part? (Storage then looks up the
+    other cases holding the part, for :func:`changes`.)"""
+    if facts.part_code is None or not (facts.category or "").startswith("P"):
+        return False
+    return (step.from_state in PART_HOLDING_STATES) != (step.to_state in PART_HOLDING_STATES)
+
+
+def part_state_after(step: Plan, facts: CaseFacts, holders: tuple[str, ...] = ()) -> str | None:
+    """The part's state after ``step`` (None: unchanged). ``holders``: the categories of the
+    other registered, open cases on the same part, most recent first."""
+    if not moves_part(step, facts):
+        return None
+    taxonomy = default_taxonomy()
+    if step.to_state in PART_HOLDING_STATES:
+        return taxonomy.get(str(facts.category)).case_state
+    for category in holders:
+        if category in taxonomy:
+            return taxonomy.get(category).case_state
+    return "intact"
+
+
 def changes(step: Plan, facts: CaseFacts, calendar: WorkingCalendar, now: datetime,
-            reproposal: ResponsibleParty | None = None) -> Change:
+            reproposal: ResponsibleParty | None = None,
+            part_holders: tuple[str, ...] = ()) -> Change:
     """Everything ``step`` writes, once storage has checked what it needed: the new fields
     (a new clock's stage, limit and marks on the working calendar, closing or reopening, the
-    parked time), and the history row. ``reproposal``: after a send-back, the dispatch
-    proposal made without the refusing departments."""
+    parked time), the linked part's state, and the history row. ``reproposal``: after a
+    send-back, the dispatch proposal made without the refusing departments;
+    ``part_holders``: see :func:`part_state_after`."""
     updates = dict(step.updates)
     details: dict[str, Any] = {}
     pauses = list(facts.parked_intervals)
@@ -368,6 +400,9 @@ def changes(step: Plan, facts: CaseFacts, calendar: WorkingCalendar, now: dateti
         details = {"old_limit": facts.stage_limit, "new_limit": updates["stage_limit"]}
     payload = step.payload
     details.update({k: payload[k] for k in HISTORY_FIELDS if payload.get(k) is not None})
+    part_state = part_state_after(step, facts, part_holders)
+    if part_state is not None:
+        details["part_state"] = {"part": facts.part_code, "state": part_state}
     return Change(step.to_state, updates, payload.get("reason") or "",
-                  list(payload.get("attachments") or []), details)
+                  list(payload.get("attachments") or []), details, part_state)
 

@@ -9,6 +9,11 @@ A class is named by a *category key*: ``P`` + 4-digit code for a city-part class
 (``P0120`` street lamp) and ``E`` + 4-digit code for an event class (``E0103`` dirty road), since
 the two tables reuse the same 4-digit codes.
 
+What a registered case against a city part does to the part (its state until the case is
+closed: 破损 damaged, 丢失 missing or 占用 occupied) is data too: ``part_case_states.csv``
+names the classes whose default is not ``damaged`` (manhole covers go missing, crossings are
+occupied).
+
 Time limits are written ``30m`` (calendar minutes), ``2h`` (calendar hours, emergencies),
 ``5wh`` (working hours) and ``3wd`` (working days); the working calendar interprets them.
 """
@@ -19,7 +24,7 @@ import csv
 import io
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from functools import lru_cache
 from importlib import resources
@@ -81,6 +86,8 @@ class CategoryClass:
     dedup_radius_m: float
     register_condition: str
     close_condition: str
+    # the state a registered case puts a part of this class in (parts only)
+    case_state: str = "damaged"
 
     @property
     def key(self) -> str:
@@ -125,6 +132,22 @@ def _parse_rows(text: str, kind: CategoryKind, source: str) -> list[CategoryClas
     return out
 
 
+CASE_STATES = ("damaged", "missing", "occupied")
+
+
+def _case_states(text: str, source: str) -> dict[str, str]:
+    """``part_case_states.csv``: class code → the state a registered case sets."""
+    out: dict[str, str] = {}
+    for line, row in enumerate(csv.DictReader(io.StringIO(text)), start=2):
+        state = (row.get("case_state") or "").strip()
+        if state not in CASE_STATES:
+            raise ValidationError(f"{source} line {line}: case_state {state!r} must be one of "
+                                  f"{', '.join(CASE_STATES)}", file=source, line=line,
+                                  field="case_state")
+        out[(row.get("code") or "").strip()] = state
+    return out
+
+
 class Taxonomy:
     """All classes, addressable by category key (``P0120``) or by (kind, code)."""
 
@@ -132,15 +155,19 @@ class Taxonomy:
         self._by_key = {c.key: c for c in classes}
 
     @classmethod
-    def from_csv_text(cls, parts_csv: str, events_csv: str) -> Taxonomy:
-        return cls(_parse_rows(parts_csv, CategoryKind.PART, "part_classes.csv")
-                   + _parse_rows(events_csv, CategoryKind.EVENT, "event_classes.csv"))
+    def from_csv_text(cls, parts_csv: str, events_csv: str,
+                      case_states_csv: str = "") -> Taxonomy:
+        states = _case_states(case_states_csv, "part_case_states.csv")
+        parts = [replace(c, case_state=states.get(c.code, c.case_state))
+                 for c in _parse_rows(parts_csv, CategoryKind.PART, "part_classes.csv")]
+        return cls(parts + _parse_rows(events_csv, CategoryKind.EVENT, "event_classes.csv"))
 
     @classmethod
     def default(cls) -> Taxonomy:
         data = resources.files("gridcore") / "data"
         return cls.from_csv_text((data / "part_classes.csv").read_text("utf-8"),
-                                 (data / "event_classes.csv").read_text("utf-8"))
+                                 (data / "event_classes.csv").read_text("utf-8"),
+                                 (data / "part_case_states.csv").read_text("utf-8"))
 
     def __iter__(self) -> Iterator[CategoryClass]:
         return iter(self._by_key.values())

@@ -18,11 +18,15 @@ need=()
 ls /usr/share/postgresql/*/extension/postgis.control >/dev/null 2>&1 || need+=(postgresql-15 postgresql-15-postgis-3)
 # Chinese text in exported maps (PNG reports) needs a CJK font.
 [[ -e /usr/share/fonts/truetype/wqy/wqy-zenhei.ttc ]] || need+=(fonts-wqy-zenhei)
+# Briefing PDFs (WeasyPrint) lay text out with Pango and HarfBuzz.
+ldconfig -p 2>/dev/null | grep -q 'libpangoft2-1.0.so.0' || need+=(libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0)
 if (( want_test )); then
   command -v chromium >/dev/null 2>&1 || need+=(chromium)
   command -v ogrinfo >/dev/null 2>&1 || need+=(gdal-bin)
   # the load generator of benchmarks/bench_intake.py
   command -v wrk >/dev/null 2>&1 || need+=(wrk)
+  # the briefing tests read the PDFs back: pdftotext, pdftoppm, pdffonts
+  command -v pdftotext >/dev/null 2>&1 || need+=(poppler-utils)
 fi
 if (( ${#need[@]} )); then
   if ! command -v apt-get >/dev/null 2>&1; then

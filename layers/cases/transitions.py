@@ -17,8 +17,9 @@ from typing import Any
 from sqlalchemy import Connection, Engine, text
 
 from gridcore.errors import Conflict, NotFound, ValidationError
-from gridcore.lifecycle import CaseFacts, State, changes, check_primary, plan
+from gridcore.lifecycle import CaseFacts, State, changes, check_primary, moves_part, plan
 from gridcore.settings import CaseSettings
+from layers.cases.part_state import part_holders, set_part_state
 from layers.cases.resolving import Resolves, repropose
 from layers.cases.view import case_dict, fetch_case, history_of, pauses_of
 from layers.security import audit
@@ -42,7 +43,7 @@ def facts_of(row: Mapping[str, Any]) -> CaseFacts:
         primary_case_id=row["primary_case_id"], parked_since=row["parked_since"],
         parked_intervals=pauses_of(row["parked_intervals"]),
         parked_seconds=row["parked_seconds"], stage_started_at=row["stage_started_at"],
-        stage_limit=row["stage_limit"])
+        stage_limit=row["stage_limit"], part_code=row["part_code"])
 
 
 def transition(engine: Engine, settings: CaseSettings, resolver: Resolves, case_id: int,
@@ -71,8 +72,12 @@ def transition(engine: Engine, settings: CaseSettings, resolver: Resolves, case_
         if step.repropose_without is not None:
             reproposal = repropose(resolver, row["lon"], row["lat"], row["category_key"],
                                    step.repropose_without)
-        change = changes(step, facts, calendar, now, reproposal)
+        holders = part_holders(conn, facts) if moves_part(step, facts) else ()
+        change = changes(step, facts, calendar, now, reproposal, holders)
         _write(conn, row["id"], change.to_state.value, change.updates, now)
+        if change.part_state is not None:
+            set_part_state(conn, str(facts.part_code), change.part_state, case_id,
+                           step.action.value, actor, now, now.astimezone(calendar.tz).date())
         conn.execute(_HISTORY, {
             "case_id": case_id, "at": now, "actor": actor, "role": role,
             "action": step.action.value, "from_state": step.from_state.value,

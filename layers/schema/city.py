@@ -166,6 +166,18 @@ dispatch_rule = Table(
     Column("note", Text, nullable=False, server_default=""),
 )
 
+part_state_history = Table(
+    "part_state_history", metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("part_code", String(16), nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("from_state", String(10), nullable=False),
+    Column("to_state", String(10), nullable=False),
+    Column("case_id", BigInteger),
+    Column("action", String(16), nullable=False),
+    Column("actor", Text, nullable=False, server_default=""),
+)
+
 # Layer name (as used in the API, CLI and layer_version) → table.
 LAYER_TABLES: dict[str, Table] = {
     "areas": admin_area,
