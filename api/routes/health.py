@@ -16,17 +16,21 @@ import numpy as np
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 
+from api import i18n
 from api.deps import CaseSettingsDep, EngineDep
+from api.naming import health_name, level_name
+from api.pages import request_language
 from api.security.identity import require_area
-from basemaps.health_map import choropleth_html, choropleth_png
+from basemaps.cartography import Labels, MapText, choropleth_figure, figure_png
+from basemaps.health_map import choropleth_html
 from gridcore.calendar import WorkingCalendar
 from gridcore.errors import NotFound, ValidationError
-from gridcore.health import HealthModel, Window
+from gridcore.health import GridScore, HealthModel, Window
 from gridcore.health.classes import classify
 from gridcore.health.model import AGGREGATES
 from gridcore.settings import CaseSettings
 from layers.health.scores import LEVELS, Health, check_level, score, scored
-from layers.health.shapes import shapes
+from layers.health.shapes import names, shapes
 
 router = APIRouter(tags=["city health 城市体检"])
 WindowQ = Annotated[str, Query(description="2026-09-01/2026-10-01 or 30d (h, d, w)")]
@@ -109,15 +113,19 @@ def _explain(request: Request, health: Health, previous: Health, level: str, cod
     model = health.table.model
     prev_terms = {t.indicator: t for t in before.terms} if before else {}
     terms = []
+    lang = request_language(request)
     for term in now.terms:
         item = term.as_dict()
+        item["name"] = health_name(lang, term.indicator, model)
         was = prev_terms.get(term.indicator)
         item["previous_value"] = was.value if was else None
         item["links"] = _links(request, level, code, window, sorted(term.inputs))
         terms.append(item)
     indices: list[dict[str, Any]] = [
-        {"key": i.key, "name_zh": i.name_zh, "name_en": i.name_en, "weight": i.weight,
-         "score": now.indices[i.key], "previous": before.indices[i.key] if before else None}
+        {"key": i.key, "name": health_name(lang, i.key, model), "name_zh": i.name_zh,
+         "name_en": i.name_en, "weight": i.weight, "score": now.indices[i.key],
+         "previous": before.indices[i.key] if before else None,
+         "driver": _driver(now, i.key, lang, model)}
         for i in model.indices]
     for idx in indices:
         idx["change"] = (idx["score"] - idx["previous"]
@@ -129,9 +137,21 @@ def _explain(request: Request, health: Health, previous: Health, level: str, cod
             "previous_window": {"start": window.previous().start.isoformat(),
                                 "end": window.previous().end.isoformat()},
             "total": now.total, "previous_total": before.total if before else None,
-            "change": total_change, "indices": indices, "terms": terms,
+            "change": total_change, "driver": _driver(now, "total", lang, model),
+            "indices": indices, "terms": terms,
             "aggregates": health.aggregates.row(code),
             "links": _links(request, level, code, window, ["cases", "parts"])}
+
+
+def _driver(score: GridScore, index: str, lang: str, model: HealthModel
+            ) -> dict[str, Any] | None:
+    """The term that costs ``index`` (or the total) most points, named."""
+    term = score.driver(index)
+    if term is None:
+        return None
+    lost = term.lost_total if index == "total" else term.lost
+    return {"indicator": term.indicator, "name": health_name(lang, term.indicator, model),
+            "value": term.value, "points_lost": round(lost, 3)}
 
 
 @router.get("/grids/{code}/health", summary="One grid's explained health (城市体检)")
@@ -158,7 +178,8 @@ def area_health(request: Request, engine: EngineDep, cases: CaseSettingsDep, lev
 
 
 @router.get("/health/rankings", summary="Worst, best and most improved grids or areas")
-def rankings(engine: EngineDep, cases: CaseSettingsDep, window: WindowQ = "30d",
+def rankings(request: Request, engine: EngineDep, cases: CaseSettingsDep,
+             window: WindowQ = "30d",
              level: LevelQ = "grid",
              index: str = "total", limit: Annotated[int, Query(ge=1, le=500)] = 10,
              weights: WeightsQ = None) -> dict[str, Any]:
@@ -176,23 +197,31 @@ def rankings(engine: EngineDep, cases: CaseSettingsDep, window: WindowQ = "30d",
     reverse = index in {i.key for i in model.indicators} and not next(
         i for i in model.indicators if i.key == index).higher_is_better
 
+    lang = request_language(request)
+    with engine.connect() as conn:
+        named = names(conn, level)
+
     def rows(order: np.ndarray, col: np.ndarray) -> list[dict[str, Any]]:
         picked = [i for i in order if not np.isnan(col[i])][:limit]
-        return [{"code": now.codes[i], "score": _opt(values[i]), "previous": _opt(prev[i]),
-                 "change": _opt(change[i])} for i in picked]
+        return [{"code": now.codes[i], "name": named.get(now.codes[i], now.codes[i]),
+                 "score": _opt(values[i]), "previous": _opt(prev[i]),
+                 "change": _opt(change[i]),
+                 "driver": _driver(now.explain(now.codes[i]), index, lang, model)}
+                for i in picked]
 
     asc = np.argsort(np.where(np.isnan(values), np.inf, values), kind="stable")
     worst, best = (asc[::-1], asc) if reverse else (asc, asc[::-1])
     improved = np.argsort(np.where(np.isnan(change), np.inf, change * (1 if reverse else -1)),
                           kind="stable")
-    return {"level": level, "index": index, "window": str(w), "previous_window": str(w.previous()),
+    return {"level": level, "index": index, "name": health_name(lang, index, model),
+            "window": str(w), "previous_window": str(w.previous()),
             "count": len(now.codes), "worst": rows(worst, values), "best": rows(best, values),
             "most_improved": rows(improved, change)}
 
 
 def _collection(engine: EngineDep, cases: CaseSettings, index: str, window: str, level: str,
-                scheme: str, k: int, breaks: str | None, weights: str | None
-                ) -> tuple[dict[str, Any], Window]:
+                scheme: str, k: int, breaks: str | None, weights: str | None,
+                lang: str = i18n.DEFAULT_LANGUAGE) -> tuple[dict[str, Any], Window]:
     check_level(level)
     cal = cases.working_calendar
     w, model = _window(window, cal), model_for(weights)
@@ -206,7 +235,8 @@ def _collection(engine: EngineDep, cases: CaseSettings, index: str, window: str,
     values = table.column(index)
     indicator = next((i for i in model.indicators if i.key == index), None)
     classes = classify(values, scheme, k, cuts,
-                       higher_is_better=indicator is None or indicator.higher_is_better)
+                       higher_is_better=indicator is None or indicator.higher_is_better,
+                       no_data_label=i18n.translate(lang, "health.no_data"))
     colours = {c["class"]: c["colour"] for c in classes.legend}
     with engine.connect() as conn:
         geoms = shapes(conn, level)
@@ -227,9 +257,13 @@ def _collection(engine: EngineDep, cases: CaseSettings, index: str, window: str,
         features.append({"type": "Feature", "id": shape["key"], "geometry": geometry,
                          "properties": props})
         _extent(geometry["coordinates"], xs, ys)
+    note = (i18n.translate(lang, "health.legend_merged", requested=classes.requested,
+                           merged=classes.merged) if classes.merged else None)
     body = {"type": "FeatureCollection", "index": index, "level": level, "scheme": scheme,
+            "name": health_name(lang, index, model),
             "window": {"start": w.start.isoformat(), "end": w.end.isoformat()},
-            "bins": classes.bins, "legend": classes.legend, "features": features}
+            "bins": classes.bins, "legend": classes.legend, "legend_note": note,
+            "features": features}
     if xs:
         body["bbox"] = [min(xs), min(ys), max(xs), max(ys)]
     return body, w
@@ -251,11 +285,12 @@ KQ = Annotated[int, Query(description="number of classes (2–9)")]
 
 @router.get("/health/choropleth", summary="Scores as GeoJSON with classes and legend",
             responses={200: {"content": {"application/geo+json": {}}}})
-def choropleth(engine: EngineDep, cases: CaseSettingsDep, index: str = "total",
-               window: WindowQ = "30d",
+def choropleth(request: Request, engine: EngineDep, cases: CaseSettingsDep,
+               index: str = "total", window: WindowQ = "30d",
                level: LevelQ = "grid", scheme: SchemeQ = "quantiles", k: KQ = 5,
                breaks: BreaksQ = None, weights: WeightsQ = None) -> Response:
-    body, _ = _collection(engine, cases, index, window, level, scheme, k, breaks, weights)
+    body, _ = _collection(engine, cases, index, window, level, scheme, k, breaks, weights,
+                          request_language(request))
     return JSONResponse(body, media_type=GEOJSON)
 
 
@@ -281,14 +316,50 @@ def health_map(request: Request, engine: EngineDep, cases: CaseSettingsDep, inde
     return HTMLResponse(page)
 
 
+def map_figure(engine: Any, body: dict[str, Any], lang: str, made: str) -> Any:
+    """The choropleth ``body`` (of :func:`_collection`) as a printable map: names of the
+    areas (the features themselves when few, else the streets over them), scale bar, north
+    arrow, legend beside the map, source and dates."""
+    import geopandas as gpd
+
+    level = body["level"]
+    frame = gpd.GeoDataFrame.from_features(body["features"], crs="EPSG:4326") \
+        if body["features"] else gpd.GeoDataFrame({"colour": []}, geometry=[], crs="EPSG:4326")
+    labels = None
+    if len(frame) and (len(frame) <= 30 or level == "street"):
+        labels = Labels(frame[["name", "geometry"]], outline=False)
+    elif len(frame):
+        with engine.connect() as conn:
+            streets = [s for s in shapes(conn, "street")
+                       if any(f["id"].startswith(s["key"]) for f in body["features"])]
+        labels = Labels(gpd.GeoDataFrame.from_features(
+            [{"type": "Feature", "geometry": json.loads(s["geometry"]),
+              "properties": {"name": s["name"]}} for s in streets], crs="EPSG:4326"))
+    start, end = body["window"]["start"][:10], body["window"]["end"][:10]
+    t = i18n.translate
+    words = MapText(
+        title=t(lang, "health.title", index=body["name"], level=level_name(lang, level),
+                start=start, end=end),
+        legend_title=t(lang, "health.legend_title", index=body["name"]),
+        source=t(lang, "health.map_source", start=start, end=end, made=made),
+        north=t(lang, "health.north"), legend_note=body.get("legend_note"),
+        projection=t(lang, "health.map_projection", crs="{crs}"))
+    return choropleth_figure(frame, body["legend"], words, labels)
+
+
 @router.get("/health/choropleth.png", summary="The same choropleth as a PNG for reports",
             response_class=Response)
-def health_png(engine: EngineDep, cases: CaseSettingsDep, index: str = "total",
-               window: WindowQ = "30d",
+def health_png(request: Request, engine: EngineDep, cases: CaseSettingsDep,
+               index: str = "total", window: WindowQ = "30d",
                level: LevelQ = "grid", scheme: SchemeQ = "quantiles", k: KQ = 5,
                breaks: BreaksQ = None, weights: WeightsQ = None) -> Response:
-    body, w = _collection(engine, cases, index, window, level, scheme, k, breaks, weights)
-    return Response(choropleth_png(body, _title(index, level, w)), media_type="image/png")
+    lang = request_language(request)
+    body, _ = _collection(engine, cases, index, window, level, scheme, k, breaks, weights,
+                          lang)
+    made = datetime.now(UTC).astimezone(cases.working_calendar.tz).date().isoformat()
+    png = figure_png(map_figure(engine, body, lang, made))
+    return Response(png, media_type="image/png", headers={"Content-Language": lang,
+                                                          "Vary": "Accept-Language, Cookie"})
 
 
 @router.get("/health/vendor/leaflet/{path:path}", include_in_schema=False)

@@ -28,6 +28,8 @@ class Classes:
     bins: list[float]  # upper bounds, one per class
     classes: list[int | None]  # class per value (None: no data)
     legend: list[dict[str, object]]
+    requested: int = 0  # classes asked for (k, or the fixed breaks)
+    merged: int = 0  # classes merged away: tied breaks or classes no value fell in
 
 
 def palette(k: int, reverse: bool = False) -> list[str]:
@@ -47,8 +49,29 @@ def classifier(values: np.ndarray, scheme: str, k: int, breaks: list[float] | No
     return mapclassify.UserDefined(values, bins=breaks)
 
 
+def merge_classes(bins: list[float], data: np.ndarray) -> tuple[list[float], np.ndarray]:
+    """Bins without zero-width or empty classes, and each value's class under them.
+
+    Tied values make quantile breaks repeat (64 grids at 58.6 gave the breaks 58.6, 58.6, …:
+    a class "58.6 – 58.6" that nothing can fall in); a class no value falls in says nothing
+    either. A repeated break is dropped; an empty class is merged into the class above it
+    (the top class into the one below). A class that holds only tied values stays: it is
+    labelled with its one value."""
+    cuts = sorted(set(bins))
+    while True:
+        yb = np.searchsorted(np.asarray(cuts), data, side="left")
+        yb = np.minimum(yb, len(cuts) - 1)  # fixed breaks below the maximum: the top class
+        counts = np.bincount(yb, minlength=len(cuts))
+        empty = [i for i, c in enumerate(counts) if c == 0]
+        if not empty or len(cuts) == 1:
+            return cuts, yb
+        i = empty[0]
+        del cuts[i if i < len(cuts) - 1 else i - 1]
+
+
 def classify(values: np.ndarray, scheme: str = "quantiles", k: int = 5,
-             breaks: list[float] | None = None, higher_is_better: bool = True) -> Classes:
+             breaks: list[float] | None = None, higher_is_better: bool = True,
+             no_data_label: str = "no data") -> Classes:
     if scheme not in SCHEMES:
         raise ValidationError(f"unknown scheme {scheme!r}; choose one of {', '.join(SCHEMES)}",
                               field="scheme", value=scheme, allowed=list(SCHEMES))
@@ -62,6 +85,7 @@ def classify(values: np.ndarray, scheme: str = "quantiles", k: int = 5,
     defined = ~np.isnan(values)
     out: list[int | None] = [None] * len(values)
     bins: list[float] = []
+    requested = len(breaks or []) if scheme == "fixed" else k
     if defined.any():
         data = values[defined]
         with warnings.catch_warnings():  # fewer distinct values than classes: mapclassify copes
@@ -70,9 +94,10 @@ def classify(values: np.ndarray, scheme: str = "quantiles", k: int = 5,
                 k = min(k, len(np.unique(data)))
             if k >= 2 or scheme == "fixed":
                 fitted = classifier(data, scheme, k, breaks)
-                bins, yb = [float(b) for b in fitted.bins], fitted.yb
+                bins = [float(b) for b in fitted.bins]
             else:
-                bins, yb = [float(data.max())], np.zeros(len(data), dtype=int)
+                bins = [float(data.max())]
+        bins, yb = merge_classes(bins, data)
         for pos, cls in zip(np.flatnonzero(defined), yb, strict=True):
             out[pos] = int(cls)
     colours = palette(len(bins), reverse=not higher_is_better)
@@ -80,12 +105,13 @@ def classify(values: np.ndarray, scheme: str = "quantiles", k: int = 5,
     legend: list[dict[str, object]] = []
     for i, upper in enumerate(bins):
         lo = lower if i == 0 else bins[i - 1]
+        # a bottom class of tied values only (its lowest value is its upper bound): one value
+        label = _fmt(upper) if lo == upper else f"{_fmt(lo)} – {_fmt(upper)}"
         legend.append({"class": i, "lower": lo, "upper": upper, "colour": colours[i],
-                       "label": f"{_fmt(lo)} – {_fmt(upper)}",
-                       "count": sum(1 for c in out if c == i)})
-    legend.append({"class": None, "label": "no data", "colour": NO_DATA_COLOUR,
+                       "label": label, "count": sum(1 for c in out if c == i)})
+    legend.append({"class": None, "label": no_data_label, "colour": NO_DATA_COLOUR,
                    "count": sum(1 for c in out if c is None)})
-    return Classes(scheme, bins, out, legend)
+    return Classes(scheme, bins, out, legend, requested, max(0, requested - len(bins)))
 
 
 def _fmt(x: float | None) -> str:

@@ -3,7 +3,11 @@ indices into the total. Columnar (numpy) so that 20,000 grids score in milliseco
 number of one grid can be explained term by term.
 
 * percentile normalisation: mid-rank percentile among the grids with a defined value
-  ``(below + ½·equal) / n``; reversed (1 − p) when higher is worse;
+  ``(below + ½·equal) / n``; reversed (1 − p) when higher is worse; **the best value scores
+  the full term**: grids tied at the best end (the lowest value when higher is worse, the
+  highest when higher is better) get 1, not their mid-rank — of five grids with 0, 0, 0, 5
+  and 10 overdue cases the three with none score 1.0, 5 scores 0.3 and 10 scores 0.1 (with
+  mid-ranks alone "no overdue case" scored 0.7, and lower still the more grids shared it);
 * target normalisation: ``(value − worst) / (target − worst)`` clipped to 0…1;
 * an undefined value (no data: 0/0) does not count: the index re-weights its defined terms,
   and an index without any defined term is undefined (None) and left out of the total.
@@ -45,6 +49,8 @@ class Term:
     contribution: float
     contribution_total: float
     inputs: dict[str, float | None]
+    lost: float = 0.0  # points short of the full term in its index score
+    lost_total: float = 0.0  # the same in the total
 
     def as_dict(self) -> dict[str, object]:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
@@ -56,6 +62,17 @@ class GridScore:
     total: float | None
     indices: dict[str, float | None]
     terms: list[Term] = field(default_factory=list)
+
+    def driver(self, index: str = "total") -> Term | None:
+        """The term that costs the score most points (its weakest term, 主要失分项): of the
+        total, of one index, or the indicator itself; None when nothing was lost."""
+        if index == "total":
+            terms, key = self.terms, "lost_total"
+        else:
+            terms = [t for t in self.terms if t.index == index or t.indicator == index]
+            key = "lost"
+        worst = max(terms, key=lambda t: getattr(t, key), default=None)
+        return worst if worst is not None and getattr(worst, key) > 1e-9 else None
 
 
 def normalise(ind: Indicator, values: np.ndarray) -> np.ndarray:
@@ -71,7 +88,9 @@ def normalise(ind: Indicator, values: np.ndarray) -> np.ndarray:
     below = np.searchsorted(ranked, values[defined], side="left")
     upto = np.searchsorted(ranked, values[defined], side="right")
     pct = (below + 0.5 * (upto - below)) / ranked.size
-    out[defined] = pct if ind.higher_is_better else 1.0 - pct
+    pct = pct if ind.higher_is_better else 1.0 - pct
+    best = ranked[-1] if ind.higher_is_better else ranked[0]
+    out[defined] = np.where(values[defined] == best, 1.0, pct)
     return out
 
 
@@ -99,9 +118,12 @@ class ScoreTable:
     index_weight_sums: dict[str, np.ndarray]
     total: np.ndarray
     total_weight_sum: np.ndarray
+    _positions: dict[str, int] | None = field(default=None, init=False, repr=False)
 
     def position(self, code: str) -> int:
-        return self.codes.index(code)
+        if self._positions is None:
+            self._positions = {c: i for i, c in enumerate(self.codes)}
+        return self._positions[code]
 
     def column(self, key: str) -> np.ndarray:
         """The total, an index score or an indicator's raw value, by key."""
@@ -123,13 +145,15 @@ class ScoreTable:
             points = 100.0 * share * norm if norm is not None else 0.0
             has_index = not np.isnan(self.index_scores[ind.index][i])
             total_share = index_w[ind.index] / total_den if has_index and total_den > 0 else 0
+            lost = 100.0 * share * (1.0 - norm) if norm is not None else 0.0
             terms.append(Term(
                 indicator=ind.key, name_zh=ind.name_zh, name_en=ind.name_en, index=ind.index,
                 formula=ind.formula.text, unit=ind.unit, direction=ind.direction,
                 normalise=ind.normalise, value=_opt(self.values[ind.key][i]), normalised=norm,
                 weight=ind.weight, contribution=points,
                 contribution_total=points * total_share,
-                inputs={n: _opt(self.inputs[n][i]) for n in sorted(ind.formula.names)}))
+                inputs={n: _opt(self.inputs[n][i]) for n in sorted(ind.formula.names)},
+                lost=lost, lost_total=lost * total_share))
         return GridScore(code, _opt(self.total[i]),
                          {k: _opt(v[i]) for k, v in self.index_scores.items()}, terms)
 

@@ -38,3 +38,11 @@ def shapes(conn: Connection, level: str) -> list[dict[str, Any]]:
     """[{key, name, geometry (GeoJSON text)}] of every current key of ``level``."""
     return [dict(r) for r in conn.execute(text(shapes_sql(level)),
                                           {"n": check_level(level)}).mappings()]
+
+
+def names(conn: Connection, level: str) -> dict[str, str]:
+    """Code → name of every current key of ``level`` (grid names, or area names)."""
+    n = check_level(level)
+    sql = ("SELECT code, name FROM unit_grid WHERE gen_to IS NULL" if level == "grid" else
+           "SELECT code, name FROM admin_area WHERE length(code) = :n")
+    return {r[0]: r[1] for r in conn.execute(text(sql), {"n": n})}

@@ -142,3 +142,35 @@ def test_area_health_rolls_up_and_links_by_area(planted: TestClient) -> None:
     assert planted.get("/health/areas/province/1/health").status_code == 404
     bad = planted.get(f"/health/areas/province/{C1}")
     assert bad.status_code == 422 and bad.json()["field"] == "level"
+
+
+def test_rankings_name_each_place_and_its_weakest_term(planted: TestClient) -> None:
+    body = planted.get("/health/rankings", params={"window": WINDOW}).json()
+    worst = body["worst"][0]
+    assert worst["code"] == G1 and worst["name"] == G1  # planted grids are named by code
+    assert body["name"] == "综合得分"
+    driver = worst["driver"]
+    explained = planted.get(f"/grids/{G1}/health", params={"window": WINDOW}).json()
+    lost = {t["indicator"]: t["lost_total"] for t in explained["terms"]}
+    assert driver["indicator"] == max(lost, key=lost.get)
+    assert driver["points_lost"] == pytest.approx(max(lost.values()), abs=1e-3)
+    assert explained["driver"]["indicator"] == driver["indicator"]
+    streets = planted.get("/health/rankings", params={"window": WINDOW, "level": "street",
+                                                      "index": "risk"},
+                          headers={"Accept-Language": "en"}).json()
+    assert streets["best"][0]["name"] == "平江街道" and streets["name"].startswith("risk")
+
+
+def test_names_follow_the_callers_language(planted: TestClient) -> None:
+    zh = planted.get(f"/grids/{G1}/health", params={"window": WINDOW}).json()
+    en = planted.get(f"/grids/{G1}/health", params={"window": WINDOW},
+                     headers={"Accept-Language": "en-GB,en;q=0.8"}).json()
+    assert {t["indicator"]: t["name"] for t in zh["terms"]}["overdue_open"] == "超期未结案件"
+    assert {t["indicator"]: t["name"] for t in en["terms"]}["overdue_open"] == \
+        "overdue open cases"
+    assert [i["name"] for i in zh["indices"]][:2] == ["城管指数", "综治指数"]
+    geo = planted.get("/health/choropleth", params={"window": WINDOW, "lang": "en"}).json()
+    assert geo["name"] == "total score" and geo["legend"][-1]["label"] == "no data"
+    png = planted.get("/health/choropleth.png", params={"window": WINDOW, "level": "street"},
+                      headers={"Accept-Language": "en"})
+    assert png.status_code == 200 and png.headers["content-language"] == "en"

@@ -10,6 +10,7 @@ import pytest
 
 from gridcore.errors import ValidationError
 from gridcore.health import Formula, HealthModel, Window, score_grids
+from gridcore.health.scoring import normalise
 
 
 @pytest.mark.parametrize("text", [
@@ -76,9 +77,10 @@ def test_default_model_loads_with_four_indices() -> None:
 def test_scores_normalisation_and_explanation_by_hand() -> None:
     model = HealthModel.from_dict(_model())
     # density = 2, 4, 4, 0 per km²  → mid-rank percentiles 0.375, 0.75, 0.75, 0.125
-    #   (worse: 1 − p) = 0.625, 0.25, 0.25, 0.875
+    #   (worse: 1 − p) = 0.625, 0.25, 0.25, and 0 is the best value: 1 (the full term)
     # closure = 0.9, 0.5, 0/0, 1.0 → target (v − 0.5)/0.5 = 0.8, 0, None, 1
-    # intact  = 0.5, 1, 1, 0/0    → percentile among 3 defined: 1/6, 4/6, 4/6, None
+    # intact  = 0.5, 1, 1, 0/0    → percentile among 3 defined: 1/6, and the two tied at the
+    #   best value 1: 1 each, None
     agg = {"cases": [2, 4, 8, 0], "area_km2": [1, 1, 2, 1], "closed": [9, 1, 0, 3],
            "registered": [10, 2, 0, 3], "parts_intact": [1, 2, 3, 0], "parts": [2, 2, 3, 0]}
     table = score_grids(model, ["g1", "g2", "g3", "g4"], agg)
@@ -91,7 +93,7 @@ def test_scores_normalisation_and_explanation_by_hand() -> None:
     assert b[0] == pytest.approx(100 / 6) and np.isnan(b[3])
     # total = (3·a + 1·b) / 4; g4 has no b: total = a alone
     assert table.total[0] == pytest.approx((3 * a[0] + b[0]) / 4)
-    assert table.total[3] == pytest.approx(a[3]) == pytest.approx(100 * (0.875 + 3) / 4)
+    assert table.total[3] == pytest.approx(a[3]) == pytest.approx(100 * (1 + 3) / 4)
     g1 = table.explain("g1")
     terms = {t.indicator: t for t in g1.terms}
     assert terms["closure"].value == pytest.approx(0.9)
@@ -107,17 +109,30 @@ def test_index_weights_are_configurable() -> None:
     model = HealthModel.from_dict(_model()).with_weights({"a": 0, "b": 1})
     table = score_grids(model, ["g1", "g2"], {"cases": [1, 1], "area_km2": [1, 1],
                                               "parts_intact": [1, 2], "parts": [2, 2]})
+    # intact 0.5 and 1.0: mid-rank 0.25 for g1, and g2 holds the best value (1.0)
     assert table.total[0] == pytest.approx(table.index_scores["b"][0]) == pytest.approx(25.0)
+    assert table.total[1] == pytest.approx(100.0)
     with pytest.raises(ValidationError):
         HealthModel.from_dict(_model()).with_weights({"zzz": 1})
+
+
+def test_the_best_possible_value_scores_the_full_term() -> None:
+    """The README's example: 0, 0, 0, 5 and 10 overdue cases (higher is worse)."""
+    model = HealthModel.from_dict(_model())
+    ind = next(i for i in model.indicators if i.key == "density")
+    norm = normalise(ind, np.array([0, 0, 0, 5, 10, np.nan], dtype=float))
+    assert norm[:5] == pytest.approx([1, 1, 1, 0.3, 0.1]) and np.isnan(norm[5])
+    same = normalise(ind, np.zeros(4))  # every grid at the best value: every one full
+    assert same == pytest.approx([1, 1, 1, 1])
 
 
 def test_grid_without_any_data_has_no_score() -> None:
     model = HealthModel.from_dict(_model())
     table = score_grids(model, ["empty"], {"area_km2": [1.0]})
     g = table.explain("empty")
-    # density 0/1 = 0 is defined (no cases is a fact), closure 0/0 and intact 0/0 are not
-    assert g.indices["b"] is None and g.total == pytest.approx(50.0)
+    # density 0/1 = 0 is defined (no cases is a fact, and the best value: the full term),
+    # closure 0/0 and intact 0/0 are not
+    assert g.indices["b"] is None and g.total == pytest.approx(100.0)
 
 
 def test_windows() -> None:
@@ -130,3 +145,21 @@ def test_windows() -> None:
     for bad in ("2026-10-01/2026-09-01", "yesterday", "2026-13-01/2026-14-01", "0d"):
         with pytest.raises(ValidationError):
             Window.parse(bad, now)
+
+
+def test_legend_merges_tied_breaks_and_empty_classes() -> None:
+    from gridcore.health.classes import classify
+
+    # 64 grids tied at 58.6 made quantile breaks repeat: "58.6 – 58.6" classes
+    values = np.array([58.6] * 64 + list(np.linspace(60, 90, 36)) + [np.nan])
+    classes = classify(values, "quantiles", 5)
+    shown = [c for c in classes.legend if c["class"] is not None]
+    assert all(c["count"] > 0 for c in shown)
+    assert all(c["lower"] < c["upper"] for c in shown[1:])
+    assert [c["label"] for c in shown][0] == "58.6" and shown[0]["count"] == 64
+    assert (classes.requested, classes.merged) == (5, 5 - len(shown))
+    assert sorted(set(classes.bins)) == classes.bins
+    # fixed breaks nothing falls between: merged as well, and said so
+    fixed = classify(np.array([10.0, 20, 95]), "fixed", breaks=[40, 60, 80, 100])
+    assert fixed.bins == [40, 100] and fixed.merged == 2
+    assert [c["count"] for c in fixed.legend] == [2, 1, 0]
