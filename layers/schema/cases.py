@@ -103,3 +103,24 @@ case_photo = Table(
     Column("size_bytes", Integer, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
+
+appeal = Table(
+    "appeal", metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("case_id", BigInteger, ForeignKey("case_record.id"), nullable=False),
+    Column("party_kind", String(12), nullable=False),
+    Column("party_code", String(40), nullable=False),
+    Column("penalty", String(16), nullable=False),
+    Column("period", String(24), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("attachments", JSONB, nullable=False, server_default="[]"),
+    Column("state", String(10), nullable=False, server_default="filed"),
+    Column("filed_by", Text, nullable=False),
+    Column("filed_role", String(20), nullable=False),
+    Column("filed_at", DateTime(timezone=True), nullable=False),
+    Column("decide_by", DateTime(timezone=True), nullable=False),
+    Column("decided_by", Text),
+    Column("decided_at", DateTime(timezone=True)),
+    Column("decision_reason", Text),
+    Column("version", Integer, nullable=False, server_default="1"),
+)

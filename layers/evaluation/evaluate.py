@@ -1,0 +1,174 @@
+"""Evaluations of a period: every party of a kind scored (a ranking), or one party explained
+down to the cases behind each figure — both from the same facts and the same counting, with
+and without the approved appeals.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from sqlalchemy import Connection, Engine, text
+
+from gridcore.calendar import WorkingCalendar
+from gridcore.errors import NotFound, ValidationError
+from gridcore.evaluation import EvaluationModel, Kind, Period
+from gridcore.health import ScoreTable, score_grids
+from layers.evaluation import groups
+from layers.evaluation.facts import fact_params, load_facts
+from layers.evaluation.patrol import patrol_columns
+
+AREA_LEVELS = {"district": 6, "street": 9, "community": 12}
+
+
+@dataclass
+class Evaluation:
+    """One kind (and area level) for one period: parties, names, the scores after and before
+    appeals, the counts behind them, and what could not be counted."""
+
+    kind: Kind
+    period: Period
+    level: str | None
+    keys: list[str]
+    names: dict[str, str]
+    after: ScoreTable
+    before: ScoreTable
+    counts: dict[str, dict[str, float]]
+    counts_before: dict[str, dict[str, float]]
+    no_data: dict[str, str] = field(default_factory=dict)  # indicator → why
+    members: dict[str, list[int]] = field(default_factory=dict)  # one party's cases
+
+
+def check_level(kind: str, level: str | None) -> str | None:
+    if kind != "area":
+        return None
+    level = level or "street"
+    if level not in AREA_LEVELS:
+        raise ValidationError(f"area evaluations are by {', '.join(AREA_LEVELS)}, not "
+                              f"{level!r}", field="level", value=level,
+                              allowed=list(AREA_LEVELS))
+    return level
+
+
+def parties(conn: Connection, kind: str, level: str | None) -> dict[str, str]:
+    """Every party of the kind with its name: departments, areas of the level, workers."""
+    if kind == "department":
+        sql, params = "SELECT code, name FROM department ORDER BY code", {}
+    elif kind == "area":
+        sql = "SELECT code, name FROM admin_area WHERE length(code) = :n ORDER BY code"
+        params = {"n": AREA_LEVELS[str(level)]}
+    else:
+        sql, params = "SELECT code, name FROM grid_worker WHERE active ORDER BY code", {}
+    return {r[0]: r[1] for r in conn.execute(text(sql), params)}
+
+
+def _extra(conn: Connection, kind: str, window: Any, cal: WorkingCalendar,
+           model: EvaluationModel) -> dict[str, Any]:
+    if kind != "worker":
+        return {}
+    return {"verify_min": cal.limit_minutes(model.verify_limit)}
+
+
+def _score(kind: Kind, period: Period, level: str | None, names: dict[str, str],
+           counts: dict[str, dict[str, float]], before: dict[str, dict[str, float]],
+           extra_columns: dict[str, np.ndarray], no_data: dict[str, str]) -> Evaluation:
+    keys = sorted(set(names) | set(counts))
+    model = kind.model
+
+    def table(counted: dict[str, dict[str, float]]) -> ScoreTable:
+        cols = groups.columns(kind.key, keys, counted)
+        cols.update(extra_columns)  # in the order of keys already
+        for measure in kind.measures:  # data the city does not record: undefined, not zero
+            if measure.key in no_data:
+                for name in measure.indicator.formula.names:
+                    cols[name] = np.full(len(keys), np.nan)
+        return score_grids(model, keys, cols)
+
+    return Evaluation(kind, period, level, keys, {k: names.get(k, k) for k in keys},
+                      table(counts), table(before), counts, before, no_data)
+
+
+def _no_data(conn: Connection, kind: Kind, model: EvaluationModel,
+             keys: list[str], window: Any) -> tuple[dict[str, str], dict[str, np.ndarray]]:
+    no_data: dict[str, str] = {}
+    extra: dict[str, np.ndarray] = {}
+    for measure in kind.measures:
+        if measure.requires == "self_handling":
+            no_data[measure.key] = "no self-handling data: community self-handling (自处置) " \
+                                   "is not recorded yet"
+        elif measure.requires == "patrol":
+            found = patrol_columns(conn, model.patrol, keys, window)
+            if found is None:
+                no_data[measure.key] = "no patrol data: no patrol track table " \
+                                       f"({model.patrol.get('table')}) in this database"
+            else:
+                extra.update(found)
+    return no_data, extra
+
+
+def evaluate(engine: Engine, model: EvaluationModel, period: Period, cal: WorkingCalendar,
+             wanted: list[tuple[str, str | None]]) -> dict[str, Evaluation]:
+    """Every party of each (kind, level) in ``wanted`` — one cohort of facts for all."""
+    window = period.window(cal.timezone)
+    out = {}
+    with engine.begin() as conn:
+        conn.execute(text("SET LOCAL enable_mergejoin = off"))
+        load_facts(conn, window, cal, model)
+        for kind_key, level in wanted:
+            kind, level = model.kind(kind_key), check_level(kind_key, level)
+            digits = AREA_LEVELS.get(str(level), 0)
+            extra = _extra(conn, kind_key, window, cal, model)
+            names = parties(conn, kind_key, level)
+            after = groups.count(conn, kind_key, True, digits, extra=extra)
+            before = groups.count(conn, kind_key, False, digits, extra=extra)
+            keys = sorted(set(names) | set(after))
+            no_data, extra_cols = _no_data(conn, kind, model, keys, window)
+            out[f"{kind_key}:{level}" if level else kind_key] = _score(
+                kind, period, level, names, after, before, extra_cols, no_data)
+    return out
+
+
+def _cohort_filter(conn: Connection, kind: str, level: str | None, code: str
+                   ) -> tuple[str, dict[str, Any]]:
+    if kind == "department":
+        return ("AND (c.department_code = :party_code OR (c.refused_departments <> '{}' "
+                "AND c.refused_departments @> ARRAY[CAST(:party_code AS varchar)]))",
+                {"party_code": code})
+    if kind == "area":
+        return f"AND c.{level}_code = :party_code", {"party_code": code}
+    grids = [r[0] for r in conn.execute(text(
+        "SELECT code FROM unit_grid WHERE gen_to IS NULL AND :w = ANY(worker_codes)"),
+        {"w": code})]
+    return "AND c.grid_code = ANY(:party_grids)", {"party_grids": grids}
+
+
+def explain(engine: Engine, model: EvaluationModel, period: Period, cal: WorkingCalendar,
+            kind_key: str, code: str, level: str | None = None) -> Evaluation:
+    """One party: its figures (after and before appeals) and the cases behind each count.
+    Scores use target normalisation only, so one party's score needs no other party."""
+    kind, level = model.kind(kind_key), check_level(kind_key, level)
+    digits = AREA_LEVELS.get(str(level), 0)
+    window = period.window(cal.timezone)
+    with engine.begin() as conn:
+        names = parties(conn, kind_key, level)
+        if code not in names:
+            raise NotFound(f"no {level or kind_key} {code!r}", kind=kind_key, code=code)
+        where, params = _cohort_filter(conn, kind_key, level, code)
+        load_facts(conn, window, cal, model, where, params)
+        extra = _extra(conn, kind_key, window, cal, model)
+        after = groups.count(conn, kind_key, True, digits, code, extra)
+        before = groups.count(conn, kind_key, False, digits, code, extra)
+        listed = groups.members(conn, kind_key, code, digits, extra)
+        no_data, extra_cols = _no_data(conn, kind, model, [code], window)
+    result = _score(kind, period, level, {code: names[code]}, after, before, extra_cols,
+                    no_data)
+    result.members = listed
+    return result
+
+
+def fact_parameters(engine: Engine, model: EvaluationModel, period: Period,
+                    cal: WorkingCalendar) -> dict[str, Any]:
+    """The parameters the fact query runs with (for tests and the benchmark's EXPLAIN)."""
+    with engine.connect() as conn:
+        return fact_params(conn, period.window(cal.timezone), cal, model)

@@ -1,0 +1,157 @@
+"""Counting the facts (``eval_fact``) per party: departments, areas of a level, grid workers —
+and, for one party's explanation, the cases behind each count (the same conditions: the
+counts and their case lists come from one definition, :data:`CONDITIONS`).
+
+Each count runs with the approved appeals (申诉) applied or without them (the "before
+appeals" figures): an approved appeal waives one penalty of one case for one party —
+``department/D_WATER/overdue`` takes that case out of that department's timeliness counts and
+nobody else's.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from sqlalchemy import Connection, text
+
+from gridcore.evaluation import AGGREGATES
+
+# The flags every count reads, per case, with its waivers (:appeals false: none).
+_FLAGS = """
+SELECT f.*, coalesce(w.waived, '{}') AS waived,
+       f.handled OR (f.unhandled_at_end AND f.dispatched AND f.handle_used_end > f.h_limit
+                     AND f.handle_used_start <= f.h_limit) AS due,
+       f.handle_min <= f.h_limit AS handled_in_time,
+       f.closed OR (f.open_at_end AND f.close_used_end > f.limit_min
+                    AND f.close_used_start <= f.limit_min) AS close_due,
+       f.close_min <= f.limit_min AS closed_in_time
+FROM eval_fact f
+LEFT JOIN (SELECT case_id, array_agg(party_kind || '/' || party_code || '/' || penalty)
+                  AS waived
+           FROM appeal WHERE state = 'approved' AND CAST(:appeals AS boolean)
+           GROUP BY case_id) w ON w.case_id = f.id
+"""
+
+# Per kind: the rows one party's figures are counted over (a CTE "rows" with a column "key"
+# and the waiver flags), then aggregate → the condition a row must meet to count.
+_ROWS = {
+    "department": f"""
+WITH x AS ({_FLAGS}), rows AS (
+    SELECT x.*, x.department_code AS key, 'case' AS part,
+           ('department/' || x.department_code || '/overdue') = ANY(x.waived) AS w_overdue,
+           ('department/' || x.department_code || '/rework') = ANY(x.waived) AS w_rework,
+           false AS w_send_back
+    FROM x WHERE x.department_code IS NOT NULL
+    UNION ALL
+    SELECT x.*, r, 'refusal', false, false,
+           ('department/' || r || '/send_back') = ANY(x.waived)
+    FROM x, unnest(x.refused) AS r
+)""",
+    "area": f"""
+WITH x AS ({_FLAGS}), rows AS (
+    SELECT x.*, left(x.grid_code, :n) AS key, 'case' AS part,
+           ('area/' || left(x.grid_code, :n) || '/overdue') = ANY(x.waived) AS w_overdue,
+           ('area/' || left(x.grid_code, :n) || '/rework') = ANY(x.waived) AS w_rework
+    FROM x
+)""",
+    "worker": f"""
+WITH x AS ({_FLAGS}), roles AS (
+    SELECT x.reporter AS key, x.*, 'report' AS part FROM x WHERE x.worker_report
+    UNION ALL SELECT x.verifier, x.*, 'verify' FROM x WHERE x.verified_in
+    UNION ALL SELECT x.checker, x.*, 'check' FROM x WHERE x.checked_in
+    UNION ALL
+    SELECT w, x.*, 'grid' FROM x
+    JOIN unit_grid g ON g.code = x.grid_code AND g.gen_to IS NULL, unnest(g.worker_codes) w
+    WHERE x.registered
+), rows AS (
+    SELECT roles.*, ('worker/' || key || '/voided') = ANY(waived) AS w_voided,
+           ('worker/' || key || '/late_verify') = ANY(waived) AS w_verify,
+           ('worker/' || key || '/late_check') = ANY(waived) AS w_check,
+           ('worker/' || key || '/missed') = ANY(waived) AS w_missed
+    FROM roles WHERE key IN (SELECT code FROM grid_worker)
+)""",
+}
+
+CONDITIONS: dict[str, dict[str, str]] = {
+    "department": {
+        "due": "part = 'case' AND due",
+        "due_timed": "part = 'case' AND due AND NOT w_overdue",
+        "handled": "part = 'case' AND handled",
+        "handled_on_time": "part = 'case' AND handled AND handled_in_time",
+        "handled_late": "part = 'case' AND handled AND NOT handled_in_time AND NOT w_overdue",
+        "overdue_unhandled": "part = 'case' AND due AND NOT handled AND NOT w_overdue",
+        "reworked": "part = 'case' AND reworks > 0 AND NOT w_rework",
+        "dispatched": "part = 'case' AND dispatched_in",
+        "received": "(part = 'case' AND dispatched_in) OR part = 'refusal'",
+        "sent_back": "part = 'refusal'",
+        "sent_back_wrongful": "part = 'refusal' AND key = department_code AND NOT w_send_back",
+        "closed": "part = 'case' AND closed",
+        "close_due": "part = 'case' AND close_due",
+    },
+    "area": {
+        "worker_reports": "worker_report",
+        "registered": "registered",
+        "registered_by_workers": "registered AND reporter_role = 'grid_worker'",
+        "close_due": "close_due",
+        "close_due_timed": "close_due AND NOT w_overdue",
+        "closed": "closed",
+        "closed_on_time": "closed AND closed_in_time",
+        "reworked": "reworks > 0 AND NOT w_rework",
+    },
+    "worker": {
+        "reports": "part = 'report'",
+        "valid_reports": "part = 'report' AND valid",
+        "decided_reports": "part = 'report' AND (valid OR (voided AND NOT w_voided))",
+        "verified": "part = 'verify'",
+        "verified_on_time": "part = 'verify' AND verify_min <= :verify_min",
+        "verified_timed": "part = 'verify' AND (verify_min <= :verify_min OR NOT w_verify)",
+        "checked": "part = 'check'",
+        "checked_on_time": "part = 'check' AND check_min <= k_limit",
+        "checked_timed": "part = 'check' AND (check_min <= k_limit OR NOT w_check)",
+        "missed": "part = 'grid' AND coalesce(reporter_role, '') <> 'grid_worker' "
+                  "AND NOT w_missed",
+        "registered_in_grids": "part = 'grid'",
+    },
+}
+
+
+def _party(code: str | None) -> str:
+    return "" if code is None else "WHERE key = :party"
+
+
+def count(conn: Connection, kind: str, appeals: bool, level_digits: int = 0,
+          code: str | None = None, extra: dict[str, Any] | None = None
+          ) -> dict[str, dict[str, float]]:
+    """party → aggregate → count, from the facts loaded in this transaction."""
+    counts = ", ".join(f"count(*) FILTER (WHERE {cond}) AS {name}"
+                       for name, cond in CONDITIONS[kind].items())
+    sql = f"{_ROWS[kind]}\nSELECT key, {counts} FROM rows {_party(code)} GROUP BY key"
+    result = conn.execute(text(sql), {"appeals": appeals, "n": level_digits, "party": code,
+                                      **(extra or {})})
+    names = list(CONDITIONS[kind])
+    return {row[0]: {n: float(v or 0) for n, v in zip(names, row[1:], strict=True)}
+            for row in result if row[0] is not None}
+
+
+def members(conn: Connection, kind: str, code: str, level_digits: int = 0,
+            extra: dict[str, Any] | None = None) -> dict[str, list[int]]:
+    """aggregate → the ids of the cases it counts, for one party (appeals applied)."""
+    flags = ", ".join(f"({cond}) AS {name}" for name, cond in CONDITIONS[kind].items())
+    sql = f"{_ROWS[kind]}\nSELECT id, {flags} FROM rows {_party(code)} ORDER BY id"
+    result = conn.execute(text(sql), {"appeals": True, "n": level_digits, "party": code,
+                                      **(extra or {})})
+    out: dict[str, list[int]] = {name: [] for name in CONDITIONS[kind]}
+    names = list(CONDITIONS[kind])
+    for row in result:
+        for name, flag in zip(names, row[1:], strict=True):
+            if flag:
+                out[name].append(int(row[0]))
+    return out
+
+
+def columns(kind: str, keys: list[str], counted: dict[str, dict[str, float]]
+            ) -> dict[str, np.ndarray]:
+    """The counts as columns in the order of ``keys`` (absent = 0)."""
+    return {name: np.array([counted.get(k, {}).get(name, 0.0) for k in keys], dtype=float)
+            for name in AGGREGATES[kind] if name in CONDITIONS[kind]}
