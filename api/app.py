@@ -16,7 +16,17 @@ from sqlalchemy import Engine
 import gridcore
 from api import errors, filing
 from api.openapi import problems as openapi_problems
-from api.routes import auth, entities, features, health, i18n, probes, static_files, tiles
+from api.routes import (
+    auth,
+    entities,
+    evaluation,
+    features,
+    health,
+    i18n,
+    probes,
+    static_files,
+    tiles,
+)
 from api.routes import cases as case_routes
 from api.routes import map as map_routes
 from api.routes import open311 as open311_routes
@@ -107,6 +117,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.include_router(map_routes.router)
     app.include_router(resolve_routes.router)
     app.include_router(health.router)
+    app.include_router(evaluation.router)
     app.include_router(i18n.router)
     app.include_router(static_files.router)
     security_headers.install(app, tile_origins(settings.map))

@@ -230,6 +230,16 @@ class DemoSettings(Section):
     pbf: Path | None = None
 
 
+class EvaluationSettings(Section):
+    """Evaluation (考评) and appeals (申诉): how many working days after a period's end an
+    appeal may be filed, how many working days a decision may take, and a city's own
+    indicator file instead of ``gridcore/data/evaluation_indicators.json``."""
+
+    appeal_window_days: int = Field(5, ge=0, le=60)
+    appeal_decision_days: int = Field(5, ge=1, le=60)
+    evaluation_indicators: Path | None = None
+
+
 class _Environment(PydanticBaseSettingsSource):
     """Every variable of the tree from ``os.environ``: a section's field under its section's
     prefix, a top-level field under ``GRIDCORE_``."""
@@ -289,6 +299,7 @@ class Settings(BaseSettings):
     map: MapSettings = Field(default_factory=MapSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
     demo: DemoSettings = Field(default_factory=DemoSettings)
+    evaluation: EvaluationSettings = Field(default_factory=EvaluationSettings)
 
     @classmethod
     def settings_customise_sources(cls, settings_cls: type[BaseSettings],

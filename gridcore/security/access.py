@@ -61,6 +61,13 @@ ACTIONS: dict[str, frozenset[Role]] = {
     "users.admin": frozenset({X}),
     "keys.admin": frozenset({X}),
     "audit.read": frozenset({X}),
+    # evaluation (考评): rankings are public inside the service; a party's details (the cases
+    # behind its figures) only for the party itself or whoever oversees it
+    "evaluation.read": EVERYONE,
+    "evaluation.details": frozenset({W, D, H, M, A, X}),
+    "appeal.file": frozenset({W, H, M, X}),
+    "appeal.decide": frozenset({M, X}),
+    "briefing.read": frozenset({D, M, A, X}),
 }
 
 # Machine clients (Open311 apps, IoT sensors) authenticate with API keys, not roles.

@@ -14,6 +14,7 @@ from sqlalchemy import Connection, Engine, text
 from gridcore.calendar import WorkingCalendar
 from gridcore.errors import NotFound, ValidationError
 from gridcore.evaluation import EvaluationModel, Kind, Period
+from gridcore.evaluation.model import OPTIONAL_DATA
 from gridcore.health import ScoreTable, score_grids
 from layers.evaluation import groups
 from layers.evaluation.facts import fact_params, load_facts
@@ -80,8 +81,8 @@ def _score(kind: Kind, period: Period, level: str | None, names: dict[str, str],
         cols = groups.columns(kind.key, keys, counted)
         cols.update(extra_columns)  # in the order of keys already
         for measure in kind.measures:  # data the city does not record: undefined, not zero
-            if measure.key in no_data:
-                for name in measure.indicator.formula.names:
+            if measure.key in no_data and measure.requires:
+                for name in OPTIONAL_DATA[measure.requires]:
                     cols[name] = np.full(len(keys), np.nan)
         return score_grids(model, keys, cols)
 
