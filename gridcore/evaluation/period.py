@@ -32,6 +32,14 @@ class Period:
 
     @classmethod
     def parse(cls, spec: str) -> Period:
+        found = cls._parse(spec)
+        if not 1970 <= found.first.year <= 2999:
+            raise ValidationError(f"period {spec!r} lies outside 1970–2999", field="period",
+                                  value=spec)
+        return found
+
+    @classmethod
+    def _parse(cls, spec: str) -> Period:
         spec = (spec or "").strip()
         try:
             if m := _MONTH.match(spec):
