@@ -18,6 +18,7 @@ from api import errors, filing
 from api.openapi import problems as openapi_problems
 from api.routes import (
     auth,
+    briefings,
     entities,
     evaluation,
     features,
@@ -118,6 +119,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.include_router(resolve_routes.router)
     app.include_router(health.router)
     app.include_router(evaluation.router)
+    app.include_router(briefings.router)
     app.include_router(i18n.router)
     app.include_router(static_files.router)
     security_headers.install(app, tile_origins(settings.map))

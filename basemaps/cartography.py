@@ -91,14 +91,19 @@ def choropleth_figure(frame: Any, legend: list[dict[str, Any]], words: MapText,
 
     family = _cjk_font()
     font: dict[str, Any] = {"fontfamily": [family, "sans-serif"]} if family else {}
-    fig = plt.figure(figsize=size, dpi=dpi)
-    # the map on the left, the legend in its own column: it never covers an area
-    ax = fig.add_axes((0.02, 0.1, 0.68, 0.8))
-    crs_name = ""
+    projected, crs_name = None, ""
     if len(frame):
         utm = frame.estimate_utm_crs()
         crs_name = utm.name
         projected = frame.to_crs(utm)
+        x0, y0, x1, y1 = projected.total_bounds
+        # as tall as the area needs: the map's column is 68 % of the width, 80 % of the height
+        aspect = (y1 - y0) / max(x1 - x0, 1e-9)
+        size = (size[0], min(11.0, max(4.5, size[0] * 0.68 * aspect * 1.2 / 0.8)))
+    fig = plt.figure(figsize=size, dpi=dpi)
+    # the map on the left, the legend in its own column: it never covers an area
+    ax = fig.add_axes((0.02, 0.1, 0.68, 0.8))
+    if projected is not None:
         projected.plot(ax=ax, color=projected["colour"], edgecolor="#666", linewidth=0.25)
         if labels is not None and len(labels.shapes):
             named = labels.shapes.to_crs(utm)

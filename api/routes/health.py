@@ -340,7 +340,8 @@ def map_figure(engine: Any, body: dict[str, Any], lang: str, made: str) -> Any:
     words = MapText(
         title=t(lang, "health.title", index=body["name"], level=level_name(lang, level),
                 start=start, end=end),
-        legend_title=t(lang, "health.legend_title", index=body["name"]),
+        legend_title=body.get("legend_title") or t(lang, "health.legend_title",
+                                                   index=body["name"]),
         source=t(lang, "health.map_source", start=start, end=end, made=made),
         north=t(lang, "health.north"), legend_note=body.get("legend_note"),
         projection=t(lang, "health.map_projection", crs="{crs}"))

@@ -122,3 +122,24 @@ def test_indicators_are_documented_in_the_callers_language(client: TestClient,
     assert "not verified" in zh["source_note"].lower() or "NOT verified" in zh["source_note"]
     area = {i["key"]: i for i in en.json()["kinds"]["area"]["indicators"]}
     assert area["on_time_rate"]["name"] == "on-time closure rate"
+
+
+def test_briefing_routes(client: TestClient, db: Engine, month: dict[str, int]) -> None:
+    analyst = _as(client, db, "analyst-one", "analyst")
+    pdf = client.get(f"/briefings/{PERIOD}.pdf", params={"area": "320508"}, headers=analyst)
+    assert pdf.status_code == 200, pdf.text
+    assert pdf.headers["content-type"] == "application/pdf" and pdf.content[:5] == b"%PDF-"
+    page = client.get(f"/briefings/{PERIOD}.html", headers=analyst)
+    assert page.status_code == 200 and "text/html" in page.headers["content-type"]
+    assert "script-src 'self'" in page.headers["content-security-policy"]
+    assert "<script" not in page.text and "/static/briefing/briefing.css" in page.text
+    assert client.get("/static/briefing/briefing.css").status_code == 200
+    en = client.get(f"/briefings/{PERIOD}.html", headers={**analyst, "Accept-Language": "en"})
+    assert "city operations briefing" in en.text
+    assert client.get(f"/briefings/{PERIOD}.doc", headers=analyst).status_code == 404
+    assert client.get("/briefings/2026-13.pdf", headers=analyst).status_code == 422
+    street = _as(client, db, "c2-manager", "manager", areas=(C2,))
+    assert client.get(f"/briefings/{PERIOD}.html", params={"area": C1},
+                      headers=street).status_code == 404
+    worker = _as(client, db, "W1", "grid_worker", areas=("320508001001001",))
+    assert client.get(f"/briefings/{PERIOD}.html", headers=worker).status_code == 403

@@ -1,0 +1,92 @@
+"""The data briefing (数据简报) of the planted month: the PDF through WeasyPrint read back with
+poppler (pdftotext finds the key figures and names, pdftoppm renders every page — saved under
+test-artifacts/ to look at — and pdffonts shows every font embedded), the HTML page, the CLI."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine
+
+from api.routes.briefing_doc import briefing_html, briefing_pdf, summary
+from api.routes.evaluation import evaluation_model
+from gridcore.evaluation import Period
+from gridcore.settings import CaseSettings, Settings
+from layers.evaluation.briefing import briefing_data
+from tests.support.evaluation_planting import PERIOD, plant_month
+
+POPPLER = shutil.which("pdftotext") and shutil.which("pdftoppm") and shutil.which("pdffonts")
+CASES = CaseSettings(calendar="chinese", city_timezone="Asia/Shanghai")
+MODEL = evaluation_model(Settings(cases=CASES))
+
+
+@pytest.fixture(scope="module")
+def pdf_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("briefing")
+
+
+@pytest.mark.skipif(not POPPLER, reason="poppler-utils is installed by scripts/install.sh --test")
+def test_briefing_pdf_has_the_figures_names_pages_and_fonts(db: Engine, pdf_dir: Path,
+                                                           artifacts: Path) -> None:
+    plant_month(db)
+    pdf = pdf_dir / "briefing.pdf"
+    pdf.write_bytes(briefing_pdf(db, CASES, MODEL, Period.parse(PERIOD), "320508"))
+    shutil.copy(pdf, artifacts / "briefing-2026-10.pdf")
+    words = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True,
+                           text=True, check=True).stdout
+    flat = re.sub(r"\s+", "", words)
+    for expected in ("姑苏区城市运行管理数据简报（2026-10）", "受理案件数", "结案率",
+                     "按期结案率", "返工率", "去年同期", "环比", "暴露垃圾", "市政设施",
+                     "市容环卫", "平江街道", "按时处置率"):
+        assert expected in flat, expected
+    # the planted month: 8 cases received (K1–K6, K8 — K9 came in September — plus none
+    # voided), 5 registered, closed 5 of 6 due (83.3 %)
+    assert "83.3%" in flat and "受理案件" in flat
+    pages = int(re.search(r"Pages:\s+(\d+)",
+                          subprocess.run(["pdfinfo", str(pdf)], capture_output=True,
+                                         text=True).stdout).group(1))
+    pages_dir = artifacts / "briefing-pages"
+    shutil.rmtree(pages_dir, ignore_errors=True)
+    pages_dir.mkdir()
+    subprocess.run(["pdftoppm", "-r", "60", "-png", str(pdf), str(pages_dir / "page")],
+                   check=True)
+    rendered = sorted(pages_dir.glob("page-*.png"))
+    assert len(rendered) == pages >= 2
+    fonts = subprocess.run(["pdffonts", str(pdf)], capture_output=True, text=True,
+                           check=True).stdout.splitlines()[2:]
+    assert fonts and all(line.split()[-5] == "yes" for line in fonts), fonts  # "emb" column
+    assert any("WenQuanYi" in line for line in fonts)
+
+
+def test_briefing_numbers_and_summary(db: Engine) -> None:
+    plant_month(db)
+    data = briefing_data(db, MODEL, Period.parse(PERIOD), CASES.working_calendar, "320508")
+    figures = {f.key: f for f in data.figures}
+    assert figures["cases"].value == 6  # K1–K6 and K8 reported in October, K4 voided
+    assert figures["registered"].value == 5
+    assert figures["closure_rate"].value == pytest.approx(5 / 6)
+    assert figures["cases"].previous == 1 and figures["cases"].year_before == 0
+    assert [c.category for c in data.classes] == ["E0102"]
+    text = summary(data, "zh-CN", {"best": [], "worst": []}, None)
+    assert text.startswith("2026-10，姑苏区共受理案件6件") and "结案率83.3%" in text
+
+
+def test_briefing_html_and_cli(db: Engine, tmp_path: Path, cli_env: dict) -> None:
+    plant_month(db)
+    html = briefing_html(db, CASES, MODEL, Period.parse(PERIOD), None)
+    assert "<script" not in html and 'src="data:image/png;base64,' in html
+    assert "姑苏区" in html and "按期结案率" in html
+    out = tmp_path / "b.html"
+    done = subprocess.run([".venv/bin/gridcore", "briefing", "--period", PERIOD, "-o",
+                           str(out)], capture_output=True, text=True, env={**cli_env,
+                           "PATH": "/usr/bin:/bin"})
+    assert done.returncode == 0, done.stderr
+    assert "姑苏区" in out.read_text("utf-8")
+    bad = subprocess.run([".venv/bin/gridcore", "briefing", "--period", "2026-13", "-o",
+                          str(out)], capture_output=True, text=True,
+                         env={**cli_env, "PATH": "/usr/bin:/bin"})
+    assert bad.returncode == 2 and "period" in bad.stderr
