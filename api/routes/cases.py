@@ -24,6 +24,7 @@ from api.security.identity import SIGN_IN, ActorDep, Viewer, get_actor, get_secu
 from gridcore.errors import NotFound, PayloadTooLarge, Unauthenticated, ValidationError
 from gridcore.intake import Filing, Report, check_photo
 from gridcore.settings import CaseSettings
+from layers.cases.milestones import MILESTONE_COLUMNS, milestones
 from layers.cases.queries import CaseFilter, get_case, list_cases, overdue
 from layers.cases.transitions import transition
 from layers.security.scoping import case_in_scope
@@ -182,30 +183,34 @@ def _filter(grid: str | None = None, community: str | None = None, street: str |
                       colour, since, until, bbox)
 
 
+# every timestamp an analyst needs to recompute the rates (layers/cases/milestones.py)
 _EXPORT_COLUMNS = ["id", "public_no", "state", "category", "description", "lon", "lat",
                    "grid_code", "community_code", "street_code", "district_code", "department",
-                   "source", "created_at", "deadline", "colour"]
+                   "source", "created_at", *MILESTONE_COLUMNS, "deadline", "colour"]
 
 
-def _flat(case: dict[str, Any]) -> dict[str, Any]:
+def _flat(case: dict[str, Any], times: dict[str, Any]) -> dict[str, Any]:
     clock = case["clock"] or {}
-    return {**{k: case.get(k) for k in _EXPORT_COLUMNS}, "lon": case["location"]["lon"],
-            "lat": case["location"]["lat"], "deadline": clock.get("deadline"),
-            "colour": clock.get("colour")}
+    return {**{k: case.get(k) for k in _EXPORT_COLUMNS}, **times,
+            "lon": case["location"]["lon"], "lat": case["location"]["lat"],
+            "deadline": clock.get("deadline"), "colour": clock.get("colour")}
 
 
-def _export(cases: list[dict[str, Any]], fmt: str, next_url: str | None) -> Response:
+def _export(engine: Any, cases: list[dict[str, Any]], fmt: str,
+            next_url: str | None) -> Response:
     headers = {"Link": f'<{next_url}>; rel="next"'} if next_url else {}
+    times = milestones(engine, [c["id"] for c in cases])
     if fmt == "csv":
         buf = io.StringIO()
         writer = csv.DictWriter(buf, fieldnames=_EXPORT_COLUMNS)
         writer.writeheader()
-        writer.writerows(_flat(c) for c in cases)
+        writer.writerows(_flat(c, times.get(c["id"], {})) for c in cases)
         return Response(buf.getvalue(), media_type="text/csv; charset=utf-8", headers=headers)
     features = [{"type": "Feature", "id": c["id"],
                  "geometry": {"type": "Point",
                               "coordinates": [c["location"]["lon"], c["location"]["lat"]]},
-                 "properties": {k: v for k, v in _flat(c).items() if k not in ("lon", "lat")}}
+                 "properties": {k: v for k, v in _flat(c, times.get(c["id"], {})).items()
+                                if k not in ("lon", "lat")}}
                 for c in cases]
     body = {"type": "FeatureCollection", "features": features,
             "links": [{"rel": "next", "href": next_url}] if next_url else []}
@@ -236,7 +241,7 @@ def get_cases(request: Request, engine: EngineDep, settings: CaseSettingsDep, vi
             params["format"] = format
         next_url = str(request.url.replace_query_params(**params))
     if format != "json":
-        return _export(cases, format, next_url)
+        return _export(engine, cases, format, next_url)
     return FastJSONResponse({"cases": cases, "count": len(cases), "next": next_url},
                             headers={"Link": f'<{next_url}>; rel="next"'} if next_url else None)
 

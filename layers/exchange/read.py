@@ -5,7 +5,10 @@
 >>> cases = read_cases(engine, window="30d", grid="320508001001001")
 >>> health = read_health(engine, window="2026-09-01/2026-10-01", level="community")
 
-Plain ``geopandas.read_postgis(sql, engine, geom_col="geom")`` works on the same tables too.
+Every frame's geometry column is ``geometry``. Plain ``geopandas.read_postgis(sql, engine,
+geom_col="geom")`` works on the same tables too (the tables call it ``geom``). Cases carry
+every milestone an analyst needs to recompute the rates: reported, verified, registered,
+dispatched, handled (first feedback), checked, closed, the current deadline and parked time.
 Personal data stays out: 9+X records come without their restricted attributes, cases without
 reporter and intake payload.
 """
@@ -24,29 +27,40 @@ from gridcore.errors import ValidationError
 from gridcore.health import HealthModel, Window, score_grids
 from layers.health.scores import aggregate, check_level
 from layers.health.shapes import shapes_sql
+from layers.schema.cases import MILESTONES_LATERAL
 
+# Every frame's geometry column is "geometry" (geopandas' own name), whatever the table
+# calls it.
 _LAYERS = {
-    "areas": "SELECT code, level, name, parent_code, area_m2, attributes, geom FROM admin_area",
+    "areas": "SELECT code, level, name, parent_code, area_m2, attributes, geom AS geometry "
+             "FROM admin_area",
     "grids": "SELECT id, code, name, community_code, area_m2, worker_codes, gen_from, gen_to, "
-             "geom FROM unit_grid WHERE gen_to IS NULL",
-    "all_grids": "SELECT id, code, name, community_code, area_m2, gen_from, gen_to, geom "
-                 "FROM unit_grid",
+             "geom AS geometry FROM unit_grid WHERE gen_to IS NULL",
+    "all_grids": "SELECT id, code, name, community_code, area_m2, gen_from, gen_to, "
+                 "geom AS geometry FROM unit_grid",
     "parts": "SELECT code, class_code, name, state, grid_code, h3, maintenance_dept, "
-             "owner_dept, recorded_on, changed_on, source, geom FROM city_part",
-    "entities": "SELECT code, area, type, name, grid_code, sensitivity, attributes, geom "
-                "FROM governance_entity",
-    "cases": "SELECT id, public_no, category_key, state, source, grid_code, community_code, "
-             "street_code, district_code, h3, part_code, department_code, stage, deadline_at, "
-             "created_at, closed_at, geom FROM case_record",
+             "owner_dept, recorded_on, changed_on, source, geom AS geometry FROM city_part",
+    "entities": "SELECT code, area, type, name, grid_code, sensitivity, attributes, "
+                "geom AS geometry FROM governance_entity",
+    # every timestamp needed to recompute the rates (MILESTONE_COLUMNS), from the history
+    "cases": "SELECT c.id, c.public_no, c.category_key, c.state, c.source, c.grid_code, "
+             "c.community_code, c.street_code, c.district_code, c.h3, c.part_code, "
+             "c.department_code, c.stage, c.created_at, c.created_at AS reported_at, "
+             "m.verified_at, m.registered_at, m.dispatched_at, m.handled_at, m.checked_at, "
+             "c.closed_at, c.deadline_at, c.parked_seconds, c.geom AS geometry "
+             f"FROM case_record c {MILESTONES_LATERAL}",
 }
+GEOMETRY = "geometry"
 
 
 def read_sql(engine: Engine, sql: str, params: dict[str, Any] | None = None,
-             geom_col: str = "geom") -> gpd.GeoDataFrame:
-    """Any query with a geometry column into a GeoDataFrame (EPSG:4326)."""
+             geom_col: str = GEOMETRY) -> gpd.GeoDataFrame:
+    """Any query with a geometry column into a GeoDataFrame (EPSG:4326) whose geometry
+    column is named ``geometry`` (a query's ``geom_col`` is renamed)."""
     with engine.connect() as conn:
-        return gpd.read_postgis(text(sql), conn, geom_col=geom_col, params=params or {},
-                                crs="EPSG:4326")
+        frame = gpd.read_postgis(text(sql), conn, geom_col=geom_col, params=params or {},
+                                 crs="EPSG:4326")
+    return frame.rename_geometry(GEOMETRY) if geom_col != GEOMETRY else frame
 
 
 def read_layer(engine: Engine, name: str, where: str | None = None,

@@ -34,6 +34,19 @@ TERMINAL_SQL = "(" + ", ".join(f"'{s}'" for s in sorted(
     TERMINAL_STATES, key=("closed", "voided", "merged").index)) + ")"
 OPEN_SQL = f"state NOT IN {TERMINAL_SQL}"
 
+# The milestones of a case (案卷节点时间) from its history, as a lateral join for the case row
+# "c": what analysts need to recompute the rates (layers.cases.milestones, layers.exchange.read)
+MILESTONE_COLUMNS = ("reported_at", "verified_at", "registered_at", "dispatched_at",
+                     "handled_at", "checked_at", "closed_at", "deadline_at")
+MILESTONES_LATERAL = """LEFT JOIN LATERAL (
+    SELECT min(h.at) FILTER (WHERE h.action = 'verify') AS verified_at,
+           min(h.at) FILTER (WHERE h.action = 'register') AS registered_at,
+           max(h.at) FILTER (WHERE h.action = 'dispatch') AS dispatched_at,
+           min(h.at) FILTER (WHERE h.action = 'feed_back') AS handled_at,
+           min(h.at) FILTER (WHERE h.action = 'check') AS checked_at
+    FROM case_history h WHERE h.case_id = c.id
+      AND h.action IN ('verify', 'register', 'dispatch', 'feed_back', 'check')) m ON true"""
+
 case_record = Table(
     "case_record", metadata,
     Column("id", BigInteger, primary_key=True, autoincrement=True),

@@ -143,3 +143,23 @@ def test_briefing_routes(client: TestClient, db: Engine, month: dict[str, int]) 
                       headers=street).status_code == 404
     worker = _as(client, db, "W1", "grid_worker", areas=("320508001001001",))
     assert client.get(f"/briefings/{PERIOD}.html", headers=worker).status_code == 403
+
+
+def test_case_exports_carry_every_milestone(client: TestClient, month: dict[str, int]) -> None:
+    import csv
+    import io
+
+    admin = {"X-Role": "admin"}
+    rows = {int(r["id"]): r for r in csv.DictReader(io.StringIO(client.get(
+        "/cases", params={"format": "csv"}, headers=admin).text))}
+    k1 = rows[month["K1"]]
+    assert k1["registered_at"].startswith("2026-10-09T01:25")  # 09:25 in Shanghai
+    assert k1["dispatched_at"].startswith("2026-10-09T01:30")
+    assert k1["handled_at"].startswith("2026-10-10T02:30")
+    assert k1["checked_at"].startswith("2026-10-10T03:00")
+    assert k1["closed_at"].startswith("2026-10-10T03:10")
+    assert rows[month["K6"]]["verified_at"] == ""  # not reached
+    gj = client.get("/cases", params={"format": "geojson"}, headers=admin).json()
+    props = {f["id"]: f["properties"] for f in gj["features"]}
+    assert props[month["K5"]]["dispatched_at"].startswith("2026-10-15T01:20")
+    assert props[month["K5"]]["handled_at"] is None

@@ -23,6 +23,12 @@ def _run(name: str) -> nbformat.NotebookNode:
     return book
 
 
+def _figures(book: nbformat.NotebookNode) -> int:
+    """Figures shown inline (the analyst sees them in Jupyter; headless they are PNG data)."""
+    return sum("image/png" in o.get("data", {}) for cell in book.cells
+               for o in cell.get("outputs", []))
+
+
 def _text(book: nbformat.NotebookNode) -> str:
     out = []
     for cell in book.cells:
@@ -52,6 +58,7 @@ def test_notebook_02_grid_health(planted_env: Engine) -> None:
     out = _text(book)
     assert "3 grids; 7 cases in" in out  # A–G (F voided included), not H (after), P (before)
     assert "cityscape_density" in out and G2 in out
+    assert _figures(book) >= 1
 
 
 def test_notebook_03_city_parts(planted_env: Engine) -> None:
@@ -60,3 +67,4 @@ def test_notebook_03_city_parts(planted_env: Engine) -> None:
     assert "10 parts in 3 grids" in out
     # the top cell holds the 3 bad parts planted together in G3
     assert "with 3 bad parts" in out
+    assert _figures(book) >= 1
