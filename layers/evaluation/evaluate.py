@@ -121,8 +121,7 @@ def evaluate(engine: Engine, model: EvaluationModel, period: Period, cal: Workin
             digits = AREA_LEVELS.get(str(level), 0)
             extra = _extra(conn, kind_key, window, cal, model)
             names = parties(conn, kind_key, level)
-            after = groups.count(conn, kind_key, True, digits, extra=extra)
-            before = groups.count(conn, kind_key, False, digits, extra=extra)
+            after, before = groups.count_both(conn, kind_key, digits, extra=extra)
             keys = sorted(set(names) | set(after))
             no_data, extra_cols = _no_data(conn, kind, model, keys, window)
             out[f"{kind_key}:{level}" if level else kind_key] = _score(
@@ -158,8 +157,7 @@ def explain(engine: Engine, model: EvaluationModel, period: Period, cal: Working
         where, params = _cohort_filter(conn, kind_key, level, code)
         load_facts(conn, window, cal, model, where, params)
         extra = _extra(conn, kind_key, window, cal, model)
-        after = groups.count(conn, kind_key, True, digits, code, extra)
-        before = groups.count(conn, kind_key, False, digits, code, extra)
+        after, before = groups.count_both(conn, kind_key, digits, code, extra)
         listed = groups.members(conn, kind_key, code, digits, extra)
         no_data, extra_cols = _no_data(conn, kind, model, [code], window)
     result = _score(kind, period, level, {code: names[code]}, after, before, extra_cols,

@@ -63,6 +63,20 @@ def _parked(cal: WorkingCalendar, start: str, end: str, working: str) -> str:
             WHERE u.pe > u.ps), 0) END"""
 
 
+_ACTIONS = ", ".join(f"'{a}'" for a in ("report", "verify", "void", "register", "dispatch",
+                                         "feed_back", "check", "rework", "extend",
+                                         "send_back"))
+
+
+def history_sql(shape: str) -> str:
+    """The cohort's history: ``range`` (a whole city: one scan of the cohort's id range) or
+    ``probe`` (one party: one index probe per case)."""
+    sections = dict(part.split("\n", 1) for part in
+                    _sql_file("history").split("\n-- @")[1:])
+    aggregates = sections["aggregates"].strip().replace("\n", "\n    ")
+    return sections[shape].strip().format(aggregates=aggregates, actions=_ACTIONS)
+
+
 @cache
 def fact_sql(cal: WorkingCalendar, party_filter: str = "") -> str:
     laterals = []
@@ -76,6 +90,7 @@ def fact_sql(cal: WorkingCalendar, party_filter: str = "") -> str:
     end = "CAST(:end AS timestamptz)"
     return _sql_file("facts").format(
         instants="\n    ".join(laterals), party_filter=party_filter,
+        hist=history_sql("probe" if party_filter else "range"),
         parked_reg=_parked(cal, "b.reg_at", f"least(b.closed_at, {end})", "b.working"),
         parked_disp=_parked(cal, "b.disp_at", f"least(b.fb_at, {end})", "b.h_working"),
         **marks)

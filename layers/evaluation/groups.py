@@ -10,6 +10,7 @@ nobody else's.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import numpy as np
@@ -120,18 +121,39 @@ def _party(code: str | None) -> str:
     return "" if code is None else "WHERE key = :party"
 
 
+_WAIVER = re.compile(r"\bw_[a-z_]+\b")
+
+
+def count_both(conn: Connection, kind: str, level_digits: int = 0, code: str | None = None,
+               extra: dict[str, Any] | None = None
+               ) -> tuple[dict[str, dict[str, float]], dict[str, dict[str, float]]]:
+    """party → aggregate → count, with the approved appeals applied and without them, in one
+    pass over the facts loaded in this transaction (without appeals every waiver is false)."""
+    names = list(CONDITIONS[kind])
+    after = [f"count(*) FILTER (WHERE {cond})" for cond in CONDITIONS[kind].values()]
+    before = [f"count(*) FILTER (WHERE {_WAIVER.sub('false', cond)})"
+              for cond in CONDITIONS[kind].values()]
+    sql = (f"{_ROWS[kind]}\nSELECT key, {', '.join(after + before)} FROM rows "
+           f"{_party(code)} GROUP BY key")
+    result = conn.execute(text(sql), {"appeals": True, "n": level_digits, "party": code,
+                                      **(extra or {})})
+    with_appeals: dict[str, dict[str, float]] = {}
+    without: dict[str, dict[str, float]] = {}
+    for row in result:
+        if row[0] is None:
+            continue
+        values = [float(v or 0) for v in row[1:]]
+        with_appeals[row[0]] = dict(zip(names, values[:len(names)], strict=True))
+        without[row[0]] = dict(zip(names, values[len(names):], strict=True))
+    return with_appeals, without
+
+
 def count(conn: Connection, kind: str, appeals: bool, level_digits: int = 0,
           code: str | None = None, extra: dict[str, Any] | None = None
           ) -> dict[str, dict[str, float]]:
-    """party → aggregate → count, from the facts loaded in this transaction."""
-    counts = ", ".join(f"count(*) FILTER (WHERE {cond}) AS {name}"
-                       for name, cond in CONDITIONS[kind].items())
-    sql = f"{_ROWS[kind]}\nSELECT key, {counts} FROM rows {_party(code)} GROUP BY key"
-    result = conn.execute(text(sql), {"appeals": appeals, "n": level_digits, "party": code,
-                                      **(extra or {})})
-    names = list(CONDITIONS[kind])
-    return {row[0]: {n: float(v or 0) for n, v in zip(names, row[1:], strict=True)}
-            for row in result if row[0] is not None}
+    """party → aggregate → count (``appeals``: with the approved appeals applied)."""
+    after, before = count_both(conn, kind, level_digits, code, extra)
+    return after if appeals else before
 
 
 def members(conn: Connection, kind: str, code: str, level_digits: int = 0,

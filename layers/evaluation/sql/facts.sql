@@ -1,12 +1,15 @@
 -- Evaluation (考评): one row per case that can count in the window [:start, :end) — the facts
 -- every kind's figures are counted from (layers/evaluation/facts.py groups them by department,
--- area and grid worker). Cohort: cases reported from :reach (the window start less the data
--- file's reach_days) to the window end, not merged; their history in one range scan of
--- case_history_case_idx (case ids grow with time), as city health does.
+-- area and grid worker). Cohort: cases reported in the window, and those reported from :reach
+-- (the window start less the data file's reach_days) that were still open when it began; not
+-- merged. Their history: the window's cases in one range scan of case_history_case_idx (case
+-- ids grow with time), the older open ones by one probe each.
 -- Working time runs on the calendar arrays (cal); placeholders filled in by facts.py:
 -- "instants" lateral joins giving each instant's local day and minute of day, "w_<name>"
 -- the cumulative working minutes at that instant, "party_filter" a cohort filter (one
--- party's explanation), "parked_disp" / "parked_reg" parked working minutes inside a span.
+-- party's explanation), "parked_disp" / "parked_reg" parked working minutes inside a span,
+-- "hist" the history of the cohort (sql/history.sql: one range scan for a whole city, one
+-- index probe per case for one party).
 WITH cal AS MATERIALIZED (
     SELECT CAST(:workday AS boolean[]) AS workday, CAST(:cum AS float8[]) AS cum,
            CAST(:first AS date) AS first
@@ -24,31 +27,10 @@ WITH cal AS MATERIALIZED (
     FROM case_record c
     WHERE c.created_at >= :reach AND c.created_at < :end AND c.grid_code IS NOT NULL
       AND c.state <> 'merged' {party_filter}
+      -- a case reported before the period counts only if it was still open when it began
+      AND (c.created_at >= :start OR c.closed_at IS NULL OR c.closed_at >= :start)
 ), hist AS MATERIALIZED (
-    SELECT h.case_id,
-           min(h.at) FILTER (WHERE h.action = 'report') AS rep_at,
-           (array_agg(h.actor ORDER BY h.id) FILTER (WHERE h.action = 'report'))[1] AS reporter,
-           (array_agg(h.role ORDER BY h.id) FILTER (WHERE h.action = 'report'))[1]
-               AS reporter_role,
-           min(h.at) FILTER (WHERE h.action = 'verify') AS ver_at,
-           (array_agg(h.actor ORDER BY h.id) FILTER (WHERE h.action = 'verify'))[1] AS verifier,
-           min(h.at) FILTER (WHERE h.action = 'void') AS void_at,
-           min(h.at) FILTER (WHERE h.action = 'register') AS reg_at,
-           max(h.at) FILTER (WHERE h.action = 'dispatch') AS disp_at,
-           min(h.at) FILTER (WHERE h.action = 'feed_back') AS fb_at,
-           min(h.at) FILTER (WHERE h.action = 'check') AS chk_at,
-           (array_agg(h.actor ORDER BY h.id) FILTER (WHERE h.action = 'check'))[1] AS checker,
-           count(*) FILTER (WHERE h.action = 'rework' AND h.at >= :start) AS reworks,
-           (array_agg(h.details ->> 'new_limit' ORDER BY h.id DESC)
-               FILTER (WHERE h.action = 'extend'))[1] AS ext_limit,
-           array_remove(array_agg(h.details ->> 'refused_by')
-               FILTER (WHERE h.action = 'send_back' AND h.at >= :start), NULL) AS refused
-    FROM case_history h
-    WHERE h.case_id BETWEEN (SELECT min(id) FROM cohort) AND (SELECT max(id) FROM cohort)
-      AND h.at < :end
-      AND h.action IN ('report', 'verify', 'void', 'register', 'dispatch', 'feed_back',
-                       'check', 'rework', 'extend', 'send_back')
-    GROUP BY h.case_id
+    {hist}
 ), base AS (
     SELECT c.*, h.rep_at, h.reporter, h.reporter_role, h.ver_at, h.verifier, h.void_at,
            h.reg_at, h.disp_at, h.fb_at, h.chk_at, h.checker, coalesce(h.reworks, 0) AS reworks,
@@ -68,7 +50,7 @@ WITH cal AS MATERIALIZED (
     FROM cohort c
     LEFT JOIN hist h ON h.case_id = c.id
     LEFT JOIN lim l ON l.key = c.category_key
-), timed AS (
+), timed AS MATERIALIZED (
     SELECT b.*,
            {w_reg} AS w_reg, {w_closed} AS w_closed, {w_disp} AS w_disp, {w_fb} AS w_fb,
            {w_rep} AS w_rep, {w_ver} AS w_ver, {w_chk} AS w_chk,
