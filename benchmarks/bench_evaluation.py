@@ -17,7 +17,6 @@ left open — and some approved appeals. Targets: all departments and workers fo
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
 import time
@@ -26,6 +25,8 @@ from pathlib import Path
 from sqlalchemy import create_engine, make_url, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from scratch import admin_url  # noqa: E402  (benchmarks/, beside this script)
 
 from gridcore.calendar import WorkingCalendar  # noqa: E402
 from gridcore.evaluation import EvaluationModel, Period  # noqa: E402
@@ -36,15 +37,6 @@ from layers.evaluation.evaluate import evaluate, explain  # noqa: E402
 
 TARGET_ALL_S, TARGET_ONE_MS, TARGET_BRIEFING_S = 1.0, 50.0, 15.0
 PERIOD = "2026-09"
-
-
-def admin_url() -> str:
-    url = os.environ.get("GRIDCORE_TEST_ADMIN_URL")
-    if url:
-        return url
-    from layers.db.cluster import EmbeddedCluster
-
-    return EmbeddedCluster().start().url()
 
 
 GENERATE = [
@@ -84,7 +76,7 @@ GENERATE = [
     """CREATE TEMP TABLE plan AS
        SELECT n, g.id AS grid_id, g.code AS grid_code, g.community_code, cat.key,
               t, random() AS r, random() AS r2,
-              'D' || lpad((1 + (n * 7919) % 40)::text, 2, '0') AS dept
+              'D' || lpad((1 + (n::bigint * 7919) % 40)::text, 2, '0') AS dept
        FROM (SELECT n, (random() * (:grids - 1))::int AS gi,
                     (random() * (SELECT count(*) - 1 FROM cat))::int AS ci,
                     timestamptz '2026-01-01 08:30+08' + random() * interval '365 days' AS t
