@@ -19,12 +19,17 @@ from api.openapi import problems as openapi_problems
 from api.routes import (
     auth,
     briefings,
+    case_photos,
+    categories,
     entities,
     evaluation,
     features,
     health,
     i18n,
+    me,
+    patrol,
     probes,
+    sessions,
     static_files,
     tiles,
 )
@@ -61,6 +66,7 @@ def _install_security(app: FastAPI) -> None:
                    signin_burst=security.signin_burst)
     openapi_problems.install(app)
     app.include_router(auth.router)
+    app.include_router(sessions.router)
     app.include_router(entities.router)
 
 
@@ -120,6 +126,10 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.include_router(health.router)
     app.include_router(evaluation.router)
     app.include_router(briefings.router)
+    app.include_router(case_photos.router)
+    app.include_router(categories.router)
+    app.include_router(me.router)
+    app.include_router(patrol.router)
     app.include_router(i18n.router)
     app.include_router(static_files.router)
     security_headers.install(app, tile_origins(settings.map))

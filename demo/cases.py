@@ -219,7 +219,8 @@ class _Planner:
                          "{department}", {})
             result = "fail" if rework and attempt == 0 else "pass"
             t = self.add(n, self._at(t, (10, 50)), "check", "grid_worker", "{worker}",
-                         {"check_result": result})
+                         {"check_result": result} if result == "pass" else
+                         {"check_result": result, "reason": "现场仍未处理好 still not fixed"})
             if result == "fail":
                 t = self.add(n, self._at(t, (5, 30)), "rework", "dispatcher", DISPATCHER,
                              {"reason": "现场核查未通过 on-site check failed"})

@@ -23,6 +23,7 @@ from pathlib import Path
 import geopandas as gpd
 from sqlalchemy import Engine, text
 
+from demo.accounts import ensure_accounts
 from demo.areas import DISTRICT_CODE, demo_areas, extract_bbox
 from demo.cases import generate_history
 from demo.entities import RESTRICTED_FIELDS, demo_entities
@@ -185,6 +186,7 @@ def load_demo(engine: Engine, settings: Settings, rebuild: bool = False,
         _mark_complete(engine)
         summary = ", ".join(f"{v} {k}" for k, v in counts.items())
         yield f"demo city built in {time.monotonic() - started:.0f}s: {summary}"
+    yield from ensure_accounts(engine, DISTRICT_CODE, settings.security.development)
     yield f"map: {base_url.rstrip('/')}/map"
     yield f"API docs: {base_url.rstrip('/')}/docs"
     yield "start the service with: gridcore serve"

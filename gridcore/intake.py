@@ -55,10 +55,16 @@ def _sniff(data: bytes) -> tuple[str, str, str] | None:
     return None
 
 
-def check_photo(name: str, data: bytes, max_bytes: int) -> Photo:
+DEFAULT_MAX_PIXELS = 50_000_000
+
+
+def check_photo(name: str, data: bytes, max_bytes: int,
+                max_pixels: int = DEFAULT_MAX_PIXELS) -> Photo:
     """A validated photo, or PayloadTooLarge / ValidationError naming the file and why. The
     type is decided by the bytes, never by the file name or the client's content type: the
-    magic number must be JPEG, PNG or WebP *and* Pillow must verify the image."""
+    magic number must be JPEG, PNG or WebP *and* Pillow must verify the image. An image
+    whose header declares more than ``max_pixels`` pixels is refused before anything is
+    decoded (a decompression bomb: a few kilobytes that would take gigabytes to decode)."""
     if len(data) > max_bytes:
         raise PayloadTooLarge(f"photo {name!r} is {len(data)} bytes; the limit is {max_bytes}",
                               field="photos", file=name, size=len(data), limit=max_bytes)
@@ -72,15 +78,53 @@ def check_photo(name: str, data: bytes, max_bytes: int) -> Photo:
     from PIL import Image, UnidentifiedImageError
 
     try:
-        with Image.open(io.BytesIO(data)) as img:
+        with Image.open(io.BytesIO(data)) as img:  # reads the header only
             if img.format != fmt:
                 raise ValidationError(f"photo {name!r}: content is {img.format}, not {fmt}",
                                       field="photos", file=name)
+            width, height = img.size
+            if width * height > max_pixels:
+                raise PayloadTooLarge(
+                    f"photo {name!r} is {width} × {height} pixels "
+                    f"({width * height / 1e6:.1f} MP); the limit is {max_pixels / 1e6:g} MP",
+                    field="photos", file=name, width=width, height=height,
+                    limit_pixels=max_pixels)
             img.verify()
+    except Image.DecompressionBombError as exc:  # beyond even Pillow's own ceiling
+        raise PayloadTooLarge(f"photo {name!r}: {exc}", field="photos", file=name,
+                              limit_pixels=max_pixels) from exc
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise ValidationError(f"photo {name!r} is not a valid {fmt} image: {exc}",
                               field="photos", file=name) from exc
     return Photo(name, data, ctype, hashlib.sha256(data).hexdigest(), suffix)
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceFix:
+    """Where the phone's GPS put the reporter when the report was made, and how sure it was:
+    kept beside the report's location when the worker dragged the pin to correct it (or tapped
+    a city part), so that the correction stays visible. ``at``: ISO 8601 as the phone sent it."""
+
+    lon: float
+    lat: float
+    accuracy_m: float | None = None
+    at: str | None = None
+
+    def validate(self) -> None:
+        for name, v in (("fix_lon", self.lon), ("fix_lat", self.lat)):
+            if not math.isfinite(v):
+                raise ValidationError(f"{name} must be a finite number", field=name)
+        if not (-180 <= self.lon <= 180 and -90 <= self.lat <= 90):
+            raise ValidationError("fix_lon / fix_lat must be WGS 84 degrees (the phone's GPS)",
+                                  field="fix_lon")
+        if self.accuracy_m is not None and not (math.isfinite(self.accuracy_m)
+                                                and self.accuracy_m >= 0):
+            raise ValidationError("fix_accuracy_m must be a distance in metres (≥ 0)",
+                                  field="fix_accuracy_m", value=self.accuracy_m)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"lon": self.lon, "lat": self.lat, "accuracy_m": self.accuracy_m,
+                "at": self.at}
 
 
 @dataclass(frozen=True)
@@ -96,6 +140,7 @@ class Report:
     source: str = "other"
     reporter: str = ""
     photos: list[Photo] = field(default_factory=list)
+    fix: DeviceFix | None = None
 
     def validate(self) -> None:
         if not self.idempotency_key or len(self.idempotency_key) > 128:
@@ -108,6 +153,8 @@ class Report:
         for name, v in (("lon", self.lon), ("lat", self.lat)):
             if not math.isfinite(v):
                 raise ValidationError(f"{name} must be a finite number", field=name)
+        if self.fix is not None:
+            self.fix.validate()
 
     def payload_hash(self) -> str:
         """What makes two reports with one key the same report (a resend) or not (a 409)."""
@@ -115,17 +162,21 @@ class Report:
                 "crs": self.crs.upper(), "description": self.description,
                 "source": self.source, "reporter": self.reporter,
                 "photos": [p.sha256 for p in self.photos]}
+        if self.fix is not None:  # absent: the hash of every report filed before it existed
+            body["fix"] = self.fix.as_dict()
         return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
 
 
 @dataclass(frozen=True)
 class Filing:
     """One report and who files it: the signed-in user, the API key's source or, for the
-    development stand-in and anonymous machine sources, ``system``."""
+    development stand-in and anonymous machine sources, ``system``. ``user``: the signed-in
+    user's name, only when a bearer token proved it (such a user may always read the case)."""
 
     report: Report
     actor: str = ""
     role: str = "system"
+    user: str | None = None
 
     @property
     def filed_by(self) -> str:

@@ -99,29 +99,38 @@ class Transition:
     requires: tuple[str, ...] = ()  # payload fields that must be present
     stage: Stage | None = None  # the clock that starts when the step is taken
     zh: str = ""
+    photos: bool = False  # the step may carry photos (on-site evidence)
+    # Roles allowed this step only from some of its states (a grid worker voids a case only
+    # when verifying it: 核实不实)
+    only_from: dict[Role, frozenset[State]] = field(default_factory=dict)
 
 
 def _t(action: Action, sources: set[State] | frozenset[State], to: State | None,
        roles: set[Role] | frozenset[Role], requires: tuple[str, ...] = (),
-       stage: Stage | None = None, zh: str = "") -> Transition:
+       stage: Stage | None = None, zh: str = "", photos: bool = False,
+       only_from: dict[Role, frozenset[State]] | None = None) -> Transition:
     return Transition(action, dict.fromkeys(sorted(sources), to), frozenset(roles), requires,
-                      stage, zh)
+                      stage, zh, photos, only_from or {})
 
 
 TRANSITIONS: dict[Action, Transition] = {t.action: t for t in [
     _t(Action.VERIFY, {S.REPORTED}, S.VERIFIED, {R.GRID_WORKER, R.DISPATCHER, R.ADMIN},
-       zh="核实"),
-    _t(Action.VOID, {S.REPORTED, S.VERIFIED}, S.VOIDED, _DESK, ("reason",), zh="作废"),
+       zh="核实", photos=True),
+    # A grid worker sent to verify a report finds nothing there (核实不实): the case is voided
+    # with the worker's reason; once verified, only the desk voids.
+    _t(Action.VOID, {S.REPORTED, S.VERIFIED}, S.VOIDED, _DESK | {R.GRID_WORKER}, ("reason",),
+       zh="作废", photos=True, only_from={R.GRID_WORKER: frozenset({S.REPORTED})}),
     _t(Action.REGISTER, {S.VERIFIED}, S.REGISTERED, {R.DISPATCHER, R.ADMIN, R.SYSTEM},
        zh="立案"),
     _t(Action.DISPATCH, {S.REGISTERED, S.SENT_BACK}, S.DISPATCHED,
        {R.DISPATCHER, R.ADMIN, R.SYSTEM}, ("department",), Stage.HANDLE, "派遣"),
     _t(Action.ACCEPT, {S.DISPATCHED}, S.ACCEPTED, _HANDLERS, zh="签收"),
     _t(Action.SEND_BACK, {S.DISPATCHED}, S.SENT_BACK, _HANDLERS, ("reason",), zh="退单"),
-    _t(Action.HANDLE, {S.ACCEPTED, S.REWORK}, S.HANDLED, _HANDLERS, zh="处置"),
-    _t(Action.FEED_BACK, {S.HANDLED}, S.FED_BACK, _HANDLERS, stage=Stage.CHECK, zh="反馈"),
+    _t(Action.HANDLE, {S.ACCEPTED, S.REWORK}, S.HANDLED, _HANDLERS, zh="处置", photos=True),
+    _t(Action.FEED_BACK, {S.HANDLED}, S.FED_BACK, _HANDLERS, stage=Stage.CHECK, zh="反馈",
+       photos=True),
     _t(Action.CHECK, {S.FED_BACK}, S.CHECKED, {R.GRID_WORKER, R.ADMIN}, ("check_result",),
-       zh="核查"),
+       zh="核查", photos=True),
     _t(Action.CLOSE, {S.CHECKED}, S.CLOSED, _DESK, ("check_result",), zh="结案"),
     _t(Action.REWORK, {S.CHECKED}, S.REWORK, _DESK, ("reason",), Stage.HANDLE, "返工"),
     _t(Action.MERGE, OPEN_STATES, S.MERGED, _DESK, ("primary_case_id",), zh="并案"),
@@ -211,6 +220,8 @@ def allowed_actions(facts: CaseFacts, role: Role | None = None) -> list[str]:
     for t in TRANSITIONS.values():
         if facts.state not in t.targets or (role is not None and role not in t.roles):
             continue
+        if role is not None and role in t.only_from and facts.state not in t.only_from[role]:
+            continue
         if t.action is Action.PARK and facts.parked:
             continue
         if t.action is Action.UNPARK and not facts.parked:
@@ -257,6 +268,12 @@ def plan(facts: CaseFacts, action: str, role: str, payload: dict[str, Any],
         raise _illegal(facts, act.value, "the case is already parked (挂账)")
     if act is Action.UNPARK and not facts.parked:
         raise _illegal(facts, act.value, "the case is not parked")
+    if who in t.roles and who in t.only_from and facts.state not in t.only_from[who]:
+        raise NotPermitted(f"role {who.value} may {act.value} ({t.zh}) only a case that is "
+                           f"{', '.join(sorted(s.value for s in t.only_from[who]))}; this "
+                           f"one is {facts.state.value}", action=act.value, role=who.value,
+                           roles=sorted(r.value for r in t.roles),
+                           allowed=allowed_actions(facts, who))
     if who not in t.roles:
         raise NotPermitted(f"role {who.value} may not {act.value} ({t.zh}); allowed roles: "
                            f"{', '.join(sorted(r.value for r in t.roles))}",
@@ -288,6 +305,11 @@ def _plan_updates(facts: CaseFacts, act: Action, t: Transition, payload: dict[st
         if result not in CHECK_RESULTS:
             raise ValidationError(f"check_result must be one of {', '.join(CHECK_RESULTS)}",
                                   field="check_result", value=result)
+        if result == "fail" and not str(payload.get("reason") or "").strip():
+            # the department reworks from this note: what is still wrong on site
+            raise ValidationError("a failed check (核查不通过) needs a note (reason) saying "
+                                  "what is still wrong on site", action=act.value,
+                                  missing=["reason"], field="reason")
         updates["check_result"] = result
     elif act is Action.CLOSE:
         result = payload.get("check_result") or facts.check_result
@@ -323,6 +345,21 @@ def check_primary(step: Plan, primary: CaseFacts | None) -> None:
         raise Conflict(f"case {step.primary_case_id} cannot be a primary case: it must exist, "
                        "be open and not itself merged", primary_case_id=step.primary_case_id,
                        allowed=["merge"])
+
+
+def check_photos(step: Plan, count: int, limit: int) -> None:
+    """On-site photos go with the steps taken on site (核实, 作废 at verification, 处置, 反馈,
+    核查); any other step with photos, or more than ``limit`` of them, is refused."""
+    if not count:
+        return
+    t = TRANSITIONS[step.action]
+    if not t.photos:
+        takes = ", ".join(a.value for a, tr in TRANSITIONS.items() if tr.photos)
+        raise ValidationError(f"{step.action.value} ({t.zh}) takes no photos; photos go with "
+                              f"{takes}", field="photos", action=step.action.value)
+    if count > limit:
+        raise ValidationError(f"{count} photos; a step takes at most {limit}", field="photos",
+                              count=count, limit=limit)
 
 
 HISTORY_FIELDS = ("department", "check_result", "new_limit", "primary_case_id")

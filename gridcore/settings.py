@@ -103,6 +103,10 @@ class CaseSettings(Section):
     media_dir: Path = Field(default_factory=lambda: default_data_dir() / "media")
     max_photo_bytes: int = 5 * 1024 * 1024
     max_photos: int = 6
+    # Decompression bombs: a small file may declare a huge image (a PNG of one colour, a
+    # crafted JPEG). Refused before anything is decoded; 50 MP lets a 48 MP phone photo in.
+    max_photo_pixels: int = 50_000_000
+    thumb_px: int = 320  # the longest side of a photo's thumbnail (?size=thumb)
     city_timezone: str = "Asia/Shanghai"
     working_hours: str | None = None
     calendar: str = "chinese"
@@ -144,6 +148,13 @@ class SecuritySettings(Section):
     env: str = "production"
     secret_key: SecretStr | None = None
     token_minutes: int = 15
+    # Device sessions (POST /auth/refresh): a refresh token rotates on every use; a session
+    # unused this many days expires (sign in once per device, not once a day).
+    session_days: int = 30
+    # A refresh token already rotated is still honoured this long (a phone that lost the
+    # answer of its refresh on a bad network retries with the old one); later it is taken
+    # for a stolen copy and the whole session is revoked.
+    refresh_grace_s: int = 120
     # Token bucket per user / API key / address; 0 disables. Generous by default so that
     # loopback benchmarks measure the service, not the limiter.
     rate_per_s: float = 1000.0
@@ -219,6 +230,17 @@ class ApiSettings(Section):
     max_body_bytes: int = 20 * 1024 * 1024
     page_limit_default: int = 100
     page_limit_max: int = 10_000
+
+
+class FieldSettings(Section):
+    """The grid worker's phone app (``/m/``) and patrols (巡查): ``GRIDCORE_FIELD_*``."""
+
+    ENV_PREFIX: ClassVar[str] = PREFIX + "FIELD_"
+
+    patrol_interval_s: int = 15  # how often the app records a position while on duty
+    patrol_batch_max: int = 2000  # positions of one upload
+    patrol_shift_max_h: float = 16.0  # a shift still open after this long is closed
+    area_max_grids: int = 2000  # grids one /me/area answer may carry
 
 
 class DemoSettings(Section):
@@ -298,6 +320,7 @@ class Settings(BaseSettings):
     security: SecuritySettings = Field(default_factory=SecuritySettings)
     map: MapSettings = Field(default_factory=MapSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
+    field: FieldSettings = Field(default_factory=FieldSettings)
     demo: DemoSettings = Field(default_factory=DemoSettings)
     evaluation: EvaluationSettings = Field(default_factory=EvaluationSettings)
 

@@ -21,7 +21,9 @@ Time limits are written ``30m`` (calendar minutes), ``2h`` (calendar hours, emer
 from __future__ import annotations
 
 import csv
+import difflib
 import io
+import os.path
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
@@ -185,8 +187,37 @@ class Taxonomy:
             hint = ""
             if isinstance(key, str) and len(key) == 4 and key.isdigit():
                 hint = f" (write P{key} for a city-part class or E{key} for an event class)"
-            raise ValidationError(f"unknown category {key!r}{hint}", field="category",
-                                  value=key) from None
+            closest = self.closest(key) if isinstance(key, str) else []
+            if closest:
+                hint += "; closest: " + ", ".join(f"{c.key} {c.name_zh} ({c.name_en})"
+                                                  for c in closest)
+            raise ValidationError(
+                f"unknown category {key!r}{hint}", field="category", value=key,
+                closest=[{"key": c.key, "name_zh": c.name_zh, "name_en": c.name_en}
+                         for c in closest]) from None
+
+    def closest(self, text: str, n: int = 5) -> list[CategoryClass]:
+        """The classes a mistyped or half-remembered category most likely meant: by key
+        (``P0121`` → ``P0120``…), by a bare code (``0120`` → ``P0120``, ``E0120``), or by
+        a word of the name in either language (``lamp``, ``井盖``)."""
+        wanted = text.strip().upper()
+        if not wanted:
+            return []
+        scored: list[tuple[float, str]] = []
+        for c in self:
+            names = (c.name_zh.upper(), c.name_en.upper())
+            # a longer shared start weighs: P0121 is nearer P0120 than P0101
+            prefix = len(os.path.commonprefix([wanted, c.key]))
+            score = difflib.SequenceMatcher(None, wanted, c.key).ratio() + prefix / 100
+            if wanted == c.code or wanted in names or any(wanted in name for name in names):
+                score = max(score, 1.0 + len(wanted) / 100)  # a whole word or code: first
+            else:
+                score = max(score, *(difflib.SequenceMatcher(None, wanted, name).ratio()
+                                     for name in names))
+            if score >= 0.6:
+                scored.append((score, c.key))
+        scored.sort(key=lambda item: (-item[0], item[1]))
+        return [self._by_key[key] for _, key in scored[:n]]
 
     def limit(self, key: str, stage: Stage) -> TimeLimit:
         """The time limit of a class's stage (``P0120``, handle → ``2wd``)."""

@@ -5,24 +5,32 @@ from __future__ import annotations
 import csv
 import io
 import json
+from dataclasses import replace
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import orjson
-from fastapi import APIRouter, Body, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from pydantic import ValidationError as PydanticError
 from starlette.datastructures import UploadFile
 
-from api.deps import CaseSettingsDep, EngineDep, ResolverDep
+from api.deps import CaseSettingsDep, EngineDep
 from api.errors import pydantic_problem
 from api.filing import file_report
 from api.responses import FastJSONResponse
-from api.security.identity import SIGN_IN, ActorDep, Viewer, get_actor, get_security_settings
+from api.security.identity import (
+    SIGN_IN,
+    Actor,
+    ActorDep,
+    Viewer,
+    get_actor,
+    get_security_settings,
+)
 from gridcore.errors import NotFound, PayloadTooLarge, Unauthenticated, ValidationError
-from gridcore.intake import Filing, Report, check_photo
+from gridcore.intake import DeviceFix, Filing, Photo, Report, check_photo
 from gridcore.settings import CaseSettings
 from layers.cases.milestones import MILESTONE_COLUMNS, milestones
 from layers.cases.queries import CaseFilter, get_case, list_cases, overdue
@@ -35,17 +43,26 @@ router = APIRouter(prefix="/cases", tags=["cases"])
 
 class CaseIn(BaseModel):
     idempotency_key: str = Field(min_length=1, max_length=128)
-    category: str = Field(min_length=1, max_length=5, examples=["P0120", "E0103"])
+    # A key (P0120, E0103); longer text is looked up so that the answer can list the
+    # closest classes (an unknown category is a 422 naming them).
+    category: str = Field(min_length=1, max_length=64, examples=["P0120", "E0103"])
     lon: float
     lat: float
     crs: str = "EPSG:4326"
     description: str = Field(default="", max_length=4000)
-    source: str = "other"
-    reporter: str = Field(default="", max_length=200)
+    source: str | None = Field(None, description="default: grid_worker for a signed-in grid "
+                                                 "worker, else other")
+    reporter: str = Field(default="", max_length=200,
+                          description="ignored for a signed-in user: the reporter is the user")
+    fix_lon: float | None = Field(None, description="the phone's own GPS fix (WGS 84) when "
+                                                    "the pin was moved away from it")
+    fix_lat: float | None = None
+    fix_accuracy_m: float | None = Field(None, ge=0)
+    fix_at: str | None = Field(None, max_length=40, description="ISO 8601 time of the fix")
 
 
 class StepIn(BaseModel):
-    reason: str | None = None
+    reason: str | None = Field(None, max_length=4000)
     department: str | None = None
     check_result: Literal["pass", "fail"] | None = None
     new_limit: str | None = None
@@ -56,6 +73,59 @@ class StepIn(BaseModel):
 
 class TransitionIn(StepIn):
     action: str
+
+
+def _photo_schema(fields: type[BaseModel], extra: dict[str, Any] | None = None
+                  ) -> dict[str, Any]:
+    """The multipart form of a JSON body: the same fields, plus ``photos`` file parts."""
+    schema = fields.model_json_schema()
+    props = {k: _form_field(k, v) for k, v in schema.get("properties", {}).items()
+             if k != "attachments"}
+    props.update(extra or {})
+    props["photos"] = {"type": "array", "items": {"type": "string", "format": "binary"},
+                       "description": "JPEG, PNG or WebP, checked by content"}
+    # additionalProperties: other form fields mean nothing (and the fuzz test's generator
+    # cannot send numbers it invents for them as form parts)
+    out: dict[str, Any] = {"type": "object", "properties": props,
+                           "additionalProperties": False}
+    if schema.get("required"):
+        out["required"] = schema["required"]
+    return out
+
+
+def _form_field(name: str, prop: dict[str, Any]) -> dict[str, Any]:
+    """A form field is text whatever it holds: a number or an id is sent as its digits."""
+    if prop.get("type") == "string":
+        return prop
+    kinds = [p for p in prop.get("anyOf", [prop]) if p.get("type") != "null"]
+    if len(kinds) == 1 and kinds[0].get("type") == "string":
+        return {**kinds[0], "title": prop.get("title", name)}
+    return {"type": "string", "title": prop.get("title", name),
+            "description": f"{_json_type(prop)} as text"}
+
+
+def _json_type(prop: dict[str, Any]) -> str:
+    kinds = [p.get("type") for p in prop.get("anyOf", [prop]) if p.get("type") != "null"]
+    return " or ".join(str(k) for k in kinds if k) or "a value"
+
+
+async def _form_photos(form: Any, settings: CaseSettings) -> list[Photo]:
+    photos = []
+    for item in form.getlist("photos"):
+        if not isinstance(item, UploadFile):
+            raise ValidationError("photos must be file parts", field="photos")
+        blob = await item.read(settings.max_photo_bytes + 1)
+        photos.append(check_photo(item.filename or "photo", blob, settings.max_photo_bytes,
+                                  settings.max_photo_pixels))
+    return photos
+
+
+def _fix(body: CaseIn) -> DeviceFix | None:
+    if body.fix_lon is None and body.fix_lat is None:
+        return None
+    if body.fix_lon is None or body.fix_lat is None:
+        raise ValidationError("fix_lon and fix_lat go together", field="fix_lon")
+    return DeviceFix(body.fix_lon, body.fix_lat, body.fix_accuracy_m, body.fix_at)
 
 
 def _lenient_json(raw: bytes) -> Any:
@@ -78,11 +148,7 @@ async def read_report(request: Request, settings: CaseSettings,
                                   max_part_size=settings.max_photo_bytes + 1)
         data: dict[str, Any] = {k: v for k, v in form.multi_items()
                                 if not isinstance(v, UploadFile)}
-        for item in form.getlist("photos"):
-            if not isinstance(item, UploadFile):
-                raise ValidationError("photos must be file parts", field="photos")
-            blob = await item.read(settings.max_photo_bytes + 1)
-            photos.append(check_photo(item.filename or "photo", blob, settings.max_photo_bytes))
+        photos = await _form_photos(form, settings)
     else:
         raw = await request.body()
         try:  # orjson: far faster than the standard library on a report's body
@@ -97,32 +163,44 @@ async def read_report(request: Request, settings: CaseSettings,
         body = CaseIn.model_validate(data)
     except PydanticError as exc:
         raise pydantic_problem(exc) from None
-    return Report(photos=photos, **body.model_dump())
+    fields = body.model_dump(exclude={"fix_lon", "fix_lat", "fix_accuracy_m", "fix_at"})
+    fields["source"] = fields["source"] or ""  # "": not given, decided by who files it
+    return Report(photos=photos, fix=_fix(body), **fields)
 
 
-def _reporter(request: Request) -> tuple[str, str]:
+def as_filed(report: Report, actor: str, role: str, user: str | None) -> Filing:
+    """Who files decides two fields: a signed-in user is the reporter (whatever the body
+    says), and a grid worker's report is a grid worker's (source) unless it names another."""
+    source = report.source or ("grid_worker" if role == "grid_worker" else "other")
+    reporter = user if user is not None else report.reporter
+    return Filing(replace(report, source=source, reporter=reporter), actor, role, user)
+
+
+def _reporter(request: Request) -> tuple[str, str, str | None]:
     """Who files the report: the token's user, else a machine source's API key, else (in
-    development) the stand-in headers, else "system"."""
+    development) the stand-in headers, else "system". Third: the signed-in user's name."""
     headers = request.headers
     authorization, x_role = headers.get("authorization"), headers.get("x-role")
     if authorization or x_role:
         actor = get_actor(request, headers.get("x-actor"), x_role, authorization)
         if actor.principal is not None:
             actor.principal.require("case.report")
-        return actor.name, actor.role
+            return actor.name, actor.role, actor.principal.name
+        return actor.name, actor.role, None
     key = headers.get("x-api-key")
     if key:  # a machine source (IoT sensor, video analytics) reports with its API key
         principal = principal_for_key(request.app.state.engine, key)
         principal.require("case.report")
-        return principal.name, "system"
+        return principal.name, "system", None
     if not get_security_settings(request).trusts_role_headers:
         raise Unauthenticated(SIGN_IN)
-    return headers.get("x-actor") or "", "system"
+    return headers.get("x-actor") or "", "system", None
 
 
-async def reporter_of(request: Request) -> tuple[str, str]:
-    """(actor, role) of the report, resolved before it is filed. A token or an API key is
-    looked up in the database, off the event loop; the headers alone need no look-up."""
+async def reporter_of(request: Request) -> tuple[str, str, str | None]:
+    """(actor, role, signed-in user) of the report, resolved before it is filed. A token or
+    an API key is looked up in the database, off the event loop; the headers alone need no
+    look-up."""
     headers = request.headers
     if headers.get("authorization", "").lower().startswith("bearer ") or (
             "x-api-key" in headers and not headers.get("authorization")
@@ -151,10 +229,12 @@ _INTAKE_HEADERS = [
 
 @router.post("", status_code=201, summary="Report a case (JSON or multipart with photos)",
              description="JSON as below, or multipart/form-data with the same fields plus "
-                         "`photos` file parts (JPEG, PNG or WebP).",
+                         "`photos` file parts (JPEG, PNG or WebP, checked by content; at most "
+                         "`GRIDCORE_MAX_PHOTOS` of `GRIDCORE_MAX_PHOTO_BYTES` each).",
              openapi_extra={"parameters": _INTAKE_HEADERS,
                             "requestBody": {"required": True, "content": {
-                                "application/json": {"schema": CaseIn.model_json_schema()}}}})
+                                "application/json": {"schema": CaseIn.model_json_schema()},
+                                "multipart/form-data": {"schema": _photo_schema(CaseIn)}}}})
 async def create_case(request: Request) -> JSONResponse:
     headers = request.headers
     settings: CaseSettings = request.app.state.settings.cases
@@ -164,8 +244,8 @@ async def create_case(request: Request) -> JSONResponse:
         raise PayloadTooLarge(f"request body is {length} bytes; the limit is {cap}",
                               size=length, limit=cap)
     report = await read_report(request, settings, headers.get("idempotency-key"))
-    actor, role = await reporter_of(request)
-    result = await file_report(request, Filing(report, actor, role))
+    actor, role, user = await reporter_of(request)
+    result = await file_report(request, as_filed(report, actor, role, user))
     return FastJSONResponse(result.case, status_code=201 if result.created else 200,
                             headers={"Location": f"/cases/{result.case['id']}"})
 
@@ -259,27 +339,80 @@ def get_one(case_id: int, engine: EngineDep, settings: CaseSettingsDep,
             viewer: Viewer) -> dict[str, Any]:
     viewer.require("case.read")
     case = get_case(engine, settings, case_id)
-    if not viewer.scope.covers_case(case.get("grid_code"), case.get("department")):
+    if not viewer.scope.covers_case(case.get("grid_code"), case.get("department"),
+                                    case.get("filed_by")):
         # outside the caller's areas: the same answer as a case that does not exist
         raise NotFound(f"case {case_id} does not exist", case_id=case_id)
     return case
 
 
-@router.post("/{case_id}/transitions", summary="Take a lifecycle step (body names the action)")
-def post_transition(case_id: int, body: TransitionIn, actor: ActorDep, engine: EngineDep,
-                    settings: CaseSettingsDep, resolver: ResolverDep) -> dict[str, Any]:
+async def read_step(request: Request, settings: CaseSettings,
+                    model: type[StepIn] = StepIn) -> tuple[StepIn, list[Photo]]:
+    """A step's fields from a JSON body (or none), or from a multipart form with photos."""
+    length = int(request.headers.get("content-length") or 0)
+    cap = settings.max_photo_bytes * settings.max_photos + 1_000_000
+    if length > cap:
+        raise PayloadTooLarge(f"request body is {length} bytes; the limit is {cap}",
+                              size=length, limit=cap)
+    photos: list[Photo] = []
+    if request.headers.get("content-type", "").startswith("multipart/form-data"):
+        form = await request.form(max_files=settings.max_photos,
+                                  max_part_size=settings.max_photo_bytes + 1)
+        data: Any = {k: v for k, v in form.multi_items() if not isinstance(v, UploadFile)}
+        photos = await _form_photos(form, settings)
+    else:
+        raw = await request.body()
+        data = _lenient_json(raw) if raw.strip() else {}
+        if data is None:
+            data = {}
+        if not isinstance(data, dict):
+            raise ValidationError("the JSON body must be an object", field="body")
+    try:
+        return model.model_validate(data), photos
+    except PydanticError as exc:
+        raise pydantic_problem(exc) from None
+
+
+def _step_body(model: type[StepIn]) -> dict[str, Any]:
+    return {"parameters": _STEP_HEADERS, "requestBody": {"required": False, "content": {
+        "application/json": {"schema": model.model_json_schema()},
+        "multipart/form-data": {"schema": _photo_schema(model)}}}}
+
+
+def _take(request: Request, case_id: int, action: str, actor: Actor, body: StepIn,
+          photos: list[Photo]) -> dict[str, Any]:
+    state = request.app.state
+    engine, settings = state.engine, state.settings.cases
     payload = body.model_dump(exclude={"action", "expected_version"})
     case_in_scope(engine, case_id, actor.principal)
-    return transition(engine, settings, resolver, case_id, body.action, actor.name,
-                      actor.role, payload, expected_version=body.expected_version)
+    key = request.headers.get("idempotency-key")
+    if key is not None and not 1 <= len(key) <= 128:
+        raise ValidationError("Idempotency-Key must have 1–128 characters",
+                              field="Idempotency-Key")
+    return transition(engine, settings, state.resolver, case_id, action, actor.name,
+                      actor.role, payload, expected_version=body.expected_version,
+                      photos=photos, idempotency_key=key)
 
 
-@router.post("/{case_id}/{action}", summary="Take a lifecycle step (verify, register, …)")
-def post_action(case_id: int, action: str, actor: ActorDep, engine: EngineDep,
-                settings: CaseSettingsDep, resolver: ResolverDep,
-                body: Annotated[StepIn | None, Body()] = None) -> dict[str, Any]:
-    body = body or StepIn()
-    payload = body.model_dump(exclude={"expected_version"})
-    case_in_scope(engine, case_id, actor.principal)
-    return transition(engine, settings, resolver, case_id, action, actor.name, actor.role,
-                      payload, expected_version=body.expected_version)
+_STEP_DESCRIPTION = ("JSON, or multipart/form-data with the same fields plus `photos` file "
+                     "parts: on-site photos go with verify, void (at verification), handle, "
+                     "feed_back and check. A failed check needs a `reason` (what is still "
+                     "wrong). With an `Idempotency-Key` header a resent step (a lost answer) "
+                     "is answered with the case as it is (`replayed: true`), not taken twice.")
+_STEP_HEADERS = [_header("Idempotency-Key", "the client's key of this step (1–128 characters)")]
+
+
+@router.post("/{case_id}/transitions", summary="Take a lifecycle step (body names the action)",
+             description=_STEP_DESCRIPTION, openapi_extra=_step_body(TransitionIn))
+async def post_transition(case_id: int, request: Request, actor: ActorDep) -> dict[str, Any]:
+    body, photos = await read_step(request, request.app.state.settings.cases, TransitionIn)
+    assert isinstance(body, TransitionIn)
+    return await run_in_threadpool(_take, request, case_id, body.action, actor, body, photos)
+
+
+@router.post("/{case_id}/{action}", summary="Take a lifecycle step (verify, register, …)",
+             description=_STEP_DESCRIPTION, openapi_extra=_step_body(StepIn))
+async def post_action(case_id: int, action: str, request: Request,
+                      actor: ActorDep) -> dict[str, Any]:
+    body, photos = await read_step(request, request.app.state.settings.cases)
+    return await run_in_threadpool(_take, request, case_id, action, actor, body, photos)

@@ -30,12 +30,14 @@ from api.deps import EngineDep
 from gridcore.errors import NotFound, Unauthenticated, ValidationError
 from gridcore.security.access import Principal, Role, Scope
 from gridcore.settings import SecuritySettings
+from layers.security.sessions import session_active
 from layers.security.users import get_user, principal_for_key
 
 ALGORITHM = "HS256"
 ISSUER = "gridcore"
 
-oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/auth/token", auto_error=False)
+oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/auth/token", refreshUrl="/auth/refresh",
+                                     auto_error=False)
 api_key_header = APIKeyHeader(name="X-Api-Key", auto_error=False)
 
 
@@ -52,16 +54,23 @@ SecurityDep = Annotated[SecuritySettings, Depends(_security_settings)]
 
 
 def issue_token(settings: SecuritySettings, username: str, role: str,
-                minutes: int | None = None) -> tuple[str, int]:
-    """A signed access token and its lifetime in seconds."""
+                minutes: int | None = None, session_id: str | None = None) -> tuple[str, int]:
+    """A signed access token and its lifetime in seconds. ``session_id``: the device session
+    it belongs to (``sid``): revoking that session ends the token at once."""
     lifetime = 60 * (minutes if minutes is not None else settings.token_minutes)
     now = datetime.now(UTC)
-    claims = {"sub": username, "role": role, "iss": ISSUER, "typ": "access",
-              "iat": now, "exp": now + timedelta(seconds=lifetime)}
+    claims: dict[str, Any] = {"sub": username, "role": role, "iss": ISSUER, "typ": "access",
+                              "iat": now, "exp": now + timedelta(seconds=lifetime)}
+    if session_id is not None:
+        claims["sid"] = session_id
     return jwt.encode(claims, settings.signing_key(), algorithm=ALGORITHM), lifetime
 
 
 def token_subject(settings: SecuritySettings, token: str) -> str:
+    return str(token_claims(settings, token)["sub"])
+
+
+def token_claims(settings: SecuritySettings, token: str) -> dict[str, Any]:
     try:
         claims: dict[str, Any] = jwt.decode(
             token, settings.signing_key(), algorithms=[ALGORITHM], issuer=ISSUER,
@@ -72,13 +81,18 @@ def token_subject(settings: SecuritySettings, token: str) -> str:
         raise Unauthenticated("the access token is invalid") from None
     if claims.get("typ") != "access":
         raise Unauthenticated("not an access token")
-    return str(claims["sub"])
+    return claims
 
 
 def principal_for_token(engine: Engine, settings: SecuritySettings, token: str) -> Principal:
-    user = get_user(engine, token_subject(settings, token))
+    claims = token_claims(settings, token)
+    user = get_user(engine, str(claims["sub"]))
     if user is None or user.disabled:
         raise Unauthenticated("the user of this token is unknown or disabled")
+    sid = claims.get("sid")
+    if sid is not None and not session_active(engine, str(sid)):
+        raise Unauthenticated("this device's session was revoked or has expired; sign in "
+                              "again", reason="session-revoked")
     return user.principal()
 
 

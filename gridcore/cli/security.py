@@ -13,6 +13,9 @@ from gridcore.cli.common import engine
 users_app = typer.Typer(help="Users, their roles and areas (用户与辖区).", no_args_is_help=True)
 keys_app = typer.Typer(help="API keys of Open311 clients and IoT sources.", no_args_is_help=True)
 audit_app = typer.Typer(help="The tamper-evident audit log (审计日志).", no_args_is_help=True)
+sessions_app = typer.Typer(help="Signed-in devices (设备会话): list them, revoke a lost phone's.",
+                           no_args_is_help=True)
+users_app.add_typer(sessions_app, name="sessions")
 
 
 @users_app.command("add")
@@ -25,6 +28,8 @@ def users_add(
         help="area code (district 6 / street 9 / community 12 / grid 15 digits); repeat")] = None,
     department: Annotated[str | None, typer.Option(help="department code (handlers)")] = None,
     display_name: str = "",
+    worker_code: Annotated[str | None, typer.Option(
+        help="the grid worker of the register this account is (grid workers)")] = None,
     password: Annotated[str | None, typer.Option(
         envvar="GRIDCORE_NEW_PASSWORD", help="default: prompt (never echo)")] = None,
 ) -> None:
@@ -34,7 +39,7 @@ def users_add(
     if password is None:
         password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
     user = add_user(engine(ctx), username, password, role, department, tuple(area or ()),
-                    display_name)
+                    display_name, worker_code=worker_code)
     typer.echo(f"added {user.username} ({user.role.value}) areas={','.join(user.areas) or '-'}")
 
 
@@ -61,6 +66,45 @@ def users_disable(ctx: typer.Context, username: str) -> None:
 
     set_disabled(engine(ctx), username, True)
     typer.echo(f"disabled {username}")
+
+
+@sessions_app.command("list")
+def sessions_list(ctx: typer.Context,
+                  username: Annotated[str | None, typer.Argument(help="one user's")] = None,
+                  active: Annotated[bool, typer.Option(help="open sessions only")] = False,
+                  as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """List device sessions: id, user, device, last use, state."""
+    from layers.security.sessions import list_sessions
+
+    rows = list_sessions(engine(ctx), username, active)
+    if as_json:
+        typer.echo(json.dumps(rows, ensure_ascii=False, default=str))
+        return
+    for r in rows:
+        state = "active" if r["active"] else ("revoked" if r["revoked_at"] else "expired")
+        typer.echo(f"{r['id']}\t{r['username']}\t{r['device'] or '-'}\t"
+                   f"{r['last_used_at']:%Y-%m-%d %H:%M}\t{r['last_addr'] or '-'}\t{state}")
+
+
+@sessions_app.command("revoke")
+def sessions_revoke(
+        ctx: typer.Context,
+        session_id: Annotated[str | None, typer.Argument(help="the session's id")] = None,
+        user: Annotated[str | None, typer.Option(help="every session of this user")] = None,
+        reason: str = "revoked from the command line") -> None:
+    """Revoke a session (its refresh and access tokens stop working at once), or all of a
+    user's with --user."""
+    from layers.security.sessions import revoke, revoke_user
+
+    if (session_id is None) == (user is None):
+        raise typer.BadParameter("give a session id or --user, not both")
+    if user is not None:
+        count = revoke_user(engine(ctx), user, "cli", reason)
+        typer.echo(f"revoked {count} session(s) of {user}")
+    else:
+        assert session_id is not None
+        revoke(engine(ctx), session_id, "cli", reason)
+        typer.echo(f"revoked {session_id}")
 
 
 @keys_app.command("add")

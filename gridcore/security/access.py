@@ -68,6 +68,11 @@ ACTIONS: dict[str, frozenset[Role]] = {
     "appeal.file": frozenset({W, H, M, X}),
     "appeal.decide": frozenset({M, X}),
     "briefing.read": frozenset({D, M, A, X}),
+    # device sessions (sign in once per phone): everyone keeps their own; admins revoke any
+    "sessions.admin": frozenset({X}),
+    # patrols (巡查): workers record their own shifts; managers and admins read everyone's
+    "patrol.record": frozenset({W, X}),
+    "patrol.read_all": frozenset({M, X}),
 }
 
 # Machine clients (Open311 apps, IoT sensors) authenticate with API keys, not roles.
@@ -100,6 +105,9 @@ class Scope:
     city_wide: bool = False
     area_prefixes: tuple[str, ...] = ()
     department: str | None = None
+    # The signed-in user: the cases they filed are theirs to read wherever they lie (a worker
+    # who reported across the edge of their grids still follows the case).
+    user: str | None = None
 
     def covers_grid(self, grid_code: str | None) -> bool:
         if self.city_wide:
@@ -107,14 +115,17 @@ class Scope:
         return grid_code is not None and any(grid_code.startswith(p)
                                              for p in self.area_prefixes)
 
-    def covers_case(self, grid_code: str | None, department: str | None) -> bool:
+    def covers_case(self, grid_code: str | None, department: str | None,
+                    filed_by: str | None = None) -> bool:
         if self.covers_grid(grid_code):
+            return True
+        if self.user is not None and filed_by is not None and filed_by == self.user:
             return True
         return self.department is not None and department == self.department
 
     @property
     def empty(self) -> bool:
-        return not (self.city_wide or self.area_prefixes or self.department)
+        return not (self.city_wide or self.area_prefixes or self.department or self.user)
 
 
 @dataclass(frozen=True)
@@ -157,12 +168,13 @@ def scope_for(principal: Principal) -> Scope:
     areas = tuple(sorted(set(principal.areas)))
     if principal.is_key or principal.unscoped or principal.role == Role.ADMIN:
         return Scope(city_wide=True)
+    user = principal.name
     if principal.role == Role.GRID_WORKER:
-        return Scope(area_prefixes=areas)
+        return Scope(area_prefixes=areas, user=user)
     if principal.role == Role.DEPARTMENT_HANDLER:
-        return Scope(area_prefixes=areas, department=principal.department)
+        return Scope(area_prefixes=areas, department=principal.department, user=user)
     if areas:
-        return Scope(area_prefixes=areas)
+        return Scope(area_prefixes=areas, user=user)
     return Scope(city_wide=True)
 
 

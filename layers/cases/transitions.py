@@ -10,18 +10,28 @@ department, the primary case of a merge, a new dispatch proposal after a send-ba
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, Engine, text
 
 from gridcore.errors import Conflict, NotFound, ValidationError
-from gridcore.lifecycle import CaseFacts, State, changes, check_primary, moves_part, plan
+from gridcore.intake import Photo
+from gridcore.lifecycle import (
+    CaseFacts,
+    State,
+    changes,
+    check_photos,
+    check_primary,
+    moves_part,
+    plan,
+)
 from gridcore.settings import CaseSettings
 from layers.cases.part_state import part_holders, set_part_state
+from layers.cases.photos import store_photo
 from layers.cases.resolving import Resolves, repropose
-from layers.cases.view import case_dict, fetch_case, history_of, pauses_of
+from layers.cases.view import case_dict, fetch_case, history_of, pauses_of, photos_of
 from layers.security import audit
 
 _HISTORY = text("""
@@ -29,6 +39,11 @@ INSERT INTO case_history (case_id, at, actor, role, action, from_state, to_state
     attachments, details)
 VALUES (:case_id, :at, :actor, :role, :action, :from_state, :to_state, :reason,
     CAST(:attachments AS jsonb), CAST(:details AS jsonb))
+RETURNING id
+""")
+_PHOTO = text("""
+INSERT INTO case_photo (case_id, path, sha256, content_type, size_bytes, history_id)
+VALUES (:case_id, :path, :sha256, :content_type, :size_bytes, :history_id)
 """)
 _JSON_COLUMNS = {"parked_intervals"}
 
@@ -48,21 +63,31 @@ def facts_of(row: Mapping[str, Any]) -> CaseFacts:
 
 def transition(engine: Engine, settings: CaseSettings, resolver: Resolves, case_id: int,
                action: str, actor: str, role: str, payload: dict[str, Any],
-               now: datetime | None = None, expected_version: int | None = None
+               now: datetime | None = None, expected_version: int | None = None,
+               photos: Sequence[Photo] = (), idempotency_key: str | None = None
                ) -> dict[str, Any]:
-    """Take one lifecycle step; returns the case after it (with history)."""
+    """Take one lifecycle step; returns the case after it (with history and photos).
+    ``photos``: checked on-site photos of the step (verify, check, handle…: the steps
+    :func:`gridcore.lifecycle.check_photos` allows), stored with it. ``idempotency_key``:
+    the client's key of this step; a step with a key the case's history already holds was
+    taken before (a phone resending after a lost answer) and is answered, not taken again."""
     now = now or datetime.now(UTC)
     calendar = settings.working_calendar
     with engine.begin() as conn:
         row = fetch_case(conn, case_id, lock=True)
         if row is None:
             raise NotFound(f"case {case_id} does not exist", case_id=case_id)
+        if idempotency_key and _taken(conn, case_id, idempotency_key, action):
+            out = case_dict(row, calendar, now, history_of(conn, case_id),
+                            photos_of(conn, case_id))
+            return {**out, "replayed": True}
         if expected_version is not None and expected_version != row["version"]:
             raise Conflict(f"case {case_id} is at version {row['version']}, not "
                            f"{expected_version}; reload it and retry", case_id=case_id,
                            version=row["version"])
         facts = facts_of(row)
         step = plan(facts, action, role, payload, now)
+        check_photos(step, len(photos), settings.max_photos)
         if step.department is not None:
             _department_exists(conn, step.department)
         if step.primary_case_id is not None:
@@ -78,15 +103,38 @@ def transition(engine: Engine, settings: CaseSettings, resolver: Resolves, case_
         if change.part_state is not None:
             set_part_state(conn, str(facts.part_code), change.part_state, case_id,
                            step.action.value, actor, now, now.astimezone(calendar.tz).date())
-        conn.execute(_HISTORY, {
+        stored = [{"path": store_photo(p, settings.media_dir), "sha256": p.sha256}
+                  for p in photos]  # content-addressed: a retried step writes the same files
+        history_id = conn.execute(_HISTORY, {
             "case_id": case_id, "at": now, "actor": actor, "role": role,
             "action": step.action.value, "from_state": step.from_state.value,
             "to_state": change.to_state.value, "reason": change.reason,
-            "attachments": json.dumps(change.attachments),
-            "details": json.dumps(change.details, default=str)})
+            "attachments": json.dumps([*change.attachments, *stored]),
+            "details": json.dumps({**change.details, **(
+                {"idempotency_key": idempotency_key} if idempotency_key else {})},
+                default=str)}).scalar_one()
+        for photo, file in zip(photos, stored, strict=True):
+            conn.execute(_PHOTO, {"case_id": case_id, "path": file["path"],
+                                  "sha256": photo.sha256, "content_type": photo.content_type,
+                                  "size_bytes": len(photo.data), "history_id": history_id})
         audit.record(conn, actor, f"case.{step.action.value}", f"case:{case_id}",
-                     {"role": role, "from": step.from_state.value, "to": change.to_state.value})
-        return case_dict(fetch_case(conn, case_id), calendar, now, history_of(conn, case_id))
+                     {"role": role, "from": step.from_state.value, "to": change.to_state.value,
+                      **({"photos": len(photos)} if photos else {})})
+        return case_dict(fetch_case(conn, case_id), calendar, now, history_of(conn, case_id),
+                         photos_of(conn, case_id))
+
+
+def _taken(conn: Connection, case_id: int, key: str, action: str) -> bool:
+    """Has this case's history a step with this key? The same key on another action is the
+    client's mistake, not a resend."""
+    found = conn.execute(text(
+        "SELECT action FROM case_history WHERE case_id = :c "
+        "AND details->>'idempotency_key' = :k"), {"c": case_id, "k": key}).scalar()
+    if found is not None and found != action:
+        raise Conflict(f"idempotency key {key!r} was used for the {found} step of case "
+                       f"{case_id}; use a new key for a new step", field="idempotency_key",
+                       case_id=case_id)
+    return found is not None
 
 
 def _department_exists(conn: Connection, code: str) -> None:

@@ -31,8 +31,18 @@ def history_of(conn: Connection, case_id: int) -> list[Any]:
 
 
 def photos_of(conn: Connection, case_id: int) -> list[Any]:
-    return list(conn.execute(text("SELECT * FROM case_photo WHERE case_id = :c ORDER BY id"),
-                             {"c": case_id}).mappings())
+    """The case's photos in the order they came (the report's first, then each step's), each
+    with the step it belongs to; the n-th of them is ``GET /cases/{id}/photos/{n}``."""
+    return list(conn.execute(text(
+        "SELECT p.*, coalesce(h.action, 'report') AS step FROM case_photo p "
+        "LEFT JOIN case_history h ON h.id = p.history_id WHERE p.case_id = :c ORDER BY p.id"),
+        {"c": case_id}).mappings())
+
+
+def photo_links(case_id: int, n: int) -> dict[str, str]:
+    """Where the n-th photo of a case (1-based) and its thumbnail are served."""
+    url = f"/cases/{case_id}/photos/{n}"
+    return {"url": url, "thumb_url": f"{url}?size=thumb"}
 
 
 def pauses_of(intervals: list[list[str]] | None) -> tuple[Interval, ...]:
@@ -70,6 +80,7 @@ def case_dict(row: Mapping[str, Any], calendar: WorkingCalendar, now: datetime,
         "community_code": row["community_code"], "street_code": row["street_code"],
         "district_code": row["district_code"], "h3": row["h3"], "part_code": row["part_code"],
         "source": row["source"], "reporter": row["reporter"],
+        "filed_by": row.get("filed_by"),
         "department": row["department_code"],
         "proposal": {"department": row["proposed_department"], "rule": row["proposal_rule"],
                      "refused_departments": list(row["refused_departments"] or [])},
@@ -81,6 +92,8 @@ def case_dict(row: Mapping[str, Any], calendar: WorkingCalendar, now: datetime,
         "created_at": _iso(row["created_at"]), "updated_at": _iso(row["updated_at"]),
         "closed_at": _iso(row["closed_at"]), "version": row["version"],
         "resolution": intake.get("resolution"), "duplicates": intake.get("duplicates", []),
+        # where the phone's GPS was when the worker moved the pin (None: not sent)
+        "fix": intake.get("fix"),
     }
     if history is not None:
         out["history"] = [{
@@ -89,8 +102,11 @@ def case_dict(row: Mapping[str, Any], calendar: WorkingCalendar, now: datetime,
             "reason": h["reason"], "attachments": h["attachments"], "details": h["details"],
         } for h in history]
     if photos is not None:
-        out["photos"] = [{"id": p["id"], "path": p["path"], "sha256": p["sha256"],
-                          "content_type": p["content_type"], "size": p["size_bytes"]}
-                         for p in photos]
+        out["photos"] = [{"n": n, "id": p["id"], "path": p["path"],
+                          "sha256": p["sha256"].strip(), "content_type": p["content_type"],
+                          "size": p["size_bytes"], "step": p.get("step", "report"),
+                          "history_id": p.get("history_id"),
+                          **photo_links(row["id"], n)}
+                         for n, p in enumerate(photos, start=1)]
     return out
 

@@ -32,6 +32,7 @@ FIELDS = {
     "lon": "float8", "lat": "float8", "crs": "text", "x": "float8", "y": "float8",
     "grid_id": "bigint", "grid_code": "text", "community": "text", "street": "text",
     "district": "text", "h3": "text", "part": "text", "source": "text", "reporter": "text",
+    "filed_by": "text",
     "proposed": "text", "rule": "text", "now": "timestamptz", "lim": "text",
     "warn": "timestamptz", "deadline": "timestamptz", "intake": "jsonb", "actor": "text",
     "role": "text", "attachments": "jsonb", "details": "jsonb", "audit": "jsonb",
@@ -49,7 +50,8 @@ FROM_RECORD = {
     "description": "description", "input_crs": "crs", "input_x": "x", "input_y": "y",
     "grid_id": "grid_id", "grid_code": "grid_code", "community_code": "community",
     "street_code": "street", "district_code": "district", "h3": "h3", "part_code": "part",
-    "source": "source", "reporter": "reporter", "proposed_department": "proposed",
+    "source": "source", "reporter": "reporter", "filed_by": "filed_by",
+    "proposed_department": "proposed",
     "proposal_rule": "rule", "stage_started_at": "now", "stage_limit": "lim",
     "warn_at": "warn", "deadline_at": "deadline", "created_at": "now", "updated_at": "now",
 }

@@ -68,6 +68,7 @@ case_record = Table(
     Column("part_code", String(16)),
     Column("source", String(16), nullable=False),
     Column("reporter", Text, nullable=False, server_default=""),
+    Column("filed_by", Text),  # the signed-in user who filed it (migration 0010_field)
     Column("state", String(12), nullable=False),
     Column("department_code", String(32), ForeignKey("department.code")),
     Column("proposed_department", String(32)),
@@ -115,6 +116,8 @@ case_photo = Table(
     Column("content_type", String(32), nullable=False),
     Column("size_bytes", Integer, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    # the lifecycle step it belongs to (NULL: the report's own photo)
+    Column("history_id", BigInteger, ForeignKey("case_history.id")),
 )
 
 appeal = Table(

@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Boolean, Column, DateTime, ForeignKey, String, Table, Text
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Integer,
+    String,
+    Table,
+    Text,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 
 from layers.schema.city import metadata
@@ -18,6 +28,8 @@ app_user = Table(
     Column("disabled", Boolean, nullable=False, server_default="false"),
     Column("created_at", DateTime(timezone=True)),
     Column("updated_at", DateTime(timezone=True)),
+    # the grid worker of the register (grid_worker) this account is (migration 0010_field)
+    Column("worker_code", String(32), ForeignKey("grid_worker.code", ondelete="SET NULL")),
 )
 
 user_area = Table(
@@ -52,4 +64,26 @@ audit_log = Table(
     Column("chain_pos", BigInteger, unique=True),
     Column("prev_hash", String(64)),
     Column("hash", String(64)),
+)
+
+# One signed-in device (migration 0010_field): its refresh token as a SHA-256, the one it
+# replaced (honoured for a short grace period), and when it was last used or revoked.
+device_session = Table(
+    "device_session", metadata,
+    Column("id", String(32), primary_key=True),
+    Column("user_id", BigInteger, ForeignKey("app_user.id", ondelete="CASCADE"),
+           nullable=False),
+    Column("device", Text, nullable=False, server_default=""),
+    Column("user_agent", Text, nullable=False, server_default=""),
+    Column("refresh_sha256", String(64), nullable=False),
+    Column("previous_sha256", String(64)),
+    Column("rotated_at", DateTime(timezone=True)),
+    Column("rotations", Integer, nullable=False, server_default="0"),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("last_used_at", DateTime(timezone=True), nullable=False),
+    Column("last_addr", Text),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("revoked_at", DateTime(timezone=True)),
+    Column("revoked_by", Text),
+    Column("revoke_reason", Text),
 )

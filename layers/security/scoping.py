@@ -38,6 +38,9 @@ def case_scope_sql(scope: Scope, params: dict[str, Any], alias: str = "c") -> st
     if scope.department:
         params["scope_department"] = scope.department
         parts.append(f"{alias}.department_code = :scope_department")
+    if scope.user:  # the cases the user filed, wherever they lie
+        params["scope_user"] = scope.user
+        parts.append(f"{alias}.filed_by = :scope_user")
     return "(" + " OR ".join(parts) + ")" if parts else "FALSE"
 
 
@@ -51,6 +54,7 @@ def case_in_scope(engine: Engine, case_id: int, principal: Principal | None,
     with engine.connect() as conn:
         row = conn.execute(text("SELECT grid_code, department_code FROM case_record "
                                 "WHERE id = :i"), {"i": case_id}).first()
+    # Acting stays inside the areas: having filed a case elsewhere lets one read it, not act.
     if row is not None and not principal.scope.covers_case(row.grid_code,
                                                            row.department_code):
         raise Forbidden(f"case {case_id} lies outside your areas", case_id=case_id,

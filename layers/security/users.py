@@ -37,6 +37,7 @@ class User:
     areas: tuple[str, ...]
     disabled: bool
     display_name: str = ""
+    worker_code: str | None = None  # the grid worker of the register this account is
 
     def principal(self) -> Principal:
         return Principal(self.username, self.role, self.department_code, self.areas)
@@ -44,7 +45,8 @@ class User:
     def as_dict(self) -> dict[str, Any]:
         return {"username": self.username, "role": self.role.value,
                 "department": self.department_code, "areas": list(self.areas),
-                "disabled": self.disabled, "display_name": self.display_name}
+                "disabled": self.disabled, "display_name": self.display_name,
+                "worker_code": self.worker_code}
 
 
 def hash_password(password: str) -> str:
@@ -61,7 +63,7 @@ def _user(conn: Connection, username: str) -> User | None:
     areas = tuple(sorted(conn.execute(select(user_area.c.area_code)
                                       .where(user_area.c.user_id == row.id)).scalars()))
     return User(row.username, Role(row.role), row.department_code, areas, row.disabled,
-                row.display_name)
+                row.display_name, row.worker_code)
 
 
 def get_user(engine: Engine, username: str) -> User | None:
@@ -71,8 +73,11 @@ def get_user(engine: Engine, username: str) -> User | None:
 
 def add_user(engine: Engine, username: str, password: str, role: str,
              department: str | None = None, areas: tuple[str, ...] = (),
-             display_name: str = "", actor: str = "cli") -> User:
-    """Create a user in one transaction (with its areas and an audit row)."""
+             display_name: str = "", actor: str = "cli",
+             worker_code: str | None = None) -> User:
+    """Create a user in one transaction (with its areas and an audit row). ``worker_code``:
+    the grid worker of the register (``grid_worker``) the account is, so that what the account
+    does (patrols) counts for that worker in evaluation."""
     parsed = parse_role(role)
     codes = validate_area_codes(areas)
     if parsed == Role.DEPARTMENT_HANDLER and not department:
@@ -85,7 +90,8 @@ def add_user(engine: Engine, username: str, password: str, role: str,
         with engine.begin() as conn:
             user_id = conn.execute(app_user.insert().values(
                 username=username, password_hash=password_hash, role=parsed.value,
-                department_code=department, display_name=display_name)
+                department_code=department, display_name=display_name,
+                worker_code=worker_code)
                 .returning(app_user.c.id)).scalar_one()
             if codes:
                 conn.execute(user_area.insert(), [{"user_id": user_id, "area_code": c}
@@ -96,6 +102,10 @@ def add_user(engine: Engine, username: str, password: str, role: str,
     except IntegrityError as exc:
         if "app_user_username_key" in str(exc.orig):
             raise Conflict(f"user {username!r} already exists", username=username) from None
+        if "worker_code" in str(exc.orig):
+            raise ValidationError(f"no grid worker {worker_code!r} in the register "
+                                  "(gridcore import workers)", field="worker_code",
+                                  value=worker_code) from None
         raise ValidationError(f"user {username!r} refused: {exc.orig}",
                               username=username) from None
     user = get_user(engine, username)

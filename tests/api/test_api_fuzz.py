@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import schemathesis
 from fastapi.testclient import TestClient
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import HealthCheck, Phase, given, reject, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 from schemathesis.checks import (
@@ -64,7 +64,14 @@ def _exercise(operation, label: str, client: TestClient, headers: dict[str, str]
         kwargs = case.as_transport_kwargs(headers=headers)
         kwargs.pop("base_url", None)
         url = kwargs.pop("url").replace("http://testserver", "")
-        response = client.request(url=url, **kwargs)
+        request = client.build_request(url=url, **kwargs)
+        try:
+            request.read()  # the body as it goes on the wire
+        except (AttributeError, TypeError):
+            # A multipart form field is text: a generated number cannot be sent as one (a
+            # limit of the generator, no test of the server).
+            reject()
+        response = client.send(request)
         figures["examples"] += 1  # type: ignore[operator]
         case.validate_response(response, checks=checks)
 

@@ -52,7 +52,9 @@ def test_full_loop_with_rework_and_history(api: TestClient) -> None:
     step(api, cid, "handle", DEPT)
     c = step(api, cid, "feed_back", DEPT)
     assert c["stage"] == "check" and c["stage_limit"] == "1h"
-    step(api, cid, "check", WORKER, check_result="fail")
+    r = api.post(f"/cases/{cid}/check", headers=WORKER, json={"check_result": "fail"})
+    assert r.status_code == 422 and r.json()["field"] == "reason"  # a failed check needs a note
+    step(api, cid, "check", WORKER, check_result="fail", reason="路面仍有油污")
     r = api.post(f"/cases/{cid}/close", headers=DESK)
     assert r.status_code == 409 and r.json()["allowed"] == ["rework", "merge", "supervise"]
     step(api, cid, "rework", DESK, reason="路面仍有油污")
@@ -78,7 +80,7 @@ def test_illegal_step_is_409_listing_allowed_and_writes_nothing(api: TestClient,
     body = r.json()
     assert body["allowed"] == ["verify", "void", "merge"] and body["state"] == "reported"
     assert r.headers["content-type"].startswith("application/problem+json")
-    r = api.post(f"/cases/{cid}/void", headers=WORKER, json={"reason": "x"})
+    r = api.post(f"/cases/{cid}/void", headers=DEPT, json={"reason": "x"})
     assert r.status_code == 403 and "dispatcher" in r.json()["roles"]
     r = api.post(f"/cases/{cid}/verify")
     assert r.status_code == 422 and r.json()["field"] == "X-Role"

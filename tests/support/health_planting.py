@@ -120,7 +120,7 @@ def plant_history(engine: Engine) -> dict[str, int]:
         ("verify", reg, {}), ("register", reg, {}), ("dispatch", reg + m, {"department": "D1"}),
         ("accept", reg + 2 * m, {}), ("handle", t("09-22", "10:00"), {}),
         ("feed_back", t("09-22", "10:10"), {}),
-        ("check", t("09-22", "11:00"), {"check_result": "fail"}),
+        ("check", t("09-22", "11:00"), {"check_result": "fail", "reason": "still dirty"}),
         ("rework", t("09-22", "11:05"), {"reason": "still dirty"}),
         ("park", t("09-22", "13:30"), {"reason": "waiting for a contractor"}),
         ("unpark", t("09-23", "13:30"), {}),
