@@ -24,6 +24,7 @@ from api.routes import (
     entities,
     evaluation,
     features,
+    field,
     health,
     i18n,
     me,
@@ -130,6 +131,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.include_router(categories.router)
     app.include_router(me.router)
     app.include_router(patrol.router)
+    app.include_router(field.router)
     app.include_router(i18n.router)
     app.include_router(static_files.router)
     security_headers.install(app, tile_origins(settings.map))

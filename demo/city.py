@@ -188,5 +188,6 @@ def load_demo(engine: Engine, settings: Settings, rebuild: bool = False,
         yield f"demo city built in {time.monotonic() - started:.0f}s: {summary}"
     yield from ensure_accounts(engine, DISTRICT_CODE, settings.security.development)
     yield f"map: {base_url.rstrip('/')}/map"
+    yield f"grid worker's phone app: {base_url.rstrip('/')}/m/"
     yield f"API docs: {base_url.rstrip('/')}/docs"
     yield "start the service with: gridcore serve"

@@ -11,11 +11,11 @@ from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import FileResponse, HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 
 from api import pages
 from api.layer_view import open_layer_view
-from api.routes.static_files import static_file
+from api.routes.static_files import static_response
 from api.security.identity import request_scope
 from basemaps.providers import basemap_config
 from gridcore.errors import NotFound, ValidationError
@@ -33,8 +33,8 @@ def page(request: Request) -> HTMLResponse:
 
 
 @router.get("/static/{path:path}", include_in_schema=False)
-def static(path: str) -> FileResponse:
-    return static_file(path)
+def static(path: str, request: Request) -> Response:
+    return static_response(request, path)
 
 
 @router.get("/config", summary="Basemaps, collections, filter choices and lifecycle roles")

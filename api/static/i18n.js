@@ -1,8 +1,21 @@
 // The pages' half of the message catalogue (api/i18n): the server renders the page in the
 // caller's language (<html lang>); scripts fetch the same catalogue once and call t().
 const ROOT = document.documentElement.dataset.root || '';
-export const LANG = document.documentElement.lang || 'zh-CN';
+export let LANG = document.documentElement.lang || 'zh-CN';
 let messages = {};
+
+// A page that switches language without reloading (the phone app, which may be offline)
+// changes the language here and loads the messages again.
+export function useLanguage(lang) {
+  LANG = lang;
+  messages = {};
+  document.documentElement.lang = lang;
+}
+
+// Messages a page already carries (a data block rendered with it: one request less).
+export function addMessages(more) {
+  messages = { ...messages, ...more };
+}
 
 export async function loadMessages(namespaces = []) {
   const q = namespaces.length ? `?ns=${encodeURIComponent(namespaces.join(','))}` : '';

@@ -224,5 +224,6 @@ def test_cli_demo_prints_the_map_url(demo: Engine, cli_env: dict[str, str]) -> N
     # The printed URL is where `gridcore serve` will listen with the same settings.
     lines = result.output.rstrip().splitlines()
     assert any(line.endswith("http://127.0.0.1:8765/map") for line in lines)
+    assert any(line.endswith("http://127.0.0.1:8765/m/") for line in lines)  # the phone app
 
 

@@ -1,0 +1,121 @@
+// 我的 — what I sent and what I filed: the outbox with each item's state (waiting, sending,
+// filed with its case number, refused with the reason to fix), my reports and where each stands,
+// and my account: language, installing the app, signing out.
+import { LANG, t } from '../i18n.js';
+import * as net from './net.js';
+import * as outbox from './outbox.js';
+import { categoryName, clear, colourDot, h, toast, when } from './ui.js';
+
+function outboxItem(item) {
+  const kind = item.kind === 'report' ? t('field.kind_report') : item.kind === 'step' ? t('field.kind_step')
+    : t('field.kind_patrol');
+  const state = h('span', { class: `state ${item.state}` }, t(`field.outbox_${item.state}`));
+  const lines = [];
+  if (item.state === 'done' && item.result && item.result.public_no) {
+    lines.push(h('div', { class: 'filed' }, t(item.kind === 'report' ? 'field.filed_as' : 'field.step_done',
+      { no: item.result.public_no }), h('a', { href: `#/case/${item.result.id}`, class: 'link' }, ` ${t('field.open')}`)));
+  }
+  if (item.state === 'refused' && item.error) {
+    const { title, detail } = item.error;
+    lines.push(h('div', { class: 'reason' }, t('field.refused_reason', { reason: [title, detail].filter(Boolean).join('：') })));
+  }
+  if (item.state === 'waiting' && item.attempts) {
+    const why = item.error && item.error.auth ? t('field.waiting_signin')
+      : t('field.retry_at', { at: when(new Date(item.nextAt).toISOString()), n: item.attempts });
+    lines.push(h('div', { class: 'muted small' }, why));
+  }
+  const buttons = [];
+  if (item.state === 'refused') {
+    if (item.kind === 'report') buttons.push(h('a', { href: `#/report/edit-${item.id}`, class: 'button' }, t('field.fix')));
+    buttons.push(h('button', { type: 'button', class: 'button', onclick: async () => {
+      await outbox.remove(item.id);
+    } }, t('field.discard')));
+  }
+  if (item.state === 'waiting') {
+    buttons.push(h('button', { type: 'button', class: 'button', onclick: () => outbox.flush({ force: true }) }, t('field.send_now')));
+  }
+  return h('li', { class: `outbox-item ${item.state}`, 'data-id': item.id, 'data-kind': item.kind, 'data-state': item.state },
+    h('div', { class: 'row between' }, h('b', {}, `${kind} · ${item.label || ''}`), state),
+    h('div', { class: 'muted small' }, when(new Date(item.createdAt).toISOString()),
+      item.photos && item.photos.length ? ` · ${t('field.photos_n', { n: item.photos.length })}` : ''),
+    ...lines, buttons.length ? h('div', { class: 'row' }, ...buttons) : null);
+}
+
+async function drawOutbox(box) {
+  const items = (await outbox.list()).filter((i) => i.kind === 'report' || i.kind === 'step' || i.state !== 'done')
+    .reverse();
+  clear(box);
+  box.append(h('h2', {}, t('field.outbox')));
+  if (!items.length) box.append(h('p', { class: 'muted' }, t('field.outbox_empty')));
+  else box.append(h('ul', { class: 'outbox', id: 'outbox-list' }, ...items.map(outboxItem)));
+}
+
+async function drawReports(box) {
+  clear(box);
+  box.append(h('h2', {}, t('field.my_reports')));
+  let page;
+  let fresh = true;
+  try {
+    page = await net.api('/me/reports?limit=50');
+    await net.set('my-reports', { ...page, fetchedAt: new Date().toISOString() });
+  } catch (e) {
+    if (e instanceof net.AuthNeeded) return;
+    page = await net.get('my-reports');
+    fresh = false;
+  }
+  if (!page) {
+    box.append(h('p', { class: 'muted' }, t('field.offline_no_reports')));
+    return;
+  }
+  if (!fresh) box.append(h('p', { class: 'muted small' }, t('field.tasks_cached', { at: when(page.fetchedAt) })));
+  if (!page.items.length) box.append(h('p', { class: 'muted' }, t('field.no_reports')));
+  box.append(h('ul', { class: 'reports', id: 'report-list' }, ...page.items.map((r) => h('li', { 'data-id': r.id },
+    h('a', { href: `#/case/${r.id}` },
+      h('div', { class: 'row between' }, h('b', {}, `${r.public_no} · ${categoryName(r.category_name, LANG)}`),
+        h('span', { class: `state ${r.state}` }, t(`field.state_${r.state}`))),
+      h('div', { class: 'muted small' }, when(r.reported_at), ' · ', r.grid_code || '', ' ', colourDot(r.colour)))))));
+}
+
+function account(setLanguage, languageSwitch) {
+  const user = net.user();
+  const install = h('button', { type: 'button', class: 'button', id: 'install', hidden: !window.gridcoreInstall,
+                                onclick: async () => {
+                                  const prompt = window.gridcoreInstall;
+                                  if (!prompt) return;
+                                  prompt.prompt();
+                                  await prompt.userChoice;
+                                  window.gridcoreInstall = null;
+                                  install.hidden = true;
+                                } }, t('field.install'));
+  const ios = /iPhone|iPad/.test(navigator.userAgent) && !navigator.standalone;
+  return h('section', { class: 'panel account', id: 'account' },
+    h('h2', {}, t('field.account')),
+    h('p', {}, h('b', { id: 'me' }, user.username), ' · ', t(`field.role_${user.role}`)),
+    user.areas && user.areas.length ? h('p', { class: 'muted small' }, t('field.my_areas', { areas: user.areas.join(', ') })) : null,
+    languageSwitch(), install, ios ? h('p', { class: 'muted small' }, t('field.install_ios')) : null,
+    h('button', { type: 'button', class: 'button danger', id: 'signout', onclick: async () => {
+      const waiting = (await outbox.pending()).length;
+      if (waiting && !window.confirm(t('field.signout_queue', { n: waiting }))) return;
+      await net.signOut();
+      try { await caches.delete('gridcore-field-photos'); } catch (e) { /* no cache API */ }
+      toast(t('field.signed_out'));
+      location.hash = '#/where';
+      window.dispatchEvent(new CustomEvent('auth-needed', { detail: { reason: 'signed-out' } }));
+    } }, t('common.sign_out')));
+}
+
+export async function render(view, { setLanguage, languageSwitch }) {
+  const box = h('section', { class: 'panel', id: 'outbox' });
+  const reports = h('section', { class: 'panel', id: 'my-reports' });
+  view.append(box, reports, account(setLanguage, languageSwitch));
+  await drawOutbox(box);
+  drawReports(reports);
+  const onChange = () => drawOutbox(box);
+  const onFiled = () => drawReports(reports);
+  window.addEventListener('outbox-changed', onChange);
+  window.addEventListener('outbox-filed', onFiled);
+  return () => {
+    window.removeEventListener('outbox-changed', onChange);
+    window.removeEventListener('outbox-filed', onFiled);
+  };
+}

@@ -1,0 +1,484 @@
+"""The grid worker's phone app (网格通, ``/m/``) in headless Chromium with mobile emulation:
+390 × 844, touch, geolocation granted and set. One live server and one browser for the module;
+each test is a new phone (a fresh browser context: no service worker, no IndexedDB yet).
+
+What the issue asks, as a worker would do it: install criteria and an offline reload; a report
+filed offline with a photo, the app closed and reopened, sent once online — also when the
+network drops after the server got it; where am I offline; verify and check from the phone; an
+access token that expired while reports were queued; a revoked device session. Screenshots of
+every screen go to ``test-artifacts/field_*.png``.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import Engine, text
+
+from layers.security.users import add_user
+from tests.support.browser import chromium_browser
+from tests.support.map_planted import GRID_CODES, grid_square, plant
+from tests.support.thread_server import live_server
+
+PASSWORD = "a-long-password-1"
+ANDROID = ("Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) "
+           "Chrome/124.0 Mobile Safari/537.36")
+DESK = {"X-Role": "dispatcher", "X-Actor": "desk-1"}
+DEPT = {"X-Role": "department_handler", "X-Actor": "dept-1"}
+
+
+def centre(i: int) -> dict[str, float]:
+    x0, y0, x1, y1 = grid_square(i)
+    return {"longitude": (x0 + x1) / 2, "latitude": (y0 + y1) / 2, "accuracy": 12}
+
+
+@pytest.fixture(scope="module")
+def server(engine: Engine) -> Iterator[tuple[Any, str]]:
+    # positions on duty every second (the real default is 15 s): a patrol test in seconds
+    old = os.environ.get("GRIDCORE_FIELD_PATROL_INTERVAL_S")
+    os.environ["GRIDCORE_FIELD_PATROL_INTERVAL_S"] = "1"
+    try:
+        with live_server(engine) as url, chromium_browser() as chromium:
+            yield chromium, url
+    finally:
+        if old is None:
+            os.environ.pop("GRIDCORE_FIELD_PATROL_INTERVAL_S", None)
+        else:
+            os.environ["GRIDCORE_FIELD_PATROL_INTERVAL_S"] = old
+
+
+@pytest.fixture
+def city(db: Engine) -> Engine:
+    """The planted block of six grids; wang works the first three (a grid worker with grid
+    areas), zhao reports elsewhere."""
+    plant(db, cases=False)
+    add_user(db, "wang", PASSWORD, "grid_worker", areas=tuple(GRID_CODES[:3]),
+             display_name="王芳")
+    return db
+
+
+class Phone:
+    """One phone: a browser context with mobile emulation, and what the test watches."""
+
+    def __init__(self, chromium: Any, url: str, artifacts: Path) -> None:
+        self.url, self.artifacts = url, artifacts
+        self.context = chromium.new_context(
+            viewport={"width": 390, "height": 844}, device_scale_factor=1, is_mobile=True,
+            has_touch=True, user_agent=ANDROID, locale="zh-CN", timezone_id="Asia/Shanghai",
+            geolocation=centre(0), permissions=["geolocation"])
+        self.errors: list[str] = []
+        self.page = self.open()
+
+    def open(self) -> Any:
+        page = self.context.new_page()
+        page.on("pageerror", lambda e: self.errors.append(str(e)))
+        page.on("console", lambda m: self.errors.append(m.text) if m.type == "error"
+                and "Content Security Policy" in m.text else None)
+        return page
+
+    def go(self, hash_: str = "") -> None:
+        self.page.goto(f"{self.url}/m/{hash_}")
+        self.page.wait_for_function("() => document.body.dataset.ready === '1'", timeout=30_000)
+
+    def sign_in(self, user: str = "wang", password: str = PASSWORD) -> None:
+        self.page.fill("#username", user)
+        self.page.fill("#password", password)
+        self.page.click("#signin-button")
+        self.page.wait_for_selector("[data-screen=where] #here-code", timeout=30_000)
+        self.page.wait_for_function("() => navigator.serviceWorker.controller !== null",
+                                    timeout=30_000)
+        self.wait_text("#area-note", "6" if user != "wang" else "3")
+
+    def wait_text(self, selector: str, pattern: str, timeout: float = 30_000) -> None:
+        self.page.wait_for_function(
+            "([s, p]) => { const e = document.querySelector(s); "
+            "return !!e && new RegExp(p).test(e.textContent); }", arg=[selector, pattern],
+            timeout=timeout)
+
+    def tab(self, name: str) -> None:
+        self.page.click(f"#tab-{name}")
+        self.page.wait_for_selector(f"#view[data-screen={name}]")
+
+    def shot(self, name: str) -> None:
+        self.page.screenshot(path=str(self.artifacts / f"field_{name}.png"))
+
+    def offline(self, off: bool = True) -> None:
+        self.context.set_offline(off)
+
+    def close(self) -> None:
+        self.context.close()
+
+
+@pytest.fixture
+def phone(server, city, artifacts: Path) -> Iterator[Phone]:  # type: ignore[no-untyped-def]
+    chromium, url = server
+    device = Phone(chromium, url, artifacts)
+    try:
+        yield device
+        assert not device.errors, device.errors
+    finally:
+        device.close()
+
+
+def jpeg(path: Path, size: tuple[int, int] = (4000, 3000)) -> Path:
+    """A camera-like JPEG: noise, so that it does not compress to nothing."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(7)
+    small = rng.integers(0, 255, (size[1] // 8, size[0] // 8, 3), dtype=np.uint8)
+    image = Image.fromarray(small).resize(size, Image.BILINEAR)
+    buf = io.BytesIO()
+    image.save(buf, format="JPEG", quality=92)
+    path.write_bytes(buf.getvalue())
+    return path
+
+
+def cases(db: Engine) -> list[Any]:
+    with db.connect() as conn:
+        return conn.execute(text(
+            "SELECT c.id, c.public_no, c.filed_by, c.source, c.reporter, c.grid_code, "
+            "c.category_key, (SELECT count(*) FROM case_photo p WHERE p.case_id = c.id) AS "
+            "photos, c.intake->'fix' AS fix FROM case_record c ORDER BY c.id")).all()
+
+
+def fill_report(phone: Phone, photo: Path | None, search: str = "道路", key: str = "E0103",
+                description: str = "路面有大片油污", wait_for: str = "110101001001") -> None:
+    page = phone.page
+    phone.tab("report")
+    page.wait_for_selector("#report-where")
+    phone.wait_text("#report-where", wait_for)
+    page.click("#category-button")
+    page.fill("#cat-search", search)
+    page.wait_for_selector(f"#cat-list [data-key={key}]")
+    phone.shot("category_picker")
+    page.click(f"#cat-list [data-key={key}]")
+    page.fill("#description", description)
+    if photo is not None:
+        page.set_input_files("#photo-input", str(photo))
+        page.wait_for_selector("#photo-thumbs figure")
+
+
+def outbox_states(phone: Phone) -> list[str]:
+    return phone.page.eval_on_selector_all("#outbox-list li",
+                                           "els => els.map(e => e.dataset.state)")
+
+
+# -- install criteria --------------------------------------------------------------------------
+def test_installable_and_opens_offline(phone: Phone) -> None:
+    manifest = httpx.get(f"{phone.url}/m/manifest.webmanifest").json()
+    assert manifest["name"].startswith("网格通") and manifest["short_name"] == "网格通"
+    assert manifest["start_url"] == "/m/" and manifest["scope"] == "/m/"
+    assert manifest["display"] == "standalone" and manifest["theme_color"]
+    sizes = {(i["sizes"], i["purpose"]) for i in manifest["icons"]}
+    assert {("192x192", "any"), ("512x512", "any"), ("512x512", "maskable")} <= sizes
+    for icon in manifest["icons"]:
+        assert httpx.get(f"{phone.url}{icon['src']}").headers["content-type"] == "image/png"
+    phone.go()
+    page = phone.page
+    assert page.get_attribute("link[rel=manifest]", "href") == "/m/manifest.webmanifest"
+    page.wait_for_selector("#signin")
+    phone.shot("signin")
+    scope = page.evaluate("() => navigator.serviceWorker.ready.then(r => r.scope)")
+    assert scope == f"{phone.url}/m/"
+    page.wait_for_function("() => navigator.serviceWorker.controller !== null", timeout=30_000)
+    # offline, the page and the app come from the service worker's cache
+    phone.offline()
+    page.reload()
+    page.wait_for_function("() => document.body.dataset.ready === '1'", timeout=30_000)
+    assert page.is_visible("#signin") and page.inner_text("#net") == "离线"
+    phone.offline(False)
+    phone.sign_in()
+    phone.offline()
+    page.reload()
+    page.wait_for_function("() => document.body.dataset.ready === '1'", timeout=30_000)
+    page.wait_for_selector("[data-screen=where] #here-code")
+    phone.wait_text("#here-code", GRID_CODES[0][:12])
+    # every control a thumb taps is at least 44 px high
+    small = page.evaluate("""() => [...document.querySelectorAll(
+        'button, a.button, #tabs a, input, textarea, label.button')]
+        .filter(e => e.offsetParent && e.getBoundingClientRect().height < 44)
+        .map(e => e.id || e.className || e.tagName)""")
+    assert small == []
+
+
+# -- the offline report, closed and reopened, sent once ----------------------------------------
+def test_offline_report_survives_closing_and_is_filed_once(phone: Phone, city: Engine,
+                                                            tmp_path: Path) -> None:
+    phone.go()
+    phone.sign_in()
+    phone.shot("where")
+    phone.offline()
+    fill_report(phone, jpeg(tmp_path / "camera.jpg"))
+    phone.shot("report")
+    phone.page.click("#report-submit")
+    phone.page.wait_for_selector("#outbox-list li[data-state=waiting]")
+    phone.shot("outbox_waiting")
+    assert phone.page.inner_text("#queued") == "待发 1"
+    # the app is closed and opened again, still offline
+    phone.page.close()
+    phone.page = phone.open()
+    phone.go("#/mine")
+    phone.page.wait_for_selector("#outbox-list li[data-state=waiting]")
+    assert cases(city) == []
+    phone.offline(False)
+    phone.page.wait_for_selector("#outbox-list li[data-state=done]", timeout=30_000)
+    filed = cases(city)
+    assert len(filed) == 1
+    case = filed[0]
+    assert (case.filed_by, case.source, case.category_key, case.photos) == (
+        "wang", "grid_worker", "E0103", 1)
+    assert case.fix["accuracy_m"] == 12
+    assert case.public_no in phone.page.inner_text("#outbox-list li")
+    phone.page.wait_for_selector(f"#report-list li[data-id='{case.id}']")
+    phone.shot("outbox_filed")
+    with city.connect() as conn:
+        size = conn.execute(text("SELECT size_bytes FROM case_photo")).scalar()
+    assert size <= 400_000
+
+
+def test_network_dropping_mid_upload_still_makes_one_case(phone: Phone, city: Engine,
+                                                          tmp_path: Path) -> None:
+    answers: list[int] = []
+
+    def drop_twice(route: Any) -> None:
+        response = route.fetch()  # the server receives the report and answers…
+        answers.append(response.status)
+        if len(answers) <= 2:
+            route.abort("connectionreset")  # …and the phone never hears it
+        else:
+            route.fulfill(response=response)
+
+    phone.go()
+    phone.sign_in()
+    phone.context.route(re.compile(r".*/cases$"), drop_twice)
+    fill_report(phone, jpeg(tmp_path / "camera.jpg", (1200, 900)))
+    phone.page.click("#report-submit")
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and "done" not in outbox_states(phone):
+        phone.offline()  # back online: the app sends at once instead of after its back-off
+        phone.offline(False)
+        time.sleep(1.5)
+    assert outbox_states(phone) == ["done"]
+    assert answers[0] == 201 and answers[1:] == [200] * (len(answers) - 1) and len(answers) == 3
+    filed = cases(city)
+    assert len(filed) == 1 and filed[0].photos == 1
+    assert filed[0].public_no in phone.page.inner_text("#outbox-list li")
+
+
+def test_refused_report_shows_the_reason_to_fix(phone: Phone, city: Engine) -> None:
+    phone.context.set_geolocation(centre(4) | {"longitude": 24.99})  # outside every grid
+    phone.go()
+    phone.sign_in()
+    phone.tab("report")
+    phone.wait_text("#report-where", "不在我的网格内")
+    fill_report(phone, None, wait_for="不在")
+    phone.page.click("#report-submit")
+    phone.page.wait_for_selector("#outbox-list li[data-state=refused]")
+    assert "outside every unit grid" in phone.page.inner_text("#outbox-list li .reason")
+    phone.shot("outbox_refused")
+    assert cases(city) == []
+
+
+# -- where am I, offline ---------------------------------------------------------------------
+def test_where_am_i_offline(phone: Phone) -> None:
+    phone.go()
+    phone.sign_in()
+    phone.offline()
+    phone.page.reload()
+    phone.page.wait_for_function("() => document.body.dataset.ready === '1'", timeout=30_000)
+    for i in (1, 2):  # grids 002 and 003: computed on the phone, no network
+        phone.context.set_geolocation(centre(i))
+        phone.wait_text("#here-code", GRID_CODES[i])
+    phone.shot("where_offline")
+    phone.context.set_geolocation(centre(4))  # grid 005: not wang's
+    phone.wait_text("#here-code", "不在")
+    assert GRID_CODES[1] in phone.page.inner_text("#here-name")  # the nearest of wang's
+
+
+# -- verify and check ----------------------------------------------------------------------------
+def _desk_case(url: str, point: dict[str, float], fed_back: bool = False) -> int:
+    body = {"idempotency_key": os.urandom(8).hex(), "category": "E0103",
+            "lon": point["longitude"], "lat": point["latitude"], "description": "市民来电：路面脏"}
+    cid = httpx.post(f"{url}/cases", json=body, headers=DESK).json()["id"]
+    if fed_back:
+        for action, who, payload in (("verify", DESK, {}), ("register", DESK, {}),
+                                     ("dispatch", DESK, {"department": "D-CLEAN"}),
+                                     ("accept", DEPT, {}), ("handle", DEPT, {}),
+                                     ("feed_back", DEPT, {})):
+            r = httpx.post(f"{url}/cases/{cid}/{action}", json=payload, headers=who)
+            assert r.status_code == 200, r.text
+    return int(cid)
+
+
+def test_verify_and_check_from_the_phone(phone: Phone, city: Engine, tmp_path: Path) -> None:
+    verify = _desk_case(phone.url, centre(0))
+    check = _desk_case(phone.url, centre(1), fed_back=True)
+    phone.go()
+    phone.sign_in()
+    phone.tab("tasks")
+    page = phone.page
+    page.wait_for_selector(f".task[data-id='{check}']")
+    assert page.get_attribute(f".task[data-id='{verify}']", "data-task") == "verify"
+    assert page.get_attribute(f".task[data-id='{check}']", "data-task") == "check"
+    phone.shot("tasks")
+    # verify: real
+    page.click(f".task[data-id='{verify}']")
+    page.wait_for_selector("#step-form")
+    phone.shot("case_verify")
+    page.click("[data-choice=verify]")
+    page.click("#step-submit")
+    page.wait_for_selector(f".task[data-id='{check}']")
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and _state(city, verify) != "verified":
+        time.sleep(0.3)
+    assert _state(city, verify) == "verified"
+    # check: failed without a note is refused on the phone; nothing is queued or sent
+    page.click(f".task[data-id='{check}']")
+    page.wait_for_selector("#step-form")
+    page.click("[data-choice=fail]")
+    page.click("#step-submit")
+    assert "说明" in page.inner_text("#step-error")
+    phone.shot("case_check_refused")
+    assert _state(city, check) == "fed_back"
+    page.fill("#step-note", "路面仍有油污")
+    page.set_input_files("#step-photo-input", str(jpeg(tmp_path / "check.jpg", (2000, 1500))))
+    page.wait_for_selector("#step-photo-thumbs figure")
+    phone.shot("case_check")
+    page.click("#step-submit")
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and _state(city, check) != "checked":
+        time.sleep(0.3)
+    with city.connect() as conn:
+        row = conn.execute(text(
+            "SELECT c.state, c.check_result, h.reason, h.actor, (SELECT count(*) FROM "
+            "case_photo p WHERE p.history_id = h.id) AS photos FROM case_record c JOIN "
+            "case_history h ON h.case_id = c.id AND h.action = 'check' WHERE c.id = :i"),
+            {"i": check}).one()
+        verified_by = conn.execute(text("SELECT actor FROM case_history WHERE case_id = :i "
+                                        "AND action = 'verify'"), {"i": verify}).scalar()
+    assert tuple(row) == ("checked", "fail", "路面仍有油污", "wang", 1)
+    assert verified_by == "wang"
+    # the case and its photos, as the worker sees them now
+    page.goto(f"{phone.url}/m/#/case/{check}")
+    page.wait_for_selector("#case-photos img:not(.loading)")
+    phone.shot("case_detail")
+
+
+def _state(db: Engine, cid: int) -> str:
+    with db.connect() as conn:
+        return str(conn.execute(text("SELECT state FROM case_record WHERE id = :i"),
+                                {"i": cid}).scalar())
+
+
+# -- sign in once: refresh, revocation -------------------------------------------------------
+def _queue_offline_report(phone: Phone) -> None:
+    phone.offline()
+    fill_report(phone, None, search="垃圾", key="E0102", description="垃圾桶满溢")
+    phone.page.click("#report-submit")
+    phone.page.wait_for_selector("#outbox-list li[data-state=waiting]")
+
+
+def test_expired_access_token_is_refreshed_and_the_queue_sent(phone: Phone,
+                                                              city: Engine) -> None:
+    from api.security.identity import issue_token
+    from gridcore.settings import Settings
+
+    phone.go()
+    phone.sign_in()
+    _queue_offline_report(phone)
+    sid = phone.page.evaluate(_READ_SESSION)
+    expired, _ = issue_token(Settings().security, "wang", "grid_worker", minutes=-5,
+                             session_id=sid)
+    phone.page.evaluate(_WRITE_ACCESS, expired)  # the token expired while the phone waited…
+    phone.page.reload()  # …and the app was opened again, still offline
+    phone.page.wait_for_function("() => document.body.dataset.ready === '1'", timeout=30_000)
+    phone.offline(False)
+    phone.page.wait_for_selector("#outbox-list li[data-state=done]", timeout=30_000)
+    assert len(cases(city)) == 1
+    with city.connect() as conn:
+        assert conn.execute(text("SELECT rotations FROM device_session")).scalar() >= 1
+
+
+def test_revoked_session_asks_to_sign_in_and_keeps_the_queue(phone: Phone,
+                                                              city: Engine) -> None:
+    from layers.security.sessions import revoke_user
+
+    phone.go()
+    phone.sign_in()
+    _queue_offline_report(phone)
+    revoke_user(city, "wang", "admin", "phone lost")
+    phone.offline(False)
+    phone.page.wait_for_selector("#signin #signin-queue", timeout=30_000)
+    assert "1" in phone.page.inner_text("#signin-queue")
+    assert phone.page.input_value("#username") == "wang"
+    phone.shot("signin_again")
+    assert cases(city) == []
+    phone.page.fill("#password", PASSWORD)
+    phone.page.click("#signin-button")
+    phone.page.wait_for_selector("#view[data-screen=mine]")  # back where the worker was
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not cases(city):
+        time.sleep(0.3)
+    assert len(cases(city)) == 1
+
+
+_READ_SESSION = """() => new Promise((done, fail) => { const r = indexedDB.open('gridcore-field');
+  r.onerror = fail; r.onsuccess = () => { const q = r.result.transaction('kv').objectStore('kv')
+  .get('auth'); q.onsuccess = () => done(q.result.sessionId); }; })"""
+_WRITE_ACCESS = """(token) => new Promise((done, fail) => {
+  const r = indexedDB.open('gridcore-field'); r.onerror = fail;
+  r.onsuccess = () => { const s = r.result.transaction('kv', 'readwrite')
+  .objectStore('kv'); const q = s.get('auth'); q.onsuccess = () => { const auth = q.result;
+  auth.access = token; s.put(auth, 'auth').onsuccess = () => done(true); }; }; })"""
+
+
+# -- patrol, the English switch ----------------------------------------------------------------
+def test_patrol_records_on_duty_only(phone: Phone, city: Engine) -> None:
+    phone.go()
+    phone.sign_in()
+    phone.tab("patrol")
+    page = phone.page
+    page.click("#duty-toggle")
+    page.wait_for_selector("#duty:not([hidden])")
+    for step in range(4):
+        point = centre(0)
+        phone.context.set_geolocation({**point, "longitude": point["longitude"] + step * 3e-4})
+        time.sleep(1.3)
+    phone.wait_text("#duty-info", "[3-9] 个点")
+    phone.shot("patrol_on_duty")
+    page.click("#duty-toggle")
+    page.wait_for_selector("#duty[hidden]", state="attached")
+    deadline = time.monotonic() + 30
+    row = None
+    while time.monotonic() < deadline:
+        with city.connect() as conn:
+            row = conn.execute(text("SELECT ended_at IS NOT NULL AS ended, points, "
+                                    "GeometryType(track) AS kind FROM patrol_shift")).first()
+        if row is not None and row.ended:
+            break
+        time.sleep(0.5)
+    assert row is not None and row.ended and row.points >= 3 and row.kind == "LINESTRINGM"
+    time.sleep(2)  # off duty: nothing more is recorded
+    with city.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM patrol_point")).scalar() == row.points
+
+
+def test_english_switch(phone: Phone) -> None:
+    phone.go()
+    phone.sign_in()
+    phone.tab("mine")
+    phone.page.click(".lang-switch button[lang=en]")
+    phone.wait_text("#tab-tasks .label", "Tasks")
+    phone.shot("mine_en")
+    phone.tab("where")
+    phone.wait_text("#report-here", "Report here")
+    phone.shot("where_en")
