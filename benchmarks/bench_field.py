@@ -42,7 +42,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 os.environ.setdefault("GRIDCORE_ENV", "development")
 
-from benchmarks.scratch import create_database, drop_database  # noqa: E402
+from scratch import create_database, drop_database  # noqa: E402  (benchmarks/, beside this script)
 
 SLOW_3G = {"offline": False, "latency": 2000, "downloadThroughput": 50_000,
            "uploadThroughput": 50_000}
