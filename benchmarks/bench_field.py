@@ -37,6 +37,7 @@ import time
 import uuid
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -79,7 +80,7 @@ def camera_jpeg(path: Path) -> int:
     rng = np.random.default_rng(12)
     w, h = 4000, 3000
     blocks = rng.integers(30, 230, (h // 60 + 1, w // 60 + 1, 3), dtype=np.uint8)
-    base = np.asarray(Image.fromarray(blocks).resize((w, h), Image.NEAREST)
+    base = np.asarray(Image.fromarray(blocks).resize((w, h), Image.Resampling.NEAREST)
                       .filter(ImageFilter.GaussianBlur(3)), dtype=np.float32)
     ramp = np.linspace(-25, 25, w, dtype=np.float32)[None, :, None]
     noise = rng.normal(0, 9, (h, w, 3)).astype(np.float32)
@@ -108,7 +109,7 @@ def run(rounds: int) -> None:
         plant(engine, cases=False)
         add_user(engine, "wang", PASSWORD, "grid_worker", areas=tuple(GRID_CODES[:3]))
         x0, y0, x1, y1 = grid_square(0)
-        geo = {"longitude": (x0 + x1) / 2, "latitude": (y0 + y1) / 2, "accuracy": 10}
+        geo: Any = {"longitude": (x0 + x1) / 2, "latitude": (y0 + y1) / 2, "accuracy": 10}
         with live_server(engine) as url, sync_playwright() as p:
             import httpx
 

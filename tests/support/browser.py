@@ -48,7 +48,8 @@ def pixel(page, shot: bytes, lon: float, lat: float) -> tuple[int, int, int]:
         [lon, lat])
     box = page.locator("#map").bounding_box()
     image = Image.open(io.BytesIO(shot)).convert("RGB")
-    return image.getpixel((int(box["x"] + x), int(box["y"] + y)))
+    r, g, b = image.getpixel((int(box["x"] + x), int(box["y"] + y)))  # type: ignore[misc]
+    return int(r), int(g), int(b)
 
 
 def near(rgb: tuple[int, int, int], hex_colour: str, tolerance: int = 40) -> bool:
