@@ -27,6 +27,7 @@ export async function enqueue(kind, fields, { photos = [], user = '', label = ''
                  error: null, result: null };
   await store.outboxPut(item);
   changed();
+  if (navigator.onLine === false) askForSync();
   flush();
   return item;
 }
