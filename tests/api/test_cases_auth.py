@@ -6,11 +6,11 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
-from api.security.identity import issue_token
 from gridcore.settings import Settings
 from layers.security.users import add_key, add_user
 from tests.support.cases import INSIDE_001, plant, report, settings
 from tests.support.database import serving
+from tests.support.security import bearer
 
 
 @pytest.fixture
@@ -19,10 +19,6 @@ def api(db, tmp_path):  # type: ignore[no-untyped-def]
     with serving(db, Settings(cases=settings(tmp_path))) as client:
         yield client
 
-
-def bearer(api: TestClient, username: str, role: str) -> dict[str, str]:
-    token, _ = issue_token(api.app.state.settings.security, username, role)
-    return {"Authorization": f"Bearer {token}"}
 
 
 def test_token_names_actor_and_role(api: TestClient, db) -> None:  # type: ignore[no-untyped-def]

@@ -12,11 +12,11 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
-from api.security.identity import issue_token
 from gridcore.settings import Settings
 from layers.security.users import add_user
 from tests.support.cases import GRID_001, GRID_002, INSIDE_001, INSIDE_002, plant, report, settings
 from tests.support.database import row_counts, serving
+from tests.support.security import bearer
 
 DESK = {"X-Role": "dispatcher", "X-Actor": "desk-1"}
 DEPT = {"X-Role": "department_handler", "X-Actor": "dept-1"}
@@ -37,10 +37,6 @@ def api(db: Engine, tmp_path) -> Iterator[TestClient]:  # type: ignore[no-untype
     with serving(db, Settings(cases=settings(tmp_path))) as client:
         yield client
 
-
-def bearer(api: TestClient, username: str, role: str) -> dict[str, str]:
-    token, _ = issue_token(api.app.state.settings.security, username, role)
-    return {"Authorization": f"Bearer {token}"}
 
 
 @pytest.fixture

@@ -11,9 +11,9 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
-from api.security.identity import issue_token
 from layers.security.users import add_user
 from tests.support.database import serving
+from tests.support.security import bearer
 
 
 @pytest.fixture
@@ -21,10 +21,6 @@ def api(db: Engine) -> Iterator[TestClient]:
     with serving(db) as client:
         yield client
 
-
-def bearer(api: TestClient, username: str, role: str) -> dict[str, str]:
-    token, _ = issue_token(api.app.state.settings.security, username, role)
-    return {"Authorization": f"Bearer {token}"}
 
 
 def ms(at: datetime) -> int:

@@ -8,6 +8,7 @@ identity itself build their own clients.
 from __future__ import annotations
 
 from functools import cache
+from typing import Any
 
 from fastapi import FastAPI
 from sqlalchemy import Engine
@@ -38,4 +39,11 @@ def admin_headers(app: FastAPI, engine: Engine, trust_role_headers: bool = True
             conn.execute(app_user.insert().values(username=TEST_ADMIN, role="admin",
                                                   password_hash=_password_hash()))
     token, _ = issue_token(app.state.settings.security, TEST_ADMIN, "admin", minutes=60)
+    return {"Authorization": f"Bearer {token}"}
+
+
+def bearer(client: Any, username: str, role: str) -> dict[str, str]:
+    """The ``Authorization`` header of a token for ``username`` (who must exist to be
+    accepted), signed with the settings of the ``client``'s app."""
+    token, _ = issue_token(client.app.state.settings.security, username, role)
     return {"Authorization": f"Bearer {token}"}
