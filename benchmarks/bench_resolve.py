@@ -64,7 +64,7 @@ from layers.grids.resolver import Resolver  # noqa: E402
 from spatial.batch import resolve  # noqa: E402
 from spatial.locator import GridLocator  # noqa: E402
 from tests.support.grids import load_grids, voronoi_grids  # noqa: E402
-from tests.support.street_grids import street_grids  # noqa: E402
+from demo.street_grids import street_grids  # noqa: E402
 
 TARGETS = {"resolve_vs_peer": 10.0, "locator_vs_sjoin": 15.0, "single_p99_us": 50.0,
            "build_s": 10.0, "build_mb": 500.0}

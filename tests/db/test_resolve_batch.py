@@ -194,7 +194,7 @@ def test_a_big_frame_equals_the_sum_of_its_parts(db) -> None:  # type: ignore[no
     import shapely
 
     from spatial.h3lattice import MIN_POINTS
-    from tests.support.street_grids import street_grids
+    from demo.street_grids import street_grids
 
     grids = street_grids(300, seed=4)
     load_grids(db, grids)

@@ -11,7 +11,7 @@ import shapely
 from layers.grids.index import GridIndex
 from tests.support.data import shared_file
 from tests.support.grids import load_grids, postgis_covers, voronoi_grids
-from tests.support.street_grids import street_grids
+from demo.street_grids import street_grids
 
 
 def _codes(db, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:  # type: ignore[no-untyped-def]

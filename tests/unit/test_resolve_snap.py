@@ -14,7 +14,7 @@ import pytest
 import shapely
 
 from spatial.locator import OUTSIDE, GridLocator
-from tests.support.street_grids import street_grids
+from demo.street_grids import street_grids
 
 
 def _codes(n: int) -> list[str]:
