@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 import shapely
 
-from spatial.locator import OUTSIDE, GridLocator
 from demo.street_grids import street_grids
+from spatial.locator import OUTSIDE, GridLocator
 
 
 def _codes(n: int) -> list[str]:
