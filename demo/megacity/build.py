@@ -312,6 +312,8 @@ def build(engine: Engine, opts: Options, echo: Callable[[str], None] = print) ->
             engine, frame, code_field=None, name_field=None, state_field=None,
             source="megacity", h3_resolution=opts.h3_resolution, taxonomy=taxonomy))
         del frame
+    if not opts.cases:
+        return timings
     with engine.connect() as conn:
         places = timings.run("places read back", echo,
                              lambda: _places(conn, ground, city, first, opts.seed))
