@@ -152,7 +152,7 @@ def generate(places: Places, first_id: int, t: np.ndarray, end_us: int, seed: in
     source = SOURCES[rng.choice(len(SOURCES), n, p=SOURCE_P)]
     # the path: voided, merged or the closed loop with its detours
     u = rng.random(n)
-    void, merge = u < 0.06, (u >= 0.06) & (u < 0.09)
+    void, merge = u < 0.06, (u >= 0.06) & (u < 0.09) & (ids > 1)  # the first has no primary
     loop = ~(void | merge)
     mask = np.zeros((n, len(SLOTS)), dtype=bool)
     mask[:, 0] = True

@@ -139,9 +139,14 @@ def export(ctx: typer.Context,
 
         if bbox:
             fail("--bbox is not supported with geoparquet (the export is partitioned whole)")
+        from gridcore.errors import ValidationError
+
         made = engine(ctx)
-        summary = export_geoparquet(made, layer, output, settings(ctx).cases.city_timezone,
-                                    replace=replace)
+        try:
+            summary = export_geoparquet(made, layer, output, settings(ctx).cases.city_timezone,
+                                        replace=replace)
+        except ValidationError as exc:
+            fail(str(exc))
         typer.echo(f"{summary.rows} {layer} written to {output} in {len(summary.partitions)} "
                    f"partitions ({'month' if layer == 'cases' else 'district'}=…)")
         return
