@@ -147,7 +147,7 @@ def run(args: argparse.Namespace, snap: Any, box: tuple[float, float, float, flo
     rows.append(("one process, no dask", med, gen_local))
     for workers in [int(w) for w in args.workers.split(",")]:
         with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                          memory_limit="6GiB", dashboard_address=None) as cluster, \
+                          memory_limit="6GiB", dashboard_address=":0") as cluster, \
                 Client(cluster):
             gdf = frame(n, args.partitions, box)
             started = time.perf_counter()

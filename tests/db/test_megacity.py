@@ -156,7 +156,7 @@ def test_resolve_on_a_distributed_cluster_matches_the_stored_grids(megacity, tmp
     export_geoparquet(engine, "cases", tmp_path / "cases")
     resolver = Resolver(engine)
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                      dashboard_address=None) as cluster, Client(cluster) as client:
+                      dashboard_address=":0") as cluster, Client(cluster) as client:
         cases = dask_geopandas.read_parquet(tmp_path / "cases")
         out = resolve(cases.rename(columns={"grid_code": "stored_grid"}), resolver,
                       category="category_key")
