@@ -184,7 +184,7 @@ def generate(places: Places, first_id: int, t: np.ndarray, end_us: int, seed: in
     state = to[last_change].astype(str)
     cases = _case_columns(places, ids, t, end_us, category, lon, lat, grid, where, part_kind,
                           source, state, at, happened, last, sent_back, parked, rng, taxonomy)
-    history = _history(ids, at, happened, source, grid, places, cases)
+    history = _history(ids, at, happened, rework, source, grid, places, cases)
     # merged cases point at the case before them in the same grid (if any, else voided)
     return Chunk(_merge_targets(cases, grid, merge & happened[:, 3]), history)
 
@@ -255,7 +255,8 @@ def _case_columns(places: Places, ids, t, end_us, category, lon, lat, grid, wher
     }
 
 
-def _history(ids, at, happened, source, grid, places: Places, cases) -> pa.Table:  # noqa: ANN001
+def _history(ids, at, happened, rework, source, grid, places: Places,  # noqa: ANN001
+             cases) -> pa.Table:  # noqa: ANN001
     rows, slots = np.nonzero(happened)
     role = np.array(ROLE, dtype=object)[slots]
     first = slots == 0
@@ -285,9 +286,26 @@ def _history(ids, at, happened, source, grid, places: Places, cases) -> pa.Table
         "actor": actor.astype(str), "role": role.astype(str),
         "action": np.array(SLOTS)[slots], "from_state": frm, "to_state": to.astype(str),
         "reason": np.where(np.isin(slots, (2, 3, 6, 9, 14)), "synthetic megacity step", ""),
-        "details": np.where(slots == 13, '{"check_result": "fail"}',
-                            np.where(slots == 17, '{"check_result": "pass"}', "{}")),
+        "details": _details(slots, dept, np.asarray(cases["department_code"].to_numpy(
+            zero_copy_only=False), dtype=object)[rows], rework[rows]),
     })
+
+
+def _details(slots: np.ndarray, proposed: np.ndarray, department: np.ndarray,
+             failed: np.ndarray) -> np.ndarray:
+    """The history rows' details as the lifecycle writes them: the department of a dispatch,
+    the refusing department of a send-back, the result of a check."""
+    out = np.full(len(slots), "{}", dtype=object)
+    out[(slots == 13) | (slots == 17)] = '{"check_result": "pass"}'
+    out[(slots == 13) & failed] = '{"check_result": "fail"}'
+    first = slots == 5
+    out[first] = np.char.add(np.char.add('{"department": "', proposed[first].astype(str)), '"}')
+    again = slots == 7
+    chosen = np.where(department[again] == None, proposed[again], department[again])  # noqa: E711
+    out[again] = np.char.add(np.char.add('{"department": "', chosen.astype(str)), '"}')
+    back = slots == 6
+    out[back] = np.char.add(np.char.add('{"refused_by": "', proposed[back].astype(str)), '"}')
+    return out
 
 
 def _merge_targets(cases: dict[str, Any], grid: np.ndarray, merged: np.ndarray
