@@ -43,6 +43,7 @@ from api.security import headers as security_headers
 from basemaps.providers import tile_origins
 from gridcore.settings import Settings
 from layers.db.engine import check_server, make_engine
+from layers.db.reads import ReadRouter
 from layers.grids.resolver import Resolver
 
 log = logging.getLogger(__name__)
@@ -85,6 +86,9 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         state = app.state
         state.engine = engine or make_engine(settings.database)
         check_server(state.engine)
+        # read-only routes go to a caught-up replica when GRIDCORE_READ_DATABASE_URL names any
+        state.reads = ReadRouter(state.engine, settings.database)
+        await asyncio.to_thread(state.reads.start)
         state.resolver = Resolver(state.engine, settings.resolve, settings.h3_resolution)
         await asyncio.to_thread(_warm, state.resolver)
         filing.start(app)
@@ -97,6 +101,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         finally:
             gc.unfreeze()
             filing.stop(app)
+            await asyncio.to_thread(state.reads.stop)
             reader = getattr(state, "version_reader", None)  # the tiles' dedicated conn
             if reader is not None:
                 reader.close()

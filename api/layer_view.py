@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from fastapi import Request
 from sqlalchemy import Connection
 
+from api.deps import read_engine_sync
 from gridcore.errors import NotFound
 from layers.ogc.collections import Collection, Registry, layer_versions
 
@@ -49,7 +50,8 @@ def registry(request: Request) -> Registry:
 @contextmanager
 def open_layer_view(request: Request) -> Iterator[LayerView]:
     """Versions are read first, in the same connection as the data: a response can be newer
-    than its version (then the next request fetches again), never older — no stale tile."""
-    with request.app.state.engine.connect() as conn:
+    than its version (then the next request fetches again), never older — no stale tile. The
+    connection is a caught-up replica's when there are replicas (``api.deps``)."""
+    with read_engine_sync(request).connect() as conn:
         versions, schema = layer_versions(conn)
         yield LayerView(conn, versions, registry(request).collections(conn, schema))

@@ -57,6 +57,7 @@ from sqlalchemy import Engine, create_engine, make_url, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from demo.street_grids import street_grids  # noqa: E402
 from layers.db.engine import make_engine  # noqa: E402
 from layers.db.migrate import migrate  # noqa: E402
 from layers.grids.index import GridIndex, IndexSnapshot  # noqa: E402
@@ -64,7 +65,6 @@ from layers.grids.resolver import Resolver  # noqa: E402
 from spatial.batch import resolve  # noqa: E402
 from spatial.locator import GridLocator  # noqa: E402
 from tests.support.grids import load_grids, voronoi_grids  # noqa: E402
-from tests.support.street_grids import street_grids  # noqa: E402
 
 TARGETS = {"resolve_vs_peer": 10.0, "locator_vs_sjoin": 15.0, "single_p99_us": 50.0,
            "build_s": 10.0, "build_mb": 500.0}

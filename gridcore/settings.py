@@ -79,6 +79,18 @@ class DatabaseSettings(Section):
     # Session-level PREPARE (layers.db.prepared) needs each statement to stay on its server
     # session: turn it off behind a transaction-pooling proxy such as PgBouncer.
     prepared_statements: bool = True
+    # Read replicas (layers.db.reads): one or more URLs, comma-separated, of hot standbys that
+    # serve the read-only routes; a replica lagging more than replica_max_lag_s, or down, is
+    # skipped. A routed read sees every write committed before it began: it waits up to
+    # replica_wait_ms for its replica to replay that far, else the primary answers.
+    read_database_url: str | None = Field(None, json_schema_extra=_secret("passwords inside"))
+    replica_max_lag_s: float = 5.0
+    replica_wait_ms: float = 200.0
+    replica_check_interval_s: float = 1.0
+
+    def read_urls(self) -> list[str]:
+        """The replicas' URLs (``read_database_url`` split at commas)."""
+        return [u.strip() for u in (self.read_database_url or "").split(",") if u.strip()]
 
 
 class ResolveSettings(Section):
@@ -382,10 +394,16 @@ def _shown(value: Any, info: FieldInfo) -> str:
         return "********" if value.get_secret_value() else ""
     if extra.get("secret"):
         text = str(value)
-        if "://" in text and "@" in text:  # a URL: hide the password only
-            scheme, rest = text.split("://", 1)
-            credentials, host = rest.rsplit("@", 1)
-            user = credentials.split(":", 1)[0]
-            return f"{scheme}://{user}:********@{host}" if ":" in credentials else text
+        if "://" in text:  # one URL or several: hide the passwords only
+            return ",".join(_without_password(u) for u in text.split(","))
         return "********"
     return str(value)
+
+
+def _without_password(url: str) -> str:
+    if "://" not in url or "@" not in url:
+        return url
+    scheme, rest = url.split("://", 1)
+    credentials, host = rest.rsplit("@", 1)
+    user = credentials.split(":", 1)[0]
+    return f"{scheme}://{user}:********@{host}" if ":" in credentials else url

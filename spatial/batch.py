@@ -16,8 +16,9 @@ Vectorised end to end, no Python per row: coordinates come out of the geometry a
 call and are converted by pyproj or ``spatial.crs`` as arrays, the locator answers all points in
 one call, hierarchy codes and H3 cells (h3ronpy) are Arrow arrays taken by index, departments
 are proposed once per distinct (category, grid) pair. A **dask-geopandas** GeoDataFrame is
-resolved partition by partition (``map_partitions``); the in-memory index travels to the workers
-with the task (it pickles). The department here comes from the area rules only; linking city
+resolved partition by partition (``map_partitions``), locally or on a ``distributed`` cluster;
+the in-memory index is one task of the graph, sent to each worker once (it pickles). The
+department here comes from the area rules only; linking city
 parts (and their owner override) is per point and lives in
 ``layers.grids.resolver.Resolver.resolve_many``.
 """
@@ -78,10 +79,31 @@ def resolve(gdf: Any, source: Any = None, category: str | None = None,
         h3_resolution = int(getattr(source, "h3_resolution", h3cells.DEFAULT_RESOLUTION))
     snap = _snapshot(source)
     if _is_dask(gdf):
+        import dask
+
         meta = resolve_frame(gdf._meta, snap, category, h3_resolution, crs, nearest)
-        return gdf.map_partitions(resolve_frame, snap, category, h3_resolution, crs, nearest,
-                                  meta=meta)
+        return gdf.map_partitions(resolve_frame, _shared(dask, snap), category, h3_resolution,
+                                  crs, nearest, meta=meta)
     return resolve_frame(gdf, snap, category, h3_resolution, crs, nearest)
+
+
+def _shared(dask: Any, snap: Any) -> Any:
+    """The snapshot as one object of the graph. On a ``distributed`` cluster it is scattered
+    to the workers first (once per snapshot: the same object is found again by its hash), so
+    neither the graph nor the scheduler carries it — hundreds of MB for a megacity's 60,000
+    street-shaped grids; each worker receives it once, not with every partition's task."""
+    try:
+        from distributed import get_client
+
+        client = get_client()
+    except (ImportError, ValueError):  # no distributed, or no client: the local schedulers
+        return dask.delayed(snap, pure=True, traverse=False)
+    future = client.scatter(snap, broadcast=True, hash=True)
+    return dask.delayed(_same, pure=True)(future)
+
+
+def _same(value: Any) -> Any:
+    return value
 
 
 def _is_dask(obj: Any) -> bool:

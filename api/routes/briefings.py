@@ -6,7 +6,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
-from api.deps import EngineDep, SettingsDep
+from api.deps import ReadEngineDep, SettingsDep
 from api.pages import request_language
 from api.routes.briefing_doc import briefing_html, briefing_pdf
 from api.routes.evaluation import evaluation_model
@@ -20,7 +20,7 @@ router = APIRouter(prefix="/briefings", tags=["briefings 数据简报"])
 
 @router.get("/{name}", summary="A period's data briefing as PDF or HTML",
             responses={200: {"content": {"application/pdf": {}, "text/html": {}}}})
-def briefing(request: Request, name: str, engine: EngineDep, settings: SettingsDep,
+def briefing(request: Request, name: str, engine: ReadEngineDep, settings: SettingsDep,
              viewer: Viewer, area: str | None = None) -> Response:
     viewer.require("briefing.read")
     spec, dot, fmt = name.rpartition(".")

@@ -17,7 +17,7 @@ from pydantic import BaseModel, Field
 from pydantic import ValidationError as PydanticError
 from starlette.datastructures import UploadFile
 
-from api.deps import CaseSettingsDep, EngineDep
+from api.deps import CaseSettingsDep, EngineDep, ReadEngineDep
 from api.errors import pydantic_problem
 from api.filing import file_report
 from api.responses import FastJSONResponse
@@ -299,7 +299,7 @@ def _export(engine: Any, cases: list[dict[str, Any]], fmt: str,
 
 @router.get("", summary="List cases (filters, keyset pages, CSV / GeoJSON export)",
             responses={200: {"content": {"text/csv": {}, "application/geo+json": {}}}})
-def get_cases(request: Request, engine: EngineDep, settings: CaseSettingsDep, viewer: Viewer,
+def get_cases(request: Request, engine: ReadEngineDep, settings: CaseSettingsDep, viewer: Viewer,
               grid: str | None = None, community: str | None = None,
               street: str | None = None, district: str | None = None,
               department: str | None = None, state: str | None = None,
@@ -327,7 +327,7 @@ def get_cases(request: Request, engine: EngineDep, settings: CaseSettingsDep, vi
 
 
 @router.get("/overdue", summary="Open cases past their deadline (督办)")
-def get_overdue(engine: EngineDep, settings: CaseSettingsDep, viewer: Viewer,
+def get_overdue(engine: ReadEngineDep, settings: CaseSettingsDep, viewer: Viewer,
                 limit: Annotated[int, Query(ge=1, le=1000)] = 1000) -> dict[str, Any]:
     viewer.require("case.read")
     cases = overdue(engine, settings, limit, scope=viewer.scope)

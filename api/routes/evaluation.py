@@ -28,7 +28,7 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 from sqlalchemy import Engine, text
 
-from api.deps import EngineDep, SettingsDep
+from api.deps import EngineDep, ReadEngineDep, SettingsDep
 from api.naming import indicator_name
 from api.pages import request_language
 from api.security.identity import Viewer
@@ -250,7 +250,7 @@ def decide(appeal_id: int, decision: Literal["approve", "reject"], body: Decisio
 
 
 @router.get("/{kind}", summary="A ranking of departments, areas or grid workers")
-def ranking(request: Request, kind: Kind, engine: EngineDep, settings: SettingsDep,
+def ranking(request: Request, kind: Kind, engine: ReadEngineDep, settings: SettingsDep,
             viewer: Viewer, period: PeriodQ, level: LevelQ = None) -> dict[str, Any]:
     viewer.require("evaluation.read")
     model, cal = evaluation_model(settings), settings.cases.working_calendar
@@ -266,7 +266,7 @@ def ranking(request: Request, kind: Kind, engine: EngineDep, settings: SettingsD
 
 
 @router.get("/{kind}/{code}", summary="One party's evaluation, explained down to its cases")
-def party(request: Request, kind: Kind, code: str, engine: EngineDep, settings: SettingsDep,
+def party(request: Request, kind: Kind, code: str, engine: ReadEngineDep, settings: SettingsDep,
           viewer: Viewer, period: PeriodQ, level: LevelQ = None) -> dict[str, Any]:
     viewer.require("evaluation.details")
     if not may_see_details(engine, viewer, kind, code):

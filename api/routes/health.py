@@ -17,7 +17,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 
 from api import i18n
-from api.deps import CaseSettingsDep, EngineDep
+from api.deps import CaseSettingsDep, ReadEngineDep
 from api.naming import health_name, level_name
 from api.pages import request_language
 from api.security.identity import require_area
@@ -155,7 +155,7 @@ def _driver(score: GridScore, index: str, lang: str, model: HealthModel
 
 
 @router.get("/grids/{code}/health", summary="One grid's explained health (城市体检)")
-def grid_health(request: Request, engine: EngineDep, cases: CaseSettingsDep, code: str,
+def grid_health(request: Request, engine: ReadEngineDep, cases: CaseSettingsDep, code: str,
                 window: WindowQ = "30d", weights: WeightsQ = None) -> dict[str, Any]:
     require_area(request, code)  # a grid outside the caller's areas is not found
     cal = cases.working_calendar
@@ -166,7 +166,7 @@ def grid_health(request: Request, engine: EngineDep, cases: CaseSettingsDep, cod
 
 
 @router.get("/health/areas/{level}/{code}", summary="One community/street/district's health")
-def area_health(request: Request, engine: EngineDep, cases: CaseSettingsDep, level: str,
+def area_health(request: Request, engine: ReadEngineDep, cases: CaseSettingsDep, level: str,
                 code: str, window: WindowQ = "30d", weights: WeightsQ = None
                 ) -> dict[str, Any]:
     require_area(request, code)
@@ -178,7 +178,7 @@ def area_health(request: Request, engine: EngineDep, cases: CaseSettingsDep, lev
 
 
 @router.get("/health/rankings", summary="Worst, best and most improved grids or areas")
-def rankings(request: Request, engine: EngineDep, cases: CaseSettingsDep,
+def rankings(request: Request, engine: ReadEngineDep, cases: CaseSettingsDep,
              window: WindowQ = "30d",
              level: LevelQ = "grid",
              index: str = "total", limit: Annotated[int, Query(ge=1, le=500)] = 10,
@@ -219,7 +219,7 @@ def rankings(request: Request, engine: EngineDep, cases: CaseSettingsDep,
             "most_improved": rows(improved, change)}
 
 
-def _collection(engine: EngineDep, cases: CaseSettings, index: str, window: str, level: str,
+def _collection(engine: ReadEngineDep, cases: CaseSettings, index: str, window: str, level: str,
                 scheme: str, k: int, breaks: str | None, weights: str | None,
                 lang: str = i18n.DEFAULT_LANGUAGE) -> tuple[dict[str, Any], Window]:
     check_level(level)
@@ -285,7 +285,7 @@ KQ = Annotated[int, Query(description="number of classes (2–9)")]
 
 @router.get("/health/choropleth", summary="Scores as GeoJSON with classes and legend",
             responses={200: {"content": {"application/geo+json": {}}}})
-def choropleth(request: Request, engine: EngineDep, cases: CaseSettingsDep,
+def choropleth(request: Request, engine: ReadEngineDep, cases: CaseSettingsDep,
                index: str = "total", window: WindowQ = "30d",
                level: LevelQ = "grid", scheme: SchemeQ = "quantiles", k: KQ = 5,
                breaks: BreaksQ = None, weights: WeightsQ = None) -> Response:
@@ -303,9 +303,10 @@ def _title(index: str, level: str, w: Window) -> str:
 
 @router.get("/health/map", summary="The health choropleth as an offline HTML map",
             response_class=HTMLResponse)
-def health_map(request: Request, engine: EngineDep, cases: CaseSettingsDep, index: str = "total",
-               window: WindowQ = "30d", level: LevelQ = "grid", scheme: SchemeQ = "quantiles",
-               k: KQ = 5, breaks: BreaksQ = None, weights: WeightsQ = None) -> HTMLResponse:
+def health_map(request: Request, engine: ReadEngineDep, cases: CaseSettingsDep,
+               index: str = "total", window: WindowQ = "30d", level: LevelQ = "grid",
+               scheme: SchemeQ = "quantiles", k: KQ = 5, breaks: BreaksQ = None,
+               weights: WeightsQ = None) -> HTMLResponse:
     body, w = _collection(engine, cases, index, window, level, scheme, k, breaks, weights)
     params = {k_: v for k_, v in request.query_params.items()}
     params.update(window=window, index=index, level=level)
@@ -350,7 +351,7 @@ def map_figure(engine: Any, body: dict[str, Any], lang: str, made: str) -> Any:
 
 @router.get("/health/choropleth.png", summary="The same choropleth as a PNG for reports",
             response_class=Response)
-def health_png(request: Request, engine: EngineDep, cases: CaseSettingsDep,
+def health_png(request: Request, engine: ReadEngineDep, cases: CaseSettingsDep,
                index: str = "total", window: WindowQ = "30d",
                level: LevelQ = "grid", scheme: SchemeQ = "quantiles", k: KQ = 5,
                breaks: BreaksQ = None, weights: WeightsQ = None) -> Response:

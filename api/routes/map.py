@@ -14,6 +14,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from api import pages
+from api.deps import read_engine_sync
 from api.layer_view import open_layer_view
 from api.routes.static_files import static_response
 from api.security.identity import request_scope
@@ -72,8 +73,8 @@ def grid(code: str, request: Request) -> dict[str, Any]:
         found["open_cases"], found["open_case_count"] = [], 0
     health: GridHealth | None = getattr(request.app.state, "grid_health", None)
     state = request.app.state
-    found["health"] = health(state.engine, code, calendar=state.settings.cases.working_calendar
-                             ) if health else None
+    found["health"] = health(read_engine_sync(request), code,
+                             calendar=state.settings.cases.working_calendar) if health else None
     return found
 
 

@@ -23,7 +23,7 @@ from fastapi import APIRouter, Header, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
-from api.deps import CaseSettingsDep, EngineDep
+from api.deps import CaseSettingsDep, EngineDep, ReadEngineDep
 from api.errors import status_for
 from api.filing import file_report
 from api.routes import open311_format as fmt311
@@ -144,7 +144,7 @@ def _date(value: str | None, name: str) -> datetime | None:
 
 
 @router.get("/requests.{fmt}")
-def get_requests(fmt: str, engine: EngineDep, settings: CaseSettingsDep,
+def get_requests(fmt: str, engine: ReadEngineDep, settings: CaseSettingsDep,
                  service_request_id: str | None = None, service_code: str | None = None,
                  start_date: str | None = None, end_date: str | None = None,
                  status: str | None = None) -> Response:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 
-from api.deps import EngineDep
+from api.deps import EngineDep, ReadEngineDep
 from layers.db.engine import check_server
 from layers.db.migrate import current_revision
 from layers.ogc.summaries import layer_summaries
@@ -18,13 +18,25 @@ def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", summary="Readiness: database reachable, PostGIS version, schema revision")
-async def readyz(engine: EngineDep) -> dict[str, object]:
+@router.get("/readyz", summary="Readiness: database reachable, PostGIS version, schema revision, "
+                               "read replicas and their lag")
+async def readyz(request: Request, engine: EngineDep) -> dict[str, object]:
     versions = await run_in_threadpool(check_server, engine)
     revision = await run_in_threadpool(current_revision, engine)
-    return {"status": "ready", "database": versions.as_dict(), "schema_revision": revision}
+    found: dict[str, object] = {"status": "ready", "database": versions.as_dict(),
+                                "schema_revision": revision}
+    reads = getattr(request.app.state, "reads", None)
+    if reads is not None and reads.enabled:
+        # the monitor's last look (GRIDCORE_REPLICA_CHECK_INTERVAL_S); a replica down or
+        # lagging beyond GRIDCORE_REPLICA_MAX_LAG_S is skipped, the primary reads instead
+        replicas = reads.status()
+        found["replicas"] = replicas
+        found["replica_max_lag_s"] = reads.settings.replica_max_lag_s
+        found["reads_on"] = ("replicas" if any(r["state"] == "streaming" for r in replicas)
+                             else "primary (no replica usable)")
+    return found
 
 
 @router.get("/layers", summary="Every layer with its feature count, extent and version")
-def layers(engine: EngineDep) -> dict[str, object]:
+def layers(engine: ReadEngineDep) -> dict[str, object]:
     return {"layers": [summary.as_dict() for summary in layer_summaries(engine)]}

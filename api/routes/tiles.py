@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
+from api.deps import read_engine_sync
 from api.layer_view import LayerView, open_layer_view, registry
 from api.ogc import JSON, MVT, base_url, link, parse_datetime
 from api.security.identity import request_scope
@@ -61,10 +62,9 @@ def _draw(request: Request, collection_id: str, z: int, x: int, y: int, datum: s
     query = ItemsQuery(start=start, end=end, filters=filters)
     cache = tile_cache(request)
     versions, schema = version_reader(request).read()
-    engine = request.app.state.engine
     collections = registry(request).current(schema)
     if collections is None:
-        with engine.connect() as conn:
+        with request.app.state.engine.connect() as conn:
             collections = registry(request).collections(conn, schema)
     cat = LayerView(None, versions, collections)
     c = cat.get(collection_id)
@@ -76,7 +76,8 @@ def _draw(request: Request, collection_id: str, z: int, x: int, y: int, datum: s
     hit = cache.get(key)
     if hit is not None:
         return hit
-    with engine.connect() as conn:
+    # a miss is drawn on a replica that has caught up with the versions read above, if any
+    with read_engine_sync(request).connect() as conn:
         drawn = mvt.tile(conn, c, z, x, y, query, shift_for(datum, z, x, y))
     return cache.put(key, drawn.data, drawn.expires)
 

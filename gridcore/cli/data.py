@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from gridcore.cli.common import audit_cli, engine, settings
+from gridcore.cli.common import audit_cli, engine, fail, settings
 
 import_app = typer.Typer(help="Import a layer from GeoPackage, GeoJSON, Shapefile, CSV (lon/lat) "
                               "or OSM PBF (city parts). One transaction: all or nothing.",
@@ -117,14 +117,39 @@ def import_workers(ctx: typer.Context, path: str) -> None:
 
 
 def export(ctx: typer.Context,
-           layer: Annotated[str, typer.Argument(help="areas | grids | parts | entities")],
-           output: Annotated[str, typer.Option("-o", "--output", help="file to write")],
-           fmt: Annotated[str | None, typer.Option("--format", help="gpkg | geojson | csv "
-                                                   "(default: from the file name)")] = None,
+           layer: Annotated[str, typer.Argument(help="areas | grids | parts | entities; "
+                                                     "cases (geoparquet only)")],
+           output: Annotated[str, typer.Option("-o", "--output",
+                                               help="file to write (a directory for "
+                                                    "geoparquet)")],
+           fmt: Annotated[str | None, typer.Option("--format", help="gpkg | geojson | csv | "
+                                                   "geoparquet (default: from the file name)")
+                          ] = None,
            bbox: Annotated[str | None, typer.Option(help="minx,miny,maxx,maxy (lon/lat)")
-                           ] = None) -> None:
-    """Export a layer (entities never include restricted attributes)."""
+                           ] = None,
+           replace: Annotated[bool, typer.Option(help="geoparquet: replace a non-empty "
+                                                      "directory")] = False) -> None:
+    """Export a layer (entities never include restricted attributes). GeoParquet writes a
+    directory of partitions: cases by month of report, parts by district (dask-geopandas,
+    pyarrow, DuckDB read it as one dataset)."""
     from layers.exchange.export import export_layer, parse_bbox
+
+    if (fmt or "").lower() == "geoparquet":
+        from layers.exchange.geoparquet import export_geoparquet
+
+        if bbox:
+            fail("--bbox is not supported with geoparquet (the export is partitioned whole)")
+        from gridcore.errors import ValidationError
+
+        made = engine(ctx)
+        try:
+            summary = export_geoparquet(made, layer, output, settings(ctx).cases.city_timezone,
+                                        replace=replace)
+        except ValidationError as exc:
+            fail(str(exc))
+        typer.echo(f"{summary.rows} {layer} written to {output} in {len(summary.partitions)} "
+                   f"partitions ({'month' if layer == 'cases' else 'district'}=…)")
+        return
 
     box = parse_bbox(bbox) if bbox else None
     n = export_layer(engine(ctx), layer, output, fmt, box)

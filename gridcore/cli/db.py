@@ -107,3 +107,73 @@ def restore(ctx: typer.Context, path: Path,
         fail("restoring replaces the database contents; repeat with --yes")
     replay(path, settings=settings(ctx).database)
     typer.echo(f"restored {path}")
+
+
+replica_app = typer.Typer(help="Hot standbys of the embedded cluster (streaming replication on "
+                               "loopback) for GRIDCORE_READ_DATABASE_URL.",
+                          no_args_is_help=True)
+app.add_typer(replica_app, name="replica")
+NameOpt = Annotated[str, typer.Option("--name", help="the replica's name")]
+
+
+@replica_app.command("start")
+def replica_start(ctx: typer.Context, name: NameOpt = "replica1",
+                  port: Annotated[int | None, typer.Option(help="its port (first free after "
+                                                                 "the primary's)")] = None
+                  ) -> None:
+    """Make the hot standby on first use (pg_basebackup + a replication slot), then start it;
+    prints the URL for GRIDCORE_READ_DATABASE_URL."""
+    from layers.db.replica import EmbeddedReplica
+
+    info = EmbeddedReplica(settings(ctx).database, name).start(port)
+    typer.echo(f"replica {name} running on port {info.port}, socket {info.socket_dir}")
+    typer.echo(f"GRIDCORE_READ_DATABASE_URL={info.url()}")
+
+
+@replica_app.command("stop")
+def replica_stop(ctx: typer.Context, name: NameOpt = "replica1") -> None:
+    """Stop the standby (its slot keeps the WAL it has not received: it catches up on start)."""
+    from layers.db.replica import EmbeddedReplica
+
+    stopped = EmbeddedReplica(settings(ctx).database, name).stop()
+    typer.echo("stopped" if stopped else "not running")
+
+
+@replica_app.command("remove")
+def replica_remove(ctx: typer.Context, name: NameOpt = "replica1",
+                   yes: Annotated[bool, typer.Option("--yes", help="confirm")] = False) -> None:
+    """Stop the standby, drop its replication slot and delete its files."""
+    from layers.db.replica import EmbeddedReplica
+
+    if not yes:
+        fail("removing a replica deletes its files; repeat with --yes")
+    EmbeddedReplica(settings(ctx).database, name).remove()
+    typer.echo(f"replica {name} removed")
+
+
+@replica_app.command("status")
+def replica_status(ctx: typer.Context,
+                   as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Every replica of the embedded cluster: running, slot, replay lag."""
+    from layers.db.replica import replicas
+
+    found = [r.status().as_dict() for r in replicas(settings(ctx).database)]
+    if as_json:
+        typer.echo(json.dumps(found))
+        return
+    if not found:
+        typer.echo("no replicas (gridcore db replica start makes one)")
+    for r in found:
+        lag = ("?" if r["replay_lag_bytes"] is None
+               else f"{r['replay_lag_bytes']} bytes, {r['replay_lag_s'] or 0:.3f} s")
+        typer.echo(f"{r['name']}: port {r['port']}, "
+                   f"{'running' if r['running'] else 'stopped'}, slot {r['slot']} "
+                   f"{'active' if r['slot_active'] else 'inactive'}, replay lag {lag}")
+
+
+@replica_app.command("url")
+def replica_url(ctx: typer.Context, name: NameOpt = "replica1") -> None:
+    """Print the replica's URL (for GRIDCORE_READ_DATABASE_URL)."""
+    from layers.db.replica import EmbeddedReplica
+
+    typer.echo(EmbeddedReplica(settings(ctx).database, name).url())

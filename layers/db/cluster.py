@@ -115,10 +115,12 @@ class EmbeddedCluster:
             entry = pwd.getpwnam(self.settings.cluster_user)
             os.chown(path, entry.pw_uid, entry.pw_gid)
 
-    def _run(self, args: list[str], check: bool = True) -> subprocess.CompletedProcess[str]:
+    def _run(self, args: list[str], check: bool = True,
+             extra_env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
         user = self._os_user()
         env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
         env["LC_ALL"] = "C.UTF-8"
+        env.update(extra_env or {})
         return subprocess.run(args, capture_output=True, text=True, check=check, env=env,
                               cwd=str(self.root), user=user, group=None)
 
@@ -223,7 +225,10 @@ class EmbeddedCluster:
                            f"-c unix_socket_directories={self.socket_dir} "
                            f"-c max_connections=200 -c shared_buffers=512MB "
                            f"-c work_mem=32MB -c maintenance_work_mem=256MB "
-                           f"-c max_wal_size=2GB -c jit=off")
+                           f"-c max_wal_size=2GB -c jit=off "
+                           # a replication slot whose standby never returns (layers.db.replica)
+                           # may hold this much WAL, no more
+                           f"-c max_slot_wal_keep_size=8GB")
                 result = self._run([str(bin_dir / "pg_ctl"), "-D", str(self.pgdata), "-l",
                                     str(self.log_file), "-w", "-t", "60", "-o", options, "start"],
                                    check=False)

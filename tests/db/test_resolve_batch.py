@@ -193,8 +193,8 @@ def test_a_big_frame_equals_the_sum_of_its_parts(db) -> None:  # type: ignore[no
     # small frames, which ask h3 point by point.
     import shapely
 
+    from demo.street_grids import street_grids
     from spatial.h3lattice import MIN_POINTS
-    from tests.support.street_grids import street_grids
 
     grids = street_grids(300, seed=4)
     load_grids(db, grids)

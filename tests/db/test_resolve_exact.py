@@ -8,10 +8,10 @@ import pandas as pd
 import pytest
 import shapely
 
+from demo.street_grids import street_grids
 from layers.grids.index import GridIndex
 from tests.support.data import shared_file
 from tests.support.grids import load_grids, postgis_covers, voronoi_grids
-from tests.support.street_grids import street_grids
 
 
 def _codes(db, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:  # type: ignore[no-untyped-def]

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 import shapely
 
+from demo.street_grids import street_grids
 from spatial.locator import OUTSIDE, GridLocator
-from tests.support.street_grids import street_grids
 
 
 def _codes(n: int) -> list[str]:

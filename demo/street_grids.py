@@ -1,4 +1,5 @@
-"""Street-shaped unit grids for the resolve tests and ``benchmarks/bench_resolve.py``.
+"""Street-shaped unit grids: the synthetic megacity (``demo.megacity``), the resolve tests and
+``benchmarks/bench_resolve.py``.
 
 Real grid layers are drawn along streets, walls and rivers: their edges carry a vertex every
 few tens of metres, neighbours share those vertices exactly, and the city's outline is ragged,

@@ -1,0 +1,278 @@
+"""The interactive paths against the size of the history: a megacity of N cases.
+
+    .venv/bin/python benchmarks/bench_scale.py --db megacity_1000000      # a made megacity
+    .venv/bin/python benchmarks/bench_scale.py --cases 1000000            # makes it first
+    .venv/bin/python benchmarks/bench_scale.py --small                    # smoke test (s)
+    .venv/bin/python benchmarks/bench_scale.py --plot r1.json r3.json r10.json -o scale.png
+
+Each measurement drives the HTTP route users call (the app in-process, httpx's ASGI client:
+the whole stack but the socket) on a megacity made by ``benchmarks/megacity.py`` (street-
+shaped grids, the area tree, N parts, N cases over five years with their whole history):
+
+- **health, all grids**: ``GET /health/rankings?level=grid`` for the last 30 days and the
+  last year of the data (the health cache emptied before each run: a cold computation);
+- **evaluation, a month**: ``GET /evaluation/department?period=YYYY-MM`` (the last month);
+- **queues and lists**: ``GET /cases`` first page (a dispatcher, no filter; and one street),
+  ``GET /cases/overdue`` (督办) first page;
+- **tiles, cold**: parts and cases, zooms 10–16, random tiles over the city, the tile cache
+  emptied before each (p50 and p99 over ``--tiles`` tiles per zoom and layer);
+- **recent window plan**: ``EXPLAIN (ANALYZE, BUFFERS)`` of the cases of the last 30 days,
+  with the number of case rows and partitions it touched.
+
+Timings are medians of ``--runs`` runs; every table carries the date, the machine and the load
+average, since this host is shared. ``--json FILE`` keeps the figures; ``--plot`` draws time
+against history size from several such files. Targets (issue 25): health ≤ 1 s, evaluation of
+a month ≤ 1 s, first pages ≤ 100 ms, cold tiles p99 ≤ 100 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.scratch import admin_url, create_database, drop_database  # noqa: E402
+
+TARGETS_MS = {"health 30d": 1000, "health 365d": 1000, "evaluation month": 1000,
+              "cases first page": 100, "cases first page, one street": 100,
+              "overdue first page": 100, "tiles parts p99": 100, "tiles cases p99": 100}
+DISPATCHER = {"X-Role": "dispatcher", "X-Actor": "bench"}
+MANAGER = {"X-Role": "manager", "X-Actor": "bench"}
+
+
+def host() -> dict[str, Any]:
+    return {"date": f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC", "machine": platform.node(),
+            "cpus": os.cpu_count(), "load": [round(x, 1) for x in os.getloadavg()],
+            "python": platform.python_version()}
+
+
+def median_ms(fn: Callable[[], Any], runs: int, before: Callable[[], None] | None = None
+              ) -> tuple[float, list[float]]:
+    times = []
+    for _ in range(runs):
+        if before:
+            before()
+        started = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - started) * 1000)
+    return statistics.median(times), times
+
+
+def _ok(response: Any) -> Any:
+    if response.status_code not in (200, 204):
+        raise RuntimeError(f"{response.request.url}: {response.status_code} "
+                           f"{response.text[:300]}")
+    return response
+
+
+def _tile_xy(lon: float, lat: float, z: int) -> tuple[int, int]:
+    import math
+
+    n = 2 ** z
+    x = int((lon + 180) / 360 * n)
+    y = int((1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * n)
+    return x, y
+
+
+def measure(client: Any, app: Any, engine: Any, runs: int, tiles: int) -> dict[str, Any]:
+    from sqlalchemy import text
+
+    from layers.health import scores as health_scores
+
+    with engine.connect() as conn:
+        n_cases = conn.execute(text("SELECT count(*) FROM case_record")).scalar_one()
+        n_parts = conn.execute(text("SELECT count(*) FROM city_part")).scalar_one()
+        last = conn.execute(text("SELECT max(created_at) FROM case_record")).scalar_one()
+        street = conn.execute(text("SELECT street_code FROM case_record ORDER BY id DESC "
+                                   "LIMIT 1")).scalar_one()
+        box = conn.execute(text("SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM "
+                                "(SELECT ST_Extent(geom) e FROM unit_grid "
+                                "WHERE gen_to IS NULL) s")).one()
+    end = (last + timedelta(days=1)).date()
+    results: dict[str, Any] = {"cases": n_cases, "parts": n_parts, "host": host(),
+                               "ms": {}, "runs": {}}
+
+    def record(name: str, value: tuple[float, list[float]]) -> None:
+        results["ms"][name] = round(value[0], 1)
+        results["runs"][name] = [round(t, 1) for t in value[1]]
+        print(f"  {name:<32} {value[0]:>9.1f} ms   runs {', '.join(f'{t:.0f}' for t in value[1])}")
+
+    def cold_health() -> None:
+        health_scores._CACHE.clear()
+
+    for label, days in (("health 30d", 30), ("health 365d", 365)):
+        window = f"{end - timedelta(days=days)}/{end}"
+        record(label, median_ms(lambda w=window: _ok(client.get(
+            "/health/rankings", params={"level": "grid", "window": w}, headers=MANAGER)),
+            runs, cold_health))
+    period = f"{(end - timedelta(days=1)):%Y-%m}"
+    record("evaluation month", median_ms(lambda: _ok(client.get(
+        "/evaluation/department", params={"period": period}, headers=MANAGER)), runs))
+    record("cases first page", median_ms(lambda: _ok(client.get(
+        "/cases", params={"limit": 50}, headers=DISPATCHER)), runs))
+    record("cases first page, one street", median_ms(lambda: _ok(client.get(
+        "/cases", params={"limit": 50, "street": street}, headers=DISPATCHER)), runs))
+    record("overdue first page", median_ms(lambda: _ok(client.get(
+        "/cases/overdue", params={"limit": 50}, headers=DISPATCHER)), runs))
+    rng = random.Random(7)
+    for layer in ("parts", "cases"):
+        times: list[float] = []
+        for z in range(10, 17):
+            for _ in range(tiles):
+                x, y = _tile_xy(rng.uniform(box[0], box[2]), rng.uniform(box[1], box[3]), z)
+                cache = getattr(app.state, "tile_cache", None)
+                if cache is not None:
+                    cache.clear()
+                started = time.perf_counter()
+                _ok(client.get(f"/collections/{layer}/tiles/WebMercatorQuad/{z}/{x}/{y}",
+                               headers=DISPATCHER))
+                times.append((time.perf_counter() - started) * 1000)
+        times.sort()
+        p50, p99 = times[len(times) // 2], times[min(len(times) - 1, int(len(times) * 0.99))]
+        results["ms"][f"tiles {layer} p50"] = round(p50, 1)
+        results["ms"][f"tiles {layer} p99"] = round(p99, 1)
+        print(f"  tiles {layer} z10–16 cold ({len(times)}): p50 {p50:.1f} ms, p99 {p99:.1f} ms")
+    results["plan"] = recent_plan(engine, end)
+    return results
+
+
+def recent_plan(engine: Any, end: Any) -> dict[str, Any]:
+    from sqlalchemy import text
+
+    sql = ("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) SELECT grid_code, count(*) "
+           "FROM case_record WHERE created_at >= CAST(:start AS timestamptz) GROUP BY 1")
+    with engine.connect() as conn:
+        plan = conn.execute(text(sql), {"start": str(end - timedelta(days=30))}).scalar_one()
+    root = plan[0]["Plan"]
+    scans: list[str] = []
+
+    def walk(node: dict[str, Any]) -> None:
+        if "Relation Name" in node:
+            scans.append(f"{node['Node Type']} on {node['Relation Name']}"
+                         + (f" using {node['Index Name']}" if "Index Name" in node else ""))
+        for child in node.get("Plans", []):
+            walk(child)
+
+    walk(root)
+    out = {"ms": round(plan[0]["Execution Time"], 1), "scans": scans,
+           "shared_blocks": root.get("Shared Hit Blocks", 0) + root.get("Shared Read Blocks", 0)}
+    print(f"  recent 30 days, cases per grid: {out['ms']} ms, {len(scans)} scan(s): "
+          f"{'; '.join(scans)}")
+    return out
+
+
+def print_table(results: dict[str, Any]) -> None:
+    h = results["host"]
+    print(f"\n{results['cases']:,} cases, {results['parts']:,} parts — {h['date']}, "
+          f"{h['machine']}, {h['cpus']} cores, load average {', '.join(map(str, h['load']))}")
+    print(f"| {'measure':<32} | {'median ms':>9} | {'target ms':>9} | {'':<6} |")
+    print(f"|{'-' * 34}|{'-' * 11}|{'-' * 11}|{'-' * 8}|")
+    for name, ms in results["ms"].items():
+        target = TARGETS_MS.get(name)
+        verdict = "" if target is None else ("met" if ms <= target else "MISSED")
+        print(f"| {name:<32} | {ms:>9.1f} | {target if target else '':>9} | {verdict:<6} |")
+
+
+def plot(files: list[str], out: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = sorted((json.loads(Path(f).read_text()) for f in files), key=lambda r: r["cases"])
+    sizes = [r["cases"] / 1e6 for r in rows]
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    for name in TARGETS_MS:
+        if all(name in r["ms"] for r in rows):
+            ax.plot(sizes, [r["ms"][name] for r in rows], marker="o", label=name)
+    ax.axhline(1000, color="grey", linestyle="--", linewidth=0.8)
+    ax.axhline(100, color="grey", linestyle=":", linewidth=0.8)
+    ax.set_xlabel("cases stored (millions)")
+    ax.set_ylabel("time (ms, median; tiles p99)")
+    ax.set_yscale("log")
+    ax.set_title("gridcore: interactive paths against history size (shared 2-core host)")
+    ax.legend(fontsize=7, loc="upper left")
+    fig.tight_layout()
+    fig.savefig(out, dpi=120)
+    print(f"plot written to {out}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--db", help="a megacity database of the embedded cluster")
+    parser.add_argument("--cases", type=int, help="make a megacity of this many cases first")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--tiles", type=int, default=15, help="cold tiles per zoom and layer")
+    parser.add_argument("--json", help="write the figures to this file")
+    parser.add_argument("--small", action="store_true", help="a small megacity, one run each")
+    parser.add_argument("--plot", nargs="+", help="JSON files of earlier runs to plot")
+    parser.add_argument("-o", "--output", default="benchmarks/scale.png")
+    args = parser.parse_args()
+    if args.plot:
+        plot(args.plot, args.output)
+        return
+    from sqlalchemy import make_url
+
+    scratch = None
+    if args.db:
+        url = make_url(admin_url()).set(database=args.db).render_as_string(hide_password=False)
+    else:
+        from demo.megacity.build import Options, build
+        from layers.db.engine import make_engine
+        from layers.db.migrate import migrate
+
+        scratch = f"bench_scale_{os.getpid()}"
+        url = create_database(scratch)
+        opts = (Options(cases=5_000, parts=5_000, grids=500, communities=50, streets=6,
+                        districts=2, years=1.0) if args.small
+                else Options(cases=args.cases or 1_000_000, parts=args.cases or 1_000_000))
+        engine = make_engine(url=url)
+        migrate(engine)
+        build(engine, opts, echo=print if not args.small else (lambda s: None))
+        engine.dispose()
+    if args.small:
+        args.runs, args.tiles = 1, 2
+    try:
+        results = run(url, args.runs, args.tiles)
+    finally:
+        if scratch:
+            drop_database(scratch)
+    print_table(results)
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=1))
+
+
+def run(url: str, runs: int, tiles: int) -> dict[str, Any]:
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+    from gridcore.settings import DatabaseSettings, SecuritySettings, Settings
+    from layers.db.engine import make_engine
+    from layers.db.migrate import migrate
+
+    engine = make_engine(url=url)
+    migrate(engine)  # a megacity made by an older revision gains the newer tables
+    settings = Settings(database=DatabaseSettings(database_url=url),
+                        security=SecuritySettings(env="development"))
+    print(f"host: {host()}")
+    try:
+        with TestClient(create_app(settings, engine=engine)) as client:
+            return measure(client, client.app, engine, runs, tiles)
+    finally:
+        engine.dispose()
+
+
+if __name__ == "__main__":
+    main()
