@@ -32,7 +32,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.scratch import admin_url, create_database, drop_database  # noqa: E402
+from scratch import admin_url, create_database, drop_database  # noqa: E402  (benchmarks/, beside this script)
 
 
 def host() -> str:
@@ -105,8 +105,8 @@ def main() -> None:
 
         scratch = f"bench_dask_{os.getpid()}"
         url = create_database(scratch)
-        small = dict(grids=2_000, communities=200, streets=16, districts=4) if args.small \
-            else {}
+        small: dict[str, Any] = (dict(grids=2_000, communities=200, streets=16, districts=4)
+                                 if args.small else {})
         engine = make_engine(url=url)
         migrate(engine)
         build(engine, Options(cases=0, parts=0, **small), echo=lambda s: None)

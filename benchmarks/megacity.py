@@ -23,7 +23,8 @@ from sqlalchemy import create_engine, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.scratch import admin_url, create_database, drop_database  # noqa: E402
+from scratch import admin_url, create_database, drop_database  # noqa: E402  (benchmarks/, beside this script)
+
 from demo.megacity.build import Options, build  # noqa: E402
 from layers.db.engine import make_engine  # noqa: E402
 from layers.db.migrate import migrate  # noqa: E402
