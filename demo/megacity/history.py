@@ -297,7 +297,7 @@ def _details(slots: np.ndarray, proposed: np.ndarray, department: np.ndarray,
     the refusing department of a send-back, the result of a check."""
     out = np.full(len(slots), "{}", dtype=object)
     out[(slots == 13) | (slots == 17)] = '{"check_result": "pass"}'
-    out[(slots == 13) & failed] = '{"check_result": "fail"}'
+    out[(slots == 13) & failed] = '{"check_result": "fail", "reason": "现场仍未处理好"}'
     first = slots == 5
     out[first] = np.char.add(np.char.add('{"department": "', proposed[first].astype(str)), '"}')
     again = slots == 7

@@ -100,7 +100,7 @@ def plant_month(engine: Engine) -> dict[str, int]:
         ("unpark", t("10-13", "13:30"), M1, "manager", {}),
         ("handle", t("10-13", "15:00"), "D1", "department_handler", {}),
         ("feed_back", t("10-13", "15:00"), "D1", "department_handler", {}),
-        ("check", t("10-13", "15:30"), "W1", "grid_worker", {"check_result": "fail"}),
+        ("check", t("10-13", "15:30"), "W1", "grid_worker", {"check_result": "fail", "reason": "仍有垃圾"}),
         ("rework", t("10-13", "15:35"), D, "dispatcher", {"reason": "still dirty"}),
         ("handle", t("10-14", "09:00"), "D1", "department_handler", {}),
         ("feed_back", t("10-14", "09:10"), "D1", "department_handler", {}),
