@@ -31,7 +31,8 @@ def test_users_keys_and_audit_commands(db: Engine, cli_env: dict[str, str]) -> N
     assert _run("users", "disable", "wang", env=env).exit_code == 0
     listed = json.loads(_run("users", "list", "--json", env=env).output)
     assert listed == [{"username": "wang", "role": "grid_worker", "department": None,
-                       "areas": ["320582110152102"], "disabled": True, "display_name": ""}]
+                       "areas": ["320582110152102"], "disabled": True, "display_name": "",
+                       "worker_code": None}]
 
     key = _run("keys", "add", "sensor-net", "--purpose", "iot", env=env).output.strip()
     assert key.startswith("gck_")
