@@ -95,7 +95,7 @@ def _shared(dask: Any, snap: Any) -> Any:
     try:
         from distributed import get_client
 
-        client = get_client()
+        client: Any = get_client()  # distributed's Client is not annotated
     except (ImportError, ValueError):  # no distributed, or no client: the local schedulers
         return dask.delayed(snap, pure=True, traverse=False)
     future = client.scatter(snap, broadcast=True, hash=True)
