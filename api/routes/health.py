@@ -5,26 +5,24 @@ health check; this module is the city's."""
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
 from functools import cache
-from importlib import resources
-from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
 import numpy as np
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 
-from api import i18n
+from api import i18n, pages
 from api.deps import CaseSettingsDep, ReadEngineDep
 from api.naming import health_name, level_name
 from api.pages import request_language
 from api.security.identity import require_area
 from basemaps.cartography import Labels, MapText, choropleth_figure, figure_png
-from basemaps.health_map import choropleth_html
 from gridcore.calendar import WorkingCalendar
-from gridcore.errors import NotFound, ValidationError
+from gridcore.errors import ValidationError
 from gridcore.health import GridScore, HealthModel, Window
 from gridcore.health.classes import classify
 from gridcore.health.model import AGGREGATES
@@ -37,8 +35,6 @@ WindowQ = Annotated[str, Query(description="2026-09-01/2026-10-01 or 30d (h, d, 
 LevelQ = Annotated[str, Query(description="grid | community | street | district")]
 WeightsQ = Annotated[str | None, Query(description="index weights, e.g. risk:2,safety:1")]
 GEOJSON = "application/geo+json"
-LEAFLET = Path(str(resources.files("api").joinpath("static", "vendor", "leaflet")))
-_VENDOR_TYPES = {".js": "text/javascript", ".css": "text/css", ".png": "image/png"}
 
 
 @cache
@@ -294,27 +290,47 @@ def choropleth(request: Request, engine: ReadEngineDep, cases: CaseSettingsDep,
     return JSONResponse(body, media_type=GEOJSON)
 
 
-def _title(index: str, level: str, w: Window) -> str:
-    model = _model()
-    name = next((f"{i.name_zh} {i.name_en}" for i in model.indices if i.key == index),
-                "综合得分 total" if index == "total" else index)
-    return f"{name} · {level} · {w.start.date()} – {w.end.date()}"
+def _window_label(spec: str, lang: str) -> str:
+    days = re.fullmatch(r"(\d+)d", spec)
+    return (i18n.translate(lang, "health.last_days", n=days[1]) if days
+            else spec.replace("/", " – "))
+
+
+PAGE_PARAMS = ("scheme", "k", "breaks", "weights")  # kept across the selectors' choices
 
 
 @router.get("/health/map", summary="The health choropleth as an offline HTML map",
             response_class=HTMLResponse)
-def health_map(request: Request, engine: ReadEngineDep, cases: CaseSettingsDep,
-               index: str = "total", window: WindowQ = "30d", level: LevelQ = "grid",
-               scheme: SchemeQ = "quantiles", k: KQ = 5, breaks: BreaksQ = None,
-               weights: WeightsQ = None) -> HTMLResponse:
-    body, w = _collection(engine, cases, index, window, level, scheme, k, breaks, weights)
-    params = {k_: v for k_, v in request.query_params.items()}
-    params.update(window=window, index=index, level=level)
+def health_map(request: Request, cases: CaseSettingsDep, index: str = "total",
+               window: WindowQ = "30d", level: LevelQ = "grid", scheme: SchemeQ = "quantiles",
+               k: KQ = 5, breaks: BreaksQ = None, weights: WeightsQ = None) -> HTMLResponse:
+    """The page's chrome; its script fetches the scores from ``/health/choropleth`` (with
+    the caller's token), so the page itself reads no data and needs no sign-in."""
+    check_level(level)
+    model = model_for(weights)
+    model.check_index(index)
+    w = _window(window, cases.working_calendar)
+    lang = request_language(request)
+    params = {"index": index, "window": window, "level": level, "scheme": scheme, "k": str(k),
+              **({"breaks": breaks} if breaks else {}), **({"weights": weights} if weights else {})}
     windows = list(dict.fromkeys([window, "7d", "30d", "90d", str(w.previous())]))
-    tooltip = ["code", "name", "score", "total", *(i.key for i in _model().indices)]
-    page = choropleth_html(body, _title(index, level, w), str(request.base_url), params,
-                           windows, _model().index_keys(), list(LEVELS), tooltip)
-    return HTMLResponse(page)
+    name = health_name(lang, index, model)
+    tooltip = [{"key": "score", "label": i18n.translate(lang, "health.score")},
+               *({"key": key, "label": health_name(lang, key, model)}
+                 for key in model.index_keys())]
+    here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    title = i18n.translate(lang, "health.title", index=name, level=level_name(lang, level),
+                           start=w.start.date().isoformat(), end=w.end.date().isoformat())
+    return pages.render(
+        request, "health_map.html", title=title, back=here,
+        legend_title=i18n.translate(lang, "health.legend_title", index=name),
+        selected={"index": index, "window": window, "level": level},
+        windows=[(v, _window_label(v, lang)) for v in windows],
+        indices=[(key, health_name(lang, key, model)) for key in model.index_keys()],
+        indicators=[(i.key, health_name(lang, i.key, model)) for i in model.indicators],
+        levels=[(v, level_name(lang, v)) for v in LEVELS],
+        kept=[(param, params[param]) for param in PAGE_PARAMS if param in params],
+        config={"params": params, "tooltip": tooltip})
 
 
 def map_figure(engine: Any, body: dict[str, Any], lang: str, made: str) -> Any:
@@ -362,16 +378,6 @@ def health_png(request: Request, engine: ReadEngineDep, cases: CaseSettingsDep,
     png = figure_png(map_figure(engine, body, lang, made))
     return Response(png, media_type="image/png", headers={"Content-Language": lang,
                                                           "Vary": "Accept-Language, Cookie"})
-
-
-@router.get("/health/vendor/leaflet/{path:path}", include_in_schema=False)
-def leaflet_asset(path: str) -> FileResponse:
-    """The vendored Leaflet the HTML map links (no CDN: the page must work offline)."""
-    target = (LEAFLET / path).resolve()
-    if LEAFLET.resolve() not in target.parents or not target.is_file():
-        raise NotFound(f"no vendored Leaflet file {path!r}", path=path)
-    return FileResponse(target, media_type=_VENDOR_TYPES.get(target.suffix, "text/plain"),
-                        headers={"Cache-Control": "public, max-age=86400"})
 
 
 def grid_health_summary(engine: Any, code: str, window: str = "30d",

@@ -43,8 +43,8 @@ def content_security_policy(extra_hosts: Iterable[str] = ()) -> str:
 class SecurityHeaders:
     """Plain ASGI middleware: adds the headers as the answer starts (streams untouched)."""
 
-    def __init__(self, app: ASGIApp, csp: str, exempt: tuple[str, ...] = ()) -> None:
-        self.app, self.csp, self.exempt = app, csp.encode(), exempt
+    def __init__(self, app: ASGIApp, csp: str) -> None:
+        self.app, self.csp = app, csp.encode()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -58,8 +58,7 @@ class SecurityHeaders:
                 headers.extend(h for h in BASE_HEADERS if h[0] not in present)
                 content_type = next((v for n, v in headers if n.lower() == b"content-type"), b"")
                 if (content_type.startswith(b"text/html")
-                        and b"content-security-policy" not in present
-                        and scope.get("path") not in self.exempt):
+                        and b"content-security-policy" not in present):
                     headers.append((b"content-security-policy", self.csp))
                 message["headers"] = headers
             await send(message)
@@ -67,12 +66,7 @@ class SecurityHeaders:
         await self.app(scope, receive, with_headers)
 
 
-# The health map is still folium's page, whose scripts are inline; it moves to a template with
-# its own script file (then this exemption goes).
-CSP_EXEMPT = ("/health/map",)
-
-
 def install(app: ASGIApp, basemap_origins: list[str]) -> None:
     """Added last, so it runs outermost: even a 413 or 429 answer carries the headers."""
     app.add_middleware(SecurityHeaders,  # type: ignore[attr-defined]
-                       csp=content_security_policy(basemap_origins), exempt=CSP_EXEMPT)
+                       csp=content_security_policy(basemap_origins))

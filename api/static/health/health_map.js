@@ -1,0 +1,144 @@
+// The health choropleth (城市体检地图): scores of every grid or area of a window, classed and
+// coloured, drawn with the vendored Leaflet (window.L, loaded before this module). The server
+// rendered the selectors and the title in the caller's language; this script fetches the
+// GeoJSON of /health/choropleth, draws it, the legend and the tooltips. No tile layer: the
+// grids are the map (government networks are often offline).
+import { loadMessages, t } from '../i18n.js';
+
+const ROOT = document.documentElement.dataset.root || '';
+const TOKEN = 'gridcore-token';  // the same session as the one map (/map)
+const config = JSON.parse(document.getElementById('health-config').textContent);
+const $ = (id) => document.getElementById(id);
+const state = { map: null, layer: null, data: null };
+
+function status(text, isError = false) {
+  const box = $('status');
+  box.hidden = !text;
+  box.textContent = text || '';
+  box.classList.toggle('error', isError);
+}
+
+function el(tag, text, className) {
+  const node = document.createElement(tag);
+  if (text !== undefined) node.textContent = text;
+  if (className) node.className = className;
+  return node;
+}
+
+async function fetchChoropleth() {
+  const headers = { Accept: 'application/geo+json' };
+  const token = sessionStorage.getItem(TOKEN);
+  if (token) headers.Authorization = `Bearer ${token}`;
+  const url = `${ROOT}/health/choropleth?${new URLSearchParams(config.params)}`;
+  const response = await fetch(url, { headers });
+  if (response.status === 401) {
+    sessionStorage.removeItem(TOKEN);
+    return null;
+  }
+  const body = await response.json().catch(() => null);
+  if (!response.ok) throw new Error((body && (body.detail || body.title)) || String(response.status));
+  return body;
+}
+
+// -- drawing -----------------------------------------------------------------------------------
+function scoreText(value) {
+  return value === null || value === undefined ? t('health.no_data') : Number(value).toFixed(1);
+}
+
+function tooltip(properties) {
+  const box = el('div', undefined, 'health-tooltip');
+  const name = properties.name && properties.name !== properties.code ? properties.name : '';
+  box.append(el('b', `${name} ${properties.code}`.trim()));
+  const rows = el('table');
+  for (const field of config.tooltip) {
+    const row = el('tr');
+    row.append(el('th', field.label), el('td', scoreText(properties[field.key])));
+    rows.append(row);
+  }
+  box.append(rows);
+  return box;
+}
+
+function drawLegend(legend) {
+  const rows = $('legend-rows');
+  rows.replaceChildren();
+  for (const item of legend) {
+    const row = el('div', undefined, 'legend-row');
+    const swatch = el('span', undefined, 'swatch');
+    swatch.style.background = item.colour;
+    const label = item.class === null ? t('health.no_data') : item.label;
+    row.append(swatch, el('span', `${label} (${item.count})`));
+    rows.append(row);
+  }
+}
+
+function draw(data) {
+  state.data = data;
+  if (state.layer) state.layer.remove();
+  state.layer = L.geoJSON(data, {
+    style: (feature) => ({ fillColor: feature.properties.colour, color: '#555', weight: 0.5,
+      fillOpacity: 0.75 }),
+    onEachFeature: (feature, shape) => shape.bindTooltip(() => tooltip(feature.properties),
+      { sticky: true }),
+  }).addTo(state.map);
+  if (data.bbox) {
+    const [x0, y0, x1, y1] = data.bbox;
+    state.map.fitBounds([[y0, x0], [y1, x1]], { padding: [12, 12] });
+  }
+  drawLegend(data.legend);
+  status(data.features.length ? '' : t('health.areas_shown', { n: 0 }));
+}
+
+// -- signing in (only when the server asks for it: production mode) ---------------------------
+function askSignIn() {
+  status('');
+  const form = $('signin');
+  form.hidden = false;
+  form.onsubmit = async (event) => {
+    event.preventDefault();
+    $('signin-error').textContent = '';
+    const response = await fetch(`${ROOT}/auth/token`, { method: 'POST',
+      headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ username: $('username').value, password: $('password').value }) });
+    const body = await response.json().catch(() => null);
+    if (!response.ok) {
+      $('signin-error').textContent = (body && (body.detail || body.title)) || String(response.status);
+      return;
+    }
+    sessionStorage.setItem(TOKEN, body.access_token);
+    form.hidden = true;
+    await load();
+  };
+}
+
+async function load() {
+  status(t('health.loading'));
+  try {
+    const data = await fetchChoropleth();
+    if (data === null) askSignIn(); else draw(data);
+  } catch (error) {
+    status(t('health.failed', { reason: error.message }), true);
+  }
+  document.body.dataset.ready = '1';
+}
+
+function wireSelectors() {
+  const form = $('selector');
+  // A choice reloads the page: the server renders the new title and selectors.
+  form.addEventListener('change', () => form.requestSubmit());
+  for (const button of form.querySelectorAll('.without-script')) button.hidden = true;
+}
+
+async function start() {
+  await loadMessages(['common', 'health']);
+  state.map = L.map('map', { preferCanvas: false, zoomSnap: 0.25 });
+  state.map.setView([0, 0], 2);
+  L.control.scale().addTo(state.map);
+  wireSelectors();
+  // for the browser tests and for what the page grows next (click-to-explain…)
+  window.gridcoreHealth = { get map() { return state.map; }, get layer() { return state.layer; },
+    get data() { return state.data; }, reload: load };
+  await load();
+}
+
+start().catch((error) => status(t('health.failed', { reason: error.message }), true));
