@@ -10,7 +10,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from sqlalchemy import Engine
 
 import gridcore
@@ -38,7 +38,7 @@ from api.routes import cases as case_routes
 from api.routes import map as map_routes
 from api.routes import open311 as open311_routes
 from api.routes import resolve as resolve_routes
-from api.security import guards
+from api.security import guards, policy
 from api.security import headers as security_headers
 from basemaps.providers import tile_origins
 from gridcore.settings import Settings
@@ -113,6 +113,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         version=gridcore.__version__,
         summary="Grid-based city management (网格化管理): layers, resolve, cases, one map, health",
         lifespan=lifespan,
+        # who may call what: one table, checked before every route (api/security/policy.py)
+        dependencies=[Depends(policy.enforce)],
     )
     app.state.settings = settings
     errors.install(app)
@@ -141,4 +143,5 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.include_router(static_files.router)
     security_headers.install(app, tile_origins(settings.map))
     app.state.grid_health = health.grid_health_summary  # the one map's grid panel
+    policy.check_routes(app)  # a route without a line in the access table stops the start
     return app

@@ -66,6 +66,23 @@ def problem(status: int, title: str, detail: str, kind: str, instance: str | Non
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
+OPEN311 = "/open311/v2/"
+
+
+def open311_error(request: Request, exc: e.GridcoreError, status: int) -> Response:
+    """Open311 clients parse GeoReport v2's error document (a list of ``{code,
+    description}``), not problem+json; GeoReport answers a missing or invalid api_key with
+    403 and a bad request with 400."""
+    from api.georeport import errors as georeport_errors
+
+    if status == 401:
+        status = 403
+    elif status == 422:
+        status = 400
+    fmt = "xml" if request.url.path.endswith(".xml") else "json"
+    return georeport_errors(status, status, exc.message, fmt)
+
+
 def pydantic_problem(exc: PydanticError) -> e.ValidationError:
     """A pydantic error as one precise domain ValidationError (field + reason for each)."""
     errors = [{"field": ".".join(str(p) for p in err["loc"]), "reason": err["msg"]}
@@ -87,8 +104,10 @@ def _jsonable(value: Any) -> Any:
 
 def install(app: FastAPI) -> None:
     @app.exception_handler(e.GridcoreError)
-    async def domain_error(request: Request, exc: e.GridcoreError) -> JSONResponse:
+    async def domain_error(request: Request, exc: e.GridcoreError) -> Response:
         status = status_for(exc)
+        if request.url.path.startswith(OPEN311):
+            return open311_error(request, exc, status)
         headers = {"Retry-After": "5"} if status == 503 else None
         if status == 401:
             headers = {"WWW-Authenticate": "Bearer"}

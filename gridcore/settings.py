@@ -124,6 +124,11 @@ class CaseSettings(Section):
     calendar: str = "chinese"
     open311_api_keys: SecretStr = SecretStr("")
     open311_jurisdiction: str = "gridcore"
+    # Open311 GET requests for anyone (a public feed, as FixMyStreet publishes reports):
+    # without reporter fields, without the taxonomy's sensitive classes, locations rounded to
+    # a grid of open311_public_precision_m metres (0: as reported).
+    open311_public_feed: bool = False
+    open311_public_precision_m: float = Field(0.0, ge=0)
     dedup_window_h: float = 72.0
     # Groups of reports a process reads and works out at once (api.intake_groups), plus one
     # that may be writing meanwhile; one is the fastest (benchmarks/README.md, "Design figures").
@@ -146,6 +151,7 @@ class CaseSettings(Section):
 
 
 DEV_SECRET = "gridcore-development-only-secret-do-not-use-in-production"
+NEVER_PUBLIC = frozenset({"cases", "entities"})
 KNOWN_WEAK = {DEV_SECRET, "changethis", "changeme", "secret", "password", ""}
 MIN_SECRET_CHARS = 32
 
@@ -178,6 +184,24 @@ class SecuritySettings(Section):
     # ``X-Role`` / ``X-Actor`` it names, unscoped — the stand-in the case routes began with.
     # Unset = on in development mode, off otherwise; refused outside development mode.
     trust_role_headers: bool | None = None
+    # Collections anonymous callers may read (OGC items, tiles), comma-separated, e.g.
+    # "areas,grids": in production nothing else is anonymous but the probes and the OGC
+    # landing and conformance documents. Cases and 9+X entities are never public here (the
+    # city publishes cases through the Open311 public feed).
+    public_layers: str = ""
+
+    @property
+    def public_layer_ids(self) -> frozenset[str]:
+        return frozenset(p.strip() for p in self.public_layers.split(",") if p.strip())
+
+    @model_validator(mode="after")
+    def _no_private_layer_public(self) -> SecuritySettings:
+        private = sorted(self.public_layer_ids & NEVER_PUBLIC)
+        if private:
+            raise ValueError(f"GRIDCORE_PUBLIC_LAYERS may not list {', '.join(private)}: cases "
+                             "are published through GRIDCORE_OPEN311_PUBLIC_FEED, 9+X "
+                             "entities never anonymously")
+        return self
 
     @property
     def development(self) -> bool:

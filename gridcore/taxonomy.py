@@ -90,6 +90,8 @@ class CategoryClass:
     close_condition: str
     # the state a registered case puts a part of this class in (parts only)
     case_state: str = "damaged"
+    # never published anonymously (the Open311 public feed): surveillance cameras, gas leaks…
+    sensitive: bool = False
 
     @property
     def key(self) -> str:
@@ -130,7 +132,8 @@ def _parse_rows(text: str, kind: CategoryKind, source: str) -> list[CategoryClas
             kind=kind, code=code, major=code[:2], minor=code[2:],
             name_zh=row["name_zh"].strip(), name_en=row["name_en"].strip(), limits=limits,
             dedup_radius_m=radius, register_condition=row["register_condition"].strip(),
-            close_condition=row["close_condition"].strip()))
+            close_condition=row["close_condition"].strip(),
+            sensitive=(row.get("sensitive") or "").strip().lower() in ("true", "yes", "1")))
     return out
 
 
@@ -231,6 +234,12 @@ class Taxonomy:
 
     def events(self) -> list[CategoryClass]:
         return [c for c in self if c.kind is CategoryKind.EVENT]
+
+
+@lru_cache(maxsize=1)
+def sensitive_classes() -> tuple[str, ...]:
+    """The keys of the default taxonomy's classes marked sensitive."""
+    return tuple(sorted(c.key for c in default_taxonomy() if c.sensitive))
 
 
 @lru_cache(maxsize=1)

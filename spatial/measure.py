@@ -56,3 +56,17 @@ def degree_box(lat: float, radius_m: float) -> dict[str, float]:
     dy = radius_m / 110_574.0
     edge = min(abs(lat) + dy, 89.9)
     return {"dx": radius_m / 111_319.0 / max(math.cos(math.radians(edge)), 0.01), "dy": dy}
+
+
+def coarsen(lon: float, lat: float, metres: float) -> tuple[float, float]:
+    """The centre of the cell of a ≈ ``metres`` grid that holds (lon, lat): a published
+    location that tells the block, not the doorstep (the Open311 public feed). Cells are
+    ``metres`` tall and as wide in metres at the cell's own latitude."""
+    if metres <= 0:
+        return lon, lat
+    dy = metres / 111_320.0
+    row = math.floor(lat / dy)
+    centre_lat = (row + 0.5) * dy
+    dx = metres / (111_320.0 * max(math.cos(math.radians(centre_lat)), 1e-6))
+    col = math.floor(lon / dx)
+    return round((col + 0.5) * dx, 7), round(centre_lat, 7)

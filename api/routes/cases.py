@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -21,38 +21,42 @@ from api.deps import CaseSettingsDep, EngineDep, ReadEngineDep
 from api.errors import pydantic_problem
 from api.filing import file_report
 from api.responses import FastJSONResponse
-from api.security.identity import (
-    SIGN_IN,
-    Actor,
-    ActorDep,
-    Viewer,
-    get_actor,
-    get_security_settings,
-)
+from api.security.identity import SIGN_IN, Actor, ActorDep, Viewer, identify
 from gridcore.errors import NotFound, PayloadTooLarge, Unauthenticated, ValidationError
-from gridcore.intake import DeviceFix, Filing, Photo, Report, check_photo
+from gridcore.intake import (
+    MAX_CRS,
+    MAX_DESCRIPTION,
+    MAX_KEY,
+    MAX_REPORTER,
+    DeviceFix,
+    Filing,
+    Photo,
+    Report,
+    check_photo,
+)
+from gridcore.security.access import Role
 from gridcore.settings import CaseSettings
 from layers.cases.milestones import MILESTONE_COLUMNS, milestones
 from layers.cases.queries import CaseFilter, get_case, list_cases, overdue
 from layers.cases.transitions import transition
 from layers.security.scoping import case_in_scope
-from layers.security.users import principal_for_key
 
 router = APIRouter(prefix="/cases", tags=["cases"])
 
 
 class CaseIn(BaseModel):
-    idempotency_key: str = Field(min_length=1, max_length=128)
+    # the limits are intake's own (gridcore.intake), the same for every channel
+    idempotency_key: str = Field(min_length=1, max_length=MAX_KEY)
     # A key (P0120, E0103); longer text is looked up so that the answer can list the
     # closest classes (an unknown category is a 422 naming them).
     category: str = Field(min_length=1, max_length=64, examples=["P0120", "E0103"])
     lon: float
     lat: float
-    crs: str = "EPSG:4326"
-    description: str = Field(default="", max_length=4000)
+    crs: str = Field(default="EPSG:4326", max_length=MAX_CRS)
+    description: str = Field(default="", max_length=MAX_DESCRIPTION)
     source: str | None = Field(None, description="default: grid_worker for a signed-in grid "
                                                  "worker, else other")
-    reporter: str = Field(default="", max_length=200,
+    reporter: str = Field(default="", max_length=MAX_REPORTER,
                           description="ignored for a signed-in user: the reporter is the user")
     fix_lon: float | None = Field(None, description="the phone's own GPS fix (WGS 84) when "
                                                     "the pin was moved away from it")
@@ -168,45 +172,46 @@ async def read_report(request: Request, settings: CaseSettings,
     return Report(photos=photos, fix=_fix(body), **fields)
 
 
-def as_filed(report: Report, actor: str, role: str, user: str | None) -> Filing:
-    """Who files decides two fields: a signed-in user is the reporter (whatever the body
-    says), and a grid worker's report is a grid worker's (source) unless it names another."""
-    source = report.source or ("grid_worker" if role == "grid_worker" else "other")
-    reporter = user if user is not None else report.reporter
-    return Filing(replace(report, source=source, reporter=reporter), actor, role, user)
+@dataclass(frozen=True)
+class Filer:
+    """Who files a report: ``actor`` and ``role`` for its history, ``caller`` the identity
+    that sent it (``user:wang``, ``key:…``, ``stand-in:…``: its idempotency keys are its own)
+    and ``user`` the signed-in user's name (None for keys and the stand-in)."""
+
+    actor: str
+    role: str
+    caller: str
+    user: str | None = None
+
+    def files(self, report: Report) -> Filing:
+        """Who files decides two fields: a signed-in user is the reporter (whatever the body
+        says), and a grid worker's report is a grid worker's (source) unless it names
+        another."""
+        source = report.source or ("grid_worker" if self.role == "grid_worker" else "other")
+        reporter = self.user if self.user is not None else report.reporter
+        return Filing(replace(report, source=source, reporter=reporter), self.actor,
+                      self.role, self.user, self.caller)
 
 
-def _reporter(request: Request) -> tuple[str, str, str | None]:
-    """Who files the report: the token's user, else a machine source's API key, else (in
-    development) the stand-in headers, else "system". Third: the signed-in user's name."""
-    headers = request.headers
-    authorization, x_role = headers.get("authorization"), headers.get("x-role")
-    if authorization or x_role:
-        actor = get_actor(request, headers.get("x-actor"), x_role, authorization)
-        if actor.principal is not None:
-            actor.principal.require("case.report")
-            return actor.name, actor.role, actor.principal.name
-        return actor.name, actor.role, None
-    key = headers.get("x-api-key")
-    if key:  # a machine source (IoT sensor, video analytics) reports with its API key
-        principal = principal_for_key(request.app.state.engine, key)
-        principal.require("case.report")
-        return principal.name, "system", None
-    if not get_security_settings(request).trusts_role_headers:
+def filer(request: Request) -> Filer:
+    """Who files a report, from the caller the access table identified
+    (``api.security.policy``): the token's user, a machine source's API key (its reports are
+    the system's), or in development the ``X-Actor`` / ``X-Role`` stand-in (without
+    ``X-Role``: an anonymous machine source)."""
+    principal = identify(request)
+    if principal is None:
         raise Unauthenticated(SIGN_IN)
-    return headers.get("x-actor") or "", "system", None
-
-
-async def reporter_of(request: Request) -> tuple[str, str, str | None]:
-    """(actor, role, signed-in user) of the report, resolved before it is filed. A token or
-    an API key is looked up in the database, off the event loop; the headers alone need no
-    look-up."""
-    headers = request.headers
-    if headers.get("authorization", "").lower().startswith("bearer ") or (
-            "x-api-key" in headers and not headers.get("authorization")
-            and not headers.get("x-role")):
-        return await run_in_threadpool(_reporter, request)
-    return _reporter(request)
+    if principal.is_key:
+        return Filer(principal.name, "system", principal.name)
+    if not principal.unscoped:
+        role = principal.role.value if principal.role else "system"
+        return Filer(principal.name, role, f"user:{principal.name}", principal.name)
+    x_role, actor = request.headers.get("x-role"), request.headers.get("x-actor") or ""
+    if not x_role:
+        return Filer(actor, "system", f"stand-in:{actor}")
+    if x_role not in {r.value for r in Role}:
+        raise ValidationError(f"unknown role {x_role!r}", field="X-Role", value=x_role)
+    return Filer(actor or x_role, x_role, f"stand-in:{actor or x_role}")
 
 
 def _header(name: str, description: str) -> dict[str, Any]:
@@ -243,9 +248,9 @@ async def create_case(request: Request) -> JSONResponse:
     if length > cap:
         raise PayloadTooLarge(f"request body is {length} bytes; the limit is {cap}",
                               size=length, limit=cap)
+    who = filer(request)  # identified before the body is read
     report = await read_report(request, settings, headers.get("idempotency-key"))
-    actor, role, user = await reporter_of(request)
-    result = await file_report(request, as_filed(report, actor, role, user))
+    result = await file_report(request, who.files(report))
     return FastJSONResponse(result.case, status_code=201 if result.created else 200,
                             headers={"Location": f"/cases/{result.case['id']}"})
 

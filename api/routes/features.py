@@ -33,7 +33,8 @@ from api.ogc import (
     parse_datetime,
 )
 from api.openapi.v30 import openapi30
-from api.security.identity import request_scope
+from api.security.identity import identify, layer_scope
+from api.security.policy import public_layers
 from gridcore.errors import NotFound, ValidationError
 from layers.ogc import features as fq
 from layers.ogc.collections import Collection
@@ -116,10 +117,13 @@ def describe(request: Request, cat: LayerView, c: Collection, base: str) -> dict
 @router.get("/collections", summary="Every collection", response_class=OgcJSONResponse)
 def collections(request: Request) -> dict[str, Any]:
     base = base_url(request)
+    # an anonymous caller (let in because the city publishes some layers) sees those only
+    public = public_layers(request) if identify(request) is None else None
     with open_layer_view(request) as cat:
         return {"links": [link(f"{base}/collections", "self", JSON, "collections")],
                 "collections": [describe(request, cat, c, base)
-                                for c in cat.collections.values()]}
+                                for c in cat.collections.values()
+                                if public is None or c.id in public]}
 
 
 @router.get("/collections/{collection_id}", summary="One collection",
@@ -172,8 +176,8 @@ def items(
     query = fq.ItemsQuery(parse_bbox(bbox, bbox_crs), start, end, filters, size, after, before)
     with open_layer_view(request) as cat:
         c = cat.get(collection_id)
-        if c.id == "cases":  # the case layer is scoped to who asks (gridcore.security.access)
-            query = replace(query, scope=request_scope(request))
+        # cases and 9+X entities are scoped to who asks (gridcore.security.access)
+        query = replace(query, scope=layer_scope(request, c.id))
         page = fq.items(cat.connection, c, query)
     href = f"{base_url(request)}/collections/{c.id}/items"
     keep = [(k, v) for k, v in request.query_params.multi_items()
@@ -207,8 +211,7 @@ def items(
 def feature(collection_id: str, feature_id: str, request: Request) -> GeoJSONResponse:
     with open_layer_view(request) as cat:
         c = cat.get(collection_id)
-        doc = fq.item(cat.connection, c, feature_id,
-                      request_scope(request) if c.id == "cases" else None)
+        doc = fq.item(cat.connection, c, feature_id, layer_scope(request, c.id))
     if doc is None:
         raise NotFound(f"collection {c.id} has no feature {feature_id!r}",
                        collection=c.id, feature_id=feature_id)

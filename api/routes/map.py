@@ -18,6 +18,7 @@ from api.deps import read_engine_sync
 from api.layer_view import open_layer_view
 from api.routes.static_files import static_response
 from api.security.identity import request_scope
+from api.security.identity import viewer_principal as viewer_of
 from basemaps.providers import basemap_config
 from gridcore.errors import NotFound, ValidationError
 from layers.ogc import map_queries
@@ -69,8 +70,11 @@ def grid(code: str, request: Request) -> dict[str, Any]:
         found = map_queries.grid_details(cat.connection, code)
     if found is None:
         raise NotFound(f"no current grid {code!r}", grid_code=code)
-    if not scope.covers_grid(code):  # a grid outside the caller's areas: not its cases
+    if not scope.covers_grid(code):
+        # a grid outside the caller's areas: not its cases, not its workers' names and phones
         found["open_cases"], found["open_case_count"] = [], 0
+        found["workers"] = [{"code": w["code"], "active": w["active"]}
+                            for w in found["workers"]]
     health: GridHealth | None = getattr(request.app.state, "grid_health", None)
     state = request.app.state
     found["health"] = health(read_engine_sync(request), code,
@@ -80,23 +84,28 @@ def grid(code: str, request: Request) -> dict[str, Any]:
 
 @router.get("/search", summary="Find a grid code, case id or city-part code")
 def search(request: Request, q: str = Query(min_length=1, max_length=40)) -> dict[str, Any]:
+    scope = request_scope(request, "features.read")
     with open_layer_view(request) as cat:
-        return {"q": q, "hits": map_queries.search(cat.connection, q)}
+        return {"q": q, "hits": map_queries.search(cat.connection, q, scope=scope)}
 
 
 @router.get("/cases/{case_id}/actions", summary="The lifecycle steps a role may take now")
 def case_actions(case_id: int, request: Request,
-                 role: str = Query(description="the user's role")) -> dict[str, Any]:
+                 role: str | None = Query(None, description="a role (default: the caller's)")
+                 ) -> dict[str, Any]:
     from gridcore.lifecycle import CaseFacts, State, allowed_actions
     from gridcore.security.access import Role
 
+    principal = viewer_of(request)
     try:
-        who = Role(role)
+        who = Role(role) if role else principal.role
     except ValueError:
         raise ValidationError(f"unknown role {role!r}", field="role", value=role) from None
+    if who is None:
+        raise ValidationError("name a role", field="role")
     with open_layer_view(request) as cat:
         row = map_queries.case_facts_row(cat.connection, case_id)
-    if row is None:
+    if row is None or not principal.scope.covers_case(row.grid_code, row.department_code):
         raise NotFound(f"case {case_id} does not exist", case_id=case_id)
     facts = CaseFacts(State(row.state), row.parked_since is not None, row.check_result,
                       row.department_code, case_id)

@@ -5,8 +5,13 @@ Services are the taxonomy's classes (service_code = category key, ``P0120`` / ``
 Errors use the GeoReport document (a list of ``{code, description}``) rather than
 problem+json, because that is what Open311 clients parse.
 
-API keys: ``POST requests`` accepts real API keys of purpose ``open311`` or ``iot`` (``gridcore
-keys add``) and, as a stand-in kept for now, the keys listed in ``GRIDCORE_OPEN311_API_KEYS``.
+Who may call what is the access table's (``api.security.policy``): ``POST requests`` takes an
+API key of purpose ``open311`` or ``iot`` (``gridcore keys add``; as a stand-in kept for now,
+the keys listed in ``GRIDCORE_OPEN311_API_KEYS``) or a signed-in user who reports; ``GET
+requests`` an ``open311`` key, which reads the cases it filed, or a signed-in user, who reads
+the cases of its areas. A city that publishes its cases (``GRIDCORE_OPEN311_PUBLIC_FEED``)
+serves them to anyone without the classes its taxonomy marks sensitive, with locations rounded
+to ``GRIDCORE_OPEN311_PUBLIC_PRECISION_M``.
 
 GeoReport has no idempotency key; a client may send an ``Idempotency-Key`` header, otherwise the
 key is derived from the api_key and the request's fields, so an identical re-post returns the
@@ -19,24 +24,26 @@ import hashlib
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Request
-from fastapi.concurrency import run_in_threadpool
+from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import Response
 
+from api import georeport as fmt311
 from api.deps import CaseSettingsDep, EngineDep, ReadEngineDep
 from api.errors import status_for
 from api.filing import file_report
-from api.routes import open311_format as fmt311
-from gridcore.errors import GridcoreError, ValidationError
+from api.security.identity import identify
+from gridcore.errors import GridcoreError, Unauthenticated, ValidationError
 from gridcore.intake import Filing, Report
 from gridcore.lifecycle import OPEN_STATES, TERMINAL_STATES, State
-from gridcore.taxonomy import default_taxonomy
-from layers.cases.queries import CaseFilter, get_case, list_cases
-from layers.security.users import principal_for_key
+from gridcore.security.access import Principal
+from gridcore.taxonomy import default_taxonomy, sensitive_classes
+from layers.cases.queries import CaseFilter, list_cases
+from spatial.measure import coarsen
 
 router = APIRouter(prefix="/open311/v2", tags=["open311"])
 MAX_SPAN = timedelta(days=90)
-MAX_REQUESTS = 1000
+MAX_REQUESTS = 1000  # one page at most, as GET /cases
+MAX_IDS = 100  # service_request_id=1,2,… names at most this many
 
 
 def _fmt(value: str) -> str:
@@ -75,19 +82,6 @@ def service_definition(code: str, fmt: str) -> Response:
     return fmt311.render(fmt311.definition(default_taxonomy().get(code)), fmt, "service_definition")
 
 
-def _key_may_report(engine: Any, key: str, stand_in_keys: set[str]) -> bool:
-    """A real API key (``gridcore keys add --purpose open311``) or, as a stand-in, one of
-    ``GRIDCORE_OPEN311_API_KEYS``."""
-    if not key:
-        return False
-    if key in stand_in_keys:
-        return True
-    try:
-        return principal_for_key(engine, key).may("case.report")
-    except GridcoreError:
-        return False
-
-
 def _number(form: Any, name: str) -> float:
     try:
         return float(form[name])
@@ -95,15 +89,22 @@ def _number(form: Any, name: str) -> float:
         raise ValidationError(f"{name} is required and must be a number", field=name) from None
 
 
+def _filer(principal: Principal) -> tuple[str, str, str]:
+    """(actor, role, caller) of a report: an API key's reports are the system's."""
+    if principal.is_key:
+        return principal.name, "system", principal.name
+    role = principal.role.value if principal.role else "system"
+    return principal.name, role, f"user:{principal.name}"
+
+
 @router.post("/requests.{fmt}")
-async def post_request(request: Request, fmt: str, engine: EngineDep,
-                       settings: CaseSettingsDep,
+async def post_request(request: Request, fmt: str,
                        idempotency_key: Annotated[str | None, Header()] = None) -> Response:
     fmt = _fmt(fmt)
+    principal = identify(request)  # the access table let through a key or a user who reports
+    if principal is None:
+        raise Unauthenticated("a valid api_key is required to post requests")
     form = await request.form()
-    if not await run_in_threadpool(_key_may_report, engine, str(form.get("api_key") or ""),
-                                   settings.api_keys()):
-        return fmt311.errors(403, 403, "a valid api_key is required to post requests", fmt)
     try:
         code = str(form.get("service_code") or "")
         if not code:
@@ -115,14 +116,16 @@ async def post_request(request: Request, fmt: str, engine: EngineDep,
         lat, lon = _number(form, "lat"), _number(form, "long")
         reporter = " ".join(str(form.get(k) or "") for k in ("first_name", "last_name",
                                                              "email")).strip()
-        fields = [str(form.get("api_key")), code, f"{lat:.7f}", f"{lon:.7f}",
-                  str(form.get("description") or ""), reporter, str(form.get("device_id") or "")]
+        description = str(form.get("description") or "")
+        fields = [principal.name, code, f"{lat:.7f}", f"{lon:.7f}", description, reporter,
+                  str(form.get("device_id") or "")]
         key = idempotency_key or "open311:" + hashlib.sha256(
             "\x1f".join(fields).encode()).hexdigest()[:48]
-        report = Report(key, code, lon, lat, description=str(form.get("description") or ""),
+        report = Report(key, code, lon, lat, description=description,
                         source="machine" if source == "machine" else "open311",
                         reporter=reporter)
-        result = await file_report(request, Filing(report, "open311", "system"))
+        actor, role, caller = _filer(principal)
+        result = await file_report(request, Filing(report, actor, role, caller=caller))
     except GridcoreError as exc:
         return _error(exc, fmt)
     case = result.case
@@ -143,53 +146,99 @@ def _date(value: str | None, name: str) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
+def _ids(raw: str) -> list[int]:
+    ids = [part.strip() for part in raw.split(",") if part.strip()]
+    if len(ids) > MAX_IDS:
+        raise ValidationError(f"service_request_id names {len(ids)} requests; at most "
+                              f"{MAX_IDS} per call", field="service_request_id")
+    if not all(part.isdigit() and len(part) <= 18 for part in ids):
+        raise ValidationError("service_request_id must be comma-separated request ids",
+                              field="service_request_id")
+    return [int(part) for part in ids]
+
+
+def _reader_filter(request: Request, f: CaseFilter) -> tuple[CaseFilter, bool]:
+    """``f`` narrowed to what the caller may read, and whether the caller is the public
+    (GRIDCORE_OPEN311_PUBLIC_FEED): an API key reads the cases it filed, a user its areas,
+    the public every case of a class that is not sensitive."""
+    principal = identify(request)
+    if principal is None:  # the access table let an anonymous caller in: the public feed
+        f.exclude_categories = sensitive_classes()
+        return f, True
+    if principal.is_key:
+        f.caller = principal.name
+    else:
+        f.scope = principal.scope
+    return f, False
+
+
+def _public(request: Request, item: dict[str, Any]) -> dict[str, Any]:
+    """A service request as the public feed shows it: the location rounded to the city's
+    precision (GRIDCORE_OPEN311_PUBLIC_PRECISION_M), no account."""
+    metres = request.app.state.settings.cases.open311_public_precision_m
+    if metres > 0:
+        item["long"], item["lat"] = coarsen(item["long"], item["lat"], metres)
+    return item
+
+
+def _page_link(request: Request, last: int | None) -> dict[str, str]:
+    if last is None:
+        return {}
+    return {"Link": f'<{request.url.include_query_params(after=last)}>; rel="next"'}
+
+
 @router.get("/requests.{fmt}")
-def get_requests(fmt: str, engine: ReadEngineDep, settings: CaseSettingsDep,
+def get_requests(request: Request, fmt: str, engine: ReadEngineDep, settings: CaseSettingsDep,
                  service_request_id: str | None = None, service_code: str | None = None,
                  start_date: str | None = None, end_date: str | None = None,
-                 status: str | None = None) -> Response:
+                 status: str | None = None,
+                 limit: Annotated[int, Query(ge=1, le=MAX_REQUESTS)] = 100,
+                 after: Annotated[int | None, Query(ge=1)] = None) -> Response:
     fmt = _fmt(fmt)
     try:
         if service_request_id:  # overrides every other filter (GeoReport v2)
-            out = []
-            for sid in service_request_id.split(","):
-                if sid.strip().isdigit():
-                    try:
-                        out.append(fmt311.service_request(get_case(engine, settings,
-                                                                   int(sid))))
-                    except GridcoreError:
-                        continue
-            return fmt311.render(out, fmt, "service_requests", "request")
-        end = _date(end_date, "end_date") or datetime.now(UTC)
-        start = _date(start_date, "start_date") or end - MAX_SPAN
-        if end - start > MAX_SPAN or start > end:
-            raise ValidationError("start_date..end_date must be an ordered span of at most "
-                                  "90 days", field="start_date")
-        wanted = {s.strip() for s in (status or "").split(",") if s.strip()}
-        if wanted - {"open", "closed"}:
-            raise ValidationError("status must be open and/or closed", field="status")
-        states = None
-        if wanted == {"open"}:
-            states = ",".join(s for s in State if s in OPEN_STATES)
-        elif wanted == {"closed"}:
-            states = ",".join(s for s in State if s in TERMINAL_STATES)
-        f = CaseFilter(state=states, category=service_code, since=start,
-                       until=end + timedelta(microseconds=1))
-        cases, _ = list_cases(engine, settings, f, limit=MAX_REQUESTS)
+            f = CaseFilter(ids=_ids(service_request_id))
+        else:
+            end = _date(end_date, "end_date") or datetime.now(UTC)
+            start = _date(start_date, "start_date") or end - MAX_SPAN
+            if end - start > MAX_SPAN or start > end:
+                raise ValidationError("start_date..end_date must be an ordered span of at "
+                                      "most 90 days", field="start_date")
+            wanted = {s.strip() for s in (status or "").split(",") if s.strip()}
+            if wanted - {"open", "closed"}:
+                raise ValidationError("status must be open and/or closed", field="status")
+            states = None
+            if wanted == {"open"}:
+                states = ",".join(s for s in State if s in OPEN_STATES)
+            elif wanted == {"closed"}:
+                states = ",".join(s for s in State if s in TERMINAL_STATES)
+            f = CaseFilter(state=states, category=service_code, since=start,
+                           until=end + timedelta(microseconds=1))
+        f, public = _reader_filter(request, f)
+        cases, last = list_cases(engine, settings, f, after=after, limit=limit)
     except GridcoreError as exc:
         return _error(exc, fmt)
-    return fmt311.render([fmt311.service_request(c) for c in cases], fmt, "service_requests",
-                         "request")
+    items = [fmt311.service_request(c) for c in cases]
+    if public:
+        items = [_public(request, item) for item in items]
+    return fmt311.render(items, fmt, "service_requests", "request",
+                         headers=_page_link(request, last))
 
 
 @router.get("/requests/{request_id}.{fmt}")
-def get_request(request_id: str, fmt: str, engine: EngineDep,
+def get_request(request: Request, request_id: str, fmt: str, engine: EngineDep,
                 settings: CaseSettingsDep) -> Response:
     fmt = _fmt(fmt)
-    if not request_id.isdigit():
-        return fmt311.errors(404, 404, f"service request {request_id!r} does not exist", fmt)
+    missing = fmt311.errors(404, 404, f"service request {request_id!r} does not exist", fmt)
+    if not request_id.isdigit() or len(request_id) > 18:
+        return missing
+    f, public = _reader_filter(request, CaseFilter(ids=[int(request_id)]))
     try:
-        case = get_case(engine, settings, int(request_id))
+        cases, _ = list_cases(engine, settings, f, limit=1)
     except GridcoreError as exc:
         return _error(exc, fmt)
-    return fmt311.render([fmt311.service_request(case)], fmt, "service_requests", "request")
+    if not cases:  # none, or not this caller's to read: the same answer
+        return missing
+    item = fmt311.service_request(cases[0])
+    return fmt311.render([_public(request, item) if public else item], fmt,
+                         "service_requests", "request")

@@ -16,7 +16,7 @@ from fastapi.concurrency import run_in_threadpool
 from api.deps import read_engine_sync
 from api.layer_view import LayerView, open_layer_view, registry
 from api.ogc import JSON, MVT, base_url, link, parse_datetime
-from api.security.identity import request_scope
+from api.security.identity import layer_scope
 from layers.ogc import tiles as mvt
 from layers.ogc.features import ItemsQuery
 from layers.ogc.tile_cache import CachedTile, TileCache
@@ -68,7 +68,7 @@ def _draw(request: Request, collection_id: str, z: int, x: int, y: int, datum: s
             collections = registry(request).collections(conn, schema)
     cat = LayerView(None, versions, collections)
     c = cat.get(collection_id)
-    scope = request_scope(request) if c.id == "cases" else None  # who asks (access rules)
+    scope = layer_scope(request, c.id)  # who asks (access rules: cases, 9+X entities)
     if scope is not None and scope.city_wide:
         scope = None  # every city-wide caller shares the same tiles
     query = replace(query, scope=scope)

@@ -17,16 +17,15 @@ at once rather than when the token expires.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 import jwt
 from fastapi import Depends, Header, Request
-from fastapi.security import APIKeyHeader, OAuth2PasswordBearer
 from sqlalchemy import Engine
 
-from api.deps import EngineDep
 from gridcore.errors import NotFound, Unauthenticated, ValidationError
 from gridcore.security.access import Principal, Role, Scope
 from gridcore.settings import SecuritySettings
@@ -35,10 +34,6 @@ from layers.security.users import get_user, principal_for_key
 
 ALGORITHM = "HS256"
 ISSUER = "gridcore"
-
-oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/auth/token", refreshUrl="/auth/refresh",
-                                     auto_error=False)
-api_key_header = APIKeyHeader(name="X-Api-Key", auto_error=False)
 
 
 def get_security_settings(request: Request) -> SecuritySettings:
@@ -96,11 +91,6 @@ def principal_for_token(engine: Engine, settings: SecuritySettings, token: str) 
     return user.principal()
 
 
-def _remember(request: Request, principal: Principal) -> Principal:
-    request.state.principal = principal
-    return principal
-
-
 SIGN_IN = "sign in first: POST /auth/token, then send 'Authorization: Bearer <token>'"
 
 
@@ -115,34 +105,74 @@ def stand_in(request: Request, settings: SecuritySettings) -> Principal | None:
     return Principal(name, role, unscoped=True)
 
 
-def current_user(request: Request, engine: EngineDep, settings: SecurityDep,
-                 token: Annotated[str | None, Depends(oauth2_scheme)]) -> Principal:
-    if not token:
+_UNKNOWN = object()
+
+
+def needs_lookup(request: Request) -> bool:
+    """Whether identifying the caller reads the database (a token's user, an API key)."""
+    headers = request.headers
+    return bool(headers.get("authorization", "")[:7].lower() == "bearer "
+                or headers.get("x-api-key") or request.query_params.get("api_key"))
+
+
+def key_principal(request: Request, key: str) -> Principal:
+    """The API key's principal: a key of ``gridcore keys add``, or one of the stand-in keys
+    of ``GRIDCORE_OPEN311_API_KEYS`` (purpose open311)."""
+    if key in request.app.state.settings.cases.api_keys():
+        digest = hashlib.sha256(key.encode()).hexdigest()[:12]
+        return Principal(f"key:open311-stand-in:{digest}", key_purpose="open311")
+    return principal_for_key(request.app.state.engine, key)
+
+
+def identify(request: Request, form_key: str | None = None) -> Principal | None:
+    """Who sends ``request``: the bearer token's user, else the API key's principal (header,
+    ``api_key`` query parameter, or ``form_key`` from an Open311 form), else in development
+    the ``X-Role`` stand-in, else None (anonymous). A presented credential that does not hold
+    is a 401, never anonymous. Worked out once per request (``request.state.principal``)."""
+    known = getattr(request.state, "principal", _UNKNOWN)
+    if known is not _UNKNOWN:
+        return cast(Principal | None, known)
+    settings = get_security_settings(request)
+    header = request.headers.get("authorization", "")
+    principal: Principal | None
+    if header[:7].lower() == "bearer ":
+        principal = principal_for_token(request.app.state.engine, settings, header[7:].strip())
+    else:
+        key = (request.headers.get("x-api-key") or request.query_params.get("api_key")
+               or form_key)
+        principal = key_principal(request, key) if key else stand_in(request, settings)
+    request.state.principal = principal
+    return principal
+
+
+# The dependencies below are ``async``: the access table's dependency (``api.security.policy``)
+# has identified the caller already, off the event loop, so they only read it (no thread hop).
+async def current_user(request: Request) -> Principal:
+    """A signed-in user (not an API key, not the development stand-in)."""
+    principal = identify(request)
+    if principal is None or principal.is_key or principal.unscoped:
         raise Unauthenticated(SIGN_IN)
-    return _remember(request, principal_for_token(engine, settings, token))
+    return principal
 
 
-def viewer(request: Request, engine: EngineDep, settings: SecurityDep,
-           token: Annotated[str | None, Depends(oauth2_scheme)]) -> Principal:
+def viewer_principal(request: Request) -> Principal:
     """Who reads: the signed-in user, or in development the stand-in."""
-    if token:
-        return _remember(request, principal_for_token(engine, settings, token))
-    dev = stand_in(request, settings)
-    if dev is None:
+    principal = identify(request)
+    if principal is None or principal.is_key:
         raise Unauthenticated(SIGN_IN)
-    return _remember(request, dev)
+    return principal
 
 
-def caller(request: Request, engine: EngineDep, settings: SecurityDep,
-           token: Annotated[str | None, Depends(oauth2_scheme)],
-           header_key: Annotated[str | None, Depends(api_key_header)]) -> Principal:
+async def viewer(request: Request) -> Principal:
+    return viewer_principal(request)
+
+
+async def caller(request: Request) -> Principal:
     """A user token, or an API key from the header or the ``api_key`` query parameter."""
-    if token:
-        return _remember(request, principal_for_token(engine, settings, token))
-    key = header_key or request.query_params.get("api_key")
-    if key:
-        return _remember(request, principal_for_key(engine, key))
-    raise Unauthenticated("send a bearer token or an API key (X-Api-Key)")
+    principal = identify(request)
+    if principal is None:
+        raise Unauthenticated("send a bearer token or an API key (X-Api-Key)")
+    return principal
 
 
 CurrentUser = Annotated[Principal, Depends(current_user)]
@@ -170,17 +200,21 @@ def request_scope(request: Request, action: str = "case.read") -> Scope:
     """The scope of whoever sends ``request`` (for routes where only some resources are
     scoped, such as the case layer among the map's collections): the signed-in user's, the
     development stand-in's, else 401."""
-    settings = get_security_settings(request)
-    header = request.headers.get("authorization", "")
-    if header.lower().startswith("bearer "):
-        principal = principal_for_token(request.app.state.engine, settings,
-                                        header.split(" ", 1)[1].strip())
-    else:
-        principal = stand_in(request, settings)  # type: ignore[assignment]
-        if principal is None:
-            raise Unauthenticated(SIGN_IN)
+    principal = viewer_principal(request)
     principal.require(action)
     return principal.scope
+
+
+def layer_scope(request: Request, collection_id: str) -> Scope | None:
+    """The scope a collection's rows are read in for this caller: the case layer's as for
+    ``GET /cases``, 9+X entities within the caller's areas (a department sees none by its
+    department), None for the layers every reader sees whole."""
+    if collection_id == "cases":
+        return request_scope(request, "case.read")
+    if collection_id == "entities":
+        scope = request_scope(request, "entity.read")
+        return Scope(city_wide=scope.city_wide, area_prefixes=scope.area_prefixes)
+    return None
 
 
 def require_area(request: Request, code: str, action: str = "health.read") -> None:
@@ -208,9 +242,8 @@ def get_actor(request: Request, x_actor: Annotated[str | None, Header()] = None,
     request without a token may name its actor and role in ``X-Actor`` / ``X-Role``."""
     settings = get_security_settings(request)
     if authorization and authorization.lower().startswith("bearer "):
-        principal = principal_for_token(request.app.state.engine, settings,
-                                        authorization.split(" ", 1)[1].strip())
-        if principal.role is None:
+        principal = identify(request)
+        if principal is None or principal.role is None:
             raise ValidationError("the token names no role", field="Authorization")
         return Actor(principal.name, str(principal.role.value), principal)
     if not settings.trusts_role_headers:

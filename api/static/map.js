@@ -21,7 +21,11 @@ async function api(path, opts = {}) {
   if (st.token) headers.Authorization = `Bearer ${st.token}`;
   const r = await fetch(ROOT + path, { ...opts, headers });
   const body = await r.json().catch(() => null);
-  if (!r.ok) throw new Error((body && (body.detail || body.title)) || `${r.status} ${r.statusText}`);
+  if (!r.ok) {
+    const error = new Error((body && (body.detail || body.title)) || `${r.status} ${r.statusText}`);
+    error.status = r.status;
+    throw error;
+  }
   return body;
 }
 
@@ -274,14 +278,26 @@ function fillControls() {
   st.partClasses = new Set(st.config.part_classes.map((c) => c.code));
 }
 
-function wire() {
-  $('search-form').onsubmit = (ev) => { ev.preventDefault(); search($('search').value); };
+// Signing in works before the map exists: in production every layer needs a signed-in user.
+function wireSignIn() {
   $('signin').onsubmit = (ev) => {
     ev.preventDefault();
     $('signin-error').textContent = '';
-    signIn($('username').value, $('password').value).catch((e) => { $('signin-error').textContent = e.message; });
+    signIn($('username').value, $('password').value)
+      .then(() => { if (!map) return start(); })
+      .catch((e) => { $('signin-error').textContent = e.message; });
   };
   $('signout').onclick = signOut;
+}
+
+// Tiles are fetched by MapLibre, not by api(): the token goes with every request to this server.
+function withToken(url) {
+  if (st.token && url.startsWith(ORIGIN)) return { url, headers: { Authorization: `Bearer ${st.token}` } };
+  return { url };
+}
+
+function wire() {
+  $('search-form').onsubmit = (ev) => { ev.preventDefault(); search($('search').value); };
   for (const id of ['f-state', 'f-class', 'f-dept', 'f-since']) $(id).onchange = readFilters;
   $('basemap').onchange = () => { st.basemap = $('basemap').value; map.setStyle(style()); };
   $('part-classes').onchange = (ev) => {
@@ -312,7 +328,16 @@ function wire() {
 }
 
 async function start() {
-  st.config = await api('/map/config');
+  $('status').hidden = true;
+  try {
+    st.config = await api('/map/config');
+  } catch (e) {
+    if (e.status !== 401) throw e;
+    $('status').hidden = false;
+    $('status').textContent = e.message;
+    $('username').focus();
+    return;  // signing in starts the map (wireSignIn)
+  }
   st.versions = st.config.versions;
   st.basemap = st.config.basemaps.default;
   fillControls();
@@ -321,7 +346,7 @@ async function start() {
   const q = new URLSearchParams(location.hash.slice(1));
   map = new maplibregl.Map({ container: 'map', style: style(), attributionControl: { compact: false },
     center: q.has('c') ? q.get('c').split(',').map(Number) : [0, 0], zoom: Number(q.get('z') || 2),
-    hash: false, maxZoom: 20, fadeDuration: 0 });
+    hash: false, maxZoom: 20, fadeDuration: 0, transformRequest: withToken });
   map.addControl(new maplibregl.NavigationControl({ showCompass: false }), 'top-left');
   map.addControl(new maplibregl.ScaleControl(), 'bottom-left');
   if (!q.has('c') && ext && ext[0] > -180) map.fitBounds([gcj(ext[0], ext[1]), gcj(ext[2], ext[3])], { padding: 20, duration: 0 });
@@ -330,4 +355,5 @@ async function start() {
   map.once('idle', () => { document.body.dataset.ready = '1'; });
 }
 
+wireSignIn();
 start().catch((e) => { $('status').hidden = false; $('status').textContent = `map failed: ${e.message}`; });

@@ -52,6 +52,7 @@ ACTIONS: dict[str, frozenset[Role]] = {
     "case.export": frozenset({D, M, A, X}),
     "features.read": EVERYONE,
     "tiles.read": EVERYONE,
+    "resolve": EVERYONE,                   # a location → grid, workers, department
     "health.read": EVERYONE,               # aggregates
     "health.details": frozenset({W, D, M, X}),  # the records behind a score
     "entity.read": frozenset({W, D, M, A, X}),

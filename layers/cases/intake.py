@@ -214,8 +214,14 @@ class Group:
 
     def _resend(self, j: int) -> Outcome:
         assert self._conn is not None
-        report = self.filings[self._first[j]].report
+        filing = self.filings[self._first[j]]
+        report = filing.report
         row = fetch_case(self._conn, key=report.idempotency_key)
+        if row["caller"] != filing.caller:
+            # Another caller's key (or a key stored before callers were recorded): the case
+            # is not this caller's to see — not even its number.
+            return Conflict(f"idempotency key {report.idempotency_key!r} is already taken; "
+                            "generate a new key for a new report", field="idempotency_key")
         if row["payload_hash"].strip() != self._hashes[j]:
             return Conflict(f"idempotency key {row['idempotency_key']!r} was already used for "
                             f"case {row['public_no']} with a different payload; use a new key "
@@ -267,7 +273,7 @@ class Group:
             "now": now, "lim": str(limit), "warn": warn, "deadline": deadline,
             "intake": {"resolution": resolution, "duplicates": duplicates,
                        **({"fix": report.fix.as_dict()} if report.fix else {})},
-            "actor": filing.filed_by, "role": filing.role,
+            "actor": filing.filed_by, "role": filing.role, "caller": filing.caller,
             "attachments": attachments, "photos": photos,
             "details": {"source": report.source, "proposal": resolution.get("responsible"),
                         "duplicates": len(duplicates)},

@@ -49,12 +49,15 @@ class CaseFilter:
     bbox: str | None = None  # minlon,minlat,maxlon,maxlat (WGS 84)
     overdue: bool = False
     scope: Scope | None = None  # who asks (gridcore.security.access): enforced in the query
+    ids: list[int] | None = None  # these cases only
+    caller: str | None = None  # the cases this caller filed (an API key's reads)
+    exclude_categories: tuple[str, ...] = ()  # never these classes (the public feed)
 
     def query_params(self) -> dict[str, str]:
         out = {}
         for f in fields(self):
             v = getattr(self, f.name)
-            if f.name == "scope":
+            if f.name in ("scope", "ids", "caller", "exclude_categories"):
                 continue
             if v not in (None, False):
                 out[f.name] = v.isoformat() if isinstance(v, datetime) else str(v).lower() \
@@ -100,6 +103,15 @@ def _where(f: CaseFilter, params: dict[str, Any]) -> list[str]:
         params.update(x1=x1, y1=y1, x2=x2, y2=y2)
     if f.scope is not None:
         clauses.append(case_scope_sql(f.scope, params))
+    if f.ids is not None:
+        clauses.append("c.id = ANY(:ids)")
+        params["ids"] = list(f.ids)
+    if f.caller is not None:
+        clauses.append("c.caller = :caller")
+        params["caller"] = f.caller
+    if f.exclude_categories:
+        clauses.append("NOT (c.category_key = ANY(:excluded))")
+        params["excluded"] = list(f.exclude_categories)
     return clauses
 
 

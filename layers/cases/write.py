@@ -36,7 +36,7 @@ FIELDS = {
     "proposed": "text", "rule": "text", "now": "timestamptz", "lim": "text",
     "warn": "timestamptz", "deadline": "timestamptz", "intake": "jsonb", "actor": "text",
     "role": "text", "attachments": "jsonb", "details": "jsonb", "audit": "jsonb",
-    "photos": "jsonb",
+    "photos": "jsonb", "caller": "text",
 }
 
 # case_record column ← the record's field (the id is the one intake's read reserved:
@@ -54,6 +54,7 @@ FROM_RECORD = {
     "proposed_department": "proposed",
     "proposal_rule": "rule", "stage_started_at": "now", "stage_limit": "lim",
     "warn_at": "warn", "deadline_at": "deadline", "created_at": "now", "updated_at": "now",
+    "caller": "caller",
 }
 CONSTANTS = {"state": "reported", "stage": "dispatch"}
 

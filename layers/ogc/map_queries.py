@@ -8,7 +8,9 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
+from gridcore.security.access import Scope
 from layers.schema.cases import TERMINAL_SQL
+from layers.security.scoping import case_scope_sql
 
 OPEN_CASES_SHOWN = 50
 
@@ -60,16 +62,20 @@ def parts_summary(conn: Connection, grid_code: str) -> dict[str, int]:
         {"c": grid_code})}
 
 
-def search(conn: Connection, q: str, limit: int = 10) -> list[dict[str, Any]]:
+def search(conn: Connection, q: str, limit: int = 10, scope: Scope | None = None
+           ) -> list[dict[str, Any]]:
     """Grid codes (15 digits, or a prefix of ≥ 6), case ids / numbers (``123``, ``C00000123``)
-    and city-part codes (16 digits). Each hit carries a point to fly to."""
+    and city-part codes (16 digits). Each hit carries a point to fly to. Cases are found only
+    inside ``scope`` (who asks); grids and parts are the whole city's."""
     q = q.strip()
     hits: list[dict[str, Any]] = []
     case_id = re.fullmatch(r"[Cc]?0*(\d{1,12})", q)
     if case_id and _has_table(conn, "case_record") and len(q) < 15:
+        params: dict[str, Any] = {"i": int(case_id[1])}
+        scoped = case_scope_sql(scope, params, "c") if scope is not None else "TRUE"
         for r in conn.execute(text(
                 "SELECT id, public_no, state, ST_X(geom) AS lon, ST_Y(geom) AS lat "
-                "FROM case_record WHERE id = :i"), {"i": int(case_id[1])}):
+                f"FROM case_record c WHERE id = :i AND {scoped}"), params):
             hits.append({"kind": "case", "id": r.id, "label": f"{r.public_no} ({r.state})",
                          "lon": r.lon, "lat": r.lat})
     if re.fullmatch(r"\d{16}", q):
@@ -109,5 +115,5 @@ def case_facts_row(conn: Connection, case_id: int) -> Any:
     if not _has_table(conn, "case_record"):
         return None
     return conn.execute(text(
-        "SELECT state, parked_since, check_result, department_code, version "
+        "SELECT state, parked_since, check_result, department_code, grid_code, version "
         "FROM case_record WHERE id = :i"), {"i": case_id}).first()

@@ -69,6 +69,9 @@ case_record = Table(
     Column("source", String(16), nullable=False),
     Column("reporter", Text, nullable=False, server_default=""),
     Column("filed_by", Text),  # the signed-in user who filed it (migration 0010_field)
+    # the identity that sent it: user:<name>, key:<prefix>:<owner>, stand-in:<actor> or ''
+    # (migration 0011_case_caller): idempotency keys per caller, an API key's reads
+    Column("caller", Text, nullable=False, server_default=""),
     Column("state", String(12), nullable=False),
     Column("department_code", String(32), ForeignKey("department.code")),
     Column("proposed_department", String(32)),

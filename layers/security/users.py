@@ -191,7 +191,7 @@ def list_keys(engine: Engine) -> list[dict[str, Any]]:
 
 def principal_for_key(engine: Engine, presented: str) -> Principal:
     parts = presented.split("_", 2)
-    bad = Unauthenticated("invalid or revoked API key")
+    bad = Unauthenticated("the API key (X-Api-Key or api_key) is invalid or revoked")
     if len(parts) != 3 or parts[0] != "gck":
         raise bad
     with engine.connect() as conn:

@@ -19,13 +19,22 @@ from tests.support.database import row_counts
 from tests.support.live_server import live_server
 
 
-@pytest.fixture
-def server(db, database_url: str, tmp_path) -> Iterator[str]:  # type: ignore[no-untyped-def]
+def _serving(db, database_url: str, tmp_path, **extra: str) -> Iterator[str]:  # type: ignore[no-untyped-def]
     plant(db)
     env = {"GRIDCORE_DATABASE_URL": database_url, "GRIDCORE_OPEN311_API_KEYS": "k-test",
-           "GRIDCORE_MEDIA_DIR": str(tmp_path / "media")}
+           "GRIDCORE_MEDIA_DIR": str(tmp_path / "media"), **extra}
     with live_server(env) as base:
         yield base + "/open311/v2"
+
+
+@pytest.fixture
+def server(db, database_url: str, tmp_path) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    yield from _serving(db, database_url, tmp_path)
+
+
+@pytest.fixture
+def public_server(db, database_url: str, tmp_path) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    yield from _serving(db, database_url, tmp_path, GRIDCORE_OPEN311_PUBLIC_FEED="true")
 
 
 def post(root: str, fmt: str = "json", **fields: object) -> httpx.Response:
@@ -52,25 +61,45 @@ def test_services_and_definitions(server: str) -> None:
     assert disc["endpoints"][0]["url"] == server
 
 
+def get(root: str, path: str, **params: object) -> httpx.Response:
+    """A GET as an Open311 app sends it with its key (reads need one by default)."""
+    return httpx.get(f"{root}/{path}", params={"api_key": "k-test", **params})
+
+
 def test_post_then_read_back(server: str, db) -> None:  # type: ignore[no-untyped-def]
     r = post(server)
     assert r.status_code == 201, r.text
     sid = r.json()[0]["service_request_id"]
     again = post(server)  # an identical re-post is the same request
     assert again.status_code == 200 and again.json()[0]["service_request_id"] == sid
-    client = GeoReport(server, api_key="k-test")
-    one = client.get_service_request(sid)
+    one = get(server, f"requests/{sid}.json").json()[0]
     assert one["status"] == "open" and one["service_code"] == "E0103"
     assert one["agency_responsible"] == "D_GRID" and one["lat"] == INSIDE_001[1]
-    assert [x["service_request_id"] for x in client.get_service_requests(status="open")] \
-        == [sid]
-    assert client.get_service_requests(status="closed") == []
-    assert client.get_service_requests(service_code="P0101") == []
-    assert len(client.get_service_requests(service_request_id=f"{sid},999999")) == 1
-    xml_one = GeoReport(server, output_format="xml").get_service_request(sid)
-    assert xml_one["service_request_id"] == sid and xml_one["status"] == "open"
+    ids = [x["service_request_id"] for x in get(server, "requests.json", status="open").json()]
+    assert ids == [sid]
+    assert get(server, "requests.json", status="closed").json() == []
+    assert get(server, "requests.json", service_code="P0101").json() == []
+    assert len(get(server, "requests.json", service_request_id=f"{sid},999999").json()) == 1
+    xml_one = xmltodict.parse(get(server, f"requests/{sid}.xml").content)
+    request = xml_one["service_requests"]["request"]
+    assert request["service_request_id"] == sid and request["status"] == "open"
+    # without a key there is nothing to read (no public feed by default)
+    assert httpx.get(f"{server}/requests/{sid}.json").status_code == 403
     with db.connect() as conn:
         assert conn.execute(text("SELECT source FROM case_record")).scalar() == "open311"
+
+
+def test_public_feed_serves_georeport_clients(public_server: str) -> None:
+    r = post(public_server)
+    assert r.status_code == 201, r.text
+    sid = r.json()[0]["service_request_id"]
+    client = GeoReport(public_server)  # the stock client sends no key on GETs
+    one = client.get_service_request(sid)
+    assert one["status"] == "open" and one["service_code"] == "E0103"
+    assert [x["service_request_id"] for x in client.get_service_requests(status="open")] \
+        == [sid]
+    xml_one = GeoReport(public_server, output_format="xml").get_service_request(sid)
+    assert xml_one["service_request_id"] == sid
 
 
 def test_refusals_write_nothing(server: str, db) -> None:  # type: ignore[no-untyped-def]
@@ -86,5 +115,6 @@ def test_refusals_write_nothing(server: str, db) -> None:  # type: ignore[no-unt
     assert "lat" in xmltodict.parse(r.content)["errors"]["error"]["description"]
     assert row_counts(db) == before
     r = httpx.get(f"{server}/requests.json", params={"start_date": "2020-01-01T00:00:00Z",
-                                                      "end_date": "2021-01-01T00:00:00Z"})
+                                                      "end_date": "2021-01-01T00:00:00Z",
+                                                      "api_key": "k-test"})
     assert r.status_code == 400 and "90 days" in r.json()[0]["description"]

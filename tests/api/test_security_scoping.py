@@ -130,7 +130,9 @@ def test_case_reads_and_actions_are_scoped(city, db: Engine) -> None:  # type: i
     assert client.get("/collections/cases/items").status_code == 401
     assert client.get(f"/collections/cases/items/{c2}", headers=h["w1"]).status_code == 404
     assert client.get(f"/collections/cases/items/{c1}", headers=h["w1"]).status_code == 200
-    assert client.get("/collections/grids/items").status_code == 200  # other layers: open
+    # other layers: signed in, unless the city lists them in GRIDCORE_PUBLIC_LAYERS
+    assert client.get("/collections/grids/items").status_code == 401
+    assert client.get("/collections/grids/items", headers=h["handler"]).status_code == 200
     z, x, y = _tile_of(INSIDE_001, 14)
     assert _tile_of(INSIDE_002, 14) == (z, x, y)  # both cases on one tile
     assert _tile_cases(client, h["w1"], z, x, y) == {c1}
@@ -170,7 +172,7 @@ def test_machine_keys_report_but_do_not_read(city, db: Engine) -> None:  # type:
         "idempotency_key": "iot-1", "category": "E0103", "lon": INSIDE_001[0],
         "lat": INSIDE_001[1], "source": "machine"})
     assert response.status_code == 201, response.text
-    assert client.get("/cases", headers={"X-Api-Key": key}).status_code == 401
+    assert client.get("/cases", headers={"X-Api-Key": key}).status_code == 403  # a key: no
     users.revoke_key(db, key)
     assert client.post("/cases", headers={"X-Api-Key": key}, json={
         "idempotency_key": "iot-2", "category": "E0103", "lon": INSIDE_001[0],

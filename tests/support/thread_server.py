@@ -13,6 +13,8 @@ import httpx
 import uvicorn
 from sqlalchemy import Engine
 
+from gridcore.settings import Settings
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -21,11 +23,12 @@ def free_port() -> int:
 
 
 @contextmanager
-def live_server(engine: Engine) -> Iterator[str]:
+def live_server(engine: Engine, settings: Settings | None = None) -> Iterator[str]:
+    """``settings``: the app's tree (the environment's when not given)."""
     from api.app import create_app
 
     port = free_port()
-    config = uvicorn.Config(create_app(engine=engine), host="127.0.0.1", port=port,
+    config = uvicorn.Config(create_app(settings, engine=engine), host="127.0.0.1", port=port,
                             log_level="warning", lifespan="on")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)

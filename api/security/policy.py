@@ -1,0 +1,317 @@
+"""Who may call what (谁能调用什么): one table, route → who may call it, enforced in one place.
+
+Every route of the app has one line in :data:`TABLE`: its method and path as FastAPI writes it,
+who may call it, and the rule that narrows what that caller then sees (its scope). The whole
+app depends on :func:`enforce` (``api.app``): it finds the line of the matched route and lets
+the request through, or answers 401 (nobody signed in) / 403 (this role or key may not) before
+the route runs. :func:`check_routes` refuses to build an app with a route that has no line, so
+a new route cannot forget its line: **a new route adds its line here** (and to the README's
+table, which a test holds to this one).
+
+Who may call a route (:class:`Who`):
+
+* ``ANYONE`` — nobody is asked who they are: the probes, the OGC landing and conformance
+  documents, the API description, the pages' shells and their static files, the message
+  catalogue, signing in.
+* ``may(action)`` — a signed-in user whose role may do ``action`` (the roles × actions matrix
+  of :mod:`gridcore.security.access`); ``keys=True``: an API key whose purpose may do it, too;
+  ``public=…``: also anonymous callers when the city opened it (:data:`PUBLIC_RULES`).
+* ``layer(action)`` — the OGC collection routes: the action depends on the collection (cases
+  ``case.read``, 9+X entities ``entity.read``, the others ``action``), and a layer listed in
+  ``GRIDCORE_PUBLIC_LAYERS`` is anonymous.
+
+In development mode (``GRIDCORE_ENV=development``) a request without credentials acts as the
+``X-Role`` / ``X-Actor`` stand-in (an admin unless ``X-Role`` says otherwise) and passes the
+table like a user of that role.
+
+The scope column is what the route itself enforces in its queries (``layers.security.scoping``);
+``tests/api/test_access_table.py`` checks every line for anonymous callers, every role, and a
+caller outside the scope.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.routing import iter_route_contexts
+
+from gridcore.errors import Forbidden, Unauthenticated
+from gridcore.security.access import ACTIONS, EVERYONE, KEY_PURPOSES, Role
+
+# When an anonymous caller may call a line marked ``public=…`` (the city's own choices).
+PUBLIC_RULES: dict[str, Callable[[Request], bool]] = {
+    # a collection the city lists in GRIDCORE_PUBLIC_LAYERS
+    "layer": lambda r: r.path_params.get("collection_id") in public_layers(r),
+    # the list of collections, when the city publishes any (anonymous callers see those only)
+    "any_layer": lambda r: bool(public_layers(r)),
+    # GRIDCORE_OPEN311_PUBLIC_FEED=true (no reporter fields, no sensitive classes)
+    "open311_feed": lambda r: bool(r.app.state.settings.cases.open311_public_feed),
+}
+# The collections whose reads need more than ``features.read``.
+LAYER_ACTIONS = {"cases": "case.read", "entities": "entity.read"}
+
+
+def public_layers(request: Request) -> frozenset[str]:
+    layers: frozenset[str] = request.app.state.settings.security.public_layer_ids
+    return layers
+
+
+@dataclass(frozen=True)
+class Who:
+    action: str | None  # None: anyone, nobody is asked
+    keys: bool = False  # API keys of a purpose that may do ``action`` may call it too
+    public: str | None = None  # a PUBLIC_RULES entry: anonymous when it holds
+    per_layer: bool = False  # the action depends on the collection (LAYER_ACTIONS)
+    form_key: bool = False  # the key may come as the form field api_key (Open311 POST)
+    stand_in: bool = True  # in development, the X-Role stand-in counts as a caller here
+
+    def action_for(self, request: Request) -> str | None:
+        if self.per_layer:
+            return LAYER_ACTIONS.get(request.path_params.get("collection_id", ""), self.action)
+        return self.action
+
+    def describe(self) -> str:
+        """The line's "who" in the README's words."""
+        if self.action is None:
+            return "anyone"
+        text = f"`{self.action}` ({_roles(self.action)})"
+        if self.per_layer:
+            text += "".join(f"; {layer}: `{a}` ({_roles(a)})"
+                            for layer, a in LAYER_ACTIONS.items())
+        if self.keys:
+            purposes = sorted(p for p, allowed in KEY_PURPOSES.items() if self.action in allowed)
+            text += f"; API keys ({', '.join(purposes)})"
+        if not self.stand_in:
+            text += "; never the development stand-in"
+        if self.public:
+            text += {"layer": "; anonymous for `GRIDCORE_PUBLIC_LAYERS`",
+                     "any_layer": "; anonymous when `GRIDCORE_PUBLIC_LAYERS` lists any "
+                                  "(those only)",
+                     "open311_feed": "; anonymous with `GRIDCORE_OPEN311_PUBLIC_FEED`"
+                     }[self.public]
+        return text
+
+
+ANYONE = Who(None)
+
+
+def _roles(action: str) -> str:
+    roles = ACTIONS[action]
+    if roles == EVERYONE:
+        return "every role"
+    return ", ".join(r.value for r in Role if r in roles)
+
+
+def may(action: str, keys: bool = False, public: str | None = None,
+        form_key: bool = False, stand_in: bool = True) -> Who:
+    return Who(action, keys=keys or form_key, public=public, form_key=form_key,
+               stand_in=stand_in)
+
+
+def layer(action: str = "features.read") -> Who:
+    return Who(action, public="layer", per_layer=True)
+
+
+@dataclass(frozen=True)
+class Line:
+    method: str
+    path: str
+    who: Who
+    scope: str = "—"  # what the caller then sees, in words (enforced by the route's queries)
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return self.method, self.path
+
+
+def line(route: str, who: Who, scope: str = "—") -> Line:
+    method, path = route.split(" ", 1)
+    return Line(method, path, who, scope)
+
+
+CASES = "cases in the caller's areas or dispatched to its department"
+CASE_404 = "outside the caller's areas: 404"
+COLLECTION = "cases: the caller's; entities: its areas (no restricted rows)"
+OPEN311_READ = may("case.read", keys=True, public="open311_feed", stand_in=False)
+OPEN311_SCOPE = ("a key: the cases it filed; a user: " + CASES + "; the public feed: no "
+                 "reporter, no sensitive class, locations rounded")
+# One line per route: "METHOD /path" as FastAPI writes it, who, scope.
+TABLE: tuple[Line, ...] = (
+    # the service
+    line("GET /healthz", ANYONE),
+    line("GET /readyz", ANYONE),
+    line("GET /layers", may("features.read")),
+    # OGC API landing, conformance and the API description
+    line("GET /", ANYONE),
+    line("GET /conformance", ANYONE),
+    line("GET /openapi.json", ANYONE),
+    line("GET /openapi-3.0.json", ANYONE),
+    line("GET /docs", ANYONE),
+    line("GET /docs/oauth2-redirect", ANYONE),
+    line("GET /redoc", ANYONE),
+    # pages: the shells, their files and words (the data behind them is asked for below)
+    line("GET /static/{path}", ANYONE),
+    line("GET /map/static/{path}", ANYONE),
+    line("GET /i18n/{lang}.json", ANYONE),
+    line("GET /i18n/switch", ANYONE),
+    line("GET /map", ANYONE),
+    line("GET /health/map", ANYONE),
+    # identity
+    line("POST /auth/token", ANYONE),
+    line("GET /auth/me", may("features.read", stand_in=False), "oneself"),
+    # cases
+    line("POST /cases", may("case.report", keys=True)),
+    line("GET /cases", may("case.read"), CASES + "; CSV and GeoJSON need `case.export`"),
+    line("GET /cases/overdue", may("case.read"), CASES),
+    line("GET /cases/{case_id}", may("case.read"), CASE_404),
+    line("POST /cases/{case_id}/transitions", may("case.act"),
+         "outside the caller's areas: 403; the step by role (gridcore/lifecycle.py)"),
+    line("POST /cases/{case_id}/{action}", may("case.act"),
+         "outside the caller's areas: 403; the step by role (gridcore/lifecycle.py)"),
+    # Open311 GeoReport v2
+    line("GET /open311/v2/discovery.{fmt}", ANYONE),
+    line("GET /open311/v2/services.{fmt}", ANYONE),
+    line("GET /open311/v2/services/{code}.{fmt}", ANYONE),
+    line("POST /open311/v2/requests.{fmt}", may("case.report", form_key=True, stand_in=False)),
+    line("GET /open311/v2/requests.{fmt}", OPEN311_READ, OPEN311_SCOPE),
+    line("GET /open311/v2/requests/{request_id}.{fmt}", OPEN311_READ,
+         OPEN311_SCOPE + "; any other: 404"),
+    # OGC API – Features and vector tiles
+    line("GET /collections", may("features.read", public="any_layer"),
+         "anonymous: the public layers only"),
+    line("GET /collections/{collection_id}", layer()),
+    line("GET /collections/{collection_id}/queryables", layer()),
+    line("GET /collections/{collection_id}/items", layer(), COLLECTION),
+    line("GET /collections/{collection_id}/items/{feature_id}", layer(), COLLECTION),
+    line("GET /collections/{collection_id}/tiles", layer("tiles.read")),
+    line("GET /collections/{collection_id}/tiles/WebMercatorQuad/tilejson.json",
+         layer("tiles.read")),
+    line("GET /collections/{collection_id}/tiles/WebMercatorQuad/{z}/{x}/{y}",
+         layer("tiles.read"), COLLECTION),
+    # the one map
+    line("GET /map/config", may("features.read")),
+    line("GET /map/versions", may("features.read")),
+    line("GET /map/grids/{code}", may("features.read"),
+         "open cases and the workers' names and phones only within the caller's areas"),
+    line("GET /map/search", may("features.read"), "case hits: " + CASES),
+    line("GET /map/cases/{case_id}/actions", may("case.read"), CASE_404),
+    # resolve
+    line("GET /resolve", may("resolve")),
+    line("POST /resolve", may("resolve")),
+    # city health
+    line("GET /grids/{code}/health", may("health.read"), "outside the caller's areas: 404"),
+    line("GET /health/areas/{level}/{code}", may("health.read"),
+         "outside the caller's areas: 404"),
+    line("GET /health/rankings", may("health.read")),
+    line("GET /health/choropleth", may("health.read")),
+    line("GET /health/choropleth.png", may("health.read")),
+    # 9+X entities
+    line("GET /entities/{code}", may("entity.read", stand_in=False),
+         "outside the caller's areas: 404; unmask: `entity.unmask` and a purpose, audited"),
+)
+
+
+def lines_by_route(table: Iterable[Line] = TABLE) -> dict[tuple[str, str], Line]:
+    found: dict[tuple[str, str], Line] = {}
+    for entry in table:
+        if entry.key in found:
+            raise ValueError(f"two lines for {entry.method} {entry.path}")
+        if entry.who.action is not None and entry.who.action not in ACTIONS:
+            raise ValueError(f"{entry.method} {entry.path}: unknown action {entry.who.action!r}")
+        found[entry.key] = entry
+    return found
+
+
+LINES = lines_by_route()
+
+
+def app_routes(app: Any) -> list[tuple[str, str, bool]]:
+    """(method, path, runs FastAPI dependencies) of every route the app serves."""
+    out: list[tuple[str, str, bool]] = []
+    for route in iter_route_contexts(app.routes):
+        methods = sorted((route.methods or set()) - {"HEAD"})
+        gated = route.original_route.__class__.__name__ == "APIRoute"
+        out.extend((method, str(route.path_format), gated) for method in methods)
+    return out
+
+
+def check_routes(app: Any) -> None:
+    """Refuse an app with a route that has no line (fail closed, at start-up), or a route that
+    the dependency cannot guard (not a FastAPI route) whose line asks for more than anyone."""
+    missing, unguarded = [], []
+    for method, path, gated in app_routes(app):
+        entry = LINES.get((method, path))
+        if entry is None:
+            missing.append(f"{method} {path}")
+        elif not gated and entry.who.action is not None:
+            unguarded.append(f"{method} {path}")
+    if missing:
+        raise RuntimeError("routes without a line in the access table (api/security/policy.py"
+                           ": add one line per route): " + ", ".join(missing))
+    if unguarded:
+        raise RuntimeError("routes the access table cannot guard: " + ", ".join(unguarded))
+
+
+def _line_of(request: Request) -> Line:
+    route = request.scope.get("route")
+    path = str(getattr(route, "path_format", None) or getattr(route, "path", ""))
+    entry = LINES.get((request.method, path))
+    if entry is None:  # check_routes makes this unreachable; fail closed all the same
+        raise Forbidden(f"{request.method} {path} has no line in the access table")
+    return entry
+
+
+async def enforce(request: Request) -> None:
+    """The app-wide dependency: the matched route's line decides (401 / 403 or through). The
+    caller it identified stays on ``request.state.principal`` for the route."""
+    from api.security.identity import SIGN_IN, identify, needs_lookup
+
+    entry = _line_of(request)
+    who = entry.who
+    if who.action is None:
+        return
+    form_key = None
+    # Open311 clients send their api_key as a form field of the POST (GeoReport v2)
+    if who.form_key and not _credentials(request) and \
+            request.headers.get("content-type", "").startswith(FORMS):
+        form_key = str((await request.form()).get("api_key") or "") or None
+    if needs_lookup(request) or form_key:
+        principal = await run_in_threadpool(identify, request, form_key)
+    else:
+        principal = identify(request)
+    if principal is not None and principal.unscoped and not who.stand_in:
+        principal = None  # a real credential only (an audited read, a machine API)
+    if principal is None:
+        if who.public and PUBLIC_RULES[who.public](request):
+            return
+        raise Unauthenticated(SIGN_IN)
+    action = who.action_for(request)
+    assert action is not None
+    route = f"{request.method} {entry.path}"
+    if principal.is_key and not who.keys:
+        raise Forbidden(f"API keys may not call {route}; sign in", action=action, route=route)
+    if not principal.may(action):
+        who_is = (f"an API key of purpose {principal.key_purpose}" if principal.is_key
+                  else f"role {principal.role}")
+        raise Forbidden(f"{who_is} may not call {route} ({action})", action=action,
+                        route=route)
+
+
+FORMS = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+def _credentials(request: Request) -> bool:
+    headers = request.headers
+    return bool(headers.get("authorization") or headers.get("x-api-key")
+                or request.query_params.get("api_key"))
+
+
+def markdown_table(table: Iterable[Line] = TABLE) -> str:
+    """The table as the README shows it."""
+    rows = ["| route | who may call it | what they see |", "|---|---|---|"]
+    rows += [f"| `{e.method} {e.path}` | {e.who.describe()} | {e.scope} |" for e in table]
+    return "\n".join(rows)

@@ -1,0 +1,376 @@
+"""Who may call what (issue 18, finding 8): the whole access table of api/security/policy.py,
+in production mode, on a planted city — every route × anonymous / each role / each kind of API
+key, and every scope rule with a caller outside it.
+
+A caller the table refuses gets 401 (nobody signed in) or the table's own 403 (its body names
+the route); a caller it lets through may still be refused by the route for a narrower reason
+(a lifecycle step the role may not take, an illegal step), never by the table.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import mapbox_vector_tile
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, text
+
+from api.app import create_app
+from api.security.identity import issue_token
+from api.security.policy import LAYER_ACTIONS, TABLE, Line
+from gridcore.security.access import ACTIONS, KEY_PURPOSES, Role
+from gridcore.settings import SecuritySettings, Settings
+from layers.security import users
+from tests.support.cases import GRID_001, GRID_002, INSIDE_001, plant, settings
+
+PASSWORD = "correct horse battery"
+COMMUNITY = "110101001001"
+ENTITY = "E-ACCESS"
+# One user of each role (the grid worker in grid 001), and the out-of-scope callers: a grid
+# worker of grid 002 and a department handler of another department.
+ROLE_USERS = {
+    Role.GRID_WORKER: ("w1", (GRID_001,), None),
+    Role.DISPATCHER: ("dispatcher", (), None),
+    Role.DEPARTMENT_HANDLER: ("handler", (), "D_GRID"),
+    Role.MANAGER: ("manager", (), None),
+    Role.ANALYST: ("analyst", (), None),
+    Role.ADMIN: ("admin", (), None),
+}
+OUTSIDERS = {"w2": ("grid_worker", (GRID_002,), None),
+             "other_handler": ("department_handler", (), "D_WATER")}
+KEYS = ("open311", "iot")
+COLLECTIONS = ("grids", "cases", "entities")
+
+
+@dataclass
+class City:
+    client: TestClient
+    headers: dict[str, dict[str, str]] = field(default_factory=dict)
+    case: int = 0
+    tile: tuple[int, int, int] = (0, 0, 0)
+
+
+def _tile_of(lon: float, lat: float, z: int) -> tuple[int, int, int]:
+    n = 2 ** z
+    y = int((1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * n)
+    return z, int((lon + 180) / 360 * n), y
+
+
+@pytest.fixture
+def city(db: Engine, tmp_path) -> Iterator[City]:  # type: ignore[no-untyped-def]
+    plant(db)
+    with db.begin() as conn:
+        conn.execute(text(
+            "INSERT INTO grid_worker (code, name, phone) VALUES ('W1', '王五', '13800000001'), "
+            "('W2', '赵六', '13800000002')"))
+        conn.execute(text(
+            "INSERT INTO governance_entity (code, area, type, name, grid_code, sensitivity, "
+            "attributes, geom) VALUES (:c, 'P01', 'resident', '住户', :g, 'internal', '{}', "
+            "ST_SetSRID(ST_MakePoint(:x, :y), 4326))"),
+            {"c": ENTITY, "g": GRID_001, "x": INSIDE_001[0] + 0.0003, "y": INSIDE_001[1]})
+    tree = Settings(cases=settings(tmp_path))
+    tree.security = tree.security.model_copy(update={"env": "production"})
+    app = create_app(tree, engine=db)
+    city = City(TestClient(app))
+    everyone = {name: (role.value, areas, dept)
+                for role, (name, areas, dept) in ROLE_USERS.items()} | OUTSIDERS
+    for username, (role, areas, dept) in everyone.items():
+        users.add_user(db, username, PASSWORD, role, department=dept, areas=areas)
+        token, _ = issue_token(tree.security, username, role, minutes=30)
+        city.headers[username] = {"Authorization": f"Bearer {token}"}
+    for purpose in KEYS:
+        city.headers[f"key:{purpose}"] = {"X-Api-Key": users.add_key(db, f"{purpose}-app",
+                                                                        purpose)}
+    city.headers["anonymous"] = {}
+    with city.client:
+        report = city.client.post("/cases", headers=city.headers["w1"], json={
+            "idempotency_key": "access-1", "category": "E0103", "lon": INSIDE_001[0],
+            "lat": INSIDE_001[1], "description": "暴露垃圾"})
+        assert report.status_code == 201, report.text
+        city.case = report.json()["id"]
+        with db.begin() as conn:  # overdue, for the supervision list
+            conn.execute(text("UPDATE case_record SET warn_at = now() - interval '2 hours', "
+                              "deadline_at = now() - interval '1 hour' WHERE id = :i"),
+                         {"i": city.case})
+        city.tile = _tile_of(*INSIDE_001, 16)
+        yield city
+
+
+# -- one request per route ------------------------------------------------------------------------
+def _path_values(line: Line, city: City, collection: str) -> dict[str, str]:
+    code = {"/map/grids/{code}": GRID_001, "/grids/{code}/health": GRID_001,
+            "/health/areas/{level}/{code}": COMMUNITY, "/entities/{code}": ENTITY,
+            "/open311/v2/services/{code}.{fmt}": "E0103"}.get(line.path, "")
+    feature = {"grids": GRID_001, "cases": str(city.case), "entities": ENTITY}[collection]
+    z, x, y = city.tile
+    return {"case_id": str(city.case), "action": "verify", "collection_id": collection,
+            "feature_id": feature, "z": str(z), "x": str(x), "y": str(y), "code": code,
+            "level": "community", "fmt": "json", "request_id": str(city.case), "lang": "en",
+            "path": "map.css" if line.path.startswith("/map/") else "i18n.js"}
+
+
+def request_of(line: Line, city: City, collection: str = "grids") -> dict[str, Any]:
+    """The route's request: its path filled in, the query and body it needs."""
+    path = line.path.format(**_path_values(line, city, collection))
+    kwargs: dict[str, Any] = {"method": line.method, "url": path}
+    params = {"/resolve": {"lon": INSIDE_001[0], "lat": INSIDE_001[1]},
+              "/map/search": {"q": str(city.case)}, "/i18n/switch": {"lang": "en"},
+              "/map/cases/{case_id}/actions": {"role": "dispatcher"}}.get(line.path)
+    if params:
+        kwargs["params"] = params
+    body = {("POST", "/cases"): {"json": {"idempotency_key": uuid.uuid4().hex,
+                                          "category": "E0103", "lon": INSIDE_001[0],
+                                          "lat": INSIDE_001[1]}},
+            ("POST", "/cases/{case_id}/transitions"): {"json": {"action": "verify"}},
+            ("POST", "/resolve"): {"json": [list(INSIDE_001)]},
+            ("POST", "/auth/token"): {"data": {"username": "w1", "password": PASSWORD}},
+            ("POST", "/open311/v2/requests.{fmt}"): {"data": {
+                "service_code": "E0103", "lat": str(INSIDE_001[1]),
+                "long": str(INSIDE_001[0]), "description": uuid.uuid4().hex}}}.get(line.key)
+    kwargs.update(body or {})
+    return kwargs
+
+
+# -- what the table says --------------------------------------------------------------------------
+def allowed(line: Line, caller: str, collection: str) -> bool:
+    who = line.who
+    if who.action is None:
+        return True
+    action = LAYER_ACTIONS.get(collection, who.action) if who.per_layer else who.action
+    if caller == "anonymous":
+        return False  # the city opened nothing (GRIDCORE_PUBLIC_LAYERS, the public feed)
+    if caller.startswith("key:"):
+        return who.keys and action in KEY_PURPOSES[caller[4:]]
+    return Role(ROLE_OF[caller]) in ACTIONS[action]
+
+
+ROLE_OF = {name: role.value for role, (name, _, _) in ROLE_USERS.items()}
+CALLERS = ["anonymous", *ROLE_OF, *(f"key:{k}" for k in KEYS)]
+
+
+def _refused_by_table(line: Line, response: Any) -> bool:
+    if response.status_code == 401:
+        return True
+    if response.status_code != 403:
+        return False
+    if line.path.startswith("/open311/"):
+        return True  # GeoReport's error document; the routes themselves never answer 403
+    return response.json().get("route") == f"{line.method} {line.path}"
+
+
+def _lines_with_collections() -> list[tuple[Line, str]]:
+    return [(entry, c) for entry in TABLE
+            for c in (COLLECTIONS if entry.who.per_layer else ("grids",))]
+
+
+def test_every_route_by_every_caller(city: City) -> None:
+    wrong = []
+    for entry, collection in _lines_with_collections():
+        for caller in CALLERS:
+            response = city.client.request(**request_of(entry, city, collection),
+                                           headers=city.headers[caller])
+            assert response.status_code < 500, (entry, caller, response.text[:300])
+            expect = allowed(entry, caller, collection)
+            if _refused_by_table(entry, response) == expect:
+                wrong.append(f"{entry.method} {entry.path} [{collection}] by {caller}: "
+                             f"{response.status_code} (table: {'allowed' if expect else 'no'})"
+                             f" {response.text[:120]}")
+    assert wrong == [], "\n".join(wrong)
+
+
+def test_a_bad_credential_is_refused_not_anonymous(city: City) -> None:
+    for headers in ({"Authorization": "Bearer not-a-token"}, {"X-Api-Key": "gck_x_y"}):
+        assert city.client.get("/cases", headers=headers).status_code == 401
+    # ...even where anyone may call: the probes do not look at credentials
+    assert city.client.get("/healthz", headers={"Authorization": "Bearer x"}).status_code == 200
+
+
+# -- the scope column: a caller outside it -------------------------------------------------------
+def _ids(response: Any) -> set[int]:
+    assert response.status_code == 200, response.text
+    body = response.json()
+    if "features" in body:
+        return {f["id"] for f in body["features"]}
+    return {c["id"] for c in body["cases"]}
+
+
+def _tile_ids(response: Any) -> set[Any]:
+    assert response.status_code == 200, response.text
+    layers = mapbox_vector_tile.decode(response.content)
+    return {f["properties"].get("id", f["properties"].get("code"))
+            for layer in layers.values() for f in layer["features"]}
+
+
+def _get(city: City, who: str, line: str, collection: str = "grids", **params: Any) -> Any:
+    method, path = line.split(" ", 1)
+    entry = next(e for e in TABLE if e.key == (method, path))
+    kwargs = request_of(entry, city, collection)
+    if params:
+        kwargs["params"] = {**kwargs.get("params", {}), **params}
+    return city.client.request(**kwargs, headers=city.headers[who])
+
+
+Probe = Callable[[City], None]
+
+
+def _in_and_out(line: str, inside: Callable[[Any], bool], outside: Callable[[Any], bool],
+                in_caller: str = "w1", out_caller: str = "w2") -> Probe:
+    def probe(city: City) -> None:
+        assert inside(_get(city, in_caller, line)), f"{line} in scope"
+        assert outside(_get(city, out_caller, line)), f"{line} out of scope"
+    return probe
+
+
+def _status(code: int) -> Callable[[Any], bool]:
+    return lambda r: r.status_code == code
+
+
+def _holds_case(city_case: Callable[[], int]) -> Callable[[Any], bool]:
+    return lambda r: city_case() in _ids(r)
+
+
+SCOPE_PROBES: dict[tuple[str, str], Probe] = {}
+
+
+def scope_probe(line: str) -> Callable[[Probe], Probe]:
+    def register(probe: Probe) -> Probe:
+        method, path = line.split(" ", 1)
+        SCOPE_PROBES[(method, path)] = probe
+        return probe
+    return register
+
+
+@scope_probe("GET /cases")
+def _cases(city: City) -> None:
+    assert city.case in _ids(_get(city, "w1", "GET /cases"))
+    assert city.case not in _ids(_get(city, "w2", "GET /cases"))
+    assert city.case not in _ids(_get(city, "other_handler", "GET /cases"))
+    assert _get(city, "analyst", "GET /cases", format="csv").status_code == 200
+    assert _get(city, "w1", "GET /cases", format="csv").status_code == 403  # case.export
+
+
+@scope_probe("GET /cases/overdue")
+def _overdue(city: City) -> None:
+    assert city.case in _ids(_get(city, "dispatcher", "GET /cases/overdue"))
+    assert city.case not in _ids(_get(city, "w2", "GET /cases/overdue"))
+
+
+for _line in ("GET /cases/{case_id}", "GET /map/cases/{case_id}/actions",
+              "GET /grids/{code}/health", "GET /entities/{code}"):
+    scope_probe(_line)(_in_and_out(_line, _status(200), _status(404)))
+# a community's health: its street or the city sees it, a grid of it does not
+scope_probe("GET /health/areas/{level}/{code}")(_in_and_out(
+    "GET /health/areas/{level}/{code}", _status(200), _status(404), in_caller="dispatcher"))
+for _line in ("POST /cases/{case_id}/transitions", "POST /cases/{case_id}/{action}"):
+    scope_probe(_line)(_in_and_out(_line, lambda r: r.status_code in (200, 409),
+                                   _status(403)))
+
+
+@scope_probe("GET /auth/me")
+def _me(city: City) -> None:
+    assert _get(city, "w2", "GET /auth/me").json()["username"] == "w2"
+
+
+@scope_probe("GET /collections/{collection_id}/items")
+def _items(city: City) -> None:
+    line = "GET /collections/{collection_id}/items"
+    assert city.case in _ids(_get(city, "w1", line, "cases"))
+    assert city.case not in _ids(_get(city, "w2", line, "cases"))
+    codes = {f["id"] for f in _get(city, "w1", line, "entities").json()["features"]}
+    assert ENTITY in codes
+    assert _get(city, "w2", line, "entities").json()["features"] == []
+    assert _get(city, "handler", line, "entities").status_code == 403  # no 9+X for handlers
+
+
+@scope_probe("GET /collections/{collection_id}/items/{feature_id}")
+def _item(city: City) -> None:
+    line = "GET /collections/{collection_id}/items/{feature_id}"
+    for collection in ("cases", "entities"):
+        assert _get(city, "w1", line, collection).status_code == 200
+        assert _get(city, "w2", line, collection).status_code == 404
+
+
+@scope_probe("GET /collections/{collection_id}/tiles/WebMercatorQuad/{z}/{x}/{y}")
+def _tiles(city: City) -> None:
+    line = "GET /collections/{collection_id}/tiles/WebMercatorQuad/{z}/{x}/{y}"
+    assert city.case in _tile_ids(_get(city, "w1", line, "cases"))
+    assert city.case not in _tile_ids(_get(city, "w2", line, "cases"))
+    assert ENTITY in _tile_ids(_get(city, "w1", line, "entities"))
+    assert ENTITY not in _tile_ids(_get(city, "w2", line, "entities"))
+
+
+@scope_probe("GET /map/grids/{code}")
+def _grid_panel(city: City) -> None:
+    inside = _get(city, "w1", "GET /map/grids/{code}").json()
+    assert inside["workers"][0]["name"] == "王五" and inside["open_case_count"] == 1
+    outside = _get(city, "w2", "GET /map/grids/{code}").json()
+    assert outside["open_cases"] == [] and outside["open_case_count"] == 0
+    assert outside["workers"] == [{"code": "W1", "active": True}]  # no name, no phone
+    assert "13800000001" not in _get(city, "w2", "GET /map/grids/{code}").text
+
+
+@scope_probe("GET /map/search")
+def _search(city: City) -> None:
+    hits = _get(city, "w1", "GET /map/search").json()["hits"]
+    assert [h["id"] for h in hits if h["kind"] == "case"] == [city.case]
+    hits = _get(city, "w2", "GET /map/search").json()["hits"]
+    assert [h for h in hits if h["kind"] == "case"] == []
+
+
+@scope_probe("GET /open311/v2/requests.{fmt}")
+def _open311_list(city: City) -> None:
+    line = "GET /open311/v2/requests.{fmt}"
+    ids = {int(r["service_request_id"]) for r in _get(city, "w1", line).json()}
+    assert city.case in ids
+    assert _get(city, "w2", line).json() == []
+    filed = city.client.post("/open311/v2/requests.json", headers=city.headers["key:open311"],
+                             data={"service_code": "E0103", "lat": str(INSIDE_001[1]),
+                                   "long": str(INSIDE_001[0]), "description": "井盖"})
+    own = int(filed.json()[0]["service_request_id"])
+    mine = {int(r["service_request_id"]) for r in _get(city, "key:open311", line).json()}
+    assert mine == {own}  # a key reads the cases it filed, nobody else's
+
+
+@scope_probe("GET /open311/v2/requests/{request_id}.{fmt}")
+def _open311_one(city: City) -> None:
+    line = "GET /open311/v2/requests/{request_id}.{fmt}"
+    assert _get(city, "w1", line).status_code == 200
+    assert _get(city, "w2", line).status_code == 404
+    assert _get(city, "key:open311", line).status_code == 404  # not the key's case
+
+
+def test_every_scope_rule(city: City) -> None:
+    scoped = {e.key for e in TABLE if e.scope != "—"}
+    public_only = {("GET", "/collections")}  # tested with the city's public layers below
+    assert scoped - public_only == set(SCOPE_PROBES), "a scope rule without a probe"
+    for key, probe in SCOPE_PROBES.items():
+        probe(city)
+        print("scope holds:", *key)
+
+
+def test_public_layers_are_the_only_anonymous_data(db: Engine, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    plant(db)
+    tree = Settings(cases=settings(tmp_path))
+    tree.security = tree.security.model_copy(update={"env": "production",
+                                                     "public_layers": "grids,areas"})
+    with TestClient(create_app(tree, engine=db)) as client:
+        listed = client.get("/collections")
+        assert listed.status_code == 200
+        assert {c["id"] for c in listed.json()["collections"]} == {"grids", "areas"}
+        assert client.get("/collections/grids/items").status_code == 200
+        assert client.get("/collections/grids").status_code == 200
+        z, x, y = _tile_of(*INSIDE_001, 14)
+        assert client.get(f"/collections/grids/tiles/WebMercatorQuad/{z}/{x}/{y}"
+                          ).status_code == 200
+        for other in ("parts", "cases", "entities"):
+            assert client.get(f"/collections/{other}/items").status_code == 401, other
+        for path in ("/layers", "/map/config", "/resolve?lon=116.402&lat=39.902",
+                     "/health/rankings", "/open311/v2/requests.json"):
+            assert client.get(path).status_code in (401, 403), path
+    with pytest.raises(ValueError, match="may not list"):
+        SecuritySettings(public_layers="grids,cases")
