@@ -42,9 +42,11 @@ from api.security import guards, policy
 from api.security import headers as security_headers
 from basemaps.providers import tile_origins
 from gridcore.settings import Settings
-from layers.db.engine import check_server, make_engine
+from layers.db.engine import check_server, is_superuser, make_engine
 from layers.db.reads import ReadRouter
 from layers.grids.resolver import Resolver
+from layers.security import audit
+from layers.security.anchor import AnchorFile
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +74,12 @@ def _install_security(app: FastAPI) -> None:
     app.include_router(entities.router)
 
 
+def anchor_file(settings: Settings) -> AnchorFile:
+    """Where the sealer anchors the audit chain's heads, signed with the service's key."""
+    return AnchorFile(settings.security.audit_anchor_path(settings.database.data_dir),
+                      settings.security.signing_key())
+
+
 def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
     """Build the app. ``settings``: the tree, read from the environment when not given (a
     worker process of ``gridcore serve --workers`` builds its own). The engine is created
@@ -84,8 +92,14 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         state = app.state
-        state.engine = engine or make_engine(settings.database)
+        # the application role, not the owner: it cannot truncate or rewrite the audit log
+        state.engine = engine or make_engine(settings.database, role="app")
         check_server(state.engine)
+        if engine is None and not settings.security.development and is_superuser(state.engine):
+            log.warning("gridcore serve connects as a database superuser: it could truncate "
+                        "the audit log; connect as the application role (README, 'The two "
+                        "database roles')")
+        audit.configure_anchor(state.engine, anchor_file(settings))
         # read-only routes go to a caught-up replica when GRIDCORE_READ_DATABASE_URL names any
         state.reads = ReadRouter(state.engine, settings.database)
         await asyncio.to_thread(state.reads.start)

@@ -65,7 +65,13 @@ class DatabaseSettings(Section):
     """Where the data lives. ``database_url`` points at any PostgreSQL ≥ 14 with PostGIS ≥ 3.1;
     without it gridcore runs its own private cluster under ``data_dir``."""
 
+    # The application's URL (what `gridcore serve` connects as), and the owner's (migrations,
+    # backups, the command line; the application's when unset). Without them: the embedded
+    # cluster, with its own two roles.
     database_url: str | None = Field(None, json_schema_extra=_secret("password inside"))
+    database_owner_url: str | None = Field(None, json_schema_extra=_secret("password inside"))
+    # the application role: no superuser, no TRUNCATE/UPDATE/DELETE on audit_log
+    database_app_role: str = "gridcore_app"
     data_dir: Path = Field(default_factory=default_data_dir)
     pg_bin_dir: Path | None = None
     cluster_port: int | None = None
@@ -189,6 +195,11 @@ class SecuritySettings(Section):
     # landing and conformance documents. Cases and 9+X entities are never public here (the
     # city publishes cases through the Open311 public feed).
     public_layers: str = ""
+    # The audit chain's anchors (layers.security.anchor); default <data dir>/audit-anchor.jsonl
+    audit_anchor_file: Path | None = None
+
+    def audit_anchor_path(self, data_dir: Path) -> Path:
+        return self.audit_anchor_file or Path(data_dir) / "audit-anchor.jsonl"
 
     @property
     def public_layer_ids(self) -> frozenset[str]:
@@ -262,7 +273,12 @@ class ApiSettings(Section):
     # With several workers, one whose event loop has stood still this long is killed and
     # replaced (api.serving): it would keep receiving its share of new connections.
     worker_hung_after_s: float = 20.0
+    # Where clients reach the service (links in answers and pages): without it, production
+    # writes relative links, never the client's Host header.
     public_url: str | None = None
+    # Hosts a request may name (comma-separated; *.example.org for subdomains); with either
+    # this or public_url set, any other Host is a 400 (loopback always passes, for probes).
+    allowed_hosts: str = ""
     max_body_bytes: int = 20 * 1024 * 1024
     page_limit_default: int = 100
     page_limit_max: int = 10_000

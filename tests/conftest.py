@@ -13,6 +13,7 @@ Real data come from ``../shared/data`` (``tests.support.data.shared_file``).
 from __future__ import annotations
 
 import os
+import tempfile
 import uuid
 from pathlib import Path
 
@@ -28,6 +29,10 @@ os.environ.setdefault("GRIDCORE_SECRET_KEY", "test-" + uuid.uuid4().hex + uuid.u
 # Development mode: a request without a token may act under the X-Role / X-Actor it names
 # (the stand-in most route tests use). Tests of enforcement run the app in production mode.
 os.environ.setdefault("GRIDCORE_ENV", "development")
+# The audit sealer anchors every chain head it makes (layers.security.anchor): the test
+# databases' anchors go to a file of the run's own, not to the data dir of the shared cluster.
+os.environ.setdefault("GRIDCORE_AUDIT_ANCHOR_FILE", str(
+    Path(tempfile.mkdtemp(prefix="gridcore-anchors-")) / "audit-anchor.jsonl"))
 
 
 @pytest.fixture(scope="session")

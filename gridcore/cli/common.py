@@ -17,6 +17,8 @@ from gridcore.settings import Settings
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
+    from layers.security.anchor import AnchorFile
+
 
 @dataclass
 class Invocation:
@@ -39,15 +41,31 @@ def settings(ctx: typer.Context) -> Settings:
 
 
 def engine(ctx: typer.Context, migrate: bool = True) -> Engine:
-    """An engine on the configured database, its server checked (and the schema migrated)."""
+    """An engine of the owner role on the configured database (the command line administers
+    it), its server checked (and the schema migrated); the audit rows it seals are anchored."""
     from layers.db.engine import check_server, make_engine
     from layers.db.migrate import migrate as run_migrations
+    from layers.security.audit import configure_anchor
 
-    made = make_engine(settings(ctx).database)
+    tree = settings(ctx)
+    made = make_engine(tree.database, role="owner")
     check_server(made)
     if migrate:
-        run_migrations(made)
+        run_migrations(made, tree.database.database_app_role)
+    configure_anchor(made, anchor_file(tree))
     return made
+
+
+def anchor_file(tree: Settings) -> AnchorFile | None:
+    """The audit anchor file, signed with the service's key (None without a usable key)."""
+    from gridcore.errors import InsecureConfiguration
+    from layers.security.anchor import AnchorFile
+
+    try:
+        key = tree.security.signing_key()
+    except InsecureConfiguration:
+        return None
+    return AnchorFile(tree.security.audit_anchor_path(tree.database.data_dir), key)
 
 
 def fail(message: str, code: int = 1) -> NoReturn:

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from gridcore.cli.common import engine, fail, settings
+from gridcore.cli.common import anchor_file, engine, fail, settings
 
 app = typer.Typer(help="The database: embedded cluster, migrations, backups.",
                   no_args_is_help=True)
@@ -87,6 +87,33 @@ def downgrade(ctx: typer.Context,
     typer.echo(f"schema at {current_revision(made)}")
 
 
+@app.command("grants")
+def grants(ctx: typer.Context,
+           app_role: Annotated[str | None, typer.Option(
+               help="the application role (default GRIDCORE_DATABASE_APP_ROLE)")] = None
+           ) -> None:
+    """Print the SQL a DBA runs to give gridcore its two roles on their own PostgreSQL."""
+    from layers.db.roles import database_name, grant_statements, role_statements
+
+    database = settings(ctx).database
+    role = app_role or database.database_app_role
+    name = database_name(database)
+    lines = [
+        "-- gridcore's two roles (README, 'The two database roles'). Run as a superuser.",
+        "-- The owner: migrations, backups, the command line (GRIDCORE_DATABASE_OWNER_URL).",
+        "-- It owns the database; PostGIS needs a superuser to be installed once:",
+        "--   CREATE ROLE gridcore_owner LOGIN PASSWORD '<owner password>';",
+        f"--   CREATE DATABASE {name} OWNER gridcore_owner;",
+        f"--   \\c {name}",
+        "--   CREATE EXTENSION postgis;",
+        "-- The application: what `gridcore serve` connects as (GRIDCORE_DATABASE_URL).",
+        *(s + ";" for s in role_statements(role)),
+        "-- After `gridcore db migrate` (as the owner), in the database, as the owner:",
+        *(s + ";" for s in grant_statements(role, name)),
+    ]
+    typer.echo("\n".join(lines))
+
+
 @app.command("backup")
 def backup(ctx: typer.Context, path: Path) -> None:
     """Dump the database (pg_dump custom format) to PATH."""
@@ -106,6 +133,14 @@ def restore(ctx: typer.Context, path: Path,
     if not yes:
         fail("restoring replaces the database contents; repeat with --yes")
     replay(path, settings=settings(ctx).database)
+    # The restored audit chain is the backup's: anchor its head, so that verify checks the
+    # restored log from here on (and the anchor file says when the restore happened).
+    from layers.security import audit
+
+    made = engine(ctx)
+    found, anchors = audit.head(made), anchor_file(settings(ctx))
+    if found is not None and anchors is not None:
+        anchors.append(found, note=f"restored from {path.name}")
     typer.echo(f"restored {path}")
 
 

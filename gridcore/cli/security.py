@@ -4,11 +4,11 @@ API keys of machine clients, the tamper-evident audit log."""
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-from gridcore.cli.common import engine
+from gridcore.cli.common import anchor_file, engine, fail, settings
 
 users_app = typer.Typer(help="Users, their roles and areas (用户与辖区).", no_args_is_help=True)
 keys_app = typer.Typer(help="API keys of Open311 clients and IoT sources.", no_args_is_help=True)
@@ -137,17 +137,78 @@ def keys_list(ctx: typer.Context) -> None:
 
 @audit_app.command("verify")
 def audit_verify(ctx: typer.Context,
+                 anchor: Annotated[str | None, typer.Option(
+                     help="an anchor line kept off the machine (`gridcore audit anchor`), or "
+                          "@FILE holding one; default: the newest in the anchor file")] = None,
                  as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
-    """Check the hash chain; exit 1 naming the first broken row."""
-    from layers.security.audit import verify
+    """Check the hash chain as it is (nothing is sealed) and against its newest anchor; exit
+    1 naming the first broken row, a cut or truncated log, or a rewritten chain."""
+    from layers.security.audit import database_of, verify
 
-    report = verify(engine(ctx))
+    made = engine(ctx)
+    problem, checked = _anchor_for(ctx, database_of(made), anchor)
+    report = verify(made, checked)
+    ok = report.ok and problem is None
     if as_json:
-        typer.echo(json.dumps(report.as_dict()))
-    elif report.ok:
-        typer.echo(f"audit chain intact: {report.rows} rows")
+        typer.echo(json.dumps({**report.as_dict(), "ok": ok, "anchor_problem": problem}))
+    elif ok:
+        where = (f", anchored at position {report.anchored_pos} ({report.anchored_at})"
+                 if checked else " (no anchor yet: the chain checked against itself only)")
+        typer.echo(f"audit chain intact: {report.rows} rows{where}"
+                   + (f"; {report.unsealed} not sealed yet" if report.unsealed else ""))
     else:
-        typer.secho(f"audit chain BROKEN at row {report.first_broken_seq}: {report.reason}",
-                    fg=typer.colors.RED, err=True)
-    if not report.ok:
+        reason = report.reason if not report.ok else problem
+        at = f" at row {report.first_broken_seq}" if report.first_broken_seq else ""
+        typer.secho(f"audit chain BROKEN{at}: {reason}", fg=typer.colors.RED, err=True)
+    if not ok:
         raise typer.Exit(1)
+
+
+@audit_app.command("anchor")
+def audit_anchor(ctx: typer.Context) -> None:
+    """Print the newest anchor of this database's audit chain (one JSON line) — keep it off
+    the machine. The chain's head is anchored first when it is newer than the newest anchor
+    and the chain holds against that anchor (an upgraded database has none yet)."""
+    from layers.security.audit import database_of, head, verify
+
+    made = engine(ctx, migrate=False)
+    problem, found = _anchor_for(ctx, database_of(made), None)
+    anchors = anchor_file(settings(ctx))
+    if anchors is None or problem:
+        fail(problem or "no anchor file")
+    report = verify(made, found)
+    if not report.ok:
+        fail(f"not anchored: the audit chain is broken: {report.reason}")
+    current = head(made)
+    if current is not None and (found is None or current.pos > found.pos):
+        found = anchors.append(current, note="gridcore audit anchor")
+    if found is None:
+        fail("the audit chain is empty: nothing to anchor yet")
+    typer.echo(found.line())
+
+
+def _anchor_for(ctx: typer.Context, database: str, given: str | None
+                ) -> tuple[str | None, Any]:
+    """(a problem with the anchors, the anchor to check against)."""
+    from pathlib import Path
+
+    from gridcore.errors import ValidationError
+    from layers.security.anchor import parse
+
+    anchors = anchor_file(settings(ctx))
+    if anchors is None:
+        return "GRIDCORE_SECRET_KEY is not set: anchors cannot be signed or checked", None
+    if given is not None:
+        line = Path(given[1:]).read_text("utf-8").strip() if given.startswith("@") else given
+        try:
+            given_anchor = parse(line, anchors.secret)
+        except ValidationError as exc:
+            return str(exc), None
+        if given_anchor.database != database:
+            return f"that anchor is of database {given_anchor.database}, not {database}", None
+        return None, given_anchor
+    found, forged = anchors.latest(database)
+    if forged:
+        return (f"lines {', '.join(map(str, forged))} of {anchors.path} do not hold their "
+                f"signature: the anchor file was edited"), found
+    return None, found

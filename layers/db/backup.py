@@ -78,9 +78,12 @@ def restore(path: Path, url: str | None = None, settings: DatabaseSettings | Non
             raise ValidationError(f"{path} is not a pg_dump custom-format file",
                                   field="path")
     result = subprocess.run(
+        # --no-privileges: the grants are the target's own (layers/db/roles.py, applied by the
+        # next migration), and its roles need not be named as the source's were
         [_tool("pg_restore", settings), "--clean", "--if-exists", "--no-owner",
-         "--single-transaction", "--exit-on-error", "-d", make_url(url).database or "",
-         str(path)], env=libpq_env(url), capture_output=True, text=True)
+         "--no-privileges", "--single-transaction", "--exit-on-error", "-d",
+         make_url(url).database or "", str(path)],
+        env=libpq_env(url), capture_output=True, text=True)
     if result.returncode != 0:
         raise GridcoreError(f"pg_restore failed (the database is unchanged): "
                             f"{result.stderr.strip()}")

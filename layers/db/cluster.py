@@ -4,6 +4,12 @@
 Unix socket in ``<data_dir>/run`` and on 127.0.0.1 only, on its own port (kept in
 ``<data_dir>/cluster.json`` so the next run reuses it). When gridcore runs as root the cluster
 runs as an unprivileged system user, because PostgreSQL refuses to run as root.
+
+Two database roles (``layers/db/roles.py``): the bootstrap superuser ``gridcore`` owns the
+schema (migrations, backups, the command line), and the application role
+(``GRIDCORE_DATABASE_APP_ROLE``, ``gridcore_app``), which ``gridcore serve`` connects as, is
+no superuser. A cluster made before the application role existed gets it on its next start
+(its password joins ``cluster.json``); the grants come with the next migration.
 """
 
 from __future__ import annotations
@@ -20,8 +26,9 @@ import shutil
 import socket
 import subprocess
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from gridcore.errors import DatabaseUnsuitable
 from gridcore.settings import DatabaseSettings, Settings
@@ -77,14 +84,27 @@ class ClusterInfo:
     user: str
     password: str
     database: str
+    app_user: str = "gridcore_app"
+    app_password: str | None = None  # None: a cluster not started by this version yet
 
-    def url(self) -> str:
+    def _credentials(self, role: str) -> tuple[str, str]:
+        if role == "owner":
+            return self.user, self.password
+        if self.app_password is None:
+            raise DatabaseUnsuitable("the embedded cluster has no application role yet; "
+                                     "run `gridcore db start`")
+        return self.app_user, self.app_password
+
+    def url(self, role: str = "owner", database: str | None = None) -> str:
+        """The URL of ``role`` (``owner`` or ``app``) on the socket."""
         # The Unix socket is the primary path: no TCP overhead, no password round trip.
-        return (f"postgresql+psycopg2://{self.user}:{self.password}@/{self.database}"
+        user, password = self._credentials(role)
+        return (f"postgresql+psycopg2://{user}:{password}@/{database or self.database}"
                 f"?host={self.socket_dir}&port={self.port}")
 
-    def tcp_url(self) -> str:
-        return (f"postgresql+psycopg2://{self.user}:{self.password}@127.0.0.1:{self.port}/"
+    def tcp_url(self, role: str = "owner") -> str:
+        user, password = self._credentials(role)
+        return (f"postgresql+psycopg2://{user}:{password}@127.0.0.1:{self.port}/"
                 f"{self.database}")
 
 
@@ -164,8 +184,11 @@ class EmbeddedCluster:
         if state is None:
             raise DatabaseUnsuitable(
                 f"no embedded cluster in {self.root}; run `gridcore db start` first")
+        app_password = state.get("app_password")
         return ClusterInfo(self.pgdata, self.socket_dir, int(str(state["port"])),
-                           str(state["user"]), str(state["password"]), self.settings.database_name)
+                           str(state["user"]), str(state["password"]), self.settings.database_name,
+                           str(state.get("app_user") or self.settings.database_app_role),
+                           str(app_password) if app_password else None)
 
     def is_initialised(self) -> bool:
         return (self.pgdata / "PG_VERSION").exists() and self.state_file.exists()
@@ -199,9 +222,15 @@ class EmbeddedCluster:
         if result.returncode != 0:
             raise DatabaseUnsuitable(f"initdb failed:\n{result.stderr.strip()}")
         port = self._choose_port()
-        self.state_file.write_text(json.dumps({"port": port, "user": "gridcore",
-                                               "password": password}))
-        os.chmod(self.state_file, 0o600)
+        self._write_state({"port": port, "user": "gridcore", "password": password})
+
+    def _write_state(self, state: dict[str, object]) -> None:
+        """Replace ``cluster.json`` at once (other processes read it without the lock)."""
+        tmp = self.state_file.with_name(self.state_file.name + ".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(json.dumps(state))
+        tmp.replace(self.state_file)
 
     def start(self) -> ClusterInfo:
         """Initialise on first use, start if stopped, create the database and PostGIS."""
@@ -240,10 +269,11 @@ class EmbeddedCluster:
                     raise DatabaseUnsuitable(
                         f"could not start the embedded PostgreSQL cluster in {self.pgdata}:\n"
                         f"{result.stderr.strip()}\n{tail}")
-            self._ensure_database(info)
-            return info
+            return self._ensure_database(info)
 
-    def _ensure_database(self, info: ClusterInfo) -> None:
+    def _ensure_database(self, info: ClusterInfo) -> ClusterInfo:
+        """The database, and the application role (made on the first start of a cluster
+        that has none: an upgrade in place). Under the start lock."""
         import psycopg2
         from psycopg2 import sql
 
@@ -255,8 +285,26 @@ class EmbeddedCluster:
                 cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (info.database,))
                 if cur.fetchone() is None:
                     cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(info.database)))
+                cur.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (info.app_user,))
+                if info.app_password is None or cur.fetchone() is None:
+                    info = self._make_app_role(cur, info)
         finally:
             conn.close()
+        return info
+
+    def _make_app_role(self, cur: Any, info: ClusterInfo) -> ClusterInfo:
+        from layers.db.roles import role_statements
+
+        password = info.app_password or secrets.token_urlsafe(24)
+        cur.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (info.app_user,))
+        statement = role_statements(info.app_user, password)[0]
+        if cur.fetchone() is not None:
+            statement = statement.replace("CREATE ROLE", "ALTER ROLE", 1)
+        cur.execute(statement)
+        state = dict(self._load_state() or {})
+        state.update(app_user=info.app_user, app_password=password)
+        self._write_state(state)
+        return replace(info, app_password=password)
 
     def stop(self) -> bool:
         if not self.is_running():
@@ -275,14 +323,25 @@ class EmbeddedCluster:
         return status
 
 
-def resolve_database_url(settings: DatabaseSettings | None = None, start: bool = True) -> str:
-    """``GRIDCORE_DATABASE_URL`` when set, otherwise the embedded cluster's (started if asked)."""
+def _psycopg2(url: str) -> str:
+    if url.startswith("postgresql://") or url.startswith("postgres://"):
+        return "postgresql+psycopg2://" + url.split("://", 1)[1]
+    return url
+
+
+def resolve_database_url(settings: DatabaseSettings | None = None, start: bool = True,
+                         role: str = "owner") -> str:
+    """The URL of ``role``: ``owner`` (migrations, backups, the command line) or ``app``
+    (``gridcore serve``). With ``GRIDCORE_DATABASE_URL`` (the application's) and
+    ``GRIDCORE_DATABASE_OWNER_URL`` (the owner's, the same URL when unset); otherwise the
+    embedded cluster's (started if asked)."""
+    if role not in ("owner", "app"):
+        raise ValueError(f"unknown database role {role!r}")
     settings = standalone_database(settings)
     if settings.database_url:
-        url = settings.database_url
-        if url.startswith("postgresql://") or url.startswith("postgres://"):
-            url = "postgresql+psycopg2://" + url.split("://", 1)[1]
-        return url
+        if role == "owner" and settings.database_owner_url:
+            return _psycopg2(settings.database_owner_url)
+        return _psycopg2(settings.database_url)
     cluster = EmbeddedCluster(settings)
     info = cluster.start() if start else cluster.info()
-    return info.url()
+    return info.url(role)

@@ -22,11 +22,12 @@ MIN_POSTGIS = (3, 1)
 
 
 def make_engine(settings: DatabaseSettings | None = None, url: str | None = None,
-                start_cluster: bool = True) -> Engine:
+                start_cluster: bool = True, role: str = "owner") -> Engine:
     """An engine with a recovering pool: a check on checkout drops dead connections after a
-    database restart and recycle retires old ones (pygeoapi #2344)."""
+    database restart and recycle retires old ones (pygeoapi #2344). ``role``: ``owner`` (the
+    command line, migrations) or ``app`` (the service; ``layers/db/roles.py``)."""
     settings = standalone_database(settings)
-    url = url or resolve_database_url(settings, start=start_cluster)
+    url = url or resolve_database_url(settings, start=start_cluster, role=role)
     engine = create_engine(
         url,
         pool_size=settings.pool_size,
@@ -132,6 +133,13 @@ def server_versions(engine: Engine) -> ServerVersions:
     except (OperationalError, DBAPIError) as exc:
         raise ServiceUnavailable(f"database unreachable: {exc.orig or exc}") from exc
     return ServerVersions(str(pg).split()[0], postgis)
+
+
+def is_superuser(engine: Engine) -> bool:
+    """Whether the engine's role is a superuser (the service should not be one)."""
+    with engine.connect() as conn:
+        return bool(conn.execute(text("SELECT rolsuper FROM pg_roles "
+                                      "WHERE rolname = current_user")).scalar())
 
 
 def check_server(engine: Engine) -> ServerVersions:

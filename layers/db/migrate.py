@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, text
 from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.exc import DBAPIError
 
+from gridcore.settings import DatabaseSettings
 from gridcore.taxonomy import Taxonomy
+from layers.db.roles import apply_grants
 from layers.schema.city import category
+
+log = logging.getLogger(__name__)
+DEFAULT_APP_ROLE = DatabaseSettings.model_fields["database_app_role"].default
 
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
 
@@ -59,7 +66,16 @@ def sync_taxonomy(engine: Engine, taxonomy: Taxonomy | None = None) -> int:
     return len(rows)
 
 
-def migrate(engine: Engine) -> str | None:
+def migrate(engine: Engine, app_role: str = DEFAULT_APP_ROLE) -> str | None:
+    """Bring the schema to the newest revision (as the owner), load the taxonomy, and grant
+    the application role its privileges on every table there now (``layers/db/roles.py``;
+    skipped when that role does not exist, as on a server where a DBA grants by hand)."""
     upgrade(engine)
     sync_taxonomy(engine)
+    try:
+        with engine.begin() as conn:
+            apply_grants(conn, app_role)
+    except DBAPIError as exc:  # connected as a role that may not grant: the DBA's job then
+        log.warning("the application role %s was not granted its privileges: %s", app_role,
+                    exc.orig)
     return current_revision(engine)

@@ -7,10 +7,14 @@ transaction, so the audit row commits or rolls back together with the change it 
 lock held through every commit's fsync (concurrent writers then commit one at a time:
 benchmarks/README.md, "Design figures").
 Instead ``seal`` — one sealer at a time, under an advisory lock — gives each committed row the
-next chain position and ``hash = sha256(prev_hash + canonical content)``. A background thread
-per engine seals every ``SEAL_INTERVAL_S``; ``verify`` seals first, then walks the chain and
-reports the first row that was edited or deleted. Between commit and seal (a fraction of a
-second) a row is protected by the append-only trigger only.
+next chain position and ``hash = sha256(prev_hash + canonical content)``, through the database
+function ``gridcore_audit_seal`` (the application role has no UPDATE on ``audit_log``:
+``layers/db/roles.py``). A background thread per engine seals every ``SEAL_INTERVAL_S`` and
+appends each new head to the anchor file (``layers.security.anchor``) when one is configured.
+``verify`` never seals: it walks what is there, reports the first row that was edited or
+deleted, and checks the chain against the newest anchor, so that a truncated log, a cut tail
+or a chain rewritten and hashed again from some row on are found too. Between commit and seal
+(a fraction of a second) a row is protected by the append-only triggers only.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, func, select, text
 
 from layers.schema.security import audit_log
+from layers.security.anchor import Anchor, AnchorFile, Head, database_identity
 
 GENESIS = "0" * 64
 # Often, so that each round is short: sealing holds the GIL for every row it seals, and a
@@ -34,11 +39,8 @@ GENESIS = "0" * 64
 # connections: benchmarks/README.md, "Design figures").
 SEAL_INTERVAL_S = 0.2
 _LOCK_KEY = 0x6772_6964_6175_6474  # "gridaudt": one sealer per database at a time
-_SEAL = text("""
-UPDATE audit_log a SET chain_pos = v.pos, prev_hash = v.prev, hash = v.hash
-FROM unnest(CAST(:seq AS bigint[]), CAST(:pos AS bigint[]), CAST(:prev AS text[]),
-            CAST(:hash AS text[])) AS v (seq, pos, prev, hash)
-WHERE a.seq = v.seq""")
+_SEAL = text("SELECT gridcore_audit_seal(CAST(:seq AS bigint[]), CAST(:pos AS bigint[]), "
+             "CAST(:prev AS text[]), CAST(:hash AS text[]))")
 
 
 def _jsonable(value: Any) -> Any:
@@ -71,19 +73,28 @@ def record(conn: Connection, actor: str, action: str, target: str = "",
 
 
 def seal(engine: Engine, batch: int = 5000, wait: bool = True) -> int:
-    """Chain every committed, unsealed row; returns how many were sealed.
+    """Chain every committed, unsealed row; returns how many were sealed (and anchors the new
+    head when the engine has an anchor file: :func:`configure_anchor`).
 
     ``wait=False`` (the background sealers) gives way when another sealer holds the lock:
     every server process runs one, and a sealer queueing behind another would only hold a
     pooled connection to find nothing left to seal."""
-    sealed = 0
+    sealed, head = _seal(engine, batch, wait)
+    anchor = _anchors.get(engine)
+    if sealed and head is not None and anchor is not None:
+        anchor.append(Head(database_of(engine), *head))
+    return sealed
+
+
+def _seal(engine: Engine, batch: int, wait: bool) -> tuple[int, tuple[int, str] | None]:
+    sealed, head = 0, None
     while True:
         with engine.begin() as conn:
             if wait:
                 conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK_KEY})
             elif not conn.execute(text("SELECT pg_try_advisory_xact_lock(:k)"),
                                   {"k": _LOCK_KEY}).scalar_one():
-                return sealed
+                return sealed, head
             last = conn.execute(select(audit_log.c.chain_pos, audit_log.c.hash)
                                 .where(audit_log.c.chain_pos.is_not(None))
                                 .order_by(audit_log.c.chain_pos.desc()).limit(1)).first()
@@ -101,12 +112,41 @@ def seal(engine: Engine, batch: int = 5000, wait: bool = True) -> int:
                 prev = digest
             if rows:  # one statement for the batch: a round trip per row would cost more
                 conn.execute(_SEAL, seals)
+                head = (pos, prev)
         sealed += len(rows)
         if len(rows) < batch:
-            return sealed
+            return sealed, head
 
 
 _sealers: weakref.WeakKeyDictionary[Engine, threading.Thread] = weakref.WeakKeyDictionary()
+_anchors: weakref.WeakKeyDictionary[Engine, AnchorFile] = weakref.WeakKeyDictionary()
+_databases: weakref.WeakKeyDictionary[Engine, str] = weakref.WeakKeyDictionary()
+
+
+def configure_anchor(engine: Engine, anchor: AnchorFile | None) -> None:
+    """Anchor every head the engine's sealing makes in ``anchor`` (None: stop)."""
+    if anchor is None:
+        _anchors.pop(engine, None)
+    else:
+        _anchors[engine] = anchor
+
+
+def database_of(engine: Engine) -> str:
+    """The identity anchors name the engine's database by (``name:oid``)."""
+    found = _databases.get(engine)
+    if found is None:
+        with engine.connect() as conn:
+            found = _databases[engine] = database_identity(conn)
+    return found
+
+
+def head(engine: Engine) -> Head | None:
+    """The sealed chain's last position and hash (None for an empty chain)."""
+    with engine.connect() as conn:
+        last = conn.execute(select(audit_log.c.chain_pos, audit_log.c.hash)
+                            .where(audit_log.c.chain_pos.is_not(None))
+                            .order_by(audit_log.c.chain_pos.desc()).limit(1)).first()
+    return None if last is None else Head(database_of(engine), int(last.chain_pos), last.hash)
 _sealers_lock = threading.Lock()
 
 
@@ -148,20 +188,31 @@ class ChainReport:
     reason: str | None = None
     unsealed: int = 0
     first_broken_pos: int | None = None
+    anchored_pos: int | None = None  # the anchor checked against (None: no anchor)
+    anchored_at: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {"rows": self.rows, "ok": self.ok, "first_broken_seq": self.first_broken_seq,
                 "first_broken_pos": self.first_broken_pos, "reason": self.reason,
-                "unsealed": self.unsealed}
+                "unsealed": self.unsealed, "anchored_pos": self.anchored_pos,
+                "anchored_at": self.anchored_at}
 
 
-def verify(engine: Engine, batch: int = 5000, seal_first: bool = True) -> ChainReport:
-    """Walk the chain in order; report the first row whose link or content does not hold.
-    ``first_broken_seq`` names the row by its sequence number (for a deleted row: the chain
-    position that is missing)."""
-    if seal_first:
-        seal(engine)
+def verify(engine: Engine, anchor: Anchor | None = None, batch: int = 5000) -> ChainReport:
+    """Walk the chain in order as it is (nothing is sealed here); report the first row whose
+    link or content does not hold, then check the chain against ``anchor`` (the newest
+    anchored head): its position must still be there, with its hash. ``first_broken_seq``
+    names the row by its sequence number (for a deleted row: the chain position that is
+    missing)."""
     prev, expected, count = GENESIS, 1, 0
+    at_anchor: str | None = None
+    unsealed = 0
+
+    def report(ok: bool, seq: int | None = None, reason: str | None = None,
+               pos: int | None = None) -> ChainReport:
+        return ChainReport(count, ok, seq, reason, unsealed, pos,
+                           anchor.pos if anchor else None, anchor.at if anchor else None)
+
     with engine.connect() as conn:
         unsealed = int(conn.execute(select(func.count()).select_from(audit_log)
                                     .where(audit_log.c.hash.is_(None))).scalar_one())
@@ -171,21 +222,29 @@ def verify(engine: Engine, batch: int = 5000, seal_first: bool = True) -> ChainR
         for row in rows:
             count += 1
             if row.chain_pos != expected:
-                return ChainReport(count, False, row.seq,
-                                   f"chain position {expected} is missing: a sealed row was "
-                                   f"deleted before row {row.seq}", unsealed, expected)
+                return report(False, row.seq, f"chain position {expected} is missing: a "
+                              f"sealed row was deleted before row {row.seq}", expected)
             if row.prev_hash != prev:
-                return ChainReport(count, False, row.seq,
-                                   f"row {row.seq} does not link to its predecessor", unsealed,
-                                   expected)
+                return report(False, row.seq,
+                              f"row {row.seq} does not link to its predecessor", expected)
             digest = chain_hash(prev, canonical(row.seq, row.at, row.actor, row.action,
                                                 row.target, row.details, row.remote_addr))
             if digest != row.hash:
-                return ChainReport(count, False, row.seq,
-                                   f"row {row.seq} was edited (its content no longer matches "
-                                   f"its hash)", unsealed, expected)
+                return report(False, row.seq, f"row {row.seq} was edited (its content no "
+                              f"longer matches its hash)", expected)
+            if anchor is not None and row.chain_pos == anchor.pos:
+                at_anchor = row.hash
             prev, expected = row.hash, expected + 1
-    return ChainReport(count, True, unsealed=unsealed)
+    if anchor is not None and anchor.pos > 0:
+        if count < anchor.pos:
+            return report(False, None, f"the chain ends at position {count} but position "
+                          f"{anchor.pos} was anchored at {anchor.at}: sealed rows were "
+                          f"deleted (the log truncated or its tail cut)", count + 1)
+        if at_anchor != anchor.hash:
+            return report(False, None, f"position {anchor.pos} no longer has the hash "
+                          f"anchored at {anchor.at}: the log was rewritten and hashed again",
+                          anchor.pos)
+    return report(True)
 
 
 def recent(engine: Engine, limit: int = 100, target: str | None = None) -> list[dict[str, Any]]:

@@ -54,6 +54,7 @@ def test_backup_and_restore_round_trip(db: Engine, database_url: str, admin_url:
     with db.begin() as conn:
         conn.execute(text("INSERT INTO department (code, name) VALUES ('D01', '市政')"))
         audit.record(conn, "admin", "department.add", "department:D01")
+    audit.seal(db)  # verify checks what is sealed; it never seals itself
     dump = backup(tmp_path / "gridcore.dump", url=database_url)
     assert dump.read_bytes()[:5] == b"PGDMP"
 
