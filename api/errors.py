@@ -30,6 +30,7 @@ STATUS_TABLE: list[tuple[type[e.GridcoreError], int]] = [
     (e.Conflict, 409),
     (e.OutsideManagedArea, 422),
     (e.ImportRejected, 422),
+    (e.UnknownParameter, 400),
     (e.InvalidCode, 422),
     (e.ValidationError, 422),
     (e.GridcoreError, 400),
@@ -117,12 +118,14 @@ def install(app: FastAPI) -> None:
                        request=request, headers=headers, **_jsonable(exc.details))
 
     @app.exception_handler(RequestValidationError)
-    async def request_invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def request_invalid(request: Request, exc: RequestValidationError) -> Response:
         errors = [{"field": ".".join(str(p) for p in err.get("loc", ()) if p != "body"),
                    "reason": err.get("msg", ""), "location": (err.get("loc") or ["?"])[0]}
                   for err in exc.errors()]
         detail = "; ".join(f"{err['field'] or err['location']}: {err['reason']}"
                            for err in errors)
+        if request.url.path.startswith(OPEN311):
+            return open311_error(request, e.ValidationError(detail), 422)
         return problem(422, "Invalid request", detail, "validation-error",
                        str(request.url.path), request=request, errors=errors)
 
@@ -133,7 +136,9 @@ def install(app: FastAPI) -> None:
         return Response(status_code=499)
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if request.url.path.startswith(OPEN311) and exc.status_code < 500:
+            return open311_error(request, e.GridcoreError(str(exc.detail)), exc.status_code)
         return problem(exc.status_code, str(exc.detail), str(exc.detail),
                        f"http-{exc.status_code}", str(request.url.path), request=request,
                        headers=getattr(exc, "headers", None))
@@ -141,11 +146,16 @@ def install(app: FastAPI) -> None:
 
 def install_database_errors(app: FastAPI) -> None:
     """A lost or restarting database is a retryable 503, never a 500 or a hang."""
+    import psycopg2
     from sqlalchemy.exc import DataError, DBAPIError, OperationalError
     from sqlalchemy.exc import TimeoutError as PoolTimeout
 
+    # psycopg2's own errors: the connections kept outside the pool (the tiles' layer
+    # versions, the grid index's version poll) raise them unwrapped by SQLAlchemy
     @app.exception_handler(OperationalError)
     @app.exception_handler(PoolTimeout)
+    @app.exception_handler(psycopg2.OperationalError)
+    @app.exception_handler(psycopg2.InterfaceError)
     async def database_down(request: Request, exc: Exception) -> JSONResponse:
         return problem(503, "Database unavailable",
                        "the database is unreachable or restarting; retry shortly",

@@ -34,6 +34,14 @@ class ValidationError(GridcoreError):
     title = "Invalid input"
 
 
+class UnknownParameter(ValidationError):
+    """A query parameter the resource does not know (a filter on a property it has not):
+    HTTP 400, as OGC API – Features asks, rather than silently ignored or kept."""
+
+    kind = "unknown-parameter"
+    title = "Unknown parameter"
+
+
 class InvalidCode(ValidationError):
     """A grid / area / city-part code that is malformed or does not fit its parent."""
 

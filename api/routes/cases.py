@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Annotated, Any, Literal
@@ -20,6 +19,8 @@ from starlette.datastructures import UploadFile
 from api.deps import CaseSettingsDep, EngineDep, ReadEngineDep
 from api.errors import pydantic_problem
 from api.filing import file_report
+from api.json_body import parse_json
+from api.ogc import url_with
 from api.responses import FastJSONResponse
 from api.security.identity import SIGN_IN, Actor, ActorDep, Viewer, identify
 from gridcore.errors import NotFound, PayloadTooLarge, Unauthenticated, ValidationError
@@ -35,6 +36,7 @@ from gridcore.intake import (
     check_photo,
 )
 from gridcore.security.access import Role
+from gridcore.security.spreadsheet import neutralise_row
 from gridcore.settings import CaseSettings
 from layers.cases.milestones import MILESTONE_COLUMNS, milestones
 from layers.cases.queries import CaseFilter, get_case, list_cases, overdue
@@ -132,16 +134,6 @@ def _fix(body: CaseIn) -> DeviceFix | None:
     return DeviceFix(body.fix_lon, body.fix_lat, body.fix_accuracy_m, body.fix_at)
 
 
-def _lenient_json(raw: bytes) -> Any:
-    """What orjson refuses, the standard library may still read (NaN, Infinity): such a
-    report then gets the precise answer about its field rather than "not JSON"."""
-    try:
-        return json.loads(raw)
-    except ValueError:
-        raise ValidationError("the body must be JSON (or multipart/form-data with photos)",
-                              field="body") from None
-
-
 async def read_report(request: Request, settings: CaseSettings,
                       key_header: str | None = None) -> Report:
     """A report from a JSON body or a multipart form (fields + ``photos`` files)."""
@@ -154,11 +146,8 @@ async def read_report(request: Request, settings: CaseSettings,
                                 if not isinstance(v, UploadFile)}
         photos = await _form_photos(form, settings)
     else:
-        raw = await request.body()
-        try:  # orjson: far faster than the standard library on a report's body
-            data = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            data = _lenient_json(raw)
+        data = parse_json(await request.body(), "a report object (or multipart/form-data "
+                                                "with photos)")
         if not isinstance(data, dict):
             raise ValidationError("the JSON body must be an object", field="body")
     if key_header and "idempotency_key" not in data:
@@ -289,7 +278,8 @@ def _export(engine: Any, cases: list[dict[str, Any]], fmt: str,
         buf = io.StringIO()
         writer = csv.DictWriter(buf, fieldnames=_EXPORT_COLUMNS)
         writer.writeheader()
-        writer.writerows(_flat(c, times.get(c["id"], {})) for c in cases)
+        # no formula cells (gridcore.security.spreadsheet)
+        writer.writerows(neutralise_row(_flat(c, times.get(c["id"], {}))) for c in cases)
         return Response(buf.getvalue(), media_type="text/csv; charset=utf-8", headers=headers)
     features = [{"type": "Feature", "id": c["id"],
                  "geometry": {"type": "Point",
@@ -324,7 +314,7 @@ def get_cases(request: Request, engine: ReadEngineDep, settings: CaseSettingsDep
         params = {**f.query_params(), "after": str(last), "limit": str(limit)}
         if format != "json":
             params["format"] = format
-        next_url = str(request.url.replace_query_params(**params))
+        next_url = url_with(request, **params)
     if format != "json":
         return _export(engine, cases, format, next_url)
     return FastJSONResponse({"cases": cases, "count": len(cases), "next": next_url},
@@ -367,7 +357,8 @@ async def read_step(request: Request, settings: CaseSettings,
         photos = await _form_photos(form, settings)
     else:
         raw = await request.body()
-        data = _lenient_json(raw) if raw.strip() else {}
+        data = parse_json(raw, "a step object (or multipart/form-data with photos)") \
+            if raw.strip() else {}
         if data is None:
             data = {}
         if not isinstance(data, dict):

@@ -18,6 +18,7 @@ from fastapi import APIRouter, Query, Request
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import ResolverDep
+from api.json_body import parse_json
 from gridcore.errors import PayloadTooLarge, ValidationError
 from gridcore.resolution import Resolution
 
@@ -90,13 +91,10 @@ def _collect(items: list[Any], kind: str) -> tuple[list[float], list[float], lis
 @router.post("/resolve")
 async def resolve_batch(request: Request, resolver: ResolverDep,
                         crs: Annotated[str, Query()] = "EPSG:4326") -> dict[str, Any]:
-    try:
-        body = await request.json()
-    except ValueError:  # found by the schemathesis run: an empty or non-JSON body was a 500
-        raise ValidationError("the body must be JSON: a GeoJSON FeatureCollection of Points "
-                              "or a list of points", field="body") from None
-    size = len(body.get("features") or []) if isinstance(body, dict) else (
-        len(body) if isinstance(body, list) else 0)
+    body = parse_json(await request.body(), "a GeoJSON FeatureCollection of Points or a "
+                                            "list of points")
+    features = body.get("features") if isinstance(body, dict) else body
+    size = len(features) if isinstance(features, list) else 0
     limit = resolver.settings.batch_limit
     if size > limit:
         raise PayloadTooLarge(f"{size} points in one request; the limit is {limit} — split "

@@ -18,7 +18,7 @@ from api.layer_view import LayerView, open_layer_view, registry
 from api.ogc import JSON, MVT, base_url, link, parse_datetime
 from api.security.identity import layer_scope
 from layers.ogc import tiles as mvt
-from layers.ogc.features import ItemsQuery
+from layers.ogc.features import ItemsQuery, clean_filters
 from layers.ogc.tile_cache import CachedTile, TileCache
 from layers.ogc.version_watch import VersionReader
 from spatial.crs import Shift
@@ -57,9 +57,7 @@ def _draw(request: Request, collection_id: str, z: int, x: int, y: int, datum: s
     """A cache hit costs one tiny query on a dedicated connection (the layer versions) and no
     pooled connection; a miss draws the tile in a pooled one."""
     start, end = parse_datetime(datetime_)
-    filters = tuple(sorted((k, v) for k, v in request.query_params.multi_items()
-                           if k not in RESERVED))
-    query = ItemsQuery(start=start, end=end, filters=filters)
+    raw = tuple((k, v) for k, v in request.query_params.multi_items() if k not in RESERVED)
     cache = tile_cache(request)
     versions, schema = version_reader(request).read()
     collections = registry(request).current(schema)
@@ -68,6 +66,9 @@ def _draw(request: Request, collection_id: str, z: int, x: int, y: int, datum: s
             collections = registry(request).collections(conn, schema)
     cat = LayerView(None, versions, collections)
     c = cat.get(collection_id)
+    # checked and normalised before they become part of a cache key (unknown: a 400)
+    filters = clean_filters(c, raw)
+    query = ItemsQuery(start=start, end=end, filters=filters)
     scope = layer_scope(request, c.id)  # who asks (access rules: cases, 9+X entities)
     if scope is not None and scope.city_wide:
         scope = None  # every city-wide caller shares the same tiles

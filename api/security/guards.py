@@ -11,9 +11,13 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import threading
 import time
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import unquote_to_bytes, urlsplit
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -142,16 +146,78 @@ class TokenBuckets:
             del self._buckets[key]
 
 
-def client_key(scope: Scope) -> str:
-    """Who is asking: the bearer token or API key presented (hashed, so one client cannot
-    drain another's bucket without its credential), else the peer address."""
-    for name, value in scope.get("headers", []):
-        if name == b"authorization" or name == b"x-api-key":
-            return "c:" + hashlib.sha256(value).hexdigest()[:32]
-    query = scope.get("query_string", b"")
-    if b"api_key=" in query:
-        return "c:" + hashlib.sha256(query.split(b"api_key=", 1)[1].split(b"&")[0]
-                                     ).hexdigest()[:32]
+class Verifier:
+    """Who a request's credential proves, worked out before any route runs and without the
+    database: a bearer token's subject (its signature and expiry checked, the answers of
+    recent tokens remembered), an API key the service has verified before (``remember``, by
+    the identity code, after a database check; forgotten after ``ttl_s``)."""
+
+    def __init__(self, signing_key: Callable[[], str], stand_in_keys: Callable[[], set[str]],
+                 max_entries: int = 20_000, ttl_s: float = 300.0) -> None:
+        self.signing_key, self.stand_in_keys = signing_key, stand_in_keys
+        self.max_entries, self.ttl_s = max_entries, ttl_s
+        self._tokens: OrderedDict[bytes, tuple[str | None, float]] = OrderedDict()
+        self._keys: OrderedDict[str, float] = OrderedDict()
+        self._lock = threading.Lock()  # the event loop reads, the identity's threads write
+
+    def token_subject(self, token: bytes, now: float) -> str | None:
+        with self._lock:
+            known = self._tokens.get(token)
+        if known is not None and now < known[1]:
+            return known[0]
+        import jwt
+
+        try:
+            claims = jwt.decode(token, self.signing_key(), algorithms=["HS256"],
+                                options={"require": ["exp", "sub"], "verify_iss": False})
+            subject, until = str(claims["sub"]), float(claims["exp"])
+        except Exception:  # noqa: BLE001 - any failure: not a proof of anyone
+            subject, until = None, time.time() + 60
+        # remember until the token expires, in monotonic time
+        self._remember(self._tokens, token, (subject, now + max(0.0, until - time.time())))
+        return subject
+
+    def remember_key(self, key: str) -> None:
+        self._remember(self._keys, _digest(key.encode()), time.monotonic() + self.ttl_s)
+
+    def key_known(self, key: bytes, now: float) -> bool:
+        if key.decode("latin-1") in self.stand_in_keys():
+            return True
+        with self._lock:
+            until = self._keys.get(_digest(key))
+        return until is not None and now < until
+
+    def _remember(self, table: OrderedDict[Any, Any], key: Any, value: Any) -> None:
+        with self._lock:
+            table[key] = value
+            table.move_to_end(key)
+            while len(table) > self.max_entries:
+                table.popitem(last=False)
+
+
+def _digest(value: bytes) -> str:
+    return hashlib.sha256(value).hexdigest()[:32]
+
+
+def client_key(scope: Scope, verifier: Verifier | None = None, now: float = 0.0) -> str:
+    """Whose bucket a request takes from: the verified identity — a bearer token's user, an
+    API key the service knows — else the peer address. A made-up or wrong credential proves
+    nothing, so it counts against the address it came from (a new credential per request no
+    longer buys a new bucket)."""
+    if verifier is not None:
+        for name, value in scope.get("headers", []):
+            if name == b"authorization" and value[:7].lower() == b"bearer ":
+                subject = verifier.token_subject(value[7:].strip(), now)
+                if subject is not None:
+                    return "u:" + subject
+                break
+            if name == b"x-api-key" and verifier.key_known(value, now):
+                return "k:" + _digest(value)
+        query = scope.get("query_string", b"")
+        if b"api_key=" in query:
+            key = unquote_to_bytes(query.split(b"api_key=", 1)[1].split(b"&")[0])
+            if verifier.key_known(key, now):
+                return "k:" + _digest(key)
     client = scope.get("client")
     return f"ip:{client[0] if client else '?'}"
 
@@ -161,8 +227,8 @@ class RateLimit:
     SIGN_IN = "/auth/token"
 
     def __init__(self, app: ASGIApp, rate: float, burst: int, signin_rate: float = 0.0,
-                 signin_burst: int = 20) -> None:
-        self.app = app
+                 signin_burst: int = 20, verifier: Verifier | None = None) -> None:
+        self.app, self.verifier = app, verifier
         self.buckets = TokenBuckets(rate, burst) if rate > 0 else None
         # Password guessing: sign-ins get their own, much smaller bucket per address.
         self.signin = TokenBuckets(signin_rate, signin_burst) if signin_rate > 0 else None
@@ -177,7 +243,8 @@ class RateLimit:
             client = scope.get("client")
             wait = self.signin.take(f"ip:{client[0] if client else '?'}")
         if not wait and self.buckets is not None:
-            wait = self.buckets.take(client_key(scope))
+            now = time.monotonic()
+            wait = self.buckets.take(client_key(scope, self.verifier, now), now)
         if wait > 0:
             retry = str(max(1, math.ceil(wait)))
             await _send_problem(send, 429, "Too many requests",
@@ -188,10 +255,62 @@ class RateLimit:
         await self.app(scope, receive, send)
 
 
+LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
+def allowed_hosts(configured: str, public_url: str | None) -> frozenset[str]:
+    """The hosts a request may name (``GRIDCORE_ALLOWED_HOSTS``, the host of
+    ``GRIDCORE_PUBLIC_URL``, loopback for the machine's own probes); empty — no check — when
+    neither is set (the service then writes only relative links: ``api.ogc.base_url``)."""
+    hosts = {h.strip().lower() for h in configured.split(",") if h.strip()}
+    if public_url:
+        hosts.add((urlsplit(public_url).hostname or "").lower())
+    return frozenset(hosts | LOOPBACK) if hosts else frozenset()
+
+
+def _hostname(raw: str) -> str:
+    """``Host``'s name without its port (``[::1]:8000`` → ``::1``)."""
+    host = raw.strip().lower()
+    if host.startswith("["):
+        return host[1:host.find("]")]
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
+class AllowedHosts:
+    """A request whose ``Host`` the service does not serve is refused (400) before anything
+    else: links and pages never carry a host a client made up. ``*.example.org`` allows
+    every subdomain."""
+
+    def __init__(self, app: ASGIApp, hosts: frozenset[str]) -> None:
+        self.app, self.hosts = app, hosts
+        self.suffixes = tuple(h[1:] for h in hosts if h.startswith("*."))
+
+    def _allowed(self, host: str) -> bool:
+        return host in self.hosts or bool(self.suffixes) and host.endswith(self.suffixes)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and self.hosts:
+            raw = next((v.decode("latin-1") for n, v in scope.get("headers", [])
+                        if n == b"host"), "")
+            if not self._allowed(_hostname(raw)):
+                await _send_problem(send, 400, "Unknown host",
+                                    "the Host header names a host this service does not serve "
+                                    "(GRIDCORE_ALLOWED_HOSTS)", "unknown-host",
+                                    scope.get("path", ""), scope=scope)
+                return
+        await self.app(scope, receive, send)
+
+
 def install(app: Any, max_body_bytes: int, rate: float, burst: int,
             signin_rate: float = 0.0, signin_burst: int = 20) -> None:
+    settings = app.state.settings
+    # the identity code (api.security.identity) tells it which API keys it verified
+    app.state.verifier = verifier = Verifier(settings.security.signing_key,
+                                             settings.cases.api_keys)
     # Added last runs first: the rate limit answers before any body is read.
     app.add_middleware(RejectNul)
     app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
     app.add_middleware(RateLimit, rate=rate, burst=burst, signin_rate=signin_rate,
-                       signin_burst=signin_burst)
+                       signin_burst=signin_burst, verifier=verifier)
+    app.add_middleware(AllowedHosts, hosts=allowed_hosts(settings.api.allowed_hosts,
+                                                         settings.api.public_url))

@@ -121,7 +121,11 @@ def key_principal(request: Request, key: str) -> Principal:
     if key in request.app.state.settings.cases.api_keys():
         digest = hashlib.sha256(key.encode()).hexdigest()[:12]
         return Principal(f"key:open311-stand-in:{digest}", key_purpose="open311")
-    return principal_for_key(request.app.state.engine, key)
+    principal = principal_for_key(request.app.state.engine, key)
+    verifier = getattr(request.app.state, "verifier", None)
+    if verifier is not None:  # its requests now take from the key's own rate-limit bucket
+        verifier.remember_key(key)
+    return principal
 
 
 def identify(request: Request, form_key: str | None = None) -> Principal | None:

@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
-from gridcore.errors import ValidationError
+from gridcore.errors import UnknownParameter, ValidationError
 from gridcore.security.access import Scope
 from layers.ogc.collections import Collection
 from layers.security.scoping import case_scope_sql
@@ -70,18 +70,34 @@ def where_clause(c: Collection, q: ItemsQuery) -> tuple[list[str], dict[str, Any
         if q.end is not None:
             conds.append(f"{c.datetime_sql} <= :t1")
             params["t1"] = q.end
-    allowed = c.filterable
-    for i, (name, value) in enumerate(q.filters):
-        f = allowed.get(name)
-        if f is None:
-            raise ValidationError(
-                f"{name} is not a filterable property of {c.id}; use one of "
-                f"{', '.join(sorted(allowed))}", field=name, collection=c.id)
-        values = value.split(",") if "," in value else [value]
+    for i, (name, value) in enumerate(clean_filters(c, q.filters)):
+        f = c.filterable[name]
         expr = f.sql if f.kind == "string" else f"({f.sql})::text"
         conds.append(f"{expr} = ANY(:f{i})")
-        params[f"f{i}"] = values
+        params[f"f{i}"] = value.split(",")
     return conds, params
+
+
+MAX_FILTER_VALUES, MAX_FILTER_CHARS = 50, 200
+
+
+def clean_filters(c: Collection, filters: tuple[tuple[str, str], ...]
+                  ) -> tuple[tuple[str, str], ...]:
+    """Property filters checked against the collection's filterable properties (an unknown
+    one is a 400) and normalised — each property once, its values de-duplicated and sorted,
+    each within reason — so that equal filters are one cache key, and junk no key at all."""
+    merged: dict[str, set[str]] = {}
+    for name, value in filters:
+        if name not in c.filterable:
+            raise UnknownParameter(
+                f"{name[:60]!r} is not a filterable property of {c.id}; use one of "
+                f"{', '.join(sorted(c.filterable))}", field=name[:60], collection=c.id)
+        values = merged.setdefault(name, set())
+        values.update(value.split(","))
+        if len(values) > MAX_FILTER_VALUES or any(len(v) > MAX_FILTER_CHARS for v in values):
+            raise ValidationError(f"filter {name}: at most {MAX_FILTER_VALUES} values of at "
+                                  f"most {MAX_FILTER_CHARS} characters", field=name)
+    return tuple((name, ",".join(sorted(values))) for name, values in sorted(merged.items()))
 
 
 def items(conn: Connection, c: Collection, q: ItemsQuery) -> ItemsPage:

@@ -40,41 +40,60 @@ def etag_of(data: bytes) -> str:
     return '"' + hashlib.blake2b(data, digest_size=12).hexdigest() + '"'
 
 
-class TileCache:
-    """LRU bounded by total bytes; safe to share between the server's worker threads."""
+def _cost(key: Hashable, entry: CachedTile) -> int:
+    """What an entry holds in memory, near enough: its bodies, and its key and bookkeeping —
+    an empty tile is not free (1,500 empty tiles under long junk keys once grew the process
+    by 88 MB while counting 0 bytes)."""
+    return len(entry.data) + len(entry.gzipped or b"") + ENTRY_OVERHEAD + len(repr(key))
 
-    def __init__(self, max_bytes: int = 128 * 1024 * 1024) -> None:
-        self.max_bytes = max_bytes
-        self._entries: OrderedDict[Hashable, CachedTile] = OrderedDict()
+
+ENTRY_OVERHEAD = 400  # the entry, its ETag, the OrderedDict node
+
+
+class TileCache:
+    """LRU bounded by entries and by bytes (bodies and keys); safe to share between the
+    server's worker threads."""
+
+    def __init__(self, max_bytes: int = 128 * 1024 * 1024, max_entries: int = 50_000) -> None:
+        self.max_bytes, self.max_entries = max_bytes, max_entries
+        self._entries: OrderedDict[Hashable, tuple[CachedTile, int]] = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
         self.hits = self.misses = 0
 
     def get(self, key: Hashable) -> CachedTile | None:
         with self._lock:
-            entry = self._entries.get(key)
-            if entry is None or not entry.fresh():
+            found = self._entries.get(key)
+            if found is None or not found[0].fresh():
                 self.misses += 1
                 return None
             self._entries.move_to_end(key)
             self.hits += 1
-            return entry
+            return found[0]
 
     def put(self, key: Hashable, data: bytes, expires: datetime | None) -> CachedTile:
         packed = gzip.compress(data, compresslevel=6, mtime=0) if len(data) > GZIP_MIN else None
         entry = CachedTile(data, etag_of(data), expires, packed)
-        if len(data) > self.max_bytes // 4:
+        cost = _cost(key, entry)
+        if cost > self.max_bytes // 4:
             return entry
         with self._lock:
             old = self._entries.pop(key, None)
             if old is not None:
-                self._bytes -= len(old.data) + len(old.gzipped or b"")
-            self._entries[key] = entry
-            self._bytes += len(data) + len(packed or b"")
-            while self._bytes > self.max_bytes and self._entries:
-                _, dropped = self._entries.popitem(last=False)
-                self._bytes -= len(dropped.data) + len(dropped.gzipped or b"")
+                self._bytes -= old[1]
+            self._entries[key] = (entry, cost)
+            self._bytes += cost
+            while self._entries and (self._bytes > self.max_bytes
+                                     or len(self._entries) > self.max_entries):
+                _, (_, dropped) = self._entries.popitem(last=False)
+                self._bytes -= dropped
         return entry
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(entries, bytes counted)."""
+        with self._lock:
+            return len(self._entries), self._bytes
 
     def clear(self) -> None:
         with self._lock:
