@@ -102,8 +102,21 @@ def parse_datetime(raw: str | None) -> tuple[datetime | None, datetime | None]:
 
 
 def base_url(request: Request) -> str:
-    public = request.app.state.settings.api.public_url
-    return (public or str(request.base_url)).rstrip("/")
+    """The root of the links the service writes: ``GRIDCORE_PUBLIC_URL`` when set; in
+    development the address the request came to; otherwise links relative to the root (a
+    ``Host`` header is the client's word, never written back into a link or a page)."""
+    settings = request.app.state.settings
+    if settings.api.public_url:
+        return str(settings.api.public_url).rstrip("/")
+    if settings.security.development:
+        return str(request.base_url).rstrip("/")
+    return str(request.scope.get("root_path", "")).rstrip("/")
+
+
+def url_with(request: Request, **params: str) -> str:
+    """This request's URL under :func:`base_url` with its query parameters replaced."""
+    query = request.url.replace_query_params(**params).query
+    return f"{base_url(request)}{request.url.path}" + (f"?{query}" if query else "")
 
 
 def link(href: str, rel: str, type_: str, title: str = "") -> dict[str, Any]:

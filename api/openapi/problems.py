@@ -30,8 +30,11 @@ PROBLEM = {"application/problem+json": {"schema": {"$ref": "#/components/schemas
 def problem_openapi(app: FastAPI) -> dict[str, Any]:
     if app.openapi_schema:
         return app.openapi_schema
-    spec = get_openapi(title=app.title, version=app.version, summary=app.summary,
-                       description=app.description, routes=app.routes)
+    from api.security.policy import annotate_openapi
+
+    spec = annotate_openapi(get_openapi(title=app.title, version=app.version,
+                                        summary=app.summary, description=app.description,
+                                        routes=app.routes))
     spec.setdefault("components", {}).setdefault("schemas", {})["Problem"] = PROBLEM_SCHEMA
     for operations in spec.get("paths", {}).values():
         for operation in operations.values():

@@ -18,6 +18,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from api import i18n, pages
 from api.deps import CaseSettingsDep, ReadEngineDep
 from api.naming import health_name, level_name
+from api.ogc import base_url
 from api.pages import request_language
 from api.security.identity import require_area
 from basemaps.cartography import Labels, MapText, choropleth_figure, figure_png
@@ -75,7 +76,7 @@ def _links(request: Request, level: str, code: str, window: Window,
            names: list[str]) -> dict[str, str]:
     """Where the records behind each aggregate are: /cases for case counts (same area and
     window), the OGC items of parts and 9+X records (by grid; an area's parts are its grids')."""
-    root = str(request.base_url)
+    root = base_url(request) + "/"
     out = {}
     for name in names:
         if name in AGGREGATES:

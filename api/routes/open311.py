@@ -31,6 +31,7 @@ from api import georeport as fmt311
 from api.deps import CaseSettingsDep, EngineDep, ReadEngineDep
 from api.errors import status_for
 from api.filing import file_report
+from api.ogc import base_url, url_with
 from api.security.identity import identify
 from gridcore.errors import GridcoreError, Unauthenticated, ValidationError
 from gridcore.intake import Filing, Report
@@ -59,7 +60,7 @@ def _error(exc: GridcoreError, fmt: str) -> Response:
 
 @router.get("/discovery.{fmt}")
 def discovery(request: Request, fmt: str) -> Response:
-    base = str(request.base_url).rstrip("/") + "/open311/v2"
+    base = base_url(request) + "/open311/v2"
     doc = {"changeset": "2026-11-22T00:00:00Z", "contact": "gridcore operator",
            "key_service": "ask the operator for an api_key",
            "endpoints": [{"specification": "http://wiki.open311.org/GeoReport_v2", "url": base,
@@ -184,7 +185,9 @@ def _public(request: Request, item: dict[str, Any]) -> dict[str, Any]:
 def _page_link(request: Request, last: int | None) -> dict[str, str]:
     if last is None:
         return {}
-    return {"Link": f'<{request.url.include_query_params(after=last)}>; rel="next"'}
+    query = dict(request.query_params)
+    query["after"] = str(last)
+    return {"Link": f'<{url_with(request, **query)}>; rel="next"'}
 
 
 @router.get("/requests.{fmt}")

@@ -310,6 +310,39 @@ def _credentials(request: Request) -> bool:
                 or request.query_params.get("api_key"))
 
 
+PROBLEM_REF = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+
+
+def annotate_openapi(spec: dict[str, Any]) -> dict[str, Any]:
+    """Say in the OpenAPI document who may call each operation: its security requirements
+    (a bearer token, an API key where the table takes keys) and its 401 / 403 answers."""
+    components = spec.setdefault("components", {})
+    components.setdefault("securitySchemes", {}).update({
+        "bearer": {"type": "oauth2", "flows": {"password": {"tokenUrl": "/auth/token",
+                                                            "scopes": {}}}},
+        "apiKey": {"type": "apiKey", "in": "header", "name": "X-Api-Key"},
+    })
+    for path, operations in spec.get("paths", {}).items():
+        for method, operation in operations.items():
+            entry = LINES.get((method.upper(), path))
+            if entry is None or entry.who.action is None:
+                continue
+            requirements: list[dict[str, list[str]]] = [{"bearer": []}]
+            if entry.who.keys:
+                requirements.append({"apiKey": []})
+            if entry.who.public:
+                requirements.append({})  # anonymous, when the city opened it
+            operation["security"] = requirements
+            if path.startswith("/open311/"):
+                continue  # GeoReport's own error document, not problem+json
+            responses = operation.setdefault("responses", {})
+            responses.setdefault("401", {"description": "nobody signed in",
+                                         "content": PROBLEM_REF})
+            responses.setdefault("403", {"description": "this role or key may not call it",
+                                         "content": PROBLEM_REF})
+    return spec
+
+
 def markdown_table(table: Iterable[Line] = TABLE) -> str:
     """The table as the README shows it."""
     rows = ["| route | who may call it | what they see |", "|---|---|---|"]

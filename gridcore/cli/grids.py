@@ -80,6 +80,7 @@ def resolve_file(
     lat_field: Annotated[str | None, typer.Option(help="CSV latitude column")] = None,
 ) -> None:
     """Add grid, community, street, district, department and H3 columns to every point."""
+    from layers.exchange.export import neutralise_frame
     from layers.exchange.imports.reading import read_file
     from layers.grids.resolver import Resolver
     from spatial import crs as crs_mod
@@ -97,7 +98,8 @@ def resolve_file(
         frame = out.drop(columns=out.geometry.name)
         frame.insert(0, "lat", out.geometry.y)
         frame.insert(0, "lon", out.geometry.x)
-        frame.to_csv(output, index=False, sep="\t" if suffix == ".tsv" else ",")
+        neutralise_frame(frame).to_csv(output, index=False,
+                                       sep="\t" if suffix == ".tsv" else ",")
     else:
         out.to_file(output)
     inside = int(out["inside"].sum())

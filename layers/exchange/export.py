@@ -17,6 +17,7 @@ import shapely
 from sqlalchemy import Engine, text
 
 from gridcore.errors import ValidationError
+from gridcore.security.spreadsheet import neutralise
 
 LAYER_SQL = {
     "areas": "SELECT code, level, name, parent_code, area_m2, attributes, geom FROM admin_area",
@@ -68,6 +69,16 @@ def read_layer(engine: Engine, layer: str,
     return gpd.GeoDataFrame(df, geometry=list(geoms), crs=4326)
 
 
+def neutralise_frame(df: pd.DataFrame) -> pd.DataFrame:
+    """The frame with its text cells made safe to open in a spreadsheet
+    (``gridcore.security.spreadsheet``)."""
+    out = df.copy()
+    for column in out.columns:
+        if out[column].dtype == object or pd.api.types.is_string_dtype(out[column].dtype):
+            out[column] = out[column].map(neutralise)
+    return out
+
+
 def export_layer(engine: Engine, layer: str, path: str | Path, fmt: str | None = None,
                  bbox: tuple[float, float, float, float] | None = None) -> int:
     """Write ``layer`` to ``path``; returns the number of features written."""
@@ -84,7 +95,7 @@ def export_layer(engine: Engine, layer: str, path: str | Path, fmt: str | None =
             df["lon"], df["lat"] = gdf.geometry.x, gdf.geometry.y
         else:
             df["wkt"] = shapely.to_wkt(gdf.geometry.to_numpy(), rounding_precision=-1)
-        df.to_csv(path, index=False)
+        neutralise_frame(df).to_csv(path, index=False)
     else:
         gdf.to_file(path, driver=FORMATS[fmt], layer=layer if fmt == "gpkg" else None)
     return len(gdf)

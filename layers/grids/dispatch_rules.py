@@ -16,6 +16,7 @@ from sqlalchemy import Connection, Engine, text
 
 from gridcore.dispatch import DispatchRule, DispatchRules
 from gridcore.errors import ImportRejected
+from gridcore.security.spreadsheet import neutralise, restore
 
 COLUMNS = ("category_key", "area_level", "area_code", "department_code", "note")
 
@@ -76,7 +77,7 @@ def parse_csv(text_: str, source: str = "CSV") -> list[DispatchRule]:
 
         rules.append(DispatchRule(cell("category_key"), cell("area_level"),
                                   cell("area_code") or None, cell("department_code"),
-                                  cell("note")))
+                                  restore(cell("note"))))
     return rules
 
 
@@ -92,7 +93,7 @@ def export_csv(engine: Engine, path: Path | None = None) -> str:
     writer.writerow(COLUMNS)
     for r in sorted(rules, key=lambda r: (r.category_key, r.area_level, r.area_code or "")):
         writer.writerow([r.category_key, r.area_level, r.area_code or "", r.department_code,
-                         r.note])
+                         neutralise(r.note)])
     if path is not None:
         Path(path).write_text(out.getvalue(), encoding="utf-8")
     return out.getvalue()

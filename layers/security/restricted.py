@@ -12,14 +12,12 @@ from typing import Any
 
 from sqlalchemy import Engine, func, select
 
-from gridcore.errors import NotFound, ValidationError
+from gridcore.errors import NotFound
 from gridcore.security.access import Principal
-from gridcore.security.masking import mask_attributes
+from gridcore.security.masking import mask_attributes, stated_purpose
 from layers.schema.city import governance_entity as ge
 from layers.security import audit
 from layers.security.scoping import grid_condition
-
-MIN_PURPOSE = 5
 
 
 def read_entity(engine: Engine, code: str, principal: Principal, unmask: bool = False,
@@ -27,9 +25,7 @@ def read_entity(engine: Engine, code: str, principal: Principal, unmask: bool = 
     principal.require("entity.read")
     if unmask:
         principal.require("entity.unmask")
-        if not purpose or len(purpose.strip()) < MIN_PURPOSE:
-            raise ValidationError(f"unmasking personal data needs a stated purpose of at "
-                                  f"least {MIN_PURPOSE} characters", field="purpose")
+        purpose = stated_purpose(purpose)  # normalised, with visible letters, as audited
     query = (select(ge.c.code, ge.c.area, ge.c.type, ge.c.name, ge.c.grid_code,
                     ge.c.sensitivity, ge.c.attributes, ge.c.restricted_attributes,
                     ge.c.updated_at, func.ST_AsGeoJSON(ge.c.geom).label("geometry"))
@@ -41,7 +37,7 @@ def read_entity(engine: Engine, code: str, principal: Principal, unmask: bool = 
         restricted = dict(row.restricted_attributes or {})
         if unmask:
             audit.record(conn, principal.name, "entity.unmask", f"entity:{code}",
-                         {"purpose": purpose.strip() if purpose else "",
+                         {"purpose": purpose or "",
                           "fields": sorted(restricted)}, remote_addr)
     return {
         "code": row.code, "area": row.area, "type": row.type, "name": row.name,

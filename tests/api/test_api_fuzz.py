@@ -1,10 +1,13 @@
-"""Schemathesis against the OpenAPI spec: no 500s and no responses that break the schema.
+"""Schemathesis against the OpenAPI spec, in production mode: no 500s and no responses that
+break the schema — for an admin's token, for a token of every other role and for anonymous
+callers (issue 18: who may call what must never turn into a 5xx).
 
-Bounded so the suite stays fast: ``MAX_EXAMPLES`` generated requests per operation,
-derandomised (the same examples every run), on a planted city with one case, signed in as an
-admin (so requests reach the handlers rather than stopping at 401). Operations that return
-HTML or images are skipped (``SKIP``); every other operation of the spec is exercised, and the
-figures go to ``test-artifacts/api_fuzz.json``.
+Bounded so the suite stays fast: ``MAX_EXAMPLES`` generated requests per operation for the
+admin (valid and invalid data), a third of that for each other caller (valid data: what differs
+for them is who they are), derandomised (the same examples every run), on a planted city with
+one case. Operations that return HTML or images are skipped (``SKIP``); every other operation
+of the spec is exercised, and the figures go to ``test-artifacts/api_fuzz.json``. A longer run:
+``GRIDCORE_FUZZ_EXAMPLES=50``.
 """
 
 from __future__ import annotations
@@ -29,8 +32,10 @@ from sqlalchemy import Engine
 
 from api.app import create_app
 from api.security.identity import issue_token
+from gridcore.security.access import USER_ROLES, Role
+from gridcore.settings import Settings
 from layers.security.users import add_user
-from tests.support.cases import INSIDE_001, plant
+from tests.support.cases import GRID_001, INSIDE_001, plant
 
 MAX_EXAMPLES = int(os.environ.get("GRIDCORE_FUZZ_EXAMPLES", "6"))  # a longer run: e.g. 50
 SKIP = re.compile(r"^GET (/map|/health/map|/health/choropleth\.png)$")
@@ -38,7 +43,7 @@ CHECKS = [not_a_server_error, response_schema_conformance, content_type_conforma
 
 
 def _seed(client: TestClient, headers: dict[str, str]) -> None:
-    response = client.post("/cases", headers={**headers, "X-Role": "admin"}, json={
+    response = client.post("/cases", headers=headers, json={
         "idempotency_key": "fuzz-seed", "category": "E0103", "lon": INSIDE_001[0],
         "lat": INSIDE_001[1], "description": "seed case for the API fuzz test"})
     assert response.status_code in (200, 201), response.text
@@ -52,11 +57,12 @@ def _describe(exc: BaseException) -> str:
 
 def _exercise(operation, label: str, client: TestClient, headers: dict[str, str],  # type: ignore[no-untyped-def]
               figures: dict[str, object], failures: list[str],
-              mode: GenerationMode = GenerationMode.POSITIVE) -> None:
+              mode: GenerationMode = GenerationMode.POSITIVE, examples: int = MAX_EXAMPLES
+              ) -> None:
     # Negative data (values that break the schema) must be refused, never a 500.
     checks = CHECKS if mode is GenerationMode.POSITIVE else [not_a_server_error]
 
-    @settings(max_examples=MAX_EXAMPLES, deadline=None, derandomize=True, database=None,
+    @settings(max_examples=examples, deadline=None, derandomize=True, database=None,
               suppress_health_check=list(HealthCheck),
               phases=[Phase.explicit, Phase.generate])  # no shrinking: report, move on
     @given(case=operation.as_strategy(generation_mode=mode))
@@ -73,6 +79,8 @@ def _exercise(operation, label: str, client: TestClient, headers: dict[str, str]
             reject()
         response = client.send(request)
         figures["examples"] += 1  # type: ignore[operator]
+        statuses = figures["statuses"]  # type: ignore[index]
+        statuses[str(response.status_code)] = statuses.get(str(response.status_code), 0) + 1
         case.validate_response(response, checks=checks)
 
     try:
@@ -83,17 +91,32 @@ def _exercise(operation, label: str, client: TestClient, headers: dict[str, str]
         failures.append(f"{label} ({mode.value}): {_describe(exc)}")
 
 
+def _callers(db: Engine, tree: Settings) -> dict[str, dict[str, str]]:
+    """A token of each role (the grid worker in a grid, the handler in a department), and
+    the anonymous caller."""
+    headers: dict[str, dict[str, str]] = {"anonymous": {}}
+    for role in sorted(USER_ROLES):
+        name = f"fuzz-{role.value}"
+        add_user(db, name, "correct horse battery", role.value,
+                 department="D_GRID" if role is Role.DEPARTMENT_HANDLER else None,
+                 areas=(GRID_001,) if role is Role.GRID_WORKER else ())
+        token, _ = issue_token(tree.security, name, role.value, minutes=30)
+        headers[role.value] = {"Authorization": f"Bearer {token}"}
+    return headers
+
+
 @pytest.mark.slow
 def test_openapi_operations_hold_their_schema(db: Engine, artifacts: Path) -> None:
     plant(db)
-    add_user(db, "fuzz-admin", "correct horse battery", "admin")
-    app = create_app(engine=db)
+    tree = Settings()
+    tree.security = tree.security.model_copy(update={"env": "production"})
+    app = create_app(tree, engine=db)
     with TestClient(app) as client:
-        token, _ = issue_token(app.state.settings.security, "fuzz-admin", "admin", minutes=30)
-        headers = {"Authorization": f"Bearer {token}", "X-Actor": "fuzz-admin"}
-        _seed(client, headers)
+        callers = _callers(db, tree)
+        _seed(client, callers["admin"])
         schema = schemathesis.openapi.from_dict(app.openapi())
         figures: dict[str, object] = {"operations": 0, "skipped": [], "examples": 0,
+                                      "statuses": {}, "callers": list(callers),
                                       "no_negative_data": [], "failures": []}
         failures: list[str] = []
 
@@ -104,9 +127,14 @@ def test_openapi_operations_hold_their_schema(db: Engine, artifacts: Path) -> No
                 figures["skipped"].append(label)  # type: ignore[attr-defined]
                 continue
             figures["operations"] += 1  # type: ignore[operator]
-
-            for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
-                _exercise(operation, label, client, headers, figures, failures, mode)
+            for caller, headers in callers.items():
+                if caller == "admin":
+                    for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
+                        _exercise(operation, f"{label} as {caller}", client, headers,
+                                  figures, failures, mode)
+                else:
+                    _exercise(operation, f"{label} as {caller}", client, headers, figures,
+                              failures, examples=max(1, MAX_EXAMPLES // 3))
 
         figures["failures"] = failures
         (artifacts / "api_fuzz.json").write_text(json.dumps(figures, indent=2,
