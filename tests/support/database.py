@@ -51,10 +51,9 @@ def scratch_database(admin_url: str, name: str) -> Iterator[str]:
         yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
     finally:
         with admin.connect() as conn:
-            conn.execute(text(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"),
-                {"n": name})
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+            # FORCE: terminating the sessions first left a gap in which a background thread
+            # of the test process (the audit sealer) could connect again
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
 
 
