@@ -2,7 +2,8 @@
 areas and grid workers per period, one party explained down to the cases behind each figure,
 and appeals (申诉).
 
-Who may see what (until the route table of issue 18 lands, the checks are here):
+Who may call which route is the access table's (api/security/policy.py); who then sees which
+party is decided here:
 
 - GET /evaluation — every signed-in role;
 - GET /evaluation/department, /evaluation/area — every role (the public ranking); an
@@ -30,6 +31,7 @@ from sqlalchemy import Engine, text
 
 from api.deps import EngineDep, ReadEngineDep, SettingsDep
 from api.naming import indicator_name
+from api.ogc import base_url
 from api.pages import request_language
 from api.security.identity import Viewer
 from gridcore.errors import Forbidden, NotFound
@@ -262,7 +264,7 @@ def ranking(request: Request, kind: Kind, engine: ReadEngineDep, settings: Setti
     return {"kind": kind, "level": ev.level,
             "period": {"label": str(p), "start": w.start.isoformat(), "end": w.end.isoformat()},
             "count": len(visible), "no_data": ev.no_data, "source_note": model.source_note,
-            "parties": ranking_rows(ev, lang, visible, str(request.base_url))}
+            "parties": ranking_rows(ev, lang, visible, base_url(request) + "/")}
 
 
 @router.get("/{kind}/{code}", summary="One party's evaluation, explained down to its cases")
@@ -276,7 +278,7 @@ def party(request: Request, kind: Kind, code: str, engine: ReadEngineDep, settin
     model, cal = evaluation_model(settings), settings.cases.working_calendar
     p = _period(period)
     ev = explain(engine, model, p, cal, kind, code, level)
-    lang, root = request_language(request), str(request.base_url)
+    lang, root = request_language(request), base_url(request) + "/"
     after, before = ev.counts.get(code, {}), ev.counts_before.get(code, {})
     aggregates = {}
     for name, description in AGGREGATES[kind].items():

@@ -136,6 +136,7 @@ def line(route: str, who: Who, scope: str = "—") -> Line:
 CASES = "cases in the caller's areas or dispatched to its department"
 CASE_404 = "outside the caller's areas: 404"
 COLLECTION = "cases: the caller's; entities: its areas (no restricted rows)"
+APPEALS = "the appeals of parties the caller may see in detail"
 OPEN311_READ = may("case.read", keys=True, public="open311_feed", stand_in=False)
 OPEN311_SCOPE = ("a key: the cases it filed; a user: " + CASES + "; the public feed: no "
                  "reporter, no sensitive class, locations rounded")
@@ -209,6 +210,21 @@ TABLE: tuple[Line, ...] = (
     line("GET /health/rankings", may("health.read")),
     line("GET /health/choropleth", may("health.read")),
     line("GET /health/choropleth.png", may("health.read")),
+    # evaluation (考评), appeals, briefings
+    line("GET /evaluation", may("evaluation.read")),
+    line("GET /evaluation/appeals", may("evaluation.details"), APPEALS),
+    line("POST /evaluation/appeals", may("appeal.file"),
+         "for its own party (a handler's department, a worker itself) or, a manager, one in its "
+         "areas: otherwise 403"),
+    line("GET /evaluation/appeals/{appeal_id}", may("evaluation.details"), APPEALS + "; 404"),
+    line("POST /evaluation/appeals/{appeal_id}/{decision}", may("appeal.decide"),
+         APPEALS + "; 404; never by its filer"),
+    line("GET /evaluation/{kind}", may("evaluation.read"),
+         "departments: the public ranking; areas: the caller's; workers: overseers in their "
+         "areas, a grid worker its own row"),
+    line("GET /evaluation/{kind}/{code}", may("evaluation.details"),
+         "the party itself or who oversees it (module api/routes/evaluation.py): otherwise 404"),
+    line("GET /briefings/{name}", may("briefing.read"), "an area outside the caller's: 404"),
     # 9+X entities
     line("GET /entities/{code}", may("entity.read", stand_in=False),
          "outside the caller's areas: 404; unmask: `entity.unmask` and a purpose, audited"),

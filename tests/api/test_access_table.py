@@ -42,7 +42,9 @@ ROLE_USERS = {
     Role.ADMIN: ("admin", (), None),
 }
 OUTSIDERS = {"w2": ("grid_worker", (GRID_002,), None),
-             "other_handler": ("department_handler", (), "D_WATER")}
+             "other_handler": ("department_handler", (), "D_WATER"),
+             "area_manager": ("manager", (GRID_002,), None)}
+PERIOD = "2026-11"
 KEYS = ("open311", "iot")
 COLLECTIONS = ("grids", "cases", "entities")
 
@@ -53,6 +55,7 @@ class City:
     headers: dict[str, dict[str, str]] = field(default_factory=dict)
     case: int = 0
     tile: tuple[int, int, int] = (0, 0, 0)
+    appeal: int = 0
 
 
 def _tile_of(lon: float, lat: float, z: int) -> tuple[int, int, int]:
@@ -98,6 +101,13 @@ def city(db: Engine, tmp_path) -> Iterator[City]:  # type: ignore[no-untyped-def
                               "deadline_at = now() - interval '1 hour' WHERE id = :i"),
                          {"i": city.case})
         city.tile = _tile_of(*INSIDE_001, 16)
+        with db.begin() as conn:  # an appeal of department D_GRID about the case
+            city.appeal = conn.execute(text(
+                "INSERT INTO appeal (case_id, party_kind, party_code, penalty, period, reason, "
+                "filed_by, filed_role, filed_at, decide_by) VALUES (:c, 'department', "
+                "'D_GRID', 'overdue', :p, '不属本部门', 'handler', 'department_handler', "
+                "now(), now() + interval '5 days') RETURNING id"),
+                {"c": city.case, "p": PERIOD}).scalar_one()
         yield city
 
 
@@ -105,13 +115,16 @@ def city(db: Engine, tmp_path) -> Iterator[City]:  # type: ignore[no-untyped-def
 def _path_values(line: Line, city: City, collection: str) -> dict[str, str]:
     code = {"/map/grids/{code}": GRID_001, "/grids/{code}/health": GRID_001,
             "/health/areas/{level}/{code}": COMMUNITY, "/entities/{code}": ENTITY,
-            "/open311/v2/services/{code}.{fmt}": "E0103"}.get(line.path, "")
+            "/open311/v2/services/{code}.{fmt}": "E0103",
+            "/evaluation/{kind}/{code}": "D_GRID"}.get(line.path, "")
     feature = {"grids": GRID_001, "cases": str(city.case), "entities": ENTITY}[collection]
     z, x, y = city.tile
     return {"case_id": str(city.case), "action": "verify", "collection_id": collection,
             "feature_id": feature, "z": str(z), "x": str(x), "y": str(y), "code": code,
             "level": "community", "fmt": "json", "request_id": str(city.case), "lang": "en",
-            "path": "map.css" if line.path.startswith("/map/") else "i18n.js"}
+            "path": "map.css" if line.path.startswith("/map/") else "i18n.js",
+            "kind": "department", "appeal_id": str(city.appeal), "decision": "approve",
+            "name": f"{PERIOD}.html"}
 
 
 def request_of(line: Line, city: City, collection: str = "grids") -> dict[str, Any]:
@@ -120,7 +133,9 @@ def request_of(line: Line, city: City, collection: str = "grids") -> dict[str, A
     kwargs: dict[str, Any] = {"method": line.method, "url": path}
     params = {"/resolve": {"lon": INSIDE_001[0], "lat": INSIDE_001[1]},
               "/map/search": {"q": str(city.case)}, "/i18n/switch": {"lang": "en"},
-              "/map/cases/{case_id}/actions": {"role": "dispatcher"}}.get(line.path)
+              "/map/cases/{case_id}/actions": {"role": "dispatcher"},
+              "/evaluation/{kind}": {"period": PERIOD},
+              "/evaluation/{kind}/{code}": {"period": PERIOD}}.get(line.path)
     if params:
         kwargs["params"] = params
     body = {("POST", "/cases"): {"json": {"idempotency_key": uuid.uuid4().hex,
@@ -129,6 +144,11 @@ def request_of(line: Line, city: City, collection: str = "grids") -> dict[str, A
             ("POST", "/cases/{case_id}/transitions"): {"json": {"action": "verify"}},
             ("POST", "/resolve"): {"json": [list(INSIDE_001)]},
             ("POST", "/auth/token"): {"data": {"username": "w1", "password": PASSWORD}},
+            ("POST", "/evaluation/appeals"): {"json": {
+                "kind": "department", "party": "D_GRID", "case_id": city.case,
+                "penalty": "rework", "period": PERIOD, "reason": "不属本部门"}},
+            ("POST", "/evaluation/appeals/{appeal_id}/{decision}"): {"json": {
+                "reason": "核实无误"}},
             ("POST", "/open311/v2/requests.{fmt}"): {"data": {
                 "service_code": "E0103", "lat": str(INSIDE_001[1]),
                 "long": str(INSIDE_001[0]), "description": uuid.uuid4().hex}}}.get(line.key)
@@ -342,6 +362,56 @@ def _open311_one(city: City) -> None:
     assert _get(city, "w1", line).status_code == 200
     assert _get(city, "w2", line).status_code == 404
     assert _get(city, "key:open311", line).status_code == 404  # not the key's case
+
+
+@scope_probe("GET /evaluation/appeals")
+def _appeals(city: City) -> None:
+    line = "GET /evaluation/appeals"
+    assert city.appeal in {a["id"] for a in _get(city, "handler", line).json()["appeals"]}
+    assert _get(city, "other_handler", line).json()["appeals"] == []
+
+
+@scope_probe("GET /evaluation/appeals/{appeal_id}")
+def _appeal(city: City) -> None:
+    line = "GET /evaluation/appeals/{appeal_id}"
+    assert _get(city, "handler", line).status_code == 200
+    assert _get(city, "other_handler", line).status_code == 404
+
+
+@scope_probe("POST /evaluation/appeals/{appeal_id}/{decision}")
+def _decide(city: City) -> None:
+    line = "POST /evaluation/appeals/{appeal_id}/{decision}"
+    assert _get(city, "area_manager", line).status_code == 404  # not a party it oversees
+    assert _get(city, "manager", line).status_code in (200, 409)
+
+
+@scope_probe("POST /evaluation/appeals")
+def _file(city: City) -> None:
+    line = "POST /evaluation/appeals"
+    assert _get(city, "other_handler", line).status_code == 403  # another department's
+    assert _get(city, "handler", line).status_code != 403
+
+
+@scope_probe("GET /evaluation/{kind}")
+def _ranking(city: City) -> None:
+    rows = city.client.get("/evaluation/worker", params={"period": PERIOD},
+                           headers=city.headers["w1"])
+    assert rows.status_code == 200, rows.text
+    assert {p["code"] for p in rows.json()["parties"]} <= {"w1"}
+
+
+@scope_probe("GET /evaluation/{kind}/{code}")
+def _party(city: City) -> None:
+    line = "GET /evaluation/{kind}/{code}"
+    assert _get(city, "handler", line).status_code == 200
+    assert _get(city, "other_handler", line).status_code == 404
+
+
+@scope_probe("GET /briefings/{name}")
+def _briefing(city: City) -> None:
+    line = "GET /briefings/{name}"
+    assert _get(city, "area_manager", line, area=COMMUNITY).status_code == 404
+    assert _get(city, "manager", line, area=COMMUNITY).status_code == 200
 
 
 def test_every_scope_rule(city: City) -> None:

@@ -6,8 +6,8 @@
   (``SECURITY DEFINER``), so the application role needs no UPDATE on ``audit_log`` at all
   (``layers/db/roles.py``: it may only read and insert there).
 
-Revision ID: 0009_audit_guard
-Revises: 0008_case_filed_by
+Revision ID: 0012_audit_guard
+Revises: 0011_case_caller
 Create Date: 2026-12-06
 """
 
@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = "0009_audit_guard"
-down_revision = "0008_case_filed_by"
+revision = "0012_audit_guard"
+down_revision = "0011_case_caller"
 branch_labels = None
 depends_on = None
 
