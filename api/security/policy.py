@@ -39,6 +39,7 @@ from fastapi import Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.routing import iter_route_contexts
 
+from api.security.identity import SIGN_IN, identify, needs_lookup
 from gridcore.errors import Forbidden, Unauthenticated
 from gridcore.security.access import ACTIONS, EVERYONE, KEY_PURPOSES, Role
 
@@ -284,8 +285,6 @@ def _line_of(request: Request) -> Line:
 async def enforce(request: Request) -> None:
     """The app-wide dependency: the matched route's line decides (401 / 403 or through). The
     caller it identified stays on ``request.state.principal`` for the route."""
-    from api.security.identity import SIGN_IN, identify, needs_lookup
-
     entry = _line_of(request)
     who = entry.who
     if who.action is None:
@@ -300,7 +299,8 @@ async def enforce(request: Request) -> None:
     else:
         principal = identify(request)
     if principal is not None and principal.unscoped and not who.stand_in:
-        principal = None  # a real credential only (an audited read, a machine API)
+        # a real credential only (an audited read, a machine API): the route sees nobody
+        principal = request.state.principal = None
     if principal is None:
         if who.public and PUBLIC_RULES[who.public](request):
             return

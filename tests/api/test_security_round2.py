@@ -12,8 +12,10 @@ import io
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from xml.etree import ElementTree as ET
+from zoneinfo import ZoneInfo
 
 import pytest
 from fastapi.testclient import TestClient
@@ -107,12 +109,15 @@ def test_open311_reads_need_a_key_and_see_its_own_cases(city: City) -> None:
     assert paged.status_code == 400  # one page is at most 1,000, as GET /cases
 
 
-def test_the_public_feed_is_a_choice_without_sensitive_classes(db: Engine,
-                                                                tmp_path: Path) -> None:
+@pytest.mark.parametrize("env", ["production", "development"])
+def test_the_public_feed_is_a_choice_without_sensitive_classes(db: Engine, tmp_path: Path,
+                                                                env: str) -> None:
+    # in development an anonymous call is the X-Role stand-in (an admin): the feed, which
+    # refuses the stand-in, must still answer it as the public, not as that admin
     plant(db)
     tree = Settings(cases=settings(tmp_path, open311_public_feed=True,
                                    open311_public_precision_m=500))
-    tree.security = tree.security.model_copy(update={"env": "production"})
+    tree.security = tree.security.model_copy(update={"env": env})
     users.add_user(db, "desk", PASSWORD, "dispatcher")
     desk = {"Authorization": "Bearer " + issue_token(tree.security, "desk", "dispatcher")[0]}
     with TestClient(create_app(tree, engine=db)) as client:
@@ -237,6 +242,16 @@ def test_a_made_up_host_is_never_written_back(city: City) -> None:
     assert page.status_code == 200 and "evil.example" not in page.text
     items = city.client.get("/collections/grids/items", headers={**evil, **city.who["w1"]})
     assert "evil.example" not in items.text
+    # the evaluation's links to each party and to the cases behind a figure
+    city.case("w1", "host-eval")
+    month = {"period": datetime.now(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m")}
+    ranking = city.client.get("/evaluation/department", params=month,
+                              headers={**evil, **city.who["desk"]})
+    assert ranking.status_code == 200 and "evil.example" not in ranking.text
+    hrefs = [p["href"] for p in ranking.json()["parties"]]
+    assert hrefs and all(h.startswith("/evaluation/department/") for h in hrefs)
+    party = city.client.get(hrefs[0], headers={**evil, **city.who["desk"]})
+    assert party.status_code == 200 and "evil.example" not in party.text
 
 
 def test_allowed_hosts_refuse_others(db: Engine, tmp_path: Path) -> None:
