@@ -9,7 +9,6 @@ signed-in user, their own sessions only; ``/admin/sessions`` — ``sessions.admi
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -18,6 +17,7 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
 from api.deps import EngineDep
+from api.json_body import parse_json
 from api.routes.auth import Token, tokens
 from api.security.identity import (
     CurrentUser,
@@ -59,9 +59,10 @@ async def _refresh_token_of(request: Request) -> str:
         form = await request.form()
         value = form.get("refresh_token")
     else:
+        # parse_json: a body nested beyond reason is a 422, not a RecursionError (a 500)
+        data = parse_json(await request.body() or b"{}", '{"refresh_token": "gcr_…"}')
         try:
-            value = RefreshIn.model_validate(json.loads(await request.body() or b"{}")
-                                             ).refresh_token
+            value = RefreshIn.model_validate(data).refresh_token
         except ValueError:
             value = None
     if not isinstance(value, str) or not value:

@@ -136,8 +136,13 @@ def line(route: str, who: Who, scope: str = "—") -> Line:
 
 CASES = "cases in the caller's areas or dispatched to its department"
 CASE_404 = "outside the caller's areas: 404"
+CASE_OR_FILED = "outside the caller's areas, unless the caller filed it: 404"
 COLLECTION = "cases: the caller's; entities: its areas (no restricted rows)"
 APPEALS = "the appeals of parties the caller may see in detail"
+REFRESH = ("the session of the refresh token sent (rotated, or signed out); a wrong, reused, "
+           "revoked or expired token: 401")
+SHIFT = "the caller's own shifts; another's: 404"
+SIGNED_IN = may("features.read", stand_in=False)  # any signed-in user, for their own things
 OPEN311_READ = may("case.read", keys=True, public="open311_feed", stand_in=False)
 OPEN311_SCOPE = ("a key: the cases it filed; a user: " + CASES + "; the public feed: no "
                  "reporter, no sensitive class, locations rounded")
@@ -162,14 +167,46 @@ TABLE: tuple[Line, ...] = (
     line("GET /i18n/switch", ANYONE),
     line("GET /map", ANYONE),
     line("GET /health/map", ANYONE),
+    # the grid worker's phone app (an installable web app: it signs in by itself)
+    line("GET /m", ANYONE),
+    line("GET /m/", ANYONE),
+    line("GET /m/manifest.webmanifest", ANYONE),
+    line("GET /m/sw.js", ANYONE),
     # identity
     line("POST /auth/token", ANYONE),
     line("GET /auth/me", may("features.read", stand_in=False), "oneself"),
+    # device sessions: the refresh token is the credential (no access token needed to use it)
+    line("POST /auth/refresh", ANYONE, REFRESH),
+    line("POST /auth/signout", ANYONE, REFRESH),
+    line("GET /auth/sessions", SIGNED_IN, "the caller's own sessions"),
+    line("DELETE /auth/sessions/{session_id}", SIGNED_IN,
+         "the caller's own sessions; another's: 404"),
+    line("GET /admin/sessions", may("sessions.admin", stand_in=False)),
+    line("DELETE /admin/sessions/{session_id}", may("sessions.admin", stand_in=False)),
+    line("DELETE /admin/sessions", may("sessions.admin", stand_in=False)),
+    # my work (the phone's and the workbench's lists)
+    line("GET /me/tasks", may("case.read"),
+         "the caller's next steps: a worker's grids, a handler's department, the centre's "
+         "queue, a manager's overdue cases in its areas"),
+    line("GET /me/reports", may("case.read"), "the cases the caller filed"),
+    line("GET /me/area", may("features.read"),
+         "the caller's own grids (their workers' names) and the parts in them"),
+    # patrols (巡查)
+    line("POST /patrol/shifts", may("patrol.record", stand_in=False)),
+    line("POST /patrol/shifts/{shift_id}/points", may("patrol.record", stand_in=False),
+         SHIFT),
+    line("POST /patrol/shifts/{shift_id}/end", may("patrol.record", stand_in=False), SHIFT),
+    line("GET /patrol/shifts", SIGNED_IN,
+         "the caller's own shifts; anyone's with `patrol.read_all` (manager, admin)"),
+    line("GET /patrol/shifts/{shift_id}", SIGNED_IN,
+         SHIFT + "; anyone's with `patrol.read_all` (manager, admin)"),
     # cases
     line("POST /cases", may("case.report", keys=True)),
     line("GET /cases", may("case.read"), CASES + "; CSV and GeoJSON need `case.export`"),
     line("GET /cases/overdue", may("case.read"), CASES),
-    line("GET /cases/{case_id}", may("case.read"), CASE_404),
+    line("GET /cases/{case_id}", may("case.read"), CASE_OR_FILED),
+    line("GET /cases/{case_id}/photos/{n}", may("case.read"), CASE_OR_FILED),
+    line("GET /categories", ANYONE),
     line("POST /cases/{case_id}/transitions", may("case.act"),
          "outside the caller's areas: 403; the step by role (gridcore/lifecycle.py)"),
     line("POST /cases/{case_id}/{action}", may("case.act"),

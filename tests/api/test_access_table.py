@@ -13,6 +13,7 @@ import math
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import mapbox_vector_tile
@@ -25,8 +26,16 @@ from api.security.identity import issue_token
 from api.security.policy import LAYER_ACTIONS, TABLE, Line
 from gridcore.security.access import ACTIONS, KEY_PURPOSES, Role
 from gridcore.settings import SecuritySettings, Settings
-from layers.security import users
-from tests.support.cases import GRID_001, GRID_002, INSIDE_001, plant, settings
+from layers.security import sessions, users
+from tests.support.cases import (
+    GRID_001,
+    GRID_002,
+    INSIDE_001,
+    INSIDE_002,
+    plant,
+    png_bytes,
+    settings,
+)
 
 PASSWORD = "correct horse battery"
 COMMUNITY = "110101001001"
@@ -56,6 +65,19 @@ class City:
     case: int = 0
     tile: tuple[int, int, int] = (0, 0, 0)
     appeal: int = 0
+    session: str = ""  # a device session of w1's
+    shift: str = ""  # a patrol shift of w1's
+
+    def refresh_token(self, username: str = "w1") -> str:
+        """A fresh device session's refresh token (each use rotates or ends one)."""
+        engine = self.client.app.state.engine  # type: ignore[attr-defined]
+        user = users.get_user(engine, username)
+        assert user is not None
+        return sessions.open_session(engine, user, days=1).refresh_token
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()
 
 
 def _tile_of(lon: float, lat: float, z: int) -> tuple[int, int, int]:
@@ -91,11 +113,20 @@ def city(db: Engine, tmp_path) -> Iterator[City]:  # type: ignore[no-untyped-def
                                                                         purpose)}
     city.headers["anonymous"] = {}
     with city.client:
-        report = city.client.post("/cases", headers=city.headers["w1"], json={
-            "idempotency_key": "access-1", "category": "E0103", "lon": INSIDE_001[0],
-            "lat": INSIDE_001[1], "description": "暴露垃圾"})
+        report = city.client.post("/cases", headers=city.headers["w1"], data={
+            "idempotency_key": "access-1", "category": "E0103", "lon": str(INSIDE_001[0]),
+            "lat": str(INSIDE_001[1]), "description": "暴露垃圾"},
+            files={"photos": ("scene.png", png_bytes(), "image/png")})
         assert report.status_code == 201, report.text
         city.case = report.json()["id"]
+        engine = app.state.engine
+        w1 = users.get_user(engine, "w1")
+        assert w1 is not None
+        city.session = sessions.open_session(engine, w1, days=1).session_id
+        city.shift = str(uuid.uuid4())
+        started = city.client.post("/patrol/shifts", headers=city.headers["w1"],
+                                   json={"id": city.shift, "started_at": _now()})
+        assert started.status_code == 201, started.text
         with db.begin() as conn:  # overdue, for the supervision list
             conn.execute(text("UPDATE case_record SET warn_at = now() - interval '2 hours', "
                               "deadline_at = now() - interval '1 hour' WHERE id = :i"),
@@ -124,7 +155,8 @@ def _path_values(line: Line, city: City, collection: str) -> dict[str, str]:
             "level": "community", "fmt": "json", "request_id": str(city.case), "lang": "en",
             "path": "map.css" if line.path.startswith("/map/") else "i18n.js",
             "kind": "department", "appeal_id": str(city.appeal), "decision": "approve",
-            "name": f"{PERIOD}.html"}
+            "name": f"{PERIOD}.html", "n": "1", "session_id": city.session,
+            "shift_id": city.shift}
 
 
 def request_of(line: Line, city: City, collection: str = "grids") -> dict[str, Any]:
@@ -135,7 +167,9 @@ def request_of(line: Line, city: City, collection: str = "grids") -> dict[str, A
               "/map/search": {"q": str(city.case)}, "/i18n/switch": {"lang": "en"},
               "/map/cases/{case_id}/actions": {"role": "dispatcher"},
               "/evaluation/{kind}": {"period": PERIOD},
-              "/evaluation/{kind}/{code}": {"period": PERIOD}}.get(line.path)
+              "/evaluation/{kind}/{code}": {"period": PERIOD},
+              "/admin/sessions": {"user": "w2"} if line.method == "DELETE" else {}
+              }.get(line.path)
     if params:
         kwargs["params"] = params
     body = {("POST", "/cases"): {"json": {"idempotency_key": uuid.uuid4().hex,
@@ -151,7 +185,16 @@ def request_of(line: Line, city: City, collection: str = "grids") -> dict[str, A
                 "reason": "核实无误"}},
             ("POST", "/open311/v2/requests.{fmt}"): {"data": {
                 "service_code": "E0103", "lat": str(INSIDE_001[1]),
-                "long": str(INSIDE_001[0]), "description": uuid.uuid4().hex}}}.get(line.key)
+                "long": str(INSIDE_001[0]), "description": uuid.uuid4().hex}},
+            ("POST", "/patrol/shifts"): {"json": {"id": str(uuid.uuid4()),
+                                                  "started_at": _now()}},
+            ("POST", "/patrol/shifts/{shift_id}/points"): {"json": {"points": [
+                {"t": _now(), "lon": INSIDE_001[0], "lat": INSIDE_001[1],
+                 "accuracy_m": 5}]}},
+            ("POST", "/patrol/shifts/{shift_id}/end"): {"json": {"ended_at": _now()}},
+            }.get(line.key)
+    if line.key in (("POST", "/auth/refresh"), ("POST", "/auth/signout")):
+        body = {"json": {"refresh_token": city.refresh_token()}}
     kwargs.update(body or {})
     return kwargs
 
@@ -280,8 +323,8 @@ def _overdue(city: City) -> None:
     assert city.case not in _ids(_get(city, "w2", "GET /cases/overdue"))
 
 
-for _line in ("GET /cases/{case_id}", "GET /map/cases/{case_id}/actions",
-              "GET /grids/{code}/health", "GET /entities/{code}"):
+for _line in ("GET /map/cases/{case_id}/actions", "GET /grids/{code}/health",
+              "GET /entities/{code}"):
     scope_probe(_line)(_in_and_out(_line, _status(200), _status(404)))
 # a community's health: its street or the city sees it, a grid of it does not
 scope_probe("GET /health/areas/{level}/{code}")(_in_and_out(
@@ -289,6 +332,114 @@ scope_probe("GET /health/areas/{level}/{code}")(_in_and_out(
 for _line in ("POST /cases/{case_id}/transitions", "POST /cases/{case_id}/{action}"):
     scope_probe(_line)(_in_and_out(_line, lambda r: r.status_code in (200, 409),
                                    _status(403)))
+
+
+@scope_probe("GET /cases/{case_id}")
+@scope_probe("GET /cases/{case_id}/photos/{n}")
+def _one_case(city: City) -> None:
+    for line in ("GET /cases/{case_id}", "GET /cases/{case_id}/photos/{n}"):
+        assert _get(city, "w1", line).status_code == 200, line
+        assert _get(city, "w2", line).status_code == 404, line
+        assert _get(city, "other_handler", line).status_code == 404, line
+
+
+@scope_probe("GET /me/tasks")
+def _tasks(city: City) -> None:
+    def ids(who: str) -> set[int]:
+        answer = _get(city, who, "GET /me/tasks")
+        assert answer.status_code == 200, answer.text
+        return {item["id"] for item in answer.json()["items"]}
+    assert city.case in ids("dispatcher")  # to verify, in the centre's queue
+    assert city.case not in ids("w2")  # another grid
+    assert city.case not in ids("w1")  # its own report: not verified by its filer
+    assert ids("other_handler") == set()
+
+
+@scope_probe("GET /me/reports")
+def _reports(city: City) -> None:
+    line = "GET /me/reports"
+    assert city.case in {i["id"] for i in _get(city, "w1", line).json()["items"]}
+    for other in ("w2", "dispatcher"):
+        assert city.case not in {i["id"] for i in _get(city, other, line).json()["items"]}
+
+
+@scope_probe("GET /me/area")
+def _area(city: City) -> None:
+    def grids(who: str) -> set[str]:
+        answer = _get(city, who, "GET /me/area")
+        assert answer.status_code == 200, answer.text
+        return {f["properties"]["code"] for f in answer.json()["features"]}
+    assert grids("w1") == {GRID_001}
+    assert grids("w2") == {GRID_002}
+    assert "13800000002" not in _get(city, "w1", "GET /me/area").text  # w2's phone
+
+
+@scope_probe("POST /auth/refresh")
+def _refresh(city: City) -> None:
+    token = city.refresh_token("w2")
+    rotated = city.client.post("/auth/refresh", json={"refresh_token": token})
+    assert rotated.status_code == 200, rotated.text
+    assert rotated.json()["refresh_token"] != token
+    made_up = token[:-4] + ("aaaa" if not token.endswith("aaaa") else "bbbb")
+    assert city.client.post("/auth/refresh", json={"refresh_token": made_up}
+                            ).status_code == 401
+
+
+@scope_probe("POST /auth/signout")
+def _signout(city: City) -> None:
+    token = city.refresh_token("w2")
+    assert city.client.post("/auth/signout", json={"refresh_token": token}).status_code == 204
+    assert city.client.post("/auth/refresh", json={"refresh_token": token}).status_code == 401
+
+
+@scope_probe("GET /auth/sessions")
+def _sessions(city: City) -> None:
+    line = "GET /auth/sessions"
+    assert city.session in {s["id"] for s in _get(city, "w1", line).json()}
+    assert city.session not in {s["id"] for s in _get(city, "w2", line).json()}
+
+
+@scope_probe("DELETE /auth/sessions/{session_id}")
+def _revoke(city: City) -> None:
+    line = "DELETE /auth/sessions/{session_id}"
+    assert _get(city, "w2", line).status_code == 404  # another's session
+    assert _get(city, "w1", line).status_code == 204
+
+
+@scope_probe("POST /patrol/shifts/{shift_id}/points")
+def _points(city: City) -> None:
+    line = "POST /patrol/shifts/{shift_id}/points"
+    assert _get(city, "w2", line).status_code == 404
+    assert _get(city, "admin", line).status_code == 404  # may record, not into w1's shift
+    assert _get(city, "w1", line).status_code == 200
+
+
+@scope_probe("GET /patrol/shifts")
+def _shifts(city: City) -> None:
+    line = "GET /patrol/shifts"
+    def ids(who: str, **params: str) -> set[str]:
+        answer = _get(city, who, line, **params)
+        assert answer.status_code == 200, answer.text
+        return {str(s["id"]) for s in answer.json()["shifts"]}
+    assert city.shift in ids("w1")
+    assert city.shift not in ids("w2")
+    assert city.shift in ids("manager", user="w1")
+    assert _get(city, "w2", line, user="w1").status_code == 403
+
+
+@scope_probe("GET /patrol/shifts/{shift_id}")
+def _shift(city: City) -> None:
+    line = "GET /patrol/shifts/{shift_id}"
+    assert _get(city, "w1", line).status_code == 200
+    assert _get(city, "w2", line).status_code == 404
+    assert _get(city, "manager", line).status_code == 200
+
+
+@scope_probe("POST /patrol/shifts/{shift_id}/end")
+def _end(city: City) -> None:
+    line = "POST /patrol/shifts/{shift_id}/end"
+    assert _get(city, "w2", line).status_code == 404
+    assert _get(city, "w1", line).status_code == 200
 
 
 @scope_probe("GET /auth/me")
@@ -421,6 +572,19 @@ def test_every_scope_rule(city: City) -> None:
     for key, probe in SCOPE_PROBES.items():
         probe(city)
         print("scope holds:", *key)
+
+
+def test_a_filer_reads_its_case_outside_its_areas(city: City) -> None:
+    # the "unless the caller filed it" of GET /cases/{case_id} and its photos (on its own:
+    # the case would show in the other probes' grid 002)
+    away = city.client.post("/cases", headers=city.headers["w1"], data={
+        "idempotency_key": uuid.uuid4().hex, "category": "E0103", "lon": str(INSIDE_002[0]),
+        "lat": str(INSIDE_002[1])}, files={"photos": ("p.png", png_bytes(), "image/png")})
+    assert away.status_code == 201, away.text
+    assert away.json()["grid_code"] == GRID_002
+    for url in (f"/cases/{away.json()['id']}", f"/cases/{away.json()['id']}/photos/1"):
+        assert city.client.get(url, headers=city.headers["w1"]).status_code == 200, url
+        assert city.client.get(url, headers=city.headers["other_handler"]).status_code == 404
 
 
 def test_public_layers_are_the_only_anonymous_data(db: Engine, tmp_path) -> None:  # type: ignore[no-untyped-def]

@@ -59,6 +59,9 @@ REQUESTS = [
     ("POST", "/resolve", {"json": {"type": "FeatureCollection", "features": 5}}),
     ("POST", "/resolve", {"json": {"type": "FeatureCollection", "features": True}}),
     ("POST", "/resolve", {"json": True}),
+    # the field app's routes: a lifecycle step's JSON body
+    ("POST", "/cases/1/verify", {"content": NESTED,
+                                 "headers": {"Content-Type": "application/json"}}),
     ("POST", "/cases", {"data": {"idempotency_key": "bomb", "category": "E0103",
                                  "lon": str(INSIDE_001[0]), "lat": str(INSIDE_001[1])},
                         "files": {"photos": ("bomb.png", bomb_png(), "image/png")}}),
@@ -82,3 +85,13 @@ def test_the_bomb_is_named(production) -> None:  # type: ignore[no-untyped-def]
     # GRIDCORE_MAX_PHOTO_PIXELS (the field app's limit): 413 before anything is decoded
     assert response.status_code == 413 and "bomb.png" in response.json()["detail"]
     assert response.json()["field"] == "photos"
+
+
+@pytest.mark.parametrize("path", ["/auth/refresh", "/auth/signout"])
+def test_a_refresh_token_route_reads_any_body_safely(production, path: str) -> None:  # type: ignore[no-untyped-def]
+    # anyone may call these (the refresh token in the body is the credential)
+    client, _ = production
+    _problem(client.post(path, content=NESTED, headers={"Content-Type": "application/json"}),
+             400, 422)
+    _problem(client.post(path, json=[1, 2]), 400, 422)
+    _problem(client.post(path, json={"refresh_token": "gcr_made.up"}), 401)

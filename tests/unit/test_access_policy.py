@@ -57,10 +57,14 @@ def test_production_default_anonymous_routes() -> None:
     anonymous = {f"{e.method} {e.path}" for e in policy.TABLE if e.who.action is None}
     data = anonymous - {"GET /healthz", "GET /readyz", "GET /", "GET /conformance"}
     # beyond the probes and the OGC documents: the API description, the pages' shells and
-    # their files, the words, signing in, and Open311's service catalogue — never data
+    # their files (the phone app's too), the words, signing in and the device sessions'
+    # refresh-token routes (the token is the credential), the category list and Open311's
+    # service catalogue — never data
     assert data <= {"GET /openapi.json", "GET /openapi-3.0.json", "GET /docs",
                     "GET /docs/oauth2-redirect", "GET /redoc", "GET /static/{path}",
                     "GET /map/static/{path}", "GET /i18n/{lang}.json", "GET /i18n/switch",
                     "GET /map", "GET /health/map", "POST /auth/token",
+                    "GET /m", "GET /m/", "GET /m/manifest.webmanifest", "GET /m/sw.js",
+                    "POST /auth/refresh", "POST /auth/signout", "GET /categories",
                     "GET /open311/v2/discovery.{fmt}", "GET /open311/v2/services.{fmt}",
                     "GET /open311/v2/services/{code}.{fmt}"}, data
