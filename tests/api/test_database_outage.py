@@ -71,6 +71,12 @@ def _families(base: str, token: str, key: str, case_id: int) -> dict[str, Call]:
         "open311": lambda: httpx.get(f"{base}/open311/v2/requests.json", timeout=20,
                                      params={"api_key": key}),
         "layers": get("/layers"),
+        # the field app's (issue 20)
+        "my tasks": get("/me/tasks"),
+        "my reports": get("/me/reports"),
+        "my area": get("/me/area"),
+        "my sessions": get("/auth/sessions"),
+        "patrol shifts": get("/patrol/shifts"),
         "readiness": get("/readyz"),
     }
 
