@@ -12,6 +12,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
+from api.ogc import url_with
 from api.responses import FastJSONResponse
 from api.security.identity import Viewer
 from gridcore.security.access import Principal
@@ -25,7 +26,8 @@ router = APIRouter(prefix="/me", tags=["me"])
 def _next(request: Request, cursor: object) -> str | None:
     if cursor is None:
         return None
-    return str(request.url.include_query_params(after=str(cursor)))
+    # under GRIDCORE_PUBLIC_URL, else relative: the Host header is never written back
+    return url_with(request, after=str(cursor))
 
 
 @router.get("/tasks", summary="My worklist (待办): the cases whose next step is mine, "

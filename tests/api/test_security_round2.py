@@ -252,6 +252,12 @@ def test_a_made_up_host_is_never_written_back(city: City) -> None:
     assert hrefs and all(h.startswith("/evaluation/department/") for h in hrefs)
     party = city.client.get(hrefs[0], headers={**evil, **city.who["desk"]})
     assert party.status_code == 200 and "evil.example" not in party.text
+    # the field app's worklist pages on with a link of its own
+    city.case("w1", "host-tasks")
+    tasks = city.client.get("/me/tasks", params={"limit": 1},
+                            headers={**evil, **city.who["desk"]})
+    assert tasks.status_code == 200 and tasks.json()["next"].startswith("/me/tasks?")
+    assert "evil.example" not in tasks.text
 
 
 def test_allowed_hosts_refuse_others(db: Engine, tmp_path: Path) -> None:
