@@ -1,18 +1,20 @@
-"""Migrations 0011_case_caller and 0012_audit_guard after the field app's 0010_field: down to
-0010_field and up again on a database of its own. ``case_record.filed_by`` (the signed-in user,
-0010_field's) stays as it is; ``caller`` (who sent the report: idempotency keys per caller, an
-API key's reads) goes and comes back, a signed-in user's rebuilt from ``filed_by``."""
+"""The migrations of issue 18 after the field app's ``0010_field`` (``*_case_caller``, then
+``*_audit_guard``): down to the revision before them and up again on a database of its own.
+``case_record.filed_by`` (the signed-in user, 0010_field's) stays as it is; ``caller`` (who sent
+the report: idempotency keys per caller, an API key's reads) goes and comes back, a signed-in
+user's rebuilt from ``filed_by``."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
+from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, text
 
 from gridcore.intake import Filing, Report
 from layers.cases.intake import Intake, IntakeResult
-from layers.db.migrate import downgrade, migrate, upgrade
+from layers.db.migrate import alembic_config, downgrade, migrate, upgrade
 from layers.grids.resolver import Resolver
 from tests.support.cases import INSIDE_001, key, plant, settings
 
@@ -21,6 +23,14 @@ from tests.support.cases import INSIDE_001, key, plant, settings
 def own_db(empty_db: Engine) -> Engine:
     migrate(empty_db)
     return empty_db
+
+
+def _before_caller(engine: Engine) -> str:
+    """The revision the caller column's migration follows (it is renumbered on rebases)."""
+    script = ScriptDirectory.from_config(alembic_config(engine))
+    found = next(r for r in script.walk_revisions() if r.revision.endswith("_case_caller"))
+    assert isinstance(found.down_revision, str)
+    return found.down_revision
 
 
 def _columns(engine: Engine) -> set[str]:
@@ -47,7 +57,7 @@ def test_caller_down_to_the_field_migration_and_up(own_db: Engine, tmp_path: Pat
     assert _callers(own_db) == {"wang": "user:wang", "app": "key:gck_ab:app"}
 
     assert _guards(own_db) == 1
-    downgrade(own_db, "0010_field")
+    downgrade(own_db, _before_caller(own_db))
     assert "caller" not in _columns(own_db) and "filed_by" in _columns(own_db)
     assert _guards(own_db) == 0  # the audit log's TRUNCATE guard went with 0012
 
