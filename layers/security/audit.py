@@ -79,11 +79,28 @@ def seal(engine: Engine, batch: int = 5000, wait: bool = True) -> int:
     ``wait=False`` (the background sealers) gives way when another sealer holds the lock:
     every server process runs one, and a sealer queueing behind another would only hold a
     pooled connection to find nothing left to seal."""
-    sealed, head = _seal(engine, batch, wait)
-    anchor = _anchors.get(engine)
-    if sealed and head is not None and anchor is not None:
-        anchor.append(Head(database_of(engine), *head))
-    return sealed
+    # Sealing and anchoring the head it made are one step within the process: a caller that
+    # seals (and then reads the anchor) waits for a background sealer that got there first to
+    # have anchored, instead of finding nothing to seal and no anchor yet.
+    lock = _seal_lock(engine)
+    if not lock.acquire(blocking=wait):
+        return 0
+    try:
+        sealed, head = _seal(engine, batch, wait)
+        anchor = _anchors.get(engine)
+        if sealed and head is not None and anchor is not None:
+            anchor.append(Head(database_of(engine), *head))
+        return sealed
+    finally:
+        lock.release()
+
+
+def _seal_lock(engine: Engine) -> threading.Lock:
+    with _sealers_lock:
+        lock = _seal_locks.get(engine)
+        if lock is None:
+            lock = _seal_locks[engine] = threading.Lock()
+        return lock
 
 
 def _seal(engine: Engine, batch: int, wait: bool) -> tuple[int, tuple[int, str] | None]:
@@ -120,6 +137,7 @@ def _seal(engine: Engine, batch: int, wait: bool) -> tuple[int, tuple[int, str] 
 
 _sealers: weakref.WeakKeyDictionary[Engine, threading.Thread] = weakref.WeakKeyDictionary()
 _anchors: weakref.WeakKeyDictionary[Engine, AnchorFile] = weakref.WeakKeyDictionary()
+_seal_locks: weakref.WeakKeyDictionary[Engine, threading.Lock] = weakref.WeakKeyDictionary()
 _databases: weakref.WeakKeyDictionary[Engine, str] = weakref.WeakKeyDictionary()
 
 
