@@ -208,7 +208,7 @@ def replica_status(ctx: typer.Context,
 
 @replica_app.command("url")
 def replica_url(ctx: typer.Context, name: NameOpt = "replica1") -> None:
-    """Print the replica's URL (for GRIDCORE_READ_DATABASE_URL)."""
+    """Print the replica's URL for the application role (GRIDCORE_READ_DATABASE_URL)."""
     from layers.db.replica import EmbeddedReplica
 
-    typer.echo(EmbeddedReplica(settings(ctx).database, name).url())
+    typer.echo(EmbeddedReplica(settings(ctx).database, name).url("app"))

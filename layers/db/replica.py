@@ -85,10 +85,15 @@ class EmbeddedReplica:
     def info(self) -> ClusterInfo:
         primary = self.primary.info()
         return ClusterInfo(self.pgdata, self.socket_dir, self.port(), primary.user,
-                           primary.password, primary.database)
+                           primary.password, primary.database, primary.app_user,
+                           primary.app_password)
 
-    def url(self) -> str:
-        return self.info().url()
+    def url(self, role: str = "app") -> str:
+        """The replica's URL for ``role``: by default the application role's, which
+        ``gridcore serve`` reads as (``GRIDCORE_READ_DATABASE_URL``) — a replica's roles are
+        the primary's, so a superuser there could still read the server's files; ``owner``
+        for maintenance (pausing replay)."""
+        return self.info().url(role)
 
     def _pg_ctl(self, *args: str, check: bool = True) -> Any:
         bin_dir = find_pg_bin(self.settings)

@@ -49,7 +49,8 @@ class Replicated:
         self.replica = EmbeddedReplica(self.database, "replica1")
 
     def standby(self) -> object:
-        return create_engine(self.replica.url(), isolation_level="AUTOCOMMIT")
+        # the owner: pausing the standby's replay needs a superuser
+        return create_engine(self.replica.url("owner"), isolation_level="AUTOCOMMIT")
 
 
 @pytest.fixture(scope="module")
@@ -150,6 +151,11 @@ def test_read_routes_run_on_the_standby_and_see_the_write_before_them(
     items = app_client.get("/collections/cases/items", params={"limit": 1000}).json()
     assert case["id"] in [f["id"] for f in items["features"]]
     assert any("case_record" in s for s in on_replica)  # the list and the items: the standby
+    with app_client.app.state.reads.replicas[0].engine.connect() as conn:  # type: ignore[attr-defined]
+        # ...read as the application role, as the primary is written (issue 18)
+        assert conn.execute(text("SELECT current_user, rolsuper FROM pg_roles "
+                                 "WHERE rolname = current_user")).one() == ("gridcore_app",
+                                                                            False)
     # the write's own answer and the case after a step come from the primary (the standby
     # sees only the monitor's and the catch-up checks' queries meanwhile)
     on_replica.clear()
