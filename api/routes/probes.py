@@ -6,6 +6,8 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 
 from api.deps import EngineDep, ReadEngineDep
+from api.security.identity import identify
+from gridcore.errors import GridcoreError
 from layers.db.engine import check_server
 from layers.db.migrate import current_revision
 from layers.ogc.summaries import layer_summaries
@@ -30,11 +32,26 @@ async def readyz(request: Request, engine: EngineDep) -> dict[str, object]:
         # the monitor's last look (GRIDCORE_REPLICA_CHECK_INTERVAL_S); a replica down or
         # lagging beyond GRIDCORE_REPLICA_MAX_LAG_S is skipped, the primary reads instead
         replicas = reads.status()
+        if not await run_in_threadpool(_may_see_details, request):
+            # anyone may ask (a load balancer, an orchestrator's probe): the state and the lag
+            # only — a replica's host, port and database and its connection error are the
+            # operators' (an admin's token, or development mode)
+            replicas = [{"state": r["state"], "lag_s": r["lag_s"]} for r in replicas]
         found["replicas"] = replicas
         found["replica_max_lag_s"] = reads.settings.replica_max_lag_s
         found["reads_on"] = ("replicas" if any(r["state"] == "streaming" for r in replicas)
                              else "primary (no replica usable)")
     return found
+
+
+def _may_see_details(request: Request) -> bool:
+    if request.app.state.settings.security.development:
+        return True
+    try:
+        principal = identify(request)
+    except GridcoreError:  # a bad credential: as anonymous (the probe answers all the same)
+        return False
+    return principal is not None and not principal.is_key and principal.may("users.admin")
 
 
 @router.get("/layers", summary="Every layer with its feature count, extent and version")

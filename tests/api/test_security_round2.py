@@ -276,3 +276,27 @@ def test_allowed_hosts_refuse_others(db: Engine, tmp_path: Path) -> None:
             if "public_url" in update:
                 links = json.loads(c.get("/").text)["links"]
                 assert all(link["href"].startswith("https://grid.example/") for link in links)
+
+
+# -- the probes: /readyz is anyone's, a replica's whereabouts are not (scale's replicas) -------
+def test_readyz_names_no_replica_to_anyone(db: Engine, tmp_path: Path) -> None:
+    plant(db)
+    tree = Settings(cases=settings(tmp_path))
+    tree.security = tree.security.model_copy(update={"env": "production"})
+    tree.database = tree.database.model_copy(update={
+        "read_database_url": "postgresql+psycopg2://gridcore_app:s3cret@127.0.0.1:9/city",
+        "replica_check_interval_s": 0.1})
+    users.add_user(db, "root", PASSWORD, "admin")
+    users.add_user(db, "desk", PASSWORD, "dispatcher")
+    with TestClient(create_app(tree, engine=db)) as client:
+        anonymous = client.get("/readyz")
+        assert anonymous.status_code == 200, anonymous.text
+        assert [set(r) for r in anonymous.json()["replicas"]] == [{"state", "lag_s"}]
+        for who, role in (("desk", "dispatcher"), (None, None)):
+            headers = ({"Authorization": "Bearer " + issue_token(tree.security, who, role)[0]}
+                       if who else {"Authorization": "Bearer made-up"})
+            shown = client.get("/readyz", headers=headers)
+            assert shown.status_code == 200 and "127.0.0.1:9/city" not in shown.text
+        admin = {"Authorization": "Bearer " + issue_token(tree.security, "root", "admin")[0]}
+        detailed = client.get("/readyz", headers=admin).json()["replicas"][0]
+        assert detailed["name"] == "127.0.0.1:9/city" and "s3cret" not in str(detailed)
