@@ -522,11 +522,10 @@ def _appeals(city: City) -> None:
     assert _get(city, "other_handler", line).json()["appeals"] == []
 
 
-@scope_probe("GET /evaluation/appeals/{appeal_id}")
-def _appeal(city: City) -> None:
-    line = "GET /evaluation/appeals/{appeal_id}"
-    assert _get(city, "handler", line).status_code == 200
-    assert _get(city, "other_handler", line).status_code == 404
+# an appeal and a party's evaluation: its department sees it, another department does not
+for _line in ("GET /evaluation/appeals/{appeal_id}", "GET /evaluation/{kind}/{code}"):
+    scope_probe(_line)(_in_and_out(_line, _status(200), _status(404), in_caller="handler",
+                                   out_caller="other_handler"))
 
 
 @scope_probe("POST /evaluation/appeals/{appeal_id}/{decision}")
@@ -549,13 +548,6 @@ def _ranking(city: City) -> None:
                            headers=city.headers["w1"])
     assert rows.status_code == 200, rows.text
     assert {p["code"] for p in rows.json()["parties"]} <= {"w1"}
-
-
-@scope_probe("GET /evaluation/{kind}/{code}")
-def _party(city: City) -> None:
-    line = "GET /evaluation/{kind}/{code}"
-    assert _get(city, "handler", line).status_code == 200
-    assert _get(city, "other_handler", line).status_code == 404
 
 
 @scope_probe("GET /briefings/{name}")
