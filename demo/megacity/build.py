@@ -32,11 +32,13 @@ from sqlalchemy import Connection, Engine, text
 from demo.megacity import history
 from demo.megacity.layout import CITY_PREFIX, Ground, build_ground, describe
 from demo.org import DEPARTMENTS, EVENT_DEPARTMENT, EVENT_MAJOR_DEPARTMENT, PART_DEPARTMENTS
+from gridcore.calendar import WorkingCalendar
 from gridcore.dispatch import DispatchRule
 from gridcore.taxonomy import Taxonomy, default_taxonomy
 from layers.db.bulk import deferred_indexes
 from layers.exchange.imports import load_areas, load_departments, load_grids, load_parts
 from layers.grids.dispatch_rules import replace_rules
+from layers.health.days import rebuild as rebuild_days
 from spatial import h3cells
 
 SYNTHETIC = "synthetic megacity, no real person or place"
@@ -72,6 +74,9 @@ class Timings:
         self.steps[name] = time.perf_counter() - started
         echo(f"  {name}: {self.steps[name]:.1f} s")
         return out
+
+
+_DIRTY_TRIGGERS = "case_record_health_dirty_ins"
 
 
 def dept(tag: str) -> str:
@@ -248,6 +253,9 @@ def _write_cases(engine: Engine, places: history.Places, opts: Options, taxonomy
     with engine.begin() as conn:
         first = int(conn.execute(text("SELECT coalesce(max(id), 0) + 1 FROM case_record"))
                     .scalar_one())
+        # the health day aggregates are counted once after the load (rebuild), not marked
+        # dirty row by row while it runs
+        conn.execute(text(f"ALTER TABLE case_record DISABLE TRIGGER {_DIRTY_TRIGGERS}"))
         with deferred_indexes(conn, "case_history", True), \
                 deferred_indexes(conn, "case_record", True):
             pending: threading.Thread | None = None
@@ -280,6 +288,7 @@ def _write_cases(engine: Engine, places: history.Places, opts: Options, taxonomy
             echo("    rebuilding the case tables' keys and indexes")
         conn.execute(text("SELECT setval(pg_get_serial_sequence('case_record', 'id'), "
                           "(SELECT max(id) FROM case_record))"))
+        conn.execute(text(f"ALTER TABLE case_record ENABLE TRIGGER {_DIRTY_TRIGGERS}"))
     with engine.begin() as conn:
         for table in ("case_record", "case_history", "city_part", "unit_grid"):
             conn.execute(text(f"ANALYZE {table}"))
@@ -319,4 +328,8 @@ def build(engine: Engine, opts: Options, echo: Callable[[str], None] = print) ->
                              lambda: _places(conn, ground, city, first, opts.seed))
     timings.run(f"cases and history ({opts.cases:,})", echo,
                 lambda: _write_cases(engine, places, opts, taxonomy, echo))
+    rows = timings.run("health day aggregates", echo, lambda: rebuild_days(
+        engine, WorkingCalendar.chinese(opts.end.tzinfo.key if isinstance(
+            opts.end.tzinfo, ZoneInfo) else "Asia/Shanghai")))
+    echo(f"    {rows:,} grid × class × day rows")
     return timings

@@ -53,15 +53,51 @@ def draw(
 
 def check(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json")] = False,
           min_area: Annotated[float, typer.Option(
-              help="ignore overlaps/gaps smaller than this, m² (float noise)")] = 0.01) -> None:
+              help="ignore overlaps/gaps smaller than this, m² (float noise)")] = 0.01,
+          aggregates: Annotated[bool, typer.Option(
+              "--aggregates", help="check city health's day aggregates against a recount "
+                                   "from the cases instead")] = False,
+          repair: Annotated[bool, typer.Option(
+              "--repair", help="with --aggregates: count them all again from the cases "
+                               "first")] = False) -> None:
     """Topology of the current unit grids: overlaps, gaps, grids outside their community,
-    invalid geometries, code prefixes. Exits 1 when a problem is found."""
+    invalid geometries, code prefixes; or (--aggregates) city health's day aggregates against a
+    recount from the cases. Exits 1 when a problem is found."""
+    if aggregates:
+        _check_aggregates(ctx, as_json, repair)
+        return
     from layers.grids.topology import check_stored_topology
 
     report = check_stored_topology(engine(ctx), min_area)
     typer.echo(json.dumps(report.as_dict(), ensure_ascii=False, indent=2) if as_json
                else report.to_text())
     if not report.ok:
+        raise typer.Exit(1)
+
+
+def _check_aggregates(ctx: typer.Context, as_json: bool, repair: bool) -> None:
+    from gridcore.health import HealthModel
+    from layers.health import days
+
+    cal, reach = settings(ctx).cases.working_calendar, HealthModel.default().repeat_days
+    eng = engine(ctx)
+    if repair:
+        rows = days.rebuild(eng, cal, reach)
+        typer.echo(f"day aggregates counted again from the cases: {rows:,} grid × class × day "
+                   "rows")
+    result = days.check(eng, cal, reach)
+    if as_json:
+        typer.echo(json.dumps(result.as_dict(), ensure_ascii=False, indent=2, default=str))
+    else:
+        typer.echo(f"day aggregates: {result.rows:,} rows, {result.dirty:,} dirty marks "
+                   "(counted live)")
+        for name, rows_ in (("in the recount, not stored as such", result.missing),
+                            ("stored, not in the recount", result.extra)):
+            for row in rows_:
+                typer.echo(f"  {name}: " + json.dumps(row, ensure_ascii=False, default=str))
+        typer.echo("ok: the day aggregates equal a recount from the cases" if result.ok else
+                   "MISMATCH: run gridcore check --aggregates --repair")
+    if not result.ok:
         raise typer.Exit(1)
 
 

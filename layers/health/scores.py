@@ -26,6 +26,7 @@ from gridcore.errors import NotFound
 from gridcore.health import HealthModel, ScoreTable, Window, score_grids
 from gridcore.health.model import AGGREGATES
 from gridcore.health.scoring import MEASURES
+from layers.health import days as day_aggregates
 from layers.health.inventory import cached, inventory, inventory_on
 from layers.health.queries import (
     LEVELS,
@@ -101,10 +102,13 @@ def _case_rows_on(engine: Engine, sql: str, params: dict[str, Any]) -> tuple[lis
 
 def aggregate(conn: Connection, window: Window, level: str, cal: WorkingCalendar,
               repeat_days: int = 30, code: str | None = None,
-              names: set[str] | None = None, shards: int | None = None) -> Aggregates:
+              names: set[str] | None = None, shards: int | None = None,
+              days: bool | None = None) -> Aggregates:
     """All aggregates for every key of ``level`` (or the one ``code``) in ``window``; ``names``
     limits the per-class families to those a model reads (None: every class); ``shards``
-    forces the number of parallel case queries (default: 2 above SHARD_MIN_KEYS keys)."""
+    forces the number of parallel case queries (default: 2 above SHARD_MIN_KEYS keys).
+    ``days``: count from the day aggregates (True), from the cases (False), or from the day
+    aggregates when they were counted on this calendar, limits and repeat reach (None)."""
     n = check_level(level)
     filters = filters_for(n, code)
     params: dict[str, Any] = {"n": n, "start": window.start, "end": window.end, "code": code,
@@ -121,9 +125,38 @@ def aggregate(conn: Connection, window: Window, level: str, cal: WorkingCalendar
         # A whole level: the parts / 9+X inventory is independent of the cases, so count it on
         # a second connection meanwhile (and leave the second core to it: no case shards).
         pending = _POOL.submit(inventory_on, conn.engine, level, part_classes, keys, params)
-    big = code is None and counts is not None and len(keys) >= SHARD_MIN_KEYS
-    count = shards or (2 if big else 1)
+    if days is None:
+        days = day_aggregates.usable(conn, cal, repeat_days)
     case_params = {**params, **calendar_params(cal, window), **category_params(conn, cal)}
+    if days:
+        sql = day_aggregates.day_sql(cal, filters["code_filter"], case_families)
+        result = conn.execute(text(sql), {**case_params, "tz": cal.timezone,
+                                          **day_aggregates.window_params(window, cal)})
+        names_ = [c for c in result.keys() if c != "key"]  # noqa: SIM118 (a Result)
+        fill_rows(cols, pos, len(keys), names_, list(result.all()))
+        jobs = []
+    else:
+        jobs = _case_jobs(cal, code, keys, counts is not None, shards, filters, families,
+                          case_params)
+    futures = [_POOL.submit(_case_rows_on, conn.engine, sql, p) for sql, p in jobs[1:]]
+    for names_, rows_ in [_case_rows(conn, *jobs[0], code is None),
+                          *(f.result() for f in futures)] if jobs else []:
+        fill_rows(cols, pos, len(keys), names_, rows_)
+    if counts is None:
+        counts = pending.result() if pending else inventory(conn, level, code, part_classes,
+                                                              keys, params)
+    cols.update({k: v.copy() for k, v in counts.items()})
+    for name in [*AGGREGATES, *case_families]:  # a window without data has every aggregate
+        cols.setdefault(name, np.full(len(keys), np.nan if name in MEASURES else 0.0))
+    return Aggregates(level, window, keys, cols)
+
+
+def _case_jobs(cal: WorkingCalendar, code: str | None, keys: list[str], inventory_cached: bool,
+               shards: int | None, filters: dict[str, str], families: str,
+               case_params: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """The case query (cases.sql), as one or two shards by grid-code range."""
+    big = code is None and inventory_cached and len(keys) >= SHARD_MIN_KEYS
+    count = shards or (2 if big else 1)
     jobs = []
     for lo, hi in _shards(keys, count) if count > 1 else [(None, None)]:
         shard = "".join([" AND c.grid_code >= :shard_lo" if lo else "",
@@ -134,17 +167,7 @@ def aggregate(conn: Connection, window: Window, level: str, cal: WorkingCalendar
             hist=history_sql("probe" if code else "range"), families=families,
             shard_filter=shard, **filters)
         jobs.append((sql, {**case_params, "shard_lo": lo, "shard_hi": hi}))
-    futures = [_POOL.submit(_case_rows_on, conn.engine, sql, p) for sql, p in jobs[1:]]
-    for names_, rows_ in [_case_rows(conn, *jobs[0], code is None),
-                          *(f.result() for f in futures)]:
-        fill_rows(cols, pos, len(keys), names_, rows_)
-    if counts is None:
-        counts = pending.result() if pending else inventory(conn, level, code, part_classes,
-                                                              keys, params)
-    cols.update({k: v.copy() for k, v in counts.items()})
-    for name in [*AGGREGATES, *case_families]:  # a window without data has every aggregate
-        cols.setdefault(name, np.full(len(keys), np.nan if name in MEASURES else 0.0))
-    return Aggregates(level, window, keys, cols)
+    return jobs
 
 
 @dataclass
@@ -170,6 +193,9 @@ def score(engine: Engine, model: HealthModel, window: Window, level: str,
     """Scores of every key of a level; cached until any layer behind them changes (the layer
     versions bump inside the writing transaction, so a cached table is never stale)."""
     check_level(level)
+    # bring the day aggregates up to the writes so far (the primary only; on a standby the
+    # days written since the last refresh are counted live)
+    day_aggregates.refresh(engine, cal, model.repeat_days)
     with engine.connect() as conn:
         cache_key = (str(engine.url), str(window), level, id(model), model.indices, cal,
                      _versions(conn))

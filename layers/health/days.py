@@ -1,0 +1,266 @@
+"""Day aggregates of city health (按日汇总): per grid × class × local day of report × local day of
+closing, the settled (closed) cases' counts and handling minutes, so a window reads days, not
+cases, and its cost does not grow with the years of history.
+
+How they stay equal to a recomputation from the cases:
+
+- every write of ``case_record`` (intake, each lifecycle step, imports, merges) marks the grid's
+  days it touched dirty in the same transaction (a statement trigger, migration 0010): from the
+  case's report day to ``repeat_days`` later, since a change can make a later case of that grid
+  a repeat (重复问题) or not;
+- :func:`refresh` recounts the dirty grid days from the cases and clears their marks (on the
+  primary, under an advisory lock; city health calls it before reading);
+- a window counts from ``health_day`` only whole local days not dirty and cases closed before
+  its last whole day; everything else of its cohort — open cases, cases closed later, partial
+  days, dirty days — is counted live, case by case, with the window's own end (sql/days.sql).
+
+The aggregates hold for one basis: the working calendar, the classes' time limits and the
+repeat reach they were counted with. When the basis differs (limits edited, another calendar),
+city health counts from the cases (``cases.sql``) until :func:`rebuild` runs
+(``gridcore check --aggregates --repair``); a small database is rebuilt on the spot.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, Engine, text
+
+from gridcore.calendar import WorkingCalendar
+from gridcore.health import Window
+from layers.health.queries import calendar_params, category_params, cumulative, sql_text
+
+__all__ = ["DayCheck", "basis", "check", "day_sql", "rebuild", "refresh", "usable"]
+
+# A database with at most this many closed cases is (re)built on the spot when its basis is
+# missing or stale (a test city, the demo); a larger one waits for ``check --aggregates
+# --repair`` and is counted from the cases meanwhile.
+AUTO_REBUILD_MAX = 20_000
+# Dirty marks handled by one refresh; the rest stay dirty (counted live) for the next one.
+REFRESH_BATCH = 20_000
+_LOCK = 0x6864_6179  # "hday": one refresh or rebuild at a time
+
+_COLUMNS = ("c.id, c.grid_code, c.category_key, c.state, c.created_at, c.closed_at, "
+            "c.deadline_at, c.parked_since, c.parked_intervals, c.h3")
+_INSERT = """INSERT INTO health_day (grid_code, category_key, day, closed_day, cases,
+    registered, closed, closed_on_time, reworked, repeat, work_min)
+SELECT f.grid_code, f.category_key, (f.created_at AT TIME ZONE :tz)::date,
+       (f.closed_at AT TIME ZONE :tz)::date, count(*), count(*) FILTER (WHERE f.registered),
+       count(*) FILTER (WHERE f.closed), count(*) FILTER (WHERE f.on_time),
+       count(*) FILTER (WHERE f.reworked), count(*) FILTER (WHERE f.repeat),
+       coalesce(array_agg(f.work_min ORDER BY f.id) FILTER (WHERE f.closed), '{{}}')
+FROM ({facts}) f
+GROUP BY 1, 2, 3, 4"""
+# the closed cases of the dirty grid days being refreshed (temporary table day_group)
+_GROUP_SOURCE = (f"SELECT {_COLUMNS} FROM case_record c WHERE c.state = 'closed' "
+                 "AND c.closed_at IS NOT NULL AND EXISTS (SELECT 1 FROM day_group g "
+                 "WHERE g.grid_code = c.grid_code AND c.created_at >= g.t0 "
+                 "AND c.created_at < g.t1)")
+_ALL_SOURCE = (f"SELECT {_COLUMNS} FROM case_record c WHERE c.state = 'closed' "
+               "AND c.closed_at IS NOT NULL")
+
+
+def facts_sql(cal: WorkingCalendar, source: str, code_filter: str = "") -> str:
+    """The per-case health facts of the cases ``source`` selects (sql/facts.sql)."""
+    return sql_text("facts").format(
+        source=source, code_filter=code_filter,
+        w_reg=cumulative(cal, "t.reg"), w_closed=cumulative(cal, "t.closed"),
+        w_ps=cumulative(cal, "u.ps"), w_pe=cumulative(cal, "u.pe"))
+
+
+def basis(conn: Connection, cal: WorkingCalendar, repeat_days: int) -> str:
+    """The fingerprint of what the aggregates depend on besides the cases: the calendar, the
+    classes' time limits and the repeat reach."""
+    limits = conn.execute(text("SELECT key, limits FROM category ORDER BY key")).all()
+    blob = json.dumps([repr(cal), [[k, v] for k, v in limits], repeat_days], sort_keys=True,
+                      default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def usable(conn: Connection, cal: WorkingCalendar, repeat_days: int) -> bool:
+    stored = conn.execute(text("SELECT basis FROM health_day_basis")).scalar()
+    return stored is not None and stored == basis(conn, cal, repeat_days)
+
+
+def _calendar(conn: Connection, cal: WorkingCalendar) -> dict[str, Any]:
+    """Calendar arrays spanning every instant a stored case can have (report to closing)."""
+    first = conn.execute(text("SELECT min(created_at) FROM case_record")).scalar()
+    last = conn.execute(text("SELECT greatest(max(closed_at), now()) FROM case_record "
+                             "WHERE state = 'closed'")).scalar()
+    first = first or datetime.now(UTC)
+    return calendar_params(cal, Window(first, last or first + timedelta(days=1)))
+
+
+def _params(conn: Connection, cal: WorkingCalendar, repeat_days: int) -> dict[str, Any]:
+    return {**_calendar(conn, cal), **category_params(conn, cal), "end": "infinity",
+            "repeat_days": repeat_days, "tz": cal.timezone}
+
+
+def _snapshot(engine: Engine) -> Connection:
+    """A connection whose transaction reads one snapshot throughout: the dirty marks it
+    deletes are exactly those its count has seen."""
+    return engine.connect().execution_options(isolation_level="REPEATABLE READ")
+
+
+def rebuild(engine: Engine, cal: WorkingCalendar, repeat_days: int = 30) -> int:
+    """Count every grid day from the cases again (after a bulk load, or when the basis
+    changed). Returns the number of day rows."""
+    with _snapshot(engine) as conn:
+        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK})
+        conn.execute(text("DELETE FROM health_day"))
+        # marks the snapshot sees are settled by this count; later ones stay
+        conn.execute(text("DELETE FROM health_dirty"))
+        conn.execute(text(_INSERT.format(facts=facts_sql(cal, _ALL_SOURCE))),
+                     _params(conn, cal, repeat_days))
+        conn.execute(text("DELETE FROM health_day_basis"))
+        conn.execute(text("INSERT INTO health_day_basis (basis, repeat_days, built_at) "
+                          "VALUES (:b, :r, now())"),
+                     {"b": basis(conn, cal, repeat_days), "r": repeat_days})
+        rows = int(conn.execute(text("SELECT count(*) FROM health_day")).scalar_one())
+        conn.commit()
+    return rows
+
+
+def refresh(engine: Engine, cal: WorkingCalendar, repeat_days: int = 30) -> bool:
+    """Recount the dirty grid days (up to REFRESH_BATCH marks) on the primary. Returns whether
+    the aggregates are usable for this basis afterwards. A standby, or another refresh under
+    way, leaves the marks: the window counts those days live."""
+    with _snapshot(engine) as conn:
+        if conn.execute(text("SELECT pg_is_in_recovery()")).scalar_one():
+            return usable(conn, cal, repeat_days)
+        if not conn.execute(text("SELECT pg_try_advisory_xact_lock(:k)"),
+                            {"k": _LOCK}).scalar_one():
+            return usable(conn, cal, repeat_days)
+        if not usable(conn, cal, repeat_days):
+            closed = conn.execute(text(
+                "SELECT count(*) FROM (SELECT 1 FROM case_record WHERE state = 'closed' "
+                "LIMIT :m) x"), {"m": AUTO_REBUILD_MAX + 1}).scalar_one()
+            conn.rollback()
+            if closed > AUTO_REBUILD_MAX:
+                return False
+            rebuild(engine, cal, repeat_days)
+            return True
+        ids = [r[0] for r in conn.execute(text(
+            "SELECT id FROM health_dirty ORDER BY id LIMIT :m"), {"m": REFRESH_BATCH})]
+        if ids:
+            _recount(conn, cal, repeat_days, ids)
+        conn.commit()
+    return True
+
+
+def _recount(conn: Connection, cal: WorkingCalendar, repeat_days: int, ids: list[int]) -> None:
+    conn.execute(text("""
+        CREATE TEMP TABLE day_group ON COMMIT DROP AS
+        SELECT grid_code, d0, d1, (d0::timestamp AT TIME ZONE :tz) AS t0,
+               ((d1 + 1)::timestamp AT TIME ZONE :tz) AS t1
+        FROM (SELECT DISTINCT grid_code, (from_at AT TIME ZONE :tz)::date AS d0,
+                     (to_at AT TIME ZONE :tz)::date AS d1
+              FROM health_dirty WHERE id = ANY(:ids)) x"""), {"ids": ids, "tz": cal.timezone})
+    conn.execute(text("ANALYZE day_group"))
+    conn.execute(text("DELETE FROM health_day d USING day_group g WHERE d.grid_code = "
+                      "g.grid_code AND d.day BETWEEN g.d0 AND g.d1"))
+    conn.execute(text(_INSERT.format(facts=facts_sql(cal, _GROUP_SOURCE))),
+                 _params(conn, cal, repeat_days))
+    conn.execute(text("DELETE FROM health_dirty WHERE id = ANY(:ids)"), {"ids": ids})
+
+
+def _midnight(day: Any, cal: WorkingCalendar) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=cal.tz)
+
+
+def window_params(window: Window, cal: WorkingCalendar) -> dict[str, Any]:
+    """The window's whole local days [first_day, last_day) and their instants; a window
+    shorter than a day has none (all of it is counted live)."""
+    start, end = window.start.astimezone(cal.tz), window.end.astimezone(cal.tz)
+    first = start.date() + timedelta(days=0 if start == _midnight(start.date(), cal) else 1)
+    last = end.date()
+    if last <= first:
+        first = last = end.date()
+        return {"first_day": first, "last_day": last, "day_from": window.end,
+                "day_to": window.end}
+    return {"first_day": first, "last_day": last, "day_from": _midnight(first, cal),
+            "day_to": _midnight(last, cal)}
+
+
+def _live_source() -> str:
+    cols = _COLUMNS
+    return "\n    UNION ALL\n    ".join([
+        f"SELECT {cols} FROM case_record c WHERE c.created_at >= :start "
+        "AND c.created_at < :day_from",
+        f"SELECT {cols} FROM case_record c WHERE c.created_at >= :day_to "
+        "AND c.created_at < :end",
+        f"SELECT {cols} FROM case_record c WHERE c.created_at >= :day_from "
+        "AND c.created_at < :day_to AND c.state NOT IN ('closed', 'voided', 'merged')",
+        f"SELECT {cols} FROM case_record c WHERE c.state = 'closed' AND c.closed_at >= :day_to "
+        "AND c.created_at >= :day_from AND c.created_at < :day_to",
+        f"SELECT {cols} FROM case_record c WHERE c.state = 'closed' AND c.closed_at < :day_to "
+        "AND c.created_at >= :day_from AND c.created_at < :day_to AND c.id IN ("
+        "SELECT k.id FROM dirty x JOIN case_record k ON k.grid_code = x.grid_code "
+        "AND k.created_at >= (x.d0::timestamp AT TIME ZONE :tz) "
+        "AND k.created_at < ((x.d1 + 1)::timestamp AT TIME ZONE :tz))",
+    ])
+
+
+def day_sql(cal: WorkingCalendar, code_filter: str, families: list[str]) -> str:
+    """A window's aggregates per key from the day rows and the live cases (sql/days.sql);
+    ``code_filter`` is over ``c.grid_code``, ``families`` the class-family columns."""
+    fams = "".join(f", coalesce(sum(c.cases) FILTER (WHERE left(c.category_key, 3) = "
+                   f"'{f[6:]}'), 0) AS \"{f}\"" for f in families)
+    return sql_text("days").format(
+        facts=facts_sql(cal, _live_source(), code_filter),
+        stored_filter=code_filter.replace("c.grid_code", "d.grid_code"), families=fams)
+
+
+@dataclass
+class DayCheck:
+    """The stored day rows against a recount from the cases."""
+
+    rows: int
+    dirty: int
+    missing: list[dict[str, Any]]  # in the recount, not stored (or stored differently)
+    extra: list[dict[str, Any]]  # stored, not in the recount (or differently)
+
+    @property
+    def ok(self) -> bool:
+        return not self.missing and not self.extra
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"ok": self.ok, "rows": self.rows, "dirty": self.dirty,
+                "missing": self.missing, "extra": self.extra}
+
+
+def check(engine: Engine, cal: WorkingCalendar, repeat_days: int = 30,
+          limit: int = 20) -> DayCheck:
+    """Refresh, then recount every grid day from the cases and compare with ``health_day``
+    (grid days still dirty after the refresh are left out: they are counted live)."""
+    refresh(engine, cal, repeat_days)
+    with _snapshot(engine) as conn:
+        conn.execute(text("CREATE TEMP TABLE health_day_check (LIKE health_day) "
+                          "ON COMMIT DROP"))
+        conn.execute(text(_INSERT.format(facts=facts_sql(cal, _ALL_SOURCE))
+                          .replace("INSERT INTO health_day ", "INSERT INTO health_day_check ")),
+                     _params(conn, cal, repeat_days))
+        dirty = int(conn.execute(text("SELECT count(*) FROM health_dirty")).scalar_one())
+        clean = ("NOT EXISTS (SELECT 1 FROM health_dirty x WHERE x.grid_code = t.grid_code "
+                 "AND t.day BETWEEN (x.from_at AT TIME ZONE :tz)::date "
+                 "AND (x.to_at AT TIME ZONE :tz)::date)")
+        cols = ("grid_code, category_key, day, closed_day, cases, registered, closed, "
+                "closed_on_time, reworked, repeat, work_min")
+
+        def diff(a: str, b: str) -> list[dict[str, Any]]:
+            sql = (f"SELECT * FROM (SELECT {cols} FROM {a} t WHERE {clean} EXCEPT "
+                   f"SELECT {cols} FROM {b} t WHERE {clean}) d "
+                   "ORDER BY grid_code, day, category_key LIMIT :limit")
+            return [{k: (str(v) if k in ("day", "closed_day") else v) for k, v in r.items()}
+                    for r in conn.execute(text(sql), {"tz": cal.timezone, "limit": limit})
+                    .mappings()]
+
+        missing, extra = diff("health_day_check", "health_day"), diff("health_day",
+                                                                      "health_day_check")
+        rows = int(conn.execute(text("SELECT count(*) FROM health_day")).scalar_one())
+        conn.rollback()
+    return DayCheck(rows, dirty, missing, extra)

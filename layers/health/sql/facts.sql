@@ -1,0 +1,75 @@
+-- City health per case: what each case of a cohort adds to its grid's aggregates as it stood at
+-- :end (infinity: as it stands now). Read by the day aggregates (layers/health/days.py): their
+-- refresh counts the settled (closed) cases of the dirty grid days with :end = infinity, and a
+-- window counts its live cases (open, closed after the window's last whole day, on its partial
+-- days or in days still dirty) with its own :end. The same rules as cases.sql (the
+-- recomputation from the cases the aggregates are checked against): the cohort's 立案 time and
+-- 返工 from the history before :end, working minutes on the calendar arrays (w_* filled in
+-- from layers/health/queries.cumulative), parked intervals off the clock; a repeat (重复问题)
+-- has an earlier case of its class in its grid and H3 cell within :repeat_days, whatever the
+-- window, found by one probe of the grid's cases.
+WITH cal AS MATERIALIZED (
+    SELECT CAST(:workday AS boolean[]) AS workday, CAST(:cum AS float8[]) AS cum,
+           CAST(:first AS date) AS first
+), lim AS (
+    SELECT * FROM unnest(CAST(:cat_keys AS text[]), CAST(:cat_minutes AS float8[]),
+                         CAST(:cat_working AS boolean[])) AS t(key, minutes, working)
+), cohort AS MATERIALIZED (
+    SELECT c.id, c.grid_code, c.category_key, c.state, c.created_at, c.closed_at,
+           c.deadline_at, c.parked_since, c.parked_intervals, c.h3
+    FROM ({source}) c
+    WHERE c.grid_code IS NOT NULL AND c.state NOT IN ('voided', 'merged') {code_filter}
+), hist AS MATERIALIZED (
+    SELECT c.id AS case_id, x.*
+    FROM cohort c CROSS JOIN LATERAL (
+        SELECT min(h.at) FILTER (WHERE h.action = 'register') AS reg_at,
+               coalesce(bool_or(h.action = 'rework'), false) AS reworked
+        FROM case_history h
+        WHERE h.case_id = c.id AND h.at < :end AND h.action IN ('register', 'rework')) x
+), handled AS (
+    SELECT c.id,
+           {w_closed} - {w_reg} - coalesce(p.wmin, 0) AS work_min,
+           date_part('epoch', c.closed_at - h.reg_at) / 60.0 - coalesce(p.cmin, 0) AS cal_min,
+           l.minutes AS limit_min, coalesce(l.working, true) AS working
+    FROM cohort c
+    JOIN hist h ON h.case_id = c.id
+    CROSS JOIN cal
+    CROSS JOIN LATERAL (SELECT h.reg_at AT TIME ZONE :tz AS reg,
+                               c.closed_at AT TIME ZONE :tz AS closed) AS l0
+    CROSS JOIN LATERAL (SELECT l0.reg::date - cal.first + 1 AS reg_day,
+                               date_part('epoch', l0.reg::time) / 60.0 AS reg_tod,
+                               l0.closed::date - cal.first + 1 AS closed_day,
+                               date_part('epoch', l0.closed::time) / 60.0 AS closed_tod) AS t
+    LEFT JOIN lim l ON l.key = c.category_key
+    LEFT JOIN LATERAL (
+        SELECT sum({w_pe} - {w_ps}) AS wmin,
+               sum(date_part('epoch', u.pe - u.ps) / 60.0) AS cmin
+        FROM jsonb_array_elements(c.parked_intervals) AS e,
+             LATERAL (SELECT (e ->> 0)::timestamptz AS ps, (e ->> 1)::timestamptz AS pe) AS v,
+             LATERAL (SELECT v.ps AT TIME ZONE :tz AS ps_l, v.pe AT TIME ZONE :tz AS pe_l) AS w,
+             LATERAL (SELECT v.ps, v.pe, w.ps_l::date - cal.first + 1 AS ps_day,
+                             date_part('epoch', w.ps_l::time) / 60.0 AS ps_tod,
+                             w.pe_l::date - cal.first + 1 AS pe_day,
+                             date_part('epoch', w.pe_l::time) / 60.0 AS pe_tod) AS u
+    ) p ON c.parked_intervals <> '[]'::jsonb
+    WHERE c.state = 'closed' AND c.closed_at < :end AND h.reg_at IS NOT NULL
+)
+SELECT c.id, c.grid_code, c.category_key, c.created_at, c.closed_at,
+       h.reg_at IS NOT NULL AS registered,
+       x.id IS NOT NULL AS closed,
+       coalesce((CASE WHEN x.working THEN x.work_min ELSE x.cal_min END) <= x.limit_min, false)
+           AS on_time,
+       coalesce(h.reworked AND h.reg_at IS NOT NULL, false) AS reworked,
+       x.work_min,
+       NOT (c.state = 'closed' AND c.closed_at < :end) AS open,
+       coalesce(NOT (c.state = 'closed' AND c.closed_at < :end) AND c.deadline_at < :end
+                AND c.parked_since IS NULL, false) AS overdue,
+       (c.h3 IS NOT NULL AND EXISTS (
+           SELECT 1 FROM case_record r
+           WHERE r.grid_code = c.grid_code AND r.h3 = c.h3 AND r.category_key = c.category_key
+             AND r.created_at >= c.created_at - make_interval(days => :repeat_days)
+             AND (r.created_at, r.id) < (c.created_at, c.id)
+             AND r.state NOT IN ('voided', 'merged'))) AS repeat
+FROM cohort c
+LEFT JOIN hist h ON h.case_id = c.id
+LEFT JOIN handled x ON x.id = c.id

@@ -1,0 +1,166 @@
+"""City health's day aggregates (layers/health/days.py) always equal a recomputation from the
+cases (cases.sql): on the hand-computed planted history, on a small synthetic megacity for many
+windows and levels, with grid days dirty after writes and after their refresh; and
+``gridcore check --aggregates`` finds a corrupted day row and repairs it."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pytest
+from sqlalchemy import Engine, text
+from typer.testing import CliRunner
+
+from demo.megacity.build import Options, build
+from gridcore.calendar import WorkingCalendar
+from gridcore.cli import app
+from gridcore.health import Window
+from layers.health import days
+from layers.health.scores import Aggregates, aggregate
+from tests.support.database import engine_on, scratch_database
+from tests.support.health_planting import G1, PREVIOUS, WINDOW, plant_city, plant_history
+
+CAL = WorkingCalendar.chinese()
+NOW = datetime(2026, 11, 1, tzinfo=UTC)
+SMALL = Options(cases=5_000, parts=600, grids=300, communities=30, streets=5, districts=2,
+                years=0.4, seed=5)
+
+
+def _same(a: Aggregates, b: Aggregates) -> None:
+    assert a.keys == b.keys
+    assert set(a.columns) == set(b.columns)
+    for name, col in a.columns.items():
+        np.testing.assert_allclose(col, b.columns[name], rtol=1e-9, atol=1e-9, equal_nan=True,
+                                   err_msg=f"{name} differs")
+
+
+def _both(engine: Engine, window: Window, level: str) -> tuple[Aggregates, Aggregates]:
+    with engine.connect() as conn:
+        return (aggregate(conn, window, level, CAL, days=True),
+                aggregate(conn, window, level, CAL, days=False))
+
+
+def _dirty(engine: Engine) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(text("SELECT count(*) FROM health_dirty")).scalar_one())
+
+
+@pytest.fixture
+def planted(db: Engine) -> Engine:
+    plant_city(db)
+    plant_history(db)
+    return db
+
+
+def test_planted_history_from_days_equals_the_recount(planted: Engine) -> None:
+    assert days.rebuild(planted, CAL) > 0
+    windows = [Window.parse(w, NOW) for w in (WINDOW, PREVIOUS, "2026-09-21T10:30/2026-10-12T08:00",
+                                              "2026-09-24T08:00/2026-09-24T20:00", "60d")]
+    for window in windows:
+        for level in ("grid", "community"):
+            from_days, recount = _both(planted, window, level)
+            _same(from_days, recount)
+    from_days, _ = _both(planted, Window.parse(WINDOW, NOW), "grid")
+    assert from_days.row(G1)["closed"] == 3 and from_days.row(G1)["repeat"] == 1
+    assert from_days.row(G1)["handling_p90_h"] == pytest.approx(8.4)
+    assert days.check(planted, CAL).ok
+
+
+def test_writes_mark_days_dirty_counted_live_until_refreshed(planted: Engine) -> None:
+    days.rebuild(planted, CAL)
+    assert _dirty(planted) == 0
+    window = Window.parse(WINDOW, NOW)
+    with planted.begin() as conn:
+        # a settled case reopened by hand and another voided: both grid days turn dirty
+        conn.execute(text("UPDATE case_record SET state = 'rework', closed_at = NULL "
+                          "WHERE idempotency_key = 'C'"))
+        conn.execute(text("UPDATE case_record SET state = 'voided' WHERE idempotency_key = 'A'"))
+    assert _dirty(planted) == 2
+    from_days, recount = _both(planted, window, "grid")
+    _same(from_days, recount)
+    assert from_days.row(G1)["closed"] == 1  # only B is closed and counted now
+    assert days.refresh(planted, CAL)
+    assert _dirty(planted) == 0
+    _same(*_both(planted, window, "grid"))
+    assert days.check(planted, CAL).ok
+
+
+def test_stale_basis_falls_back_to_the_cases(planted: Engine) -> None:
+    days.rebuild(planted, CAL)
+    with planted.connect() as conn:
+        assert days.usable(conn, CAL, 30)
+        assert not days.usable(conn, CAL, 14)  # another repeat reach
+        assert not days.usable(conn, WorkingCalendar.weekdays("Asia/Shanghai"), 30)
+
+
+def test_check_cli_finds_and_repairs_a_corrupted_day(planted: Engine, cli_env) -> None:  # noqa: ANN001
+    runner = CliRunner()
+    days.rebuild(planted, CAL)
+    result = runner.invoke(app, ["check", "--aggregates"])
+    assert result.exit_code == 0, result.output
+    assert "ok: the day aggregates equal a recount" in result.output
+    with planted.begin() as conn:
+        conn.execute(text("UPDATE health_day SET cases = cases + 1 WHERE ctid = "
+                          "(SELECT ctid FROM health_day LIMIT 1)"))
+    result = runner.invoke(app, ["check", "--aggregates", "--json"])
+    assert result.exit_code == 1, result.output
+    data = json.loads(result.output)
+    assert data["ok"] is False and len(data["missing"]) == 1 and len(data["extra"]) == 1
+    assert data["extra"][0]["cases"] == data["missing"][0]["cases"] + 1
+    result = runner.invoke(app, ["check", "--aggregates", "--repair"])
+    assert result.exit_code == 0, result.output
+
+
+@pytest.fixture(scope="module")
+def megacity(admin_url: str) -> Iterator[Engine]:
+    from layers.db.migrate import migrate
+
+    with scratch_database(admin_url, f"gridcore_hdays_{uuid.uuid4().hex[:8]}") as url:
+        engine = engine_on(url)
+        migrate(engine)
+        build(engine, SMALL, echo=lambda s: None)  # rebuilds the day aggregates at the end
+        yield engine
+        engine.dispose()
+
+
+def test_megacity_windows_from_days_equal_the_recount(megacity: Engine) -> None:
+    end = SMALL.end
+    with megacity.connect() as conn:
+        assert days.usable(conn, CAL, 30)
+        first = conn.execute(text("SELECT min(created_at) FROM case_record")).scalar_one()
+    assert days.check(megacity, CAL).ok
+    windows = [Window(end - timedelta(days=30), end),
+               Window(end - timedelta(days=61, hours=5), end - timedelta(days=31, hours=2)),
+               Window(first, end), Window(end - timedelta(days=7, minutes=13), end + timedelta(
+                   days=3)), Window(end - timedelta(hours=9), end - timedelta(hours=1))]
+    for window in windows:
+        for level in ("grid", "street", "district"):
+            _same(*_both(megacity, window, level))
+    with megacity.connect() as conn:
+        one = conn.execute(text("SELECT left(grid_code, 12) FROM case_record WHERE state = "
+                                "'closed' LIMIT 1")).scalar_one()
+        _same(aggregate(conn, windows[2], "community", CAL, code=one, days=True),
+              aggregate(conn, windows[2], "community", CAL, code=one, days=False))
+
+
+def test_megacity_steps_after_the_load_keep_the_days_equal(megacity: Engine) -> None:
+    end = SMALL.end
+    with megacity.begin() as conn:
+        # close a few open cases, reopen a few closed ones: as steps would (state, closed_at)
+        conn.execute(text("""UPDATE case_record SET state = 'closed', closed_at = created_at +
+            interval '3 days' WHERE id IN (SELECT id FROM case_record WHERE state = 'checked'
+            ORDER BY id LIMIT 20)"""))
+        conn.execute(text("""UPDATE case_record SET state = 'rework', closed_at = NULL
+            WHERE id IN (SELECT id FROM case_record WHERE state = 'closed'
+            ORDER BY id DESC LIMIT 20)"""))
+    assert _dirty(megacity) > 0
+    window = Window(end - timedelta(days=90), end)
+    _same(*_both(megacity, window, "grid"))
+    assert days.refresh(megacity, CAL)
+    assert _dirty(megacity) == 0
+    _same(*_both(megacity, window, "grid"))
+    assert days.check(megacity, CAL).ok
