@@ -64,10 +64,46 @@ _ALL_SOURCE = (f"SELECT {_COLUMNS} FROM case_record c WHERE c.state = 'closed' "
                "AND c.closed_at IS NOT NULL")
 
 
-def facts_sql(cal: WorkingCalendar, source: str, code_filter: str = "") -> str:
-    """The per-case health facts of the cases ``source`` selects (sql/facts.sql)."""
+_HIST_PROBE = """SELECT c.id AS case_id, x.*
+    FROM cohort c CROSS JOIN LATERAL (
+        SELECT min(h.at) FILTER (WHERE h.action = 'register') AS reg_at,
+               coalesce(bool_or(h.action = 'rework'), false) AS reworked
+        FROM case_history h
+        WHERE h.case_id = c.id AND h.at < :end AND h.action IN ('register', 'rework')) x"""
+# a rebuild reads the whole history once (a million index probes cost ten times more)
+_HIST_ALL = """SELECT h.case_id, min(h.at) FILTER (WHERE h.action = 'register') AS reg_at,
+           coalesce(bool_or(h.action = 'rework'), false) AS reworked
+    FROM case_history h
+    WHERE h.at < :end AND h.action IN ('register', 'rework')
+    GROUP BY h.case_id"""
+
+
+_REPEAT_PROBE = """(c.h3 IS NOT NULL AND EXISTS (
+           SELECT 1 FROM case_record r
+           WHERE r.grid_code = c.grid_code AND r.category_key = c.category_key AND r.h3 = c.h3
+             AND r.created_at >= c.created_at - make_interval(days => :repeat_days)
+             AND (r.created_at, r.id) < (c.created_at, c.id)
+             AND r.state NOT IN ('voided', 'merged')))"""
+# An earlier case within the reach exists exactly when the one just before it does: one
+# window pass over the cases instead of a probe per case.
+_REPEAT_ALL = ("coalesce(rp.prev_at >= c.created_at - make_interval(days => :repeat_days), "
+               "false)")
+_REPEAT_ALL_JOIN = """LEFT JOIN (
+    SELECT r.id, lag(r.created_at) OVER (PARTITION BY r.grid_code, r.category_key, r.h3
+                                         ORDER BY r.created_at, r.id) AS prev_at
+    FROM case_record r
+    WHERE r.grid_code IS NOT NULL AND r.h3 IS NOT NULL AND r.state NOT IN ('voided', 'merged')
+) rp ON rp.id = c.id"""
+
+
+def facts_sql(cal: WorkingCalendar, source: str, code_filter: str = "",
+              whole: bool = False) -> str:
+    """The per-case health facts of the cases ``source`` selects (sql/facts.sql); ``whole``:
+    the source is (nearly) every case, so the history and the cases are read in one pass."""
     return sql_text("facts").format(
-        source=source, code_filter=code_filter,
+        source=source, code_filter=code_filter, hist=_HIST_ALL if whole else _HIST_PROBE,
+        repeat=_REPEAT_ALL if whole else _REPEAT_PROBE,
+        repeat_join=_REPEAT_ALL_JOIN if whole else "",
         w_reg=cumulative(cal, "t.reg"), w_closed=cumulative(cal, "t.closed"),
         w_ps=cumulative(cal, "u.ps"), w_pe=cumulative(cal, "u.pe"))
 
@@ -110,11 +146,12 @@ def rebuild(engine: Engine, cal: WorkingCalendar, repeat_days: int = 30) -> int:
     """Count every grid day from the cases again (after a bulk load, or when the basis
     changed). Returns the number of day rows."""
     with _snapshot(engine) as conn:
+        conn.execute(text("SET LOCAL statement_timeout = 0"))  # minutes at millions of cases
         conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK})
         conn.execute(text("DELETE FROM health_day"))
         # marks the snapshot sees are settled by this count; later ones stay
         conn.execute(text("DELETE FROM health_dirty"))
-        conn.execute(text(_INSERT.format(facts=facts_sql(cal, _ALL_SOURCE))),
+        conn.execute(text(_INSERT.format(facts=facts_sql(cal, _ALL_SOURCE, whole=True))),
                      _params(conn, cal, repeat_days))
         conn.execute(text("DELETE FROM health_day_basis"))
         conn.execute(text("INSERT INTO health_day_basis (basis, repeat_days, built_at) "
@@ -239,9 +276,10 @@ def check(engine: Engine, cal: WorkingCalendar, repeat_days: int = 30,
     (grid days still dirty after the refresh are left out: they are counted live)."""
     refresh(engine, cal, repeat_days)
     with _snapshot(engine) as conn:
+        conn.execute(text("SET LOCAL statement_timeout = 0"))
         conn.execute(text("CREATE TEMP TABLE health_day_check (LIKE health_day) "
                           "ON COMMIT DROP"))
-        conn.execute(text(_INSERT.format(facts=facts_sql(cal, _ALL_SOURCE))
+        conn.execute(text(_INSERT.format(facts=facts_sql(cal, _ALL_SOURCE, whole=True))
                           .replace("INSERT INTO health_day ", "INSERT INTO health_day_check ")),
                      _params(conn, cal, repeat_days))
         dirty = int(conn.execute(text("SELECT count(*) FROM health_dirty")).scalar_one())

@@ -1,7 +1,7 @@
 """City health day aggregates (按日汇总): per grid × class × day of report × day of closing, the
 settled cases' counts and handling minutes (layers/health/days.py), the grid days written since
 their last count (marked by a statement trigger on case_record in the writing transaction), the
-basis they were counted on; and the two indexes a window's live cases are found by.
+basis they were counted on; and the three indexes a window's live cases are found by.
 
 Revision ID: 0010_health_days
 Revises: 0009_appeals
@@ -97,9 +97,12 @@ CREATE TRIGGER case_record_health_days_truncate AFTER TRUNCATE ON case_record
 CREATE INDEX case_record_open_created_idx ON case_record (created_at)
     WHERE state NOT IN ('closed', 'voided', 'merged');
 CREATE INDEX case_record_closed_at_idx ON case_record (closed_at) WHERE state = 'closed';
+-- a repeat (重复问题): an earlier case of the class in the grid and H3 cell, one probe
+CREATE INDEX case_record_repeat_idx ON case_record (grid_code, category_key, h3, created_at);
 """
 
 DOWNGRADE = """
+DROP INDEX IF EXISTS case_record_repeat_idx;
 DROP INDEX IF EXISTS case_record_closed_at_idx;
 DROP INDEX IF EXISTS case_record_open_created_idx;
 DROP TRIGGER IF EXISTS case_record_health_days_truncate ON case_record;

@@ -7,7 +7,8 @@
 -- 返工 from the history before :end, working minutes on the calendar arrays (w_* filled in
 -- from layers/health/queries.cumulative), parked intervals off the clock; a repeat (重复问题)
 -- has an earlier case of its class in its grid and H3 cell within :repeat_days, whatever the
--- window, found by one probe of the grid's cases.
+-- window. The history and the repeats: one index probe per case (a window's live cases, a refresh), or
+-- one pass over all the history and all the cases (a rebuild; layers/health/days.py).
 WITH cal AS MATERIALIZED (
     SELECT CAST(:workday AS boolean[]) AS workday, CAST(:cum AS float8[]) AS cum,
            CAST(:first AS date) AS first
@@ -20,12 +21,7 @@ WITH cal AS MATERIALIZED (
     FROM ({source}) c
     WHERE c.grid_code IS NOT NULL AND c.state NOT IN ('voided', 'merged') {code_filter}
 ), hist AS MATERIALIZED (
-    SELECT c.id AS case_id, x.*
-    FROM cohort c CROSS JOIN LATERAL (
-        SELECT min(h.at) FILTER (WHERE h.action = 'register') AS reg_at,
-               coalesce(bool_or(h.action = 'rework'), false) AS reworked
-        FROM case_history h
-        WHERE h.case_id = c.id AND h.at < :end AND h.action IN ('register', 'rework')) x
+    {hist}
 ), handled AS (
     SELECT c.id,
            {w_closed} - {w_reg} - coalesce(p.wmin, 0) AS work_min,
@@ -64,12 +60,8 @@ SELECT c.id, c.grid_code, c.category_key, c.created_at, c.closed_at,
        NOT (c.state = 'closed' AND c.closed_at < :end) AS open,
        coalesce(NOT (c.state = 'closed' AND c.closed_at < :end) AND c.deadline_at < :end
                 AND c.parked_since IS NULL, false) AS overdue,
-       (c.h3 IS NOT NULL AND EXISTS (
-           SELECT 1 FROM case_record r
-           WHERE r.grid_code = c.grid_code AND r.h3 = c.h3 AND r.category_key = c.category_key
-             AND r.created_at >= c.created_at - make_interval(days => :repeat_days)
-             AND (r.created_at, r.id) < (c.created_at, c.id)
-             AND r.state NOT IN ('voided', 'merged'))) AS repeat
+       {repeat} AS repeat
 FROM cohort c
 LEFT JOIN hist h ON h.case_id = c.id
 LEFT JOIN handled x ON x.id = c.id
+{repeat_join}
