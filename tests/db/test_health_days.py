@@ -140,6 +140,11 @@ def test_megacity_windows_from_days_equal_the_recount(megacity: Engine) -> None:
     for window in windows:
         for level in ("grid", "street", "district"):
             _same(*_both(megacity, window, level))
+    month, _ = _both(megacity, windows[0], "grid")
+    assert month.columns["cases"].sum() > 100 and month.columns["closed"].sum() > 0
+    with megacity.connect() as conn:  # the month is read from stored days, not recounted
+        assert conn.execute(text("SELECT sum(cases) FROM health_day WHERE day >= :d"),
+                            {"d": (end - timedelta(days=29)).date()}).scalar_one() > 50
     with megacity.connect() as conn:
         one = conn.execute(text("SELECT left(grid_code, 12) FROM case_record WHERE state = "
                                 "'closed' LIMIT 1")).scalar_one()
