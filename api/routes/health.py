@@ -28,7 +28,7 @@ from gridcore.health import GridScore, HealthModel, Window
 from gridcore.health.classes import classify
 from gridcore.health.model import AGGREGATES
 from gridcore.settings import CaseSettings
-from layers.health.scores import LEVELS, Health, check_level, score, scored
+from layers.health.scores import LEVELS, Health, check_level, score, score_with_previous, scored
 from layers.health.shapes import names, shapes
 
 router = APIRouter(tags=["city health 城市体检"])
@@ -184,8 +184,8 @@ def rankings(request: Request, engine: ReadEngineDep, cases: CaseSettingsDep,
     cal = cases.working_calendar
     w, model = _window(window, cal), model_for(weights)
     model.check_index(index)
-    now = score(engine, model, w, level, cal).table
-    before = score(engine, model, w.previous(), level, cal).table
+    now_health, before_health = score_with_previous(engine, model, w, level, cal)
+    now, before = now_health.table, before_health.table
     values = now.column(index)
     prev_pos = {c: i for i, c in enumerate(before.codes)}
     prev = np.array([before.column(index)[prev_pos[c]] if c in prev_pos else np.nan

@@ -40,9 +40,13 @@ from layers.health.queries import (
     sql_text,
 )
 
-__all__ = ["LEVELS", "Aggregates", "Health", "aggregate", "check_level", "score", "scored"]
+__all__ = ["LEVELS", "Aggregates", "Health", "aggregate", "check_level", "score",
+           "score_with_previous", "scored"]
 
 _POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="health")
+# the previous window's scores, counted beside the window's own (its tasks submit to _POOL,
+# never the other way round, so neither pool waits on itself)
+_PREVIOUS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="health-previous")
 
 
 @dataclass
@@ -210,6 +214,14 @@ def score(engine: Engine, model: HealthModel, window: Window, level: str,
         else:
             _CACHE.move_to_end(cache_key)
     return health
+
+
+def score_with_previous(engine: Engine, model: HealthModel, window: Window, level: str,
+                        cal: WorkingCalendar) -> tuple[Health, Health]:
+    """The window's scores and the previous window's (for trends), counted at once on two
+    connections."""
+    pending = _PREVIOUS.submit(score, engine, model, window.previous(), level, cal)
+    return score(engine, model, window, level, cal), pending.result()
 
 
 def scored(engine: Engine, model: HealthModel, window: Window, level: str, code: str,
