@@ -60,8 +60,8 @@ _GROUP_SOURCE = (f"SELECT {_COLUMNS} FROM case_record c WHERE c.state = 'closed'
                  "AND c.closed_at IS NOT NULL AND EXISTS (SELECT 1 FROM day_group g "
                  "WHERE g.grid_code = c.grid_code AND c.created_at >= g.t0 "
                  "AND c.created_at < g.t1)")
-_ALL_SOURCE = (f"SELECT {_COLUMNS} FROM case_record c WHERE c.state = 'closed' "
-               "AND c.closed_at IS NOT NULL")
+_CHUNK_SOURCE = (f"SELECT {_COLUMNS} FROM case_record c WHERE c.state = 'closed' "
+                 "AND c.closed_at IS NOT NULL AND c.created_at >= :c0 AND c.created_at < :c1")
 
 
 _HIST_PROBE = """SELECT c.id AS case_id, x.*
@@ -70,13 +70,16 @@ _HIST_PROBE = """SELECT c.id AS case_id, x.*
                coalesce(bool_or(h.action = 'rework'), false) AS reworked
         FROM case_history h
         WHERE h.case_id = c.id AND h.at < :end AND h.action IN ('register', 'rework')) x"""
-# a rebuild reads the whole history once (a million index probes cost ten times more)
-_HIST_ALL = """SELECT h.case_id, min(h.at) FILTER (WHERE h.action = 'register') AS reg_at,
+# A rebuild goes through the cases in time chunks (CHUNK_DAYS of reports): each reads its
+# cases' history as one id range of case_history_case_idx (a million index probes cost ten
+# times more) and keeps its sorts and hashes small (all at once, 3 M cases spilled tens of GB).
+_HIST_RANGE = """SELECT h.case_id, min(h.at) FILTER (WHERE h.action = 'register') AS reg_at,
            coalesce(bool_or(h.action = 'rework'), false) AS reworked
     FROM case_history h
-    WHERE h.at < :end AND h.action IN ('register', 'rework')
+    WHERE h.case_id BETWEEN (SELECT min(id) FROM cohort) AND (SELECT max(id) FROM cohort)
+      AND h.at < :end AND h.action IN ('register', 'rework')
     GROUP BY h.case_id"""
-
+CHUNK_DAYS = 60
 
 _REPEAT_PROBE = """(c.h3 IS NOT NULL AND EXISTS (
            SELECT 1 FROM case_record r
@@ -93,15 +96,17 @@ _REPEAT_ALL_JOIN = """LEFT JOIN (
                                          ORDER BY r.created_at, r.id) AS prev_at
     FROM case_record r
     WHERE r.grid_code IS NOT NULL AND r.h3 IS NOT NULL AND r.state NOT IN ('voided', 'merged')
+      AND r.created_at >= CAST(:c0 AS timestamptz) - make_interval(days => :repeat_days)
+      AND r.created_at < :c1
 ) rp ON rp.id = c.id"""
 
 
 def facts_sql(cal: WorkingCalendar, source: str, code_filter: str = "",
               whole: bool = False) -> str:
     """The per-case health facts of the cases ``source`` selects (sql/facts.sql); ``whole``:
-    the source is (nearly) every case, so the history and the cases are read in one pass."""
+    the source is every closed case reported in [:c0, :c1), read in passes, not probes."""
     return sql_text("facts").format(
-        source=source, code_filter=code_filter, hist=_HIST_ALL if whole else _HIST_PROBE,
+        source=source, code_filter=code_filter, hist=_HIST_RANGE if whole else _HIST_PROBE,
         repeat=_REPEAT_ALL if whole else _REPEAT_PROBE,
         repeat_join=_REPEAT_ALL_JOIN if whole else "",
         w_reg=cumulative(cal, "t.reg"), w_closed=cumulative(cal, "t.closed"),
@@ -136,6 +141,23 @@ def _params(conn: Connection, cal: WorkingCalendar, repeat_days: int) -> dict[st
             "repeat_days": repeat_days, "tz": cal.timezone}
 
 
+def _count_all(conn: Connection, cal: WorkingCalendar, repeat_days: int, table: str) -> None:
+    """Count every closed case into ``table`` (health_day or a copy), CHUNK_DAYS of reports
+    at a time; chunks start at local midnights, so no grid day is split."""
+    first, last = conn.execute(text("SELECT min(created_at), max(created_at) FROM case_record "
+                                    "WHERE state = 'closed'")).one()
+    if first is None:
+        return
+    sql = text(_INSERT.replace("INSERT INTO health_day ", f"INSERT INTO {table} ")
+               .format(facts=facts_sql(cal, _CHUNK_SOURCE, whole=True)))
+    params = _params(conn, cal, repeat_days)
+    day = first.astimezone(cal.tz).date()
+    while _midnight(day, cal) <= last:
+        nxt = day + timedelta(days=CHUNK_DAYS)
+        conn.execute(sql, {**params, "c0": _midnight(day, cal), "c1": _midnight(nxt, cal)})
+        day = nxt
+
+
 def _snapshot(engine: Engine) -> Connection:
     """A connection whose transaction reads one snapshot throughout: the dirty marks it
     deletes are exactly those its count has seen."""
@@ -151,8 +173,7 @@ def rebuild(engine: Engine, cal: WorkingCalendar, repeat_days: int = 30) -> int:
         conn.execute(text("DELETE FROM health_day"))
         # marks the snapshot sees are settled by this count; later ones stay
         conn.execute(text("DELETE FROM health_dirty"))
-        conn.execute(text(_INSERT.format(facts=facts_sql(cal, _ALL_SOURCE, whole=True))),
-                     _params(conn, cal, repeat_days))
+        _count_all(conn, cal, repeat_days, "health_day")
         conn.execute(text("DELETE FROM health_day_basis"))
         conn.execute(text("INSERT INTO health_day_basis (basis, repeat_days, built_at) "
                           "VALUES (:b, :r, now())"),
@@ -279,9 +300,7 @@ def check(engine: Engine, cal: WorkingCalendar, repeat_days: int = 30,
         conn.execute(text("SET LOCAL statement_timeout = 0"))
         conn.execute(text("CREATE TEMP TABLE health_day_check (LIKE health_day) "
                           "ON COMMIT DROP"))
-        conn.execute(text(_INSERT.format(facts=facts_sql(cal, _ALL_SOURCE, whole=True))
-                          .replace("INSERT INTO health_day ", "INSERT INTO health_day_check ")),
-                     _params(conn, cal, repeat_days))
+        _count_all(conn, cal, repeat_days, "health_day_check")
         dirty = int(conn.execute(text("SELECT count(*) FROM health_dirty")).scalar_one())
         clean = ("NOT EXISTS (SELECT 1 FROM health_dirty x WHERE x.grid_code = t.grid_code "
                  "AND t.day BETWEEN (x.from_at AT TIME ZONE :tz)::date "
