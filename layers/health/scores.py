@@ -99,9 +99,10 @@ def _case_rows(conn: Connection, sql: str, params: dict[str, Any],
     return names, rows
 
 
-def _case_rows_on(engine: Engine, sql: str, params: dict[str, Any]) -> tuple[list[str], list]:
+def _case_rows_on(engine: Engine, sql: str, params: dict[str, Any],
+                  whole_level: bool = True) -> tuple[list[str], list]:
     with engine.connect() as conn:
-        return _case_rows(conn, sql, params, True)
+        return _case_rows(conn, sql, params, whole_level)
 
 
 def aggregate(conn: Connection, window: Window, level: str, cal: WorkingCalendar,
@@ -133,18 +134,16 @@ def aggregate(conn: Connection, window: Window, level: str, cal: WorkingCalendar
         days = day_aggregates.usable(conn, cal, repeat_days)
     case_params = {**params, **calendar_params(cal, window), **category_params(conn, cal)}
     if days:
-        sql = day_aggregates.day_sql(cal, filters["code_filter"], case_families)
-        result = conn.execute(text(sql), {**case_params, "tz": cal.timezone,
-                                          **day_aggregates.window_params(window, cal)})
-        names_ = [c for c in result.keys() if c != "key"]  # noqa: SIM118 (a Result)
-        fill_rows(cols, pos, len(keys), names_, list(result.all()))
-        jobs = []
+        jobs = _day_jobs(cal, code, keys, counts is not None, shards, filters, case_families,
+                         {**case_params, "tz": cal.timezone,
+                          **day_aggregates.window_params(window, cal)})
     else:
         jobs = _case_jobs(cal, code, keys, counts is not None, shards, filters, families,
                           case_params)
-    futures = [_POOL.submit(_case_rows_on, conn.engine, sql, p) for sql, p in jobs[1:]]
-    for names_, rows_ in [_case_rows(conn, *jobs[0], code is None),
-                          *(f.result() for f in futures)] if jobs else []:
+    futures = [_POOL.submit(_case_rows_on, conn.engine, sql, p, not days)
+               for sql, p in jobs[1:]]
+    for names_, rows_ in [_case_rows(conn, *jobs[0], code is None and not days),
+                          *(f.result() for f in futures)]:
         fill_rows(cols, pos, len(keys), names_, rows_)
     if counts is None:
         counts = pending.result() if pending else inventory(conn, level, code, part_classes,
@@ -155,16 +154,32 @@ def aggregate(conn: Connection, window: Window, level: str, cal: WorkingCalendar
     return Aggregates(level, window, keys, cols)
 
 
+def _shard_filters(code: str | None, keys: list[str], inventory_cached: bool,
+                   shards: int | None) -> list[tuple[str, str | None, str | None]]:
+    """(SQL over c.grid_code, low, high) per shard: two grid-code ranges for a large level
+    when the second core is free (the inventory cached), else one."""
+    big = code is None and inventory_cached and len(keys) >= SHARD_MIN_KEYS
+    count = shards or (2 if big else 1)
+    return [("".join([" AND c.grid_code >= :shard_lo" if lo else "",
+                      " AND c.grid_code < :shard_hi" if hi else ""]), lo, hi)
+            for lo, hi in (_shards(keys, count) if count > 1 else [(None, None)])]
+
+
+def _day_jobs(cal: WorkingCalendar, code: str | None, keys: list[str], inventory_cached: bool,
+              shards: int | None, filters: dict[str, str], families: list[str],
+              params: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """The day-aggregate query (days.sql), as one or two shards by grid-code range."""
+    return [(day_aggregates.day_sql(cal, filters["code_filter"] + shard, families),
+             {**params, "shard_lo": lo, "shard_hi": hi})
+            for shard, lo, hi in _shard_filters(code, keys, inventory_cached, shards)]
+
+
 def _case_jobs(cal: WorkingCalendar, code: str | None, keys: list[str], inventory_cached: bool,
                shards: int | None, filters: dict[str, str], families: str,
                case_params: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     """The case query (cases.sql), as one or two shards by grid-code range."""
-    big = code is None and inventory_cached and len(keys) >= SHARD_MIN_KEYS
-    count = shards or (2 if big else 1)
     jobs = []
-    for lo, hi in _shards(keys, count) if count > 1 else [(None, None)]:
-        shard = "".join([" AND c.grid_code >= :shard_lo" if lo else "",
-                         " AND c.grid_code < :shard_hi" if hi else ""])
+    for shard, lo, hi in _shard_filters(code, keys, inventory_cached, shards):
         sql = sql_text("cases").format(
             w_reg=cumulative(cal, "t.reg"), w_closed=cumulative(cal, "t.closed"),
             w_ps=cumulative(cal, "u.ps"), w_pe=cumulative(cal, "u.pe"),

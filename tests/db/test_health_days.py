@@ -140,6 +140,9 @@ def test_megacity_windows_from_days_equal_the_recount(megacity: Engine) -> None:
     for window in windows:
         for level in ("grid", "street", "district"):
             _same(*_both(megacity, window, level))
+    with megacity.connect() as conn:  # two grid-code shards on two connections
+        _same(aggregate(conn, windows[2], "grid", CAL, shards=2, days=True),
+              aggregate(conn, windows[2], "grid", CAL, days=False))
     month, _ = _both(megacity, windows[0], "grid")
     assert month.columns["cases"].sum() > 100 and month.columns["closed"].sum() > 0
     with megacity.connect() as conn:  # the month is read from stored days, not recounted
