@@ -32,7 +32,7 @@ from sqlalchemy import Connection, Engine, text
 
 from gridcore.calendar import WorkingCalendar
 from gridcore.health import Window
-from layers.health.queries import calendar_params, category_params, cumulative, sql_text
+from layers.health.queries import calendar_params, category_params, handled_sql, sql_text
 
 __all__ = ["DayCheck", "basis", "check", "day_sql", "rebuild", "refresh", "usable"]
 
@@ -108,9 +108,7 @@ def facts_sql(cal: WorkingCalendar, source: str, code_filter: str = "",
     return sql_text("facts").format(
         source=source, code_filter=code_filter, hist=_HIST_RANGE if whole else _HIST_PROBE,
         repeat=_REPEAT_ALL if whole else _REPEAT_PROBE,
-        repeat_join=_REPEAT_ALL_JOIN if whole else "",
-        w_reg=cumulative(cal, "t.reg"), w_closed=cumulative(cal, "t.closed"),
-        w_ps=cumulative(cal, "u.ps"), w_pe=cumulative(cal, "u.pe"))
+        repeat_join=_REPEAT_ALL_JOIN if whole else "", handled=handled_sql(cal))
 
 
 def basis(conn: Connection, cal: WorkingCalendar, repeat_days: int) -> str:

@@ -48,6 +48,14 @@ def cumulative(cal: WorkingCalendar, at: str) -> str:
     return f"(cal.cum[{day}] + CASE WHEN cal.workday[{day}] THEN {intra} ELSE 0 END)"
 
 
+def handled_sql(cal: WorkingCalendar) -> str:
+    """The CTE body "handled" (sql/handled.sql) with the calendar's working-minute
+    expressions: shared by the recount (cases.sql) and the day aggregates (facts.sql)."""
+    return sql_text("handled").format(
+        w_reg=cumulative(cal, "t.reg"), w_closed=cumulative(cal, "t.closed"),
+        w_ps=cumulative(cal, "u.ps"), w_pe=cumulative(cal, "u.pe"))
+
+
 def calendar_params(cal: WorkingCalendar, window: Window) -> dict[str, Any]:
     first = window.start.astimezone(cal.tz).date() - timedelta(days=1)
     last = window.end.astimezone(cal.tz).date() + timedelta(days=1)

@@ -33,9 +33,9 @@ from layers.health.queries import (
     calendar_params,
     category_params,
     check_level,
-    cumulative,
     fill_rows,
     filters_for,
+    handled_sql,
     history_sql,
     sql_text,
 )
@@ -181,10 +181,8 @@ def _case_jobs(cal: WorkingCalendar, code: str | None, keys: list[str], inventor
     jobs = []
     for shard, lo, hi in _shard_filters(code, keys, inventory_cached, shards):
         sql = sql_text("cases").format(
-            w_reg=cumulative(cal, "t.reg"), w_closed=cumulative(cal, "t.closed"),
-            w_ps=cumulative(cal, "u.ps"), w_pe=cumulative(cal, "u.pe"),
-            hist=history_sql("probe" if code else "range"), families=families,
-            shard_filter=shard, **filters)
+            handled=handled_sql(cal), hist=history_sql("probe" if code else "range"),
+            families=families, shard_filter=shard, **filters)
         jobs.append((sql, {**case_params, "shard_lo": lo, "shard_hi": hi}))
     return jobs
 
