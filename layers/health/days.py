@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -162,12 +164,37 @@ def _snapshot(engine: Engine) -> Connection:
     return engine.connect().execution_options(isolation_level="REPEATABLE READ")
 
 
+@contextmanager
+def _locked(engine: Engine, wait: bool) -> Iterator[bool]:
+    """Hold the aggregates' lock (one refresh or rebuild at a time) on a connection of its
+    own, so that the counting transaction's snapshot is taken after it is held: a rebuild
+    that waited for another must see what that one wrote."""
+    with engine.connect() as lock:
+        if wait:  # pg_advisory_lock returns void once it holds the lock
+            lock.execute(text("SELECT pg_advisory_lock(:k)"), {"k": _LOCK})
+            got = True
+        else:
+            got = bool(lock.execute(text("SELECT pg_try_advisory_lock(:k)"),
+                                    {"k": _LOCK}).scalar_one())
+        lock.commit()
+        try:
+            yield got
+        finally:
+            if got:
+                lock.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _LOCK})
+                lock.commit()
+
+
 def rebuild(engine: Engine, cal: WorkingCalendar, repeat_days: int = 30) -> int:
     """Count every grid day from the cases again (after a bulk load, or when the basis
     changed). Returns the number of day rows."""
+    with _locked(engine, wait=True):
+        return _rebuild(engine, cal, repeat_days)
+
+
+def _rebuild(engine: Engine, cal: WorkingCalendar, repeat_days: int) -> int:
     with _snapshot(engine) as conn:
         conn.execute(text("SET LOCAL statement_timeout = 0"))  # minutes at millions of cases
-        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK})
         conn.execute(text("DELETE FROM health_day"))
         # marks the snapshot sees are settled by this count; later ones stay
         conn.execute(text("DELETE FROM health_dirty"))
@@ -185,11 +212,11 @@ def refresh(engine: Engine, cal: WorkingCalendar, repeat_days: int = 30) -> bool
     """Recount the dirty grid days (up to REFRESH_BATCH marks) on the primary. Returns whether
     the aggregates are usable for this basis afterwards. A standby, or another refresh under
     way, leaves the marks: the window counts those days live."""
-    with _snapshot(engine) as conn:
+    with engine.connect() as conn:
         if conn.execute(text("SELECT pg_is_in_recovery()")).scalar_one():
             return usable(conn, cal, repeat_days)
-        if not conn.execute(text("SELECT pg_try_advisory_xact_lock(:k)"),
-                            {"k": _LOCK}).scalar_one():
+    with _locked(engine, wait=False) as got, _snapshot(engine) as conn:
+        if not got:
             return usable(conn, cal, repeat_days)
         if not usable(conn, cal, repeat_days):
             closed = conn.execute(text(
@@ -198,7 +225,7 @@ def refresh(engine: Engine, cal: WorkingCalendar, repeat_days: int = 30) -> bool
             conn.rollback()
             if closed > AUTO_REBUILD_MAX:
                 return False
-            rebuild(engine, cal, repeat_days)
+            _rebuild(engine, cal, repeat_days)
             return True
         ids = [r[0] for r in conn.execute(text(
             "SELECT id FROM health_dirty ORDER BY id LIMIT :m"), {"m": REFRESH_BATCH})]
