@@ -5,9 +5,9 @@ cases, and its cost does not grow with the years of history.
 How they stay equal to a recomputation from the cases:
 
 - every write of ``case_record`` (intake, each lifecycle step, imports, merges) marks the grid's
-  days it touched dirty in the same transaction (a statement trigger, migration 0010): from the
-  case's report day to ``repeat_days`` later, since a change can make a later case of that grid
-  a repeat (重复问题) or not;
+  days it touched dirty in the same transaction (a statement trigger, migration
+  0011_health_days): from the case's report day to ``repeat_days`` later, since a change can
+  make a later case of that grid a repeat (重复问题) or not;
 - :func:`refresh` recounts the dirty grid days from the cases and clears their marks (on the
   primary, under an advisory lock; city health calls it before reading);
 - a window counts from ``health_day`` only whole local days not dirty and cases closed before
