@@ -6,7 +6,7 @@ How they stay equal to a recomputation from the cases:
 
 - every write of ``case_record`` (intake, each lifecycle step, imports, merges) marks the grid's
   days it touched dirty in the same transaction (a statement trigger, migration
-  0011_health_days): from the case's report day to ``repeat_days`` later, since a change can
+  0013_health_days): from the case's report day to ``repeat_days`` later, since a change can
   make a later case of that grid a repeat (重复问题) or not;
 - :func:`refresh` recounts the dirty grid days from the cases and clears their marks (on the
   primary, under an advisory lock; city health calls it before reading);

@@ -3,8 +3,8 @@ settled cases' counts and handling minutes (layers/health/days.py), the grid day
 their last count (marked by a statement trigger on case_record in the writing transaction), the
 basis they were counted on; and the three indexes a window's live cases are found by.
 
-Revision ID: 0011_health_days
-Revises: 0010_field
+Revision ID: 0013_health_days
+Revises: 0012_audit_guard
 Create Date: 2026-12-06
 """
 
@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = "0011_health_days"
-down_revision = "0010_field"
+revision = "0013_health_days"
+down_revision = "0012_audit_guard"
 branch_labels = None
 depends_on = None
 
