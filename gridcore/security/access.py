@@ -51,6 +51,7 @@ ACTIONS: dict[str, frozenset[Role]] = {
     "case.act": frozenset({W, D, H, M, X}),
     "case.export": frozenset({D, M, A, X}),
     "features.read": EVERYONE,
+    "geocode": EVERYONE,                   # an address → places with a confidence
     "tiles.read": EVERYONE,
     "resolve": EVERYONE,                   # a location → grid, workers, department
     "health.read": EVERYONE,               # aggregates
