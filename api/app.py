@@ -35,6 +35,7 @@ from api.routes import (
     tiles,
 )
 from api.routes import cases as case_routes
+from api.routes import devices as device_routes
 from api.routes import geocode as geocode_routes
 from api.routes import map as map_routes
 from api.routes import open311 as open311_routes
@@ -147,6 +148,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.include_router(map_routes.router)
     app.include_router(resolve_routes.router)
     app.include_router(geocode_routes.router)
+    app.include_router(device_routes.router)
     app.include_router(health.router)
     app.include_router(evaluation.router)
     app.include_router(briefings.router)

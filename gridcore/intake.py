@@ -26,7 +26,9 @@ from gridcore.errors import OutsideManagedArea, PayloadTooLarge, ValidationError
 from gridcore.resolution import Resolution
 from gridcore.taxonomy import default_taxonomy
 
-SOURCES = ("grid_worker", "hotline", "citizen", "machine", "open311", "other")
+# iot / video: machine discovery (机器发现) by sensors and video analytics; "machine" is the
+# older spelling of either, kept for reports filed before the two were told apart.
+SOURCES = ("grid_worker", "hotline", "citizen", "machine", "iot", "video", "open311", "other")
 # One set of limits for every channel (POST /cases, Open311, the command line, the demo).
 MAX_KEY, MAX_DESCRIPTION, MAX_REPORTER, MAX_CRS = 128, 4000, 200, 32
 # Characters no text field may hold: control characters but tab, LF and CR, lone surrogates,

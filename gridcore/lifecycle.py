@@ -13,6 +13,12 @@ reason), unpark 解除挂账, supervise 督办 (reason). merge 并案 ends a dup
 under a primary case; reopen 重新打开 brings back a closed case (→ rework) or a voided one
 (→ reported).
 
+Machine discovery (机器发现, :mod:`gridcore.devices`): the system records a device's repeated
+alarm on its open case (alarm 重复告警), proposes closing when the device reads normal again
+(propose_close 建议结案: the case keeps its state, a person still checks), or closes it when
+the class may be closed on a machine's word (auto_close 自动结案); a trusted device's report is
+verified by the system (verify).
+
 :func:`plan` is the only gate: it checks the state, the actor's role and the requirements, and
 says what the step needs from storage (a department that must exist, a primary case to check,
 a new dispatch proposal after a send-back); an illegal step raises
@@ -70,6 +76,9 @@ class Action(StrEnum):
     UNPARK = "unpark"
     SUPERVISE = "supervise"
     REOPEN = "reopen"
+    ALARM = "alarm"
+    PROPOSE_CLOSE = "propose_close"
+    AUTO_CLOSE = "auto_close"
 
 
 class NotPermitted(Forbidden):
@@ -114,8 +123,8 @@ def _t(action: Action, sources: set[State] | frozenset[State], to: State | None,
 
 
 TRANSITIONS: dict[Action, Transition] = {t.action: t for t in [
-    _t(Action.VERIFY, {S.REPORTED}, S.VERIFIED, {R.GRID_WORKER, R.DISPATCHER, R.ADMIN},
-       zh="核实", photos=True),
+    _t(Action.VERIFY, {S.REPORTED}, S.VERIFIED,
+       {R.GRID_WORKER, R.DISPATCHER, R.ADMIN, R.SYSTEM}, zh="核实", photos=True),
     # A grid worker sent to verify a report finds nothing there (核实不实): the case is voided
     # with the worker's reason; once verified, only the desk voids.
     _t(Action.VOID, {S.REPORTED, S.VERIFIED}, S.VOIDED, _DESK | {R.GRID_WORKER}, ("reason",),
@@ -142,6 +151,9 @@ TRANSITIONS: dict[Action, Transition] = {t.action: t for t in [
        ("reason",), zh="督办"),
     Transition(Action.REOPEN, {S.CLOSED: S.REWORK, S.VOIDED: S.REPORTED},
                frozenset({R.MANAGER, R.ADMIN}), ("reason",), Stage.HANDLE, "重新打开"),
+    _t(Action.ALARM, OPEN_STATES, None, {R.SYSTEM}, zh="重复告警"),
+    _t(Action.PROPOSE_CLOSE, OPEN_STATES, None, {R.SYSTEM}, ("reason",), zh="建议结案"),
+    _t(Action.AUTO_CLOSE, OPEN_STATES, S.CLOSED, {R.SYSTEM}, ("reason",), zh="自动结案"),
 ]}
 
 
@@ -215,12 +227,15 @@ class Change:
 
 
 def allowed_actions(facts: CaseFacts, role: Role | None = None) -> list[str]:
-    """The steps possible from here (for ``role``, when given), in a stable order."""
+    """The steps possible from here (for ``role``, when given), in a stable order; the steps
+    only the system takes (a device's alarm) are listed for the system alone."""
     out = []
     for t in TRANSITIONS.values():
         if facts.state not in t.targets or (role is not None and role not in t.roles):
             continue
         if role is not None and role in t.only_from and facts.state not in t.only_from[role]:
+            continue
+        if t.roles == {R.SYSTEM} and role is not R.SYSTEM:
             continue
         if t.action is Action.PARK and facts.parked:
             continue
@@ -332,6 +347,8 @@ def _plan_updates(facts: CaseFacts, act: Action, t: Transition, payload: dict[st
         updates["parked_since"] = None
     elif act is Action.SUPERVISE:
         updates["supervised"] = True
+    elif act is Action.PROPOSE_CLOSE:
+        updates["close_proposal"] = {"at": now.isoformat(), "reason": payload["reason"]}
     if act in (Action.REWORK, Action.REOPEN):
         updates["check_result"] = None
     # A voided case brought back is reported again: its clock restarts at the dispatch stage.
@@ -362,7 +379,7 @@ def check_photos(step: Plan, count: int, limit: int) -> None:
                               count=count, limit=limit)
 
 
-HISTORY_FIELDS = ("department", "check_result", "new_limit", "primary_case_id")
+HISTORY_FIELDS = ("department", "check_result", "new_limit", "primary_case_id", "alarm")
 
 
 # A registered case that is not final holds its city part in the class's case state (破损,

@@ -75,13 +75,18 @@ ACTIONS: dict[str, frozenset[Role]] = {
     # patrols (巡查): workers record their own shifts; managers and admins read everyone's
     "patrol.record": frozenset({W, X}),
     "patrol.read_all": frozenset({M, X}),
+    "device.read": frozenset({W, D, M, A, X}),  # the device registry and its open cases
+    "alarm.ingest": frozenset({X}),        # machines send alarms with iot / video keys
 }
 
 # Machine clients (Open311 apps, IoT sensors) authenticate with API keys, not roles.
 KEY_PURPOSES: dict[str, frozenset[str]] = {
     "open311": frozenset({"case.report", "case.read"}),
-    "iot": frozenset({"case.report"}),
+    "iot": frozenset({"case.report", "alarm.ingest"}),  # sensors (物联感知)
+    "video": frozenset({"case.report", "alarm.ingest"}),  # video analytics (视频智能分析)
 }
+# The purposes whose requests are signed (HMAC over the body: gridcore.security.signatures).
+SIGNED_PURPOSES = frozenset({"iot", "video"})
 
 
 def parse_role(value: str) -> Role:

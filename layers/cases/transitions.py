@@ -45,7 +45,7 @@ _PHOTO = text("""
 INSERT INTO case_photo (case_id, path, sha256, content_type, size_bytes, history_id)
 VALUES (:case_id, :path, :sha256, :content_type, :size_bytes, :history_id)
 """)
-_JSON_COLUMNS = {"parked_intervals"}
+_JSON_COLUMNS = {"parked_intervals", "close_proposal"}
 
 
 def facts_of(row: Mapping[str, Any]) -> CaseFacts:

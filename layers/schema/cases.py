@@ -89,6 +89,7 @@ case_record = Table(
     Column("supervised", Boolean, nullable=False, server_default="false"),
     Column("primary_case_id", BigInteger, ForeignKey("case_record.id")),
     Column("intake", JSONB, nullable=False, server_default="{}"),
+    Column("close_proposal", JSONB),  # 建议结案: a device read normal again
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("closed_at", DateTime(timezone=True)),

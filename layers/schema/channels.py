@@ -1,10 +1,22 @@
 """The channels' tables (受理渠道): addresses, named places and streets for geocoding
-(migration ``0008_addresses``)."""
+(migration ``0008_addresses``), devices and the cases their alarms opened (``0009_devices``)."""
 
 from __future__ import annotations
 
 from geoalchemy2 import Geometry
-from sqlalchemy import ARRAY, BigInteger, Column, DateTime, ForeignKey, String, Table, Text, func
+from sqlalchemy import (
+    ARRAY,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Integer,
+    String,
+    Table,
+    Text,
+    func,
+)
 from sqlalchemy.dialects.postgresql import JSONB, TSVECTOR
 
 from layers.schema.city import SRID, metadata
@@ -48,4 +60,34 @@ street = Table(
     Column("geom", Geometry("MULTILINESTRING", srid=SRID, spatial_index=False)),
     Column("source", Text, nullable=False, server_default=""),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+device = Table(
+    "device", metadata,
+    Column("code", String(64), primary_key=True),
+    Column("name", Text, nullable=False, server_default=""),
+    Column("kind", String(32), nullable=False, server_default=""),
+    Column("source", String(8), nullable=False),
+    Column("part_code", String(16), ForeignKey("city_part.code")),
+    Column("geom", Geometry("POINT", srid=SRID, spatial_index=False), nullable=False),
+    Column("alarms", JSONB, nullable=False, server_default="{}"),
+    Column("trusted", Boolean, nullable=False, server_default="false"),
+    Column("active", Boolean, nullable=False, server_default="true"),
+    Column("last_seen_at", DateTime(timezone=True)),
+    Column("last_alarm", Text),
+    Column("last_state", String(8)),
+    Column("attributes", JSONB, nullable=False, server_default="{}"),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+device_case = Table(
+    "device_case", metadata,
+    Column("device_code", String(64), ForeignKey("device.code"), primary_key=True),
+    Column("category_key", String(5), nullable=False),
+    Column("case_id", BigInteger, ForeignKey("case_record.id"), primary_key=True),
+    Column("alarm", Text, nullable=False, server_default=""),
+    Column("opened_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("repeats", Integer, nullable=False, server_default="0"),
+    Column("last_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
