@@ -1,5 +1,5 @@
 """The channels' tables (受理渠道): addresses, named places and streets for geocoding
-(migration ``0008_addresses``), devices and the cases their alarms opened (``0009_devices``)."""
+(migration ``0010_addresses``), devices and the cases their alarms opened (``0011_devices``)."""
 
 from __future__ import annotations
 

@@ -13,8 +13,8 @@
 ``pg_trgm`` ships with PostgreSQL (contrib) and is trusted since PostgreSQL 13. The downgrade
 leaves the extension in place: other tables' indexes may use it.
 
-Revision ID: 0008_addresses
-Revises: 0007_layer_version_shards
+Revision ID: 0010_addresses
+Revises: 0009_appeals
 Create Date: 2026-12-06
 """
 
@@ -22,8 +22,8 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = "0008_addresses"
-down_revision = "0007_layer_version_shards"
+revision = "0010_addresses"
+down_revision = "0009_appeals"
 branch_labels = None
 depends_on = None
 

@@ -11,8 +11,8 @@
   stays for older cases — the downgrade turns both back into it); API keys of purpose
   ``video`` (the downgrade revokes them).
 
-Revision ID: 0009_devices
-Revises: 0008_addresses
+Revision ID: 0011_devices
+Revises: 0010_addresses
 Create Date: 2026-12-06
 """
 
@@ -20,8 +20,8 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = "0009_devices"
-down_revision = "0008_addresses"
+revision = "0011_devices"
+down_revision = "0010_addresses"
 branch_labels = None
 depends_on = None
 
