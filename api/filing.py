@@ -26,7 +26,8 @@ def start(app: FastAPI) -> None:
     state = app.state
     settings = state.settings.cases
     state.geocoder = Geocoder(state.engine, state.resolver)
-    state.intake = intake = Intake(state.engine, state.resolver, settings)
+    state.intake = intake = Intake(state.engine, state.resolver, settings, state.geocoder,
+                                   state.settings.channels.geocode_min_confidence)
     state.alarms = AlarmService(state.engine, intake, state.resolver, settings)
 
     def run(filings: Sequence[Filing], writing: Callable[[], None]) -> list[Outcome]:

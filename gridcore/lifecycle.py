@@ -13,6 +13,13 @@ reason), unpark 解除挂账, supervise 督办 (reason). merge 并案 ends a dup
 under a primary case; reopen 重新打开 brings back a closed case (→ rework) or a voided one
 (→ reported).
 
+Levels and channels (:mod:`gridcore.coordination` checks what these need): locate 定位 (a
+report without a place gets one from the map), self_handle 自处置 (reported → closed in one step
+with photos before and after), escalate 上报 (the team of the level above takes the case; the
+system escalates an overdue case when its class says so), whistle 吹哨 / report_in 报到,
+assist 协同 / assist_done 协同反馈 / release 解除协同 (feed_back waits for every assisting task),
+callback 回访 (after closing, for hotline and citizen cases).
+
 Machine discovery (机器发现, :mod:`gridcore.devices`): the system records a device's repeated
 alarm on its open case (alarm 重复告警), proposes closing when the device reads normal again
 (propose_close 建议结案: the case keeps its state, a person still checks), or closes it when
@@ -35,6 +42,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from gridcore import coordination
 from gridcore.calendar import Interval, WorkingCalendar
 from gridcore.errors import Conflict, Forbidden, ValidationError
 from gridcore.resolution import ResponsibleParty
@@ -79,6 +87,15 @@ class Action(StrEnum):
     ALARM = "alarm"
     PROPOSE_CLOSE = "propose_close"
     AUTO_CLOSE = "auto_close"
+    LOCATE = "locate"
+    SELF_HANDLE = "self_handle"
+    ESCALATE = "escalate"
+    WHISTLE = "whistle"
+    REPORT_IN = "report_in"
+    ASSIST = "assist"
+    ASSIST_DONE = "assist_done"
+    RELEASE = "release"
+    CALLBACK = "callback"
 
 
 class NotPermitted(Forbidden):
@@ -96,6 +113,10 @@ OPEN_STATES = frozenset(S) - TERMINAL_STATES
 # The clock can be paused once a case is registered and until it is checked.
 _PARKABLE = frozenset({S.REGISTERED, S.DISPATCHED, S.ACCEPTED, S.SENT_BACK, S.REWORK})
 _HANDLERS = frozenset({R.DEPARTMENT_HANDLER, R.ADMIN})
+# A department holds the case (escalation, assisting tasks).
+_HELD = frozenset({S.DISPATCHED, S.ACCEPTED, S.REWORK})
+# A street's whistle calls departments to a case someone still has to handle.
+_WHISTLE = frozenset({S.REGISTERED, S.DISPATCHED, S.ACCEPTED, S.SENT_BACK, S.REWORK})
 _DESK = frozenset({R.DISPATCHER, R.MANAGER, R.ADMIN})
 CHECK_RESULTS = ("pass", "fail")
 
@@ -154,6 +175,23 @@ TRANSITIONS: dict[Action, Transition] = {t.action: t for t in [
     _t(Action.ALARM, OPEN_STATES, None, {R.SYSTEM}, zh="重复告警"),
     _t(Action.PROPOSE_CLOSE, OPEN_STATES, None, {R.SYSTEM}, ("reason",), zh="建议结案"),
     _t(Action.AUTO_CLOSE, OPEN_STATES, S.CLOSED, {R.SYSTEM}, ("reason",), zh="自动结案"),
+    _t(Action.LOCATE, {S.REPORTED, S.VERIFIED, S.REGISTERED}, None, _DESK, ("lon", "lat"),
+       zh="定位"),
+    _t(Action.SELF_HANDLE, {S.REPORTED}, S.CLOSED,
+       {R.GRID_WORKER, R.DEPARTMENT_HANDLER, R.ADMIN}, ("reason", "attachments"), zh="自处置"),
+    _t(Action.ESCALATE, _HELD, S.DISPATCHED, _HANDLERS | _DESK | {R.SYSTEM}, ("reason",),
+       Stage.HANDLE, "上报"),
+    _t(Action.WHISTLE, _WHISTLE, None, _DESK, ("departments",), zh="吹哨"),
+    _t(Action.REPORT_IN, _WHISTLE | {S.HANDLED}, None, _HANDLERS, ("department",),
+       zh="报到"),
+    _t(Action.ASSIST, _HELD | {S.HANDLED}, None, _DESK | _HANDLERS, ("departments",),
+       zh="协同"),
+    _t(Action.ASSIST_DONE, _HELD | {S.HANDLED}, None, _HANDLERS, ("department", "reason"),
+       zh="协同反馈"),
+    _t(Action.RELEASE, _HELD | {S.HANDLED}, None, _DESK, ("department", "reason"),
+       zh="解除协同"),
+    _t(Action.CALLBACK, {S.CLOSED}, None, {R.DISPATCHER, R.MANAGER, R.ADMIN}, ("reached",),
+       zh="回访"),
 ]}
 
 
@@ -196,6 +234,9 @@ class CaseFacts:
     stage_started_at: datetime | None = None
     stage_limit: str | None = None
     part_code: str | None = None  # the city part the case is filed against (部件)
+    source: str | None = None  # the channel it came in by (callbacks are for hotline, citizen)
+    open_tasks: tuple[str, ...] = ()  # assisting departments whose tasks are open (协同)
+    location_source: str = "point"  # unlocated: waits in the 待定位 queue for a place
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,6 +253,7 @@ class Plan:
     department: str | None = None  # dispatch: this department must exist
     primary_case_id: int | None = None  # merge: this case must exist, open and not merged
     repropose_without: tuple[str, ...] | None = None  # send-back: propose again without these
+    side: dict[str, Any] = field(default_factory=dict)  # levels and channels: gridcore.coordination
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,6 +266,8 @@ class Change:
     attachments: list[Any]
     details: dict[str, Any]
     part_state: str | None = None  # the linked city part's new state (部件状态), if it changes
+    # rows written beside the case (gridcore.coordination): whistles, assisting tasks, reports
+    records: dict[str, Any] = field(default_factory=dict)
 
 
 def allowed_actions(facts: CaseFacts, role: Role | None = None) -> list[str]:
@@ -236,6 +280,12 @@ def allowed_actions(facts: CaseFacts, role: Role | None = None) -> list[str]:
         if role is not None and role in t.only_from and facts.state not in t.only_from[role]:
             continue
         if t.roles == {R.SYSTEM} and role is not R.SYSTEM:
+            continue
+        if t.action is Action.CALLBACK and facts.source not in coordination.CALLBACK_SOURCES:
+            continue
+        unplaced = facts.location_source in coordination.LOCATABLE
+        if (t.action is Action.LOCATE and not unplaced) or (
+                unplaced and t.action in coordination.NEEDS_PLACE):
             continue
         if t.action is Action.PARK and facts.parked:
             continue
@@ -289,6 +339,10 @@ def plan(facts: CaseFacts, action: str, role: str, payload: dict[str, Any],
                            f"one is {facts.state.value}", action=act.value, role=who.value,
                            roles=sorted(r.value for r in t.roles),
                            allowed=allowed_actions(facts, who))
+    if act is Action.LOCATE and facts.location_source not in coordination.LOCATABLE:
+        raise _illegal(facts, act.value, "the case has its place from the report itself")
+    if act in coordination.NEEDS_PLACE and facts.location_source in coordination.LOCATABLE:
+        raise _illegal(facts, act.value, "the case has no place yet (待定位): locate it first")
     if who not in t.roles:
         raise NotPermitted(f"role {who.value} may not {act.value} ({t.zh}); allowed roles: "
                            f"{', '.join(sorted(r.value for r in t.roles))}",
@@ -351,6 +405,12 @@ def _plan_updates(facts: CaseFacts, act: Action, t: Transition, payload: dict[st
         updates["close_proposal"] = {"at": now.isoformat(), "reason": payload["reason"]}
     if act in (Action.REWORK, Action.REOPEN):
         updates["check_result"] = None
+    if act.value in coordination.SIDE_ACTIONS or act is Action.FEED_BACK:
+        more, side = coordination.plan_side(act.value, facts.source, facts.department,
+                                            facts.open_tasks, payload)
+        updates.update(more)
+        if side:
+            needs["side"] = side
     # A voided case brought back is reported again: its clock restarts at the dispatch stage.
     stage = Stage.DISPATCH if to is State.REPORTED else t.stage
     return Plan(act, facts.state, to, updates, stage, payload, **needs)
@@ -412,15 +472,23 @@ def part_state_after(step: Plan, facts: CaseFacts, holders: tuple[str, ...] = ()
 
 def changes(step: Plan, facts: CaseFacts, calendar: WorkingCalendar, now: datetime,
             reproposal: ResponsibleParty | None = None,
-            part_holders: tuple[str, ...] = ()) -> Change:
+            part_holders: tuple[str, ...] = (),
+            found: dict[str, Any] | None = None) -> Change:
     """Everything ``step`` writes, once storage has checked what it needed: the new fields
     (a new clock's stage, limit and marks on the working calendar, closing or reopening, the
     parked time), the linked part's state, and the history row. ``reproposal``: after a
     send-back, the dispatch proposal made without the refusing departments;
-    ``part_holders``: see :func:`part_state_after`."""
+    ``part_holders``: see :func:`part_state_after`; ``found``: what storage looked up for a
+    step of :mod:`gridcore.coordination` (the team above, the resolved place)."""
     updates = dict(step.updates)
     details: dict[str, Any] = {}
+    records: dict[str, Any] = {}
     pauses = list(facts.parked_intervals)
+    if step.action.value in coordination.SIDE_ACTIONS:
+        more, details, records = coordination.side_changes(
+            step.action.value, step.side, step.payload, facts.category, facts.department,
+            calendar, now, found or {})
+        updates.update(more)
     if step.action is Action.DISPATCH:
         chosen = step.payload["department"]
         details = {"proposed": facts.proposed_department, "rule": facts.proposal_rule,
@@ -458,5 +526,5 @@ def changes(step: Plan, facts: CaseFacts, calendar: WorkingCalendar, now: dateti
     if part_state is not None:
         details["part_state"] = {"part": facts.part_code, "state": part_state}
     return Change(step.to_state, updates, payload.get("reason") or "",
-                  list(payload.get("attachments") or []), details, part_state)
+                  list(payload.get("attachments") or []), details, part_state, records)
 

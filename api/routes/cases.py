@@ -41,7 +41,7 @@ from gridcore.settings import CaseSettings
 from layers.cases.milestones import MILESTONE_COLUMNS, milestones
 from layers.cases.queries import CaseFilter, get_case, list_cases, overdue
 from layers.cases.transitions import transition
-from layers.security.scoping import case_in_scope
+from layers.security.scoping import case_in_scope, party_to
 
 router = APIRouter(prefix="/cases", tags=["cases"])
 
@@ -52,8 +52,8 @@ class CaseIn(BaseModel):
     # A key (P0120, E0103); longer text is looked up so that the answer can list the
     # closest classes (an unknown category is a 422 naming them).
     category: str = Field(min_length=1, max_length=64, examples=["P0120", "E0103"])
-    lon: float
-    lat: float
+    lon: float | None = Field(None, description="with lat; or give an address instead")
+    lat: float | None = None
     crs: str = Field(default="EPSG:4326", max_length=MAX_CRS)
     description: str = Field(default="", max_length=MAX_DESCRIPTION)
     source: str | None = Field(None, description="default: grid_worker for a signed-in grid "
@@ -65,6 +65,10 @@ class CaseIn(BaseModel):
     fix_lat: float | None = None
     fix_accuracy_m: float | None = Field(None, ge=0)
     fix_at: str | None = Field(None, max_length=40, description="ISO 8601 time of the fix")
+    address: str = Field(default="", max_length=200, description=(
+        "a hotline report's address (接诉即办): without lon/lat it is geocoded at intake — at "
+        "GRIDCORE_GEOCODE_MIN_CONFIDENCE or above filed at that point (location_source "
+        "geocoded), else without a grid into the 待定位 queue"))
 
 
 class StepIn(BaseModel):
@@ -75,6 +79,16 @@ class StepIn(BaseModel):
     primary_case_id: int | None = None
     attachments: list[dict[str, Any]] = []
     expected_version: int | None = None
+    # levels and channels (gridcore.coordination)
+    lon: float | None = Field(None, description="locate (定位): the place picked on the map")
+    lat: float | None = None
+    crs: str | None = None
+    departments: list[str] | None = Field(None, description=(
+        "whistle (吹哨) / assist (协同): the departments called; `department` names the one "
+        "reporting in, finishing or released from its task"))
+    reached: bool | None = Field(None, description="callback (回访): was the caller reached")
+    resolved: bool | None = None
+    satisfaction: Literal["satisfied", "basically_satisfied", "unsatisfied"] | None = None
 
 
 class TransitionIn(StepIn):
@@ -335,7 +349,8 @@ def get_one(case_id: int, engine: EngineDep, settings: CaseSettingsDep,
     viewer.require("case.read")
     case = get_case(engine, settings, case_id)
     if not viewer.scope.covers_case(case.get("grid_code"), case.get("department"),
-                                    case.get("filed_by")):
+                                    case.get("filed_by")) \
+            and not party_to(engine, case_id, viewer.scope.department):
         # outside the caller's areas: the same answer as a case that does not exist
         raise NotFound(f"case {case_id} does not exist", case_id=case_id)
     return case

@@ -130,7 +130,9 @@ def import_addresses(ctx: typer.Context, path: str,
 
 @import_app.command("departments")
 def import_departments(ctx: typer.Context, path: str) -> None:
-    """Departments: CSV with code, name, parent_code, contact."""
+    """Departments: CSV with code, name, parent_code, contact; optional level (district /
+    street / community), area_code (the area it serves), level_team (true: the area's own team,
+    which takes the cases escalated to that level)."""
     _import(ctx, "departments", path)
 
 

@@ -77,6 +77,8 @@ ACTIONS: dict[str, frozenset[Role]] = {
     "patrol.read_all": frozenset({M, X}),
     "device.read": frozenset({W, D, M, A, X}),  # the device registry and its open cases
     "alarm.ingest": frozenset({X}),        # machines send alarms with iot / video keys
+    "case.locate": frozenset({D, M, X}),   # the 待定位 queue: reports waiting for a place
+    "case.discuss": frozenset({W, D, H, M, X}),  # a case's consultation thread (会商)
 }
 
 # Machine clients (Open311 apps, IoT sensors) authenticate with API keys, not roles.
