@@ -297,3 +297,64 @@ def test_callback_for_hotline_cases(api: TestClient) -> None:
     step(api, worker, "self_handle", W1, reason="当场处理",
          attachments=[{"role": "before"}, {"role": "after"}])
     refused(api, worker, "callback", DESK, 409, reached=False)
+
+
+def test_evaluation_counts_each_party_and_the_callers(api: TestClient, city: Engine,
+                                                      tmp_path: Path) -> None:
+    """自处置 for the worker and the community, 响应率 / 解决率 / 满意率 from the callbacks,
+    each whistled department's report and each assisting department's own task."""
+    from gridcore.evaluation import EvaluationModel, Period
+    from layers.evaluation.evaluate import evaluate
+
+    with city.begin() as conn:
+        conn.execute(text("INSERT INTO grid_worker (code, name) VALUES ('W1', '张网格')"))
+    filed = api.post("/cases", json=report(), headers=W1)  # filed by the worker, signed in
+    assert filed.status_code == 201, filed.text
+    solved = filed.json()["id"]
+    step(api, solved, "self_handle", W1, reason="当场处理",
+         attachments=[{"role": "before"}, {"role": "after"}])
+    calls = []
+    for reached in (True, False):
+        cid = dispatched(api, source="hotline")
+        calls.append(cid)
+        if reached:
+            step(api, cid, "whistle", DESK, departments=["D_WATER", "D_ROADS"],
+                 new_limit="1wd")
+            step(api, cid, "report_in", DEPT, department="D_WATER")
+            step(api, cid, "accept", DEPT)
+            step(api, cid, "assist", DESK, departments=["D_WATER", "D_LAMP"])
+            step(api, cid, "assist_done", DEPT, department="D_WATER", reason="已配合")
+            step(api, cid, "release", DESK, department="D_LAMP", reason="无需路灯")
+        else:
+            step(api, cid, "accept", DEPT)
+        for action, who, extra in [("handle", DEPT, {}), ("feed_back", DEPT, {}),
+                                   ("check", W1, {"check_result": "pass"}),
+                                   ("close", DESK, {})]:
+            step(api, cid, action, who, **extra)
+    step(api, calls[0], "callback", DESK, reached=True, resolved=True,
+         satisfaction="basically_satisfied")
+    step(api, calls[1], "callback", DESK, reached=False)
+
+    cal = settings(tmp_path).working_calendar
+    month = Period.parse(datetime.now(cal.tz).strftime("%Y-%m"))
+    result = evaluate(city, EvaluationModel.default(), month, cal,
+                      [("department", None), ("area", "community"), ("worker", None)])
+
+    def values(key: str, code: str) -> dict[str, float | None]:
+        ev = result[key]
+        i = ev.keys.index(code)
+        return {m.key: (None if ev.after.values[m.key][i] != ev.after.values[m.key][i]
+                        else float(ev.after.values[m.key][i])) for m in ev.kind.measures}
+
+    grid_team = values("department", "D_GRID")
+    assert (grid_team["response_rate"], grid_team["resolution_rate"],
+            grid_team["satisfaction_rate"]) == (0.5, 1.0, 1.0)
+    assert values("department", "D_WATER")["whistle_on_time_rate"] == 1.0
+    assert values("department", "D_ROADS")["whistle_on_time_rate"] == 0.0  # never reported
+    assert values("department", "D_WATER")["assist_on_time_rate"] == 1.0
+    assert values("department", "D_LAMP")["assist_on_time_rate"] is None  # released: no task
+    community = values("area:community", "110101001001")
+    assert community["self_handled"] == 1.0
+    assert community["self_handling_rate"] == pytest.approx(1 / 3)  # 1 of 1 + 2 registered
+    assert community["response_rate"] == 0.5 and community["satisfaction_rate"] == 1.0
+    assert values("worker", "W1")["self_handled"] == 1.0
