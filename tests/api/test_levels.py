@@ -20,6 +20,7 @@ from gridcore.settings import Settings
 from layers.cases.escalation import escalate_overdue
 from layers.exchange.imports import import_addresses
 from layers.exchange.imports.departments import import_departments
+from layers.grids.dispatch_rules import export_csv, import_csv
 from layers.grids.resolver import Resolver
 from tests.support.cases import (
     GRID_001,
@@ -58,6 +59,14 @@ def city(db: Engine, tmp_path: Path) -> Engine:
     import_addresses(db, tmp_path / "addresses.csv", source="planted")
     (tmp_path / "levels.csv").write_text(LEVELS, encoding="utf-8")
     import_departments(db, tmp_path / "levels.csv")
+    # 暴露垃圾 anywhere in the district: the community's own team (小事不出社区)
+    rules = tmp_path / "rules.csv"
+    rules.write_text("category_key,area_level,area_code,department_code,note,team_level\n"
+                     "E0102,district,110101,,小事不出社区,community\n", encoding="utf-8")
+    kept = export_csv(db).splitlines()[1:]
+    rules.write_text(rules.read_text(encoding="utf-8")
+                     + "".join(line + ",\n" for line in kept), encoding="utf-8")
+    import_csv(db, rules)
     return db
 
 
@@ -115,6 +124,15 @@ def test_department_levels_are_imported_and_checked(city: Engine, tmp_path: Path
         import_departments(city, bad)
     fields = {(p["row"], p["field"]) for p in info.value.details["problems"]}
     assert fields == {(1, "area_code"), (2, "level"), (3, "level_team")}
+
+
+def test_a_rule_proposes_the_community_team(api: TestClient, city: Engine) -> None:
+    case = new_case(api, category="E0102")
+    assert case["proposal"]["department"] == "D_GRID"
+    assert "the community team D_GRID" in case["proposal"]["rule"]
+    exported = export_csv(city).splitlines()
+    assert exported[0].endswith(",team_level")
+    assert "E0102,district,110101,,小事不出社区,community" in exported
 
 
 def test_hotline_address_geocoded_at_intake(api: TestClient) -> None:
