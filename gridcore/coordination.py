@@ -41,6 +41,22 @@ MAX_PARTIES = 20
 # A case filed without a place (待定位) is located by a dispatcher before it goes on.
 LOCATABLE = ("unlocated",)
 NEEDS_PLACE = ("register", "dispatch", "self_handle")
+# The steps a department beside the lead takes on a case: its own report and task.
+PARTY_STEPS = ("report_in", "assist_done")
+
+
+def own_department(step: str, role: str, mine: str | None, payload: dict[str, Any]
+                   ) -> dict[str, Any]:
+    """A department handler reports in and answers its task for their own department: the
+    payload's department defaults to theirs, another one is refused."""
+    if step not in PARTY_STEPS or role != "department_handler" or mine is None:
+        return payload
+    named = str(payload.get("department") or "").strip()
+    if named and named != mine:
+        from gridcore.errors import Forbidden
+
+        raise Forbidden(f"you act for {mine}; {named} reports for itself", department=named)
+    return {**payload, "department": mine}
 
 
 def level_above(level: str | None) -> str | None:

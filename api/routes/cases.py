@@ -23,6 +23,7 @@ from api.json_body import parse_json
 from api.ogc import url_with
 from api.responses import FastJSONResponse
 from api.security.identity import SIGN_IN, Actor, ActorDep, Viewer, identify
+from gridcore.coordination import own_department
 from gridcore.errors import NotFound, PayloadTooLarge, Unauthenticated, ValidationError
 from gridcore.intake import (
     MAX_CRS,
@@ -390,12 +391,18 @@ def _step_body(model: type[StepIn]) -> dict[str, Any]:
         "multipart/form-data": {"schema": _photo_schema(model)}}}}
 
 
+def _own(actor: Actor, action: str, payload: dict[str, Any]) -> dict[str, Any]:
+    """A signed-in department handler's own department on the steps it takes as a party."""
+    mine = actor.principal.scope.department if actor.principal is not None else None
+    return own_department(action, actor.role, mine, payload)
+
+
 def _take(request: Request, case_id: int, action: str, actor: Actor, body: StepIn,
           photos: list[Photo]) -> dict[str, Any]:
     state = request.app.state
     engine, settings = state.engine, state.settings.cases
-    payload = body.model_dump(exclude={"action", "expected_version"})
-    case_in_scope(engine, case_id, actor.principal)
+    payload = _own(actor, action, body.model_dump(exclude={"action", "expected_version"}))
+    case_in_scope(engine, case_id, actor.principal, step=action)
     key = request.headers.get("idempotency-key")
     if key is not None and not 1 <= len(key) <= 128:
         raise ValidationError("Idempotency-Key must have 1–128 characters",

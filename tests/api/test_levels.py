@@ -376,3 +376,44 @@ def test_evaluation_counts_each_party_and_the_callers(api: TestClient, city: Eng
     assert community["self_handling_rate"] == pytest.approx(1 / 3)  # 1 of 1 + 2 registered
     assert community["response_rate"] == 0.5 and community["satisfaction_rate"] == 1.0
     assert values("worker", "W1")["self_handled"] == 1.0
+
+
+def test_parties_beside_the_lead_take_their_own_steps_only(city: Engine,
+                                                           tmp_path: Path) -> None:
+    """Signed in (production mode): an assisting department's handler reads the case, answers
+    its own task and joins the thread, and takes none of the lead's steps."""
+    from api.app import create_app
+    from api.security.identity import issue_token
+    from layers.security import users
+
+    tree = Settings(cases=settings(tmp_path))
+    tree.security = tree.security.model_copy(update={"env": "production"})
+    who = {}
+    for name, role, dept in (("lead", "department_handler", "D_GRID"),
+                             ("water", "department_handler", "D_WATER"),
+                             ("roads", "department_handler", "D_ROADS"),
+                             ("desk", "dispatcher", None), ("w1", "grid_worker", None)):
+        users.add_user(city, name, "correct horse battery", role, department=dept,
+                       areas=(GRID_001,) if role == "grid_worker" else ())
+        who[name] = {"Authorization": f"Bearer {issue_token(tree.security, name, role)[0]}"}
+    with TestClient(create_app(tree, engine=city)) as api:
+        cid = api.post("/cases", json=report(), headers=who["w1"]).json()["id"]
+        for action, by, extra in [("verify", "w1", {}), ("register", "desk", {}),
+                                  ("dispatch", "desk", {"department": "D_GRID"}),
+                                  ("accept", "lead", {}),
+                                  ("assist", "desk", {"departments": ["D_WATER"]})]:
+            r = api.post(f"/cases/{cid}/{action}", headers=who[by], json=extra or None)
+            assert r.status_code == 200, (action, r.text)
+        assert api.get(f"/cases/{cid}", headers=who["water"]).status_code == 200
+        assert api.get(f"/cases/{cid}", headers=who["roads"]).status_code == 404
+        assert api.post(f"/cases/{cid}/handle", headers=who["water"]).status_code == 403
+        r = api.post(f"/cases/{cid}/assist_done", headers=who["water"],
+                     json={"department": "D_GRID", "reason": "不是我的"})
+        assert r.status_code == 403, r.text
+        r = api.post(f"/cases/{cid}/assist_done", headers=who["water"],
+                     json={"reason": "阀门已关"})  # its own department by default
+        assert r.status_code == 200, r.text
+        assert r.json()["assisting"][0]["done_by"] == "water"
+        r = api.post(f"/cases/{cid}/messages", headers=who["water"], json={"body": "已关阀"})
+        assert r.status_code == 201 and r.json()["department"] == "D_WATER"
+        assert api.get(f"/cases/{cid}/messages", headers=who["roads"]).status_code == 403
