@@ -162,6 +162,19 @@ def test_hotline_address_geocoded_at_intake(api: TestClient) -> None:
     assert r.status_code == 422 and r.json()["field"] == "lon", r.text
 
 
+def test_open311_address_string_is_geocoded(api: TestClient) -> None:
+    form = {"api_key": "k-test", "service_code": "E0103", "address_string": "多福巷30号",
+            "description": "路面有油污", "email": "a@example.org"}
+    r = api.post("/open311/v2/requests.json", data=form)
+    assert r.status_code == 201, r.text
+    cid = int(r.json()[0]["service_request_id"])
+    case = api.get(f"/cases/{cid}", headers=DESK).json()
+    assert case["location_source"] == "geocoded" and case["grid_code"] == GRID_002
+    assert case["address"] == "多福巷30号" and case["source"] == "open311"
+    r = api.post("/open311/v2/requests.json", data={**form, "address_string": ""})
+    assert r.status_code in (400, 422), r.text
+
+
 def test_unsure_address_waits_in_the_queue_and_is_located(api: TestClient, db: Engine) -> None:
     case = new_case(api, **hotline("长安街某个不知道的小区门口"))
     cid = case["id"]
