@@ -20,14 +20,11 @@ what each needs and says what it writes.
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 from collections.abc import Mapping
-from functools import lru_cache
-from importlib import resources
 from typing import Any
 
+from gridcore.class_flags import class_flags
 from gridcore.errors import Conflict, ValidationError
 from gridcore.taxonomy import TimeLimit
 
@@ -174,17 +171,8 @@ def _callback(source: str | None, payload: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-@lru_cache(maxsize=1)
 def _escalation() -> dict[str, bool]:
-    text = (resources.files("gridcore") / "data" / "escalation.csv").read_text("utf-8")
-    out: dict[str, bool] = {}
-    for line, row in enumerate(csv.DictReader(io.StringIO(text)), start=2):
-        value = (row.get("escalate_when_overdue") or "").strip().lower()
-        if value not in ("true", "false"):
-            raise ValidationError(f"escalation.csv line {line}: escalate_when_overdue must be "
-                                  "true or false", line=line)
-        out[(row.get("category") or "").strip()] = value == "true"
-    return out
+    return class_flags("escalation", "escalate_when_overdue")
 
 
 def escalates_when_overdue(category: str) -> bool:

@@ -22,17 +22,14 @@ the consumer counts and logs it, and goes on.
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from functools import lru_cache
-from importlib import resources
 from typing import Any
 
+from gridcore.class_flags import class_flags
 from gridcore.errors import ValidationError
 from gridcore.taxonomy import default_taxonomy
 
@@ -212,17 +209,8 @@ def case_key(device: str, alarm: Alarm, category: str) -> str:
     return f"alarm:{device}:{category}:{when}"[:128]
 
 
-@lru_cache(maxsize=1)
 def _machine_close() -> dict[str, bool]:
-    text = (resources.files("gridcore") / "data" / "machine_close.csv").read_text("utf-8")
-    out: dict[str, bool] = {}
-    for line, row in enumerate(csv.DictReader(io.StringIO(text)), start=2):
-        value = (row.get("closes_without_check") or "").strip().lower()
-        if value not in ("true", "false"):
-            raise ValidationError(f"machine_close.csv line {line}: closes_without_check must "
-                                  "be true or false", line=line)
-        out[(row.get("category") or "").strip()] = value == "true"
-    return out
+    return class_flags("machine_close", "closes_without_check")
 
 
 def closes_without_check(category: str) -> bool:
