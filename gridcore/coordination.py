@@ -99,6 +99,12 @@ def _coordinate(payload: Mapping[str, Any], name: str) -> float:
     return value
 
 
+def photo_roles(count: int) -> list[str]:
+    """The roles of a self-handling step's uploaded photos, in the order sent: the first is
+    taken before the work, the others after it (so two photos at least)."""
+    return ["before" if i == 0 else "after" for i in range(count)]
+
+
 def check_photo_roles(attachments: Any) -> list[dict[str, Any]]:
     """Self-handling's evidence: at least one photo taken before and one after."""
     items = attachments if isinstance(attachments, list) else []

@@ -178,7 +178,8 @@ TRANSITIONS: dict[Action, Transition] = {t.action: t for t in [
     _t(Action.LOCATE, {S.REPORTED, S.VERIFIED, S.REGISTERED}, None, _DESK, ("lon", "lat"),
        zh="定位"),
     _t(Action.SELF_HANDLE, {S.REPORTED}, S.CLOSED,
-       {R.GRID_WORKER, R.DEPARTMENT_HANDLER, R.ADMIN}, ("reason", "attachments"), zh="自处置"),
+       {R.GRID_WORKER, R.DEPARTMENT_HANDLER, R.ADMIN}, ("reason", "attachments"), zh="自处置",
+       photos=True),
     _t(Action.ESCALATE, _HELD, S.DISPATCHED, _HANDLERS | _DESK | {R.SYSTEM}, ("reason",),
        Stage.HANDLE, "上报"),
     _t(Action.WHISTLE, _WHISTLE, None, _DESK, ("departments",), zh="吹哨"),
@@ -187,7 +188,7 @@ TRANSITIONS: dict[Action, Transition] = {t.action: t for t in [
     _t(Action.ASSIST, _HELD | {S.HANDLED}, None, _DESK | _HANDLERS, ("departments",),
        zh="协同"),
     _t(Action.ASSIST_DONE, _HELD | {S.HANDLED}, None, _HANDLERS, ("department", "reason"),
-       zh="协同反馈"),
+       zh="协同反馈", photos=True),
     _t(Action.RELEASE, _HELD | {S.HANDLED}, None, _DESK, ("department", "reason"),
        zh="解除协同"),
     _t(Action.CALLBACK, {S.CLOSED}, None, {R.DISPATCHER, R.MANAGER, R.ADMIN}, ("reached",),
@@ -283,6 +284,8 @@ def allowed_actions(facts: CaseFacts, role: Role | None = None) -> list[str]:
             continue
         if t.action is Action.CALLBACK and facts.source not in coordination.CALLBACK_SOURCES:
             continue
+        if t.action is Action.SELF_HANDLE:  # the reporter's own step right after reporting,
+            continue                       # not one a worklist offers on others' reports
         unplaced = facts.location_source in coordination.LOCATABLE
         if (t.action is Action.LOCATE and not unplaced) or (
                 unplaced and t.action in coordination.NEEDS_PLACE):

@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, text
 
+from gridcore.coordination import photo_roles
 from gridcore.errors import Conflict, NotFound, ValidationError
 from gridcore.intake import Photo
 from gridcore.lifecycle import (
@@ -89,6 +90,11 @@ def transition(engine: Engine, settings: CaseSettings, resolver: Resolves, case_
                            f"{expected_version}; reload it and retry", case_id=case_id,
                            version=row["version"])
         facts = facts_of(row, coordination.open_tasks(conn, case_id))
+        if action == "self_handle" and photos:  # uploaded: the first before, the rest after
+            payload = {**payload, "attachments": [
+                *(payload.get("attachments") or []),
+                *({"role": r, "sha256": p.sha256, "uploaded": True}
+                  for r, p in zip(photo_roles(len(photos)), photos, strict=True))]}
         step = plan(facts, action, role, payload, now)
         check_photos(step, len(photos), settings.max_photos)
         if step.department is not None:
@@ -105,19 +111,26 @@ def transition(engine: Engine, settings: CaseSettings, resolver: Resolves, case_
                  if step.side or step.action.value == "self_handle" else {})
         change = changes(step, facts, calendar, now, reproposal, holders, found)
         _write(conn, row["id"], change.to_state.value, change.updates, now)
-        if change.records:
-            coordination.write_records(conn, case_id, change.records, actor, now,
-                                       change.reason, change.attachments)
         if change.part_state is not None:
             set_part_state(conn, str(facts.part_code), change.part_state, case_id,
                            step.action.value, actor, now, now.astimezone(calendar.tz).date())
         stored = [{"path": store_photo(p, settings.media_dir), "sha256": p.sha256}
                   for p in photos]  # content-addressed: a retried step writes the same files
+        roles = {a["sha256"]: a["role"] for a in change.attachments
+                 if isinstance(a, dict) and a.get("uploaded")}
+        for file in stored:  # self-handling: the upload's role (before / after) on its file
+            if file["sha256"] in roles:
+                file["role"] = roles[file["sha256"]]
+        attachments = [a for a in change.attachments
+                       if not (isinstance(a, dict) and a.get("uploaded"))]
+        if change.records:  # an assisting task's feedback keeps its photos too
+            coordination.write_records(conn, case_id, change.records, actor, now,
+                                       change.reason, [*attachments, *stored])
         history_id = conn.execute(_HISTORY, {
             "case_id": case_id, "at": now, "actor": actor, "role": role,
             "action": step.action.value, "from_state": step.from_state.value,
             "to_state": change.to_state.value, "reason": change.reason,
-            "attachments": json.dumps([*change.attachments, *stored]),
+            "attachments": json.dumps([*attachments, *stored]),
             "details": json.dumps({**change.details, **(
                 {"idempotency_key": idempotency_key} if idempotency_key else {})},
                 default=str)}).scalar_one()

@@ -29,6 +29,7 @@ from tests.support.cases import (
     INSIDE_002,
     OUTSIDE,
     plant,
+    png_bytes,
     report,
     settings,
 )
@@ -216,6 +217,24 @@ def test_self_handling_closes_in_one_step(api: TestClient) -> None:
     assert done["state"] == "closed" and done["self_handled"] is True
     assert done["check_result"] == "pass" and done["closed_at"]
     assert [h["action"] for h in done["history"]] == ["report", "self_handle"]
+
+
+def test_self_handling_with_uploaded_photos(api: TestClient) -> None:
+    """From the phone: multipart photos, the first taken before the work, the last after."""
+    cid = api.post("/cases", json=report(), headers=W1).json()["id"]
+    one = [("photos", ("before.png", png_bytes(8), "image/png"))]
+    r = api.post(f"/cases/{cid}/self_handle", headers=W1, data={"reason": "当场清理"},
+                 files=one)
+    assert r.status_code == 422 and r.json()["missing"] == ["after"], r.text
+    two = [*one, ("photos", ("after.png", png_bytes(9), "image/png"))]
+    r = api.post(f"/cases/{cid}/self_handle", headers=W1, data={"reason": "当场清理"},
+                 files=two)
+    assert r.status_code == 200, r.text
+    case = r.json()
+    assert case["state"] == "closed" and case["self_handled"] is True
+    assert [p["step"] for p in case["photos"]] == ["self_handle", "self_handle"]
+    roles = [a.get("role") for a in case["history"][-1]["attachments"]]
+    assert roles == ["before", "after"]
 
 
 def test_escalation_by_hand_and_at_the_top(api: TestClient) -> None:
