@@ -37,11 +37,14 @@ _LATIN_CROSS = re.compile(
     r"\s*(?:&|/|\+|\s@\s|\s(?:and|at|x|ja|och|und|et)\s)\s*(?P<b>.+?)"
     r"(?:\s+(?:intersection|junction|corner|risteys))?$", re.IGNORECASE)
 # A Chinese address's administrative prefix: province, city, district / county, street office.
+# (a 社区, 小区, 园区, 景区 or 校区 ends in 区 but is no district: "多福巷社区服务站" is a place)
 _ZH_ADMIN = re.compile(
-    r"^(?P<admin>(?:[^\d\s]{1,7}?(?:省|自治区))?(?:[^\d\s]{1,7}?市)?(?:[^\d\s]{1,7}?(?:区|县|旗))?"
+    r"^(?P<admin>(?:[^\d\s]{1,7}?(?:省|自治区))?(?:[^\d\s]{1,7}?市)?"
+    r"(?:[^\d\s]{1,7}?(?:区(?<!社区)(?<!小区)(?<!园区)(?<!景区)(?<!校区)|县|旗))?"
     r"(?:[^\d\s]{1,9}?(?:街道|镇|乡))?)(?P<rest>.+)$")
+# "建国路88号", and "建国路88" as callers say it (a number ending the address is a house number)
 _ZH_NUMBER = re.compile(
-    r"^(?P<street>.*?\D)\s*(?P<num>\d+\s*(?:-\s*\d+)?)\s*(?:号|號)(?P<tail>.*)$")
+    r"^(?P<street>.*?\D)\s*(?P<num>\d+\s*(?:-\s*\d+)?)\s*(?:(?:号|號)(?P<tail>.*)|$)")
 # Latin: "Street 12", "Street 12 B", "Street 12b 3", "12 Street", "12b Street".
 _NUM = r"\d+(?:\s*-\s*\d+)?(?:\s?[a-z](?![a-z]))?"
 _NUMBER_AFTER = re.compile(rf"^(?P<street>.*?[^\W\d][^\d]*?)\s+(?P<num>{_NUM})(?P<tail>(?:\W.*)?)$",

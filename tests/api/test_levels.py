@@ -149,6 +149,11 @@ def test_hotline_address_geocoded_at_intake(api: TestClient) -> None:
     # with the district before it: the administrative prefix is set apart
     prefixed = new_case(api, **hotline("东城区多福巷12号"))
     assert prefixed["location_source"] == "geocoded" and prefixed["grid_code"] == GRID_001
+    # a named place whose name ends in 社区 (no district), a number said without 号
+    place = new_case(api, **hotline("多福巷社区服务站"))
+    assert place["location_source"] == "geocoded" and place["grid_code"] == GRID_001
+    bare = new_case(api, **hotline("多福巷30"))
+    assert bare["location_source"] == "geocoded" and bare["grid_code"] == GRID_002
     # a typo in the street: found, but below the threshold — waits for a person, who starts
     # from the candidate the geocoder offers
     typo = new_case(api, **hotline("多福港30号"))

@@ -116,3 +116,16 @@ def test_rank_scores_precision_dedupes_and_flags_ambiguity() -> None:
     assert apart[0].confidence == 1.0 and "ambiguous_with" not in apart[0].terms
     near_miss = rank([_c("intersection", "A / B", 1.0, touching=False)])
     assert near_miss[0].confidence == 0.9
+
+
+def test_chinese_place_names_ending_in_qu_and_numbers_without_hao() -> None:
+    """A 社区 / 小区 is no district (区), and a caller's "多福巷30" names house number 30."""
+    from gridcore.geocoding.query import parse
+
+    place = parse("多福巷社区服务站")
+    assert place.admin == "" and place.readings == ["text"]
+    assert parse("阳光小区3号楼").admin == ""
+    bare = parse("多福巷30")
+    assert (bare.street.text if bare.street else None, bare.number) == ("多福巷", "30")
+    prefixed = parse("北京市东城区多福巷12号")
+    assert prefixed.admin == "北京市东城区" and prefixed.number == "12"
