@@ -1,5 +1,5 @@
 """The channels' tables (受理渠道): addresses, named places and streets for geocoding
-(migration ``0011_addresses``), devices and the cases their alarms opened (``0012_devices``)."""
+(migration ``0013_addresses``), devices and the cases their alarms opened (``0014_devices``)."""
 
 from __future__ import annotations
 

@@ -11,8 +11,8 @@
   stays for older cases — the downgrade turns both back into it); API keys of purpose
   ``video`` (the downgrade revokes them).
 
-Revision ID: 0012_devices
-Revises: 0011_addresses
+Revision ID: 0014_devices
+Revises: 0013_addresses
 Create Date: 2026-12-06
 """
 
@@ -20,8 +20,8 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = "0012_devices"
-down_revision = "0011_addresses"
+revision = "0014_devices"
+down_revision = "0013_addresses"
 branch_labels = None
 depends_on = None
 

@@ -13,8 +13,8 @@
 ``pg_trgm`` ships with PostgreSQL (contrib) and is trusted since PostgreSQL 13. The downgrade
 leaves the extension in place: other tables' indexes may use it.
 
-Revision ID: 0011_addresses
-Revises: 0010_field
+Revision ID: 0013_addresses
+Revises: 0012_audit_guard
 Create Date: 2026-12-06
 """
 
@@ -22,8 +22,8 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = "0011_addresses"
-down_revision = "0010_field"
+revision = "0013_addresses"
+down_revision = "0012_audit_guard"
 branch_labels = None
 depends_on = None
 
