@@ -169,15 +169,13 @@ class Report:
         for name, value, limit in (("idempotency_key", self.idempotency_key, MAX_KEY),
                                    ("description", self.description, MAX_DESCRIPTION),
                                    ("reporter", self.reporter, MAX_REPORTER),
-                                   ("crs", self.crs, MAX_CRS)):
+                                   ("crs", self.crs, MAX_CRS),
+                                   ("address", self.address, MAX_ADDRESS)):
             check_text(name, value, limit)
         default_taxonomy().get(self.category)
         if self.source not in SOURCES:
             raise ValidationError(f"source {self.source!r} must be one of {', '.join(SOURCES)}",
                                   field="source", value=self.source)
-        if len(self.address) > MAX_ADDRESS:
-            raise ValidationError(f"address is longer than {MAX_ADDRESS} characters",
-                                  field="address")
         if self.fix is not None:
             self.fix.validate()
         if not self.placed:

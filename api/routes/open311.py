@@ -115,7 +115,7 @@ async def post_request(request: Request, fmt: str,
             raise ValidationError(f"attribute[source] must be one of "
                                   f"{', '.join(fmt311.SOURCE_VALUES)}", field="source")
         # GeoReport v2: lat/long, or an address_string instead (geocoded at intake)
-        address = str(form.get("address_string") or "").strip()[:200]
+        address = str(form.get("address_string") or "").strip()
         lat: float | None = None
         lon: float | None = None
         if not (address and not form.get("lat") and not form.get("long")):
