@@ -150,7 +150,7 @@ appeal = Table(
     Column("version", Integer, nullable=False, server_default="1"),
 )
 
-# 协同处置: an assisting department's task on a case (migration 0015_levels)
+# 协同处置: an assisting department's task on a case (migration 0016_levels)
 case_task = Table(
     "case_task", metadata,
     Column("id", BigInteger, primary_key=True, autoincrement=True),

@@ -1,5 +1,5 @@
 """The channels' tables (受理渠道): addresses, named places and streets for geocoding
-(migration ``0013_addresses``), devices and the cases their alarms opened (``0014_devices``)."""
+(migration ``0014_addresses``), devices and the cases their alarms opened (``0015_devices``)."""
 
 from __future__ import annotations
 

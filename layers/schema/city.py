@@ -97,7 +97,7 @@ department = Table(
                                                   initially="DEFERRED")),
     Column("contact", Text),
     # its level (district / street / community; None: a city department) and the area it
-    # serves; the level team takes what is escalated to that level (migration 0015_levels)
+    # serves; the level team takes what is escalated to that level (migration 0016_levels)
     Column("level", String(10)),
     Column("area_code", String(12)),
     Column("level_team", Boolean, nullable=False, server_default="false"),

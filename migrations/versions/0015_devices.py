@@ -11,8 +11,8 @@
   stays for older cases — the downgrade turns both back into it); API keys of purpose
   ``video`` (the downgrade revokes them).
 
-Revision ID: 0014_devices
-Revises: 0013_addresses
+Revision ID: 0015_devices
+Revises: 0014_addresses
 Create Date: 2026-12-06
 """
 
@@ -20,8 +20,8 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = "0014_devices"
-down_revision = "0013_addresses"
+revision = "0015_devices"
+down_revision = "0014_addresses"
 branch_labels = None
 depends_on = None
 

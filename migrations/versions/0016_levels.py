@@ -12,8 +12,8 @@
 - ``case_whistle``: a department a street's whistle (吹哨) named, its deadline and report (报到);
 - ``case_message``: the consultation thread (会商) of a case, with attachments.
 
-Revision ID: 0015_levels
-Revises: 0014_devices
+Revision ID: 0016_levels
+Revises: 0015_devices
 Create Date: 2026-12-06
 """
 
@@ -21,8 +21,8 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = "0015_levels"
-down_revision = "0014_devices"
+revision = "0016_levels"
+down_revision = "0015_devices"
 branch_labels = None
 depends_on = None
 

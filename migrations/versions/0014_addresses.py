@@ -13,8 +13,8 @@
 ``pg_trgm`` ships with PostgreSQL (contrib) and is trusted since PostgreSQL 13. The downgrade
 leaves the extension in place: other tables' indexes may use it.
 
-Revision ID: 0013_addresses
-Revises: 0012_audit_guard
+Revision ID: 0014_addresses
+Revises: 0013_health_days
 Create Date: 2026-12-06
 """
 
@@ -22,8 +22,8 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = "0013_addresses"
-down_revision = "0012_audit_guard"
+revision = "0014_addresses"
+down_revision = "0013_health_days"
 branch_labels = None
 depends_on = None
 
