@@ -20,6 +20,7 @@ from api.routes import (
     auth,
     briefings,
     case_photos,
+    case_threads,
     categories,
     entities,
     evaluation,
@@ -35,6 +36,8 @@ from api.routes import (
     tiles,
 )
 from api.routes import cases as case_routes
+from api.routes import devices as device_routes
+from api.routes import geocode as geocode_routes
 from api.routes import map as map_routes
 from api.routes import open311 as open311_routes
 from api.routes import resolve as resolve_routes
@@ -137,6 +140,9 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     # against the included routers' routes one by one, a cost every report paid for each
     # route before its own (benchmarks/README.md, "Design figures"). No route of a router
     # included later can match their paths (a path parameter never spans a "/").
+    # (the 待定位 queue and the 会商 thread first: /cases/{id} and /cases/{id}/{action} would
+    # take their paths)
+    app.include_router(case_threads.router)
     app.include_router(case_routes.router)
     app.include_router(tiles.router)
     app.include_router(open311_routes.router)
@@ -145,6 +151,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.include_router(features.router)
     app.include_router(map_routes.router)
     app.include_router(resolve_routes.router)
+    app.include_router(geocode_routes.router)
+    app.include_router(device_routes.router)
     app.include_router(health.router)
     app.include_router(evaluation.router)
     app.include_router(briefings.router)

@@ -16,13 +16,19 @@ from fastapi import FastAPI, Request
 from api.intake_groups import IntakeGroups
 from gridcore.intake import Filing
 from layers.cases.intake import Intake, IntakeResult, Outcome
+from layers.channels.alarms import AlarmService
+from layers.channels.geocoder import Geocoder
 
 
 def start(app: FastAPI) -> None:
-    """The app's intake service and its groups (from the lifespan, once the resolver is up)."""
+    """The app's intake service and its groups, the geocoder, and the alarm service of the
+    HTTP alarm webhook (from the lifespan, once the resolver is up)."""
     state = app.state
     settings = state.settings.cases
-    state.intake = intake = Intake(state.engine, state.resolver, settings)
+    state.geocoder = Geocoder(state.engine, state.resolver)
+    state.intake = intake = Intake(state.engine, state.resolver, settings, state.geocoder,
+                                   state.settings.channels.geocode_min_confidence)
+    state.alarms = AlarmService(state.engine, intake, state.resolver, settings)
 
     def run(filings: Sequence[Filing], writing: Callable[[], None]) -> list[Outcome]:
         with intake.prepare(filings) as group:  # the read; each case worked out

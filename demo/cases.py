@@ -243,7 +243,7 @@ def _proposed(case: dict[str, Any], _cases: dict[int, dict[str, Any]]) -> dict[s
 def _reporting_worker(resolver: Resolver, report: Report) -> str | None:
     """A grid worker's report is filed by the worker of the community it lies in (the
     evaluation of workers counts their reports by the filing actor)."""
-    if report.source != "grid_worker":
+    if report.source != "grid_worker" or report.lon is None or report.lat is None:
         return None
     try:
         community = resolver.resolve(report.lon, report.lat).community

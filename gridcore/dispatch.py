@@ -7,6 +7,11 @@ owner (权属单位) — a broken lamp goes to whoever maintains that lamp. A ca
 is re-proposed with the refusing departments in ``exclude``: the next candidate in the same
 order (owner override, then rules from specific to general) is proposed instead.
 
+A rule may name a level's team instead of a department (``team_level``: community, street or
+district): the team of that level of the area the report lies in (小事不出社区: the community's
+own team takes the small things) — the department marked ``level_team`` for that area. An area
+without such a team skips the rule, and the proposal says so.
+
 Every proposal carries a sentence naming the rule (or the part) that decided it. Pure domain:
 the rules come in as values; ``layers.grids.dispatch_rules`` loads and saves them.
 """
@@ -20,6 +25,7 @@ from gridcore.errors import ImportRejected
 
 LEVELS = ("grid", "community", "street", "district", "city")  # most specific first
 CODE_LENGTH = {"grid": 15, "community": 12, "street": 9, "district": 6}
+TEAM_LEVELS = ("community", "street", "district")
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,13 +36,17 @@ class DispatchRule:
     department_code: str
     note: str = ""
     id: int | None = None
+    team_level: str | None = None  # instead of a department: that level's team of the area
 
-    def describe(self) -> str:
+    def describe(self, team: str | None = None) -> str:
+        """The rule in words (``team``: the team it named for this report's area)."""
         where = "the whole city" if self.area_level == "city" else (
             f"{self.area_level} {self.area_code}")
         ref = f"#{self.id} " if self.id is not None else ""
         note = f" ({self.note})" if self.note else ""
-        return f"dispatch rule {ref}{self.category_key} in {where} → {self.department_code}{note}"
+        target = (f"the {self.team_level} team{f' {team}' if team else ''}"
+                  if self.team_level else self.department_code)
+        return f"dispatch rule {ref}{self.category_key} in {where} → {target}{note}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +93,7 @@ class DispatchRules:
 
     rules: list[DispatchRule]
     departments: Mapping[str, str] = field(default_factory=dict)  # code → name
+    teams: Mapping[tuple[str, str], str] = field(default_factory=dict)  # (level, area) → code
 
     def __post_init__(self) -> None:
         self._index: dict[tuple[str, str, str | None], DispatchRule] = {
@@ -90,8 +101,8 @@ class DispatchRules:
 
     @classmethod
     def validated(cls, rules: Iterable[DispatchRule], departments: Mapping[str, str],
-                  categories: Collection[str], areas: Mapping[str, Collection[str]]
-                  ) -> DispatchRules:
+                  categories: Collection[str], areas: Mapping[str, Collection[str]],
+                  teams: Mapping[tuple[str, str], str] | None = None) -> DispatchRules:
         """Check every rule; raise ImportRejected listing every problem (row, field, why).
 
         ``areas`` maps a level (grid, community, street, district) to the codes that exist;
@@ -105,7 +116,18 @@ class DispatchRules:
 
             if r.category_key not in categories:
                 bad("category_key", f"unknown class {r.category_key!r} (not in the taxonomy)")
-            if r.department_code not in departments:
+            if r.team_level is not None:
+                if r.department_code:
+                    bad("team_level", "a rule names a department or a level's team, not both")
+                if r.team_level not in TEAM_LEVELS:
+                    bad("team_level", f"team_level {r.team_level!r} must be one of "
+                                      f"{', '.join(TEAM_LEVELS)}")
+                elif r.area_level in LEVELS and LEVELS.index(r.area_level) < LEVELS.index(
+                        r.team_level):
+                    bad("team_level", f"a {r.area_level} rule cannot name the {r.team_level} "
+                                      "team: the area lies in many of them; name a level at "
+                                      "or below the rule's area, or a department")
+            elif r.department_code not in departments:
                 bad("department_code", f"unknown department {r.department_code!r}")
             if r.area_level not in LEVELS:
                 bad("area_level", f"unknown area level {r.area_level!r}; "
@@ -127,7 +149,14 @@ class DispatchRules:
             raise ImportRejected(f"{len(problems)} problem(s) in the dispatch rules; "
                                  f"first: row {problems[0]['row']} {problems[0]['field']}: "
                                  f"{problems[0]['reason']}", problems=problems)
-        return cls(rules, departments)
+        return cls(rules, departments, teams or {})
+
+    def target(self, rule: DispatchRule, where: AreaPath) -> str | None:
+        """The department a rule sends a report at ``where`` to (None: no team there)."""
+        if rule.team_level is None:
+            return rule.department_code
+        area = where.code(rule.team_level)
+        return self.teams.get((rule.team_level, area)) if area else None
 
     def candidates(self, category_key: str, where: AreaPath) -> list[DispatchRule]:
         """Matching rules, most specific first."""
@@ -158,11 +187,18 @@ class DispatchRules:
         if category_key is None:
             return Proposal(None, None, "no category given, so no dispatch rule applies",
                             excluded=excluded)
+        missing = ""
         for rule in self.candidates(category_key, where):
-            if rule.department_code in skip:
+            dept = self.target(rule, where)
+            if dept is None:
+                missing += (f"; skipped {rule.describe()}: the {rule.team_level} here has no "
+                            "team")
                 continue
-            return Proposal(rule.department_code, self.departments.get(rule.department_code),
-                            f"{rule.describe()}: the most specific rule for this "
-                            f"location{skipped}", rule, "rule", excluded)
+            if dept in skip:
+                continue
+            return Proposal(dept, self.departments.get(dept),
+                            f"{rule.describe(dept)}: the most specific rule for this "
+                            f"location{skipped}{missing}", rule, "rule", excluded)
+        skipped += missing
         return Proposal(None, None, f"no dispatch rule for {category_key} at this location"
                                     f"{skipped}; a dispatcher must choose", excluded=excluded)

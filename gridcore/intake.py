@@ -26,7 +26,9 @@ from gridcore.errors import OutsideManagedArea, PayloadTooLarge, ValidationError
 from gridcore.resolution import Resolution
 from gridcore.taxonomy import default_taxonomy
 
-SOURCES = ("grid_worker", "hotline", "citizen", "machine", "open311", "other")
+# iot / video: machine discovery (机器发现) by sensors and video analytics; "machine" is the
+# older spelling of either, kept for reports filed before the two were told apart.
+SOURCES = ("grid_worker", "hotline", "citizen", "machine", "iot", "video", "open311", "other")
 # One set of limits for every channel (POST /cases, Open311, the command line, the demo).
 MAX_KEY, MAX_DESCRIPTION, MAX_REPORTER, MAX_CRS = 128, 4000, 200, 32
 # Characters no text field may hold: control characters but tab, LF and CR, lone surrogates,
@@ -133,20 +135,31 @@ class DeviceFix:
                 "at": self.at}
 
 
+LOCATION_SOURCES = ("point", "geocoded", "map", "unlocated")
+MAX_ADDRESS = 200
+
+
 @dataclass(frozen=True)
 class Report:
-    """One report as received (any source)."""
+    """One report as received (any source). A hotline report may come with an ``address``
+    instead of a point (lon / lat None): intake geocodes it (接诉即办)."""
 
     idempotency_key: str
     category: str
-    lon: float
-    lat: float
+    lon: float | None
+    lat: float | None
     crs: str = "EPSG:4326"
     description: str = ""
     source: str = "other"
     reporter: str = ""
     photos: list[Photo] = field(default_factory=list)
     fix: DeviceFix | None = None
+    address: str = ""
+
+    @property
+    def placed(self) -> bool:
+        """Does the report come with a point (else only with an address)?"""
+        return self.lon is not None and self.lat is not None
 
     def validate(self) -> None:
         if not self.idempotency_key or len(self.idempotency_key) > MAX_KEY:
@@ -156,26 +169,40 @@ class Report:
         for name, value, limit in (("idempotency_key", self.idempotency_key, MAX_KEY),
                                    ("description", self.description, MAX_DESCRIPTION),
                                    ("reporter", self.reporter, MAX_REPORTER),
-                                   ("crs", self.crs, MAX_CRS)):
+                                   ("crs", self.crs, MAX_CRS),
+                                   ("address", self.address, MAX_ADDRESS)):
             check_text(name, value, limit)
         default_taxonomy().get(self.category)
         if self.source not in SOURCES:
             raise ValidationError(f"source {self.source!r} must be one of {', '.join(SOURCES)}",
                                   field="source", value=self.source)
-        for name, v in (("lon", self.lon), ("lat", self.lat)):
-            if not math.isfinite(v):
-                raise ValidationError(f"{name} must be a finite number", field=name)
         if self.fix is not None:
             self.fix.validate()
+        if not self.placed:
+            if (self.lon is None) != (self.lat is None):
+                missing = "lat" if self.lat is None else "lon"
+                raise ValidationError(f"{missing} is missing: lon and lat go together",
+                                      field=missing)
+            if not self.address.strip():
+                raise ValidationError("a report needs a place: lon and lat, or an address to "
+                                      "geocode", field="location")
+            return
+        for name, v in (("lon", self.lon), ("lat", self.lat)):
+            if v is None or not math.isfinite(v):
+                raise ValidationError(f"{name} must be a finite number", field=name)
 
     def payload_hash(self) -> str:
         """What makes two reports with one key the same report (a resend) or not (a 409)."""
-        body = {"category": self.category, "lon": round(self.lon, 9), "lat": round(self.lat, 9),
-                "crs": self.crs.upper(), "description": self.description,
-                "source": self.source, "reporter": self.reporter,
-                "photos": [p.sha256 for p in self.photos]}
+        body: dict[str, Any] = {
+            "category": self.category,
+            "lon": round(self.lon, 9) if self.lon is not None else None,
+            "lat": round(self.lat, 9) if self.lat is not None else None,
+            "crs": self.crs.upper(), "description": self.description, "source": self.source,
+            "reporter": self.reporter, "photos": [p.sha256 for p in self.photos]}
         if self.fix is not None:  # absent: the hash of every report filed before it existed
             body["fix"] = self.fix.as_dict()
+        if self.address:  # absent: the hash of every report filed before addresses existed
+            body["address"] = self.address
         return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
 
 

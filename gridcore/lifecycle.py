@@ -13,6 +13,19 @@ reason), unpark 解除挂账, supervise 督办 (reason). merge 并案 ends a dup
 under a primary case; reopen 重新打开 brings back a closed case (→ rework) or a voided one
 (→ reported).
 
+Levels and channels (:mod:`gridcore.coordination` checks what these need): locate 定位 (a
+report without a place gets one from the map), self_handle 自处置 (reported → closed in one step
+with photos before and after), escalate 上报 (the team of the level above takes the case; the
+system escalates an overdue case when its class says so), whistle 吹哨 / report_in 报到,
+assist 协同 / assist_done 协同反馈 / release 解除协同 (feed_back waits for every assisting task),
+callback 回访 (after closing, for hotline and citizen cases).
+
+Machine discovery (机器发现, :mod:`gridcore.devices`): the system records a device's repeated
+alarm on its open case (alarm 重复告警), proposes closing when the device reads normal again
+(propose_close 建议结案: the case keeps its state, a person still checks), or closes it when
+the class may be closed on a machine's word (auto_close 自动结案); a trusted device's report is
+verified by the system (verify).
+
 :func:`plan` is the only gate: it checks the state, the actor's role and the requirements, and
 says what the step needs from storage (a department that must exist, a primary case to check,
 a new dispatch proposal after a send-back); an illegal step raises
@@ -29,6 +42,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from gridcore import coordination
 from gridcore.calendar import Interval, WorkingCalendar
 from gridcore.errors import Conflict, Forbidden, ValidationError
 from gridcore.resolution import ResponsibleParty
@@ -70,6 +84,18 @@ class Action(StrEnum):
     UNPARK = "unpark"
     SUPERVISE = "supervise"
     REOPEN = "reopen"
+    ALARM = "alarm"
+    PROPOSE_CLOSE = "propose_close"
+    AUTO_CLOSE = "auto_close"
+    LOCATE = "locate"
+    SELF_HANDLE = "self_handle"
+    ESCALATE = "escalate"
+    WHISTLE = "whistle"
+    REPORT_IN = "report_in"
+    ASSIST = "assist"
+    ASSIST_DONE = "assist_done"
+    RELEASE = "release"
+    CALLBACK = "callback"
 
 
 class NotPermitted(Forbidden):
@@ -87,6 +113,10 @@ OPEN_STATES = frozenset(S) - TERMINAL_STATES
 # The clock can be paused once a case is registered and until it is checked.
 _PARKABLE = frozenset({S.REGISTERED, S.DISPATCHED, S.ACCEPTED, S.SENT_BACK, S.REWORK})
 _HANDLERS = frozenset({R.DEPARTMENT_HANDLER, R.ADMIN})
+# A department holds the case (escalation, assisting tasks).
+_HELD = frozenset({S.DISPATCHED, S.ACCEPTED, S.REWORK})
+# A street's whistle calls departments to a case someone still has to handle.
+_WHISTLE = frozenset({S.REGISTERED, S.DISPATCHED, S.ACCEPTED, S.SENT_BACK, S.REWORK})
 _DESK = frozenset({R.DISPATCHER, R.MANAGER, R.ADMIN})
 CHECK_RESULTS = ("pass", "fail")
 
@@ -114,8 +144,8 @@ def _t(action: Action, sources: set[State] | frozenset[State], to: State | None,
 
 
 TRANSITIONS: dict[Action, Transition] = {t.action: t for t in [
-    _t(Action.VERIFY, {S.REPORTED}, S.VERIFIED, {R.GRID_WORKER, R.DISPATCHER, R.ADMIN},
-       zh="核实", photos=True),
+    _t(Action.VERIFY, {S.REPORTED}, S.VERIFIED,
+       {R.GRID_WORKER, R.DISPATCHER, R.ADMIN, R.SYSTEM}, zh="核实", photos=True),
     # A grid worker sent to verify a report finds nothing there (核实不实): the case is voided
     # with the worker's reason; once verified, only the desk voids.
     _t(Action.VOID, {S.REPORTED, S.VERIFIED}, S.VOIDED, _DESK | {R.GRID_WORKER}, ("reason",),
@@ -142,6 +172,27 @@ TRANSITIONS: dict[Action, Transition] = {t.action: t for t in [
        ("reason",), zh="督办"),
     Transition(Action.REOPEN, {S.CLOSED: S.REWORK, S.VOIDED: S.REPORTED},
                frozenset({R.MANAGER, R.ADMIN}), ("reason",), Stage.HANDLE, "重新打开"),
+    _t(Action.ALARM, OPEN_STATES, None, {R.SYSTEM}, zh="重复告警"),
+    _t(Action.PROPOSE_CLOSE, OPEN_STATES, None, {R.SYSTEM}, ("reason",), zh="建议结案"),
+    _t(Action.AUTO_CLOSE, OPEN_STATES, S.CLOSED, {R.SYSTEM}, ("reason",), zh="自动结案"),
+    _t(Action.LOCATE, {S.REPORTED, S.VERIFIED, S.REGISTERED}, None, _DESK, ("lon", "lat"),
+       zh="定位"),
+    _t(Action.SELF_HANDLE, {S.REPORTED}, S.CLOSED,
+       {R.GRID_WORKER, R.DEPARTMENT_HANDLER, R.ADMIN}, ("reason", "attachments"), zh="自处置",
+       photos=True),
+    _t(Action.ESCALATE, _HELD, S.DISPATCHED, _HANDLERS | _DESK | {R.SYSTEM}, ("reason",),
+       Stage.HANDLE, "上报"),
+    _t(Action.WHISTLE, _WHISTLE, None, _DESK, ("departments",), zh="吹哨"),
+    _t(Action.REPORT_IN, _WHISTLE | {S.HANDLED}, None, _HANDLERS, ("department",),
+       zh="报到"),
+    _t(Action.ASSIST, _HELD | {S.HANDLED}, None, _DESK | _HANDLERS, ("departments",),
+       zh="协同"),
+    _t(Action.ASSIST_DONE, _HELD | {S.HANDLED}, None, _HANDLERS, ("department", "reason"),
+       zh="协同反馈", photos=True),
+    _t(Action.RELEASE, _HELD | {S.HANDLED}, None, _DESK, ("department", "reason"),
+       zh="解除协同"),
+    _t(Action.CALLBACK, {S.CLOSED}, None, {R.DISPATCHER, R.MANAGER, R.ADMIN}, ("reached",),
+       zh="回访"),
 ]}
 
 
@@ -184,6 +235,9 @@ class CaseFacts:
     stage_started_at: datetime | None = None
     stage_limit: str | None = None
     part_code: str | None = None  # the city part the case is filed against (部件)
+    source: str | None = None  # the channel it came in by (callbacks are for hotline, citizen)
+    open_tasks: tuple[str, ...] = ()  # assisting departments whose tasks are open (协同)
+    location_source: str = "point"  # unlocated: waits in the 待定位 queue for a place
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,6 +254,7 @@ class Plan:
     department: str | None = None  # dispatch: this department must exist
     primary_case_id: int | None = None  # merge: this case must exist, open and not merged
     repropose_without: tuple[str, ...] | None = None  # send-back: propose again without these
+    side: dict[str, Any] = field(default_factory=dict)  # levels and channels: gridcore.coordination
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,15 +267,28 @@ class Change:
     attachments: list[Any]
     details: dict[str, Any]
     part_state: str | None = None  # the linked city part's new state (部件状态), if it changes
+    # rows written beside the case (gridcore.coordination): whistles, assisting tasks, reports
+    records: dict[str, Any] = field(default_factory=dict)
 
 
 def allowed_actions(facts: CaseFacts, role: Role | None = None) -> list[str]:
-    """The steps possible from here (for ``role``, when given), in a stable order."""
+    """The steps possible from here (for ``role``, when given), in a stable order; the steps
+    only the system takes (a device's alarm) are listed for the system alone."""
     out = []
     for t in TRANSITIONS.values():
         if facts.state not in t.targets or (role is not None and role not in t.roles):
             continue
         if role is not None and role in t.only_from and facts.state not in t.only_from[role]:
+            continue
+        if t.roles == {R.SYSTEM} and role is not R.SYSTEM:
+            continue
+        if t.action is Action.CALLBACK and facts.source not in coordination.CALLBACK_SOURCES:
+            continue
+        if t.action is Action.SELF_HANDLE:  # the reporter's own step right after reporting,
+            continue                       # not one a worklist offers on others' reports
+        unplaced = facts.location_source in coordination.LOCATABLE
+        if (t.action is Action.LOCATE and not unplaced) or (
+                unplaced and t.action in coordination.NEEDS_PLACE):
             continue
         if t.action is Action.PARK and facts.parked:
             continue
@@ -274,6 +342,10 @@ def plan(facts: CaseFacts, action: str, role: str, payload: dict[str, Any],
                            f"one is {facts.state.value}", action=act.value, role=who.value,
                            roles=sorted(r.value for r in t.roles),
                            allowed=allowed_actions(facts, who))
+    if act is Action.LOCATE and facts.location_source not in coordination.LOCATABLE:
+        raise _illegal(facts, act.value, "the case has its place from the report itself")
+    if act in coordination.NEEDS_PLACE and facts.location_source in coordination.LOCATABLE:
+        raise _illegal(facts, act.value, "the case has no place yet (待定位): locate it first")
     if who not in t.roles:
         raise NotPermitted(f"role {who.value} may not {act.value} ({t.zh}); allowed roles: "
                            f"{', '.join(sorted(r.value for r in t.roles))}",
@@ -332,8 +404,16 @@ def _plan_updates(facts: CaseFacts, act: Action, t: Transition, payload: dict[st
         updates["parked_since"] = None
     elif act is Action.SUPERVISE:
         updates["supervised"] = True
+    elif act is Action.PROPOSE_CLOSE:
+        updates["close_proposal"] = {"at": now.isoformat(), "reason": payload["reason"]}
     if act in (Action.REWORK, Action.REOPEN):
         updates["check_result"] = None
+    if act.value in coordination.SIDE_ACTIONS or act is Action.FEED_BACK:
+        more, side = coordination.plan_side(act.value, facts.source, facts.department,
+                                            facts.open_tasks, payload)
+        updates.update(more)
+        if side:
+            needs["side"] = side
     # A voided case brought back is reported again: its clock restarts at the dispatch stage.
     stage = Stage.DISPATCH if to is State.REPORTED else t.stage
     return Plan(act, facts.state, to, updates, stage, payload, **needs)
@@ -362,7 +442,7 @@ def check_photos(step: Plan, count: int, limit: int) -> None:
                               count=count, limit=limit)
 
 
-HISTORY_FIELDS = ("department", "check_result", "new_limit", "primary_case_id")
+HISTORY_FIELDS = ("department", "check_result", "new_limit", "primary_case_id", "alarm")
 
 
 # A registered case that is not final holds its city part in the class's case state (破损,
@@ -395,15 +475,23 @@ def part_state_after(step: Plan, facts: CaseFacts, holders: tuple[str, ...] = ()
 
 def changes(step: Plan, facts: CaseFacts, calendar: WorkingCalendar, now: datetime,
             reproposal: ResponsibleParty | None = None,
-            part_holders: tuple[str, ...] = ()) -> Change:
+            part_holders: tuple[str, ...] = (),
+            found: dict[str, Any] | None = None) -> Change:
     """Everything ``step`` writes, once storage has checked what it needed: the new fields
     (a new clock's stage, limit and marks on the working calendar, closing or reopening, the
     parked time), the linked part's state, and the history row. ``reproposal``: after a
     send-back, the dispatch proposal made without the refusing departments;
-    ``part_holders``: see :func:`part_state_after`."""
+    ``part_holders``: see :func:`part_state_after`; ``found``: what storage looked up for a
+    step of :mod:`gridcore.coordination` (the team above, the resolved place)."""
     updates = dict(step.updates)
     details: dict[str, Any] = {}
+    records: dict[str, Any] = {}
     pauses = list(facts.parked_intervals)
+    if step.action.value in coordination.SIDE_ACTIONS:
+        more, details, records = coordination.side_changes(
+            step.action.value, step.side, step.payload, facts.category, facts.department,
+            calendar, now, found or {})
+        updates.update(more)
     if step.action is Action.DISPATCH:
         chosen = step.payload["department"]
         details = {"proposed": facts.proposed_department, "rule": facts.proposal_rule,
@@ -441,5 +529,5 @@ def changes(step: Plan, facts: CaseFacts, calendar: WorkingCalendar, now: dateti
     if part_state is not None:
         details["part_state"] = {"part": facts.part_code, "state": part_state}
     return Change(step.to_state, updates, payload.get("reason") or "",
-                  list(payload.get("attachments") or []), details, part_state)
+                  list(payload.get("attachments") or []), details, part_state, records)
 

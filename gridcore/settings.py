@@ -312,6 +312,25 @@ class EvaluationSettings(Section):
     appeal_window_days: int = Field(5, ge=0, le=60)
     appeal_decision_days: int = Field(5, ge=1, le=60)
     evaluation_indicators: Path | None = None
+class ChannelSettings(Section):
+    """Channels (受理渠道): geocoding of hotline addresses, IoT / video alarms over MQTT and HTTP.
+
+    ``geocode_min_confidence``: a report with only an address is filed at the geocoded point
+    when the best candidate is at least this sure, else without a grid into the 待定位 queue.
+    ``mqtt_*``: the broker ``gridcore ingest mqtt`` subscribes to (the embedded one that
+    ``gridcore broker start`` runs listens on 127.0.0.1:``mqtt_port``); reconnects back off
+    from 1 s to ``mqtt_backoff_max_s``. ``alarm_signature_tolerance_s``: how old a signed HTTP
+    alarm's timestamp may be (replays outside it are refused)."""
+
+    geocode_min_confidence: float = Field(0.75, ge=0.0, le=1.0)
+    mqtt_host: str = "127.0.0.1"
+    mqtt_port: int = Field(18830, ge=1, le=65535)
+    mqtt_topic: str = "gridcore/devices/+/alarm"
+    mqtt_username: str | None = None
+    mqtt_password: SecretStr | None = None
+    mqtt_client_id: str = "gridcore-ingest"
+    mqtt_backoff_max_s: float = Field(30.0, gt=0)
+    alarm_signature_tolerance_s: int = Field(300, ge=1)
 
 
 class _Environment(PydanticBaseSettingsSource):
@@ -375,6 +394,7 @@ class Settings(BaseSettings):
     field: FieldSettings = Field(default_factory=FieldSettings)
     demo: DemoSettings = Field(default_factory=DemoSettings)
     evaluation: EvaluationSettings = Field(default_factory=EvaluationSettings)
+    channels: ChannelSettings = Field(default_factory=ChannelSettings)
 
     @classmethod
     def settings_customise_sources(cls, settings_cls: type[BaseSettings],

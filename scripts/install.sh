@@ -16,6 +16,9 @@ say() { printf '\033[1m[install]\033[0m %s\n' "$*"; }
 # -- system packages ----------------------------------------------------------------------------
 need=()
 ls /usr/share/postgresql/*/extension/postgis.control >/dev/null 2>&1 || need+=(postgresql-15 postgresql-15-postgis-3)
+# The MQTT broker of the device channel (机器发现): gridcore runs its own private mosquitto
+# (gridcore broker start); the package's system-wide service is not used.
+[[ -x /usr/sbin/mosquitto ]] || command -v mosquitto >/dev/null 2>&1 || need+=(mosquitto)
 # Chinese text in exported maps (PNG reports) needs a CJK font.
 [[ -e /usr/share/fonts/truetype/wqy/wqy-zenhei.ttc ]] || need+=(fonts-wqy-zenhei)
 # Briefing PDFs (WeasyPrint) lay text out with Pango and HarfBuzz.

@@ -7,4 +7,10 @@ cd "$(dirname "$0")/.."
 export GRIDCORE_ENV="${GRIDCORE_ENV:-development}"
 scripts/install.sh
 .venv/bin/gridcore demo
-exec .venv/bin/gridcore serve "$@"
+# Devices' alarms (机器发现): a private MQTT broker on loopback and the consumer that files
+# them; the consumer stops with the service.
+.venv/bin/gridcore broker start
+.venv/bin/gridcore ingest mqtt &
+ingest=$!
+trap 'kill "$ingest" 2>/dev/null; wait "$ingest" 2>/dev/null' EXIT
+.venv/bin/gridcore serve "$@"

@@ -23,6 +23,7 @@ from api.json_body import parse_json
 from api.ogc import url_with
 from api.responses import FastJSONResponse
 from api.security.identity import SIGN_IN, Actor, ActorDep, Viewer, identify
+from gridcore.coordination import own_department
 from gridcore.errors import NotFound, PayloadTooLarge, Unauthenticated, ValidationError
 from gridcore.intake import (
     MAX_CRS,
@@ -41,7 +42,7 @@ from gridcore.settings import CaseSettings
 from layers.cases.milestones import MILESTONE_COLUMNS, milestones
 from layers.cases.queries import CaseFilter, get_case, list_cases, overdue
 from layers.cases.transitions import transition
-from layers.security.scoping import case_in_scope
+from layers.security.scoping import case_in_scope, party_to
 
 router = APIRouter(prefix="/cases", tags=["cases"])
 
@@ -52,8 +53,8 @@ class CaseIn(BaseModel):
     # A key (P0120, E0103); longer text is looked up so that the answer can list the
     # closest classes (an unknown category is a 422 naming them).
     category: str = Field(min_length=1, max_length=64, examples=["P0120", "E0103"])
-    lon: float
-    lat: float
+    lon: float | None = Field(None, description="with lat; or give an address instead")
+    lat: float | None = None
     crs: str = Field(default="EPSG:4326", max_length=MAX_CRS)
     description: str = Field(default="", max_length=MAX_DESCRIPTION)
     source: str | None = Field(None, description="default: grid_worker for a signed-in grid "
@@ -65,6 +66,10 @@ class CaseIn(BaseModel):
     fix_lat: float | None = None
     fix_accuracy_m: float | None = Field(None, ge=0)
     fix_at: str | None = Field(None, max_length=40, description="ISO 8601 time of the fix")
+    address: str = Field(default="", max_length=200, description=(
+        "a hotline report's address (接诉即办): without lon/lat it is geocoded at intake — at "
+        "GRIDCORE_GEOCODE_MIN_CONFIDENCE or above filed at that point (location_source "
+        "geocoded), else without a grid into the 待定位 queue"))
 
 
 class StepIn(BaseModel):
@@ -75,6 +80,16 @@ class StepIn(BaseModel):
     primary_case_id: int | None = None
     attachments: list[dict[str, Any]] = []
     expected_version: int | None = None
+    # levels and channels (gridcore.coordination)
+    lon: float | None = Field(None, description="locate (定位): the place picked on the map")
+    lat: float | None = None
+    crs: str | None = None
+    departments: list[str] | None = Field(None, description=(
+        "whistle (吹哨) / assist (协同): the departments called; `department` names the one "
+        "reporting in, finishing or released from its task"))
+    reached: bool | None = Field(None, description="callback (回访): was the caller reached")
+    resolved: bool | None = None
+    satisfaction: Literal["satisfied", "basically_satisfied", "unsatisfied"] | None = None
 
 
 class TransitionIn(StepIn):
@@ -335,7 +350,8 @@ def get_one(case_id: int, engine: EngineDep, settings: CaseSettingsDep,
     viewer.require("case.read")
     case = get_case(engine, settings, case_id)
     if not viewer.scope.covers_case(case.get("grid_code"), case.get("department"),
-                                    case.get("filed_by")):
+                                    case.get("filed_by")) \
+            and not party_to(engine, case_id, viewer.scope.department):
         # outside the caller's areas: the same answer as a case that does not exist
         raise NotFound(f"case {case_id} does not exist", case_id=case_id)
     return case
@@ -375,12 +391,18 @@ def _step_body(model: type[StepIn]) -> dict[str, Any]:
         "multipart/form-data": {"schema": _photo_schema(model)}}}}
 
 
+def _own(actor: Actor, action: str, payload: dict[str, Any]) -> dict[str, Any]:
+    """A signed-in department handler's own department on the steps it takes as a party."""
+    mine = actor.principal.scope.department if actor.principal is not None else None
+    return own_department(action, actor.role, mine, payload)
+
+
 def _take(request: Request, case_id: int, action: str, actor: Actor, body: StepIn,
           photos: list[Photo]) -> dict[str, Any]:
     state = request.app.state
     engine, settings = state.engine, state.settings.cases
-    payload = body.model_dump(exclude={"action", "expected_version"})
-    case_in_scope(engine, case_id, actor.principal)
+    payload = _own(actor, action, body.model_dump(exclude={"action", "expected_version"}))
+    case_in_scope(engine, case_id, actor.principal, step=action)
     key = request.headers.get("idempotency-key")
     if key is not None and not 1 <= len(key) <= 128:
         raise ValidationError("Idempotency-Key must have 1–128 characters",

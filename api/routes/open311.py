@@ -114,17 +114,23 @@ async def post_request(request: Request, fmt: str,
         if source not in fmt311.SOURCE_VALUES:
             raise ValidationError(f"attribute[source] must be one of "
                                   f"{', '.join(fmt311.SOURCE_VALUES)}", field="source")
-        lat, lon = _number(form, "lat"), _number(form, "long")
+        # GeoReport v2: lat/long, or an address_string instead (geocoded at intake)
+        address = str(form.get("address_string") or "").strip()
+        lat: float | None = None
+        lon: float | None = None
+        if not (address and not form.get("lat") and not form.get("long")):
+            lat, lon = _number(form, "lat"), _number(form, "long")
         reporter = " ".join(str(form.get(k) or "") for k in ("first_name", "last_name",
                                                              "email")).strip()
         description = str(form.get("description") or "")
-        fields = [principal.name, code, f"{lat:.7f}", f"{lon:.7f}", description, reporter,
+        where = [f"{lat:.7f}", f"{lon:.7f}"] if lat is not None and lon is not None else [address]
+        fields = [principal.name, code, *where, description, reporter,
                   str(form.get("device_id") or "")]
         key = idempotency_key or "open311:" + hashlib.sha256(
             "\x1f".join(fields).encode()).hexdigest()[:48]
         report = Report(key, code, lon, lat, description=description,
                         source="machine" if source == "machine" else "open311",
-                        reporter=reporter)
+                        reporter=reporter, address=address)
         actor, role, caller = _filer(principal)
         result = await file_report(request, Filing(report, actor, role, caller=caller))
     except GridcoreError as exc:

@@ -137,6 +137,8 @@ def line(route: str, who: Who, scope: str = "—") -> Line:
 CASES = "cases in the caller's areas or dispatched to its department"
 CASE_404 = "outside the caller's areas: 404"
 CASE_OR_FILED = "outside the caller's areas, unless the caller filed it: 404"
+CASE_PARTY = ("outside the caller's areas, unless its department leads the case, assists or "
+              "was whistled to it: 403")
 COLLECTION = "cases: the caller's; entities: its areas (no restricted rows)"
 APPEALS = "the appeals of parties the caller may see in detail"
 REFRESH = ("the session of the refresh token sent (rotated, or signed out); a wrong, reused, "
@@ -266,6 +268,14 @@ TABLE: tuple[Line, ...] = (
     # 9+X entities
     line("GET /entities/{code}", may("entity.read", stand_in=False),
          "outside the caller's areas: 404; unmask: `entity.unmask` and a purpose, audited"),
+    # channels (受理渠道) and levels: geocoding, machines' alarms, the 待定位 queue, 会商
+    line("GET /geocode", may("geocode")),
+    line("POST /ingest/alarms", may("alarm.ingest", keys=True, stand_in=False)),
+    line("GET /devices", may("device.read")),
+    line("GET /devices/{code}", may("device.read")),
+    line("GET /cases/unlocated", may("case.locate")),
+    line("GET /cases/{case_id}/messages", may("case.discuss"), CASE_PARTY),
+    line("POST /cases/{case_id}/messages", may("case.discuss"), CASE_PARTY),
 )
 
 

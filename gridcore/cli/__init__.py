@@ -4,7 +4,7 @@ service and the demo city into commands, one module per command group:
 
 ``db`` (cluster, migrations, backups) · ``data`` (import, export) · ``grids`` (draw, check,
 resolve FILE) · ``cases`` (dispatch rules) · ``security`` (users, keys, audit) · ``demo`` ·
-``serve`` · ``config`` · ``briefing``.
+``serve`` · ``config`` · ``briefing`` · ``channels`` (devices, ingest mqtt, broker).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import sys
 
 import typer
 
-from gridcore.cli import briefing, cases, config, data, db, demo, grids, security, serve
+from gridcore.cli import briefing, cases, channels, config, data, db, demo, grids, security, serve
 from gridcore.cli.common import Invocation
 from gridcore.errors import GridcoreError
 
@@ -32,6 +32,7 @@ app.command("demo")(demo.demo)
 app.add_typer(grids.app, name="grids")
 app.command("resolve")(grids.resolve_file)
 app.add_typer(cases.rules_app, name="rules")
+app.add_typer(cases.cases_app, name="cases")
 app.add_typer(data.import_app, name="import")
 app.command("export")(data.export)
 app.command("check")(grids.check)
@@ -40,6 +41,9 @@ app.add_typer(security.keys_app, name="keys")
 app.add_typer(security.audit_app, name="audit")
 app.command("config")(config.config)
 app.command("briefing")(briefing.briefing)
+app.add_typer(channels.devices_app, name="devices")
+app.add_typer(channels.ingest_app, name="ingest")
+app.add_typer(channels.broker_app, name="broker")
 
 
 def main() -> None:

@@ -1,5 +1,6 @@
 """``gridcore rules import|export``: the dispatch rules (权责清单) that propose a department
-for every case, category × area → department."""
+for every case, category × area → department; ``gridcore cases escalate-overdue``: the
+system's escalation sweep (自动升级)."""
 
 from __future__ import annotations
 
@@ -42,3 +43,30 @@ def rules_export(ctx: typer.Context,
 
     text = export_csv(engine(ctx), output)
     typer.echo(f"{text.count(chr(10)) - 1} dispatch rules written to {output}")
+
+
+cases_app = typer.Typer(help="Sweeps over the stored cases.", no_args_is_help=True)
+
+
+@cases_app.command("escalate-overdue")
+def escalate_overdue(ctx: typer.Context,
+                     limit: Annotated[int, typer.Option(min=1, help="cases per run")] = 1000
+                     ) -> None:
+    """Escalate (自动升级) every overdue case held at the community or street level whose class
+    escalates by itself (gridcore/data/escalation.csv): the team one level up takes it, with
+    the reason in its history. Run it from cron (e.g. every 10 minutes)."""
+    from gridcore.cli.common import settings
+    from layers.cases.escalation import escalate_overdue as sweep
+    from layers.grids.resolver import Resolver
+
+    tree = settings(ctx)
+    made = engine(ctx)
+    resolver = Resolver(made, tree.resolve, tree.h3_resolution)
+    try:
+        done = sweep(made, tree.cases, resolver, limit=limit)
+    finally:
+        resolver.close()
+    typer.echo(f"{len(done.escalated)} case(s) escalated"
+               + "".join(f"\n  {c}" for c in done.escalated))
+    for case_id, why in done.left.items():
+        typer.echo(f"case {case_id} left where it is: {why}")

@@ -10,7 +10,8 @@ import typer
 from gridcore.cli.common import audit_cli, engine, fail, settings
 
 import_app = typer.Typer(help="Import a layer from GeoPackage, GeoJSON, Shapefile, CSV (lon/lat) "
-                              "or OSM PBF (city parts). One transaction: all or nothing.",
+                              "or OSM PBF (city parts, addresses). One transaction: all or "
+                              "nothing.",
                          no_args_is_help=True)
 CrsOpt = Annotated[str | None, typer.Option(help="CRS of a file that declares none (EPSG:4326)")]
 LayerOpt = Annotated[str | None, typer.Option(help="layer of a GeoPackage")]
@@ -104,9 +105,34 @@ def import_entities(ctx: typer.Context, path: str, code_field: str = "code",
             lat_field=lat_field)
 
 
+@import_app.command("addresses")
+def import_addresses(ctx: typer.Context, path: str,
+                     source: Annotated[str | None, typer.Option(
+                         help="the source's name (default: osm for a PBF, else the file's "
+                              "name); a re-import of the same source updates its rows")] = None,
+                     street_field: Annotated[str | None, typer.Option(
+                         help="street column (default: street, addr:street)")] = None,
+                     number_field: Annotated[str | None, typer.Option(
+                         help="house number column (default: housenumber, number)")] = None,
+                     name_field: Annotated[str | None, typer.Option(
+                         help="name column (default: name)")] = None,
+                     id_field: Annotated[str | None, typer.Option(
+                         help="stable id column (default: source_id, id)")] = None,
+                     crs: CrsOpt = None, layer: LayerOpt = None, lon_field: LonOpt = None,
+                     lat_field: LatOpt = None) -> None:
+    """Addresses (street + house number), named places and named streets for geocoding
+    (地址): OSM PBF (addr:* on nodes and buildings, named POIs, named ways), CSV, GeoPackage,
+    GeoJSON."""
+    _import(ctx, "addresses", path, source=source, street_field=street_field,
+            number_field=number_field, name_field=name_field, id_field=id_field, crs=crs,
+            layer=layer, lon_field=lon_field, lat_field=lat_field)
+
+
 @import_app.command("departments")
 def import_departments(ctx: typer.Context, path: str) -> None:
-    """Departments: CSV with code, name, parent_code, contact."""
+    """Departments: CSV with code, name, parent_code, contact; optional level (district /
+    street / community), area_code (the area it serves), level_team (true: the area's own team,
+    which takes the cases escalated to that level)."""
     _import(ctx, "departments", path)
 
 

@@ -109,11 +109,18 @@ def sessions_revoke(
 
 @keys_app.command("add")
 def keys_add(ctx: typer.Context, owner: str,
-             purpose: Annotated[str, typer.Option(help="open311 | iot")]) -> None:
-    """Create an API key; it is printed once and stored only as a hash."""
+             purpose: Annotated[str, typer.Option(help="open311 | iot | video")]) -> None:
+    """Create an API key; it is printed once and stored only as a hash. An iot / video key
+    comes with the secret its alarms are signed with (derived from GRIDCORE_SECRET_KEY)."""
+    from gridcore.security.access import SIGNED_PURPOSES
+    from gridcore.security.signatures import signing_secret
     from layers.security.users import add_key
 
-    typer.echo(add_key(engine(ctx), owner, purpose))
+    key = add_key(engine(ctx), owner, purpose)
+    typer.echo(key)
+    if purpose in SIGNED_PURPOSES:
+        secret = signing_secret(settings(ctx).security.signing_key(), key.split("_")[1])
+        typer.echo(f"signing secret (HMAC-SHA256 of \"<timestamp>.<body>\"): {secret}")
 
 
 @keys_app.command("revoke")

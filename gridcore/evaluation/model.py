@@ -9,8 +9,8 @@ data file says so), a weight in the party's score, the normalisation (``target``
 
 Scoring is the health check's (``gridcore.health.scoring``): each kind is scored as one index
 whose terms are its weighted indicators, so every score is explained term by term the same way.
-An indicator that ``requires`` data the city does not record yet (community self-handling,
-patrol tracks) is reported as "no data" rather than as a zero.
+An indicator that ``requires`` data the city does not record (patrol tracks) is reported as
+"no data" rather than as a zero.
 """
 
 from __future__ import annotations
@@ -43,6 +43,14 @@ AGGREGATES: dict[str, dict[str, str]] = {
         "sent_back_wrongful": "send-backs followed by a dispatch to the same department",
         "closed": "结案数: the department's cases closed in the period",
         "close_due": "应结案数 of the department's cases",
+        "caller_cases": "接诉即办: hotline and citizen cases closed in the period",
+        "callbacks_reached": "of those, the caller was reached by the callback (回访)",
+        "callbacks_resolved": "of those reached, the caller says the problem is solved",
+        "callbacks_satisfied": "of those reached, satisfied or basically satisfied (满意)",
+        "whistles": "吹哨: calls to the department blown in the period (报到 due)",
+        "whistles_on_time": "of those, reported (报到) by the deadline",
+        "tasks": "协同: assisting tasks given to the department in the period (not released)",
+        "tasks_on_time": "of those, done with feedback by the task's deadline",
     },
     "area": {
         "worker_reports": "reports by grid workers in the period",
@@ -54,7 +62,11 @@ AGGREGATES: dict[str, dict[str, str]] = {
         "closed": "结案数: closed in the period",
         "closed_on_time": "按期结案数: closed within the whole-case limit",
         "reworked": "returned to rework in the period (appeals waived excluded)",
-        "self_handled": "handled by the community itself (not recorded yet)",
+        "self_handled": "自处置: solved on the spot by the reporter and closed in the period",
+        "caller_cases": "接诉即办: hotline and citizen cases closed in the period",
+        "callbacks_reached": "of those, the caller was reached by the callback (回访)",
+        "callbacks_resolved": "of those reached, the caller says the problem is solved",
+        "callbacks_satisfied": "of those reached, satisfied or basically satisfied (满意)",
     },
     "worker": {
         "reports": "上报数: reports filed by the worker in the period",
@@ -70,10 +82,10 @@ AGGREGATES: dict[str, dict[str, str]] = {
         "registered_in_grids": "registered cases in the worker's grids",
         "patrol_covered_m2": "grid area within reach of the worker's patrol tracks",
         "grid_m2": "area of the worker's grids",
+        "self_handled": "自处置: the worker's reports solved on the spot, closed in the period",
     },
 }
-OPTIONAL_DATA = {"self_handling": ("self_handled",),
-                 "patrol": ("patrol_covered_m2", "grid_m2")}
+OPTIONAL_DATA = {"patrol": ("patrol_covered_m2", "grid_m2")}
 
 
 @dataclass(frozen=True)

@@ -51,6 +51,7 @@ ACTIONS: dict[str, frozenset[Role]] = {
     "case.act": frozenset({W, D, H, M, X}),
     "case.export": frozenset({D, M, A, X}),
     "features.read": EVERYONE,
+    "geocode": EVERYONE,                   # an address → places with a confidence
     "tiles.read": EVERYONE,
     "resolve": EVERYONE,                   # a location → grid, workers, department
     "health.read": EVERYONE,               # aggregates
@@ -74,13 +75,20 @@ ACTIONS: dict[str, frozenset[Role]] = {
     # patrols (巡查): workers record their own shifts; managers and admins read everyone's
     "patrol.record": frozenset({W, X}),
     "patrol.read_all": frozenset({M, X}),
+    "device.read": frozenset({W, D, M, A, X}),  # the device registry and its open cases
+    "alarm.ingest": frozenset({X}),        # machines send alarms with iot / video keys
+    "case.locate": frozenset({D, M, X}),   # the 待定位 queue: reports waiting for a place
+    "case.discuss": frozenset({W, D, H, M, X}),  # a case's consultation thread (会商)
 }
 
 # Machine clients (Open311 apps, IoT sensors) authenticate with API keys, not roles.
 KEY_PURPOSES: dict[str, frozenset[str]] = {
     "open311": frozenset({"case.report", "case.read"}),
-    "iot": frozenset({"case.report"}),
+    "iot": frozenset({"case.report", "alarm.ingest"}),  # sensors (物联感知)
+    "video": frozenset({"case.report", "alarm.ingest"}),  # video analytics (视频智能分析)
 }
+# The purposes whose requests are signed (HMAC over the body: gridcore.security.signatures).
+SIGNED_PURPOSES = frozenset({"iot", "video"})
 
 
 def parse_role(value: str) -> Role:

@@ -21,11 +21,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Engine, text
 
 from gridcore.calendar import Clock
 from gridcore.errors import Conflict, GridcoreError
@@ -54,13 +54,53 @@ class IntakeResult:
 Outcome = IntakeResult | Exception
 
 
-class Intake:
-    """Files reports as cases in ``engine``'s database (see the module's docstring)."""
+class Geocodes(Protocol):
+    """What intake asks of a geocoder (``layers.channels.geocoder.Geocoder``)."""
 
-    def __init__(self, engine: Engine, resolver: Resolves, settings: CaseSettings) -> None:
+    def geocode(self, q: str, limit: int = 10) -> dict[str, Any]: ...
+
+
+class Intake:
+    """Files reports as cases in ``engine``'s database (see the module's docstring). A report
+    with an address and no point is geocoded by ``geocoder``: at ``min_confidence`` or above it
+    is filed at the best candidate's point (``location_source`` geocoded), else without a
+    place, for a dispatcher to locate (the 待定位 queue)."""
+
+    def __init__(self, engine: Engine, resolver: Resolves, settings: CaseSettings,
+                 geocoder: Geocodes | None = None, min_confidence: float = 0.75) -> None:
         self.engine = engine
         self.resolver = resolver
         self.settings = settings
+        self.geocoder = geocoder
+        self.min_confidence = min_confidence
+
+    def locate(self, report: Report) -> tuple[Report, dict[str, Any]]:
+        """A report without a point, at its address's point when the geocoder is sure enough
+        (and what the geocoder said, for the case's intake document)."""
+        info: dict[str, Any] = {"address": report.address, "min_confidence": self.min_confidence,
+                                "candidates": []}
+        if self.geocoder is None:
+            info["reason"] = "no geocoder configured"
+            return report, info
+        try:
+            found = self.geocoder.geocode(report.address, 3)["candidates"]
+        except GridcoreError as exc:
+            info["reason"] = str(exc)
+            return report, info
+        info["candidates"] = [{k: c.get(k) for k in ("kind", "label", "confidence", "lon",
+                                                      "lat", "grid_code", "match")}
+                              for c in found]
+        best = found[0] if found else None
+        if best is None or best["confidence"] < self.min_confidence or not best.get("inside"):
+            info["reason"] = ("no candidate" if best is None else
+                              f"best candidate {best['label']!r} at confidence "
+                              f"{best['confidence']} (threshold {self.min_confidence})"
+                              if best.get("inside") else
+                              f"best candidate {best['label']!r} lies outside every grid")
+            return report, info
+        info["chosen"] = info["candidates"][0]
+        return replace(report, lon=float(best["lon"]), lat=float(best["lat"]),
+                       crs="EPSG:4326"), info
 
     def file(self, filings: Sequence[Filing], now: datetime | None = None) -> list[Outcome]:
         """Store a group of reports filed at the same moment; each gets its own result (its new
@@ -128,17 +168,28 @@ class Group:
             keys.add(filing.report.idempotency_key)
         if not self._first:
             return
-        self._conn = conn = self._connection.enter_context(autocommit(self.intake.engine))
         filings = [self.filings[i] for i in self._first]
         settings, now = self.intake.settings, self.now
-        self._hashes = [f.report.payload_hash() for f in filings]
+        self._hashes = [f.report.payload_hash() for f in filings]  # as sent: with the address
+        geocoded: dict[int, dict[str, Any]] = {}
+        for j, filing in enumerate(filings):  # an address only: geocoded first (接诉即办)
+            if not filing.report.placed:
+                report, geocoded[j] = self.intake.locate(filing.report)
+                filings[j] = replace(filing, report=report)
+        self._conn = conn = self._connection.enter_context(autocommit(self.intake.engine))
         placed: list[tuple[int, float, float]] = []
+        unlocated = []
         for j, filing in enumerate(filings):
+            report = filing.report
+            if report.lon is None or report.lat is None:
+                unlocated.append(j)
+                continue
             try:
-                placed.append((j, *to_wgs84(filing.report.lon, filing.report.lat,
-                                            filing.report.crs)))
+                placed.append((j, *to_wgs84(report.lon, report.lat, report.crs)))
             except GridcoreError as exc:
                 self._set(j, self._unplaced(j, exc))
+        if unlocated:
+            self._file_unlocated(conn, filings, unlocated, geocoded)
         resolver = self.intake.resolver
         versions, around = survey_many(
             conn, resolver, [(lon, lat, filings[j].report.category) for j, lon, lat in placed],
@@ -146,6 +197,7 @@ class Group:
         self._pending = pending = unwritten(self.intake.engine)
         for (j, lon, lat), surroundings in zip(placed, around, strict=True):
             report = filings[j].report
+            assert report.lon is not None and report.lat is not None  # placed
             try:
                 res = require_inside(resolver.resolve(
                     report.lon, report.lat, report.crs, report.category, conn=conn,
@@ -159,7 +211,7 @@ class Group:
                 {r["id"] for r in surroundings.nearby})
             try:
                 record, clock = self._record(filings[j], self._hashes[j], res, nearby,
-                                             surroundings.case_id)
+                                             surroundings.case_id, geocoded.get(j))
             except Exception as exc:  # noqa: BLE001  (its photo could not be stored: its own error)
                 self._set(j, exc)
                 continue
@@ -167,6 +219,55 @@ class Group:
             pending.add({"id": record["id"], "category_key": report.category,
                          "description": report.description, "part_code": record["part"],
                          "at": now.timestamp(), "lon": lon, "lat": lat})
+
+    def _file_unlocated(self, conn: Connection, filings: list[Filing], which: list[int],
+                        geocoded: dict[int, dict[str, Any]]) -> None:
+        """Reports whose address could not be placed surely enough: filed without a grid (the
+        待定位 queue), under ids reserved like the others'."""
+        ids = [int(r[0]) for r in conn.execute(text(
+            "SELECT nextval('case_record_id_seq') FROM generate_series(1, :n)"),
+            {"n": len(which)})]
+        limit = None
+        for j, case_id in zip(which, ids, strict=True):
+            filing = filings[j]
+            report, settings = filing.report, self.intake.settings
+            limit = default_taxonomy().limit(report.category, Stage.DISPATCH)
+            warn, deadline, clock = settings.working_calendar.new_clock(self.now, limit)
+            info = geocoded.get(j, {})
+            try:
+                attachments, photos = self._photos(report)
+            except Exception as exc:  # noqa: BLE001  (its photo could not be stored)
+                self._set(j, exc)
+                continue
+            record = {
+                "id": case_id, "key": report.idempotency_key, "hash": self._hashes[j],
+                "category": report.category, "description": report.description,
+                "lon": None, "lat": None, "crs": report.crs, "x": None, "y": None,
+                "grid_id": None, "grid_code": None, "community": None, "street": None,
+                "district": None, "h3": None, "part": None, "source": report.source,
+                "reporter": report.reporter, "filed_by": filing.user, "proposed": None,
+                "rule": "not placed yet: waiting for a dispatcher to locate it (待定位)",
+                "now": self.now, "lim": str(limit), "warn": warn, "deadline": deadline,
+                "location_source": "unlocated", "address": report.address,
+                "intake": {"resolution": None, "duplicates": [], "geocoding": info},
+                "actor": filing.filed_by, "role": filing.role, "caller": filing.caller,
+                "attachments": attachments,
+                "photos": photos,
+                "details": {"source": report.source, "address": report.address,
+                            "location_source": "unlocated",
+                            "geocoding": info.get("reason")},
+                "audit": {"role": filing.role, "source": report.source,
+                          "category": report.category, "grid": None, "unlocated": True}}
+            self._worked.append((j, record, clock))
+
+    def _photos(self, report: Report) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        media = self.intake.settings.media_dir
+        attachments = [{"path": store_photo(p, media), "sha256": p.sha256}
+                       for p in report.photos]
+        photos = [{"path": a["path"], "sha256": p.sha256, "content_type": p.content_type,
+                   "size_bytes": len(p.data)}
+                  for a, p in zip(attachments, report.photos, strict=True)]
+        return attachments, photos
 
     def write(self) -> list[Outcome]:
         """The one write; then the resends of a key seen earlier in the group, and the audit
@@ -240,7 +341,8 @@ class Group:
         return self._resend(j)
 
     def _record(self, filing: Filing, payload_hash: str, res: Resolution, nearby: list[Any],
-                case_id: int) -> tuple[dict[str, Any], Clock]:
+                case_id: int, geocoded: dict[str, Any] | None = None
+                ) -> tuple[dict[str, Any], Clock]:
         """The report's record for :func:`layers.cases.write.write_cases` (its case to be
         stored under the reserved ``case_id``), and its new clock."""
         report, settings, now = filing.report, self.intake.settings, self.now
@@ -252,11 +354,11 @@ class Group:
         duplicates = duplicate_candidates(report, part, nearby, now,
                                           timedelta(hours=settings.dedup_window_h))
         resolution = res.as_dict()
-        attachments = [{"path": store_photo(p, settings.media_dir), "sha256": p.sha256}
-                       for p in report.photos]
-        photos = [{"path": a["path"], "sha256": p.sha256, "content_type": p.content_type,
-                   "size_bytes": len(p.data)}
-                  for a, p in zip(attachments, report.photos, strict=True)]
+        attachments, photos = self._photos(report)
+        intake: dict[str, Any] = {"resolution": resolution, "duplicates": duplicates,
+                                  **({"fix": report.fix.as_dict()} if report.fix else {})}
+        if geocoded is not None:  # said, not silent: where the point came from
+            intake["geocoding"] = geocoded
         return {
             "id": case_id, "key": report.idempotency_key, "hash": payload_hash,
             "category": report.category, "description": report.description, "lon": res.lon,
@@ -271,8 +373,8 @@ class Group:
             "proposed": proposal.department_code if proposal else None,
             "rule": proposal.rule if proposal else "no resolution of responsibility",
             "now": now, "lim": str(limit), "warn": warn, "deadline": deadline,
-            "intake": {"resolution": resolution, "duplicates": duplicates,
-                       **({"fix": report.fix.as_dict()} if report.fix else {})},
+            "location_source": "geocoded" if geocoded is not None else "point",
+            "address": report.address or None, "intake": intake,
             "actor": filing.filed_by, "role": filing.role, "caller": filing.caller,
             "attachments": attachments, "photos": photos,
             "details": {"source": report.source, "proposal": resolution.get("responsible"),

@@ -18,6 +18,7 @@ from sqlalchemy import Engine, text
 from gridcore.errors import NotFound, ValidationError
 from gridcore.security.access import Scope
 from gridcore.settings import CaseSettings
+from layers.cases.coordination import parties
 from layers.cases.view import CASE_COLUMNS, case_dict, fetch_case, history_of, photos_of
 from layers.schema.cases import OPEN_SQL
 from layers.security.scoping import case_scope_sql
@@ -155,6 +156,7 @@ def get_case(engine: Engine, settings: CaseSettings, case_id: int,
             raise NotFound(f"case {case_id} does not exist", case_id=case_id)
         out = case_dict(row, settings.working_calendar, now, history_of(conn, case_id),
                         photos_of(conn, case_id))
+        out.update(parties(conn, case_id))
         if row["primary_case_id"]:
             primary = fetch_case(conn, row["primary_case_id"])
             out["outcome"] = {"primary_case_id": primary["id"],

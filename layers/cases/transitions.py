@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, text
 
+from gridcore.coordination import photo_roles
 from gridcore.errors import Conflict, NotFound, ValidationError
 from gridcore.intake import Photo
 from gridcore.lifecycle import (
@@ -28,6 +29,7 @@ from gridcore.lifecycle import (
     plan,
 )
 from gridcore.settings import CaseSettings
+from layers.cases import coordination
 from layers.cases.part_state import part_holders, set_part_state
 from layers.cases.photos import store_photo
 from layers.cases.resolving import Resolves, repropose
@@ -45,11 +47,12 @@ _PHOTO = text("""
 INSERT INTO case_photo (case_id, path, sha256, content_type, size_bytes, history_id)
 VALUES (:case_id, :path, :sha256, :content_type, :size_bytes, :history_id)
 """)
-_JSON_COLUMNS = {"parked_intervals"}
+_JSON_COLUMNS = {"parked_intervals", "close_proposal", "callback"}
 
 
-def facts_of(row: Mapping[str, Any]) -> CaseFacts:
-    """What the domain needs to know about a stored case."""
+def facts_of(row: Mapping[str, Any], tasks: tuple[str, ...] = ()) -> CaseFacts:
+    """What the domain needs to know about a stored case (``tasks``: the assisting
+    departments with open tasks)."""
     return CaseFacts(
         State(row["state"]), row["parked_since"] is not None, row["check_result"],
         row["department_code"], row["id"], category=row["category_key"],
@@ -58,7 +61,8 @@ def facts_of(row: Mapping[str, Any]) -> CaseFacts:
         primary_case_id=row["primary_case_id"], parked_since=row["parked_since"],
         parked_intervals=pauses_of(row["parked_intervals"]),
         parked_seconds=row["parked_seconds"], stage_started_at=row["stage_started_at"],
-        stage_limit=row["stage_limit"], part_code=row["part_code"])
+        stage_limit=row["stage_limit"], part_code=row["part_code"], source=row["source"],
+        open_tasks=tasks, location_source=row.get("location_source") or "point")
 
 
 def transition(engine: Engine, settings: CaseSettings, resolver: Resolves, case_id: int,
@@ -80,12 +84,17 @@ def transition(engine: Engine, settings: CaseSettings, resolver: Resolves, case_
         if idempotency_key and _taken(conn, case_id, idempotency_key, action):
             out = case_dict(row, calendar, now, history_of(conn, case_id),
                             photos_of(conn, case_id))
-            return {**out, "replayed": True}
+            return {**out, **coordination.parties(conn, case_id), "replayed": True}
         if expected_version is not None and expected_version != row["version"]:
             raise Conflict(f"case {case_id} is at version {row['version']}, not "
                            f"{expected_version}; reload it and retry", case_id=case_id,
                            version=row["version"])
-        facts = facts_of(row)
+        facts = facts_of(row, coordination.open_tasks(conn, case_id))
+        if action == "self_handle" and photos:  # uploaded: the first before, the rest after
+            payload = {**payload, "attachments": [
+                *(payload.get("attachments") or []),
+                *({"role": r, "sha256": p.sha256, "uploaded": True}
+                  for r, p in zip(photo_roles(len(photos)), photos, strict=True))]}
         step = plan(facts, action, role, payload, now)
         check_photos(step, len(photos), settings.max_photos)
         if step.department is not None:
@@ -98,18 +107,30 @@ def transition(engine: Engine, settings: CaseSettings, resolver: Resolves, case_
             reproposal = repropose(resolver, row["lon"], row["lat"], row["category_key"],
                                    step.repropose_without)
         holders = part_holders(conn, facts) if moves_part(step, facts) else ()
-        change = changes(step, facts, calendar, now, reproposal, holders)
+        found = (coordination.look_up(conn, step, row, resolver, actor, role)
+                 if step.side or step.action.value == "self_handle" else {})
+        change = changes(step, facts, calendar, now, reproposal, holders, found)
         _write(conn, row["id"], change.to_state.value, change.updates, now)
         if change.part_state is not None:
             set_part_state(conn, str(facts.part_code), change.part_state, case_id,
                            step.action.value, actor, now, now.astimezone(calendar.tz).date())
         stored = [{"path": store_photo(p, settings.media_dir), "sha256": p.sha256}
                   for p in photos]  # content-addressed: a retried step writes the same files
+        roles = {a["sha256"]: a["role"] for a in change.attachments
+                 if isinstance(a, dict) and a.get("uploaded")}
+        for file in stored:  # self-handling: the upload's role (before / after) on its file
+            if file["sha256"] in roles:
+                file["role"] = roles[file["sha256"]]
+        attachments = [a for a in change.attachments
+                       if not (isinstance(a, dict) and a.get("uploaded"))]
+        if change.records:  # an assisting task's feedback keeps its photos too
+            coordination.write_records(conn, case_id, change.records, actor, now,
+                                       change.reason, [*attachments, *stored])
         history_id = conn.execute(_HISTORY, {
             "case_id": case_id, "at": now, "actor": actor, "role": role,
             "action": step.action.value, "from_state": step.from_state.value,
             "to_state": change.to_state.value, "reason": change.reason,
-            "attachments": json.dumps([*change.attachments, *stored]),
+            "attachments": json.dumps([*attachments, *stored]),
             "details": json.dumps({**change.details, **(
                 {"idempotency_key": idempotency_key} if idempotency_key else {})},
                 default=str)}).scalar_one()
@@ -120,8 +141,10 @@ def transition(engine: Engine, settings: CaseSettings, resolver: Resolves, case_
         audit.record(conn, actor, f"case.{step.action.value}", f"case:{case_id}",
                      {"role": role, "from": step.from_state.value, "to": change.to_state.value,
                       **({"photos": len(photos)} if photos else {})})
-        return case_dict(fetch_case(conn, case_id), calendar, now, history_of(conn, case_id),
-                         photos_of(conn, case_id))
+        out = case_dict(fetch_case(conn, case_id), calendar, now, history_of(conn, case_id),
+                        photos_of(conn, case_id))
+        out.update(coordination.parties(conn, case_id))
+        return out
 
 
 def _taken(conn: Connection, case_id: int, key: str, action: str) -> bool:
@@ -148,6 +171,15 @@ def _write(conn: Connection, case_id: int, to_state: str, updates: dict[str, Any
     sets = ["state = :state", "updated_at = :now", "version = version + 1"]
     params: dict[str, Any] = {"state": to_state, "now": now, "id": case_id}
     for col, value in updates.items():
+        if col == "lonlat":  # a place given by the map (locate)
+            sets.append("geom = ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)")
+            params["lon"], params["lat"] = value
+            continue
+        if col == "resolution":  # the intake document's resolution, replaced
+            sets.append("intake = intake || jsonb_build_object('resolution', "
+                        "CAST(:resolution AS jsonb))")
+            params["resolution"] = json.dumps(value, default=str)
+            continue
         if col in _JSON_COLUMNS:
             sets.append(f"{col} = CAST(:{col} AS jsonb)")
             value = json.dumps(value)

@@ -94,6 +94,11 @@ def case_dict(row: Mapping[str, Any], calendar: WorkingCalendar, now: datetime,
         "resolution": intake.get("resolution"), "duplicates": intake.get("duplicates", []),
         # where the phone's GPS was when the worker moved the pin (None: not sent)
         "fix": intake.get("fix"),
+        "close_proposal": row.get("close_proposal"),
+        "location_source": row.get("location_source", "point"), "address": row.get("address"),
+        "self_handled": row.get("self_handled", False), "callback": row.get("callback"),
+        # a report placed from its address says what the geocoder found (接诉即办)
+        "geocoding": intake.get("geocoding"),
     }
     if history is not None:
         out["history"] = [{

@@ -36,7 +36,7 @@ FIELDS = {
     "proposed": "text", "rule": "text", "now": "timestamptz", "lim": "text",
     "warn": "timestamptz", "deadline": "timestamptz", "intake": "jsonb", "actor": "text",
     "role": "text", "attachments": "jsonb", "details": "jsonb", "audit": "jsonb",
-    "photos": "jsonb", "caller": "text",
+    "photos": "jsonb", "caller": "text", "location_source": "text", "address": "text",
 }
 
 # case_record column ← the record's field (the id is the one intake's read reserved:
@@ -55,6 +55,7 @@ FROM_RECORD = {
     "proposal_rule": "rule", "stage_started_at": "now", "stage_limit": "lim",
     "warn_at": "warn", "deadline_at": "deadline", "created_at": "now", "updated_at": "now",
     "caller": "caller",
+    "location_source": "location_source", "address": "address",
 }
 CONSTANTS = {"state": "reported", "stage": "dispatch"}
 

@@ -66,6 +66,8 @@ def parties(conn: Connection, kind: str, level: str | None) -> dict[str, str]:
 
 def _extra(conn: Connection, kind: str, window: Any, cal: WorkingCalendar,
            model: EvaluationModel) -> dict[str, Any]:
+    if kind == "department":  # whistles and assisting tasks are counted by their own time
+        return {"start": window.start, "end": window.end}
     if kind != "worker":
         return {}
     return {"verify_min": cal.limit_minutes(model.verify_limit)}
@@ -95,10 +97,7 @@ def _no_data(conn: Connection, kind: Kind, model: EvaluationModel,
     no_data: dict[str, str] = {}
     extra: dict[str, np.ndarray] = {}
     for measure in kind.measures:
-        if measure.requires == "self_handling":
-            no_data[measure.key] = "no self-handling data: community self-handling (自处置) " \
-                                   "is not recorded yet"
-        elif measure.requires == "patrol":
+        if measure.requires == "patrol":
             found = patrol_columns(conn, model.patrol, keys, window)
             if found is None:
                 no_data[measure.key] = "no patrol data: no patrol track table " \
@@ -133,8 +132,11 @@ def _cohort_filter(conn: Connection, kind: str, level: str | None, code: str
                    ) -> tuple[str, dict[str, Any]]:
     if kind == "department":
         return ("AND (c.department_code = :party_code OR (c.refused_departments <> '{}' "
-                "AND c.refused_departments @> ARRAY[CAST(:party_code AS varchar)]))",
-                {"party_code": code})
+                "AND c.refused_departments @> ARRAY[CAST(:party_code AS varchar)]) "
+                "OR EXISTS (SELECT 1 FROM case_whistle w WHERE w.case_id = c.id "
+                "AND w.department_code = :party_code) "
+                "OR EXISTS (SELECT 1 FROM case_task k WHERE k.case_id = c.id "
+                "AND k.department_code = :party_code))", {"party_code": code})
     if kind == "area":
         return f"AND c.{level}_code = :party_code", {"party_code": code}
     grids = [r[0] for r in conn.execute(text(

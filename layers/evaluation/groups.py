@@ -42,12 +42,24 @@ WITH x AS ({_FLAGS}), rows AS (
     SELECT x.*, x.department_code AS key, 'case' AS part,
            ('department/' || x.department_code || '/overdue') = ANY(x.waived) AS w_overdue,
            ('department/' || x.department_code || '/rework') = ANY(x.waived) AS w_rework,
-           false AS w_send_back
+           false AS w_send_back, CAST(NULL AS boolean) AS ok
     FROM x WHERE x.department_code IS NOT NULL
     UNION ALL
     SELECT x.*, r, 'refusal', false, false,
-           ('department/' || r || '/send_back') = ANY(x.waived)
+           ('department/' || r || '/send_back') = ANY(x.waived), NULL
     FROM x, unnest(x.refused) AS r
+    UNION ALL
+    -- each party's own part beside the lead: a whistle's call (吹哨报到) blown in the period,
+    -- reported by its deadline or not; an assisting task (协同) given in it, done by its
+    -- deadline or not (a released task is not the department's to answer for)
+    SELECT x.*, p.department_code, p.part, false, false, false, p.ok
+    FROM x JOIN (
+        SELECT case_id, department_code, 'whistle' AS part, blown_at AS at,
+               coalesce(reported_at <= deadline_at, false) AS ok FROM case_whistle
+        UNION ALL
+        SELECT case_id, department_code, 'task', created_at,
+               coalesce(done_at <= deadline_at, false) FROM case_task WHERE state <> 'released'
+    ) p ON p.case_id = x.id AND p.at >= :start AND p.at < :end
 )""",
     "area": f"""
 WITH x AS ({_FLAGS}), rows AS (
@@ -89,6 +101,14 @@ CONDITIONS: dict[str, dict[str, str]] = {
         "sent_back_wrongful": "part = 'refusal' AND key = department_code AND NOT w_send_back",
         "closed": "part = 'case' AND closed",
         "close_due": "part = 'case' AND close_due",
+        "caller_cases": "part = 'case' AND caller_case",
+        "callbacks_reached": "part = 'case' AND caller_case AND cb_reached",
+        "callbacks_resolved": "part = 'case' AND caller_case AND cb_reached AND cb_resolved",
+        "callbacks_satisfied": "part = 'case' AND caller_case AND cb_reached AND cb_satisfied",
+        "whistles": "part = 'whistle'",
+        "whistles_on_time": "part = 'whistle' AND ok",
+        "tasks": "part = 'task'",
+        "tasks_on_time": "part = 'task' AND ok",
     },
     "area": {
         "worker_reports": "worker_report",
@@ -99,6 +119,11 @@ CONDITIONS: dict[str, dict[str, str]] = {
         "closed": "closed",
         "closed_on_time": "closed AND closed_in_time",
         "reworked": "reworks > 0 AND NOT w_rework",
+        "self_handled": "self_handled_in",
+        "caller_cases": "caller_case",
+        "callbacks_reached": "caller_case AND cb_reached",
+        "callbacks_resolved": "caller_case AND cb_reached AND cb_resolved",
+        "callbacks_satisfied": "caller_case AND cb_reached AND cb_satisfied",
     },
     "worker": {
         "reports": "part = 'report'",
@@ -113,6 +138,7 @@ CONDITIONS: dict[str, dict[str, str]] = {
         "missed": "part = 'grid' AND coalesce(reporter_role, '') <> 'grid_worker' "
                   "AND NOT w_missed",
         "registered_in_grids": "part = 'grid'",
+        "self_handled": "part = 'report' AND self_handled_in",
     },
 }
 

@@ -55,10 +55,11 @@ case_record = Table(
     Column("payload_hash", String(64), nullable=False),
     Column("category_key", String(5), ForeignKey("category.key"), nullable=False),
     Column("description", Text, nullable=False, server_default=""),
-    Column("geom", Geometry("POINT", srid=SRID, spatial_index=False), nullable=False),
+    # NULL: a report filed without a place waits in the 待定位 queue (location_source unlocated)
+    Column("geom", Geometry("POINT", srid=SRID, spatial_index=False)),
     Column("input_crs", String(32), nullable=False),
-    Column("input_x", Float, nullable=False),
-    Column("input_y", Float, nullable=False),
+    Column("input_x", Float),
+    Column("input_y", Float),
     Column("grid_id", BigInteger, ForeignKey("unit_grid.id")),
     Column("grid_code", String(15)),
     Column("community_code", String(12)),
@@ -89,6 +90,11 @@ case_record = Table(
     Column("supervised", Boolean, nullable=False, server_default="false"),
     Column("primary_case_id", BigInteger, ForeignKey("case_record.id")),
     Column("intake", JSONB, nullable=False, server_default="{}"),
+    Column("close_proposal", JSONB),  # 建议结案: a device read normal again
+    Column("location_source", String(10), nullable=False, server_default="point"),
+    Column("address", Text),  # the address a hotline report came with
+    Column("self_handled", Boolean, nullable=False, server_default="false"),  # 自处置
+    Column("callback", JSONB),  # 回访: reached, resolved, satisfaction
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("closed_at", DateTime(timezone=True)),
@@ -142,4 +148,51 @@ appeal = Table(
     Column("decided_at", DateTime(timezone=True)),
     Column("decision_reason", Text),
     Column("version", Integer, nullable=False, server_default="1"),
+)
+
+# 协同处置: an assisting department's task on a case (migration 0016_levels)
+case_task = Table(
+    "case_task", metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("case_id", BigInteger, ForeignKey("case_record.id"), nullable=False),
+    Column("department_code", String(32), ForeignKey("department.code"), nullable=False),
+    Column("state", String(8), nullable=False, server_default="open"),
+    Column("task_limit", String(12), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_by", Text, nullable=False),
+    Column("deadline_at", DateTime(timezone=True), nullable=False),
+    Column("done_at", DateTime(timezone=True)),
+    Column("done_by", Text),
+    Column("feedback", Text),
+    Column("attachments", JSONB, nullable=False, server_default="[]"),
+    Column("released_at", DateTime(timezone=True)),
+    Column("released_by", Text),
+    Column("release_reason", Text),
+)
+
+# 吹哨报到: a department a street's whistle named, its deadline and its report
+case_whistle = Table(
+    "case_whistle", metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("case_id", BigInteger, ForeignKey("case_record.id"), nullable=False),
+    Column("department_code", String(32), ForeignKey("department.code"), nullable=False),
+    Column("blown_at", DateTime(timezone=True), nullable=False),
+    Column("blown_by", Text, nullable=False),
+    Column("report_limit", String(12), nullable=False),
+    Column("deadline_at", DateTime(timezone=True), nullable=False),
+    Column("reported_at", DateTime(timezone=True)),
+    Column("reported_by", Text),
+)
+
+# 会商: the consultation thread of a case
+case_message = Table(
+    "case_message", metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("case_id", BigInteger, ForeignKey("case_record.id"), nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("author", Text, nullable=False),
+    Column("role", String(20), nullable=False),
+    Column("department_code", String(32)),
+    Column("body", Text, nullable=False),
+    Column("attachments", JSONB, nullable=False, server_default="[]"),
 )

@@ -96,6 +96,11 @@ department = Table(
     Column("parent_code", String(32), ForeignKey("department.code", deferrable=True,
                                                   initially="DEFERRED")),
     Column("contact", Text),
+    # its level (district / street / community; None: a city department) and the area it
+    # serves; the level team takes what is escalated to that level (migration 0016_levels)
+    Column("level", String(10)),
+    Column("area_code", String(12)),
+    Column("level_team", Boolean, nullable=False, server_default="false"),
 )
 
 category = Table(
@@ -162,8 +167,9 @@ dispatch_rule = Table(
     Column("category_key", String(5), ForeignKey("category.key"), nullable=False),
     Column("area_level", String(10), nullable=False),
     Column("area_code", String(15)),
-    Column("department_code", String(32), ForeignKey("department.code"), nullable=False),
+    Column("department_code", String(32), ForeignKey("department.code")),
     Column("note", Text, nullable=False, server_default=""),
+    Column("team_level", String(10)),  # instead of a department: that level's team
 )
 
 part_state_history = Table(

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Engine, false, or_, text, true
 from sqlalchemy.sql.elements import ColumnClause
 
+from gridcore.coordination import PARTY_STEPS
 from gridcore.errors import Forbidden
 from gridcore.security.access import Principal, Scope
 
@@ -45,9 +46,11 @@ def case_scope_sql(scope: Scope, params: dict[str, Any], alias: str = "c") -> st
 
 
 def case_in_scope(engine: Engine, case_id: int, principal: Principal | None,
-                  action: str = "case.act") -> None:
+                  action: str = "case.act", step: str | None = None) -> None:
     """Before an action on a case: 403 when it lies outside the caller's scope. A missing
-    case is left to the action itself (its 404)."""
+    case is left to the action itself (its 404). A department that is a party beside the lead
+    (assisting, whistled) reads and discusses the case and takes its own steps (``step`` in
+    ``PARTY_STEPS``), not the lead's."""
     if principal is None:
         return
     principal.require(action)
@@ -56,6 +59,20 @@ def case_in_scope(engine: Engine, case_id: int, principal: Principal | None,
                                 "WHERE id = :i"), {"i": case_id}).first()
     # Acting stays inside the areas: having filed a case elsewhere lets one read it, not act.
     if row is not None and not principal.scope.covers_case(row.grid_code,
-                                                           row.department_code):
+                                                           row.department_code) \
+            and not ((step is None or step in PARTY_STEPS)
+                     and party_to(engine, case_id, principal.scope.department)):
         raise Forbidden(f"case {case_id} lies outside your areas", case_id=case_id,
                         action=action)
+
+
+def party_to(engine: Engine, case_id: int, department: str | None) -> bool:
+    """Is ``department`` a party to the case beside its lead: an assisting department (协同)
+    or one a whistle called (吹哨)? Such a party acts on its own task and reads the case."""
+    if department is None:
+        return False
+    with engine.connect() as conn:
+        return conn.execute(text(
+            "SELECT EXISTS (SELECT 1 FROM case_task WHERE case_id = :c AND department_code = :d)"
+            " OR EXISTS (SELECT 1 FROM case_whistle WHERE case_id = :c "
+            "AND department_code = :d)"), {"c": case_id, "d": department}).scalar() is True

@@ -20,12 +20,13 @@ from sqlalchemy import Connection, Engine, func, select
 from sqlalchemy.exc import IntegrityError
 
 from gridcore.errors import Conflict, NotFound, Unauthenticated, ValidationError
+from gridcore.security.access import KEY_PURPOSES as ACCESS_KEY_PURPOSES
 from gridcore.security.access import Principal, Role, parse_role, validate_area_codes
 from layers.schema.security import api_key, app_user, user_area
 from layers.security import audit
 
 _hasher = PasswordHasher()
-KEY_PURPOSES = ("open311", "iot")
+KEY_PURPOSES = tuple(ACCESS_KEY_PURPOSES)  # the domain's list: open311, iot, video
 MIN_PASSWORD = 10
 
 

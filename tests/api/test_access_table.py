@@ -147,7 +147,8 @@ def _path_values(line: Line, city: City, collection: str) -> dict[str, str]:
     code = {"/map/grids/{code}": GRID_001, "/grids/{code}/health": GRID_001,
             "/health/areas/{level}/{code}": COMMUNITY, "/entities/{code}": ENTITY,
             "/open311/v2/services/{code}.{fmt}": "E0103",
-            "/evaluation/{kind}/{code}": "D_GRID"}.get(line.path, "")
+            "/evaluation/{kind}/{code}": "D_GRID", "/devices/{code}": "TILT-1"
+            }.get(line.path, "")
     feature = {"grids": GRID_001, "cases": str(city.case), "entities": ENTITY}[collection]
     z, x, y = city.tile
     return {"case_id": str(city.case), "action": "verify", "collection_id": collection,
@@ -168,7 +169,8 @@ def request_of(line: Line, city: City, collection: str = "grids") -> dict[str, A
               "/map/cases/{case_id}/actions": {"role": "dispatcher"},
               "/evaluation/{kind}": {"period": PERIOD},
               "/evaluation/{kind}/{code}": {"period": PERIOD},
-              "/admin/sessions": {"user": "w2"} if line.method == "DELETE" else {}
+              "/admin/sessions": {"user": "w2"} if line.method == "DELETE" else {},
+              "/geocode": {"q": "多福巷12号"},
               }.get(line.path)
     if params:
         kwargs["params"] = params
@@ -192,6 +194,8 @@ def request_of(line: Line, city: City, collection: str = "grids") -> dict[str, A
                 {"t": _now(), "lon": INSIDE_001[0], "lat": INSIDE_001[1],
                  "accuracy_m": 5}]}},
             ("POST", "/patrol/shifts/{shift_id}/end"): {"json": {"ended_at": _now()}},
+            ("POST", "/cases/{case_id}/messages"): {"json": {"body": "请协同确认"}},
+            ("POST", "/ingest/alarms"): {"json": {"device": "TILT-1", "alarm": "tilt"}},
             }.get(line.key)
     if line.key in (("POST", "/auth/refresh"), ("POST", "/auth/signout")):
         body = {"json": {"refresh_token": city.refresh_token()}}
@@ -216,9 +220,14 @@ ROLE_OF = {name: role.value for role, (name, _, _) in ROLE_USERS.items()}
 CALLERS = ["anonymous", *ROLE_OF, *(f"key:{k}" for k in KEYS)]
 
 
+# The route's own check after the table let the caller through: a machine's alarm without its
+# body's signature (the test sends none) is a 401 naming the signature's header.
+SIGNATURE_FIELDS = ("X-Gridcore-Signature", "X-Gridcore-Timestamp")
+
+
 def _refused_by_table(line: Line, response: Any) -> bool:
     if response.status_code == 401:
-        return True
+        return response.json().get("field") not in SIGNATURE_FIELDS
     if response.status_code != 403:
         return False
     if line.path.startswith("/open311/"):
@@ -329,6 +338,10 @@ for _line in ("GET /map/cases/{case_id}/actions", "GET /grids/{code}/health",
 # a community's health: its street or the city sees it, a grid of it does not
 scope_probe("GET /health/areas/{level}/{code}")(_in_and_out(
     "GET /health/areas/{level}/{code}", _status(200), _status(404), in_caller="dispatcher"))
+# the consultation thread (会商): the case's areas, its lead and its parties
+for _line in ("GET /cases/{case_id}/messages", "POST /cases/{case_id}/messages"):
+    scope_probe(_line)(_in_and_out(_line, lambda r: r.status_code in (200, 201),
+                                   _status(403)))
 for _line in ("POST /cases/{case_id}/transitions", "POST /cases/{case_id}/{action}"):
     scope_probe(_line)(_in_and_out(_line, lambda r: r.status_code in (200, 409),
                                    _status(403)))

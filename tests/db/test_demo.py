@@ -172,6 +172,23 @@ def test_demo_sign_in_accounts_in_development(demo: Engine) -> None:
                         "community_code = :c", c=worker.areas[0]) > 0
     handler = authenticate(demo, "handler", "gridcore-demo")
     assert handler.department_code
+def test_addresses_of_the_extract_are_geocodable(demo: Engine) -> None:
+    from layers.channels.geocoder import Geocoder
+    from layers.grids.resolver import Resolver
+
+    with demo.connect() as conn:
+        counts = dict(conn.execute(text(
+            "SELECT kind, count(*) FROM address GROUP BY kind")).all())
+        in_grids = conn.execute(text(
+            "SELECT count(*) FROM address WHERE grid_code IS NOT NULL")).scalar_one()
+    assert counts["address"] > 1400 and counts["place"] > 600
+    assert in_grids > 0.9 * sum(counts.values())  # the grids cover the extract
+    resolver = Resolver(demo)
+    try:
+        top = Geocoder(demo, resolver).geocode("Manerheimintie 6")["candidates"][0]
+    finally:
+        resolver.close()
+    assert top["label"] == "Mannerheimintie 6" and top["grid_code"].startswith(DISTRICT_CODE)
 
 
 def test_second_run_changes_nothing(demo: Engine) -> None:

@@ -72,3 +72,23 @@ def test_validation_names_every_problem() -> None:
     assert "duplicates row 6" in reasons[7]
 
 
+
+
+def test_a_rule_may_name_a_levels_team() -> None:
+    """小事不出社区: the community's own team, whichever community the report lies in."""
+    rules = [DispatchRule("E0103", "district", "110101", "", team_level="community"),
+             DispatchRule("E0103", "city", None, "D_CITY")]
+    teams = {("community", "110101001001"): "T_DUOFU"}
+    table = DispatchRules.validated(rules, {"D_CITY": "城管委", "T_DUOFU": "多福巷社区队"},
+                                    {"E0103"}, {"district": {"110101"}}, teams)
+    here = table.propose("E0103", AreaPath.of_grid("110101001001001"))
+    assert here.department_code == "T_DUOFU" and "the community team T_DUOFU" in here.reason
+    elsewhere = table.propose("E0103", AreaPath.of_grid("110101002001001"))
+    assert elsewhere.department_code == "D_CITY" and "has no team" in elsewhere.reason
+    with pytest.raises(ImportRejected) as info:
+        DispatchRules.validated(
+            [DispatchRule("E0103", "community", "110101001001", "D_CITY", team_level="street"),
+             DispatchRule("E0103", "district", "110101", "", team_level="province")],
+            {"D_CITY": "x"}, {"E0103"}, {"community": {"110101001001"},
+                                         "district": {"110101"}})
+    assert [p["field"] for p in info.value.details["problems"]] == ["team_level"] * 3

@@ -27,13 +27,16 @@ from gridcore.taxonomy import Stage
 
 NOW = datetime(2025, 10, 9, 9, 0, tzinfo=UTC)
 FULL = {"reason": "r", "department": "D1", "check_result": "pass", "new_limit": "2wd",
-        "primary_case_id": 99}
+        "primary_case_id": 99, "lon": 116.4, "lat": 39.9, "departments": ["D2", "D3"],
+        "reached": False, "attachments": [{"role": "before"}, {"role": "after"}]}
 
 
 def facts_for(state: State, action: Action) -> CaseFacts:
     parked = action is Action.UNPARK
     check = "pass" if action is Action.CLOSE else ("fail" if action is Action.REWORK else None)
-    return CaseFacts(state, parked, check, None, 1)
+    held = "D1" if action is Action.ESCALATE else None
+    placed = "unlocated" if action is Action.LOCATE else "point"
+    return CaseFacts(state, parked, check, held, 1, source="hotline", location_source=placed)
 
 
 LEGAL = [(a, s) for a, t in TRANSITIONS.items() for s in t.targets]
@@ -123,6 +126,8 @@ def test_final_states_allow_only_reopen() -> None:
     assert allowed_actions(CaseFacts(State.CLOSED)) == ["reopen"]
     assert allowed_actions(CaseFacts(State.VOIDED)) == ["reopen"]
     assert allowed_actions(CaseFacts(State.MERGED)) == []
+    # a hotline or citizen case is called back after closing (回访)
+    assert allowed_actions(CaseFacts(State.CLOSED, source="hotline")) == ["reopen", "callback"]
 
 
 def test_reopen_restarts_the_right_clock() -> None:

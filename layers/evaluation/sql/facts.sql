@@ -23,7 +23,7 @@ WITH cal AS MATERIALIZED (
     SELECT c.id, c.category_key, c.grid_code, c.community_code, c.street_code,
            c.district_code, c.department_code, c.state, c.source, c.created_at,
            CASE WHEN c.state = 'closed' THEN c.closed_at END AS closed_at,
-           c.parked_intervals, c.parked_since
+           c.parked_intervals, c.parked_since, c.self_handled, c.callback
     FROM case_record c
     WHERE c.created_at >= :reach AND c.created_at < :end AND c.grid_code IS NOT NULL
       AND c.state <> 'merged' {party_filter}
@@ -99,12 +99,23 @@ SELECT t.id, t.category_key, t.grid_code, t.community_code, t.street_code, t.dis
        coalesce(t.rep_at >= :start AND t.rep_at < :end AND t.reporter_role = 'grid_worker',
                 false) AS worker_report,
        coalesce(t.void_at < :end, false) AS voided,
-       (t.ver_at IS NOT NULL AND t.void_at IS NULL) AS valid,
+       -- a report its worker solved on the spot (自处置) is valid without a verification
+       ((t.ver_at IS NOT NULL OR t.self_handled) AND t.void_at IS NULL) AS valid,
        coalesce(t.ver_at >= :start AND t.ver_at < :end, false) AS verified_in,
        (CASE WHEN :verify_working THEN t.w_ver - t.w_rep
              ELSE date_part('epoch', t.ver_at - t.rep_at) / 60.0 END) AS verify_min,
        coalesce(t.chk_at >= :start AND t.chk_at < :end, false) AS checked_in,
        (CASE WHEN t.k_working THEN t.w_chk - t.w_fb
              ELSE date_part('epoch', t.chk_at - t.fb_at) / 60.0 END) AS check_min,
-       t.k_limit
+       t.k_limit,
+       -- levels and channels: 自处置 closed in the period; a caller's case (hotline,
+       -- citizen) closed in it and its callback (回访)
+       coalesce(t.self_handled AND t.closed_at >= :start AND t.closed_at < :end, false)
+           AS self_handled_in,
+       coalesce(t.source IN ('hotline', 'citizen') AND t.closed_at >= :start
+                AND t.closed_at < :end, false) AS caller_case,
+       coalesce(CAST(t.callback ->> 'reached' AS boolean), false) AS cb_reached,
+       coalesce(CAST(t.callback ->> 'resolved' AS boolean), false) AS cb_resolved,
+       coalesce(t.callback ->> 'satisfaction' IN ('satisfied', 'basically_satisfied'), false)
+           AS cb_satisfied
 FROM timed t

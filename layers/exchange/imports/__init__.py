@@ -4,6 +4,8 @@ Public entry points (kept stable for other modules, the CLI and the demo):
 
 - ``read_file(path, layer_kind, crs=None, ...)`` → GeoDataFrame in EPSG:4326;
 - ``load_areas / load_grids / load_parts / load_entities(engine, gdf, ...)`` → ImportReport;
+- ``load_addresses(engine, points, lines)`` / ``import_addresses(engine, path)`` (addresses,
+  named places and streets for geocoding; OSM PBF too);
 - ``load_departments(engine, df)`` / ``import_departments(engine, path)``, the same for
   grid workers (``load_workers`` / ``import_workers``);
 - ``import_file(engine, kind, path, **options)`` = read_file + the loader of ``kind``.
@@ -19,6 +21,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from layers.exchange.imports.addresses import import_addresses, load_addresses
 from layers.exchange.imports.areas import load_areas
 from layers.exchange.imports.departments import import_departments, load_departments
 from layers.exchange.imports.entities import load_entities
@@ -32,16 +35,18 @@ LOADERS = {"areas": load_areas, "grids": load_grids, "parts": load_parts,
            "entities": load_entities}
 READ_OPTIONS = ("crs", "layer", "lon_field", "lat_field", "encoding")
 
-__all__ = ["ImportReport", "import_departments", "import_file", "import_workers", "load_areas",
-           "load_departments", "load_entities", "load_grids", "load_parts", "load_workers",
-           "read_file"]
+__all__ = ["ImportReport", "import_addresses", "import_departments", "import_file",
+           "import_workers", "load_addresses", "load_areas", "load_departments", "load_entities",
+           "load_grids", "load_parts", "load_workers", "read_file"]
 
 
 def import_file(engine: Engine, kind: str, path: str | Path, **options: Any) -> ImportReport:
-    """Read ``path`` and load it as ``kind`` (areas, grids, parts, entities, departments,
-    workers)."""
+    """Read ``path`` and load it as ``kind`` (areas, grids, parts, entities, addresses,
+    departments, workers)."""
     if kind == "departments":
         return import_departments(engine, path)
+    if kind == "addresses":
+        return import_addresses(engine, path, **options)
     if kind == "workers":
         return import_workers(engine, path)
     if kind not in LOADERS:

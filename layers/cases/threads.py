@@ -1,0 +1,70 @@
+"""What the dispatcher and the parties read and write beside the steps: the 待定位 queue (reports
+waiting for a place) and a case's consultation thread (会商), visible to every party."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Engine, text
+
+from gridcore.errors import NotFound, ValidationError
+from gridcore.settings import CaseSettings
+from layers.cases.view import CASE_COLUMNS, case_dict
+from layers.schema.cases import OPEN_SQL
+
+MAX_BODY = 4000
+MAX_ATTACHMENTS = 10
+
+
+def unlocated(engine: Engine, settings: CaseSettings, limit: int = 100,
+              now: datetime | None = None) -> list[dict[str, Any]]:
+    """Open cases without a place, oldest first, each with its address and the candidates the
+    geocoder offered at intake (so the dispatcher starts from them on the map)."""
+    now = now or datetime.now(UTC)
+    with engine.connect() as conn:
+        rows: list[Any] = list(conn.execute(text(
+            f"SELECT {CASE_COLUMNS} FROM case_record c "
+            f"WHERE c.geom IS NULL AND {OPEN_SQL} ORDER BY c.created_at, c.id LIMIT :n"),
+            {"n": limit}).mappings())
+    return [case_dict(row, settings.working_calendar, now) for row in rows]
+
+
+def _exists(conn: Any, case_id: int) -> None:
+    if conn.execute(text("SELECT 1 FROM case_record WHERE id = :c"),
+                    {"c": case_id}).first() is None:
+        raise NotFound(f"case {case_id} does not exist", case_id=case_id)
+
+
+def messages(engine: Engine, case_id: int, after: int = 0) -> list[dict[str, Any]]:
+    """The case's consultation thread, in order (``after``: only messages after that id)."""
+    with engine.connect() as conn:
+        _exists(conn, case_id)
+        rows = conn.execute(text(
+            "SELECT id, at, author, role, department_code AS department, body, attachments "
+            "FROM case_message WHERE case_id = :c AND id > :a ORDER BY id"),
+            {"c": case_id, "a": after}).mappings()
+        return [{**r, "at": r["at"].isoformat()} for r in rows]
+
+
+def post_message(engine: Engine, case_id: int, author: str, role: str,
+                 department: str | None, body: str, attachments: list[dict[str, Any]],
+                 now: datetime | None = None) -> dict[str, Any]:
+    """Add a message to the thread (a party's word in the consultation, 会商)."""
+    body = body.strip()
+    if not body:
+        raise ValidationError("a message needs a body", field="body")
+    if len(body) > MAX_BODY:
+        raise ValidationError(f"a message is at most {MAX_BODY} characters", field="body")
+    if len(attachments) > MAX_ATTACHMENTS:
+        raise ValidationError(f"at most {MAX_ATTACHMENTS} attachments", field="attachments")
+    with engine.begin() as conn:
+        _exists(conn, case_id)
+        row = conn.execute(text(
+            "INSERT INTO case_message (case_id, at, author, role, department_code, body, "
+            "attachments) VALUES (:c, :at, :au, :r, :d, :b, CAST(:a AS jsonb)) "
+            "RETURNING id, at, author, role, department_code AS department, body, attachments"),
+            {"c": case_id, "at": now or datetime.now(UTC), "au": author, "r": role,
+             "d": department, "b": body, "a": json.dumps(attachments)}).mappings().one()
+    return {**row, "at": row["at"].isoformat()}
