@@ -50,9 +50,15 @@ async function drawOutbox(box) {
   else box.append(h('ul', { class: 'outbox', id: 'outbox-list' }, ...items.map(outboxItem)));
 }
 
+// Drawn when the screen opens and again when a report is filed: the latest draw wins (two
+// fetches in flight must not leave two lists), and the box says it is loading meanwhile.
+let reportsDraw = 0;
 async function drawReports(box) {
-  clear(box);
-  box.append(h('h2', {}, t('field.my_reports')));
+  const mine = ++reportsDraw;
+  if (!box.querySelector('#report-list')) {
+    clear(box);
+    box.append(h('h2', {}, t('field.my_reports')), h('p', { class: 'muted', id: 'reports-loading' }, t('field.loading')));
+  }
   let page;
   let fresh = true;
   try {
@@ -63,17 +69,20 @@ async function drawReports(box) {
     page = await net.get('my-reports');
     fresh = false;
   }
-  if (!page) {
-    box.append(h('p', { class: 'muted' }, t('field.offline_no_reports')));
-    return;
+  if (mine !== reportsDraw) return;
+  const content = [h('h2', {}, t('field.my_reports'))];
+  if (!page) content.push(h('p', { class: 'muted' }, t('field.offline_no_reports')));
+  else {
+    if (!fresh) content.push(h('p', { class: 'muted small' }, t('field.tasks_cached', { at: when(page.fetchedAt) })));
+    if (!page.items.length) content.push(h('p', { class: 'muted' }, t('field.no_reports')));
+    content.push(h('ul', { class: 'reports', id: 'report-list' }, ...page.items.map((r) => h('li', { 'data-id': r.id },
+      h('a', { href: `#/case/${r.id}` },
+        h('div', { class: 'row between' }, h('b', {}, `${r.public_no} · ${categoryName(r.category_name, LANG)}`),
+          h('span', { class: `state ${r.state}` }, t(`field.state_${r.state}`))),
+        h('div', { class: 'muted small' }, when(r.reported_at), ' · ', r.grid_code || '', ' ', colourDot(r.colour)))))));
   }
-  if (!fresh) box.append(h('p', { class: 'muted small' }, t('field.tasks_cached', { at: when(page.fetchedAt) })));
-  if (!page.items.length) box.append(h('p', { class: 'muted' }, t('field.no_reports')));
-  box.append(h('ul', { class: 'reports', id: 'report-list' }, ...page.items.map((r) => h('li', { 'data-id': r.id },
-    h('a', { href: `#/case/${r.id}` },
-      h('div', { class: 'row between' }, h('b', {}, `${r.public_no} · ${categoryName(r.category_name, LANG)}`),
-        h('span', { class: `state ${r.state}` }, t(`field.state_${r.state}`))),
-      h('div', { class: 'muted small' }, when(r.reported_at), ' · ', r.grid_code || '', ' ', colourDot(r.colour)))))));
+  clear(box);
+  box.append(...content);
 }
 
 function account(setLanguage, languageSwitch) {
