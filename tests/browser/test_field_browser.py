@@ -286,7 +286,10 @@ def test_refused_report_shows_the_reason_to_fix(phone: Phone, city: Engine) -> N
     fill_report(phone, None, wait_for="不在")
     phone.page.click("#report-submit")
     phone.page.wait_for_selector("#outbox-list li[data-state=refused]")
-    assert "outside every unit grid" in phone.page.inner_text("#outbox-list li .reason")
+    reason = phone.page.inner_text("#outbox-list li .reason")
+    # what to do, in Chinese; the server's precise words below it
+    assert "不在任何单元网格内（最近的网格 110101001001006）" in reason and "图钉" in reason
+    assert "outside every unit grid" in phone.page.inner_text("#outbox-list li .reason .detail")
     phone.shot("outbox_refused")
     assert cases(city) == []
 

@@ -6,6 +6,21 @@ import * as net from './net.js';
 import * as outbox from './outbox.js';
 import { categoryName, clear, colourDot, h, toast, when } from './ui.js';
 
+// What the worker can do about a refusal, in their language; the server's own words (precise,
+// in English: fields and values) stay below it for whoever helps them.
+function refusal(error) {
+  const { status, kind, field, nearest } = error;
+  if (kind === 'outside-managed-area') return nearest ? t('field.why_outside_near', { grid: nearest }) : t('field.why_outside');
+  if (status === 413 || field === 'photos') return t('field.why_photos');
+  if (field === 'category' || field === 'category_key') return t('field.why_category');
+  if (field === 'reason') return t('field.why_reason');
+  if (status === 403) return t('field.why_forbidden');
+  if (status === 404) return t('field.why_not_found');
+  if (status === 409) return t('field.why_conflict');
+  if (status === 422 && field) return t('field.why_invalid', { field });
+  return error.title || t('field.why_other');
+}
+
 function outboxItem(item) {
   const kind = item.kind === 'report' ? t('field.kind_report') : item.kind === 'step' ? t('field.kind_step')
     : t('field.kind_patrol');
@@ -16,8 +31,8 @@ function outboxItem(item) {
       { no: item.result.public_no }), h('a', { href: `#/case/${item.result.id}`, class: 'link' }, ` ${t('field.open')}`)));
   }
   if (item.state === 'refused' && item.error) {
-    const { title, detail } = item.error;
-    lines.push(h('div', { class: 'reason' }, t('field.refused_reason', { reason: [title, detail].filter(Boolean).join('：') })));
+    lines.push(h('div', { class: 'reason' }, t('field.refused_reason', { reason: refusal(item.error) }),
+      item.error.detail ? h('div', { class: 'detail muted small', lang: 'en' }, item.error.detail) : null));
   }
   if (item.state === 'waiting' && item.attempts) {
     const why = item.error && item.error.auth ? t('field.waiting_signin')
