@@ -503,44 +503,28 @@ def test_safari_class_phone_without_chromium_apis(server, city: Engine, artifact
         assert phone.page.is_hidden("#install")
         phone.wait_text("#account", "添加到主屏幕")
         phone.shot("safari_mine")
-        phone.tab("patrol")
-        phone.page.click("#duty-toggle")
-        phone.page.wait_for_selector("#duty:not([hidden])")
-        for step in range(3):
-            point = centre(0)
-            phone.context.set_geolocation({**point, "longitude": point["longitude"] + step * 3e-4})
-            time.sleep(1.3)
-        phone.wait_text("#duty-info", "[2-9] 个点")
-        phone.page.click("#duty-toggle")
-        phone.page.wait_for_selector("#duty[hidden]", state="attached")
-        deadline, row = time.monotonic() + 30, None
-        while time.monotonic() < deadline:
-            with city.connect() as conn:
-                row = conn.execute(text("SELECT ended_at IS NOT NULL AS ended, points "
-                                        "FROM patrol_shift")).first()
-            if row is not None and row.ended:
-                break
-            time.sleep(0.5)
-        assert row is not None and row.ended and row.points >= 2
+        row = walk_on_duty(phone, city, 3)
+        assert row.points >= 2
         assert not phone.errors, phone.errors
     finally:
         phone.close()
 
 
 # -- patrol, the English switch ----------------------------------------------------------------
-def test_patrol_records_on_duty_only(phone: Phone, city: Engine) -> None:
-    phone.go()
-    phone.sign_in()
+def walk_on_duty(phone: Phone, city: Engine, steps: int, shot: str | None = None) -> Any:
+    """Go on duty, walk east ``steps`` positions a second and more apart, go off duty; the
+    shift as stored once the app sent its end (ended, points, kind)."""
     phone.tab("patrol")
     page = phone.page
     page.click("#duty-toggle")
     page.wait_for_selector("#duty:not([hidden])")
-    for step in range(4):
+    for step in range(steps):
         point = centre(0)
         phone.context.set_geolocation({**point, "longitude": point["longitude"] + step * 3e-4})
         time.sleep(1.3)
-    phone.wait_text("#duty-info", "[3-9] 个点")
-    phone.shot("patrol_on_duty")
+    phone.wait_text("#duty-info", f"[{steps - 1}-9] 个点")
+    if shot:
+        phone.shot(shot)
     page.click("#duty-toggle")
     page.wait_for_selector("#duty[hidden]", state="attached")
     deadline = time.monotonic() + 30
@@ -552,7 +536,15 @@ def test_patrol_records_on_duty_only(phone: Phone, city: Engine) -> None:
         if row is not None and row.ended:
             break
         time.sleep(0.5)
-    assert row is not None and row.ended and row.points >= 3 and row.kind == "LINESTRINGM"
+    assert row is not None and row.ended and row.kind == "LINESTRINGM"
+    return row
+
+
+def test_patrol_records_on_duty_only(phone: Phone, city: Engine) -> None:
+    phone.go()
+    phone.sign_in()
+    row = walk_on_duty(phone, city, 4, shot="patrol_on_duty")
+    assert row.points >= 3
     time.sleep(2)  # off duty: nothing more is recorded
     with city.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM patrol_point")).scalar() == row.points
