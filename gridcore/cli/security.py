@@ -56,7 +56,24 @@ def users_list(ctx: typer.Context,
     for r in rows:
         state = "disabled" if r["disabled"] else "active"
         typer.echo(f"{r['username']}\t{r['role']}\t{r['department'] or '-'}\t"
-                   f"{','.join(r['areas']) or '-'}\t{state}")
+                   f"{','.join(r['areas']) or '-'}\t{r['worker_code'] or '-'}\t{state}")
+
+
+@users_app.command("link-worker")
+def users_link_worker(
+    ctx: typer.Context, username: str,
+    worker_code: Annotated[str | None, typer.Argument(
+        help="the worker's code in the register (gridcore import workers)")] = None,
+    unlink: Annotated[bool, typer.Option("--unlink", help="remove the link")] = False,
+) -> None:
+    """Link an account to its grid worker of the register: its patrols then count for that
+    worker in evaluation (巡查覆盖率)."""
+    from layers.security.users import link_worker
+
+    if (worker_code is not None) == unlink:
+        raise typer.BadParameter("give a WORKER_CODE or --unlink (not both)")
+    user = link_worker(engine(ctx), username, None if unlink else worker_code)
+    typer.echo(f"{user.username} → {user.worker_code or '(no worker)'}")
 
 
 @users_app.command("disable")

@@ -102,6 +102,11 @@ def _no_data(conn: Connection, kind: Kind, model: EvaluationModel,
             if found is None:
                 no_data[measure.key] = "no patrol data: no patrol track table " \
                                        f"({model.patrol.get('table')}) in this database"
+            elif keys and np.isnan(found["grid_m2"]).all():
+                no_data[measure.key] = "no patrol data: no account of the phone app is " \
+                                       "linked to " + ("this worker" if len(keys) == 1 else
+                                                       "any of these workers") + \
+                                       " (gridcore users add --worker-code)"
             else:
                 extra.update(found)
     return no_data, extra

@@ -2,9 +2,13 @@
 records them: the share of a worker's grid area within ``buffer_m`` of the tracks of their
 shifts that started in the window.
 
-The track table belongs to the grid workers' phone app (another part of gridcore, being
-built); its name and columns are data (``patrol`` in ``evaluation_indicators.json``). Until a
-database has that table, every worker's coverage is reported as "no patrol data" — never as 0.
+The tracks come from the grid workers' phone app (网格通: ``patrol_shift``, read through the
+view ``patrol_worker_track`` that names each shift's worker of the register); the names are
+data (``patrol`` in ``evaluation_indicators.json``). A database without that table or view
+reports every worker's coverage as "no patrol data" — never as 0. So does a worker whom no
+account of the app is linked to (``recorders``: ``app_user.worker_code``): they could not have
+recorded a track, so a 0 would blame them for a phone they do not have. A linked worker with
+no shift in the period covers 0.
 """
 
 from __future__ import annotations
@@ -28,10 +32,7 @@ def patrol_columns(conn: Connection, spec: dict[str, Any], keys: list[str], wind
     """grid_m2 and patrol_covered_m2 per worker (in ``keys`` order), or None without data."""
     table, worker = _ident(spec.get("table", "")), _ident(spec.get("worker", ""))
     start, geom = _ident(spec.get("start", "")), _ident(spec.get("geom", ""))
-    found = {r[0] for r in conn.execute(text(
-        "SELECT column_name FROM information_schema.columns "
-        "WHERE table_schema = current_schema() AND table_name = :t"), {"t": table})}
-    if not {worker, start, geom} <= found:
+    if not {worker, start, geom} <= _columns(conn, table):
         return None
     rows = conn.execute(text(f"""
         WITH w AS (SELECT unnest(CAST(:keys AS text[])) AS code),
@@ -54,4 +55,28 @@ def patrol_columns(conn: Connection, spec: dict[str, Any], keys: list[str], wind
     grid_m2, covered = np.zeros(len(keys)), np.zeros(len(keys))
     for code, m2, area in rows:
         grid_m2[pos[code]], covered[pos[code]] = float(m2 or 0), float(area or 0)
+    recording = _recorders(conn, spec.get("recorders"), keys)
+    if recording is not None:
+        missing = [pos[k] for k in keys if k not in recording]
+        grid_m2[missing], covered[missing] = np.nan, np.nan
     return {"grid_m2": grid_m2, "patrol_covered_m2": covered}
+
+
+def _recorders(conn: Connection, spec: dict[str, Any] | None, keys: list[str]
+               ) -> set[str] | None:
+    """The workers among ``keys`` an account of the app is linked to (None: not known, all
+    count)."""
+    if not spec:
+        return None
+    table, worker = _ident(spec.get("table", "")), _ident(spec.get("worker", ""))
+    if worker not in _columns(conn, table):
+        return None
+    return {r[0] for r in conn.execute(text(
+        f"SELECT DISTINCT {worker} FROM {table} WHERE {worker} = ANY(CAST(:keys AS text[]))"),
+        {"keys": keys})}
+
+
+def _columns(conn: Connection, table: str) -> set[str]:
+    return {r[0] for r in conn.execute(text(
+        "SELECT column_name FROM information_schema.columns "
+        "WHERE table_schema = current_schema() AND table_name = :t"), {"t": table})}

@@ -131,6 +131,27 @@ def set_disabled(engine: Engine, username: str, disabled: bool = True,
                      f"user:{username}")
 
 
+def link_worker(engine: Engine, username: str, worker_code: str | None,
+                actor: str = "cli") -> User:
+    """Link an account to its grid worker of the register (or unlink it with None): from then
+    on its patrol shifts count for that worker in evaluation (巡查覆盖率)."""
+    try:
+        with engine.begin() as conn:
+            done = conn.execute(app_user.update().where(app_user.c.username == username)
+                                .values(worker_code=worker_code, updated_at=func.now()))
+            if done.rowcount == 0:
+                raise NotFound(f"no user {username!r}", username=username)
+            audit.record(conn, actor, "user.worker", f"user:{username}",
+                         {"worker_code": worker_code})
+    except IntegrityError:
+        raise ValidationError(f"no grid worker {worker_code!r} in the register "
+                              "(gridcore import workers)", field="worker_code",
+                              value=worker_code) from None
+    user = get_user(engine, username)
+    assert user is not None
+    return user
+
+
 def authenticate(engine: Engine, username: str, password: str) -> User:
     """The user behind a username and password; the same error for every failure so that a
     caller cannot probe which usernames exist."""

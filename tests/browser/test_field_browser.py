@@ -68,12 +68,15 @@ def city(db: Engine) -> Engine:
 class Phone:
     """One phone: a browser context with mobile emulation, and what the test watches."""
 
-    def __init__(self, chromium: Any, url: str, artifacts: Path) -> None:
+    def __init__(self, chromium: Any, url: str, artifacts: Path, user_agent: str = ANDROID,
+                 init_script: str | None = None) -> None:
         self.url, self.artifacts = url, artifacts
         self.context = chromium.new_context(
             viewport={"width": 390, "height": 844}, device_scale_factor=1, is_mobile=True,
-            has_touch=True, user_agent=ANDROID, locale="zh-CN", timezone_id="Asia/Shanghai",
+            has_touch=True, user_agent=user_agent, locale="zh-CN", timezone_id="Asia/Shanghai",
             geolocation=centre(0), permissions=["geolocation"])
+        if init_script:
+            self.context.add_init_script(init_script)
         self.errors: list[str] = []
         self.page = self.open()
 
@@ -283,7 +286,10 @@ def test_refused_report_shows_the_reason_to_fix(phone: Phone, city: Engine) -> N
     fill_report(phone, None, wait_for="不在")
     phone.page.click("#report-submit")
     phone.page.wait_for_selector("#outbox-list li[data-state=refused]")
-    assert "outside every unit grid" in phone.page.inner_text("#outbox-list li .reason")
+    reason = phone.page.inner_text("#outbox-list li .reason")
+    # what to do, in Chinese; the server's precise words below it
+    assert "不在任何单元网格内（最近的网格 110101001001006）" in reason and "图钉" in reason
+    assert "outside every unit grid" in phone.page.inner_text("#outbox-list li .reason .detail")
     phone.shot("outbox_refused")
     assert cases(city) == []
 
@@ -441,20 +447,84 @@ _WRITE_ACCESS = """(token) => new Promise((done, fail) => {
   auth.access = token; s.put(auth, 'auth').onsuccess = () => done(true); }; }; })"""
 
 
+# -- a Safari-class phone ----------------------------------------------------------------------
+IPHONE = ("Mozilla/5.0 (iPhone; CPU iPhone OS 16_6 like Mac OS X) AppleWebKit/605.1.15 "
+          "(KHTML, like Gecko) Version/16.6 Mobile/15E148 Safari/604.1")
+# What Safari-class browsers (iOS 16, older WebKit) lack and Chromium has: Background Sync,
+# the install prompt, Wake Lock, persistent storage, crypto.randomUUID (before iOS 15.4).
+WITHOUT_CHROMIUM_APIS = """
+(() => {
+  const gone = { configurable: true, get: () => undefined };
+  delete window.SyncManager;
+  delete window.BeforeInstallPromptEvent;
+  if (window.ServiceWorkerRegistration)
+    Object.defineProperty(ServiceWorkerRegistration.prototype, 'sync', gone);
+  Object.defineProperty(Navigator.prototype, 'wakeLock', gone);
+  if (window.StorageManager) Object.defineProperty(StorageManager.prototype, 'persist', gone);
+  Object.defineProperty(Crypto.prototype, 'randomUUID', gone);
+})();
+"""
+
+
+def test_safari_class_phone_without_chromium_apis(server, city: Engine, artifacts: Path,  # type: ignore[no-untyped-def]
+                                                  tmp_path: Path) -> None:
+    """Every Chromium-only API the app uses has its fallback: without Background Sync the
+    outbox is sent when the network returns (after the app was closed and reopened), without
+    the install prompt 我的 says how to add the app on an iPhone, without Wake Lock a patrol
+    still records, without crypto.randomUUID a report still gets its idempotency key."""
+    chromium, url = server
+    phone = Phone(chromium, url, artifacts, user_agent=IPHONE, init_script=WITHOUT_CHROMIUM_APIS)
+    try:
+        assert phone.page.evaluate("() => 'SyncManager' in window") is False
+        phone.go()
+        phone.sign_in()
+        assert phone.page.evaluate(
+            "() => navigator.serviceWorker.ready.then(r => r.sync === undefined)") is True
+        phone.offline()
+        fill_report(phone, jpeg(tmp_path / "camera.jpg", (3000, 4000)))
+        phone.page.click("#report-submit")
+        phone.page.wait_for_selector("#outbox-list li[data-state=waiting]")
+        key = phone.page.evaluate("""() => new Promise((done) => {
+            indexedDB.open('gridcore-field').onsuccess = (e) => {
+              const q = e.target.result.transaction('outbox').objectStore('outbox').getAll();
+              q.onsuccess = () => done(q.result.map((i) => i.id));  // the Idempotency-Key
+            }; })""")
+        assert len(key) == 1 and re.fullmatch(r"[0-9a-f-]{36}", key[0]), key
+        phone.page.close()  # closed and reopened offline, then the network returns
+        phone.page = phone.open()
+        phone.go("#/mine")
+        phone.page.wait_for_selector("#outbox-list li[data-state=waiting]")
+        phone.offline(False)
+        phone.page.wait_for_selector("#outbox-list li[data-state=done]", timeout=30_000)
+        filed = cases(city)
+        assert len(filed) == 1 and filed[0].photos == 1
+        phone.page.wait_for_selector(f"#report-list li[data-id='{filed[0].id}']")
+        assert phone.page.locator("#report-list").count() == 1  # one list, however many draws
+        assert phone.page.is_hidden("#install")
+        phone.wait_text("#account", "添加到主屏幕")
+        phone.shot("safari_mine")
+        row = walk_on_duty(phone, city, 3)
+        assert row.points >= 2
+        assert not phone.errors, phone.errors
+    finally:
+        phone.close()
+
+
 # -- patrol, the English switch ----------------------------------------------------------------
-def test_patrol_records_on_duty_only(phone: Phone, city: Engine) -> None:
-    phone.go()
-    phone.sign_in()
+def walk_on_duty(phone: Phone, city: Engine, steps: int, shot: str | None = None) -> Any:
+    """Go on duty, walk east ``steps`` positions a second and more apart, go off duty; the
+    shift as stored once the app sent its end (ended, points, kind)."""
     phone.tab("patrol")
     page = phone.page
     page.click("#duty-toggle")
     page.wait_for_selector("#duty:not([hidden])")
-    for step in range(4):
+    for step in range(steps):
         point = centre(0)
         phone.context.set_geolocation({**point, "longitude": point["longitude"] + step * 3e-4})
         time.sleep(1.3)
-    phone.wait_text("#duty-info", "[3-9] 个点")
-    phone.shot("patrol_on_duty")
+    phone.wait_text("#duty-info", f"[{steps - 1}-9] 个点")
+    if shot:
+        phone.shot(shot)
     page.click("#duty-toggle")
     page.wait_for_selector("#duty[hidden]", state="attached")
     deadline = time.monotonic() + 30
@@ -466,7 +536,15 @@ def test_patrol_records_on_duty_only(phone: Phone, city: Engine) -> None:
         if row is not None and row.ended:
             break
         time.sleep(0.5)
-    assert row is not None and row.ended and row.points >= 3 and row.kind == "LINESTRINGM"
+    assert row is not None and row.ended and row.kind == "LINESTRINGM"
+    return row
+
+
+def test_patrol_records_on_duty_only(phone: Phone, city: Engine) -> None:
+    phone.go()
+    phone.sign_in()
+    row = walk_on_duty(phone, city, 4, shot="patrol_on_duty")
+    assert row.points >= 3
     time.sleep(2)  # off duty: nothing more is recorded
     with city.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM patrol_point")).scalar() == row.points

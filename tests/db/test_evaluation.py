@@ -15,6 +15,7 @@ K4 W1's report voided; K5 W2's, dispatched to D2 15 Oct 09:20, never handled: du
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 
 import pytest
@@ -27,8 +28,9 @@ from gridcore.evaluation.appeals import AppealRules
 from gridcore.security.access import Principal, Role
 from layers.evaluation.appeals import decide_appeal, file_appeal
 from layers.evaluation.evaluate import evaluate, explain
+from layers.security.users import add_user
 from tests.support.evaluation_planting import M1, PERIOD, plant_month
-from tests.support.health_planting import C1, C2, TZ
+from tests.support.health_planting import C1, C2, G1, G3, TZ
 
 MODEL, CAL, P = EvaluationModel.default(), WorkingCalendar.chinese(), Period.parse(PERIOD)
 AFTER_MONTH = datetime(2026, 11, 3, 10, tzinfo=TZ)
@@ -185,24 +187,26 @@ def test_appeals_are_refused_when_they_cannot_apply(month: dict[str, int], db: E
         decide_appeal(db, MANAGER, appeal["id"], "approve", "changed my mind")
 
 
-def test_patrol_coverage_reads_the_track_table_when_it_exists(month: dict[str, int],
-                                                               db: Engine) -> None:
-    with db.begin() as conn:  # the phone app's table (issue 20), as far as evaluation reads it
-        conn.execute(text("CREATE TABLE patrol_track (id bigserial PRIMARY KEY, "
-                          "worker_code text, started_at timestamptz, "
-                          "geom geometry(LineString, 4326))"))
+def test_patrol_coverage_reads_the_phone_apps_shifts(month: dict[str, int], db: Engine) -> None:
+    """The phone app's patrol shifts (issue 20) as evaluation reads them: through the accounts
+    linked to workers of the register (``app_user.worker_code``)."""
+    add_user(db, "w2-phone", "a-long-password-1", "grid_worker", areas=(G3,), worker_code="W2")
+    with db.begin() as conn:  # a shift as the app stores it: a LineStringM, M = epoch seconds
         # along the middle of G3 (120.61–120.615 × 31.300–31.305), west to east
         conn.execute(text(
-            "INSERT INTO patrol_track (worker_code, started_at, geom) VALUES "
-            "('W2', '2026-10-20 09:00+08', ST_GeomFromText("
-            "'LINESTRING(120.61 31.3025, 120.615 31.3025)', 4326))"))
-    try:
-        worker = evaluate(db, MODEL, P, CAL, [("worker", None)])["worker"]
-        w2 = _values(worker, "W2")["patrol_coverage"]
-        # a 50 m wide band across a ~476 m × 556 m grid: about 9 %
-        assert 0.07 < w2 < 0.11
-        assert _values(worker, "W1")["patrol_coverage"] == 0.0
-        assert "patrol_coverage" not in worker.no_data
-    finally:
-        with db.begin() as conn:
-            conn.execute(text("DROP TABLE patrol_track"))
+            "INSERT INTO patrol_shift (id, user_id, started_at, ended_at, points, track) "
+            "SELECT CAST(:id AS uuid), id, '2026-10-20 09:00+08', '2026-10-20 09:40+08', 2, "
+            "ST_GeomFromText('LINESTRING M(120.61 31.3025 1792458000, "
+            "120.615 31.3025 1792460400)', 4326) FROM app_user WHERE username = 'w2-phone'"),
+            {"id": str(uuid.uuid4())})
+    worker = evaluate(db, MODEL, P, CAL, [("worker", None)])["worker"]
+    w2 = _values(worker, "W2")["patrol_coverage"]
+    # a 50 m wide band across a ~476 m × 556 m grid: about 9 %
+    assert w2 is not None and 0.07 < w2 < 0.11
+    # W1 has no account in the app: no data for W1 (not a 0 for a phone they do not have)
+    assert _values(worker, "W1")["patrol_coverage"] is None
+    assert "patrol_coverage" not in worker.no_data
+    assert "no account" in explain(db, MODEL, P, CAL, "worker", "W1").no_data["patrol_coverage"]
+    add_user(db, "w1-phone", "a-long-password-1", "grid_worker", areas=(G1,), worker_code="W1")
+    worker = evaluate(db, MODEL, P, CAL, [("worker", None)])["worker"]
+    assert _values(worker, "W1")["patrol_coverage"] == 0.0  # linked, never on duty

@@ -33,13 +33,24 @@ def test_users_keys_and_audit_commands(db: Engine, cli_env: dict[str, str]) -> N
     assert listed == [{"username": "wang", "role": "grid_worker", "department": None,
                        "areas": ["320582110152102"], "disabled": True, "display_name": "",
                        "worker_code": None}]
+    # the account's worker of the register (its patrols count for that worker)
+    with db.begin() as conn:
+        conn.execute(text("INSERT INTO grid_worker (code, name) VALUES ('W0012', '王芳')"))
+    linked = _run("users", "link-worker", "wang", "W0012", env=env)
+    assert linked.exit_code == 0 and "W0012" in linked.output, linked.output
+    unknown = _run("users", "link-worker", "wang", "W404", env=env)
+    assert unknown.exit_code != 0 and "W404" in str(unknown.exception or unknown.output)
+    assert "W0012" in _run("users", "list", env=env).output
+    assert _run("users", "link-worker", "wang", env=env).exit_code != 0  # code or --unlink
+    assert _run("users", "link-worker", "wang", "--unlink", env=env).exit_code == 0
 
     key = _run("keys", "add", "sensor-net", "--purpose", "iot", env=env).output.strip()
     assert key.startswith("gck_")
     assert _run("keys", "revoke", key.split("_")[1], env=env).exit_code == 0
 
     ok = _run("audit", "verify", env=env)
-    assert ok.exit_code == 0 and "4 rows" in ok.output  # add, disable, key add, key revoke
+    # add, disable, link, unlink, key add, key revoke
+    assert ok.exit_code == 0 and "6 rows" in ok.output, ok.output
     with db.begin() as conn:
         conn.execute(text("ALTER TABLE audit_log DISABLE TRIGGER audit_log_append_only"))
         conn.execute(text("UPDATE audit_log SET actor = 'someone else' WHERE seq = 2"))

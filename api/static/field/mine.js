@@ -6,6 +6,21 @@ import * as net from './net.js';
 import * as outbox from './outbox.js';
 import { categoryName, clear, colourDot, h, toast, when } from './ui.js';
 
+// What the worker can do about a refusal, in their language; the server's own words (precise,
+// in English: fields and values) stay below it for whoever helps them.
+function refusal(error) {
+  const { status, kind, field, nearest } = error;
+  if (kind === 'outside-managed-area') return nearest ? t('field.why_outside_near', { grid: nearest }) : t('field.why_outside');
+  if (status === 413 || field === 'photos') return t('field.why_photos');
+  if (field === 'category' || field === 'category_key') return t('field.why_category');
+  if (field === 'reason') return t('field.why_reason');
+  if (status === 403) return t('field.why_forbidden');
+  if (status === 404) return t('field.why_not_found');
+  if (status === 409) return t('field.why_conflict');
+  if (status === 422 && field) return t('field.why_invalid', { field });
+  return error.title || t('field.why_other');
+}
+
 function outboxItem(item) {
   const kind = item.kind === 'report' ? t('field.kind_report') : item.kind === 'step' ? t('field.kind_step')
     : t('field.kind_patrol');
@@ -16,8 +31,8 @@ function outboxItem(item) {
       { no: item.result.public_no }), h('a', { href: `#/case/${item.result.id}`, class: 'link' }, ` ${t('field.open')}`)));
   }
   if (item.state === 'refused' && item.error) {
-    const { title, detail } = item.error;
-    lines.push(h('div', { class: 'reason' }, t('field.refused_reason', { reason: [title, detail].filter(Boolean).join('：') })));
+    lines.push(h('div', { class: 'reason' }, t('field.refused_reason', { reason: refusal(item.error) }),
+      item.error.detail ? h('div', { class: 'detail muted small', lang: 'en' }, item.error.detail) : null));
   }
   if (item.state === 'waiting' && item.attempts) {
     const why = item.error && item.error.auth ? t('field.waiting_signin')
@@ -50,9 +65,15 @@ async function drawOutbox(box) {
   else box.append(h('ul', { class: 'outbox', id: 'outbox-list' }, ...items.map(outboxItem)));
 }
 
+// Drawn when the screen opens and again when a report is filed: the latest draw wins (two
+// fetches in flight must not leave two lists), and the box says it is loading meanwhile.
+let reportsDraw = 0;
 async function drawReports(box) {
-  clear(box);
-  box.append(h('h2', {}, t('field.my_reports')));
+  const mine = ++reportsDraw;
+  if (!box.querySelector('#report-list')) {
+    clear(box);
+    box.append(h('h2', {}, t('field.my_reports')), h('p', { class: 'muted', id: 'reports-loading' }, t('field.loading')));
+  }
   let page;
   let fresh = true;
   try {
@@ -63,17 +84,20 @@ async function drawReports(box) {
     page = await net.get('my-reports');
     fresh = false;
   }
-  if (!page) {
-    box.append(h('p', { class: 'muted' }, t('field.offline_no_reports')));
-    return;
+  if (mine !== reportsDraw) return;
+  const content = [h('h2', {}, t('field.my_reports'))];
+  if (!page) content.push(h('p', { class: 'muted' }, t('field.offline_no_reports')));
+  else {
+    if (!fresh) content.push(h('p', { class: 'muted small' }, t('field.tasks_cached', { at: when(page.fetchedAt) })));
+    if (!page.items.length) content.push(h('p', { class: 'muted' }, t('field.no_reports')));
+    content.push(h('ul', { class: 'reports', id: 'report-list' }, ...page.items.map((r) => h('li', { 'data-id': r.id },
+      h('a', { href: `#/case/${r.id}` },
+        h('div', { class: 'row between' }, h('b', {}, `${r.public_no} · ${categoryName(r.category_name, LANG)}`),
+          h('span', { class: `state ${r.state}` }, t(`field.state_${r.state}`))),
+        h('div', { class: 'muted small' }, when(r.reported_at), ' · ', r.grid_code || '', ' ', colourDot(r.colour)))))));
   }
-  if (!fresh) box.append(h('p', { class: 'muted small' }, t('field.tasks_cached', { at: when(page.fetchedAt) })));
-  if (!page.items.length) box.append(h('p', { class: 'muted' }, t('field.no_reports')));
-  box.append(h('ul', { class: 'reports', id: 'report-list' }, ...page.items.map((r) => h('li', { 'data-id': r.id },
-    h('a', { href: `#/case/${r.id}` },
-      h('div', { class: 'row between' }, h('b', {}, `${r.public_no} · ${categoryName(r.category_name, LANG)}`),
-        h('span', { class: `state ${r.state}` }, t(`field.state_${r.state}`))),
-      h('div', { class: 'muted small' }, when(r.reported_at), ' · ', r.grid_code || '', ' ', colourDot(r.colour)))))));
+  clear(box);
+  box.append(...content);
 }
 
 function account(setLanguage, languageSwitch) {
