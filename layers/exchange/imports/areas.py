@@ -28,7 +28,7 @@ from layers.exchange.imports.common import (
     text_column,
 )
 from layers.exchange.imports.geometry import OnInvalid, check_polygons, hex_ewkb
-from layers.exchange.imports.reading import to_storage_crs
+from layers.exchange.imports.reading import crs_note, to_storage_crs
 from layers.exchange.imports.report import ImportReport, Problems, refuse_database_errors
 from spatial.measure import areas_m2
 
@@ -50,7 +50,7 @@ def load_areas(engine: Engine, gdf: gpd.GeoDataFrame, *, level: str | None = Non
     names = text_column(gdf, name_field)
     has_parent = bool(parent_field) and parent_field in gdf.columns
     parents = text_column(gdf, parent_field if has_parent else None)
-    report = ImportReport("areas")
+    report = ImportReport("areas", crs=crs_note(gdf))
     problems = Problems(what)
     levels: list[str] = []
     for i, code in enumerate(codes):

@@ -6,7 +6,7 @@ Importing grids creates a new grid generation (mapit's generations), never rewri
   are closed (``gen_to`` = the new generation) — a community's grid set is replaced as a whole;
 - except a current row whose code, name and geometry (``ST_Equals``) are all unchanged: it is
   kept as it is (still current, same id), so cases filed against it keep pointing at the live
-  grid and re-importing the same file changes nothing but the generation log;
+  grid; a file that changes nothing at all opens no generation and writes nothing;
 - every other row of the file is inserted with ``gen_from`` = the new generation.
 
 Codes missing from the file are generated: the community code + a serial 001…999 in a stable
@@ -32,7 +32,7 @@ from layers.exchange.imports.common import (
     text_column,
 )
 from layers.exchange.imports.geometry import OnInvalid, check_polygons, hex_ewkb
-from layers.exchange.imports.reading import to_storage_crs
+from layers.exchange.imports.reading import crs_note, to_storage_crs
 from layers.exchange.imports.report import ImportReport, Problems, refuse_database_errors
 from spatial.measure import areas_m2
 
@@ -73,7 +73,7 @@ def load_grids(engine: Engine, gdf: gpd.GeoDataFrame, *, code_field: str | None 
     if code_field is None or community_field in gdf.columns:
         require_columns(gdf, what, {"community-field": community_field})
     require_columns(gdf, what, {"code-field": code_field})
-    report = ImportReport("grids")
+    report = ImportReport("grids", crs=crs_note(gdf))
     problems = Problems(what)
     codes = text_column(gdf, code_field)
     communities = text_column(gdf, community_field if community_field in gdf.columns else None)
@@ -107,14 +107,11 @@ def load_grids(engine: Engine, gdf: gpd.GeoDataFrame, *, code_field: str | None 
                              "first)")
         problems.raise_if_any()
         conn.execute(text("LOCK TABLE grid_generation IN EXCLUSIVE MODE"))
-        generation = conn.execute(text(
-            "INSERT INTO grid_generation (id, note) SELECT coalesce(max(id), 0) + 1, :note "
-            "FROM grid_generation RETURNING id"), {"note": note}).scalar_one()
         cols = [plain(codes), escape_text(names), plain(communities), list(hex_ewkb(geoms)),
                 plain(np.asarray(areas_m2(geoms))),
                 escape_text(attributes_json(gdf, [code_field, name_field, community_field,
                                                   *DERIVED])),
-                [str(generation)] * len(codes)]
+                ["0"] * len(codes)]  # the generation, once it is known to be needed
         stage(conn, "unit_grid", COLUMNS, cols, "stage_grid")
         conn.execute(text("CREATE TEMP TABLE stage_kept ON COMMIT DROP AS "
                           "SELECT s.code FROM stage_grid s JOIN unit_grid g "
@@ -122,11 +119,25 @@ def load_grids(engine: Engine, gdf: gpd.GeoDataFrame, *, code_field: str | None 
                           "AND ST_Equals(g.geom, s.geom)"))
         report.kept = conn.execute(text("DELETE FROM stage_grid WHERE code IN "
                                         "(SELECT code FROM stage_kept)")).rowcount
+        closing = ("FROM unit_grid WHERE gen_to IS NULL AND (code IN (SELECT code FROM "
+                   "stage_grid) OR community_code = ANY(:communities)) "
+                   "AND code NOT IN (SELECT code FROM stage_kept)")
+        params = {"communities": sorted(set(communities))}
+        to_close = conn.execute(text(f"SELECT count(*) {closing}"), params).scalar_one()
+        if not to_close and len(codes) == report.kept:
+            # Nothing would change: no new generation, and the grid layer's version stays
+            # (its triggers fire on any statement), so no index or tile is rebuilt for nothing.
+            report.unchanged = True
+            report.generation = conn.execute(text(
+                "SELECT max(id) FROM grid_generation")).scalar_one()
+            return report
+        generation = conn.execute(text(
+            "INSERT INTO grid_generation (id, note) SELECT coalesce(max(id), 0) + 1, :note "
+            "FROM grid_generation RETURNING id"), {"note": note}).scalar_one()
+        conn.execute(text("UPDATE stage_grid SET gen_from = :gen"), {"gen": generation})
         report.closed = conn.execute(text(
-            "UPDATE unit_grid SET gen_to = :gen WHERE gen_to IS NULL "
-            "AND (code IN (SELECT code FROM stage_grid) OR community_code = ANY(:communities)) "
-            "AND code NOT IN (SELECT code FROM stage_kept)"),
-            {"gen": generation, "communities": sorted(set(communities))}).rowcount
+            f"UPDATE unit_grid SET gen_to = :gen WHERE id IN (SELECT id {closing})"),
+            {"gen": generation, **params}).rowcount
         report.inserted = conn.execute(text(
             f"INSERT INTO unit_grid ({', '.join(COLUMNS)}) "
             f"SELECT {', '.join(COLUMNS)} FROM stage_grid")).rowcount
