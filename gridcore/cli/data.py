@@ -52,12 +52,20 @@ def _import(ctx: typer.Context, kind: str, path: str, **options: object) -> None
 def import_areas(ctx: typer.Context, path: str, level: Annotated[str | None, typer.Option(
                      help="district | street | community (default: from code length)")] = None,
                  code_field: str = "code", name_field: str = "name",
-                 parent_field: str = "parent_code", on_invalid: InvalidOpt = "repair",
-                 crs: CrsOpt = None, override_crs: OverrideOpt = False, layer: LayerOpt = None, lon_field: LonOpt = None,
-                 lat_field: LatOpt = None) -> None:
+                 parent_field: str = "parent_code",
+                 parent: Annotated[str | None, typer.Option(
+                     help="the area every row lies under: a street (communities), a district "
+                          "(streets) or a 4-digit prefecture prefix (districts)")] = None,
+                 generate_codes: Annotated[bool, typer.Option(
+                     "--generate-codes", help="rows without a code get one under --parent, "
+                                              "in map reading order")] = False,
+                 on_invalid: InvalidOpt = "repair", crs: CrsOpt = None,
+                 override_crs: OverrideOpt = False, layer: LayerOpt = None,
+                 lon_field: LonOpt = None, lat_field: LatOpt = None) -> None:
     """Administrative areas: districts (6 digits), streets (9), communities (12)."""
     _import(ctx, "areas", path, level=level, code_field=code_field, name_field=name_field,
-            parent_field=parent_field, on_invalid=on_invalid, crs=crs, override_crs=override_crs, layer=layer,
+            parent_field=parent_field, parent=parent, generate_codes=generate_codes,
+            on_invalid=on_invalid, crs=crs, override_crs=override_crs, layer=layer,
             lon_field=lon_field, lat_field=lat_field)
 
 
@@ -65,12 +73,12 @@ def import_areas(ctx: typer.Context, path: str, level: Annotated[str | None, typ
 def import_grids(ctx: typer.Context, path: str, code_field: Annotated[str | None, typer.Option(
                      help="15-digit code column (default: generate codes)")] = None,
                  name_field: str = "name", community_field: str = "community_code",
-                 on_invalid: InvalidOpt = "repair", note: str = "", crs: CrsOpt = None, override_crs: OverrideOpt = False,
-                 layer: LayerOpt = None) -> None:
-    """Unit grids, as a new grid generation."""
+                 on_invalid: InvalidOpt = "repair", note: str = "", crs: CrsOpt = None,
+                 override_crs: OverrideOpt = False, layer: LayerOpt = None) -> None:
+    """Unit grids, as a new grid generation (none when nothing changes)."""
     _import(ctx, "grids", path, code_field=code_field, name_field=name_field,
-            community_field=community_field, on_invalid=on_invalid, note=note, crs=crs, override_crs=override_crs,
-            layer=layer)
+            community_field=community_field, on_invalid=on_invalid, note=note, crs=crs,
+            override_crs=override_crs, layer=layer)
 
 
 @import_app.command("parts")
@@ -78,9 +86,11 @@ def import_parts(ctx: typer.Context, path: str, code_field: str = "code",
                  class_field: str = "class_code",
                  name_field: str = "name", state_field: str = "state",
                  district: Annotated[str | None, typer.Option(
-                     help="6-digit district for generated codes (default: from the grid)")
+                     help="6-digit district of generated codes for parts in no grid (a "
+                          "part in a grid, or snapped to one, takes that grid's district)")
                  ] = None, source: str | None = None, source_id_field: str = "source_id",
-                 crs: CrsOpt = None, override_crs: OverrideOpt = False, layer: LayerOpt = None, lon_field: LonOpt = None,
+                 crs: CrsOpt = None, override_crs: OverrideOpt = False,
+                 layer: LayerOpt = None, lon_field: LonOpt = None,
                  lat_field: LatOpt = None,
                  bulk: Annotated[bool | None, typer.Option(
                      "--bulk/--no-bulk", help="rebuild indexes and keys once after the load "
@@ -90,8 +100,8 @@ def import_parts(ctx: typer.Context, path: str, code_field: str = "code",
     """City parts (部件), from a point file or an OSM PBF extract."""
     _import(ctx, "parts", path, code_field=code_field, class_field=class_field,
             name_field=name_field, state_field=state_field, district=district, source=source,
-            source_id_field=source_id_field, crs=crs, override_crs=override_crs, layer=layer, lon_field=lon_field,
-            lat_field=lat_field, bulk=bulk)
+            source_id_field=source_id_field, crs=crs, override_crs=override_crs, layer=layer,
+            lon_field=lon_field, lat_field=lat_field, bulk=bulk)
 
 
 @import_app.command("entities")
@@ -101,15 +111,16 @@ def import_entities(ctx: typer.Context, path: str, code_field: str = "code",
                     sensitivity_field: str = "sensitivity",
                     restricted_fields: Annotated[str, typer.Option(
                         help="comma-separated columns stored as restricted attributes")] = "",
-                    source: str = "", on_invalid: InvalidOpt = "repair", crs: CrsOpt = None, override_crs: OverrideOpt = False,
-                    layer: LayerOpt = None, lon_field: LonOpt = None,
+                    source: str = "", on_invalid: InvalidOpt = "repair", crs: CrsOpt = None,
+                    override_crs: OverrideOpt = False, layer: LayerOpt = None,
+                    lon_field: LonOpt = None,
                     lat_field: LatOpt = None) -> None:
     """9+X governance entities (综治)."""
     _import(ctx, "entities", path, code_field=code_field, area_field=area_field,
             type_field=type_field, name_field=name_field, sensitivity_field=sensitivity_field,
             restricted_fields=[f.strip() for f in restricted_fields.split(",") if f.strip()],
-            source=source, on_invalid=on_invalid, crs=crs, override_crs=override_crs, layer=layer, lon_field=lon_field,
-            lat_field=lat_field)
+            source=source, on_invalid=on_invalid, crs=crs, override_crs=override_crs,
+            layer=layer, lon_field=lon_field, lat_field=lat_field)
 
 
 @import_app.command("departments")

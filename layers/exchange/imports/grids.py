@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import geopandas as gpd
 import numpy as np
-import shapely
 from sqlalchemy import Engine, text
 
 from gridcore.codes import AreaLevel, make_grid_code, validate_area_code, validate_grid_code
@@ -31,7 +30,7 @@ from layers.exchange.imports.common import (
     stage,
     text_column,
 )
-from layers.exchange.imports.geometry import OnInvalid, check_polygons, hex_ewkb
+from layers.exchange.imports.geometry import OnInvalid, check_polygons, hex_ewkb, reading_order
 from layers.exchange.imports.reading import crs_note, to_storage_crs
 from layers.exchange.imports.report import ImportReport, Problems, refuse_database_errors
 from spatial.measure import areas_m2
@@ -44,16 +43,10 @@ DERIVED = ("community_code", "area_m2", "worker_codes", "gen_from", "gen_to")
 def _generate_codes(communities: np.ndarray, geoms: np.ndarray, problems: Problems,
                     field_name: str) -> np.ndarray:
     codes = np.full(len(geoms), "", dtype=object)
-    ok = np.array([g is not None for g in geoms])
-    cx = np.zeros(len(geoms))
-    cy = np.zeros(len(geoms))
-    cx[ok] = shapely.get_x(shapely.centroid(geoms[ok]))
-    cy[ok] = shapely.get_y(shapely.centroid(geoms[ok]))
-    order = np.lexsort((np.round(cx, 7), -np.round(cy, 7)))
     serial: dict[str, int] = {}
-    for i in order:
+    for i in reading_order(geoms).tolist():
         community = communities[i]
-        if not ok[i] or not community:
+        if not community:
             continue
         serial[community] = serial.get(community, 0) + 1
         try:
