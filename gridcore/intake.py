@@ -213,8 +213,9 @@ class Filing:
 
 
 def require_inside(res: Resolution, report: Report) -> Resolution:
-    """The resolution of a point that lies in a unit grid; OutsideManagedArea otherwise."""
-    if not res.inside or res.grid is None:
+    """The resolution of a point that has a unit grid (covered by it, or snapped to it within
+    the snap distance); OutsideManagedArea otherwise."""
+    if res.grid is None:
         near = res.nearest_grid
         raise OutsideManagedArea(
             f"point ({report.lon}, {report.lat}) in {report.crs} lies outside every unit grid"

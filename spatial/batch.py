@@ -2,10 +2,10 @@
 ``grid_code``, ``community_code``, ``street_code``, ``district_code``, ``department``, ``h3``,
 ``inside``, ``snapped`` and ``distance_m`` (plus ``nearest_grid_code`` with ``nearest=True``).
 
-- ``inside``: the point has a grid: one covers it (``ST_Covers``; on a shared edge the lowest
-  code wins), or it snapped to one.
+- ``inside``: a grid covers the point (``ST_Covers``; on a shared edge the lowest code wins).
 - ``snapped``: outside every grid but within the snap distance (``GRIDCORE_RESOLVE_SNAP_M``,
-  30 m) of one; ``grid_code`` and the hierarchy are that grid's.
+  30 m) of one: ``inside`` is False, and ``grid_code`` and the hierarchy are that grid's (as
+  ``/resolve`` and the imports answer).
 - otherwise outside: no grid. ``distance_m`` is 0 inside, the distance of a snapped point, and
   NaN beyond the snap distance unless ``nearest=True`` asks for the nearest grid of every point
   (which costs a search per outside point, most of the time on points far from the city).
@@ -51,13 +51,12 @@ _WGS84_LIKE = (4326, 4490)  # CGCS2000 = WGS 84 to a few centimetres (see spatia
 
 def _snapshot(source: Any) -> Any:
     """A grid snapshot from a Resolver (``.index.current()``), a GridIndex or a snapshot.
-    Without one, the default database's Resolver (``GRIDCORE_DATABASE_URL``) — imported lazily,
-    spatial itself does no I/O."""
+    spatial does no I/O: the convenience that opens the environment's database is
+    ``layers.grids.batch.resolve(gdf)``."""
     if source is None:
-        from layers.db.engine import make_engine
-        from layers.grids.resolver import Resolver
-
-        source = Resolver(make_engine())
+        raise TypeError("resolve(gdf, source): pass a Resolver (layers.grids.resolver."
+                        "Resolver(engine)), its GridIndex or a snapshot; "
+                        "layers.grids.batch.resolve(gdf) opens the environment's database")
     if hasattr(source, "index"):
         source = source.index
     if hasattr(source, "current"):
@@ -65,7 +64,7 @@ def _snapshot(source: Any) -> Any:
     return source
 
 
-def resolve(gdf: Any, source: Any = None, category: str | None = None,
+def resolve(gdf: Any, source: Any, category: str | None = None,
             h3_resolution: int | None = None, crs: str | None = None,
             nearest: bool = False) -> Any:
     """Add the resolution columns to a (dask-)GeoDataFrame of points (other geometries use a
@@ -142,7 +141,7 @@ def _columns(gdf: gpd.GeoDataFrame, snap: Any, lon: NDArray[np.float64],
     out["street_code"] = _take(pc.utf8_slice_codeunits(community, 0, 9), where)
     out["district_code"] = _take(pc.utf8_slice_codeunits(community, 0, 6), where)
     out["department"] = _departments(snap, gdf[category] if category else None, idx)
-    inside = idx >= 0  # as before: snapped points count as inside (see ``snapped``)
+    inside = (idx >= 0) & ~found.snapped  # covered; a snapped point has a grid, not inside
     out["inside"] = inside
     out["snapped"] = found.snapped
     out["distance_m"] = found.distance_m
@@ -151,7 +150,7 @@ def _columns(gdf: gpd.GeoDataFrame, snap: Any, lon: NDArray[np.float64],
             codes, pa.array(found.nearest, type=pa.int32(), mask=found.nearest < 0))
     out.attrs[ATTRS_KEY] = {
         "crs": datum, "snap_m": locator.snap_m, "points": len(idx),
-        "covered": int(inside.sum() - found.snapped.sum()),
+        "covered": int(inside.sum()),
         "snapped": int(found.snapped.sum()), "outside": int((idx < 0).sum()),
         "nearest_measured": bool(nearest),
         "grid_version": getattr(snap, "grid_version", None)}

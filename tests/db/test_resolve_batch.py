@@ -75,7 +75,8 @@ def test_cli_resolves_a_csv_and_a_geojson(db, sf, cli_env, tmp_path) -> None:  #
     out = tmp_path / "resolved.csv"
     result = CliRunner().invoke(app, ["resolve", str(src), "-o", str(out)])
     assert result.exit_code == 0, result.output
-    assert "300 points resolved (300 inside" in result.output
+    assert "300 points resolved: 300 inside a grid, 0 snapped" in result.output
+    assert "EPSG:4326 assumed: the file declares none" in result.output
     got = pd.read_csv(out, dtype=str)
     assert (got["grid_code"].map(name_of) == got["hood"]).all()
     geo = tmp_path / "resolved.geojson"
@@ -123,7 +124,7 @@ def test_snapped_far_and_nearest(db, squares) -> None:  # type: ignore[no-untype
     out = resolve(pts, Resolver(db))
     assert list(out["grid_code"].fillna("")) == [squares[0], squares[0], ""]
     assert list(out["snapped"]) == [False, True, False]
-    assert list(out["inside"]) == [True, True, False]  # snapped points have a grid
+    assert list(out["inside"]) == [True, False, False]  # a snapped point is not inside
     assert out["distance_m"].iloc[0] == 0 and 9.9 < out["distance_m"].iloc[1] < 10.1
     assert np.isnan(out["distance_m"].iloc[2])  # beyond the snap distance: not measured
     assert "nearest_grid_code" not in out.columns

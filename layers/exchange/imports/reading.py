@@ -23,9 +23,11 @@ import shapely
 
 from gridcore.errors import ValidationError
 from layers.exchange.imports.report import Problems, reject_file, rejected
+from spatial import crs as crs_mod
 from spatial import crs_choice
 
 CRS_NOTE = "gridcore_crs"  # gdf.attrs key: what was assumed about the coordinates, in words
+CRS_SOURCE = "gridcore_crs_source"  # gdf.attrs key (convert=False): the coordinates' CRS
 UNTYPED = "gridcore_untyped"  # gdf.attrs key: every column is text (a CSV)
 VECTOR_SUFFIXES = {".gpkg", ".geojson", ".json", ".shp", ".zip", ".fgb"}
 LON_NAMES = ("lon", "lng", "long", "longitude", "x")
@@ -35,9 +37,13 @@ LAT_NAMES = ("lat", "latitude", "y")
 def read_file(path: str | Path, layer_kind: str, crs: str | None = None, *,
               override_crs: bool = False, layer: str | None = None,
               lon_field: str | None = None, lat_field: str | None = None,
-              encoding: str | None = None, what: str | None = None) -> gpd.GeoDataFrame:
+              encoding: str | None = None, what: str | None = None,
+              convert: bool = True) -> gpd.GeoDataFrame:
     """Read one file of ``layer_kind`` (areas/grids/parts/entities) into EPSG:4326.
-    ``what`` names the file in refusals (default: "<layer_kind> file <name>")."""
+    ``what`` names the file in refusals (default: "<layer_kind> file <name>").
+    ``convert=False``: the CRS is chosen and checked the same way, but the coordinates stay as
+    the file has them (``gdf.attrs[CRS_SOURCE]`` names their CRS; the frame's own CRS is it,
+    or None for GCJ-02 / BD-09, which have no EPSG code)."""
     path = Path(path)
     what = what or f"{layer_kind} file {path.name}"
     if not path.exists():
@@ -51,7 +57,8 @@ def read_file(path: str | Path, layer_kind: str, crs: str | None = None, *,
         return read_osm_parts(path)
     if suffix in (".csv", ".txt", ".tsv"):
         gdf = _read_csv(path, what, lon_field, lat_field, encoding)
-        return to_storage_crs(gdf, what, crs, override_crs, default="EPSG:4326")
+        return to_storage_crs(gdf, what, crs, override_crs, default="EPSG:4326",
+                              convert=convert)
     elif suffix in VECTOR_SUFFIXES:
         try:
             gdf = pyogrio.read_dataframe(path, layer=layer, encoding=encoding)
@@ -62,12 +69,12 @@ def read_file(path: str | Path, layer_kind: str, crs: str | None = None, *,
     else:
         raise reject_file(what, f"unsupported file type {suffix!r}: use .gpkg, .geojson, .shp, "
                                 ".csv (lon/lat columns) or .osm.pbf")
-    return to_storage_crs(gdf, what, crs, override_crs)
+    return to_storage_crs(gdf, what, crs, override_crs, convert=convert)
 
 
 def to_storage_crs(gdf: gpd.GeoDataFrame, what: str, crs: str | None = None,
-                   override_crs: bool = False, default: str | None = None
-                   ) -> gpd.GeoDataFrame:
+                   override_crs: bool = False, default: str | None = None,
+                   convert: bool = True) -> gpd.GeoDataFrame:
     """``gdf`` in EPSG:4326, by the rule of ``spatial.crs_choice``; refused (naming the row)
     when its coordinates cannot be in its CRS. A frame already read by :func:`read_file`
     keeps the note of what was assumed then."""
@@ -87,6 +94,11 @@ def to_storage_crs(gdf: gpd.GeoDataFrame, what: str, crs: str | None = None,
         row = int(rows[exc.details["index"]]) + 1 if "index" in exc.details else None
         raise rejected(what, [{"row": row, "field": "geometry", "reason": exc.message}]
                        ) from None
+    if not convert:
+        gdf = gdf.set_crs(None if choice.source in (crs_mod.GCJ02, crs_mod.BD09)
+                          else choice.source, allow_override=True)
+        gdf.attrs[CRS_NOTE], gdf.attrs[CRS_SOURCE] = note or choice.note, choice.name
+        return gdf
     if not choice.is_wgs84:
         gdf = gdf.set_geometry(crs_choice.geometries_to_wgs84(geoms, choice.source), crs=None)
     if gdf.crs is None or not choice.is_wgs84 or gdf.crs.to_epsg() != 4326:
