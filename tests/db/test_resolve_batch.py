@@ -211,3 +211,56 @@ def test_a_big_frame_equals_the_sum_of_its_parts(db) -> None:  # type: ignore[no
     for col in ("grid_code", "street_code", "h3", "snapped", "distance_m"):
         pd.testing.assert_series_equal(whole[col], parts[col])
     assert whole["snapped"].any() and (~whole["inside"]).any()
+
+
+def test_a_snapped_point_is_said_alike_by_the_frame_the_cli_and_the_api(
+        squares, client, cli_env, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """inside: false, snapped: true — in the batch frame, /resolve and the CLI's summary."""
+    m = 1 / 111_320
+    lons, lats = [116.305, 116.305, 116.305], [39.905, 39.90 - 10 * m, 39.90 - 500 * m]
+    frame = resolve(gpd.GeoDataFrame(geometry=gpd.points_from_xy(lons, lats), crs=4326),
+                    client.app.state.resolver)
+    api = [client.get("/resolve", params={"lon": x, "lat": y}).json()
+           for x, y in zip(lons, lats, strict=True)]
+    assert list(frame["inside"]) == [a["inside"] for a in api] == [True, False, False]
+    assert list(frame["snapped"]) == [bool(a["grid"] and a["grid"]["snapped"]) for a in api]
+    assert api[1]["grid"]["grid_code"] == frame["grid_code"].iloc[1] == squares[0]
+    src = tmp_path / "pts.csv"
+    pd.DataFrame({"lon": lons, "lat": lats}).to_csv(src, index=False)
+    result = CliRunner().invoke(app, ["resolve", str(src), "-o", str(tmp_path / "o.csv")])
+    assert result.exit_code == 0, result.output
+    assert "3 points resolved: 1 inside a grid, 1 snapped to the nearest grid (within 30 m), " \
+           "1 outside" in result.output
+    assert list(pd.read_csv(tmp_path / "o.csv")["inside"]) == [True, False, False]
+    # a file it cannot read: the reader's words, not an import's
+    bad = tmp_path / "bad.csv"
+    bad.write_text("lon,lat\nx,1\n")
+    result = CliRunner().invoke(app, ["resolve", str(bad), "-o", str(tmp_path / "b.csv")])
+    assert result.exit_code == 1
+    assert "cannot resolve" in result.output and "'x' is not a number" in result.output
+    assert "import" not in result.output and "parts file" not in result.output
+
+
+def test_serve_refuses_before_it_says_serving(cli_env) -> None:  # type: ignore[no-untyped-def]
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    from tests.support.data import REPO
+
+    env = {**os.environ, **cli_env, "GRIDCORE_ENV": "production", "GRIDCORE_SECRET_KEY": ""}
+    done = subprocess.run([sys.executable, "-m", "gridcore.cli", "serve", "--port", "1"],
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode != 0 and "serving on" not in done.stdout
+    assert "GRIDCORE_SECRET_KEY" in done.stderr
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env["GRIDCORE_ENV"] = "development"
+        done = subprocess.run([sys.executable, "-m", "gridcore.cli", "serve", "--port",
+                               str(port)], cwd=REPO, env=env, capture_output=True, text=True,
+                              timeout=120)
+    assert done.returncode != 0 and "serving on" not in done.stdout
+    assert f"cannot listen on 127.0.0.1:{port}" in done.stderr

@@ -4,7 +4,7 @@ Importing grids creates a new grid generation (mapit's generations), never rewri
 
 - current rows whose code is in the file, and current rows of every community the file covers,
   are closed (``gen_to`` = the new generation) — a community's grid set is replaced as a whole;
-- except a current row whose code, name and geometry (``ST_Equals``) are all unchanged: it is
+- except a current row whose code, name and geometry (vertices to 0.1 mm) are unchanged: it is
   kept as it is (still current, same id), so cases filed against it keep pointing at the live
   grid; a file that changes nothing at all opens no generation and writes nothing;
 - every other row of the file is inserted with ``gen_from`` = the new generation.
@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import geopandas as gpd
 import numpy as np
-from sqlalchemy import Engine, text
+import shapely
+from sqlalchemy import Connection, Engine, text
 
 from gridcore.codes import AreaLevel, make_grid_code, validate_area_code, validate_grid_code
 from gridcore.errors import InvalidCode
@@ -54,6 +55,26 @@ def _generate_codes(communities: np.ndarray, geoms: np.ndarray, problems: Proble
         except InvalidCode as exc:
             problems.add(int(i) + 1, field_name, str(exc))
     return codes
+
+
+def _unchanged(conn: Connection, codes: np.ndarray, names: np.ndarray,
+               geoms: np.ndarray) -> list[str]:
+    """Codes whose current grid has the same name and geometry: the same vertices, whatever
+    ring start or orientation, to 1e-9° (0.1 mm; a file written and read back by GDAL keeps
+    its coordinates to that). Compared by shapely rather than PostGIS ``ST_Equals``, whose
+    topology test raised "side location conflict" on two valid, nearly equal polygons."""
+    rows = conn.execute(text(
+        "SELECT code, name, ST_AsBinary(geom) FROM unit_grid WHERE gen_to IS NULL "
+        "AND code = ANY(:codes)"), {"codes": [c for c in codes.tolist() if c]}).all()
+    if not rows:
+        return []
+    stored = {r[0]: (r[1], r[2]) for r in rows}
+    at = [i for i, c in enumerate(codes.tolist()) if c in stored and geoms[i] is not None]
+    old = shapely.normalize(shapely.from_wkb([bytes(stored[codes[i]][1]) for i in at]))
+    new = shapely.normalize(np.asarray([geoms[i] for i in at], dtype=object))
+    same = shapely.equals_exact(old, new, tolerance=1e-9)
+    return [str(codes[i]) for i, eq in zip(at, same, strict=True)
+            if eq and stored[codes[i]][0] == names[i]]
 
 
 @refuse_database_errors("grids")
@@ -106,10 +127,9 @@ def load_grids(engine: Engine, gdf: gpd.GeoDataFrame, *, code_field: str | None 
                                                   *DERIVED])),
                 ["0"] * len(codes)]  # the generation, once it is known to be needed
         stage(conn, "unit_grid", COLUMNS, cols, "stage_grid")
+        kept = _unchanged(conn, codes, names, geoms)
         conn.execute(text("CREATE TEMP TABLE stage_kept ON COMMIT DROP AS "
-                          "SELECT s.code FROM stage_grid s JOIN unit_grid g "
-                          "ON g.code = s.code AND g.gen_to IS NULL AND g.name = s.name "
-                          "AND ST_Equals(g.geom, s.geom)"))
+                          "SELECT unnest(CAST(:kept AS text[])) AS code"), {"kept": kept})
         report.kept = conn.execute(text("DELETE FROM stage_grid WHERE code IN "
                                         "(SELECT code FROM stage_kept)")).rowcount
         closing = ("FROM unit_grid WHERE gen_to IS NULL AND (code IN (SELECT code FROM "

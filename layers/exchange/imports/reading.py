@@ -135,7 +135,8 @@ def _read_csv(path: Path, what: str, lon_field: str | None, lat_field: str | Non
     columns = list(df.columns)
     wkt = next((c for c in columns if c.lower() == "wkt"), None)  # GDAL writes "WKT"
     if wkt is not None and lon_field is None:  # polygons, as ``gridcore export`` writes them
-        text = df.pop(wkt).str.strip().replace("", None).to_numpy(dtype=object)
+        raw = df.pop(wkt).astype(str).str.strip().to_numpy(dtype=object)
+        text = np.where(raw == "", None, raw)
         geoms = shapely.from_wkt(text, on_invalid="ignore")
         problems = Problems(what)
         for i in np.flatnonzero(pd.notna(text) & shapely.is_missing(geoms)):
