@@ -49,7 +49,7 @@ def _points_near_edges(geoms: list, n: int, seed: int = 7) -> tuple[np.ndarray, 
     city = shapely.union_all(geoms)
     lines = shapely.union_all([g.boundary for g in geoms]).difference(city.boundary)
     xs, ys = [], []
-    lon0, lat0 = shapely.get_x(city.centroid), shapely.get_y(city.centroid)
+    lat0 = shapely.get_y(city.centroid)
     m = 1 / (111_320 * np.cos(np.radians(lat0)))
     while len(xs) < n:
         at = shapely.line_interpolate_point(lines, rng.uniform(0, lines.length, 4 * n),
@@ -234,7 +234,7 @@ def test_csv_wkt_column_of_any_case_and_geopackage_dates(db, tmp_path) -> None: 
                                     geometry=[city, city], crs=4326))
     path = tmp_path / "hoods.csv"
     hoods.to_file(path, driver="CSV", GEOMETRY="AS_WKT")  # GDAL names the column WKT
-    assert open(path).readline().startswith("WKT,")
+    assert path.read_text().startswith("WKT,")
     report = import_file(db, "areas", path, level="community")
     assert report.inserted == 3 and "EPSG:4326 assumed" in (report.crs or "")
     bad = tmp_path / "bad.csv"
