@@ -35,10 +35,10 @@ CONFORMANCE = [
     "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/queryables",
     "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/queryables-query-parameters",
     "http://www.opengis.net/spec/ogcapi-common-1/1.0/conf/core",
-    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/core",
-    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/mvt",
-    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/tileset",
 ]
+# Not claimed: OGC API – Tiles. The vector tiles are XYZ ({z}/{x}/{y}, TileJSON), where Tiles'
+# core path is {tileMatrix}/{tileRow}/{tileCol} (row first) and /conf/tileset needs a tileset
+# resource at …/tiles/WebMercatorQuad; a client that followed the claim got transposed tiles.
 _FROM_3857 = Transformer.from_crs(3857, 4326, always_xy=True)
 
 

@@ -284,3 +284,12 @@ def test_queryables_are_linked_typed_and_enforced(client) -> None:  # type: igno
     assert client.get("/collections/grids/items?district_code=110101").json()[
         "numberReturned"] == 6
     assert client.get("/collections/grids/items?district_code=[x]").status_code == 400
+
+
+def test_conformance_claims_only_what_is_served(client) -> None:  # type: ignore[no-untyped-def]
+    conforms = set(client.get("/conformance").json()["conformsTo"])
+    assert not any("ogcapi-tiles" in c for c in conforms)  # XYZ tiles, not {row}/{col}
+    assert not any(c.endswith("/conf/filter") for c in conforms)  # no CQL2
+    assert {"http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
+            "http://www.opengis.net/spec/ogcapi-features-2/1.0/conf/crs",
+            "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/queryables"} <= conforms
