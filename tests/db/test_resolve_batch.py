@@ -37,10 +37,11 @@ def test_geodataframe_gets_the_columns(db, sf) -> None:  # type: ignore[no-untyp
                           "department_code) VALUES ('E0102', 'city', NULL, 'DPW')"))
     points["cls"] = np.where(points["Category"] == "Street and Sidewalk Cleaning", "E0102",
                              None)
-    out = resolve(points, Resolver(db), category="cls")
+    out = resolve(points, Resolver(db), category="cls", h3=True)
     for col in ("grid_code", "community_code", "street_code", "district_code", "department",
                 "h3"):
         assert col in out.columns
+    assert "h3" not in resolve(points.iloc[:5], Resolver(db)).columns  # only when asked
     assert out["inside"].all()
     assert (out["grid_code"].map(name_of) == out["C.Neighborhood"]).all()
     assert (out["street_code"] == out["grid_code"].str[:9]).all()
@@ -132,7 +133,8 @@ def test_snapped_far_and_nearest(db, squares) -> None:  # type: ignore[no-untype
         "crs": "EPSG:4326", "snap_m": 30.0, "points": 3, "covered": 1, "snapped": 1,
         "outside": 1, "nearest_measured": False, "grid_version": None}
     assert list(out.columns[:3]) == ["name", "geometry", "grid_code"]
-    assert list(out.columns).index("h3") == list(out.columns).index("department") + 1
+    with_h3 = resolve(pts, Resolver(db), h3=True)
+    assert list(with_h3.columns).index("h3") == list(with_h3.columns).index("department") + 1
     asked = resolve(pts, Resolver(db), nearest=True)
     assert 499 < asked["distance_m"].iloc[2] < 501
     assert list(asked["nearest_grid_code"]) == [squares[0]] * 3
@@ -205,8 +207,8 @@ def test_a_big_frame_equals_the_sum_of_its_parts(db) -> None:  # type: ignore[no
     pts = gpd.GeoDataFrame(geometry=gpd.points_from_xy(rng.uniform(minx, maxx, n),
                                                       rng.uniform(miny, maxy, n)),
                            crs="EPSG:4326")
-    whole = resolve(pts, Resolver(db))
-    parts = pd.concat([resolve(pts.iloc[i:i + 30_000], Resolver(db))
+    whole = resolve(pts, Resolver(db), h3=True)
+    parts = pd.concat([resolve(pts.iloc[i:i + 30_000], Resolver(db), h3=True)
                        for i in range(0, n, 30_000)])
     for col in ("grid_code", "street_code", "h3", "snapped", "distance_m"):
         pd.testing.assert_series_equal(whole[col], parts[col])
