@@ -28,7 +28,7 @@ from gridcore.taxonomy import default_taxonomy
 
 SOURCES = ("grid_worker", "hotline", "citizen", "machine", "open311", "other")
 # One set of limits for every channel (POST /cases, Open311, the command line, the demo).
-MAX_KEY, MAX_DESCRIPTION, MAX_REPORTER, MAX_CRS = 128, 4000, 200, 32
+MAX_KEY, MAX_DESCRIPTION, MAX_REPORTER, MAX_CRS, MAX_ADDRESS = 128, 4000, 200, 32, 300
 # Characters no text field may hold: control characters but tab, LF and CR, lone surrogates,
 # U+FFFE / U+FFFF — what XML 1.0 cannot carry (Open311's XML answers) and PostgreSQL's NUL.
 _FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\ufffe\uffff]")
@@ -147,6 +147,7 @@ class Report:
     reporter: str = ""
     photos: list[Photo] = field(default_factory=list)
     fix: DeviceFix | None = None
+    address: str = ""  # 地址 as the reporter gave it (Open311 address_string), not geocoded
 
     def validate(self) -> None:
         if not self.idempotency_key or len(self.idempotency_key) > MAX_KEY:
@@ -156,7 +157,8 @@ class Report:
         for name, value, limit in (("idempotency_key", self.idempotency_key, MAX_KEY),
                                    ("description", self.description, MAX_DESCRIPTION),
                                    ("reporter", self.reporter, MAX_REPORTER),
-                                   ("crs", self.crs, MAX_CRS)):
+                                   ("crs", self.crs, MAX_CRS),
+                                   ("address", self.address, MAX_ADDRESS)):
             check_text(name, value, limit)
         default_taxonomy().get(self.category)
         if self.source not in SOURCES:
@@ -176,6 +178,8 @@ class Report:
                 "photos": [p.sha256 for p in self.photos]}
         if self.fix is not None:  # absent: the hash of every report filed before it existed
             body["fix"] = self.fix.as_dict()
+        if self.address:  # absent when empty: the hashes of reports stored before stay valid
+            body["address"] = self.address
         return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
 
 

@@ -94,6 +94,7 @@ def case_dict(row: Mapping[str, Any], calendar: WorkingCalendar, now: datetime,
         "resolution": intake.get("resolution"), "duplicates": intake.get("duplicates", []),
         # where the phone's GPS was when the worker moved the pin (None: not sent)
         "fix": intake.get("fix"),
+        "address": intake.get("address"),
     }
     if history is not None:
         out["history"] = [{
