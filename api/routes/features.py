@@ -42,7 +42,7 @@ from api.ogc import (
 )
 from api.openapi.v30 import openapi30
 from api.security.identity import identify, layer_scope
-from api.security.policy import public_layers
+from api.security.policy import may_read_layer, public_layers
 from gridcore.errors import NotFound, ValidationError
 from layers.ogc import features as fq
 from layers.ogc.collections import Collection
@@ -130,13 +130,12 @@ def describe(request: Request, cat: LayerView, c: Collection, base: str) -> dict
 @router.get("/collections", summary="Every collection", response_class=OgcJSONResponse)
 def collections(request: Request) -> dict[str, Any]:
     base = base_url(request)
-    # an anonymous caller (let in because the city publishes some layers) sees those only
-    public = public_layers(request) if identify(request) is None else None
+    principal, public = identify(request), public_layers(request)
     with open_layer_view(request) as cat:
         return {"links": [link(f"{base}/collections", "self", JSON, "collections")],
                 "collections": [describe(request, cat, c, base)
                                 for c in cat.collections.values()
-                                if public is None or c.id in public]}
+                                if may_read_layer(principal, public, c.id)]}
 
 
 @router.get("/collections/{collection_id}", summary="One collection",

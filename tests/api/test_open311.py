@@ -90,12 +90,13 @@ def test_post_then_read_back(server: str, db) -> None:  # type: ignore[no-untype
 
 
 def test_public_feed_serves_georeport_clients(public_server: str) -> None:
-    r = post(public_server)
+    r = post(public_server, address_string="东华门大街 12 号")
     assert r.status_code == 201, r.text
     sid = r.json()[0]["service_request_id"]
     client = GeoReport(public_server)  # the stock client sends no key on GETs
     one = client.get_service_request(sid)
     assert one["status"] == "open" and one["service_code"] == "E0103"
+    assert one["address"] == ""  # a street address would undo the rounded location
     assert [x["service_request_id"] for x in client.get_service_requests(status="open")] \
         == [sid]
     xml_one = GeoReport(public_server, output_format="xml").get_service_request(sid)
