@@ -29,6 +29,7 @@ STATUS_TABLE: list[tuple[type[e.GridcoreError], int]] = [
     (e.NotFound, 404),
     (e.Conflict, 409),
     (e.OutsideManagedArea, 422),
+    (e.InvalidParameter, 400),
     (e.ImportRejected, 422),
     (e.UnknownParameter, 400),
     (e.InvalidCode, 422),

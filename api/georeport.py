@@ -9,7 +9,7 @@ from xml.etree import ElementTree as ET
 from fastapi.responses import Response
 
 from gridcore.lifecycle import TERMINAL_STATES, State
-from gridcore.taxonomy import CategoryClass, CategoryKind
+from gridcore.taxonomy import CategoryClass, CategoryKind, default_taxonomy
 
 STATE_NOTES = {
     "reported": "已上报 reported", "verified": "已核实 verified", "voided": "已作废 voided",
@@ -21,9 +21,14 @@ STATE_NOTES = {
 SOURCE_VALUES = ["citizen", "hotline", "grid_worker", "machine"]
 
 
-def service(c: CategoryClass) -> dict[str, Any]:
+def class_name(c: CategoryClass, lang: str) -> str:
+    """The class's name as an Open311 client shows it: one name, in the caller's language."""
+    return (c.name_en if lang == "en" else c.name_zh) or c.name_zh or c.key
+
+
+def service(c: CategoryClass, lang: str) -> dict[str, Any]:
     group = "部件 city parts" if c.kind is CategoryKind.PART else "事件 events"
-    return {"service_code": c.key, "service_name": f"{c.name_zh} {c.name_en}",
+    return {"service_code": c.key, "service_name": class_name(c, lang),
             "description": c.register_condition, "metadata": True, "type": "realtime",
             "keywords": f"{c.name_en},{c.name_zh}", "group": f"{group} {c.major}"}
 
@@ -36,20 +41,30 @@ def definition(c: CategoryClass) -> dict[str, Any]:
         "values": [{"key": v, "name": v} for v in SOURCE_VALUES]}]}
 
 
-def service_request(case: dict[str, Any]) -> dict[str, Any]:
+def service_request(case: dict[str, Any], lang: str) -> dict[str, Any]:
+    """A case as a GeoReport service request. ``address`` is the address the report gave (empty
+    when it gave none: a grid code is no address); the grid, its areas and the department are
+    in ``extended_attributes``, GeoReport's place for a city's own fields."""
     clock = case.get("clock") or {}
     closed = State(case["state"]) in TERMINAL_STATES
+    taxonomy = default_taxonomy()
+    code = case["category"]
+    name = class_name(taxonomy.get(code), lang) if code in taxonomy else code
+    department = case["department"] or (case.get("proposal") or {}).get("department") or ""
     return {
         "service_request_id": str(case["id"]), "status": "closed" if closed else "open",
         "status_notes": STATE_NOTES.get(case["state"], case["state"]),
-        "service_name": case["category"], "service_code": case["category"],
-        "description": case["description"], "agency_responsible": case["department"]
-        or (case.get("proposal") or {}).get("department") or "",
+        "service_name": name, "service_code": code,
+        "description": case["description"], "agency_responsible": department,
         "service_notice": case["public_no"], "requested_datetime": case["created_at"],
         "updated_datetime": case["updated_at"], "expected_datetime": clock.get("deadline"),
-        "address": case["grid_code"] or "", "address_id": case["grid_code"] or "",
+        "address": case.get("address") or "", "address_id": "",
         "zipcode": "", "lat": case["location"]["lat"], "long": case["location"]["lon"],
         "media_url": "",
+        "extended_attributes": {
+            "grid_code": case["grid_code"] or "", "community_code": case["community_code"] or "",
+            "street_code": case["street_code"] or "", "district_code": case["district_code"] or "",
+            "department_code": department, "state": case["state"]},
     }
 
 

@@ -18,8 +18,9 @@ GRIDCORE_TEST_ADMIN_URL) and read back through ``layers.grids.index.GridIndex``:
 
 Measured, each the median of ``--runs`` runs (interleaved):
 
-- ``spatial.batch.resolve(gdf, index)`` on a GeoDataFrame of points, all its columns (grid,
-  community, street, district, department, H3 res 10, inside/snapped/distance), against the
+- ``spatial.batch.resolve(gdf, index)`` on a GeoDataFrame of points, all its default columns
+  (grid, community, street, district, department, inside/snapped/distance), and with
+  ``h3=True`` (an H3 res-10 column besides, asked for: shown, not a target), against the
   PEER: ``geopandas.sjoin(points, grids, predicate="intersects")`` (several matches on a shared
   edge → the lowest code), then for the points it left unmatched ``to_crs`` into the locator's
   metric (equirectangular at the grids' mid-latitude) and ``geopandas.sjoin_nearest(...,
@@ -256,6 +257,7 @@ def compare(name: str, snap: IndexSnapshot, lon: np.ndarray, lat: np.ndarray, ru
     points = gpd.GeoDataFrame(geometry=gpd.points_from_xy(lon, lat), crs="EPSG:4326")
     t, out = medians({
         "resolve": lambda: resolve(points, snap),
+        "resolve+h3": lambda: resolve(points, snap, h3=True),
         "peer": lambda: peer(points, grids, grids_m, loc.snap_m),
         "locator": lambda: loc.locate_many(lon, lat, nearest=False, snap=False),
         "locator+snap": lambda: loc.locate_many(lon, lat, nearest=False),
@@ -278,9 +280,11 @@ def compare(name: str, snap: IndexSnapshot, lon: np.ndarray, lat: np.ndarray, ru
     print(f"\n[{name}] {n:,} points, {outside:.0%} outside every grid, "
           f"{int(frame['snapped'].sum()):,} snapped; medians of {runs} runs:")
     print(f"  spatial.batch.resolve(gdf)       {rate(t['resolve'], 'resolve')}")
+    print(f"  … with h3=True (an H3 column)    {rate(t['resolve+h3'], 'resolve+h3')}")
     print(f"  peer: sjoin + sjoin_nearest      {rate(t['peer'], 'peer')}   "
           f"→ resolve {t['peer'] / t['resolve']:.1f}× the peer "
-          f"(CPU {CPU['peer'] / CPU['resolve']:.1f}×)")
+          f"(CPU {CPU['peer'] / CPU['resolve']:.1f}×), with H3 "
+          f"{t['peer'] / t['resolve+h3']:.1f}× (CPU {CPU['peer'] / CPU['resolve+h3']:.1f}×)")
     print(f"  GridLocator.locate_many          {rate(t['locator'], 'locator')}   "
           "(ST_Covers only)")
     print(f"  GridLocator.locate_many + snap   {rate(t['locator+snap'], 'locator+snap')}")
@@ -290,6 +294,7 @@ def compare(name: str, snap: IndexSnapshot, lon: np.ndarray, lat: np.ndarray, ru
     print(f"  mismatches: resolve vs peer {wrong} (snapped flags {wrong_snap}), "
           f"locator vs sjoin {wrong_bare}")
     results[f"{name}: resolve vs peer"] = t["peer"] / t["resolve"]
+    results[f"{name}: resolve+h3 vs peer"] = t["peer"] / t["resolve+h3"]
     results[f"{name}: locator vs sjoin"] = t["sjoin"] / t["locator"]
     results[f"{name}: mismatches"] = wrong + wrong_snap + wrong_bare
     return bare

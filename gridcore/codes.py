@@ -117,6 +117,37 @@ def validate_grid_code(code: str, community_code: str | None = None) -> str:
     return code
 
 
+# A district's own parent is not an area gridcore stores: the GB/T 2260 prefix of its province
+# and prefecture (4 digits), under which generated district codes are numbered 01–99.
+PREFECTURE_LENGTH = 4
+SERIAL_DIGITS: dict[AreaLevel, int] = {AreaLevel.DISTRICT: 2, AreaLevel.STREET: 3,
+                                       AreaLevel.COMMUNITY: 3}
+
+
+def level_below(parent_code: str) -> AreaLevel:
+    """The level of the areas directly under ``parent_code``: a 4-digit prefecture prefix →
+    districts, a district → streets, a street → communities."""
+    below = {PREFECTURE_LENGTH: AreaLevel.DISTRICT, 6: AreaLevel.STREET, 9: AreaLevel.COMMUNITY}
+    level = below.get(len(parent_code)) if isinstance(parent_code, str) else None
+    if level is None or not parent_code.isascii() or not parent_code.isdigit():
+        raise InvalidCode(f"parent {parent_code!r} must be a 4-digit prefecture prefix "
+                          "(districts under it), a 6-digit district (streets) or a 9-digit "
+                          "street (communities)", code=parent_code, reason="bad parent")
+    return level
+
+
+def make_area_code(parent_code: str, serial: int) -> str:
+    """The code of the ``serial``-th area under ``parent_code`` (01–99 for districts, 001–999
+    below)."""
+    level = level_below(parent_code)
+    width = SERIAL_DIGITS[level]
+    if not 1 <= serial < 10 ** width:
+        raise InvalidCode(f"{parent_code} cannot hold more than {10 ** width - 1} "
+                          f"{level.value}s (serial {serial} requested)", code=parent_code,
+                          reason="serial out of range")
+    return f"{parent_code}{serial:0{width}d}"
+
+
 def make_grid_code(community_code: str, serial: int) -> str:
     validate_area_code(community_code, AreaLevel.COMMUNITY)
     if not 1 <= serial <= 999:

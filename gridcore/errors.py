@@ -61,6 +61,15 @@ class ImportRejected(ValidationError):
         self.problems: list[dict[str, Any]] = problems or []
 
 
+class InvalidParameter(ValidationError):
+    """A query parameter that is malformed, out of range or not known at all, where the
+    protocol answers 400 (OGC API – Features, ``/req/core/query-param-invalid`` and
+    ``/req/core/query-param-unknown``) rather than the 422 of an invalid body."""
+
+    kind = "invalid-parameter"
+    title = "Invalid query parameter"
+
+
 class NotFound(GridcoreError):
     kind = "not-found"
     title = "Not found"

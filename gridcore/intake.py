@@ -30,7 +30,7 @@ from gridcore.taxonomy import default_taxonomy
 # older spelling of either, kept for reports filed before the two were told apart.
 SOURCES = ("grid_worker", "hotline", "citizen", "machine", "iot", "video", "open311", "other")
 # One set of limits for every channel (POST /cases, Open311, the command line, the demo).
-MAX_KEY, MAX_DESCRIPTION, MAX_REPORTER, MAX_CRS = 128, 4000, 200, 32
+MAX_KEY, MAX_DESCRIPTION, MAX_REPORTER, MAX_CRS, MAX_ADDRESS = 128, 4000, 200, 32, 300
 # Characters no text field may hold: control characters but tab, LF and CR, lone surrogates,
 # U+FFFE / U+FFFF — what XML 1.0 cannot carry (Open311's XML answers) and PostgreSQL's NUL.
 _FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\ufffe\uffff]")
@@ -240,8 +240,9 @@ class Filing:
 
 
 def require_inside(res: Resolution, report: Report) -> Resolution:
-    """The resolution of a point that lies in a unit grid; OutsideManagedArea otherwise."""
-    if not res.inside or res.grid is None:
+    """The resolution of a point that has a unit grid (covered by it, or snapped to it within
+    the snap distance); OutsideManagedArea otherwise."""
+    if res.grid is None:
         near = res.nearest_grid
         raise OutsideManagedArea(
             f"point ({report.lon}, {report.lat}) in {report.crs} lies outside every unit grid"

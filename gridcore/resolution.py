@@ -46,7 +46,7 @@ class LinkedPart:
 class Resolution:
     lon: float  # WGS 84, after datum conversion
     lat: float
-    inside: bool  # inside a grid (or snapped to one)
+    inside: bool  # covered by a grid; a snapped point is not inside (``grid.snapped``)
     grid: GridHit | None
     community: AreaRef | None
     street: AreaRef | None

@@ -67,4 +67,17 @@ if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$digest" ]]; then
   .venv/bin/python -m pip install -q -e ".${extras}"
   echo "$digest" > "$stamp"
 fi
+if (( want_test )); then
+  # ogctests, the outside OGC API Features verifier (tests/api/test_ogc_conformance.py), pins
+  # httpx < 0.28, pyarrow < 18, pytest < 9 and openapi-schema-validator < 0.7, below what
+  # gridcore runs on: it gets an environment of its own and runs as a separate client.
+  ogc_pin="ogctests==0.1.15"
+  if [[ ! -x .venv-ogctests/bin/python ]] || [[ "$(cat .venv-ogctests/.pin 2>/dev/null)" != "$ogc_pin" ]]; then
+    say "installing $ogc_pin into .venv-ogctests"
+    rm -rf .venv-ogctests
+    "$python" -m venv .venv-ogctests
+    .venv-ogctests/bin/python -m pip install -q "$ogc_pin"
+    echo "$ogc_pin" > .venv-ogctests/.pin
+  fi
+fi
 say "ready: .venv/bin/gridcore"

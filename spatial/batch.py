@@ -1,11 +1,12 @@
 """Batch resolution for DataFrames (notebooks, files): ``resolve(gdf)`` adds the columns
-``grid_code``, ``community_code``, ``street_code``, ``district_code``, ``department``, ``h3``,
-``inside``, ``snapped`` and ``distance_m`` (plus ``nearest_grid_code`` with ``nearest=True``).
+``grid_code``, ``community_code``, ``street_code``, ``district_code``, ``department``,
+``inside``, ``snapped`` and ``distance_m`` (plus ``h3`` when asked for with ``h3=True`` or an
+``h3_resolution``, and ``nearest_grid_code`` with ``nearest=True``).
 
-- ``inside``: the point has a grid: one covers it (``ST_Covers``; on a shared edge the lowest
-  code wins), or it snapped to one.
+- ``inside``: a grid covers the point (``ST_Covers``; on a shared edge the lowest code wins).
 - ``snapped``: outside every grid but within the snap distance (``GRIDCORE_RESOLVE_SNAP_M``,
-  30 m) of one; ``grid_code`` and the hierarchy are that grid's.
+  30 m) of one: ``inside`` is False, and ``grid_code`` and the hierarchy are that grid's (as
+  ``/resolve`` and the imports answer).
 - otherwise outside: no grid. ``distance_m`` is 0 inside, the distance of a snapped point, and
   NaN beyond the snap distance unless ``nearest=True`` asks for the nearest grid of every point
   (which costs a search per outside point, most of the time on points far from the city).
@@ -43,21 +44,20 @@ from gridcore.errors import ValidationError
 from spatial import crs as crs_mod
 from spatial import h3cells
 
-COLUMNS = ("grid_code", "community_code", "street_code", "district_code", "department", "h3",
-           "inside", "snapped", "distance_m")
+COLUMNS = ("grid_code", "community_code", "street_code", "district_code", "department",
+           "inside", "snapped", "distance_m")  # and "h3" after "department" when asked for
 ATTRS_KEY = "gridcore_resolve"
 _WGS84_LIKE = (4326, 4490)  # CGCS2000 = WGS 84 to a few centimetres (see spatial.crs)
 
 
 def _snapshot(source: Any) -> Any:
     """A grid snapshot from a Resolver (``.index.current()``), a GridIndex or a snapshot.
-    Without one, the default database's Resolver (``GRIDCORE_DATABASE_URL``) — imported lazily,
-    spatial itself does no I/O."""
+    spatial does no I/O: the convenience that opens the environment's database is
+    ``layers.grids.batch.resolve(gdf)``."""
     if source is None:
-        from layers.db.engine import make_engine
-        from layers.grids.resolver import Resolver
-
-        source = Resolver(make_engine())
+        raise TypeError("resolve(gdf, source): pass a Resolver (layers.grids.resolver."
+                        "Resolver(engine)), its GridIndex or a snapshot; "
+                        "layers.grids.batch.resolve(gdf) opens the environment's database")
     if hasattr(source, "index"):
         source = source.index
     if hasattr(source, "current"):
@@ -65,26 +65,31 @@ def _snapshot(source: Any) -> Any:
     return source
 
 
-def resolve(gdf: Any, source: Any = None, category: str | None = None,
+def resolve(gdf: Any, source: Any, category: str | None = None,
             h3_resolution: int | None = None, crs: str | None = None,
-            nearest: bool = False) -> Any:
+            nearest: bool = False, h3: bool | None = None) -> Any:
     """Add the resolution columns to a (dask-)GeoDataFrame of points (other geometries use a
     point on their surface). ``source``: a Resolver, GridIndex or snapshot. ``category``: the
-    name of a column of class keys (P0101…) used for the department. ``h3_resolution``: the
-    resolver's H3 resolution unless given. ``crs``: the datum of the coordinates when the
-    frame's own CRS cannot say it (GCJ-02, BD-09; GCJ-02 data is routinely labelled WGS 84).
-    ``nearest``: measure the distance to (and code of) the nearest grid for every point
-    outside, not only within the snap distance."""
+    name of a column of class keys (P0101…) used for the department. ``h3``: add the ``h3``
+    column (the H3 cell of each point) — asked for by ``h3=True`` or by giving
+    ``h3_resolution``, the resolver's resolution (``GRIDCORE_H3_RESOLUTION``) otherwise; it is
+    left out by default, being about a third of the whole call's time and no part of finding the
+    grid. ``crs``: the datum of the coordinates when the frame's own CRS cannot say it (GCJ-02,
+    BD-09; GCJ-02 data is routinely labelled WGS 84). ``nearest``: measure the distance to (and
+    code of) the nearest grid for every point outside, not only within the snap distance."""
+    if h3 is None:
+        h3 = h3_resolution is not None
     if h3_resolution is None:  # the resolver's (GRIDCORE_H3_RESOLUTION), else the default
         h3_resolution = int(getattr(source, "h3_resolution", h3cells.DEFAULT_RESOLUTION))
     snap = _snapshot(source)
+    res = h3_resolution if h3 else None
     if _is_dask(gdf):
         import dask
 
-        meta = resolve_frame(gdf._meta, snap, category, h3_resolution, crs, nearest)
-        return gdf.map_partitions(resolve_frame, _shared(dask, snap), category, h3_resolution,
-                                  crs, nearest, meta=meta)
-    return resolve_frame(gdf, snap, category, h3_resolution, crs, nearest)
+        meta = resolve_frame(gdf._meta, snap, category, res, crs, nearest)
+        return gdf.map_partitions(resolve_frame, _shared(dask, snap), category, res, crs,
+                                  nearest, meta=meta)
+    return resolve_frame(gdf, snap, category, res, crs, nearest)
 
 
 def _shared(dask: Any, snap: Any) -> Any:
@@ -111,15 +116,18 @@ def _is_dask(obj: Any) -> bool:
 
 
 def resolve_frame(gdf: gpd.GeoDataFrame, snap: Any, category: str | None = None,
-                  h3_resolution: int = h3cells.DEFAULT_RESOLUTION, crs: str | None = None,
+                  h3_resolution: int | None = None, crs: str | None = None,
                   nearest: bool = False) -> gpd.GeoDataFrame:
+    """:func:`resolve` of one frame; ``h3_resolution`` None: no ``h3`` column."""
     if category is not None and category not in gdf.columns:
         raise ValidationError(f"no column {category!r} of class keys in the frame "
                               f"(columns: {', '.join(map(str, gdf.columns))})",
                               field="category", value=category)
     lon, lat, datum = wgs84_points(gdf, crs)
-    h3_check = h3cells.check_resolution(h3_resolution)
+    h3_check = h3cells.check_resolution(h3_resolution) if h3_resolution is not None else None
     out = _columns(gdf, snap, lon, lat, category, nearest, datum)
+    if h3_check is None:
+        return out
     out["h3"] = pd.arrays.ArrowStringArray(h3cells.cells_arrow(lon, lat, h3_check))
     # the documented order: h3 after department
     order = [c for c in out.columns if c != "h3"]
@@ -142,7 +150,7 @@ def _columns(gdf: gpd.GeoDataFrame, snap: Any, lon: NDArray[np.float64],
     out["street_code"] = _take(pc.utf8_slice_codeunits(community, 0, 9), where)
     out["district_code"] = _take(pc.utf8_slice_codeunits(community, 0, 6), where)
     out["department"] = _departments(snap, gdf[category] if category else None, idx)
-    inside = idx >= 0  # as before: snapped points count as inside (see ``snapped``)
+    inside = (idx >= 0) & ~found.snapped  # covered; a snapped point has a grid, not inside
     out["inside"] = inside
     out["snapped"] = found.snapped
     out["distance_m"] = found.distance_m
@@ -151,7 +159,7 @@ def _columns(gdf: gpd.GeoDataFrame, snap: Any, lon: NDArray[np.float64],
             codes, pa.array(found.nearest, type=pa.int32(), mask=found.nearest < 0))
     out.attrs[ATTRS_KEY] = {
         "crs": datum, "snap_m": locator.snap_m, "points": len(idx),
-        "covered": int(inside.sum() - found.snapped.sum()),
+        "covered": int(inside.sum()),
         "snapped": int(found.snapped.sum()), "outside": int((idx < 0).sum()),
         "nearest_measured": bool(nearest),
         "grid_version": getattr(snap, "grid_version", None)}

@@ -19,7 +19,7 @@ per component; NEAR is a square dilation of the edge buckets by the snap distanc
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -63,6 +63,12 @@ class BucketRaster:
     simple: NDArray[np.int32]
     edge_buckets: int
     far_buckets: int
+    # Edge bucket b holding one vertex V of an edge between two grids, and nothing else: the
+    # segments (A→V, V→B) of its first candidate (interior on their left), −1 for the others;
+    # ``corner_turn[b]`` +1 when the edge turns left at V (the first candidate's side is the
+    # wedge left of both), −1 when it turns right (left of either).
+    corner: NDArray[np.int32] = field(default_factory=lambda: np.zeros((0, 2), np.int32))
+    corner_turn: NDArray[np.int8] = field(default_factory=lambda: np.zeros(0, np.int8))
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,6 +170,57 @@ def _simple(seg: _Segments, first: NDArray[np.intp], useg: NDArray[np.int64],
     return np.where(ok, s0, -1).astype(np.int32)
 
 
+# Error bound of the orientation determinant (x0 − px)(y1 − py) − (y0 − py)(x1 − px) in double
+# precision (Shewchuk's ccwerrboundA): beyond it its sign is exact.
+ORIENT_ERR = (3.0 + 16.0 * 2.0**-53) * 2.0**-53
+
+
+def _corners(seg: _Segments, first: NDArray[np.intp], useg: NDArray[np.int64],
+             has_vertex: NDArray[np.bool_], ncand: NDArray[np.int64], closed: NDArray[np.bool_]
+             ) -> tuple[NDArray[np.int32], NDArray[np.int8]]:
+    """Edge buckets holding one vertex V where an edge between two grids bends, and no other
+    segment: four segment records (A→V, V→B of the first grid and their reversed twins of the
+    second). The edge splits the bucket into two wedges (A and B lie outside it, or their
+    other segments would touch it too), so the sides of A→V and V→B decide the grid, as the
+    side of one segment does in a straight bucket. Returns ``corner`` and ``corner_turn`` of
+    :class:`BucketRaster` (buckets whose bend is too slight to sign exactly are left out)."""
+    nb = len(first)
+    corner = np.full((nb, 2), -1, dtype=np.int32)
+    turn = np.zeros(nb, dtype=np.int8)
+    nseg = np.diff(np.append(first, len(useg)))
+    pick = np.flatnonzero((nseg == 4) & (ncand == 2) & closed & has_vertex)
+    if not len(pick):
+        return corner, turn
+    four = useg[first[pick][:, None] + np.arange(4)]  # by segment id = grid rank order
+    own = seg.owner[four]
+    mine = own == own[:, :1]  # the first candidate's segments
+    ok = mine.sum(axis=1) == 2
+    pick, four, mine = pick[ok], four[ok], mine[ok]
+    pair = four[mine].reshape(-1, 2)
+    other = four[~mine].reshape(-1, 2)
+    p, q = seg.xy[pair[:, 0]], seg.xy[pair[:, 1]]
+    # which of the two ends at the start of the other: (A→V, V→B)
+    p_in = (p[:, 2:] == q[:, :2]).all(axis=1)
+    q_in = (q[:, 2:] == p[:, :2]).all(axis=1)
+    seg_in = np.where(p_in, pair[:, 0], pair[:, 1])
+    seg_out = np.where(p_in, pair[:, 1], pair[:, 0])
+    a, b = seg.xy[seg_in], seg.xy[seg_out]
+    # the second candidate's two segments are the same edge reversed, bit for bit
+    o0, o1 = seg.xy[other[:, 0]][:, [2, 3, 0, 1]], seg.xy[other[:, 1]][:, [2, 3, 0, 1]]
+    twins = (((o0 == a).all(axis=1) & (o1 == b).all(axis=1))
+             | ((o0 == b).all(axis=1) & (o1 == a).all(axis=1)))
+    # the bend at V: (V − A) × (B − V), its sign only where it is exact
+    left = (a[:, 2] - a[:, 0]) * (b[:, 3] - b[:, 1])
+    right = (a[:, 3] - a[:, 1]) * (b[:, 2] - b[:, 0])
+    det = left - right
+    sure = np.abs(det) > ORIENT_ERR * (np.abs(left) + np.abs(right))
+    good = (p_in ^ q_in) & twins & sure
+    corner[pick[good], 0] = seg_in[good]
+    corner[pick[good], 1] = seg_out[good]
+    turn[pick[good]] = np.where(det[good] > 0, 1, -1)
+    return corner, turn
+
+
 def build(geoms: NDArray[np.object_], frame: BucketFrame, reach: int,
           simple: bool = True) -> BucketRaster:
     """The raster of ``geoms`` (in code order); buckets more than ``reach`` buckets (Chebyshev)
@@ -196,8 +253,11 @@ def build(geoms: NDArray[np.object_], frame: BucketFrame, reach: int,
     ncand = np.diff(off)
     if simple:
         simple_idx = _simple(seg, first, useg, has_vertex, ncand)
+        corner, corner_turn = _corners(seg, first, useg, has_vertex, ncand, closed)
     else:
         simple_idx = np.full(len(first), -1, dtype=np.int32)
+        corner = np.full((len(first), 2), -1, dtype=np.int32)
+        corner_turn = np.zeros(len(first), dtype=np.int8)
     seg_off = np.append(first, len(useg)).astype(np.int64)
     seg_ids = useg.astype(np.int32)
     del ucell, useg, owner
@@ -235,7 +295,8 @@ def build(geoms: NDArray[np.object_], frame: BucketFrame, reach: int,
     del edge, edge2d
     raster[ubucket] = EDGE0 - np.arange(len(ubucket), dtype=np.int32)
     return BucketRaster(raster, off, cand, closed, seg.xy, seg.owner.astype(np.int32), seg_off,
-                        seg_ids, simple_idx, len(ubucket), int((raster == FAR).sum()))
+                        seg_ids, simple_idx, len(ubucket), int((raster == FAR).sum()), corner,
+                        corner_turn)
 
 
 def reach_of(snap_m: float, cell_m: float) -> int:

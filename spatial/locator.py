@@ -90,6 +90,8 @@ class GridLocator:
         self._cand: NDArray[np.int32] = np.zeros(0, dtype=np.int32)
         self._closed: NDArray[np.bool_] = np.zeros(0, dtype=bool)
         self._simple: NDArray[np.int32] = np.zeros(0, dtype=np.int32)
+        self._corner: NDArray[np.int32] = np.zeros((0, 2), dtype=np.int32)
+        self._corner_turn: NDArray[np.int8] = np.zeros(0, dtype=np.int8)
         self._seg_xy: NDArray[np.float64] = np.zeros((0, 4))
         self._seg_owner: NDArray[np.int32] = np.zeros(0, dtype=np.int32)
         self._seg_off: NDArray[np.int64] = np.zeros(1, dtype=np.int64)
@@ -160,6 +162,7 @@ class GridLocator:
         self._view = built.raster.data
         self._off, self._cand, self._closed = built.off, built.cand, built.closed
         self._simple, self._seg_xy, self._seg_owner = built.simple, built.seg_xy, built.seg_owner
+        self._corner, self._corner_turn = built.corner, built.corner_turn
         self._seg_off, self._seg_ids = built.seg_off, built.seg_ids
         self._segments = snapping.SegmentIndex(
             built, frame, bucket_raster.window(self.snap_m, self.cell_m) if self.snap_m > 0
@@ -396,13 +399,16 @@ class GridLocator:
                  start: NDArray[np.int64], count: NDArray[np.int64], lon: NDArray[np.float64],
                  lat: NDArray[np.float64], result: NDArray[np.int32]) -> NDArray[np.intp]:
         """Points in buckets crossed by one straight piece of edge: the side of it they lie on
-        names the grid (the first candidate on the left, the second or none on the right).
-        Fills ``result`` for those decided; returns the positions still to test with GEOS
-        (other buckets, and points on or within rounding of the edge)."""
+        names the grid (the first candidate on the left, the second or none on the right);
+        points in buckets where the edge between two grids bends once: the sides of its two
+        pieces. Fills ``result`` for those decided; returns the positions still to test with
+        GEOS (other buckets, and points on or within rounding of an edge)."""
+        undecided = np.ones(len(pts), dtype=bool)
+        self._by_corner(pts, bucket, start, lon, lat, result, undecided)
         line = self._simple[bucket]
         one = np.flatnonzero(line >= 0)
         if not len(one):
-            return np.arange(len(pts))
+            return np.flatnonzero(undecided)
         seg = self._seg_xy[line[one]]
         p = pts[one]
         px, py = lon[p], lat[p]
@@ -417,9 +423,41 @@ class GridLocator:
                           OUTSIDE)
         result[one[is_left]] = first[is_left]
         result[one[is_right]] = second[is_right]
-        undecided = np.ones(len(pts), dtype=bool)
         undecided[one[is_left | is_right]] = False
         return np.flatnonzero(undecided)
+
+    def _by_corner(self, pts: NDArray[np.intp], bucket: NDArray[np.int32],
+                   start: NDArray[np.int64], lon: NDArray[np.float64],
+                   lat: NDArray[np.float64], result: NDArray[np.int32],
+                   undecided: NDArray[np.bool_]) -> None:
+        """Corner buckets (``bucket_raster._corners``): the first candidate's side of the bent
+        edge A→V→B is the wedge left of both pieces where the edge turns left, left of either
+        where it turns right; the second candidate holds the rest of the bucket."""
+        if not len(self._corner):
+            return
+        pair = self._corner[bucket]
+        at = np.flatnonzero(pair[:, 0] >= 0)
+        if not len(at):
+            return
+        p = pts[at]
+        px, py = lon[p], lat[p]
+        sides = []
+        for k in (0, 1):
+            seg = self._seg_xy[pair[at, k]]
+            left = (seg[:, 0] - px) * (seg[:, 3] - py)
+            right = (seg[:, 1] - py) * (seg[:, 2] - px)
+            det = left - right
+            bound = _ORIENT_ERR * (np.abs(left) + np.abs(right))
+            sides.append((det > bound, -det > bound))
+        (l1, r1), (l2, r2) = sides
+        convex = self._corner_turn[bucket[at]] > 0
+        first_side = np.where(convex, l1 & l2, l1 | l2)
+        second_side = np.where(convex, r1 | r2, r1 & r2)
+        first = self._cand[start[at]]
+        second = self._cand[start[at] + 1]
+        result[at[first_side]] = first[first_side]
+        result[at[second_side]] = second[second_side]
+        undecided[at[first_side | second_side]] = False
 
     # -- pickling (dask workers) ------------------------------------------------------------------
     def __getstate__(self) -> dict[str, object]:
@@ -445,4 +483,5 @@ class GridLocator:
                 "far_share": self.far_cells / cells if cells else 0.0,
                 "bytes": int(sum(a.nbytes for a in (
                     self._raster, self._cand, self._off, self._closed, self._simple,
+                    self._corner, self._corner_turn,
                     self._seg_xy, self._seg_owner, self._seg_off, self._seg_ids)))}

@@ -3,7 +3,8 @@
 Unit grids must tile each community with no gaps and no overlaps. This finds:
 
 - ``overlap``: two grids sharing area (pair of codes, area in m², a point inside the overlap);
-- ``gap``: area of a community covered by no grid (area, a point inside the gap);
+- ``gap``: area of a community covered by no grid, or of a street (district) covered by none
+  of its communities (streets) — for the areas that have any (area, a point inside the gap);
 - ``outside_community``: a grid reaching beyond its own community (area outside, a point there);
 - ``invalid_geometry`` / ``empty_geometry``: geometries that cannot be used as they are;
 - ``code_prefix``: a code that does not start with its parent's (grid vs community, community
@@ -12,8 +13,13 @@ Unit grids must tile each community with no gaps and no overlaps. This finds:
 Float noise: two neighbours digitised from the same edge still differ in the last bits, and
 their overlaps/gaps come out as slivers of a few mm². Pieces smaller than ``min_area_m2``
 (default 0.01 m², a 10 × 10 cm square) are ignored: far below any real mapping error, far above
-double-precision noise at city scale. Areas are measured on an equal-area projection
-(``spatial.measure.areas_m2``), never in degrees.
+double-precision noise at city scale. Reprojection leaves longer slivers: a straight edge drawn
+in a projected CRS (a state plane, a Gauss-Krüger zone) is no longer straight in lon/lat, so a
+neighbour that has an extra vertex on it parts from it by up to ~6 cm over 2 km and ~40 cm over
+5 km — pieces of area in the metres² that are only lenses along an edge. A piece is ignored
+too when it is nowhere wider than ``SLIVER_RATIO`` of its length (perimeter / 2); a real gap
+or overlap, even 1 m wide, is far wider for its length. Areas and
+lengths are measured on an equal-area projection (``spatial.measure``), never in degrees.
 """
 
 from __future__ import annotations
@@ -26,10 +32,12 @@ from typing import Any
 import numpy as np
 import shapely
 
-from spatial.measure import areas_m2
+from spatial.measure import to_local_metres
 
 DEFAULT_MIN_AREA_M2 = 0.01
+SLIVER_RATIO = 1e-4  # mean width ÷ length below which a piece is a reprojection sliver
 AREA_PREFIX = {"community": 9, "street": 6}
+CHILD_LEVEL = {"street": "community", "district": "street"}
 
 
 @dataclass(frozen=True)
@@ -68,7 +76,8 @@ class TopologyReport:
 
     def to_text(self) -> str:
         head = (f"checked {self.grids} unit grids in {self.communities} communities "
-                f"(slivers under {self.min_area_m2} m² ignored): ")
+                f"(slivers under {self.min_area_m2} m², or thinner than 1/"
+                f"{1 / SLIVER_RATIO:,.0f} of their length, ignored): ")
         if self.ok:
             return head + "no problems"
         lines = [head + ", ".join(f"{n} {k}" for k, n in sorted(self.counts().items()))]
@@ -156,14 +165,35 @@ def check_topology(grid_codes: Sequence[str], grid_communities: Sequence[str],
         detail = "no unit grid covers this part of the community" if len(near) else \
             "the community has no unit grid at all"
         pieces.append(("gap", (code,), detail, gap))
+    _area_gaps(area_codes, area_levels, area_parents, ageo, a_ok, pieces)
     _measure(pieces, min_area_m2, problems)
     report.problems = problems
     return report
 
 
+def _area_gaps(codes: Sequence[str], levels: Sequence[str], parents: Sequence[str | None],
+               geoms: np.ndarray, ok: np.ndarray,
+               pieces: list[tuple[str, tuple[str, ...], str, shapely.Geometry]]) -> None:
+    """Gaps between the communities of a street and between the streets of a district: the
+    parent's area that none of its children covers (parents with no child are not checked:
+    a tree imported only down to districts is not a tree full of gaps)."""
+    children: dict[str, list[int]] = {}
+    for i, (level, parent) in enumerate(zip(levels, parents, strict=True)):
+        if ok[i] and parent and level in CHILD_LEVEL.values():
+            children.setdefault(parent, []).append(i)
+    for i, (code, level) in enumerate(zip(codes, levels, strict=True)):
+        below = [j for j in children.get(code, []) if levels[j] == CHILD_LEVEL.get(level)]
+        if not ok[i] or not below:
+            continue
+        gap = shapely.difference(geoms[i], shapely.union_all(geoms[below]))
+        pieces.append(("gap", (code,), f"no {CHILD_LEVEL[level]} of this {level} covers this "
+                                       f"part of it", gap))
+
+
 def _measure(pieces: list[tuple[str, tuple[str, ...], str, shapely.Geometry]],
              min_area_m2: float, problems: list[TopologyProblem]) -> None:
-    """Split every candidate into polygons, measure them all at once, keep the real ones."""
+    """Split every candidate into polygons, measure them all at once, keep the real ones:
+    neither smaller than ``min_area_m2`` nor a sliver along an edge (``SLIVER_RATIO``)."""
     owners: list[int] = []
     polys: list[shapely.Geometry] = []
     for k, (_, _, _, geom) in enumerate(pieces):
@@ -174,9 +204,17 @@ def _measure(pieces: list[tuple[str, tuple[str, ...], str, shapely.Geometry]],
             polys.append(poly)
     if not polys:
         return
-    sizes = areas_m2(np.asarray(polys, dtype=object))
-    for k, poly, size in zip(owners, polys, sizes, strict=True):
-        if size >= min_area_m2:
+    local = to_local_metres(np.asarray(polys, dtype=object))
+    sizes, perimeters = shapely.area(local), shapely.length(local)
+    real = sizes >= min_area_m2
+    # thin on average (mean width 2A/P under the ratio of the length P/2): a sliver unless
+    # some part of it is wider than that (a real gap joined to slivers along other edges)
+    thin = np.flatnonzero(real & (4.0 * sizes < SLIVER_RATIO * perimeters ** 2))
+    if len(thin):
+        half_width = SLIVER_RATIO * perimeters[thin] / 4.0
+        real[thin] = ~shapely.is_empty(shapely.buffer(local[thin], -half_width))
+    for k, poly, size, keep in zip(owners, polys, sizes, real, strict=True):
+        if keep:
             kind, codes, detail, _ = pieces[k]
             problems.append(TopologyProblem(kind, codes, detail, float(size),
                                             _inside_point(poly)))

@@ -1,6 +1,11 @@
-"""OGC API – Features, Part 1 (core + GeoJSON) over every layer, at the root of the service:
-``/`` (landing), ``/conformance``, ``/collections``, ``/collections/{id}``,
-``/collections/{id}/items`` and ``/collections/{id}/items/{featureId}``. Coordinates are CRS84.
+"""OGC API – Features over every layer, at the root of the service: ``/`` (landing),
+``/conformance``, ``/collections``, ``/collections/{id}``, ``/collections/{id}/queryables``,
+``/collections/{id}/items`` and ``/collections/{id}/items/{featureId}``.
+
+Part 1 (core, GeoJSON, OpenAPI 3.0); Part 2 (CRS): features in CRS84 by default, or in
+EPSG:4326, CGCS2000 (EPSG:4490) or Web Mercator with ``crs=`` and a ``Content-Crs`` header,
+``bbox-crs`` from the same list; Part 3's queryables, as query parameters. A query parameter
+that is invalid or unknown is a 400 (:class:`api.ogc.OgcRoute`).
 """
 
 from __future__ import annotations
@@ -18,29 +23,38 @@ from api.layer_view import LayerView, open_layer_view
 from api.ogc import (
     CONFORMANCE,
     CRS84,
-    EPSG3857,
-    EPSG4326,
+    CRS_URIS,
     GEOJSON,
     JSON,
     MVT,
     OPENAPI,
     OPENAPI_31,
+    QUERYABLES_REL,
     GeoJSONResponse,
     OgcJSONResponse,
+    OgcRoute,
+    OutputCrs,
     base_url,
     link,
     parse_bbox,
+    parse_crs,
     parse_datetime,
 )
 from api.openapi.v30 import openapi30
 from api.security.identity import identify, layer_scope
-from api.security.policy import public_layers
+from api.security.policy import may_read_layer, public_layers
 from gridcore.errors import NotFound, ValidationError
 from layers.ogc import features as fq
 from layers.ogc.collections import Collection
 
-router = APIRouter(tags=["OGC API – Features"])
-RESERVED = {"limit", "bbox", "bbox-crs", "datetime", "after", "before", "f"}
+router = APIRouter(tags=["OGC API – Features"], route_class=OgcRoute)
+
+
+class SchemaJSONResponse(OgcJSONResponse):
+    media_type = "application/schema+json"
+
+RESERVED = {"limit", "bbox", "bbox-crs", "crs", "datetime", "after", "before", "f"}
+SCHEMA_JSON = "application/schema+json"
 
 
 @router.get("/", summary="Landing page (OGC API)", response_class=OgcJSONResponse)
@@ -96,13 +110,12 @@ def describe(request: Request, cat: LayerView, c: Collection, base: str) -> dict
     bbox = cached_extent(request, cat, c) or [-180.0, -90.0, 180.0, 90.0]
     return {
         "id": c.id, "title": c.title, "description": c.description, "itemType": "feature",
-        "keywords": list(c.keywords), "crs": [CRS84], "storageCrs": CRS84,
+        "keywords": list(c.keywords), "crs": CRS_URIS, "storageCrs": CRS84,
         "extent": {"spatial": {"bbox": [bbox], "crs": CRS84}},
         "links": [
             link(href, "self", JSON, c.title),
             link(f"{href}/items", "items", GEOJSON, "features"),
-            link(f"{href}/queryables", "http://www.opengis.net/def/rel/ogc/1.0/queryables",
-                 "application/schema+json", "filterable properties"),
+            link(f"{href}/queryables", QUERYABLES_REL, SCHEMA_JSON, "filterable properties"),
             link(f"{href}/tiles/WebMercatorQuad/tilejson.json", "describedby", JSON,
                  "TileJSON of the vector tiles"),
             link(f"{href}/tiles/WebMercatorQuad/{{z}}/{{x}}/{{y}}",
@@ -117,13 +130,12 @@ def describe(request: Request, cat: LayerView, c: Collection, base: str) -> dict
 @router.get("/collections", summary="Every collection", response_class=OgcJSONResponse)
 def collections(request: Request) -> dict[str, Any]:
     base = base_url(request)
-    # an anonymous caller (let in because the city publishes some layers) sees those only
-    public = public_layers(request) if identify(request) is None else None
+    principal, public = identify(request), public_layers(request)
     with open_layer_view(request) as cat:
         return {"links": [link(f"{base}/collections", "self", JSON, "collections")],
                 "collections": [describe(request, cat, c, base)
                                 for c in cat.collections.values()
-                                if public is None or c.id in public]}
+                                if may_read_layer(principal, public, c.id)]}
 
 
 @router.get("/collections/{collection_id}", summary="One collection",
@@ -134,7 +146,7 @@ def collection(collection_id: str, request: Request) -> dict[str, Any]:
 
 
 @router.get("/collections/{collection_id}/queryables", summary="Filterable properties",
-            response_class=OgcJSONResponse)
+            response_class=SchemaJSONResponse)
 def queryables(collection_id: str, request: Request) -> dict[str, Any]:
     with open_layer_view(request) as cat:
         c = cat.get(collection_id)
@@ -143,10 +155,13 @@ def queryables(collection_id: str, request: Request) -> dict[str, Any]:
     for name, f in c.filterable.items():
         kind, fmt = kinds.get(f.kind, (f.kind, None))
         props[name] = {"type": kind, **({"format": fmt} if fmt else {}),
-                       **({"title": f.title} if f.title else {})}
+                       **({"title": f.title} if f.title else {}),
+                       **({"enum": list(f.values)} if f.values else {}),
+                       **({"pattern": f.pattern} if f.pattern else {})}
+    # additionalProperties false: any other query parameter is refused (a 400)
     return {"$schema": "https://json-schema.org/draft/2019-09/schema", "type": "object",
             "$id": f"{base_url(request)}/collections/{c.id}/queryables",
-            "title": c.title, "properties": props}
+            "title": c.title, "properties": props, "additionalProperties": False}
 
 
 @router.get("/collections/{collection_id}/items", summary="Features, paged by key",
@@ -156,10 +171,14 @@ def items(
     collection_id: str, request: Request,
     limit: Annotated[int | None, Query(ge=1, description="page size; capped by the server")]
     = None,
-    bbox: Annotated[str | None, Query(description="minx,miny,maxx,maxy (CRS84)")] = None,
-    bbox_crs: Annotated[str | None, Query(alias="bbox-crs",
-                                          description=f"{CRS84}, {EPSG4326} or {EPSG3857}")]
+    bbox: Annotated[str | None, Query(description="minx,miny,maxx,maxy (in bbox-crs, "
+                                              "CRS84 by default): features that intersect it")]
     = None,
+    bbox_crs: Annotated[str | None, Query(alias="bbox-crs",
+                                          description=f"one of {', '.join(CRS_URIS)}")]
+    = None,
+    crs: Annotated[str | None, Query(description=f"CRS of the geometries returned: one of "
+                                                 f"{', '.join(CRS_URIS)}")] = None,
     datetime_: Annotated[str | None, Query(alias="datetime",
                                            description="instant or interval a/b, ../b, a/..")]
     = None,
@@ -173,7 +192,9 @@ def items(
     start, end = parse_datetime(datetime_)
     if f not in (None, "json", "geojson"):
         raise ValidationError(f"f={f!r}: only json / geojson are served", field="f")
-    query = fq.ItemsQuery(parse_bbox(bbox, bbox_crs), start, end, filters, size, after, before)
+    out = parse_crs(crs)
+    query = fq.ItemsQuery(parse_bbox(bbox, bbox_crs), start, end, filters, size, after, before,
+                          output=_output(out))
     with open_layer_view(request) as cat:
         c = cat.get(collection_id)
         # cases and 9+X entities are scoped to who asks (gridcore.security.access)
@@ -184,7 +205,9 @@ def items(
             if k not in ("after", "before", "limit")] + [("limit", str(size))]
     query_text = urlencode(request.query_params.multi_items())
     links = [link(f"{href}?{query_text}" if query_text else href, "self", GEOJSON),
-             link(f"{base_url(request)}/collections/{c.id}", "collection", JSON)]
+             link(f"{base_url(request)}/collections/{c.id}", "collection", JSON),
+             link(f"{base_url(request)}/collections/{c.id}/queryables", QUERYABLES_REL,
+                  SCHEMA_JSON)]
     if page.has_next and page.ids:
         links.append(link(f"{href}?{urlencode(keep + [('after', page.ids[-1])])}", "next",
                           GEOJSON, "next page"))
@@ -202,20 +225,37 @@ def items(
         head["numberMatched"] = page.number_matched
     body = json.dumps(head, ensure_ascii=False)[:-1] + ', "features": [' \
         + ",".join(page.features) + "]}"
-    return GeoJSONResponse(body)
+    return GeoJSONResponse(body, headers={
+        "Content-Crs": f"<{out.uri}>",
+        "Link": ", ".join(f'<{lk["href"]}>; rel="{lk["rel"]}"; type="{lk["type"]}"'
+                          for lk in links)})
 
 
 @router.get("/collections/{collection_id}/items/{feature_id}", summary="One feature",
             response_class=GeoJSONResponse,
             responses={200: {"content": {GEOJSON: {}}, "description": "Feature"}})
-def feature(collection_id: str, feature_id: str, request: Request) -> GeoJSONResponse:
+def feature(collection_id: str, feature_id: str, request: Request,
+            crs: Annotated[str | None, Query(description=f"CRS of the geometry: one of "
+                                                         f"{', '.join(CRS_URIS)}")] = None
+            ) -> GeoJSONResponse:
+    out = parse_crs(crs)
+    unknown = sorted(set(request.query_params) - {"crs", "f"})
+    if unknown:
+        raise ValidationError(f"unknown query parameter(s) {', '.join(unknown)}",
+                              field=unknown[0])
     with open_layer_view(request) as cat:
         c = cat.get(collection_id)
-        doc = fq.item(cat.connection, c, feature_id, layer_scope(request, c.id))
+        doc = fq.item(cat.connection, c, feature_id, layer_scope(request, c.id),
+                      _output(out))
     if doc is None:
         raise NotFound(f"collection {c.id} has no feature {feature_id!r}",
                        collection=c.id, feature_id=feature_id)
     base = base_url(request)
     links = [link(f"{base}/collections/{c.id}/items/{feature_id}", "self", GEOJSON),
              link(f"{base}/collections/{c.id}", "collection", JSON)]
-    return GeoJSONResponse(doc[:-1] + ', "links": ' + json.dumps(links) + "}")
+    return GeoJSONResponse(doc[:-1] + ', "links": ' + json.dumps(links) + "}",
+                           headers={"Content-Crs": f"<{out.uri}>"})
+
+
+def _output(crs: OutputCrs) -> fq.Output:
+    return fq.Output(crs.srid, crs.lat_lon, crs.decimals)

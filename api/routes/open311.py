@@ -32,6 +32,7 @@ from api.deps import CaseSettingsDep, EngineDep, ReadEngineDep
 from api.errors import status_for
 from api.filing import file_report
 from api.ogc import base_url, url_with
+from api.pages import request_language
 from api.security.identity import identify
 from gridcore.errors import GridcoreError, Unauthenticated, ValidationError
 from gridcore.intake import Filing, Report
@@ -70,9 +71,10 @@ def discovery(request: Request, fmt: str) -> Response:
 
 
 @router.get("/services.{fmt}")
-def services(fmt: str) -> Response:
-    return fmt311.render([fmt311.service(c) for c in default_taxonomy()], _fmt(fmt), "services",
-                         "service")
+def services(request: Request, fmt: str) -> Response:
+    lang = request_language(request)
+    return fmt311.render([fmt311.service(c, lang) for c in default_taxonomy()], _fmt(fmt),
+                         "services", "service")
 
 
 @router.get("/services/{code}.{fmt}")
@@ -126,6 +128,7 @@ async def post_request(request: Request, fmt: str,
         where = [f"{lat:.7f}", f"{lon:.7f}"] if lat is not None and lon is not None else [address]
         fields = [principal.name, code, *where, description, reporter,
                   str(form.get("device_id") or "")]
+        fields += [address] if address else []  # keys derived before addresses stay the same
         key = idempotency_key or "open311:" + hashlib.sha256(
             "\x1f".join(fields).encode()).hexdigest()[:48]
         report = Report(key, code, lon, lat, description=description,
@@ -181,10 +184,11 @@ def _reader_filter(request: Request, f: CaseFilter) -> tuple[CaseFilter, bool]:
 
 def _public(request: Request, item: dict[str, Any]) -> dict[str, Any]:
     """A service request as the public feed shows it: the location rounded to the city's
-    precision (GRIDCORE_OPEN311_PUBLIC_PRECISION_M), no account."""
+    precision (GRIDCORE_OPEN311_PUBLIC_PRECISION_M), no account, no address."""
     metres = request.app.state.settings.cases.open311_public_precision_m
     if metres > 0:
         item["long"], item["lat"] = coarsen(item["long"], item["lat"], metres)
+    item["address"] = ""  # a street address would undo the rounding
     return item
 
 
@@ -203,7 +207,7 @@ def get_requests(request: Request, fmt: str, engine: ReadEngineDep, settings: Ca
                  status: str | None = None,
                  limit: Annotated[int, Query(ge=1, le=MAX_REQUESTS)] = 100,
                  after: Annotated[int | None, Query(ge=1)] = None) -> Response:
-    fmt = _fmt(fmt)
+    fmt, lang = _fmt(fmt), request_language(request)
     try:
         if service_request_id:  # overrides every other filter (GeoReport v2)
             f = CaseFilter(ids=_ids(service_request_id))
@@ -227,7 +231,7 @@ def get_requests(request: Request, fmt: str, engine: ReadEngineDep, settings: Ca
         cases, last = list_cases(engine, settings, f, after=after, limit=limit)
     except GridcoreError as exc:
         return _error(exc, fmt)
-    items = [fmt311.service_request(c) for c in cases]
+    items = [fmt311.service_request(c, lang) for c in cases]
     if public:
         items = [_public(request, item) for item in items]
     return fmt311.render(items, fmt, "service_requests", "request",
@@ -248,6 +252,6 @@ def get_request(request: Request, request_id: str, fmt: str, engine: EngineDep,
         return _error(exc, fmt)
     if not cases:  # none, or not this caller's to read: the same answer
         return missing
-    item = fmt311.service_request(cases[0])
+    item = fmt311.service_request(cases[0], request_language(request))
     return fmt311.render([_public(request, item) if public else item], fmt,
                          "service_requests", "request")

@@ -15,7 +15,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from api.deps import read_engine_sync
 from api.layer_view import LayerView, open_layer_view, registry
-from api.ogc import JSON, MVT, base_url, link, parse_datetime
+from api.ogc import JSON, MVT, OgcRoute, base_url, link, parse_bbox, parse_datetime
 from api.security.identity import layer_scope
 from layers.ogc import tiles as mvt
 from layers.ogc.features import ItemsQuery, clean_filters
@@ -23,10 +23,11 @@ from layers.ogc.tile_cache import CachedTile, TileCache
 from layers.ogc.version_watch import VersionReader
 from spatial.crs import Shift
 
-router = APIRouter(tags=["Vector tiles"])
+router = APIRouter(tags=["Vector tiles"], route_class=OgcRoute)
 TMS = "WebMercatorQuad"
 TMS_URI = "http://www.opengis.net/def/tilematrixset/OGC/1.0/WebMercatorQuad"
-RESERVED = {"datetime", "datum", "f", "v"}  # v: a client's cache-busting layer version
+# v: a client's cache-busting layer version; bbox, bbox-crs: as for items (intersection)
+RESERVED = {"datetime", "datum", "f", "v", "bbox", "bbox-crs"}
 CACHE_CONTROL = "no-cache"  # store, but revalidate every time: never a stale tile
 
 
@@ -58,6 +59,7 @@ def _draw(request: Request, collection_id: str, z: int, x: int, y: int, datum: s
     pooled connection; a miss draws the tile in a pooled one."""
     start, end = parse_datetime(datetime_)
     raw = tuple((k, v) for k, v in request.query_params.multi_items() if k not in RESERVED)
+    box = parse_bbox(request.query_params.get("bbox"), request.query_params.get("bbox-crs"))
     cache = tile_cache(request)
     versions, schema = version_reader(request).read()
     collections = registry(request).current(schema)
@@ -68,12 +70,12 @@ def _draw(request: Request, collection_id: str, z: int, x: int, y: int, datum: s
     c = cat.get(collection_id)
     # checked and normalised before they become part of a cache key (unknown: a 400)
     filters = clean_filters(c, raw)
-    query = ItemsQuery(start=start, end=end, filters=filters)
+    query = ItemsQuery(bbox=box, start=start, end=end, filters=filters)
     scope = layer_scope(request, c.id)  # who asks (access rules: cases, 9+X entities)
     if scope is not None and scope.city_wide:
         scope = None  # every city-wide caller shares the same tiles
     query = replace(query, scope=scope)
-    key = (c.id, cat.version_of(c), z, x, y, filters, start, end, datum, scope)
+    key = (c.id, cat.version_of(c), z, x, y, filters, box, start, end, datum, scope)
     hit = cache.get(key)
     if hit is not None:
         return hit

@@ -37,11 +37,11 @@ from typing import Any
 
 from fastapi import Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.routing import iter_route_contexts
+from fastapi.routing import APIRoute, iter_route_contexts
 
 from api.security.identity import SIGN_IN, identify, needs_lookup
 from gridcore.errors import Forbidden, Unauthenticated
-from gridcore.security.access import ACTIONS, EVERYONE, KEY_PURPOSES, Role
+from gridcore.security.access import ACTIONS, EVERYONE, KEY_PURPOSES, Principal, Role
 
 # When an anonymous caller may call a line marked ``public=…`` (the city's own choices).
 PUBLIC_RULES: dict[str, Callable[[Request], bool]] = {
@@ -59,6 +59,15 @@ LAYER_ACTIONS = {"cases": "case.read", "entities": "entity.read"}
 def public_layers(request: Request) -> frozenset[str]:
     layers: frozenset[str] = request.app.state.settings.security.public_layer_ids
     return layers
+
+
+def may_read_layer(principal: Principal | None, public: frozenset[str], layer_id: str) -> bool:
+    """Whether a caller may read a collection, as the table's ``layer()`` lines decide: the
+    list of collections names only those (one the caller then gets 401 or 403 on breaks
+    clients that open every listed layer, such as GDAL's ogrinfo)."""
+    if principal is None:
+        return layer_id in public
+    return not principal.is_key and principal.may(LAYER_ACTIONS.get(layer_id, "features.read"))
 
 
 @dataclass(frozen=True)
@@ -298,7 +307,7 @@ def app_routes(app: Any) -> list[tuple[str, str, bool]]:
     out: list[tuple[str, str, bool]] = []
     for route in iter_route_contexts(app.routes):
         methods = sorted((route.methods or set()) - {"HEAD"})
-        gated = route.original_route.__class__.__name__ == "APIRoute"
+        gated = isinstance(route.original_route, APIRoute)  # OgcRoute is one too
         out.extend((method, str(route.path_format), gated) for method in methods)
     return out
 

@@ -13,7 +13,12 @@ import_app = typer.Typer(help="Import a layer from GeoPackage, GeoJSON, Shapefil
                               "or OSM PBF (city parts, addresses). One transaction: all or "
                               "nothing.",
                          no_args_is_help=True)
-CrsOpt = Annotated[str | None, typer.Option(help="CRS of a file that declares none (EPSG:4326)")]
+CrsOpt = Annotated[str | None, typer.Option(
+    help="CRS of a file that declares none: EPSG:n, CGCS2000, GCJ-02, BD-09 (a CSV: default "
+         "EPSG:4326); on a file that declares another CRS only with --override-crs")]
+OverrideOpt = Annotated[bool, typer.Option(
+    "--override-crs", help="the file's declared CRS is wrong: read it in --crs instead (GCJ-02 "
+                           "data is often labelled WGS 84)")]
 LayerOpt = Annotated[str | None, typer.Option(help="layer of a GeoPackage")]
 LonOpt = Annotated[str | None, typer.Option(help="CSV longitude column")]
 LatOpt = Annotated[str | None, typer.Option(help="CSV latitude column")]
@@ -26,8 +31,11 @@ def _import(ctx: typer.Context, kind: str, path: str, **options: object) -> None
     from layers.exchange.imports.report import format_problems
 
     made = engine(ctx)
+    tree = settings(ctx)
     if kind == "parts":  # the one H3 resolution of parts and cases
-        options["h3_resolution"] = settings(ctx).h3_resolution
+        options["h3_resolution"] = tree.h3_resolution
+    if kind in ("parts", "entities"):  # resolve's snap rule
+        options["snap_m"] = tree.resolve.snap_m
     try:
         report = import_file(made, kind, path, **options)
     except ImportRejected as exc:
@@ -45,12 +53,20 @@ def _import(ctx: typer.Context, kind: str, path: str, **options: object) -> None
 def import_areas(ctx: typer.Context, path: str, level: Annotated[str | None, typer.Option(
                      help="district | street | community (default: from code length)")] = None,
                  code_field: str = "code", name_field: str = "name",
-                 parent_field: str = "parent_code", on_invalid: InvalidOpt = "repair",
-                 crs: CrsOpt = None, layer: LayerOpt = None, lon_field: LonOpt = None,
-                 lat_field: LatOpt = None) -> None:
+                 parent_field: str = "parent_code",
+                 parent: Annotated[str | None, typer.Option(
+                     help="the area every row lies under: a street (communities), a district "
+                          "(streets) or a 4-digit prefecture prefix (districts)")] = None,
+                 generate_codes: Annotated[bool, typer.Option(
+                     "--generate-codes", help="rows without a code get one under --parent, "
+                                              "in map reading order")] = False,
+                 on_invalid: InvalidOpt = "repair", crs: CrsOpt = None,
+                 override_crs: OverrideOpt = False, layer: LayerOpt = None,
+                 lon_field: LonOpt = None, lat_field: LatOpt = None) -> None:
     """Administrative areas: districts (6 digits), streets (9), communities (12)."""
     _import(ctx, "areas", path, level=level, code_field=code_field, name_field=name_field,
-            parent_field=parent_field, on_invalid=on_invalid, crs=crs, layer=layer,
+            parent_field=parent_field, parent=parent, generate_codes=generate_codes,
+            on_invalid=on_invalid, crs=crs, override_crs=override_crs, layer=layer,
             lon_field=lon_field, lat_field=lat_field)
 
 
@@ -59,11 +75,11 @@ def import_grids(ctx: typer.Context, path: str, code_field: Annotated[str | None
                      help="15-digit code column (default: generate codes)")] = None,
                  name_field: str = "name", community_field: str = "community_code",
                  on_invalid: InvalidOpt = "repair", note: str = "", crs: CrsOpt = None,
-                 layer: LayerOpt = None) -> None:
-    """Unit grids, as a new grid generation."""
+                 override_crs: OverrideOpt = False, layer: LayerOpt = None) -> None:
+    """Unit grids, as a new grid generation (none when nothing changes)."""
     _import(ctx, "grids", path, code_field=code_field, name_field=name_field,
             community_field=community_field, on_invalid=on_invalid, note=note, crs=crs,
-            layer=layer)
+            override_crs=override_crs, layer=layer)
 
 
 @import_app.command("parts")
@@ -71,9 +87,11 @@ def import_parts(ctx: typer.Context, path: str, code_field: str = "code",
                  class_field: str = "class_code",
                  name_field: str = "name", state_field: str = "state",
                  district: Annotated[str | None, typer.Option(
-                     help="6-digit district for generated codes (default: from the grid)")
+                     help="6-digit district of generated codes for parts in no grid (a "
+                          "part in a grid, or snapped to one, takes that grid's district)")
                  ] = None, source: str | None = None, source_id_field: str = "source_id",
-                 crs: CrsOpt = None, layer: LayerOpt = None, lon_field: LonOpt = None,
+                 crs: CrsOpt = None, override_crs: OverrideOpt = False,
+                 layer: LayerOpt = None, lon_field: LonOpt = None,
                  lat_field: LatOpt = None,
                  bulk: Annotated[bool | None, typer.Option(
                      "--bulk/--no-bulk", help="rebuild indexes and keys once after the load "
@@ -83,8 +101,8 @@ def import_parts(ctx: typer.Context, path: str, code_field: str = "code",
     """City parts (部件), from a point file or an OSM PBF extract."""
     _import(ctx, "parts", path, code_field=code_field, class_field=class_field,
             name_field=name_field, state_field=state_field, district=district, source=source,
-            source_id_field=source_id_field, crs=crs, layer=layer, lon_field=lon_field,
-            lat_field=lat_field, bulk=bulk)
+            source_id_field=source_id_field, crs=crs, override_crs=override_crs, layer=layer,
+            lon_field=lon_field, lat_field=lat_field, bulk=bulk)
 
 
 @import_app.command("entities")
@@ -95,14 +113,15 @@ def import_entities(ctx: typer.Context, path: str, code_field: str = "code",
                     restricted_fields: Annotated[str, typer.Option(
                         help="comma-separated columns stored as restricted attributes")] = "",
                     source: str = "", on_invalid: InvalidOpt = "repair", crs: CrsOpt = None,
-                    layer: LayerOpt = None, lon_field: LonOpt = None,
+                    override_crs: OverrideOpt = False, layer: LayerOpt = None,
+                    lon_field: LonOpt = None,
                     lat_field: LatOpt = None) -> None:
     """9+X governance entities (综治)."""
     _import(ctx, "entities", path, code_field=code_field, area_field=area_field,
             type_field=type_field, name_field=name_field, sensitivity_field=sensitivity_field,
             restricted_fields=[f.strip() for f in restricted_fields.split(",") if f.strip()],
-            source=source, on_invalid=on_invalid, crs=crs, layer=layer, lon_field=lon_field,
-            lat_field=lat_field)
+            source=source, on_invalid=on_invalid, crs=crs, override_crs=override_crs,
+            layer=layer, lon_field=lon_field, lat_field=lat_field)
 
 
 @import_app.command("addresses")

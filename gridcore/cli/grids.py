@@ -107,28 +107,42 @@ def resolve_file(
                                               "(lon/lat columns)…")],
     output: Annotated[Path, typer.Option("-o", "--output", help="file to write (.gpkg, "
                                                                  ".geojson, .csv…)")],
-    crs: Annotated[str | None, typer.Option(help="datum of the coordinates: EPSG:n, GCJ-02, "
-                                                 "BD-09 (default: the file's, else WGS 84)")
-                   ] = None,
+    crs: Annotated[str | None, typer.Option(help="CRS of a file that declares none: EPSG:n, "
+                                                 "CGCS2000, GCJ-02, BD-09 (a CSV: default "
+                                                 "EPSG:4326)")] = None,
+    override_crs: Annotated[bool, typer.Option(
+        "--override-crs", help="the file's declared CRS is wrong: read it in --crs instead "
+                               "(GCJ-02 data is often labelled WGS 84)")] = False,
     category: Annotated[str | None, typer.Option(help="column of class keys (P0101…) for the "
                                                       "department")] = None,
     lon_field: Annotated[str | None, typer.Option(help="CSV longitude column")] = None,
     lat_field: Annotated[str | None, typer.Option(help="CSV latitude column")] = None,
 ) -> None:
-    """Add grid, community, street, district, department and H3 columns to every point."""
+    """Add grid, community, street, district, department and H3 columns to every point. The
+    file's CRS follows the imports' rule (its declared CRS; --crs when it declares none)."""
+    from gridcore.errors import ImportRejected
     from layers.exchange.export import neutralise_frame
-    from layers.exchange.imports.reading import read_file
+    from layers.exchange.imports.reading import CRS_SOURCE, crs_note, read_file
+    from layers.exchange.imports.report import format_problems
     from layers.grids.resolver import Resolver
-    from spatial import crs as crs_mod
     from spatial.batch import resolve
 
     tree = settings(ctx)
-    custom = crs is not None and crs_mod.normalise_crs(crs) in (crs_mod.GCJ02, crs_mod.BD09)
-    gdf = read_file(path, "parts", "EPSG:4326" if custom else crs, lon_field=lon_field,
-                    lat_field=lat_field)
+    try:
+        # the coordinates stay as given in the output; resolve converts its own copy
+        gdf = read_file(path, "points", crs, override_crs=override_crs, lon_field=lon_field,
+                        lat_field=lat_field, what=f"points file {path.name}", convert=False)
+    except ImportRejected as exc:  # the reader's refusal, without the import's words
+        first = exc.problems[0] if exc.problems else {"reason": str(exc)}
+        typer.secho(f"error: cannot resolve {path}: {first['reason']}", fg=typer.colors.RED,
+                    err=True)
+        if len(exc.problems) > 1 or first.get("row") is not None:
+            typer.echo(format_problems(exc.problems), err=True)
+        raise typer.Exit(1) from None
+    source = gdf.attrs.get(CRS_SOURCE)
     out = resolve(gdf, Resolver(engine(ctx), tree.resolve, tree.h3_resolution),
                   category=category, h3_resolution=tree.h3_resolution,
-                  crs=crs_mod.normalise_crs(crs) if custom else None)
+                  crs=source if gdf.crs is None else None)
     suffix = output.suffix.lower()
     if suffix in (".csv", ".tsv", ".txt"):
         frame = out.drop(columns=out.geometry.name)
@@ -138,6 +152,11 @@ def resolve_file(
                                        sep="\t" if suffix == ".tsv" else ",")
     else:
         out.to_file(output)
-    inside = int(out["inside"].sum())
-    typer.echo(f"{len(out)} points resolved ({inside} inside the grids, "
-               f"{len(out) - inside} outside) → {output}")
+    stats = out.attrs.get("gridcore_resolve", {})
+    typer.echo(f"{len(out)} points resolved: {stats.get('covered', 0)} inside a grid, "
+               f"{stats.get('snapped', 0)} snapped to the nearest grid (within "
+               f"{stats.get('snap_m', tree.resolve.snap_m):g} m), {stats.get('outside', 0)} "
+               f"outside → {output}")
+    note = crs_note(gdf)
+    if note:
+        typer.echo(f"  {note}")

@@ -7,7 +7,25 @@ from typing import Annotated
 
 import typer
 
-from gridcore.cli.common import engine, settings
+from gridcore.cli.common import engine, fail, settings
+
+
+def _check_port(host: str, port: int) -> None:
+    """Refuse before saying "serving on" when the address cannot be listened on (in use,
+    not this machine's): the server would only log it after the announcement."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        fail(f"error: cannot listen on {host}:{port}: {exc}")
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            fail(f"error: cannot listen on {host}:{port}: {exc.strerror or exc}")
 
 
 def serve(ctx: typer.Context,
@@ -29,12 +47,14 @@ def serve(ctx: typer.Context,
     if workers:
         tree.api.workers = workers
     api = tree.api
+    tree.security.check()  # a refusal (a default secret…) comes before any "serving on"
     engine(ctx).dispose()  # checked and migrated; each worker opens its own pool
+    app = create_app(tree) if api.workers == 1 else None
+    _check_port(api.host, api.port)
     typer.echo(f"gridcore serving on http://{api.host}:{api.port}/docs "
                f"({api.workers} worker{'s' if api.workers > 1 else ''})")
-    if api.workers == 1:
-        uvicorn.run(create_app(tree), host=api.host, port=api.port,
-                    timeout_graceful_shutdown=10)
+    if app is not None:
+        uvicorn.run(app, host=api.host, port=api.port, timeout_graceful_shutdown=10)
         return
     # Several processes need the app by import path; each builds it (and its settings) from
     # the environment, so the options given here travel as GRIDCORE_ variables. Each listens

@@ -2,8 +2,10 @@
 
 Only current unit grids (``gen_to IS NULL``) are exported. 9+X entities never export
 ``restricted_attributes``: the column is simply not selected, so no option can leak it.
-JSONB attributes become one JSON text column. CSV writes points as ``lon``/``lat`` columns (the
-import reads them back) and other geometries as a ``wkt`` column.
+JSONB attributes become one JSON text column. Dates are dates (a GeoPackage's DATE fields,
+``YYYY-MM-DD`` in GeoJSON and CSV). CSV writes points as ``lon``/``lat`` columns (the import
+reads them back) and other geometries as a ``wkt`` column. A bbox selects what intersects the
+box (not merely its envelope), as OGC API Features' ``bbox`` does.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from pathlib import Path
 
 import geopandas as gpd
 import pandas as pd
+import pyarrow as pa
 import shapely
 from sqlalchemy import Engine, text
 
@@ -64,8 +67,8 @@ def read_layer(engine: Engine, layer: str,
     if "worker_codes" in df.columns:
         df["worker_codes"] = [",".join(w or []) for w in df["worker_codes"]]
     for col in ("recorded_on", "changed_on"):
-        if col in df.columns:
-            df[col] = df[col].astype(str)
+        if col in df.columns:  # dates, written as DATE fields (Arrow's date32)
+            df[col] = pd.array(pd.to_datetime(df[col]).dt.date, dtype=pd.ArrowDtype(pa.date32()))
     return gpd.GeoDataFrame(df, geometry=list(geoms), crs=4326)
 
 
@@ -96,6 +99,7 @@ def export_layer(engine: Engine, layer: str, path: str | Path, fmt: str | None =
         else:
             df["wkt"] = shapely.to_wkt(gdf.geometry.to_numpy(), rounding_precision=-1)
         neutralise_frame(df).to_csv(path, index=False)
-    else:
-        gdf.to_file(path, driver=FORMATS[fmt], layer=layer if fmt == "gpkg" else None)
+    else:  # through Arrow: its date32 columns become DATE fields
+        gdf.to_file(path, driver=FORMATS[fmt], layer=layer if fmt == "gpkg" else None,
+                    use_arrow=True)
     return len(gdf)

@@ -253,7 +253,7 @@ class Resolver:
             extras["rule_id"] = proposal.rule.id
         extras["dispatch_source"] = proposal.source
         return Resolution(
-            lon=lon, lat=lat, inside=idx >= 0, grid=hit,
+            lon=lon, lat=lat, inside=idx >= 0 and not snapped, grid=hit,
             community=self._area(snap, where.community), street=self._area(snap, where.street),
             district=self._area(snap, where.district), h3=cell,
             responsible=_party(proposal, workers), linked_part=part, reason=reason,

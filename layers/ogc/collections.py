@@ -11,11 +11,13 @@ columns the table actually has, so this module keeps working while the case sche
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from sqlalchemy import Connection, text
 
+from gridcore.lifecycle import State
 from layers.schema.cases import TERMINAL_SQL
+from layers.schema.city import PART_STATES, SENSITIVITIES
 
 Kind = Literal["string", "integer", "number", "date", "date-time", "boolean", "array",
                "object"]
@@ -31,6 +33,8 @@ class Field:
     filterable: bool = False  # may be used as ``?name=value`` and as a tile filter
     in_tiles: bool = True  # carried as an MVT attribute
     title: str = ""
+    values: tuple[str, ...] = ()  # the only values it takes (a filter on another is a 400)
+    pattern: str | None = None  # a regular expression its values match (codes)
 
 
 @dataclass(frozen=True)
@@ -85,15 +89,17 @@ class Collection:
         return found.sql if found else None
 
 
+AREA_CODE = r"^(\d{6}|\d{9}|\d{12})$"
+
 AREAS = Collection(
     id="areas", title="Administrative areas (行政区划)",
     description="Districts, streets/towns and communities: the tree above the unit grids.",
     table="admin_area", id_field="code", layers=("areas",), datetime_field="updated_at",
     fields=(
-        Field("code", "t.code", filterable=True, title="area code"),
-        Field("level", "t.level", filterable=True),
+        Field("code", "t.code", filterable=True, title="area code", pattern=AREA_CODE),
+        Field("level", "t.level", filterable=True, values=("district", "street", "community")),
         Field("name", "t.name", filterable=True),
-        Field("parent_code", "t.parent_code", filterable=True),
+        Field("parent_code", "t.parent_code", filterable=True, pattern=AREA_CODE),
         Field("area_m2", "round(t.area_m2::numeric, 1)::float8", "number"),
         Field("updated_at", "t.updated_at", "date-time", in_tiles=False),
     ),
@@ -106,11 +112,11 @@ GRIDS = Collection(
     table="unit_grid", id_field="code", layers=("grids",), where="t.gen_to IS NULL",
     datetime_field="created_at",
     fields=(
-        Field("code", "t.code", filterable=True, title="grid code"),
+        Field("code", "t.code", filterable=True, title="grid code", pattern=r"^\d{15}$"),
         Field("name", "t.name", filterable=True),
-        Field("community_code", "t.community_code", filterable=True),
-        Field("street_code", "left(t.code, 9)", filterable=True),
-        Field("district_code", "left(t.code, 6)", filterable=True),
+        Field("community_code", "t.community_code", filterable=True, pattern=r"^\d{12}$"),
+        Field("street_code", "left(t.code, 9)", filterable=True, pattern=r"^\d{9}$"),
+        Field("district_code", "left(t.code, 6)", filterable=True, pattern=r"^\d{6}$"),
         Field("area_m2", "round(t.area_m2::numeric, 1)::float8", "number"),
         Field("workers", "array_to_string(t.worker_codes, ',')"),
         Field("generation", "t.gen_from", "integer"),
@@ -125,12 +131,12 @@ PARTS = Collection(
     table="city_part", id_field="code", layers=("parts",), geometry_type="Point",
     datetime_field="changed_on",
     fields=(
-        Field("code", "t.code", filterable=True, title="city-part code"),
-        Field("class_code", "t.class_code", filterable=True),
-        Field("major", "left(t.class_code, 2)", filterable=True),
+        Field("code", "t.code", filterable=True, title="city-part code", pattern=r"^\d{16}$"),
+        Field("class_code", "t.class_code", filterable=True, pattern=r"^\d{4}$"),
+        Field("major", "left(t.class_code, 2)", filterable=True, pattern=r"^\d{2}$"),
         Field("name", "t.name", filterable=True),
-        Field("state", "t.state", filterable=True),
-        Field("grid_code", "t.grid_code", filterable=True),
+        Field("state", "t.state", filterable=True, values=PART_STATES),
+        Field("grid_code", "t.grid_code", filterable=True, pattern=r"^\d{15}$"),
         Field("competent_dept", "t.competent_dept", filterable=True, in_tiles=False),
         Field("owner_dept", "t.owner_dept", filterable=True, in_tiles=False),
         Field("maintenance_dept", "t.maintenance_dept", filterable=True, in_tiles=False),
@@ -155,8 +161,8 @@ ENTITIES = Collection(
         Field("area", "t.area", filterable=True),
         Field("type", "t.type", filterable=True),
         Field("name", "t.name", filterable=True),
-        Field("grid_code", "t.grid_code", filterable=True),
-        Field("sensitivity", "t.sensitivity", filterable=True),
+        Field("grid_code", "t.grid_code", filterable=True, pattern=r"^\d{15}$"),
+        Field("sensitivity", "t.sensitivity", filterable=True, values=SENSITIVITIES),
         Field("attributes", "t.attributes", "object", in_tiles=False),
         Field("updated_at", "t.updated_at", "date-time", in_tiles=False),
     ),
@@ -193,18 +199,26 @@ CASE_CANDIDATES: tuple[tuple[str, Kind, bool, bool], ...] = (
 )
 
 
+CASE_RULES: dict[str, dict[str, Any]] = {
+    "state": {"values": tuple(State)}, "grid_code": {"pattern": r"^\d{15}$"},
+    "community_code": {"pattern": r"^\d{12}$"}, "street_code": {"pattern": r"^\d{9}$"},
+    "district_code": {"pattern": r"^\d{6}$"}, "part_code": {"pattern": r"^\d{16}$"},
+    "category_key": {"pattern": r"^[PE]\d{4}$"}}
+
+
 def case_collection(columns: set[str]) -> Collection | None:
     """The case layer as the table ``case_record`` has it now, or None without the table."""
     if not {"geom", "id", "state"} <= columns:
         return None
-    fields = [Field(col, f"t.{col}", kind, filterable, in_tiles)
+    fields = [Field(col, f"t.{col}", kind, filterable, in_tiles, **CASE_RULES.get(col, {}))
               for col, kind, filterable, in_tiles in CASE_CANDIDATES if col in columns]
     if "category_key" in columns:
         fields.append(Field("event_class", "right(t.category_key, 4)", "string", True, True))
     fields.append(Field("open", f"t.state NOT IN {TERMINAL_SQL}", "boolean", True, True))
     fields.append(Field("clock", clock_sql(columns), "string", True, True,
                         title="clock colour (亮灯): green ≤ 80 % of the limit, yellow ≤ 100 %, "
-                              "red overdue; none when closed"))
+                              "red overdue; none when closed",
+                        values=("green", "yellow", "red", "none")))
     return Collection(
         id="cases", title="Cases (案件)",
         description="Reported events and part problems with their state and clock colour.",

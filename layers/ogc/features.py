@@ -1,5 +1,10 @@
 """Feature queries for OGC API – Features: items with bbox, datetime, property filters and
-keyset paging; single items.
+keyset paging; single items; in CRS84 or another CRS (Part 2).
+
+``bbox`` selects the features whose geometry intersects the box (``ST_Intersects``: its
+bounding-box test uses the GiST index, then the exact test), never merely those whose
+envelope does. A filter value a property cannot take (not a number, not one of its values,
+not a code's digits) is refused, naming the property.
 
 Keyset paging (``after`` / ``before`` the id of a row) instead of offsets: a page link stays
 valid while rows are added or removed elsewhere, and it never vanishes while rows remain
@@ -8,19 +13,40 @@ valid while rows are added or removed elsewhere, and it never vanishes while row
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import Connection, text
 
 from gridcore.errors import UnknownParameter, ValidationError
 from gridcore.security.access import Scope
-from layers.ogc.collections import Collection
+from layers.ogc.collections import Collection, Field
 from layers.security.scoping import case_scope_sql
 
 COUNT_CAP = 100_000  # numberMatched is left out above this: counting must stay cheap
 PRECISION = 7  # decimals of a degree: ~1 cm
+BBOX_SQL = "ST_Intersects(t.geom, ST_MakeEnvelope(:x0, :y0, :x1, :y1, 4326))"
+
+
+@dataclass(frozen=True)
+class Output:
+    """The CRS geometries are written in: its SRID (stored lon/lat become it), whether its
+    axis order is lat/lon, and the decimals kept. CGCS2000 (4490) is WGS 84 to a few
+    centimetres, as ``spatial.crs`` holds: the coordinates are relabelled, not moved."""
+
+    srid: int = 4326
+    lat_lon: bool = False
+    decimals: int = PRECISION
+
+    def geometry_sql(self, column: str = "t.geom") -> str:
+        geom = column
+        if self.srid == 4490:
+            geom = f"ST_SetSRID({geom}, 4490)"
+        elif self.srid != 4326:
+            geom = f"ST_Transform({geom}, {int(self.srid)})"
+        return f"ST_FlipCoordinates({geom})" if self.lat_lon else geom
 
 
 @dataclass(frozen=True)
@@ -33,6 +59,7 @@ class ItemsQuery:
     after: str | None = None
     before: str | None = None
     scope: Scope | None = None  # set for the case layer: who asks (gridcore.security.access)
+    output: Output = Output()
 
 
 @dataclass(frozen=True)
@@ -44,11 +71,43 @@ class ItemsPage:
     has_prev: bool
 
 
-def feature_sql(c: Collection) -> str:
+def feature_sql(c: Collection, output: Output = Output()) -> str:
     props = ", ".join(f"'{f.name}', {f.sql}" for f in c.fields)
     return (f"json_build_object('type', 'Feature', 'id', {c.id_sql}, "
-            f"'geometry', ST_AsGeoJSON(t.geom, {PRECISION})::json, "
+            f"'geometry', ST_AsGeoJSON({output.geometry_sql()}, {int(output.decimals)})::json, "
             f"'properties', json_build_object({props}))::text")
+
+
+def _checked(f: Field, values: list[str]) -> list[str]:
+    """The filter's values, each one the property can take; ValidationError otherwise."""
+    for value in values:
+        reason = None
+        if f.values and value not in f.values:
+            reason = f"must be one of {', '.join(f.values)}"
+        elif f.pattern and not re.fullmatch(f.pattern, value):
+            reason = f"does not match {f.pattern}"
+        elif f.kind in ("integer", "number", "boolean", "date", "date-time"):
+            reason = _type_error(f.kind, value)
+        if reason:
+            raise ValidationError(f"{f.name}={value!r}: {reason}", field=f.name, value=value)
+    return values
+
+
+def _type_error(kind: str, value: str) -> str | None:
+    try:
+        if kind == "integer":
+            int(value)
+        elif kind == "number":
+            float(value)
+        elif kind == "boolean" and value not in ("true", "false"):
+            return "must be true or false"
+        elif kind == "date":
+            date.fromisoformat(value)
+        elif kind == "date-time":
+            datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return f"is not {'an' if kind == 'integer' else 'a'} {kind}"
+    return None
 
 
 def where_clause(c: Collection, q: ItemsQuery) -> tuple[list[str], dict[str, Any]]:
@@ -58,7 +117,7 @@ def where_clause(c: Collection, q: ItemsQuery) -> tuple[list[str], dict[str, Any
     if q.scope is not None:
         conds.append(case_scope_sql(q.scope, params, "t"))
     if q.bbox is not None:
-        conds.append("t.geom && ST_MakeEnvelope(:x0, :y0, :x1, :y1, 4326)")
+        conds.append(BBOX_SQL)
         params.update(zip(("x0", "y0", "x1", "y1"), q.bbox, strict=True))
     if q.start is not None or q.end is not None:
         if c.datetime_sql is None:
@@ -70,11 +129,11 @@ def where_clause(c: Collection, q: ItemsQuery) -> tuple[list[str], dict[str, Any
         if q.end is not None:
             conds.append(f"{c.datetime_sql} <= :t1")
             params["t1"] = q.end
-    for i, (name, value) in enumerate(clean_filters(c, q.filters)):
+    for i, (name, values) in enumerate(clean_filters(c, q.filters)):
         f = c.filterable[name]
         expr = f.sql if f.kind == "string" else f"({f.sql})::text"
         conds.append(f"{expr} = ANY(:f{i})")
-        params[f"f{i}"] = value.split(",")
+        params[f"f{i}"] = values.split(",")
     return conds, params
 
 
@@ -97,7 +156,8 @@ def clean_filters(c: Collection, filters: tuple[tuple[str, str], ...]
         if len(values) > MAX_FILTER_VALUES or any(len(v) > MAX_FILTER_CHARS for v in values):
             raise ValidationError(f"filter {name}: at most {MAX_FILTER_VALUES} values of at "
                                   f"most {MAX_FILTER_CHARS} characters", field=name)
-    return tuple((name, ",".join(sorted(values))) for name, values in sorted(merged.items()))
+    return tuple((name, ",".join(_checked(c.filterable[name], sorted(values))))
+                 for name, values in sorted(merged.items()))
 
 
 def items(conn: Connection, c: Collection, q: ItemsQuery) -> ItemsPage:
@@ -115,7 +175,7 @@ def items(conn: Connection, c: Collection, q: ItemsQuery) -> ItemsPage:
         page_conds = f" AND {c.id_sql} {'<' if backwards else '>'} :key"
         order = "DESC" if backwards else "ASC"
     rows = list(conn.execute(text(
-        f"SELECT {c.id_sql} AS fid, {feature_sql(c)} AS doc {base}{page_conds} "
+        f"SELECT {c.id_sql} AS fid, {feature_sql(c, q.output)} AS doc {base}{page_conds} "
         f"ORDER BY {c.id_sql} {order} LIMIT :lim"), {**params, "lim": q.limit + 1}).all())
     more = len(rows) > q.limit
     rows = rows[:q.limit]
@@ -142,14 +202,15 @@ def count(conn: Connection, c: Collection, q: ItemsQuery) -> int | None:
 
 
 def item(conn: Connection, c: Collection, feature_id: str,
-         scope: Scope | None = None) -> str | None:
+         scope: Scope | None = None, output: Output = Output()) -> str | None:
     key = c.id_value(feature_id)
     if key is None:
         return None
     params: dict[str, Any] = {"fid": key}
     scoped = f" AND {case_scope_sql(scope, params, 't')}" if scope is not None else ""
     return conn.execute(text(
-        f"SELECT {feature_sql(c)} FROM {c.table} t WHERE {c.where} AND {c.id_sql} = :fid"
+        f"SELECT {feature_sql(c, output)} FROM {c.table} t WHERE {c.where} "
+        f"AND {c.id_sql} = :fid"
         f"{scoped}"), params).scalar()
 
 

@@ -5,6 +5,7 @@ look at (paging links, filters, bbox-crs, restricted fields, errors)."""
 from __future__ import annotations
 
 import json
+import math
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -135,13 +136,26 @@ def test_filters_datetime_bbox_crs_and_limit_cap(client) -> None:
 
 def test_refusals_are_precise_and_never_built_into_sql(client) -> None:
     plant(client.app.state.engine)
+    # OGC API Features: an unknown or invalid query parameter is a 400, never a 422
     r = client.get("/collections/grids/items?geom=1")
     assert r.status_code == 400 and "not a filterable property" in r.json()["detail"]
+    assert r.json()["type"].endswith("/unknown-parameter")
     r = client.get("/collections/entities/items?restricted_attributes=x")
     assert r.status_code == 400
     r = client.get("/collections/grids/items", params={"code": "x' OR '1'='1"})
+    assert r.status_code == 400 and "does not match" in r.json()["detail"]  # never SQL
+    r = client.get("/collections/grids/items", params={"name": "x' OR '1'='1"})
     assert r.status_code == 200 and r.json()["numberReturned"] == 0
-    assert client.get("/collections/grids/items?bbox=1,2,3").status_code == 422
+    assert client.get("/collections/grids/items?bbox=1,2,3").status_code == 400
+    for query in ("limit=unlimited", "limit=0", "ooga=booga", "datetime=yesterday",
+                  "crs=EPSG:2227", "bbox-crs=urn:nope&bbox=1,2,3,4", "f=xml"):
+        r = client.get(f"/collections/parts/items?{query}")
+        assert r.status_code == 400, (query, r.text)
+    r = client.get("/collections/parts/items?state=brokn")
+    assert r.status_code == 400 and "must be one of intact, damaged" in r.json()["detail"]
+    assert client.get("/collections/cases/items?open=maybe").status_code == 400
+    assert client.get("/collections/cases/items?id=x").status_code == 400
+    assert client.get("/collections/grids/items/x?ooga=1").status_code == 400
     assert client.get("/collections/nope/items").status_code == 404
     assert client.get("/collections/grids/items/999").status_code == 404
     assert client.get("/collections/cases/items/abc").status_code == 404
@@ -160,3 +174,122 @@ def test_case_layer_follows_the_case_table(client) -> None:
     assert clocks == {1: "green", 2: "yellow", 3: "red", 4: "none"}
     ids = [c["id"] for c in client.get("/collections").json()["collections"]]
     assert "cases" in ids
+
+
+def test_bbox_selects_what_intersects_the_box_in_items_tiles_and_exports(client, tmp_path
+                                                                         ) -> None:  # type: ignore[no-untyped-def]
+    """A triangular grid whose envelope, not its shape, reaches into the box is not
+    selected (OGC API Features Part 1: intersection), in items, tiles and exports alike."""
+    import mapbox_vector_tile
+
+    from layers.exchange.export import export_layer
+    from tests.support.map_planted import grid_square
+
+    engine = client.app.state.engine
+    plant(engine)
+    x0, y0, x1, y1 = grid_square(5)
+    with engine.begin() as conn:  # grid 6 becomes its south-west half
+        conn.execute(text("UPDATE unit_grid SET geom = ST_Multi(ST_GeomFromText(:w, 4326)) "
+                          "WHERE code = :c AND gen_to IS NULL"),
+                     {"w": f"POLYGON(({x0} {y0}, {x1} {y0}, {x0} {y1}, {x0} {y0}))",
+                      "c": GRID_CODES[5]})
+    corner = (x1 - (x1 - x0) * 0.2, y1 - (y1 - y0) * 0.2, x1 + 0.0001, y1 + 0.0001)
+    box = ",".join(str(v) for v in corner)
+    found = client.get(f"/collections/grids/items?bbox={box}").json()
+    assert GRID_CODES[5] not in [f["id"] for f in found["features"]]
+    assert found["numberMatched"] == found["numberReturned"]
+    # the same box with EPSG:4490's lat/lon axis order
+    latlon = ",".join(str(v) for v in (corner[1], corner[0], corner[3], corner[2]))
+    same = client.get("/collections/grids/items", params={
+        "bbox": latlon, "bbox-crs": "http://www.opengis.net/def/crs/EPSG/0/4490"}).json()
+    assert [f["id"] for f in same["features"]] == [f["id"] for f in found["features"]]
+    touching = ",".join(str(v) for v in (x0, y0, x0 + 0.0001, y0 + 0.0001))
+    assert GRID_CODES[5] in [f["id"] for f in client.get(
+        f"/collections/grids/items?bbox={touching}").json()["features"]]
+    z = 16
+    n = 2 ** z
+    tx = int((x0 + 180) / 360 * n)
+    ty = int((1 - math.asinh(math.tan(math.radians(y0))) / math.pi) / 2 * n)
+
+    def codes(query: str = "") -> set[str]:
+        r = client.get(f"/collections/grids/tiles/WebMercatorQuad/{z}/{tx}/{ty}{query}")
+        assert r.status_code == 200, r.text
+        layers = mapbox_vector_tile.decode(r.content) if r.content else {}
+        return {f["properties"]["code"] for f in layers.get("grids", {}).get("features", [])}
+
+    assert GRID_CODES[5] in codes()
+    assert GRID_CODES[5] not in codes(f"?bbox={box}")
+    out = tmp_path / "grids.geojson"
+    export_layer(engine, "grids", out, bbox=corner)
+    exported = json.loads(out.read_text())["features"]
+    assert GRID_CODES[5] not in [f["properties"]["code"] for f in exported]
+
+
+def test_items_in_cgcs2000_wgs84_and_web_mercator(client) -> None:  # type: ignore[no-untyped-def]
+    """Part 2: CRS84 by default, EPSG:4326 and CGCS2000 in their lat/lon axis order, Web
+    Mercator in metres; each answer says its CRS in Content-Crs; every collection lists
+    them, CRS84 first."""
+    plant(client.app.state.engine)
+    code = GRID_CODES[0]
+    plain = client.get(f"/collections/grids/items/{code}")
+    assert plain.headers["content-crs"] == "<http://www.opengis.net/def/crs/OGC/1.3/CRS84>"
+    ring = plain.json()["geometry"]["coordinates"][0][0]
+    for uri in ("http://www.opengis.net/def/crs/EPSG/0/4490",
+                "http://www.opengis.net/def/crs/EPSG/0/4326"):
+        r = client.get(f"/collections/grids/items/{code}", params={"crs": uri})
+        assert r.headers["content-crs"] == f"<{uri}>"
+        assert r.json()["geometry"]["coordinates"][0][0] == [[y, x] for x, y in ring]
+        page = client.get("/collections/grids/items", params={"crs": uri, "limit": 1})
+        assert page.headers["content-crs"] == f"<{uri}>"
+        assert page.json()["features"][0]["geometry"]["coordinates"][0][0] == \
+            [[y, x] for x, y in ring]
+    merc = client.get(f"/collections/grids/items/{code}",
+                      params={"crs": "http://www.opengis.net/def/crs/EPSG/0/3857"}).json()
+    x, y = merc["geometry"]["coordinates"][0][0][0]
+    assert 2_776_000 < x < 2_777_000 and 8_437_000 < y < 8_439_000
+    described = client.get("/collections/grids").json()
+    assert described["crs"][0] == "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
+    assert "http://www.opengis.net/def/crs/EPSG/0/4490" in described["crs"]
+    assert described["storageCrs"] == "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
+    conforms = client.get("/conformance").json()["conformsTo"]
+    assert "http://www.opengis.net/spec/ogcapi-features-2/1.0/conf/crs" in conforms
+
+
+def test_queryables_are_linked_typed_and_enforced(client) -> None:  # type: ignore[no-untyped-def]
+    """What ogctests' queryables tests ct2, ct3 and ct5 mean to check (they cannot run: see
+    test_ogc_conformance.py): the items answer links its queryables in the Link header, the
+    queryables document is a JSON schema of the filterable properties with their enums and
+    patterns, and a queryable as a query parameter takes valid values (200) and refuses
+    invalid ones (400)."""
+    plant(client.app.state.engine)
+    for collection in ("areas", "grids", "parts", "entities", "cases"):
+        r = client.get(f"/collections/{collection}/items")
+        header = r.headers["link"]
+        assert 'rel="http://www.opengis.net/def/rel/ogc/1.0/queryables"' in header
+        assert 'rel="self"; type="application/geo+json"' in header
+        href = f"http://testserver/collections/{collection}/queryables"
+        assert f"<{href}>" in header
+        q = client.get(f"/collections/{collection}/queryables")
+        assert q.headers["content-type"] == "application/schema+json"
+        doc = q.json()
+        assert doc["$id"] == href and doc["type"] == "object"
+        assert doc["additionalProperties"] is False and doc["properties"]
+        assert all("type" in p for p in doc["properties"].values())
+    parts = client.get("/collections/parts/queryables").json()["properties"]
+    assert parts["state"]["enum"] == ["intact", "damaged", "missing", "occupied"]
+    assert parts["grid_code"]["pattern"] == r"^\d{15}$"
+    ok = client.get("/collections/parts/items?state=damaged")
+    assert ok.status_code == 200 and ok.json()["numberReturned"] == 1
+    assert client.get("/collections/parts/items?state=[invalid-value]").status_code == 400
+    assert client.get("/collections/grids/items?district_code=110101").json()[
+        "numberReturned"] == 6
+    assert client.get("/collections/grids/items?district_code=[x]").status_code == 400
+
+
+def test_conformance_claims_only_what_is_served(client) -> None:  # type: ignore[no-untyped-def]
+    conforms = set(client.get("/conformance").json()["conformsTo"])
+    assert not any("ogcapi-tiles" in c for c in conforms)  # XYZ tiles, not {row}/{col}
+    assert not any(c.endswith("/conf/filter") for c in conforms)  # no CQL2
+    assert {"http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
+            "http://www.opengis.net/spec/ogcapi-features-2/1.0/conf/crs",
+            "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/queryables"} <= conforms

@@ -14,7 +14,7 @@ import xmltodict
 from georeport import GeoReport
 from sqlalchemy import text
 
-from tests.support.cases import INSIDE_001, OUTSIDE, plant
+from tests.support.cases import GRID_001, INSIDE_001, OUTSIDE, plant
 from tests.support.database import row_counts
 from tests.support.live_server import live_server
 
@@ -90,12 +90,13 @@ def test_post_then_read_back(server: str, db) -> None:  # type: ignore[no-untype
 
 
 def test_public_feed_serves_georeport_clients(public_server: str) -> None:
-    r = post(public_server)
+    r = post(public_server, address_string="东华门大街 12 号")
     assert r.status_code == 201, r.text
     sid = r.json()[0]["service_request_id"]
     client = GeoReport(public_server)  # the stock client sends no key on GETs
     one = client.get_service_request(sid)
     assert one["status"] == "open" and one["service_code"] == "E0103"
+    assert one["address"] == ""  # a street address would undo the rounded location
     assert [x["service_request_id"] for x in client.get_service_requests(status="open")] \
         == [sid]
     xml_one = GeoReport(public_server, output_format="xml").get_service_request(sid)
@@ -118,3 +119,38 @@ def test_refusals_write_nothing(server: str, db) -> None:  # type: ignore[no-unt
                                                       "end_date": "2021-01-01T00:00:00Z",
                                                       "api_key": "k-test"})
     assert r.status_code == 400 and "90 days" in r.json()[0]["description"]
+
+
+def test_names_addresses_and_extension_fields(server: str) -> None:
+    """service_name is the class's name in the caller's language, not its code; address is
+    the report's address, not the grid code; the grid and the department are extension
+    fields (issue 19, item 9)."""
+    key = {"api_key": "k-test"}  # reads need a key once the access table lands (issue 18)
+    services = httpx.get(f"{server}/services.json").json()
+    lamp = next(s for s in services if s["service_code"] == "P0120")
+    assert lamp["service_name"] == "路灯"  # Chinese first
+    english = httpx.get(f"{server}/services.json", headers={"Accept-Language": "en"}).json()
+    assert next(s for s in english if s["service_code"] == "P0120")["service_name"] \
+        == "street lamp"
+    with_address = post(server, address_string="东华门大街 12 号")
+    without = post(server, description="另一处油污")
+    assert with_address.status_code == 201 and without.status_code == 201
+    sid = with_address.json()[0]["service_request_id"]
+    one = httpx.get(f"{server}/requests/{sid}.json", params=key).json()[0]
+    assert one["service_name"] == "道路不洁" and one["service_code"] == "E0103"
+    assert one["address"] == "东华门大街 12 号" and one["address_id"] == ""
+    assert one["extended_attributes"] == {
+        "grid_code": GRID_001, "community_code": "110101001001", "street_code": "110101001",
+        "district_code": "110101", "department_code": "D_GRID", "state": "reported"}
+    en = httpx.get(f"{server}/requests.json", params=key,
+                   headers={"Accept-Language": "en-GB,en;q=0.9"})
+    by_id = {r["service_request_id"]: r for r in en.json()}
+    assert by_id[sid]["service_name"] == "dirty road"
+    assert by_id[without.json()[0]["service_request_id"]]["address"] == ""  # never a grid code
+    xml = xmltodict.parse(httpx.get(f"{server}/requests/{sid}.xml", params=key).content)
+    request = xml["service_requests"]["request"]
+    assert request["address"] == "东华门大街 12 号"
+    assert request["extended_attributes"]["grid_code"] == GRID_001
+    # a changed address under the same derived key is another report, not a resend
+    assert post(server, address_string="东华门大街 14 号").status_code == 201
+    assert post(server, address_string="x" * 301).status_code == 400

@@ -77,8 +77,10 @@ def test_snap_within_tolerance_and_outside_beyond(client, grids) -> None:  # typ
     mid = (miny + maxy) / 2
     m = 1 / (111_320 * np.cos(np.radians(mid)))
     body = client.get("/resolve", params={"lon": maxx + 10 * m, "lat": mid}).json()
-    assert body["inside"] is True and body["grid"]["snapped"] is True
+    # a snapped point has a grid but is not inside it (as the batch frame and imports say)
+    assert body["inside"] is False and body["grid"]["snapped"] is True
     assert 9 < body["grid"]["distance_m"] < 11 and "snapped" in body["reason"]
+    assert "outside the grids" in body["reason"]
     body = client.get("/resolve", params={"lon": maxx + 200 * m, "lat": mid}).json()
     assert body["inside"] is False and body["grid"] is None
     assert 195 < body["nearest_grid"]["distance_m"] < 205

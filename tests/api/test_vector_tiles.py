@@ -57,8 +57,8 @@ def test_tiles_carry_features_and_properties(client) -> None:
     # Filters narrow a tile with the same whitelist as the items.
     open_red = decode(get(client, "cases", Z14, "?open=true&clock=red"))["cases"]["features"]
     assert [f["properties"]["id"] for f in open_red] == [3]
-    assert get(client, "cases", Z14, "?geom=x").status_code == 400  # an unknown property
-    assert get(client, "grids", (3, 9, 9)).status_code == 422  # outside the matrix
+    assert get(client, "cases", Z14, "?geom=x").status_code == 400  # OGC: a bad parameter
+    assert get(client, "grids", (3, 9, 9)).status_code == 400  # outside the matrix
 
 
 def test_low_zoom_cases_are_h3_hexagons_with_counts(client) -> None:

@@ -39,16 +39,17 @@ def test_cli_draw_stores_generations(db, cli_env, tmp_path) -> None:  # type: ig
     assert "8 unit grids in 2 communities" in draw()
     first = rows()
     assert len(first) == 8 and {r.gen_from for r in first} == {1}
-    draw()  # same input: a new generation that keeps every grid as it is
+    # same input: nothing changes, so no generation is opened (issue 19, item 7)
+    assert "nothing changed: no new generation" in draw()
     assert rows() == first
     communities = tmp_path / "communities.geojson"
     COMMUNITIES.to_file(communities)
     out = draw("--communities", str(communities), "--target-area", "5000")
     redrawn = rows()
-    assert "generation 3 (8 closed" in out
+    assert "generation 2 (8 closed" in out
     closed = [r for r in redrawn if r.gen_to is not None]
     assert [(r.code, r.id) for r in closed] == [(r.code, r.id) for r in first]
-    assert all(r.gen_to == 3 for r in closed)
+    assert all(r.gen_to == 2 for r in closed)
     current = [r for r in redrawn if r.gen_to is None]
-    assert len(current) > 8 and all(r.gen_from == 3 for r in current)
+    assert len(current) > 8 and all(r.gen_from == 2 for r in current)
 

@@ -52,9 +52,14 @@ def test_sf_neighbourhoods_and_tracts(db) -> None:  # noqa: ANN001
     ft2 = dict(zip(tracts["geoid"], tracts["shape_area"].astype(float), strict=True))
     ratios = [by_geoid[g] / (ft2[g] * 0.09290341) for g in by_geoid]
     assert min(ratios) > 0.97 and max(ratios) < 1.03
-    # the same file again: same generated codes, geometry unchanged → rows kept, a new generation
+    # the same file again: same generated codes, geometry unchanged → nothing written, no new
+    # generation, and the grid layer's version stays (no index or tile rebuilt for nothing)
+    version = scalar(db, "SELECT version FROM layer_version WHERE layer = 'grids'")
     again = load_grids(db, tracts)
-    assert (again.generation, again.kept, again.inserted, again.closed) == (2, 195, 0, 0)
+    assert (again.generation, again.kept, again.inserted, again.closed) == (1, 195, 0, 0)
+    assert again.unchanged and "no new generation" in again.summary()
+    assert scalar(db, "SELECT count(*) FROM grid_generation") == 1
+    assert scalar(db, "SELECT version FROM layer_version WHERE layer = 'grids'") == version
     # the re-import of an area updates, never duplicates
     assert load_areas(db, hoods, level="community").updated == 41
 

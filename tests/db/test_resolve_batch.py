@@ -37,10 +37,11 @@ def test_geodataframe_gets_the_columns(db, sf) -> None:  # type: ignore[no-untyp
                           "department_code) VALUES ('E0102', 'city', NULL, 'DPW')"))
     points["cls"] = np.where(points["Category"] == "Street and Sidewalk Cleaning", "E0102",
                              None)
-    out = resolve(points, Resolver(db), category="cls")
+    out = resolve(points, Resolver(db), category="cls", h3=True)
     for col in ("grid_code", "community_code", "street_code", "district_code", "department",
                 "h3"):
         assert col in out.columns
+    assert "h3" not in resolve(points.iloc[:5], Resolver(db)).columns  # only when asked
     assert out["inside"].all()
     assert (out["grid_code"].map(name_of) == out["C.Neighborhood"]).all()
     assert (out["street_code"] == out["grid_code"].str[:9]).all()
@@ -75,7 +76,8 @@ def test_cli_resolves_a_csv_and_a_geojson(db, sf, cli_env, tmp_path) -> None:  #
     out = tmp_path / "resolved.csv"
     result = CliRunner().invoke(app, ["resolve", str(src), "-o", str(out)])
     assert result.exit_code == 0, result.output
-    assert "300 points resolved (300 inside" in result.output
+    assert "300 points resolved: 300 inside a grid, 0 snapped" in result.output
+    assert "EPSG:4326 assumed: the file declares none" in result.output
     got = pd.read_csv(out, dtype=str)
     assert (got["grid_code"].map(name_of) == got["hood"]).all()
     geo = tmp_path / "resolved.geojson"
@@ -123,7 +125,7 @@ def test_snapped_far_and_nearest(db, squares) -> None:  # type: ignore[no-untype
     out = resolve(pts, Resolver(db))
     assert list(out["grid_code"].fillna("")) == [squares[0], squares[0], ""]
     assert list(out["snapped"]) == [False, True, False]
-    assert list(out["inside"]) == [True, True, False]  # snapped points have a grid
+    assert list(out["inside"]) == [True, False, False]  # a snapped point is not inside
     assert out["distance_m"].iloc[0] == 0 and 9.9 < out["distance_m"].iloc[1] < 10.1
     assert np.isnan(out["distance_m"].iloc[2])  # beyond the snap distance: not measured
     assert "nearest_grid_code" not in out.columns
@@ -131,7 +133,8 @@ def test_snapped_far_and_nearest(db, squares) -> None:  # type: ignore[no-untype
         "crs": "EPSG:4326", "snap_m": 30.0, "points": 3, "covered": 1, "snapped": 1,
         "outside": 1, "nearest_measured": False, "grid_version": None}
     assert list(out.columns[:3]) == ["name", "geometry", "grid_code"]
-    assert list(out.columns).index("h3") == list(out.columns).index("department") + 1
+    with_h3 = resolve(pts, Resolver(db), h3=True)
+    assert list(with_h3.columns).index("h3") == list(with_h3.columns).index("department") + 1
     asked = resolve(pts, Resolver(db), nearest=True)
     assert 499 < asked["distance_m"].iloc[2] < 501
     assert list(asked["nearest_grid_code"]) == [squares[0]] * 3
@@ -204,9 +207,62 @@ def test_a_big_frame_equals_the_sum_of_its_parts(db) -> None:  # type: ignore[no
     pts = gpd.GeoDataFrame(geometry=gpd.points_from_xy(rng.uniform(minx, maxx, n),
                                                       rng.uniform(miny, maxy, n)),
                            crs="EPSG:4326")
-    whole = resolve(pts, Resolver(db))
-    parts = pd.concat([resolve(pts.iloc[i:i + 30_000], Resolver(db))
+    whole = resolve(pts, Resolver(db), h3=True)
+    parts = pd.concat([resolve(pts.iloc[i:i + 30_000], Resolver(db), h3=True)
                        for i in range(0, n, 30_000)])
     for col in ("grid_code", "street_code", "h3", "snapped", "distance_m"):
         pd.testing.assert_series_equal(whole[col], parts[col])
     assert whole["snapped"].any() and (~whole["inside"]).any()
+
+
+def test_a_snapped_point_is_said_alike_by_the_frame_the_cli_and_the_api(
+        squares, client, cli_env, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """inside: false, snapped: true — in the batch frame, /resolve and the CLI's summary."""
+    m = 1 / 111_320
+    lons, lats = [116.305, 116.305, 116.305], [39.905, 39.90 - 10 * m, 39.90 - 500 * m]
+    frame = resolve(gpd.GeoDataFrame(geometry=gpd.points_from_xy(lons, lats), crs=4326),
+                    client.app.state.resolver)
+    api = [client.get("/resolve", params={"lon": x, "lat": y}).json()
+           for x, y in zip(lons, lats, strict=True)]
+    assert list(frame["inside"]) == [a["inside"] for a in api] == [True, False, False]
+    assert list(frame["snapped"]) == [bool(a["grid"] and a["grid"]["snapped"]) for a in api]
+    assert api[1]["grid"]["grid_code"] == frame["grid_code"].iloc[1] == squares[0]
+    src = tmp_path / "pts.csv"
+    pd.DataFrame({"lon": lons, "lat": lats}).to_csv(src, index=False)
+    result = CliRunner().invoke(app, ["resolve", str(src), "-o", str(tmp_path / "o.csv")])
+    assert result.exit_code == 0, result.output
+    assert "3 points resolved: 1 inside a grid, 1 snapped to the nearest grid (within 30 m), " \
+           "1 outside" in result.output
+    assert list(pd.read_csv(tmp_path / "o.csv")["inside"]) == [True, False, False]
+    # a file it cannot read: the reader's words, not an import's
+    bad = tmp_path / "bad.csv"
+    bad.write_text("lon,lat\nx,1\n")
+    result = CliRunner().invoke(app, ["resolve", str(bad), "-o", str(tmp_path / "b.csv")])
+    assert result.exit_code == 1
+    assert "cannot resolve" in result.output and "'x' is not a number" in result.output
+    assert "import" not in result.output and "parts file" not in result.output
+
+
+def test_serve_refuses_before_it_says_serving(cli_env) -> None:  # type: ignore[no-untyped-def]
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    from tests.support.data import REPO
+
+    env = {**os.environ, **cli_env, "GRIDCORE_ENV": "production", "GRIDCORE_SECRET_KEY": ""}
+    done = subprocess.run([sys.executable, "-m", "gridcore.cli", "serve", "--port", "1"],
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode != 0 and "serving on" not in done.stdout
+    assert "GRIDCORE_SECRET_KEY" in done.stderr
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env["GRIDCORE_ENV"] = "development"
+        done = subprocess.run([sys.executable, "-m", "gridcore.cli", "serve", "--port",
+                               str(port)], cwd=REPO, env=env, capture_output=True, text=True,
+                              timeout=120)
+    assert done.returncode != 0 and "serving on" not in done.stdout
+    assert f"cannot listen on 127.0.0.1:{port}" in done.stderr

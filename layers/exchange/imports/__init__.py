@@ -2,7 +2,8 @@
 
 Public entry points (kept stable for other modules, the CLI and the demo):
 
-- ``read_file(path, layer_kind, crs=None, ...)`` → GeoDataFrame in EPSG:4326;
+- ``read_file(path, layer_kind, crs=None, override_crs=False, ...)`` → GeoDataFrame in
+  EPSG:4326 (the CRS rule: ``spatial.crs_choice``);
 - ``load_areas / load_grids / load_parts / load_entities(engine, gdf, ...)`` → ImportReport;
 - ``load_addresses(engine, points, lines)`` / ``import_addresses(engine, path)`` (addresses,
   named places and streets for geocoding; OSM PBF too);
@@ -33,7 +34,7 @@ from layers.exchange.imports.workers import import_workers, load_workers
 
 LOADERS = {"areas": load_areas, "grids": load_grids, "parts": load_parts,
            "entities": load_entities}
-READ_OPTIONS = ("crs", "layer", "lon_field", "lat_field", "encoding")
+READ_OPTIONS = ("crs", "override_crs", "layer", "lon_field", "lat_field", "encoding")
 
 __all__ = ["ImportReport", "import_addresses", "import_departments", "import_file",
            "import_workers", "load_addresses", "load_areas", "load_departments", "load_entities",

@@ -60,6 +60,23 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+def _as_numbers(column: pd.Series) -> pd.Series:
+    """A text column whose every non-empty value is a number, as numbers (integers stay
+    integers); otherwise as it is. Values with a leading zero ("007", a code) or too many
+    digits for a float's exact integers keep a column text: they are identifiers."""
+    text = column.astype(str).str.strip()
+    filled = text[text != ""]
+    if filled.empty or filled.str.match(r"^[+-]?0\d").any() or (filled.str.len() > 15).any():
+        return column
+    numbers = pd.to_numeric(filled, errors="coerce")
+    if numbers.isna().any() or not np.isfinite(numbers.to_numpy(dtype=float)).all():
+        return column
+    out = pd.Series(None, index=column.index, dtype=object)
+    whole = filled.str.fullmatch(r"[+-]?\d+").all()
+    out[filled.index] = [int(v) if whole else float(v) for v in numbers.tolist()]
+    return out
+
+
 def attributes_json(df: pd.DataFrame, used: Sequence[str | None],
                     attributes_field: str | None = "attributes",
                     only: Sequence[str] | None = None) -> list[str]:
@@ -74,7 +91,10 @@ def attributes_json(df: pd.DataFrame, used: Sequence[str | None],
             else None)
     if not extra and base is None:
         return ["{}"] * len(df)
-    records = df[extra].to_dict("records") if extra else [{} for _ in range(len(df))]
+    frame = df[extra]
+    if df.attrs.get("gridcore_untyped"):  # a CSV: every value is text
+        frame = frame.apply(_as_numbers)
+    records = frame.to_dict("records") if extra else [{} for _ in range(len(df))]
     out = []
     for i, rec in enumerate(records):
         merged: dict[str, Any] = {}

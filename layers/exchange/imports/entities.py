@@ -23,8 +23,8 @@ from layers.exchange.imports.common import (
     text_column,
 )
 from layers.exchange.imports.geometry import OnInvalid, check_points_or_polygons, hex_ewkb
-from layers.exchange.imports.locate import grid_codes_of
-from layers.exchange.imports.reading import to_storage_crs
+from layers.exchange.imports.locate import DEFAULT_SNAP_M, grids_of
+from layers.exchange.imports.reading import crs_note, to_storage_crs
 from layers.exchange.imports.report import (
     ImportReport,
     Problems,
@@ -42,13 +42,16 @@ def load_entities(engine: Engine, gdf: gpd.GeoDataFrame, *, code_field: str | No
                   area_field: str = "area", type_field: str = "type",
                   name_field: str | None = "name", sensitivity_field: str | None = "sensitivity",
                   restricted_fields: Sequence[str] = (), default_sensitivity: str = "internal",
-                  source: str = "", on_invalid: OnInvalid = "repair") -> ImportReport:
+                  source: str = "", on_invalid: OnInvalid = "repair",
+                  snap_m: float = DEFAULT_SNAP_M) -> ImportReport:
+    """Insert or update entities; each gets the grid it lies in, or snaps to within
+    ``snap_m`` (resolve's rule, ``GRIDCORE_RESOLVE_SNAP_M``)."""
     what = "entities"
     gdf = to_storage_crs(gdf, what)
     require_columns(gdf, what, {"area-field": area_field, "type-field": type_field})
     for f in restricted_fields:
         require_columns(gdf, what, {"restricted-fields": f})
-    report = ImportReport("entities")
+    report = ImportReport("entities", crs=crs_note(gdf))
     problems = Problems(what)
     areas = text_column(gdf, area_field)
     types = text_column(gdf, type_field)
@@ -84,10 +87,12 @@ def load_entities(engine: Engine, gdf: gpd.GeoDataFrame, *, code_field: str | No
             for i in missing.tolist():
                 stored[areas[i]] = (stored.get(areas[i]) or 0) + 1
                 codes[i] = f"{areas[i]}-{stored[areas[i]]:07d}"
+        located = grids_of(conn, geoms, snap_m)
+        report.snapped = located.snap_notes(snap_m)
         if len(set(codes)) != len(codes):
             raise reject_file(what, "generated codes collide with codes given in the file")
         cols = [plain(codes), plain(areas), escape_text(types),
-                escape_text(text_column(gdf, name_field)), plain(grid_codes_of(conn, geoms)),
+                escape_text(text_column(gdf, name_field)), plain(located.grid_codes()),
                 plain(sens), escape_text(attrs), escape_text(restricted),
                 [source] * len(codes), list(hex_ewkb(geoms))]
         stage(conn, "governance_entity", COLUMNS, cols, "stage_entity")

@@ -91,6 +91,16 @@ def check_points_or_polygons(geoms: np.ndarray, on_invalid: OnInvalid, problems:
     return out
 
 
+def reading_order(geoms: np.ndarray) -> np.ndarray:
+    """Row indices of the present geometries in map reading order (centroids north to south,
+    then west to east): generated codes follow it, so the same file yields the same codes."""
+    geoms = np.asarray(geoms, dtype=object)
+    ok = np.flatnonzero(~shapely.is_missing(geoms))
+    centres = shapely.centroid(geoms[ok])
+    cx, cy = shapely.get_x(centres), shapely.get_y(centres)
+    return ok[np.lexsort((np.round(cx, 7), -np.round(cy, 7)))]
+
+
 def hex_ewkb(geoms: np.ndarray) -> np.ndarray:
     """Hex EWKB with SRID 4326, the text form PostGIS reads straight into a geometry column."""
     return shapely.to_wkb(shapely.set_srid(np.asarray(geoms, dtype=object), SRID), hex=True,

@@ -4,9 +4,9 @@ Importing grids creates a new grid generation (mapit's generations), never rewri
 
 - current rows whose code is in the file, and current rows of every community the file covers,
   are closed (``gen_to`` = the new generation) — a community's grid set is replaced as a whole;
-- except a current row whose code, name and geometry (``ST_Equals``) are all unchanged: it is
+- except a current row whose code, name and geometry (vertices to 0.1 mm) are unchanged: it is
   kept as it is (still current, same id), so cases filed against it keep pointing at the live
-  grid and re-importing the same file changes nothing but the generation log;
+  grid; a file that changes nothing at all opens no generation and writes nothing;
 - every other row of the file is inserted with ``gen_from`` = the new generation.
 
 Codes missing from the file are generated: the community code + a serial 001…999 in a stable
@@ -19,7 +19,7 @@ from __future__ import annotations
 import geopandas as gpd
 import numpy as np
 import shapely
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, text
 
 from gridcore.codes import AreaLevel, make_grid_code, validate_area_code, validate_grid_code
 from gridcore.errors import InvalidCode
@@ -31,8 +31,8 @@ from layers.exchange.imports.common import (
     stage,
     text_column,
 )
-from layers.exchange.imports.geometry import OnInvalid, check_polygons, hex_ewkb
-from layers.exchange.imports.reading import to_storage_crs
+from layers.exchange.imports.geometry import OnInvalid, check_polygons, hex_ewkb, reading_order
+from layers.exchange.imports.reading import crs_note, to_storage_crs
 from layers.exchange.imports.report import ImportReport, Problems, refuse_database_errors
 from spatial.measure import areas_m2
 
@@ -44,16 +44,10 @@ DERIVED = ("community_code", "area_m2", "worker_codes", "gen_from", "gen_to")
 def _generate_codes(communities: np.ndarray, geoms: np.ndarray, problems: Problems,
                     field_name: str) -> np.ndarray:
     codes = np.full(len(geoms), "", dtype=object)
-    ok = np.array([g is not None for g in geoms])
-    cx = np.zeros(len(geoms))
-    cy = np.zeros(len(geoms))
-    cx[ok] = shapely.get_x(shapely.centroid(geoms[ok]))
-    cy[ok] = shapely.get_y(shapely.centroid(geoms[ok]))
-    order = np.lexsort((np.round(cx, 7), -np.round(cy, 7)))
     serial: dict[str, int] = {}
-    for i in order:
+    for i in reading_order(geoms).tolist():
         community = communities[i]
-        if not ok[i] or not community:
+        if not community:
             continue
         serial[community] = serial.get(community, 0) + 1
         try:
@@ -61,6 +55,26 @@ def _generate_codes(communities: np.ndarray, geoms: np.ndarray, problems: Proble
         except InvalidCode as exc:
             problems.add(int(i) + 1, field_name, str(exc))
     return codes
+
+
+def _unchanged(conn: Connection, codes: np.ndarray, names: np.ndarray,
+               geoms: np.ndarray) -> list[str]:
+    """Codes whose current grid has the same name and geometry: the same vertices, whatever
+    ring start or orientation, to 1e-9° (0.1 mm; a file written and read back by GDAL keeps
+    its coordinates to that). Compared by shapely rather than PostGIS ``ST_Equals``, whose
+    topology test raised "side location conflict" on two valid, nearly equal polygons."""
+    rows = conn.execute(text(
+        "SELECT code, name, ST_AsBinary(geom) FROM unit_grid WHERE gen_to IS NULL "
+        "AND code = ANY(:codes)"), {"codes": [c for c in codes.tolist() if c]}).all()
+    if not rows:
+        return []
+    stored = {r[0]: (r[1], r[2]) for r in rows}
+    at = [i for i, c in enumerate(codes.tolist()) if c in stored and geoms[i] is not None]
+    old = shapely.normalize(shapely.from_wkb([bytes(stored[codes[i]][1]) for i in at]))
+    new = shapely.normalize(np.asarray([geoms[i] for i in at], dtype=object))
+    same = shapely.equals_exact(old, new, tolerance=1e-9)
+    return [str(codes[i]) for i, eq in zip(at, same, strict=True)
+            if eq and stored[codes[i]][0] == names[i]]
 
 
 @refuse_database_errors("grids")
@@ -73,7 +87,7 @@ def load_grids(engine: Engine, gdf: gpd.GeoDataFrame, *, code_field: str | None 
     if code_field is None or community_field in gdf.columns:
         require_columns(gdf, what, {"community-field": community_field})
     require_columns(gdf, what, {"code-field": code_field})
-    report = ImportReport("grids")
+    report = ImportReport("grids", crs=crs_note(gdf))
     problems = Problems(what)
     codes = text_column(gdf, code_field)
     communities = text_column(gdf, community_field if community_field in gdf.columns else None)
@@ -107,26 +121,36 @@ def load_grids(engine: Engine, gdf: gpd.GeoDataFrame, *, code_field: str | None 
                              "first)")
         problems.raise_if_any()
         conn.execute(text("LOCK TABLE grid_generation IN EXCLUSIVE MODE"))
-        generation = conn.execute(text(
-            "INSERT INTO grid_generation (id, note) SELECT coalesce(max(id), 0) + 1, :note "
-            "FROM grid_generation RETURNING id"), {"note": note}).scalar_one()
         cols = [plain(codes), escape_text(names), plain(communities), list(hex_ewkb(geoms)),
                 plain(np.asarray(areas_m2(geoms))),
                 escape_text(attributes_json(gdf, [code_field, name_field, community_field,
                                                   *DERIVED])),
-                [str(generation)] * len(codes)]
+                ["0"] * len(codes)]  # the generation, once it is known to be needed
         stage(conn, "unit_grid", COLUMNS, cols, "stage_grid")
+        kept = _unchanged(conn, codes, names, geoms)
         conn.execute(text("CREATE TEMP TABLE stage_kept ON COMMIT DROP AS "
-                          "SELECT s.code FROM stage_grid s JOIN unit_grid g "
-                          "ON g.code = s.code AND g.gen_to IS NULL AND g.name = s.name "
-                          "AND ST_Equals(g.geom, s.geom)"))
+                          "SELECT unnest(CAST(:kept AS text[])) AS code"), {"kept": kept})
         report.kept = conn.execute(text("DELETE FROM stage_grid WHERE code IN "
                                         "(SELECT code FROM stage_kept)")).rowcount
+        closing = ("FROM unit_grid WHERE gen_to IS NULL AND (code IN (SELECT code FROM "
+                   "stage_grid) OR community_code = ANY(:communities)) "
+                   "AND code NOT IN (SELECT code FROM stage_kept)")
+        params = {"communities": sorted(set(communities))}
+        to_close = conn.execute(text(f"SELECT count(*) {closing}"), params).scalar_one()
+        if not to_close and len(codes) == report.kept:
+            # Nothing would change: no new generation, and the grid layer's version stays
+            # (its triggers fire on any statement), so no index or tile is rebuilt for nothing.
+            report.unchanged = True
+            report.generation = conn.execute(text(
+                "SELECT max(id) FROM grid_generation")).scalar_one()
+            return report
+        generation = conn.execute(text(
+            "INSERT INTO grid_generation (id, note) SELECT coalesce(max(id), 0) + 1, :note "
+            "FROM grid_generation RETURNING id"), {"note": note}).scalar_one()
+        conn.execute(text("UPDATE stage_grid SET gen_from = :gen"), {"gen": generation})
         report.closed = conn.execute(text(
-            "UPDATE unit_grid SET gen_to = :gen WHERE gen_to IS NULL "
-            "AND (code IN (SELECT code FROM stage_grid) OR community_code = ANY(:communities)) "
-            "AND code NOT IN (SELECT code FROM stage_kept)"),
-            {"gen": generation, "communities": sorted(set(communities))}).rowcount
+            f"UPDATE unit_grid SET gen_to = :gen WHERE id IN (SELECT id {closing})"),
+            {"gen": generation, **params}).rowcount
         report.inserted = conn.execute(text(
             f"INSERT INTO unit_grid ({', '.join(COLUMNS)}) "
             f"SELECT {', '.join(COLUMNS)} FROM stage_grid")).rowcount

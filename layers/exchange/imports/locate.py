@@ -2,54 +2,87 @@
 ``spatial.locator.GridLocator`` (exact ``ST_Covers`` semantics, lowest code on shared edges),
 built from the current grids as the import's own transaction sees them.
 
-No snapping here (``snap_m=0``): an imported coordinate is taken as surveyed, so a part outside
-every grid stays outside (and needs ``--district`` for its code) rather than being pulled into
-the nearest grid as a phone's GPS fix would be. Polygons are located by a point on their surface.
+Imports follow resolve's snap rule: a point covered by no grid but within the snap distance
+(``GRIDCORE_RESOLVE_SNAP_M``) of one belongs to the nearest grid (the lowest code when several
+are as near) and is reported as snapped, row by row; farther out it is in no grid. Polygons are
+located by a point on their surface.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import numpy as np
 import shapely
+from numpy.typing import NDArray
 from sqlalchemy import Connection, text
 
+from gridcore.settings import ResolveSettings
 from spatial.locator import OUTSIDE, GridLocator
 
+DEFAULT_SNAP_M = ResolveSettings().snap_m
 
-def _locator(conn: Connection) -> GridLocator | None:
+
+@dataclass(frozen=True)
+class GridsOf:
+    """Per row: the index of its grid into ``codes`` (−1: none), whether it was snapped and
+    how far (metres)."""
+
+    codes: NDArray[np.object_]
+    index: NDArray[np.int64]
+    snapped: NDArray[np.bool_] = field(default_factory=lambda: np.zeros(0, dtype=bool))
+    distance_m: NDArray[np.float64] = field(default_factory=lambda: np.zeros(0))
+
+    def grid_codes(self) -> NDArray[np.object_]:
+        """Each row's grid code, or None."""
+        out = np.full(len(self.index), None, dtype=object)
+        inside = self.index >= 0
+        out[inside] = self.codes[self.index[inside]]
+        return out
+
+    def snap_notes(self, snap_m: float) -> list[dict[str, object]]:
+        """The snapped rows for the import report (1-based rows)."""
+        return [{"row": int(i) + 1, "reason": (
+            f"{self.distance_m[i]:.1f} m outside every grid, within the {snap_m:g} m snap "
+            f"distance: snapped to the nearest grid {self.codes[self.index[i]]}")}
+            for i in np.flatnonzero(self.snapped)]
+
+
+def _locator(conn: Connection, snap_m: float) -> GridLocator | None:
     rows = conn.execute(text("SELECT code, ST_AsBinary(geom) FROM unit_grid "
                              "WHERE gen_to IS NULL")).all()
     if not rows:
         return None
     return GridLocator(shapely.from_wkb([bytes(r[1]) for r in rows]), [r[0] for r in rows],
-                       snap_m=0.0)
+                       snap_m=snap_m)
 
 
-def grid_index_of_points(conn: Connection, x: np.ndarray, y: np.ndarray
-                         ) -> tuple[np.ndarray, np.ndarray]:
-    """(grid codes, index per point into them or -1): the bulk importer's form, no Python
-    object per point."""
-    locator = _locator(conn) if len(x) else None
+def grids_of_points(conn: Connection, x: NDArray[np.float64], y: NDArray[np.float64],
+                    snap_m: float = DEFAULT_SNAP_M) -> GridsOf:
+    """The grid of every point (the bulk importer's form: no Python object per point)."""
+    n = len(x)
+    locator = _locator(conn, snap_m) if n else None
     if locator is None:
-        return np.empty(0, dtype=object), np.full(len(x), -1, dtype=np.int64)
-    found = locator.locate_many(x, y, nearest=False).index.astype(np.int64)
-    found[found == OUTSIDE] = -1
-    return np.asarray(locator.codes, dtype=object), found
+        return GridsOf(np.empty(0, dtype=object), np.full(n, -1, dtype=np.int64),
+                       np.zeros(n, dtype=bool), np.zeros(n))
+    found = locator.locate_many(x, y, nearest=False, snap=snap_m > 0)
+    index = found.index.astype(np.int64)
+    index[index == OUTSIDE] = -1
+    return GridsOf(np.asarray(locator.codes, dtype=object), index, found.snapped,
+                   found.distance_m)
 
 
-def grid_codes_of(conn: Connection, geoms: np.ndarray) -> np.ndarray:
-    """The current grid code of each geometry, or None."""
-    out = np.full(len(geoms), None, dtype=object)
-    locator = _locator(conn) if len(geoms) else None
-    if locator is None:
-        return out
+def grids_of(conn: Connection, geoms: NDArray[np.object_],
+             snap_m: float = DEFAULT_SNAP_M) -> GridsOf:
+    """The grid of every geometry (points as they are, others by a point on their surface);
+    a missing geometry is in no grid."""
     geoms = np.asarray(geoms, dtype=object)
     points = geoms.copy()
-    areal = shapely.get_type_id(geoms) != 0
+    present = ~shapely.is_missing(geoms) & ~shapely.is_empty(geoms)
+    areal = present & (shapely.get_type_id(geoms) != 0)
     if areal.any():
         points[areal] = shapely.point_on_surface(geoms[areal])
-    found = locator.locate_many(shapely.get_x(points), shapely.get_y(points),
-                                nearest=False).index
-    inside = found != OUTSIDE
-    out[inside] = locator.codes[found[inside]]
-    return out
+    x = np.full(len(geoms), np.nan)
+    y = np.full(len(geoms), np.nan)
+    x[present], y[present] = shapely.get_x(points[present]), shapely.get_y(points[present])
+    return grids_of_points(conn, x, y, snap_m)

@@ -55,21 +55,25 @@ def district_prefixes(district: str | None, grid_names: np.ndarray, grid_idx: np
                        classes: pd.Series, todo: np.ndarray, problems: Problems,
                        field_name: str) -> tuple[list[str], np.ndarray]:
     """district + class (10 characters) of every row still needing a code, as the distinct
-    prefixes and each row's index into them (integers all the way: no string per row)."""
-    if district is not None:
-        if not is_area_code(district, AreaLevel.DISTRICT):
-            problems.add(None, "district", f"district {district!r} must be 6 digits")
-            return [], np.empty(0, dtype=np.int64)
-        districts, row_district = [district], np.zeros(int(todo.sum()), dtype=np.int64)
-    else:
-        outside = todo & (grid_idx < 0)
+    prefixes and each row's index into them (integers all the way: no string per row). A
+    part's district is its grid's; ``district`` applies only to parts in no grid."""
+    if district is not None and not is_area_code(district, AreaLevel.DISTRICT):
+        problems.add(None, "district", f"district {district!r} must be 6 digits")
+        return [], np.empty(0, dtype=np.int64)
+    outside = todo & (grid_idx < 0)
+    if district is None:
         report_rows(problems, outside, field_name, lambda i: (
-            "no code in the file and the point lies in no unit grid, so its district is "
-            "unknown: give --district"))
+            "no code in the file and the point lies in no unit grid (nor within the snap "
+            "distance of one), so its district is unknown: give --district"))
         if outside.any():
             return [], np.empty(0, dtype=np.int64)
-        grid_district, districts = pd.factorize(pd.Series(grid_names, dtype=object).str[:6])
-        row_district = grid_district[grid_idx[todo]]
+    grid_district, districts = pd.factorize(pd.Series(grid_names, dtype=object).str[:6])
+    districts = list(districts)
+    if district is not None and district not in districts:
+        districts.append(district)
+    lookup = np.append(grid_district, districts.index(district) if district is not None
+                       else -1).astype(np.int64)
+    row_district = lookup[grid_idx[todo]]  # grid_idx −1 takes the last entry: --district
     row_class, class_codes = pd.factorize(classes.to_numpy(dtype=object)[todo])
     keys, inverse = np.unique(row_district * len(class_codes) + row_class, return_inverse=True)
     uniques = [part_prefix(districts[k // len(class_codes)], class_codes[k % len(class_codes)])

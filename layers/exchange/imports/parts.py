@@ -7,8 +7,9 @@ in grid then code order), and only rows that already exist (same code, or same `
 ``source_id`` — how an OSM re-import finds its rows) go through a staging table and one
 set-based UPDATE. Codes missing from the file are generated:
 district + class + a serial continuing after the largest serial stored for that district and
-class, in file order. The district comes from ``district`` when given, else from the unit grid
-the part lies in. Columns whose every value is the column's default are left to the server.
+class, in file order. The district is the one of the unit grid the part lies in (or snapped to,
+within the snap distance: ``locate``); ``district`` applies only to parts in no grid. Columns
+whose every value is the column's default are left to the server.
 """
 
 from __future__ import annotations
@@ -28,10 +29,10 @@ from gridcore.codes import PART_CLASS, part_code_rules
 from gridcore.taxonomy import Taxonomy
 from layers.db.bulk import copy_table, deferred_indexes, log, point_ewkb, wants_bulk
 from layers.exchange.imports.common import attributes_json, flag_duplicates, require_columns
-from layers.exchange.imports.locate import grid_index_of_points
+from layers.exchange.imports.locate import DEFAULT_SNAP_M, grids_of_points
 from layers.exchange.imports.part_codes import district_prefixes, grid_then_code_order, next_codes
 from layers.exchange.imports.part_codes import report_rows as _report_rows
-from layers.exchange.imports.reading import to_storage_crs
+from layers.exchange.imports.reading import crs_note, to_storage_crs
 from layers.exchange.imports.report import ImportReport, Problems, refuse_database_errors
 from layers.schema.city import PART_STATES
 from spatial.h3cells import DEFAULT_RESOLUTION
@@ -74,15 +75,16 @@ def load_parts(engine: Engine, gdf: gpd.GeoDataFrame, *, code_field: str | None 
                source: str | None = None, source_id_field: str | None = "source_id",
                photo_field: str | None = "photo_url", attributes_field: str | None = "attributes",
                h3_resolution: int = DEFAULT_RESOLUTION, taxonomy: Taxonomy | None = None,
-               bulk: bool | None = None) -> ImportReport:
+               bulk: bool | None = None, snap_m: float = DEFAULT_SNAP_M) -> ImportReport:
     """Insert new city parts and update the ones already stored (by code or source id).
     ``h3_resolution``: the tree's (``GRIDCORE_H3_RESOLUTION``), the same as the cases'.
+    ``snap_m``: resolve's snap distance (``GRIDCORE_RESOLVE_SNAP_M``).
     ``bulk`` forces (True) or forbids (False) deferred index builds; None decides by size."""
     what = "parts"
     gdf = to_storage_crs(gdf, what)
     started = time.perf_counter()
     require_columns(gdf, what, {"class-field": class_field})
-    report = ImportReport("parts")
+    report = ImportReport("parts", crs=crs_note(gdf))
     problems = Problems(what)
     n = len(gdf)
     taxonomy = taxonomy or Taxonomy.default()
@@ -118,7 +120,9 @@ def load_parts(engine: Engine, gdf: gpd.GeoDataFrame, *, code_field: str | None 
                 _report_rows(problems, ((values != "") & ~values.isin(stored)).to_numpy(), f,
                              partial(_no_department, values))
         problems.raise_if_any()
-        grid_names, grid_idx = grid_index_of_points(conn, x, y)
+        located = grids_of_points(conn, x, y, snap_m)
+        grid_names, grid_idx = located.codes, located.index
+        report.snapped = located.snap_notes(snap_m)
         existing = np.full(n, None, dtype=object)
         if keyed.any():
             stored_keys = {key: code for key, code in conn.execute(text(

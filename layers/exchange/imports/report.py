@@ -28,21 +28,36 @@ class ImportReport:
     kept: int = 0  # grids: unchanged rows kept current
     generation: int | None = None
     repairs: list[dict[str, Any]] = field(default_factory=list)
+    crs: str | None = None  # what was assumed about the coordinates, in words
+    snapped: list[dict[str, Any]] = field(default_factory=list)  # rows snapped to a grid
+    unchanged: bool = False  # grids: nothing changed, so no new generation was opened
 
     def summary(self) -> str:
         parts = [f"{self.layer}: {self.inserted} inserted", f"{self.updated} updated"]
-        if self.generation is not None:
+        if self.unchanged:
+            parts.append(f"nothing changed: no new generation ({self.kept} grids unchanged "
+                         "and current)")
+        elif self.generation is not None:
             parts.append(f"generation {self.generation} ({self.closed} closed, "
                          f"{self.kept} kept unchanged)")
         parts.append(f"{self.repaired} geometries repaired")
+        if self.snapped:
+            parts.append(f"{len(self.snapped)} snapped to the nearest grid")
         lines = [", ".join(parts)]
+        if self.crs:
+            lines.append(f"  {self.crs}")
         lines += [f"  row {r['row']}: {r['reason']}" for r in self.repairs]
+        lines += [f"  row {r['row']}: {r['reason']}" for r in self.snapped[:MAX_LISTED]]
+        if len(self.snapped) > MAX_LISTED:
+            lines.append(f"  … {len(self.snapped) - MAX_LISTED} more snapped rows")
         return "\n".join(lines)
 
     def as_dict(self) -> dict[str, Any]:
         return {"layer": self.layer, "inserted": self.inserted, "updated": self.updated,
                 "repaired": self.repaired, "closed": self.closed, "kept": self.kept,
-                "generation": self.generation, "repairs": self.repairs}
+                "generation": self.generation, "unchanged": self.unchanged,
+                "repairs": self.repairs, "crs": self.crs,
+                "snapped": self.snapped[:MAX_LISTED], "snapped_count": len(self.snapped)}
 
 
 class Problems:
