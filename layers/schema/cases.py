@@ -55,10 +55,11 @@ case_record = Table(
     Column("payload_hash", String(64), nullable=False),
     Column("category_key", String(5), ForeignKey("category.key"), nullable=False),
     Column("description", Text, nullable=False, server_default=""),
-    Column("geom", Geometry("POINT", srid=SRID, spatial_index=False), nullable=False),
+    # NULL only for an imported case that had no location (migration 0008)
+    Column("geom", Geometry("POINT", srid=SRID, spatial_index=False)),
     Column("input_crs", String(32), nullable=False),
-    Column("input_x", Float, nullable=False),
-    Column("input_y", Float, nullable=False),
+    Column("input_x", Float),
+    Column("input_y", Float),
     Column("grid_id", BigInteger, ForeignKey("unit_grid.id")),
     Column("grid_code", String(15)),
     Column("community_code", String(12)),
@@ -93,6 +94,11 @@ case_record = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("closed_at", DateTime(timezone=True)),
     Column("version", Integer, nullable=False, server_default="1"),
+    # imported history (migration 0008): the legacy system and its id, the original values
+    Column("source_system", String(64)),
+    Column("source_id", Text),
+    Column("category_source", String(10), nullable=False, server_default="reported"),
+    Column("origin", JSONB),
 )
 
 case_history = Table(

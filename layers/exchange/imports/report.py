@@ -25,24 +25,32 @@ class ImportReport:
     updated: int = 0
     repaired: int = 0
     closed: int = 0  # grids: previous current rows closed by the new generation
-    kept: int = 0  # grids: unchanged rows kept current
     generation: int | None = None
     repairs: list[dict[str, Any]] = field(default_factory=list)
+    unchanged: int = 0  # cases: re-imported rows identical to the stored ones
+    kept: int = 0  # grids: unchanged rows kept current; cases: rows changed in gridcore since
+    notes: list[str] = field(default_factory=list)  # what the import assumed, in words
 
     def summary(self) -> str:
         parts = [f"{self.layer}: {self.inserted} inserted", f"{self.updated} updated"]
         if self.generation is not None:
             parts.append(f"generation {self.generation} ({self.closed} closed, "
                          f"{self.kept} kept unchanged)")
-        parts.append(f"{self.repaired} geometries repaired")
+        if self.layer == "cases":
+            parts += [f"{self.unchanged} unchanged", f"{self.kept} kept (changed in gridcore "
+                                                     "since they were imported)"]
+        else:
+            parts.append(f"{self.repaired} geometries repaired")
         lines = [", ".join(parts)]
         lines += [f"  row {r['row']}: {r['reason']}" for r in self.repairs]
+        lines += [f"  note: {note}" for note in self.notes]
         return "\n".join(lines)
 
     def as_dict(self) -> dict[str, Any]:
         return {"layer": self.layer, "inserted": self.inserted, "updated": self.updated,
                 "repaired": self.repaired, "closed": self.closed, "kept": self.kept,
-                "generation": self.generation, "repairs": self.repairs}
+                "generation": self.generation, "repairs": self.repairs,
+                "unchanged": self.unchanged, "notes": self.notes}
 
 
 class Problems:
