@@ -77,11 +77,3 @@ def parse_times(values: pd.Series, column: str, timezone: str, fmt: str | None,
     out[given] = strict.dt.tz_convert("UTC")
     return Times(out, notes)
 
-
-def iso_utc(times: pd.Series) -> np.ndarray:
-    """ISO 8601 text in UTC (``2015-03-01T00:00:00+00``) for COPY; None where NaT."""
-    naive = times.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy()
-    text = np.datetime_as_string(naive, unit="s").astype(object)
-    text = text + "+00"
-    text[pd.isna(naive)] = None
-    return text

@@ -19,6 +19,7 @@ rebuilds the case table's indexes once after the insert (``layers.db.bulk``).
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,13 +42,15 @@ from layers.exchange.imports.case_mapping import (
     source_words,
     state_words,
 )
-from layers.exchange.imports.case_reading import CaseFile, read_case_file, text_values
-from layers.exchange.imports.case_times import iso_utc, parse_times
+from layers.exchange.imports.case_reading import CaseFile, read_case_file
+from layers.exchange.imports.case_times import parse_times
 from layers.exchange.imports.common import flag_duplicates
 from layers.exchange.imports.report import ImportReport, Problems, reject_file
 from spatial.h3cells import DEFAULT_RESOLUTION
 from spatial.h3cells import cells_arrow as h3_cells
 from spatial.locator import OUTSIDE, GridLocator
+
+Texts = Callable[[str | None], pd.Series]  # a column of the file as stripped text
 
 
 @dataclass(frozen=True)
@@ -66,10 +69,13 @@ class CaseFields:
     notes_field: str | None = None  # handling notes / the reply given
 
 
-STAGE = ("source_id", "payload_hash", "idempotency_key", "category_key", "description", "geom",
-         "input_x", "input_y", "grid_id", "grid_code", "community_code", "street_code",
-         "district_code", "h3", "source", "state", "department_code", "created_at", "closed_at",
-         "origin")
+# The columns an import writes (and stages, when it merges into stored cases)
+COLUMNS = ("source_id", "idempotency_key", "category_key", "description", "geom", "input_x",
+           "input_y", "grid_id", "grid_code", "community_code", "street_code", "district_code",
+           "h3", "source", "state", "department_code", "created_at", "closed_at", "origin")
+# What a re-import compares: a case "changed there" when any of these differs
+COMPARED = ("category_key", "description", "geom", "grid_id", "h3", "source", "state",
+            "department_code", "created_at", "closed_at", "origin")
 
 
 def import_cases(engine: Engine, path: str | Path, *, system: str, fields: CaseFields,
@@ -103,18 +109,19 @@ def load_cases(engine: Engine, source: CaseFile, *, system: str, fields: CaseFie
     if unmapped not in ("refuse", "other"):
         raise reject_file(what, "--unmapped must be 'refuse' or 'other'", "unmapped")
     df = source.frame
+    texts = source.text
     _require(df, what, fields)
     started = time.perf_counter()
     report = ImportReport("cases", notes=list(source.notes))
     problems = Problems(what)
     n = len(df)
-    ids = text_values(df, fields.id_field)
+    ids = texts(fields.id_field)
     for i in np.flatnonzero((ids == "").to_numpy())[:1000]:
         problems.add(int(i) + 1, fields.id_field, "empty id: every case needs its original id")
     flag_duplicates(ids.to_numpy(dtype=object), fields.id_field, problems)
-    opened = parse_times(text_values(df, fields.opened_field), fields.opened_field, timezone,
+    opened = parse_times(texts(fields.opened_field), fields.opened_field, timezone,
                          time_format, problems, required=True)
-    closed = parse_times(text_values(df, fields.closed_field), fields.closed_field or "closed",
+    closed = parse_times(texts(fields.closed_field), fields.closed_field or "closed",
                          timezone, time_format, problems, required=False)
     report.notes += opened.notes + closed.notes
     if not problems:
@@ -131,22 +138,21 @@ def load_cases(engine: Engine, source: CaseFile, *, system: str, fields: CaseFie
     with engine.begin() as conn:
         departments = {r[0] for r in conn.execute(text("SELECT code FROM department"))}
         table = read_mapping(mapping, {c.key for c in taxonomy}, departments)
-        mapped = _map(df, fields, table, {c.key for c in taxonomy}, departments, unmapped,
-                      problems, report)
+        mapped = _map(texts, len(df), fields, table, {c.key for c in taxonomy}, departments,
+                      unmapped, problems, report)
         problems.raise_if_any()
         state = _states(mapped["state"], mapped["department"], closed.utc)
         place = _place(conn, source.x, source.y, snap_m, report)
-        description = _description(df, fields.text_fields)
-        origin = _origin(df, fields, mapped)
+        description = _description(texts, len(df), fields.text_fields)
+        origin = _origin(texts, fields, mapped)
         columns: dict[str, Any] = {
             "source_id": ids.to_numpy(dtype=object),
             "category_key": mapped["category"], "description": description,
-            "input_x": _numbers(source.x), "input_y": _numbers(source.y),
+            "input_x": source.x, "input_y": source.y,
             "source": mapped["source"], "state": state, "department_code": mapped["department"],
-            "created_at": iso_utc(opened.utc), "closed_at": iso_utc(closed.utc),
-            "origin": origin, **place}
-        columns["payload_hash"] = _hashes(columns)
-        columns["idempotency_key"] = np.asarray([import_key(system, i) for i in ids], object)
+            "created_at": _instants(opened.utc), "closed_at": _instants(closed.utc),
+            "origin": origin, **place,
+            "idempotency_key": np.asarray([import_key(system, i) for i in ids], dtype=object)}
         derived = {  # computed chunk by chunk while the COPY runs (layers.db.bulk)
             "geom": lambda rows: _ewkb(source.x[rows], source.y[rows]),
             "h3": lambda rows: _h3(source.x[rows], source.y[rows], h3_resolution)}
@@ -171,11 +177,10 @@ def _require(df: pd.DataFrame, what: str, fields: CaseFields) -> None:
                                     f"{', '.join(map(str, df.columns))}", column)
 
 
-def _map(df: pd.DataFrame, fields: CaseFields, table: MappingTable, categories: set[str],
+def _map(texts: Texts, n: int, fields: CaseFields, table: MappingTable, categories: set[str],
          departments: set[str], unmapped: str, problems: Problems,
          report: ImportReport) -> dict[str, np.ndarray]:
     """Categories, departments, states and channels through the mapping table."""
-    n = len(df)
     other = unmapped == "other"
     out: dict[str, np.ndarray] = {}
     if fields.category_field is None:
@@ -185,24 +190,24 @@ def _map(df: pd.DataFrame, fields: CaseFields, table: MappingTable, categories: 
         out["category"] = np.full(n, OTHER_CATEGORY, dtype=object)
         report.notes.append(f"no category column: all cases filed as {OTHER_CATEGORY} (other)")
     else:
-        values = text_values(df, fields.category_field)
+        values = texts(fields.category_field)
         m = map_values(values, table.get("category"), categories)
         _unmapped(m, values, "category", fields.category_field, other, problems, report,
                   f"filed as {OTHER_CATEGORY} (other)")
         codes = m.codes.copy()
         codes[pd.isna(codes)] = OTHER_CATEGORY
         out["category"] = codes
-    dept_values = text_values(df, fields.department_field)
+    dept_values = texts(fields.department_field)
     m = map_values(dept_values, table.get("department"), departments)
     _unmapped(m, dept_values, "department", fields.department_field or "department", other,
               problems, report, "imported without a department")
     out["department"] = m.codes
-    state_values = text_values(df, fields.state_field)
+    state_values = texts(fields.state_field)
     m = map_values(state_values, table.get("state"), (), state_words(state_values))
     _unmapped(m, state_values, "state", fields.state_field or "state", other, problems,
               report, "taken as still open")
     out["state"] = m.codes
-    source_values = text_values(df, fields.source_field)
+    source_values = texts(fields.source_field)
     m = map_values(source_values, table.get("source"), SOURCES, source_words(source_values))
     codes = m.codes.copy()
     codes[pd.isna(codes)] = "other"
@@ -211,7 +216,7 @@ def _map(df: pd.DataFrame, fields: CaseFields, table: MappingTable, categories: 
                             f"name for ({', '.join(list(m.counts)[:5])}…) recorded as source "
                             "'other' (the original channel kept)")
     out["source"] = codes
-    out |= {"category_word": text_values(df, fields.category_field).to_numpy(dtype=object),
+    out |= {"category_word": texts(fields.category_field).to_numpy(dtype=object),
             "department_word": dept_values.to_numpy(dtype=object),
             "state_word": state_values.to_numpy(dtype=object),
             "source_word": source_values.to_numpy(dtype=object)}
@@ -265,7 +270,7 @@ def _place(conn: Connection, x: np.ndarray, y: np.ndarray, snap_m: float,
     outside = int((located & (idx < 0)).sum())
     if outside:
         report.notes.append(f"{outside} cases lie outside every unit grid: no grid")
-    ids = np.asarray([str(r[0]) for r in rows] + [None], dtype=object)
+    ids = np.asarray([r[0] for r in rows] + [0], dtype=np.int64)
     codes = np.asarray([r[1] for r in rows] + [None], dtype=object)
     community = np.asarray([r[2] for r in rows] + [None], dtype=object)
     take = np.where(idx < 0, len(rows), idx)
@@ -275,18 +280,19 @@ def _place(conn: Connection, x: np.ndarray, y: np.ndarray, snap_m: float,
     district = np.full(n, None, dtype=object)
     street[has] = [c[:9] for c in comm[has]]
     district[has] = [c[:6] for c in comm[has]]
-    return {"grid_id": ids[take], "grid_code": codes[take], "community_code": comm,
+    return {"grid_id": np.ma.array(ids[take], mask=idx < 0), "grid_code": codes[take],
+            "community_code": comm,
             "street_code": street, "district_code": district}
 
 
-def _description(df: pd.DataFrame, text_fields: tuple[str, ...]) -> np.ndarray:
+def _description(texts: Texts, n: int, text_fields: tuple[str, ...]) -> np.ndarray:
     """The text fields joined by line breaks (empty ones skipped)."""
     if not text_fields:
-        return np.full(len(df), "", dtype=object)
+        return np.full(n, "", dtype=object)
     # (pyarrow's null_handling="skip" dropped rows here: empty strings, no nulls, instead)
-    joined = pa.array(text_values(df, text_fields[0]).to_numpy(dtype=object), pa.string())
+    joined = pa.array(texts(text_fields[0]).to_numpy(dtype=object), pa.string())
     for f in text_fields[1:]:
-        part = pa.array(text_values(df, f).to_numpy(dtype=object), pa.string())
+        part = pa.array(texts(f).to_numpy(dtype=object), pa.string())
         both = pc.binary_join_element_wise(joined, part, "\n")
         joined = pc.if_else(pc.equal(joined, ""), part,
                             pc.if_else(pc.equal(part, ""), joined, both))
@@ -305,15 +311,15 @@ def _json_string(values: np.ndarray) -> pa.Array:
     return pc.fill_null(quoted, "null")
 
 
-def _origin(df: pd.DataFrame, fields: CaseFields, mapped: dict[str, np.ndarray]) -> np.ndarray:
+def _origin(texts: Texts, fields: CaseFields, mapped: dict[str, np.ndarray]) -> np.ndarray:
     """What the legacy system said, word for word (JSON per case): category, department, state,
     channel, address, handling notes / reply, and the original time texts."""
     items = {"category": mapped["category_word"], "department": mapped["department_word"],
              "state": mapped["state_word"], "source": mapped["source_word"],
-             "address": text_values(df, fields.address_field).to_numpy(dtype=object),
-             "notes": text_values(df, fields.notes_field).to_numpy(dtype=object),
-             "opened": text_values(df, fields.opened_field).to_numpy(dtype=object),
-             "closed": text_values(df, fields.closed_field).to_numpy(dtype=object)}
+             "address": texts(fields.address_field).to_numpy(dtype=object),
+             "notes": texts(fields.notes_field).to_numpy(dtype=object),
+             "opened": texts(fields.opened_field).to_numpy(dtype=object),
+             "closed": texts(fields.closed_field).to_numpy(dtype=object)}
     pieces: list[Any] = []
     for j, (key, values) in enumerate(items.items()):
         pieces += [("{" if j == 0 else ",") + f'"{key}":', _json_string(values)]
@@ -322,18 +328,9 @@ def _origin(df: pd.DataFrame, fields: CaseFields, mapped: dict[str, np.ndarray])
     return np.asarray(joined.to_numpy(zero_copy_only=False), dtype=object)
 
 
-def _numbers(values: np.ndarray) -> np.ndarray:
-    out = values.astype(str).astype(object)
-    out[~np.isfinite(values)] = None
-    return out
-
-
-def _hashes(columns: dict[str, Any]) -> np.ndarray:
-    """What makes a re-imported row "changed": every stored value but the ids (hex)."""
-    frame = pd.DataFrame({k: pd.Series(v, dtype=object) for k, v in columns.items()
-                          if k != "source_id"})
-    digest = pd.util.hash_pandas_object(frame, index=False).to_numpy()
-    return np.asarray([f"{d:016x}" for d in digest.tolist()], dtype=object)
+def _instants(times: pd.Series) -> np.ndarray:
+    """UTC instants as naive datetime64 (NaT where none), for binary COPY."""
+    return times.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy(dtype="datetime64[us]")
 
 
 def _ewkb(x: np.ndarray, y: np.ndarray) -> pa.Array:
@@ -352,21 +349,12 @@ WITH old AS (
     SELECT c.id, c.state AS old_state, s.*
     FROM stage_case s JOIN case_record c
       ON c.source_system = :system AND c.source_id = s.source_id
-    WHERE c.payload_hash <> s.payload_hash
+    WHERE ({stored}) IS DISTINCT FROM ({staged})
       AND NOT EXISTS (SELECT 1 FROM case_history h
                       WHERE h.case_id = c.id AND h.action <> 'imported')
     FOR UPDATE OF c
 ), upd AS (
-    UPDATE case_record c SET
-        payload_hash = o.payload_hash, category_key = o.category_key,
-        description = o.description, geom = o.geom,
-        input_x = CAST(o.input_x AS float8), input_y = CAST(o.input_y AS float8),
-        grid_id = CAST(o.grid_id AS bigint), grid_code = o.grid_code,
-        community_code = o.community_code, street_code = o.street_code,
-        district_code = o.district_code, h3 = o.h3, source = o.source, state = o.state,
-        department_code = o.department_code, created_at = CAST(o.created_at AS timestamptz),
-        closed_at = CAST(o.closed_at AS timestamptz), origin = o.origin, updated_at = now(),
-        version = c.version + 1
+    UPDATE case_record c SET {assign}, updated_at = now(), version = c.version + 1
     FROM old o WHERE c.id = o.id
     RETURNING c.id, o.old_state, c.state, c.source_id
 )
@@ -376,72 +364,89 @@ SELECT id, now(), :actor, 'system', 'imported', old_state, state,
        'changed in ' || :system || ': re-imported from ' || :file,
        jsonb_build_object('source_system', :system, 'source_id', source_id, 'file', :file)
 FROM upd
-"""
-
-_INSERT = """
-WITH ins AS (
-    INSERT INTO case_record (
-        idempotency_key, payload_hash, category_key, description, geom, input_crs, input_x,
-        input_y, grid_id, grid_code, community_code, street_code, district_code, h3, source,
-        reporter, state, department_code, proposal_rule, created_at, updated_at, closed_at,
-        source_system, source_id, category_source, origin)
-    SELECT s.idempotency_key, s.payload_hash, s.category_key, s.description, s.geom,
-           'EPSG:4326', CAST(s.input_x AS float8), CAST(s.input_y AS float8),
-           CAST(s.grid_id AS bigint), s.grid_code, s.community_code, s.street_code,
-           s.district_code, s.h3, s.source, :system, s.state, s.department_code,
-           'imported from ' || :system, CAST(s.created_at AS timestamptz), now(),
-           CAST(s.closed_at AS timestamptz), :system, s.source_id, 'imported', s.origin
-    FROM stage_case s
-    WHERE NOT EXISTS (SELECT 1 FROM case_record c
-                      WHERE c.source_system = :system AND c.source_id = s.source_id)
-    RETURNING id, state, created_at, source_id
-)
-INSERT INTO case_history (case_id, at, actor, role, action, from_state, to_state, reason,
-                          details)
-SELECT id, created_at, :actor, 'system', 'imported', NULL, state,
-       'imported from ' || :system || ' (' || :file || ')',
-       jsonb_build_object('source_system', :system, 'source_id', source_id, 'file', :file,
-                          'registered_at', created_at, 'imported_at', now())
-FROM ins
-"""
+""".format(
+       stored=", ".join(f"c.{c}" for c in COMPARED),
+       staged=", ".join(f"s.{c}" for c in COMPARED),
+       assign=", ".join(f"{c} = o.{c}" for c in COLUMNS
+                           if c not in ("source_id", "idempotency_key")),
+   )
 
 _KEPT = """
 SELECT count(*) FROM stage_case s JOIN case_record c
   ON c.source_system = :system AND c.source_id = s.source_id
-WHERE c.payload_hash <> s.payload_hash
+WHERE ({stored}) IS DISTINCT FROM ({staged})
   AND EXISTS (SELECT 1 FROM case_history h WHERE h.case_id = c.id AND h.action <> 'imported')
+""".format(
+       stored=", ".join(f"c.{c}" for c in COMPARED),
+       staged=", ".join(f"s.{c}" for c in COMPARED),
+   )
+
+# Rows already stored leave the staging table before the insert (an anti-join against
+# case_record inside the insert made it ten times slower: benchmarks/README.md)
+_TAKE_STORED = """
+DELETE FROM stage_case s USING case_record c
+WHERE c.source_system = :system AND c.source_id = s.source_id
+"""
+_FROM_STAGE = """
+INSERT INTO case_record ({columns}, source_system, payload_hash, category_source)
+SELECT {columns}, :system, 'imported', 'imported' FROM stage_case
+""".format(columns=", ".join(COLUMNS))
+# The first import of a system goes straight into case_record (no staging); its history rows
+# follow from the rows it wrote: every case of the system without one yet.
+_HISTORY = """
+INSERT INTO case_history (case_id, at, actor, role, action, from_state, to_state, reason,
+                          details)
+SELECT c.id, c.created_at, :actor, 'system', 'imported', NULL, c.state,
+       'imported from ' || :system || ' (' || :file || ')',
+       jsonb_build_object('source_system', :system, 'source_id', c.source_id, 'file', :file,
+                          'registered_at', c.created_at, 'imported_at', now())
+FROM case_record c
+WHERE c.source_system = :system AND c.id > :after
 """
 
 
 def _write(conn: Connection, system: str, file: str, actor: str, columns: dict[str, Any],
            derived: dict[str, Any], report: ImportReport) -> None:
     started = time.perf_counter()
+    # An import is long by nature (a million rows): the service's per-statement limit is for
+    # requests, not for this one transaction.
+    conn.execute(text("SET LOCAL statement_timeout = 0"))
     # One import of a system at a time: two would race on "is this id stored yet?"
     conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('gridcore import cases ' "
                       "|| :s))"), {"s": system})
-    cols = ", ".join(f"{c} {'geometry' if c == 'geom' else 'jsonb' if c == 'origin' else 'text'}"
-                     for c in STAGE)
-    conn.execute(text(f"CREATE TEMP TABLE stage_case ({cols}) ON COMMIT DROP"))
-    copy_table(conn, "stage_case", columns, derived=derived, label="cases (staging)")
-    conn.execute(text("CREATE INDEX ON stage_case (source_id)"))
-    conn.execute(text("ANALYZE stage_case"))
-    log.debug("cases: staged in %.2f s", time.perf_counter() - started)
     n = len(columns["source_id"])
-    stored = conn.execute(text(
-        "SELECT count(*) FROM case_record WHERE source_system = :s"), {"s": system}).scalar_one()
     params = {"system": system, "file": file, "actor": actor}
-    if stored:
+    after = conn.execute(text("SELECT coalesce(max(id), 0) FROM case_record")).scalar_one()
+    stored = conn.execute(text("SELECT EXISTS (SELECT 1 FROM case_record WHERE "
+                               "source_system = :system)"), params).scalar_one()
+    constants = {"source_system": system, "payload_hash": "imported",
+                 "category_source": "imported"}
+    if not stored:  # the first import of this system: straight in
+        bulk = wants_bulk(conn, "case_record", n)
+        with deferred_indexes(conn, "case_record", bulk):
+            copy_table(conn, "case_record", columns | {
+                k: np.full(n, v, dtype=object) for k, v in constants.items()},
+                derived=derived, label="cases")
+        report.inserted = n
+    else:
+        conn.execute(text("CREATE TEMP TABLE stage_case ON COMMIT DROP AS SELECT "
+                          f"{', '.join(COLUMNS)} FROM case_record WITH NO DATA"))
+        copy_table(conn, "stage_case", columns, derived=derived, label="cases (staging)")
+        conn.execute(text("CREATE INDEX ON stage_case (source_id)"))
+        conn.execute(text("ANALYZE stage_case"))
         report.kept = int(conn.execute(text(_KEPT), params).scalar_one())
         report.updated = conn.execute(text(_UPDATE), params).rowcount
-    new_rows = n - _matched(conn, system) if stored else n
-    bulk = new_rows > 0 and wants_bulk(conn, "case_record", new_rows)
-    with deferred_indexes(conn, "case_record", bulk):
-        report.inserted = conn.execute(text(_INSERT), params).rowcount
+        conn.execute(text(_TAKE_STORED), params)
+        new_rows = int(conn.execute(text("SELECT count(*) FROM stage_case")).scalar_one())
+        bulk = new_rows > 0 and wants_bulk(conn, "case_record", new_rows)
+        with deferred_indexes(conn, "case_record", bulk):
+            report.inserted = conn.execute(text(_FROM_STAGE), params).rowcount
+    step = time.perf_counter()
+    written = conn.execute(text(_HISTORY), params | {"after": after}).rowcount
+    if written != report.inserted:  # the advisory lock makes this impossible; say so if not
+        raise RuntimeError(f"import of {system}: {report.inserted} cases but {written} "
+                           "history rows")
+    log.debug("cases: history rows in %.2f s", time.perf_counter() - step)
     report.unchanged = n - report.inserted - report.updated - report.kept
-    log.debug("cases: written in %.2f s (bulk %s)", time.perf_counter() - started, bulk)
-
-
-def _matched(conn: Connection, system: str) -> int:
-    return int(conn.execute(text(
-        "SELECT count(*) FROM stage_case s JOIN case_record c "
-        "ON c.source_system = :s AND c.source_id = s.source_id"), {"s": system}).scalar_one())
+    log.debug("cases: %d inserted, %d updated; written in %.2f s (bulk %s)", report.inserted,
+              report.updated, time.perf_counter() - started, bulk)
