@@ -274,7 +274,7 @@ class Group:
             "intake": {"resolution": resolution, "duplicates": duplicates,
                        **({"fix": report.fix.as_dict()} if report.fix else {})},
             "actor": filing.filed_by, "role": filing.role, "caller": filing.caller,
-            "attachments": attachments, "photos": photos,
+            "attachments": attachments, "photos": photos, "category_source": "reported",
             "details": {"source": report.source, "proposal": resolution.get("responsible"),
                         "duplicates": len(duplicates)},
             "audit": {"role": filing.role, "source": report.source,

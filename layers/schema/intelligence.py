@@ -1,4 +1,4 @@
-"""The intelligence tables (migration 0008): trained models and the stored forecast.
+"""The intelligence tables (the intelligence migration): trained models and the stored forecast.
 
 ``intel_model`` holds every trained model of each kind with its held-out metrics and its bytes;
 at most one per kind is active. The bytes live in the table, not in files under the data

@@ -13,8 +13,8 @@
 - ``case_forecast``: the expected cases of the week after a forecast model's data, per area
   (grid, community) × class, for the map layer and the patrol list.
 
-Revision ID: 0008_intelligence
-Revises: 0007_layer_version_shards
+Revision ID: 0010_intelligence
+Revises: 0009_appeals
 Create Date: 2026-12-06
 """
 
@@ -22,8 +22,8 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = "0008_intelligence"
-down_revision = "0007_layer_version_shards"
+revision = "0010_intelligence"
+down_revision = "0009_appeals"
 branch_labels = None
 depends_on = None
 
