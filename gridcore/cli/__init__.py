@@ -4,7 +4,7 @@ service and the demo city into commands, one module per command group:
 
 ``db`` (cluster, migrations, backups) · ``data`` (import, export) · ``grids`` (draw, check,
 resolve FILE) · ``cases`` (dispatch rules) · ``security`` (users, keys, audit) · ``demo`` ·
-``serve`` · ``config`` · ``briefing``.
+``serve`` · ``config`` · ``briefing`` · ``learn`` and ``forecast`` (the intelligence room).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import sys
 
 import typer
 
-from gridcore.cli import briefing, cases, config, data, db, demo, grids, security, serve
+from gridcore.cli import briefing, cases, config, data, db, demo, grids, learn, security, serve
 from gridcore.cli.common import Invocation
 from gridcore.errors import GridcoreError
 
@@ -40,6 +40,8 @@ app.add_typer(security.keys_app, name="keys")
 app.add_typer(security.audit_app, name="audit")
 app.command("config")(config.config)
 app.command("briefing")(briefing.briefing)
+app.command("learn")(learn.learn)
+app.command("forecast")(learn.forecast)
 
 
 def main() -> None:

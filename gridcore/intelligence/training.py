@@ -60,6 +60,7 @@ class Trained:
     n_cases: int = 0
     notes: list[str] = field(default_factory=list)
     test_from: datetime | None = None  # the first case of the held-out part
+    outputs: Any = None  # what the model made for storage (the forecast rows)
     # the model of the split (trained on the earlier part) and the later part's rows, so the
     # active model can be scored on the same cases (``score_active``)
     held_out: Callable[[object], float] | None = field(default=None, repr=False)
@@ -78,8 +79,8 @@ class Trained:
         names = sorted(self.scores[OURS])
         lines = [f"  {self.split}", "  " + f"{'':28s}" + "".join(f"{n:>12s}" for n in names)]
         for cand, s in self.scores.items():
-            gain = "" if cand == OURS else "   (model {:+.3f} {})".format(
-                _gain(self.metric, self.score, s[self.metric]), self.metric)
+            diff = _gain(self.metric, self.score, s[self.metric])
+            gain = "" if cand == OURS else f"   (model {diff:+.3f} {self.metric})"
             lines.append(f"  {cand:28s}" + "".join(f"{s[n]:12.3f}" for n in names) + gain)
         return lines
 
@@ -151,7 +152,7 @@ def train_classifier(history: pd.DataFrame, class_terms: Mapping[str, Sequence[s
                    split.description, point.threshold if point else None,
                    {"target_accuracy": target_accuracy, "classes": final.classes},
                    _when(h["at"].min()), _when(h["at"].max()), len(h), notes,
-                   _when(h["at"].iloc[split.test].min()), score_other)
+                   _when(h["at"].iloc[split.test].min()), held_out=score_other)
 
 
 def _plain(s: Scores) -> dict[str, float]:
@@ -223,7 +224,7 @@ def train_dispatch(history: pd.DataFrame, sendbacks: Sequence[SendBack] = (), *,
                    {"memory_weight": a, "sendbacks": len(sendbacks)},
                    cases[0].at, cases[-1].at, len(cases),
                    [f"blend weight of the case memory {a} (chosen on the training part)"],
-                   cut, score_other)
+                   cut, held_out=score_other)
 
 
 def _tops_scores(truth: Sequence[str], proba: NDArray[np.float64],
@@ -253,3 +254,30 @@ def _lookup_scores(train: Sequence[DispatchCase], test: Sequence[DispatchCase],
     acc = float(np.mean([t[:1] == [y] for t, y in zip(tops, truth, strict=True)]))
     top3 = float(np.mean([y in t[:3] for t, y in zip(tops, truth, strict=True)]))
     return {"accuracy": acc, "top3": top3}
+
+
+def activation(trained: Trained, active: object | None, active_data_to: datetime | None,
+               active_metrics: Mapping[str, Any] | None,
+               tolerance: float = 0.02) -> tuple[bool, str]:
+    """May ``trained`` replace the active model? Never when it is worse.
+
+    When the active model was trained before the new split's held-out part began, both are
+    scored on exactly those later cases. Otherwise the active model saw some of them (its score
+    there would flatter it): the two held-out scores, each on its own split, are compared with
+    ``tolerance`` for the difference between the windows — and the answer says so."""
+    m = trained.metric
+    if active is None:
+        return True, "no active model of this kind"
+    if (trained.held_out is not None and active_data_to is not None
+            and trained.test_from is not None and active_data_to < trained.test_from):
+        theirs = trained.held_out(active)
+        ok = better_or_equal(m, trained.score, theirs)
+        return ok, (f"on the same held-out cases: new {trained.score:.3f}, active {theirs:.3f} "
+                    f"{m}")
+    stored = (active_metrics or {}).get("scores", {}).get(OURS, {}).get(m)
+    if stored is None:
+        return True, "the active model has no stored score to compare with"
+    slack = tolerance if m != "deviance" else -tolerance
+    ok = better_or_equal(m, trained.score, float(stored) - slack)
+    return ok, (f"the active model saw part of this held-out window: each on its own split, new "
+                f"{trained.score:.3f}, active {float(stored):.3f} {m} (tolerance {tolerance})")

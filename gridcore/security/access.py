@@ -74,6 +74,10 @@ ACTIONS: dict[str, frozenset[Role]] = {
     # patrols (巡查): workers record their own shifts; managers and admins read everyone's
     "patrol.record": frozenset({W, X}),
     "patrol.read_all": frozenset({M, X}),
+    # intelligence (issue 22): the learned dispatch proposal is the dispatcher's; the forecast
+    # (patrol list, warnings) for those who patrol, dispatch, supervise or analyse
+    "dispatch.propose": frozenset({D, X}),
+    "forecast.read": frozenset({W, D, M, A, X}),
 }
 
 # Machine clients (Open311 apps, IoT sensors) authenticate with API keys, not roles.
