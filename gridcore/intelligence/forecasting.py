@@ -70,7 +70,7 @@ def rolling_scores(panel: Panel, weeks: int, refit: int) -> dict[str, dict[str, 
             poisson_deviance(y, np.maximum(mu, f)) for f in FLOORS)
         mae = float(np.mean(np.abs(y - (poisson.ppf(0.5, np.maximum(mu, 1e-9))
                                         if name == OURS else mu))))
-        out[name] = {"deviance": dev, "mae": mae, "series_weeks": float(len(y))}
+        out[name] = {"deviance": dev, "mae": mae}
     return out
 
 
@@ -90,6 +90,8 @@ def train_forecast(history: pd.DataFrame, *, levels: Sequence[str] = LEVELS, wee
                                f"{panels[levels[0]].counts.shape[1] if levels[0] in panels else 0}")
     main = panels[levels[0]]
     scores = rolling_scores(main, weeks, refit)
+    n = int(sum(int((main.first < o).sum()) for o in range(main.counts.shape[1] - weeks,
+                                                           main.counts.shape[1])))
     models = ForecastModels(last_week=main.weeks[-1])
     rows = []
     for level, panel in panels.items():
@@ -97,7 +99,6 @@ def train_forecast(history: pd.DataFrame, *, levels: Sequence[str] = LEVELS, wee
         models.forecasters[level] = f
         rows.append(f.forecast(panel).assign(level=level))
     out = pd.concat(rows, ignore_index=True)
-    n = int(scores[OURS]["series_weeks"])
     return Trained(
         "forecast", models, scores, "deviance",
         f"rolling origin over the last {weeks} full weeks at {levels[0]} × class level "

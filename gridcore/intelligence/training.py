@@ -77,11 +77,11 @@ class Trained:
         """The scores as printed by ``gridcore learn``: the model first, then each baseline
         with the model's gain over it."""
         names = sorted(self.scores[OURS])
-        lines = [f"  {self.split}", "  " + f"{'':28s}" + "".join(f"{n:>12s}" for n in names)]
+        lines = [f"  {self.split}", "  " + f"{'':32s}" + "".join(f"{n:>12s}" for n in names)]
         for cand, s in self.scores.items():
             diff = _gain(self.metric, self.score, s[self.metric])
             gain = "" if cand == OURS else f"   (model {diff:+.3f} {self.metric})"
-            lines.append(f"  {cand:28s}" + "".join(f"{s[n]:12.3f}" for n in names) + gain)
+            lines.append(f"  {cand:32s}" + "".join(f"{s[n]:12.3f}" for n in names) + gain)
         return lines
 
 
@@ -209,7 +209,7 @@ def train_dispatch(history: pd.DataFrame, sendbacks: Sequence[SendBack] = (), *,
     results["plain TF-IDF + LR"] = _tops_scores(truth, plain.predict_proba(
         [Report(" | ".join((*c.path, c.text, c.place.community or ""))) for c in test]),
         plain.classes)
-    results["lookup class × community"] = _lookup_scores(train, test, truth)
+    results["lookup table (class, community)"] = _lookup_scores(train, test, truth)
 
     def score_other(active: object) -> float:
         m = copy.deepcopy(active)  # a DispatchModel trained earlier, walked the same way
@@ -235,7 +235,9 @@ def _tops_scores(truth: Sequence[str], proba: NDArray[np.float64],
 
 def _lookup_scores(train: Sequence[DispatchCase], test: Sequence[DispatchCase],
                    truth: Sequence[str]) -> dict[str, float]:
-    frame = pd.DataFrame({"cls": [c.path[1] if len(c.path) > 1 else c.path[0] for c in train],
+    # the most specific class word (the legacy system's own type when imported): the table a
+    # city would write from its history, as bench_dispatch's rule learner does
+    frame = pd.DataFrame({"cls": [c.path[-1] for c in train],
                           "where": [c.place.community or "" for c in train],
                           "dept": [c.department for c in train]})
 
@@ -249,7 +251,7 @@ def _lookup_scores(train: Sequence[DispatchCase], test: Sequence[DispatchCase],
     overall = frame["dept"].value_counts().index[:3].tolist()
     tops = []
     for c in test:
-        cls = c.path[1] if len(c.path) > 1 else c.path[0]
+        cls = c.path[-1]
         tops.append(local.get((cls, c.place.community or "")) or by_cls.get(cls) or overall)
     acc = float(np.mean([t[:1] == [y] for t, y in zip(tops, truth, strict=True)]))
     top3 = float(np.mean([y in t[:3] for t, y in zip(tops, truth, strict=True)]))
