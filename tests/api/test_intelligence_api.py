@@ -8,8 +8,10 @@ from pathlib import Path
 
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
+from typer.testing import CliRunner
 
 from api.security.identity import issue_token
+from gridcore.cli import app
 from layers.intelligence.learning import learn
 from layers.security.users import add_user
 from tests.support.cases import GRID_001, GRID_002, plant
@@ -55,13 +57,20 @@ def test_suggestions_and_a_new_model_reaches_every_process(db: Engine, tmp_path:
         (second,) = learn(db, ["classify"])
         assert second.activated, second.why
         assert _version(one, h1) == _version(two, h2) == 2  # both, without a restart
-        worker = _as(one, db, "w-analyst", "department_handler", department="D_CITY")
+        worker = _as(one, db, "h-city", "department_handler", department="D_CITY")
         assert one.post("/classify", json={"text": "路灯"}, headers=worker).status_code == 403
 
 
-def test_a_worse_model_never_activates(db: Engine, tmp_path: Path) -> None:
+def test_a_worse_model_never_activates(db: Engine, tmp_path: Path,
+                                      cli_env: dict[str, str]) -> None:
     plant(db)
     import_history(db, tmp_path, weeks=30)
+    # --evaluate: the scores beside the baselines, nothing stored
+    result = CliRunner().invoke(app, ["learn", "--kind", "classify", "--evaluate"])
+    assert result.exit_code == 0, result.output
+    assert "plain TF-IDF + LR" in result.output and "evaluated only" in result.output
+    with db.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM intel_model")).scalar() == 0
     (good,) = learn(db, ["classify"])
     assert good.activated
     # the same weeks again from another system whose labels are noise: the new model's

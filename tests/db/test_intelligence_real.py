@@ -8,7 +8,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 from typer.testing import CliRunner
 
@@ -40,13 +39,6 @@ def _sf(db: Engine, folder: Path) -> None:
 def test_learn_on_sf311_beats_the_baselines_and_serves(db: Engine, tmp_path: Path,
                                                        cli_env: dict[str, str]) -> None:
     _sf(db, tmp_path)
-    # --evaluate: the scores, nothing stored
-    result = CliRunner().invoke(app, ["learn", "--kind", "classify", "--evaluate"])
-    assert result.exit_code == 0, result.output
-    assert "plain TF-IDF + LR" in result.output and "evaluated only" in result.output
-    with db.connect() as conn:
-        assert conn.execute(text("SELECT count(*) FROM intel_model")).scalar() == 0
-
     learned = {x.kind: x for x in learn(db, trained_by="test")}
     assert all(x.activated for x in learned.values()), {k: x.why for k, x in learned.items()}
 
@@ -62,7 +54,7 @@ def test_learn_on_sf311_beats_the_baselines_and_serves(db: Engine, tmp_path: Pat
 
     dsp = learned["dispatch"].trained
     assert dsp is not None
-    d = dsp.scores  # measured 0.794 / 0.912 against 0.772 / 0.902 and the lookup table
+    d = dsp.scores  # measured 0.794 / 0.912 against 0.772 / 0.902, lookup 0.541
     assert d["model"]["accuracy"] >= d["plain TF-IDF + LR"]["accuracy"] + 0.01
     assert d["model"]["top3"] >= d["plain TF-IDF + LR"]["top3"]
     assert d["model"]["accuracy"] >= d["lookup table (class, community)"]["accuracy"] + 0.05
