@@ -25,6 +25,7 @@ from api.security.identity import Viewer
 from gridcore.errors import NotFound, ValidationError
 from gridcore.intelligence.classify import decide
 from gridcore.intelligence.dispatch import DispatchModel, combine
+from gridcore.intelligence.errors import NotFitted
 from gridcore.intelligence.features import Report
 from gridcore.intelligence.training import dispatch_case
 from layers.intelligence import forecasts
@@ -54,6 +55,21 @@ def _similar(request: Request) -> SimilarCases:
     return found
 
 
+def _none(kind: str) -> str:
+    return (f"no active {kind} model yet: nothing to suggest (an administrator runs "
+            f"`gridcore learn --kind {kind}` on the case history)")
+
+
+def _loaded(request: Request, kind: str) -> tuple[Any, object] | None:
+    """The active model of ``kind``, or None when there is none yet — an empty answer that
+    says so (a service without a trained model is not broken). A stored model this process
+    cannot read (another scikit-learn) is the service's fault: its 503 stands."""
+    try:
+        return _active(request).get(kind)
+    except NotFitted:
+        return None
+
+
 def _names(engine: Engine, keys: list[str]) -> dict[str, tuple[str, str]]:
     with engine.connect() as conn:
         rows = conn.execute(text("SELECT key, name_zh, name_en FROM category WHERE key = "
@@ -72,7 +88,11 @@ def classify(body: ClassifyIn, request: Request, engine: EngineDep,
     viewer.require("case.report")
     if not body.text.strip():
         raise ValidationError("the text is empty: nothing to classify", field="text")
-    row, model = _active(request).get("classify")
+    loaded = _loaded(request, "classify")
+    if loaded is None:
+        return {"suggestion": True, "model": None, "threshold": None, "confident": False,
+                "suggestions": [], "note": _none("classify")}
+    row, model = loaded
     title, _, rest = body.text.strip().partition("\n")
     suggestions = model.suggest(Report(title, rest), k=body.k)  # type: ignore[attr-defined]
     threshold = row.threshold
@@ -153,13 +173,9 @@ def dispatch_proposal(case_id: int, request: Request, engine: EngineDep,
     rule_dept = case["proposed_department"] if case["proposed_department"] not in refused \
         else None
     rule = _RuleAnswer(rule_dept, case["proposal_rule"] or "no dispatch rule applies")
-    try:
-        row, model = _active(request).get("dispatch")
-    except Exception as exc:  # no model, or one this process cannot read: the rules alone
-        from gridcore.intelligence.errors import IntelligenceError
-        if not isinstance(exc, IntelligenceError):
-            raise
-        row, model, why = None, None, str(exc)
+    loaded = _loaded(request, "dispatch")
+    row, model = loaded if loaded is not None else (None, None)
+    why = _none("dispatch") + "; the rules alone"
     prediction = None
     if isinstance(model, DispatchModel):
         prediction = model.predict(dispatch_case({**case, "department": None}), k=3,
@@ -188,8 +204,8 @@ def dispatch_proposal(case_id: int, request: Request, engine: EngineDep,
 
 def _forecast_model(request: Request, viewer: Any) -> Any:
     viewer.require("forecast.read")
-    row, _ = _active(request).get("forecast")
-    return row
+    loaded = _loaded(request, "forecast")
+    return None if loaded is None else loaded[0]
 
 
 LevelQ = Annotated[str, Query(pattern="^(grid|community)$")]
@@ -200,6 +216,9 @@ def forecast_list(request: Request, engine: EngineDep, viewer: Viewer,
                   level: LevelQ = "community", category: str | None = None,
                   limit: Annotated[int, Query(ge=1, le=5000)] = 50) -> dict[str, Any]:
     row = _forecast_model(request, viewer)
+    if row is None:
+        return {"model": None, "level": level, "suggestion": True, "note": _none("forecast"),
+                "metrics": None, "items": []}
     with engine.connect() as conn:
         items = forecasts.ranked(conn, row.id, level, viewer.scope, category=category,
                                  limit=limit)
@@ -217,6 +236,9 @@ def forecast_warnings(request: Request, engine: EngineDep, viewer: Viewer,
                       level: LevelQ = "community",
                       alpha: Annotated[float, Query(gt=0, lt=0.5)] = 1e-3) -> dict[str, Any]:
     row = _forecast_model(request, viewer)
+    if row is None:
+        return {"model": None, "level": level, "alpha": alpha, "note": _none("forecast"),
+                "items": []}
     with engine.connect() as conn:
         items = forecasts.week_warnings(conn, row.id, level, viewer.scope, alpha=alpha)
     return {"model": row.public(), "level": level, "alpha": alpha,
