@@ -147,6 +147,8 @@ class Report:
     reporter: str = ""
     photos: list[Photo] = field(default_factory=list)
     fix: DeviceFix | None = None
+    # "predicted": the reporter gave no class and the classifier filed it (智能分类)
+    category_source: str = "reported"
 
     def validate(self) -> None:
         if not self.idempotency_key or len(self.idempotency_key) > MAX_KEY:
@@ -170,7 +172,8 @@ class Report:
 
     def payload_hash(self) -> str:
         """What makes two reports with one key the same report (a resend) or not (a 409)."""
-        body = {"category": self.category, "lon": round(self.lon, 9), "lat": round(self.lat, 9),
+        body = {"category": self.category if self.category_source == "reported" else "",
+                "lon": round(self.lon, 9), "lat": round(self.lat, 9),
                 "crs": self.crs.upper(), "description": self.description,
                 "source": self.source, "reporter": self.reporter,
                 "photos": [p.sha256 for p in self.photos]}

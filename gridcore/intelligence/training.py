@@ -41,6 +41,9 @@ from gridcore.intelligence.features import Report
 from gridcore.intelligence.memory import Place
 
 OURS = "model"
+# A report is never filed on a class the model gives less than half its belief, however well
+# the held-out reports fared (a small, clean history would otherwise allow any threshold)
+MIN_FILING_CONFIDENCE = 0.5
 MIN_CASES = 50  # below this a held-out tenth is a handful of cases: nothing to measure
 
 
@@ -133,9 +136,12 @@ def train_classifier(history: pd.DataFrame, class_terms: Mapping[str, Sequence[s
         if name == OURS:
             held, proba = model, p
     assert proba is not None
-    point = threshold_for_accuracy(coverage_curve(te_y, proba, held.classes), target_accuracy)
+    curve = coverage_curve(te_y, proba, held.classes)
+    point = threshold_for_accuracy([p for p in curve if p.threshold >= MIN_FILING_CONFIDENCE],
+                                   target_accuracy)
     notes = [f"filing threshold {point.threshold:.2f}: {point.coverage:.0%} of held-out "
-             f"reports filed automatically, {point.accuracy:.1%} of them right"] if point else [
+             f"reports filed automatically, {point.accuracy:.1%} of them right (never below "
+             f"{MIN_FILING_CONFIDENCE:.2f})"] if point else [
         f"no confidence reaches {target_accuracy:.0%} held-out accuracy: reports without a "
         "class are never filed automatically (suggestions only)"]
     unseen = sorted(set(te_y) - set(tr_y))

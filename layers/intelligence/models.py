@@ -124,9 +124,13 @@ class ActiveModels:
         with self.engine.connect() as conn:
             version = models_version(conn)
             with self._lock:
-                if version != self._seen:
-                    self._loaded = {k: v for k, v in self._loaded.items()
-                                    if (r := active_row(conn, k)) is not None and r.id == v[0].id}
+                if version != self._seen:  # the table changed: re-read the rows (threshold,
+                    kept = {}                   # metrics), reload only what was replaced
+                    for k, (old, model) in self._loaded.items():
+                        row = active_row(conn, k)
+                        if row is not None and row.id == old.id:
+                            kept[k] = (row, model)
+                    self._loaded = kept
                     self._seen = version
                 if kind not in self._loaded:
                     row = active_row(conn, kind)

@@ -14,7 +14,7 @@ from api.security.identity import issue_token
 from gridcore.cli import app
 from layers.intelligence.learning import learn
 from layers.security.users import add_user
-from tests.support.cases import GRID_001, GRID_002, plant
+from tests.support.cases import GRID_001, GRID_002, INSIDE_001, plant
 from tests.support.database import serving
 from tests.support.intel_planting import import_history
 from tests.support.security import admin_headers
@@ -54,6 +54,23 @@ def test_suggestions_and_a_new_model_reaches_every_process(db: Engine, tmp_path:
         top = body["suggestions"][0]
         assert top["category"] == "P0120" and top["probability"] > 0.5
         assert any("灯" in d for d in top["drivers"]) and top["name_zh"]
+        # intake without a class: filed on the prediction, and the case says so
+        report = {"idempotency_key": "no-class-1", "lon": INSIDE_001[0], "lat": INSIDE_001[1],
+                  "description": "一排路灯都不亮了\n晚上很黑"}
+        r = one.post("/cases", json=report, headers=h1)
+        assert r.status_code == 201, r.text
+        assert (r.json()["category"], r.json()["category_source"]) == ("P0120", "predicted")
+        assert one.post("/cases", json=report, headers=h1).status_code == 200  # a resend
+        with db.begin() as conn:  # a model that is never sure enough: 422 with suggestions
+            conn.execute(text("UPDATE intel_model SET threshold = 0.999"))
+        r = two.post("/cases", json={**report, "idempotency_key": "no-class-2"}, headers=h2)
+        assert r.status_code == 422, r.text
+        problem = r.json()
+        assert problem["field"] == "category" and problem["suggestions"][0]["category"] == "P0120"
+        assert len(problem["suggestions"]) == 3
+        r = one.post("/cases", json={**report, "idempotency_key": "no-class-3",
+                                     "description": ""}, headers=h1)
+        assert r.status_code == 422 and r.json()["field"] == "category"
         import_history(db, tmp_path, weeks=40, seed=2, prefix="N", system="newer")
         (second,) = learn(db, ["classify"])
         assert second.activated, second.why
