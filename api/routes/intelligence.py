@@ -29,6 +29,7 @@ from gridcore.intelligence.errors import NotFitted
 from gridcore.intelligence.features import Report
 from gridcore.intelligence.training import dispatch_case
 from layers.intelligence import forecasts
+from layers.intelligence.live import LiveDispatch
 from layers.intelligence.models import ActiveModels
 from layers.intelligence.similar_cases import SimilarCases
 
@@ -203,10 +204,18 @@ def dispatch_proposal(case_id: int, request: Request, engine: EngineDep,
     row, model = loaded if loaded is not None else (None, None)
     why = _none("dispatch") + "; the rules alone"
     prediction = None
-    if isinstance(model, DispatchModel):
-        prediction = model.predict(dispatch_case({**case, "department": None}), k=3,
-                                   exclude=refused)
-        why = f"model {row.version if row else ''} proposes at ≥ {DISPATCH_THRESHOLD:.0%}"
+    fed = 0
+    if isinstance(model, DispatchModel) and row is not None:
+        state = request.app.state
+        if getattr(state, "live_dispatch", None) is None:
+            state.live_dispatch = LiveDispatch()
+        live: LiveDispatch = state.live_dispatch
+        with live.lock:
+            fed = live.catch_up(engine, model, row.trained_at)
+            prediction = model.predict(dispatch_case({**case, "department": None}), k=3,
+                                       exclude=refused)
+        why = (f"model {row.version} proposes at ≥ {DISPATCH_THRESHOLD:.0%}; its case "
+               f"memory has learnt {fed} dispatch steps since it was trained")
     decision = combine(rule if rule_dept else None, prediction, DISPATCH_THRESHOLD)
     with engine.connect() as conn:
         names: dict[str, str] = {r.code: r.name for r in conn.execute(

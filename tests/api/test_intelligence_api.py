@@ -135,6 +135,19 @@ def test_rules_first_then_the_model_and_the_scope(db: Engine, tmp_path: Path) ->
         p = client.get(f"/cases/{lamp}/dispatch-proposal", headers=admin).json()
         assert p["decision"]["source"] == "rule" and p["decision"]["department"] == "D_ROADS"
         assert "the model would propose D_LAMP" in p["decision"]["reason"]
+        # dispatches taken since the model was trained reach its case memory at once
+        with db.begin() as conn:
+            later = conn.execute(text(
+                "SELECT id FROM case_record WHERE category_key = 'P0120' AND grid_code = :g "
+                "ORDER BY created_at DESC LIMIT 1"), {"g": GRID_002}).scalar_one()
+            for _ in range(30):
+                conn.execute(text(
+                    "INSERT INTO case_history (case_id, at, actor, role, action, from_state, "
+                    "to_state, details) VALUES (:c, now(), 'd1', 'dispatcher', 'dispatch', "
+                    "'registered', 'dispatched', '{\"chosen\": \"D_WATER\"}')"), {"c": later})
+        p = client.get(f"/cases/{later}/dispatch-proposal", headers=admin).json()
+        assert "learnt 30 dispatch steps" in p["model_note"]
+        assert "D_WATER" in [c["department"] for c in p["model"]["candidates"]]
         worker = _as(client, db, "w1", "grid_worker", areas=(GRID_001,))
         assert client.get(f"/cases/{lamp}/dispatch-proposal",
                           headers=worker).status_code == 403
