@@ -13,10 +13,12 @@ Who may call what (until the access table of issue 18 lands; then one line each 
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import Engine, text
 
@@ -246,23 +248,34 @@ def _forecast_model(request: Request, viewer: Any) -> Any:
 LevelQ = Annotated[str, Query(pattern="^(grid|community)$")]
 
 
-@router.get("/forecast", summary="Expected cases next week per area × class (未诉先办)")
+@router.get("/forecast", summary="Expected cases next week per area × class (未诉先办)",
+            description="The patrol list, highest expectation first; `format=geojson` gives "
+                        "the same rows as a FeatureCollection of the areas (the map layer).")
 def forecast_list(request: Request, engine: EngineDep, viewer: Viewer,
                   level: LevelQ = "community", category: str | None = None,
-                  limit: Annotated[int, Query(ge=1, le=5000)] = 50) -> dict[str, Any]:
+                  limit: Annotated[int, Query(ge=1, le=5000)] = 50,
+                  format: Annotated[str, Query(pattern="^(json|geojson)$")] = "json",
+                  ) -> Any:
     row = _forecast_model(request, viewer)
-    if row is None:
-        return {"model": None, "level": level, "suggestion": True, "note": _none("forecast"),
-                "metrics": None, "items": []}
-    with engine.connect() as conn:
-        items = forecasts.ranked(conn, row.id, level, viewer.scope, category=category,
-                                 limit=limit)
+    geo = format == "geojson"
+    items: list[dict[str, Any]] = []
+    if row is not None:
+        with engine.connect() as conn:
+            items = forecasts.ranked(conn, row.id, level, viewer.scope, category=category,
+                                     limit=limit, geometry=geo)
     for i in items:
         i["week"] = i["week"].isoformat()
         i["expected"] = round(float(i["expected"]), 4)
-    return {"model": row.public(), "level": level, "suggestion": True,
-            "note": "expected cases of the week, highest first: where to patrol",
-            "metrics": row.metrics.get("scores"), "items": items}
+    about = {"model": row.public() if row else None, "level": level, "suggestion": True,
+             "note": "expected cases of the week, highest first: where to patrol" if row
+             else _none("forecast")}
+    if geo:
+        features = [{"type": "Feature", "id": f"{i['area_code']}-{i['category_key']}",
+                     "geometry": json.loads(i.pop("geometry")) if i.get("geometry") else None,
+                     "properties": i} for i in items]
+        return JSONResponse({"type": "FeatureCollection", **about, "features": features},
+                            media_type="application/geo+json")
+    return {**about, "metrics": row.metrics.get("scores") if row else None, "items": items}
 
 
 @router.get("/forecast/warnings",

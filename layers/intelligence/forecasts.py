@@ -39,7 +39,7 @@ def _scope_sql(scope: Scope, params: dict[str, Any]) -> str:
 
 RANKED = """
 SELECT f.level, f.area_code, f.category_key, f.week, f.expected, f.p90,
-       coalesce(g.name, cm.name) AS area_name, cat.name_zh, cat.name_en
+       coalesce(g.name, cm.name) AS area_name, cat.name_zh, cat.name_en{geometry}
 FROM case_forecast f
 LEFT JOIN unit_grid g ON f.level = 'grid' AND g.code = f.area_code AND g.gen_to IS NULL
 LEFT JOIN admin_area cm ON f.level = 'community' AND cm.code = f.area_code
@@ -52,10 +52,14 @@ LIMIT :limit
 
 
 def ranked(conn: Connection, model_id: int, level: str, scope: Scope, *,
-           category: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
-    """Highest expectation first: where to patrol, what to look at (未诉先办)."""
+           category: str | None = None, limit: int = 50,
+           geometry: bool = False) -> list[dict[str, Any]]:
+    """Highest expectation first: where to patrol, what to look at (未诉先办); with
+    ``geometry`` each row carries its area's outline as GeoJSON text (the map layer)."""
     params: dict[str, Any] = {"m": model_id, "level": level, "cat": category, "limit": limit}
-    sql = RANKED.format(scope=_scope_sql(scope, params))
+    geom = (",\n       ST_AsGeoJSON(coalesce(g.geom, cm.geom), 6) AS geometry"
+            if geometry else "")
+    sql = RANKED.format(scope=_scope_sql(scope, params), geometry=geom)
     return [dict(r) for r in conn.execute(text(sql), params).mappings()]
 
 

@@ -169,3 +169,10 @@ def test_rules_first_then_the_model_and_the_scope(db: Engine, tmp_path: Path) ->
         assert {x["area_code"] for x in everyone["items"]} == {GRID_001, GRID_002}
         assert client.get("/forecast", params={"level": "street"},
                           headers=admin).status_code == 422
+        r = client.get("/forecast", params={"format": "geojson", "level": "grid"},
+                       headers=worker)
+        assert r.headers["content-type"].startswith("application/geo+json")
+        layer = r.json()
+        assert layer["type"] == "FeatureCollection" and layer["features"]
+        assert all(f["geometry"]["type"] == "MultiPolygon" for f in layer["features"])
+        assert {f["properties"]["area_code"] for f in layer["features"]} == {GRID_001}
