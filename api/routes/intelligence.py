@@ -14,8 +14,9 @@ Who may call what (until the access table of issue 18 lands; then one line each 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
@@ -42,20 +43,26 @@ DISPATCH_THRESHOLD = 0.5
 SUGGESTION = "a suggestion from a model trained on the case history: a person decides"
 
 
-def _active(request: Request) -> ActiveModels:
+T = TypeVar("T")
+
+
+def _per_process(request: Request, name: str, make: Callable[[], T]) -> T:
+    """One object of this server process (made at first use), kept on the app's state."""
     state = request.app.state
-    if getattr(state, "intel_models", None) is None:
-        state.intel_models = ActiveModels(state.engine)
-    models: ActiveModels = state.intel_models
-    return models
+    if getattr(state, name, None) is None:
+        setattr(state, name, make())
+    found: T = getattr(state, name)
+    return found
+
+
+def _active(request: Request) -> ActiveModels:
+    return _per_process(request, "intel_models",
+                        lambda: ActiveModels(request.app.state.engine))
 
 
 def _similar(request: Request) -> SimilarCases:
-    state = request.app.state
-    if getattr(state, "similar_cases", None) is None:
-        state.similar_cases = SimilarCases(state.engine)
-    found: SimilarCases = state.similar_cases
-    return found
+    return _per_process(request, "similar_cases",
+                        lambda: SimilarCases(request.app.state.engine))
 
 
 def _none(kind: str) -> str:
@@ -208,10 +215,7 @@ def dispatch_proposal(case_id: int, request: Request, engine: EngineDep,
     prediction = None
     fed = 0
     if isinstance(model, DispatchModel) and row is not None:
-        state = request.app.state
-        if getattr(state, "live_dispatch", None) is None:
-            state.live_dispatch = LiveDispatch()
-        live: LiveDispatch = state.live_dispatch
+        live = _per_process(request, "live_dispatch", LiveDispatch)
         with live.lock:
             fed = live.catch_up(engine, model, row.trained_at)
             prediction = model.predict(dispatch_case({**case, "department": None}), k=3,
