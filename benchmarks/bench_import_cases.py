@@ -40,6 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from layers.db.engine import make_engine  # noqa: E402
 from layers.db.migrate import migrate  # noqa: E402
 from layers.exchange.imports import CaseFields, import_cases, import_departments  # noqa: E402
+from layers.exchange.imports.report import ImportReport  # noqa: E402
 from tests.support.imports import load_sf  # noqa: E402
 from tests.support.legacy import (  # noqa: E402
     SF_OPTIONS,
@@ -66,9 +67,10 @@ def legacy_file(folder: Path, n: int, seed: int = 3) -> Path:
     return path
 
 
-def run(engine, path: Path, folder: Path, system: str) -> tuple[float, object]:  # noqa: ANN001
+def run(engine, path: Path, folder: Path, system: str) -> tuple[float, ImportReport]:  # noqa: ANN001
     started = time.perf_counter()
-    report = import_cases(engine, path, system=system, fields=CaseFields(**SF_OPTIONS),
+    fields = CaseFields(**SF_OPTIONS)  # type: ignore[arg-type]  # the tests' option dict
+    report = import_cases(engine, path, system=system, fields=fields,
                           mapping=write_sf_mapping(folder), unmapped="other",
                           timezone="America/Los_Angeles")
     return time.perf_counter() - started, report
