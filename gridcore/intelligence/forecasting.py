@@ -5,7 +5,7 @@ area × class at each level (grid, community) for the map layer, the patrol list
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -75,15 +75,19 @@ def rolling_scores(panel: Panel, weeks: int, refit: int) -> dict[str, dict[str, 
 
 
 def train_forecast(history: pd.DataFrame, *, levels: Sequence[str] = LEVELS, weeks: int = 26,
-                   refit: int = 13) -> Trained:
+                   refit: int = 13,
+                   inventory: Mapping[str, pd.DataFrame] | None = None) -> Trained:
     """Evaluate at the first of ``levels`` over the last ``weeks`` full weeks, then fit one
-    forecaster per level on every full week and forecast the week after."""
+    forecaster per level on every full week and forecast the week after. ``inventory`` per
+    level: columns area, category, parts, damaged (city parts today: the same for every week)."""
     h = _full_weeks(history[history["category"].notna()])
     panels = {}
     for level in levels:
         cases = h[h[level].notna() & (h[level] != "")]
         if len(cases):
-            panels[level] = weekly_panel(cases, area=level, category="category", at="at")
+            inv = (inventory or {}).get(level)
+            panels[level] = weekly_panel(cases, area=level, category="category", at="at",
+                                         inventory=inv if inv is not None and len(inv) else None)
     if levels[0] not in panels or panels[levels[0]].counts.shape[1] < weeks + 16:
         raise NotEnoughHistory(f"forecasting needs ≥ {weeks + 16} full weeks of cases with a "
                                f"{levels[0]}; the history has "

@@ -67,3 +67,23 @@ def class_terms(engine: Engine) -> dict[str, list[str]]:
     with engine.connect() as conn:
         rows = conn.execute(text("SELECT key, name_zh, name_en FROM category")).all()
     return {r.key: terms_from_names([r.name_zh, r.name_en]) for r in rows}
+
+
+INVENTORY = """
+SELECT {area} AS area, 'P' || p.class_code AS category, count(*) AS parts,
+       count(*) FILTER (WHERE p.state <> 'intact') AS damaged
+FROM city_part p {join}
+WHERE p.grid_code IS NOT NULL
+GROUP BY 1, 2
+"""
+
+
+def read_inventory(engine: Engine) -> dict[str, pd.DataFrame]:
+    """City parts (部件) per area × class and how many are not intact, per level: the forecast's
+    inventory features (more lamps, more lamp failures)."""
+    queries = {"grid": INVENTORY.format(area="p.grid_code", join=""),
+               "community": INVENTORY.format(
+                   area="g.community_code",
+                   join="JOIN unit_grid g ON g.code = p.grid_code AND g.gen_to IS NULL")}
+    with engine.connect() as conn:
+        return {level: pd.read_sql_query(text(sql), conn) for level, sql in queries.items()}

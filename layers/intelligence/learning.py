@@ -14,7 +14,12 @@ from gridcore.intelligence.errors import NotEnoughHistory
 from gridcore.intelligence.training import Trained, activation
 from layers.intelligence import models
 from layers.intelligence.forecasts import store_forecast
-from layers.intelligence.history import class_terms, read_history, read_sendbacks
+from layers.intelligence.history import (
+    class_terms,
+    read_history,
+    read_inventory,
+    read_sendbacks,
+)
 
 
 @dataclass
@@ -36,7 +41,7 @@ def _train(kind: str, engine: Engine, since: datetime | None, until: datetime | 
         from gridcore.intelligence.training import train_dispatch
         return train_dispatch(history, read_sendbacks(engine, since, until))
     from gridcore.intelligence.forecasting import train_forecast
-    return train_forecast(history)
+    return train_forecast(history, inventory=read_inventory(engine))
 
 
 def learn(engine: Engine, kinds: Sequence[str] = models.KINDS, *, evaluate_only: bool = False,
