@@ -166,6 +166,7 @@ def _readable(viewer: Any, case: dict[str, Any]) -> None:
             summary="The most similar earlier cases and how they ended (相似案例推荐)")
 def similar_to_case(case_id: int, request: Request, engine: EngineDep, viewer: Viewer,
                     k: Annotated[int, Query(ge=1, le=50)] = 10) -> dict[str, Any]:
+    viewer.require("case.read")
     case = _case(engine, case_id)
     _readable(viewer, case)
     items = _similar(request).for_text(
