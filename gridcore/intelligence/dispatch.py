@@ -229,7 +229,8 @@ class DispatchModel:
         n = len(self.memory.departments)
         text = np.zeros(n)
         text[self._lr_index] = self._lr.predict_proba(self._vec.transform([_doc(case)]))[0]
-        for d in self._lr_index:  # send-backs also weigh on the text model's opinion
+        # send-backs also weigh on the text model's opinion (none remembered: nothing to do)
+        for d in self._lr_index if self.memory.refusals else ():
             r = self.memory.refused_weight(case.path, case.place, self.memory.departments[d],
                                            case.at)
             if r:

@@ -75,6 +75,7 @@ class CaseMemory:
         self._cells: dict[Key, _Cell] = {}
         self._totals: dict[int, float] = {}
         self._epoch: datetime | None = None
+        self.refusals = 0  # send-backs remembered (none: nothing to look up per department)
 
     def _grow(self, at: datetime) -> float:
         if self._epoch is None:
@@ -116,6 +117,7 @@ class CaseMemory:
         """A send-back (退单): ``department`` refused a case of ``path`` at ``place``."""
         d = self._dept(department)
         g = weight * self._grow(at)
+        self.refusals += 1
         for _, key in self.keys(path, place):
             cell = self._cells.setdefault(key, _Cell())
             cell.refused[d] = cell.refused.get(d, 0.0) + g
