@@ -255,7 +255,9 @@ LevelQ = Annotated[str, Query(pattern="^(grid|community)$")]
 
 @router.get("/forecast", summary="Expected cases next week per area × class (未诉先办)",
             description="The patrol list, highest expectation first; `format=geojson` gives "
-                        "the same rows as a FeatureCollection of the areas (the map layer).")
+                        "the same rows as a FeatureCollection of the areas (the map layer).",
+            responses={200: {"content": {"application/json": {},
+                                         "application/geo+json": {}}}})
 def forecast_list(request: Request, engine: EngineDep, viewer: Viewer,
                   level: LevelQ = "community", category: str | None = None,
                   limit: Annotated[int, Query(ge=1, le=5000)] = 50,
