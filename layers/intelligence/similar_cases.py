@@ -14,7 +14,6 @@ from typing import Any
 
 from sqlalchemy import Engine, text
 
-from gridcore.intelligence.errors import NotFitted
 from gridcore.intelligence.similar import SimilarCase, SimilarIndex, StoredCase
 from gridcore.security.access import Scope
 from layers.security.scoping import case_scope_sql
@@ -48,8 +47,9 @@ class SimilarCases:
         self._index: SimilarIndex | None = None
         self._last_id = 0
 
-    def refresh(self) -> SimilarIndex:
-        """The index, with every case stored since the last call added."""
+    def refresh(self) -> SimilarIndex | None:
+        """The index, with every case stored since the last call added (None while no stored
+        case has a description)."""
         with self._lock:
             with self.engine.connect() as conn:
                 rows = conn.execute(text(TEXTS), {"after": self._last_id}).all()
@@ -61,8 +61,6 @@ class SimilarCases:
                 else:
                     self._index.add(cases)
                 self._last_id = cases[-1].case_id
-            if self._index is None:
-                raise NotFitted("no stored case has a description yet: nothing to compare with")
             return self._index
 
     def for_text(self, text_: str, scope: Scope, *, k: int = 10, category: str | None = None,
@@ -71,6 +69,8 @@ class SimilarCases:
         """The ``k`` most similar earlier cases the caller may read, each with how it ended."""
         index = self.refresh()
         out: list[dict[str, Any]] = []
+        if index is None:
+            return out  # nothing described yet: nothing is similar
         for fetch in (k * 3, k * 30, k * 300):  # scope may drop many: widen until k are found
             found = index.query(text_, k=fetch, category=category, place=place, before=before,
                                 exclude=exclude)
