@@ -13,8 +13,8 @@
 - ``case_forecast``: the expected cases of the week after a forecast model's data, per area
   (grid, community) × class, for the map layer and the patrol list.
 
-Revision ID: 0013_intelligence
-Revises: 0012_audit_guard
+Revision ID: 0017_intelligence
+Revises: 0016_levels
 Create Date: 2026-12-06
 """
 
@@ -22,8 +22,8 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = "0013_intelligence"
-down_revision = "0012_audit_guard"
+revision = "0017_intelligence"
+down_revision = "0016_levels"
 branch_labels = None
 depends_on = None
 
