@@ -38,6 +38,7 @@ from api.routes import (
 from api.routes import cases as case_routes
 from api.routes import devices as device_routes
 from api.routes import geocode as geocode_routes
+from api.routes import intelligence as intelligence_routes
 from api.routes import map as map_routes
 from api.routes import open311 as open311_routes
 from api.routes import resolve as resolve_routes
@@ -161,6 +162,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.include_router(me.router)
     app.include_router(patrol.router)
     app.include_router(field.router)
+    app.include_router(intelligence_routes.router)
     app.include_router(i18n.router)
     app.include_router(static_files.router)
     security_headers.install(app, tile_origins(settings.map))

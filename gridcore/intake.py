@@ -155,6 +155,8 @@ class Report:
     photos: list[Photo] = field(default_factory=list)
     fix: DeviceFix | None = None
     address: str = ""
+    # "predicted": the reporter gave no class and the classifier filed it (智能分类)
+    category_source: str = "reported"
 
     @property
     def placed(self) -> bool:
@@ -194,7 +196,7 @@ class Report:
     def payload_hash(self) -> str:
         """What makes two reports with one key the same report (a resend) or not (a 409)."""
         body: dict[str, Any] = {
-            "category": self.category,
+            "category": self.category if self.category_source == "reported" else "",
             "lon": round(self.lon, 9) if self.lon is not None else None,
             "lat": round(self.lat, 9) if self.lat is not None else None,
             "crs": self.crs.upper(), "description": self.description, "source": self.source,

@@ -51,8 +51,11 @@ class CaseIn(BaseModel):
     # the limits are intake's own (gridcore.intake), the same for every channel
     idempotency_key: str = Field(min_length=1, max_length=MAX_KEY)
     # A key (P0120, E0103); longer text is looked up so that the answer can list the
-    # closest classes (an unknown category is a 422 naming them).
-    category: str = Field(min_length=1, max_length=64, examples=["P0120", "E0103"])
+    # closest classes (an unknown category is a 422 naming them). Omitted: the classifier
+    # files the report when it is confident enough (智能分类), else 422 with its top 3 as
+    # suggestions; the case then says ``category_source: predicted``
+    category: str | None = Field(default=None, min_length=1, max_length=64,
+                                 examples=["P0120", "E0103"])
     lon: float | None = Field(None, description="with lat; or give an address instead")
     lat: float | None = None
     crs: str = Field(default="EPSG:4326", max_length=MAX_CRS)
@@ -173,6 +176,12 @@ async def read_report(request: Request, settings: CaseSettings,
         raise pydantic_problem(exc) from None
     fields = body.model_dump(exclude={"fix_lon", "fix_lat", "fix_accuracy_m", "fix_at"})
     fields["source"] = fields["source"] or ""  # "": not given, decided by who files it
+    if body.category is None:
+        from api.routes.intelligence import predicted_category
+
+        fields["category"] = await run_in_threadpool(predicted_category, request,
+                                                     body.description)
+        fields["category_source"] = "predicted"
     return Report(photos=photos, fix=_fix(body), **fields)
 
 

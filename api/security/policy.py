@@ -153,6 +153,7 @@ APPEALS = "the appeals of parties the caller may see in detail"
 REFRESH = ("the session of the refresh token sent (rotated, or signed out); a wrong, reused, "
            "revoked or expired token: 401")
 SHIFT = "the caller's own shifts; another's: 404"
+FORECAST = "rows of grids and communities inside the caller's areas"
 SIGNED_IN = may("features.read", stand_in=False)  # any signed-in user, for their own things
 OPEN311_READ = may("case.read", keys=True, public="open311_feed", stand_in=False)
 OPEN311_SCOPE = ("a key: the cases it filed; a user: " + CASES + "; the public feed: no "
@@ -222,6 +223,14 @@ TABLE: tuple[Line, ...] = (
          "outside the caller's areas: 403; the step by role (gridcore/lifecycle.py)"),
     line("POST /cases/{case_id}/{action}", may("case.act"),
          "outside the caller's areas: 403; the step by role (gridcore/lifecycle.py)"),
+    # intelligence (issue 22): every answer is a suggestion naming its model
+    line("POST /classify", may("case.report")),
+    line("POST /similar", may("case.read"), "similar earlier " + CASES),
+    line("GET /cases/{case_id}/similar", may("case.read"),
+         CASE_404 + "; the similar cases: " + CASES),
+    line("GET /cases/{case_id}/dispatch-proposal", may("dispatch.propose"), CASE_404),
+    line("GET /forecast", may("forecast.read"), FORECAST),
+    line("GET /forecast/warnings", may("forecast.read"), FORECAST),
     # Open311 GeoReport v2
     line("GET /open311/v2/discovery.{fmt}", ANYONE),
     line("GET /open311/v2/services.{fmt}", ANYONE),

@@ -4,7 +4,8 @@ service and the demo city into commands, one module per command group:
 
 ``db`` (cluster, migrations, backups) · ``data`` (import, export) · ``grids`` (draw, check,
 resolve FILE) · ``cases`` (dispatch rules) · ``security`` (users, keys, audit) · ``demo`` ·
-``serve`` · ``config`` · ``briefing`` · ``channels`` (devices, ingest mqtt, broker).
+``serve`` · ``config`` · ``briefing`` · ``channels`` (devices, ingest mqtt, broker) · ``learn`` and
+``forecast`` (the intelligence room).
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ import sys
 
 import typer
 
-from gridcore.cli import briefing, cases, channels, config, data, db, demo, grids, security, serve
+from gridcore.cli import (briefing, cases, channels, config, data, db, demo, grids, learn, security,
+                          serve)
 from gridcore.cli.common import Invocation
 from gridcore.errors import GridcoreError
 
@@ -44,6 +46,8 @@ app.command("briefing")(briefing.briefing)
 app.add_typer(channels.devices_app, name="devices")
 app.add_typer(channels.ingest_app, name="ingest")
 app.add_typer(channels.broker_app, name="broker")
+app.command("learn")(learn.learn)
+app.command("forecast")(learn.forecast)
 
 
 def main() -> None:

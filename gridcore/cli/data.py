@@ -32,7 +32,7 @@ def _import(ctx: typer.Context, kind: str, path: str, **options: object) -> None
 
     made = engine(ctx)
     tree = settings(ctx)
-    if kind == "parts":  # the one H3 resolution of parts and cases
+    if kind in ("parts", "cases"):  # the one H3 resolution of parts and cases
         options["h3_resolution"] = tree.h3_resolution
     if kind in ("parts", "entities"):  # resolve's snap rule
         options["snap_m"] = tree.resolve.snap_m
@@ -145,6 +145,72 @@ def import_addresses(ctx: typer.Context, path: str,
     _import(ctx, "addresses", path, source=source, street_field=street_field,
             number_field=number_field, name_field=name_field, id_field=id_field, crs=crs,
             layer=layer, lon_field=lon_field, lat_field=lat_field)
+
+
+def _columns(value: str | None) -> tuple[str, ...]:
+    return tuple(c.strip() for c in (value or "").split(",") if c.strip())
+
+
+@import_app.command("cases")
+def import_cases(
+        ctx: typer.Context, path: str,
+        system: Annotated[str, typer.Option(help="name of the legacy system (e.g. sf311): "
+                                                 "with the id it identifies each case; a "
+                                                 "re-import updates instead of duplicating")],
+        id_field: Annotated[str, typer.Option(help="column of the original case id")],
+        opened_field: Annotated[str, typer.Option(help="column of the time it was opened")],
+        closed_field: Annotated[str | None, typer.Option(help="column of the closing time")
+                                ] = None,
+        text_field: Annotated[list[str] | None, typer.Option(
+            help="column(s) of the text, joined by line breaks in this order (repeatable)")
+                              ] = None,
+        text_fields: Annotated[str | None, typer.Option(
+            help="the same, comma-separated (title,detail)")] = None,
+        category_field: Annotated[str | None, typer.Option(help="column of the category")
+                                  ] = None,
+        department_field: Annotated[str | None, typer.Option(
+            help="column of the department that handled it")] = None,
+        state_field: Annotated[str | None, typer.Option(
+            help="column of the final status (default: closed when a closing time is given)")
+                               ] = None,
+        source_field: Annotated[str | None, typer.Option(help="column of the channel")] = None,
+        address_field: Annotated[str | None, typer.Option(help="column of the address")
+                                 ] = None,
+        notes_field: Annotated[str | None, typer.Option(
+            help="column of the handling notes or the reply given")] = None,
+        mapping: Annotated[str | None, typer.Option(
+            help="CSV kind,value,code: the file's categories, departments, states and "
+                 "channels → gridcore's codes")] = None,
+        unmapped: Annotated[str, typer.Option(
+            help="refuse (list the unmapped values) | other (category E9999, no department, "
+                 "still open; the original words kept)")] = "refuse",
+        timezone: Annotated[str | None, typer.Option(
+            help="time zone of times without an offset (default GRIDCORE_CITY_TIMEZONE)")
+                            ] = None,
+        time_format: Annotated[str | None, typer.Option(
+            help="strftime format of the times (default: ISO 8601 or inferred)")] = None,
+        crs: CrsOpt = None, layer: LayerOpt = None, lon_field: LonOpt = None,
+        lat_field: LatOpt = None,
+        encoding: Annotated[str | None, typer.Option(help="text encoding (utf-8)")] = None
+) -> None:
+    """Cases of a legacy system (历史案卷): CSV, GeoJSON or GeoPackage, each kept as it
+    ended (its times, final state, department), one history row "imported"."""
+    import getpass
+
+    from layers.exchange.imports import CaseFields
+
+    tree = settings(ctx)
+    fields = CaseFields(id_field=id_field, opened_field=opened_field,
+                        closed_field=closed_field,
+                        text_fields=tuple(text_field or ()) + _columns(text_fields),
+                        category_field=category_field, department_field=department_field,
+                        address_field=address_field, state_field=state_field,
+                        source_field=source_field, notes_field=notes_field)
+    _import(ctx, "cases", path, system=system, fields=fields, mapping=mapping,
+            unmapped=unmapped, timezone=timezone or tree.cases.city_timezone,
+            time_format=time_format, snap_m=tree.resolve.snap_m,
+            actor=f"cli:{getpass.getuser()}", crs=crs, layer=layer, lon_field=lon_field,
+            lat_field=lat_field, encoding=encoding)
 
 
 @import_app.command("departments")

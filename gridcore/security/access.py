@@ -79,6 +79,10 @@ ACTIONS: dict[str, frozenset[Role]] = {
     "alarm.ingest": frozenset({X}),        # machines send alarms with iot / video keys
     "case.locate": frozenset({D, M, X}),   # the 待定位 queue: reports waiting for a place
     "case.discuss": frozenset({W, D, H, M, X}),  # a case's consultation thread (会商)
+    # intelligence (issue 22): the learned dispatch proposal is the dispatcher's; the forecast
+    # (patrol list, warnings) for those who patrol, dispatch, supervise or analyse
+    "dispatch.propose": frozenset({D, X}),
+    "forecast.read": frozenset({W, D, M, A, X}),
 }
 
 # Machine clients (Open311 apps, IoT sensors) authenticate with API keys, not roles.

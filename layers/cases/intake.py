@@ -377,6 +377,7 @@ class Group:
             "address": report.address or None, "intake": intake,
             "actor": filing.filed_by, "role": filing.role, "caller": filing.caller,
             "attachments": attachments, "photos": photos,
+            "category_source": report.category_source,
             "details": {"source": report.source, "proposal": resolution.get("responsible"),
                         "duplicates": len(duplicates)},
             "audit": {"role": filing.role, "source": report.source,

@@ -99,7 +99,16 @@ def case_dict(row: Mapping[str, Any], calendar: WorkingCalendar, now: datetime,
         "self_handled": row.get("self_handled", False), "callback": row.get("callback"),
         # a report placed from its address says what the geocoder found (接诉即办)
         "geocoding": intake.get("geocoding"),
+        # reported by a person, predicted by the classifier at intake, or imported
+        "category_source": row.get("category_source") or "reported",
     }
+    if intake.get("classification"):
+        out["classification"] = intake["classification"]
+    if intake.get("handled_before"):
+        out["handled_before"] = intake["handled_before"]
+    if row.get("source_system"):
+        out["imported"] = {"system": row["source_system"], "id": row["source_id"],
+                           "original": row.get("origin") or {}}
     if history is not None:
         out["history"] = [{
             "id": h["id"], "at": _iso(h["at"]), "actor": h["actor"], "role": h["role"],

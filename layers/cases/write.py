@@ -37,6 +37,7 @@ FIELDS = {
     "warn": "timestamptz", "deadline": "timestamptz", "intake": "jsonb", "actor": "text",
     "role": "text", "attachments": "jsonb", "details": "jsonb", "audit": "jsonb",
     "photos": "jsonb", "caller": "text", "location_source": "text", "address": "text",
+    "category_source": "text",
 }
 
 # case_record column ← the record's field (the id is the one intake's read reserved:
@@ -56,8 +57,11 @@ FROM_RECORD = {
     "warn_at": "warn", "deadline_at": "deadline", "created_at": "now", "updated_at": "now",
     "caller": "caller",
     "location_source": "location_source", "address": "address",
+    "category_source": "category_source",
 }
 CONSTANTS = {"state": "reported", "stage": "dispatch"}
+# Columns only an imported case fills (layers.exchange.imports.cases): NULL here, not read back
+IMPORT_ONLY = ("source_system", "source_id", "origin")
 
 _SQL = """
 WITH r AS MATERIALIZED (
@@ -90,7 +94,7 @@ FROM c JOIN r ON r.key = c.idempotency_key,
 )"""
 # What the database makes (the intake document and the geometry are the caller's already)
 _MADE = [column.name for column in case_record.columns
-         if column.name not in (*FROM_RECORD, *CONSTANTS, "intake", "geom")]
+         if column.name not in (*FROM_RECORD, *CONSTANTS, *IMPORT_ONLY, "intake", "geom")]
 _PARTS = {
     "fields": ", ".join(f"{name} {kind}" for name, kind in FIELDS.items()),
     "insert_columns": ", ".join([*FROM_RECORD, *CONSTANTS]),
@@ -113,6 +117,7 @@ def _run(statement: Prepared, conn: Connection, reports: Sequence[dict[str, Any]
 def _stored(record: dict[str, Any], made: dict[str, Any]) -> dict[str, Any]:
     row = {column: record.get(field) for column, field in FROM_RECORD.items()}
     row.update(CONSTANTS, lon=record["lon"], lat=record["lat"])
+    row.update(dict.fromkeys(IMPORT_ONLY))
     row.update(made)
     return row
 

@@ -38,8 +38,40 @@ def column_types(conn: Connection, table: str) -> dict[str, str]:
         {"t": table}).all())
 
 
+# Fixed-width types from numpy arrays: big-endian values (PostgreSQL's send format).
+# timestamptz: microseconds since 2000-01-01 UTC, from datetime64 values (NaT = NULL).
+_PG_EPOCH = np.datetime64("2000-01-01T00:00:00", "us")
+_FIXED = {"float8": ">f8", "int8": ">i8", "timestamptz": ">i8"}
+
+
+def _fixed_width(values: np.ndarray, typname: str) -> pa.Array:
+    """A numpy column of a fixed-width type as binary values (NaN / NaT / masked → NULL)."""
+    if typname == "timestamptz":
+        stamps = np.asarray(values, dtype="datetime64[us]")
+        valid = ~np.isnat(stamps)
+        raw = np.where(valid, (stamps - _PG_EPOCH).astype(np.int64), 0)
+    elif typname == "float8":
+        raw = np.asarray(values, dtype=np.float64)
+        valid = np.isfinite(raw)
+    else:
+        masked = np.ma.getmaskarray(values)
+        raw = np.asarray(np.ma.getdata(values), dtype=np.int64)
+        valid = ~masked
+    n = len(raw)
+    data = np.ascontiguousarray(raw, dtype=_FIXED[typname]).tobytes()
+    offsets = np.arange(0, 8 * n + 1, 8, dtype=np.int32)
+    bitmap = None if valid.all() else pa.array(valid).buffers()[1]
+    return pa.Array.from_buffers(pa.binary(), n, [bitmap, pa.py_buffer(offsets),
+                                                  pa.py_buffer(data)],
+                                 null_count=int(n - valid.sum()))
+
+
 def as_bytes(values: Any, typname: str) -> pa.Array:
-    """One column as the binary values COPY expects for its type (nulls kept)."""
+    """One column as the binary values COPY expects for its type (nulls kept). Text, jsonb
+    and geometry (EWKB) come as strings or bytes; float8, int8 and timestamptz as numpy
+    arrays (NaN / NaT / masked entries are NULL)."""
+    if typname in _FIXED and isinstance(values, np.ndarray):
+        return _fixed_width(values, typname)
     if isinstance(values, pa.ChunkedArray):
         values = values.combine_chunks()
     if not isinstance(values, pa.Array):

@@ -55,7 +55,8 @@ case_record = Table(
     Column("payload_hash", String(64), nullable=False),
     Column("category_key", String(5), ForeignKey("category.key"), nullable=False),
     Column("description", Text, nullable=False, server_default=""),
-    # NULL: a report filed without a place waits in the 待定位 queue (location_source unlocated)
+    # NULL: a report filed without a place waits in the 待定位 queue (location_source unlocated),
+    # or an imported case had no location (the intelligence migration)
     Column("geom", Geometry("POINT", srid=SRID, spatial_index=False)),
     Column("input_crs", String(32), nullable=False),
     Column("input_x", Float),
@@ -99,6 +100,12 @@ case_record = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("closed_at", DateTime(timezone=True)),
     Column("version", Integer, nullable=False, server_default="1"),
+    # imported history (the intelligence migration): the legacy system and its id, the
+    # original values (origin)
+    Column("source_system", String(64)),
+    Column("source_id", Text),
+    Column("category_source", String(10), nullable=False, server_default="reported"),
+    Column("origin", JSONB),
 )
 
 case_history = Table(

@@ -188,6 +188,8 @@ def request_of(line: Line, city: City, collection: str = "grids") -> dict[str, A
             ("POST", "/open311/v2/requests.{fmt}"): {"data": {
                 "service_code": "E0103", "lat": str(INSIDE_001[1]),
                 "long": str(INSIDE_001[0]), "description": uuid.uuid4().hex}},
+            ("POST", "/classify"): {"json": {"text": "路边有暴露垃圾"}},
+            ("POST", "/similar"): {"json": {"text": "暴露垃圾"}},
             ("POST", "/patrol/shifts"): {"json": {"id": str(uuid.uuid4()),
                                                   "started_at": _now()}},
             ("POST", "/patrol/shifts/{shift_id}/points"): {"json": {"points": [
@@ -354,6 +356,61 @@ def _one_case(city: City) -> None:
         assert _get(city, "w1", line).status_code == 200, line
         assert _get(city, "w2", line).status_code == 404, line
         assert _get(city, "other_handler", line).status_code == 404, line
+
+
+# -- intelligence (issue 22) ---------------------------------------------------------------------
+scope_probe("GET /cases/{case_id}/similar")(_in_and_out(
+    "GET /cases/{case_id}/similar", _status(200), _status(404)))
+
+
+@scope_probe("POST /similar")
+def _similar_text(city: City) -> None:
+    def found(who: str) -> set[int]:
+        r = _get(city, who, "POST /similar")
+        assert r.status_code == 200, r.text
+        return {i["id"] for i in r.json()["items"]}
+    assert city.case in found("w1")
+    assert city.case not in found("w2")
+
+
+@scope_probe("GET /cases/{case_id}/dispatch-proposal")
+def _dispatch_proposal(city: City) -> None:
+    # dispatchers usually see the city: one limited to grid 002 does not see grid 001's case
+    engine = city.client.app.state.engine  # type: ignore[attr-defined]
+    users.add_user(engine, "d_east", PASSWORD, "dispatcher", areas=[GRID_002])
+    token, _ = issue_token(city.client.app.state.settings.security,  # type: ignore[attr-defined]
+                           "d_east", "dispatcher", minutes=10)
+    city.headers["d_east"] = {"Authorization": f"Bearer {token}"}
+    line = "GET /cases/{case_id}/dispatch-proposal"
+    assert _get(city, "dispatcher", line).status_code == 200
+    assert _get(city, "d_east", line).status_code == 404
+
+
+@scope_probe("GET /forecast")
+@scope_probe("GET /forecast/warnings")
+def _forecast(city: City) -> None:
+    from gridcore.intelligence.forecasting import ForecastModels
+    from gridcore.intelligence.serialize import dumps
+
+    engine = city.client.app.state.engine  # type: ignore[attr-defined]
+    blob = dumps(ForecastModels(), kind="forecast")
+    with engine.begin() as conn:  # one stored forecast (this probe serves two lines)
+        if conn.execute(text("SELECT count(*) FROM intel_model")).scalar_one() == 0:
+            model = conn.execute(text(
+                "INSERT INTO intel_model (kind, version, n_cases, sklearn_version, active, "
+                "size_bytes, model) VALUES ('forecast', 1, 1, 'x', true, :n, :b) "
+                "RETURNING id"), {"n": len(blob), "b": blob}).scalar_one()
+            for grid in (GRID_001, GRID_002):
+                conn.execute(text(
+                    "INSERT INTO case_forecast VALUES (:m, 'grid', :g, 'E0103', "
+                    "date_trunc('week', now())::date, 0.1, 1)"), {"m": model, "g": grid})
+    for line in ("GET /forecast", "GET /forecast/warnings"):
+        areas = {w: {i["area_code"] for i in _get(city, w, line, level="grid").json()["items"]}
+                 for w in ("w1", "w2", "dispatcher")}
+        assert GRID_002 not in areas["w1"] and GRID_001 not in areas["w2"], (line, areas)
+        if line == "GET /forecast":
+            assert areas == {"w1": {GRID_001}, "w2": {GRID_002},
+                             "dispatcher": {GRID_001, GRID_002}}, areas
 
 
 @scope_probe("GET /me/tasks")

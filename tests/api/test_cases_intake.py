@@ -195,7 +195,7 @@ def test_multipart_with_photo(api: TestClient, tmp_path) -> None:  # type: ignor
 
 
 @pytest.mark.parametrize(("mutate", "status", "field"), [
-    (lambda b: b.update(category="E9999"), 422, "category"),
+    (lambda b: b.update(category="E9998"), 422, "category"),
     (lambda b: b.update(category="0103"), 422, "category"),
     (lambda b: b.update(lon=OUTSIDE[0], lat=OUTSIDE[1]), 422, "location"),
     (lambda b: b.pop("lat"), 422, "lat"),

@@ -56,7 +56,7 @@ def test_services_and_definitions(server: str) -> None:
     assert definition["attributes"][0]["code"] == "source"
     xml = GeoReport(server, output_format="xml")
     assert any(s["service_code"] == "E0103" for s in xml.get_service_list())
-    assert httpx.get(f"{server}/services/E9999.json").status_code == 404
+    assert httpx.get(f"{server}/services/E9998.json").status_code == 404
     disc = httpx.get(f"{server}/discovery.json").json()
     assert disc["endpoints"][0]["url"] == server
 
@@ -107,8 +107,8 @@ def test_refusals_write_nothing(server: str, db) -> None:  # type: ignore[no-unt
     before = row_counts(db)
     r = post(server, api_key="wrong")
     assert r.status_code == 403 and "api_key" in r.json()[0]["description"]
-    r = post(server, service_code="E9999")
-    assert r.status_code == 400 and "E9999" in r.json()[0]["description"]
+    r = post(server, service_code="E9998")
+    assert r.status_code == 400 and "E9998" in r.json()[0]["description"]
     r = post(server, lat=OUTSIDE[1], long=OUTSIDE[0])
     assert r.status_code == 400 and "outside" in r.json()[0]["description"]
     r = post(server, "xml", lat=None)

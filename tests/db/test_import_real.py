@@ -57,7 +57,7 @@ def test_sf_neighbourhoods_and_tracts(db) -> None:  # noqa: ANN001
     version = scalar(db, "SELECT version FROM layer_version WHERE layer = 'grids'")
     again = load_grids(db, tracts)
     assert (again.generation, again.kept, again.inserted, again.closed) == (1, 195, 0, 0)
-    assert again.unchanged and "no new generation" in again.summary()
+    assert again.no_new_generation and "no new generation" in again.summary()
     assert scalar(db, "SELECT count(*) FROM grid_generation") == 1
     assert scalar(db, "SELECT version FROM layer_version WHERE layer = 'grids'") == version
     # the re-import of an area updates, never duplicates

@@ -140,7 +140,7 @@ def load_grids(engine: Engine, gdf: gpd.GeoDataFrame, *, code_field: str | None 
         if not to_close and len(codes) == report.kept:
             # Nothing would change: no new generation, and the grid layer's version stays
             # (its triggers fire on any statement), so no index or tile is rebuilt for nothing.
-            report.unchanged = True
+            report.no_new_generation = True
             report.generation = conn.execute(text(
                 "SELECT max(id) FROM grid_generation")).scalar_one()
             return report

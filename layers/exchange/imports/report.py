@@ -25,22 +25,28 @@ class ImportReport:
     updated: int = 0
     repaired: int = 0
     closed: int = 0  # grids: previous current rows closed by the new generation
-    kept: int = 0  # grids: unchanged rows kept current
+    kept: int = 0  # grids: unchanged rows kept current; cases: rows changed in gridcore since
     generation: int | None = None
     repairs: list[dict[str, Any]] = field(default_factory=list)
     crs: str | None = None  # what was assumed about the coordinates, in words
     snapped: list[dict[str, Any]] = field(default_factory=list)  # rows snapped to a grid
-    unchanged: bool = False  # grids: nothing changed, so no new generation was opened
+    no_new_generation: bool = False  # grids: nothing changed, so no new generation was opened
+    unchanged: int = 0  # cases: re-imported rows identical to the stored ones
+    notes: list[str] = field(default_factory=list)  # what the import assumed, in words
 
     def summary(self) -> str:
         parts = [f"{self.layer}: {self.inserted} inserted", f"{self.updated} updated"]
-        if self.unchanged:
+        if self.no_new_generation:
             parts.append(f"nothing changed: no new generation ({self.kept} grids unchanged "
                          "and current)")
         elif self.generation is not None:
             parts.append(f"generation {self.generation} ({self.closed} closed, "
                          f"{self.kept} kept unchanged)")
-        parts.append(f"{self.repaired} geometries repaired")
+        if self.layer == "cases":
+            parts += [f"{self.unchanged} unchanged", f"{self.kept} kept (changed in gridcore "
+                                                     "since they were imported)"]
+        else:
+            parts.append(f"{self.repaired} geometries repaired")
         if self.snapped:
             parts.append(f"{len(self.snapped)} snapped to the nearest grid")
         lines = [", ".join(parts)]
@@ -50,13 +56,15 @@ class ImportReport:
         lines += [f"  row {r['row']}: {r['reason']}" for r in self.snapped[:MAX_LISTED]]
         if len(self.snapped) > MAX_LISTED:
             lines.append(f"  … {len(self.snapped) - MAX_LISTED} more snapped rows")
+        lines += [f"  note: {note}" for note in self.notes]
         return "\n".join(lines)
 
     def as_dict(self) -> dict[str, Any]:
         return {"layer": self.layer, "inserted": self.inserted, "updated": self.updated,
                 "repaired": self.repaired, "closed": self.closed, "kept": self.kept,
-                "generation": self.generation, "unchanged": self.unchanged,
-                "repairs": self.repairs, "crs": self.crs,
+                "generation": self.generation, "no_new_generation": self.no_new_generation,
+                "unchanged": self.unchanged, "repairs": self.repairs, "crs": self.crs,
+                "notes": self.notes,
                 "snapped": self.snapped[:MAX_LISTED], "snapped_count": len(self.snapped)}
 
 

@@ -1,0 +1,254 @@
+"""Similar cases (相似案例推荐): the k most similar earlier cases, for a case or a new report.
+
+Text similarity is the cosine of TF-IDF vectors (characters 1-2 for Chinese, words 1-2 for
+English, hashed into a fixed space so cases can be added without refitting); class, place and
+recency add small boosts, so among equally worded cases the same class in the same community
+from last month comes first.
+
+Scale (1 M stored cases, k = 10, ≤ 50 ms): an inverted index (the term × case matrix in CSC
+form) with two classic prunings —
+- each stored case keeps only its ``doc_terms`` heaviest terms (static index pruning);
+- a query looks up only its ``query_terms`` heaviest terms, skipping terms found in more than
+  ``max_df`` of the cases (they rank nothing and have the longest posting lists);
+then the best ``candidates`` are rescored exactly and filtered (earlier than the query, inside
+the caller's scope). No I/O: the storage side gives texts and metadata and attaches outcomes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy import sparse
+from sklearn.feature_extraction.text import HashingVectorizer
+
+from gridcore.intelligence.errors import NotFitted
+from gridcore.intelligence.features import Language, detect_language
+
+
+@dataclass(frozen=True, slots=True)
+class StoredCase:
+    case_id: int
+    text: str
+    category: str | None = None
+    place: str | None = None  # grid or community code: used for the boost and for scoping
+    at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SimilarWeights:
+    category: float = 0.1
+    place: float = 0.05
+    recency: float = 0.05
+    recency_days: float = 365.0
+
+
+@dataclass(frozen=True, slots=True)
+class SimilarCase:
+    case_id: int
+    score: float
+    text_similarity: float
+    same_category: bool
+    same_place: bool
+    days_before: float | None
+
+
+class SimilarIndex:
+    """Sparse inverted index over stored cases (相似案例推荐)."""
+
+    def __init__(self, language: Language | None = None, *, n_features: int = 2 ** 20,
+                 doc_terms: int = 64, query_terms: int = 24, max_df: float = 0.05,
+                 candidates: int = 400, max_chars: int = 400,
+                 weights: SimilarWeights = SimilarWeights()) -> None:
+        self.language = language
+        self.n_features = n_features
+        self.doc_terms = doc_terms
+        self.query_terms = query_terms
+        self.max_df = max_df
+        self.candidates = candidates
+        self.max_chars = max_chars
+        self.weights = weights
+        self._hv: HashingVectorizer | None = None
+        self._idf: NDArray[np.float32] = np.zeros(0, dtype=np.float32)
+        self._df: NDArray[np.int64] = np.zeros(0, dtype=np.int64)
+        self._rows: sparse.csr_matrix | None = None
+        self._cols: sparse.csc_matrix | None = None
+        self._pending: list[sparse.csr_matrix] = []
+        self.ids: NDArray[np.int64] = np.zeros(0, dtype=np.int64)
+        self._cat: NDArray[np.int32] = np.zeros(0, dtype=np.int32)
+        self._place: NDArray[np.int32] = np.zeros(0, dtype=np.int32)
+        self._at: NDArray[np.float64] = np.zeros(0)
+        self._codes: dict[str, int] = {}
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def _code(self, value: str | None) -> int:
+        if value is None:
+            return -1
+        return self._codes.setdefault(value, len(self._codes))
+
+    def _counts(self, texts: Sequence[str]) -> sparse.csr_matrix:
+        if self._hv is None:
+            raise NotFitted("the similar-case index has no vectoriser yet")
+        x: sparse.csr_matrix = self._hv.transform([t[: self.max_chars] for t in texts])
+        x.data = np.log1p(x.data).astype(np.float32)
+        return x
+
+    def _weigh(self, counts: sparse.csr_matrix, keep: int) -> sparse.csr_matrix:
+        """TF-IDF, then each row keeps its ``keep`` heaviest terms, then unit length."""
+        x = counts.multiply(self._idf[None, :]).tocsr().astype(np.float32)
+        indptr, data = x.indptr, x.data
+        mask = np.ones(len(data), dtype=bool)
+        for r in np.nonzero(np.diff(indptr) > keep)[0]:
+            a, b = indptr[r], indptr[r + 1]
+            cut = np.argpartition(-data[a:b], keep)[keep:]
+            mask[a + cut] = False
+        x.data = np.where(mask, data, 0).astype(np.float32)
+        x.eliminate_zeros()
+        norms = np.sqrt(np.asarray(x.multiply(x).sum(axis=1)).ravel())
+        norms[norms == 0] = 1.0
+        return sparse.csr_matrix(sparse.diags(1.0 / norms) @ x, dtype=np.float32)
+
+    def vectoriser(self, language: Language) -> HashingVectorizer:
+        """Set (and return) the hashing vectoriser of this index for ``language``."""
+        self.language = language
+        self._hv = HashingVectorizer(
+            analyzer="char" if language == "zh" else "word", ngram_range=(1, 2),
+            n_features=self.n_features, alternate_sign=False, norm=None, dtype=np.float32)
+        return self._hv
+
+    def counts(self, texts: Sequence[str]) -> sparse.csr_matrix:
+        """log(1 + term counts) of texts in the hashed space (before IDF)."""
+        if self._hv is None:
+            self.vectoriser(self.language or detect_language(texts[:2000]))
+        return self._counts(texts)
+
+    def set_document_frequencies(self, df: NDArray[np.int64], n_docs: int) -> None:
+        self._df = df.astype(np.int64)
+        self._idf = (np.log((1 + n_docs) / (1 + self._df)) + 1).astype(np.float32)
+
+    def append_counts(self, counts: sparse.csr_matrix, ids: Sequence[int],
+                      categories: Sequence[str | None], places: Sequence[str | None],
+                      ats: Sequence[datetime | None]) -> None:
+        """Bulk load: add already counted cases (used by ``build``, ``add`` and benchmarks).
+        Call ``finish`` once after the last batch."""
+        rows = self._weigh(counts, self.doc_terms)
+        self._pending.append(rows)
+        self.ids = np.concatenate([self.ids, np.asarray(ids, dtype=np.int64)])
+        self._cat = np.concatenate([self._cat, np.array([self._code(c) for c in categories],
+                                                        dtype=np.int32)])
+        self._place = np.concatenate([self._place, np.array([self._code(p) for p in places],
+                                                            dtype=np.int32)])
+        self._at = np.concatenate([self._at, np.array(
+            [a.timestamp() if a else np.nan for a in ats], dtype=np.float64)])
+
+    def finish(self) -> None:
+        """Make the appended batches searchable (one CSR for rescoring, one CSC for lookup)."""
+        parts = ([self._rows] if self._rows is not None else []) + self._pending
+        self._rows = sparse.vstack(parts, format="csr") if len(parts) > 1 else parts[0]
+        self._pending = []
+        self._cols = self._rows.tocsc()
+
+    def build(self, cases: Sequence[StoredCase]) -> SimilarIndex:
+        """Index ``cases`` (document frequencies are learnt from them)."""
+        self._rows, self._cols, self._pending = None, None, []
+        self.ids = np.zeros(0, dtype=np.int64)
+        self._cat = np.zeros(0, dtype=np.int32)
+        self._place = np.zeros(0, dtype=np.int32)
+        self._at = np.zeros(0)
+        counts = self.counts([c.text for c in cases])
+        self.set_document_frequencies(
+            np.bincount(counts.indices, minlength=self.n_features), len(cases))
+        self.append_counts(counts, [c.case_id for c in cases], [c.category for c in cases],
+                           [c.place for c in cases], [c.at for c in cases])
+        self.finish()
+        return self
+
+    def add(self, cases: Sequence[StoredCase]) -> None:
+        """Append cases (document frequencies stay those of ``build``; rebuild now and then)."""
+        if self._rows is None:
+            self.build(cases)
+            return
+        self.append_counts(self.counts([c.text for c in cases]), [c.case_id for c in cases],
+                           [c.category for c in cases], [c.place for c in cases],
+                           [c.at for c in cases])
+        self.finish()
+
+    def query(self, text: str, *, k: int = 10, category: str | None = None,
+              place: str | None = None, before: datetime | None = None,
+              exclude: Collection[int] = (), scope: Collection[str] | None = None,
+              ) -> list[SimilarCase]:
+        """The ``k`` most similar stored cases, earlier than ``before`` when given, inside
+        ``scope`` (place codes the asker may read) when given."""
+        if self._rows is None or self._cols is None:
+            raise NotFitted("the similar-case index is empty")
+        q = self._weigh(self._counts([text]), 10 ** 9)  # the query keeps all its terms
+        if q.nnz == 0:
+            return []
+        found = self._search(q, k, self.max_df, self.query_terms, category, place, before,
+                             exclude, scope)
+        if len(found) < k:  # too few: look up every term of the query, common ones too
+            found = self._search(q, k, 1.0, q.nnz, category, place, before, exclude, scope)
+        return found
+
+    def _search(self, q: sparse.csr_matrix, k: int, max_df: float, query_terms: int,
+                category: str | None,
+                place: str | None, before: datetime | None, exclude: Collection[int],
+                scope: Collection[str] | None) -> list[SimilarCase]:
+        assert self._rows is not None and self._cols is not None
+        n = len(self.ids)
+        terms, weights = q.indices, q.data
+        usable = self._df[terms] <= max(max_df * n, 1)
+        if not usable.any():
+            usable = self._df[terms] <= np.min(self._df[terms])
+        t, w = terms[usable], weights[usable]
+        top = np.argsort(-w)[:query_terms]
+        t, w = t[top], w[top]
+        cols = self._cols
+        starts, ends = cols.indptr[t], cols.indptr[t + 1]
+        rows = np.concatenate([cols.indices[a:b] for a, b in zip(starts, ends, strict=True)])
+        vals = np.concatenate([cols.data[a:b] * wi
+                               for a, b, wi in zip(starts, ends, w, strict=True)])
+        if len(rows) == 0:
+            return []
+        acc = np.bincount(rows, weights=vals, minlength=n)  # O(postings + n), no sort
+        uniq = np.flatnonzero(acc)
+        partial = acc[uniq]
+        keep = np.ones(len(uniq), dtype=bool)
+        if before is not None:
+            keep &= self._at[uniq] < before.timestamp()
+        if scope is not None:
+            allowed = np.array([self._codes[s] for s in scope if s in self._codes], dtype=np.int32)
+            keep &= np.isin(self._place[uniq], allowed)
+        if exclude:
+            keep &= ~np.isin(self.ids[uniq], np.fromiter(exclude, dtype=np.int64))
+        uniq, partial = uniq[keep], partial[keep]
+        if len(uniq) == 0:
+            return []
+        m = min(self.candidates, len(uniq))
+        cand = uniq[np.argpartition(-partial, m - 1)[:m]]
+        cos = np.asarray((self._rows[cand] @ q.T).todense()).ravel()
+        return self._rank(cand, cos, k, category, place, before)
+
+    def _rank(self, cand: NDArray[np.int64], cos: NDArray[np.float64], k: int,
+              category: str | None, place: str | None,
+              before: datetime | None) -> list[SimilarCase]:
+        wt = self.weights
+        same_cat = (self._cat[cand] == self._codes.get(category, -2)) if category else \
+            np.zeros(len(cand), dtype=bool)
+        same_place = (self._place[cand] == self._codes.get(place, -2)) if place else \
+            np.zeros(len(cand), dtype=bool)
+        days = None
+        score = cos + wt.category * same_cat + wt.place * same_place
+        if before is not None:
+            days = (before.timestamp() - self._at[cand]) / 86400.0
+            score = score + wt.recency * np.exp(-np.nan_to_num(days, nan=1e9)
+                                                / wt.recency_days)
+        order = np.argsort(-score)[:k]
+        return [SimilarCase(int(self.ids[cand[i]]), float(score[i]), float(cos[i]),
+                            bool(same_cat[i]), bool(same_place[i]),
+                            None if days is None else float(days[i])) for i in order]

@@ -1,0 +1,60 @@
+"""相似案例推荐: planted near-duplicates come first; earlier-only and scope filters hold."""
+
+import random
+from datetime import datetime, timedelta
+
+from gridcore.intelligence.similar import SimilarIndex, StoredCase
+
+FILLER = ["请尽快处理", "严重影响居民生活", "多次反映未解决", "希望有关部门重视", "谢谢"]
+TOPICS = ["小区停车收费不合理", "学校周边交通拥堵", "医院挂号难", "工地夜间施工噪音扰民",
+          "公交线路调整不便", "农村自来水不通", "物业费上涨", "拖欠工资"]
+T0 = datetime(2020, 1, 1)
+
+
+def corpus(n: int = 400) -> list[StoredCase]:
+    rnd = random.Random(3)
+    out = []
+    for i in range(n):
+        topic = TOPICS[i % len(TOPICS)]
+        text = f"A{rnd.randint(1, 9)}区{topic}，{rnd.choice(FILLER)}，{rnd.choice(FILLER)}"
+        out.append(StoredCase(i, text, f"c{i % len(TOPICS)}", f"g{i % 7}",
+                              T0 + timedelta(days=i)))
+    return out
+
+
+def test_planted_near_duplicates_come_first() -> None:
+    cases = corpus()
+    target = "K3县金星北路明发国际工地民工受伤，工地方拒绝支付医疗费用，态度恶劣"
+    dups = [StoredCase(1000 + j, target.replace("恶劣", w), "c0", "g1", T0 + timedelta(days=j))
+            for j, w in enumerate(["很差", "恶劣！", "不好"])]
+    index = SimilarIndex().build(cases + dups)
+    found = index.query(target + "，请求帮助", k=10)
+    assert {f.case_id for f in found[:3]} == {1000, 1001, 1002}
+    assert found[0].text_similarity > 0.6
+    assert len(found) == 10
+
+
+def test_only_earlier_cases_and_only_inside_scope() -> None:
+    cases = corpus()
+    index = SimilarIndex().build(cases)
+    when = T0 + timedelta(days=100)
+    found = index.query("小区停车收费不合理", k=10, before=when)
+    assert found and all(f.days_before is not None and f.days_before > 0 for f in found)
+    assert all(f.case_id < 100 for f in found)
+    scoped = index.query("小区停车收费不合理", k=10, scope={"g2"})
+    assert scoped and all(cases[f.case_id].place == "g2" for f in scoped)
+
+
+def test_class_and_place_break_ties() -> None:
+    cases = [StoredCase(1, "路灯不亮", "lamp", "g1", T0),
+             StoredCase(2, "路灯不亮", "cover", "g2", T0)]
+    index = SimilarIndex(max_df=1.0).build(cases)
+    found = index.query("路灯不亮", category="lamp", place="g1")
+    assert [f.case_id for f in found] == [1, 2]
+    assert found[0].same_category and found[0].same_place
+
+
+def test_added_cases_are_found() -> None:
+    index = SimilarIndex().build(corpus())
+    index.add([StoredCase(5000, "地铁站电梯故障停运三天", "c9", "g1", T0)])
+    assert index.query("地铁站电梯故障停运", k=1)[0].case_id == 5000
