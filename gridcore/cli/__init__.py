@@ -14,8 +14,19 @@ import sys
 
 import typer
 
-from gridcore.cli import (briefing, cases, channels, config, data, db, demo, grids, learn, security,
-                          serve)
+from gridcore.cli import (
+    briefing,
+    cases,
+    channels,
+    config,
+    data,
+    db,
+    demo,
+    grids,
+    learn,
+    security,
+    serve,
+)
 from gridcore.cli.common import Invocation
 from gridcore.errors import GridcoreError
 

@@ -10,7 +10,7 @@ features are
   intersections need.
 
 Every row is checked before anything is written (which row, which field, why); the import is
-one transaction. Each point gets the unit grid it lies in (``grid_codes_of``: the resolver's
+one transaction. Each point gets the unit grid it lies in (``grids_of``: the resolver's
 exact rule, no snapping) or none — it is still found by the geocoder, and the summary counts
 it. A re-import updates its rows: by ``source`` + the row's ``source_id`` (OSM: ``node/<id>``),
 or, in a file without ids, by a digest of the row's street, number, name and position.
@@ -32,7 +32,7 @@ from sqlalchemy import Connection, Engine, text
 
 from gridcore.geocoding.query import number_key
 from gridcore.geocoding.text import cjk_grams, search_key
-from layers.exchange.imports.locate import grid_codes_of
+from layers.exchange.imports.locate import grids_of
 from layers.exchange.imports.osm_addresses import read_osm_addresses
 from layers.exchange.imports.reading import read_file as read_vector
 from layers.exchange.imports.reading import to_storage_crs
@@ -84,7 +84,8 @@ def _column(frame: pd.DataFrame, kind: str, given: str | None) -> pd.Series:
     return pd.Series([""] * len(frame), index=frame.index, dtype=object)
 
 
-def read_addresses(path: str | Path, crs: object = None, *, layer: str | None = None,
+def read_addresses(path: str | Path, crs: str | None = None, *, override_crs: bool = False,
+                   layer: str | None = None,
                    lon_field: str | None = None, lat_field: str | None = None,
                    encoding: str | None = None) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame,
                                                          dict[str, int]]:
@@ -94,7 +95,8 @@ def read_addresses(path: str | Path, crs: object = None, *, layer: str | None = 
         osm = read_osm_addresses(path)
         points = osm.points.assign(source="osm")
         return points, osm.streets, osm.skipped
-    frame = read_vector(path, "addresses", crs, layer=layer, lon_field=lon_field,
+    frame = read_vector(path, "addresses", crs, override_crs=override_crs, layer=layer,
+                        lon_field=lon_field,
                         lat_field=lat_field, encoding=encoding)
     kinds = frame.geometry.geom_type.fillna("")
     is_line = kinds.isin(["LineString", "MultiLineString"]).to_numpy()
@@ -285,8 +287,8 @@ def load_addresses(engine: Engine, points: gpd.GeoDataFrame,
     problems.raise_if_any()
     report = AddressReport("addresses", skipped=dict(skipped or {}))
     with engine.begin() as conn:
-        codes = grid_codes_of(conn, shapely.points([[r["lon"], r["lat"]] for r in rows])
-                              ) if rows else np.array([])
+        codes = grids_of(conn, shapely.points([[r["lon"], r["lat"]] for r in rows]),
+                         snap_m=0).grid_codes() if rows else np.array([])
         for r, code in zip(rows, codes, strict=True):
             r["grid_code"] = code
         _store(conn, rows, streets, report)
@@ -301,8 +303,9 @@ def load_addresses(engine: Engine, points: gpd.GeoDataFrame,
 def import_addresses(engine: Engine, path: str | Path, source: str | None = None,
                      **options: Any) -> AddressReport:
     """Read ``path`` (PBF, CSV, GeoPackage, GeoJSON, Shapefile) and load it."""
-    read_opts = {k: options.pop(k) for k in ("crs", "layer", "lon_field", "lat_field",
-                                             "encoding") if options.get(k) is not None}
+    read_opts = {k: options.pop(k) for k in ("crs", "override_crs", "layer", "lon_field",
+                                             "lat_field", "encoding") if k in options}
+    read_opts = {k: v for k, v in read_opts.items() if v is not None}
     points, lines, skipped = read_addresses(path, **read_opts)
     name = source or ("osm" if Path(path).suffix.lower() == ".pbf" else Path(path).stem)
     return load_addresses(engine, points, lines, source=name, skipped=skipped,
