@@ -89,6 +89,10 @@ def test_briefing_html_and_cli(db: Engine, tmp_path: Path, cli_env: dict) -> Non
     html = briefing_html(db, CASES, MODEL, Period.parse(PERIOD), None)
     assert "<script" not in html and 'src="data:image/png;base64,' in html
     assert "姑苏区" in html and "按期结案率" in html
+    assert "公式原文尚未与正式发布的标准逐条核对" in html and "not verified" not in html
+    english = briefing_html(db, CASES, MODEL, Period.parse(PERIOD), None, lang="en")
+    assert "were not verified against the published standards" in english
+    assert "公式原文" not in english
     out = tmp_path / "b.html"
     done = subprocess.run([".venv/bin/gridcore", "briefing", "--period", PERIOD, "-o",
                            str(out)], capture_output=True, text=True, env={**cli_env,
