@@ -71,11 +71,19 @@ def _font() -> dict[str, Any]:
     return {"fontfamily": [family, "sans-serif"]} if family else {}
 
 
-def _chart_figures(data: BriefingData, t: Any) -> bytes:
+def rate_bars(rates: list[Compared], attr: str) -> tuple[list[int], list[float]]:
+    """Where the bars of one series stand and their heights (%): a figure without a value
+    (no cases due in the previous period, say) gets no bar — never a bar of 0.0."""
+    at = [i for i, f in enumerate(rates) if getattr(f, attr) is not None]
+    return at, [100 * getattr(rates[i], attr) for i in at]
+
+
+def _chart_figures(data: BriefingData, t: Any) -> tuple[bytes, bool]:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
 
     font = _font()
     rates = [f for f in data.figures if f.is_rate]
@@ -84,18 +92,30 @@ def _chart_figures(data: BriefingData, t: Any) -> bytes:
     series = ((t("briefing.this_period"), "value", "#2b6cb0"),
               (t("briefing.previous_period"), "previous", "#90cdf4"),
               (t("briefing.year_before"), "year_before", "#cbd5e0"))
+    missing = False
+    handles = []
     for i, (label, attr, colour) in enumerate(series):
-        vals = [100 * (getattr(f, attr) or 0) for f in rates]
-        bars = ax.bar(x + (i - 1) * 0.26, vals, 0.26, label=label, color=colour)
+        at, vals = rate_bars(rates, attr)
+        missing = missing or len(at) < len(rates)
+        bars = ax.bar(x[at] + (i - 1) * 0.26, vals, 0.26, color=colour)
         ax.bar_label(bars, fmt="%.1f", fontsize=7)
+        for gap in sorted(set(range(len(rates))) - set(at)):  # "—" where the table has "—"
+            ax.text(gap + (i - 1) * 0.26, 1, "—", ha="center", va="bottom", fontsize=7,
+                    color="#4a5568")
+        handles.append(Patch(facecolor=colour, label=label))
+    if missing:  # the chart leaves a gap (never a 0.0 bar) and says why
+        handles.append(Patch(facecolor="none", edgecolor="none",
+                             label=t("briefing.chart_missing")))
     ax.set_xticks(x, [t(f"briefing.figure.{f.key}") for f in rates], **font)
+    ax.set_xlim(-0.6, len(rates) - 0.4)
     ax.set_ylabel("%")
     ax.set_ylim(0, 110)
     ax.spines[["top", "right"]].set_visible(False)
-    ax.legend(prop={"family": font["fontfamily"]} if font else None, fontsize=8,
-              frameon=False, ncols=3, loc="upper center", bbox_to_anchor=(0.5, 1.15))
+    ax.legend(handles=handles, prop={"family": font["fontfamily"]} if font else None,
+              fontsize=8, frameon=False, ncols=len(handles), loc="upper center",
+              bbox_to_anchor=(0.5, 1.15))
     fig.tight_layout()
-    return figure_png(fig)
+    return figure_png(fig), missing
 
 
 def _chart_classes(data: BriefingData, t: Any) -> bytes:
@@ -135,9 +155,10 @@ def _hotspot_body(engine: Engine, data: BriefingData, lang: str, cal: WorkingCal
         grids = [g for g in shapes(conn, "grid") if g["key"].startswith(data.area_code)]
     values = np.array([data.grid_cases.get(g["key"], 0) for g in grids], dtype=float)
     # quantiles, not natural breaks: FisherJenks is O(k·n²) in pure Python without numba
-    # (minutes for 20,000 grids); tied counts are merged by classify
+    # (minutes for 20,000 grids); tied counts are merged by classify; counts get whole-number
+    # breaks ("2 – 4", never "1 – 1.667")
     classes = classify(values, "quantiles", 5, higher_is_better=False,
-                       no_data_label=i18n.translate(lang, "health.no_data"))
+                       no_data_label=i18n.translate(lang, "health.no_data"), integer=True)
     colours = {c["class"]: c["colour"] for c in classes.legend}
     import json
 
@@ -223,6 +244,7 @@ def briefing_html(engine: Engine, cases: CaseSettings, model: EvaluationModel,
                                        made))
     hot_map = figure_png(map_figure(engine, _hotspot_body(engine, data, lang, cal), lang,
                                     made))
+    chart, chart_missing = _chart_figures(data, t)
     departments = _parties(data.departments, lang)
     children = (_parties(data.children, lang, set(data.children.names))
                 if data.children is not None else None)
@@ -242,10 +264,10 @@ def briefing_html(engine: Engine, cases: CaseSettings, model: EvaluationModel,
         "departments": departments, "children": children,
         "child_level": t(f"health.level.{data.children.level}") if data.children else "",
         "kind_names": kind_names,
-        "chart_figures": _png(_chart_figures(data, t)),
+        "chart_figures": _png(chart), "chart_missing": chart_missing,
         "chart_classes": _png(_chart_classes(data, t)) if data.classes else None,
         "health_map": _png(health_map), "hot_map": _png(hot_map),
-        "source_note": model.source_note, "stylesheet": stylesheet,
+        "stylesheet": stylesheet,
     }
     languages = i18n.LANGUAGES
     return environment().get_template("briefing.html").render(

@@ -231,9 +231,12 @@ def _collection(engine: ReadEngineDep, cases: CaseSettings, index: str, window: 
     table = score(engine, model, w, level, cal).table
     values = table.column(index)
     indicator = next((i for i in model.indicators if i.key == index), None)
+    defined = values[~np.isnan(values)]
+    counts = (indicator is not None and indicator.unit == "件"
+              and bool(np.all(defined == np.round(defined))))  # whole-number class breaks
     classes = classify(values, scheme, k, cuts,
                        higher_is_better=indicator is None or indicator.higher_is_better,
-                       no_data_label=i18n.translate(lang, "health.no_data"))
+                       no_data_label=i18n.translate(lang, "health.no_data"), integer=counts)
     colours = {c["class"]: c["colour"] for c in classes.legend}
     with engine.connect() as conn:
         geoms = shapes(conn, level)

@@ -71,7 +71,10 @@ def merge_classes(bins: list[float], data: np.ndarray) -> tuple[list[float], np.
 
 def classify(values: np.ndarray, scheme: str = "quantiles", k: int = 5,
              breaks: list[float] | None = None, higher_is_better: bool = True,
-             no_data_label: str = "no data") -> Classes:
+             no_data_label: str = "no data", integer: bool = False) -> Classes:
+    """Classes of ``values``. ``integer``: the values are counts, so every break is a whole
+    number (a quantile break of 1.667 between counts means "≤ 1") and the classes read
+    "0 – 1", "2 – 4": never a class "1 – 1.667" that no count can fall in."""
     if scheme not in SCHEMES:
         raise ValidationError(f"unknown scheme {scheme!r}; choose one of {', '.join(SCHEMES)}",
                               field="scheme", value=scheme, allowed=list(SCHEMES))
@@ -97,6 +100,9 @@ def classify(values: np.ndarray, scheme: str = "quantiles", k: int = 5,
                 bins = [float(b) for b in fitted.bins]
             else:
                 bins = [float(data.max())]
+        if integer:
+            # floor, not round: a count ≤ 1.667 is a count ≤ 1 (the classes stay the same)
+            bins = [float(np.floor(b + 1e-9)) for b in bins]
         bins, yb = merge_classes(bins, data)
         for pos, cls in zip(np.flatnonzero(defined), yb, strict=True):
             out[pos] = int(cls)
@@ -104,7 +110,7 @@ def classify(values: np.ndarray, scheme: str = "quantiles", k: int = 5,
     lower = float(np.nanmin(values)) if defined.any() else None
     legend: list[dict[str, object]] = []
     for i, upper in enumerate(bins):
-        lo = lower if i == 0 else bins[i - 1]
+        lo = lower if i == 0 else bins[i - 1] + 1 if integer else bins[i - 1]
         # a bottom class of tied values only (its lowest value is its upper bound): one value
         label = _fmt(upper) if lo == upper else f"{_fmt(lo)} – {_fmt(upper)}"
         legend.append({"class": i, "lower": lo, "upper": upper, "colour": colours[i],

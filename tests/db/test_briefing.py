@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
-from api.routes.briefing_doc import briefing_html, briefing_pdf, summary
+from api.routes.briefing_doc import briefing_html, briefing_pdf, rate_bars, summary
 from api.routes.evaluation import evaluation_model
 from gridcore.evaluation import Period
+from gridcore.evaluation.briefing import Compared
 from gridcore.settings import CaseSettings, Settings
 from layers.evaluation.briefing import briefing_data
 from tests.support.evaluation_planting import PERIOD, plant_month
@@ -46,6 +47,14 @@ def test_briefing_pdf_has_the_figures_names_pages_and_fonts(db: Engine, pdf_dir:
     # the planted month: 8 cases received (K1–K6, K8 — K9 came in September — plus none
     # voided), 5 registered, closed 5 of 6 due (83.3 %)
     assert "83.3%" in flat and "受理案件" in flat
+    # the planted month has no year-before rates: the table says "—", the chart draws no bar
+    # (never a 0.0 bar) and its caption says so
+    assert "无数据的比率不画柱" in flat
+    # a Chinese briefing carries no English footnote: the formula-source note is Chinese too
+    assert "公式原文尚未与正式发布的标准逐条核对" in flat
+    assert "NOT verified" not in words and "formulas follow" not in words
+    english = re.findall(r"[A-Za-z]{3,}(?:[ ,]+[A-Za-z]{3,}){3,}", words)
+    assert english == [], english
     pages = int(re.search(r"Pages:\s+(\d+)",
                           subprocess.run(["pdfinfo", str(pdf)], capture_output=True,
                                          text=True).stdout).group(1))
@@ -80,6 +89,10 @@ def test_briefing_html_and_cli(db: Engine, tmp_path: Path, cli_env: dict) -> Non
     html = briefing_html(db, CASES, MODEL, Period.parse(PERIOD), None)
     assert "<script" not in html and 'src="data:image/png;base64,' in html
     assert "姑苏区" in html and "按期结案率" in html
+    assert "公式原文尚未与正式发布的标准逐条核对" in html and "not verified" not in html
+    english = briefing_html(db, CASES, MODEL, Period.parse(PERIOD), None, lang="en")
+    assert "were not verified against the published standards" in english
+    assert "公式原文" not in english
     out = tmp_path / "b.html"
     done = subprocess.run([".venv/bin/gridcore", "briefing", "--period", PERIOD, "-o",
                            str(out)], capture_output=True, text=True, env={**cli_env,
@@ -90,3 +103,11 @@ def test_briefing_html_and_cli(db: Engine, tmp_path: Path, cli_env: dict) -> Non
                           str(out)], capture_output=True, text=True,
                          env={**cli_env, "PATH": "/usr/bin:/bin"})
     assert bad.returncode == 2 and "period" in bad.stderr
+
+
+def test_briefing_chart_leaves_a_gap_for_a_missing_value() -> None:
+    rates = [Compared("closure_rate", 0.8, None, 0.5, True),
+             Compared("on_time_rate", 0.6, 0.0, None, True)]
+    assert rate_bars(rates, "value") == ([0, 1], [80.0, 60.0])
+    assert rate_bars(rates, "previous") == ([1], [0.0])  # a real 0 % is drawn; None is not
+    assert rate_bars(rates, "year_before") == ([0], [50.0])

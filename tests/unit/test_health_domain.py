@@ -163,3 +163,24 @@ def test_legend_merges_tied_breaks_and_empty_classes() -> None:
     fixed = classify(np.array([10.0, 20, 95]), "fixed", breaks=[40, 60, 80, 100])
     assert fixed.bins == [40, 100] and fixed.merged == 2
     assert [c["count"] for c in fixed.legend] == [2, 1, 0]
+
+
+def test_counts_get_whole_number_classes() -> None:
+    """Cases per grid are counts: quantile breaks like 1.667 become 1, classes read
+    "0 – 1", "2 – 3", … and every count lands in the class it did before."""
+    from gridcore.health.classes import classify
+
+    values = np.array([0.0] * 5 + [1, 1, 2, 2, 2, 3, 5, 8, 13])
+    fractional = classify(values, "quantiles", 5, higher_is_better=False)
+    assert any(b != int(b) for b in fractional.bins)  # the defect this guards against
+    counts = classify(values, "quantiles", 5, higher_is_better=False, integer=True)
+    assert all(b == int(b) for b in counts.bins)
+    shown = [c for c in counts.legend if c["class"] is not None]
+    labels = [c["label"] for c in shown]
+    assert all("." not in label for label in labels), labels
+    for lower_class, upper_class in zip(shown, shown[1:], strict=False):
+        assert upper_class["lower"] == lower_class["upper"] + 1  # no gap, no overlap
+    assert sum(c["count"] for c in shown) == len(values)
+    for value, cls in zip(values, counts.classes, strict=True):  # each count in its class
+        assert cls is not None and shown[cls]["lower"] <= value <= shown[cls]["upper"]
+    assert labels[0] == "0" and shown[0]["count"] == 5  # one value: labelled with it

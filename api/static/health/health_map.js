@@ -4,6 +4,7 @@
 // GeoJSON of /health/choropleth, draws it, the legend and the tooltips. No tile layer: the
 // grids are the map (government networks are often offline).
 import { loadMessages, t } from '../i18n.js';
+import { openExplain, wireExplain } from './explain.js';
 
 const ROOT = document.documentElement.dataset.root || '';
 const TOKEN = 'gridcore-token';  // the same session as the one map (/map)
@@ -25,10 +26,15 @@ function el(tag, text, className) {
   return node;
 }
 
-async function fetchChoropleth() {
-  const headers = { Accept: 'application/geo+json' };
+function authHeaders(accept) {
+  const headers = { Accept: accept };
   const token = sessionStorage.getItem(TOKEN);
   if (token) headers.Authorization = `Bearer ${token}`;
+  return headers;
+}
+
+async function fetchChoropleth() {
+  const headers = authHeaders('application/geo+json');
   const url = `${ROOT}/health/choropleth?${new URLSearchParams(config.params)}`;
   const response = await fetch(url, { headers });
   if (response.status === 401) {
@@ -78,15 +84,39 @@ function draw(data) {
   state.layer = L.geoJSON(data, {
     style: (feature) => ({ fillColor: feature.properties.colour, color: '#555', weight: 0.5,
       fillOpacity: 0.75 }),
-    onEachFeature: (feature, shape) => shape.bindTooltip(() => tooltip(feature.properties),
-      { sticky: true }),
+    onEachFeature: (feature, shape) => {
+      shape.bindTooltip(() => tooltip(feature.properties), { sticky: true });
+      shape.on('click', () => explain(feature, shape.getElement()));
+    },
   }).addTo(state.map);
+  focusable();
   if (data.bbox) {
     const [x0, y0, x1, y1] = data.bbox;
     state.map.fitBounds([[y0, x0], [y1, x1]], { padding: [12, 12] });
   }
   drawLegend(data.legend);
   status(data.features.length ? '' : t('health.areas_shown', { n: 0 }));
+}
+
+// A click, or Enter / Space on a focused shape, opens the explanation panel.
+function explain(feature, from) {
+  openExplain(config, feature, authHeaders('application/json'), from);
+}
+
+function focusable() {
+  state.layer.eachLayer((shape) => {
+    const node = shape.getElement && shape.getElement();
+    if (!node) return;
+    const { name, code } = shape.feature.properties;
+    node.setAttribute('tabindex', '0');
+    node.setAttribute('role', 'button');
+    node.setAttribute('aria-label', `${name && name !== code ? `${name} ` : ''}${code || shape.feature.id} · ${t('health.explain')}`);
+    node.addEventListener('keydown', (event) => {
+      if (event.key !== 'Enter' && event.key !== ' ') return;
+      event.preventDefault();
+      explain(shape.feature, node);
+    });
+  });
 }
 
 // -- signing in (only when the server asks for it: production mode) ---------------------------
@@ -135,6 +165,7 @@ async function start() {
   state.map.setView([0, 0], 2);
   L.control.scale().addTo(state.map);
   wireSelectors();
+  wireExplain();
   // for the browser tests and for what the page grows next (click-to-explain…)
   window.gridcoreHealth = { get map() { return state.map; }, get layer() { return state.layer; },
     get data() { return state.data; }, reload: load };
