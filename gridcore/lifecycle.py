@@ -9,9 +9,13 @@
     checked ─close 结案→ closed (needs a passing check) | ─rework 返工→ rework (needs a reason)
 
 Side actions that keep the state: extend 延期 (new limit + reason), park 挂账 (clock paused,
-reason), unpark 解除挂账, supervise 督办 (reason). merge 并案 ends a duplicate as ``merged``
-under a primary case; reopen 重新打开 brings back a closed case (→ rework) or a voided one
-(→ reported).
+reason), unpark 解除挂账, supervise 督办 (reason; the system supervises overdue cases by itself,
+:mod:`gridcore.supervision`), assign 指派 (a team leader names the handler of the team).
+merge 并案 ends a duplicate as ``merged`` under a primary case, whose history records it too;
+reopen 重新打开 brings back a closed case (→ rework) or a voided one (→ reported).
+
+Dispatching to another department than the proposal (改派) needs a reason, recorded with the
+step. Each step raises its domain event (:mod:`gridcore.events`), written with the change.
 
 :func:`plan` is the only gate: it checks the state, the actor's role and the requirements, and
 says what the step needs from storage (a department that must exist, a primary case to check,
@@ -31,6 +35,7 @@ from typing import Any
 
 from gridcore.calendar import Interval, WorkingCalendar
 from gridcore.errors import Conflict, Forbidden, ValidationError
+from gridcore.events import EventKind
 from gridcore.resolution import ResponsibleParty
 from gridcore.security.access import Role
 from gridcore.taxonomy import Stage, TimeLimit, default_taxonomy
@@ -70,6 +75,7 @@ class Action(StrEnum):
     UNPARK = "unpark"
     SUPERVISE = "supervise"
     REOPEN = "reopen"
+    ASSIGN = "assign"
 
 
 class NotPermitted(Forbidden):
@@ -86,6 +92,9 @@ TERMINAL_STATES = frozenset({S.CLOSED, S.VOIDED, S.MERGED})
 OPEN_STATES = frozenset(S) - TERMINAL_STATES
 # The clock can be paused once a case is registered and until it is checked.
 _PARKABLE = frozenset({S.REGISTERED, S.DISPATCHED, S.ACCEPTED, S.SENT_BACK, S.REWORK})
+# A department's case can be given to a handler of the team while the department holds it.
+_ASSIGNABLE = frozenset({S.DISPATCHED, S.ACCEPTED, S.REWORK, S.HANDLED})
+E = EventKind
 _HANDLERS = frozenset({R.DEPARTMENT_HANDLER, R.ADMIN})
 _DESK = frozenset({R.DISPATCHER, R.MANAGER, R.ADMIN})
 CHECK_RESULTS = ("pass", "fail")
@@ -103,14 +112,16 @@ class Transition:
     # Roles allowed this step only from some of its states (a grid worker voids a case only
     # when verifying it: 核实不实)
     only_from: dict[Role, frozenset[State]] = field(default_factory=dict)
+    event: EventKind = EventKind.CHANGED  # the domain event the step raises
 
 
 def _t(action: Action, sources: set[State] | frozenset[State], to: State | None,
        roles: set[Role] | frozenset[Role], requires: tuple[str, ...] = (),
        stage: Stage | None = None, zh: str = "", photos: bool = False,
-       only_from: dict[Role, frozenset[State]] | None = None) -> Transition:
+       only_from: dict[Role, frozenset[State]] | None = None,
+       event: EventKind = EventKind.CHANGED) -> Transition:
     return Transition(action, dict.fromkeys(sorted(sources), to), frozenset(roles), requires,
-                      stage, zh, photos, only_from or {})
+                      stage, zh, photos, only_from or {}, event)
 
 
 TRANSITIONS: dict[Action, Transition] = {t.action: t for t in [
@@ -123,25 +134,32 @@ TRANSITIONS: dict[Action, Transition] = {t.action: t for t in [
     _t(Action.REGISTER, {S.VERIFIED}, S.REGISTERED, {R.DISPATCHER, R.ADMIN, R.SYSTEM},
        zh="立案"),
     _t(Action.DISPATCH, {S.REGISTERED, S.SENT_BACK}, S.DISPATCHED,
-       {R.DISPATCHER, R.ADMIN, R.SYSTEM}, ("department",), Stage.HANDLE, "派遣"),
+       {R.DISPATCHER, R.ADMIN, R.SYSTEM}, ("department",), Stage.HANDLE, "派遣",
+       event=E.DISPATCHED),
     _t(Action.ACCEPT, {S.DISPATCHED}, S.ACCEPTED, _HANDLERS, zh="签收"),
-    _t(Action.SEND_BACK, {S.DISPATCHED}, S.SENT_BACK, _HANDLERS, ("reason",), zh="退单"),
+    _t(Action.SEND_BACK, {S.DISPATCHED}, S.SENT_BACK, _HANDLERS, ("reason",), zh="退单",
+       event=E.SENT_BACK),
     _t(Action.HANDLE, {S.ACCEPTED, S.REWORK}, S.HANDLED, _HANDLERS, zh="处置", photos=True),
     _t(Action.FEED_BACK, {S.HANDLED}, S.FED_BACK, _HANDLERS, stage=Stage.CHECK, zh="反馈",
        photos=True),
     _t(Action.CHECK, {S.FED_BACK}, S.CHECKED, {R.GRID_WORKER, R.ADMIN}, ("check_result",),
        zh="核查", photos=True),
-    _t(Action.CLOSE, {S.CHECKED}, S.CLOSED, _DESK, ("check_result",), zh="结案"),
-    _t(Action.REWORK, {S.CHECKED}, S.REWORK, _DESK, ("reason",), Stage.HANDLE, "返工"),
-    _t(Action.MERGE, OPEN_STATES, S.MERGED, _DESK, ("primary_case_id",), zh="并案"),
+    _t(Action.CLOSE, {S.CHECKED}, S.CLOSED, _DESK, ("check_result",), zh="结案",
+       event=E.CLOSED),
+    _t(Action.REWORK, {S.CHECKED}, S.REWORK, _DESK, ("reason",), Stage.HANDLE, "返工",
+       event=E.REWORK),
+    _t(Action.MERGE, OPEN_STATES, S.MERGED, _DESK, ("primary_case_id",), zh="并案",
+       event=E.MERGED),
     _t(Action.EXTEND, {S.REGISTERED, S.DISPATCHED, S.ACCEPTED, S.REWORK}, None,
        {R.MANAGER, R.ADMIN}, ("new_limit", "reason"), zh="延期"),
     _t(Action.PARK, _PARKABLE, None, {R.MANAGER, R.ADMIN}, ("reason",), zh="挂账"),
     _t(Action.UNPARK, _PARKABLE, None, {R.MANAGER, R.ADMIN, R.SYSTEM}, zh="解除挂账"),
     _t(Action.SUPERVISE, OPEN_STATES - {S.REPORTED}, None, {R.MANAGER, R.ADMIN, R.SYSTEM},
-       ("reason",), zh="督办"),
+       ("reason",), zh="督办", event=E.SUPERVISED),
     Transition(Action.REOPEN, {S.CLOSED: S.REWORK, S.VOIDED: S.REPORTED},
                frozenset({R.MANAGER, R.ADMIN}), ("reason",), Stage.HANDLE, "重新打开"),
+    _t(Action.ASSIGN, _ASSIGNABLE, None, _HANDLERS, ("assignee",), zh="指派",
+       event=E.ASSIGNED),
 ]}
 
 
@@ -184,6 +202,19 @@ class CaseFacts:
     stage_started_at: datetime | None = None
     stage_limit: str | None = None
     part_code: str | None = None  # the city part the case is filed against (部件)
+    assignee: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    """A user as a department's teams see them (for assign 指派)."""
+
+    username: str
+    role: str
+    department: str | None = None
+    team: str | None = None
+    leader: bool = False
+    active: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,6 +231,7 @@ class Plan:
     department: str | None = None  # dispatch: this department must exist
     primary_case_id: int | None = None  # merge: this case must exist, open and not merged
     repropose_without: tuple[str, ...] | None = None  # send-back: propose again without these
+    assignee: str | None = None  # assign: this user must be a handler of the leader's team
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,6 +244,9 @@ class Change:
     attachments: list[Any]
     details: dict[str, Any]
     part_state: str | None = None  # the linked city part's new state (部件状态), if it changes
+    # History rows of other cases the step also writes: (case id, action, details) — a merge
+    # is recorded on its primary too.
+    related: list[tuple[int, str, dict[str, Any]]] = field(default_factory=list)
 
 
 def allowed_actions(facts: CaseFacts, role: Role | None = None) -> list[str]:
@@ -238,7 +273,8 @@ def _illegal(facts: CaseFacts, action: str, why: str) -> Conflict:
     allowed = allowed_actions(facts)
     return Conflict(f"cannot {action} a case that is {facts.state.value}: {why}; "
                     f"allowed now: {', '.join(allowed) or 'nothing (the case is final)'}",
-                    action=action, state=facts.state.value, allowed=allowed)
+                    msg_key="illegal_step", action=action, state=facts.state.value,
+                    allowed=allowed)
 
 
 def plan(facts: CaseFacts, action: str, role: str, payload: dict[str, Any],
@@ -250,7 +286,7 @@ def plan(facts: CaseFacts, action: str, role: str, payload: dict[str, Any],
     except ValueError:
         raise ValidationError(f"unknown action {action!r}; actions are "
                               f"{', '.join(a.value for a in Action)}", field="action",
-                              value=action) from None
+                              value=action, msg_key="unknown_action") from None
     try:
         who = Role(role)
     except ValueError:
@@ -277,7 +313,7 @@ def plan(facts: CaseFacts, action: str, role: str, payload: dict[str, Any],
     if who not in t.roles:
         raise NotPermitted(f"role {who.value} may not {act.value} ({t.zh}); allowed roles: "
                            f"{', '.join(sorted(r.value for r in t.roles))}",
-                           action=act.value, role=who.value,
+                           msg_key="role_may_not", action=act.value, role=who.value,
                            roles=sorted(r.value for r in t.roles),
                            allowed=allowed_actions(facts, who))
     missing = [f for f in t.requires if payload.get(f) in (None, "", [])]
@@ -285,8 +321,21 @@ def plan(facts: CaseFacts, action: str, role: str, payload: dict[str, Any],
         missing.remove("check_result")
     if missing:
         raise ValidationError(f"{act.value} ({t.zh}) needs {', '.join(missing)}",
-                              action=act.value, missing=missing, field=missing[0])
+                              msg_key="step_needs", action=act.value, missing=missing,
+                              field=missing[0])
+    if act is Action.DISPATCH:
+        _check_override(facts, payload)
     return _plan_updates(facts, act, t, payload, now)
+
+
+def _check_override(facts: CaseFacts, payload: dict[str, Any]) -> None:
+    """Dispatching elsewhere than the proposal (改派) is the dispatcher's call, with a reason
+    that stays in the history: the proposal names the rule, the override must name why."""
+    chosen, proposed = payload["department"], facts.proposed_department
+    if proposed and chosen != proposed and not str(payload.get("reason") or "").strip():
+        raise ValidationError(
+            f"dispatching to {chosen} instead of the proposed {proposed} (改派) needs a reason",
+            msg_key="override_needs_reason", field="reason", proposed=proposed, chosen=chosen)
 
 
 def _plan_updates(facts: CaseFacts, act: Action, t: Transition, payload: dict[str, Any],
@@ -296,8 +345,11 @@ def _plan_updates(facts: CaseFacts, act: Action, t: Transition, payload: dict[st
     needs: dict[str, Any] = {}
     if act is Action.DISPATCH:
         updates["department_code"] = needs["department"] = payload["department"]
+        updates["assignee"] = None
+    elif act is Action.ASSIGN:
+        updates["assignee"] = needs["assignee"] = str(payload["assignee"]).strip()
     elif act is Action.SEND_BACK:
-        updates["department_code"] = None
+        updates["department_code"] = updates["assignee"] = None
         needs["repropose_without"] = tuple(d for d in (*facts.refused_departments,
                                                        facts.department) if d)
     elif act is Action.CHECK:
@@ -362,7 +414,26 @@ def check_photos(step: Plan, count: int, limit: int) -> None:
                               count=count, limit=limit)
 
 
-HISTORY_FIELDS = ("department", "check_result", "new_limit", "primary_case_id")
+def check_assignment(step: Plan, facts: CaseFacts, role: str, actor: Member | None,
+                     assignee: Member | None) -> None:
+    """Assigning (指派) gives the department's case to a handler of the department; a handler
+    may do so only as the leader of the assignee's team (an admin always)."""
+    if assignee is None or not assignee.active or assignee.role != R.DEPARTMENT_HANDLER.value \
+            or assignee.department != facts.department:
+        raise ValidationError(
+            f"{step.assignee!r} is not an active handler of department {facts.department}",
+            msg_key="assignee_not_handler", field="assignee", value=step.assignee,
+            department=facts.department)
+    if role == R.ADMIN.value:
+        return
+    if actor is None or not actor.leader or actor.team is None \
+            or actor.team != assignee.team or actor.department != facts.department:
+        raise NotPermitted(f"only the leader of {step.assignee}'s team may assign cases to them",
+                           msg_key="assign_not_leader", action=Action.ASSIGN.value,
+                           assignee=step.assignee)
+
+
+HISTORY_FIELDS = ("department", "check_result", "new_limit", "primary_case_id", "assignee")
 
 
 # A registered case that is not final holds its city part in the class's case state (破损,
@@ -435,11 +506,19 @@ def changes(step: Plan, facts: CaseFacts, calendar: WorkingCalendar, now: dateti
                 start, TimeLimit.parse(limit_text), pauses)
     if step.action is Action.EXTEND:
         details = {"old_limit": facts.stage_limit, "new_limit": updates["stage_limit"]}
+    related: list[tuple[int, str, dict[str, Any]]] = []
+    if step.action is Action.MERGE and step.primary_case_id is not None \
+            and facts.case_id is not None:
+        related.append((step.primary_case_id, Action.MERGE.value,
+                        {"merged_case_id": facts.case_id, "role": "primary"}))
+    if step.action is Action.ASSIGN:
+        details = {"previous_assignee": facts.assignee}
     payload = step.payload
     details.update({k: payload[k] for k in HISTORY_FIELDS if payload.get(k) is not None})
     part_state = part_state_after(step, facts, part_holders)
     if part_state is not None:
         details["part_state"] = {"part": facts.part_code, "state": part_state}
     return Change(step.to_state, updates, payload.get("reason") or "",
-                  list(payload.get("attachments") or []), details, part_state)
+                  list(payload.get("attachments") or []), details, part_state,
+                  related)
 

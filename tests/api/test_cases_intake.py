@@ -73,6 +73,10 @@ def test_send_back_reproposes_without_the_refusing_department(api: TestClient) -
     assert body["state"] == "sent_back" and body["proposal"]["department"] == "D_STREET"
     assert body["proposal"]["refused_departments"] == ["D_GRID"]
     r = api.post(f"/cases/{cid}/dispatch", headers=desk, json={"department": "D_CITY"})
+    assert r.status_code == 422 and r.json()["field"] == "reason"  # an override needs a reason
+    r = api.post(f"/cases/{cid}/dispatch", headers=desk,
+                 json={"department": "D_CITY", "reason": "城管委统一处理"})
+    assert r.json()["history"][-1]["reason"] == "城管委统一处理"
     assert r.json()["history"][-1]["details"] == {
         "proposed": "D_STREET", "rule": body["proposal"]["rule"], "chosen": "D_CITY",
         "override": True, "department": "D_CITY"}
