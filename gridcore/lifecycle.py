@@ -485,7 +485,8 @@ def changes(step: Plan, facts: CaseFacts, calendar: WorkingCalendar, now: dateti
         updates.update(refused_departments=list(step.repropose_without or ()),
                        proposed_department=again.department_code, proposal_rule=again.rule)
         details = {"refused_by": facts.department, "reproposed": again.department_code,
-                   "rule": again.rule}
+                   "rule": again.rule, "basis": {"source": again.source,
+                                                 "rule_id": again.rule_id}}
     elif step.action is Action.UNPARK and facts.parked_since is not None:
         pauses.append((facts.parked_since, now))
         updates["parked_intervals"] = [[a.isoformat(), b.isoformat()] for a, b in pauses]

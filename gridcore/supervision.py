@@ -20,7 +20,7 @@ from gridcore.errors import ValidationError
 from gridcore.lifecycle import OPEN_STATES, TRANSITIONS, Action, State
 from gridcore.taxonomy import is_class_prefix
 
-AUTO_SUPERVISE_REASON = "自动督办：已超过处置时限"
+AUTO_SUPERVISE_REASON = "自动督办：已超过时限"
 
 
 @dataclass(frozen=True, slots=True)

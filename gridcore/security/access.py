@@ -74,6 +74,7 @@ ACTIONS: dict[str, frozenset[Role]] = {
     # patrols (巡查): workers record their own shifts; managers and admins read everyone's
     "patrol.record": frozenset({W, X}),
     "patrol.read_all": frozenset({M, X}),
+    "webhooks.admin": frozenset({X}),       # outgoing webhooks (事件推送) and their log
 }
 
 # Machine clients (Open311 apps, IoT sensors) authenticate with API keys, not roles.

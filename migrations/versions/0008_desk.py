@@ -52,6 +52,10 @@ ALTER TABLE case_record ADD COLUMN warned_for timestamptz,
                         ADD COLUMN overdue_for timestamptz,
                         ADD COLUMN assignee varchar(64);
 CREATE INDEX case_record_assignee_idx ON case_record (assignee) WHERE assignee IS NOT NULL;
+-- The supervision sweep's look-up: open cases not yet signalled for their current clock.
+CREATE INDEX case_record_signal_due_idx ON case_record (warn_at)
+    WHERE state NOT IN ('closed', 'voided', 'merged')
+      AND (warned_for IS DISTINCT FROM deadline_at OR overdue_for IS DISTINCT FROM deadline_at);
 
 -- Teams (班组) of a department; a user belongs to at most one, a leader assigns its cases.
 CREATE TABLE team (
@@ -161,6 +165,7 @@ DROP TABLE IF EXISTS case_event;
 DROP FUNCTION IF EXISTS gridcore_case_event_notify();
 ALTER TABLE app_user DROP COLUMN IF EXISTS team_leader, DROP COLUMN IF EXISTS team_code;
 DROP TABLE IF EXISTS team;
+DROP INDEX IF EXISTS case_record_signal_due_idx;
 DROP INDEX IF EXISTS case_record_assignee_idx;
 ALTER TABLE case_record DROP COLUMN IF EXISTS assignee, DROP COLUMN IF EXISTS overdue_for,
                         DROP COLUMN IF EXISTS warned_for;

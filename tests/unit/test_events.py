@@ -96,3 +96,18 @@ def test_closing_a_primary_closes_its_merged_reports_for_their_reporters() -> No
         (EventKind.CLOSED, 8, "merged"), (EventKind.CLOSED, 9, "merged")]
     assert out[0].details == {"primary_case_id": 7, "primary_public_no": "C00000007"}
     assert out[0].as_dict()["kind"] == "closed"
+
+
+def test_every_open_state_waits_in_exactly_one_queue_bucket() -> None:
+    from gridcore.lifecycle import OPEN_STATES
+    from gridcore.queues import BUCKET_STATES, Bucket, bucket_of, counts
+
+    for state in OPEN_STATES:
+        holders = [b for b, states in BUCKET_STATES.items()
+                   if b is not Bucket.OVERDUE and state in states]
+        assert len(holders) == 1, state
+        assert bucket_of(state) is holders[0]
+    assert bucket_of("closed") is None
+    assert counts({"reported": 2, "sent_back": 1, "registered": 4, "checked": 1}, 3) == {
+        "verify": 2, "register": 0, "dispatch": 5, "handling": 0, "check": 0, "close": 1,
+        "overdue": 3}

@@ -172,12 +172,13 @@ def test_send_back_is_reproposed_without_every_refusing_department() -> None:
     sent = replace(STORED, state=State.DISPATCHED, department="D1", refused_departments=("D0",))
     step = plan(sent, "send_back", "department_handler", {"reason": "不归我们管"}, NOW)
     assert step.repropose_without == ("D0", "D1")
-    again = ResponsibleParty("D2", "Roads", "rule #2")
+    again = ResponsibleParty("D2", "Roads", "rule #2", source="rule", rule_id=2)
     change = changes(step, sent, CAL, NOW, again)
     assert change.updates["refused_departments"] == ["D0", "D1"]
     assert (change.updates["proposed_department"], change.updates["proposal_rule"]) == (
         "D2", "rule #2")
-    assert change.details == {"refused_by": "D1", "reproposed": "D2", "rule": "rule #2"}
+    assert change.details == {"refused_by": "D1", "reproposed": "D2", "rule": "rule #2",
+                              "basis": {"source": "rule", "rule_id": 2}}
     assert change.reason == "不归我们管" and change.updates["department_code"] is None
 
 

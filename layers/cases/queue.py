@@ -1,0 +1,100 @@
+"""The dispatcher's queue (待办队列) in storage: per-bucket counts and one bucket's page, soonest
+deadline first, under the same filters as ``GET /cases`` (class, department, area, colour…) and
+the caller's scope.
+
+The buckets are the domain's (:mod:`gridcore.queues`). Counts come from one grouped scan of the
+open cases; a page walks ``case_record_queue_idx`` (state, deadline, id) — one ordered index
+scan per state of the bucket, merged — so the first page costs the same with 100 open cases
+or 100,000.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Engine, text
+
+from gridcore import queues
+from gridcore.queues import Bucket
+from gridcore.settings import CaseSettings
+from layers.cases.details import class_names
+from layers.cases.queries import (
+    COLOUR_SQL,
+    CaseFilter,
+    after_deadline,
+    deadline_cursor,
+    where_sql,
+)
+from layers.cases.view import case_clock
+from layers.schema.cases import OPEN_SQL
+
+MAX_PAGE = 200
+# What a queue row needs: no intake document, no history.
+_ROW = ("c.id, c.public_no, c.state, c.category_key, c.description, c.grid_code, "
+        "c.community_code, c.street_code, c.department_code, c.proposed_department, "
+        "c.reporter, c.source, c.created_at, c.stage, c.stage_started_at, c.stage_limit, "
+        "c.warn_at, c.deadline_at, c.parked_since, c.parked_intervals, c.supervised, "
+        "c.assignee, c.primary_case_id, ST_X(c.geom) AS lon, ST_Y(c.geom) AS lat, "
+        "jsonb_array_length(coalesce(c.intake -> 'duplicates', '[]')) AS duplicate_count")
+
+
+def counts(engine: Engine, f: CaseFilter, now: datetime | None = None) -> dict[str, int]:
+    """Open cases per bucket under the filter (督办: those past their deadline)."""
+    params: dict[str, Any] = {"now": now or datetime.now(UTC)}
+    clauses = [OPEN_SQL.replace("state", "c.state"), *where_sql(f, params)]
+    sql = (f"SELECT c.state, count(*) AS n, count(*) FILTER (WHERE {COLOUR_SQL['red']}) AS red "
+           f"FROM case_record c WHERE {' AND '.join(clauses)} GROUP BY c.state")
+    with engine.connect() as conn:
+        rows = conn.execute(text(sql), params).all()
+    return queues.counts({r.state: int(r.n) for r in rows}, sum(int(r.red) for r in rows))
+
+
+def page(engine: Engine, settings: CaseSettings, f: CaseFilter, bucket: Bucket,
+         after: str | None = None, limit: int = 50, now: datetime | None = None
+         ) -> tuple[list[dict[str, Any]], str | None]:
+    """One page of a bucket, soonest deadline first, and the cursor of the next page."""
+    now = now or datetime.now(UTC)
+    limit = max(1, min(limit, MAX_PAGE))
+    params: dict[str, Any] = {"now": now, "limit": limit + 1}
+    clauses = where_sql(f, params)
+    if after:
+        clauses.append(after_deadline(after, params))
+    if bucket is Bucket.OVERDUE:
+        clauses.append(COLOUR_SQL["red"])
+        parts = [f"SELECT {_ROW} FROM case_record c WHERE {' AND '.join(clauses)} "
+                 "ORDER BY c.deadline_at, c.id LIMIT :limit"]
+    else:
+        # One ordered scan per state, merged (Merge Append): each stops after a page.
+        parts = []
+        for i, state in enumerate(queues.BUCKET_STATES[bucket]):
+            params[f"s{i}"] = state.value
+            where = " AND ".join([f"c.state = :s{i}", *clauses])
+            parts.append(f"(SELECT {_ROW} FROM case_record c WHERE {where} "
+                         "ORDER BY c.deadline_at, c.id LIMIT :limit)")
+    sql = " UNION ALL ".join(parts)
+    if len(parts) > 1:
+        sql = f"SELECT * FROM ({sql}) q ORDER BY deadline_at, id LIMIT :limit"
+    with engine.connect() as conn:
+        rows: list[Any] = list(conn.execute(text(sql), params).mappings())
+    more = len(rows) > limit
+    rows = rows[:limit]
+    calendar = settings.working_calendar
+    out = []
+    for r in rows:
+        clock = case_clock(r, calendar, now)
+        out.append({
+            "id": r["id"], "public_no": r["public_no"], "state": r["state"],
+            "bucket": (queues.bucket_of(r["state"]) or bucket).value,
+            "category": r["category_key"], "category_names": class_names(r["category_key"]),
+            "description": (r["description"] or "")[:140], "grid_code": r["grid_code"],
+            "community_code": r["community_code"], "street_code": r["street_code"],
+            "department": r["department_code"], "proposed": r["proposed_department"],
+            "reporter": r["reporter"], "source": r["source"],
+            "created_at": r["created_at"].astimezone(calendar.tz).isoformat(),
+            "clock": clock.as_dict() if clock else None, "supervised": r["supervised"],
+            "parked": r["parked_since"] is not None, "assignee": r["assignee"],
+            "duplicate_count": int(r["duplicate_count"] or 0),
+            "lon": r["lon"], "lat": r["lat"]})
+    cursor = deadline_cursor(rows[-1]["deadline_at"], rows[-1]["id"]) if more else None
+    return out, cursor
