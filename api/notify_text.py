@@ -26,7 +26,10 @@ def event_text(event: CaseEvent, tz: ZoneInfo, lang: str = i18n.DEFAULT_LANGUAGE
     detail = t(f"detail_{event.kind.value}", department=event.department_code or "",
                reason=details.get("reason", ""), deadline=when,
                assignee=event.assignee or "", primary=details.get("primary_public_no")
-               or details.get("primary_case_id") or "", action=details.get("action", ""))
+               or details.get("primary_case_id") or "",
+               action=i18n.translate(lang, f"case.action_{details['action']}")
+               if details.get("action") else "")
     return t("text", product=i18n.translate(lang, "common.product"),
-             kind=t(f"kind_{event.kind.value}"), no=event.public_no or event.case_id,
+             kind=i18n.translate(lang, f"case.kind_{event.kind.value}"),
+             no=event.public_no or event.case_id,
              category=category, grid=event.grid_code or "", detail=detail)

@@ -427,10 +427,14 @@ def check_assignment(step: Plan, facts: CaseFacts, role: str, actor: Member | No
     if role == R.ADMIN.value:
         return
     if actor is None or not actor.leader or actor.team is None \
-            or actor.team != assignee.team or actor.department != facts.department:
+            or actor.department != facts.department:
         raise NotPermitted(f"only the leader of {step.assignee}'s team may assign cases to them",
                            msg_key="assign_not_leader", action=Action.ASSIGN.value,
                            assignee=step.assignee)
+    if actor.team != assignee.team:
+        raise ValidationError(f"{step.assignee!r} is not a member of team {actor.team}",
+                              msg_key="assignee_not_in_team", field="assignee",
+                              value=step.assignee, team=actor.team)
 
 
 HISTORY_FIELDS = ("department", "check_result", "new_limit", "primary_case_id", "assignee")

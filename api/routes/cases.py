@@ -73,6 +73,7 @@ class StepIn(BaseModel):
     check_result: Literal["pass", "fail"] | None = None
     new_limit: str | None = None
     primary_case_id: int | None = None
+    assignee: str | None = Field(None, max_length=64, description="assign: the handler")
     attachments: list[dict[str, Any]] = []
     expected_version: int | None = None
 

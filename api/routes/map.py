@@ -35,7 +35,9 @@ GridHealth = Callable[..., dict[str, Any] | None]
 
 @router.get("", response_class=HTMLResponse, summary="The dispatchers' map page")
 def page(request: Request) -> HTMLResponse:
-    return pages.render(request, "map.html")
+    settings = request.app.state.settings
+    return pages.render(request, "map.html", timezone=settings.cases.city_timezone,
+                        dev=settings.security.trusts_role_headers)
 
 
 @router.get("/static/{path:path}", include_in_schema=False)

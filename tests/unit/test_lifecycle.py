@@ -224,7 +224,7 @@ def test_assign_only_by_the_leader_of_the_assignees_team() -> None:
     check_assignment(step, case, "department_handler", leader, h2)
     with pytest.raises(NotPermitted):  # a member is not a leader
         check_assignment(step, case, "department_handler", replace(leader, leader=False), h2)
-    with pytest.raises(NotPermitted):  # the leader of another team
+    with pytest.raises(ValidationError):  # the leader of another team
         check_assignment(step, case, "department_handler", replace(leader, team="T2"), h2)
     for bad in (None, replace(h2, department="D2"), replace(h2, active=False),
                 replace(h2, role="dispatcher")):
