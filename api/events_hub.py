@@ -39,7 +39,9 @@ class EventHub:
         self.loop = loop
         self.streams: set[Stream] = set()
         self.woken = asyncio.Event()  # set on every batch: the webhook loop wakes up
-        self._seen: OrderedDict[int, None] = OrderedDict()
+        # (id, time): a range NOTIFY may repeat an event; ids alone could repeat after the
+        # outbox was emptied (a restore, the test suite's truncation).
+        self._seen: OrderedDict[tuple[int, float], None] = OrderedDict()
         self._remember = remember
         self.last_id = 0
 
@@ -50,9 +52,10 @@ class EventHub:
     def publish(self, events: Sequence[CaseEvent]) -> None:
         fresh = []
         for event in events:
-            if event.id is None or event.id in self._seen:
+            key = (event.id or 0, event.at.timestamp())
+            if event.id is None or key in self._seen:
                 continue  # a range NOTIFY may repeat an event another NOTIFY brought
-            self._seen[event.id] = None
+            self._seen[key] = None
             fresh.append(event)
         while len(self._seen) > self._remember:
             self._seen.popitem(last=False)

@@ -35,6 +35,12 @@ export function className(key, names) {
 
 export const when = (iso) => cityTime(iso, TZ);
 
+// A time limit as the taxonomy writes it (30m, 2h, 5wh, 3wd) in words.
+export function limitText(limit) {
+  const m = /^(\d+(?:\.\d+)?)(wd|wh|m|h)$/.exec(limit || '');
+  return m ? t(`time.limit_${m[2]}`, { n: m[1] }) : String(limit || '');
+}
+
 // "2 h 10 min left" / "3 h overdue", in working-clock terms as the server computed them.
 export function span(seconds) {
   const m = Math.round(Math.abs(seconds) / 60);

@@ -5,12 +5,12 @@
 import { t } from '../i18n.js';
 import { api, photoUrl } from '../common/api.js';
 import {
-  $, actionName, className, clockDot, clockName, data, dueText, esc, fieldName, fillPhotos, levelName,
+  $, actionName, className, clockDot, clockName, data, dueText, esc, fieldName, fillPhotos, levelName, limitText,
   roleName, sourceName, span, stateName, when,
 } from '../common/ui.js';
 
 export const panel = { config: null, role: () => 'dispatcher', onChanged: async () => {},
-  showGrid: () => {}, caseId: null, current: null };
+  showGrid: () => {}, caseId: null, current: null, forms: 0 };
 
 const NEEDS_FORM = new Set(['department', 'reason', 'check_result', 'new_limit', 'primary_case_id', 'assignee']);
 
@@ -149,15 +149,21 @@ function clockLine(c) {
   const label = clockName(colour);
   return `<p class="clock">${clockDot(c.clock)}<b id="case-clock" data-colour="${esc(colour)}" class="clock-${esc(colour)}">${esc(label)}</b>
     ${c.clock?.deadline ? ` · ${esc(t('map.deadline'))} <time id="case-deadline">${esc(when(c.clock.deadline))}</time> · ${esc(dueText(c.clock))}` : ''}
-    ${c.stage_limit ? ` · ${esc(t('map.limit'))} ${data(c.stage_limit)}` : ''}
+    ${c.stage_limit ? ` · ${esc(t('map.limit'))} ${esc(limitText(c.stage_limit))}` : ''}
     ${c.parked ? ` <span class="flag parked">${esc(t('map.parked'))}</span>` : ''}</p>`;
 }
 
-export async function showCase(id) {
+// ``soft``: a refresh the page did by itself (an event about the open case): it gives way to
+// a step form opened meanwhile, whose user is typing.
+export async function showCase(id, { soft = false } = {}) {
+  if (soft && $('step')) return panel.current;
   panel.caseId = Number(id);
   const role = panel.role();
+  const forms = panel.forms;
   const [c, act] = await Promise.all([api(`/cases/${id}`),
     api(`/map/cases/${id}/actions?role=${encodeURIComponent(role)}`)]);
+  // A form opened while this was loading wins; so does a newer case.
+  if (panel.forms !== forms || panel.caseId !== Number(id)) return panel.current;
   panel.current = c;
   const buttons = act.actions.map((a) => `<button type="button" data-action="${esc(a)}">${esc(actionName(a))}</button>`).join('') ||
     `<span class="muted">${esc(t('map.no_step', { role: roleName(role) }))}</span>`;
@@ -204,8 +210,10 @@ export function stepForm(action, version) {
   const needs = panel.config.actions[action]?.requires || [];
   if (!needs.some((n) => NEEDS_FORM.has(n))) return submitStep(action, { expected_version: Number(version) });
   const fields = needs.map((n) => field(n, c)).join('');
-  $('step-form').innerHTML = `<form id="step" data-action="${esc(action)}">${fields}
-    <button type="submit">${esc(actionName(action))}</button> <button type="button" class="secondary" id="step-cancel">${esc(t('map.cancel'))}</button>
+  panel.forms += 1;
+  $('step-form').innerHTML = `<form id="step" data-action="${esc(action)}" novalidate>${fields}
+    <div class="buttons"><button type="submit">${esc(actionName(action))}</button>
+    <button type="button" class="secondary" id="step-cancel">${esc(t('map.cancel'))}</button></div>
     <p class="error" role="alert"></p></form>`;
   const form = $('step');
   const dept = form.querySelector('select[name=department]');
@@ -222,6 +230,13 @@ export function stepForm(action, version) {
   $('step-cancel').onclick = () => { $('step-form').innerHTML = ''; };
   form.onsubmit = (ev) => {
     ev.preventDefault();
+    // Our own check, in the page's language (the browser's bubble speaks the browser's).
+    const empty = [...form.querySelectorAll('[required]')].find((el) => !el.value.trim());
+    if (empty) {
+      form.querySelector('.error').textContent = t('map.required', { field: empty.closest('label')?.firstChild?.textContent?.trim() || '' });
+      empty.focus();
+      return;
+    }
     const body = { expected_version: Number(version) };
     for (const [k, v] of new FormData(form)) {
       if (v === '') continue;

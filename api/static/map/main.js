@@ -84,7 +84,8 @@ function setLive(state) {
 function onEvent(e) {
   refreshQueue();
   poll();
-  if (panel.caseId === e.case_id) renderCase(panel.caseId).catch(() => {});
+  // The open case changed: shown again, unless a step's form is open (its user is typing).
+  if (panel.caseId === e.case_id) renderCase(panel.caseId, { soft: true }).catch(() => {});
   if (!e.notify) return;
   st.unread += 1;
   $('bell-count').hidden = false;

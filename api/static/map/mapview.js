@@ -57,7 +57,8 @@ export function style() {
   for (const id of Object.keys(LAYER_OF)) {
     if (!have[id]) continue;
     sources[id] = { type: 'vector', tiles: [tileUrl(id)], minzoom: have[id].min_zoom, maxzoom: 16,
-      attribution: id === 'areas' ? `${bm.kind === 'blank' ? bm.attribution + ' · ' : ''}gridcore` : undefined };
+      attribution: id === 'areas' && !(bm.attribution || '').includes('gridcore')
+        ? `${bm.kind === 'blank' && bm.attribution ? bm.attribution + ' · ' : ''}gridcore` : undefined };
   }
   const add = (l) => { if (sources[l.source]) layers.push({ 'source-layer': l.source, ...l }); };
   add({ id: 'areas-line', type: 'line', source: 'areas', filter: ['!=', ['get', 'level'], 'district'],
