@@ -276,3 +276,33 @@ def test_nothing_is_cut_off(chromium, city: str, viewport, artifacts: Path) -> N
     page.wait_for_selector("#proposal")
     page.click(".actions button[data-action=dispatch]")
     page.screenshot(path=str(artifacts / f"map_dispatch_{size}.png"))
+
+
+@pytest.mark.parametrize("lang", ["zh-CN", "en"])
+def test_the_chrome_speaks_one_language(chromium, city: str, lang: str, artifacts: Path) -> None:
+    from tests.support.language import foreign_words
+
+    base = city
+    first = report(base, "w-li", INSIDE_001, description="路面油污严重", photos=1)
+    second = report(base, "w-zhao", (INSIDE_001[0], INSIDE_001[1] + 0.00009),
+                    description="这里路面都是油污")
+    for action in ("verify", "register"):
+        step(base, "disp-wang", first["id"], action)
+    page = open_map(chromium, base, "disp-wang", lang=lang)
+    seen = foreign_words(page, lang)  # the queue
+    page.evaluate(f"window.gridcore.showCase({second['id']})")  # duplicates, history
+    page.wait_for_selector("#duplicates")
+    seen += foreign_words(page, lang)
+    page.evaluate(f"window.gridcore.showCase({first['id']})")  # the proposal, the form
+    page.wait_for_selector("#proposal")
+    page.click(".actions button[data-action=dispatch]")
+    page.select_option("#step select[name=department]", "D_CITY")
+    seen += foreign_words(page, lang)
+    page.fill("#search", "油污")
+    page.click("#search-form button")
+    page.wait_for_selector("#search-results li[data-i]")
+    seen += foreign_words(page, lang)
+    page.click("#bell")
+    seen += foreign_words(page, lang)
+    page.screenshot(path=str(artifacts / f"map_language_{lang}.png"))
+    assert sorted(set(seen)) == []

@@ -172,7 +172,11 @@ async function start() {
   await whoAmI();
   const ext = await api('/collections/grids').then((c) => c.extent.spatial.bbox[0]).catch(() => null);
   const q = new URLSearchParams(location.hash.slice(1));
-  const m = createMap('map', q.has('c') ? q.get('c').split(',').map(Number) : [0, 0], Number(q.get('z') || 2));
+  const m = createMap('map', q.has('c') ? q.get('c').split(',').map(Number) : [0, 0], Number(q.get('z') || 2), {
+    'NavigationControl.ZoomIn': t('map.zoom_in'), 'NavigationControl.ZoomOut': t('map.zoom_out'),
+    'NavigationControl.ResetBearing': t('map.reset_north'),
+    'AttributionControl.ToggleAttribution': t('map.attribution'),
+    'AttributionControl.MapFeedback': t('map.attribution') });
   if (!q.has('c') && ext && ext[0] > -180) m.fitBounds([gcj(ext[0], ext[1]), gcj(ext[2], ext[3])], { padding: 20, duration: 0 });
   panel.role = role;
   panel.showGrid = (code) => showGrid(code);

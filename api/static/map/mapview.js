@@ -135,9 +135,9 @@ export function updateLabels() {
   }
 }
 
-export function createMap(container, centreAt, zoom) {
+export function createMap(container, centreAt, zoom, locale = {}) {
   const m = new maplibregl.Map({ container, style: style(), attributionControl: { compact: false },
-    center: centreAt, zoom, hash: false, maxZoom: 20, fadeDuration: 0 });
+    center: centreAt, zoom, hash: false, maxZoom: 20, fadeDuration: 0, locale });
   m.addControl(new maplibregl.NavigationControl({ showCompass: false }), 'top-left');
   m.addControl(new maplibregl.ScaleControl(), 'bottom-left');
   view.map = m;
