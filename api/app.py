@@ -21,6 +21,7 @@ from api.routes import (
     briefings,
     case_photos,
     categories,
+    desk,
     entities,
     evaluation,
     events,
@@ -159,6 +160,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.include_router(field.router)
     app.include_router(i18n.router)
     app.include_router(events.router)
+    app.include_router(desk.router)
     app.include_router(webhooks.router)
     app.include_router(static_files.router)
     security_headers.install(app, tile_origins(settings.map))

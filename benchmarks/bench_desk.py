@@ -133,7 +133,8 @@ def generate(engine: Engine, cases: int, open_share: float = 0.1) -> None:
                            'closed', 'voided', 'merged', 'closed'])[1 + n % 10] END AS state) st
            CROSS JOIN LATERAL (SELECT now() - make_interval(days => 3)
                    + make_interval(secs => (n * 104729) % 518400) AS deadline,
-               now() - make_interval(secs => (n * 7907) % 31536000) AS created) d""",
+               now() - make_interval(secs => (n * 7907) % 31536000) AS created) d
+           ORDER BY n  -- appended in the order they came, as a city's cases are""",
         "SELECT setval('case_record_id_seq', :cases)",
     ]
     # As a bulk load would: the search indexes are built once after the rows are in.
@@ -326,33 +327,43 @@ def main() -> None:
     parser.add_argument("--streams", type=int, default=200)
     parser.add_argument("--runs", type=int, default=30)
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
+    parser.add_argument("--parts", default="queue,search,notify",
+                        help="which to run: queue, search, notify (comma-separated)")
+    parser.add_argument("--database", help="an existing database of this benchmark "
+                                           "(from --keep) instead of a new one")
     args = parser.parse_args()
     cases = args.cases or (100_000 if args.small else 1_000_000)
     os.environ.setdefault("GRIDCORE_ENV", "development")
     os.environ.setdefault("GRIDCORE_SUPERVISION_INTERVAL_S", "0")
+    parts = set(args.parts.split(","))
     admin = create_engine(admin_url(), isolation_level="AUTOCOMMIT")
-    name = f"gridcore_bench_desk_{uuid.uuid4().hex[:6]}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    name = args.database or f"gridcore_bench_desk_{uuid.uuid4().hex[:6]}"
+    if not args.database:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
     url = make_url(admin_url()).set(database=name).render_as_string(hide_password=False)
     engine = make_engine(url=url)
     try:
         migrate(engine)
-        t0 = time.perf_counter()
-        generate(engine, cases)
-        print(f"# bench_desk: {cases:,} cases generated and indexed in "
-              f"{time.perf_counter() - t0:.0f} s")
+        if not args.database:
+            t0 = time.perf_counter()
+            generate(engine, cases)
+            print(f"# bench_desk: {cases:,} cases generated and indexed in "
+                  f"{time.perf_counter() - t0:.0f} s (database {name})")
         from fastapi.testclient import TestClient
 
         from api.app import create_app
 
         with TestClient(create_app(engine=engine)) as client:
-            bench_queue(client, engine, args.runs)
-            bench_search(client, engine, args.runs)
-        bench_notifications(url, engine, args.streams, 40)
+            if "queue" in parts:
+                bench_queue(client, engine, args.runs)
+            if "search" in parts:
+                bench_search(client, engine, args.runs)
+        if "notify" in parts:
+            bench_notifications(url, engine, args.streams, 40)
     finally:
         engine.dispose()
-        if not args.keep:
+        if not args.keep and not args.database:
             with admin.connect() as conn:
                 conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                                   "WHERE datname = :n"), {"n": name})

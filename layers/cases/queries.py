@@ -221,3 +221,13 @@ the reports merged into it; a merged case also shows its primary's outcome."""
                               "state": primary["state"],
                               "closed_at": city_iso(primary["closed_at"], calendar.tz)}
         return out
+
+
+def assigned_counts(engine: Engine, usernames: list[str]) -> dict[str, int]:
+    """Open cases assigned to each of ``usernames`` (a team's load)."""
+    if not usernames:
+        return {}
+    with engine.connect() as conn:
+        return {r[0]: int(r[1]) for r in conn.execute(text(
+            f"SELECT assignee, count(*) FROM case_record WHERE assignee = ANY(:u) "
+            f"AND {OPEN_SQL} GROUP BY assignee"), {"u": usernames})}

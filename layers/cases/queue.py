@@ -10,12 +10,14 @@ or 100,000.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Engine, text
 
 from gridcore import queues
+from gridcore.errors import ValidationError
 from gridcore.queues import Bucket
 from gridcore.settings import CaseSettings
 from layers.cases.details import class_names
@@ -50,6 +52,23 @@ def counts(engine: Engine, f: CaseFilter, now: datetime | None = None) -> dict[s
     return queues.counts({r.state: int(r.n) for r in rows}, sum(int(r.red) for r in rows))
 
 
+def _clock_branches(colour: str | None) -> list[str]:
+    """A clock colour as conditions the queue index can range over: a running clock's colour
+    is a range of deadlines (red before now, yellow and green from now on); a parked clock
+    (挂账, few) stands still at the moment it was parked and is judged on its own."""
+    if colour is None:
+        return ["TRUE"]
+    if colour not in COLOUR_SQL:
+        raise ValidationError(f"colour {colour!r} must be green, yellow or red",
+                              field="colour", value=colour)
+    running = {"red": "c.deadline_at < :now",
+               "yellow": "c.deadline_at >= :now AND c.warn_at < :now",
+               "green": "c.deadline_at >= :now AND (c.warn_at IS NULL OR c.warn_at >= :now)"}
+    return [f"c.parked_since IS NULL AND {running[colour]}",
+            f"c.parked_since IS NOT NULL AND {OPEN_SQL.replace('state', 'c.state')} "
+            f"AND {COLOUR_SQL[colour]}"]
+
+
 def page(engine: Engine, settings: CaseSettings, f: CaseFilter, bucket: Bucket,
          after: str | None = None, limit: int = 50, now: datetime | None = None
          ) -> tuple[list[dict[str, Any]], str | None]:
@@ -57,19 +76,22 @@ def page(engine: Engine, settings: CaseSettings, f: CaseFilter, bucket: Bucket,
     now = now or datetime.now(UTC)
     limit = max(1, min(limit, MAX_PAGE))
     params: dict[str, Any] = {"now": now, "limit": limit + 1}
-    clauses = where_sql(f, params)
+    clauses = where_sql(replace(f, colour=None), params)  # the colour: _clock_branches
     if after:
         clauses.append(after_deadline(after, params))
+    # One ordered index scan per state (and per clock branch), merged: each stops after a
+    # page. 督办 holds every open state: one scan of the open cases' deadlines instead.
+    parts = []
     if bucket is Bucket.OVERDUE:
-        clauses.append(COLOUR_SQL["red"])
-        parts = [f"SELECT {_ROW} FROM case_record c WHERE {' AND '.join(clauses)} "
-                 "ORDER BY c.deadline_at, c.id LIMIT :limit"]
+        colour, by_state = "red", [OPEN_SQL.replace("state", "c.state")]
     else:
-        # One ordered scan per state, merged (Merge Append): each stops after a page.
-        parts = []
+        colour, by_state = f.colour, []
         for i, state in enumerate(queues.BUCKET_STATES[bucket]):
             params[f"s{i}"] = state.value
-            where = " AND ".join([f"c.state = :s{i}", *clauses])
+            by_state.append(f"c.state = :s{i}")
+    for state_clause in by_state:
+        for branch in _clock_branches(colour):
+            where = " AND ".join([state_clause, *clauses, branch])
             parts.append(f"(SELECT {_ROW} FROM case_record c WHERE {where} "
                          "ORDER BY c.deadline_at, c.id LIMIT :limit)")
     sql = " UNION ALL ".join(parts)

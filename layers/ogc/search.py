@@ -131,22 +131,41 @@ def _areas(conn: Connection, q: str) -> list[dict[str, Any]]:
     return _area_rows(conn, "name ILIKE :p", {"p": _like(q), "q": q})
 
 
+# The newest cases are searched first by their primary key (a cheap substring test on each):
+# a dispatcher looks for recent cases, and a word in use is found there at once. Fewer matches
+# than wanted there, and the older cases are searched through the index, whose cost follows
+# the number of matches rather than the table (a plan sorting every match by id, or scanning
+# the table newest first, took seconds on 1 M cases for a rare word: benchmarks/README.md).
+RECENT = 10_000
+
+
 def _descriptions(conn: Connection, q: str, scope: Scope | None,
                   limit: int = 10) -> list[dict[str, Any]]:
-    cjk_pairs = len(_CJK.findall(q)) >= 2
-    params: dict[str, Any] = {"q": q, "p": _like(q), "n": limit}
+    params: dict[str, Any] = {"q": q, "p": _like(q), "n": limit, "recent": RECENT}
     if len(q) >= 3:
-        match = "c.description ILIKE :p"
-    elif cjk_pairs:
-        match = ("gridcore_cjk_bigrams(c.description) @> gridcore_cjk_bigrams(:q) "
-                 "AND strpos(c.description, :q) > 0")
+        cheap = indexed = "c.description ILIKE :p"
+    elif len(_CJK.findall(q)) >= 2:
+        cheap = "strpos(c.description, :q) > 0"
+        indexed = ("gridcore_cjk_bigrams(c.description) @> gridcore_cjk_bigrams(:q) "
+                   f"AND {cheap}")
     else:
         return []  # one character, or two Latin ones: too short to mean anything
-    # The newest matches (open ones first among them), then ranked by closeness.
-    rows = conn.execute(text(
-        f"SELECT c.id, c.public_no, c.state, c.category_key, c.description, "
-        f"ST_X(c.geom) AS lon, ST_Y(c.geom) AS lat, c.state NOT IN {TERMINAL_SQL} AS open, "
-        f"similarity(c.description, :q) AS sim FROM case_record c WHERE {match}"
-        + _scoped(scope, params) + " ORDER BY c.id DESC LIMIT :n"), params).mappings()
+    scoped = _scoped(scope, params)
+    columns = (f"c.id, c.public_no, c.state, c.category_key, c.description, "
+               f"ST_X(c.geom) AS lon, ST_Y(c.geom) AS lat, "
+               f"c.state NOT IN {TERMINAL_SQL} AS open, similarity(c.description, :q) AS sim")
+    edge = conn.execute(text("SELECT coalesce(max(id), 0) - :recent FROM case_record"),
+                        params).scalar_one()
+    params["edge"] = edge
+    rows = list(conn.execute(text(
+        f"SELECT {columns} FROM case_record c WHERE c.id > :edge AND {cheap}{scoped} "
+        "ORDER BY c.id DESC LIMIT :n"), params).mappings())
+    if len(rows) < limit:
+        params["more"] = limit - len(rows)
+        rows += conn.execute(text(
+            f"WITH m AS MATERIALIZED (SELECT c.id FROM case_record c WHERE c.id <= :edge "
+            f"AND {indexed}{scoped}) "
+            f"SELECT {columns} FROM case_record c JOIN m ON m.id = c.id "
+            "ORDER BY c.id DESC LIMIT :more"), params).mappings().all()
     return [_case_hit(r, 0.4 + 0.2 * float(r["sim"]) + (0.1 if r["open"] else 0.0))
             for r in rows]

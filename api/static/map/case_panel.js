@@ -3,10 +3,10 @@
 // for the reason), duplicate candidates side by side with one-click merging, the reports
 // merged into it, and its history — every time in the one city format.
 import { t } from '../i18n.js';
-import { api, photoUrl } from '../common/api.js';
+import { api } from '../common/api.js';
+import { clockLine, facts, historyList, photoStrip, reportPhotos } from '../common/case_view.js';
 import {
-  $, actionName, className, clockDot, clockName, data, dueText, esc, fieldName, fillPhotos, levelName, limitText,
-  roleName, sourceName, span, stateName, when,
+  $, actionName, data, esc, fieldName, fillPhotos, levelName, roleName, span, stateName, when,
 } from '../common/ui.js';
 
 export const panel = { config: null, role: () => 'dispatcher', onChanged: async () => {},
@@ -47,14 +47,6 @@ function proposalBox(c) {
     ${refused ? `<p class="refused">${esc(t('map.refused_by'))} ${refused}</p>` : ''}</section>`;
 }
 
-function photoStrip(caseId, count, first = 1) {
-  let html = '';
-  for (let n = first; n < first + count; n++) {
-    html += `<img class="thumb" alt="${esc(t('map.photo_n', { n }))}" data-src="${esc(photoUrl(caseId, n, true))}" data-large="${esc(photoUrl(caseId, n))}">`;
-  }
-  return html;
-}
-
 function duplicateCard(c, d, later) {
   const o = d.case || {};
   const score = d.score !== null && d.score !== undefined ? Math.round(d.score * 100) : null;
@@ -73,7 +65,7 @@ function duplicateCard(c, d, later) {
       · ${esc(when(o.created_at))}</div>
     <div class="dup-desc">${data(o.description || '—')}</div>
     <div class="side-by-side"><figure><figcaption>${esc(t('map.this_case'))}</figcaption>${mine ? photoStrip(c.id, 1) : `<span class="photo-none">${esc(t('map.no_photo'))}</span>`}</figure>
-      <figure><figcaption>${data(o.public_no)}</figcaption>${o.photo_count ? photoStrip(o.id, Math.min(o.photo_count, 2)) : `<span class="photo-none">${esc(t('map.no_photo'))}</span>`}</figure></div>
+      <figure><figcaption>${data(o.public_no)}</figcaption>${o.photo_count ? photoStrip(o.id, 1) : `<span class="photo-none">${esc(t('map.no_photo'))}</span>`}</figure></div>
     <div class="dup-actions">${buttons}</div></li>`;
 }
 
@@ -101,60 +93,6 @@ function outcomeBox(c) {
     · <b id="outcome-state" data-state="${esc(o.state)}">${esc(stateName(o.state))}</b>${o.closed_at ? ` · ${esc(when(o.closed_at))}` : ''}</p></section>`;
 }
 
-function historyDetail(h) {
-  const d = h.details || {};
-  const bits = [];
-  if (h.action === 'dispatch' && d.chosen) {
-    bits.push(`${esc(t('case.field_department'))} ${data(d.chosen)}`);
-    if (d.override) bits.push(`<span class="flag">${esc(t('map.override'))}</span>`);
-  }
-  if (h.action === 'send_back' && d.reproposed) bits.push(`${esc(t('map.reproposed'))} ${data(d.reproposed)}`);
-  if (h.action === 'merge' && d.merged_case_id) bits.push(`${esc(t('map.merged_in'))} <span class="case-link" data-case="${d.merged_case_id}">${data(d.merged_case_id)}</span>`);
-  if (h.action === 'merge' && d.primary_case_id) bits.push(`${esc(t('map.merged_into'))} <span class="case-link" data-case="${d.primary_case_id}">${data(d.primary_case_id)}</span>`);
-  if (d.check_result) bits.push(esc(t(`case.check_${d.check_result}`)));
-  if (d.assignee) bits.push(`${esc(t('case.field_assignee'))} ${data(d.assignee)}`);
-  if (d.new_limit) bits.push(`${esc(t('case.field_new_limit'))} ${data(d.new_limit)}`);
-  const auto = h.actor === 'system' && h.action === 'supervise';
-  const reason = auto ? esc(t('case.auto_supervise_reason')) : (h.reason ? data(h.reason) : '');
-  return [reason, ...bits].filter(Boolean).join(' · ');
-}
-
-function historyList(c) {
-  return `<ol class="history" id="history">${(c.history || []).map((h) => {
-    const actor = h.actor === 'system' ? esc(t('case.system')) : data(h.actor);
-    const states = h.from && h.from !== h.to ? `${esc(stateName(h.from))} → ${esc(stateName(h.to))}` : esc(stateName(h.to));
-    return `<li data-step="${esc(h.action)}"><div class="h1"><time>${esc(when(h.at))}</time>
-      <b>${esc(actionName(h.action))}</b> <span class="muted">${states}</span></div>
-      <div class="h2">${actor} <span class="muted">${esc(roleName(h.role))}</span> ${historyDetail(h)}</div></li>`;
-  }).join('')}</ol>`;
-}
-
-function facts(c) {
-  const areas = (c.context?.areas || []).map((a) => data(a.name)).join(' › ');
-  const cls = className(c.category, c.context?.category_names);
-  const rows = [
-    [t('map.class'), `${esc(cls)} ${data(c.category)}`],
-    [t('map.source'), `${esc(sourceName(c.source))}${c.reporter ? ' · ' + data(c.reporter) : ''}`],
-    [t('map.reported_at'), esc(when(c.created_at))],
-    [t('map.grid'), `<span class="case-link" data-grid="${esc(c.grid_code || '')}">${data(c.grid_code || '—')}</span>${areas ? '<br>' + areas : ''}`],
-  ];
-  if (c.part_code) rows.push([t('map.part'), data(c.part_code)]);
-  if (c.department) rows.push([t('map.department'), data(`${c.context?.department_name || deptName(c.department)} (${c.department})`)]);
-  if (c.assignee) rows.push([t('case.field_assignee'), data(c.assignee)]);
-  return `<dl class="facts">${rows.map(([k, v]) => `<dt>${esc(k)}</dt><dd>${v}</dd>`).join('')}</dl>`;
-}
-
-function clockLine(c) {
-  const colour = c.clock ? c.clock.colour : 'none';
-  const label = clockName(colour);
-  return `<p class="clock">${clockDot(c.clock)}<b id="case-clock" data-colour="${esc(colour)}" class="clock-${esc(colour)}">${esc(label)}</b>
-    ${c.clock?.deadline ? ` · ${esc(t('map.deadline'))} <time id="case-deadline">${esc(when(c.clock.deadline))}</time> · ${esc(dueText(c.clock))}` : ''}
-    ${c.stage_limit ? ` · ${esc(t('map.limit'))} ${esc(limitText(c.stage_limit))}` : ''}
-    ${c.parked ? ` <span class="flag parked">${esc(t('map.parked'))}</span>` : ''}</p>`;
-}
-
-// ``soft``: a refresh the page did by itself (an event about the open case): it gives way to
-// a step form opened meanwhile, whose user is typing.
 export async function showCase(id, { soft = false } = {}) {
   if (soft && $('step')) return panel.current;
   panel.caseId = Number(id);
@@ -167,15 +105,14 @@ export async function showCase(id, { soft = false } = {}) {
   panel.current = c;
   const buttons = act.actions.map((a) => `<button type="button" data-action="${esc(a)}">${esc(actionName(a))}</button>`).join('') ||
     `<span class="muted">${esc(t('map.no_step', { role: roleName(role) }))}</span>`;
-  const photos = (c.photos || []).length;
   $('details').innerHTML = `<article class="case" data-case-id="${c.id}">
     <h3 id="case-title">${esc(t('map.case'))} ${data(c.public_no)}
       <b id="case-state" data-state="${esc(c.state)}" class="state s-${esc(c.state)}">${esc(stateName(c.state))}</b>
       ${c.supervised ? `<span class="flag supervised" id="case-supervised">${esc(t('map.supervised'))}</span>` : ''}</h3>
     ${clockLine(c)}
     <p class="desc">${data(c.description || '—')}</p>
-    ${photos ? `<div class="photos">${photoStrip(c.id, photos)}</div>` : ''}
-    ${facts(c)}
+    ${reportPhotos(c)}
+    ${facts(c, deptName)}
     ${outcomeBox(c)}
     ${proposalBox(c)}
     <section class="steps"><h4>${esc(t('map.steps'))}</h4>
