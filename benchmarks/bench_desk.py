@@ -150,7 +150,7 @@ def generate(engine: Engine, cases: int, open_share: float = 0.1) -> None:
             conn.execute(text(sql), {k: v for k, v in params.items() if f":{k}" in sql})
         conn.execute(text("SET LOCAL maintenance_work_mem = '512MB'"))
         for definition in definitions:
-            conn.execute(text(definition))
+            conn.execute(text(str(definition)))
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.execute(text("VACUUM ANALYZE case_record"))
 
@@ -182,6 +182,9 @@ def bench_queue(client: Any, engine: Engine, runs: int) -> None:
     print(f"open cases: {open_cases:,}")
     headers = {"X-Role": "dispatcher", "X-Actor": "bench"}
     worst = 0.0
+    from layers.cases import queue as case_queue
+
+    ttl, case_queue.COUNTS_TTL_S = case_queue.COUNTS_TTL_S, 0.0  # cold: no count reused
     for query in ("bucket=verify", "bucket=handling", "bucket=overdue",
                   "bucket=handling&category=E0103", "bucket=dispatch&department=D03",
                   "bucket=handling&area=320508003", "bucket=handling&colour=yellow"):
@@ -203,10 +206,22 @@ def bench_queue(client: Any, engine: Engine, runs: int) -> None:
                 conn.execute(text("SELECT count(*) FROM case_record WHERE state = ANY(:s)"),
                              {"s": [s.value for s in BUCKET_STATES[bucket]]}).scalar()
 
+    case_queue.COUNTS_TTL_S = ttl
+    from gridcore.settings import CaseSettings
+    from layers.cases.queries import CaseFilter
+
+    def cached() -> None:  # the same counts again at the same version: the process's cache
+        case_queue.counts(engine, CaseFilter(), cache=True)
+        case_queue.page(engine, CaseSettings(), CaseFilter(), Bucket.VERIFY)
+
+    median, p95 = timed(cached, runs)
+    print(f"  again at the same layer version (counts cached)  median {median:6.1f} ms  "
+          f"p95 {p95:6.1f} ms")
     median, p95 = timed(naive, max(5, runs // 2))
     print(f"  peer: one sorted query + a count per bucket  median {median:6.1f} ms  "
           f"p95 {p95:6.1f} ms")
-    print(f"target first page ≤ {TARGET_QUEUE_MS:.0f} ms (slowest median {worst:.1f} ms): "
+    print(f"target first page ≤ {TARGET_QUEUE_MS:.0f} ms (slowest median {worst:.1f} ms, "
+          f"cold): "
           f"{verdict(worst <= TARGET_QUEUE_MS)}")
 
 

@@ -10,6 +10,9 @@ or 100,000.
 
 from __future__ import annotations
 
+import threading
+import time
+from collections import OrderedDict
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -41,15 +44,39 @@ _ROW = ("c.id, c.public_no, c.state, c.category_key, c.description, c.grid_code,
         "jsonb_array_length(coalesce(c.intake -> 'duplicates', '[]')) AS duplicate_count")
 
 
-def counts(engine: Engine, f: CaseFilter, now: datetime | None = None) -> dict[str, int]:
+# Every open page of the desk reloads its queue after every event: counts of the same filter
+# and scope at the same cases-layer version are worked out once per process. A clock turns red
+# with time, not with a write, so a count is kept at most COUNTS_TTL_S seconds.
+COUNTS_TTL_S = 5.0
+_counts_cache: OrderedDict[tuple[Any, ...], tuple[int, float, dict[str, int]]] = OrderedDict()
+_counts_lock = threading.Lock()
+_VERSION = "SELECT coalesce(sum(version), 0) FROM layer_version_shard WHERE layer = 'cases'"
+
+
+def counts(engine: Engine, f: CaseFilter, now: datetime | None = None,
+           cache: bool = True) -> dict[str, int]:
     """Open cases per bucket under the filter (督办: those past their deadline)."""
     params: dict[str, Any] = {"now": now or datetime.now(UTC)}
     clauses = [OPEN_SQL.replace("state", "c.state"), *where_sql(f, params)]
     sql = (f"SELECT c.state, count(*) AS n, count(*) FILTER (WHERE {COLOUR_SQL['red']}) AS red "
            f"FROM case_record c WHERE {' AND '.join(clauses)} GROUP BY c.state")
+    key = (str(engine.url), sql, tuple(sorted((k, str(v)) for k, v in params.items()
+                                             if k != "now")))
     with engine.connect() as conn:
+        version = int(conn.execute(text(_VERSION)).scalar_one()) if cache and now is None \
+            else -1
+        with _counts_lock:
+            hit = _counts_cache.get(key)
+        if hit and hit[0] == version >= 0 and time.monotonic() - hit[1] < COUNTS_TTL_S:
+            return dict(hit[2])
         rows = conn.execute(text(sql), params).all()
-    return queues.counts({r.state: int(r.n) for r in rows}, sum(int(r.red) for r in rows))
+    found = queues.counts({r.state: int(r.n) for r in rows}, sum(int(r.red) for r in rows))
+    if version >= 0:
+        with _counts_lock:
+            _counts_cache[key] = (version, time.monotonic(), found)
+            while len(_counts_cache) > 512:
+                _counts_cache.popitem(last=False)
+    return dict(found)
 
 
 def _clock_branches(colour: str | None) -> list[str]:
@@ -82,6 +109,7 @@ def page(engine: Engine, settings: CaseSettings, f: CaseFilter, bucket: Bucket,
     # One ordered index scan per state (and per clock branch), merged: each stops after a
     # page. 督办 holds every open state: one scan of the open cases' deadlines instead.
     parts = []
+    colour: str | None
     if bucket is Bucket.OVERDUE:
         colour, by_state = "red", [OPEN_SQL.replace("state", "c.state")]
     else:

@@ -10,39 +10,16 @@ import csv
 import io
 from datetime import UTC, datetime, timedelta
 
-import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 from api.security.identity import issue_token
-from gridcore.settings import Settings
 from layers.security.teams import add_team, join_team
 from layers.security.users import add_user
-from tests.support.cases import INSIDE_001, INSIDE_002, LAMP, plant, report, settings
-from tests.support.database import serving
+from tests.support.case_api import DEPT, DESK, api, new, step
+from tests.support.cases import INSIDE_001, INSIDE_002, LAMP
 
-DESK = {"X-Role": "dispatcher", "X-Actor": "desk-1"}
-DEPT = {"X-Role": "department_handler", "X-Actor": "dept-1"}
-BOSS = {"X-Role": "manager", "X-Actor": "boss"}
-
-
-@pytest.fixture
-def api(db, tmp_path):  # type: ignore[no-untyped-def]
-    plant(db)
-    with serving(db, Settings(cases=settings(tmp_path))) as client:
-        yield client
-
-
-def new(api: TestClient, point=INSIDE_001, **kw) -> int:  # type: ignore[no-untyped-def]
-    r = api.post("/cases", json=report(point, **kw))
-    assert r.status_code == 201, r.text
-    return r.json()["id"]
-
-
-def step(api: TestClient, cid: int, action: str, headers: dict, **body):  # type: ignore[no-untyped-def]
-    r = api.post(f"/cases/{cid}/{action}", headers=headers, json=body or None)
-    assert r.status_code == 200, r.text
-    return r.json()
+__all__ = ["api"]  # the fixture, from tests.support.case_api
 
 
 def age(db, cid: int, hours: float) -> None:  # type: ignore[no-untyped-def]

@@ -10,56 +10,26 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, text
 
-from tests.support.browser import chromium_browser
 from tests.support.cases import INSIDE_001, INSIDE_002, LAMP
 from tests.support.data import REPO
-from tests.support.desk_city import plant_desk, report, step, token
-from tests.support.live_server import live_server
+from tests.support.desk_browser import (
+    TABLET,
+    WIDE,
+    chromium,
+    city,
+    open_map,
+    server,
+    wait_state,
+)
+from tests.support.desk_city import report, step
 
-WIDE, TABLET = {"width": 1280, "height": 800}, {"width": 1024, "height": 768}
-
-
-@pytest.fixture(scope="module")
-def server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    media = tmp_path_factory.mktemp("media")
-    with live_server({"GRIDCORE_DATABASE_URL": database_url, "GRIDCORE_MEDIA_DIR": str(media)},
-                     workers=2, supervisor=True) as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-def chromium(server: str) -> Iterator:  # type: ignore[type-arg]
-    with chromium_browser() as browser:
-        yield browser
-
-
-@pytest.fixture
-def city(db: Engine, server: str) -> Iterator[str]:
-    plant_desk(db)
-    yield server
-
-
-def open_map(chromium, base: str, user: str | None, viewport=WIDE, lang: str = "zh-CN"):  # type: ignore[no-untyped-def]
-    context = chromium.new_context(viewport=viewport, locale=lang)
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.errors = errors
-    if user:  # signed in: the token the sign-in form would have stored
-        page.add_init_script(f"sessionStorage.setItem('gridcore-token', '{token(base, user)}')")
-    page.goto(f"{base}/map?lang={lang}#c={INSIDE_001[0]},{INSIDE_001[1]}&z=16")
-    page.wait_for_function("() => document.body.dataset.ready === '1'", timeout=60_000)
-    page.wait_for_function("() => document.body.dataset.queue", timeout=30_000)
-    page.wait_for_function("() => window.gridcore.live.events && "
-                           "window.gridcore.live.events.worker", timeout=30_000)
-    return page
+__all__ = ["chromium", "city", "server"]  # the fixtures, from tests.support.desk_browser
 
 
 def queue_count(page, bucket: str) -> int:  # type: ignore[no-untyped-def]
@@ -72,11 +42,6 @@ def reload_queue(page) -> None:  # type: ignore[no-untyped-def]
 
 def state_of(page) -> str:  # type: ignore[no-untyped-def]
     return str(page.get_attribute("#case-state", "data-state"))
-
-
-def wait_state(page, state: str) -> None:  # type: ignore[no-untyped-def]
-    page.wait_for_function(f"() => document.getElementById('case-state')?.dataset.state === "
-                           f"'{state}'", timeout=15_000)
 
 
 def test_dispatcher_accepts_the_preselected_proposal(chromium, city: str, db: Engine,

@@ -8,14 +8,15 @@ import { loadMessages, t } from '../i18n.js';
 import { ROOT, api, signIn, who } from '../common/api.js';
 import { clockLine, facts, historyList, reportPhotos } from '../common/case_view.js';
 import { connectEvents } from '../common/live.js';
+import { filled, notices, setLive } from '../common/notices.js';
 import {
-  $, actionName, clockDot, data, dueText, esc, eventText, fillPhotos, roleName, stateName, toast,
-  when, wireLightbox,
+  $, actionName, clockDot, data, dueText, esc, fillPhotos, roleName, stateName, toast, when,
+  wireLightbox,
 } from '../common/ui.js';
 
 const TABS = ['accept', 'handle', 'feed_back', 'sent_back'];
 const st = { me: null, team: null, tab: 'accept', items: [], counts: {}, next: null, caseId: null,
-  current: null, forms: 0, unread: 0, notices: [], events: null, map: null, onlyMine: false };
+  current: null, forms: 0, events: null, map: null, onlyMine: false, notify: () => {} };
 
 // -- the list ---------------------------------------------------------------------------------
 function renderTabs() {
@@ -156,12 +157,7 @@ function openForm(action, version) {
   $('step-cancel').onclick = () => { $('step-form').innerHTML = ''; };
   form.onsubmit = (ev) => {
     ev.preventDefault();
-    const empty = [...form.querySelectorAll('[required]')].find((el) => !el.value.trim());
-    if (empty) {
-      form.querySelector('.error').textContent = t('desk.required', { field: empty.closest('label')?.firstChild?.textContent?.trim() || '' });
-      empty.focus();
-      return;
-    }
+    if (!filled(form, 'desk.required')) return;
     submit(action, new FormData(form), version, form.querySelector('.error'));
   };
   (form.querySelector('textarea, select, input') || form).focus();
@@ -210,19 +206,7 @@ function showSignedOut() {
 function onEvent(e) {
   refreshTasks();
   if (st.caseId === e.case_id) showCase(st.caseId, { soft: true }).catch(() => {});
-  if (!e.notify) return;
-  st.unread += 1;
-  $('bell-count').hidden = false;
-  $('bell-count').textContent = st.unread;
-  const { title, detail } = eventText(e);
-  st.notices = [{ case_id: e.case_id, title, detail }, ...st.notices].slice(0, 20);
-  toast(`<b>${esc(title.split(' · ')[0])}</b> ${data(e.public_no || e.case_id)}<br>${esc(detail)}`,
-    { kind: e.kind, onClick: () => showCase(e.case_id) });
-}
-
-function setLive(state) {
-  $('live').dataset.state = state;
-  $('live-text').textContent = t(`notify.${state === 'live' ? 'connected' : state === 'down' ? 'disconnected' : 'connecting'}`);
+  if (e.notify) st.notify(e);
 }
 
 function wire() {
@@ -253,17 +237,7 @@ function wire() {
     signIn($('username').value, $('password').value).then(start2).catch((e) => { $('signin-error').textContent = e.message; });
   };
   $('signout').onclick = () => { who.setToken(null); st.me = null; showSignedOut(); if (st.events) st.events.restart(); };
-  $('bell').onclick = () => {
-    st.unread = 0; $('bell-count').hidden = true;
-    $('notices').hidden = !$('notices').hidden;
-    $('notices').innerHTML = `<h4>${esc(t('notify.title'))}</h4>` + (st.notices.length
-      ? `<ol>${st.notices.map((n) => `<li data-case="${n.case_id}"><b>${esc(n.title)}</b><br>${esc(n.detail)}</li>`).join('')}</ol>`
-      : `<p class="muted">${esc(t('notify.none'))}</p>`);
-  };
-  $('notices').onclick = (ev) => {
-    const li = ev.target.closest('[data-case]');
-    if (li) { $('notices').hidden = true; showCase(Number(li.dataset.case)); }
-  };
+  st.notify = notices((id) => showCase(id));
 }
 
 async function start2() {

@@ -5,6 +5,7 @@
 import { t } from '../i18n.js';
 import { api } from '../common/api.js';
 import { clockLine, facts, historyList, photoStrip, reportPhotos } from '../common/case_view.js';
+import { filled } from '../common/notices.js';
 import {
   $, actionName, data, esc, fieldName, fillPhotos, levelName, roleName, span, stateName, when,
 } from '../common/ui.js';
@@ -167,13 +168,7 @@ export function stepForm(action, version) {
   $('step-cancel').onclick = () => { $('step-form').innerHTML = ''; };
   form.onsubmit = (ev) => {
     ev.preventDefault();
-    // Our own check, in the page's language (the browser's bubble speaks the browser's).
-    const empty = [...form.querySelectorAll('[required]')].find((el) => !el.value.trim());
-    if (empty) {
-      form.querySelector('.error').textContent = t('map.required', { field: empty.closest('label')?.firstChild?.textContent?.trim() || '' });
-      empty.focus();
-      return;
-    }
+    if (!filled(form, 'map.required')) return;
     const body = { expected_version: Number(version) };
     for (const [k, v] of new FormData(form)) {
       if (v === '') continue;

@@ -4,7 +4,8 @@
 import { loadMessages, t } from '../i18n.js';
 import { api, signIn, who } from '../common/api.js';
 import { connectEvents } from '../common/live.js';
-import { $, DEV, data, esc, eventText, roleName, toast, wireLightbox } from '../common/ui.js';
+import { notices, setLive } from '../common/notices.js';
+import { $, DEV, data, esc, roleName, toast, wireLightbox } from '../common/ui.js';
 import { panel, showCase as renderCase, wirePanel } from './case_panel.js';
 import { showGrid as renderGrid } from './grid_panel.js';
 import { LAYER_OF, createMap, fitBox, flyTo, gcj, partFilter, refresh, select, style, updateLabels, view } from './mapview.js';
@@ -12,13 +13,7 @@ import { initQueue, loadQueue, markSelected, queue, refreshQueue, setArea, setCl
 import { search, wireSearch } from './search.js';
 
 const POLL_MS = 5000;
-const st = { me: null, unread: 0, events: null, notices: [] };
-
-function renderNotices() {
-  $('notices').innerHTML = `<h4>${esc(t('notify.title'))}</h4>` + (st.notices.length
-    ? `<ol>${st.notices.map((n) => `<li data-case="${n.case_id}"><b>${esc(n.title)}</b><br>${esc(n.detail)}</li>`).join('')}</ol>`
-    : `<p class="muted">${esc(t('notify.none'))}</p>`);
-}
+const st = { me: null, events: null, notify: () => {} };
 
 function openDrawer() { $('drawer').hidden = false; }
 function closeDrawer() {
@@ -76,28 +71,16 @@ function signOut() {
 }
 
 // -- live notifications ---------------------------------------------------------------------
-function setLive(state) {
-  $('live').dataset.state = state;
-  $('live-text').textContent = t(`notify.${state === 'live' ? 'connected' : state === 'down' ? 'disconnected' : 'connecting'}`);
-}
-
 function onEvent(e) {
   refreshQueue();
   poll();
   // The open case changed: shown again, unless a step's form is open (its user is typing).
   if (panel.caseId === e.case_id) renderCase(panel.caseId, { soft: true }).catch(() => {});
-  if (!e.notify) return;
-  st.unread += 1;
-  $('bell-count').hidden = false;
-  $('bell-count').textContent = st.unread;
-  const { title, detail } = eventText(e);
-  st.notices = [{ case_id: e.case_id, title, detail }, ...st.notices].slice(0, 20);
-  toast(`<b>${esc(title.split(' · ')[0])}</b> ${data(e.public_no || e.case_id)}<br>${esc(detail)}`, {
-    kind: e.kind, onClick: () => { flyTo(...caseLonLat(e)); showCase(e.case_id); } });
+  if (e.notify) st.notify(e);
 }
 
-function caseLonLat(e) {
-  const row = queue.rows.find((r) => r.id === e.case_id);
+function caseLonLat(id) {
+  const row = queue.rows.find((r) => r.id === id);
   return row ? [row.lon, row.lat] : view.map.getCenter().toArray();
 }
 
@@ -130,16 +113,7 @@ function wire() {
     if (view.map.getLayer('parts')) view.map.setFilter('parts', partFilter());
   };
   $('drawer-close').onclick = closeDrawer;
-  $('bell').onclick = () => {
-    st.unread = 0;
-    $('bell-count').hidden = true;
-    $('notices').hidden = !$('notices').hidden;
-    renderNotices();
-  };
-  $('notices').onclick = (ev) => {
-    const li = ev.target.closest('[data-case]');
-    if (li) { $('notices').hidden = true; showCase(Number(li.dataset.case)); }
-  };
+  st.notify = notices((id) => { flyTo(...caseLonLat(id)); showCase(id); });
   $('details').addEventListener('click', (ev) => {
     const b = ev.target.closest('[data-area]');
     if (b) setArea(b.dataset.area, b.dataset.area);
