@@ -192,12 +192,12 @@ def test_clock_moved_warns_and_supervises_once(chromium, city: str, db: Engine,
                        env={**os.environ, "GRIDCORE_DATABASE_URL": database_url})
 
     supervise(warn_at + timedelta(minutes=1))
-    supervise(warn_at + timedelta(minutes=2))
-    page.wait_for_selector(".toast.yellow", timeout=5_000)
+    page.wait_for_selector(".toast.yellow", timeout=5_000)  # 预警, told at once
+    supervise(warn_at + timedelta(minutes=2))  # nothing new
     supervise(due + timedelta(minutes=1))
-    supervise(due + timedelta(minutes=5))
-    page.wait_for_selector(".toast.red", timeout=5_000)
-    page.wait_for_timeout(800)
+    page.wait_for_selector(".toast.red", timeout=5_000)  # 超期, and supervised
+    supervise(due + timedelta(minutes=5))  # nothing new
+    page.wait_for_timeout(1000)
     kinds = page.evaluate(f"() => window.gridcore.live.events.received"
                           f".filter(e => e.case_id === {case['id']}).map(e => e.kind)")
     assert kinds.count("yellow") == 1 and kinds.count("red") == 1

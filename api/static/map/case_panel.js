@@ -103,6 +103,13 @@ export async function showCase(id, { soft = false } = {}) {
     api(`/map/cases/${id}/actions?role=${encodeURIComponent(role)}`)]);
   // A form opened while this was loading wins; so does a newer case.
   if (panel.forms !== forms || panel.caseId !== Number(id)) return panel.current;
+  if (!c.clock && c.state && !['closed', 'voided', 'merged'].includes(c.state)) {
+    // No live clock (a case loaded without its stage limit): the stored marks' colour, as
+    // the map's tiles draw it.
+    const feature = await api(`/collections/cases/items/${id}`).catch(() => null);
+    const colour = feature?.properties?.clock;
+    if (colour && colour !== 'none') c.clock = { colour, deadline: feature.properties.deadline_at };
+  }
   panel.current = c;
   const buttons = act.actions.map((a) => `<button type="button" data-action="${esc(a)}">${esc(actionName(a))}</button>`).join('') ||
     `<span class="muted">${esc(t('map.no_step', { role: roleName(role) }))}</span>`;

@@ -44,6 +44,12 @@ function tileUrl(id) {
 
 export function partFilter() { return ['in', ['get', 'class_code'], ['literal', [...view.partClasses]]]; }
 
+// The layers are gridcore's; a blank basemap's own attribution says so already.
+function areasAttribution(bm) {
+  const own = bm.kind === 'blank' ? (bm.attribution || '') : '';
+  return own.includes('gridcore') ? own : [own, 'gridcore'].filter(Boolean).join(' · ');
+}
+
 export function style() {
   const bm = provider();
   const sources = {};
@@ -57,8 +63,7 @@ export function style() {
   for (const id of Object.keys(LAYER_OF)) {
     if (!have[id]) continue;
     sources[id] = { type: 'vector', tiles: [tileUrl(id)], minzoom: have[id].min_zoom, maxzoom: 16,
-      attribution: id === 'areas' && !(bm.attribution || '').includes('gridcore')
-        ? `${bm.kind === 'blank' && bm.attribution ? bm.attribution + ' · ' : ''}gridcore` : undefined };
+      attribution: id === 'areas' ? areasAttribution(bm) : undefined };
   }
   const add = (l) => { if (sources[l.source]) layers.push({ 'source-layer': l.source, ...l }); };
   add({ id: 'areas-line', type: 'line', source: 'areas', filter: ['!=', ['get', 'level'], 'district'],
