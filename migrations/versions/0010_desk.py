@@ -12,8 +12,8 @@ assignment, the event outbox with its NOTIFY, subscriptions and outgoing webhook
   streams them to its pages, so one process's commit reaches every process's pages.
 - ``webhook`` / ``webhook_delivery`` / ``webhook_attempt``: outgoing webhooks and their log.
 
-Revision ID: 0008_desk
-Revises: 0007_layer_version_shards
+Revision ID: 0010_desk
+Revises: 0009_appeals
 Create Date: 2026-12-06
 """
 
@@ -21,8 +21,8 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = "0008_desk"
-down_revision = "0007_layer_version_shards"
+revision = "0010_desk"
+down_revision = "0009_appeals"
 branch_labels = None
 depends_on = None
 
