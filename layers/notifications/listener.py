@@ -1,5 +1,5 @@
 """One LISTEN connection per server process: NOTIFYs on ``gridcore_events`` (sent by migration
-0010_desk's trigger when a transaction that wrote events commits, in whichever process or
+the desk migration's trigger when a transaction that wrote events commits, in whichever process or
 machine) become :class:`gridcore.events.CaseEvent` objects handed to a callback.
 
 A thread owns the connection (psycopg2 delivers notifications to whoever polls its socket).

@@ -1,5 +1,5 @@
 """The outbox (``case_event``): domain events written in the transaction of the change they
-report. Migration 0010_desk's statement trigger NOTIFYs ``gridcore_events`` with the new ids,
+report. The desk migration's statement trigger NOTIFYs ``gridcore_events`` with the new ids,
 delivered to every listener when (and only if) the transaction commits."""
 
 from __future__ import annotations

@@ -93,7 +93,7 @@ case_record = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("closed_at", DateTime(timezone=True)),
     Column("version", Integer, nullable=False, server_default="1"),
-    # migration 0010_desk: the deadline a warning (预警) / an overdue signal was given for, and
+    # the desk migration: the deadline a warning (预警) / an overdue signal was given for, and
     # the handler a team leader assigned the case to
     Column("warned_for", DateTime(timezone=True)),
     Column("overdue_for", DateTime(timezone=True)),

@@ -1,4 +1,4 @@
-"""Core tables of the event outbox, subscriptions and outgoing webhooks (migration 0010_desk).
+"""Core tables of the event outbox, subscriptions and outgoing webhooks (the desk migration, `*_desk`).
 
 ``case_event`` is written in the same transaction as the change it reports (intake, lifecycle
 steps, supervision); a statement trigger NOTIFYs ``gridcore_events`` with the new ids.
@@ -23,7 +23,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 
 from layers.schema.city import metadata
 
-CHANNEL = "gridcore_events"  # the NOTIFY channel of migration 0010_desk's trigger
+CHANNEL = "gridcore_events"  # the NOTIFY channel of the desk migration's trigger
 
 case_event = Table(
     "case_event", metadata,

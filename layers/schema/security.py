@@ -34,7 +34,7 @@ app_user = Table(
     Column("team_leader", Boolean, nullable=False, server_default="false"),
 )
 
-# A department's team (班组, migration 0010_desk): its leader assigns cases to its members.
+# A department's team (班组, the desk migration): its leader assigns cases to its members.
 team = Table(
     "team", metadata,
     Column("code", String(40), primary_key=True),

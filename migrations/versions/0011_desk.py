@@ -12,8 +12,8 @@ assignment, the event outbox with its NOTIFY, subscriptions and outgoing webhook
   streams them to its pages, so one process's commit reaches every process's pages.
 - ``webhook`` / ``webhook_delivery`` / ``webhook_attempt``: outgoing webhooks and their log.
 
-Revision ID: 0010_desk
-Revises: 0009_appeals
+Revision ID: 0011_desk
+Revises: 0010_field
 Create Date: 2026-12-06
 """
 
@@ -21,8 +21,8 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = "0010_desk"
-down_revision = "0009_appeals"
+revision = "0011_desk"
+down_revision = "0010_field"
 branch_labels = None
 depends_on = None
 
