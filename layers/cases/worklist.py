@@ -30,7 +30,7 @@ _DUE = "coalesce(c.deadline_at, 'infinity'::timestamptz)"
 _COLUMNS = """c.id, c.public_no, c.state, c.category_key, c.description, c.grid_code,
     c.department_code, c.source, c.reporter, c.filed_by, c.stage, c.stage_started_at,
     c.stage_limit, c.deadline_at, c.parked_since, c.parked_intervals, c.check_result,
-    c.supervised, c.created_at, c.updated_at, c.part_code, c.version,
+    c.supervised, c.created_at, c.updated_at, c.part_code, c.version, c.assignee,
     ST_X(c.geom) AS lon, ST_Y(c.geom) AS lat, g.name AS grid_name,
     (SELECT count(*) FROM case_photo p WHERE p.case_id = c.id) AS photo_count"""
 _GRID = "LEFT JOIN unit_grid g ON g.code = c.grid_code AND g.gen_to IS NULL"
@@ -164,6 +164,7 @@ def task_item(row: Mapping[str, Any], settings: CaseSettings, now: datetime,
         "category_name": {"zh-CN": cls.name_zh, "en": cls.name_en},
         "description": row["description"], "grid_code": row["grid_code"],
         "grid_name": row["grid_name"], "department": row["department_code"],
+        "assignee": row["assignee"],  # the handler a team leader assigned (指派), if any
         "part_code": row["part_code"], "source": row["source"],
         "location": {"lon": row["lon"], "lat": row["lat"]},
         "deadline": clock.deadline.astimezone(UTC).isoformat()

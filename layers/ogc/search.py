@@ -3,7 +3,7 @@ names in Chinese and English, street and community names, and the words of case 
 ranked, best first.
 
 Descriptions are searched by substring, which needs no Chinese word segmentation: ``pg_trgm``'s
-GIN index (the desk migration, `*_desk`) finds any substring of three characters or more; a
+GIN index (the desk migration) finds any substring of three characters or more; a
 two-character query (most Chinese words: 路灯, 井盖, 占道) has no trigram to look up, so those
 go through the index of each description's Chinese character pairs
 (``gridcore_cjk_bigrams``). Either way the rows are checked against the substring itself.

@@ -1,4 +1,4 @@
-"""Core tables of the event outbox, subscriptions and outgoing webhooks (the desk migration, `*_desk`).
+"""Core tables of the event outbox, subscriptions and outgoing webhooks (the desk migration).
 
 ``case_event`` is written in the same transaction as the change it reports (intake, lifecycle
 steps, supervision); a statement trigger NOTIFYs ``gridcore_events`` with the new ids.
