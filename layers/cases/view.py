@@ -58,8 +58,6 @@ def case_clock(row: Mapping[str, Any], calendar: WorkingCalendar, now: datetime)
                           pauses_of(row["parked_intervals"]), row["parked_since"])
 
 
-
-
 def case_dict(row: Mapping[str, Any], calendar: WorkingCalendar, now: datetime,
               history: list[Mapping[str, Any]] | None = None,
               photos: list[Mapping[str, Any]] | None = None,
@@ -86,6 +84,7 @@ def case_dict(row: Mapping[str, Any], calendar: WorkingCalendar, now: datetime,
         "source": row["source"], "reporter": row["reporter"],
         "filed_by": row.get("filed_by"),
         "department": row["department_code"],
+        "assignee": row.get("assignee"),  # the handler a team leader assigned (指派)
         "proposal": {"department": row["proposed_department"], "rule": row["proposal_rule"],
                      "refused_departments": list(row["refused_departments"] or [])},
         "stage": row["stage"], "stage_limit": row["stage_limit"],

@@ -134,6 +134,7 @@ def test_a_dispatch_reaches_the_handler_on_the_other_worker_within_2_s(
             break
         candidate.context.close()
     assert dispatcher is not None, "every page landed on one worker"
+    dispatcher.click("#buckets [data-bucket=dispatch]")
     dispatcher.click(f"#queue-list [data-case='{case['id']}']")
     dispatcher.wait_for_selector(".actions button[data-action=dispatch]")
     dispatcher.click(".actions button[data-action=dispatch]")

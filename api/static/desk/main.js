@@ -117,29 +117,53 @@ function smallMap(c) {
   st.map.addControl(new maplibregl.NavigationControl({ showCompass: false }), 'top-left');
 }
 
-async function showCase(id, { soft = false } = {}) {
+// A case my department sent back is no longer its case: GET /cases/{id} refuses it. The
+// workbench then shows what it knows — the worklist's line, or the answer of the send-back.
+function fromItem(item) {
+  return { ...item, created_at: item.reported_at, department: null, history: [], photos: [] };
+}
+
+function ours(c) {
+  return !st.me || st.me.role !== 'department_handler' || c.department === st.me.department;
+}
+
+async function loadCase(id) {
+  const listed = st.items.find((x) => x.id === id);
+  if (listed && listed.task === 'sent_back') return fromItem(listed);
+  try {
+    return await api(`/cases/${id}`);
+  } catch (e) {
+    if (e.status === 404 && listed) return fromItem(listed);
+    throw e;
+  }
+}
+
+async function showCase(id, { soft = false, known = null } = {}) {
   if (soft && $('step')) return st.current;
   st.caseId = Number(id);
   const forms = st.forms;
   const role = st.me ? st.me.role : 'department_handler';
-  const [c, act] = await Promise.all([api(`/cases/${id}`),
-    api(`/map/cases/${id}/actions?role=${encodeURIComponent(role)}`)]);
+  const c = known || await loadCase(st.caseId);
+  const act = ours(c)
+    ? await api(`/map/cases/${id}/actions?role=${encodeURIComponent(role)}`)
+    : { actions: [], version: c.version };
   if (st.forms !== forms || st.caseId !== Number(id)) return st.current;
   st.current = c;
   const leader = st.team?.team && st.team.me?.leader;
   const actions = act.actions.filter((a) => a !== 'assign' || leader);
+  const gone = ours(c) ? '' : `<p class="note" id="not-ours">${esc(t('desk.not_ours'))}</p>`;
   $('case').innerHTML = `<article class="case" data-case-id="${c.id}">
     <h3 id="case-title">${esc(t('desk.case'))} ${data(c.public_no)}
       <b id="case-state" data-state="${esc(c.state)}" class="state s-${esc(c.state)}">${esc(stateName(c.state))}</b>
       ${c.supervised ? `<span class="flag supervised">${esc(t('case.supervised'))}</span>` : ''}</h3>
-    ${clockLine(c)}
+    ${clockLine(c)}${gone}
     <div class="two">
       <div class="left"><p class="desc">${data(c.description || '—')}</p>${reportPhotos(c)}${facts(c)}</div>
       <div id="case-map" class="case-map" aria-label="${esc(t('desk.map'))}"></div>
     </div>
-    <section class="steps"><h4>${esc(t('desk.steps'))}</h4>
-      <div class="actions" data-version="${act.version}">${stepButtons(c, actions)}</div><div id="step-form"></div></section>
-    <section><h4>${esc(t('case.label_history'))}</h4>${historyList(c)}</section></article>`;
+    ${ours(c) ? `<section class="steps"><h4>${esc(t('desk.steps'))}</h4>
+      <div class="actions" data-version="${act.version}">${stepButtons(c, actions)}</div><div id="step-form"></div></section>` : ''}
+    ${c.history?.length ? `<section><h4>${esc(t('case.label_history'))}</h4>${historyList(c)}</section>` : ''}</article>`;
   fillPhotos($('case'));
   smallMap(c);
   for (const li of document.querySelectorAll('#task-list .row')) li.classList.toggle('selected', Number(li.dataset.case) === st.caseId);
@@ -178,7 +202,8 @@ async function submit(action, form, version, errorBox = null) {
     const answer = await r.json().catch(() => null);
     if (!r.ok) throw new Error((answer && (answer.detail || answer.title)) || `${r.status}`);
     await loadTasks();
-    await showCase(id);
+    // After a send-back the case is no longer ours: its step's answer is the last we see.
+    await showCase(id, { known: ours(answer) ? null : answer });
     toast(esc(t('desk.done', { action: actionName(action), no: answer.public_no })), { kind: 'ok', timeout: 4000 });
   } catch (e) {
     const box = errorBox || $('step-form');
