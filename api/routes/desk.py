@@ -14,7 +14,7 @@ from api import pages
 from api.deps import EngineDep
 from api.security.identity import CurrentUser
 from layers.cases.queries import assigned_counts
-from layers.security.teams import team_of
+from layers.security.teams import department_name, team_of
 
 router = APIRouter(prefix="/desk", tags=["desk"])
 
@@ -26,17 +26,21 @@ def page(request: Request) -> HTMLResponse:
                         dev=settings.security.trusts_role_headers)
 
 
-@router.get("/team", summary="My team (班组): its members, its leader, each one's open cases")
+@router.get("/team", summary="My department and team (班组): members, leader, open cases each")
 async def my_team(user: CurrentUser, engine: EngineDep) -> dict[str, Any]:
     def read() -> dict[str, Any]:
         team = team_of(engine, user.name)
+        department = {"code": user.department,
+                      "name": department_name(engine, user.department)}
         if team is None:
-            return {"team": None, "me": {"username": user.name, "leader": False}}
+            return {"team": None, "department": department,
+                    "me": {"username": user.name, "leader": False}}
         loads = assigned_counts(engine, [m["username"] for m in team["members"]])
         for m in team["members"]:
             m["open_cases"] = loads.get(m["username"], 0)
         leader = next((m["leader"] for m in team["members"] if m["username"] == user.name),
                       False)
-        return {"team": team, "me": {"username": user.name, "leader": leader}}
+        return {"team": team, "department": department,
+                "me": {"username": user.name, "leader": leader}}
 
     return await run_in_threadpool(read)

@@ -85,3 +85,12 @@ def team_of(engine: Engine, username: str) -> dict[str, Any] | None:
     if code is None:
         return None
     return next((t for t in list_teams(engine) if t["code"] == code), None)
+
+
+def department_name(engine: Engine, code: str | None) -> str | None:
+    """The department's name (what its people call it), or None."""
+    if not code:
+        return None
+    with engine.connect() as conn:
+        return conn.execute(text("SELECT name FROM department WHERE code = :d"),
+                            {"d": code}).scalar()

@@ -5,8 +5,8 @@ Not chrome, so not checked: what is marked as data (``translate="no"``: names, c
 people wrote), text in another declared language (``lang="en"`` on the language switch's
 "English"), the map's attribution (names of data sources) and the map canvas itself. Codes,
 numbers, times and units are stripped before the check (``C00000012``, ``P0120``,
-``2026-12-06 17:30 +08:00``, ``50 m``), and so are the product's own name and the names of
-the basemap providers.
+``2026-12-06 17:30 +08:00``, ``50 m``), and so are the product's own names (gridcore, 网格通)
+and the names of the basemap providers.
 """
 
 from __future__ import annotations
@@ -47,6 +47,8 @@ _NOT_WORDS = [
     r"\b[A-Z][A-Z0-9]*(?:[_-][A-Z0-9]+)+\b",  # department and team codes (D_GRID, T-GRID-1)
     r"\bgridcore\b", r"\bOpenStreetMap\b", r"\bMapLibre\b",
 ]
+# Proper names of the product's apps, the same in every language (网格通: the phone app).
+_PROPER_NAMES = re.compile(r"网格通")
 _LATIN_WORD = re.compile(r"[A-Za-z]{2,}")
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 
@@ -65,6 +67,6 @@ def foreign_words(page: Any, lang: str) -> list[str]:
             for pattern in _NOT_WORDS:
                 rest = re.sub(pattern, " ", rest)
             found += [f"{w} (in {text!r})" for w in _LATIN_WORD.findall(rest)]
-        elif _CJK.search(text):
+        elif _CJK.search(_PROPER_NAMES.sub(" ", text)):
             found.append(text)
     return found

@@ -59,13 +59,18 @@ async function loadTasks({ more = false } = {}) {
 let pending = null;
 function refreshTasks() {
   clearTimeout(pending);
-  pending = setTimeout(() => { loadTasks().catch(() => {}); loadTeam().catch(() => {}); }, 250);
+  pending = setTimeout(() => { loadTasks().catch(() => {}); loadTeam().catch(() => {}); }, 100);
 }
 
 // -- the team ---------------------------------------------------------------------------------
 async function loadTeam() {
   if (!st.me) return;
   st.team = await api('/desk/team').catch(() => null);
+  const dept = st.team?.department;
+  if (dept?.code) {
+    $('dept').textContent = dept.name || dept.code;
+    $('dept').title = dept.code;
+  }
   const box = $('team');
   if (!st.team || !st.team.team) { box.hidden = true; return; }
   const tm = st.team.team;
@@ -79,7 +84,11 @@ async function loadTeam() {
 function actionForm(c, action) {
   const note = `<label>${esc(t(action === 'send_back' ? 'desk.reason' : 'desk.note'))}
     <textarea name="reason" rows="3" ${action === 'send_back' ? 'required' : ''}></textarea></label>`;
-  const photos = `<label>${esc(t('desk.photos'))} <input type="file" name="photos" accept="image/jpeg,image/png,image/webp" multiple></label>`;
+  // The browser's own file button speaks the browser's language: ours speaks the page's.
+  const photos = `<div class="filepick"><span class="label">${esc(t('desk.photos'))}</span>
+    <label class="button secondary">${esc(t('desk.choose_photos'))}<input type="file" name="photos"
+      accept="image/jpeg,image/png,image/webp" multiple class="visually-hidden"></label>
+    <span class="chosen muted">${esc(t('desk.no_photo'))}</span></div>`;
   if (action === 'send_back') return note;
   if (action === 'handle' || action === 'feed_back') return note + photos;
   if (action === 'assign') {
@@ -178,6 +187,15 @@ function openForm(action, version) {
     <button type="button" class="secondary" id="step-cancel">${esc(t('desk.cancel'))}</button></div>
     <p class="error" role="alert"></p></form>`;
   const form = $('step');
+  const file = form.querySelector('input[type=file]');
+  if (file) {
+    file.onchange = () => {
+      const names = [...file.files].map((f) => f.name);
+      form.querySelector('.chosen').innerHTML = names.length  // file names are data
+        ? `${esc(t('desk.photos_chosen', { n: names.length }))} ${names.map((n) => data(n)).join('、')}`
+        : esc(t('desk.no_photo'));
+    };
+  }
   $('step-cancel').onclick = () => { $('step-form').innerHTML = ''; };
   form.onsubmit = (ev) => {
     ev.preventDefault();

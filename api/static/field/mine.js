@@ -90,7 +90,7 @@ function account(setLanguage, languageSwitch) {
   const ios = /iPhone|iPad/.test(navigator.userAgent) && !navigator.standalone;
   return h('section', { class: 'panel account', id: 'account' },
     h('h2', {}, t('field.account')),
-    h('p', {}, h('b', { id: 'me' }, user.username), ' · ', t(`field.role_${user.role}`)),
+    h('p', {}, h('b', { id: 'me', translate: 'no' }, user.username), ' · ', t(`field.role_${user.role}`)),
     user.areas && user.areas.length ? h('p', { class: 'muted small' }, t('field.my_areas', { areas: user.areas.join(', ') })) : null,
     languageSwitch(), install, ios ? h('p', { class: 'muted small' }, t('field.install_ios')) : null,
     h('button', { type: 'button', class: 'button danger', id: 'signout', onclick: async () => {
