@@ -96,10 +96,14 @@ def tasks(engine: Engine, settings: CaseSettings, principal: Principal, worklist
             page_where += f" AND ({_DUE}, c.id) > (:after_due, :after_id)"
     sql = (f"SELECT {_COLUMNS} FROM case_record c {_GRID} WHERE {page_where} "
            f"ORDER BY {_DUE}, c.id LIMIT :limit")
-    count_sql = f"SELECT c.state, count(*) AS n FROM case_record c WHERE {where} GROUP BY 1"
+    # The counts are of every task of the role, whichever the page shows: the tabs of a
+    # worklist show them all.
+    count_params: dict[str, Any] = {"now": now}
+    every = _conditions(worklist, principal, None, count_params)
+    count_sql = f"SELECT c.state, count(*) AS n FROM case_record c WHERE {every} GROUP BY 1"
     with engine.connect() as conn:
         rows: list[Any] = list(conn.execute(text(sql), params).mappings())
-        counted = conn.execute(text(count_sql), params).all()
+        counted = conn.execute(text(count_sql), count_params).all()
     more = len(rows) > limit
     rows = rows[:limit]
     counts: dict[str, int] = {t.value: 0 for t in worklist.tasks}
