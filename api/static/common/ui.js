@@ -110,3 +110,12 @@ export function eventText(e) {
     action: actionName(d.action || '') });
   return { title: `${kindName(e.kind)} · ${e.public_no || e.case_id}`, detail };
 }
+
+// The form of a lifecycle step (the map's drawer and the workbench): its fields, the step's
+// button, cancel, and the line its errors go to.
+export function stepFormHtml(action, fields, cancel) {
+  return `<form id="step" data-action="${esc(action)}" novalidate>${fields}
+    <div class="buttons"><button type="submit">${esc(actionName(action))}</button>
+    <button type="button" class="secondary" id="step-cancel">${esc(cancel)}</button></div>
+    <p class="error" role="alert"></p></form>`;
+}

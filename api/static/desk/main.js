@@ -10,8 +10,8 @@ import { clockLine, facts, historyList, reportPhotos } from '../common/case_view
 import { connectEvents } from '../common/live.js';
 import { filled, notices, setLive } from '../common/notices.js';
 import {
-  $, actionName, clockDot, data, dueText, esc, fillPhotos, roleName, stateName, toast, when,
-  wireLightbox,
+  $, actionName, clockDot, data, dueText, esc, fillPhotos, roleName, stateName, stepFormHtml, toast,
+  when, wireLightbox,
 } from '../common/ui.js';
 
 const TABS = ['accept', 'handle', 'feed_back', 'sent_back'];
@@ -182,10 +182,7 @@ async function showCase(id, { soft = false, known = null } = {}) {
 function openForm(action, version) {
   if (ONE_CLICK.has(action)) return submit(action, new FormData(), version);
   st.forms += 1;
-  $('step-form').innerHTML = `<form id="step" data-action="${esc(action)}" novalidate>${actionForm(st.current, action)}
-    <div class="buttons"><button type="submit">${esc(actionName(action))}</button>
-    <button type="button" class="secondary" id="step-cancel">${esc(t('desk.cancel'))}</button></div>
-    <p class="error" role="alert"></p></form>`;
+  $('step-form').innerHTML = stepFormHtml(action, actionForm(st.current, action), t('desk.cancel'));
   const form = $('step');
   const file = form.querySelector('input[type=file]');
   if (file) {

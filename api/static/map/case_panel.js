@@ -7,7 +7,8 @@ import { api } from '../common/api.js';
 import { clockLine, facts, historyList, photoStrip, reportPhotos } from '../common/case_view.js';
 import { filled } from '../common/notices.js';
 import {
-  $, actionName, data, esc, fieldName, fillPhotos, levelName, roleName, span, stateName, when,
+  $, actionName, data, esc, fieldName, fillPhotos, levelName, roleName, span, stateName,
+  stepFormHtml, when,
 } from '../common/ui.js';
 
 export const panel = { config: null, role: () => 'dispatcher', onChanged: async () => {},
@@ -156,10 +157,7 @@ export function stepForm(action, version) {
   if (!needs.some((n) => NEEDS_FORM.has(n))) return submitStep(action, { expected_version: Number(version) });
   const fields = needs.map((n) => field(n, c)).join('');
   panel.forms += 1;
-  $('step-form').innerHTML = `<form id="step" data-action="${esc(action)}" novalidate>${fields}
-    <div class="buttons"><button type="submit">${esc(actionName(action))}</button>
-    <button type="button" class="secondary" id="step-cancel">${esc(t('map.cancel'))}</button></div>
-    <p class="error" role="alert"></p></form>`;
+  $('step-form').innerHTML = stepFormHtml(action, fields, t('map.cancel'));
   const form = $('step');
   const dept = form.querySelector('select[name=department]');
   if (dept) {
