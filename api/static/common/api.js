@@ -52,6 +52,13 @@ export async function signIn(username, password) {
   return body;
 }
 
+// MapLibre fetches tiles itself, not through api(): its transformRequest sends the caller's
+// identity with every request to this server (in production every layer needs it).
+export function withToken(url) {
+  if (url.startsWith(location.origin)) return { url, headers: who.headers() };
+  return { url };
+}
+
 // A photo of a case (the n-th, from 1), as the field app's photo route serves it.
 export function photoUrl(caseId, n, thumb = false) {
   return `${ROOT}/cases/${encodeURIComponent(caseId)}/photos/${n}${thumb ? '?size=thumb' : ''}`;

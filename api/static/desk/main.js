@@ -5,7 +5,7 @@
 // Live: the list refreshes and a toast tells of what is new, without polling.
 import * as maplibregl from '../vendor/maplibre-gl/maplibre-gl.mjs';
 import { loadMessages, t } from '../i18n.js';
-import { ROOT, api, signIn, who } from '../common/api.js';
+import { ROOT, api, signIn, who, withToken } from '../common/api.js';
 import { clockLine, facts, historyList, reportPhotos } from '../common/case_view.js';
 import { connectEvents } from '../common/live.js';
 import { filled, notices, setLive } from '../common/notices.js';
@@ -113,7 +113,7 @@ function smallMap(c) {
   if (st.map) st.map.remove();
   const [lon, lat] = [c.location.lon, c.location.lat];
   st.map = new maplibregl.Map({ container: el, attributionControl: false, interactive: true,
-    center: [lon, lat], zoom: 16.5, fadeDuration: 0,
+    center: [lon, lat], zoom: 16.5, fadeDuration: 0, transformRequest: withToken,
     locale: { 'NavigationControl.ZoomIn': t('desk.zoom_in'), 'NavigationControl.ZoomOut': t('desk.zoom_out') },
     style: { version: 8, sources: {
       grids: { type: 'vector', tiles: [`${location.origin}${ROOT}/collections/grids/tiles/WebMercatorQuad/{z}/{x}/{y}`], maxzoom: 16 },

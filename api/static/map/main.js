@@ -95,16 +95,23 @@ function fillControls(config) {
   view.partClasses = new Set(config.part_classes.map((c) => c.code));
 }
 
-function wire() {
+// Signing in works before the map exists: in production every layer needs a signed-in user,
+// so the map starts once someone has signed in.
+function wireSignIn() {
   $('signin').onsubmit = (ev) => {
     ev.preventDefault();
     $('signin-error').textContent = '';
-    signIn($('username').value, $('password').value).then(whoAmI).then(() => {
+    signIn($('username').value, $('password').value).then(async () => {
+      if (!view.map) return start();
+      await whoAmI();
       if (st.events) st.events.restart();
-      loadQueue();
+      return loadQueue();
     }).catch((e) => { $('signin-error').textContent = e.message; });
   };
   $('signout').onclick = signOut;
+}
+
+function wire() {
   $('role').onchange = () => { if (st.events) st.events.restart(); if (panel.caseId) renderCase(panel.caseId); };
   $('basemap').onchange = () => { view.basemap = $('basemap').value; view.map.setStyle(style()); };
   $('part-classes').onchange = (ev) => {
@@ -138,7 +145,21 @@ function wire() {
 async function start() {
   await loadMessages(['common', 'map', 'case', 'notify', 'time']);
   who.standIn = () => (DEV ? { actor: $('actor').value, role: $('role').value } : null);
-  const config = await api('/map/config');
+  const signInFirst = () => {  // nobody signed in: the form is the way in (wireSignIn)
+    $('status').hidden = false;
+    $('status').textContent = t('map.sign_in_first');
+    $('username').focus();
+  };
+  if (!DEV) await whoAmI();  // a stored token may have expired
+  if (!DEV && !st.me) return signInFirst();
+  let config;
+  try {
+    config = await api('/map/config');
+  } catch (e) {
+    if (e.status !== 401) throw e;
+    return signInFirst();
+  }
+  $('status').hidden = true;
   view.config = panel.config = config;
   view.versions = config.versions;
   view.basemap = config.basemaps.default;
@@ -174,4 +195,5 @@ async function start() {
   m.once('idle', () => { document.body.dataset.ready = '1'; });
 }
 
+wireSignIn();
 start().catch((e) => { $('status').hidden = false; $('status').textContent = `${t('map.failed')}: ${e.message}`; });

@@ -2,7 +2,7 @@
 // by clock colour; H3 hexagons with counts when zoomed out), HTML labels (no glyphs: offline),
 // the GCJ-02 shift for AMap tiles, and the case tiles' filters.
 import * as maplibregl from '../vendor/maplibre-gl/maplibre-gl.mjs';
-import { ROOT } from '../common/api.js';
+import { ROOT, withToken } from '../common/api.js';
 
 const ORIGIN = location.origin + ROOT;
 export const CLOCK = { green: '#2e9d4f', yellow: '#f2b705', red: '#d7301f', none: '#9e9e9e' };
@@ -142,7 +142,8 @@ export function updateLabels() {
 
 export function createMap(container, centreAt, zoom, locale = {}) {
   const m = new maplibregl.Map({ container, style: style(), attributionControl: { compact: false },
-    center: centreAt, zoom, hash: false, maxZoom: 20, fadeDuration: 0, locale });
+    center: centreAt, zoom, hash: false, maxZoom: 20, fadeDuration: 0, locale,
+    transformRequest: withToken });
   m.addControl(new maplibregl.NavigationControl({ showCompass: false }), 'top-left');
   m.addControl(new maplibregl.ScaleControl(), 'bottom-left');
   view.map = m;
