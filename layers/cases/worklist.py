@@ -125,9 +125,12 @@ def my_reports(engine: Engine, settings: CaseSettings, principal: Principal,
     page = " AND c.id < :after" if after is not None else ""
     if after is not None:
         params["after"] = after
-    sql = (f"SELECT {_COLUMNS}, h.action AS last_action, h.at AS last_at FROM case_record c "
+    sql = (f"SELECT {_COLUMNS}, h.action AS last_action, h.at AS last_at, "
+           "c.primary_case_id, pc.public_no AS primary_no, pc.state AS primary_state, "
+           "pc.closed_at AS primary_closed_at FROM case_record c "
            f"{_GRID} LEFT JOIN LATERAL (SELECT action, at FROM case_history "
            "WHERE case_id = c.id ORDER BY id DESC LIMIT 1) h ON TRUE "
+           "LEFT JOIN case_record pc ON pc.id = c.primary_case_id "
            f"WHERE c.filed_by = :me{page} ORDER BY c.id DESC LIMIT :limit")
     with engine.connect() as conn:
         rows: list[Any] = list(conn.execute(text(sql), params).mappings())
@@ -137,6 +140,11 @@ def my_reports(engine: Engine, settings: CaseSettings, principal: Principal,
     for r in rows:
         item = task_item(r, settings, now, principal, None)
         item["last_step"] = {"action": r["last_action"], "at": _iso(r["last_at"])}
+        if r["primary_case_id"]:  # merged (并案): where the report's matter went
+            item["outcome"] = {"primary_case_id": r["primary_case_id"],
+                               "primary_public_no": r["primary_no"],
+                               "state": r["primary_state"],
+                               "closed_at": _iso(r["primary_closed_at"])}
         items.append(item)
     return {"items": items, "next": rows[-1]["id"] if more and rows else None}
 

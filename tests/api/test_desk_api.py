@@ -17,7 +17,7 @@ from api.security.identity import issue_token
 from layers.security.teams import add_team, join_team
 from layers.security.users import add_user
 from tests.support.case_api import DEPT, DESK, api, new, step
-from tests.support.cases import INSIDE_001, INSIDE_002, LAMP
+from tests.support.cases import INSIDE_001, INSIDE_002, LAMP, report
 
 __all__ = ["api"]  # the fixture, from tests.support.case_api
 
@@ -119,7 +119,13 @@ def test_overdue_has_the_filters_and_formats_of_the_case_list(api: TestClient, d
 def test_merge_leaves_a_trace_on_the_primary_and_the_outcome_for_the_reporter(  # type: ignore[no-untyped-def]
         api: TestClient, db) -> None:
     first = new(api, reporter="W1", description="路面有油污")
-    second = new(api, reporter="W2", description="这里路面油污很多")
+    add_user(db, "w-two", "password-w-two-long", "grid_worker", areas=("110101001001001",))
+    token, _ = issue_token(api.app.state.settings.security, "w-two", "grid_worker")  # type: ignore[attr-defined]
+    phone = {"Authorization": f"Bearer {token}"}  # the second reporter, signed in
+    filed = api.post("/cases", json=report(INSIDE_001, reporter="W2",
+                                           description="这里路面油污很多"), headers=phone)
+    assert filed.status_code == 201, filed.text
+    second = int(filed.json()["id"])
     got = api.get(f"/cases/{second}", headers=DESK).json()
     candidate = got["context"]["duplicates"][0]
     assert candidate["case_id"] == first and candidate["case"]["public_no"]
@@ -129,7 +135,7 @@ def test_merge_leaves_a_trace_on_the_primary_and_the_outcome_for_the_reporter(  
     step(api, second, "merge", DESK, primary_case_id=first)
     primary = api.get(f"/cases/{first}").json()
     assert [m["id"] for m in primary["context"]["merged"]] == [second]
-    assert primary["context"]["merged"][0]["reporter"] == "W2"
+    assert primary["context"]["merged"][0]["reporter"] == "w-two"  # signed in: the user
     merge_rows = [h for h in primary["history"] if h["action"] == "merge"]
     assert merge_rows and merge_rows[0]["details"] == {"merged_case_id": second,
                                                         "role": "primary"}
@@ -143,6 +149,10 @@ def test_merge_leaves_a_trace_on_the_primary_and_the_outcome_for_the_reporter(  
     assert merged["state"] == "merged"
     assert merged["outcome"]["state"] == "closed" and merged["outcome"]["closed_at"]
     assert merged["outcome"]["closed_at"].endswith("+08:00")  # the city's offset
+    # ...and the second reporter's own list (the phone's 我的上报) says where it went
+    mine = api.get("/me/reports", headers=phone).json()["items"]
+    outcome = next(i for i in mine if i["id"] == second)["outcome"]
+    assert outcome["primary_public_no"] == primary["public_no"] and outcome["state"] == "closed"
     with db.connect() as conn:
         kinds = conn.execute(text("SELECT kind, details FROM case_event WHERE case_id = :c "
                                   "ORDER BY id"), {"c": second}).all()

@@ -73,7 +73,10 @@ async function drawReports(box) {
     h('a', { href: `#/case/${r.id}` },
       h('div', { class: 'row between' }, h('b', {}, `${r.public_no} · ${categoryName(r.category_name, LANG)}`),
         h('span', { class: `state ${r.state}` }, t(`field.state_${r.state}`))),
-      h('div', { class: 'muted small' }, when(r.reported_at), ' · ', r.grid_code || '', ' ', colourDot(r.colour)))))));
+      h('div', { class: 'muted small' }, when(r.reported_at), ' · ', r.grid_code || '', ' ', colourDot(r.colour)),
+      // a merged report: the case it went into, and where that stands (its outcome is ours)
+      r.outcome ? h('div', { class: 'small outcome' }, t('field.merged_outcome', {
+        no: r.outcome.primary_public_no, state: t(`field.state_${r.outcome.state}`) })) : null)))));
 }
 
 function account(setLanguage, languageSwitch) {
