@@ -182,7 +182,8 @@ class Receiver:
 
 
 def _admin(base: str) -> dict[str, str]:
-    return {"X-Role": "admin", "X-Actor": "ops"}
+    # webhooks are administered by a signed-in admin, never the development stand-in
+    return {"Authorization": f"Bearer {token(base, 'ops-admin')}"}
 
 
 def test_webhooks_are_signed_and_retried_with_back_off(city: str) -> None:
@@ -221,9 +222,13 @@ def test_webhooks_are_signed_and_retried_with_back_off(city: str) -> None:
         assert [a["status"] for a in delivery["log"]] == [500, 500, 200]
         listed = httpx.get(f"{city}/admin/webhooks", headers=_admin(city)).json()
         assert all("secret" not in h for h in listed["webhooks"])
-        refused = httpx.post(f"{city}/admin/webhooks", headers={"X-Role": "dispatcher"},
+        dispatcher = {"Authorization": f"Bearer {token(city, 'disp-wang')}"}
+        refused = httpx.post(f"{city}/admin/webhooks", headers=dispatcher,
                              json={"name": "x", "url": good.url})
         assert refused.status_code == 403
+        stand_in = httpx.post(f"{city}/admin/webhooks", headers={"X-Role": "admin"},
+                              json={"name": "x", "url": good.url})
+        assert stand_in.status_code == 401  # never the development stand-in
     finally:
         good.close()
         bad.close()

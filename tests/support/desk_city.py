@@ -26,6 +26,7 @@ PEOPLE = {  # username: (role, department, areas)
     "h-sun": ("department_handler", "D_GRID", ()),
     "h-street": ("department_handler", "D_STREET", ()),
     "boss-zhou": ("manager", None, ()),
+    "ops-admin": ("admin", None, ()),
 }
 
 
