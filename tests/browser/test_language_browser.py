@@ -1,8 +1,8 @@
 """The language check (a DOM walk of the chrome, ``tests.support.language``) on the pages the
 desk does not own but issue 21 asks to speak one language: the grid worker's phone app (``/m/``,
-in mobile emulation) signed out and signed in, and the health map (``/health/map``: its chrome and
-a grid's tooltip, 城管指数 …). ``/map`` and ``/desk`` are checked in their own modules
-(test_dispatch_browser, test_desk_browser)."""
+in mobile emulation) signed out and signed in (the health map: test_health_language_browser).
+``/map`` and ``/desk`` are checked in their own modules (test_dispatch_browser,
+test_desk_browser)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine
 
 from tests.support.desk_browser import chromium, city, server
 from tests.support.desk_city import PASSWORD
@@ -57,23 +56,3 @@ def test_the_phone_app_speaks_one_language(chromium, city: str, lang: str,  # ty
     assert sorted(set(seen)) == []
     assert not page.errors, page.errors
 
-
-@pytest.mark.parametrize("lang", ["zh-CN", "en"])
-def test_the_health_map_speaks_one_language(db: Engine, lang: str, artifacts: Path) -> None:
-    """/health/map (issue 18's template): its chrome and a grid's tooltip (城管指数 …)."""
-    from tests.support.browser import chromium_browser
-    from tests.support.health_planting import WINDOW, plant_city, plant_history
-    from tests.support.thread_server import live_server
-
-    plant_city(db)
-    plant_history(db)
-    with live_server(db) as url, chromium_browser() as browser:
-        page = browser.new_page(viewport={"width": 1280, "height": 800}, locale=lang)
-        page.goto(f"{url}/health/map?window={WINDOW}&index=total&lang={lang}")
-        page.wait_for_function("() => document.body.dataset.ready === '1'")
-        seen = foreign_words(page, lang)
-        page.locator(".leaflet-interactive").first.hover()
-        page.wait_for_selector(".health-tooltip")
-        seen += foreign_words(page, lang)
-        page.screenshot(path=str(artifacts / f"health_map_language_{lang}.png"))
-    assert sorted(set(seen)) == []
