@@ -12,8 +12,8 @@ assignment, the event outbox with its NOTIFY, subscriptions and outgoing webhook
   streams them to its pages, so one process's commit reaches every process's pages.
 - ``webhook`` / ``webhook_delivery`` / ``webhook_attempt``: outgoing webhooks and their log.
 
-Revision ID: 0013_desk
-Revises: 0012_audit_guard
+Revision ID: 0017_desk
+Revises: 0016_levels
 Create Date: 2026-12-06
 """
 
@@ -21,8 +21,8 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = "0013_desk"
-down_revision = "0012_audit_guard"
+revision = "0017_desk"
+down_revision = "0016_levels"
 branch_labels = None
 depends_on = None
 
