@@ -100,8 +100,10 @@ export async function showCase(id, { soft = false } = {}) {
   panel.caseId = Number(id);
   const role = panel.role();
   const forms = panel.forms;
+  // A case the caller may read but not work on (one they filed outside their areas): no steps.
   const [c, act] = await Promise.all([api(`/cases/${id}`),
-    api(`/map/cases/${id}/actions?role=${encodeURIComponent(role)}`)]);
+    api(`/map/cases/${id}/actions?role=${encodeURIComponent(role)}`)
+      .catch((e) => (e.status === 404 ? { actions: [], version: null } : Promise.reject(e)))]);
   // A form opened while this was loading wins; so does a newer case.
   if (panel.forms !== forms || panel.caseId !== Number(id)) return panel.current;
   if (!c.clock && c.state && !['closed', 'voided', 'merged'].includes(c.state)) {
