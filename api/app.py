@@ -14,7 +14,7 @@ from fastapi import Depends, FastAPI
 from sqlalchemy import Engine
 
 import gridcore
-from api import errors, filing
+from api import background, errors, filing
 from api.openapi import problems as openapi_problems
 from api.routes import (
     auth,
@@ -22,8 +22,10 @@ from api.routes import (
     case_photos,
     case_threads,
     categories,
+    desk,
     entities,
     evaluation,
+    events,
     features,
     field,
     health,
@@ -34,6 +36,7 @@ from api.routes import (
     sessions,
     static_files,
     tiles,
+    webhooks,
 )
 from api.routes import cases as case_routes
 from api.routes import devices as device_routes
@@ -110,6 +113,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         state.resolver = Resolver(state.engine, settings.resolve, settings.h3_resolution)
         await asyncio.to_thread(_warm, state.resolver)
         filing.start(app)
+        background.start(app)  # events to the pages, supervision sweep, webhooks
         # What start-up built (the grid snapshot, the taxonomy, the routes) lives as long as
         # the process: out of the collector's sight, a full collection no longer walks it
         # (each such walk stalled every request of the process: benchmarks/README.md).
@@ -118,6 +122,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
             yield
         finally:
             gc.unfreeze()
+            background.stop(app)
             filing.stop(app)
             await asyncio.to_thread(state.reads.stop)
             reader = getattr(state, "version_reader", None)  # the tiles' dedicated conn
@@ -164,6 +169,9 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.include_router(field.router)
     app.include_router(intelligence_routes.router)
     app.include_router(i18n.router)
+    app.include_router(events.router)
+    app.include_router(desk.router)
+    app.include_router(webhooks.router)
     app.include_router(static_files.router)
     security_headers.install(app, tile_origins(settings.map))
     app.state.grid_health = health.grid_health_summary  # the one map's grid panel

@@ -56,6 +56,42 @@ def localised_title(request: Request | None, kind: str, fallback: str) -> str:
     return i18n.catalogue(lang).get(f"problem.{kind}", fallback)
 
 
+# Values of these details are codes the catalogue names (an action, a state, a role…).
+_NAMED = {"action": "case.action_", "state": "case.state_", "role": "case.role_",
+          "allowed": "case.action_", "missing": "case.field_", "roles": "case.role_"}
+
+
+def localised_detail(request: Request | None, error: e.GridcoreError) -> str | None:
+    """The error's message in the caller's language, when the caller named one (``?lang=``,
+    the language cookie, ``Accept-Language``: the pages always do) and the catalogue has it;
+    otherwise None and the precise English ``message`` stands."""
+    if request is None or error.msg_key is None:
+        return None
+    asked = ("lang" in request.query_params or i18n.COOKIE in request.cookies
+             or request.headers.get("accept-language"))
+    if not asked:
+        return None
+    from api.pages import request_language
+
+    lang = request_language(request)
+    template = i18n.catalogue(lang).get(f"problem_detail.{error.msg_key}")
+    if template is None:
+        return None
+    values: dict[str, Any] = {}
+    names = i18n.catalogue(lang)
+    for key, value in error.details.items():
+        prefix = _NAMED.get(key)
+        if prefix and isinstance(value, list | tuple):
+            sep = "、" if lang == "zh-CN" else ", "
+            values[key] = sep.join(names.get(prefix + str(v), str(v)) for v in value) \
+                or names.get("problem_detail.nothing", "—")
+        elif prefix:
+            values[key] = names.get(prefix + str(value), str(value))
+        else:
+            values[key] = value
+    return i18n.translate(lang, f"problem_detail.{error.msg_key}", **values)
+
+
 def problem(status: int, title: str, detail: str, kind: str, instance: str | None = None,
             headers: dict[str, str] | None = None, request: Request | None = None,
             **extra: Any) -> JSONResponse:
@@ -115,7 +151,8 @@ def install(app: FastAPI) -> None:
             headers = {"WWW-Authenticate": "Bearer"}
         elif status == 429:
             headers = {"Retry-After": str(exc.details.get("retry_after_s", 1))}
-        return problem(status, exc.title, exc.message, exc.kind, str(request.url.path),
+        detail = localised_detail(request, exc) or exc.message
+        return problem(status, exc.title, detail, exc.kind, str(request.url.path),
                        request=request, headers=headers, **_jsonable(exc.details))
 
     @app.exception_handler(RequestValidationError)

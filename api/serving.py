@@ -161,10 +161,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--log-level", default="warning")
     parser.add_argument("--hung-after", type=float, default=20.0,
                         help="replace a worker whose event loop stood still this many seconds")
+    parser.add_argument("--graceful", type=float, default=10.0,
+                        help="seconds a stopping worker gives open requests (live event "
+                             "streams stay open until then)")
     args = parser.parse_args(argv)
     return serve_workers(args.app, args.host, args.port, args.workers,
                          hung_after_s=args.hung_after, log_level=args.log_level,
-                         access_log=False)
+                         access_log=False, timeout_graceful_shutdown=args.graceful)
 
 
 if __name__ == "__main__":

@@ -39,6 +39,24 @@ _MAX_DAYS = 3660  # a limit that needs more than ten years of days is a data err
 YELLOW_AT = 0.8  # the share of a limit used at which a clock turns yellow (warn_at)
 
 
+def city_time(instant: datetime | None, timezone: str | ZoneInfo) -> str:
+    """The ONE way a time is written for people: the city's wall clock with its offset,
+    ``2026-12-06 17:30 +08:00`` — what ``api/static/i18n.js``'s ``cityTime`` writes in the pages
+    (a browser test holds the two to the same text)."""
+    if instant is None:
+        return ""
+    tz = timezone if isinstance(timezone, ZoneInfo) else ZoneInfo(timezone)
+    local = instant.astimezone(tz)
+    offset = local.strftime("%z")
+    return f"{local:%Y-%m-%d %H:%M} {offset[:3]}:{offset[3:]}"
+
+
+def city_iso(instant: datetime | None, timezone: ZoneInfo) -> str | None:
+    """An instant in the API's JSON: ISO 8601 with the city's offset
+    (``2026-12-06T17:30:00+08:00``), the same instant whatever the session's TimeZone."""
+    return instant.astimezone(timezone).isoformat() if instant is not None else None
+
+
 class ClockColour(StrEnum):
     """Clock colour (亮灯): green ≤ 80 % of the limit used, yellow ≤ 100 %, red overdue."""
 

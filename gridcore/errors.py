@@ -18,10 +18,14 @@ class GridcoreError(Exception):
     kind = "gridcore-error"
     title = "gridcore error"
 
-    def __init__(self, message: str, **details: Any) -> None:
+    def __init__(self, message: str, *, msg_key: str | None = None, **details: Any) -> None:
         super().__init__(message)
         self.message = message
         self.details: dict[str, Any] = details
+        # The message in the catalogue (``problem.detail.<msg_key>``, placeholders from
+        # ``details``) that a user reads in their language; ``message`` stays the precise
+        # English one for logs and the command line.
+        self.msg_key = msg_key
 
     def __str__(self) -> str:
         return self.message

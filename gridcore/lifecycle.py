@@ -9,9 +9,13 @@
     checked ─close 结案→ closed (needs a passing check) | ─rework 返工→ rework (needs a reason)
 
 Side actions that keep the state: extend 延期 (new limit + reason), park 挂账 (clock paused,
-reason), unpark 解除挂账, supervise 督办 (reason). merge 并案 ends a duplicate as ``merged``
-under a primary case; reopen 重新打开 brings back a closed case (→ rework) or a voided one
-(→ reported).
+reason), unpark 解除挂账, supervise 督办 (reason; the system supervises overdue cases by itself,
+:mod:`gridcore.supervision`), assign 指派 (a team leader names the handler of the team).
+merge 并案 ends a duplicate as ``merged`` under a primary case, whose history records it too;
+reopen 重新打开 brings back a closed case (→ rework) or a voided one (→ reported).
+
+Dispatching to another department than the proposal (改派) needs a reason, recorded with the
+step. Each step raises its domain event (:mod:`gridcore.events`), written with the change.
 
 Levels and channels (:mod:`gridcore.coordination` checks what these need): locate 定位 (a
 report without a place gets one from the map), self_handle 自处置 (reported → closed in one step
@@ -45,6 +49,7 @@ from typing import Any
 from gridcore import coordination
 from gridcore.calendar import Interval, WorkingCalendar
 from gridcore.errors import Conflict, Forbidden, ValidationError
+from gridcore.events import EventKind
 from gridcore.resolution import ResponsibleParty
 from gridcore.security.access import Role
 from gridcore.taxonomy import Stage, TimeLimit, default_taxonomy
@@ -96,6 +101,7 @@ class Action(StrEnum):
     ASSIST_DONE = "assist_done"
     RELEASE = "release"
     CALLBACK = "callback"
+    ASSIGN = "assign"
 
 
 class NotPermitted(Forbidden):
@@ -112,6 +118,9 @@ TERMINAL_STATES = frozenset({S.CLOSED, S.VOIDED, S.MERGED})
 OPEN_STATES = frozenset(S) - TERMINAL_STATES
 # The clock can be paused once a case is registered and until it is checked.
 _PARKABLE = frozenset({S.REGISTERED, S.DISPATCHED, S.ACCEPTED, S.SENT_BACK, S.REWORK})
+# A department's case can be given to a handler of the team while the department holds it.
+_ASSIGNABLE = frozenset({S.DISPATCHED, S.ACCEPTED, S.REWORK, S.HANDLED})
+E = EventKind
 _HANDLERS = frozenset({R.DEPARTMENT_HANDLER, R.ADMIN})
 # A department holds the case (escalation, assisting tasks).
 _HELD = frozenset({S.DISPATCHED, S.ACCEPTED, S.REWORK})
@@ -133,14 +142,16 @@ class Transition:
     # Roles allowed this step only from some of its states (a grid worker voids a case only
     # when verifying it: 核实不实)
     only_from: dict[Role, frozenset[State]] = field(default_factory=dict)
+    event: EventKind = EventKind.CHANGED  # the domain event the step raises
 
 
 def _t(action: Action, sources: set[State] | frozenset[State], to: State | None,
        roles: set[Role] | frozenset[Role], requires: tuple[str, ...] = (),
        stage: Stage | None = None, zh: str = "", photos: bool = False,
-       only_from: dict[Role, frozenset[State]] | None = None) -> Transition:
+       only_from: dict[Role, frozenset[State]] | None = None,
+       event: EventKind = EventKind.CHANGED) -> Transition:
     return Transition(action, dict.fromkeys(sorted(sources), to), frozenset(roles), requires,
-                      stage, zh, photos, only_from or {})
+                      stage, zh, photos, only_from or {}, event)
 
 
 TRANSITIONS: dict[Action, Transition] = {t.action: t for t in [
@@ -153,23 +164,28 @@ TRANSITIONS: dict[Action, Transition] = {t.action: t for t in [
     _t(Action.REGISTER, {S.VERIFIED}, S.REGISTERED, {R.DISPATCHER, R.ADMIN, R.SYSTEM},
        zh="立案"),
     _t(Action.DISPATCH, {S.REGISTERED, S.SENT_BACK}, S.DISPATCHED,
-       {R.DISPATCHER, R.ADMIN, R.SYSTEM}, ("department",), Stage.HANDLE, "派遣"),
+       {R.DISPATCHER, R.ADMIN, R.SYSTEM}, ("department",), Stage.HANDLE, "派遣",
+       event=E.DISPATCHED),
     _t(Action.ACCEPT, {S.DISPATCHED}, S.ACCEPTED, _HANDLERS, zh="签收"),
-    _t(Action.SEND_BACK, {S.DISPATCHED}, S.SENT_BACK, _HANDLERS, ("reason",), zh="退单"),
+    _t(Action.SEND_BACK, {S.DISPATCHED}, S.SENT_BACK, _HANDLERS, ("reason",), zh="退单",
+       event=E.SENT_BACK),
     _t(Action.HANDLE, {S.ACCEPTED, S.REWORK}, S.HANDLED, _HANDLERS, zh="处置", photos=True),
     _t(Action.FEED_BACK, {S.HANDLED}, S.FED_BACK, _HANDLERS, stage=Stage.CHECK, zh="反馈",
        photos=True),
     _t(Action.CHECK, {S.FED_BACK}, S.CHECKED, {R.GRID_WORKER, R.ADMIN}, ("check_result",),
        zh="核查", photos=True),
-    _t(Action.CLOSE, {S.CHECKED}, S.CLOSED, _DESK, ("check_result",), zh="结案"),
-    _t(Action.REWORK, {S.CHECKED}, S.REWORK, _DESK, ("reason",), Stage.HANDLE, "返工"),
-    _t(Action.MERGE, OPEN_STATES, S.MERGED, _DESK, ("primary_case_id",), zh="并案"),
+    _t(Action.CLOSE, {S.CHECKED}, S.CLOSED, _DESK, ("check_result",), zh="结案",
+       event=E.CLOSED),
+    _t(Action.REWORK, {S.CHECKED}, S.REWORK, _DESK, ("reason",), Stage.HANDLE, "返工",
+       event=E.REWORK),
+    _t(Action.MERGE, OPEN_STATES, S.MERGED, _DESK, ("primary_case_id",), zh="并案",
+       event=E.MERGED),
     _t(Action.EXTEND, {S.REGISTERED, S.DISPATCHED, S.ACCEPTED, S.REWORK}, None,
        {R.MANAGER, R.ADMIN}, ("new_limit", "reason"), zh="延期"),
     _t(Action.PARK, _PARKABLE, None, {R.MANAGER, R.ADMIN}, ("reason",), zh="挂账"),
     _t(Action.UNPARK, _PARKABLE, None, {R.MANAGER, R.ADMIN, R.SYSTEM}, zh="解除挂账"),
     _t(Action.SUPERVISE, OPEN_STATES - {S.REPORTED}, None, {R.MANAGER, R.ADMIN, R.SYSTEM},
-       ("reason",), zh="督办"),
+       ("reason",), zh="督办", event=E.SUPERVISED),
     Transition(Action.REOPEN, {S.CLOSED: S.REWORK, S.VOIDED: S.REPORTED},
                frozenset({R.MANAGER, R.ADMIN}), ("reason",), Stage.HANDLE, "重新打开"),
     _t(Action.ALARM, OPEN_STATES, None, {R.SYSTEM}, zh="重复告警"),
@@ -193,6 +209,8 @@ TRANSITIONS: dict[Action, Transition] = {t.action: t for t in [
        zh="解除协同"),
     _t(Action.CALLBACK, {S.CLOSED}, None, {R.DISPATCHER, R.MANAGER, R.ADMIN}, ("reached",),
        zh="回访"),
+    _t(Action.ASSIGN, _ASSIGNABLE, None, _HANDLERS, ("assignee",), zh="指派",
+       event=E.ASSIGNED),
 ]}
 
 
@@ -238,6 +256,19 @@ class CaseFacts:
     source: str | None = None  # the channel it came in by (callbacks are for hotline, citizen)
     open_tasks: tuple[str, ...] = ()  # assisting departments whose tasks are open (协同)
     location_source: str = "point"  # unlocated: waits in the 待定位 queue for a place
+    assignee: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    """A user as a department's teams see them (for assign 指派)."""
+
+    username: str
+    role: str
+    department: str | None = None
+    team: str | None = None
+    leader: bool = False
+    active: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,6 +286,7 @@ class Plan:
     primary_case_id: int | None = None  # merge: this case must exist, open and not merged
     repropose_without: tuple[str, ...] | None = None  # send-back: propose again without these
     side: dict[str, Any] = field(default_factory=dict)  # levels and channels: gridcore.coordination
+    assignee: str | None = None  # assign: this user must be a handler of the leader's team
 
 
 @dataclass(frozen=True, slots=True)
@@ -269,6 +301,9 @@ class Change:
     part_state: str | None = None  # the linked city part's new state (部件状态), if it changes
     # rows written beside the case (gridcore.coordination): whistles, assisting tasks, reports
     records: dict[str, Any] = field(default_factory=dict)
+    # History rows of other cases the step also writes: (case id, action, details) — a merge
+    # is recorded on its primary too.
+    related: list[tuple[int, str, dict[str, Any]]] = field(default_factory=list)
 
 
 def allowed_actions(facts: CaseFacts, role: Role | None = None) -> list[str]:
@@ -306,7 +341,8 @@ def _illegal(facts: CaseFacts, action: str, why: str) -> Conflict:
     allowed = allowed_actions(facts)
     return Conflict(f"cannot {action} a case that is {facts.state.value}: {why}; "
                     f"allowed now: {', '.join(allowed) or 'nothing (the case is final)'}",
-                    action=action, state=facts.state.value, allowed=allowed)
+                    msg_key="illegal_step", action=action, state=facts.state.value,
+                    allowed=allowed)
 
 
 def plan(facts: CaseFacts, action: str, role: str, payload: dict[str, Any],
@@ -318,7 +354,7 @@ def plan(facts: CaseFacts, action: str, role: str, payload: dict[str, Any],
     except ValueError:
         raise ValidationError(f"unknown action {action!r}; actions are "
                               f"{', '.join(a.value for a in Action)}", field="action",
-                              value=action) from None
+                              value=action, msg_key="unknown_action") from None
     try:
         who = Role(role)
     except ValueError:
@@ -349,7 +385,7 @@ def plan(facts: CaseFacts, action: str, role: str, payload: dict[str, Any],
     if who not in t.roles:
         raise NotPermitted(f"role {who.value} may not {act.value} ({t.zh}); allowed roles: "
                            f"{', '.join(sorted(r.value for r in t.roles))}",
-                           action=act.value, role=who.value,
+                           msg_key="role_may_not", action=act.value, role=who.value,
                            roles=sorted(r.value for r in t.roles),
                            allowed=allowed_actions(facts, who))
     missing = [f for f in t.requires if payload.get(f) in (None, "", [])]
@@ -357,8 +393,21 @@ def plan(facts: CaseFacts, action: str, role: str, payload: dict[str, Any],
         missing.remove("check_result")
     if missing:
         raise ValidationError(f"{act.value} ({t.zh}) needs {', '.join(missing)}",
-                              action=act.value, missing=missing, field=missing[0])
+                              msg_key="step_needs", action=act.value, missing=missing,
+                              field=missing[0])
+    if act is Action.DISPATCH:
+        _check_override(facts, payload)
     return _plan_updates(facts, act, t, payload, now)
+
+
+def _check_override(facts: CaseFacts, payload: dict[str, Any]) -> None:
+    """Dispatching elsewhere than the proposal (改派) is the dispatcher's call, with a reason
+    that stays in the history: the proposal names the rule, the override must name why."""
+    chosen, proposed = payload["department"], facts.proposed_department
+    if proposed and chosen != proposed and not str(payload.get("reason") or "").strip():
+        raise ValidationError(
+            f"dispatching to {chosen} instead of the proposed {proposed} (改派) needs a reason",
+            msg_key="override_needs_reason", field="reason", proposed=proposed, chosen=chosen)
 
 
 def _plan_updates(facts: CaseFacts, act: Action, t: Transition, payload: dict[str, Any],
@@ -368,8 +417,11 @@ def _plan_updates(facts: CaseFacts, act: Action, t: Transition, payload: dict[st
     needs: dict[str, Any] = {}
     if act is Action.DISPATCH:
         updates["department_code"] = needs["department"] = payload["department"]
+        updates["assignee"] = None
+    elif act is Action.ASSIGN:
+        updates["assignee"] = needs["assignee"] = str(payload["assignee"]).strip()
     elif act is Action.SEND_BACK:
-        updates["department_code"] = None
+        updates["department_code"] = updates["assignee"] = None
         needs["repropose_without"] = tuple(d for d in (*facts.refused_departments,
                                                        facts.department) if d)
     elif act is Action.CHECK:
@@ -442,7 +494,31 @@ def check_photos(step: Plan, count: int, limit: int) -> None:
                               count=count, limit=limit)
 
 
-HISTORY_FIELDS = ("department", "check_result", "new_limit", "primary_case_id", "alarm")
+def check_assignment(step: Plan, facts: CaseFacts, role: str, actor: Member | None,
+                     assignee: Member | None) -> None:
+    """Assigning (指派) gives the department's case to a handler of the department; a handler
+    may do so only as the leader of the assignee's team (an admin always)."""
+    if assignee is None or not assignee.active or assignee.role != R.DEPARTMENT_HANDLER.value \
+            or assignee.department != facts.department:
+        raise ValidationError(
+            f"{step.assignee!r} is not an active handler of department {facts.department}",
+            msg_key="assignee_not_handler", field="assignee", value=step.assignee,
+            department=facts.department)
+    if role == R.ADMIN.value:
+        return
+    if actor is None or not actor.leader or actor.team is None \
+            or actor.department != facts.department:
+        raise NotPermitted(f"only the leader of {step.assignee}'s team may assign cases to them",
+                           msg_key="assign_not_leader", action=Action.ASSIGN.value,
+                           assignee=step.assignee)
+    if actor.team != assignee.team:
+        raise ValidationError(f"{step.assignee!r} is not a member of team {actor.team}",
+                              msg_key="assignee_not_in_team", field="assignee",
+                              value=step.assignee, team=actor.team)
+
+
+HISTORY_FIELDS = ("department", "check_result", "new_limit", "primary_case_id", "alarm",
+                  "assignee")
 
 
 # A registered case that is not final holds its city part in the class's case state (破损,
@@ -502,7 +578,8 @@ def changes(step: Plan, facts: CaseFacts, calendar: WorkingCalendar, now: dateti
         updates.update(refused_departments=list(step.repropose_without or ()),
                        proposed_department=again.department_code, proposal_rule=again.rule)
         details = {"refused_by": facts.department, "reproposed": again.department_code,
-                   "rule": again.rule}
+                   "rule": again.rule, "basis": {"source": again.source,
+                                                 "rule_id": again.rule_id}}
     elif step.action is Action.UNPARK and facts.parked_since is not None:
         pauses.append((facts.parked_since, now))
         updates["parked_intervals"] = [[a.isoformat(), b.isoformat()] for a, b in pauses]
@@ -523,11 +600,19 @@ def changes(step: Plan, facts: CaseFacts, calendar: WorkingCalendar, now: dateti
                 start, TimeLimit.parse(limit_text), pauses)
     if step.action is Action.EXTEND:
         details = {"old_limit": facts.stage_limit, "new_limit": updates["stage_limit"]}
+    related: list[tuple[int, str, dict[str, Any]]] = []
+    if step.action is Action.MERGE and step.primary_case_id is not None \
+            and facts.case_id is not None:
+        related.append((step.primary_case_id, Action.MERGE.value,
+                        {"merged_case_id": facts.case_id, "role": "primary"}))
+    if step.action is Action.ASSIGN:
+        details = {"previous_assignee": facts.assignee}
     payload = step.payload
     details.update({k: payload[k] for k in HISTORY_FIELDS if payload.get(k) is not None})
     part_state = part_state_after(step, facts, part_holders)
     if part_state is not None:
         details["part_state"] = {"part": facts.part_code, "state": part_state}
     return Change(step.to_state, updates, payload.get("reason") or "",
-                  list(payload.get("attachments") or []), details, part_state, records)
+                  list(payload.get("attachments") or []), details, part_state, records,
+                  related)
 

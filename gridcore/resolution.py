@@ -31,6 +31,10 @@ class ResponsibleParty:
     department_name: str | None
     rule: str  # human-readable reason naming the rule that matched (or why none did)
     worker_codes: tuple[str, ...] = ()
+    # What decided it, for pages that explain it in the reader's language:
+    # "part-maintenance" | "part-owner" | "rule" | "none", and the dispatch rule's id.
+    source: str = "none"
+    rule_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,6 +32,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from gridcore.calendar import WorkingCalendar
 from gridcore.errors import InsecureConfiguration
+from gridcore.supervision import AutoSupervision
 
 PREFIX = "GRIDCORE_"
 DEPRECATED_H3 = "GRIDCORE_RESOLVE_H3_RESOLUTION"
@@ -295,6 +296,42 @@ class FieldSettings(Section):
     area_max_grids: int = 2000  # grids one /me/area answer may carry
 
 
+class NotifySettings(Section):
+    """Live notifications (``GET /events``), warnings and automatic supervision, outgoing
+    webhooks.
+
+    ``auto_supervise``: the classes supervised by the system when their clock turns red — class
+    keys or prefixes, comma-separated (``*`` every class, ``P01,E0103``, empty none);
+    ``auto_supervise_exempt`` the exceptions. ``supervision_interval_s``: how often each server
+    process sweeps for clocks turning yellow or red (0: never — run ``gridcore supervise``).
+    Webhook deliveries are retried ``webhook_max_attempts`` times, the first retry after
+    ``webhook_backoff_s`` seconds, each later one after twice the previous wait, at most
+    ``webhook_backoff_max_s``."""
+
+    supervision_interval_s: float = 30.0
+    auto_supervise: str = "*"
+    auto_supervise_exempt: str = ""
+    events_heartbeat_s: float = 15.0
+    events_replay_max: int = 500
+    # A stream ends after this long (the page reconnects at once, with its Last-Event-ID and
+    # a fresh token): a signed-out or disabled user's stream does not outlive the check.
+    events_stream_max_s: float = 600.0
+    webhook_timeout_s: float = 5.0
+    webhook_max_attempts: int = 8
+    webhook_backoff_s: float = 30.0
+    webhook_backoff_max_s: float = 3600.0
+    webhook_interval_s: float = 2.0
+
+    @property
+    def auto_supervision(self) -> AutoSupervision:
+        return AutoSupervision.parse(self.auto_supervise, self.auto_supervise_exempt)
+
+    @model_validator(mode="after")
+    def _check(self) -> NotifySettings:
+        self.auto_supervision  # noqa: B018  (refuses a malformed class list at start-up)
+        return self
+
+
 class DemoSettings(Section):
     """The demo city (``gridcore demo``): ``GRIDCORE_DEMO_PBF`` names a local copy of the
     extract instead of fetching it through the package registry."""
@@ -392,6 +429,7 @@ class Settings(BaseSettings):
     map: MapSettings = Field(default_factory=MapSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
     field: FieldSettings = Field(default_factory=FieldSettings)
+    notifications: NotifySettings = Field(default_factory=NotifySettings)
     demo: DemoSettings = Field(default_factory=DemoSettings)
     evaluation: EvaluationSettings = Field(default_factory=EvaluationSettings)
     channels: ChannelSettings = Field(default_factory=ChannelSettings)

@@ -236,6 +236,13 @@ class Taxonomy:
         return [c for c in self if c.kind is CategoryKind.EVENT]
 
 
+def is_class_prefix(value: str) -> bool:
+    """A category key or a prefix of one: ``P``, ``E01``, ``P0120`` (subscriptions and
+    supervision policies name classes this way)."""
+    return value[:1] in ("P", "E") and len(value) <= 5 and (value[1:] == "" or
+                                                            value[1:].isdigit())
+
+
 @lru_cache(maxsize=1)
 def sensitive_classes() -> tuple[str, ...]:
     """The keys of the default taxonomy's classes marked sensitive."""

@@ -33,6 +33,9 @@ os.environ.setdefault("GRIDCORE_ENV", "development")
 # databases' anchors go to a file of the run's own, not to the data dir of the shared cluster.
 os.environ.setdefault("GRIDCORE_AUDIT_ANCHOR_FILE", str(
     Path(tempfile.mkdtemp(prefix="gridcore-anchors-")) / "audit-anchor.jsonl"))
+# The supervision sweep (预警 · 自动督办) runs when a test asks it to, with the clock the test
+# chooses: a server's own sweep would warn and supervise the planted cases behind its back.
+os.environ.setdefault("GRIDCORE_SUPERVISION_INTERVAL_S", "0")
 
 
 @pytest.fixture(scope="session")

@@ -40,7 +40,7 @@ from gridcore.security.access import Role
 from gridcore.security.spreadsheet import neutralise_row
 from gridcore.settings import CaseSettings
 from layers.cases.milestones import MILESTONE_COLUMNS, milestones
-from layers.cases.queries import CaseFilter, get_case, list_cases, overdue
+from layers.cases.queries import CaseFilter, get_case, list_cases
 from layers.cases.transitions import transition
 from layers.security.scoping import case_in_scope, party_to
 
@@ -81,6 +81,7 @@ class StepIn(BaseModel):
     check_result: Literal["pass", "fail"] | None = None
     new_limit: str | None = None
     primary_case_id: int | None = None
+    assignee: str | None = Field(None, max_length=64, description="assign: the handler")
     attachments: list[dict[str, Any]] = []
     expected_version: int | None = None
     # levels and channels (gridcore.coordination)
@@ -316,41 +317,62 @@ def _export(engine: Any, cases: list[dict[str, Any]], fmt: str,
     return Response(orjson.dumps(body), media_type="application/geo+json", headers=headers)
 
 
-@router.get("", summary="List cases (filters, keyset pages, CSV / GeoJSON export)",
-            responses={200: {"content": {"text/csv": {}, "application/geo+json": {}}}})
-def get_cases(request: Request, engine: ReadEngineDep, settings: CaseSettingsDep, viewer: Viewer,
-              grid: str | None = None, community: str | None = None,
-              street: str | None = None, district: str | None = None,
-              department: str | None = None, state: str | None = None,
-              category: str | None = None, source: str | None = None,
-              colour: Literal["green", "yellow", "red"] | None = None,
-              since: datetime | None = None, until: datetime | None = None,
-              bbox: str | None = None, after: int | None = None,
-              limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-              format: Literal["json", "csv", "geojson"] = "json") -> Response:
-    viewer.require("case.read" if format == "json" else "case.export")
-    f = _filter(grid, community, street, district, department, state, category, source,
-                colour, since, until, bbox)
+class ListParams(BaseModel):
+    """The filters and formats of ``GET /cases`` and ``GET /cases/overdue``."""
+
+    grid: str | None = None
+    community: str | None = None
+    street: str | None = None
+    district: str | None = None
+    area: str | None = Field(None, description="any area code (6, 9, 12 or 15 digits)")
+    department: str | None = None
+    state: str | None = Field(None, description="comma-separated states")
+    category: str | None = Field(None, description="comma-separated class keys")
+    source: str | None = None
+    colour: Literal["green", "yellow", "red"] | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    bbox: str | None = Field(None, description="minlon,minlat,maxlon,maxlat (WGS 84)")
+    limit: int = Field(100, ge=1, le=1000)
+    format: Literal["json", "csv", "geojson"] = "json"
+
+
+def _listing(request: Request, engine: Any, settings: CaseSettings, viewer: Any,
+             p: ListParams, after: int | str | None, overdue: bool = False) -> Response:
+    viewer.require("case.read" if p.format == "json" else "case.export")
+    f = _filter(p.grid, p.community, p.street, p.district, p.department, p.state, p.category,
+                p.source, p.colour, p.since, p.until, p.bbox)
+    f.area, f.overdue = p.area, overdue
     f.scope = viewer.scope  # scoping in the query: rows outside it are never read
-    cases, last = list_cases(engine, settings, f, after, limit)
+    cases, last = list_cases(engine, settings, f, after, p.limit)
     next_url = None
     if last is not None:
-        params = {**f.query_params(), "after": str(last), "limit": str(limit)}
-        if format != "json":
-            params["format"] = format
+        params = {**f.query_params(), "after": str(last), "limit": str(p.limit)}
+        params.pop("overdue", None)
+        if p.format != "json":
+            params["format"] = p.format
         next_url = url_with(request, **params)
-    if format != "json":
-        return _export(engine, cases, format, next_url)
+    if p.format != "json":
+        return _export(engine, cases, p.format, next_url)
     return FastJSONResponse({"cases": cases, "count": len(cases), "next": next_url},
                             headers={"Link": f'<{next_url}>; rel="next"'} if next_url else None)
 
 
-@router.get("/overdue", summary="Open cases past their deadline (督办)")
-def get_overdue(engine: ReadEngineDep, settings: CaseSettingsDep, viewer: Viewer,
-                limit: Annotated[int, Query(ge=1, le=1000)] = 1000) -> dict[str, Any]:
-    viewer.require("case.read")
-    cases = overdue(engine, settings, limit, scope=viewer.scope)
-    return {"cases": cases, "count": len(cases)}
+@router.get("", summary="List cases (filters, keyset pages, CSV / GeoJSON export)",
+            responses={200: {"content": {"text/csv": {}, "application/geo+json": {}}}})
+def get_cases(request: Request, engine: ReadEngineDep, settings: CaseSettingsDep, viewer: Viewer,
+              params: Annotated[ListParams, Query()], after: int | None = None) -> Response:
+    return _listing(request, engine, settings, viewer, params, after)
+
+
+@router.get("/overdue", summary="Open cases past their deadline (督办), most overdue first",
+            description="The filters and formats of GET /cases; pages continue with the "
+                        "`next` link (a position in deadline order).",
+            responses={200: {"content": {"text/csv": {}, "application/geo+json": {}}}})
+def get_overdue(request: Request, engine: ReadEngineDep, settings: CaseSettingsDep, viewer: Viewer,
+                params: Annotated[ListParams, Query()],
+                after: Annotated[str | None, Query(max_length=60)] = None) -> Response:
+    return _listing(request, engine, settings, viewer, params, after, overdue=True)
 
 
 @router.get("/{case_id}", summary="One case with its full history")

@@ -395,6 +395,7 @@ def grid_health_summary(engine: Any, code: str, window: str = "30d",
         return None
     now = table.explain(code)
     return {"window": str(w), "total": now.total,
-            "indices": [{"key": i.key, "name_zh": i.name_zh, "score": now.indices[i.key]}
+            "indices": [{"key": i.key, "name_zh": i.name_zh, "name_en": i.name_en,
+                         "score": now.indices[i.key]}
                         for i in model.indices],
             "href": f"grids/{code}/health?{urlencode({'window': window})}"}

@@ -8,20 +8,24 @@ remote glyphs — labels are HTML.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from api import pages
-from api.deps import read_engine_sync
+from api.deps import CaseSettingsDep, ReadEngineDep, read_engine_sync
 from api.layer_view import open_layer_view
 from api.routes.static_files import static_response
 from api.security.identity import request_scope
 from api.security.identity import viewer_principal as viewer_of
 from basemaps.providers import basemap_config
 from gridcore.errors import NotFound, ValidationError
+from gridcore.queues import Bucket
+from layers.cases import queue as case_queue
+from layers.cases.queries import CaseFilter
 from layers.ogc import map_queries
+from layers.ogc import search as map_search
 
 router = APIRouter(prefix="/map", tags=["map"])
 # A grid's health (城市体检) comes from the health routes; the app factory registers their
@@ -31,7 +35,9 @@ GridHealth = Callable[..., dict[str, Any] | None]
 
 @router.get("", response_class=HTMLResponse, summary="The dispatchers' map page")
 def page(request: Request) -> HTMLResponse:
-    return pages.render(request, "map.html")
+    settings = request.app.state.settings
+    return pages.render(request, "map.html", timezone=settings.cases.city_timezone,
+                        dev=settings.security.trusts_role_headers)
 
 
 @router.get("/static/{path:path}", include_in_schema=False)
@@ -41,7 +47,9 @@ def static(path: str, request: Request) -> Response:
 
 @router.get("/config", summary="Basemaps, collections, filter choices and lifecycle roles")
 def config(request: Request) -> dict[str, Any]:
+    from gridcore.events import SUBSCRIBABLE
     from gridcore.lifecycle import STEP_ROLES, TRANSITIONS, State
+    from gridcore.queues import Bucket
 
     with open_layer_view(request) as cat:
         choices = map_queries.filter_choices(cat.connection)
@@ -54,7 +62,9 @@ def config(request: Request) -> dict[str, Any]:
             "collections": collections, "versions": versions, **choices,
             "states": [s.value for s in State], "roles": [r.value for r in STEP_ROLES],
             "actions": {t.action.value: {"zh": t.zh, "requires": list(t.requires)}
-                        for t in TRANSITIONS.values()}}
+                        for t in TRANSITIONS.values()},
+            "buckets": [b.value for b in Bucket], "event_kinds": list(SUBSCRIBABLE),
+            "timezone": request.app.state.settings.cases.city_timezone}
 
 
 @router.get("/versions", summary="Layer versions: poll this to refresh changed layers")
@@ -66,8 +76,9 @@ def versions(request: Request) -> dict[str, int]:
 @router.get("/grids/{code}", summary="A grid: hierarchy, workers, open cases, health")
 def grid(code: str, request: Request) -> dict[str, Any]:
     scope = request_scope(request)  # signed in (or the development stand-in)
+    tz = request.app.state.settings.cases.working_calendar.tz
     with open_layer_view(request) as cat:
-        found = map_queries.grid_details(cat.connection, code)
+        found = map_queries.grid_details(cat.connection, code, tz)
     if found is None:
         raise NotFound(f"no current grid {code!r}", grid_code=code)
     if not scope.covers_grid(code):
@@ -82,11 +93,27 @@ def grid(code: str, request: Request) -> dict[str, Any]:
     return found
 
 
-@router.get("/search", summary="Find a grid code, case id or city-part code")
-def search(request: Request, q: str = Query(min_length=1, max_length=40)) -> dict[str, Any]:
-    scope = request_scope(request, "features.read")
+@router.get("/search", summary="Search case numbers, codes, class and area names, descriptions")
+def search(request: Request, q: str = Query(min_length=1, max_length=60),
+           limit: int = Query(20, ge=1, le=50)) -> dict[str, Any]:
+    scope = request_scope(request, "features.read")  # grids and parts: anyone's; cases: scoped
     with open_layer_view(request) as cat:
-        return {"q": q, "hits": map_queries.search(cat.connection, q, scope=scope)}
+        return {"q": q, "hits": map_search.search(cat.connection, q, scope, limit)}
+
+
+@router.get("/queue", summary="The dispatcher's queue: counts per bucket and one bucket's page")
+def queue(request: Request, engine: ReadEngineDep, settings: CaseSettingsDep,
+          bucket: Bucket = Bucket.VERIFY, category: str | None = None,
+          department: str | None = None, area: str | None = None,
+          colour: Literal["green", "yellow", "red"] | None = None,
+          after: str | None = Query(None, max_length=60),
+          limit: int = Query(50, ge=1, le=200)) -> dict[str, Any]:
+    scope = request_scope(request)
+    f = CaseFilter(category=category, department=department, area=area, colour=colour,
+                   scope=scope)
+    counts = case_queue.counts(engine, f)
+    rows, cursor = case_queue.page(engine, settings, f, bucket, after, limit)
+    return {"bucket": bucket.value, "counts": counts, "cases": rows, "next": cursor}
 
 
 @router.get("/cases/{case_id}/actions", summary="The lifecycle steps a role may take now")

@@ -192,7 +192,7 @@ def _public(request: Request, item: dict[str, Any]) -> dict[str, Any]:
     return item
 
 
-def _page_link(request: Request, last: int | None) -> dict[str, str]:
+def _page_link(request: Request, last: int | str | None) -> dict[str, str]:
     if last is None:
         return {}
     query = dict(request.query_params)

@@ -154,6 +154,8 @@ REFRESH = ("the session of the refresh token sent (rotated, or signed out); a wr
            "revoked or expired token: 401")
 SHIFT = "the caller's own shifts; another's: 404"
 FORECAST = "rows of grids and communities inside the caller's areas"
+SUBSCRIPTION = "the caller's own subscription"
+WEBHOOKS = may("webhooks.admin", stand_in=False)
 SIGNED_IN = may("features.read", stand_in=False)  # any signed-in user, for their own things
 OPEN311_READ = may("case.read", keys=True, public="open311_feed", stand_in=False)
 OPEN311_SCOPE = ("a key: the cases it filed; a user: " + CASES + "; the public feed: no "
@@ -203,6 +205,22 @@ TABLE: tuple[Line, ...] = (
     line("GET /me/reports", may("case.read"), "the cases the caller filed"),
     line("GET /me/area", may("features.read"),
          "the caller's own grids (their workers' names) and the parts in them"),
+    # the department workbench (部门工作台): the page, and the caller's department and team
+    line("GET /desk", ANYONE),
+    line("GET /desk/team", SIGNED_IN, "the caller's own department and team"),
+    # live events (SSE) and what a user is told of
+    line("GET /events", may("case.read"), "events of " + CASES),
+    line("GET /me/subscriptions", SIGNED_IN, SUBSCRIPTION),
+    line("PUT /me/subscriptions", SIGNED_IN, SUBSCRIPTION),
+    line("DELETE /me/subscriptions", SIGNED_IN, SUBSCRIPTION),
+    # outgoing webhooks (事件推送) and their delivery log
+    line("GET /admin/webhooks", WEBHOOKS),
+    line("POST /admin/webhooks", WEBHOOKS),
+    line("GET /admin/webhooks/{ref}", WEBHOOKS),
+    line("PATCH /admin/webhooks/{ref}", WEBHOOKS),
+    line("DELETE /admin/webhooks/{ref}", WEBHOOKS),
+    line("GET /admin/webhooks/{ref}/deliveries", WEBHOOKS),
+    line("POST /admin/webhooks/deliveries/{delivery_id}/retry", WEBHOOKS),
     # patrols (巡查)
     line("POST /patrol/shifts", may("patrol.record", stand_in=False)),
     line("POST /patrol/shifts/{shift_id}/points", may("patrol.record", stand_in=False),
@@ -257,6 +275,7 @@ TABLE: tuple[Line, ...] = (
     line("GET /map/grids/{code}", may("features.read"),
          "open cases and the workers' names and phones only within the caller's areas"),
     line("GET /map/search", may("features.read"), "case hits: " + CASES),
+    line("GET /map/queue", may("case.read"), CASES),
     line("GET /map/cases/{case_id}/actions", may("case.read"), CASE_404),
     # resolve
     line("GET /resolve", may("resolve")),

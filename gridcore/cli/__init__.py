@@ -3,9 +3,10 @@ the settings tree once per invocation (``gridcore.cli.common``) and wires storag
 service and the demo city into commands, one module per command group:
 
 ``db`` (cluster, migrations, backups) · ``data`` (import, export) · ``grids`` (draw, check,
-resolve FILE) · ``cases`` (dispatch rules) · ``security`` (users, keys, audit) · ``demo`` ·
-``serve`` · ``config`` · ``briefing`` · ``channels`` (devices, ingest mqtt, broker) · ``learn`` and
-``forecast`` (the intelligence room).
+resolve FILE) · ``cases`` (dispatch rules) · ``security`` (users, keys, audit) · ``teams`` ·
+``notifications`` (webhooks, the supervision sweep) · ``demo`` · ``serve`` · ``config`` ·
+``briefing`` · ``channels`` (devices, ingest mqtt, broker) · ``learn`` and ``forecast`` (the
+intelligence room).
 """
 
 from __future__ import annotations
@@ -24,8 +25,10 @@ from gridcore.cli import (
     demo,
     grids,
     learn,
+    notifications,
     security,
     serve,
+    teams,
 )
 from gridcore.cli.common import Invocation
 from gridcore.errors import GridcoreError
@@ -52,6 +55,9 @@ app.command("check")(grids.check)
 app.add_typer(security.users_app, name="users")
 app.add_typer(security.keys_app, name="keys")
 app.add_typer(security.audit_app, name="audit")
+app.add_typer(teams.app, name="teams")
+app.add_typer(notifications.webhooks_app, name="webhooks")
+app.command("supervise")(notifications.supervise)
 app.command("config")(config.config)
 app.command("briefing")(briefing.briefing)
 app.add_typer(channels.devices_app, name="devices")

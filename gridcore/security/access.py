@@ -83,6 +83,7 @@ ACTIONS: dict[str, frozenset[Role]] = {
     # (patrol list, warnings) for those who patrol, dispatch, supervise or analyse
     "dispatch.propose": frozenset({D, X}),
     "forecast.read": frozenset({W, D, M, A, X}),
+    "webhooks.admin": frozenset({X}),       # outgoing webhooks (事件推送) and their log
 }
 
 # Machine clients (Open311 apps, IoT sensors) authenticate with API keys, not roles.

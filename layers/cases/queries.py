@@ -10,15 +10,17 @@ effective clock instant (now, or the moment it was parked — a parked clock sta
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, text
 
+from gridcore.calendar import city_iso
 from gridcore.errors import NotFound, ValidationError
 from gridcore.security.access import Scope
 from gridcore.settings import CaseSettings
 from layers.cases.coordination import parties
+from layers.cases.details import enrich
 from layers.cases.view import CASE_COLUMNS, case_dict, fetch_case, history_of, photos_of
 from layers.schema.cases import OPEN_SQL
 from layers.security.scoping import case_scope_sql
@@ -48,6 +50,7 @@ class CaseFilter:
     since: datetime | None = None
     until: datetime | None = None
     bbox: str | None = None  # minlon,minlat,maxlon,maxlat (WGS 84)
+    area: str | None = None  # any area code: district 6, street 9, community 12, grid 15 digits
     overdue: bool = False
     scope: Scope | None = None  # who asks (gridcore.security.access): enforced in the query
     ids: list[int] | None = None  # these cases only
@@ -66,8 +69,20 @@ class CaseFilter:
         return out
 
 
+# An area code's length names its level, and the case row keeps each level's code.
+AREA_COLUMNS = {6: "district_code", 9: "street_code", 12: "community_code", 15: "grid_code"}
+
+
 def _where(f: CaseFilter, params: dict[str, Any]) -> list[str]:
     clauses = []
+    if f.area:
+        column = AREA_COLUMNS.get(len(f.area)) if f.area.isdigit() else None
+        if column is None:
+            raise ValidationError(f"area {f.area!r} must be a district (6 digits), street (9), "
+                                  "community (12) or grid (15) code", field="area",
+                                  value=f.area, msg_key="bad_area")
+        clauses.append(f"c.{column} = :area")
+        params["area"] = f.area
     for col, value in (("grid_code", f.grid), ("community_code", f.community),
                        ("street_code", f.street), ("district_code", f.district),
                        ("department_code", f.department), ("source", f.source)):
@@ -116,17 +131,54 @@ def _where(f: CaseFilter, params: dict[str, Any]) -> list[str]:
     return clauses
 
 
-def list_cases(engine: Engine, settings: CaseSettings, f: CaseFilter, after: int | None = None,
-               limit: int = 100, now: datetime | None = None) -> tuple[list[dict], int | None]:
-    """One page of cases (newest first) and the id to continue after, or None at the end."""
+def where_sql(f: CaseFilter, params: dict[str, Any]) -> list[str]:
+    """The filter as SQL clauses on ``case_record c`` (``:now`` must be in ``params``)."""
+    return _where(f, params)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def deadline_cursor(deadline: datetime | None, case_id: int) -> str:
+    """A keyset position in deadline order: ``<µs since 1970>.<id>`` (``-`` for no deadline)."""
+    micros = "-" if deadline is None else str((deadline - _EPOCH) // timedelta(microseconds=1))
+    return f"{micros}.{case_id}"
+
+
+def after_deadline(cursor: str, params: dict[str, Any]) -> str:
+    """The clause continuing a deadline-ordered page after ``cursor`` (deadlines NULLS LAST)."""
+    try:
+        micros, case_id = cursor.rsplit(".", 1)
+        params["after_id"] = int(case_id)
+        if micros == "-":
+            return "(c.deadline_at IS NULL AND c.id > :after_id)"
+        params["after_deadline"] = _EPOCH + timedelta(microseconds=int(micros))
+    except ValueError:
+        raise ValidationError(f"after {cursor!r} is not a position this list gave",
+                              field="after", value=cursor) from None
+    return ("(c.deadline_at > :after_deadline OR c.deadline_at IS NULL OR "
+            "(c.deadline_at = :after_deadline AND c.id > :after_id))")
+
+
+def list_cases(engine: Engine, settings: CaseSettings, f: CaseFilter,
+               after: int | str | None = None, limit: int = 100,
+               now: datetime | None = None) -> tuple[list[dict], int | str | None]:
+    """One page of cases and the position to continue after, or None at the end: newest
+    first by id, or — for the overdue list — most overdue first (a deadline cursor)."""
     if not 1 <= limit <= MAX_LIMIT:
         raise ValidationError(f"limit must be 1…{MAX_LIMIT}", field="limit", value=limit)
     now = now or datetime.now(UTC)
     params: dict[str, Any] = {"now": now, "limit": limit + 1}
     clauses = _where(f, params)
-    if after is not None:
+    if after is not None and f.overdue:
+        clauses.append(after_deadline(str(after), params))
+    elif after is not None:
+        try:
+            params["after"] = int(after)
+        except ValueError:
+            raise ValidationError(f"after {after!r} must be a case id", field="after",
+                                  value=after) from None
         clauses.append("c.id < :after")
-        params["after"] = after
     where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
     order = "c.deadline_at, c.id" if f.overdue else "c.id DESC"
     sql = f"SELECT {CASE_COLUMNS} FROM case_record c {where} ORDER BY {order} LIMIT :limit"
@@ -135,7 +187,11 @@ def list_cases(engine: Engine, settings: CaseSettings, f: CaseFilter, after: int
     more = len(rows) > limit
     rows = rows[:limit]
     cases = [case_dict(r, settings.working_calendar, now) for r in rows]
-    return cases, (rows[-1]["id"] if more and not f.overdue else None)
+    if not more:
+        return cases, None
+    last = rows[-1]
+    return cases, (deadline_cursor(last["deadline_at"], last["id"]) if f.overdue
+                   else last["id"])
 
 
 def overdue(engine: Engine, settings: CaseSettings, limit: int = 1000,
@@ -148,19 +204,32 @@ def overdue(engine: Engine, settings: CaseSettings, limit: int = 1000,
 
 def get_case(engine: Engine, settings: CaseSettings, case_id: int,
              now: datetime | None = None) -> dict[str, Any]:
-    """One case with its full history; a merged case also shows its primary's outcome."""
+    """One case with its full history, names, the proposal's basis, duplicate candidates and
+the reports merged into it; a merged case also shows its primary's outcome."""
     now = now or datetime.now(UTC)
     with engine.connect() as conn:
         row = fetch_case(conn, case_id)
         if row is None:
             raise NotFound(f"case {case_id} does not exist", case_id=case_id)
-        out = case_dict(row, settings.working_calendar, now, history_of(conn, case_id),
-                        photos_of(conn, case_id))
+        history = history_of(conn, case_id)
+        calendar = settings.working_calendar
+        out = case_dict(row, calendar, now, history, photos_of(conn, case_id))
         out.update(parties(conn, case_id))
+        enrich(conn, out, row, history, calendar.tz, timedelta(hours=settings.dedup_window_h))
         if row["primary_case_id"]:
             primary = fetch_case(conn, row["primary_case_id"])
             out["outcome"] = {"primary_case_id": primary["id"],
                               "primary_public_no": primary["public_no"],
-                              "state": primary["state"], "closed_at":
-                              primary["closed_at"].isoformat() if primary["closed_at"] else None}
+                              "state": primary["state"],
+                              "closed_at": city_iso(primary["closed_at"], calendar.tz)}
         return out
+
+
+def assigned_counts(engine: Engine, usernames: list[str]) -> dict[str, int]:
+    """Open cases assigned to each of ``usernames`` (a team's load)."""
+    if not usernames:
+        return {}
+    with engine.connect() as conn:
+        return {r[0]: int(r[1]) for r in conn.execute(text(
+            f"SELECT assignee, count(*) FROM case_record WHERE assignee = ANY(:u) "
+            f"AND {OPEN_SQL} GROUP BY assignee"), {"u": usernames})}

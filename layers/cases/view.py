@@ -4,12 +4,12 @@ its public dictionary (:func:`case_dict`), its history and photos."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, text
 
-from gridcore.calendar import Clock, Interval, WorkingCalendar
+from gridcore.calendar import Clock, Interval, WorkingCalendar, city_iso
 from gridcore.lifecycle import TERMINAL_STATES
 from gridcore.taxonomy import TimeLimit
 
@@ -58,12 +58,6 @@ def case_clock(row: Mapping[str, Any], calendar: WorkingCalendar, now: datetime)
                           pauses_of(row["parked_intervals"]), row["parked_since"])
 
 
-def _iso(value: datetime | None) -> str | None:
-    """In UTC whatever the session's TimeZone: a new case's answer (built from the values
-    intake wrote) and every later read of it say the same."""
-    return value.astimezone(UTC).isoformat() if value else None
-
-
 def case_dict(row: Mapping[str, Any], calendar: WorkingCalendar, now: datetime,
               history: list[Mapping[str, Any]] | None = None,
               photos: list[Mapping[str, Any]] | None = None,
@@ -71,6 +65,14 @@ def case_dict(row: Mapping[str, Any], calendar: WorkingCalendar, now: datetime,
     """``clock``: the case's clock when the caller already knows it (a new case)."""
     clock = clock or case_clock(row, calendar, now)
     intake = row.get("intake") or {}
+    tz = calendar.tz
+
+    def _iso(value: datetime | None) -> str | None:
+        # In the city's offset whatever the session's TimeZone: a new case's answer (built from
+        # the values intake wrote) and every later read of it say the same, and the same as
+        # the clock's deadline.
+        return city_iso(value, tz)
+
     out: dict[str, Any] = {
         "id": row["id"], "public_no": row["public_no"], "state": row["state"],
         "category": row["category_key"], "description": row["description"],
@@ -82,6 +84,7 @@ def case_dict(row: Mapping[str, Any], calendar: WorkingCalendar, now: datetime,
         "source": row["source"], "reporter": row["reporter"],
         "filed_by": row.get("filed_by"),
         "department": row["department_code"],
+        "assignee": row.get("assignee"),  # the handler a team leader assigned (指派)
         "proposal": {"department": row["proposed_department"], "rule": row["proposal_rule"],
                      "refused_departments": list(row["refused_departments"] or [])},
         "stage": row["stage"], "stage_limit": row["stage_limit"],

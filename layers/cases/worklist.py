@@ -30,7 +30,7 @@ _DUE = "coalesce(c.deadline_at, 'infinity'::timestamptz)"
 _COLUMNS = """c.id, c.public_no, c.state, c.category_key, c.description, c.grid_code,
     c.department_code, c.source, c.reporter, c.filed_by, c.stage, c.stage_started_at,
     c.stage_limit, c.deadline_at, c.parked_since, c.parked_intervals, c.check_result,
-    c.supervised, c.created_at, c.updated_at, c.part_code, c.version,
+    c.supervised, c.created_at, c.updated_at, c.part_code, c.version, c.assignee,
     ST_X(c.geom) AS lon, ST_Y(c.geom) AS lat, g.name AS grid_name,
     (SELECT count(*) FROM case_photo p WHERE p.case_id = c.id) AS photo_count"""
 _GRID = "LEFT JOIN unit_grid g ON g.code = c.grid_code AND g.gen_to IS NULL"
@@ -96,10 +96,14 @@ def tasks(engine: Engine, settings: CaseSettings, principal: Principal, worklist
             page_where += f" AND ({_DUE}, c.id) > (:after_due, :after_id)"
     sql = (f"SELECT {_COLUMNS} FROM case_record c {_GRID} WHERE {page_where} "
            f"ORDER BY {_DUE}, c.id LIMIT :limit")
-    count_sql = f"SELECT c.state, count(*) AS n FROM case_record c WHERE {where} GROUP BY 1"
+    # The counts are of every task of the role, whichever the page shows: the tabs of a
+    # worklist show them all.
+    count_params: dict[str, Any] = {"now": now}
+    every = _conditions(worklist, principal, None, count_params)
+    count_sql = f"SELECT c.state, count(*) AS n FROM case_record c WHERE {every} GROUP BY 1"
     with engine.connect() as conn:
         rows: list[Any] = list(conn.execute(text(sql), params).mappings())
-        counted = conn.execute(text(count_sql), params).all()
+        counted = conn.execute(text(count_sql), count_params).all()
     more = len(rows) > limit
     rows = rows[:limit]
     counts: dict[str, int] = {t.value: 0 for t in worklist.tasks}
@@ -121,9 +125,12 @@ def my_reports(engine: Engine, settings: CaseSettings, principal: Principal,
     page = " AND c.id < :after" if after is not None else ""
     if after is not None:
         params["after"] = after
-    sql = (f"SELECT {_COLUMNS}, h.action AS last_action, h.at AS last_at FROM case_record c "
+    sql = (f"SELECT {_COLUMNS}, h.action AS last_action, h.at AS last_at, "
+           "c.primary_case_id, pc.public_no AS primary_no, pc.state AS primary_state, "
+           "pc.closed_at AS primary_closed_at FROM case_record c "
            f"{_GRID} LEFT JOIN LATERAL (SELECT action, at FROM case_history "
            "WHERE case_id = c.id ORDER BY id DESC LIMIT 1) h ON TRUE "
+           "LEFT JOIN case_record pc ON pc.id = c.primary_case_id "
            f"WHERE c.filed_by = :me{page} ORDER BY c.id DESC LIMIT :limit")
     with engine.connect() as conn:
         rows: list[Any] = list(conn.execute(text(sql), params).mappings())
@@ -133,6 +140,11 @@ def my_reports(engine: Engine, settings: CaseSettings, principal: Principal,
     for r in rows:
         item = task_item(r, settings, now, principal, None)
         item["last_step"] = {"action": r["last_action"], "at": _iso(r["last_at"])}
+        if r["primary_case_id"]:  # merged (并案): where the report's matter went
+            item["outcome"] = {"primary_case_id": r["primary_case_id"],
+                               "primary_public_no": r["primary_no"],
+                               "state": r["primary_state"],
+                               "closed_at": _iso(r["primary_closed_at"])}
         items.append(item)
     return {"items": items, "next": rows[-1]["id"] if more and rows else None}
 
@@ -164,6 +176,7 @@ def task_item(row: Mapping[str, Any], settings: CaseSettings, now: datetime,
         "category_name": {"zh-CN": cls.name_zh, "en": cls.name_en},
         "description": row["description"], "grid_code": row["grid_code"],
         "grid_name": row["grid_name"], "department": row["department_code"],
+        "assignee": row["assignee"],  # the handler a team leader assigned (指派), if any
         "part_code": row["part_code"], "source": row["source"],
         "location": {"lon": row["lon"], "lat": row["lat"]},
         "deadline": clock.deadline.astimezone(UTC).isoformat()

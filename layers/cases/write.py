@@ -1,5 +1,6 @@
-"""The write of case intake: the case row, its first history row, its photos and its audit row,
-in ONE statement run as its own transaction, for one report or for a group of concurrent ones.
+"""The write of case intake: the case row, its first history row, its photos, its audit row and
+its domain event (the outbox, ``layers.notifications.outbox``), in ONE statement run as its own
+transaction, for one report or for a group of concurrent ones.
 
 Each report becomes one JSON record of :data:`FIELDS`; the statement reads a JSON array of them
 (one parameter: psycopg2 interpolating 40 separate parameters per report was measurably slower;
@@ -23,6 +24,7 @@ import orjson
 from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError
 
+from gridcore.events import EventKind
 from layers.db.prepared import Prepared
 from layers.schema.cases import case_record
 
@@ -82,6 +84,12 @@ FROM c JOIN r ON r.key = c.idempotency_key
 INSERT INTO audit_log (at, actor, action, target, details)
 SELECT r.now, r.actor, 'case.report', 'case:' || r.id, r.audit
 FROM c JOIN r ON r.key = c.idempotency_key
+), e AS (
+INSERT INTO case_event (at, kind, case_id, public_no, grid_code, category_key, actor, state,
+    details)
+SELECT r.now, '%(new)s', r.id, c.public_no, r.grid_code, r.category, r.actor, 'reported',
+    jsonb_build_object('source', r.source, 'proposed', r.proposed)
+FROM c JOIN r ON r.key = c.idempotency_key
 )%(photos)s
 SELECT * FROM c
 """
@@ -100,6 +108,7 @@ _PARTS = {
     "insert_columns": ", ".join([*FROM_RECORD, *CONSTANTS]),
     "insert_values": ", ".join([*FROM_RECORD.values(), *(f"'{v}'" for v in CONSTANTS.values())]),
     "columns": ", ".join(["idempotency_key", *_MADE]),
+    "new": EventKind.NEW.value,
 }
 _WITH_PHOTOS = Prepared("gridcore_case_write_photos",
                         _SQL % {**_PARTS, "photos": _PHOTOS_CTE})

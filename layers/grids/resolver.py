@@ -269,4 +269,5 @@ class Resolver:
 
 def _party(proposal: Proposal, workers: Sequence[str]) -> ResponsibleParty:
     return ResponsibleParty(proposal.department_code, proposal.department_name, proposal.reason,
-                            tuple(workers))
+                            tuple(workers), proposal.source,
+                            proposal.rule.id if proposal.rule is not None else None)

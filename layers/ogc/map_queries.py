@@ -1,16 +1,14 @@
-"""What the dispatchers' map asks besides features and tiles: a grid's details, search, the
-choices of the filter boxes."""
+"""What the dispatchers' map asks besides features and tiles: a grid's details and the choices
+of the filter boxes (search: ``layers.ogc.search``)."""
 
 from __future__ import annotations
 
-import re
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, text
 
-from gridcore.security.access import Scope
 from layers.schema.cases import TERMINAL_SQL
-from layers.security.scoping import case_scope_sql
 
 OPEN_CASES_SHOWN = 50
 
@@ -19,7 +17,8 @@ def _has_table(conn: Connection, name: str) -> bool:
     return conn.execute(text("SELECT to_regclass(:t) IS NOT NULL"), {"t": name}).scalar_one()
 
 
-def grid_details(conn: Connection, code: str) -> dict[str, Any] | None:
+def grid_details(conn: Connection, code: str, tz: ZoneInfo | None = None
+                 ) -> dict[str, Any] | None:
     """A current grid with its hierarchy (社区 → 街道 → 区), workers and open cases."""
     grid = conn.execute(text(
         "SELECT g.code, g.name, g.area_m2, g.community_code, g.worker_codes, g.gen_from, "
@@ -50,7 +49,7 @@ def grid_details(conn: Connection, code: str) -> dict[str, Any] | None:
         out["open_case_count"] = int(rows[0]["n"]) if rows else 0
         out["open_cases"] = [{"id": r["id"], "public_no": r["public_no"], "state": r["state"],
                               "category_key": r["category_key"],
-                              "deadline_at": r["deadline_at"].isoformat()
+                              "deadline_at": r["deadline_at"].astimezone(tz).isoformat()
                               if r["deadline_at"] else None} for r in rows]
     return out
 
@@ -60,39 +59,6 @@ def parts_summary(conn: Connection, grid_code: str) -> dict[str, int]:
     return {r.state: int(r.n) for r in conn.execute(text(
         "SELECT state, count(*) AS n FROM city_part WHERE grid_code = :c GROUP BY state"),
         {"c": grid_code})}
-
-
-def search(conn: Connection, q: str, limit: int = 10, scope: Scope | None = None
-           ) -> list[dict[str, Any]]:
-    """Grid codes (15 digits, or a prefix of ≥ 6), case ids / numbers (``123``, ``C00000123``)
-    and city-part codes (16 digits). Each hit carries a point to fly to. Cases are found only
-    inside ``scope`` (who asks); grids and parts are the whole city's."""
-    q = q.strip()
-    hits: list[dict[str, Any]] = []
-    case_id = re.fullmatch(r"[Cc]?0*(\d{1,12})", q)
-    if case_id and _has_table(conn, "case_record") and len(q) < 15:
-        params: dict[str, Any] = {"i": int(case_id[1])}
-        scoped = case_scope_sql(scope, params, "c") if scope is not None else "TRUE"
-        for r in conn.execute(text(
-                "SELECT id, public_no, state, ST_X(geom) AS lon, ST_Y(geom) AS lat "
-                f"FROM case_record c WHERE id = :i AND {scoped}"), params):
-            hits.append({"kind": "case", "id": r.id, "label": f"{r.public_no} ({r.state})",
-                         "lon": r.lon, "lat": r.lat})
-    if re.fullmatch(r"\d{16}", q):
-        for r in conn.execute(text(
-                "SELECT code, class_code, name, ST_X(geom) AS lon, ST_Y(geom) AS lat "
-                "FROM city_part WHERE code = :c"), {"c": q}):
-            hits.append({"kind": "part", "id": r.code, "label": f"{r.code} {r.name}",
-                         "lon": r.lon, "lat": r.lat})
-    if re.fullmatch(r"\d{6,15}", q):
-        for r in conn.execute(text(
-                "SELECT code, name, ST_X(ST_PointOnSurface(geom)) AS lon, "
-                "ST_Y(ST_PointOnSurface(geom)) AS lat FROM unit_grid "
-                "WHERE gen_to IS NULL AND code LIKE :p ORDER BY code LIMIT :n"),
-                {"p": q + "%", "n": limit}):
-            hits.append({"kind": "grid", "id": r.code, "label": f"{r.code} {r.name}".strip(),
-                         "lon": r.lon, "lat": r.lat})
-    return hits[:limit]
 
 
 def filter_choices(conn: Connection) -> dict[str, Any]:

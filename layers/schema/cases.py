@@ -106,6 +106,11 @@ case_record = Table(
     Column("source_id", Text),
     Column("category_source", String(10), nullable=False, server_default="reported"),
     Column("origin", JSONB),
+    # the desk migration: the deadline a warning (预警) / an overdue signal was given for, and
+    # the handler a team leader assigned the case to
+    Column("warned_for", DateTime(timezone=True)),
+    Column("overdue_for", DateTime(timezone=True)),
+    Column("assignee", String(64)),
 )
 
 case_history = Table(

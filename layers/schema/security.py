@@ -30,6 +30,17 @@ app_user = Table(
     Column("updated_at", DateTime(timezone=True)),
     # the grid worker of the register (grid_worker) this account is (migration 0010_field)
     Column("worker_code", String(32), ForeignKey("grid_worker.code", ondelete="SET NULL")),
+    Column("team_code", String(40), ForeignKey("team.code", ondelete="SET NULL")),
+    Column("team_leader", Boolean, nullable=False, server_default="false"),
+)
+
+# A department's team (班组, the desk migration): its leader assigns cases to its members.
+team = Table(
+    "team", metadata,
+    Column("code", String(40), primary_key=True),
+    Column("department_code", String(32), ForeignKey("department.code"), nullable=False),
+    Column("name", Text, nullable=False, server_default=""),
+    Column("created_at", DateTime(timezone=True)),
 )
 
 user_area = Table(

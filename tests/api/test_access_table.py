@@ -9,6 +9,7 @@ the route); a caller it lets through may still be refused by the route for a nar
 
 from __future__ import annotations
 
+import json
 import math
 import uuid
 from collections.abc import Callable, Iterator
@@ -100,6 +101,9 @@ def city(db: Engine, tmp_path) -> Iterator[City]:  # type: ignore[no-untyped-def
             {"c": ENTITY, "g": GRID_001, "x": INSIDE_001[0] + 0.0003, "y": INSIDE_001[1]})
     tree = Settings(cases=settings(tmp_path))
     tree.security = tree.security.model_copy(update={"env": "production"})
+    # an event stream ends after a moment here (every line is called by every caller)
+    tree.notifications = tree.notifications.model_copy(update={
+        "events_stream_max_s": 0.3, "events_heartbeat_s": 0.1, "supervision_interval_s": 0})
     app = create_app(tree, engine=db)
     city = City(TestClient(app))
     everyone = {name: (role.value, areas, dept)
@@ -157,7 +161,7 @@ def _path_values(line: Line, city: City, collection: str) -> dict[str, str]:
             "path": "map.css" if line.path.startswith("/map/") else "i18n.js",
             "kind": "department", "appeal_id": str(city.appeal), "decision": "approve",
             "name": f"{PERIOD}.html", "n": "1", "session_id": city.session,
-            "shift_id": city.shift}
+            "shift_id": city.shift, "ref": "access-hook", "delivery_id": "1"}
 
 
 def request_of(line: Line, city: City, collection: str = "grids") -> dict[str, Any]:
@@ -167,6 +171,7 @@ def request_of(line: Line, city: City, collection: str = "grids") -> dict[str, A
     params = {"/resolve": {"lon": INSIDE_001[0], "lat": INSIDE_001[1]},
               "/map/search": {"q": str(city.case)}, "/i18n/switch": {"lang": "en"},
               "/map/cases/{case_id}/actions": {"role": "dispatcher"},
+              "/map/queue": {"bucket": "verify"}, "/events": {"last_event_id": "0"},
               "/evaluation/{kind}": {"period": PERIOD},
               "/evaluation/{kind}/{code}": {"period": PERIOD},
               "/admin/sessions": {"user": "w2"} if line.method == "DELETE" else {},
@@ -190,6 +195,12 @@ def request_of(line: Line, city: City, collection: str = "grids") -> dict[str, A
                 "long": str(INSIDE_001[0]), "description": uuid.uuid4().hex}},
             ("POST", "/classify"): {"json": {"text": "路边有暴露垃圾"}},
             ("POST", "/similar"): {"json": {"text": "暴露垃圾"}},
+            ("PUT", "/me/subscriptions"): {"json": {"kinds": ["new", "red"], "areas": [],
+                                                    "categories": []}},
+            ("POST", "/admin/webhooks"): {"json": {"name": f"hook-{uuid.uuid4().hex[:8]}",
+                                                   "url": "http://127.0.0.1:9/hook",
+                                                   "kinds": ["dispatched"]}},
+            ("PATCH", "/admin/webhooks/{ref}"): {"json": {"paused": True}},
             ("POST", "/patrol/shifts"): {"json": {"id": str(uuid.uuid4()),
                                                   "started_at": _now()}},
             ("POST", "/patrol/shifts/{shift_id}/points"): {"json": {"points": [
@@ -423,6 +434,55 @@ def _tasks(city: City) -> None:
     assert city.case not in ids("w2")  # another grid
     assert city.case not in ids("w1")  # its own report: not verified by its filer
     assert ids("other_handler") == set()
+
+
+@scope_probe("GET /map/queue")
+def _queue(city: City) -> None:
+    def queued(who: str) -> set[int]:  # every bucket (earlier probes move the case on)
+        counts = _get(city, who, "GET /map/queue").json()["counts"]
+        return set().union(*(_ids(_get(city, who, "GET /map/queue", bucket=b))
+                             for b in counts))
+    assert city.case in queued("w1")
+    assert city.case in queued("dispatcher")
+    for outside in ("w2", "other_handler"):
+        assert city.case not in queued(outside), outside
+
+
+def _streamed_cases(response: Any) -> set[int]:
+    assert response.status_code == 200, response.text
+    found = set()
+    for block in response.text.split("\n\n"):
+        fields = dict(line.split(": ", 1) for line in block.splitlines() if ": " in line)
+        if fields.get("event") == "case":
+            found.add(json.loads(fields["data"])["case_id"])
+    return found
+
+
+@scope_probe("GET /events")
+def _events(city: City) -> None:  # replayed from the first event: what each caller may see
+    assert city.case in _streamed_cases(_get(city, "w1", "GET /events"))
+    assert city.case in _streamed_cases(_get(city, "dispatcher", "GET /events"))
+    for outside in ("w2", "other_handler"):
+        assert city.case not in _streamed_cases(_get(city, outside, "GET /events")), outside
+
+
+@scope_probe("GET /me/subscriptions")
+@scope_probe("PUT /me/subscriptions")
+@scope_probe("DELETE /me/subscriptions")
+def _subscriptions(city: City) -> None:
+    put = _get(city, "w1", "PUT /me/subscriptions")
+    assert put.status_code == 200 and put.json()["stored"], put.text
+    assert sorted(_get(city, "w1", "GET /me/subscriptions").json()["kinds"]) == ["new", "red"]
+    assert _get(city, "w2", "DELETE /me/subscriptions").status_code == 200
+    assert not _get(city, "w2", "GET /me/subscriptions").json()["stored"]
+    assert _get(city, "w1", "GET /me/subscriptions").json()["stored"]  # w2 reset its own
+
+
+@scope_probe("GET /desk/team")
+def _team(city: City) -> None:
+    for who, department in (("handler", "D_GRID"), ("other_handler", "D_WATER")):
+        answer = _get(city, who, "GET /desk/team").json()
+        assert answer["department"]["code"] == department and answer["me"]["username"] == who
 
 
 @scope_probe("GET /me/reports")

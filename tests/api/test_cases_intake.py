@@ -73,6 +73,10 @@ def test_send_back_reproposes_without_the_refusing_department(api: TestClient) -
     assert body["state"] == "sent_back" and body["proposal"]["department"] == "D_STREET"
     assert body["proposal"]["refused_departments"] == ["D_GRID"]
     r = api.post(f"/cases/{cid}/dispatch", headers=desk, json={"department": "D_CITY"})
+    assert r.status_code == 422 and r.json()["field"] == "reason"  # an override needs a reason
+    r = api.post(f"/cases/{cid}/dispatch", headers=desk,
+                 json={"department": "D_CITY", "reason": "城管委统一处理"})
+    assert r.json()["history"][-1]["reason"] == "城管委统一处理"
     assert r.json()["history"][-1]["details"] == {
         "proposed": "D_STREET", "rule": body["proposal"]["rule"], "chosen": "D_CITY",
         "override": True, "department": "D_CITY"}
@@ -126,7 +130,8 @@ def test_new_case_answer_is_the_stored_case(api: TestClient, body) -> None:  # t
     assert resent.status_code == 200
     got = new.json()
     for answer in (resent.json(), {k: v for k, v in stored.items()
-                                   if k not in ("history", "photos", "assisting", "whistles")}):
+                                   if k not in ("history", "photos", "assisting", "whistles",
+                                                "context")}):
         # the clock is worked out at the moment of each answer: only its share may move on
         assert got["clock"]["elapsed_share"] <= answer["clock"]["elapsed_share"]
         assert _share_aside(got) == _share_aside(answer)

@@ -268,6 +268,7 @@ def test_grid_worker_tasks_in_their_grids_by_deadline(api: TestClient, db, peopl
     assert item["actions"] == ["check"]
     only = api.get("/me/tasks?task=check", headers=people["wang"]).json()
     assert [i["id"] for i in only["items"]] == [check]
+    assert only["counts"] == {"verify": 2, "check": 1}  # every task's count, for the tabs
     r = api.get("/me/tasks?task=dispatch", headers=people["wang"])
     assert r.status_code == 422 and r.json()["tasks"] == ["check", "verify"]
     # keyset pages: every task once, in deadline order

@@ -98,7 +98,7 @@ def test_case_action_from_the_map_changes_the_case(browser_page, db, artifacts) 
     page.wait_for_selector("button[data-action='verify']")
     page.click("button[data-action='verify']")
     page.wait_for_function(
-        "() => document.getElementById('case-state')?.textContent === 'verified'")
+        "() => document.getElementById('case-state')?.dataset.state === 'verified'")
     with db.connect() as conn:
         assert conn.execute(text("SELECT state FROM case_record WHERE id = 1")).scalar() \
             == "verified"
@@ -131,16 +131,17 @@ def test_search_filters_part_toggle_and_gcj02_basemap(browser_page, artifacts) -
     page.click("#search-form button")
     page.wait_for_function("() => document.getElementById('case-title')?.textContent"
                            ".includes('C00000003')")
-    assert page.inner_text("#case-clock") in ("red", "yellow", "green")
-    # Filters go to the server with the tile requests (whitelisted properties).
-    page.select_option("#f-state", "dispatched")
+    assert page.get_attribute("#case-clock", "data-colour") in ("red", "yellow", "green")
+    # The queue's filters go to the server with the tile requests (whitelisted properties).
+    page.select_option("#f-colour", "red")
     # While the page swaps a source its ``tiles`` is briefly undefined: the predicate must keep
     # waiting then, not throw (a throw ends wait_for_function at once).
     page.wait_for_function("() => window.gridcore.map.getSource('cases')?.tiles?.[0]"
-                           "?.includes('state=dispatched')")
+                           "?.includes('clock=red')")
     page.wait_for_function("() => window.gridcore.map.areTilesLoaded()")
-    assert any("state=dispatched" in u and s == 200 for u, s in seen["tiles"])
+    assert any("clock=red" in u and s == 200 for u, s in seen["tiles"])
     # Toggling a part class hides it without a request.
+    page.click("#layers summary")
     page.uncheck("input[data-class='0101']")
     hidden = page.evaluate("() => JSON.stringify(window.gridcore.map.getFilter('parts'))")
     assert "0101" not in hidden and "0120" in hidden
@@ -169,14 +170,15 @@ def test_signed_in_user_acts_with_the_role_of_the_token(browser_page, db) -> Non
     page.fill("#password", "correct horse battery staple 42")
     page.click("#signin button")
     page.wait_for_selector("#signed-in:not([hidden])")
-    assert page.is_disabled("#role") and page.input_value("#role") == "dispatcher"
+    assert page.is_hidden("#stand-in")  # the token's role acts, not the stand-in's
+    assert "disp-aino" in page.inner_text("#me")
     with db.begin() as conn:
         conn.execute(text("UPDATE case_record SET state = 'reported', stage = 'dispatch' "
                           "WHERE id = 2"))
     page.evaluate("window.gridcore.showCase(2)")
     page.click("button[data-action='verify']")
     page.wait_for_function(
-        "() => document.getElementById('case-state')?.textContent === 'verified'")
+        "() => document.getElementById('case-state')?.dataset.state === 'verified'")
     with db.connect() as conn:
         actor, role = conn.execute(text(
             "SELECT actor, role FROM case_history WHERE case_id = 2 AND action = 'verify'")).one()

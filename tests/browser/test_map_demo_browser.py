@@ -72,7 +72,8 @@ def test_demo_city_on_the_map(demo_map, artifacts: Path) -> None:
     page.select_option("#role", "department_handler")
     page.evaluate(f"window.gridcore.showCase({case_id})")
     page.click("button[data-action='handle']")
-    page.wait_for_function("() => document.getElementById('case-state')?.textContent === 'handled'")
+    page.wait_for_function(
+        "() => document.getElementById('case-state')?.dataset.state === 'handled'")
     with engine.connect() as conn:
         assert conn.execute(text("SELECT state FROM case_record WHERE id = :i"),
                             {"i": case_id}).scalar() == "handled"

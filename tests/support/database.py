@@ -95,17 +95,27 @@ def engine(database_url: str) -> Iterator[Engine]:
 
 def truncate_all(engine: Engine) -> None:
     from sqlalchemy import text
+    from sqlalchemy.exc import OperationalError
 
-    with engine.begin() as conn:
-        tables = [r[0] for r in conn.execute(text(
-            "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"))
-            if r[0] not in KEEP_TABLES]
-        if tables:
-            # audit_log refuses TRUNCATE (a trigger); the test harness, a superuser, empties
-            # it all the same with triggers off for this transaction
-            conn.execute(text("SET LOCAL session_replication_role = replica"))
-            conn.execute(text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables)
-                              + " RESTART IDENTITY CASCADE"))
+    # A live server of the module (its event listener, sweeps, sealer) may be reading two of
+    # these tables while TRUNCATE locks them one by one: PostgreSQL then cancels one side as a
+    # deadlock. The truncation is tried again; the server's reads just retry on their own.
+    for attempt in range(5):
+        try:
+            with engine.begin() as conn:
+                tables = [r[0] for r in conn.execute(text(
+                    "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"))
+                    if r[0] not in KEEP_TABLES]
+                if tables:
+                    # audit_log refuses TRUNCATE (a trigger); the test harness, a superuser,
+                    # empties it all the same with triggers off for this transaction
+                    conn.execute(text("SET LOCAL session_replication_role = replica"))
+                    conn.execute(text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables)
+                                      + " RESTART IDENTITY CASCADE"))
+            return
+        except OperationalError as exc:
+            if "deadlock detected" not in str(exc) or attempt == 4:
+                raise
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,19 +23,28 @@ def free_port() -> int:
 
 
 @contextmanager
-def live_server(env: dict[str, str], workers: int = 1) -> Iterator[str]:
+def live_server(env: dict[str, str], workers: int = 1, supervisor: bool = False
+                ) -> Iterator[str]:
+    """``supervisor``: run as ``gridcore serve --workers N`` does (``api.serving``: a socket
+    per worker, so connections spread over the processes) instead of uvicorn's CLI."""
     port = free_port()
     full_env = {**os.environ, "GRIDCORE_ENV": "development", **env}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "--factory", "api.app:create_app", "--host",
-         "127.0.0.1", "--port", str(port), "--workers", str(workers), "--log-level",
-         "warning"], cwd=REPO, env=full_env, stderr=subprocess.PIPE)
+    if supervisor:
+        command = [sys.executable, "-m", "api.serving", "api.app:create_app", "--port",
+                   str(port), "--workers", str(workers), "--graceful", "2"]
+    else:
+        command = [sys.executable, "-m", "uvicorn", "--factory", "api.app:create_app",
+                   "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
+                   "--log-level", "warning", "--timeout-graceful-shutdown", "2"]
+    # The server's log goes to a file, not a pipe nobody reads (a full pipe would block it).
+    log = tempfile.TemporaryFile()  # noqa: SIM115 - closed when the server is
+    proc = subprocess.Popen(command, cwd=REPO, env=full_env, stderr=log)
     base = f"http://127.0.0.1:{port}"
     try:
         for _ in range(300):
             if proc.poll() is not None:
-                error = proc.stderr.read().decode() if proc.stderr else ""
-                raise RuntimeError(f"server exited: {error[-2000:]}")
+                log.seek(0)
+                raise RuntimeError(f"server exited: {log.read().decode()[-2000:]}")
             try:
                 if httpx.get(base + "/healthz", timeout=1).status_code < 500:
                     break
@@ -46,6 +56,7 @@ def live_server(env: dict[str, str], workers: int = 1) -> Iterator[str]:
     finally:
         proc.terminate()
         try:
-            proc.wait(10)
+            proc.wait(20)
         except subprocess.TimeoutExpired:
             proc.kill()
+        log.close()

@@ -63,7 +63,7 @@ def test_production_default_anonymous_routes() -> None:
     assert data <= {"GET /openapi.json", "GET /openapi-3.0.json", "GET /docs",
                     "GET /docs/oauth2-redirect", "GET /redoc", "GET /static/{path}",
                     "GET /map/static/{path}", "GET /i18n/{lang}.json", "GET /i18n/switch",
-                    "GET /map", "GET /health/map", "POST /auth/token",
+                    "GET /map", "GET /desk", "GET /health/map", "POST /auth/token",
                     "GET /m", "GET /m/", "GET /m/manifest.webmanifest", "GET /m/sw.js",
                     "POST /auth/refresh", "POST /auth/signout", "GET /categories",
                     "GET /open311/v2/discovery.{fmt}", "GET /open311/v2/services.{fmt}",

@@ -28,7 +28,8 @@ from gridcore.taxonomy import Stage
 NOW = datetime(2025, 10, 9, 9, 0, tzinfo=UTC)
 FULL = {"reason": "r", "department": "D1", "check_result": "pass", "new_limit": "2wd",
         "primary_case_id": 99, "lon": 116.4, "lat": 39.9, "departments": ["D2", "D3"],
-        "reached": False, "attachments": [{"role": "before"}, {"role": "after"}]}
+        "reached": False, "attachments": [{"role": "before"}, {"role": "after"}],
+        "assignee": "h1"}
 
 
 def facts_for(state: State, action: Action) -> CaseFacts:
@@ -153,9 +154,22 @@ def test_dispatch_without_a_department_accepts_the_proposal() -> None:
                               "override": False, "department": "D1"}
     assert change.updates["stage"] == "handle" and change.updates["stage_started_at"] == NOW
     assert change.updates["deadline_at"] > change.updates["warn_at"] > NOW
-    overridden = changes(plan(STORED, "dispatch", "admin", {"department": "D2"}, NOW), STORED,
-                         CAL, NOW)
+    # An override (改派) needs a reason, which the history keeps.
+    with pytest.raises(ValidationError) as refused:
+        plan(STORED, "dispatch", "admin", {"department": "D2"}, NOW)
+    assert refused.value.details["field"] == "reason" and refused.value.msg_key == \
+        "override_needs_reason"
+    with pytest.raises(ValidationError):
+        plan(STORED, "dispatch", "admin", {"department": "D2", "reason": "  "}, NOW)
+    overridden = changes(plan(STORED, "dispatch", "admin", {"department": "D2",
+                                                             "reason": "路段已移交区管"}, NOW),
+                         STORED, CAL, NOW)
     assert overridden.details["override"] is True and overridden.details["chosen"] == "D2"
+    assert overridden.reason == "路段已移交区管"
+    # Without a proposal there is nothing to override: the dispatcher's choice needs no reason.
+    free = plan(replace(STORED, proposed_department=None), "dispatch", "dispatcher",
+                {"department": "D2"}, NOW)
+    assert free.department == "D2"
     with pytest.raises(ValidationError, match="department"):  # no proposal, none named
         plan(replace(STORED, proposed_department=None), "dispatch", "dispatcher", {}, NOW)
 
@@ -164,12 +178,13 @@ def test_send_back_is_reproposed_without_every_refusing_department() -> None:
     sent = replace(STORED, state=State.DISPATCHED, department="D1", refused_departments=("D0",))
     step = plan(sent, "send_back", "department_handler", {"reason": "不归我们管"}, NOW)
     assert step.repropose_without == ("D0", "D1")
-    again = ResponsibleParty("D2", "Roads", "rule #2")
+    again = ResponsibleParty("D2", "Roads", "rule #2", source="rule", rule_id=2)
     change = changes(step, sent, CAL, NOW, again)
     assert change.updates["refused_departments"] == ["D0", "D1"]
     assert (change.updates["proposed_department"], change.updates["proposal_rule"]) == (
         "D2", "rule #2")
-    assert change.details == {"refused_by": "D1", "reproposed": "D2", "rule": "rule #2"}
+    assert change.details == {"refused_by": "D1", "reproposed": "D2", "rule": "rule #2",
+                              "basis": {"source": "rule", "rule_id": 2}}
     assert change.reason == "不归我们管" and change.updates["department_code"] is None
 
 
@@ -202,3 +217,35 @@ def test_extend_records_the_old_and_new_limit() -> None:
     change = changes(step, STORED, CAL, NOW)
     assert change.details == {"old_limit": "30m", "new_limit": "2wd"}
     assert change.updates["stage_limit"] == "2wd" and "deadline_at" in change.updates
+
+
+def test_assign_only_by_the_leader_of_the_assignees_team() -> None:
+    from gridcore.lifecycle import Member, check_assignment
+
+    case = replace(STORED, state=State.ACCEPTED, department="D1")
+    step = plan(case, "assign", "department_handler", {"assignee": "h2"}, NOW)
+    assert step.updates == {"assignee": "h2"} and step.to_state is State.ACCEPTED
+    leader = Member("lead", "department_handler", "D1", "T1", leader=True)
+    h2 = Member("h2", "department_handler", "D1", "T1")
+    check_assignment(step, case, "department_handler", leader, h2)
+    with pytest.raises(NotPermitted):  # a member is not a leader
+        check_assignment(step, case, "department_handler", replace(leader, leader=False), h2)
+    with pytest.raises(ValidationError):  # the leader of another team
+        check_assignment(step, case, "department_handler", replace(leader, team="T2"), h2)
+    for bad in (None, replace(h2, department="D2"), replace(h2, active=False),
+                replace(h2, role="dispatcher")):
+        with pytest.raises(ValidationError) as err:
+            check_assignment(step, case, "department_handler", leader, bad)
+        assert err.value.details["field"] == "assignee"
+    check_assignment(step, case, "admin", None, h2)  # an admin needs no team
+    change = changes(step, replace(case, assignee="h1"), CAL, NOW)
+    assert change.details == {"previous_assignee": "h1", "assignee": "h2"}
+    # A new department (dispatch, send-back) clears the assignee.
+    assert plan(replace(STORED), "dispatch", "dispatcher", {}, NOW).updates["assignee"] is None
+
+
+def test_merge_is_recorded_on_the_primary_too() -> None:
+    case = replace(STORED, state=State.REPORTED, case_id=5)
+    step = plan(case, "merge", "dispatcher", {"primary_case_id": 3}, NOW)
+    change = changes(step, case, CAL, NOW)
+    assert change.related == [(3, "merge", {"merged_case_id": 5, "role": "primary"})]

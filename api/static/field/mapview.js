@@ -3,6 +3,8 @@
 // basemap: the worker's grids are the map, and it works offline. Leaflet is loaded when the
 // first map is drawn (the sign-in screen does without it); the service worker keeps it.
 /* global L */
+import { t } from '../i18n.js';
+
 const ROOT = document.documentElement.dataset.root || '';
 let loading = null;
 
@@ -28,7 +30,10 @@ export function makeMap(el, { interactive = true } = {}) {
   const map = L.map(el, { zoomControl: false, attributionControl: false, zoomSnap: 0.5,
                           dragging: interactive, touchZoom: interactive, tap: true,
                           scrollWheelZoom: interactive, doubleClickZoom: interactive });
-  if (interactive) L.control.zoom({ position: 'bottomright' }).addTo(map);
+  if (interactive) {
+    L.control.zoom({ position: 'bottomright', zoomInTitle: t('field.zoom_in'),
+                     zoomOutTitle: t('field.zoom_out') }).addTo(map);
+  }
   // grid labels above the grids, below the pin and the position
   map.createPane('labels').style.zIndex = 450;
   map.createPane('position').style.zIndex = 640; // the worker's own position: above all

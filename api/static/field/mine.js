@@ -94,7 +94,10 @@ async function drawReports(box) {
       h('a', { href: `#/case/${r.id}` },
         h('div', { class: 'row between' }, h('b', {}, `${r.public_no} · ${categoryName(r.category_name, LANG)}`),
           h('span', { class: `state ${r.state}` }, t(`field.state_${r.state}`))),
-        h('div', { class: 'muted small' }, when(r.reported_at), ' · ', r.grid_code || '', ' ', colourDot(r.colour)))))));
+        h('div', { class: 'muted small' }, when(r.reported_at), ' · ', r.grid_code || '', ' ', colourDot(r.colour)),
+        // a merged report: the case it went into, and where that stands (its outcome is ours)
+        r.outcome ? h('div', { class: 'small outcome' }, t('field.merged_outcome', {
+          no: r.outcome.primary_public_no, state: t(`field.state_${r.outcome.state}`) })) : null)))));
   }
   clear(box);
   box.append(...content);
@@ -114,7 +117,7 @@ function account(setLanguage, languageSwitch) {
   const ios = /iPhone|iPad/.test(navigator.userAgent) && !navigator.standalone;
   return h('section', { class: 'panel account', id: 'account' },
     h('h2', {}, t('field.account')),
-    h('p', {}, h('b', { id: 'me' }, user.username), ' · ', t(`field.role_${user.role}`)),
+    h('p', {}, h('b', { id: 'me', translate: 'no' }, user.username), ' · ', t(`field.role_${user.role}`)),
     user.areas && user.areas.length ? h('p', { class: 'muted small' }, t('field.my_areas', { areas: user.areas.join(', ') })) : null,
     languageSwitch(), install, ios ? h('p', { class: 'muted small' }, t('field.install_ios')) : null,
     h('button', { type: 'button', class: 'button danger', id: 'signout', onclick: async () => {

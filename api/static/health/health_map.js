@@ -161,9 +161,14 @@ function wireSelectors() {
 
 async function start() {
   await loadMessages(['common', 'health']);
-  state.map = L.map('map', { preferCanvas: false, zoomSnap: 0.25 });
+  // Leaflet's own controls speak English: ours take the catalogue's words; metres only; no
+  // "Leaflet" credit line (no tile layer, no data source to name).
+  state.map = L.map('map', { preferCanvas: false, zoomSnap: 0.25, zoomControl: false });
+  state.map.attributionControl.setPrefix(false);
+  L.control.zoom({ zoomInTitle: t('health.zoom_in'), zoomOutTitle: t('health.zoom_out') })
+    .addTo(state.map);
   state.map.setView([0, 0], 2);
-  L.control.scale().addTo(state.map);
+  L.control.scale({ imperial: false }).addTo(state.map);
   wireSelectors();
   wireExplain();
   // for the browser tests and for what the page grows next (click-to-explain…)

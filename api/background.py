@@ -1,0 +1,74 @@
+"""What a server process runs beside its requests: the event listener feeding the hub, the
+supervision sweep (预警 · 自动督办) and the webhook deliveries. Each process runs them; the
+database keeps them exactly-once (an advisory lock for the sweep, ``SKIP LOCKED`` claims for
+webhooks), so any number of workers or machines may share one database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+from fastapi import FastAPI
+
+from api.events_hub import EventHub
+from api.notify_text import event_text
+from layers.cases.supervision import sweep
+from layers.notifications import webhooks
+from layers.notifications.listener import EventListener
+
+log = logging.getLogger(__name__)
+
+
+async def _every(seconds: float, work: Any, wake: asyncio.Event | None = None) -> None:
+    """Run ``work`` (blocking: in a thread) every ``seconds``, or sooner when ``wake`` is set.
+    A failure is logged and retried next round: a database restart must not end the loop."""
+    while True:
+        if wake is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), seconds)
+            wake.clear()
+        else:
+            await asyncio.sleep(seconds)
+        try:
+            await asyncio.to_thread(work)
+        except Exception:  # noqa: BLE001
+            log.exception("background work failed; retrying in %.0f s", seconds)
+
+
+def start(app: FastAPI) -> None:
+    state = app.state
+    settings = state.settings
+    notify = settings.notifications
+    hub = state.event_hub = EventHub(asyncio.get_running_loop())
+    state.event_listener = EventListener(state.engine, hub.publish_threadsafe,
+                                         catch_up=notify.events_replay_max).start()
+    tasks = []
+    if notify.supervision_interval_s > 0:
+        policy = notify.auto_supervision
+        tasks.append(_every(notify.supervision_interval_s, lambda: sweep(
+            state.engine, settings.cases, state.resolver, policy)))
+    tz = settings.cases.working_calendar.tz
+
+    def deliver() -> None:
+        while webhooks.fan_out(state.engine):
+            pass
+        while webhooks.deliver_due(state.engine, notify, lambda e: event_text(e, tz)):
+            pass
+
+    tasks.append(_every(notify.webhook_interval_s, deliver, hub.woken))
+    state.background = [asyncio.create_task(t) for t in tasks]
+
+
+def stop(app: FastAPI) -> None:
+    state = app.state
+    for task in getattr(state, "background", []):
+        task.cancel()
+    hub = getattr(state, "event_hub", None)
+    if hub is not None:
+        hub.stop()
+    listener = getattr(state, "event_listener", None)
+    if listener is not None:
+        listener.stop()

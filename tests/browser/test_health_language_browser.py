@@ -1,0 +1,30 @@
+"""The language check (``tests.support.language``) on the health map (``/health/map``, issue
+18's template): its chrome and a grid's tooltip (城管指数 …) in Chinese, and in English."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine
+
+from tests.support.browser import chromium_browser
+from tests.support.health_planting import WINDOW, plant_city, plant_history
+from tests.support.language import foreign_words
+from tests.support.thread_server import live_server
+
+
+@pytest.mark.parametrize("lang", ["zh-CN", "en"])
+def test_the_health_map_speaks_one_language(db: Engine, lang: str, artifacts: Path) -> None:
+    plant_city(db)
+    plant_history(db)
+    with live_server(db) as url, chromium_browser() as browser:
+        page = browser.new_page(viewport={"width": 1280, "height": 800}, locale=lang)
+        page.goto(f"{url}/health/map?window={WINDOW}&index=total&lang={lang}")
+        page.wait_for_function("() => document.body.dataset.ready === '1'")
+        seen = foreign_words(page, lang)
+        page.locator(".leaflet-interactive").first.hover()
+        page.wait_for_selector(".health-tooltip")
+        seen += foreign_words(page, lang)
+        page.screenshot(path=str(artifacts / f"health_map_language_{lang}.png"))
+    assert sorted(set(seen)) == []
