@@ -249,6 +249,7 @@ class Group:
                 "rule": "not placed yet: waiting for a dispatcher to locate it (待定位)",
                 "now": self.now, "lim": str(limit), "warn": warn, "deadline": deadline,
                 "location_source": "unlocated", "address": report.address,
+                "category_source": report.category_source,
                 "intake": {"resolution": None, "duplicates": [], "geocoding": info},
                 "actor": filing.filed_by, "role": filing.role, "caller": filing.caller,
                 "attachments": attachments,

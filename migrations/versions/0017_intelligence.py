@@ -39,9 +39,10 @@ ALTER TABLE case_record
     ALTER COLUMN input_y DROP NOT NULL,
     ADD CONSTRAINT case_record_source_pair
         CHECK ((source_system IS NULL) = (source_id IS NULL)),
-    -- only an imported case may lack a location
+    -- only an imported case, or a report waiting in the 待定位 queue (levels' migration), may
+    -- lack a location
     ADD CONSTRAINT case_record_located
-        CHECK (geom IS NOT NULL OR source_system IS NOT NULL);
+        CHECK (geom IS NOT NULL OR source_system IS NOT NULL OR location_source = 'unlocated');
 CREATE UNIQUE INDEX case_record_source_idx ON case_record (source_system, source_id)
     WHERE source_system IS NOT NULL;
 

@@ -102,7 +102,9 @@ def dispatched(api: TestClient, department: str = "D_GRID", **kw: Any) -> int:
     cid = new_case(api, **kw)["id"]
     step(api, cid, "verify", W1)
     step(api, cid, "register", DESK)
-    step(api, cid, "dispatch", DESK, department=department)
+    # another department than the proposal's is an override: it needs its reason (改派)
+    extra = {} if department == "D_GRID" else {"reason": "市级部门负责"}
+    step(api, cid, "dispatch", DESK, department=department, **extra)
     return cid
 
 
