@@ -111,7 +111,8 @@ def test_a_failing_group_write_is_retried_report_by_report(city) -> None:  # typ
                 "grid_code": good["grid_code"], "source": "other", "reporter": "",
                 "rule": "test", "now": datetime(2026, 1, 5, 1, tzinfo=UTC), "lim": "30m",
                 "intake": {}, "actor": "t", "role": "system", "attachments": [],
-                "details": {}, "audit": {}, "photos": [], "caller": ""}
+                "details": {}, "audit": {}, "photos": [], "caller": "",
+                "location_source": "point", "category_source": "reported"}
 
     records = [record(grid_id), record(-1), record(grid_id)]
     before = row_counts(db)
