@@ -40,7 +40,8 @@ ALTER TABLE case_record
     ADD CONSTRAINT case_record_source_pair
         CHECK ((source_system IS NULL) = (source_id IS NULL)),
     -- only an imported case, or a report waiting in the 待定位 queue (levels' migration), may
-    -- lack a location
+    -- lack a location: this check replaces the levels' migration's case_record_placed
+    DROP CONSTRAINT IF EXISTS case_record_placed,
     ADD CONSTRAINT case_record_located
         CHECK (geom IS NOT NULL OR source_system IS NOT NULL OR location_source = 'unlocated');
 CREATE UNIQUE INDEX case_record_source_idx ON case_record (source_system, source_id)
@@ -92,6 +93,9 @@ DELETE FROM layer_version_shard WHERE layer = 'models';
 DROP INDEX IF EXISTS case_record_source_idx;
 ALTER TABLE case_record
     DROP CONSTRAINT IF EXISTS case_record_located,
+    -- the levels' check again, for new rows only: imported cases without a place may remain
+    ADD CONSTRAINT case_record_placed CHECK (geom IS NOT NULL OR location_source = 'unlocated')
+        NOT VALID,
     DROP CONSTRAINT IF EXISTS case_record_source_pair,
     DROP COLUMN IF EXISTS origin,
     DROP COLUMN IF EXISTS category_source,
