@@ -14,12 +14,15 @@ from tests.support.xss import PAYLOADS, unescaped
 
 # parameters any page might read besides its own (the language, a search, a redirect)
 EXTRA_NAMES = ("lang", "q", "back", "next", "callback")
+# A server-sent event stream never ends, so a plain GET would wait forever; it writes no HTML
+# (text/event-stream, JSON data), and tests/api/test_events_live.py drives it.
+STREAMS = frozenset({"/events"})
 
 
 def _get_routes(app) -> list[tuple[str, list[str]]]:  # type: ignore[no-untyped-def]
     out = []
     for route in iter_route_contexts(app.routes):
-        if "GET" not in (route.methods or ()):
+        if "GET" not in (route.methods or ()) or route.path_format in STREAMS:
             continue
         dependant = getattr(route.original_route, "dependant", None)
         names = [p.alias for p in dependant.query_params] if dependant is not None else []
