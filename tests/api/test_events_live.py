@@ -103,11 +103,10 @@ def streams_on_two_workers(base: str, user: str) -> list[Stream]:
 def test_a_commit_reaches_streams_on_both_workers(city: str) -> None:
     one, two = streams_on_two_workers(city, "disp-wang")
     try:
-        sent = time.monotonic()
+        # how fast it arrives is benchmarks/bench_desk.py's (p95 over 200 streams), not a test's
         case = report(city, "w-li", INSIDE_001)
         for s in (one, two):
-            at, event = s.wait_for(lambda e: e["case_id"] == case["id"] and e["kind"] == "new")
-            assert at - sent < 2.0
+            _, event = s.wait_for(lambda e: e["case_id"] == case["id"] and e["kind"] == "new")
             assert event["notify"] is True  # a dispatcher is told of new cases
             assert event["grid_code"] == "110101001001001"
         step(city, "disp-wang", case["id"], "verify")
