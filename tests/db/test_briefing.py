@@ -30,9 +30,10 @@ def pdf_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("briefing")
 
 
-@pytest.mark.skipif(not POPPLER, reason="poppler-utils is installed by scripts/install.sh --test")
 def test_briefing_pdf_has_the_figures_names_pages_and_fonts(db: Engine, pdf_dir: Path,
                                                            artifacts: Path) -> None:
+    # scripts/install.sh --test installs poppler-utils: absent is a broken install, not a skip
+    assert POPPLER, "pdftotext, pdftoppm and pdffonts (poppler-utils) are missing"
     plant_month(db)
     pdf = pdf_dir / "briefing.pdf"
     pdf.write_bytes(briefing_pdf(db, CASES, MODEL, Period.parse(PERIOD), "320508"))
