@@ -241,3 +241,38 @@ def side_changes(action: str, side: Mapping[str, Any], payload: Mapping[str, Any
 
 def payload_callback(payload: Mapping[str, Any]) -> dict[str, Any]:
     return {k: payload.get(k) for k in ("reached", "resolved", "satisfaction")}
+
+
+# The steps whose offer depends on the coordination state, not on the state machine alone.
+COORDINATION_STEPS = ("escalate", "whistle", "report_in", "assist", "assist_done", "release")
+
+
+def follow_coordination(actions: list[str], *, role: str | None, my_department: str | None,
+                        lead: str | None, waiting_whistles: tuple[str, ...],
+                        open_tasks: tuple[str, ...], can_escalate: bool) -> list[str]:
+    """The state machine's steps (``lifecycle.allowed_actions``) narrowed by who waits for
+    whom: 报到 only while a whistle waits (a handler: for their own department), 协同反馈 only
+    on an open task (a handler: their own), 解除协同 only while a task is open, the lead's 反馈
+    not while assisting tasks are open, 上报 only where a level team above exists. A handler
+    of a department that is a party, not the lead, takes its own steps only."""
+    # a handler's own department when known (the map's role picker asks for a role without one)
+    handler = role == "department_handler" and my_department is not None
+    party_only = handler and my_department is not None and my_department != lead
+    out = []
+    for a in actions:
+        if a == "report_in" and not (waiting_whistles and (
+                not handler or my_department in waiting_whistles)):
+            continue
+        if a == "assist_done" and not (open_tasks and (
+                not handler or my_department in open_tasks)):
+            continue
+        if a == "release" and not open_tasks:
+            continue
+        if a == "feed_back" and open_tasks:
+            continue
+        if a == "escalate" and not can_escalate:
+            continue
+        if party_only and a not in PARTY_STEPS:
+            continue
+        out.append(a)
+    return out

@@ -18,6 +18,7 @@ from sqlalchemy import text
 from api.security.identity import Viewer
 from gridcore.errors import NotFound
 from layers.cases.photos import photo_at, thumbnail
+from layers.security.scoping import party_to
 
 router = APIRouter(prefix="/cases", tags=["cases"])
 CACHE = "private, max-age=86400"
@@ -30,7 +31,8 @@ def _find(request: Request, case_id: int, n: int, viewer: Viewer) -> dict[str, s
         case = conn.execute(text("SELECT grid_code, department_code, filed_by FROM case_record "
                                  "WHERE id = :i"), {"i": case_id}).first()
         if case is None or not viewer.scope.covers_case(case.grid_code, case.department_code,
-                                                        case.filed_by):
+                                                        case.filed_by) \
+                and not party_to(engine, case_id, viewer.scope.department):
             raise NotFound(f"case {case_id} does not exist", case_id=case_id)
         photo = photo_at(conn, case_id, n)
     if photo is None:

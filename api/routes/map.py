@@ -120,8 +120,9 @@ def queue(request: Request, engine: ReadEngineDep, settings: CaseSettingsDep,
 def case_actions(case_id: int, request: Request,
                  role: str | None = Query(None, description="a role (default: the caller's)")
                  ) -> dict[str, Any]:
-    from gridcore.lifecycle import CaseFacts, State, allowed_actions
     from gridcore.security.access import Role
+    from layers.cases.coordination_view import offered_steps
+    from layers.cases.view import fetch_case
 
     principal = viewer_of(request)
     try:
@@ -132,9 +133,10 @@ def case_actions(case_id: int, request: Request,
         raise ValidationError("name a role", field="role")
     with open_layer_view(request) as cat:
         row = map_queries.case_facts_row(cat.connection, case_id)
-    if row is None or not principal.scope.covers_case(row.grid_code, row.department_code):
-        raise NotFound(f"case {case_id} does not exist", case_id=case_id)
-    facts = CaseFacts(State(row.state), row.parked_since is not None, row.check_result,
-                      row.department_code, case_id)
+        if row is None or not principal.scope.covers_case(row.grid_code, row.department_code):
+            raise NotFound(f"case {case_id} does not exist", case_id=case_id)
+        # the steps follow the coordination state too (报到 only while a whistle waits…)
+        actions, _ = offered_steps(cat.connection, fetch_case(cat.connection, case_id), who,
+                                   principal.scope.department)
     return {"case_id": case_id, "state": row.state, "role": who.value, "version": row.version,
-            "actions": allowed_actions(facts, who)}
+            "actions": actions}

@@ -311,8 +311,12 @@ TABLE: tuple[Line, ...] = (
     line("GET /devices", may("device.read")),
     line("GET /devices/{code}", may("device.read")),
     line("GET /cases/unlocated", may("case.locate")),
+    line("GET /cases/party-tasks", may("case.read"), "its own department's whistles and tasks"),
+    line("GET /cases/{case_id}/coordination", may("case.read"), CASE_PARTY),
     line("GET /cases/{case_id}/messages", may("case.discuss"), CASE_PARTY),
     line("POST /cases/{case_id}/messages", may("case.discuss"), CASE_PARTY),
+    line("GET /cases/{case_id}/messages/{message_id}/photos/{n}", may("case.discuss"),
+         CASE_PARTY),
 )
 
 

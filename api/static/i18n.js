@@ -21,7 +21,9 @@ export async function loadMessages(namespaces = []) {
   const q = namespaces.length ? `?ns=${encodeURIComponent(namespaces.join(','))}` : '';
   const r = await fetch(`${ROOT}/i18n/${LANG}.json${q}`, { headers: { Accept: 'application/json' } });
   if (!r.ok) throw new Error(`messages ${LANG}: ${r.status}`);
-  messages = { ...messages, ...(await r.json()).messages };
+  // read first, merge after: two loads at once (a page and its modules) must both stay
+  const more = (await r.json()).messages;
+  messages = { ...messages, ...more };
   return messages;
 }
 

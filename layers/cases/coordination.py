@@ -183,3 +183,29 @@ def parties(conn: Connection, case_id: int) -> dict[str, Any]:
             if isinstance(v, datetime):
                 row[k] = v.isoformat()
     return {"assisting": tasks, "whistles": whistles}
+
+
+def waiting_whistles(conn: Connection, case_id: int) -> tuple[str, ...]:
+    """The departments a whistle called to the case that have not reported in yet (吹哨)."""
+    return tuple(r[0] for r in conn.execute(text(
+        "SELECT department_code FROM case_whistle WHERE case_id = :c AND reported_at IS NULL "
+        "ORDER BY id"), {"c": case_id}))
+
+
+def escalation_target(conn: Connection, department: str | None, grid_code: str | None
+                      ) -> tuple[dict[str, Any] | None, str | None]:
+    """(the team a case held by ``department`` would go up to, or None with why not)."""
+    if department is None:
+        return None, "no department holds the case"
+    try:
+        return team_above(conn, department, grid_code), None
+    except Conflict as exc:
+        return None, str(exc)
+
+
+def department_names(conn: Connection, codes: list[str]) -> dict[str, dict[str, Any]]:
+    """Names and levels of departments, by code."""
+    if not codes:
+        return {}
+    return {r.code: {"name": r.name, "level": r.level} for r in conn.execute(text(
+        "SELECT code, name, level FROM department WHERE code = ANY(:c)"), {"c": codes})}

@@ -68,3 +68,31 @@ def post_message(engine: Engine, case_id: int, author: str, role: str,
             {"c": case_id, "at": now or datetime.now(UTC), "au": author, "r": role,
              "d": department, "b": body, "a": json.dumps(attachments)}).mappings().one()
     return {**row, "at": row["at"].isoformat()}
+
+
+def with_links(case_id: int, message: dict[str, Any]) -> dict[str, Any]:
+    """A message as the API answers it: its photos by URL, never by their path on disk."""
+    out, n = [], 0
+    for a in message.get("attachments") or []:
+        if isinstance(a, dict) and "sha256" in a and "path" in a:
+            n += 1
+            url = f"/cases/{case_id}/messages/{message['id']}/photos/{n}"
+            out.append({"name": a.get("name"), "content_type": a.get("content_type"),
+                        "size_bytes": a.get("size_bytes"), "n": n, "url": url})
+        else:
+            out.append(a)
+    return {**message, "attachments": out}
+
+
+def message_photo(engine: Engine, case_id: int, message_id: int, n: int) -> dict[str, Any]:
+    """The n-th photo (1-based) attached to a message of the case's thread, or NotFound."""
+    with engine.connect() as conn:
+        attachments = conn.execute(text(
+            "SELECT attachments FROM case_message WHERE id = :m AND case_id = :c"),
+            {"m": message_id, "c": case_id}).scalar()
+    photos = [a for a in attachments or [] if isinstance(a, dict) and "sha256" in a
+              and "path" in a]
+    if not 1 <= n <= len(photos):
+        raise NotFound(f"message {message_id} of case {case_id} has no photo {n}",
+                       case_id=case_id, message_id=message_id, n=n)
+    return dict(photos[n - 1])

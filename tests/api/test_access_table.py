@@ -352,12 +352,22 @@ for _line in ("GET /map/cases/{case_id}/actions", "GET /grids/{code}/health",
 scope_probe("GET /health/areas/{level}/{code}")(_in_and_out(
     "GET /health/areas/{level}/{code}", _status(200), _status(404), in_caller="dispatcher"))
 # the consultation thread (会商): the case's areas, its lead and its parties
-for _line in ("GET /cases/{case_id}/messages", "POST /cases/{case_id}/messages"):
+for _line in ("GET /cases/{case_id}/messages", "POST /cases/{case_id}/messages",
+              "GET /cases/{case_id}/coordination"):
     scope_probe(_line)(_in_and_out(_line, lambda r: r.status_code in (200, 201),
                                    _status(403)))
 for _line in ("POST /cases/{case_id}/transitions", "POST /cases/{case_id}/{action}"):
     scope_probe(_line)(_in_and_out(_line, lambda r: r.status_code in (200, 409),
                                    _status(403)))
+
+
+@scope_probe("GET /cases/party-tasks")
+def _party_tasks(city: City) -> None:
+    # only the caller's own department's whistles and tasks: none of another department's
+    for who in ("handler", "other_handler", "w1"):
+        r = _get(city, who, "GET /cases/party-tasks")
+        assert r.status_code == 200, r.text
+        assert all(i["lead"] != r.json()["department"] for i in r.json()["items"])
 
 
 @scope_probe("GET /cases/{case_id}")

@@ -175,6 +175,7 @@ async function showCase(id, { soft = false, known = null } = {}) {
     ${c.history?.length ? `<section><h4>${esc(t('case.label_history'))}</h4>${historyList(c)}</section>` : ''}</article>`;
   fillPhotos($('case'));
   smallMap(c);
+  document.dispatchEvent(new CustomEvent('gridcore:case', { detail: { case: c, root: $('case'), reload: async () => { await loadTasks(); await showCase(c.id); } } }));
   for (const li of document.querySelectorAll('#task-list .row')) li.classList.toggle('selected', Number(li.dataset.case) === st.caseId);
   return c;
 }

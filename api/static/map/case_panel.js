@@ -133,6 +133,7 @@ export async function showCase(id, { soft = false } = {}) {
     <section><h4>${esc(t('map.history'))}</h4>${historyList(c)}</section></article>`;
   $('details').dataset.caseId = c.id;
   fillPhotos($('details'));
+  document.dispatchEvent(new CustomEvent('gridcore:case', { detail: { case: c, root: $('details'), reload: () => showCase(c.id) } }));
   return c;
 }
 

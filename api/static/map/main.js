@@ -127,6 +127,7 @@ function wire() {
   });
   const m = view.map;
   m.on('click', (e) => {
+    if (view.picking) return;  // the 待定位 queue picks a place (unlocated.js)
     const layers = ['cases-point', 'cases-hex', 'grids-fill'].filter((l) => m.getLayer(l));
     const hit = m.queryRenderedFeatures(e.point, { layers })[0];
     if (!hit) return;
