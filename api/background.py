@@ -1,7 +1,8 @@
 """What a server process runs beside its requests: the event listener feeding the hub, the
-supervision sweep (预警 · 自动督办) and the webhook deliveries. Each process runs them; the
-database keeps them exactly-once (an advisory lock for the sweep, ``SKIP LOCKED`` claims for
-webhooks), so any number of workers or machines may share one database.
+supervision sweep (预警 · 自动督办), the escalation sweep (自动升级) and the webhook deliveries.
+Each process runs them; the database keeps them exactly-once (an advisory lock for each sweep,
+``SKIP LOCKED`` claims for webhooks), so any number of workers or machines may share one
+database.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from fastapi import FastAPI
 
 from api.events_hub import EventHub
 from api.notify_text import event_text
+from layers.cases.escalation import escalate_overdue
 from layers.cases.supervision import sweep
 from layers.notifications import webhooks
 from layers.notifications.listener import EventListener
@@ -50,6 +52,9 @@ def start(app: FastAPI) -> None:
         policy = notify.auto_supervision
         tasks.append(_every(notify.supervision_interval_s, lambda: sweep(
             state.engine, settings.cases, state.resolver, policy)))
+    if notify.escalation_interval_s > 0:  # 自动升级 (issue 24)
+        tasks.append(_every(notify.escalation_interval_s, lambda: escalate_overdue(
+            state.engine, settings.cases, state.resolver)))
     tz = settings.cases.working_calendar.tz
 
     def deliver() -> None:

@@ -303,12 +303,17 @@ class NotifySettings(Section):
     ``auto_supervise``: the classes supervised by the system when their clock turns red — class
     keys or prefixes, comma-separated (``*`` every class, ``P01,E0103``, empty none);
     ``auto_supervise_exempt`` the exceptions. ``supervision_interval_s``: how often each server
-    process sweeps for clocks turning yellow or red (0: never — run ``gridcore supervise``).
-    Webhook deliveries are retried ``webhook_max_attempts`` times, the first retry after
+    process sweeps for clocks turning yellow or red (0: never — run ``gridcore supervise``);
+    ``escalation_interval_s`` how often it escalates overdue cases whose class escalates by
+    itself (0: never — run ``gridcore cases escalate-overdue``). Webhook deliveries are
+    retried ``webhook_max_attempts`` times, the first retry after
     ``webhook_backoff_s`` seconds, each later one after twice the previous wait, at most
     ``webhook_backoff_max_s``."""
 
     supervision_interval_s: float = 30.0
+    # chan3 (issue 24): how often each server process escalates overdue cases whose class
+    # escalates by itself (自动升级, gridcore/data/escalation.csv); 0: never (cron instead)
+    escalation_interval_s: float = Field(300.0, ge=0)
     auto_supervise: str = "*"
     auto_supervise_exempt: str = ""
     events_heartbeat_s: float = 15.0

@@ -36,6 +36,7 @@ os.environ.setdefault("GRIDCORE_AUDIT_ANCHOR_FILE", str(
 # The supervision sweep (预警 · 自动督办) runs when a test asks it to, with the clock the test
 # chooses: a server's own sweep would warn and supervise the planted cases behind its back.
 os.environ.setdefault("GRIDCORE_SUPERVISION_INTERVAL_S", "0")
+os.environ.setdefault("GRIDCORE_ESCALATION_INTERVAL_S", "0")  # a test turns it on
 
 
 @pytest.fixture(scope="session")

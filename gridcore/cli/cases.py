@@ -54,7 +54,8 @@ def escalate_overdue(ctx: typer.Context,
                      ) -> None:
     """Escalate (自动升级) every overdue case held at the community or street level whose class
     escalates by itself (gridcore/data/escalation.csv): the team one level up takes it, with
-    the reason in its history. Run it from cron (e.g. every 10 minutes)."""
+    the reason in its history. ``gridcore serve`` runs the same sweep every
+    GRIDCORE_ESCALATION_INTERVAL_S; this command is one sweep now (cron, or by hand)."""
     from gridcore.cli.common import settings
     from layers.cases.escalation import escalate_overdue as sweep
     from layers.grids.resolver import Resolver

@@ -1,10 +1,16 @@
 """The system's escalation sweep (自动升级): an overdue case held by a community's or a street's
 team goes up a level by itself when its class says so (``gridcore/data/escalation.csv``). Each
 case is one ``escalate`` step by the actor ``system`` with the reason, like a person's; a case
-that cannot go higher (the top level, a city department) is reported and left to supervision."""
+that cannot go higher (the top level, a city department) is reported and left to supervision.
+
+Each server process runs the sweep every ``GRIDCORE_ESCALATION_INTERVAL_S`` (``api.background``)
+and ``gridcore cases escalate-overdue`` runs it from cron; an advisory lock lets one sweep at a
+time, and each step names the case's version, so a case moved meanwhile is left, never
+escalated twice. Every escalation is a step with its history row and audit row."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -15,6 +21,9 @@ from gridcore.errors import Conflict
 from gridcore.settings import CaseSettings
 from layers.cases.resolving import Resolves
 from layers.cases.transitions import transition
+
+log = logging.getLogger(__name__)
+_SWEEP_LOCK = 74_210_024  # one escalation sweep at a time, whichever process runs it
 
 _OVERDUE = """
 SELECT c.id, c.version, c.deadline_at, c.department_code FROM case_record c
@@ -30,6 +39,7 @@ ORDER BY c.deadline_at, c.id LIMIT :limit
 class Sweep:
     escalated: list[int] = field(default_factory=list)
     left: dict[int, str] = field(default_factory=dict)  # case id → why it stayed
+    skipped: bool = False  # another process was sweeping
 
 
 def escalate_overdue(engine: Engine, settings: CaseSettings, resolver: Resolves,
@@ -40,6 +50,24 @@ def escalate_overdue(engine: Engine, settings: CaseSettings, resolver: Resolves,
     out = Sweep()
     if not categories:
         return out
+    with engine.connect() as lock:
+        if not lock.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": _SWEEP_LOCK}).scalar():
+            out.skipped = True
+            return out
+        lock.commit()
+        try:
+            _escalate(engine, settings, resolver, now, categories, limit, out)
+        finally:
+            lock.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _SWEEP_LOCK})
+            lock.commit()
+    if out.escalated:
+        log.info("escalation sweep: %d case(s) escalated: %s", len(out.escalated),
+                 ", ".join(map(str, out.escalated)))
+    return out
+
+
+def _escalate(engine: Engine, settings: CaseSettings, resolver: Resolves, now: datetime,
+              categories: list[str], limit: int, out: Sweep) -> None:
     with engine.connect() as conn:
         rows = conn.execute(text(_OVERDUE), {"now": now, "categories": categories,
                                              "limit": limit}).all()
@@ -55,4 +83,3 @@ def escalate_overdue(engine: Engine, settings: CaseSettings, resolver: Resolves,
             out.left[row.id] = str(exc)
             continue
         out.escalated.append(row.id)
-    return out

@@ -177,3 +177,37 @@ def test_refused_steps_still_name_what_is_allowed(api: TestClient) -> None:
     cid = dispatched(api)
     body = refused(api, cid, "report_in", DEPT, 409, department="D_WATER")
     assert "no whistle" in body["detail"]
+
+
+def test_serve_escalates_overdue_cases_by_itself(city: Engine, tmp_path: Path) -> None:
+    """The escalation sweep runs inside the server (GRIDCORE_ESCALATION_INTERVAL_S), audited,
+    once per case: its clock restarts at the level above."""
+    import time
+
+    from gridcore.settings import NotifySettings
+    from tests.support.database import serving
+
+    tree = Settings(cases=settings(tmp_path),
+                    notifications=NotifySettings(escalation_interval_s=0.2,
+                                                 supervision_interval_s=0))
+    with serving(city, tree) as api:
+        building = dispatched(api, category="E0101")  # 私搭乱建 escalates (escalation.csv)
+        dirty = dispatched(api, category="E0103")     # 道路不洁 does not
+        with city.begin() as conn:  # both overdue by a day
+            conn.execute(text("UPDATE case_record SET deadline_at = now() - interval '1 day' "
+                              "WHERE id = ANY(:c)"), {"c": [building, dirty]})
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if api.get(f"/cases/{building}", headers=DESK).json()["department"] == "D_STREET":
+                break
+            time.sleep(0.2)
+        time.sleep(1.0)  # a few more sweeps: nothing escalates twice
+        case = api.get(f"/cases/{building}", headers=DESK).json()
+        assert case["department"] == "D_STREET"
+        ups = [h for h in case["history"] if h["action"] == "escalate"]
+        assert len(ups) == 1 and ups[0]["actor"] == "system" and ups[0]["details"]["auto"]
+        assert api.get(f"/cases/{dirty}", headers=DESK).json()["department"] == "D_GRID"
+    with city.connect() as conn:
+        audited = conn.execute(text("SELECT actor FROM audit_log WHERE action = 'case.escalate' "
+                                    "AND target = :t"), {"t": f"case:{building}"}).all()
+    assert [a.actor for a in audited] == ["system"]
