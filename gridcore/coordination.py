@@ -99,10 +99,38 @@ def _coordinate(payload: Mapping[str, Any], name: str) -> float:
     return value
 
 
-def photo_roles(count: int) -> list[str]:
+def photo_roles(count: int, before_given: bool = False) -> list[str]:
     """The roles of a self-handling step's uploaded photos, in the order sent: the first is
-    taken before the work, the others after it (so two photos at least)."""
-    return ["before" if i == 0 else "after" for i in range(count)]
+    taken before the work, the others after it (so two photos at least); all after it when the
+    step names its photo before already (the report's own, in a self-handled report)."""
+    return ["before" if i == 0 and not before_given else "after" for i in range(count)]
+
+
+SELF_HANDLERS = ("grid_worker", "department_handler", "admin")
+
+
+def check_self_handled_report(role: str, placed: bool, handling: str, before: int,
+                              after: int) -> None:
+    """A report filed as solved on the spot (自处置 in one request), checked before anything is
+    stored: by a grid worker or a community team's handler, at a point, with what was done,
+    a photo before the work (the report's) and one after it."""
+    from gridcore.errors import Forbidden
+
+    if role not in SELF_HANDLERS:
+        raise Forbidden(f"self-handling (自处置) is filed by a grid worker or a handler on the "
+                        f"spot, not by role {role}", field="self_handled", role=role)
+    if not placed:
+        raise ValidationError("a self-handled report needs the point where it was solved "
+                              "(lon, lat), not only an address", field="lon")
+    if not handling.strip():
+        raise ValidationError("a self-handled report says what was done on the spot "
+                              "(handling)", field="handling")
+    if before < 1:
+        raise ValidationError("a self-handled report needs a photo taken before the work "
+                              "(photos)", field="photos")
+    if after < 1:
+        raise ValidationError("a self-handled report needs a photo taken after the work "
+                              "(after_photos)", field="after_photos")
 
 
 def check_photo_roles(attachments: Any) -> list[dict[str, Any]]:

@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field
 from pydantic import ValidationError as PydanticError
 from starlette.datastructures import UploadFile
 
+from api import self_handled
 from api.deps import CaseSettingsDep, EngineDep, ReadEngineDep
 from api.errors import pydantic_problem
 from api.filing import file_report
@@ -73,6 +74,13 @@ class CaseIn(BaseModel):
         "a hotline report's address (接诉即办): without lon/lat it is geocoded at intake — at "
         "GRIDCORE_GEOCODE_MIN_CONFIDENCE or above filed at that point (location_source "
         "geocoded), else without a grid into the 待定位 queue"))
+    # 自处置 in one request (api/self_handled.py): multipart with `photos` (before the work)
+    # and `after_photos` (after it), at most GRIDCORE_MAX_PHOTOS files in all
+    self_handled: bool = Field(False, description=(
+        "solved on the spot (自处置): verified, handled and closed in this one request; needs "
+        "`handling`, `photos` taken before and `after_photos` taken after the work"))
+    handling: str = Field(default="", max_length=4000,
+                          description="with self_handled: what was done on the spot")
 
 
 class StepIn(BaseModel):
@@ -175,7 +183,8 @@ async def read_report(request: Request, settings: CaseSettings,
         body = CaseIn.model_validate(data)
     except PydanticError as exc:
         raise pydantic_problem(exc) from None
-    fields = body.model_dump(exclude={"fix_lon", "fix_lat", "fix_accuracy_m", "fix_at"})
+    fields = body.model_dump(exclude={"fix_lon", "fix_lat", "fix_accuracy_m", "fix_at",
+                                      "self_handled", "handling"})
     fields["source"] = fields["source"] or ""  # "": not given, decided by who files it
     if body.category is None:
         from api.routes.intelligence import predicted_category
@@ -253,7 +262,11 @@ _INTAKE_HEADERS = [
              openapi_extra={"parameters": _INTAKE_HEADERS,
                             "requestBody": {"required": True, "content": {
                                 "application/json": {"schema": CaseIn.model_json_schema()},
-                                "multipart/form-data": {"schema": _photo_schema(CaseIn)}}}})
+                                "multipart/form-data": {"schema": _photo_schema(CaseIn, {
+                                    "after_photos": {"type": "array", "items": {
+                                        "type": "string", "format": "binary"},
+                                        "description": "with self_handled: photos taken "
+                                                       "after the work"}})}}}})
 async def create_case(request: Request) -> JSONResponse:
     headers = request.headers
     settings: CaseSettings = request.app.state.settings.cases
@@ -264,9 +277,16 @@ async def create_case(request: Request) -> JSONResponse:
                               size=length, limit=cap)
     who = filer(request)  # identified before the body is read
     report = await read_report(request, settings, headers.get("idempotency-key"))
+    solved = await self_handled.self_handling_of(request, settings)
+    if solved is not None:  # 自处置 in one request: all checked before anything is stored
+        self_handled.check(who.role, report, solved)
     result = await file_report(request, who.files(report))
-    return FastJSONResponse(result.case, status_code=201 if result.created else 200,
-                            headers={"Location": f"/cases/{result.case['id']}"})
+    case = result.case
+    if solved is not None:
+        case = await run_in_threadpool(self_handled.finish, request, who.actor, who.role,
+                                       case, solved)
+    return FastJSONResponse(case, status_code=201 if result.created else 200,
+                            headers={"Location": f"/cases/{case['id']}"})
 
 
 def _filter(grid: str | None = None, community: str | None = None, street: str | None = None,

@@ -136,10 +136,12 @@ def take_step(conn: Connection, settings: CaseSettings, resolver: Resolves, case
                        version=row["version"], msg_key="stale_version")
     facts = facts_of(row, coordination.open_tasks(conn, case_id))
     if action == "self_handle" and photos:  # uploaded: the first before, the rest after
+        given = {a.get("role") for a in payload.get("attachments") or [] if isinstance(a, dict)}
         payload = {**payload, "attachments": [
             *(payload.get("attachments") or []),
             *({"role": r, "sha256": p.sha256, "uploaded": True}
-              for r, p in zip(photo_roles(len(photos)), photos, strict=True))]}
+              for r, p in zip(photo_roles(len(photos), "before" in given), photos,
+                              strict=True))]}
     step = plan(facts, action, role, payload, now)
     check_photos(step, len(photos), settings.max_photos)
     _look_up(conn, step, facts, actor, role)

@@ -8,6 +8,7 @@ the consultation thread's photos (会商, multipart) served to the parties only.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -211,3 +212,72 @@ def test_serve_escalates_overdue_cases_by_itself(city: Engine, tmp_path: Path) -
         audited = conn.execute(text("SELECT actor FROM audit_log WHERE action = 'case.escalate' "
                                     "AND target = :t"), {"t": f"case:{building}"}).all()
     assert [a.actor for a in audited] == ["system"]
+
+
+def _solved_form(**over: Any) -> dict[str, str]:
+    fields = {k: str(v) for k, v in report().items() if v is not None}
+    return {**fields, "self_handled": "true", "handling": "当场清扫干净", **over}
+
+
+BEFORE = ("photos", ("before.png", png_bytes(10), "image/png"))
+AFTER = ("after_photos", ("after.png", png_bytes(11), "image/png"))
+
+
+def test_self_handled_in_one_request(api: TestClient, city: Engine, tmp_path: Path) -> None:
+    """A grid worker files a small problem solved on the spot: verified, handled and closed
+    in one multipart report, counted as 自处置; a resend is answered, not handled twice."""
+    from gridcore.evaluation import EvaluationModel, Period
+    from layers.evaluation.evaluate import evaluate
+
+    with city.begin() as conn:
+        conn.execute(text("INSERT INTO grid_worker (code, name) VALUES ('W1', '张网格')"))
+    form = _solved_form()
+    r = api.post("/cases", headers=W1, data=form, files=[BEFORE, AFTER])
+    assert r.status_code == 201, r.text
+    case = r.json()
+    assert case["state"] == "closed" and case["self_handled"] is True
+    assert case["check_result"] == "pass"
+    assert [h["action"] for h in case["history"]] == ["report", "self_handle"]
+    assert case["history"][-1]["reason"] == "当场清扫干净"
+    assert [p["step"] for p in case["photos"]] == ["report", "self_handle"]
+    roles = [a.get("role") for a in case["history"][-1]["attachments"]]
+    assert roles == ["before", "after"]
+    again = api.post("/cases", headers=W1, data=form, files=[BEFORE, AFTER])
+    assert again.status_code == 200 and again.json()["id"] == case["id"]
+    assert again.json()["state"] == "closed"
+    stored = api.get(f"/cases/{case['id']}", headers=DESK).json()
+    assert [h["action"] for h in stored["history"]] == ["report", "self_handle"]
+    cal = settings(tmp_path).working_calendar
+    month = Period.parse(datetime.now(cal.tz).strftime("%Y-%m"))
+    result = evaluate(city, EvaluationModel.default(), month, cal, [("worker", None)])
+    ev = result["worker"]
+    assert float(ev.after.values["self_handled"][ev.keys.index("W1")]) == 1.0
+
+
+@pytest.mark.parametrize(("headers", "form", "files", "status", "field"), [
+    (W1, {}, [BEFORE], 422, "after_photos"),
+    (W1, {}, [AFTER], 422, "photos"),
+    (W1, {"handling": " "}, [BEFORE, AFTER], 422, "handling"),
+    (W1, {"lon": "", "lat": "", "address": "多福巷12号"}, [BEFORE, AFTER], 422, "lon"),
+    (DESK, {}, [BEFORE, AFTER], 403, "self_handled"),
+    (W1, {}, [BEFORE, ("after_photos", ("x.png", b"not a photo", "image/png"))], 422, None),
+    (W1, {"self_handled": "false"}, [BEFORE, AFTER], 422, "after_photos"),
+])
+def test_bad_self_handled_reports_store_nothing(api: TestClient, db: Engine, headers: Any,
+                                                form: dict[str, str], files: list[Any],
+                                                status: int, field: str | None) -> None:
+    from tests.support.database import row_counts
+
+    before = row_counts(db)
+    r = api.post("/cases", headers=headers, data=_solved_form(**form), files=files)
+    assert r.status_code == status, r.text
+    assert r.headers["content-type"].startswith("application/problem+json")
+    if field:
+        assert r.json().get("field") == field, r.json()
+    assert row_counts(db) == before
+
+
+def test_self_handled_as_json_says_photos_are_needed(api: TestClient) -> None:
+    r = api.post("/cases", headers=W1, json={**report(), "self_handled": True,
+                                             "handling": "当场清扫"})
+    assert r.status_code == 422 and r.json()["field"] == "photos", r.text
