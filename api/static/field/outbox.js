@@ -57,7 +57,9 @@ function form(fields, photos) {
   for (const [k, v] of Object.entries(fields)) {
     if (v !== null && v !== undefined && v !== '') data.append(k, String(v));
   }
-  photos.forEach((p, i) => data.append('photos', p.blob, p.name || `photo-${i + 1}.jpg`));
+  // a self-handled report's photos after the work go as after_photos (自处置)
+  photos.forEach((p, i) => data.append(p.role === 'after' ? 'after_photos' : 'photos', p.blob,
+                                       p.name || `photo-${i + 1}.jpg`));
   return data;
 }
 

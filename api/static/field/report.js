@@ -2,6 +2,8 @@
 // its accuracy are kept), what (a category found by Chinese or English name or code, recent
 // ones first; or a nearby city part, which presets the category and is linked), photos made
 // small on the phone, a description. Saved to the outbox at once: it is sent when it can be.
+// A small problem solved on the spot is filed as self-handled (自处置): what was done and a
+// photo after the work beside the one before — verified, handled and closed in one report.
 import { LANG, t } from '../i18n.js';
 import { distanceM, gridAt, partsNear, watchPosition } from './geo.js';
 import { gridsLayer, leaflet, makeMap, partsLayer, pin as makePin, positionLayer } from './mapview.js';
@@ -11,7 +13,8 @@ import { photoField } from './photo.js';
 import { categoryName, clear, h, metres, toast } from './ui.js';
 
 const RECENT = 'recent-categories';
-const empty = () => ({ category: null, description: '', photos: [], pin: null, fix: null, part: null, editing: null });
+const empty = () => ({ category: null, description: '', photos: [], pin: null, fix: null, part: null, editing: null,
+  solved: false, handling: '', after: [] });
 let draft = empty();
 
 const nameOf = (c) => (c ? categoryName(c, LANG) : '');
@@ -63,8 +66,11 @@ export async function render(view, { arg }) {
     const item = await net.outboxGet(arg.slice(5));
     if (item && item.kind === 'report') {
       const f = item.fields;
+      const shown = (p) => ({ ...p, url: URL.createObjectURL(p.blob) });
       draft = { category: f.category, description: f.description || '',
-                photos: item.photos.map((p) => ({ ...p, url: URL.createObjectURL(p.blob) })),
+                photos: item.photos.filter((p) => p.role !== 'after').map(shown),
+                solved: f.self_handled === 'true', handling: f.handling || '',
+                after: item.photos.filter((p) => p.role === 'after').map(shown),
                 pin: { lon: +f.lon, lat: +f.lat },
                 fix: f.fix_lon ? { lon: +f.fix_lon, lat: +f.fix_lat, accuracy: +f.fix_accuracy_m, at: f.fix_at } : null,
                 part: null, editing: item.id, error: item.error };
@@ -76,6 +82,25 @@ export async function render(view, { arg }) {
   const nearby = h('div', { id: 'nearby-parts', class: 'chips' });
   const catButton = h('button', { type: 'button', class: 'select big', id: 'category-button' });
   const catError = h('p', { class: 'error', id: 'category-error' });
+
+  // 自处置: solved on the spot — what was done, and photos after the work
+  function solvedField() {
+    const handling = h('textarea', { id: 'handling', rows: 2, maxlength: 4000,
+                                     placeholder: t('field.self_handling_hint') });
+    handling.value = draft.handling;
+    handling.addEventListener('input', () => { draft.handling = handling.value; });
+    const more = h('div', { id: 'self-handled-fields', class: 'solved' },
+      h('label', { for: 'handling' }, t('field.self_handling')), handling,
+      h('div', { class: 'label' }, t('field.self_after_photos')),
+      photoField(draft.after, 'after'));
+    more.hidden = !draft.solved;
+    const box = h('input', { type: 'checkbox', id: 'self-handled' });
+    box.checked = draft.solved;
+    box.addEventListener('change', () => { draft.solved = box.checked; more.hidden = !box.checked; });
+    return h('div', { class: 'self-handled' },
+      h('label', { class: 'check big', for: 'self-handled' }, box, ' ', t('field.self_handled')),
+      h('p', { class: 'muted' }, t('field.self_handled_note')), more);
+  }
   const description = h('textarea', { id: 'description', rows: 3, maxlength: 4000,
                                       placeholder: t('field.description_hint') });
   description.value = draft.description;
@@ -102,6 +127,7 @@ export async function render(view, { arg }) {
     h('label', { for: 'description' }, t('field.description')), description,
     h('div', { class: 'label' }, t('field.photos')),
     photoField(draft.photos, 'photo'),
+    solvedField(),
     submitError, submit);
   view.append(form);
   drawCategory();
@@ -196,7 +222,18 @@ export async function render(view, { arg }) {
       Object.assign(fields, { fix_lon: round7(draft.fix.lon), fix_lat: round7(draft.fix.lat),
                               fix_accuracy_m: Math.round(draft.fix.accuracy * 10) / 10, fix_at: draft.fix.at });
     }
-    const photos = draft.photos.map(({ blob, name }) => ({ blob, name }));
+    let photos = draft.photos.map(({ blob, name }) => ({ blob, name }));
+    if (draft.solved) {  // 自处置: checked here too, the server checks again
+      const missing = !draft.handling.trim() ? 'field.self_handling_required'
+        : !draft.photos.length ? 'field.self_before_required'
+          : !draft.after.length ? 'field.self_after_required' : null;
+      if (missing) {
+        submitError.textContent = t(missing);
+        return;
+      }
+      Object.assign(fields, { self_handled: 'true', handling: draft.handling.trim() });
+      photos = [...photos, ...draft.after.map(({ blob, name }) => ({ blob, name, role: 'after' }))];
+    }
     const c = categories.find((x) => x.key === draft.category);
     if (draft.editing) {
       await outbox.retry(draft.editing, fields, photos);
@@ -205,7 +242,7 @@ export async function render(view, { arg }) {
                                                label: nameOf(c) || draft.category });
     }
     await net.set(RECENT, [draft.category, ...recent.filter((k) => k !== draft.category)].slice(0, 6));
-    draft.photos.forEach((p) => URL.revokeObjectURL(p.url));
+    [...draft.photos, ...draft.after].forEach((p) => URL.revokeObjectURL(p.url));
     draft = empty();
     toast(navigator.onLine === false ? t('field.saved_offline') : t('field.saved_sending'));
     location.hash = '#/mine';
