@@ -161,7 +161,8 @@ def _path_values(line: Line, city: City, collection: str) -> dict[str, str]:
             "path": "map.css" if line.path.startswith("/map/") else "i18n.js",
             "kind": "department", "appeal_id": str(city.appeal), "decision": "approve",
             "name": f"{PERIOD}.html", "n": "1", "session_id": city.session,
-            "shift_id": city.shift, "ref": "access-hook", "delivery_id": "1"}
+            "shift_id": city.shift, "ref": "access-hook", "delivery_id": "1",
+            "message_id": "1"}
 
 
 def request_of(line: Line, city: City, collection: str = "grids") -> dict[str, Any]:
@@ -359,6 +360,17 @@ for _line in ("GET /cases/{case_id}/messages", "POST /cases/{case_id}/messages",
 for _line in ("POST /cases/{case_id}/transitions", "POST /cases/{case_id}/{action}"):
     scope_probe(_line)(_in_and_out(_line, lambda r: r.status_code in (200, 409),
                                    _status(403)))
+
+
+@scope_probe("GET /cases/{case_id}/messages/{message_id}/photos/{n}")
+def _message_photo(city: City) -> None:
+    r = city.client.post(f"/cases/{city.case}/messages", headers=city.headers["w1"],
+                         data={"body": "现场照片"},
+                         files=[("photos", ("a.png", png_bytes(40), "image/png"))])
+    assert r.status_code == 201, r.text
+    url = r.json()["attachments"][0]["url"]
+    assert city.client.get(url, headers=city.headers["w1"]).status_code == 200
+    assert city.client.get(url, headers=city.headers["w2"]).status_code == 403
 
 
 @scope_probe("GET /cases/party-tasks")
