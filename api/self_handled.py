@@ -13,11 +13,11 @@ from typing import Any
 
 from fastapi import Request
 from sqlalchemy import text
-from starlette.datastructures import UploadFile
 
+from api.uploads import form_photos
 from gridcore.coordination import check_self_handled_report
 from gridcore.errors import ValidationError
-from gridcore.intake import Photo, Report, check_photo
+from gridcore.intake import Photo, Report
 from gridcore.settings import CaseSettings
 from layers.cases.transitions import transition
 
@@ -41,13 +41,7 @@ async def self_handling_of(request: Request, settings: CaseSettings) -> SelfHand
                 raise ValidationError("after_photos go with self_handled=true",
                                       field="after_photos")
             return None
-        after = []
-        for item in form.getlist("after_photos"):
-            if not isinstance(item, UploadFile):
-                raise ValidationError("after_photos must be file parts", field="after_photos")
-            blob = await item.read(settings.max_photo_bytes + 1)
-            after.append(check_photo(item.filename or "photo", blob, settings.max_photo_bytes,
-                                     settings.max_photo_pixels))
+        after = await form_photos(form, settings, "after_photos")
         return SelfHandling(str(form.get("handling") or ""), after)
     import json
 

@@ -21,8 +21,9 @@ from api.errors import pydantic_problem
 from api.json_body import parse_json
 from api.routes.case_photos import CACHE
 from api.security.identity import ActorDep, Viewer
+from api.uploads import form_photos
 from gridcore.errors import NotFound, PayloadTooLarge, ValidationError
-from gridcore.intake import Photo, check_photo
+from gridcore.intake import Photo
 from gridcore.security.access import Role
 from gridcore.settings import CaseSettings
 from layers.cases.coordination_view import coordination_state, party_cases
@@ -59,12 +60,7 @@ async def read_message(request: Request, settings: CaseSettings
         form = await request.form(max_files=MAX_ATTACHMENTS,
                                   max_part_size=settings.max_photo_bytes + 1)
         data: Any = {"body": form.get("body") or ""}
-        for item in form.getlist("photos"):
-            if isinstance(item, str):
-                raise ValidationError("photos must be file parts", field="photos")
-            blob = await item.read(settings.max_photo_bytes + 1)
-            photos.append(check_photo(item.filename or "photo", blob,
-                                      settings.max_photo_bytes, settings.max_photo_pixels))
+        photos = await form_photos(form, settings)
     else:
         data = parse_json(await request.body(), "a message object: {\"body\": \"…\"}")
         if not isinstance(data, dict):

@@ -24,6 +24,7 @@ from api.json_body import parse_json
 from api.ogc import url_with
 from api.responses import FastJSONResponse
 from api.security.identity import SIGN_IN, Actor, ActorDep, Viewer, identify
+from api.uploads import form_photos
 from gridcore.coordination import own_department
 from gridcore.errors import NotFound, PayloadTooLarge, Unauthenticated, ValidationError
 from gridcore.intake import (
@@ -35,7 +36,6 @@ from gridcore.intake import (
     Filing,
     Photo,
     Report,
-    check_photo,
 )
 from gridcore.security.access import Role
 from gridcore.security.spreadsheet import neutralise_row
@@ -143,14 +143,7 @@ def _json_type(prop: dict[str, Any]) -> str:
 
 
 async def _form_photos(form: Any, settings: CaseSettings) -> list[Photo]:
-    photos = []
-    for item in form.getlist("photos"):
-        if not isinstance(item, UploadFile):
-            raise ValidationError("photos must be file parts", field="photos")
-        blob = await item.read(settings.max_photo_bytes + 1)
-        photos.append(check_photo(item.filename or "photo", blob, settings.max_photo_bytes,
-                                  settings.max_photo_pixels))
-    return photos
+    return await form_photos(form, settings)
 
 
 def _fix(body: CaseIn) -> DeviceFix | None:
