@@ -184,7 +184,14 @@ def test_whistle_assist_report_in_feedback_and_thread(chromium, lamp: str, db: E
         ("D_LAMP", "done", "灯杆已检查加固")]
     assert [(w.department_code, w.reported_by) for w in whistles] == [
         ("D_ROADS", None), ("D_STREET", "h-street")]
-    for page in (desk, street, lead, helper):
+    english = open_map(chromium, base, "disp-wang", lang="en")
+    english.evaluate(f"window.gridcore.showCase({cid})")
+    wait_coordination(english)
+    shown = english.inner_text("#coordination")
+    assert "Assisting tasks" in shown and "reported in on time" in shown, shown
+    assert "Consultation" in shown and "灯杆基础有裂缝" in shown
+    english.screenshot(path=str(artifacts / "coord_map_en_1280.png"))
+    for page in (desk, street, lead, helper, english):
         no_keys(page)
         assert not page.errors, page.errors
 

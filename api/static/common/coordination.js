@@ -19,7 +19,7 @@ const deptLabel = (p) => data(p.name ? `${p.name} (${p.department || p.code})` :
 
 function whistleRow(w) {
   const status = w.reported_at
-    ? `<span class="flag ${w.on_time ? 'ok' : 'late'}">${esc(t(w.on_time ? 'coord.reported_on_time' : 'coord.reported_late'))}</span> <time>${esc(when(w.reported_at))}</time>`
+    ? `<span class="flag ${w.on_time ? 'ok' : 'late'}">${esc(t(w.on_time ? 'coord.reported_on_time' : 'coord.reported_late'))}</span><br><time>${esc(when(w.reported_at))}</time>`
     : `<span class="flag ${w.overdue ? 'late' : 'waiting'}">${esc(t(w.overdue ? 'coord.report_overdue' : 'coord.report_waiting'))}</span>`;
   return `<tr data-whistle="${esc(w.department)}"><td>${deptLabel(w)}</td><td>${esc(limitText(w.limit))}</td>
     <td><time>${esc(when(w.deadline_at))}</time></td><td class="coord-status">${status}</td></tr>`;
