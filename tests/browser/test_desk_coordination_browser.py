@@ -225,6 +225,7 @@ def test_unlocated_case_is_placed_on_the_map(chromium, city: str, db: Engine,
     wait_state(page, "reported")
     page.wait_for_function("() => document.getElementById('unlocated-count').textContent"
                            " === '0'", timeout=10_000)
+    wait_coordination(page)  # the drawer's case, with its coordination section, as any other
     page.screenshot(path=str(artifacts / "unlocated_located_1280.png"))
     with db.connect() as conn:
         row = conn.execute(text("SELECT grid_code, location_source FROM case_record "
