@@ -279,7 +279,7 @@ def _sha256(path: Path) -> str:
 def _members(path: Path) -> Iterator[tuple[dict[str, Any], dict[str, Any], bytes]]:
     """(manifest, table entry, its CSV) for every table of the archive, in load order."""
     try:
-        tar = tarfile.open(path, "r")
+        tar = tarfile.open(path, "r")  # noqa: SIM115 - closed by the with below
     except (tarfile.TarError, OSError) as exc:
         raise ValidationError(f"{path} is not a case archive: {exc}", field="file") from None
     with tar:

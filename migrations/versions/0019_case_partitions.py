@@ -243,9 +243,9 @@ def _rebuild(conn: Connection, partitioned: bool) -> None:
             lo, hi = now_year, now_year + 1
         for year in range(int(lo), int(hi) + 1):
             ex(text("SELECT gridcore_case_partition(:y)"), {"y": year})
-        ex(text(f"INSERT INTO case_key (id, created_at, idempotency_key, source_system, "
-                f"source_id, district_code) SELECT id, created_at, idempotency_key, "
-                f"source_system, source_id, district_code FROM case_record_old ORDER BY id"))
+        ex(text("INSERT INTO case_key (id, created_at, idempotency_key, source_system, "
+                "source_id, district_code) SELECT id, created_at, idempotency_key, "
+                "source_system, source_id, district_code FROM case_record_old ORDER BY id"))
         ex(text(f"INSERT INTO case_record ({columns}) SELECT {columns} FROM case_record_old"))
         ex(text("ALTER TABLE case_record ADD CONSTRAINT case_record_pkey "
                 "PRIMARY KEY (id, created_at)"))
@@ -264,14 +264,14 @@ def _rebuild(conn: Connection, partitioned: bool) -> None:
             ex(text(f'ALTER TABLE case_record ADD CONSTRAINT "{name}" UNIQUE {cols}'))
         ex(text(SOURCE_IDX.format(unique="UNIQUE ")))
     ex(text("ALTER SEQUENCE case_record_id_seq OWNED BY case_record.id"))
-    for name, definition in indexes:
+    for _name, definition in indexes:
         ex(text(definition.replace(" ON ONLY ", " ON ")
                 .replace(" ON public.case_record_old ", " ON public.case_record ")))
     for name, definition in own_fks:
         definition = definition.replace("case_key(id)", f"{target}(id)").replace(
             "case_record(id)", f"{target}(id)")
         ex(text(f'ALTER TABLE case_record ADD CONSTRAINT "{name}" {definition}'))
-    for name, definition in triggers:
+    for _name, definition in triggers:
         ex(text(definition.replace(" ON public.case_record_old ", " ON public.case_record ")))
     if partitioned:
         ex(text(KEY_TRIGGERS))

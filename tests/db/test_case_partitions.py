@@ -153,26 +153,24 @@ def test_keys_stay_unique_across_partitions(own_db: Engine, tmp_path: Path) -> N
             "SELECT idempotency_key FROM case_record WHERE id = :i"), {"i": first["id"]}
         ).scalar_one()
     # an old case with the same idempotency key in another partition is refused
-    with pytest.raises(DBAPIError, match="case_key_idempotency_key_key"):
-        with own_db.begin() as conn:
-            conn.execute(text(
-                "INSERT INTO case_record (idempotency_key, payload_hash, category_key, geom, "
-                "input_x, input_y, created_at) VALUES (:k, repeat('0', 64), 'E0103', "
-                "ST_SetSRID(ST_MakePoint(116.402, 39.902), 4326), 116.402, 39.902, "
-                "'2020-05-01')"), {"k": first["idempotency_key"]})
+    with pytest.raises(DBAPIError, match="case_key_idempotency_key_key"), \
+            own_db.begin() as conn:
+        conn.execute(text(
+            "INSERT INTO case_record (idempotency_key, payload_hash, category_key, geom, "
+            "input_x, input_y, created_at) VALUES (:k, repeat('0', 64), 'E0103', "
+            "ST_SetSRID(ST_MakePoint(116.402, 39.902), 4326), 116.402, 39.902, "
+            "'2020-05-01')"), {"k": first["idempotency_key"]})
     # the same id twice (another year) is refused too
-    with pytest.raises(DBAPIError, match="case_record_key_fk"):
-        with own_db.begin() as conn:
-            conn.execute(text(
-                "INSERT INTO case_record (id, idempotency_key, payload_hash, category_key, geom, "
-                "input_x, input_y, created_at) VALUES (:i, 'other', repeat('0', 64), 'E0103', "
-                "ST_SetSRID(ST_MakePoint(116.402, 39.902), 4326), 116.402, 39.902, "
-                "'2020-05-01')"), {"i": first["id"]})
+    with pytest.raises(DBAPIError, match="case_record_key_fk"), own_db.begin() as conn:
+        conn.execute(text(
+            "INSERT INTO case_record (id, idempotency_key, payload_hash, category_key, geom, "
+            "input_x, input_y, created_at) VALUES (:i, 'other', repeat('0', 64), 'E0103', "
+            "ST_SetSRID(ST_MakePoint(116.402, 39.902), 4326), 116.402, 39.902, "
+            "'2020-05-01')"), {"i": first["id"]})
     # a case's report time is its partition key: it cannot be rewritten
-    with pytest.raises(DBAPIError, match="case_record_key_fk"):
-        with own_db.begin() as conn:
-            conn.execute(text("UPDATE case_record SET created_at = created_at - interval '1 day' "
-                              "WHERE id = :i"), {"i": first["id"]})
+    with pytest.raises(DBAPIError, match="case_record_key_fk"), own_db.begin() as conn:
+        conn.execute(text("UPDATE case_record SET created_at = created_at - interval '1 day' "
+                          "WHERE id = :i"), {"i": first["id"]})
     # a resend of the stored report is answered with the stored case
     intake = Intake(own_db, Resolver(own_db), settings(tmp_path))
     again = intake.file([Filing(Report(first["idempotency_key"], "E0103", *INSIDE_001,
