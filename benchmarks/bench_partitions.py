@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import statistics
 import sys
 import time
@@ -55,14 +56,14 @@ def explain(engine: Any, statements: list[str]) -> dict[str, Any]:
             planned |= {n for n, _ in scans}
             executed |= {n for n, ran in scans if ran}
             blocks += root.get("Shared Hit Blocks", 0) + root.get("Shared Read Blocks", 0)
-        conn.rollback()
+            conn.rollback()  # an explained CREATE TEMP TABLE … AS goes again
     return {"statements": len(statements), "planned": sorted(planned),
             "executed": sorted(executed), "shared_blocks": blocks}
 
 
 def run(url: str, runs: int) -> dict[str, Any]:
     from fastapi.testclient import TestClient
-    from sqlalchemy import event, text
+    from sqlalchemy import Engine, event, text
 
     from api.app import create_app
     from gridcore.settings import DatabaseSettings, SecuritySettings, Settings
@@ -73,11 +74,11 @@ def run(url: str, runs: int) -> dict[str, Any]:
     recorded: list[str] = []
     recording = [False]
 
-    @event.listens_for(engine, "before_cursor_execute")
+    @event.listens_for(Engine, "before_cursor_execute")  # every engine the app makes
     def _record(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any,
                 executemany: bool) -> None:
-        head = statement.lstrip().upper()
-        if recording[0] and "case_record" in statement and head.startswith(("SELECT", "WITH")) \
+        head = re.sub(r"^(\s*--[^\n]*\n)*", "", statement).lstrip().upper()
+        if recording[0] and "case_record" in statement and head.startswith(("SELECT", "WITH", "CREATE TEMP")) \
                 and "FOR UPDATE" not in head:
             recorded.append(cursor.mogrify(statement, parameters).decode())
 
