@@ -46,11 +46,13 @@ def explain(engine: Any, statements: list[str]) -> dict[str, Any]:
     planned: set[str] = set()
     executed: set[str] = set()
     blocks = 0
+    plans = []
     with engine.connect() as conn:
         for sql in statements:
             plan = conn.execute(text("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) "
                                      + sql.replace(":", r"\:"))).scalar_one()
             root = plan[0]["Plan"]
+            plans.append(plan[0])
             scans: list[tuple[str, bool]] = []
             _scans(root, scans)
             planned |= {n for n, _ in scans}
@@ -58,7 +60,7 @@ def explain(engine: Any, statements: list[str]) -> dict[str, Any]:
             blocks += root.get("Shared Hit Blocks", 0) + root.get("Shared Read Blocks", 0)
             conn.rollback()  # an explained CREATE TEMP TABLE … AS goes again
     return {"statements": len(statements), "planned": sorted(planned),
-            "executed": sorted(executed), "shared_blocks": blocks}
+            "executed": sorted(executed), "shared_blocks": blocks, "plans": plans}
 
 
 def run(url: str, runs: int) -> dict[str, Any]:
@@ -78,8 +80,8 @@ def run(url: str, runs: int) -> dict[str, Any]:
     def _record(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any,
                 executemany: bool) -> None:
         head = re.sub(r"^(\s*--[^\n]*\n)*", "", statement).lstrip().upper()
-        if recording[0] and "case_record" in statement and head.startswith(("SELECT", "WITH", "CREATE TEMP")) \
-                and "FOR UPDATE" not in head:
+        reads = head.startswith(("SELECT", "WITH", "CREATE TEMP")) and "FOR UPDATE" not in head
+        if recording[0] and "case_record" in statement and reads:
             recorded.append(cursor.mogrify(statement, parameters).decode())
 
     with engine.connect() as conn:
@@ -111,7 +113,7 @@ def run(url: str, runs: int) -> dict[str, Any]:
                 recording[0] = False
             plans = explain(engine, recorded)
             recorded.clear()
-            out["routes"][name] = {"ms": round(statistics.median(times), 1),
+            out["routes"][name] = {"ms": round(statistics.median(times), 1),  # plans too
                                    "runs": [round(t, 1) for t in times], **plans}
             print(f"  {name:<24} {statistics.median(times):>8.1f} ms  "
                   f"{plans['statements']} statement(s) on case_record; partitions planned "

@@ -132,6 +132,8 @@ def restore(ctx: typer.Context, path: Path,
     from layers.cases.archive import is_archive
     from layers.db.backup import restore as replay
 
+    if not path.is_file():
+        fail(f"{path}: no such file")
     if is_archive(path):
         from layers.cases.archive import restore as bring_back
 

@@ -337,10 +337,26 @@ def restore(engine: Engine, path: Path, actor: str = "cli") -> dict[str, int]:
             if missing:
                 raise ValidationError(f"{path}: {table} has no column(s) {sorted(missing)} "
                                       "any more", field="file")
+            columns = ", ".join(entry["columns"])
+            into = table
+            if table == "case_record":
+                # through a staging table: the registry rows first, so that a case merged into
+                # another of the same archive finds its primary case's key (the statement
+                # trigger would write them only after the rows' foreign-key checks)
+                into = "stage_case"
+                conn.execute(text("CREATE TEMP TABLE stage_case ON COMMIT DROP AS "
+                                  f"SELECT {columns} FROM case_record WITH NO DATA"))
             with raw.cursor() as cur:
-                cur.copy_expert(f"COPY {table} ({', '.join(entry['columns'])}) FROM STDIN "
-                                "WITH (FORMAT csv, HEADER)", io.BytesIO(data))
+                cur.copy_expert(f"COPY {into} ({columns}) FROM STDIN WITH (FORMAT csv, HEADER)",
+                                io.BytesIO(data))
                 rows[table] = int(cur.rowcount)
+            if table == "case_record":
+                conn.execute(text(
+                    "INSERT INTO case_key (id, created_at, idempotency_key, source_system, "
+                    "source_id, district_code) SELECT id, created_at, idempotency_key, "
+                    "source_system, source_id, district_code FROM stage_case ORDER BY id"))
+                conn.execute(text(f"INSERT INTO case_record ({columns}) "
+                                  f"SELECT {columns} FROM stage_case"))
             if rows[table] != entry["rows"]:
                 raise ValidationError(f"{path}: {table} loaded {rows[table]} rows, the manifest "
                                       f"says {entry['rows']}", field="file")

@@ -38,6 +38,11 @@ def _populate(engine: Engine, tmp_path: Path) -> None:
             "history_id) SELECT h.case_id, 'old/1.jpg', repeat('a', 64), 'image/jpeg', 10, h.id "
             "FROM case_history h JOIN case_record c ON c.id = h.case_id "
             "WHERE c.idempotency_key = 'old-2021-1'"))
+        # a report of 2021 merged into another one of 2021
+        conn.execute(text(
+            "UPDATE case_record SET state = 'merged', primary_case_id = (SELECT id FROM "
+            "case_record WHERE idempotency_key = 'old-2021-4') "
+            "WHERE idempotency_key = 'old-2021-1'"))
     file_cases(engine, tmp_path, 2)  # this year's, open
 
 
