@@ -128,12 +128,27 @@ def test_down_and_up_on_a_populated_database(own_db: Engine, tmp_path: Path) -> 
     assert snapshot(own_db) == before
     assert referenced(own_db) >= {"case_record"} and "case_key" not in referenced(own_db)
     plant_old(own_db, 2024, 2)  # the flat table takes cases as before
+    with own_db.begin() as conn:  # what another branch's migration may have added meanwhile
+        conn.execute(text(
+            "CREATE TABLE other_fact (case_id bigint PRIMARY KEY REFERENCES case_record (id) "
+            "ON DELETE CASCADE, n int); INSERT INTO other_fact SELECT id, 1 FROM case_record;"
+            "CREATE FUNCTION other_mark() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+            "RETURN NULL; END $$; CREATE TRIGGER other_mark AFTER INSERT ON case_record "
+            "REFERENCING NEW TABLE AS n FOR EACH STATEMENT EXECUTE FUNCTION other_mark()"))
     before = snapshot(own_db)
 
     upgrade(own_db)
     assert kind(own_db) == "p"
     assert snapshot(own_db) == before
     assert "case_record" not in referenced(own_db) and "case_key" in referenced(own_db)
+    with own_db.connect() as conn:  # re-pointed and re-created from the catalog
+        assert conn.execute(text(
+            "SELECT pg_get_constraintdef(oid) FROM pg_constraint "
+            "WHERE conrelid = 'other_fact'::regclass AND contype = 'f'")).scalar_one() == \
+            "FOREIGN KEY (case_id) REFERENCES case_key(id) ON DELETE CASCADE"
+        assert conn.execute(text(
+            "SELECT count(*) FROM pg_trigger WHERE tgname = 'other_mark' "
+            "AND tgrelid = 'case_record'::regclass")).scalar_one() == 1
     parts = partitions(own_db)
     assert parts["case_record_y2021"] == 5 and parts["case_record_y2023"] == 3
     assert parts["case_record_y2024"] == 2 and parts["case_record_default"] == 0
