@@ -1,12 +1,13 @@
 """The time partitions of ``case_record`` (案卷按年分区, migration ``*_case_partitions``): one
 per calendar year (UTC) of report, made ahead, and a default one for rows outside them.
 
-Partitions are made ahead — this year's and the next — by every ``gridcore db migrate`` (so by
-every ``gridcore serve`` start, which migrates first) and before a bulk load (the import of old
-cases, the megacity) for the years it brings. A row dated outside every partition (a case
-imported from a year not made yet, a test clock) lands in ``case_record_default`` instead of
-failing; making its year's partition moves it out (``gridcore_case_partition`` in SQL). The
-default partition is read by every query that cannot exclude it, so it is kept empty.
+Partitions are made ahead — last year's, this year's and the next — by every
+``gridcore db migrate`` (so by every ``gridcore serve`` start, which migrates first), and
+before a bulk load (the import of old cases, the megacity) for the years it brings. A row
+dated outside every partition (a case imported from a year not made yet, a test clock) lands
+in ``case_record_default`` instead of failing; making its year's partition moves it out
+(``gridcore_case_partition`` in SQL). The default partition is read by every query that
+cannot exclude it, so it is kept empty.
 """
 
 from __future__ import annotations
@@ -42,10 +43,12 @@ def ensure_years(conn: Connection, start: datetime, end: datetime) -> int:
 
 
 def ensure_ahead(engine: Engine, now: datetime | None = None) -> int:
-    """This year's and next year's partitions (run by migrate)."""
+    """Last year's (the demo's and a January's recent history), this year's and next year's
+    partitions (run by migrate)."""
     now = now or datetime.now(UTC)
     with engine.begin() as conn:
-        return ensure_years(conn, now, now.replace(year=now.year + 1, month=1, day=1))
+        return ensure_years(conn, now.replace(year=now.year - 1, month=1, day=1),
+                            now.replace(year=now.year + 1, month=1, day=1))
 
 
 def partitions(conn: Connection) -> list[Partition]:

@@ -1,8 +1,9 @@
 """Cases partitioned by year of report (案卷按年分区), keyed for sharding.
 
 - ``case_record`` becomes a table partitioned by RANGE (``created_at``): one partition per
-  calendar year (UTC), ``case_record_y2026`` …, created ahead (this year and the next, by the
-  migration, ``gridcore db migrate`` and ``gridcore serve``), and a DEFAULT partition
+  calendar year (UTC), ``case_record_y2026`` …, created ahead (every year of the data and the
+  next by the migration; last, this and next year by ``gridcore db migrate`` and so by every
+  ``gridcore serve`` start: ``layers.db.partitions``), and a DEFAULT partition
   (``case_record_default``) that catches a row dated outside them (an import of old cases
   before its years were made, a test clock) instead of failing the write; creating a year's
   partition moves its rows out of the default one (``gridcore_case_partition``).
