@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -36,6 +36,7 @@ from gridcore.calendar import WorkingCalendar
 from gridcore.dispatch import DispatchRule
 from gridcore.taxonomy import Taxonomy, default_taxonomy
 from layers.db.bulk import deferred_indexes
+from layers.db.partitions import ensure_years
 from layers.exchange.imports import load_areas, load_departments, load_grids, load_parts
 from layers.grids.dispatch_rules import replace_rules
 from layers.health.days import rebuild as rebuild_days
@@ -253,6 +254,8 @@ def _write_cases(engine: Engine, places: history.Places, opts: Options, taxonomy
     with engine.begin() as conn:
         first = int(conn.execute(text("SELECT coalesce(max(id), 0) + 1 FROM case_record"))
                     .scalar_one())
+        # the years of the history get their time partitions before the COPY
+        ensure_years(conn, datetime.fromtimestamp(int(t.min()) / history.US, UTC), opts.end)
         # the health day aggregates are counted once after the load (rebuild), not marked
         # dirty row by row while it runs
         conn.execute(text(f"ALTER TABLE case_record DISABLE TRIGGER {_DIRTY_TRIGGERS}"))

@@ -16,6 +16,7 @@ import sys
 import typer
 
 from gridcore.cli import (
+    archive,
     briefing,
     cases,
     channels,
@@ -52,6 +53,7 @@ app.add_typer(cases.cases_app, name="cases")
 app.add_typer(data.import_app, name="import")
 app.command("export")(data.export)
 app.command("check")(grids.check)
+app.command("archive")(archive.archive)
 app.add_typer(security.users_app, name="users")
 app.add_typer(security.keys_app, name="keys")
 app.add_typer(security.audit_app, name="audit")

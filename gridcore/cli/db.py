@@ -127,9 +127,19 @@ def backup(ctx: typer.Context, path: Path) -> None:
 def restore(ctx: typer.Context, path: Path,
             yes: Annotated[bool, typer.Option("--yes", help="confirm replacing data")] = False
             ) -> None:
-    """Restore a backup into the database, replacing its contents (one transaction)."""
+    """Restore a backup into the database, replacing its contents (one transaction); or
+    bring back a case archive (``gridcore archive``), adding its years to the database."""
+    from layers.cases.archive import is_archive
     from layers.db.backup import restore as replay
 
+    if not path.is_file():
+        fail(f"{path}: no such file")
+    if is_archive(path):
+        from layers.cases.archive import restore as bring_back
+
+        rows = bring_back(engine(ctx), path, actor="cli")
+        typer.echo(f"restored {path}: " + ", ".join(f"{t} {n:,}" for t, n in rows.items()))
+        return
     if not yes:
         fail("restoring replaces the database contents; repeat with --yes")
     replay(path, settings=settings(ctx).database)

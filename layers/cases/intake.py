@@ -13,8 +13,9 @@ its thread::
 
 Idempotent on a client-generated key: a resend with the same key and payload returns the stored
 case; with another payload it is a Conflict. Two resends racing each other are settled by the
-unique key: ``INSERT … ON CONFLICT (idempotency_key) DO NOTHING`` makes the loser wait for the
-winner's commit and then read the winner's row, so no second row is ever written.
+unique key: ``INSERT INTO case_key … ON CONFLICT (idempotency_key) DO NOTHING`` (the case
+registry, ``layers.cases.write``) makes the loser wait for the winner's commit and then read
+the winner's row, so no second row is ever written.
 """
 
 from __future__ import annotations

@@ -273,4 +273,5 @@ def _write(conn: Connection, case_id: int, to_state: str, updates: dict[str, Any
         else:
             sets.append(f"{col} = :{col}")
         params[col] = value
-    conn.execute(text(f"UPDATE case_record SET {', '.join(sets)} WHERE id = :id"), params)
+    conn.execute(text(f"UPDATE case_record SET {', '.join(sets)} WHERE id = :id AND created_at = "
+                      "(SELECT created_at FROM case_key WHERE id = :id)"), params)  # one partition

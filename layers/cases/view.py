@@ -19,7 +19,12 @@ CASE_COLUMNS = "c.*, ST_X(c.geom) AS lon, ST_Y(c.geom) AS lat"
 def fetch_case(conn: Connection, case_id: int | None = None, key: str | None = None,
                lock: bool = False) -> Any:
     """A case row by id or idempotency key (``lock``: FOR UPDATE), or None."""
-    where = "c.id = :v" if case_id is not None else "c.idempotency_key = :v"
+    # The report time from the case registry lets PostgreSQL run only the case's own time
+    # partition (runtime pruning) instead of probing every year's index.
+    where = ("c.id = :v AND c.created_at = (SELECT created_at FROM case_key WHERE id = :v)"
+             if case_id is not None else
+             "c.idempotency_key = :v AND c.created_at = "
+             "(SELECT created_at FROM case_key WHERE idempotency_key = :v)")
     sql = f"SELECT {CASE_COLUMNS} FROM case_record c WHERE {where}"
     return conn.execute(text(sql + (" FOR UPDATE" if lock else "")),
                         {"v": case_id if case_id is not None else key}).mappings().first()

@@ -68,12 +68,18 @@ IMPORT_ONLY = ("source_system", "source_id", "origin")
 _SQL = """
 WITH r AS MATERIALIZED (
     SELECT * FROM jsonb_to_recordset(CAST(:reports AS jsonb)) AS r (%(fields)s)
+), k AS (
+-- the case registry holds the keys unique across the time partitions (migration 0019)
+INSERT INTO case_key (id, created_at, idempotency_key, district_code)
+SELECT id, now, key, district FROM r
+ORDER BY key  -- two processes' batches take their keys in one order: no deadlock between them
+ON CONFLICT (idempotency_key) DO NOTHING
+RETURNING idempotency_key
 ), c AS (
 INSERT INTO case_record (%(insert_columns)s, geom, intake)
 SELECT %(insert_values)s, ST_SetSRID(ST_MakePoint(lon, lat), 4326), intake
-FROM r
-ORDER BY key  -- two processes' batches take their keys in one order: no deadlock between them
-ON CONFLICT (idempotency_key) DO NOTHING
+FROM r JOIN k ON k.idempotency_key = r.key
+ORDER BY key
 RETURNING %(columns)s
 ), h AS (
 INSERT INTO case_history (case_id, at, actor, role, action, from_state, to_state, attachments,

@@ -106,8 +106,12 @@ def copy_table(conn: Connection, table: str, columns: Mapping[str, Any], *,
 def wants_bulk(conn: Connection, table: str, new_rows: int) -> bool:
     if new_rows < BULK_MIN_ROWS:
         return False
-    stored = conn.execute(text("SELECT greatest(reltuples, 0)::bigint FROM pg_class "
-                               "WHERE oid = CAST(:t AS regclass)"), {"t": table}).scalar_one()
+    # a partitioned table's rows are its partitions' (its own reltuples counts nothing)
+    stored = conn.execute(text(
+        "SELECT coalesce(sum(greatest(reltuples, 0)), 0)::bigint FROM pg_class "
+        "WHERE (oid = CAST(:t AS regclass) AND relkind <> 'p') OR oid IN "
+        "(SELECT inhrelid FROM pg_inherits WHERE inhparent = CAST(:t AS regclass))"),
+        {"t": table}).scalar_one()
     return new_rows >= stored
 
 

@@ -24,7 +24,7 @@ from sqlalchemy import Connection, make_url, text
 from gridcore.errors import ValidationError
 from gridcore.settings import DatabaseSettings
 
-OWNER_ONLY = ("alembic_version",)  # the app reads, never writes
+OWNER_ONLY = ("alembic_version", "case_archive")  # the app reads, never writes
 APPEND_ONLY = ("audit_log",)  # the app reads and inserts
 SEAL_FUNCTION = "gridcore_audit_seal(bigint[], bigint[], text[], text[])"
 

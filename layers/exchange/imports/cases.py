@@ -34,6 +34,7 @@ from gridcore.intake import SOURCES
 from gridcore.legacy import OPEN, OTHER_CATEGORY, SOURCE_SYSTEM_CHARS, import_key, open_state
 from gridcore.taxonomy import Taxonomy
 from layers.db.bulk import copy_table, deferred_indexes, log, point_ewkb, wants_bulk
+from layers.db.partitions import ensure_years
 from layers.exchange.imports.case_mapping import (
     MappingTable,
     list_unmapped,
@@ -416,6 +417,10 @@ def _write(conn: Connection, system: str, file: str, actor: str, columns: dict[s
                       "|| :s))"), {"s": system})
     n = len(columns["source_id"])
     params = {"system": system, "file": file, "actor": actor}
+    opened = columns["created_at"][~np.isnat(columns["created_at"])]
+    if len(opened):  # the years the file brings get their partitions before the COPY
+        ensure_years(conn, *(pd.Timestamp(t).tz_localize("UTC").to_pydatetime()
+                             for t in (opened.min(), opened.max())))
     after = conn.execute(text("SELECT coalesce(max(id), 0) FROM case_record")).scalar_one()
     stored = conn.execute(text("SELECT EXISTS (SELECT 1 FROM case_record WHERE "
                                "source_system = :system)"), params).scalar_one()

@@ -1,0 +1,70 @@
+"""The time partitions of ``case_record`` (案卷按年分区, migration ``*_case_partitions``): one
+per calendar year (UTC) of report, made ahead, and a default one for rows outside them.
+
+Partitions are made ahead — last year's, this year's and the next — by every
+``gridcore db migrate`` (so by every ``gridcore serve`` start, which migrates first), and
+before a bulk load (the import of old cases, the megacity) for the years it brings. A row
+dated outside every partition (a case imported from a year not made yet, a test clock) lands
+in ``case_record_default`` instead of failing; making its year's partition moves it out
+(``gridcore_case_partition`` in SQL). The default partition is read by every query that
+cannot exclude it, so it is kept empty.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import Connection, Engine, text
+
+DEFAULT = "case_record_default"
+
+
+@dataclass(frozen=True)
+class Partition:
+    name: str
+    start: datetime | None  # None: the default partition
+    end: datetime | None
+
+
+def partitioned(conn: Connection) -> bool:
+    return bool(conn.execute(text(
+        "SELECT EXISTS (SELECT 1 FROM pg_partitioned_table "
+        "WHERE partrelid = to_regclass('case_record'))")).scalar_one())
+
+
+def ensure_years(conn: Connection, start: datetime, end: datetime) -> int:
+    """Make the partitions of every year from ``start`` to ``end`` (moving their rows out of
+    the default partition); the number made. Nothing on a database without partitions."""
+    if not partitioned(conn):
+        return 0
+    return int(conn.execute(text("SELECT gridcore_case_partitions(:a, :b)"),
+                            {"a": start, "b": end}).scalar_one())
+
+
+def ensure_ahead(engine: Engine, now: datetime | None = None) -> int:
+    """Last year's (the demo's and a January's recent history), this year's and next year's
+    partitions (run by migrate)."""
+    now = now or datetime.now(UTC)
+    with engine.begin() as conn:
+        return ensure_years(conn, now.replace(year=now.year - 1, month=1, day=1),
+                            now.replace(year=now.year + 1, month=1, day=1))
+
+
+def partitions(conn: Connection) -> list[Partition]:
+    """Every partition of ``case_record``, oldest first, the default one last."""
+    rows = conn.execute(text("""
+        SELECT c.relname, pg_get_expr(c.relpartbound, c.oid)
+        FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+        WHERE i.inhparent = 'case_record'::regclass""")).all()
+    out = []
+    for name, bound in rows:
+        if bound == "DEFAULT":
+            out.append(Partition(name, None, None))
+            continue
+        lo, hi = conn.execute(text(
+            "SELECT CAST(split_part(:b, '''', 2) AS timestamptz), "
+            "CAST(split_part(:b, '''', 4) AS timestamptz)"), {"b": bound}).one()
+        out.append(Partition(name, lo, hi))
+    return sorted(out, key=lambda p: (p.start is None, p.start or datetime.min.replace(
+        tzinfo=UTC)))
