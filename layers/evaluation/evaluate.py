@@ -16,7 +16,7 @@ from gridcore.errors import NotFound, ValidationError
 from gridcore.evaluation import EvaluationModel, Kind, Period
 from gridcore.evaluation.model import OPTIONAL_DATA
 from gridcore.health import ScoreTable, score_grids
-from layers.evaluation import groups
+from layers.evaluation import groups, store
 from layers.evaluation.facts import fact_params, load_facts
 from layers.evaluation.patrol import patrol_columns
 
@@ -116,10 +116,11 @@ def evaluate(engine: Engine, model: EvaluationModel, period: Period, cal: Workin
              wanted: list[tuple[str, str | None]]) -> dict[str, Evaluation]:
     """Every party of each (kind, level) in ``wanted`` — one cohort of facts for all."""
     window = period.window(cal.timezone)
+    stored = store.refresh(engine, cal, model)
     out = {}
     with engine.begin() as conn:
         conn.execute(text("SET LOCAL enable_mergejoin = off"))
-        load_facts(conn, window, cal, model)
+        load_facts(conn, window, cal, model, stored=stored)
         for kind_key, level in wanted:
             kind, level = model.kind(kind_key), check_level(kind_key, level)
             digits = AREA_LEVELS.get(str(level), 0)
@@ -133,8 +134,17 @@ def evaluate(engine: Engine, model: EvaluationModel, period: Period, cal: Workin
     return out
 
 
-def _cohort_filter(conn: Connection, kind: str, level: str | None, code: str
-                   ) -> tuple[str, dict[str, Any]]:
+def _cohort_filter(conn: Connection, kind: str, level: str | None, code: str,
+                   stored: bool = False) -> tuple[str, dict[str, Any]]:
+    """One party's cohort: SQL over the case (``c.``), or over the stored facts (``f.``)."""
+    if kind == "department" and stored:  # its send-backs are those its facts list
+        return ("AND (f.department_code = :party_code OR (f.send_back_by IS NOT NULL "
+                "AND f.send_back_by @> ARRAY[CAST(:party_code AS text)]) "
+                "OR EXISTS (SELECT 1 FROM case_whistle w WHERE w.case_id = f.case_id "
+                "AND w.department_code = :party_code) "
+                "OR EXISTS (SELECT 1 FROM case_task k WHERE k.case_id = f.case_id "
+                "AND k.department_code = :party_code))", {"party_code": code})
+    row = "f" if stored else "c"
     if kind == "department":
         return ("AND (c.department_code = :party_code OR (c.refused_departments <> '{}' "
                 "AND c.refused_departments @> ARRAY[CAST(:party_code AS varchar)]) "
@@ -143,11 +153,11 @@ def _cohort_filter(conn: Connection, kind: str, level: str | None, code: str
                 "OR EXISTS (SELECT 1 FROM case_task k WHERE k.case_id = c.id "
                 "AND k.department_code = :party_code))", {"party_code": code})
     if kind == "area":
-        return f"AND c.{level}_code = :party_code", {"party_code": code}
+        return f"AND {row}.{level}_code = :party_code", {"party_code": code}
     grids = [r[0] for r in conn.execute(text(
         "SELECT code FROM unit_grid WHERE gen_to IS NULL AND :w = ANY(worker_codes)"),
         {"w": code})]
-    return "AND c.grid_code = ANY(:party_grids)", {"party_grids": grids}
+    return f"AND {row}.grid_code = ANY(:party_grids)", {"party_grids": grids}
 
 
 def explain(engine: Engine, model: EvaluationModel, period: Period, cal: WorkingCalendar,
@@ -157,12 +167,13 @@ def explain(engine: Engine, model: EvaluationModel, period: Period, cal: Working
     kind, level = model.kind(kind_key), check_level(kind_key, level)
     digits = AREA_LEVELS.get(str(level), 0)
     window = period.window(cal.timezone)
+    stored = store.refresh(engine, cal, model)
     with engine.begin() as conn:
         names = parties(conn, kind_key, level)
         if code not in names:
             raise NotFound(f"no {level or kind_key} {code!r}", kind=kind_key, code=code)
-        where, params = _cohort_filter(conn, kind_key, level, code)
-        load_facts(conn, window, cal, model, where, params)
+        where, params = _cohort_filter(conn, kind_key, level, code, stored)
+        load_facts(conn, window, cal, model, where, params, stored)
         extra = _extra(conn, kind_key, window, cal, model)
         after, before = groups.count_both(conn, kind_key, digits, code, extra)
         listed = groups.members(conn, kind_key, code, digits, extra)
