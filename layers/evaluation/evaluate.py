@@ -17,7 +17,7 @@ from gridcore.evaluation import EvaluationModel, Kind, Period
 from gridcore.evaluation.model import OPTIONAL_DATA
 from gridcore.health import ScoreTable, score_grids
 from layers.evaluation import groups, store
-from layers.evaluation.facts import fact_params, load_facts
+from layers.evaluation.facts import fact_params, load_facts, stored_source
 from layers.evaluation.patrol import patrol_columns
 
 AREA_LEVELS = {"district": 6, "street": 9, "community": 12}
@@ -120,13 +120,19 @@ def evaluate(engine: Engine, model: EvaluationModel, period: Period, cal: Workin
     out = {}
     with engine.begin() as conn:
         conn.execute(text("SET LOCAL enable_mergejoin = off"))
-        load_facts(conn, window, cal, model, stored=stored)
+        # the stored facts of one kind are counted inline; more kinds share a table of them
+        source = None
+        if stored and len(wanted) == 1:
+            source = stored_source(conn, window, cal, model)
+        else:
+            load_facts(conn, window, cal, model, stored=stored)
         for kind_key, level in wanted:
             kind, level = model.kind(kind_key), check_level(kind_key, level)
             digits = AREA_LEVELS.get(str(level), 0)
             extra = _extra(conn, kind_key, window, cal, model)
             names = parties(conn, kind_key, level)
-            after, before = groups.count_both(conn, kind_key, digits, extra=extra)
+            after, before = groups.count_both(conn, kind_key, digits, extra=extra,
+                                              source=source)
             keys = sorted(set(names) | set(after))
             no_data, extra_cols = _no_data(conn, kind, model, keys, window)
             out[f"{kind_key}:{level}" if level else kind_key] = _score(
@@ -173,10 +179,14 @@ def explain(engine: Engine, model: EvaluationModel, period: Period, cal: Working
         if code not in names:
             raise NotFound(f"no {level or kind_key} {code!r}", kind=kind_key, code=code)
         where, params = _cohort_filter(conn, kind_key, level, code, stored)
-        load_facts(conn, window, cal, model, where, params, stored)
+        source = None
+        if stored:
+            source = stored_source(conn, window, cal, model, where, params)
+        else:
+            load_facts(conn, window, cal, model, where, params)
         extra = _extra(conn, kind_key, window, cal, model)
-        after, before = groups.count_both(conn, kind_key, digits, code, extra)
-        listed = groups.members(conn, kind_key, code, digits, extra)
+        after, before = groups.count_both(conn, kind_key, digits, code, extra, source)
+        listed = groups.members(conn, kind_key, code, digits, extra, source)
         no_data, extra_cols = _no_data(conn, kind, model, [code], window)
     result = _score(kind, period, level, {code: names[code]}, after, before, extra_cols,
                     no_data)

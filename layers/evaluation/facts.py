@@ -161,6 +161,15 @@ def fact_params(conn: Connection, window: Window, cal: WorkingCalendar,
             **calendar_params(cal, Window(reach, window.end)), **limit_params(conn, cal)}
 
 
+def stored_source(conn: Connection, window: Window, cal: WorkingCalendar,
+                  model: EvaluationModel, party_filter: str = "",
+                  params: dict[str, Any] | None = None) -> tuple[str, dict[str, Any]]:
+    """The cohort's facts as a query over the stored per-case facts, with its parameters,
+    for counting inline (layers.evaluation.groups ``source``) instead of a temporary table."""
+    return window_sql(cal, party_filter), {**fact_params(conn, window, cal, model),
+                                           **(params or {})}
+
+
 def load_facts(conn: Connection, window: Window, cal: WorkingCalendar, model: EvaluationModel,
                party_filter: str = "", params: dict[str, Any] | None = None,
                stored: bool = False) -> int:
