@@ -6,6 +6,7 @@ and without the approved appeals.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import numpy as np
@@ -141,15 +142,22 @@ def evaluate(engine: Engine, model: EvaluationModel, period: Period, cal: Workin
 
 
 def _cohort_filter(conn: Connection, kind: str, level: str | None, code: str,
-                   stored: bool = False) -> tuple[str, dict[str, Any]]:
+                   stored: bool = False, reach: Any = None, end: Any = None
+                   ) -> tuple[str, dict[str, Any]]:
     """One party's cohort: SQL over the case (``c.``), or over the stored facts (``f.``)."""
-    if kind == "department" and stored:  # its send-backs are those its facts list
-        return ("AND (f.department_code = :party_code OR (f.send_back_by IS NOT NULL "
-                "AND f.send_back_by @> ARRAY[CAST(:party_code AS text)]) "
-                "OR EXISTS (SELECT 1 FROM case_whistle w WHERE w.case_id = f.case_id "
-                "AND w.department_code = :party_code) "
-                "OR EXISTS (SELECT 1 FROM case_task k WHERE k.case_id = f.case_id "
-                "AND k.department_code = :party_code))", {"party_code": code})
+    if kind == "department" and stored:
+        # its cases, those it sent back, and those it was called to (吹哨) or assists (协同):
+        # fetched first by index, then read by case id
+        cases = [r[0] for r in conn.execute(text(
+            "SELECT case_id FROM case_eval_fact WHERE department_code = :p "
+            "AND created_at >= :reach AND created_at < :end UNION "
+            "SELECT case_id FROM case_eval_fact WHERE send_back_by IS NOT NULL "
+            "AND created_at >= :reach AND created_at < :end "
+            "AND send_back_by @> ARRAY[CAST(:p AS text)] UNION "
+            "SELECT case_id FROM case_whistle WHERE department_code = :p UNION "
+            "SELECT case_id FROM case_task WHERE department_code = :p"),
+            {"p": code, "reach": reach, "end": end})]
+        return "AND f.case_id = ANY(:party_cases)", {"party_cases": cases}
     row = "f" if stored else "c"
     if kind == "department":
         return ("AND (c.department_code = :party_code OR (c.refused_departments <> '{}' "
@@ -178,15 +186,16 @@ def explain(engine: Engine, model: EvaluationModel, period: Period, cal: Working
         names = parties(conn, kind_key, level)
         if code not in names:
             raise NotFound(f"no {level or kind_key} {code!r}", kind=kind_key, code=code)
-        where, params = _cohort_filter(conn, kind_key, level, code, stored)
+        where, params = _cohort_filter(conn, kind_key, level, code, stored,
+                                       window.start - timedelta(days=model.reach_days),
+                                       window.end)
         source = None
         if stored:
             source = stored_source(conn, window, cal, model, where, params)
         else:
             load_facts(conn, window, cal, model, where, params)
         extra = _extra(conn, kind_key, window, cal, model)
-        after, before = groups.count_both(conn, kind_key, digits, code, extra, source)
-        listed = groups.members(conn, kind_key, code, digits, extra, source)
+        after, before, listed = groups.explained(conn, kind_key, code, digits, extra, source)
         no_data, extra_cols = _no_data(conn, kind, model, [code], window)
     result = _score(kind, period, level, {code: names[code]}, after, before, extra_cols,
                     no_data)

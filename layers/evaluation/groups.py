@@ -212,6 +212,38 @@ def members(conn: Connection, kind: str, code: str, level_digits: int = 0,
     return out
 
 
+def explained(conn: Connection, kind: str, code: str, level_digits: int = 0,
+              extra: dict[str, Any] | None = None, source: Source = None
+              ) -> tuple[dict[str, dict[str, float]], dict[str, dict[str, float]],
+                         dict[str, list[int]]]:
+    """One party in one pass over its rows: its counts with the approved appeals applied and
+    without them (as :func:`count_both`) and the cases behind each (as :func:`members`)."""
+    names = list(CONDITIONS[kind])
+    after = [f"({cond}) AS a_{name}" for name, cond in CONDITIONS[kind].items()]
+    before = [f"({_WAIVER.sub('false', cond)}) AS b_{name}"
+              for name, cond in CONDITIONS[kind].items()]
+    sql, params = _from(f"{_ROWS[kind]}\nSELECT id, {', '.join(after + before)} FROM rows "
+                        f"{_party(code)} ORDER BY id",
+                        {"appeals": True, "n": level_digits, "party": code, **(extra or {})},
+                        source)
+    listed: dict[str, list[int]] = {name: [] for name in names}
+    with_appeals = dict.fromkeys(names, 0.0)
+    without = dict.fromkeys(names, 0.0)
+    rows = 0
+    for row in conn.execute(text(sql), params):
+        rows += 1
+        flags = row[1:]
+        for i, name in enumerate(names):
+            if flags[i]:
+                listed[name].append(int(row[0]))
+                with_appeals[name] += 1
+            if flags[len(names) + i]:
+                without[name] += 1
+    if not rows:
+        return {}, {}, listed
+    return {code: with_appeals}, {code: without}, listed
+
+
 def columns(kind: str, keys: list[str], counted: dict[str, dict[str, float]]
             ) -> dict[str, np.ndarray]:
     """The counts as columns in the order of ``keys`` (absent = 0)."""

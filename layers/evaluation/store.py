@@ -168,8 +168,13 @@ def refresh(engine: Engine, cal: WorkingCalendar, model: EvaluationModel) -> boo
     """Recount the dirty cases (up to REFRESH_BATCH marks) on the primary. Returns whether the
     facts can be read afterwards (right basis, nothing dirty): a standby, another refresh under
     way or more marks than a batch leave evaluations to recount from the history."""
-    with engine.connect() as conn:
-        if conn.execute(text("SELECT pg_is_in_recovery()")).scalar_one():
+    with engine.connect() as conn:  # the usual case in one round trip: nothing to do
+        stored, dirty, standby = conn.execute(text(
+            "SELECT (SELECT basis FROM case_eval_basis LIMIT 1), "
+            "EXISTS (SELECT 1 FROM case_eval_dirty), pg_is_in_recovery()")).one()
+        if stored is not None and not dirty and stored == basis(conn, cal, model):
+            return True
+        if standby:
             return usable(conn, cal, model)
     with _locked(engine, wait=False) as got, _snapshot(engine) as conn:
         if not got:

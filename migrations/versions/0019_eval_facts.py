@@ -59,6 +59,11 @@ CREATE INDEX case_eval_fact_created_idx ON case_eval_fact (created_at);
 -- the older cases still open when a period begins
 CREATE INDEX case_eval_fact_open_idx ON case_eval_fact (created_at) WHERE closed_at IS NULL;
 CREATE INDEX case_eval_fact_closed_idx ON case_eval_fact (closed_at, created_at);
+-- one party explained: a department's cases, those it sent back, a grid worker's grids
+CREATE INDEX case_eval_fact_department_idx ON case_eval_fact (department_code, created_at);
+CREATE INDEX case_eval_fact_send_back_idx ON case_eval_fact (created_at)
+    WHERE send_back_by IS NOT NULL;
+CREATE INDEX case_eval_fact_grid_idx ON case_eval_fact (grid_code, created_at);
 
 CREATE TABLE case_eval_dirty (
     id bigserial PRIMARY KEY,
