@@ -200,7 +200,7 @@ def _public(request: Request, item: dict[str, Any]) -> dict[str, Any]:
 def _with_addresses(engine: Engine, settings: CaseSettings, cases: list[dict[str, Any]],
                     items: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """A request reported by its point alone gets the nearest address of the address layer
-    (within GRIDCORE_CASES_OPEN311_REVERSE_GEOCODE_M) as its address_string, flagged as
+    (within GRIDCORE_OPEN311_REVERSE_GEOCODE_M) as its address_string, flagged as
     derived in extended_attributes with its distance."""
     points = [(c["id"], c["location"]["lon"], c["location"]["lat"]) for c in cases
               if not c.get("address") and c["location"]["lon"] is not None]

@@ -68,6 +68,19 @@ _ACTIONS = ", ".join(f"'{a}'" for a in ("report", "verify", "void", "register", 
                                          "send_back"))
 
 
+def limits_sql() -> str:
+    """The "base" step's limit columns (sql/limits.sql, its heading comment left out)."""
+    return "\n".join(line for line in _sql_file("limits").splitlines()
+                     if not line.startswith("--"))
+
+
+def whole_history_aggregates() -> list[str]:
+    """history.sql's per-case aggregates that do not depend on the window's start (what the
+    stored facts keep of the whole history; store.sql adds the reworks' and send-backs' times)."""
+    section = _sql_file("history").split("\n-- @aggregates\n", 1)[1].split("\n-- @", 1)[0]
+    return [a for a in section.strip().split(",\n") if ":start" not in a]
+
+
 def history_sql(shape: str) -> str:
     """The cohort's history: ``range`` (a whole city: one scan of the cohort's id range) or
     ``probe`` (one party: one index probe per case)."""
@@ -98,7 +111,7 @@ def fact_sql(cal: WorkingCalendar, party_filter: str = "") -> str:
     laterals, marks = timed_laterals(cal, INSTANTS)
     end = "CAST(:end AS timestamptz)"
     return _sql_file("facts").format(
-        instants=laterals, party_filter=party_filter,
+        instants=laterals, party_filter=party_filter, limits=limits_sql(),
         hist=history_sql("probe" if party_filter else "range"),
         parked_reg=_parked(cal, "b.reg_at", f"least(b.closed_at, {end})", "b.working"),
         parked_disp=_parked(cal, "b.disp_at", f"least(b.fb_at, {end})", "b.h_working"),

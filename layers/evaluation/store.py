@@ -40,7 +40,9 @@ from layers.evaluation.facts import (
     _parked,
     _sql_file,
     limit_params,
+    limits_sql,
     timed_laterals,
+    whole_history_aggregates,
 )
 from layers.health.queries import calendar_params
 
@@ -70,11 +72,12 @@ def store_sql(cal: WorkingCalendar, shape: str, source: str) -> str:
     id range :lo…:hi) or ``probe`` (one index probe per case)."""
     sections = dict(part.split("\n", 1) for part in _sql_file("store").split("\n-- @")[1:])
     body = _sql_file("store").split("\n-- @")[0]
-    aggregates = sections["aggregates"].strip().replace("\n", "\n    ")
+    aggregates = ",\n".join([*whole_history_aggregates(), sections["aggregates"].strip()]
+                           ).replace("\n", "\n    ")
     hist = sections[shape].strip().format(aggregates=aggregates, actions=_ACTIONS)
     laterals, marks = timed_laterals(cal, _INSTANTS)
     return body.format(
-        source=source, hist=hist, instants=laterals,
+        source=source, hist=hist, instants=laterals, limits=limits_sql(),
         parked_reg=_parked(cal, "b.reg_at", "coalesce(b.closed_end, b.reg_at)", "b.working"),
         parked_disp=_parked(cal, "b.disp_at", "coalesce(b.fb_at, b.disp_at)", "b.h_working"),
         **marks)

@@ -35,18 +35,7 @@ WITH cal AS MATERIALIZED (
     SELECT c.*, h.rep_at, h.reporter, h.reporter_role, h.ver_at, h.verifier, h.void_at,
            h.reg_at, h.disp_at, h.fb_at, h.chk_at, h.checker, coalesce(h.reworks, 0) AS reworks,
            coalesce(h.refused, '{{}}') AS refused,
-           l.minutes AS limit_min, coalesce(l.working, true) AS working,
-           -- a handling limit extended (延期) replaces the class's
-           coalesce(CASE substring(h.ext_limit FROM '[a-z]+$')
-                        WHEN 'wd' THEN CAST(substring(h.ext_limit FROM '^[0-9.]+') AS float8)
-                                       * :day_minutes
-                        WHEN 'wh' THEN CAST(substring(h.ext_limit FROM '^[0-9.]+') AS float8) * 60
-                        WHEN 'h' THEN CAST(substring(h.ext_limit FROM '^[0-9.]+') AS float8) * 60
-                        WHEN 'm' THEN CAST(substring(h.ext_limit FROM '^[0-9.]+') AS float8)
-                    END, l.h_minutes) AS h_limit,
-           CASE WHEN h.ext_limit IS NULL THEN coalesce(l.h_working, true)
-                ELSE h.ext_limit ~ 'w[dh]$' END AS h_working,
-           l.k_minutes AS k_limit, coalesce(l.k_working, true) AS k_working
+           {limits}
     FROM cohort c
     LEFT JOIN hist h ON h.case_id = c.id
     LEFT JOIN lim l ON l.key = c.category_key

@@ -27,18 +27,7 @@ WITH cal AS MATERIALIZED (
            h.rep_at, h.reporter, h.reporter_role, h.ver_at, h.verifier, h.void_at,
            h.reg_at, h.disp_at, h.fb_at, h.chk_at, h.checker, h.rework_at, h.send_back_at,
            h.send_back_by,
-           l.minutes AS limit_min, coalesce(l.working, true) AS working,
-           -- a handling limit extended (延期) replaces the class's
-           coalesce(CASE substring(h.ext_limit FROM '[a-z]+$')
-                        WHEN 'wd' THEN CAST(substring(h.ext_limit FROM '^[0-9.]+') AS float8)
-                                       * :day_minutes
-                        WHEN 'wh' THEN CAST(substring(h.ext_limit FROM '^[0-9.]+') AS float8) * 60
-                        WHEN 'h' THEN CAST(substring(h.ext_limit FROM '^[0-9.]+') AS float8) * 60
-                        WHEN 'm' THEN CAST(substring(h.ext_limit FROM '^[0-9.]+') AS float8)
-                    END, l.h_minutes) AS h_limit,
-           CASE WHEN h.ext_limit IS NULL THEN coalesce(l.h_working, true)
-                ELSE h.ext_limit ~ 'w[dh]$' END AS h_working,
-           l.k_minutes AS k_limit, coalesce(l.k_working, true) AS k_working
+           {limits}
     FROM cohort c
     LEFT JOIN hist h ON h.case_id = c.id
     LEFT JOIN lim l ON l.key = c.category_key
@@ -74,21 +63,10 @@ SELECT t.id AS case_id, t.created_at, t.closed_at, t.is_closed, t.category_key, 
              ELSE date_part('epoch', t.chk_at - t.fb_at) / 60.0 END) AS check_min
 FROM timed t
 -- @aggregates
-min(h.at) FILTER (WHERE h.action = 'report') AS rep_at,
-min(h.actor) FILTER (WHERE h.action = 'report') AS reporter,
-min(h.role) FILTER (WHERE h.action = 'report') AS reporter_role,
-min(h.at) FILTER (WHERE h.action = 'verify') AS ver_at,
-min(h.actor) FILTER (WHERE h.action = 'verify') AS verifier,
-min(h.at) FILTER (WHERE h.action = 'void') AS void_at,
-min(h.at) FILTER (WHERE h.action = 'register') AS reg_at,
-max(h.at) FILTER (WHERE h.action = 'dispatch') AS disp_at,
-min(h.at) FILTER (WHERE h.action = 'feed_back') AS fb_at,
-min(h.at) FILTER (WHERE h.action = 'check') AS chk_at,
-min(h.actor) FILTER (WHERE h.action = 'check') AS checker,
 array_agg(h.at ORDER BY h.at, h.id) FILTER (WHERE h.action = 'rework') AS rework_at,
-max(h.details ->> 'new_limit') FILTER (WHERE h.action = 'extend') AS ext_limit,
 array_agg(h.at ORDER BY h.at, h.id) FILTER (WHERE h.action = 'send_back') AS send_back_at,
-array_agg(h.details ->> 'refused_by' ORDER BY h.at, h.id) FILTER (WHERE h.action = 'send_back') AS send_back_by
+array_agg(h.details ->> 'refused_by' ORDER BY h.at, h.id) FILTER (WHERE h.action = 'send_back')
+    AS send_back_by
 -- @range
 SELECT h.case_id, {aggregates}
 FROM case_history h
