@@ -68,9 +68,10 @@ _ACTIONS = ", ".join(f"'{a}'" for a in ("report", "verify", "void", "register", 
                                          "send_back"))
 
 
-def limits_sql() -> str:
-    """The "base" step's limit columns (sql/limits.sql, its heading comment left out)."""
-    return "\n".join(line for line in _sql_file("limits").splitlines()
+def fragment(name: str) -> str:
+    """A piece of SQL shared by facts.sql and store.sql (its heading comment left out):
+    ``inputs`` (the calendar and limit CTEs), ``limits`` (the "base" step's limit columns)."""
+    return "\n".join(line for line in _sql_file(name).splitlines()
                      if not line.startswith("--"))
 
 
@@ -111,7 +112,8 @@ def fact_sql(cal: WorkingCalendar, party_filter: str = "") -> str:
     laterals, marks = timed_laterals(cal, INSTANTS)
     end = "CAST(:end AS timestamptz)"
     return _sql_file("facts").format(
-        instants=laterals, party_filter=party_filter, limits=limits_sql(),
+        instants=laterals, party_filter=party_filter, inputs=fragment("inputs"),
+        limits=fragment("limits"),
         hist=history_sql("probe" if party_filter else "range"),
         parked_reg=_parked(cal, "b.reg_at", f"least(b.closed_at, {end})", "b.working"),
         parked_disp=_parked(cal, "b.disp_at", f"least(b.fb_at, {end})", "b.h_working"),

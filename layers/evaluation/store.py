@@ -39,8 +39,8 @@ from layers.evaluation.facts import (
     _WORKING,
     _parked,
     _sql_file,
+    fragment,
     limit_params,
-    limits_sql,
     timed_laterals,
     whole_history_aggregates,
 )
@@ -77,7 +77,8 @@ def store_sql(cal: WorkingCalendar, shape: str, source: str) -> str:
     hist = sections[shape].strip().format(aggregates=aggregates, actions=_ACTIONS)
     laterals, marks = timed_laterals(cal, _INSTANTS)
     return body.format(
-        source=source, hist=hist, instants=laterals, limits=limits_sql(),
+        source=source, hist=hist, instants=laterals, inputs=fragment("inputs"),
+        limits=fragment("limits"),
         parked_reg=_parked(cal, "b.reg_at", "coalesce(b.closed_end, b.reg_at)", "b.working"),
         parked_disp=_parked(cal, "b.disp_at", "coalesce(b.fb_at, b.disp_at)", "b.h_working"),
         **marks)

@@ -10,16 +10,7 @@
 -- party's explanation), "parked_disp" / "parked_reg" parked working minutes inside a span,
 -- "hist" the history of the cohort (sql/history.sql: one range scan for a whole city, one
 -- index probe per case for one party).
-WITH cal AS MATERIALIZED (
-    SELECT CAST(:workday AS boolean[]) AS workday, CAST(:cum AS float8[]) AS cum,
-           CAST(:first AS date) AS first
-), lim AS (
-    SELECT * FROM unnest(CAST(:cat_keys AS text[]), CAST(:cat_minutes AS float8[]),
-                         CAST(:cat_working AS boolean[]), CAST(:h_minutes AS float8[]),
-                         CAST(:h_working AS boolean[]), CAST(:k_minutes AS float8[]),
-                         CAST(:k_working AS boolean[]))
-        AS t(key, minutes, working, h_minutes, h_working, k_minutes, k_working)
-), cohort AS MATERIALIZED (
+WITH {inputs}), cohort AS MATERIALIZED (
     SELECT c.id, c.category_key, c.grid_code, c.community_code, c.street_code,
            c.district_code, c.department_code, c.state, c.source, c.created_at,
            CASE WHEN c.state = 'closed' THEN c.closed_at END AS closed_at,

@@ -4,16 +4,7 @@
 -- c), "hist" their history (one id-range scan for a rebuild chunk, one probe per case for a
 -- refresh), "instants" / "w_<name>" / "parked_*" as in facts.sql. Not counted: merged cases
 -- and cases outside every grid (no evaluation counts them).
-WITH cal AS MATERIALIZED (
-    SELECT CAST(:workday AS boolean[]) AS workday, CAST(:cum AS float8[]) AS cum,
-           CAST(:first AS date) AS first
-), lim AS (
-    SELECT * FROM unnest(CAST(:cat_keys AS text[]), CAST(:cat_minutes AS float8[]),
-                         CAST(:cat_working AS boolean[]), CAST(:h_minutes AS float8[]),
-                         CAST(:h_working AS boolean[]), CAST(:k_minutes AS float8[]),
-                         CAST(:k_working AS boolean[]))
-        AS t(key, minutes, working, h_minutes, h_working, k_minutes, k_working)
-), cohort AS MATERIALIZED (
+WITH {inputs}), cohort AS MATERIALIZED (
     SELECT c.id, c.category_key, c.grid_code, c.community_code, c.street_code,
            c.district_code, c.department_code, c.source, c.created_at, c.closed_at,
            c.state = 'closed' AS is_closed, c.parked_intervals, c.parked_since,
