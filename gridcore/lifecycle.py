@@ -400,6 +400,14 @@ def plan(facts: CaseFacts, action: str, role: str, payload: dict[str, Any],
     return _plan_updates(facts, act, t, payload, now)
 
 
+def accepted_by(step: Plan, facts: CaseFacts, actor: str, role: str) -> None:
+    """签收: the handler who accepts a case holds it — it is assigned to them (as a team
+    leader's 指派 would), unless a leader has already assigned it to someone."""
+    if step.action is Action.ACCEPT and facts.assignee is None \
+            and role == Role.DEPARTMENT_HANDLER.value and actor:
+        step.updates["assignee"] = actor
+
+
 def _check_override(facts: CaseFacts, payload: dict[str, Any]) -> None:
     """Dispatching elsewhere than the proposal (改派) is the dispatcher's call, with a reason
     that stays in the history: the proposal names the rule, the override must name why."""

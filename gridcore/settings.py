@@ -136,6 +136,9 @@ class CaseSettings(Section):
     # a grid of open311_public_precision_m metres (0: as reported).
     open311_public_feed: bool = False
     open311_public_precision_m: float = Field(0.0, ge=0)
+    # A point-only Open311 request shows the nearest address of the address layer within
+    # this many metres as its address_string, flagged as derived (0: none).
+    open311_reverse_geocode_m: float = Field(50.0, ge=0)
     dedup_window_h: float = 72.0
     # Groups of reports a process reads and works out at once (api.intake_groups), plus one
     # that may be writing meanwhile; one is the fastest (benchmarks/README.md, "Design figures").

@@ -152,7 +152,7 @@ def _in_area(body: dict[str, Any], area: str) -> dict[str, Any]:
 def _hotspot_body(engine: Engine, data: BriefingData, lang: str, cal: WorkingCalendar
                   ) -> dict[str, Any]:
     with engine.connect() as conn:
-        grids = [g for g in shapes(conn, "grid") if g["key"].startswith(data.area_code)]
+        grids = shapes(conn, "grid", data.area_code)
     values = np.array([data.grid_cases.get(g["key"], 0) for g in grids], dtype=float)
     # quantiles, not natural breaks: FisherJenks is O(k·n²) in pure Python without numba
     # (minutes for 20,000 grids); tied counts are merged by classify; counts get whole-number
@@ -239,7 +239,7 @@ def briefing_html(engine: Engine, cases: CaseSettings, model: EvaluationModel,
     made = datetime.now(UTC).astimezone(cal.tz).date().isoformat()
     window = f"{period.first.isoformat()}/{period.after.isoformat()}"
     health_body, _ = _collection(engine, cases, "total", window, "grid", "quantiles", 5, None,
-                                 None, lang)
+                                 None, lang, data.area_code)
     health_map = figure_png(map_figure(engine, _in_area(health_body, data.area_code), lang,
                                        made))
     hot_map = figure_png(map_figure(engine, _hotspot_body(engine, data, lang, cal), lang,

@@ -30,6 +30,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import Engine, text
 
 from api.deps import EngineDep, ReadEngineDep, SettingsDep
+from api.i18n import translate
 from api.naming import indicator_name
 from api.ogc import base_url
 from api.pages import request_language
@@ -66,6 +67,14 @@ def _model_from(path: str) -> EvaluationModel:
     from pathlib import Path
 
     return EvaluationModel.from_dict(json.loads(Path(path).read_text("utf-8")))
+
+
+def source_note(model: EvaluationModel, lang: str) -> str:
+    """Where the indicators come from, in the caller's language: the shipped indicators' note
+    from the message catalogue; a city's own indicator file's note as the city wrote it."""
+    if model.source_note == _default_model().source_note:
+        return translate(lang, "briefing.source_note")
+    return model.source_note
 
 
 def _opt(x: float | None) -> float | None:
@@ -179,7 +188,7 @@ def indicators(request: Request, settings: SettingsDep, viewer: Viewer) -> dict[
     viewer.require("evaluation.read")
     model = evaluation_model(settings)
     lang = request_language(request)
-    return {"source_note": model.source_note, "reach_days": model.reach_days,
+    return {"source_note": source_note(model, lang), "reach_days": model.reach_days,
             "verify_limit": str(model.verify_limit),
             "appeals": {"window_working_days": settings.evaluation.appeal_window_days,
                         "decision_working_days": settings.evaluation.appeal_decision_days},
@@ -263,7 +272,7 @@ def ranking(request: Request, kind: Kind, engine: ReadEngineDep, settings: Setti
     w = p.window(cal.timezone)
     return {"kind": kind, "level": ev.level,
             "period": {"label": str(p), "start": w.start.isoformat(), "end": w.end.isoformat()},
-            "count": len(visible), "no_data": ev.no_data, "source_note": model.source_note,
+            "count": len(visible), "no_data": ev.no_data, "source_note": source_note(model, lang),
             "parties": ranking_rows(ev, lang, visible, base_url(request) + "/")}
 
 
@@ -297,4 +306,4 @@ def party(request: Request, kind: Kind, code: str, engine: ReadEngineDep, settin
             "driver": _driver(ev, code, lang), "terms": _terms(ev, code, lang),
             "aggregates": aggregates, "no_data": ev.no_data,
             "appeals": list_appeals(engine, kind, code, now=datetime.now(UTC)),
-            "source_note": model.source_note}
+            "source_note": source_note(model, lang)}

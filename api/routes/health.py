@@ -218,7 +218,10 @@ def rankings(request: Request, engine: ReadEngineDep, cases: CaseSettingsDep,
 
 def _collection(engine: ReadEngineDep, cases: CaseSettings, index: str, window: str, level: str,
                 scheme: str, k: int, breaks: str | None, weights: str | None,
-                lang: str = i18n.DEFAULT_LANGUAGE) -> tuple[dict[str, Any], Window]:
+                lang: str = i18n.DEFAULT_LANGUAGE, area: str = ""
+                ) -> tuple[dict[str, Any], Window]:
+    """The choropleth of a level (classes over all its keys; features only inside ``area``,
+    a code prefix, when given: a briefing maps one district)."""
     check_level(level)
     cal = cases.working_calendar
     w, model = _window(window, cal), model_for(weights)
@@ -239,7 +242,7 @@ def _collection(engine: ReadEngineDep, cases: CaseSettings, index: str, window: 
                        no_data_label=i18n.translate(lang, "health.no_data"), integer=counts)
     colours = {c["class"]: c["colour"] for c in classes.legend}
     with engine.connect() as conn:
-        geoms = shapes(conn, level)
+        geoms = shapes(conn, level, area)
     pos = {c: i for i, c in enumerate(table.codes)}
     features: list[dict[str, Any]] = []
     xs: list[float] = []

@@ -38,14 +38,17 @@ def my_tasks(request: Request, viewer: Viewer,
                  "feed_back, sent_back, register, dispatch, close, overdue)"))] = None,
              after: Annotated[str | None, Query(max_length=200,
                                                 description="the `next` of a page")] = None,
-             limit: Annotated[int, Query(ge=1, le=500)] = 50) -> Response:
+             limit: Annotated[int, Query(ge=1, le=500)] = 50,
+             mine: Annotated[bool, Query(description=(
+                 "a department's worklist: only the cases I hold (accepted by me or "
+                 "assigned to me by my team leader) or nobody holds yet"))] = False) -> Response:
     viewer.require("case.read")
     state = request.app.state
     worklist = worklist_for(viewer.role)
     page = tasks(state.engine, state.settings.cases, viewer, worklist,
-                 parse_tasks(task, worklist), after, limit)
+                 parse_tasks(task, worklist), after, limit, mine=mine)
     return FastJSONResponse({"role": worklist.role.value, "tasks": list(worklist.tasks),
-                             **page, "next": _next(request, page["next"])},
+                             "mine": mine, **page, "next": _next(request, page["next"])},
                             headers={"Cache-Control": "no-store"})
 
 

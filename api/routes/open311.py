@@ -26,6 +26,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import Response
+from sqlalchemy import Engine
 
 from api import georeport as fmt311
 from api.deps import CaseSettingsDep, EngineDep, ReadEngineDep
@@ -38,8 +39,10 @@ from gridcore.errors import GridcoreError, Unauthenticated, ValidationError
 from gridcore.intake import Filing, Report
 from gridcore.lifecycle import OPEN_STATES, TERMINAL_STATES, State
 from gridcore.security.access import Principal
+from gridcore.settings import CaseSettings
 from gridcore.taxonomy import default_taxonomy, sensitive_classes
 from layers.cases.queries import CaseFilter, list_cases
+from layers.channels.reverse import nearest_addresses
 from spatial.measure import coarsen
 
 router = APIRouter(prefix="/open311/v2", tags=["open311"])
@@ -189,7 +192,29 @@ def _public(request: Request, item: dict[str, Any]) -> dict[str, Any]:
     if metres > 0:
         item["long"], item["lat"] = coarsen(item["long"], item["lat"], metres)
     item["address"] = ""  # a street address would undo the rounding
+    for key in ("address_derived", "address_distance_m"):
+        item["extended_attributes"].pop(key, None)
     return item
+
+
+def _with_addresses(engine: Engine, settings: CaseSettings, cases: list[dict[str, Any]],
+                    items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A request reported by its point alone gets the nearest address of the address layer
+    (within GRIDCORE_OPEN311_REVERSE_GEOCODE_M) as its address_string, flagged as
+    derived in extended_attributes with its distance."""
+    points = [(c["id"], c["location"]["lon"], c["location"]["lat"]) for c in cases
+              if not c.get("address") and c["location"]["lon"] is not None]
+    if not points:
+        return items
+    with engine.connect() as conn:
+        found = nearest_addresses(conn, points, settings.open311_reverse_geocode_m)
+    for case, item in zip(cases, items, strict=True):
+        if case["id"] in found:
+            label, metres = found[case["id"]]
+            item["address"] = label
+            item["extended_attributes"].update(
+                {"address_derived": True, "address_distance_m": round(metres, 1)})
+    return items
 
 
 def _page_link(request: Request, last: int | str | None) -> dict[str, str]:
@@ -231,7 +256,8 @@ def get_requests(request: Request, fmt: str, engine: ReadEngineDep, settings: Ca
         cases, last = list_cases(engine, settings, f, after=after, limit=limit)
     except GridcoreError as exc:
         return _error(exc, fmt)
-    items = [fmt311.service_request(c, lang) for c in cases]
+    items = _with_addresses(engine, settings, cases,
+                            [fmt311.service_request(c, lang) for c in cases])
     if public:
         items = [_public(request, item) for item in items]
     return fmt311.render(items, fmt, "service_requests", "request",
@@ -252,6 +278,7 @@ def get_request(request: Request, request_id: str, fmt: str, engine: EngineDep,
         return _error(exc, fmt)
     if not cases:  # none, or not this caller's to read: the same answer
         return missing
-    item = fmt311.service_request(cases[0], request_language(request))
+    item = _with_addresses(engine, settings, cases,
+                           [fmt311.service_request(cases[0], request_language(request))])[0]
     return fmt311.render([_public(request, item) if public else item], fmt,
                          "service_requests", "request")

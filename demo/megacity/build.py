@@ -34,9 +34,11 @@ from demo.megacity.layout import CITY_PREFIX, Ground, build_ground, describe
 from demo.org import DEPARTMENTS, EVENT_DEPARTMENT, EVENT_MAJOR_DEPARTMENT, PART_DEPARTMENTS
 from gridcore.calendar import WorkingCalendar
 from gridcore.dispatch import DispatchRule
+from gridcore.evaluation import EvaluationModel
 from gridcore.taxonomy import Taxonomy, default_taxonomy
 from layers.db.bulk import deferred_indexes
 from layers.db.partitions import ensure_years
+from layers.evaluation.store import rebuild as rebuild_eval_facts
 from layers.exchange.imports import load_areas, load_departments, load_grids, load_parts
 from layers.grids.dispatch_rules import replace_rules
 from layers.health.days import rebuild as rebuild_days
@@ -331,8 +333,11 @@ def build(engine: Engine, opts: Options, echo: Callable[[str], None] = print) ->
                              lambda: _places(conn, ground, city, first, opts.seed))
     timings.run(f"cases and history ({opts.cases:,})", echo,
                 lambda: _write_cases(engine, places, opts, taxonomy, echo))
-    rows = timings.run("health day aggregates", echo, lambda: rebuild_days(
-        engine, WorkingCalendar.chinese(opts.end.tzinfo.key if isinstance(
-            opts.end.tzinfo, ZoneInfo) else "Asia/Shanghai")))
+    cal = WorkingCalendar.chinese(opts.end.tzinfo.key if isinstance(
+        opts.end.tzinfo, ZoneInfo) else "Asia/Shanghai")
+    rows = timings.run("health day aggregates", echo, lambda: rebuild_days(engine, cal))
     echo(f"    {rows:,} grid × class × day rows")
+    rows = timings.run("evaluation facts", echo, lambda: rebuild_eval_facts(
+        engine, cal, EvaluationModel.default()))
+    echo(f"    {rows:,} cases")
     return timings

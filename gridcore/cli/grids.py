@@ -57,12 +57,19 @@ def check(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json")] =
           aggregates: Annotated[bool, typer.Option(
               "--aggregates", help="check city health's day aggregates against a recount "
                                    "from the cases instead")] = False,
+          evaluation: Annotated[bool, typer.Option(
+              "--evaluation", help="check the per-case evaluation facts against a recount "
+                                   "from the cases' history")] = False,
           repair: Annotated[bool, typer.Option(
-              "--repair", help="with --aggregates: count them all again from the cases "
+              "--repair", help="with --aggregates or --evaluation: count them all again "
                                "first")] = False) -> None:
     """Topology of the current unit grids: overlaps, gaps, grids outside their community,
     invalid geometries, code prefixes; or (--aggregates) city health's day aggregates against a
-    recount from the cases. Exits 1 when a problem is found."""
+    recount from the cases; or (--evaluation) the per-case evaluation facts against a recount
+    from the history. Exits 1 when a problem is found."""
+    if evaluation:
+        _check_evaluation(ctx, as_json, repair)
+        return
     if aggregates:
         _check_aggregates(ctx, as_json, repair)
         return
@@ -97,6 +104,36 @@ def _check_aggregates(ctx: typer.Context, as_json: bool, repair: bool) -> None:
                 typer.echo(f"  {name}: " + json.dumps(row, ensure_ascii=False, default=str))
         typer.echo("ok: the day aggregates equal a recount from the cases" if result.ok else
                    "MISMATCH: run gridcore check --aggregates --repair")
+    if not result.ok:
+        raise typer.Exit(1)
+
+
+def _check_evaluation(ctx: typer.Context, as_json: bool, repair: bool) -> None:
+    from gridcore.evaluation import EvaluationModel
+    from layers.evaluation import store
+
+    config = settings(ctx)
+    path = config.evaluation.evaluation_indicators
+    model = (EvaluationModel.from_dict(json.loads(Path(path).read_text("utf-8"))) if path
+             else EvaluationModel.default())
+    cal, eng = config.cases.working_calendar, engine(ctx)
+    if repair:
+        rows = store.rebuild(eng, cal, model)
+        typer.echo(f"evaluation facts counted again from the history: {rows:,} cases")
+    result = store.check(eng, cal, model)
+    if as_json:
+        typer.echo(json.dumps(result.as_dict(), ensure_ascii=False, indent=2, default=str))
+    else:
+        typer.echo(f"evaluation facts: {result.rows:,} cases, {result.dirty:,} waiting for "
+                   "their recount" + ("" if result.basis_ok else
+                                      "; built on another calendar or other time limits"))
+        for name, ids in (("recounted differently or not stored", result.missing),
+                          ("stored differently or not recounted", result.extra)):
+            if ids:
+                typer.echo(f"  {name}: cases {', '.join(map(str, ids[:20]))}"
+                           + (" …" if len(ids) > 20 else ""))
+        typer.echo("ok: the evaluation facts equal a recount from the history" if result.ok
+                   else "MISMATCH: run gridcore check --evaluation --repair")
     if not result.ok:
         raise typer.Exit(1)
 

@@ -30,6 +30,7 @@ from gridcore.lifecycle import (
     Member,
     Plan,
     State,
+    accepted_by,
     changes,
     check_assignment,
     check_photos,
@@ -143,6 +144,7 @@ def take_step(conn: Connection, settings: CaseSettings, resolver: Resolves, case
               for r, p in zip(photo_roles(len(photos), "before" in given), photos,
                               strict=True))]}
     step = plan(facts, action, role, payload, now)
+    accepted_by(step, facts, actor, role)
     check_photos(step, len(photos), settings.max_photos)
     _look_up(conn, step, facts, actor, role)
     reproposal = None

@@ -72,6 +72,17 @@ def _conditions(worklist: Worklist, principal: Principal, tasks: set[Task] | Non
     return where
 
 
+def _only_mine(worklist: Worklist, principal: Principal, mine: bool) -> str:
+    if not mine:
+        return ""
+    if not worklist.by_department:
+        raise ValidationError("mine narrows a department's worklist to the cases assigned to "
+                              "its handler; this worklist is already the user's own",
+                              field="mine", value=True, role=worklist.role.value)
+    # not held by another handler: assigned to me, or not yet taken (accepting takes it)
+    return " AND (c.assignee IS NULL OR c.assignee = :assignee)"
+
+
 def _no_user(principal: Principal) -> Any:
     """The principal's scope without "the cases I filed": a task is where one works."""
     from dataclasses import replace
@@ -81,11 +92,14 @@ def _no_user(principal: Principal) -> Any:
 
 def tasks(engine: Engine, settings: CaseSettings, principal: Principal, worklist: Worklist,
           wanted: set[Task] | None = None, after: str | None = None, limit: int = 50,
-          now: datetime | None = None) -> dict[str, Any]:
-    """One page of the user's worklist, the cursor of the next, and the count per task."""
+          now: datetime | None = None, mine: bool = False) -> dict[str, Any]:
+    """One page of the user's worklist, the cursor of the next, and the count per task;
+    ``mine``: a department's cases held by this handler (accepted by them or 指派 to them)
+    or by nobody yet — not those another handler holds."""
     now = now or datetime.now(UTC)
     params: dict[str, Any] = {"now": now, "limit": limit + 1}
-    where = _conditions(worklist, principal, wanted, params)
+    only = _only_mine(worklist, principal, mine)
+    where = _conditions(worklist, principal, wanted, params) + only
     page_where = where
     if after:
         due, params["after_id"] = decode_cursor(after)
@@ -99,7 +113,9 @@ def tasks(engine: Engine, settings: CaseSettings, principal: Principal, worklist
     # The counts are of every task of the role, whichever the page shows: the tabs of a
     # worklist show them all.
     count_params: dict[str, Any] = {"now": now}
-    every = _conditions(worklist, principal, None, count_params)
+    every = _conditions(worklist, principal, None, count_params) + only
+    if only:
+        params["assignee"] = count_params["assignee"] = principal.name
     count_sql = f"SELECT c.state, count(*) AS n FROM case_record c WHERE {every} GROUP BY 1"
     with engine.connect() as conn:
         rows: list[Any] = list(conn.execute(text(sql), params).mappings())

@@ -6,6 +6,7 @@ and without the approved appeals.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import numpy as np
@@ -16,8 +17,8 @@ from gridcore.errors import NotFound, ValidationError
 from gridcore.evaluation import EvaluationModel, Kind, Period
 from gridcore.evaluation.model import OPTIONAL_DATA
 from gridcore.health import ScoreTable, score_grids
-from layers.evaluation import groups
-from layers.evaluation.facts import fact_params, load_facts
+from layers.evaluation import groups, store
+from layers.evaluation.facts import fact_params, load_facts, stored_source
 from layers.evaluation.patrol import patrol_columns
 
 AREA_LEVELS = {"district": 6, "street": 9, "community": 12}
@@ -116,16 +117,23 @@ def evaluate(engine: Engine, model: EvaluationModel, period: Period, cal: Workin
              wanted: list[tuple[str, str | None]]) -> dict[str, Evaluation]:
     """Every party of each (kind, level) in ``wanted`` — one cohort of facts for all."""
     window = period.window(cal.timezone)
+    stored = store.refresh(engine, cal, model)
     out = {}
     with engine.begin() as conn:
         conn.execute(text("SET LOCAL enable_mergejoin = off"))
-        load_facts(conn, window, cal, model)
+        # the stored facts of one kind are counted inline; more kinds share a table of them
+        source = None
+        if stored and len(wanted) == 1:
+            source = stored_source(conn, window, cal, model)
+        else:
+            load_facts(conn, window, cal, model, stored=stored)
         for kind_key, level in wanted:
             kind, level = model.kind(kind_key), check_level(kind_key, level)
             digits = AREA_LEVELS.get(str(level), 0)
             extra = _extra(conn, kind_key, window, cal, model)
             names = parties(conn, kind_key, level)
-            after, before = groups.count_both(conn, kind_key, digits, extra=extra)
+            after, before = groups.count_both(conn, kind_key, digits, extra=extra,
+                                              source=source)
             keys = sorted(set(names) | set(after))
             no_data, extra_cols = _no_data(conn, kind, model, keys, window)
             out[f"{kind_key}:{level}" if level else kind_key] = _score(
@@ -133,8 +141,24 @@ def evaluate(engine: Engine, model: EvaluationModel, period: Period, cal: Workin
     return out
 
 
-def _cohort_filter(conn: Connection, kind: str, level: str | None, code: str
+def _cohort_filter(conn: Connection, kind: str, level: str | None, code: str,
+                   stored: bool = False, reach: Any = None, end: Any = None
                    ) -> tuple[str, dict[str, Any]]:
+    """One party's cohort: SQL over the case (``c.``), or over the stored facts (``f.``)."""
+    if kind == "department" and stored:
+        # its cases, those it sent back, and those it was called to (吹哨) or assists (协同):
+        # fetched first by index, then read by case id
+        cases = [r[0] for r in conn.execute(text(
+            "SELECT case_id FROM case_eval_fact WHERE department_code = :p "
+            "AND created_at >= :reach AND created_at < :end UNION "
+            "SELECT case_id FROM case_eval_fact WHERE send_back_by IS NOT NULL "
+            "AND created_at >= :reach AND created_at < :end "
+            "AND send_back_by @> ARRAY[CAST(:p AS text)] UNION "
+            "SELECT case_id FROM case_whistle WHERE department_code = :p UNION "
+            "SELECT case_id FROM case_task WHERE department_code = :p"),
+            {"p": code, "reach": reach, "end": end})]
+        return "AND f.case_id = ANY(:party_cases)", {"party_cases": cases}
+    row = "f" if stored else "c"
     if kind == "department":
         return ("AND (c.department_code = :party_code OR (c.refused_departments <> '{}' "
                 "AND c.refused_departments @> ARRAY[CAST(:party_code AS varchar)]) "
@@ -143,11 +167,11 @@ def _cohort_filter(conn: Connection, kind: str, level: str | None, code: str
                 "OR EXISTS (SELECT 1 FROM case_task k WHERE k.case_id = c.id "
                 "AND k.department_code = :party_code))", {"party_code": code})
     if kind == "area":
-        return f"AND c.{level}_code = :party_code", {"party_code": code}
+        return f"AND {row}.{level}_code = :party_code", {"party_code": code}
     grids = [r[0] for r in conn.execute(text(
         "SELECT code FROM unit_grid WHERE gen_to IS NULL AND :w = ANY(worker_codes)"),
         {"w": code})]
-    return "AND c.grid_code = ANY(:party_grids)", {"party_grids": grids}
+    return f"AND {row}.grid_code = ANY(:party_grids)", {"party_grids": grids}
 
 
 def explain(engine: Engine, model: EvaluationModel, period: Period, cal: WorkingCalendar,
@@ -157,15 +181,21 @@ def explain(engine: Engine, model: EvaluationModel, period: Period, cal: Working
     kind, level = model.kind(kind_key), check_level(kind_key, level)
     digits = AREA_LEVELS.get(str(level), 0)
     window = period.window(cal.timezone)
+    stored = store.refresh(engine, cal, model)
     with engine.begin() as conn:
         names = parties(conn, kind_key, level)
         if code not in names:
             raise NotFound(f"no {level or kind_key} {code!r}", kind=kind_key, code=code)
-        where, params = _cohort_filter(conn, kind_key, level, code)
-        load_facts(conn, window, cal, model, where, params)
+        where, params = _cohort_filter(conn, kind_key, level, code, stored,
+                                       window.start - timedelta(days=model.reach_days),
+                                       window.end)
+        source = None
+        if stored:
+            source = stored_source(conn, window, cal, model, where, params)
+        else:
+            load_facts(conn, window, cal, model, where, params)
         extra = _extra(conn, kind_key, window, cal, model)
-        after, before = groups.count_both(conn, kind_key, digits, code, extra)
-        listed = groups.members(conn, kind_key, code, digits, extra)
+        after, before, listed = groups.explained(conn, kind_key, code, digits, extra, source)
         no_data, extra_cols = _no_data(conn, kind, model, [code], window)
     result = _score(kind, period, level, {code: names[code]}, after, before, extra_cols,
                     no_data)

@@ -68,6 +68,20 @@ _ACTIONS = ", ".join(f"'{a}'" for a in ("report", "verify", "void", "register", 
                                          "send_back"))
 
 
+def fragment(name: str) -> str:
+    """A piece of SQL shared by facts.sql and store.sql (its heading comment left out):
+    ``inputs`` (the calendar and limit CTEs), ``limits`` (the "base" step's limit columns)."""
+    return "\n".join(line for line in _sql_file(name).splitlines()
+                     if not line.startswith("--"))
+
+
+def whole_history_aggregates() -> list[str]:
+    """history.sql's per-case aggregates that do not depend on the window's start (what the
+    stored facts keep of the whole history; store.sql adds the reworks' and send-backs' times)."""
+    section = _sql_file("history").split("\n-- @aggregates\n", 1)[1].split("\n-- @", 1)[0]
+    return [a for a in section.strip().split(",\n") if ":start" not in a]
+
+
 def history_sql(shape: str) -> str:
     """The cohort's history: ``range`` (a whole city: one scan of the cohort's id range) or
     ``probe`` (one party: one index probe per case)."""
@@ -77,23 +91,61 @@ def history_sql(shape: str) -> str:
     return sections[shape].strip().format(aggregates=aggregates, actions=_ACTIONS)
 
 
-@cache
-def fact_sql(cal: WorkingCalendar, party_filter: str = "") -> str:
+def timed_laterals(cal: WorkingCalendar, instants: dict[str, str]
+                   ) -> tuple[str, dict[str, str]]:
+    """Lateral joins giving each instant's local day and minute of day, and per instant
+    ``w_<name>`` its cumulative working minutes (the "timed" step of facts.sql and store.sql)."""
     laterals = []
     marks: dict[str, str] = {}
-    for name, expr in INSTANTS.items():
+    for name, expr in instants.items():
         laterals.append(
             f"CROSS JOIN LATERAL (SELECT ({expr}) AT TIME ZONE :tz AS l) AS {name}_l\n"
             f"    CROSS JOIN LATERAL (SELECT {name}_l.l::date - cal.first + 1 AS {name}_day, "
             f"date_part('epoch', {name}_l.l::time) / 60.0 AS {name}_tod) AS {name}_x")
         marks[f"w_{name}"] = cumulative(cal, f"{name}_x.{name}")
+    return "\n    ".join(laterals), marks
+
+
+@cache
+def fact_sql(cal: WorkingCalendar, party_filter: str = "") -> str:
+    """The cohort's facts recounted from its history (sql/facts.sql)."""
+    laterals, marks = timed_laterals(cal, INSTANTS)
     end = "CAST(:end AS timestamptz)"
     return _sql_file("facts").format(
-        instants="\n    ".join(laterals), party_filter=party_filter,
+        instants=laterals, party_filter=party_filter, inputs=fragment("inputs"),
+        limits=fragment("limits"),
         hist=history_sql("probe" if party_filter else "range"),
         parked_reg=_parked(cal, "b.reg_at", f"least(b.closed_at, {end})", "b.working"),
         parked_disp=_parked(cal, "b.disp_at", f"least(b.fb_at, {end})", "b.h_working"),
         **marks)
+
+
+@cache
+def window_sql(cal: WorkingCalendar, party_filter: str = "") -> str:
+    """The cohort's facts read from the stored per-case facts (sql/window.sql): the working
+    time used by the window's end or start only for a case still open at its end."""
+    end, start = "CAST(:end AS timestamptz)", "CAST(:start AS timestamptz)"
+
+    def parked(since: str, working: str) -> str:
+        return _parked(cal, since, end, working).replace("b.parked_", "t.parked_")
+
+    def used(at: str, since: str, working: str, park: bool) -> str:
+        minus = f" - {parked(since, working)}" if park else ""
+        return (f"(CASE WHEN {working} THEN {_inline(cal, at)} - {_inline(cal, since)}{minus} "
+                f"ELSE date_part('epoch', {at} - {since}) / 60.0{minus} END)")
+
+    open_close = "(t.reg_before_end AND (t.closed_end IS NULL OR t.closed_end >= :end))"
+    open_handle = "(t.disp_before_end AND (t.fb_at IS NULL OR t.fb_at >= :end))"
+    return _sql_file("window").format(
+        party_filter=party_filter,
+        used_close_end=f"CASE WHEN {open_close} THEN "
+                       f"{used(end, 't.reg_at', 't.working', True)} END",
+        used_close_start=f"CASE WHEN {open_close} THEN "
+                         f"{used(start, 't.reg_at', 't.working', False)} END",
+        used_handle_end=f"CASE WHEN {open_handle} THEN "
+                        f"{used(end, 't.disp_at', 't.h_working', True)} END",
+        used_handle_start=f"CASE WHEN {open_handle} THEN "
+                          f"{used(start, 't.disp_at', 't.h_working', False)} END")
 
 
 def limit_params(conn: Connection, cal: WorkingCalendar) -> dict[str, Any]:
@@ -124,12 +176,26 @@ def fact_params(conn: Connection, window: Window, cal: WorkingCalendar,
             **calendar_params(cal, Window(reach, window.end)), **limit_params(conn, cal)}
 
 
+def stored_source(conn: Connection, window: Window, cal: WorkingCalendar,
+                  model: EvaluationModel, party_filter: str = "",
+                  params: dict[str, Any] | None = None) -> tuple[str, dict[str, Any]]:
+    """The cohort's facts as a query over the stored per-case facts, with its parameters,
+    for counting inline (layers.evaluation.groups ``source``) instead of a temporary table."""
+    return window_sql(cal, party_filter), {**fact_params(conn, window, cal, model),
+                                           **(params or {})}
+
+
 def load_facts(conn: Connection, window: Window, cal: WorkingCalendar, model: EvaluationModel,
-               party_filter: str = "", params: dict[str, Any] | None = None) -> int:
+               party_filter: str = "", params: dict[str, Any] | None = None,
+               stored: bool = False) -> int:
     """Fill the temporary table ``eval_fact`` (dropped at commit: call inside a transaction)
-    with the cohort's facts; ``party_filter`` narrows the cohort (SQL over ``c.``, with its
-    parameters in ``params``). Returns the number of rows."""
+    with the cohort's facts — from the stored per-case facts when ``stored`` (the caller made
+    sure they are current: layers.evaluation.store.refresh), else recounted from the history;
+    ``party_filter`` narrows the cohort (SQL over ``c.``, the case, for the recount; over
+    ``f.``, the stored facts, otherwise), with its parameters in ``params``. Returns the
+    number of rows."""
     conn.execute(text("DROP TABLE IF EXISTS pg_temp.eval_fact"))
-    sql = "CREATE TEMP TABLE eval_fact ON COMMIT DROP AS\n" + fact_sql(cal, party_filter)
+    body = window_sql(cal, party_filter) if stored else fact_sql(cal, party_filter)
+    sql = "CREATE TEMP TABLE eval_fact ON COMMIT DROP AS\n" + body
     conn.execute(text(sql), {**fact_params(conn, window, cal, model), **(params or {})})
     return int(conn.execute(text("SELECT count(*) FROM eval_fact")).scalar_one())

@@ -143,6 +143,17 @@ CONDITIONS: dict[str, dict[str, str]] = {
 }
 
 
+# The facts counted: the temporary table eval_fact, or (``source``: SQL and its parameters)
+# the stored facts' query inline — one kind counted once needs no table written.
+Source = tuple[str, dict[str, Any]] | None
+
+
+def _from(sql: str, params: dict[str, Any], source: Source) -> tuple[str, dict[str, Any]]:
+    if source is None:
+        return sql, params
+    return sql.replace("FROM eval_fact f", f"FROM ({source[0]}) f"), {**source[1], **params}
+
+
 def _party(code: str | None) -> str:
     return "" if code is None else "WHERE key = :party"
 
@@ -151,7 +162,7 @@ _WAIVER = re.compile(r"\bw_[a-z_]+\b")
 
 
 def count_both(conn: Connection, kind: str, level_digits: int = 0, code: str | None = None,
-               extra: dict[str, Any] | None = None
+               extra: dict[str, Any] | None = None, source: Source = None
                ) -> tuple[dict[str, dict[str, float]], dict[str, dict[str, float]]]:
     """party → aggregate → count, with the approved appeals applied and without them, in one
     pass over the facts loaded in this transaction (without appeals every waiver is false)."""
@@ -161,8 +172,9 @@ def count_both(conn: Connection, kind: str, level_digits: int = 0, code: str | N
               for cond in CONDITIONS[kind].values()]
     sql = (f"{_ROWS[kind]}\nSELECT key, {', '.join(after + before)} FROM rows "
            f"{_party(code)} GROUP BY key")
-    result = conn.execute(text(sql), {"appeals": True, "n": level_digits, "party": code,
-                                      **(extra or {})})
+    sql, params = _from(sql, {"appeals": True, "n": level_digits, "party": code,
+                              **(extra or {})}, source)
+    result = conn.execute(text(sql), params)
     with_appeals: dict[str, dict[str, float]] = {}
     without: dict[str, dict[str, float]] = {}
     for row in result:
@@ -183,12 +195,14 @@ def count(conn: Connection, kind: str, appeals: bool, level_digits: int = 0,
 
 
 def members(conn: Connection, kind: str, code: str, level_digits: int = 0,
-            extra: dict[str, Any] | None = None) -> dict[str, list[int]]:
+            extra: dict[str, Any] | None = None, source: Source = None
+            ) -> dict[str, list[int]]:
     """aggregate → the ids of the cases it counts, for one party (appeals applied)."""
     flags = ", ".join(f"({cond}) AS {name}" for name, cond in CONDITIONS[kind].items())
     sql = f"{_ROWS[kind]}\nSELECT id, {flags} FROM rows {_party(code)} ORDER BY id"
-    result = conn.execute(text(sql), {"appeals": True, "n": level_digits, "party": code,
-                                      **(extra or {})})
+    sql, params = _from(sql, {"appeals": True, "n": level_digits, "party": code,
+                              **(extra or {})}, source)
+    result = conn.execute(text(sql), params)
     out: dict[str, list[int]] = {name: [] for name in CONDITIONS[kind]}
     names = list(CONDITIONS[kind])
     for row in result:
@@ -196,6 +210,38 @@ def members(conn: Connection, kind: str, code: str, level_digits: int = 0,
             if flag:
                 out[name].append(int(row[0]))
     return out
+
+
+def explained(conn: Connection, kind: str, code: str, level_digits: int = 0,
+              extra: dict[str, Any] | None = None, source: Source = None
+              ) -> tuple[dict[str, dict[str, float]], dict[str, dict[str, float]],
+                         dict[str, list[int]]]:
+    """One party in one pass over its rows: its counts with the approved appeals applied and
+    without them (as :func:`count_both`) and the cases behind each (as :func:`members`)."""
+    names = list(CONDITIONS[kind])
+    after = [f"({cond}) AS a_{name}" for name, cond in CONDITIONS[kind].items()]
+    before = [f"({_WAIVER.sub('false', cond)}) AS b_{name}"
+              for name, cond in CONDITIONS[kind].items()]
+    sql, params = _from(f"{_ROWS[kind]}\nSELECT id, {', '.join(after + before)} FROM rows "
+                        f"{_party(code)} ORDER BY id",
+                        {"appeals": True, "n": level_digits, "party": code, **(extra or {})},
+                        source)
+    listed: dict[str, list[int]] = {name: [] for name in names}
+    with_appeals = dict.fromkeys(names, 0.0)
+    without = dict.fromkeys(names, 0.0)
+    rows = 0
+    for row in conn.execute(text(sql), params):
+        rows += 1
+        flags = row[1:]
+        for i, name in enumerate(names):
+            if flags[i]:
+                listed[name].append(int(row[0]))
+                with_appeals[name] += 1
+            if flags[len(names) + i]:
+                without[name] += 1
+    if not rows:
+        return {}, {}, listed
+    return {code: with_appeals}, {code: without}, listed
 
 
 def columns(kind: str, keys: list[str], counted: dict[str, dict[str, float]]

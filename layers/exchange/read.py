@@ -117,6 +117,7 @@ def read_health(engine: Engine, window: str, level: str = "grid",
     frame = pd.DataFrame({"code": table.codes, **agg.columns,
                           **{f"value_{k}": v for k, v in table.values.items()},
                           **table.index_scores, "total": table.total})
-    geo = read_sql(engine, shapes_sql(level, geojson=False), {"n": check_level(level)},
+    geo = read_sql(engine, shapes_sql(level, geojson=False), {"n": check_level(level),
+                                                              "prefix": "%"},
                    geom_col="geometry").rename(columns={"key": "code"})
     return geo.merge(frame, on="code", how="right")

@@ -119,7 +119,12 @@ def test_indicators_are_documented_in_the_callers_language(client: TestClient,
     dept = {i["key"]: i for i in zh["kinds"]["department"]["indicators"]}
     assert dept["on_time_rate"]["name"] == "按时处置率"
     assert dept["on_time_rate"]["formula"] == "handled_on_time / due_timed"
-    assert "not verified" in zh["source_note"].lower() or "NOT verified" in zh["source_note"]
+    # the note on where the formulas come from, in the caller's language (the catalogue)
+    assert "尚未" in zh["source_note"] and "CJ/T 292-2008" in zh["source_note"]
+    assert "not verified" in en.json()["source_note"]
+    ranking = client.get("/evaluation/department", params={"period": PERIOD},
+                         headers={"X-Role": "manager", "Accept-Language": "en"}).json()
+    assert ranking["source_note"] == en.json()["source_note"]
     area = {i["key"]: i for i in en.json()["kinds"]["area"]["indicators"]}
     assert area["on_time_rate"]["name"] == "on-time closure rate"
 

@@ -41,10 +41,11 @@ async function loadTasks({ more = false } = {}) {
   if (!st.me) return;
   const p = new URLSearchParams({ task: st.tab, limit: '50' });
   if (more && st.next) p.set('after', new URL(st.next, location.href).searchParams.get('after'));
+  // only mine: a department's cases nobody else holds, filtered by the server (counts too)
+  if (st.onlyMine && st.me.role === 'department_handler') p.set('mine', 'true');
   const page = await api(`/me/tasks?${p}`);
   st.counts = page.counts || {};
-  let items = page.items || [];
-  if (st.onlyMine) items = items.filter((c) => !c.assignee || c.assignee === st.me.username);
+  const items = page.items || [];
   st.items = more ? [...st.items, ...items] : items;
   st.next = page.next;
   for (const k of TABS) {

@@ -10,16 +10,7 @@
 -- party's explanation), "parked_disp" / "parked_reg" parked working minutes inside a span,
 -- "hist" the history of the cohort (sql/history.sql: one range scan for a whole city, one
 -- index probe per case for one party).
-WITH cal AS MATERIALIZED (
-    SELECT CAST(:workday AS boolean[]) AS workday, CAST(:cum AS float8[]) AS cum,
-           CAST(:first AS date) AS first
-), lim AS (
-    SELECT * FROM unnest(CAST(:cat_keys AS text[]), CAST(:cat_minutes AS float8[]),
-                         CAST(:cat_working AS boolean[]), CAST(:h_minutes AS float8[]),
-                         CAST(:h_working AS boolean[]), CAST(:k_minutes AS float8[]),
-                         CAST(:k_working AS boolean[]))
-        AS t(key, minutes, working, h_minutes, h_working, k_minutes, k_working)
-), cohort AS MATERIALIZED (
+WITH {inputs}), cohort AS MATERIALIZED (
     SELECT c.id, c.category_key, c.grid_code, c.community_code, c.street_code,
            c.district_code, c.department_code, c.state, c.source, c.created_at,
            CASE WHEN c.state = 'closed' THEN c.closed_at END AS closed_at,
@@ -35,18 +26,7 @@ WITH cal AS MATERIALIZED (
     SELECT c.*, h.rep_at, h.reporter, h.reporter_role, h.ver_at, h.verifier, h.void_at,
            h.reg_at, h.disp_at, h.fb_at, h.chk_at, h.checker, coalesce(h.reworks, 0) AS reworks,
            coalesce(h.refused, '{{}}') AS refused,
-           l.minutes AS limit_min, coalesce(l.working, true) AS working,
-           -- a handling limit extended (延期) replaces the class's
-           coalesce(CASE substring(h.ext_limit FROM '[a-z]+$')
-                        WHEN 'wd' THEN CAST(substring(h.ext_limit FROM '^[0-9.]+') AS float8)
-                                       * :day_minutes
-                        WHEN 'wh' THEN CAST(substring(h.ext_limit FROM '^[0-9.]+') AS float8) * 60
-                        WHEN 'h' THEN CAST(substring(h.ext_limit FROM '^[0-9.]+') AS float8) * 60
-                        WHEN 'm' THEN CAST(substring(h.ext_limit FROM '^[0-9.]+') AS float8)
-                    END, l.h_minutes) AS h_limit,
-           CASE WHEN h.ext_limit IS NULL THEN coalesce(l.h_working, true)
-                ELSE h.ext_limit ~ 'w[dh]$' END AS h_working,
-           l.k_minutes AS k_limit, coalesce(l.k_working, true) AS k_working
+           {limits}
     FROM cohort c
     LEFT JOIN hist h ON h.case_id = c.id
     LEFT JOIN lim l ON l.key = c.category_key
