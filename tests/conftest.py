@@ -36,6 +36,8 @@ os.environ.setdefault("GRIDCORE_AUDIT_ANCHOR_FILE", str(
 # The supervision sweep (预警 · 自动督办) runs when a test asks it to, with the clock the test
 # chooses: a server's own sweep would warn and supervise the planted cases behind its back.
 os.environ.setdefault("GRIDCORE_SUPERVISION_INTERVAL_S", "0")
+# no scheduled learning in tests (issue 22): a test that wants it sets its own
+os.environ.setdefault("GRIDCORE_INTEL_LEARN_EVERY_H", "0")
 
 
 @pytest.fixture(scope="session")

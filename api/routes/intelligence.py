@@ -61,8 +61,9 @@ def _active(request: Request) -> ActiveModels:
 
 
 def _similar(request: Request) -> SimilarCases:
-    return _per_process(request, "similar_cases",
-                        lambda: SimilarCases(request.app.state.engine))
+    settings = request.app.state.settings
+    return _per_process(request, "similar_cases", lambda: SimilarCases(
+        request.app.state.engine, settings.intelligence.index_root(settings.database.data_dir)))
 
 
 def _none(kind: str) -> str:
