@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import getpass
 from datetime import datetime
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from sqlalchemy import Engine
 
 from gridcore.cli.common import audit_cli, engine, settings
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 
 def learn(ctx: typer.Context,

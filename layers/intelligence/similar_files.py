@@ -59,14 +59,23 @@ def publish(engine: Engine, root: Path) -> Published | None:
     if not cases:
         return None
     arrays, meta = SimilarIndex().build(cases).arrays()
-    base = folder_of(root, engine)
+    folder = write_version(folder_of(root, engine), arrays, meta, started)
+    size = sum(p.stat().st_size for p in folder.iterdir())
+    return Published(folder, int(meta["n"]), int(meta["last_id"]), size,
+                     (datetime.now(UTC) - started).total_seconds())
+
+
+def write_version(base: Path, arrays: dict[str, Any], meta: dict[str, Any],
+                  built_at: datetime) -> Path:
+    """Write one version of the index under ``base`` and make it ``current`` (atomically);
+    older versions go."""
     base.mkdir(parents=True, exist_ok=True)
-    name = f"v{started:%Y%m%dT%H%M%S%f}"
+    name = f"v{built_at:%Y%m%dT%H%M%S%f}"
     work = base / f"{name}.tmp"
     work.mkdir()
     for key, value in arrays.items():
         np.save(work / f"{key}.npy", np.ascontiguousarray(value))
-    meta = {**meta, "built_at": started.isoformat()}
+    meta = {**meta, "built_at": built_at.isoformat()}
     (work / "meta.json").write_text(json.dumps(meta, ensure_ascii=False), "utf-8")
     work.rename(base / name)
     link = base / "current.tmp"
@@ -76,9 +85,16 @@ def publish(engine: Engine, root: Path) -> Published | None:
     for old in base.iterdir():
         if old.name not in (name, "current") and old.is_dir():
             shutil.rmtree(old, ignore_errors=True)
-    size = sum(p.stat().st_size for p in (base / name).iterdir())
-    return Published(base / name, int(meta["n"]), int(meta["last_id"]), size,
-                     (datetime.now(UTC) - started).total_seconds())
+    return base / name
+
+
+def open_folder(folder: Path, mmap: bool = True) -> tuple[SimilarIndex, dict[str, Any]]:
+    """One version's index: memory-mapped read-only (``mmap=False``: read into this process's
+    own memory, as an index built in the process would be — the benchmark's comparison)."""
+    meta = json.loads((folder / "meta.json").read_text("utf-8"))
+    arrays = {k: np.load(folder / f"{k}.npy", mmap_mode="r" if mmap else None)
+              for k in SimilarIndex.ARRAYS}
+    return SimilarIndex.from_arrays(arrays, meta), meta
 
 
 def current(root: Path, engine: Engine) -> str | None:
@@ -92,10 +108,7 @@ def current(root: Path, engine: Engine) -> str | None:
 def open_version(root: Path, engine: Engine, version: str
                  ) -> tuple[SimilarIndex, dict[str, Any]] | None:
     """The published index ``version``, memory-mapped read-only (None if it is gone)."""
-    folder = folder_of(root, engine) / version
     try:
-        meta = json.loads((folder / "meta.json").read_text("utf-8"))
-        arrays = {k: np.load(folder / f"{k}.npy", mmap_mode="r") for k in SimilarIndex.ARRAYS}
+        return open_folder(folder_of(root, engine) / version)
     except OSError:
         return None
-    return SimilarIndex.from_arrays(arrays, meta), meta
