@@ -11,8 +11,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
+import pytest
 from sqlalchemy import Engine, text
+from typer.testing import CliRunner
 
+from gridcore.cli import app
 from gridcore.security.access import Scope
 from gridcore.settings import IntelligenceSettings, Settings
 from layers.intelligence import similar_files
@@ -121,3 +124,22 @@ def test_serve_runs_the_schedule(db: Engine, tmp_path: Path) -> None:
     with db.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM intel_model WHERE active")).scalar() == 1
     assert similar_files.current(tmp_path / "intel", db) is not None
+
+
+def test_learn_publishes_the_index_from_the_command_line(
+        db: Engine, tmp_path: Path, cli_env: dict[str, str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    plant(db)
+    root = tmp_path / "intel"
+    monkeypatch.setenv("GRIDCORE_INTEL_INDEX_DIR", str(root))
+    empty = CliRunner().invoke(app, ["learn", "--kind", "similar"])
+    assert empty.exit_code == 0 and "no case has a description" in empty.output
+    import_history(db, tmp_path, weeks=10)
+    result = CliRunner().invoke(app, ["learn", "--kind", "similar"])
+    assert result.exit_code == 0, result.output
+    assert "cases indexed" in result.output and "maps it read-only" in result.output
+    name = similar_files.current(root, db)
+    assert name is not None and name in result.output
+    with db.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM audit_log WHERE action = "
+                                 "'similar.publish' AND target = :t"), {"t": name}).scalar() == 1
