@@ -153,6 +153,8 @@ def test_the_forecast_is_a_layer_of_the_map(chromium: Any, learnt: str, db: Engi
                            timeout=30_000)
     assert page.is_visible("#forecast-legend")
     assert page.is_visible("#forecast-warning-key")
+    page.evaluate("() => window.gridcore.map.jumpTo({center: window.gridcore.gcj(116.405, "
+                  "39.9025), zoom: 15.5})")  # both grids in view
     settle(page)
     drawn = page.evaluate("() => window.gridcore.map.queryRenderedFeatures(undefined, "
                           "{layers: ['forecast-fill']}).map(f => f.properties.code)")
@@ -166,6 +168,14 @@ def test_the_forecast_is_a_layer_of_the_map(chromium: Any, learnt: str, db: Engi
     page.select_option("#f-class", "P0120")
     page.wait_for_function("() => window.gridcore.forecast.layer.category === 'P0120' && "
                            "document.body.dataset.forecast === '2'", timeout=30_000)
+    # another basemap is another style: the layer comes back on it
+    other = page.evaluate("() => [...document.querySelectorAll('#basemap option')]"
+                          ".map(o => o.value).find(v => v !== document.getElementById("
+                          "'basemap').value)")
+    assert other, "the map offers one basemap only"
+    page.select_option("#basemap", other)
+    page.wait_for_function("() => !!window.gridcore.map.getLayer('forecast-fill')",
+                           timeout=30_000)
     page.uncheck("#forecast-on")
     page.wait_for_function("() => document.body.dataset.forecast === 'off'")
     assert not page.evaluate("() => !!window.gridcore.map.getLayer('forecast-fill')")

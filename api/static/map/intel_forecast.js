@@ -67,7 +67,13 @@ function legend() {
 
 function paint() {
   const m = view.map;
-  if (!m || !m.isStyleLoaded()) return;
+  if (!m) return;
+  // Not isStyleLoaded(): it is false while any tile is loading, which would skip the layer.
+  // A style still being set (a new basemap) throws here, and its 'style.load' paints again.
+  try { draw(m); } catch (e) { /* the style is being replaced: style.load calls us */ }
+}
+
+function draw(m) {
   const has = !!m.getSource(SOURCE);
   if (!layer.on || !layer.data) {
     for (const id of ['forecast-fill', 'forecast-line', 'forecast-warning']) if (m.getLayer(id)) m.removeLayer(id);
