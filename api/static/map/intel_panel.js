@@ -80,6 +80,7 @@ function classifyHtml(c, a) {
   if (a.error) return `<p class="error">${esc(t('intel.failed', { error: a.error.message }))}</p>`;
   const predicted = c.category_source === 'predicted'
     ? `<p class="intel-flag" id="intel-predicted">${esc(t('intel.classify_predicted'))}</p>` : '';
+  if (a.empty) return `${predicted}<p class="muted">${esc(t('intel.classify_no_text'))}</p>`;
   if (!a.suggestions?.length) return `${predicted}<p class="muted">${esc(t('intel.no_model'))}</p>`;
   const [top, ...rest] = a.suggestions;
   const names = (s) => ({ name_zh: s.name_zh, name_en: s.name_en });
