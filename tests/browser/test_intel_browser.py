@@ -28,6 +28,7 @@ from tests.support.cases import GRID_001, GRID_002, INSIDE_001, INSIDE_002
 from tests.support.desk_browser import chromium, open_map, server, wait_state
 from tests.support.desk_city import PASSWORD, plant_desk, report
 from tests.support.intel_planting import import_history
+from tests.support.language import foreign_words
 
 __all__ = ["chromium", "server"]  # the fixtures, from tests.support.desk_browser
 
@@ -82,6 +83,7 @@ def test_the_dispatchers_panel_shows_the_suggestions(chromium: Any, learnt: str,
     assert items.count() == 10
     first = items.first.inner_text()
     assert "路灯维护公司" in first and "天办结" in first and "已处理" in first, first
+    assert foreign_words(page, "zh-CN") == []  # the chrome in one language, data marked
     page.locator("#intel-advice").scroll_into_view_if_needed()
     page.screenshot(path=str(artifacts / "intel_map_panel_zh.png"))
     # "dispatch as proposed": the panel's form with the model's department; not the rule's,
@@ -107,6 +109,7 @@ def test_the_dispatchers_panel_shows_the_suggestions(chromium: Any, learnt: str,
     assert "Suggested class" in en.inner_text("#intel-classify")
     assert "similar cases in" in en.inner_text("#intel-dispatch-reason")
     assert "closed in" in en.inner_text("#similar-list")
+    assert foreign_words(en, "en") == []
     en.locator("#intel-advice").scroll_into_view_if_needed()
     en.screenshot(path=str(artifacts / "intel_map_panel_en.png"))
     assert not en.errors, en.errors

@@ -122,16 +122,16 @@ function similarItem(s) {
     s.days_before !== null && s.days_before !== undefined ? t('intel.similar_days_before', { n: Math.round(s.days_before) }) : null,
   ].filter(Boolean).join(' · ');
   const end = [
-    o.department ? t('intel.similar_department', { name: o.department_name || o.department }) : null,
-    o.days_to_close !== null && o.days_to_close !== undefined ? t('intel.similar_closed_in', { n: o.days_to_close }) : t('intel.similar_open'),
-    o.rework ? t('intel.similar_rework', { n: o.rework }) : t('intel.similar_no_rework'),
-    o.imported_from ? t('intel.similar_imported', { system: o.imported_from }) : null,
+    o.department ? tHtml('intel.similar_department', { name: data(o.department_name || o.department) }) : null,
+    esc(o.days_to_close !== null && o.days_to_close !== undefined ? t('intel.similar_closed_in', { n: o.days_to_close }) : t('intel.similar_open')),
+    esc(o.rework ? t('intel.similar_rework', { n: o.rework }) : t('intel.similar_no_rework')),
+    o.imported_from ? tHtml('intel.similar_imported', { system: data(o.imported_from) }) : null,
   ].filter(Boolean);
   return `<li class="similar" data-similar="${s.id}">
     <div><span class="case-link" data-case="${s.id}">${data(s.public_no)}</span> ${data(catName(s.category))}
       <span class="muted">${esc(facts)}</span></div>
     <div class="similar-desc">${data(s.description || '—')}</div>
-    <div class="similar-end">${end.map((x) => esc(x)).join(' · ')}</div>
+    <div class="similar-end">${end.join(' · ')}</div>
     ${o.reply ? `<div class="similar-reply">${esc(t('intel.similar_reply'))}${data(o.reply)}</div>` : ''}</li>`;
 }
 
