@@ -64,7 +64,24 @@ def start(app: FastAPI) -> None:
             pass
 
     tasks.append(_every(notify.webhook_interval_s, deliver, hub.woken))
+    tasks.extend(_scheduled_learning(app))
     state.background = [asyncio.create_task(t) for t in tasks]
+
+
+def _scheduled_learning(app: FastAPI) -> list[Any]:
+    """定期学习: every process looks now and then; one learns when it is due (issue 22)."""
+    from datetime import timedelta
+
+    from layers.intelligence.schedule import run_if_due
+
+    settings = app.state.settings
+    intel = settings.intelligence
+    if intel.learn_every_h <= 0:
+        return []
+    every = timedelta(hours=intel.learn_every_h)
+    root = intel.index_root(settings.database.data_dir)
+    return [_every(intel.learn_check_s,
+                   lambda: run_if_due(app.state.engine, every, intel.kinds, root))]
 
 
 def stop(app: FastAPI) -> None:

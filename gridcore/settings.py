@@ -378,6 +378,39 @@ class ChannelSettings(Section):
     alarm_signature_tolerance_s: int = Field(300, ge=1)
 
 
+class IntelligenceSettings(Section):
+    """Learning from the case history (issue 22).
+
+    ``learn_every_h``: each server process checks every ``learn_check_s`` whether the last
+    scheduled learning is this old, and then one of them (a database lock) runs ``gridcore
+    learn`` for ``learn_kinds`` — a model worse than the active one is stored, never activated
+    — and publishes the similar-case index; 0 turns the schedule off (run ``gridcore learn``
+    yourself). ``index_dir``: where the published similar-case index files live (default
+    ``<data dir>/intel``), memory-mapped by every server process."""
+
+    ENV_PREFIX: ClassVar[str] = PREFIX + "INTEL_"
+
+    learn_every_h: float = Field(168.0, ge=0)
+    learn_check_s: float = Field(600.0, gt=0)
+    learn_kinds: str = "classify,dispatch,forecast,similar"
+    index_dir: Path | None = None
+
+    def index_root(self, data_dir: Path) -> Path:
+        return self.index_dir or data_dir / "intel"
+
+    @property
+    def kinds(self) -> list[str]:
+        return [k.strip() for k in self.learn_kinds.split(",") if k.strip()]
+
+    @model_validator(mode="after")
+    def _check(self) -> IntelligenceSettings:
+        unknown = set(self.kinds) - {"classify", "dispatch", "forecast", "similar"}
+        if unknown:
+            raise ValueError(f"GRIDCORE_INTEL_LEARN_KINDS: unknown {', '.join(sorted(unknown))}"
+                             "; classify, dispatch, forecast, similar")
+        return self
+
+
 class _Environment(PydanticBaseSettingsSource):
     """Every variable of the tree from ``os.environ``: a section's field under its section's
     prefix, a top-level field under ``GRIDCORE_``."""
@@ -441,6 +474,7 @@ class Settings(BaseSettings):
     demo: DemoSettings = Field(default_factory=DemoSettings)
     evaluation: EvaluationSettings = Field(default_factory=EvaluationSettings)
     channels: ChannelSettings = Field(default_factory=ChannelSettings)
+    intelligence: IntelligenceSettings = Field(default_factory=IntelligenceSettings)
 
     @classmethod
     def settings_customise_sources(cls, settings_cls: type[BaseSettings],

@@ -37,6 +37,8 @@ os.environ.setdefault("GRIDCORE_AUDIT_ANCHOR_FILE", str(
 # chooses: a server's own sweep would warn and supervise the planted cases behind its back.
 os.environ.setdefault("GRIDCORE_SUPERVISION_INTERVAL_S", "0")
 os.environ.setdefault("GRIDCORE_ESCALATION_INTERVAL_S", "0")  # a test turns it on
+# no scheduled learning in tests (issue 22): a test that wants it sets its own
+os.environ.setdefault("GRIDCORE_INTEL_LEARN_EVERY_H", "0")
 
 
 @pytest.fixture(scope="session")

@@ -25,7 +25,7 @@ from api.routes.categories import categories_etag
 from api.routes.static_files import STATIC
 
 router = APIRouter(tags=["field"], include_in_schema=False)
-NAMESPACES = ("common", "field", "problem")
+NAMESPACES = ("common", "field", "problem", "intel")
 THEME = "#005c63"
 # The app's own files (its shell), and what else the worker caches with them.
 APP_DIR = "field"

@@ -61,8 +61,9 @@ def _active(request: Request) -> ActiveModels:
 
 
 def _similar(request: Request) -> SimilarCases:
-    return _per_process(request, "similar_cases",
-                        lambda: SimilarCases(request.app.state.engine))
+    settings = request.app.state.settings
+    return _per_process(request, "similar_cases", lambda: SimilarCases(
+        request.app.state.engine, settings.intelligence.index_root(settings.database.data_dir)))
 
 
 def _none(kind: str) -> str:
@@ -199,6 +200,15 @@ class _RuleAnswer:
         self.reason = reason
 
 
+def _evidence(score: Any) -> dict[str, Any] | None:
+    """The reason as data, for pages that say it in their own language: the most specific
+    level (grid, community, street, district, class…) with enough cases, how many of them went
+    to this department, and how often it sent such cases back there."""
+    e = score.evidence
+    return None if e is None else {"level": e.level, "cases_there": e.cases_there,
+                                   "cases_total": e.cases_total, "sent_back": e.refusals}
+
+
 @router.get("/cases/{case_id}/dispatch-proposal",
             summary="Which department: the rules (权责清单) first, else the learned model")
 def dispatch_proposal(case_id: int, request: Request, engine: EngineDep,
@@ -239,8 +249,8 @@ def dispatch_proposal(case_id: int, request: Request, engine: EngineDep,
         "model": None if prediction is None else {
             **(row.public() if row else {}),
             "candidates": [{"department": c.department, "department_name": names.get(
-                c.department), "probability": round(c.probability, 4), "reason": c.reason()}
-                for c in prediction.candidates]},
+                c.department), "probability": round(c.probability, 4), "reason": c.reason(),
+                "evidence": _evidence(c)} for c in prediction.candidates]},
         "model_note": why, "excluded": list(refused)}
 
 

@@ -5,17 +5,21 @@ from __future__ import annotations
 
 import getpass
 from datetime import datetime
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from gridcore.cli.common import audit_cli, engine
+from gridcore.cli.common import audit_cli, engine, settings
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 
 def learn(ctx: typer.Context,
           kind: Annotated[str, typer.Option(
-              help="classify, dispatch, forecast, or several joined by commas")] =
-          "classify,dispatch,forecast",
+              help="classify, dispatch, forecast, similar (the similar-case index file every "
+                   "server process maps), or several joined by commas")] =
+          "classify,dispatch,forecast,similar",
           evaluate: Annotated[bool, typer.Option(
               "--evaluate", help="print the held-out scores only: store and activate nothing")]
           = False,
@@ -30,8 +34,10 @@ def learn(ctx: typer.Context,
 
     made = engine(ctx)
     kinds = [k.strip() for k in kind.split(",") if k.strip()]
+    index = "similar" in kinds
+    kinds = [k for k in kinds if k != "similar"]
     for item in run(made, kinds, evaluate_only=evaluate, since=since, force=force,
-                    trained_by=f"cli:{getpass.getuser()}"):
+                    trained_by=f"cli:{getpass.getuser()}") if kinds else []:
         typer.secho(f"{item.kind}:", bold=True)
         if item.trained is None:
             typer.echo(f"  not trained: {item.why}")
@@ -50,6 +56,24 @@ def learn(ctx: typer.Context,
         audit_cli(made, "model.learn", f"{item.kind} v{item.stored.version}",
                   {"activated": item.activated, "metric": t.metric, "score": t.score,
                    "why": item.why})
+    if index and not evaluate:
+        _publish_similar(ctx, made)
+
+
+def _publish_similar(ctx: typer.Context, made: Engine) -> None:
+    from layers.intelligence.similar_files import publish
+
+    tree = settings(ctx)
+    typer.secho("similar:", bold=True)
+    done = publish(made, tree.intelligence.index_root(tree.database.data_dir))
+    if done is None:
+        typer.echo("  no case has a description yet: no index")
+        return
+    typer.echo(f"  {done.cases:,} cases indexed in {done.seconds:.1f} s, "
+               f"{done.size_bytes / 2 ** 20:.1f} MiB in {done.folder} (every server process "
+               "maps it read-only at its next question)")
+    audit_cli(made, "similar.publish", done.folder.name,
+              {"cases": done.cases, "bytes": done.size_bytes})
 
 
 def forecast(ctx: typer.Context,

@@ -12,13 +12,19 @@ form) with two classic prunings —
   ``max_df`` of the cases (they rank nothing and have the longest posting lists);
 then the best ``candidates`` are rescored exactly and filtered (earlier than the query, inside
 the caller's scope). No I/O: the storage side gives texts and metadata and attaches outcomes.
+
+Shared between processes: ``arrays()`` gives the built index as plain arrays, which the storage
+side writes once; ``from_arrays`` takes them back — memory-mapped read-only files there, so every
+server process reads the same pages instead of holding its own ~1 GiB at 1 M cases. Such an
+index is frozen: cases added later go to a small in-process tail, scored by brute force.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -82,6 +88,9 @@ class SimilarIndex:
         self._place: NDArray[np.int32] = np.zeros(0, dtype=np.int32)
         self._at: NDArray[np.float64] = np.zeros(0)
         self._codes: dict[str, int] = {}
+        # from_arrays: the rows/cols above are another's read-only pages; additions go here
+        self._frozen = False
+        self._tail: sparse.csr_matrix | None = None
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -148,14 +157,61 @@ class SimilarIndex:
 
     def finish(self) -> None:
         """Make the appended batches searchable (one CSR for rescoring, one CSC for lookup)."""
+        if self._frozen:  # the shared base stays as it is: the batches join the tail
+            tail = ([self._tail] if self._tail is not None else []) + self._pending
+            self._tail = sparse.vstack(tail, format="csr") if len(tail) > 1 else tail[0]
+            self._pending = []
+            return
         parts = ([self._rows] if self._rows is not None else []) + self._pending
         self._rows = sparse.vstack(parts, format="csr") if len(parts) > 1 else parts[0]
         self._pending = []
         self._cols = self._rows.tocsc()
 
+    ARRAYS = ("rows_data", "rows_indices", "rows_indptr", "cols_data", "cols_indices",
+              "cols_indptr", "ids", "cat", "place", "at", "df", "idf")
+
+    def arrays(self) -> tuple[dict[str, NDArray[Any]], dict[str, Any]]:
+        """The built index as plain arrays (names in ``ARRAYS``) and a small JSON-able
+        description, for ``from_arrays`` in other processes."""
+        if self._rows is None or self._cols is None or self._frozen or self._pending:
+            raise NotFitted("only a built, finished index that owns its arrays can be shared")
+        r, c = self._rows, self._cols
+        arrays = {"rows_data": r.data, "rows_indices": r.indices, "rows_indptr": r.indptr,
+                  "cols_data": c.data, "cols_indices": c.indices, "cols_indptr": c.indptr,
+                  "ids": self.ids, "cat": self._cat, "place": self._place, "at": self._at,
+                  "df": self._df, "idf": self._idf}
+        meta = {"language": self.language, "n_features": self.n_features,
+                "doc_terms": self.doc_terms, "query_terms": self.query_terms,
+                "max_df": self.max_df, "candidates": self.candidates,
+                "max_chars": self.max_chars, "codes": self._codes, "n": len(self.ids),
+                "last_id": int(self.ids.max()) if len(self.ids) else 0}
+        return arrays, meta
+
+    @classmethod
+    def from_arrays(cls, arrays: Mapping[str, NDArray[Any]], meta: Mapping[str, Any],
+                    weights: SimilarWeights = SimilarWeights()) -> SimilarIndex:
+        """An index over ``arrays`` as given — memory-mapped files stay mapped, nothing is
+        copied — frozen: ``add`` puts new cases in an in-process tail."""
+        idx = cls(meta["language"], n_features=meta["n_features"],
+                  doc_terms=meta["doc_terms"], query_terms=meta["query_terms"],
+                  max_df=meta["max_df"], candidates=meta["candidates"],
+                  max_chars=meta["max_chars"], weights=weights)
+        idx.vectoriser(meta["language"])
+        n, f = int(meta["n"]), int(meta["n_features"])
+        idx._rows = sparse.csr_matrix((arrays["rows_data"], arrays["rows_indices"],
+                                       arrays["rows_indptr"]), shape=(n, f), copy=False)
+        idx._cols = sparse.csc_matrix((arrays["cols_data"], arrays["cols_indices"],
+                                       arrays["cols_indptr"]), shape=(n, f), copy=False)
+        idx.ids, idx._cat, idx._place = arrays["ids"], arrays["cat"], arrays["place"]
+        idx._at, idx._df, idx._idf = arrays["at"], arrays["df"], arrays["idf"]
+        idx._codes = dict(meta["codes"])
+        idx._frozen = True
+        return idx
+
     def build(self, cases: Sequence[StoredCase]) -> SimilarIndex:
         """Index ``cases`` (document frequencies are learnt from them)."""
-        self._rows, self._cols, self._pending = None, None, []
+        self._rows, self._cols, self._pending, self._tail = None, None, [], None
+        self._frozen = False
         self.ids = np.zeros(0, dtype=np.int64)
         self._cat = np.zeros(0, dtype=np.int32)
         self._place = np.zeros(0, dtype=np.int32)
@@ -213,9 +269,13 @@ class SimilarIndex:
         rows = np.concatenate([cols.indices[a:b] for a, b in zip(starts, ends, strict=True)])
         vals = np.concatenate([cols.data[a:b] * wi
                                for a, b, wi in zip(starts, ends, w, strict=True)])
-        if len(rows) == 0:
+        if len(rows) == 0 and self._tail is None:
             return []
-        acc = np.bincount(rows, weights=vals, minlength=n)  # O(postings + n), no sort
+        n_base = self._rows.shape[0]
+        acc = np.bincount(rows.astype(np.int64), weights=vals,
+                          minlength=n_base)  # O(postings + n), no sort
+        if self._tail is not None:  # the few cases added since a shared base: every one
+            acc = np.concatenate([acc, (self._tail @ q.T).toarray().ravel()])
         uniq = np.flatnonzero(acc)
         partial = acc[uniq]
         keep = np.ones(len(uniq), dtype=bool)
@@ -231,8 +291,19 @@ class SimilarIndex:
             return []
         m = min(self.candidates, len(uniq))
         cand = uniq[np.argpartition(-partial, m - 1)[:m]]
-        cos = np.asarray((self._rows[cand] @ q.T).todense()).ravel()
-        return self._rank(cand, cos, k, category, place, before)
+        return self._rank(cand, self._cosine(cand, q), k, category, place, before)
+
+    def _cosine(self, cand: NDArray[np.int64], q: sparse.csr_matrix) -> NDArray[np.float64]:
+        """Exact cosines of candidate rows (of the base, or of the tail past its end)."""
+        assert self._rows is not None
+        n_base = self._rows.shape[0]
+        out = np.zeros(len(cand))
+        base = cand < n_base
+        if base.any():
+            out[base] = (self._rows[cand[base]] @ q.T).toarray().ravel()
+        if self._tail is not None and (~base).any():
+            out[~base] = (self._tail[cand[~base] - n_base] @ q.T).toarray().ravel()
+        return out
 
     def _rank(self, cand: NDArray[np.int64], cos: NDArray[np.float64], k: int,
               category: str | None, place: str | None,

@@ -1,27 +1,30 @@
-"""Similar cases (相似案例推荐) over the stored cases: one in-memory index per server process,
-built at first use and appended with the cases stored since, and how each similar case ended.
+"""Similar cases (相似案例推荐) over the stored cases, and how each similar case ended.
 
 The index is ``gridcore.intelligence.similar.SimilarIndex`` (sparse TF-IDF as an inverted
-index; p95 ≈ 20 ms at 1 M cases in the research, benchmarks/README.md). Scope is applied to the
-answer: candidates are over-fetched and only the cases the caller may read are returned.
+index; p95 ≈ 20 ms at 1 M cases, benchmarks/README.md). When ``gridcore learn`` has published
+one (``layers.intelligence.similar_files``), every process maps that file read-only and adds
+the cases stored since to a small tail of its own; a newer publication is picked up at the
+next question. Without one, the process builds its own in memory at first use (fine for a
+small city; ~1 GiB per process at 1 M cases). Scope is applied to the answer: candidates are
+over-fetched and only the cases the caller may read are returned.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, text
 
 from gridcore.intelligence.similar import SimilarCase, SimilarIndex, StoredCase
 from gridcore.security.access import Scope
+from layers.intelligence import similar_files
 from layers.security.scoping import case_scope_sql
 
-TEXTS = """
-SELECT id, description, category_key, coalesce(grid_code, community_code) AS place, created_at
-FROM case_record WHERE id > :after AND coalesce(description, '') <> '' ORDER BY id
-"""
+log = logging.getLogger(__name__)
 
 OUTCOMES = """
 SELECT c.id, c.public_no, c.category_key, c.description, c.state, c.department_code,
@@ -41,20 +44,34 @@ WHERE c.id = ANY(:ids) AND {scope}
 class SimilarCases:
     """The similar-case index of this process over ``case_record``."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, shared: Path | None = None) -> None:
+        """``shared``: the folder of published index files (None: always in memory)."""
         self.engine = engine
+        self.shared = shared
         self._lock = threading.Lock()
         self._index: SimilarIndex | None = None
         self._last_id = 0
+        self.version: str | None = None  # the published version mapped, None: in memory
+
+    def _open_published(self) -> None:
+        if self.shared is None:
+            return
+        name = similar_files.current(self.shared, self.engine)
+        if name is None or name == self.version:
+            return
+        opened = similar_files.open_version(self.shared, self.engine, name)
+        if opened is None:
+            return  # replaced while opening: the next question takes the newer one
+        self._index, meta = opened
+        self._last_id, self.version = int(meta["last_id"]), name
+        log.info("similar cases: mapped published index %s (%s cases)", name, meta["n"])
 
     def refresh(self) -> SimilarIndex | None:
         """The index, with every case stored since the last call added (None while no stored
         case has a description)."""
         with self._lock:
-            with self.engine.connect() as conn:
-                rows = conn.execute(text(TEXTS), {"after": self._last_id}).all()
-            cases = [StoredCase(int(r.id), str(r.description), r.category_key, r.place,
-                                r.created_at) for r in rows]
+            self._open_published()
+            cases: list[StoredCase] = similar_files.stored_cases(self.engine, self._last_id)
             if cases:
                 if self._index is None:
                     self._index = SimilarIndex().build(cases)

@@ -36,7 +36,7 @@ def test_manifest_and_service_worker(client: TestClient) -> None:
     assert worker.headers["service-worker-allowed"] == "/m/"
     shell = json.loads(re.search(r"const SHELL = (.*);", worker.text)[1])
     assert "/m/" in shell and "/static/vendor/leaflet/leaflet.js" in shell
-    assert "/i18n/zh-CN.json?ns=common%2Cfield%2Cproblem" in shell
+    assert "/i18n/zh-CN.json?ns=common%2Cfield%2Cproblem%2Cintel" in shell
     assert {f"/static/{f}" for f in app_files()} <= set(shell)
     for url in shell:  # everything the worker caches on install exists
         assert client.get(url).status_code == 200, url

@@ -7,7 +7,7 @@ import * as outbox from './outbox.js';
 import { $, clear, h, icon, toast } from './ui.js';
 
 const ROOT = net.ROOT;
-const NAMESPACES = ['common', 'field', 'problem'];
+const NAMESPACES = ['common', 'field', 'problem', 'intel'];
 const config = JSON.parse(document.getElementById('field-config').textContent);
 document.documentElement.dataset.timezone = config.timezone;
 const SCREENS = {

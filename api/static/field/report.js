@@ -10,6 +10,7 @@ import { gridsLayer, leaflet, makeMap, partsLayer, pin as makePin, positionLayer
 import * as net from './net.js';
 import * as outbox from './outbox.js';
 import { photoField } from './photo.js';
+import { categorySuggestions } from './suggest.js';
 import { categoryName, clear, h, metres, toast } from './ui.js';
 
 const RECENT = 'recent-categories';
@@ -120,10 +121,16 @@ export async function render(view, { arg }) {
     drawCategory();
   }));
 
+  const suggested = categorySuggestions(description, categories, (c) => {
+    draft.category = c.key;
+    catError.textContent = '';
+    drawCategory();
+  }, () => draft.category);
+
   const form = h('form', { id: 'report-form', class: 'form', novalidate: true },
     draft.error ? h('p', { class: 'notice error', id: 'refused-reason' }, t('field.refused_reason', { reason: draft.error.detail || '' })) : null,
     mapEl, where, nearby,
-    h('label', { for: 'category-button' }, t('field.category')), catButton, catError,
+    h('label', { for: 'category-button' }, t('field.category')), catButton, catError, suggested,
     h('label', { for: 'description' }, t('field.description')), description,
     h('div', { class: 'label' }, t('field.photos')),
     photoField(draft.photos, 'photo'),

@@ -58,3 +58,44 @@ def test_added_cases_are_found() -> None:
     index = SimilarIndex().build(corpus())
     index.add([StoredCase(5000, "地铁站电梯故障停运三天", "c9", "g1", T0)])
     assert index.query("地铁站电梯故障停运", k=1)[0].case_id == 5000
+
+
+def test_a_shared_index_answers_as_the_built_one_and_keeps_new_cases_in_its_tail(
+        tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    import numpy as np
+
+    built = SimilarIndex().build(corpus())
+    arrays, meta = built.arrays()
+    for key, value in arrays.items():  # as layers.intelligence.similar_files writes them
+        np.save(tmp_path / f"{key}.npy", value)
+    (tmp_path / "meta.json").write_text(json.dumps(meta, ensure_ascii=False))
+    mapped = {k: np.load(tmp_path / f"{k}.npy", mmap_mode="r") for k in SimilarIndex.ARRAYS}
+    shared = SimilarIndex.from_arrays(mapped, json.loads((tmp_path / "meta.json").read_text()))
+    assert shared._rows is not None and shared._cols is not None
+    # the postings are the files' pages, not a copy
+    assert isinstance(shared._cols.indices, np.memmap) or np.shares_memory(
+        shared._cols.indices, mapped["cols_indices"])
+    assert isinstance(shared._rows.data, np.memmap) or np.shares_memory(
+        shared._rows.data, mapped["rows_data"])
+    when = T0 + timedelta(days=500)
+    for q in ("A3区医院挂号难，希望有关部门重视", "工地夜间施工噪音扰民"):
+        a = built.query(q, k=10, category="c2", place="g3", before=when)
+        b = shared.query(q, k=10, category="c2", place="g3", before=when)
+        assert [(x.case_id, round(x.score, 5)) for x in a] == \
+            [(x.case_id, round(x.score, 5)) for x in b]
+    # a case stored after the build: found through the tail, the mapped base untouched
+    target = "K3县金星北路工地民工受伤，工地方拒绝支付医疗费用"
+    shared.add([StoredCase(5000, target, "c0", "g1", T0 + timedelta(days=450))])
+    assert shared._tail is not None and shared._tail.shape[0] == 1
+    assert shared._rows.shape[0] == len(corpus())
+    found = shared.query(target + "，态度恶劣", k=5, before=when)
+    assert found[0].case_id == 5000 and found[0].text_similarity > 0.6
+    assert len(found) == 5
+    try:
+        shared.arrays()
+    except Exception as exc:  # noqa: BLE001
+        assert "built" in str(exc)
+    else:
+        raise AssertionError("a mapped index cannot be shared again")

@@ -1,0 +1,204 @@
+// 智能建议 on the dispatcher's case panel (issue 22): what the models trained on the case history
+// suggest for the open case — its class (智能分类), a department beside the rule's proposal
+// with the confidence and the reason (智能派遣), and the ten most similar earlier cases with how
+// each ended (相似案例推荐). Suggestions only: the rule (权责清单) still preselects the dispatch
+// form, and choosing another department still asks for a reason.
+//
+// case_panel.js draws the panel as one piece of HTML on every refresh; this module watches the
+// drawer and puts its two blocks (intel_case.html's templates) into each new drawing, so the
+// panel's own code does not need to know about it. Answers are kept per case and state: a
+// live refresh of the same case redraws from memory, without asking the server again.
+import { LANG, loadMessages, t } from '../i18n.js';
+import { api } from '../common/api.js';
+import { $, data, esc, when } from '../common/ui.js';
+import { panel } from './case_panel.js';
+
+const SIMILAR_K = 10;
+const answers = new Map();  // `${id}:${state}` → Promise of { classify, dispatch, similar }
+let ready = null;
+
+const pct = (p) => Math.round((p || 0) * 100);
+
+function catName(key, names) {
+  const c = names || (panel.config?.categories || []).find((x) => x.key === key);
+  if (!c) return key || '';
+  const zh = c.name_zh, en = c.name_en || c.name;
+  return `${LANG === 'zh-CN' ? zh || en : en || zh} (${key})`;
+}
+
+function reasonText(c) {
+  const e = c.evidence;
+  if (!e) return t('intel.dispatch_text_only');
+  const counts = { n: e.cases_there, total: e.cases_total };
+  const bits = [e.level.startsWith('class[') ? t('intel.dispatch_reason_major', counts)
+    : t('intel.dispatch_reason', { where: t(`intel.level_${e.level}`), ...counts })];
+  if (e.sent_back) bits.push(t('intel.dispatch_sent_back', { n: e.sent_back }));
+  return bits.join(' · ');
+}
+
+// A driving word; "[P0120]" is the class's own taxonomy names found in the text.
+function driver(w) {
+  const m = /^\[(\w+)\]$/.exec(w);
+  const c = m && (panel.config?.categories || []).find((x) => x.key === m[1]);
+  return data(c ? `«${LANG === 'zh-CN' ? c.name_zh || c.name : c.name || c.name_zh}»` : w, 'word');
+}
+
+function modelLine(m) {
+  return m ? `<p class="intel-model muted">${esc(t('intel.model', { version: m.version, at: when(m.trained_at) }))}</p>` : '';
+}
+
+// -- what the server suggests -----------------------------------------------------------------
+async function fetchAnswers(c) {
+  const quiet = (p) => p.catch((e) => ({ error: e }));
+  const text = (c.description || '').trim();
+  const [classify, dispatch, similar] = await Promise.all([
+    text ? quiet(api('/classify', { method: 'POST', json: { text, k: 3 } })) : { suggestions: [], empty: true },
+    // dispatchers and administrators (dispatch.propose); others see no dispatch block
+    quiet(api(`/cases/${c.id}/dispatch-proposal`)),
+    quiet(api(`/cases/${c.id}/similar?k=${SIMILAR_K}`)),
+  ]);
+  return { classify, dispatch, similar };
+}
+
+function answersFor(c) {
+  const key = `${c.id}:${c.state}:${c.version}`;
+  if (!answers.has(key)) {
+    if (answers.size > 50) answers.clear();
+    answers.set(key, fetchAnswers(c));
+  }
+  return answers.get(key);
+}
+
+// -- the three blocks ---------------------------------------------------------------------------
+// A message whose placeholders are filled with HTML made here (data marked as data).
+function tHtml(key, html) {
+  const marks = Object.fromEntries(Object.keys(html).map((k) => [k, `\u0000${k}\u0000`]));
+  return esc(t(key, marks)).replace(/\u0000(\w+)\u0000/g, (m, k) => html[k]);
+}
+
+function classifyHtml(c, a) {
+  if (a.error) return `<p class="error">${esc(t('intel.failed', { error: a.error.message }))}</p>`;
+  const predicted = c.category_source === 'predicted'
+    ? `<p class="intel-flag" id="intel-predicted">${esc(t('intel.classify_predicted'))}</p>` : '';
+  if (a.empty) return `${predicted}<p class="muted">${esc(t('intel.classify_no_text'))}</p>`;
+  if (!a.suggestions?.length) return `${predicted}<p class="muted">${esc(t('intel.no_model'))}</p>`;
+  const [top, ...rest] = a.suggestions;
+  const names = (s) => ({ name_zh: s.name_zh, name_en: s.name_en });
+  const same = top.category === c.category;
+  return `${predicted}
+    <p id="intel-class-top" data-category="${esc(top.category)}">${tHtml('intel.classify_top',
+      { name: `<b>${data(catName(top.category, names(top)))}</b>`, pct: pct(top.probability) })}
+      <span class="${same ? 'agree' : 'differ'}" id="intel-class-verdict">${esc(t(same ? 'intel.classify_same' : 'intel.classify_differs'))}</span></p>
+    ${top.drivers?.length ? `<p class="muted">${tHtml('intel.classify_drivers', { words: top.drivers.map(driver).join(' ') })}</p>` : ''}
+    ${rest.length ? `<p class="muted">${tHtml('intel.classify_others', { list: rest.map((s) => `${data(catName(s.category, names(s)))} ${pct(s.probability)}%`).join('、') })}</p>` : ''}
+    ${modelLine(a.model)}`;
+}
+
+function dispatchHtml(c, a) {
+  if (a.error) return null;  // not a dispatcher (dispatch.propose): no block
+  const cands = a.model?.candidates || [];
+  if (!cands.length) return `<p class="muted">${esc(t('intel.no_model'))}</p>`;
+  const [top, ...rest] = cands;
+  const rule = a.rule?.department;
+  const verdict = rule ? (rule === top.department ? t('intel.dispatch_agrees') : t('intel.dispatch_differs'))
+    : (top.probability >= 0.5 ? t('intel.dispatch_no_rule') : t('intel.dispatch_low', { pct: 50 }));
+  const name = (x) => `${x.department_name || x.department} (${x.department})`;
+  const canUse = !!document.querySelector('#details .actions button[data-action=dispatch]');
+  return `<p id="intel-dispatch-top" data-department="${esc(top.department)}" data-source="${esc(a.decision?.source || '')}">
+      ${tHtml('intel.dispatch_model', { name: `<b>${data(name(top))}</b>`, pct: pct(top.probability) })}</p>
+    <p class="intel-reason" id="intel-dispatch-reason">${esc(reasonText(top))}</p>
+    <p class="${rule && rule !== top.department ? 'differ' : 'agree'}" id="intel-dispatch-verdict">${esc(verdict)}</p>
+    ${rest.length ? `<p class="muted">${esc(t('intel.dispatch_others'))}: ${rest.map((x) => `${data(name(x))} ${pct(x.probability)}% <small>${esc(reasonText(x))}</small>`).join('；')}</p>` : ''}
+    ${canUse ? `<button type="button" class="secondary" id="intel-dispatch-use" data-department="${esc(top.department)}">${esc(t('intel.dispatch_use'))}</button>` : ''}
+    ${modelLine(a.model)}`;
+}
+
+function similarItem(s) {
+  const o = s.outcome || {};
+  const facts = [
+    t('intel.similar_score', { pct: pct(s.score) }),
+    s.same_category ? t('intel.similar_same_class') : null,
+    s.same_place ? t('intel.similar_same_place') : null,
+    s.days_before !== null && s.days_before !== undefined ? t('intel.similar_days_before', { n: Math.round(s.days_before) }) : null,
+  ].filter(Boolean).join(' · ');
+  const end = [
+    o.department ? tHtml('intel.similar_department', { name: data(o.department_name || o.department) }) : null,
+    esc(o.days_to_close !== null && o.days_to_close !== undefined ? t('intel.similar_closed_in', { n: o.days_to_close }) : t('intel.similar_open')),
+    esc(o.rework ? t('intel.similar_rework', { n: o.rework }) : t('intel.similar_no_rework')),
+    o.imported_from ? tHtml('intel.similar_imported', { system: data(o.imported_from) }) : null,
+  ].filter(Boolean);
+  return `<li class="similar" data-similar="${s.id}">
+    <div><span class="case-link" data-case="${s.id}">${data(s.public_no)}</span> ${data(catName(s.category))}
+      <span class="muted">${esc(facts)}</span></div>
+    <div class="similar-desc">${data(s.description || '—')}</div>
+    <div class="similar-end">${end.join(' · ')}</div>
+    ${o.reply ? `<div class="similar-reply">${esc(t('intel.similar_reply'))}${data(o.reply)}</div>` : ''}</li>`;
+}
+
+function similarHtml(a) {
+  if (a.error) return `<p class="error">${esc(t('intel.failed', { error: a.error.message }))}</p>`;
+  const items = a.items || [];
+  if (!items.length) return `<p class="muted">${esc(t('intel.similar_none'))}</p>`;
+  return `<p class="muted">${esc(t('intel.similar_count', { n: items.length }))}</p>
+    <ol class="similar-list" id="similar-list">${items.map(similarItem).join('')}</ol>`;
+}
+
+// -- into the panel -----------------------------------------------------------------------------
+function clone(id) { return $(id).content.firstElementChild.cloneNode(true); }
+
+async function decorate(article) {
+  const c = panel.current;
+  if (!c || String(c.id) !== article.dataset.caseId || article.querySelector('#intel-advice')) return;
+  const advice = clone('intel-advice-tpl');
+  const similar = clone('intel-similar-tpl');
+  (article.querySelector('#proposal') || article.querySelector('.facts') || article.firstElementChild).after(advice);
+  (article.querySelector('section.steps') || advice).after(similar);
+  await ready;
+  const a = await answersFor(c);
+  if (!article.isConnected) return;  // redrawn meanwhile: the new drawing gets its own
+  advice.querySelector('#intel-classify .intel-body').innerHTML = classifyHtml(c, a.classify);
+  const dispatch = dispatchHtml(c, a.dispatch);
+  const box = advice.querySelector('#intel-dispatch');
+  box.hidden = dispatch === null;
+  if (dispatch !== null) box.querySelector('.intel-body').innerHTML = dispatch;
+  similar.querySelector('.intel-body').innerHTML = similarHtml(a.similar);
+  article.dataset.intel = 'ready';
+}
+
+// "Dispatch as proposed": the panel's own dispatch form with the model's department chosen (a
+// department other than the rule's still asks for the reason there).
+function useProposal(department) {
+  const button = document.querySelector('#details .actions button[data-action=dispatch]');
+  if (!button) return;
+  button.click();
+  const select = document.querySelector('#step select[name=department]');
+  if (!select) return;
+  select.value = department;
+  select.dispatchEvent(new Event('change'));
+  select.focus();
+}
+
+function watch() {
+  const details = $('details');
+  if (!details || !$('intel-advice-tpl')) return;
+  new MutationObserver(() => {
+    const article = details.querySelector('article.case');
+    if (article) decorate(article).catch(() => {});
+  }).observe(details, { childList: true });
+  details.addEventListener('click', (ev) => {
+    const b = ev.target.closest('#intel-dispatch-use');
+    if (b) useProposal(b.dataset.department);
+  });
+}
+
+// The page's own messages are loaded by its main module at start; ours once it is ready (two
+// loads at once could each keep only their own half).
+ready = new Promise((resolve) => {
+  const done = () => loadMessages(['intel']).catch(() => {}).then(resolve);
+  if (document.body.dataset.ready === '1') { done(); return; }
+  const obs = new MutationObserver(() => {
+    if (document.body.dataset.ready === '1') { obs.disconnect(); done(); }
+  });
+  obs.observe(document.body, { attributes: true, attributeFilter: ['data-ready'] });
+});
+watch();
