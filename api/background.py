@@ -1,7 +1,8 @@
 """What a server process runs beside its requests: the event listener feeding the hub, the
-supervision sweep (预警 · 自动督办) and the webhook deliveries. Each process runs them; the
-database keeps them exactly-once (an advisory lock for the sweep, ``SKIP LOCKED`` claims for
-webhooks), so any number of workers or machines may share one database.
+supervision sweep (预警 · 自动督办), the webhook deliveries and the folding of the case tiles'
+cell deltas. Each process runs them; the database keeps them exactly-once (an advisory lock
+for the sweep and the folding, ``SKIP LOCKED`` claims for webhooks), so any number of workers
+or machines may share one database.
 """
 
 from __future__ import annotations
@@ -18,8 +19,12 @@ from api.notify_text import event_text
 from layers.cases.supervision import sweep
 from layers.notifications import webhooks
 from layers.notifications.listener import EventListener
+from layers.ogc import case_cells
 
 log = logging.getLogger(__name__)
+# The case tiles' cell counts gain a delta row per cell each write; folding them every few
+# minutes keeps a hexagon's rows few (one pass over the table, under its own lock).
+COMPACT_CELLS_S = 300.0
 
 
 async def _every(seconds: float, work: Any, wake: asyncio.Event | None = None) -> None:
@@ -59,6 +64,7 @@ def start(app: FastAPI) -> None:
             pass
 
     tasks.append(_every(notify.webhook_interval_s, deliver, hub.woken))
+    tasks.append(_every(COMPACT_CELLS_S, lambda: case_cells.compact(state.engine)))
     state.background = [asyncio.create_task(t) for t in tasks]
 
 

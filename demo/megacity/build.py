@@ -39,6 +39,7 @@ from layers.db.bulk import deferred_indexes
 from layers.exchange.imports import load_areas, load_departments, load_grids, load_parts
 from layers.grids.dispatch_rules import replace_rules
 from layers.health.days import rebuild as rebuild_days
+from layers.ogc.case_cells import rebuild as rebuild_cells
 from spatial import h3cells
 
 SYNTHETIC = "synthetic megacity, no real person or place"
@@ -76,7 +77,7 @@ class Timings:
         return out
 
 
-_DIRTY_TRIGGERS = "case_record_health_dirty_ins"
+_DIRTY_TRIGGERS = ("case_record_health_dirty_ins", "case_record_cells_ins")
 
 
 def dept(tag: str) -> str:
@@ -253,9 +254,10 @@ def _write_cases(engine: Engine, places: history.Places, opts: Options, taxonomy
     with engine.begin() as conn:
         first = int(conn.execute(text("SELECT coalesce(max(id), 0) + 1 FROM case_record"))
                     .scalar_one())
-        # the health day aggregates are counted once after the load (rebuild), not marked
-        # dirty row by row while it runs
-        conn.execute(text(f"ALTER TABLE case_record DISABLE TRIGGER {_DIRTY_TRIGGERS}"))
+        # the health day aggregates and the case cells are counted once after the load
+        # (rebuild), not marked row by row while it runs
+        for trigger in _DIRTY_TRIGGERS:
+            conn.execute(text(f"ALTER TABLE case_record DISABLE TRIGGER {trigger}"))
         with deferred_indexes(conn, "case_history", True), \
                 deferred_indexes(conn, "case_record", True):
             pending: threading.Thread | None = None
@@ -288,7 +290,8 @@ def _write_cases(engine: Engine, places: history.Places, opts: Options, taxonomy
             echo("    rebuilding the case tables' keys and indexes")
         conn.execute(text("SELECT setval(pg_get_serial_sequence('case_record', 'id'), "
                           "(SELECT max(id) FROM case_record))"))
-        conn.execute(text(f"ALTER TABLE case_record ENABLE TRIGGER {_DIRTY_TRIGGERS}"))
+        for trigger in _DIRTY_TRIGGERS:
+            conn.execute(text(f"ALTER TABLE case_record ENABLE TRIGGER {trigger}"))
     with engine.begin() as conn:
         for table in ("case_record", "case_history", "city_part", "unit_grid"):
             conn.execute(text(f"ANALYZE {table}"))
@@ -332,4 +335,6 @@ def build(engine: Engine, opts: Options, echo: Callable[[str], None] = print) ->
         engine, WorkingCalendar.chinese(opts.end.tzinfo.key if isinstance(
             opts.end.tzinfo, ZoneInfo) else "Asia/Shanghai")))
     echo(f"    {rows:,} grid × class × day rows")
+    cells = timings.run("case cells", echo, lambda: rebuild_cells(engine))
+    echo(f"    {cells:,} settled-case cells")
     return timings
