@@ -199,8 +199,9 @@ def store_history(engine, box: tuple[float, ...], n: int) -> int:  # noqa: ANN00
     """``n`` settled (closed) cases over the five years before now, spread over the district
     and the classes, each with its report in the history: the history intake works beside
     (its duplicate search and indexes must not grow with it). Returns the last case id."""
-    chunk = 250_000
+    chunk = 100_000
     with engine.begin() as conn:
+        conn.execute(text("SET LOCAL statement_timeout = 0"))  # minutes on a loaded host
         for lo in range(0, n, chunk):
             conn.execute(text("""
                 WITH c AS (
