@@ -25,11 +25,12 @@ from sqlalchemy import Connection, Engine, text
 from gridcore.security.access import Scope
 
 LEVELS = (8, 10)
+H3_TEXT = "^[0-9a-f]{15,16}$"  # what the trigger counts as a cell (migration 0019)
 _LOCK = 0x6365_6C6C  # "cell": one compaction or rebuild at a time
 _SETTLED = "c.state IN ('closed', 'voided', 'merged')"
 _RECOUNT = (f"SELECT l.res, gridcore_h3_cell(c.h3, l.res) AS cell, count(*)::int AS settled "
             f"FROM case_record c CROSS JOIN (VALUES (8), (10)) l(res) "
-            f"WHERE c.h3 IS NOT NULL AND {_SETTLED} GROUP BY 1, 2")
+            f"WHERE c.h3 ~* '{H3_TEXT}' AND {_SETTLED} GROUP BY 1, 2")
 _RES_SHIFT = 52
 
 

@@ -162,7 +162,7 @@ def _live(conn: Connection, c: Collection, z: int, x: int, y: int, q: ItemsQuery
         f"count(*) FILTER (WHERE ({clock_sql}) = 'yellow') AS yellow, "
         f"count(*) FILTER (WHERE ({clock_sql}) = 'green') AS green, "
         f"max({CLOCK_RANK.format(c=f'({clock_sql})')}) AS worst, {expires} AS expires "
-        f"{base} AND t.h3 IS NOT NULL GROUP BY 1"),
+        f"{base} AND t.h3 ~* '{case_cells.H3_TEXT}' GROUP BY 1"),
         {**params, "z": z, "x": x, "y": y, "clear": clear, "setbits": setbits}).all()
     wanted = None if cells is None else {h3.str_to_int(cell) for cell in cells}
     return {int(r.cell): r for r in rows if wanted is None or int(r.cell) in wanted}

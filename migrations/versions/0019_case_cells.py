@@ -36,6 +36,8 @@ CREATE INDEX case_cell_idx ON case_cell (res, cell);
 
 -- The cell at resolution ``res`` holding a stored cell (hex text, finer or equal): the
 -- resolution bits set to ``res``, the digits below it to 7 (unused), as H3 defines a parent.
+-- Callers pass only what looks like an H3 index (15–16 hex digits): a write never fails on
+-- a malformed cell, which is then simply not counted (nor shown: the tiles read the same way).
 CREATE FUNCTION gridcore_h3_cell(h3 text, res integer) RETURNS bigint
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     SELECT (('x' || lpad(h3, 16, '0'))::bit(64)::bigint & ~(15::bigint << 52))
@@ -48,23 +50,23 @@ BEGIN
         INSERT INTO case_cell (res, cell, settled)
         SELECT l.res, gridcore_h3_cell(n.h3, l.res), count(*)
         FROM new_rows n CROSS JOIN (VALUES (8), (10)) l(res)
-        WHERE n.h3 IS NOT NULL AND n.state IN ('closed', 'voided', 'merged')
+        WHERE n.h3 ~* '^[0-9a-f]{15,16}$' AND n.state IN ('closed', 'voided', 'merged')
         GROUP BY 1, 2;
     ELSIF TG_OP = 'UPDATE' THEN
         INSERT INTO case_cell (res, cell, settled)
         SELECT l.res, gridcore_h3_cell(d.h3, l.res), sum(d.delta)
         FROM (SELECT h3, 1 AS delta FROM new_rows
-              WHERE h3 IS NOT NULL AND state IN ('closed', 'voided', 'merged')
+              WHERE h3 ~* '^[0-9a-f]{15,16}$' AND state IN ('closed', 'voided', 'merged')
               UNION ALL
               SELECT h3, -1 FROM old_rows
-              WHERE h3 IS NOT NULL AND state IN ('closed', 'voided', 'merged')) d
+              WHERE h3 ~* '^[0-9a-f]{15,16}$' AND state IN ('closed', 'voided', 'merged')) d
         CROSS JOIN (VALUES (8), (10)) l(res)
         GROUP BY 1, 2 HAVING sum(d.delta) <> 0;
     ELSE
         INSERT INTO case_cell (res, cell, settled)
         SELECT l.res, gridcore_h3_cell(o.h3, l.res), -count(*)
         FROM old_rows o CROSS JOIN (VALUES (8), (10)) l(res)
-        WHERE o.h3 IS NOT NULL AND o.state IN ('closed', 'voided', 'merged')
+        WHERE o.h3 ~* '^[0-9a-f]{15,16}$' AND o.state IN ('closed', 'voided', 'merged')
         GROUP BY 1, 2;
     END IF;
     RETURN NULL;
@@ -88,7 +90,7 @@ CREATE TRIGGER case_record_cells_truncate AFTER TRUNCATE ON case_record
 INSERT INTO case_cell (res, cell, settled)
 SELECT l.res, gridcore_h3_cell(c.h3, l.res), count(*)
 FROM case_record c CROSS JOIN (VALUES (8), (10)) l(res)
-WHERE c.h3 IS NOT NULL AND c.state IN ('closed', 'voided', 'merged')
+WHERE c.h3 ~* '^[0-9a-f]{15,16}$' AND c.state IN ('closed', 'voided', 'merged')
 GROUP BY 1, 2;
 ANALYZE case_cell;
 """
