@@ -185,7 +185,7 @@ def empty_cases(engine, keep: int = 0) -> None:  # noqa: ANN001
     """Remove the cases of the last run; the ``keep`` first (the stored history) stay."""
     with engine.begin() as conn:
         if not keep:
-            conn.execute(text("TRUNCATE case_record, case_history, case_photo"))
+            conn.execute(text("TRUNCATE case_record, case_history, case_photo CASCADE"))
             return
         # the history is append-only (a trigger): this is a benchmark's clean-up, not a user's
         conn.execute(text("SET LOCAL session_replication_role = replica"))
