@@ -9,6 +9,7 @@ import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, date, datetime
 
 from fastapi import Depends, FastAPI
 from sqlalchemy import Engine
@@ -58,10 +59,17 @@ from layers.security.anchor import AnchorFile
 log = logging.getLogger(__name__)
 
 
-def _warm(resolver: Resolver) -> None:
+def _warm(resolver: Resolver, settings: Settings) -> None:
     """The grid snapshot, built before the first request: otherwise the first report each
     server process receives waits for the build. A database without the layers yet (not
-    migrated) is no reason not to start: the snapshot is then built on first use."""
+    migrated) is no reason not to start: the snapshot is then built on first use. The working
+    calendar's running counts of the last years too (a list of clocks years old needs them:
+    about 0.1 s the first time)."""
+    today = datetime.now(UTC).date()
+    try:
+        settings.cases.working_calendar.workdays_between(date(today.year - 5, 1, 1), today)
+    except Exception as exc:  # noqa: BLE001 - the first clock says what is wrong with it
+        log.warning("working calendar not read at start-up: %s", exc)
     try:
         resolver.warm()
     except Exception as exc:  # noqa: BLE001
@@ -111,7 +119,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         state.reads = ReadRouter(state.engine, settings.database)
         await asyncio.to_thread(state.reads.start)
         state.resolver = Resolver(state.engine, settings.resolve, settings.h3_resolution)
-        await asyncio.to_thread(_warm, state.resolver)
+        await asyncio.to_thread(_warm, state.resolver, settings)
         filing.start(app)
         background.start(app)  # events to the pages, supervision sweep, webhooks
         # What start-up built (the grid snapshot, the taxonomy, the routes) lives as long as

@@ -1,6 +1,7 @@
 """What a server process runs beside its requests: the event listener feeding the hub, the
-supervision sweep (预警 · 自动督办), the escalation sweep (自动升级) and the webhook deliveries.
-Each process runs them; the database keeps them exactly-once (an advisory lock for each sweep,
+supervision sweep (预警 · 自动督办), the escalation sweep (自动升级), the webhook deliveries, the
+folding of the case tiles' cell deltas and the scheduled learning. Each process runs them; the
+database keeps them exactly-once (an advisory lock for each sweep, the folding and the learning,
 ``SKIP LOCKED`` claims for webhooks), so any number of workers or machines may share one
 database.
 """
@@ -20,8 +21,12 @@ from layers.cases.escalation import escalate_overdue
 from layers.cases.supervision import sweep
 from layers.notifications import webhooks
 from layers.notifications.listener import EventListener
+from layers.ogc import case_cells
 
 log = logging.getLogger(__name__)
+# The case tiles' cell counts gain a delta row per cell each write; folding them every few
+# minutes keeps a hexagon's rows few (one pass over the table, under its own lock).
+COMPACT_CELLS_S = 300.0
 
 
 async def _every(seconds: float, work: Any, wake: asyncio.Event | None = None) -> None:
@@ -65,6 +70,7 @@ def start(app: FastAPI) -> None:
 
     tasks.append(_every(notify.webhook_interval_s, deliver, hub.woken))
     tasks.extend(_scheduled_learning(app))
+    tasks.append(_every(COMPACT_CELLS_S, lambda: case_cells.compact(state.engine)))
     state.background = [asyncio.create_task(t) for t in tasks]
 
 

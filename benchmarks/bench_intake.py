@@ -181,19 +181,65 @@ def wrk(url: str, seconds: float, concurrency: int, box: tuple[float, ...]) -> d
     return figures
 
 
-def empty_cases(engine) -> None:  # noqa: ANN001
+def empty_cases(engine, keep: int = 0) -> None:  # noqa: ANN001
+    """Remove the cases of the last run; the ``keep`` first (the stored history) stay."""
     with engine.begin() as conn:
-        conn.execute(text("TRUNCATE case_record, case_history, case_photo"))
+        if not keep:
+            conn.execute(text("TRUNCATE case_record, case_history, case_photo CASCADE"))
+            return
+        # the history is append-only (a trigger): this is a benchmark's clean-up, not a user's
+        conn.execute(text("SET LOCAL session_replication_role = replica"))
+        for table in ("case_photo", "case_history"):
+            conn.execute(text(f"DELETE FROM {table} WHERE case_id > :k"), {"k": keep})
+        conn.execute(text("DELETE FROM case_event WHERE case_id > :k"), {"k": keep})
+        conn.execute(text("DELETE FROM case_record WHERE id > :k"), {"k": keep})
 
 
-def work_done(engine) -> dict[str, float]:  # noqa: ANN001
+def store_history(engine, box: tuple[float, ...], n: int) -> int:  # noqa: ANN001
+    """``n`` settled (closed) cases over the five years before now, spread over the district
+    and the classes, each with its report in the history: the history intake works beside
+    (its duplicate search and indexes must not grow with it). Returns the last case id."""
+    chunk = 100_000
+    with engine.begin() as conn:
+        conn.execute(text("SET LOCAL statement_timeout = 0"))  # minutes on a loaded host
+        for lo in range(0, n, chunk):
+            conn.execute(text("""
+                WITH c AS (
+                    INSERT INTO case_record (idempotency_key, payload_hash, category_key,
+                        description, geom, input_x, input_y, state, stage, created_at,
+                        updated_at, closed_at, deadline_at, warn_at)
+                    SELECT 'history-' || i, repeat('0', 64),
+                           k.keys[1 + i % array_length(k.keys, 1)], '历史案件 stored case',
+                           ST_SetSRID(ST_MakePoint(x, y), 4326), x, y, 'closed', NULL,
+                           t, t + interval '2 days', t + interval '2 days',
+                           t + interval '3 days', t + interval '2 days'
+                    FROM (SELECT i, :x0 + random() * (:x1 - :x0) AS x,
+                                 :y0 + random() * (:y1 - :y0) AS y,
+                                 now() - interval '5 years' * random() - interval '1 day' AS t
+                          FROM generate_series(:lo, :hi) i) s,
+                         (SELECT array_agg(key ORDER BY key) AS keys FROM category) k
+                    RETURNING id, created_at)
+                INSERT INTO case_history (case_id, actor, role, action, from_state, to_state, at)
+                SELECT id, 'history', 'system', 'report', NULL, 'closed', created_at FROM c"""),
+                {"x0": box[0], "y0": box[1], "x1": box[2], "y1": box[3], "lo": lo,
+                 "hi": min(n, lo + chunk) - 1})
+        last = int(conn.execute(text("SELECT coalesce(max(id), 0) FROM case_record"))
+                   .scalar_one())
+    with engine.begin() as conn:
+        conn.execute(text("ANALYZE case_record"))
+        conn.execute(text("ANALYZE case_history"))
+    return last
+
+
+def work_done(engine, keep: int = 0) -> dict[str, float]:  # noqa: ANN001
     with engine.connect() as conn:
         row = conn.execute(text(
             "SELECT count(*), avg((grid_code IS NOT NULL)::int), "
             "avg((part_code IS NOT NULL)::int) FILTER (WHERE category_key LIKE 'P%'), "
             "avg(jsonb_array_length(intake -> 'duplicates')), "
             "avg((jsonb_array_length(intake -> 'duplicates') > 0)::int), "
-            "avg((proposed_department IS NOT NULL)::int) FROM case_record")).one()
+            "avg((proposed_department IS NOT NULL)::int) FROM case_record WHERE id > :k"),
+            {"k": keep}).one()
     return {"cases": row[0], "grid": float(row[1] or 0), "part": float(row[2] or 0),
             "dups": float(row[3] or 0), "with_dups": float(row[4] or 0),
             "proposed": float(row[5] or 0)}
@@ -209,7 +255,8 @@ def report(city: dict[str, int], args: argparse.Namespace, seconds: float, round
     print(f"intake benchmark: {seconds:.0f} s per run, {rounds} round(s) per target and load "
           f"(medians), {args.workers} uvicorn worker(s) each, wrk on loopback; district "
           f"{args.box_km:g} km × {args.box_km:g} km, {city['grids']:,} grids, "
-          f"{city['parts']:,} city parts, {city['rules']:,} dispatch rules")
+          f"{city['parts']:,} city parts, {city['rules']:,} dispatch rules, "
+          f"{city.get('history', 0):,} settled cases stored beforehand")
     print(f"machine load average (1/5/15 min): "
           f"{' '.join(f'{v:.1f}' for v in os.getloadavg())} on {os.cpu_count()} CPUs")
     print(f"{'connections':>11s} {'target':22s} {'cases/s':>8s} {'(min–max)':>11s} "
@@ -252,6 +299,8 @@ def main() -> None:
                          "3, or 1 with --small")
     ap.add_argument("--box-km", type=float, default=10.0, help="side of the district")
     ap.add_argument("--parts", type=int, default=50_000)
+    ap.add_argument("--history", type=int, default=0,
+                    help="settled cases stored before the runs and kept (a large history)")
     ap.add_argument("--small", action="store_true",
                     help="5 s runs, one round, 5,000 parts (development)")
     args = ap.parse_args()
@@ -268,6 +317,8 @@ def main() -> None:
     try:
         migrate(engine)
         city = seed(engine, box, 5_000 if args.small else args.parts)
+        keep = store_history(engine, box, args.history) if args.history else 0
+        city["history"] = args.history
         env = {"GRIDCORE_DATABASE_URL": url, "GRIDCORE_ENV": "development",
                "GRIDCORE_MEDIA_DIR": f"/tmp/{name}-media"}
         uv = [sys.executable, "-m", "api.serving", "--host", "127.0.0.1",
@@ -288,10 +339,10 @@ def main() -> None:
         for conc in levels:
             for rnd in range(rounds):
                 for label, target in targets[::1 if rnd % 2 == 0 else -1]:
-                    empty_cases(engine)
+                    empty_cases(engine, keep)
                     runs.setdefault((conc, label), []).append(wrk(target, seconds, conc, box))
                     if label == OURS:
-                        work[conc] = work_done(engine)
+                        work[conc] = work_done(engine, keep)
         report(city, args, seconds, rounds, levels, runs, work)
     finally:
         for proc in procs:

@@ -100,6 +100,17 @@ def _chinese_workday(day: date) -> bool | None:
         return None
 
 
+def _merged(intervals: list[Interval]) -> list[Interval]:
+    """Sorted intervals with the overlapping ones joined."""
+    out: list[Interval] = []
+    for a, b in intervals:
+        if out and a <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], b))
+        else:
+            out.append((a, b))
+    return out
+
+
 def _parse_hours(spec: str) -> tuple[tuple[time, time], ...]:
     """``"08:30-12:00,13:30-17:30"`` → periods; refuses overlaps and empty periods."""
     periods = []
@@ -273,16 +284,73 @@ class WorkingCalendar:
 
     def elapsed(self, start: datetime, end: datetime, unit: LimitUnit,
                 paused: Iterable[Interval] = ()) -> timedelta:
-        """Counted time between two instants (working or calendar time by ``unit``)."""
-        end = self._local(end)
-        total = timedelta()
-        if end <= self._local(start):
-            return total
-        for (lo, hi), _ in self._counted(start, unit, paused):
-            if lo >= end:
-                break
-            total += min(hi, end) - lo
+        """Counted time between two instants (working or calendar time by ``unit``).
+
+        Not a walk of the days between them (a clock years overdue would walk a thousand days
+        per case on every page of the overdue list): the working days in between are counted
+        from per-year running counts, and the parked intervals are taken out the same way."""
+        start, end = self._local(start), self._local(end)
+        if end <= start:
+            return timedelta()
+        total = self._counted_span(start, end, unit)
+        for a, b in _merged(sorted((self._local(a), self._local(b)) for a, b in paused
+                                   if a < b)):
+            lo, hi = max(a, start), min(b, end)
+            if lo < hi:
+                total -= self._counted_span(lo, hi, unit)
         return total
+
+    def _counted_span(self, start: datetime, end: datetime, unit: LimitUnit) -> timedelta:
+        """Counted time in [start, end) (local instants, start < end), no pauses."""
+        if unit in (LimitUnit.CALENDAR_MINUTES, LimitUnit.CALENDAR_HOURS):
+            return end - start
+        first, last = start.date(), end.date()
+        if first == last:
+            return self._day_part(first, start, end)
+        return (self._day_part(first, start, None) + self._day_part(last, None, end)
+                + self._day_span * self.workdays_between(first + timedelta(days=1), last))
+
+    def _day_part(self, day: date, lo: datetime | None, hi: datetime | None) -> timedelta:
+        """The working time of ``day`` within [lo, hi) (None: the day's start / end)."""
+        total = timedelta()
+        if not self.is_workday(day):
+            return total
+        for a, b in self.hours:
+            p0, p1 = datetime.combine(day, a, self.tz), datetime.combine(day, b, self.tz)
+            p0, p1 = max(p0, lo) if lo else p0, min(p1, hi) if hi else p1
+            if p1 > p0:
+                total += p1 - p0
+        return total
+
+    @cached_property
+    def _day_span(self) -> timedelta:
+        return sum(((datetime.combine(date.min, b) - datetime.combine(date.min, a))
+                    for a, b in self.hours), timedelta())
+
+    @cached_property
+    def _year_counts(self) -> dict[int, tuple[int, ...]]:
+        return {}
+
+    def _workdays_in_year_before(self, day: date) -> tuple[int, int]:
+        """(working days of ``day``'s year before it, working days of the whole year)."""
+        counts = self._year_counts.get(day.year)
+        if counts is None:
+            jan1 = date(day.year, 1, 1)
+            running = [0]
+            for i in range((date(day.year + 1, 1, 1) - jan1).days):
+                running.append(running[-1] + self.is_workday(jan1 + timedelta(days=i)))
+            counts = self._year_counts[day.year] = tuple(running)
+        return counts[day.timetuple().tm_yday - 1], counts[-1]
+
+    def workdays_between(self, first: date, last: date) -> int:
+        """The number of working days in [first, last)."""
+        if last <= first:
+            return 0
+        before_first, _ = self._workdays_in_year_before(first)
+        before_last, _ = self._workdays_in_year_before(last)
+        whole = sum(self._workdays_in_year_before(date(y, 1, 1))[1]
+                    for y in range(first.year, last.year))
+        return whole - before_first + before_last
 
     def clock(self, start: datetime, limit: TimeLimit, now: datetime,
               paused: Iterable[Interval] = (), parked_since: datetime | None = None) -> Clock:

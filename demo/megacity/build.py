@@ -42,6 +42,7 @@ from layers.evaluation.store import rebuild as rebuild_eval_facts
 from layers.exchange.imports import load_areas, load_departments, load_grids, load_parts
 from layers.grids.dispatch_rules import replace_rules
 from layers.health.days import rebuild as rebuild_days
+from layers.ogc.case_cells import rebuild as rebuild_cells
 from spatial import h3cells
 
 SYNTHETIC = "synthetic megacity, no real person or place"
@@ -79,7 +80,7 @@ class Timings:
         return out
 
 
-_DIRTY_TRIGGERS = "case_record_health_dirty_ins"
+_DIRTY_TRIGGERS = ("case_record_health_dirty_ins", "case_record_cells_ins")
 
 
 def dept(tag: str) -> str:
@@ -258,9 +259,10 @@ def _write_cases(engine: Engine, places: history.Places, opts: Options, taxonomy
                     .scalar_one())
         # the years of the history get their time partitions before the COPY
         ensure_years(conn, datetime.fromtimestamp(int(t.min()) / history.US, UTC), opts.end)
-        # the health day aggregates are counted once after the load (rebuild), not marked
-        # dirty row by row while it runs
-        conn.execute(text(f"ALTER TABLE case_record DISABLE TRIGGER {_DIRTY_TRIGGERS}"))
+        # the health day aggregates and the case cells are counted once after the load
+        # (rebuild), not marked row by row while it runs
+        for trigger in _DIRTY_TRIGGERS:
+            conn.execute(text(f"ALTER TABLE case_record DISABLE TRIGGER {trigger}"))
         with deferred_indexes(conn, "case_history", True), \
                 deferred_indexes(conn, "case_record", True):
             pending: threading.Thread | None = None
@@ -293,7 +295,8 @@ def _write_cases(engine: Engine, places: history.Places, opts: Options, taxonomy
             echo("    rebuilding the case tables' keys and indexes")
         conn.execute(text("SELECT setval(pg_get_serial_sequence('case_record', 'id'), "
                           "(SELECT max(id) FROM case_record))"))
-        conn.execute(text(f"ALTER TABLE case_record ENABLE TRIGGER {_DIRTY_TRIGGERS}"))
+        for trigger in _DIRTY_TRIGGERS:
+            conn.execute(text(f"ALTER TABLE case_record ENABLE TRIGGER {trigger}"))
     with engine.begin() as conn:
         for table in ("case_record", "case_history", "city_part", "unit_grid"):
             conn.execute(text(f"ANALYZE {table}"))
@@ -340,4 +343,6 @@ def build(engine: Engine, opts: Options, echo: Callable[[str], None] = print) ->
     rows = timings.run("evaluation facts", echo, lambda: rebuild_eval_facts(
         engine, cal, EvaluationModel.default()))
     echo(f"    {rows:,} cases")
+    cells = timings.run("case cells", echo, lambda: rebuild_cells(engine))
+    echo(f"    {cells:,} settled-case cells")
     return timings

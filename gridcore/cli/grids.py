@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -55,8 +55,8 @@ def check(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json")] =
           min_area: Annotated[float, typer.Option(
               help="ignore overlaps/gaps smaller than this, m² (float noise)")] = 0.01,
           aggregates: Annotated[bool, typer.Option(
-              "--aggregates", help="check city health's day aggregates against a recount "
-                                   "from the cases instead")] = False,
+              "--aggregates", help="check city health's day aggregates and the case tiles' "
+                                   "cell counts against a recount from the cases instead")] = False,
           evaluation: Annotated[bool, typer.Option(
               "--evaluation", help="check the per-case evaluation facts against a recount "
                                    "from the cases' history")] = False,
@@ -93,8 +93,10 @@ def _check_aggregates(ctx: typer.Context, as_json: bool, repair: bool) -> None:
         typer.echo(f"day aggregates counted again from the cases: {rows:,} grid × class × day "
                    "rows")
     result = days.check(eng, cal, reach)
+    cells = _case_cells(eng, repair, as_json)
     if as_json:
-        typer.echo(json.dumps(result.as_dict(), ensure_ascii=False, indent=2, default=str))
+        typer.echo(json.dumps({**result.as_dict(), "case_cells": cells.as_dict()},
+                              ensure_ascii=False, indent=2, default=str))
     else:
         typer.echo(f"day aggregates: {result.rows:,} rows, {result.dirty:,} dirty marks "
                    "(counted live)")
@@ -104,7 +106,12 @@ def _check_aggregates(ctx: typer.Context, as_json: bool, repair: bool) -> None:
                 typer.echo(f"  {name}: " + json.dumps(row, ensure_ascii=False, default=str))
         typer.echo("ok: the day aggregates equal a recount from the cases" if result.ok else
                    "MISMATCH: run gridcore check --aggregates --repair")
-    if not result.ok:
+        typer.echo(f"case cells: {cells.rows:,} rows")
+        for row in cells.differ:
+            typer.echo("  differs from the recount: " + json.dumps(row))
+        typer.echo("ok: the case cells equal a recount from the cases" if cells.ok else
+                   "MISMATCH: run gridcore check --aggregates --repair")
+    if not result.ok or not cells.ok:
         raise typer.Exit(1)
 
 
@@ -136,6 +143,15 @@ def _check_evaluation(ctx: typer.Context, as_json: bool, repair: bool) -> None:
                    else "MISMATCH: run gridcore check --evaluation --repair")
     if not result.ok:
         raise typer.Exit(1)
+def _case_cells(eng: Any, repair: bool, quiet: bool) -> Any:
+    """The case tiles' settled counts per H3 cell against a recount from the cases."""
+    from layers.ogc import case_cells
+
+    if repair:
+        rows = case_cells.rebuild(eng)
+        if not quiet:
+            typer.echo(f"case cells counted again from the cases: {rows:,} rows")
+    return case_cells.check(eng)
 
 
 def resolve_file(

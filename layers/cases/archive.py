@@ -257,6 +257,15 @@ def _drop(conn: Connection, chosen: list[Partition], deps: list[_Dependant],
                           f"{_selection(dep, by_name).replace('SELECT *', 'SELECT ctid', 1)}"
                           ") s)"))
         conn.execute(text(f"ALTER TABLE {dep.table} ENABLE TRIGGER USER"))
+    if conn.execute(text("SELECT to_regclass('case_cell') IS NOT NULL")).scalar_one():
+        # dropping a partition fires no trigger: the case tiles' settled counts per cell lose
+        # the archived cases here (a restore inserts them, and the trigger adds them back)
+        for p in chosen:
+            conn.execute(text(
+                "INSERT INTO case_cell (res, cell, settled) SELECT l.res, "
+                f"gridcore_h3_cell(c.h3, l.res), -count(*) FROM {p.name} c "
+                "CROSS JOIN (VALUES (8), (10)) l(res) WHERE c.h3 ~* '^[0-9a-f]{15,16}$' "
+                "AND c.state IN ('closed', 'voided', 'merged') GROUP BY 1, 2"))
     for p in chosen:
         conn.execute(text(f"ALTER TABLE case_record DETACH PARTITION {p.name}"))
         conn.execute(text(f"DROP TABLE {p.name}"))

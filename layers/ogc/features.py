@@ -134,6 +134,10 @@ def where_clause(c: Collection, q: ItemsQuery) -> tuple[list[str], dict[str, Any
         expr = f.sql if f.kind == "string" else f"({f.sql})::text"
         conds.append(f"{expr} = ANY(:f{i})")
         params[f"f{i}"] = values.split(",")
+        if f.kind == "boolean" and values in ("true", "false"):
+            # the same condition spelled out, so that a partial index on it (the open cases'
+            # place, migration 0002) can serve: the planner cannot see through the cast
+            conds.append(f"({f.sql})" if values == "true" else f"NOT ({f.sql})")
     return conds, params
 
 

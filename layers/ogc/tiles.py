@@ -9,15 +9,19 @@ cell is bit arithmetic on the stored index, see :func:`h3_parent_masks`).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import h3  # only cell ids ↔ ints and cell outlines; spatial.h3cells keeps the lon/lat helpers
 from sqlalchemy import Connection, text
 
 from gridcore.errors import ValidationError
+from layers.ogc import case_cells
 from layers.ogc.collections import Collection
 from layers.ogc.features import ItemsQuery, where_clause
+from layers.schema.cases import TERMINAL_SQL
 from spatial.crs import Shift
 
 EXTENT = 4096
@@ -29,6 +33,8 @@ CLOCK_RANK = "CASE {c} WHEN 'red' THEN 3 WHEN 'yellow' THEN 2 WHEN 'green' THEN 
 # costs many times the tile (benchmarks/README.md, "Design figures"). Sent in the
 # same round trip, planned before the tile query, undone when the transaction ends.
 SERIAL = "SET LOCAL max_parallel_workers_per_gather = 0; "
+# Below this zoom a tile spans too many hexagons to list them: its cases are grouped as found.
+COVERING_MIN_ZOOM = 6
 
 
 @dataclass(frozen=True)
@@ -90,14 +96,65 @@ def features_tile(conn: Connection, c: Collection, z: int, x: int, y: int, q: It
     return Tile(bytes(row.mvt or b""), row.expires)
 
 
+def covering_cells(z: int, x: int, y: int, res: int, shift: Shift = Shift()) -> list[str]:
+    """The H3 cells of resolution ``res`` that overlap the tile and its buffer, in the data's
+    frame (the tile moved back by ``shift``)."""
+    n, m = 2 ** z, BUFFER / EXTENT
+
+    def lat(v: float) -> float:
+        return math.degrees(math.atan(math.sinh(math.pi * (1 - 2 * v / n))))
+
+    west, east = max(-180.0, (x - m) / n * 360 - 180), min(180.0, (x + 1 + m) / n * 360 - 180)
+    south, north = lat(y + 1 + m), lat(y - m)
+    west, east, south, north = (west - shift.dx, east - shift.dx, south - shift.dy,
+                                north - shift.dy)
+    poly = h3.LatLngPoly([(south, west), (south, east), (north, east), (north, west)])
+    return list(h3.polygon_to_cells_experimental(poly, res, contain="overlap"))
+
+
 def h3_tile(conn: Connection, c: Collection, z: int, x: int, y: int, q: ItemsQuery,
             shift: Shift = Shift()) -> Tile:
-    """Cases as H3 hexagons: ``count``, counts per clock colour and the worst colour."""
-    base, params = _base(c, q, shift)
+    """Cases as H3 hexagons: ``count``, counts per clock colour and the worst colour. From
+    zoom 6 on, a hexagon counts every case inside it (the same count in each tile it
+    touches); without a filter its settled cases come from the per-cell counts
+    (``layers.ogc.case_cells``) and only the open ones are read."""
+    res = h3_resolution_for(z)
+    if z < COVERING_MIN_ZOOM:
+        return _hexagons(conn, c, z, x, y, _live(conn, c, z, x, y, q, shift, res, None), {},
+                         shift)
+    cells = covering_cells(z, x, y, res, shift)
+    if not cells:
+        return Tile(b"", None)
+    stored = None
+    if case_cells.serves(q.filters, q.start, q.end, q.bbox, q.scope):
+        stored = case_cells.settled(conn, [h3.str_to_int(cell) for cell in cells], res)
+    live = _live(conn, c, z, x, y, q, shift, res, cells, open_only=stored is not None)
+    return _hexagons(conn, c, z, x, y, live, stored or {}, shift)
+
+
+def _live(conn: Connection, c: Collection, z: int, x: int, y: int, q: ItemsQuery,
+          shift: Shift, res: int, cells: list[str] | None, open_only: bool = False
+          ) -> dict[int, Any]:
+    """Cases counted case by case per hexagon: in ``cells`` (over their outline's box), or,
+    without cells, in the tile and its buffer."""
     clock = c.field("clock")
     clock_sql = clock.sql if clock else "'green'"
-    clear, setbits = h3_parent_masks(h3_resolution_for(z))
+    clear, setbits = h3_parent_masks(res)
     expires = f"min({c.expires_sql})" if c.expires_sql else "NULL::timestamptz"
+    if cells is None:
+        base, params = _base(c, q, shift)
+    else:
+        conds, params = where_clause(c, q)
+        lons, lats = [], []
+        for cell in cells:
+            for la, lo in h3.cell_to_boundary(cell):
+                lons.append(lo)
+                lats.append(la)
+        conds.append("t.geom && ST_MakeEnvelope(:w, :s, :e, :n, 4326)")
+        params.update(w=min(lons), s=min(lats), e=max(lons), n=max(lats))
+        if open_only:  # the partial index of open cases (migration 0002)
+            conds.append(f"t.state NOT IN {TERMINAL_SQL}")
+        base = f"FROM {c.table} t WHERE {' AND '.join(conds)}"
     rows = conn.execute(text(
         f"{SERIAL}SELECT (('x' || lpad(t.h3, 16, '0'))::bit(64)::bigint & :clear) | :setbits "
         f"AS cell, count(*) AS n, "
@@ -105,29 +162,44 @@ def h3_tile(conn: Connection, c: Collection, z: int, x: int, y: int, q: ItemsQue
         f"count(*) FILTER (WHERE ({clock_sql}) = 'yellow') AS yellow, "
         f"count(*) FILTER (WHERE ({clock_sql}) = 'green') AS green, "
         f"max({CLOCK_RANK.format(c=f'({clock_sql})')}) AS worst, {expires} AS expires "
-        f"{base} AND t.h3 IS NOT NULL GROUP BY 1"),
+        f"{base} AND t.h3 ~* '{case_cells.H3_TEXT}' GROUP BY 1"),
         {**params, "z": z, "x": x, "y": y, "clear": clear, "setbits": setbits}).all()
-    if not rows:
+    wanted = None if cells is None else {h3.str_to_int(cell) for cell in cells}
+    return {int(r.cell): r for r in rows if wanted is None or int(r.cell) in wanted}
+
+
+def _hexagons(conn: Connection, c: Collection, z: int, x: int, y: int, live: dict[int, Any],
+              settled: dict[int, int], shift: Shift) -> Tile:
+    """The tile of hexagons from the live counts per cell and the settled ones (clock
+    "none")."""
+    found = sorted(set(live) | set(settled))
+    if not found:
         return Tile(b"", None)
     colours = {3: "red", 2: "yellow", 1: "green", 0: "none"}
-    wkts, cells = [], []
-    for r in rows:
-        cell = h3.int_to_str(r.cell)
+    wkts, cells, counts, reds, yellows, greens, worst = [], [], [], [], [], [], []
+    for key in found:
+        r = live.get(key)
+        cell = h3.int_to_str(key)
         ring = [(lng + shift.dx, lat + shift.dy) for lat, lng in h3.cell_to_boundary(cell)]
         ring.append(ring[0])
         wkts.append("POLYGON((" + ",".join(f"{a:.7f} {b:.7f}" for a, b in ring) + "))")
         cells.append(cell)
+        counts.append((r.n if r else 0) + settled.get(key, 0))
+        reds.append(r.red if r else 0)
+        yellows.append(r.yellow if r else 0)
+        greens.append(r.green if r else 0)
+        worst.append(colours[r.worst if r else 0])
     mvt = conn.execute(text(
         f"SELECT ST_AsMVT(m.*, :layer, {EXTENT}, 'geom') FROM (SELECT ST_AsMVTGeom("
         f"ST_Transform(ST_GeomFromText(w, 4326), 3857), ST_TileEnvelope(:z, :x, :y), "
         f"{EXTENT}, {BUFFER}, true) AS geom, h AS h3, n AS count, r AS red, yl AS yellow, "
         f"g AS green, k AS clock, true AS aggregated FROM unnest(CAST(:w AS text[]), "
         f"CAST(:h AS text[]), CAST(:n AS int[]), CAST(:r AS int[]), CAST(:yl AS int[]), "
-        f"CAST(:g AS int[]), CAST(:k AS text[])) AS u(w, h, n, r, yl, g, k)) m"),
-        {"layer": c.id, "z": z, "x": x, "y": y, "w": wkts, "h": cells,
-         "n": [r.n for r in rows], "r": [r.red for r in rows], "yl": [r.yellow for r in rows],
-         "g": [r.green for r in rows], "k": [colours[r.worst] for r in rows]}).scalar()
-    expiry = [r.expires for r in rows if r.expires is not None]
+        f"CAST(:g AS int[]), CAST(:k AS text[])) AS u(w, h, n, r, yl, g, k)) m "
+        f"WHERE m.geom IS NOT NULL"),
+        {"layer": c.id, "z": z, "x": x, "y": y, "w": wkts, "h": cells, "n": counts,
+         "r": reds, "yl": yellows, "g": greens, "k": worst}).scalar()
+    expiry = [r.expires for r in live.values() if r.expires is not None]
     return Tile(bytes(mvt or b""), min(expiry) if expiry else None)
 
 

@@ -9,6 +9,7 @@ import tarfile
 from datetime import date
 from pathlib import Path
 
+import h3
 import pytest
 from sqlalchemy import Engine, text
 from typer.testing import CliRunner
@@ -16,6 +17,7 @@ from typer.testing import CliRunner
 from gridcore.errors import Conflict, ValidationError
 from layers.cases.archive import archive, dependants, is_archive, restore
 from layers.db.migrate import migrate
+from layers.ogc import case_cells
 from tests.db.test_case_partitions import file_cases, partitions, plant_old, snapshot
 from tests.support.cases import plant
 
@@ -32,6 +34,9 @@ def _populate(engine: Engine, tmp_path: Path) -> None:
     plant_old(engine, 2022, 3)
     with engine.begin() as conn:
         conn.execute(text("SELECT gridcore_case_partitions('2021-01-01', '2022-12-31')"))
+        # their H3 cell, so the case tiles' settled counts (case_cell) hold them
+        conn.execute(text("UPDATE case_record SET h3 = :c WHERE idempotency_key LIKE 'old-%'"),
+                     {"c": h3.latlng_to_cell(39.902, 116.402, 11)})
         # a photo record of an old case, hanging on its history row too
         conn.execute(text(
             "INSERT INTO case_photo (case_id, path, sha256, content_type, size_bytes, "
@@ -66,6 +71,8 @@ def test_archive_and_restore_whole_years(own_db: Engine, tmp_path: Path) -> None
     assert "case_record_y2021" not in partitions(own_db)
     assert _counts(own_db) == {"case_record": 2, "case_key": 2, "case_history": 2,
                                "case_photo": 0}
+    cells = case_cells.check(own_db)  # the tiles' settled counts lost the archived cases
+    assert cells.ok, cells.as_dict()
     assert is_archive(path)
     with tarfile.open(path) as tar:
         manifest = json.load(tar.extractfile("manifest.json"))  # type: ignore[arg-type]
@@ -82,6 +89,10 @@ def test_archive_and_restore_whole_years(own_db: Engine, tmp_path: Path) -> None
     assert rows["case_record"] == 7
     assert snapshot(own_db) == before
     assert partitions(own_db)["case_record_y2021"] == 4
+    assert case_cells.check(own_db).ok
+    with own_db.connect() as conn:
+        assert conn.execute(text("SELECT sum(settled) FROM case_cell WHERE res = 8")
+                            ).scalar_one() >= 6
     with own_db.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM case_archive WHERE restored_at IS NULL")
                             ).scalar_one() == 0

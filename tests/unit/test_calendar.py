@@ -112,3 +112,56 @@ def test_fresh_clock_is_the_clock_of_a_stage_that_starts_now(start) -> None:  # 
     warn, deadline, clock = CN.new_clock(start, L("5wh"))
     assert (warn, deadline) == CN.stage_marks(start, L("5wh"), [])
     assert clock == CN.clock(start, L("5wh"), start)
+
+
+def _walked(cal: WorkingCalendar, start, end, unit, paused=()) -> timedelta:  # noqa: ANN001
+    """Counted time by walking the counting periods one by one (what ``elapsed`` once did)."""
+    total = timedelta()
+    if end <= start:
+        return total
+    for (lo, hi), _ in cal._counted(start, unit, paused):
+        if lo >= cal._local(end):
+            break
+        total += min(hi, cal._local(end)) - lo
+    return total
+
+
+@pytest.mark.parametrize("cal", [CN, WorkingCalendar.weekdays("UTC"),
+                                 WorkingCalendar.from_data({"base": "chinese",
+                                                            "holidays": ["2026-03-02"],
+                                                            "workdays": ["2026-03-07"],
+                                                            "hours": "09:00-12:00,14:00-18:00"})])
+def test_elapsed_counts_what_a_walk_of_the_days_counts(cal: WorkingCalendar) -> None:
+    # Elapsed time no longer walks the days (the overdue list asks it for clocks years old):
+    # it must count exactly what the walk counts, across years, holidays, make-up days, the
+    # years beyond the holiday data, within one day, and with overlapping parked intervals.
+    import random
+
+    rng = random.Random(25)
+    base = at(2023, 12, 20, 0, 0)
+    for _ in range(300):
+        start = base + timedelta(minutes=rng.randrange(0, 60 * 24 * 900))
+        end = start + timedelta(minutes=rng.choice([rng.randrange(0, 600),
+                                                    rng.randrange(0, 60 * 24 * 1500)]))
+        paused = []
+        for _ in range(rng.randrange(0, 4)):
+            a = start + timedelta(minutes=rng.randrange(-3000, 60 * 24 * 200))
+            paused.append((a, a + timedelta(minutes=rng.randrange(1, 60 * 24 * 40))))
+        for unit in (LimitUnit.WORKING_HOURS, LimitUnit.WORKING_DAYS, LimitUnit.CALENDAR_HOURS):
+            assert cal.elapsed(start, end, unit, paused) == _walked(cal, start, end, unit,
+                                                                    paused), (start, end, paused)
+
+
+def test_working_days_between_across_years() -> None:
+    # The running counts per year give what counting day by day gives, within a year, across
+    # a year's end and over the National Day holidays (1–8 October 2025: none).
+    from datetime import date
+
+    def one_by_one(first: date, last: date) -> int:
+        return sum(CN.is_workday(first + timedelta(days=i)) for i in range((last - first).days))
+
+    for first, last in ((date(2025, 1, 1), date(2026, 1, 1)), (date(2024, 12, 30),
+                        date(2027, 2, 3)), (date(2025, 3, 5), date(2025, 3, 6))):
+        assert CN.workdays_between(first, last) == one_by_one(first, last)
+    assert CN.workdays_between(date(2025, 10, 1), date(2025, 10, 9)) == 0
+    assert CN.workdays_between(date(2025, 10, 9), date(2025, 10, 1)) == 0
