@@ -82,7 +82,7 @@ class Phone:
 
     def open(self) -> Any:
         page = self.context.new_page()
-        page.on("pageerror", lambda e: self.errors.append(str(e)))
+        page.on("pageerror", lambda e: self.errors.append(f"{e} {getattr(e, 'stack', '')}"))
         page.on("console", lambda m: self.errors.append(m.text) if m.type == "error"
                 and "Content Security Policy" in m.text else None)
         return page
@@ -560,3 +560,25 @@ def test_english_switch(phone: Phone) -> None:
     phone.tab("where")
     phone.wait_text("#report-here", "Report here")
     phone.shot("where_en")
+
+
+_ZOOM_THEN_LEAVE = """async (screen) => {
+  document.querySelector('#view .leaflet-control-zoom-in').click();
+  await new Promise((done) => setTimeout(done, 60));  // the zoom animation has begun
+  location.hash = screen;
+  await new Promise((done) => setTimeout(done, 500));  // past Leaflet's 250 ms end timer
+}"""
+
+
+def test_leaving_a_screen_while_its_map_zooms(phone: Phone, city: Engine) -> None:
+    """A worker who taps another tab right after the map zoomed (to their position, or by a
+    pinch) gets the next screen and no error: the zoom's end no longer lands on a removed map
+    (the page errors are checked by the fixture)."""
+    phone.go()
+    phone.sign_in()
+    phone.page.evaluate(_ZOOM_THEN_LEAVE, "#/report")
+    phone.page.wait_for_selector("#view[data-screen=report] #report-form")
+    phone.page.wait_for_selector("#view .leaflet-control-zoom-in")
+    phone.page.evaluate(_ZOOM_THEN_LEAVE, "#/where")
+    phone.page.wait_for_selector("#view[data-screen=where] #here-code")
+    assert not phone.errors, phone.errors

@@ -130,7 +130,17 @@ async function route() {
   try {
     const module = await SCREENS[known]();
     if (mine !== routing) return; // another tab was tapped meanwhile
-    cleanup = await module.render(view, { arg, name: known, config, setLanguage, languageSwitch, status });
+    const done = await module.render(view, { arg, name: known, config, setLanguage, languageSwitch, status });
+    // A screen still rendering when the next route began (a tap, a sign-in, a revoked
+    // session) is already off the page: it is cleaned up now, never left holding a map and
+    // its position watch, and never overwrites the cleanup of the screen now shown.
+    if (mine !== routing) {
+      if (done) {
+        try { done(); } catch (e) { /* the next screen is already shown */ }
+      }
+      return;
+    }
+    cleanup = done;
   } catch (e) {
     console.error(e);
     view.append(h('p', { class: 'error' }, t('field.screen_failed'), ' ', String(e.message || e)));

@@ -103,3 +103,14 @@ export function fitArea(map, area, fallback) {
     map.setView([0, 0], 2);
   }
 }
+
+// Takes a screen's map off the page. Leaflet 1.9.4 ends a zoom animation from a 250 ms timer
+// that still runs after ``remove()`` and then reads the removed map pane ("Cannot read
+// properties of undefined (reading '_leaflet_pos')", Leaflet/Leaflet#9575): a worker who
+// leaves a screen right after the map zoomed to their position met it. Finishing the
+// animation first (the timer then finds nothing to do) needs Leaflet's own handler.
+export function removeMap(map) {
+  map.stop();
+  if (map._animatingZoom) map._onZoomTransitionEnd();
+  map.remove();
+}

@@ -6,7 +6,7 @@
 // photo after the work beside the one before — verified, handled and closed in one report.
 import { LANG, t } from '../i18n.js';
 import { distanceM, gridAt, partsNear, watchPosition } from './geo.js';
-import { gridsLayer, leaflet, makeMap, partsLayer, pin as makePin, positionLayer } from './mapview.js';
+import { gridsLayer, leaflet, makeMap, partsLayer, pin as makePin, positionLayer, removeMap } from './mapview.js';
 import * as net from './net.js';
 import * as outbox from './outbox.js';
 import { photoField } from './photo.js';
@@ -198,8 +198,9 @@ export async function render(view, { arg }) {
     map.setView([0, 0], 2);
   }
   describe();
+  let left = false; // the screen was left: nothing may touch the removed map any more
   const stop = watchPosition((fix) => {
-    if (!fix) return;
+    if (!fix || left) return;
     me.update(fix);
     if (!draft.fix || !draft.pin) {
       draft.fix = fix;
@@ -256,7 +257,8 @@ export async function render(view, { arg }) {
   });
 
   return () => {
+    left = true;
     stop();
-    map.remove();
+    removeMap(map);
   };
 }

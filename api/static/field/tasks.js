@@ -3,7 +3,7 @@
 // reason) or check (pass / fail: a failed check needs a note), with photos. A step goes
 // through the outbox like a report, so it can be taken offline.
 import { LANG, t } from '../i18n.js';
-import { gridsLayer, leaflet, makeMap } from './mapview.js';
+import { gridsLayer, leaflet, makeMap, removeMap } from './mapview.js';
 import * as net from './net.js';
 import * as outbox from './outbox.js';
 import { photoField } from './photo.js';
@@ -205,7 +205,7 @@ async function caseScreen(view, id) {
   window.L.circleMarker([lat, lon], { radius: 10, color: '#fff', weight: 3, fillColor: '#c81e1e',
                                     fillOpacity: 1, pane: 'position' }).addTo(map);
   map.setView([lat, lon], 17);
-  return () => map.remove();
+  return () => removeMap(map);
 }
 
 export async function render(view, { name, arg }) {

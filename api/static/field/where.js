@@ -2,7 +2,7 @@
 // worked out on the phone from my area (it works offline).
 import { t } from '../i18n.js';
 import { distanceM, gridAt, nearestGrid, watchPosition } from './geo.js';
-import { fitArea, gridsLayer, leaflet, makeMap, positionLayer } from './mapview.js';
+import { fitArea, gridsLayer, leaflet, makeMap, positionLayer, removeMap } from './mapview.js';
 import * as net from './net.js';
 import { h, metres, toast, when } from './ui.js';
 
@@ -60,6 +60,7 @@ export async function render(view) {
 
   async function draw() {
     area = await net.get('area');
+    if (left) return;
     if (grids) grids.remove();
     grids = null;
     if (area && area.features.length) {
@@ -73,7 +74,9 @@ export async function render(view) {
     locate();
   }
 
+  let left = false; // the screen was left: nothing may touch the removed map any more
   const stop = watchPosition((next, error) => {
+    if (left) return;
     if (!next) {
       if (error) {
         name.textContent = error.code === 1 ? t('field.gps_denied') : t('field.gps_unavailable');
@@ -93,10 +96,12 @@ export async function render(view) {
   const onArea = () => draw();
   window.addEventListener('area-changed', onArea);
   await draw();
-  setTimeout(() => map.invalidateSize(), 0);
+  const sized = setTimeout(() => { if (!left) map.invalidateSize(); }, 0);
   return () => {
+    left = true;
+    clearTimeout(sized);
     stop();
     window.removeEventListener('area-changed', onArea);
-    map.remove();
+    removeMap(map);
   };
 }
