@@ -189,10 +189,11 @@ def test_the_demo_learned_a_classifier_from_its_history(demo: Engine) -> None:
     assert row is not None and row.n_cases >= 150
     assert texts[0] > texts[1] / 2  # reports worded many ways, not one phrase per class
     worker = authenticate(demo, "wangfang", "gridcore-demo")
-    lon, lat = demo.connect().execute(text(
-        "SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) p FROM unit_grid "
-        "WHERE gen_to IS NULL AND community_code = :c ORDER BY code LIMIT 1) g"),
-        {"c": worker.areas[0]}).one()
+    with demo.connect() as conn:
+        lon, lat = conn.execute(text(
+            "SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) p FROM unit_grid "
+            "WHERE gen_to IS NULL AND community_code = :c ORDER BY code LIMIT 1) g"),
+            {"c": worker.areas[0]}).one()
     with serving(demo) as client:
         token, _ = issue_token(client.app.state.settings.security, "wangfang", "grid_worker",
                                minutes=30)
