@@ -260,14 +260,21 @@ class SimilarIndex:
         out.vectoriser(self.language or "zh")
         out._df, out._idf = self._df, self._idf
         out._codes = dict(self._codes)
-        out._pending = [self._rows, *([self._tail] if self._tail is not None else [])]
+        out._pending = [self._tail] if self._tail is not None else []
         out.ids, out._cat = np.array(self.ids), np.array(self._cat)
         out._place, out._at = np.array(self._place), np.array(self._at)
         if cases:
             out.append_counts(out.counts([c.text for c in cases]), [c.case_id for c in cases],
                               [c.category for c in cases], [c.place for c in cases],
                               [c.at for c in cases])
-        out.finish()
+        if not out._pending:
+            out._rows, out._cols = sparse.csr_matrix(self._rows), sparse.csc_matrix(self._cols)
+            return out
+        added = sparse.vstack(out._pending, format="csr")
+        out._pending = []
+        out._rows = sparse.vstack([self._rows, added], format="csr")
+        assert self._cols is not None
+        out._cols = _stack_postings(self._cols, added.tocsc(), self._rows.shape[0])
         return out
 
     def add(self, cases: Sequence[StoredCase]) -> None:
@@ -369,3 +376,25 @@ class SimilarIndex:
         return [SimilarCase(int(self.ids[cand[i]]), float(score[i]), float(cos[i]),
                             bool(same_cat[i]), bool(same_place[i]),
                             None if days is None else float(days[i])) for i in order]
+
+
+def _stack_postings(base: sparse.csc_matrix, added: sparse.csc_matrix, offset: int
+                    ) -> sparse.csc_matrix:
+    """The term → case postings of ``base`` with ``added``'s rows below it (row ``offset`` on),
+    merged column by column: making the CSC of every row again costs a sort of all postings,
+    this only moves each one once (the added cases' rows all come after the base's, so every
+    column stays sorted)."""
+    ca, cb = np.diff(base.indptr), np.diff(added.indptr)
+    indptr = np.zeros(len(ca) + 1, dtype=np.int64)
+    np.cumsum(ca + cb, out=indptr[1:])
+    data = np.empty(int(indptr[-1]), dtype=np.float32)
+    index_type = np.int32 if offset + added.shape[0] < 2 ** 31 else np.int64
+    indices = np.empty(int(indptr[-1]), dtype=index_type)
+    at = np.arange(base.nnz, dtype=np.int64)
+    at += np.repeat(indptr[:-1] - base.indptr[:-1], ca)
+    data[at], indices[at] = base.data, base.indices
+    at = np.arange(added.nnz, dtype=np.int64)
+    at += np.repeat(indptr[:-1] + ca - added.indptr[:-1], cb)
+    data[at], indices[at] = added.data, added.indices.astype(index_type) + offset
+    return sparse.csc_matrix((data, indices, indptr),
+                             shape=(offset + added.shape[0], base.shape[1]))

@@ -121,6 +121,8 @@ def test_merging_new_cases_answers_as_a_full_build_with_the_same_vectoriser(
     full = SimilarIndex().build(cases + late, like=base)
     refit = SimilarIndex().build(cases + late)
     assert len(merged) == len(full) == 404 and merged.vocabulary() == full.vocabulary()
+    assert (merged._cols != full._cols).nnz == 0 and (merged._rows != full._rows).nnz == 0
+    assert merged._cols.has_sorted_indices
     when = T0 + timedelta(days=500)
     for q, cat, place in (("工地民工受伤，拒绝支付医疗费用", None, None),
                           ("A3区医院挂号难，希望有关部门重视", "c2", "g3"),
