@@ -9,8 +9,14 @@
    ``gridcore.duplicates`` (class-related within 200 m and 72 h; distance, time, class and
    character n-gram similarity of the request details) and measure precision / recall against
    the reference "same Request.Type within 100 m and 48 h".
+3. Rules, model, both (issue 22): on the issue's time split (last 20 % test) the learned rule
+   table alone, the learned dispatch model alone (``gridcore.intelligence.dispatch``, trained
+   as ``gridcore learn`` does, its case memory fed day by day as in service) and the two
+   combined as served (``combine``: a rule that applies wins, the model proposes elsewhere).
+   The data loading, rule learner and model runs are bench_intelligence's (imported, not
+   copied); ``--no-model`` skips the ~1 min of training.
 
-    .venv/bin/python benchmarks/bench_dispatch.py [--split time|random] [--seed 1]
+    .venv/bin/python benchmarks/bench_dispatch.py [--split time|random] [--seed 1] [--no-model]
 """
 
 from __future__ import annotations
@@ -131,10 +137,52 @@ def duplicates(df: pd.DataFrame, radius: float = 200.0,
             "precision@1": top1_hits / top1 if top1 else float("nan")}
 
 
+def rules_model_combination() -> None:
+    """The three lines of issue 22: rules alone, model alone, and rules + model as served."""
+    import time
+
+    from bench_intelligence import _acc, _cases, _Rule, _tops, rule_learner, sf311  # noqa: I001
+
+    from gridcore.intelligence.dispatch import DispatchModel, combine
+
+    df = sf311(DATA.parent)
+    cut = int(len(df) * 0.8)
+    train, test = df.iloc[:cut], df.iloc[cut:]
+    truth = test["Responsible.Agency"].tolist()
+    cases = _cases(df)
+    t0 = time.perf_counter()
+    model = DispatchModel().fit(cases[:cut])
+    a = model.memory_weight or 0.5
+    live = _tops(np.array([(1 - a) * t + a * m for t, m in model.walk_forward(cases[cut:])]),
+                 model.classes)
+    took = time.perf_counter() - t0
+    print(f"\nRules, model and both on the time split 80/20 (train {len(train)} to "
+          f"{train.Opened.max():%Y-%m-%d}, test {len(test)}):")
+    table = rule_learner(train, test)  # a rule per type (and neighbourhood) where seen
+    print(f"  rules alone (learned table; most frequent agency of the category where no "
+          f"rule applies)  {_acc([[r or ''] for r in table], truth)}")
+    print(f"  model alone (trained once, case memory fed daily; {took:.0f} s)"
+          f"{'':26s}{_acc(live, truth)}")
+    # as served, the rules that would be signed as 权责清单 (≥ 5 cases, ≥ 95 % agree) win
+    # where one applies; the model proposes everywhere else
+    signed = rule_learner(train, test, confident=True)
+    both: list[list[str]] = []
+    for dept, row in zip(signed, live, strict=True):
+        if combine(_Rule(dept), None).source == "rule" and dept is not None:
+            both.append([dept, *[x for x in row if x != dept]])
+        else:
+            both.append(row)
+    won = sum(d is not None for d in signed) / len(truth)
+    print(f"  rules + model (a signed rule wins where one applies: {won:.0%} of cases)"
+          f"{'':17s}{_acc(both, truth)}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--split", choices=["time", "random"], default="time")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--no-model", action="store_true",
+                    help="skip rules / model / both (the model's training takes ~1 min)")
     args = ap.parse_args()
     df = load()
     train, test = split(df, args.split, args.seed)
@@ -152,6 +200,8 @@ def main() -> None:
     counts = Counter(df["Responsible.Agency"])
     print(f"\n(most frequent agency overall: {counts.most_common(1)[0][0]!r}, "
           f"{counts.most_common(1)[0][1] / len(df):.1%} of cases)")
+    if not args.no_model:
+        rules_model_combination()
 
 
 if __name__ == "__main__":

@@ -29,6 +29,7 @@ import numpy as np
 from sqlalchemy import Engine, text
 
 from demo.org import SYNTHETIC, dept, worker_code
+from demo.report_words import describe
 from gridcore.intake import Report
 from gridcore.settings import Settings
 from gridcore.taxonomy import Stage, Taxonomy, TimeLimit
@@ -101,6 +102,8 @@ def _parts(engine: Engine) -> dict[str, np.ndarray]:
 class _Planner:
     def __init__(self, parts: dict[str, np.ndarray], end: datetime, version: str) -> None:
         self.rng = np.random.default_rng(20261122)
+        # the wording has its own stream, so places, times and steps stay as they were
+        self.words = np.random.default_rng(20261206)
         self.parts = parts
         self.end = end
         self.version = version
@@ -157,11 +160,11 @@ class _Planner:
         if key in PART_PROBLEMS:
             category, (what, _) = f"P{key}", PART_PROBLEMS[key]
             part, lon, lat = self._place(key, 2.0)
-            description = f"{what} ({part})"
+            description = describe(self.words, category, part)
         else:
             category, (what, _, beside) = key, EVENTS[key]
             _, lon, lat = self._place(beside, 12.0)
-            description = what
+            description = describe(self.words, category)
         hotline = self.rng.random() < 0.25
         source, reporter = ("hotline", "12345") if hotline else ("grid_worker", "")
         report = Report(f"demo-{self.version}-{n:04d}", category, float(lon), float(lat),

@@ -28,6 +28,7 @@ from demo.accounts import ensure_accounts
 from demo.areas import DISTRICT_CODE, demo_areas, extract_bbox
 from demo.cases import generate_history
 from demo.entities import RESTRICTED_FIELDS, demo_entities
+from demo.learning import ensure_classifier
 from demo.org import (
     SYNTHETIC,
     departments_frame,
@@ -168,6 +169,7 @@ def build(engine: Engine, settings: Settings, pbf: Path, echo: Callable[[str], N
               "rules": rules, "communities": len(communities),
               "addresses": addresses.addresses + addresses.places}
     counts["cases"] = generate_history(engine, settings, grids, step)
+    counts["cases learned from"] = ensure_classifier(engine, step)
     return counts
 
 
@@ -184,6 +186,9 @@ def load_demo(engine: Engine, settings: Settings, rebuild: bool = False,
     """Build the demo city unless this version is loaded already; yields the closing lines."""
     if not rebuild and loaded_version(engine) == DEMO_VERSION:
         yield f"demo city {DEMO_VERSION} is already loaded; nothing to do"
+        said: list[str] = []  # a demo loaded before the demo learned its model learns now
+        ensure_classifier(engine, said.append)
+        yield from said
     else:
         _refuse_other_city(engine)
         pbf = demo_pbf(settings.demo.pbf, settings.demo_cache_dir)

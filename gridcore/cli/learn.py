@@ -27,6 +27,9 @@ def learn(ctx: typer.Context,
           = None,
           force: Annotated[bool, typer.Option(
               "--force", help="activate even when worse than the active model")] = False,
+          full: Annotated[bool, typer.Option(
+              "--full", help="similar: refit the index over every case instead of merging "
+                             "the cases stored since the current version")] = False,
           ) -> None:
     """Train the models on the stored case history (imported and live), print their held-out
     scores next to the baselines, store them and activate each unless worse than the active."""
@@ -57,23 +60,24 @@ def learn(ctx: typer.Context,
                   {"activated": item.activated, "metric": t.metric, "score": t.score,
                    "why": item.why})
     if index and not evaluate:
-        _publish_similar(ctx, made)
+        _publish_similar(ctx, made, full)
 
 
-def _publish_similar(ctx: typer.Context, made: Engine) -> None:
+def _publish_similar(ctx: typer.Context, made: Engine, full: bool) -> None:
     from layers.intelligence.similar_files import publish
 
     tree = settings(ctx)
     typer.secho("similar:", bold=True)
-    done = publish(made, tree.intelligence.index_root(tree.database.data_dir))
+    done = publish(made, tree.intelligence.index_root(tree.database.data_dir), full=full)
     if done is None:
         typer.echo("  no case has a description yet: no index")
         return
-    typer.echo(f"  {done.cases:,} cases indexed in {done.seconds:.1f} s, "
-               f"{done.size_bytes / 2 ** 20:.1f} MiB in {done.folder} (every server process "
+    typer.echo(f"  {done.summary()}")
+    typer.echo(f"  {done.size_bytes / 2 ** 20:.1f} MiB in {done.folder} (every server process "
                "maps it read-only at its next question)")
     audit_cli(made, "similar.publish", done.folder.name,
-              {"cases": done.cases, "bytes": done.size_bytes})
+              {"cases": done.cases, "bytes": done.size_bytes, "mode": done.mode,
+               "added": done.added, "why": done.why})
 
 
 def forecast(ctx: typer.Context,

@@ -17,6 +17,12 @@ Shared between processes: ``arrays()`` gives the built index as plain arrays, wh
 side writes once; ``from_arrays`` takes them back — memory-mapped read-only files there, so every
 server process reads the same pages instead of holding its own ~1 GiB at 1 M cases. Such an
 index is frozen: cases added later go to a small in-process tail, scored by brute force.
+
+Publishing again without refitting (``merged``): the cases stored since are weighed with the
+same vectoriser (hashing space, language, document frequencies) and appended; a row's weights
+depend only on its own text and those frequencies, so the result answers exactly as a full build
+with that vectoriser (``build(cases, like=...)``). The frequencies drift as cases accumulate:
+the storage side refits from scratch when the cases added since the fit grow large.
 """
 
 from __future__ import annotations
@@ -208,21 +214,68 @@ class SimilarIndex:
         idx._frozen = True
         return idx
 
-    def build(self, cases: Sequence[StoredCase]) -> SimilarIndex:
-        """Index ``cases`` (document frequencies are learnt from them)."""
+    VOCABULARY = ("language", "n_features", "doc_terms", "max_chars")
+
+    def vocabulary(self) -> dict[str, Any]:
+        """What decides a stored row's weights besides the document frequencies: indexes with
+        the same vocabulary (and frequencies) weigh a text alike."""
+        return {"language": self.language, "n_features": self.n_features,
+                "doc_terms": self.doc_terms, "max_chars": self.max_chars}
+
+    def build(self, cases: Sequence[StoredCase], like: SimilarIndex | None = None
+              ) -> SimilarIndex:
+        """Index ``cases``: document frequencies are learnt from them, or (``like``) taken
+        with the language from that index — the same vectoriser, no refit."""
         self._rows, self._cols, self._pending, self._tail = None, None, [], None
         self._frozen = False
         self.ids = np.zeros(0, dtype=np.int64)
         self._cat = np.zeros(0, dtype=np.int32)
         self._place = np.zeros(0, dtype=np.int32)
         self._at = np.zeros(0)
+        if like is not None:
+            if like.language is None or like._idf.size != self.n_features:
+                raise NotFitted("the index to weigh like has no vectoriser of this size")
+            self.vectoriser(like.language)
+            self._df, self._idf = like._df, like._idf
         counts = self.counts([c.text for c in cases])
-        self.set_document_frequencies(
-            np.bincount(counts.indices, minlength=self.n_features), len(cases))
+        if like is None:
+            self.set_document_frequencies(
+                np.bincount(counts.indices, minlength=self.n_features), len(cases))
         self.append_counts(counts, [c.case_id for c in cases], [c.category for c in cases],
                            [c.place for c in cases], [c.at for c in cases])
         self.finish()
         return self
+
+    def merged(self, cases: Sequence[StoredCase]) -> SimilarIndex:
+        """A new index owning its arrays (so it can be shared): every case of this one (a
+        shared base and its tail too) followed by ``cases``, weighed with this index's
+        vectoriser — the answers of ``build(all cases, like=self)`` without weighing the old
+        cases again."""
+        if self._rows is None:
+            raise NotFitted("the similar-case index is empty")
+        out = SimilarIndex(self.language, n_features=self.n_features,
+                           doc_terms=self.doc_terms, query_terms=self.query_terms,
+                           max_df=self.max_df, candidates=self.candidates,
+                           max_chars=self.max_chars, weights=self.weights)
+        out.vectoriser(self.language or "zh")
+        out._df, out._idf = self._df, self._idf
+        out._codes = dict(self._codes)
+        out._pending = [self._tail] if self._tail is not None else []
+        out.ids, out._cat = np.array(self.ids), np.array(self._cat)
+        out._place, out._at = np.array(self._place), np.array(self._at)
+        if cases:
+            out.append_counts(out.counts([c.text for c in cases]), [c.case_id for c in cases],
+                              [c.category for c in cases], [c.place for c in cases],
+                              [c.at for c in cases])
+        if not out._pending:
+            out._rows, out._cols = sparse.csr_matrix(self._rows), sparse.csc_matrix(self._cols)
+            return out
+        added = sparse.vstack(out._pending, format="csr")
+        out._pending = []
+        out._rows = sparse.vstack([self._rows, added], format="csr")
+        assert self._cols is not None
+        out._cols = _stack_postings(self._cols, added.tocsc(), self._rows.shape[0])
+        return out
 
     def add(self, cases: Sequence[StoredCase]) -> None:
         """Append cases (document frequencies stay those of ``build``; rebuild now and then)."""
@@ -323,3 +376,25 @@ class SimilarIndex:
         return [SimilarCase(int(self.ids[cand[i]]), float(score[i]), float(cos[i]),
                             bool(same_cat[i]), bool(same_place[i]),
                             None if days is None else float(days[i])) for i in order]
+
+
+def _stack_postings(base: sparse.csc_matrix, added: sparse.csc_matrix, offset: int
+                    ) -> sparse.csc_matrix:
+    """The term → case postings of ``base`` with ``added``'s rows below it (row ``offset`` on),
+    merged column by column: making the CSC of every row again costs a sort of all postings,
+    this only moves each one once (the added cases' rows all come after the base's, so every
+    column stays sorted)."""
+    ca, cb = np.diff(base.indptr), np.diff(added.indptr)
+    indptr = np.zeros(len(ca) + 1, dtype=np.int64)
+    np.cumsum(ca + cb, out=indptr[1:])
+    data = np.empty(int(indptr[-1]), dtype=np.float32)
+    index_type = np.int32 if offset + added.shape[0] < 2 ** 31 else np.int64
+    indices = np.empty(int(indptr[-1]), dtype=index_type)
+    at = np.arange(base.nnz, dtype=np.int64)
+    at += np.repeat(indptr[:-1] - base.indptr[:-1], ca)
+    data[at], indices[at] = base.data, base.indices
+    at = np.arange(added.nnz, dtype=np.int64)
+    at += np.repeat(indptr[:-1] + ca - added.indptr[:-1], cb)
+    data[at], indices[at] = added.data, added.indices.astype(index_type) + offset
+    return sparse.csc_matrix((data, indices, indptr),
+                             shape=(offset + added.shape[0], base.shape[1]))

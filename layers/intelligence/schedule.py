@@ -53,7 +53,8 @@ class ScheduledRun:
             "similar_index": None if self.published is None else {
                 "version": self.published.folder.name, "cases": self.published.cases,
                 "bytes": self.published.size_bytes,
-                "seconds": round(self.published.seconds, 1)}}
+                "seconds": round(self.published.seconds, 1), "mode": self.published.mode,
+                "added": self.published.added, "why": self.published.why}}
 
 
 def last_run(engine: Engine) -> datetime | None:
@@ -107,8 +108,8 @@ def run_if_due(engine: Engine, every: timedelta, kinds: list[str], index_root: P
                 log.info("scheduled learning: %s %s — %s", x.kind,
                          "ACTIVATED" if x.activated else "not activated", x.why)
             if run.published is not None:
-                log.info("scheduled learning: similar-case index %s published (%d cases)",
-                         run.published.folder.name, run.published.cases)
+                log.info("scheduled learning: similar-case index %s published (%s)",
+                         run.published.folder.name, run.published.summary())
             return run
         finally:
             conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _LOCK})

@@ -19,8 +19,10 @@ from typing import Any
 
 from sqlalchemy import Engine, text
 
+from gridcore.errors import ValidationError
 from gridcore.intelligence.similar import SimilarCase, SimilarIndex, StoredCase
 from gridcore.security.access import Scope
+from gridcore.taxonomy import default_taxonomy
 from layers.intelligence import similar_files
 from layers.security.scoping import case_scope_sql
 
@@ -96,6 +98,14 @@ class SimilarCases:
                 break
         return out
 
+    @staticmethod
+    def _names(key: str | None) -> dict[str, str] | None:
+        try:
+            cls = default_taxonomy().get(key) if key else None
+        except ValidationError:
+            return None  # an imported class the taxonomy does not know: the key alone
+        return {"zh": cls.name_zh, "en": cls.name_en} if cls is not None else None
+
     def _outcomes(self, found: list[SimilarCase], scope: Scope) -> list[dict[str, Any]]:
         if not found:
             return []
@@ -114,7 +124,9 @@ class SimilarCases:
                 "text_similarity": round(f.text_similarity, 4),
                 "same_category": f.same_category, "same_place": f.same_place,
                 "days_before": None if f.days_before is None else round(f.days_before, 1),
-                "category": row["category_key"], "description": row["description"],
+                "category": row["category_key"],
+                "category_names": self._names(row["category_key"]),
+                "description": row["description"],
                 "state": row["state"], "grid_code": row["grid_code"],
                 "outcome": {"department": row["department_code"],
                             "department_name": row["department_name"],

@@ -110,6 +110,48 @@ def test_the_published_index_is_mapped_and_new_cases_join_its_tail(db: Engine,
     assert shared.version == again.folder.name
 
 
+def test_publications_merge_the_new_cases_and_refit_when_asked_or_grown(
+        db: Engine, tmp_path: Path) -> None:
+    plant(db)
+    import_history(db, tmp_path, weeks=20)
+    root = tmp_path / "intel"
+    everyone = Scope(city_wide=True)
+    first = similar_files.publish(db, root)
+    assert first is not None and first.mode == "full" and "no published version" in first.why
+    old = SimilarCases(db, root)
+    old_index = old.refresh()  # a process mapping the first version
+    assert old_index is not None and old.version == first.folder.name
+    unchanged = similar_files.publish(db, root)
+    assert unchanged is not None and unchanged.mode == "unchanged"
+    assert unchanged.folder == first.folder
+    # a few cases stored since: weighed alone and merged, not the whole history again
+    import_history(db, tmp_path, weeks=2, seed=7, prefix="N", system="newer")
+    with db.connect() as conn:
+        new = conn.execute(text("SELECT count(*) FROM case_record WHERE id > :i"),
+                           {"i": first.last_id}).scalar()
+    merged = similar_files.publish(db, root)
+    assert merged is not None and merged.mode == "incremental", merged
+    assert merged.added == new and merged.cases == first.cases + new
+    assert first.folder.name in merged.why and not first.folder.exists()
+    # the process still mapping the deleted first version answers from its pages
+    assert old_index.query("一排路灯都不亮了", k=5)
+    # a new process maps the merged version and finds the newest cases without a tail
+    fresh = SimilarCases(db, root)
+    index = fresh.refresh()
+    assert index is not None and index._tail is None and len(index) == merged.cases
+    found = fresh.for_text("路灯不亮", everyone, k=50, before=datetime.now(UTC) + WEEK)
+    assert max(f["id"] for f in found) > first.last_id
+    # asked for, a full refit
+    full = similar_files.publish(db, root, full=True)
+    assert full is not None and full.mode == "full" and "asked" in full.why
+    assert full.added == full.cases == merged.cases
+    # many cases since the fit (more than a quarter of it): refitted, and the summary says why
+    import_history(db, tmp_path, weeks=10, seed=8, prefix="M", system="bulk")
+    grown = similar_files.publish(db, root)
+    assert grown is not None and grown.mode == "full", grown
+    assert "more than 25%" in grown.why and "refitted" in grown.summary()
+
+
 def test_serve_runs_the_schedule(db: Engine, tmp_path: Path) -> None:
     plant(db)
     import_history(db, tmp_path, weeks=30)
@@ -138,8 +180,11 @@ def test_learn_publishes_the_index_from_the_command_line(
     result = CliRunner().invoke(app, ["learn", "--kind", "similar"])
     assert result.exit_code == 0, result.output
     assert "cases indexed" in result.output and "maps it read-only" in result.output
+    assert "full:" in result.output
     name = similar_files.current(root, db)
     assert name is not None and name in result.output
     with db.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM audit_log WHERE action = "
                                  "'similar.publish' AND target = :t"), {"t": name}).scalar() == 1
+    again = CliRunner().invoke(app, ["learn", "--kind", "similar", "--full"])
+    assert again.exit_code == 0 and "full: " in again.output and "asked" in again.output

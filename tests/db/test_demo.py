@@ -172,6 +172,39 @@ def test_demo_sign_in_accounts_in_development(demo: Engine) -> None:
                         "community_code = :c", c=worker.areas[0]) > 0
     handler = authenticate(demo, "handler", "gridcore-demo")
     assert handler.department_code
+def test_the_demo_learned_a_classifier_from_its_history(demo: Engine) -> None:
+    """README command 1 ends with a classification model trained on the demo's own stored
+    history, so the demo worker's report without a class is filed on the predicted class
+    (智能分类 at intake) or refused with suggestions — never 'no model'."""
+    from api.security.identity import issue_token
+    from layers.intelligence import models
+    from layers.security.users import authenticate
+    from tests.support.database import serving
+
+    with demo.connect() as conn:
+        row = models.active_row(conn, "classify")
+        texts = conn.execute(text(
+            "SELECT count(DISTINCT description), count(*) FROM case_record WHERE "
+            "category_key = 'P0120'")).one()
+    assert row is not None and row.n_cases >= 150
+    assert texts[0] > texts[1] / 2  # reports worded many ways, not one phrase per class
+    worker = authenticate(demo, "wangfang", "gridcore-demo")
+    with demo.connect() as conn:
+        lon, lat = conn.execute(text(
+            "SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) p FROM unit_grid "
+            "WHERE gen_to IS NULL AND community_code = :c ORDER BY code LIMIT 1) g"),
+            {"c": worker.areas[0]}).one()
+    with serving(demo) as client:
+        token, _ = issue_token(client.app.state.settings.security, "wangfang", "grid_worker",
+                               minutes=30)
+        headers = {"Authorization": f"Bearer {token}"}
+        report = {"idempotency_key": "demo-test-no-class", "lon": lon, "lat": lat,
+                  "description": "路灯坏了，晚上一片漆黑"}
+        r = client.post("/cases", json=report, headers=headers)
+        assert r.status_code == 201, r.text
+        assert (r.json()["category"], r.json()["category_source"]) == ("P0120", "predicted")
+
+
 def test_addresses_of_the_extract_are_geocodable(demo: Engine) -> None:
     from layers.channels.geocoder import Geocoder
     from layers.grids.resolver import Resolver

@@ -11,13 +11,11 @@
 import { LANG, loadMessages, t } from '../i18n.js';
 import { api } from '../common/api.js';
 import { $, data, esc, when } from '../common/ui.js';
+import { pct, similarHtml, similarOf, tHtml } from '../common/similar_cases.js';
 import { panel } from './case_panel.js';
 
-const SIMILAR_K = 10;
 const answers = new Map();  // `${id}:${state}` → Promise of { classify, dispatch, similar }
 let ready = null;
-
-const pct = (p) => Math.round((p || 0) * 100);
 
 function catName(key, names) {
   const c = names || (panel.config?.categories || []).find((x) => x.key === key);
@@ -55,7 +53,7 @@ async function fetchAnswers(c) {
     text ? quiet(api('/classify', { method: 'POST', json: { text, k: 3 } })) : { suggestions: [], empty: true },
     // dispatchers and administrators (dispatch.propose); others see no dispatch block
     quiet(api(`/cases/${c.id}/dispatch-proposal`)),
-    quiet(api(`/cases/${c.id}/similar?k=${SIMILAR_K}`)),
+    quiet(similarOf(c.id)),
   ]);
   return { classify, dispatch, similar };
 }
@@ -70,12 +68,6 @@ function answersFor(c) {
 }
 
 // -- the three blocks ---------------------------------------------------------------------------
-// A message whose placeholders are filled with HTML made here (data marked as data).
-function tHtml(key, html) {
-  const marks = Object.fromEntries(Object.keys(html).map((k) => [k, `\u0000${k}\u0000`]));
-  return esc(t(key, marks)).replace(/\u0000(\w+)\u0000/g, (m, k) => html[k]);
-}
-
 function classifyHtml(c, a) {
   if (a.error) return `<p class="error">${esc(t('intel.failed', { error: a.error.message }))}</p>`;
   const predicted = c.category_source === 'predicted'
@@ -113,36 +105,6 @@ function dispatchHtml(c, a) {
     ${modelLine(a.model)}`;
 }
 
-function similarItem(s) {
-  const o = s.outcome || {};
-  const facts = [
-    t('intel.similar_score', { pct: pct(s.score) }),
-    s.same_category ? t('intel.similar_same_class') : null,
-    s.same_place ? t('intel.similar_same_place') : null,
-    s.days_before !== null && s.days_before !== undefined ? t('intel.similar_days_before', { n: Math.round(s.days_before) }) : null,
-  ].filter(Boolean).join(' · ');
-  const end = [
-    o.department ? tHtml('intel.similar_department', { name: data(o.department_name || o.department) }) : null,
-    esc(o.days_to_close !== null && o.days_to_close !== undefined ? t('intel.similar_closed_in', { n: o.days_to_close }) : t('intel.similar_open')),
-    esc(o.rework ? t('intel.similar_rework', { n: o.rework }) : t('intel.similar_no_rework')),
-    o.imported_from ? tHtml('intel.similar_imported', { system: data(o.imported_from) }) : null,
-  ].filter(Boolean);
-  return `<li class="similar" data-similar="${s.id}">
-    <div><span class="case-link" data-case="${s.id}">${data(s.public_no)}</span> ${data(catName(s.category))}
-      <span class="muted">${esc(facts)}</span></div>
-    <div class="similar-desc">${data(s.description || '—')}</div>
-    <div class="similar-end">${end.join(' · ')}</div>
-    ${o.reply ? `<div class="similar-reply">${esc(t('intel.similar_reply'))}${data(o.reply)}</div>` : ''}</li>`;
-}
-
-function similarHtml(a) {
-  if (a.error) return `<p class="error">${esc(t('intel.failed', { error: a.error.message }))}</p>`;
-  const items = a.items || [];
-  if (!items.length) return `<p class="muted">${esc(t('intel.similar_none'))}</p>`;
-  return `<p class="muted">${esc(t('intel.similar_count', { n: items.length }))}</p>
-    <ol class="similar-list" id="similar-list">${items.map(similarItem).join('')}</ol>`;
-}
-
 // -- into the panel -----------------------------------------------------------------------------
 function clone(id) { return $(id).content.firstElementChild.cloneNode(true); }
 
@@ -161,7 +123,7 @@ async function decorate(article) {
   const box = advice.querySelector('#intel-dispatch');
   box.hidden = dispatch === null;
   if (dispatch !== null) box.querySelector('.intel-body').innerHTML = dispatch;
-  similar.querySelector('.intel-body').innerHTML = similarHtml(a.similar);
+  similar.querySelector('.intel-body').innerHTML = similarHtml(a.similar, catName);
   article.dataset.intel = 'ready';
 }
 

@@ -99,3 +99,42 @@ def test_a_shared_index_answers_as_the_built_one_and_keeps_new_cases_in_its_tail
         assert "built" in str(exc)
     else:
         raise AssertionError("a mapped index cannot be shared again")
+
+
+def test_merging_new_cases_answers_as_a_full_build_with_the_same_vectoriser(
+        tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """An incremental publication: the cases stored since are weighed with the published
+    index's vectoriser and merged — the answers of a full build with that vectoriser."""
+    import numpy as np
+
+    cases = corpus(400)
+    late = [StoredCase(2000 + j, f"K{j}县金星北路工地民工受伤，拒绝支付医疗费用{w}", "c9", "g9",
+                       T0 + timedelta(days=420 + j))
+            for j, w in enumerate(["，态度恶劣", "", "！", "，请求帮助"])]
+    base = SimilarIndex().build(cases[:300])
+    arrays, meta = base.arrays()
+    for key, value in arrays.items():
+        np.save(tmp_path / f"{key}.npy", value)
+    mapped = SimilarIndex.from_arrays(
+        {k: np.load(tmp_path / f"{k}.npy", mmap_mode="r") for k in SimilarIndex.ARRAYS}, meta)
+    merged = mapped.merged(cases[300:] + late)
+    full = SimilarIndex().build(cases + late, like=base)
+    refit = SimilarIndex().build(cases + late)
+    assert len(merged) == len(full) == 404 and merged.vocabulary() == full.vocabulary()
+    assert (merged._cols != full._cols).nnz == 0 and (merged._rows != full._rows).nnz == 0
+    assert merged._cols.has_sorted_indices
+    when = T0 + timedelta(days=500)
+    for q, cat, place in (("工地民工受伤，拒绝支付医疗费用", None, None),
+                          ("A3区医院挂号难，希望有关部门重视", "c2", "g3"),
+                          ("物业费上涨，多次反映未解决", "c6", "g9")):
+        a = merged.query(q, k=10, category=cat, place=place, before=when)
+        b = full.query(q, k=10, category=cat, place=place, before=when)
+        assert [(x.case_id, round(x.score, 5)) for x in a] == \
+            [(x.case_id, round(x.score, 5)) for x in b]
+    # the new cases are found, a new class and place got their codes, and it can be shared
+    found = merged.query("金星北路工地民工受伤", k=4, category="c9", place="g9")
+    assert {f.case_id for f in found} == {2000, 2001, 2002, 2003}
+    assert found[0].same_category and found[0].same_place
+    assert merged.arrays()[1]["n"] == 404
+    # a refit learns other document frequencies: not the same vectoriser
+    assert not np.array_equal(refit._idf, full._idf)
