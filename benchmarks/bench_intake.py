@@ -225,10 +225,22 @@ def store_history(engine, box: tuple[float, ...], n: int) -> int:  # noqa: ANN00
                  "hi": min(n, lo + chunk) - 1})
         last = int(conn.execute(text("SELECT coalesce(max(id), 0) FROM case_record"))
                    .scalar_one())
-    with engine.begin() as conn:
-        conn.execute(text("ANALYZE case_record"))
-        conn.execute(text("ANALYZE case_history"))
+    settle(engine)
     return last
+
+
+def settle(engine) -> None:  # noqa: ANN001
+    """VACUUM ANALYZE the case tables: the freshly stored history (all its pages new, no
+    visibility map, no statistics) or the last run's deleted cases (dead index entries the
+    duplicate search and the open-case indexes would step over). Without it autovacuum wakes
+    up on them in the middle of a measured round (session 3's unexplained collapse at 8
+    connections beside a stored history)."""
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text("SET statement_timeout = 0"))
+        for table in ("case_record", "case_key", "case_history", "case_event", "case_cell",
+                      "health_dirty", "case_eval_dirty", "audit_log"):
+            if conn.execute(text("SELECT to_regclass(:t)"), {"t": table}).scalar():
+                conn.execute(text(f"VACUUM ANALYZE {table}"))
 
 
 def work_done(engine, keep: int = 0) -> dict[str, float]:  # noqa: ANN001
@@ -340,6 +352,8 @@ def main() -> None:
             for rnd in range(rounds):
                 for label, target in targets[::1 if rnd % 2 == 0 else -1]:
                     empty_cases(engine, keep)
+                    if keep:
+                        settle(engine)  # the deleted cases' dead rows, before measuring
                     runs.setdefault((conc, label), []).append(wrk(target, seconds, conc, box))
                     if label == OURS:
                         work[conc] = work_done(engine, keep)
