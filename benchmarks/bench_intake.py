@@ -203,7 +203,9 @@ def store_history(engine, box: tuple[float, ...], n: int) -> int:  # noqa: ANN00
     with engine.begin() as conn:
         conn.execute(text("SET LOCAL statement_timeout = 0"))  # minutes on a loaded host
         for lo in range(0, n, chunk):
-            conn.execute(text("""
+            # two statements: a case's registry row (case_key, which the history's key
+            # points at) is written by a trigger at the end of the cases' statement
+            ids = conn.execute(text("""
                 WITH c AS (
                     INSERT INTO case_record (idempotency_key, payload_hash, category_key,
                         description, geom, input_x, input_y, state, stage, created_at,
@@ -218,11 +220,14 @@ def store_history(engine, box: tuple[float, ...], n: int) -> int:  # noqa: ANN00
                                  now() - interval '5 years' * random() - interval '1 day' AS t
                           FROM generate_series(:lo, :hi) i) s,
                          (SELECT array_agg(key ORDER BY key) AS keys FROM category) k
-                    RETURNING id, created_at)
-                INSERT INTO case_history (case_id, actor, role, action, from_state, to_state, at)
-                SELECT id, 'history', 'system', 'report', NULL, 'closed', created_at FROM c"""),
+                    RETURNING id)
+                SELECT min(id), max(id) FROM c"""),
                 {"x0": box[0], "y0": box[1], "x1": box[2], "y1": box[3], "lo": lo,
-                 "hi": min(n, lo + chunk) - 1})
+                 "hi": min(n, lo + chunk) - 1}).one()
+            conn.execute(text("""
+                INSERT INTO case_history (case_id, actor, role, action, from_state, to_state, at)
+                SELECT id, 'history', 'system', 'report', NULL, 'closed', created_at
+                FROM case_record WHERE id BETWEEN :a AND :b"""), {"a": ids[0], "b": ids[1]})
         last = int(conn.execute(text("SELECT coalesce(max(id), 0) FROM case_record"))
                    .scalar_one())
     settle(engine)

@@ -51,6 +51,7 @@ from layers.db.copy import PROGRESS_MIN_ROWS
 log = logging.getLogger("gridcore.imports")
 BULK_MIN_ROWS = 100_000
 CHUNK_ROWS = 100_000
+REBUILD_MEMORY = "1GB"  # per key or index rebuilt after a bulk COPY (one at a time)
 _EWKB_POINT_4326 = bytes.fromhex("0101000020E6100000")  # little-endian, Point, SRID flag, 4326
 
 
@@ -146,6 +147,12 @@ def deferred_indexes(conn: Connection, table: str, enabled: bool) -> Iterator[No
         conn.execute(text(f'DROP INDEX "{name}"'))
     yield
     started = time.perf_counter()
+    # The keys and indexes of millions of rows: each build sorts the whole table, and with the
+    # server's default (a few hundred MB) a sort of 10 M codes spills to disk in runs; for this
+    # transaction only, give each build (one at a time) room to sort in memory.
+    conn.execute(text("SELECT set_config('maintenance_work_mem', :m, true) WHERE "
+                      "pg_size_bytes(current_setting('maintenance_work_mem')) < "
+                      "pg_size_bytes(:m)"), {"m": REBUILD_MEMORY})
     for name, definition in keys:
         step = time.perf_counter()
         conn.execute(text(f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}'))
