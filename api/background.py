@@ -1,6 +1,7 @@
 """What a server process runs beside its requests: the event listener feeding the hub, the
 supervision sweep (预警 · 自动督办), the escalation sweep (自动升级), the webhook deliveries, the
-folding of the case tiles' cell deltas and the scheduled learning. Each process runs them; the
+folding of the case tiles' cell deltas, the making of the cases' yearly partitions ahead
+(案卷分区) and the scheduled learning. Each process runs them; the
 database keeps them exactly-once (an advisory lock for each sweep, the folding and the learning,
 ``SKIP LOCKED`` claims for webhooks), so any number of workers or machines may share one
 database.
@@ -19,6 +20,7 @@ from api.events_hub import EventHub
 from api.notify_text import event_text
 from layers.cases.escalation import escalate_overdue
 from layers.cases.supervision import sweep
+from layers.db.partitions import ensure_ahead
 from layers.notifications import webhooks
 from layers.notifications.listener import EventListener
 from layers.ogc import case_cells
@@ -27,6 +29,10 @@ log = logging.getLogger(__name__)
 # The case tiles' cell counts gain a delta row per cell each write; folding them every few
 # minutes keeps a hexagon's rows few (one pass over the table, under its own lock).
 COMPACT_CELLS_S = 300.0
+# Next year's case partition is made by every migrate; a server that runs for months (across
+# New Year) makes the one after on its own, under the partitions' advisory lock. Cheap when
+# nothing is missing (a catalog look-up per year), so a few times a day is plenty.
+PARTITIONS_AHEAD_S = 6 * 3600.0
 
 
 async def _every(seconds: float, work: Any, wake: asyncio.Event | None = None) -> None:
@@ -71,6 +77,7 @@ def start(app: FastAPI) -> None:
     tasks.append(_every(notify.webhook_interval_s, deliver, hub.woken))
     tasks.extend(_scheduled_learning(app))
     tasks.append(_every(COMPACT_CELLS_S, lambda: case_cells.compact(state.engine)))
+    tasks.append(_every(PARTITIONS_AHEAD_S, lambda: ensure_ahead(state.engine)))
     state.background = [asyncio.create_task(t) for t in tasks]
 
 

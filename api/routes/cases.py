@@ -374,7 +374,8 @@ def _listing(request: Request, engine: Any, settings: CaseSettings, viewer: Any,
 @router.get("", summary="List cases (filters, keyset pages, CSV / GeoJSON export)",
             responses={200: {"content": {"text/csv": {}, "application/geo+json": {}}}})
 def get_cases(request: Request, engine: ReadEngineDep, settings: CaseSettingsDep, viewer: Viewer,
-              params: Annotated[ListParams, Query()], after: int | None = None) -> Response:
+              params: Annotated[ListParams, Query()],
+              after: Annotated[str | None, Query(max_length=60)] = None) -> Response:
     return _listing(request, engine, settings, viewer, params, after)
 
 

@@ -231,7 +231,7 @@ def get_requests(request: Request, fmt: str, engine: ReadEngineDep, settings: Ca
                  start_date: str | None = None, end_date: str | None = None,
                  status: str | None = None,
                  limit: Annotated[int, Query(ge=1, le=MAX_REQUESTS)] = 100,
-                 after: Annotated[int | None, Query(ge=1)] = None) -> Response:
+                 after: Annotated[str | None, Query(max_length=60)] = None) -> Response:
     fmt, lang = _fmt(fmt), request_language(request)
     try:
         if service_request_id:  # overrides every other filter (GeoReport v2)

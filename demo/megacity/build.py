@@ -80,7 +80,14 @@ class Timings:
         return out
 
 
-_DIRTY_TRIGGERS = ("case_record_health_dirty_ins", "case_record_cells_ins")
+# Marking triggers of the derived stores (health days, case cells, evaluation facts): their
+# statement triggers capture every COPY'd row in a transition table (even when the function
+# then does nothing), so the build switches them off for its COPY, in its transaction, and
+# counts the stores once after (rebuild_days, rebuild_eval_facts, rebuild_cells).
+_DIRTY_TRIGGERS = (("case_record", "case_record_health_dirty_ins"),
+                   ("case_record", "case_record_cells_ins"),
+                   ("case_record", "case_record_eval_dirty_ins"),
+                   ("case_history", "case_history_eval_dirty_ins"))
 
 
 def dept(tag: str) -> str:
@@ -248,6 +255,15 @@ def copy_csv(conn: Connection, table: str, data: pa.Table, rows: int = 200_000) 
             cur.copy_expert(sql, buf, size=1 << 20)
 
 
+def _switch_triggers(conn: Connection, how: str) -> None:
+    """ENABLE or DISABLE the derived stores' marking triggers that exist (a database migrated
+    to an older head may lack some)."""
+    for table, trigger in _DIRTY_TRIGGERS:
+        if conn.execute(text("SELECT 1 FROM pg_trigger WHERE tgname = :n AND tgrelid = "
+                             "CAST(:t AS regclass)"), {"n": trigger, "t": table}).scalar():
+            conn.execute(text(f"ALTER TABLE {table} {how} TRIGGER {trigger}"))
+
+
 def _write_cases(engine: Engine, places: history.Places, opts: Options, taxonomy: Taxonomy,
                  echo: Callable[[str], None]) -> int:
     rng = np.random.default_rng([opts.seed, 7])
@@ -261,8 +277,7 @@ def _write_cases(engine: Engine, places: history.Places, opts: Options, taxonomy
         ensure_years(conn, datetime.fromtimestamp(int(t.min()) / history.US, UTC), opts.end)
         # the health day aggregates and the case cells are counted once after the load
         # (rebuild), not marked row by row while it runs
-        for trigger in _DIRTY_TRIGGERS:
-            conn.execute(text(f"ALTER TABLE case_record DISABLE TRIGGER {trigger}"))
+        _switch_triggers(conn, "DISABLE")
         with deferred_indexes(conn, "case_history", True), \
                 deferred_indexes(conn, "case_record", True):
             pending: threading.Thread | None = None
@@ -295,8 +310,7 @@ def _write_cases(engine: Engine, places: history.Places, opts: Options, taxonomy
             echo("    rebuilding the case tables' keys and indexes")
         conn.execute(text("SELECT setval(pg_get_serial_sequence('case_record', 'id'), "
                           "(SELECT max(id) FROM case_record))"))
-        for trigger in _DIRTY_TRIGGERS:
-            conn.execute(text(f"ALTER TABLE case_record ENABLE TRIGGER {trigger}"))
+        _switch_triggers(conn, "ENABLE")
     with engine.begin() as conn:
         for table in ("case_record", "case_history", "city_part", "unit_grid"):
             conn.execute(text(f"ANALYZE {table}"))

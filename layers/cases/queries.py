@@ -1,9 +1,14 @@
 """Reading cases: one case with its history, lists (filters, clock-colour filter, keyset
 pagination) and the overdue list (督办).
 
-Pages are ordered newest first by ``id`` and continue *after* the last id seen (keyset), so a
-``next`` link stays valid and never skips or repeats rows while new cases arrive. The clock
-colour is decided from the stored ``warn_at`` / ``deadline_at`` marks against the case's
+Pages are ordered newest report first (``created_at``, then ``id``) and continue *after* the
+last position seen (keyset: ``<µs since 1970>.<id>``), so a ``next`` link stays valid and never
+skips or repeats rows while new cases arrive. The report time is the cases' partition key: a
+page reads the newest partitions' index tops (``(created_at, id)``), and a continuation prunes
+every partition newer than its position; an imported old case sorts by when it was reported,
+not by when it was imported. A bare case id as ``after`` (the links of before) still works.
+
+The clock colour is decided from the stored ``warn_at`` / ``deadline_at`` marks against the case's
 effective clock instant (now, or the moment it was parked — a parked clock stands still).
 """
 
@@ -160,11 +165,34 @@ def after_deadline(cursor: str, params: dict[str, Any]) -> str:
             "(c.deadline_at = :after_deadline AND c.id > :after_id))")
 
 
+def report_cursor(created_at: datetime, case_id: int) -> str:
+    """A keyset position in report-time order: ``<µs since 1970>.<id>``."""
+    return f"{(created_at - _EPOCH) // timedelta(microseconds=1)}.{case_id}"
+
+
+def after_report(cursor: str, params: dict[str, Any]) -> str:
+    """The clause continuing a report-time page after ``cursor`` (newest first). The plain
+    ``created_at <=`` beside the row comparison lets the planner prune newer partitions."""
+    try:
+        if "." in cursor:
+            micros, case_id = cursor.split(".", 1)
+            params["after_at"] = _EPOCH + timedelta(microseconds=int(micros))
+            params["after_id"] = int(case_id)
+        else:  # a bare id (links made before report-time order): its case's report time
+            params["after_id"] = int(cursor)
+            return ("(c.created_at, c.id) < (SELECT k.created_at, k.id FROM case_key k "
+                    "WHERE k.id = :after_id)")
+    except (ValueError, OverflowError):
+        raise ValidationError(f"after {cursor!r} is not a position this list gave",
+                              field="after", value=cursor) from None
+    return "(c.created_at <= :after_at AND (c.created_at, c.id) < (:after_at, :after_id))"
+
+
 def list_cases(engine: Engine, settings: CaseSettings, f: CaseFilter,
                after: int | str | None = None, limit: int = 100,
                now: datetime | None = None) -> tuple[list[dict], int | str | None]:
     """One page of cases and the position to continue after, or None at the end: newest
-    first by id, or — for the overdue list — most overdue first (a deadline cursor)."""
+    report first, or — for the overdue list — most overdue first (a deadline cursor)."""
     if not 1 <= limit <= MAX_LIMIT:
         raise ValidationError(f"limit must be 1…{MAX_LIMIT}", field="limit", value=limit)
     now = now or datetime.now(UTC)
@@ -173,14 +201,9 @@ def list_cases(engine: Engine, settings: CaseSettings, f: CaseFilter,
     if after is not None and f.overdue:
         clauses.append(after_deadline(str(after), params))
     elif after is not None:
-        try:
-            params["after"] = int(after)
-        except ValueError:
-            raise ValidationError(f"after {after!r} must be a case id", field="after",
-                                  value=after) from None
-        clauses.append("c.id < :after")
+        clauses.append(after_report(str(after), params))
     where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
-    order = "c.deadline_at, c.id" if f.overdue else "c.id DESC"
+    order = "c.deadline_at, c.id" if f.overdue else "c.created_at DESC, c.id DESC"
     sql = f"SELECT {CASE_COLUMNS} FROM case_record c {where} ORDER BY {order} LIMIT :limit"
     with engine.connect() as conn:
         rows: list[Any] = list(conn.execute(text(sql), params).mappings())
@@ -191,7 +214,7 @@ def list_cases(engine: Engine, settings: CaseSettings, f: CaseFilter,
         return cases, None
     last = rows[-1]
     return cases, (deadline_cursor(last["deadline_at"], last["id"]) if f.overdue
-                   else last["id"])
+                   else report_cursor(last["created_at"], last["id"]))
 
 
 def overdue(engine: Engine, settings: CaseSettings, limit: int = 1000,

@@ -12,17 +12,20 @@ foreign-key triggers per row (each re-reads the new row even when its department
 NULL), is most of the server's work on a big load. When an import brings at least
 ``BULK_MIN_ROWS`` new rows and at least as many as the table holds, then inside the import's
 transaction, before the COPY: the table's secondary indexes are dropped, its foreign keys are
-dropped, and so is its primary key unless another table references it; after the COPY they
-come back from their own definitions (``pg_get_indexdef``, ``pg_get_constraintdef``) — the
-primary key first, then the foreign keys, then the indexes. This is PostgreSQL's own advice
-for populating a table ("Populating a Database": remove indexes and foreign-key constraints).
+dropped, and so is its primary key — with the foreign keys of other tables that reference it
+(``device`` → ``city_part``): a primary key kept during the COPY is a B-tree filled in random
+order that at 10 M rows no longer fits the buffer cache (the parts' COPY took 14.7 s per
+million rows at 10 M against 7.5 s at 2 M, benchmarks/README.md). After the COPY they come
+back from their own definitions (``pg_get_indexdef``, ``pg_get_constraintdef``) — the primary
+key first, then the foreign keys, then the indexes. This is PostgreSQL's own advice for
+populating a table ("Populating a Database": remove indexes and foreign-key constraints).
 Integrity is not weakened: re-adding a key validates every row of the table in one pass (a
 duplicate code or a dangling department code fails the import, and the rollback restores the
 keys too), and no other writer can slip a row in between, because dropping them takes the
-table's ACCESS EXCLUSIVE lock until commit. The price: readers of the table, and writers of
-the referenced ``department`` table, wait for the import's commit — acceptable for a rare bulk
-load and stated in the import's help. Unique constraints other than the primary key are never
-touched.
+table's (and the referencing tables') ACCESS EXCLUSIVE lock until commit. The price: readers
+of the table, and writers of the referenced ``department`` table, wait for the import's
+commit — acceptable for a rare bulk load and stated in the import's help. Unique constraints
+other than the primary key are never touched.
 """
 
 from __future__ import annotations
@@ -51,6 +54,7 @@ from layers.db.copy import PROGRESS_MIN_ROWS
 log = logging.getLogger("gridcore.imports")
 BULK_MIN_ROWS = 100_000
 CHUNK_ROWS = 100_000
+REBUILD_MEMORY = "1GB"  # per key or index rebuilt after a bulk COPY (one at a time)
 _EWKB_POINT_4326 = bytes.fromhex("0101000020E6100000")  # little-endian, Point, SRID flag, 4326
 
 
@@ -115,14 +119,17 @@ def wants_bulk(conn: Connection, table: str, new_rows: int) -> bool:
     return new_rows >= stored
 
 
-def _deferrable_keys(conn: Connection, table: str) -> list[tuple[str, str]]:
-    """(name, definition) of the table's foreign keys and of its primary key when no other
-    table's foreign key depends on it — primary key first."""
-    return [(r[0], r[1]) for r in conn.execute(text(
-        "SELECT c.conname, pg_get_constraintdef(c.oid) FROM pg_constraint c "
-        "WHERE c.conrelid = CAST(:t AS regclass) AND (c.contype = 'f' OR (c.contype = 'p' "
-        "AND NOT EXISTS (SELECT 1 FROM pg_constraint r WHERE r.contype = 'f' "
-        "AND r.confrelid = c.conrelid))) ORDER BY c.contype = 'p' DESC, c.conname"),
+def _deferrable_keys(conn: Connection, table: str) -> list[tuple[str, str, str]]:
+    """(table, name, definition) of the keys dropped for a bulk load: the table's primary key
+    first, then its foreign keys, then the foreign keys of other tables that point at it (the
+    primary key cannot go while they stand) — the order they come back in."""
+    return [(r[0], r[1], r[2]) for r in conn.execute(text(
+        "SELECT c.conrelid::regclass::text, c.conname, pg_get_constraintdef(c.oid) "
+        "FROM pg_constraint c WHERE (c.conrelid = CAST(:t AS regclass) "
+        "AND c.contype IN ('p', 'f')) OR (c.contype = 'f' "
+        "AND c.confrelid = CAST(:t AS regclass) AND c.conrelid <> c.confrelid "
+        "AND c.conparentid = 0) "
+        "ORDER BY c.conrelid <> CAST(:t AS regclass), c.contype = 'p' DESC, c.conname"),
         {"t": table}).all()]
 
 
@@ -134,8 +141,8 @@ def deferred_indexes(conn: Connection, table: str, enabled: bool) -> Iterator[No
         yield
         return
     keys = _deferrable_keys(conn, table)
-    for name, _ in reversed(keys):  # foreign keys before the primary key
-        conn.execute(text(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"'))
+    for owner, name, _ in reversed(keys):  # foreign keys before the primary key
+        conn.execute(text(f'ALTER TABLE {owner} DROP CONSTRAINT "{name}"'))
     defs = conn.execute(text(
         "SELECT i.relname, pg_get_indexdef(i.oid) FROM pg_index x "
         "JOIN pg_class i ON i.oid = x.indexrelid "
@@ -146,9 +153,15 @@ def deferred_indexes(conn: Connection, table: str, enabled: bool) -> Iterator[No
         conn.execute(text(f'DROP INDEX "{name}"'))
     yield
     started = time.perf_counter()
-    for name, definition in keys:
+    # The keys and indexes of millions of rows: each build sorts the whole table, and with the
+    # server's default (a few hundred MB) a sort of 10 M codes spills to disk in runs; for this
+    # transaction only, give each build (one at a time) room to sort in memory.
+    conn.execute(text("SELECT set_config('maintenance_work_mem', :m, true) WHERE "
+                      "pg_size_bytes(current_setting('maintenance_work_mem')) < "
+                      "pg_size_bytes(:m)"), {"m": REBUILD_MEMORY})
+    for owner, name, definition in keys:
         step = time.perf_counter()
-        conn.execute(text(f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}'))
+        conn.execute(text(f'ALTER TABLE {owner} ADD CONSTRAINT "{name}" {definition}'))
         log.debug("  %s in %.2f s", name, time.perf_counter() - step)
     for name, definition in defs:
         step = time.perf_counter()

@@ -2,7 +2,9 @@
 per calendar year (UTC) of report, made ahead, and a default one for rows outside them.
 
 Partitions are made ahead — last year's, this year's and the next — by every
-``gridcore db migrate`` (so by every ``gridcore serve`` start, which migrates first), and
+``gridcore db migrate`` (so by every ``gridcore serve`` start, which migrates first), by every
+running server now and then (``api/background.py``: a server up across New Year makes the
+year after next before it is needed, so its rows never fall into the default partition), and
 before a bulk load (the import of old cases, the megacity) for the years it brings. A row
 dated outside every partition (a case imported from a year not made yet, a test clock) lands
 in ``case_record_default`` instead of failing; making its year's partition moves it out
@@ -18,6 +20,9 @@ from datetime import UTC, datetime
 from sqlalchemy import Connection, Engine, text
 
 DEFAULT = "case_record_default"
+# One maker at a time across processes: two making the same year at once would both see it
+# missing and the second CREATE TABLE would fail (a transaction-level lock: released at commit).
+_LOCK = 0x7061_7274  # "part"
 
 
 @dataclass(frozen=True)
@@ -47,6 +52,8 @@ def ensure_ahead(engine: Engine, now: datetime | None = None) -> int:
     partitions (run by migrate)."""
     now = now or datetime.now(UTC)
     with engine.begin() as conn:
+        if partitioned(conn):
+            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK})
         return ensure_years(conn, now.replace(year=now.year - 1, month=1, day=1),
                             now.replace(year=now.year + 1, month=1, day=1))
 

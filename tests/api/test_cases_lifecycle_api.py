@@ -183,3 +183,32 @@ def test_lists_filters_pages_exports_overdue(api: TestClient, db, tmp_path) -> N
     assert gj["type"] == "FeatureCollection" and len(gj["features"]) == 4
     assert "format=geojson" in gj["links"][0]["href"]
     assert gj["features"][0]["geometry"]["coordinates"] == list(INSIDE_001)
+
+
+def test_list_is_ordered_by_report_time(api: TestClient, db) -> None:  # type: ignore[no-untyped-def]
+    """GET /cases: newest report first (the partition key), not newest id — a case reported
+    long ago but filed (imported) last sorts by when it was reported; keyset pages continue
+    exactly, through the years' partitions; a bare id from an old link still continues."""
+    ids = [new_case(api, category="E0103") for _ in range(3)]
+    intake = api.app.state.intake
+    years_ago = datetime.now(UTC) - timedelta(days=800)  # another year's partition
+    old = intake.file_report(Report(key(), "E0102", *INSIDE_002, source="hotline"),
+                             now=years_ago).case
+    week_ago = intake.file_report(Report(key(), "E0102", *INSIDE_002, source="hotline"),
+                                  now=datetime.now(UTC) - timedelta(days=7)).case
+    expected = [*ids[::-1], week_ago["id"], old["id"]]
+    assert old["id"] > ids[-1]  # filed last, reported first
+    seen: list[int] = []
+    page = api.get("/cases", params={"limit": 2}).json()
+    while True:
+        seen += [c["id"] for c in page["cases"]]
+        if not page["next"]:
+            break
+        assert "." in page["next"].split("after=")[1]  # a report-time position
+        page = api.get(page["next"]).json()
+    assert seen == expected
+    # a link of before (a bare case id) continues after that case's report time
+    after_id = api.get("/cases", params={"after": str(ids[1])}).json()
+    assert [c["id"] for c in after_id["cases"]] == expected[2:]
+    for bad in ("nonsense", "12.x", "1.2.3"):
+        assert api.get("/cases", params={"after": bad}).status_code == 422

@@ -5,6 +5,7 @@ reads recent partitions only."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -207,3 +208,59 @@ def test_a_recent_window_reads_recent_partitions(own_db: Engine) -> None:
             "WHERE created_at >= now() - interval '30 days'")).scalars())
     assert "case_record_y2022" not in plan and "case_record_y2023" not in plan
     assert "case_record_y20" in plan  # this year's (and maybe last year's)
+
+
+def test_serve_makes_the_year_after_by_itself(own_db: Engine, monkeypatch: Any) -> None:
+    """A server running across New Year: its background job makes the next year's partition
+    under the application role (no migrate, no restart), so an intake dated then lands in a
+    partition of its own, not the default one; two makers at once do not collide."""
+    import threading
+    import time
+    from datetime import UTC, datetime
+    from functools import partial
+
+    from sqlalchemy import make_url
+
+    from api import background
+    from layers.db.cluster import EmbeddedCluster
+    from layers.db.partitions import ensure_ahead
+    from tests.support.database import engine_on, serving
+
+    if os.environ.get("GRIDCORE_TEST_ADMIN_URL"):
+        pytest.skip("the application role is the embedded cluster's")
+    app = engine_on(EmbeddedCluster().info().url(
+        "app", database=make_url(own_db.url).database))
+    new_year = datetime(2040, 12, 31, 23, 0, tzinfo=UTC)  # the server's clock, late in 2040
+    monkeypatch.setattr(background, "ensure_ahead", partial(ensure_ahead, now=new_year))
+    monkeypatch.setattr(background, "PARTITIONS_AHEAD_S", 0.1)
+    try:
+        assert "case_record_y2041" not in partitions(own_db)
+        with serving(app):
+            deadline = time.monotonic() + 20
+            while "case_record_y2041" not in partitions(own_db) and time.monotonic() < deadline:
+                time.sleep(0.1)
+        assert "case_record_y2041" in partitions(own_db)
+        assert "case_record_y2039" in partitions(own_db)  # last year's too (a January's)
+        # two processes at once (the advisory lock): both succeed, the year is made once
+        errors: list[BaseException] = []
+        later = datetime(2043, 6, 1, tzinfo=UTC)
+
+        def make() -> None:
+            try:
+                ensure_ahead(app, later)
+            except BaseException as exc:  # noqa: BLE001
+                errors.append(exc)
+
+        makers = [threading.Thread(target=make) for _ in range(4)]
+        for t in makers:
+            t.start()
+        for t in makers:
+            t.join()
+        assert errors == []
+        assert {"case_record_y2042", "case_record_y2043", "case_record_y2044"} <= set(
+            partitions(own_db))
+    finally:
+        app.dispose()
+    plant_old(own_db, 2041, 3)
+    assert partitions(own_db)["case_record_y2041"] == 3
+    assert partitions(own_db).get("case_record_default", 0) == 0

@@ -50,6 +50,42 @@ def test_bulk_load_restores_keys_and_they_still_refuse(db) -> None:  # noqa: ANN
                        "geom FROM city_part LIMIT 1"))
 
 
+def referencing(engine) -> list[tuple[str, str]]:  # noqa: ANN001
+    with engine.connect() as conn:
+        return sorted((r[0], r[1]) for r in conn.execute(text(
+            "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+            "WHERE confrelid = 'city_part'::regclass AND conrelid <> confrelid")))
+
+
+def test_the_primary_key_goes_too_when_referenced_and_comes_back(db) -> None:  # noqa: ANN001
+    """A device points at a stored part: the bulk load drops city_part's primary key all the
+    same (with the device's key to it) and brings both back; they still refuse; a load that
+    fails restores them as they were."""
+    load_parts(db, parts(5), district="110101")
+    with db.begin() as conn:
+        code = conn.execute(text("SELECT min(code) FROM city_part")).scalar_one()
+        conn.execute(text("INSERT INTO device (code, source, part_code, geom) VALUES ('cam-1', "
+                          "'video', :c, ST_SetSRID(ST_MakePoint(24.94, 60.17), 4326))"),
+                     {"c": code})
+    own, refs = constraint_defs(db), referencing(db)
+    assert [name for name, _ in refs] == ["device_part_code_fkey"]
+    with db.begin() as conn, deferred_indexes(conn, "city_part", enabled=True):
+        assert conn.execute(text("SELECT count(*) FROM pg_constraint WHERE confrelid = "
+                                 "'city_part'::regclass OR (conrelid = 'city_part'::regclass "
+                                 "AND contype IN ('p', 'f'))")).scalar_one() == 0
+    assert constraint_defs(db) == own and referencing(db) == refs
+    assert load_parts(db, parts(300), district="110101", bulk=True).inserted == 300
+    assert constraint_defs(db) == own and referencing(db) == refs
+    with pytest.raises(IntegrityError, match="device_part_code_fkey"), db.begin() as c:
+        c.execute(text("UPDATE device SET part_code = '1101010120999999'"))
+    before = row_counts(db)
+    with (pytest.raises(IntegrityError, match="device_part_code_fkey"), db.begin() as conn,
+          deferred_indexes(conn, "city_part", enabled=True)):
+        conn.execute(text("DELETE FROM city_part WHERE code = :c"), {"c": code})
+    assert row_counts(db) == before
+    assert constraint_defs(db) == own and referencing(db) == refs
+
+
 @pytest.mark.parametrize(("planted", "refused_by"), [
     ("UPDATE city_part SET owner_dept = 'nobody' WHERE code = (SELECT max(code) FROM city_part)",
      "city_part_owner_dept_fkey"),

@@ -48,11 +48,19 @@ def _strings(df: pd.DataFrame, column: str | None, default: str = "") -> pd.Seri
     """A column as stripped Python strings (object dtype: no per-item Arrow boxing later)."""
     if column is None or column not in df.columns:
         return pd.Series(np.full(len(df), default, dtype=object), dtype=object)
-    values = pa.array(df[column].astype(object).to_numpy(), from_pandas=True)
+    series = df[column]
+    # an Arrow-backed column (pandas' str dtype) goes over as it is, without a Python object
+    # per value; an object column is converted once
+    values: pa.Array | pa.ChunkedArray = (
+        pa.array(series.to_numpy(), from_pandas=True) if series.dtype == object
+        else pa.array(series, from_pandas=True))
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
     if not pa.types.is_string(values.type) and not pa.types.is_large_string(values.type):
         values = values.cast(pa.string())
     cleaned = pc.utf8_trim_whitespace(pc.fill_null(values, ""))
-    return pd.Series(np.asarray(cleaned.to_pylist(), dtype=object), dtype=object)
+    # to_numpy makes the Python strings in C++ (to_pylist: ~6× slower per million)
+    return pd.Series(cleaned.to_numpy(zero_copy_only=False), dtype=object)
 
 
 def _points(gdf: gpd.GeoDataFrame, problems: Problems) -> tuple[np.ndarray, np.ndarray]:
