@@ -21,7 +21,7 @@ from layers.cases.escalation import escalate_overdue
 from layers.cases.supervision import sweep
 from layers.notifications import webhooks
 from layers.notifications.listener import EventListener
-from layers.ogc import case_cells
+from layers.ogc import case_cells, part_cells
 
 log = logging.getLogger(__name__)
 # The case tiles' cell counts gain a delta row per cell each write; folding them every few
@@ -71,6 +71,7 @@ def start(app: FastAPI) -> None:
     tasks.append(_every(notify.webhook_interval_s, deliver, hub.woken))
     tasks.extend(_scheduled_learning(app))
     tasks.append(_every(COMPACT_CELLS_S, lambda: case_cells.compact(state.engine)))
+    tasks.append(_every(COMPACT_CELLS_S, lambda: part_cells.compact(state.engine)))
     state.background = [asyncio.create_task(t) for t in tasks]
 
 
