@@ -48,7 +48,7 @@ export function partFilter() {
   return ['all', ['!', ['has', 'aggregated']], ['in', ['get', 'class_code'], ['literal', [...view.partClasses]]]];
 }
 // Parts per km² of a hexagon (the same scale at every zoom): light to dark blue-violet.
-export const PART_DENSITY = [[0, '#edf8fb'], [200, '#b3cde3'], [1000, '#8c96c6'], [3000, '#8856a7'], [8000, '#810f7c']];
+export const PART_DENSITY = [[0, '#edf8fb'], [20, '#b3cde3'], [200, '#8c96c6'], [1000, '#8856a7'], [5000, '#810f7c']];
 
 // The layers are gridcore's; a blank basemap's own attribution says so already.
 function areasAttribution(bm) {
