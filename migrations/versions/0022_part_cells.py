@@ -43,6 +43,11 @@ CREATE TABLE part_cell (
     parts integer NOT NULL          -- parts it gained (or lost, negative)
 );
 CREATE INDEX part_cell_idx ON part_cell (res, cell);
+-- the parts no level-7 cell counts (layers/ogc/part_cells.py UNCOUNTED: the same expression),
+-- so that the counts per class (the /map's class list) never scan every part
+CREATE INDEX city_part_uncounted_idx ON city_part (class_code)
+    WHERE (h3 IS NULL OR h3 !~* '^[0-9a-f]{15,16}$' OR ((('x' || lpad(h3, 16, '0'))::bit(64)
+           ::bigint >> 52) & 15) < 7);
 
 """
 
@@ -101,6 +106,7 @@ DROP FUNCTION IF EXISTS gridcore_part_cells_del();
 DROP FUNCTION IF EXISTS gridcore_part_cells_upd();
 DROP FUNCTION IF EXISTS gridcore_part_cells_ins();
 DROP TABLE IF EXISTS part_cell;
+DROP INDEX IF EXISTS city_part_uncounted_idx;
 """
 
 

@@ -182,3 +182,20 @@ def test_check_aggregates_finds_and_repairs_a_wrong_part_cell(client, cli_env) -
     assert result.exit_code == 0, result.output
     assert "ok: the part cells equal a recount from the city parts" in result.output
     assert part_cells.check(engine).ok
+
+
+def test_the_maps_class_list_counts_parts_from_the_cells(client) -> None:
+    """/map/config's parts per class equal a count of every part (the planted ones have no
+    cell: the partial index finds them), without reading every part."""
+    engine = client.app.state.engine
+    plant(engine)
+    load_parts(engine, scatter_frame(200, 6), district="110101", bulk=True)
+    with engine.connect() as conn:
+        want = {r[0]: r[1] for r in conn.execute(text(
+            "SELECT class_code, count(*) FROM city_part GROUP BY 1"))}
+        conn.execute(text("SET enable_seqscan = off"))
+        plan = "\n".join(r[0] for r in conn.execute(text(
+            f"EXPLAIN {part_cells.CLASS_COUNTS}")))
+    assert "city_part_uncounted_idx" in plan, plan
+    config = client.get("/map/config").json()
+    assert {c["code"]: c["n"] for c in config["part_classes"]} == want
