@@ -19,9 +19,9 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, text
 
+from layers.exchange.imports.part_cell_counts import LEVELS
 from layers.ogc.case_cells import H3_TEXT, child_range, level_for, locked
 
-LEVELS = (7, 9)
 STATES = ("intact", "damaged", "missing", "occupied")
 _LOCK = 0x7061_7274  # "part": one compaction or rebuild at a time
 _SERVED = {"class_code": "c.class_code", "major": "left(c.class_code, 2)", "state": "c.state"}
