@@ -27,16 +27,22 @@ def cell_counts(cells: np.ndarray, classes: np.ndarray, states: np.ndarray) -> p
     stored cell of each part): per level, the parts whose cell is at least that fine."""
     cells = np.asarray(cells, dtype=np.uint64)
     res = (cells >> np.uint64(52)) & np.uint64(15)
+    # grouping small integers is several times faster than grouping Python strings
+    class_no, class_names = pd.factorize(np.asarray(classes, dtype=object))
+    state_no, state_names = pd.factorize(np.asarray(states, dtype=object))
     frames = []
     for level in LEVELS:
         keep = res >= np.uint64(level)
         clear = np.uint64(~(0xF << 52) & ((1 << 64) - 1))
         parent = (cells[keep] & clear) | np.uint64((level << 52) | ((1 << (3 * (15 - level))) - 1))
-        counted = pd.DataFrame({"cell": parent.view(np.int64), "class_code": classes[keep],
-                                "state": states[keep]}).groupby(
-            ["cell", "class_code", "state"], sort=False).size().reset_index(name="parts")
-        counted.insert(0, "res", level)
-        frames.append(counted)
+        counted = pd.DataFrame({"cell": parent.view(np.int64), "c": class_no[keep],
+                                "s": state_no[keep]}).groupby(
+            ["cell", "c", "s"], sort=False).size().reset_index(name="parts")
+        frames.append(pd.DataFrame({
+            "res": level, "cell": counted["cell"].to_numpy(),
+            "class_code": np.asarray(class_names, dtype=object)[counted["c"].to_numpy()],
+            "state": np.asarray(state_names, dtype=object)[counted["s"].to_numpy()],
+            "parts": counted["parts"].to_numpy()}))
     return pd.concat(frames, ignore_index=True)
 
 
