@@ -14,13 +14,12 @@ How they stay equal to a recount: as ``case_cell`` (:mod:`layers.ogc.case_cells`
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, Engine, text
 
 from layers.exchange.imports.part_cell_counts import LEVELS
-from layers.ogc.case_cells import H3_TEXT, child_range, level_for, locked
+from layers.ogc.case_cells import H3_TEXT, CellCheck, child_range, level_for, locked
 
 STATES = ("intact", "damaged", "missing", "occupied")
 _LOCK = 0x7061_7274  # "part": one compaction or rebuild at a time
@@ -99,22 +98,9 @@ def rebuild(engine: Engine) -> int:
         return int(conn.execute(text("SELECT count(*) FROM part_cell")).scalar_one())
 
 
-@dataclass
-class PartCellCheck:
-    """The stored part counts against a recount from the parts."""
-
-    rows: int
-    differ: list[dict[str, Any]]  # level, cell, class_code, state, stored, recounted
-
-    @property
-    def ok(self) -> bool:
-        return not self.differ
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"ok": self.ok, "rows": self.rows, "differ": self.differ}
-
-
-def check(engine: Engine, limit: int = 20) -> PartCellCheck:
+def check(engine: Engine, limit: int = 20) -> CellCheck:
+    """The stored part counts against a recount from the parts (rows differing: level, cell,
+    class_code, state, stored, recounted)."""
     with engine.connect().execution_options(isolation_level="REPEATABLE READ") as conn:
         conn.execute(text("SET LOCAL statement_timeout = 0"))
         rows = int(conn.execute(text("SELECT count(*) FROM part_cell")).scalar_one())
@@ -130,4 +116,4 @@ def check(engine: Engine, limit: int = 20) -> PartCellCheck:
             WHERE s.parts IS DISTINCT FROM r.parts
             ORDER BY 1, 2, 3, 4 LIMIT :limit"""), {"limit": limit}).mappings()]
         conn.rollback()
-    return PartCellCheck(rows, differ)
+    return CellCheck(rows, differ)
