@@ -93,6 +93,8 @@ FILL = f"""
 INSERT INTO part_cell (res, cell, class_code, state, parts)
 SELECT res, cell, class_code, state, sum(n) FROM ({_CELLS.format(sign=1, rows="city_part")}) d
 GROUP BY 1, 2, 3, 4;
+-- a tile reads a few hundred ranges of (res, cell): stored in that order, each is a page or two
+CLUSTER part_cell USING part_cell_idx;
 ANALYZE part_cell;
 """
 
