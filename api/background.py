@@ -23,7 +23,7 @@ from layers.cases.supervision import sweep
 from layers.db.partitions import ensure_ahead
 from layers.notifications import webhooks
 from layers.notifications.listener import EventListener
-from layers.ogc import case_cells
+from layers.ogc import case_cells, part_cells
 
 log = logging.getLogger(__name__)
 # The case tiles' cell counts gain a delta row per cell each write; folding them every few
@@ -78,6 +78,7 @@ def start(app: FastAPI) -> None:
     tasks.extend(_scheduled_learning(app))
     tasks.append(_every(COMPACT_CELLS_S, lambda: case_cells.compact(state.engine)))
     tasks.append(_every(PARTITIONS_AHEAD_S, lambda: ensure_ahead(state.engine)))
+    tasks.append(_every(COMPACT_CELLS_S, lambda: part_cells.compact(state.engine)))
     state.background = [asyncio.create_task(t) for t in tasks]
 
 

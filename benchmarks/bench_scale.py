@@ -87,7 +87,13 @@ def _tile_xy(lon: float, lat: float, z: int) -> tuple[int, int]:
     return x, y
 
 
-def measure(client: Any, app: Any, engine: Any, runs: int, tiles: int) -> dict[str, Any]:
+TILE_LAYERS = {"parts": {}, "parts live": {"datetime": "1900-01-01T00:00:00Z/.."},
+               "cases": {}, "cases live": {"open": "false,true"}, "cases open": {"open": "true"}}
+
+
+def measure(client: Any, app: Any, engine: Any, runs: int, tiles: int,
+            only_tiles: bool = False, layers: tuple[str, ...] = tuple(TILE_LAYERS)
+            ) -> dict[str, Any]:
     from sqlalchemy import text
 
     from layers.health import scores as health_scores
@@ -117,9 +123,17 @@ def measure(client: Any, app: Any, engine: Any, runs: int, tiles: int) -> dict[s
         params = {"level": "grid", "window": window}
         return lambda: _ok(client.get("/health/rankings", params=params, headers=MANAGER))
 
-    for label, days in (("health 30d", 30), ("health 365d", 365)):
+    for label, days in (() if only_tiles else (("health 30d", 30), ("health 365d", 365))):
         window = f"{end - timedelta(days=days)}/{end}"
         record(label, median_ms(health_call(window), runs, cold_health))
+    if not only_tiles:
+        routes(client, record, runs, end, street)
+    tiles_cold(client, app, box, tiles, results, layers)
+    results["plan"] = recent_plan(engine, end)
+    return results
+
+
+def routes(client: Any, record: Callable[..., None], runs: int, end: Any, street: str) -> None:
     period = f"{(end - timedelta(days=1)):%Y-%m}"
     record("evaluation month", median_ms(lambda: _ok(client.get(
         "/evaluation/department", params={"period": period}, headers=MANAGER)), runs))
@@ -129,14 +143,22 @@ def measure(client: Any, app: Any, engine: Any, runs: int, tiles: int) -> dict[s
         "/cases", params={"limit": 50, "street": street}, headers=DISPATCHER)), runs))
     record("overdue first page", median_ms(lambda: _ok(client.get(
         "/cases/overdue", params={"limit": 50}, headers=DISPATCHER)), runs))
-    rng = random.Random(7)
+
+
+def tiles_cold(client: Any, app: Any, box: Any, tiles: int, results: dict[str, Any],
+               layers: tuple[str, ...]) -> None:
     # "cases" counts every case ever reported (five years: the H3 cells' settled counts plus
     # the open cases); "cases live" the same cases counted one by one (the peer: a filter
-    # that keeps every case takes the live path); "cases open" is what the /map page asks for
-    for layer, query in (("parts", {}), ("cases", {}), ("cases live", {"open": "false,true"}),
-                         ("cases open", {"open": "true"})):
+    # that keeps every case takes the live path); "cases open" is what the /map page asks for.
+    # "parts" below zoom 14 reads the per-cell counts; "parts live" (the peer) counts the same
+    # parts one by one (a time filter that keeps every part takes the live path).
+    by_zoom = results.setdefault("tiles by zoom", {})
+    for layer in layers:
+        query = TILE_LAYERS[layer]
+        rng = random.Random(7)  # the same tiles for every layer
         times: list[float] = []
         for z in range(10, 17):
+            zoom_times = []
             for _ in range(tiles):
                 x, y = _tile_xy(rng.uniform(box[0], box[2]), rng.uniform(box[1], box[3]), z)
                 cache = getattr(app.state, "tile_cache", None)
@@ -145,14 +167,18 @@ def measure(client: Any, app: Any, engine: Any, runs: int, tiles: int) -> dict[s
                 started = time.perf_counter()
                 _ok(client.get(f"/collections/{layer.split()[0]}/tiles/WebMercatorQuad/"
                                f"{z}/{x}/{y}", params=query, headers=DISPATCHER))
-                times.append((time.perf_counter() - started) * 1000)
+                zoom_times.append((time.perf_counter() - started) * 1000)
+            zoom_times.sort()
+            times += zoom_times
+            by_zoom.setdefault(layer, {})[z] = [round(zoom_times[len(zoom_times) // 2], 1),
+                                                round(zoom_times[-1], 1)]
+        print(f"  tiles {layer} by zoom (median, max ms): "
+              + ", ".join(f"z{z} {a:.0f}/{b:.0f}" for z, (a, b) in by_zoom[layer].items()))
         times.sort()
         p50, p99 = times[len(times) // 2], times[min(len(times) - 1, int(len(times) * 0.99))]
         results["ms"][f"tiles {layer} p50"] = round(p50, 1)
         results["ms"][f"tiles {layer} p99"] = round(p99, 1)
         print(f"  tiles {layer} z10–16 cold ({len(times)}): p50 {p50:.1f} ms, p99 {p99:.1f} ms")
-    results["plan"] = recent_plan(engine, end)
-    return results
 
 
 def recent_plan(engine: Any, end: Any) -> dict[str, Any]:
@@ -225,6 +251,13 @@ def main() -> None:
     parser.add_argument("--tiles", type=int, default=15, help="cold tiles per zoom and layer")
     parser.add_argument("--json", help="write the figures to this file")
     parser.add_argument("--small", action="store_true", help="a small megacity, one run each")
+    parser.add_argument("--tile-layers", default=",".join(TILE_LAYERS),
+                        help=f"which tile layers to measure (of {', '.join(TILE_LAYERS)})")
+    parser.add_argument("--no-migrate", action="store_true",
+                        help="measure the database as it is (a shared one whose migrations "
+                             "are applied by hand)")
+    parser.add_argument("--only-tiles", action="store_true",
+                        help="measure the cold tiles only (not health, evaluation, pages)")
     parser.add_argument("--plot", nargs="+", help="JSON files of earlier runs to plot")
     parser.add_argument("-o", "--output", default="benchmarks/scale.png")
     args = parser.parse_args()
@@ -253,7 +286,11 @@ def main() -> None:
     if args.small:
         args.runs, args.tiles = 1, 2
     try:
-        results = run(url, args.runs, args.tiles)
+        layers = tuple(name.strip() for name in args.tile_layers.split(","))
+        unknown = [name for name in layers if name not in TILE_LAYERS]
+        if unknown:
+            parser.error(f"unknown tile layers {unknown}")
+        results = run(url, args.runs, args.tiles, args.only_tiles, not args.no_migrate, layers)
     finally:
         if scratch:
             drop_database(scratch)
@@ -262,7 +299,8 @@ def main() -> None:
         Path(args.json).write_text(json.dumps(results, indent=1))
 
 
-def run(url: str, runs: int, tiles: int) -> dict[str, Any]:
+def run(url: str, runs: int, tiles: int, only_tiles: bool = False, migrating: bool = True,
+        layers: tuple[str, ...] = tuple(TILE_LAYERS)) -> dict[str, Any]:
     from fastapi.testclient import TestClient
 
     from api.app import create_app
@@ -271,13 +309,14 @@ def run(url: str, runs: int, tiles: int) -> dict[str, Any]:
     from layers.db.migrate import migrate
 
     engine = make_engine(url=url)
-    migrate(engine)  # a megacity made by an older revision gains the newer tables
+    if migrating:
+        migrate(engine)  # a megacity made by an older revision gains the newer tables
     settings = Settings(database=DatabaseSettings(database_url=url),
                         security=SecuritySettings(env="development"))
     print(f"host: {host()}")
     try:
         with TestClient(create_app(settings, engine=engine)) as client:
-            return measure(client, client.app, engine, runs, tiles)
+            return measure(client, client.app, engine, runs, tiles, only_tiles, layers)
     finally:
         engine.dispose()
 

@@ -17,6 +17,7 @@ from api.deps import read_engine_sync
 from api.layer_view import LayerView, open_layer_view, registry
 from api.ogc import JSON, MVT, OgcRoute, base_url, link, parse_bbox, parse_datetime
 from api.security.identity import layer_scope
+from layers.ogc import part_cells, part_tiles
 from layers.ogc import tiles as mvt
 from layers.ogc.features import ItemsQuery, clean_filters
 from layers.ogc.tile_cache import CachedTile, TileCache
@@ -121,8 +122,9 @@ def tilejson(collection_id: str, request: Request) -> dict[str, Any]:
     base = base_url(request)
     fields = {f.name: f.kind for f in c.fields if f.in_tiles}
     if c.h3_aggregate_below is not None:
-        fields.update(count="integer", red="integer", yellow="integer", green="integer",
-                      h3="string", aggregated="boolean")
+        fields.update(count="integer", h3="string", aggregated="boolean")
+        fields.update(dict.fromkeys((*part_cells.STATES, "per_km2") if c.table == part_tiles.TABLE
+                                    else ("red", "yellow", "green"), "integer"))
     return {
         "tilejson": "3.0.0", "name": c.id, "description": c.title, "version": version,
         "scheme": "xyz", "tiles": [f"{base}/collections/{c.id}/tiles/{TMS}/{{z}}/{{x}}/{{y}}"],

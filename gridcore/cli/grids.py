@@ -55,8 +55,8 @@ def check(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json")] =
           min_area: Annotated[float, typer.Option(
               help="ignore overlaps/gaps smaller than this, m² (float noise)")] = 0.01,
           aggregates: Annotated[bool, typer.Option(
-              "--aggregates", help="check city health's day aggregates and the case tiles' "
-                                   "cell counts against a recount from the cases instead")] = False,
+              "--aggregates", help="check city health's day aggregates and the case and part "
+                                   "tiles' cell counts against a recount instead")] = False,
           evaluation: Annotated[bool, typer.Option(
               "--evaluation", help="check the per-case evaluation facts against a recount "
                                    "from the cases' history")] = False,
@@ -94,8 +94,10 @@ def _check_aggregates(ctx: typer.Context, as_json: bool, repair: bool) -> None:
                    "rows")
     result = days.check(eng, cal, reach)
     cells = _case_cells(eng, repair, as_json)
+    parts = _part_cells(eng, repair, as_json)
     if as_json:
-        typer.echo(json.dumps({**result.as_dict(), "case_cells": cells.as_dict()},
+        typer.echo(json.dumps({**result.as_dict(), "case_cells": cells.as_dict(),
+                               "part_cells": parts.as_dict()},
                               ensure_ascii=False, indent=2, default=str))
     else:
         typer.echo(f"day aggregates: {result.rows:,} rows, {result.dirty:,} dirty marks "
@@ -111,7 +113,12 @@ def _check_aggregates(ctx: typer.Context, as_json: bool, repair: bool) -> None:
             typer.echo("  differs from the recount: " + json.dumps(row))
         typer.echo("ok: the case cells equal a recount from the cases" if cells.ok else
                    "MISMATCH: run gridcore check --aggregates --repair")
-    if not result.ok or not cells.ok:
+        typer.echo(f"part cells: {parts.rows:,} rows")
+        for row in parts.differ:
+            typer.echo("  differs from the recount: " + json.dumps(row))
+        typer.echo("ok: the part cells equal a recount from the city parts" if parts.ok else
+                   "MISMATCH: run gridcore check --aggregates --repair")
+    if not result.ok or not cells.ok or not parts.ok:
         raise typer.Exit(1)
 
 
@@ -143,6 +150,8 @@ def _check_evaluation(ctx: typer.Context, as_json: bool, repair: bool) -> None:
                    else "MISMATCH: run gridcore check --evaluation --repair")
     if not result.ok:
         raise typer.Exit(1)
+
+
 def _case_cells(eng: Any, repair: bool, quiet: bool) -> Any:
     """The case tiles' settled counts per H3 cell against a recount from the cases."""
     from layers.ogc import case_cells
@@ -152,6 +161,18 @@ def _case_cells(eng: Any, repair: bool, quiet: bool) -> Any:
         if not quiet:
             typer.echo(f"case cells counted again from the cases: {rows:,} rows")
     return case_cells.check(eng)
+
+
+def _part_cells(eng: Any, repair: bool, quiet: bool) -> Any:
+    """The part tiles' counts per H3 cell, class and state against a recount from the
+    parts."""
+    from layers.ogc import part_cells
+
+    if repair:
+        rows = part_cells.rebuild(eng)
+        if not quiet:
+            typer.echo(f"part cells counted again from the city parts: {rows:,} rows")
+    return part_cells.check(eng)
 
 
 def resolve_file(

@@ -34,9 +34,9 @@ _RECOUNT = (f"SELECT l.res, gridcore_h3_cell(c.h3, l.res) AS cell, count(*)::int
 _RES_SHIFT = 52
 
 
-def level_for(res: int) -> int:
+def level_for(res: int, levels: tuple[int, ...] = LEVELS) -> int:
     """The stored level whose cells lie inside a hexagon of display resolution ``res``."""
-    return next(level for level in LEVELS if level >= min(res, LEVELS[-1]))
+    return next(level for level in levels if level >= min(res, levels[-1]))
 
 
 def _below(res: int) -> int:
@@ -76,11 +76,11 @@ def settled(conn: Connection, parents: list[int], res: int) -> dict[int, int]:
 
 
 @contextmanager
-def _locked(engine: Engine) -> Iterator[Connection]:
+def locked(engine: Engine, key: int = _LOCK) -> Iterator[Connection]:
     """A REPEATABLE READ transaction (one snapshot: it deletes exactly the rows it counts)
-    holding the cells' lock; the lock is taken on a connection of its own first."""
+    holding the cells' lock ``key``; the lock is taken on a connection of its own first."""
     with engine.connect() as lock:
-        lock.execute(text("SELECT pg_advisory_lock(:k)"), {"k": _LOCK})
+        lock.execute(text("SELECT pg_advisory_lock(:k)"), {"k": key})
         lock.commit()
         try:
             with engine.connect().execution_options(
@@ -89,14 +89,14 @@ def _locked(engine: Engine) -> Iterator[Connection]:
                 yield conn
                 conn.commit()
         finally:
-            lock.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _LOCK})
+            lock.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
             lock.commit()
 
 
 def compact(engine: Engine) -> int:
     """Fold each cell's delta rows into one (cells counting nothing go). Returns the rows
     folded. Deltas committed after its snapshot are not seen, so not deleted: they stay."""
-    with _locked(engine) as conn:
+    with locked(engine) as conn:
         return int(conn.execute(text("""
             WITH many AS (SELECT res, cell FROM case_cell GROUP BY 1, 2 HAVING count(*) > 1
                                                                      OR sum(settled) = 0),
@@ -110,7 +110,7 @@ def compact(engine: Engine) -> int:
 
 def rebuild(engine: Engine) -> int:
     """Count every cell again from the cases. Returns the number of rows."""
-    with _locked(engine) as conn:
+    with locked(engine) as conn:
         conn.execute(text("DELETE FROM case_cell"))
         conn.execute(text(f"INSERT INTO case_cell (res, cell, settled) {_RECOUNT}"))
         return int(conn.execute(text("SELECT count(*) FROM case_cell")).scalar_one())

@@ -52,7 +52,7 @@ class Collection:
     min_zoom: int = 0
     max_zoom: int = 22
     tile_min_zoom: int = 8  # below this a tile would carry too much: served empty
-    h3_aggregate_below: int | None = None  # cases: H3 hexagons with counts below this zoom
+    h3_aggregate_below: int | None = None  # H3 hexagons with counts below this zoom
     expires_sql: str | None = None  # when a row changes by itself (a clock turning yellow)
     keywords: tuple[str, ...] = field(default_factory=tuple)
 
@@ -144,7 +144,8 @@ PARTS = Collection(
         Field("changed_on", "t.changed_on", "date", in_tiles=False),
         Field("source", "t.source", filterable=True, in_tiles=False),
     ),
-    keywords=("city part", "部件"), tile_min_zoom=12,
+    # below zoom 14: H3 hexagons with counts per state (layers/ogc/part_tiles.py)
+    keywords=("city part", "部件"), tile_min_zoom=8, h3_aggregate_below=14,
 )
 
 # restricted_attributes (personal data of 9+X) is never selected here: it is not a Field. Rows
@@ -224,7 +225,7 @@ def case_collection(columns: set[str]) -> Collection | None:
         description="Reported events and part problems with their state and clock colour.",
         table=CASE_TABLE, id_field="id", layers=("cases",), geometry_type="Point",
         fields=tuple(fields), datetime_field="created_at" if "created_at" in columns else None,
-        tile_min_zoom=0, h3_aggregate_below=14 if "h3" in columns else None,
+        tile_min_zoom=0, h3_aggregate_below=15 if "h3" in columns else None,
         expires_sql=clock_changes_sql(columns), keywords=("case", "案件"),
     )
 

@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, text
 
+from layers.ogc import part_cells
 from layers.schema.cases import TERMINAL_SQL
 
 OPEN_CASES_SHOWN = 50
@@ -65,11 +66,12 @@ def filter_choices(conn: Connection) -> dict[str, Any]:
     """Values for the filter boxes: departments, part classes present, event classes."""
     departments = [dict(r) for r in conn.execute(text(
         "SELECT code, name FROM department ORDER BY code")).mappings()]
+    # the parts per class from the tiles' cell counts (not a scan of every part)
     part_classes = [dict(r) for r in conn.execute(text(
-        "SELECT p.class_code AS code, coalesce(c.name_en, p.class_code) AS name, "
-        "coalesce(c.name_zh, '') AS name_zh, count(*) AS n FROM city_part p "
-        "LEFT JOIN category c ON c.key = 'P' || p.class_code "
-        "GROUP BY p.class_code, c.name_en, c.name_zh ORDER BY p.class_code")).mappings()]
+        "SELECT k.class_code AS code, coalesce(c.name_en, k.class_code) AS name, "
+        "coalesce(c.name_zh, '') AS name_zh, k.n FROM (" + part_cells.CLASS_COUNTS + ") k "
+        "LEFT JOIN category c ON c.key = 'P' || k.class_code ORDER BY k.class_code"))
+        .mappings()]
     categories = [dict(r) for r in conn.execute(text(
         "SELECT key, name_en AS name, name_zh FROM category ORDER BY key")).mappings()]
     return {"departments": departments, "part_classes": part_classes,

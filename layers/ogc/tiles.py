@@ -9,7 +9,6 @@ cell is bit arithmetic on the stored index, see :func:`h3_parent_masks`).
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -18,21 +17,24 @@ import h3  # only cell ids ↔ ints and cell outlines; spatial.h3cells keeps the
 from sqlalchemy import Connection, text
 
 from gridcore.errors import ValidationError
-from layers.ogc import case_cells
+from layers.ogc import case_cells, part_tiles
 from layers.ogc.collections import Collection
 from layers.ogc.features import ItemsQuery, where_clause
+from layers.ogc.hexagons import (
+    BUFFER,
+    EXTENT,
+    SERIAL,
+    cells_box,
+    covering_cells,
+    h3_parent_masks,
+    h3_resolution_for,
+    hexagon_mvt,
+)
 from layers.schema.cases import TERMINAL_SQL
 from spatial.crs import Shift
 
-EXTENT = 4096
-BUFFER = 64
 MAX_ZOOM = 22
 CLOCK_RANK = "CASE {c} WHEN 'red' THEN 3 WHEN 'yellow' THEN 2 WHEN 'green' THEN 1 ELSE 0 END"
-# PostGIS declares its functions costly so that big queries go parallel; for a tile's few
-# hundred rows that turns an index scan into a parallel seq scan whose worker start-up alone
-# costs many times the tile (benchmarks/README.md, "Design figures"). Sent in the
-# same round trip, planned before the tile query, undone when the transaction ends.
-SERIAL = "SET LOCAL max_parallel_workers_per_gather = 0; "
 # Below this zoom a tile spans too many hexagons to list them: its cases are grouped as found.
 COVERING_MIN_ZOOM = 6
 
@@ -47,19 +49,6 @@ def check_tile(z: int, x: int, y: int) -> None:
     if not 0 <= z <= MAX_ZOOM or not (0 <= x < 2 ** z and 0 <= y < 2 ** z):
         raise ValidationError(f"tile {z}/{x}/{y} is outside WebMercatorQuad "
                               f"(0 ≤ z ≤ {MAX_ZOOM}, 0 ≤ x, y < 2^z)", field="tile")
-
-
-def h3_resolution_for(z: int) -> int:
-    """Hexagons a few dozen pixels wide: res 9 (~350 m) at z13 down to res 4 at z8 and below."""
-    return max(4, min(9, z - 4))
-
-
-def h3_parent_masks(res: int) -> tuple[int, int]:
-    """(and-mask, or-mask) that turn any finer H3 cell index into its parent at ``res``:
-    the 4 resolution bits (52–55) are set to ``res`` and the digits below it to 7 (unused)."""
-    unused = (1 << (3 * (15 - res))) - 1
-    clear = ~(0xF << 52) & ((1 << 63) - 1)
-    return clear, (res << 52) | unused
 
 
 def _base(c: Collection, q: ItemsQuery, shift: Shift) -> tuple[str, dict]:
@@ -96,22 +85,6 @@ def features_tile(conn: Connection, c: Collection, z: int, x: int, y: int, q: It
     return Tile(bytes(row.mvt or b""), row.expires)
 
 
-def covering_cells(z: int, x: int, y: int, res: int, shift: Shift = Shift()) -> list[str]:
-    """The H3 cells of resolution ``res`` that overlap the tile and its buffer, in the data's
-    frame (the tile moved back by ``shift``)."""
-    n, m = 2 ** z, BUFFER / EXTENT
-
-    def lat(v: float) -> float:
-        return math.degrees(math.atan(math.sinh(math.pi * (1 - 2 * v / n))))
-
-    west, east = max(-180.0, (x - m) / n * 360 - 180), min(180.0, (x + 1 + m) / n * 360 - 180)
-    south, north = lat(y + 1 + m), lat(y - m)
-    west, east, south, north = (west - shift.dx, east - shift.dx, south - shift.dy,
-                                north - shift.dy)
-    poly = h3.LatLngPoly([(south, west), (south, east), (north, east), (north, west)])
-    return list(h3.polygon_to_cells_experimental(poly, res, contain="overlap"))
-
-
 def h3_tile(conn: Connection, c: Collection, z: int, x: int, y: int, q: ItemsQuery,
             shift: Shift = Shift()) -> Tile:
     """Cases as H3 hexagons: ``count``, counts per clock colour and the worst colour. From
@@ -145,13 +118,8 @@ def _live(conn: Connection, c: Collection, z: int, x: int, y: int, q: ItemsQuery
         base, params = _base(c, q, shift)
     else:
         conds, params = where_clause(c, q)
-        lons, lats = [], []
-        for cell in cells:
-            for la, lo in h3.cell_to_boundary(cell):
-                lons.append(lo)
-                lats.append(la)
         conds.append("t.geom && ST_MakeEnvelope(:w, :s, :e, :n, 4326)")
-        params.update(w=min(lons), s=min(lats), e=max(lons), n=max(lats))
+        params.update(zip(("w", "s", "e", "n"), cells_box(cells), strict=True))
         if open_only:  # the partial index of open cases (migration 0002)
             conds.append(f"t.state NOT IN {TERMINAL_SQL}")
         base = f"FROM {c.table} t WHERE {' AND '.join(conds)}"
@@ -176,31 +144,16 @@ def _hexagons(conn: Connection, c: Collection, z: int, x: int, y: int, live: dic
     if not found:
         return Tile(b"", None)
     colours = {3: "red", 2: "yellow", 1: "green", 0: "none"}
-    wkts, cells, counts, reds, yellows, greens, worst = [], [], [], [], [], [], []
-    for key in found:
-        r = live.get(key)
-        cell = h3.int_to_str(key)
-        ring = [(lng + shift.dx, lat + shift.dy) for lat, lng in h3.cell_to_boundary(cell)]
-        ring.append(ring[0])
-        wkts.append("POLYGON((" + ",".join(f"{a:.7f} {b:.7f}" for a, b in ring) + "))")
-        cells.append(cell)
-        counts.append((r.n if r else 0) + settled.get(key, 0))
-        reds.append(r.red if r else 0)
-        yellows.append(r.yellow if r else 0)
-        greens.append(r.green if r else 0)
-        worst.append(colours[r.worst if r else 0])
-    mvt = conn.execute(text(
-        f"SELECT ST_AsMVT(m.*, :layer, {EXTENT}, 'geom') FROM (SELECT ST_AsMVTGeom("
-        f"ST_Transform(ST_GeomFromText(w, 4326), 3857), ST_TileEnvelope(:z, :x, :y), "
-        f"{EXTENT}, {BUFFER}, true) AS geom, h AS h3, n AS count, r AS red, yl AS yellow, "
-        f"g AS green, k AS clock, true AS aggregated FROM unnest(CAST(:w AS text[]), "
-        f"CAST(:h AS text[]), CAST(:n AS int[]), CAST(:r AS int[]), CAST(:yl AS int[]), "
-        f"CAST(:g AS int[]), CAST(:k AS text[])) AS u(w, h, n, r, yl, g, k)) m "
-        f"WHERE m.geom IS NOT NULL"),
-        {"layer": c.id, "z": z, "x": x, "y": y, "w": wkts, "h": cells, "n": counts,
-         "r": reds, "yl": yellows, "g": greens, "k": worst}).scalar()
+    rows = [live.get(key) for key in found]
+    mvt = hexagon_mvt(conn, c.id, z, x, y, found, {
+        "count": ("int", [(r.n if r else 0) + settled.get(k, 0) for k, r in zip(
+            found, rows, strict=True)]),
+        "red": ("int", [r.red if r else 0 for r in rows]),
+        "yellow": ("int", [r.yellow if r else 0 for r in rows]),
+        "green": ("int", [r.green if r else 0 for r in rows]),
+        "clock": ("text", [colours[r.worst if r else 0] for r in rows])}, shift)
     expiry = [r.expires for r in live.values() if r.expires is not None]
-    return Tile(bytes(mvt or b""), min(expiry) if expiry else None)
+    return Tile(mvt, min(expiry) if expiry else None)
 
 
 def tile(conn: Connection, c: Collection, z: int, x: int, y: int, q: ItemsQuery,
@@ -209,5 +162,7 @@ def tile(conn: Connection, c: Collection, z: int, x: int, y: int, q: ItemsQuery,
     if z < c.tile_min_zoom:
         return Tile(b"", None)
     if c.h3_aggregate_below is not None and z < c.h3_aggregate_below:
+        if c.table == part_tiles.TABLE:
+            return Tile(part_tiles.hexagons(conn, c, z, x, y, q, shift), None)
         return h3_tile(conn, c, z, x, y, q, shift)
     return features_tile(conn, c, z, x, y, q, shift)

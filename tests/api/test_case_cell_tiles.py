@@ -73,7 +73,7 @@ def test_hexagons_count_settled_cases_from_the_cells_and_open_ones_live(client) 
     engine = client.app.state.engine
     plant(engine)
     scatter(engine, 400, seed=1)
-    for z in (10, 11, 12, 13):
+    for z in (10, 11, 12, 13, 14):
         shown = hexagons(client, z)
         assert {cell: p["count"] for cell, p in shown.items()} == expected(engine, z)
         assert all(p["aggregated"] for p in shown.values())
@@ -112,7 +112,7 @@ def test_cells_follow_every_write_and_equal_a_recount(client) -> None:
         conn.execute(text("UPDATE case_record SET state = 'voided'"))
         conn.rollback()
     assert case_cells.check(engine).ok
-    for z in (10, 12, 13):
+    for z in (10, 12, 13, 14):
         assert {c: p["count"] for c, p in hexagons(client, z).items()} == expected(engine, z)
     with engine.connect() as conn:
         before = int(conn.execute(text("SELECT count(*) FROM case_cell")).scalar_one())

@@ -133,8 +133,8 @@ def test_case_reads_and_actions_are_scoped(city, db: Engine) -> None:  # type: i
     # other layers: signed in, unless the city lists them in GRIDCORE_PUBLIC_LAYERS
     assert client.get("/collections/grids/items").status_code == 401
     assert client.get("/collections/grids/items", headers=h["handler"]).status_code == 200
-    z, x, y = _tile_of(INSIDE_001, 14)
-    assert _tile_of(INSIDE_002, 14) == (z, x, y)  # both cases on one tile
+    z, x, y = _tile_of(INSIDE_001, 15)  # cases are points from zoom 15
+    assert _tile_of(INSIDE_002, 15) == (z, x, y)  # both cases on one tile
     assert _tile_cases(client, h["w1"], z, x, y) == {c1}
     assert _tile_cases(client, h["street"], z, x, y) == {c1, c2}
     assert _tile_cases(client, h["w2"], z, x, y) == {c2}  # not w1's tile from the cache

@@ -20,7 +20,7 @@ def test_case_layer_takes_the_columns_it_finds() -> None:
     full = case_collection({"id", "geom", "state", "warn_at", "deadline_at", "parked_since",
                             "h3", "created_at"})
     assert "t.deadline_at" in full.field("clock").sql and full.expires_sql is not None
-    assert full.h3_aggregate_below == 14 and full.datetime_field == "created_at"
+    assert full.h3_aggregate_below == 15 and full.datetime_field == "created_at"
     assert full.id_is_integer and full.id_value("12") == 12 and full.id_value("x") is None
 
 

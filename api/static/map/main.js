@@ -8,6 +8,7 @@ import { notices, setLive } from '../common/notices.js';
 import { $, DEV, data, esc, roleName, toast, wireLightbox } from '../common/ui.js';
 import { panel, showCase as renderCase, wirePanel } from './case_panel.js';
 import { showGrid as renderGrid } from './grid_panel.js';
+import * as maplibregl from '../vendor/maplibre-gl/maplibre-gl.mjs';
 import { LAYER_OF, createMap, fitBox, flyTo, gcj, partFilter, refresh, select, style, updateLabels, view } from './mapview.js';
 import { initQueue, loadQueue, markSelected, queue, refreshQueue, setArea, setClass } from './queue.js';
 import { search, wireSearch } from './search.js';
@@ -93,6 +94,7 @@ function fillControls(config) {
   $('part-classes').innerHTML = config.part_classes.map((c) => `<label><input type="checkbox" data-class="${esc(c.code)}" checked>
     <span class="dot major-${esc(c.code.slice(0, 2))}"></span>${data(c.code)} ${data(document.documentElement.lang === 'zh-CN' ? (c.name_zh || c.name) : c.name)} (${data(c.n)})</label>`).join('');
   view.partClasses = new Set(config.part_classes.map((c) => c.code));
+  view.partClassTotal = view.partClasses.size;
 }
 
 // Signing in works before the map exists: in production every layer needs a signed-in user,
@@ -118,6 +120,7 @@ function wire() {
     const c = ev.target.dataset.class;
     if (ev.target.checked) view.partClasses.add(c); else view.partClasses.delete(c);
     if (view.map.getLayer('parts')) view.map.setFilter('parts', partFilter());
+    refresh(['parts']);  // the hexagons count the ticked classes on the server
   };
   $('drawer-close').onclick = closeDrawer;
   st.notify = notices((id) => { flyTo(...caseLonLat(id)); showCase(id); });
@@ -128,19 +131,30 @@ function wire() {
   const m = view.map;
   m.on('click', (e) => {
     if (view.picking) return;  // the 待定位 queue picks a place (unlocated.js)
-    const layers = ['cases-point', 'cases-hex', 'grids-fill'].filter((l) => m.getLayer(l));
+    const layers = ['cases-point', 'cases-hex', 'parts-hex', 'grids-fill'].filter((l) => m.getLayer(l));
     const hit = m.queryRenderedFeatures(e.point, { layers })[0];
     if (!hit) return;
     if (hit.layer.id === 'cases-point') showCase(hit.properties.id);
+    else if (hit.layer.id === 'parts-hex') partHexPopup(e.lngLat, hit.properties);
     else if (hit.layer.id === 'cases-hex') m.easeTo({ center: e.lngLat, zoom: m.getZoom() + 2 });
     else showGrid(hit.properties.code);
   });
-  for (const l of ['cases-point', 'cases-hex', 'grids-fill']) {
+  for (const l of ['cases-point', 'cases-hex', 'parts-hex', 'grids-fill']) {
     m.on('mouseenter', l, () => { m.getCanvas().style.cursor = 'pointer'; });
     m.on('mouseleave', l, () => { m.getCanvas().style.cursor = ''; });
   }
   m.on('idle', updateLabels);
   setInterval(poll, POLL_MS);
+}
+
+// A part hexagon: how many parts, in which state (the counts are the server's, per hexagon).
+function partHexPopup(at, p) {
+  const states = ['intact', 'damaged', 'missing', 'occupied'].filter((s) => p[s])
+    .map((s) => `<li><span class="dot part-${s}"></span>${esc(t(`map.part_state_${s}`))} ${esc(String(p[s]))}</li>`).join('');
+  const html = `<div class="hex-popup"><b>${esc(t('map.hex_parts_n', { n: p.count }))}</b>
+    <div class="muted">${esc(t('map.hex_per_km2', { n: p.per_km2 }))}</div><ul>${states}</ul>
+    <div class="muted">${esc(t('map.hex_zoom_for_points'))}</div></div>`;
+  new maplibregl.Popup({ closeButton: true, maxWidth: '260px' }).setLngLat(at).setHTML(html).addTo(view.map);
 }
 
 async function start() {

@@ -10,7 +10,7 @@ export const MAJOR = { '01': '#1f78b4', '02': '#6a3d9a', '03': '#b15928', '04': 
 export const LAYER_OF = { areas: 'areas', grids: 'grids', parts: 'parts', cases: 'cases' };
 
 export const view = { map: null, config: null, versions: {}, basemap: 'blank', filters: { open: 'true' },
-  partClasses: new Set(), selectedGrid: '', selectedCase: null, labels: new Map() };
+  partClasses: new Set(), partClassTotal: 0, selectedGrid: '', selectedCase: null, labels: new Map() };
 
 function provider() { return view.config.basemaps.providers.find((p) => p.id === view.basemap); }
 function datum() { return provider().overlay_datum; }
@@ -38,11 +38,17 @@ function tileUrl(id) {
   const p = new URLSearchParams();
   if (datum() === 'gcj02') p.set('datum', 'gcj02');
   if (id === 'cases') for (const [k, v] of Object.entries(view.filters)) if (v) p.set(k, v);
+  // zoomed out, parts are hexagons counted by the server: it counts the ticked classes only
+  if (id === 'parts' && view.partClasses.size < view.partClassTotal) p.set('class_code', [...view.partClasses].sort().join(',') || '0000');
   p.set('v', view.versions[LAYER_OF[id]] ?? 0);  // a new version is a new URL: no stale tile
   return `${ORIGIN}/collections/${id}/tiles/WebMercatorQuad/{z}/{x}/{y}?${p}`;
 }
 
-export function partFilter() { return ['in', ['get', 'class_code'], ['literal', [...view.partClasses]]]; }
+export function partFilter() {
+  return ['all', ['!', ['has', 'aggregated']], ['in', ['get', 'class_code'], ['literal', [...view.partClasses]]]];
+}
+// Parts per km² of a hexagon (the same scale at every zoom): light to dark blue-violet.
+export const PART_DENSITY = [[0, '#edf8fb'], [20, '#b3cde3'], [200, '#8c96c6'], [1000, '#8856a7'], [5000, '#810f7c']];
 
 // The layers are gridcore's; a blank basemap's own attribution says so already.
 function areasAttribution(bm) {
@@ -72,6 +78,9 @@ export function style() {
   add({ id: 'grids-line', type: 'line', source: 'grids', paint: { 'line-color': '#4a7ab5', 'line-width': 1 } });
   add({ id: 'grids-selected', type: 'line', source: 'grids', filter: ['==', ['get', 'code'], view.selectedGrid],
     paint: { 'line-color': '#e66100', 'line-width': 3 } });
+  add({ id: 'parts-hex', type: 'fill', source: 'parts', filter: ['==', ['get', 'aggregated'], true],
+    paint: { 'fill-color': ['interpolate', ['linear'], ['get', 'per_km2'], ...PART_DENSITY.flat()],
+      'fill-opacity': 0.45, 'fill-outline-color': '#ffffff' } });
   add({ id: 'parts', type: 'circle', source: 'parts', filter: partFilter(),
     paint: { 'circle-radius': ['interpolate', ['linear'], ['zoom'], 12, 1.5, 17, 4],
       'circle-color': ['match', ['get', 'major'], ...Object.entries(MAJOR).flat(), '#777'],

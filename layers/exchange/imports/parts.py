@@ -15,6 +15,7 @@ whose every value is the column's default are left to the server.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from functools import partial
 
 import geopandas as gpd
@@ -28,6 +29,7 @@ from sqlalchemy import Engine, text
 from gridcore.codes import PART_CLASS, part_code_rules
 from gridcore.taxonomy import Taxonomy
 from layers.db.bulk import copy_table, deferred_indexes, log, point_ewkb, wants_bulk
+from layers.exchange.imports import part_cell_counts
 from layers.exchange.imports.common import attributes_json, flag_duplicates, require_columns
 from layers.exchange.imports.locate import DEFAULT_SNAP_M, grids_of_points
 from layers.exchange.imports.part_codes import district_prefixes, grid_then_code_order, next_codes
@@ -35,6 +37,7 @@ from layers.exchange.imports.part_codes import report_rows as _report_rows
 from layers.exchange.imports.reading import crs_note, to_storage_crs
 from layers.exchange.imports.report import ImportReport, Problems, refuse_database_errors
 from layers.schema.city import PART_STATES
+from spatial import h3lattice
 from spatial.h3cells import DEFAULT_RESOLUTION
 from spatial.h3cells import cells_arrow as h3_cells
 
@@ -202,7 +205,8 @@ def load_parts(engine: Engine, gdf: gpd.GeoDataFrame, *, code_field: str | None 
                    "geom": lambda rows: point_ewkb(x[rows], y[rows])}
         log.debug("parts: %d rows checked and prepared in %.2f s", n,
                   time.perf_counter() - started)
-        _write(conn, columns, derived, is_update, bulk, order)
+        cells = (partial(_cell_counts, x, y, columns, h3_resolution) if bulk else None)
+        _write(conn, columns, derived, is_update, bulk, order, cells)
     return report
 
 
@@ -223,14 +227,35 @@ def _all_equal(values: object, default: str | None) -> bool:
                 else pd.isna(arr).all())
 
 
+def _cell_counts(x: np.ndarray, y: np.ndarray, columns: dict, resolution: int,
+                 rows: np.ndarray) -> pd.DataFrame:
+    """The part tiles' cell counts of the new parts ``rows`` (see part_cell_counts)."""
+    states = columns.get("state")
+    return part_cell_counts.cell_counts(
+        h3lattice.cells_uint64(x[rows], y[rows], resolution),
+        np.asarray(columns["class_code"], dtype=object)[rows],
+        np.asarray(states, dtype=object)[rows] if states is not None
+        else np.full(len(rows), "intact", dtype=object))
+
+
 def _write(conn, columns: dict, derived: dict, is_update: np.ndarray, bulk: bool,  # noqa: ANN001
-           order: np.ndarray | None) -> None:
+           order: np.ndarray | None, cells: Callable[[np.ndarray], pd.DataFrame] | None = None
+           ) -> None:
     if not is_update.all():
         new = order if order is not None else (None if not is_update.any()
                                                else np.flatnonzero(~is_update))
         with deferred_indexes(conn, "city_part", bulk):
+            if cells is not None:  # the bulk lane counts its new parts' cells itself
+                part_cell_counts.trigger(conn, on=False)
             copy_table(conn, "city_part", columns, rows=new, derived=derived,
                        label="city parts")
+            if cells is not None:
+                part_cell_counts.trigger(conn, on=True)
+                started = time.perf_counter()
+                part_cell_counts.append_counts(conn, cells(
+                    new if new is not None else np.arange(len(is_update))))
+                log.debug("parts: cell counts of the new parts in %.2f s",
+                          time.perf_counter() - started)
     if is_update.any():
         conn.execute(text("CREATE TEMP TABLE stage_part (LIKE city_part INCLUDING DEFAULTS) "
                           "ON COMMIT DROP"))

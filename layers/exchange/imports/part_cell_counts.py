@@ -1,0 +1,67 @@
+"""The part tiles' cell counts (``part_cell``, migration 0022) of a bulk import's new parts,
+computed from the arrays the import already holds.
+
+Why not the insert trigger: on a COPY of millions of parts the statement trigger re-reads
+every new row from its transition table and parses each stored cell in SQL (figures in
+``benchmarks/README.md``, tiles4). The bulk lane already holds the table exclusively and
+rebuilds its indexes, so it turns that one trigger off for its COPY and appends the same
+counts itself — from H3 integers (bit arithmetic on numpy arrays), grouped by pandas — in the
+same transaction. ``layers/ogc/part_cells.py`` reads, checks and rebuilds them.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import Connection, text
+
+LEVELS = (7, 9)  # the stored levels: hexagons of resolutions 4–7 and 8–9 are ranges of them
+INSERT_TRIGGER = "city_part_cells_ins"
+
+
+def cell_counts(cells: np.ndarray, classes: np.ndarray, states: np.ndarray) -> pd.DataFrame:
+    """Rows (res, cell, class_code, state, parts) of parts at H3 ``cells`` (uint64, the
+    stored cell of each part): per level, the parts whose cell is at least that fine."""
+    cells = np.asarray(cells, dtype=np.uint64)
+    res = (cells >> np.uint64(52)) & np.uint64(15)
+    # grouping small integers is several times faster than grouping Python strings
+    class_no, class_names = pd.factorize(np.asarray(classes, dtype=object))
+    state_no, state_names = pd.factorize(np.asarray(states, dtype=object))
+    frames = []
+    for level in LEVELS:
+        keep = res >= np.uint64(level)
+        clear = np.uint64(~(0xF << 52) & ((1 << 64) - 1))
+        parent = (cells[keep] & clear) | np.uint64((level << 52) | ((1 << (3 * (15 - level))) - 1))
+        counted = pd.DataFrame({"cell": parent.view(np.int64), "c": class_no[keep],
+                                "s": state_no[keep]}).groupby(
+            ["cell", "c", "s"], sort=False).size().reset_index(name="parts")
+        frames.append(pd.DataFrame({
+            "res": level, "cell": counted["cell"].to_numpy(),
+            "class_code": np.asarray(class_names, dtype=object)[counted["c"].to_numpy()],
+            "state": np.asarray(state_names, dtype=object)[counted["s"].to_numpy()],
+            "parts": counted["parts"].to_numpy()}))
+    return pd.concat(frames, ignore_index=True)
+
+
+def append_counts(conn: Connection, counts: pd.DataFrame) -> None:
+    """COPY the rows into ``part_cell`` (same transaction as ``conn``)."""
+    if counts.empty:
+        return
+    buf = io.StringIO()
+    counts[["res", "cell", "class_code", "state", "parts"]].to_csv(buf, index=False,
+                                                                   header=False)
+    buf.seek(0)
+    raw: Any = conn.connection.dbapi_connection  # psycopg2's: copy_expert
+    with raw.cursor() as cursor:
+        cursor.copy_expert("COPY part_cell (res, cell, class_code, state, parts) FROM STDIN "
+                           "WITH (FORMAT csv)", buf)
+
+
+def trigger(conn: Connection, on: bool) -> None:
+    """Turn the insert trigger of the part cells on or off (the bulk lane only: it holds the
+    table exclusively; the change is part of its transaction)."""
+    conn.execute(text(f"ALTER TABLE city_part {'ENABLE' if on else 'DISABLE'} TRIGGER "
+                      f"{INSERT_TRIGGER}"))
