@@ -34,6 +34,7 @@ from sqlalchemy import Connection, Engine, text
 
 from gridcore.calendar import WorkingCalendar
 from gridcore.health import Window
+from layers.health import runs
 from layers.health.queries import calendar_params, category_params, handled_sql, sql_text
 
 __all__ = ["DayCheck", "basis", "check", "day_sql", "rebuild", "refresh", "usable"]
@@ -66,20 +67,23 @@ _CHUNK_SOURCE = (f"SELECT {_COLUMNS} FROM case_record c WHERE c.state = 'closed'
                  "AND c.closed_at IS NOT NULL AND c.created_at >= :c0 AND c.created_at < :c1")
 
 
+# An imported case's "imported" row stands for its registration, as in sql/history.sql.
 _HIST_PROBE = """SELECT c.id AS case_id, x.*
     FROM cohort c CROSS JOIN LATERAL (
-        SELECT min(h.at) FILTER (WHERE h.action = 'register') AS reg_at,
+        SELECT min(h.at) FILTER (WHERE h.action IN ('register', 'imported')) AS reg_at,
                coalesce(bool_or(h.action = 'rework'), false) AS reworked
         FROM case_history h
-        WHERE h.case_id = c.id AND h.at < :end AND h.action IN ('register', 'rework')) x"""
+        WHERE h.case_id = c.id AND h.at < :end
+          AND h.action IN ('register', 'rework', 'imported')) x"""
 # A rebuild goes through the cases in time chunks (CHUNK_DAYS of reports): each reads its
 # cases' history as one id range of case_history_case_idx (a million index probes cost ten
 # times more) and keeps its sorts and hashes small (all at once, 3 M cases spilled tens of GB).
-_HIST_RANGE = """SELECT h.case_id, min(h.at) FILTER (WHERE h.action = 'register') AS reg_at,
+_HIST_RANGE = """SELECT h.case_id,
+           min(h.at) FILTER (WHERE h.action IN ('register', 'imported')) AS reg_at,
            coalesce(bool_or(h.action = 'rework'), false) AS reworked
     FROM case_history h
     WHERE h.case_id BETWEEN (SELECT min(id) FROM cohort) AND (SELECT max(id) FROM cohort)
-      AND h.at < :end AND h.action IN ('register', 'rework')
+      AND h.at < :end AND h.action IN ('register', 'rework', 'imported')
     GROUP BY h.case_id"""
 CHUNK_DAYS = 60
 
@@ -203,6 +207,7 @@ def _rebuild(engine: Engine, cal: WorkingCalendar, repeat_days: int) -> int:
         conn.execute(text("INSERT INTO health_day_basis (basis, repeat_days, built_at) "
                           "VALUES (:b, :r, now())"),
                      {"b": basis(conn, cal, repeat_days), "r": repeat_days})
+        runs.rebuild_on(conn)
         rows = int(conn.execute(text("SELECT count(*) FROM health_day")).scalar_one())
         conn.commit()
     return rows
@@ -249,6 +254,8 @@ def _recount(conn: Connection, cal: WorkingCalendar, repeat_days: int, ids: list
     conn.execute(text(_INSERT.format(facts=facts_sql(cal, _GROUP_SOURCE))),
                  _params(conn, cal, repeat_days))
     conn.execute(text("DELETE FROM health_dirty WHERE id = ANY(:ids)"), {"ids": ids})
+    runs.update_grids(conn, [g for (g,) in conn.execute(text(
+        "SELECT DISTINCT grid_code FROM day_group ORDER BY 1"))])
 
 
 def _midnight(day: Any, cal: WorkingCalendar) -> datetime:
@@ -306,14 +313,16 @@ class DayCheck:
     dirty: int
     missing: list[dict[str, Any]]  # in the recount, not stored (or stored differently)
     extra: list[dict[str, Any]]  # stored, not in the recount (or differently)
+    run_check: runs.RunCheck | None = None  # the running totals against the day rows
 
     @property
     def ok(self) -> bool:
-        return not self.missing and not self.extra
+        return not self.missing and not self.extra and (self.run_check is None or self.run_check.ok)
 
     def as_dict(self) -> dict[str, Any]:
         return {"ok": self.ok, "rows": self.rows, "dirty": self.dirty,
-                "missing": self.missing, "extra": self.extra}
+                "missing": self.missing, "extra": self.extra,
+                "running_totals": self.run_check.as_dict() if self.run_check else None}
 
 
 def check(engine: Engine, cal: WorkingCalendar, repeat_days: int = 30,
@@ -344,5 +353,6 @@ def check(engine: Engine, cal: WorkingCalendar, repeat_days: int = 30,
         missing, extra = diff("health_day_check", "health_day"), diff("health_day",
                                                                       "health_day_check")
         rows = int(conn.execute(text("SELECT count(*) FROM health_day")).scalar_one())
+        run_check = runs.check_on(conn, "health_day", limit)
         conn.rollback()
-    return DayCheck(rows, dirty, missing, extra)
+    return DayCheck(rows, dirty, missing, extra, run_check)

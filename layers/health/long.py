@@ -1,0 +1,198 @@
+"""City health of a long window from the running totals (layers/health/runs.py): for every key
+of a level, the window's figures as the difference of two month boundaries' totals, corrected
+by the day rows between the window's ends and those boundaries, without the stored rows it
+counts live, plus its live cases (sql/runs.sql). Exact for every additive figure (counts, the
+mean handling time); the p90 of handling time comes from the summed histograms, within
+runs.BOUND of the exact figure (the answer says so: :data:`P90_SKETCH`).
+
+A window of at most EXACT_MAX_DAYS whole days is counted from its day rows as before
+(layers/health/days.py), exactly: the caller picks the path with :func:`layout_for`.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Any
+
+import numpy as np
+from sqlalchemy import Connection, text
+
+from gridcore.calendar import WorkingCalendar
+from layers.health import runs
+from layers.health.days import facts_sql
+from layers.health.queries import sql_text
+
+__all__ = ["EXACT_MAX_DAYS", "P90_EXACT", "P90_SKETCH", "aggregate_long", "layout_for"]
+
+# Windows of at most this many whole days read their day rows (exact p90); longer ones the
+# running totals. Measured at 10 M cases (benchmarks/README.md, "agg4").
+EXACT_MAX_DAYS = 45
+P90_EXACT: dict[str, Any] = {"method": "exact", "relative_error": 0.0}
+P90_SKETCH: dict[str, Any] = {"method": "log-binned histogram", "relative_error":
+                              round(runs.BOUND, 4), "absolute_error_min": 0.5}
+
+_COLS = ("c.id, c.grid_code, c.category_key, c.state, c.created_at, c.closed_at, "
+         "c.deadline_at, c.parked_since, c.parked_intervals, c.h3")
+
+
+def _live_source() -> str:
+    """The window's live cases (as days.py's, but the cases closed after its whole days are
+    found from the straddling day rows of the CTE ``straddle``, and those of dirty grid days
+    whatever their closing)."""
+    cols = _COLS
+    return "\n    UNION ALL\n    ".join([
+        f"SELECT {cols} FROM case_record c WHERE c.created_at >= :start "
+        "AND c.created_at < :day_from",
+        f"SELECT {cols} FROM case_record c WHERE c.created_at >= :day_to "
+        "AND c.created_at < :end",
+        f"SELECT {cols} FROM case_record c WHERE c.created_at >= :day_from "
+        "AND c.created_at < :day_to AND c.state NOT IN ('closed', 'voided', 'merged')",
+        f"SELECT c.* FROM straddle s CROSS JOIN LATERAL (SELECT {cols} FROM case_record c "
+        "WHERE c.grid_code = s.grid_code AND c.category_key = s.category_key "
+        "AND c.created_at >= (s.day::timestamp AT TIME ZONE :tz) "
+        "AND c.created_at < ((s.day + 1)::timestamp AT TIME ZONE :tz) "
+        "AND c.state = 'closed' AND c.closed_at >= :day_to) c",
+        f"SELECT {cols} FROM case_record c WHERE c.state = 'closed' "
+        "AND c.created_at >= :day_from AND c.created_at < :day_to AND c.id IN ("
+        "SELECT k.id FROM dirty x JOIN case_record k ON k.grid_code = x.grid_code "
+        "AND k.created_at >= (x.d0::timestamp AT TIME ZONE :tz) "
+        "AND k.created_at < ((x.d1 + 1)::timestamp AT TIME ZONE :tz))",
+    ])
+
+
+def _part(name: str) -> str:
+    body = sql_text("runs").split(f"-- {name}\n", 1)[1]
+    return body.split("\n-- ", 1)[0]
+
+
+def layout_for(conn: Connection, params: dict[str, Any], families: list[str]
+               ) -> runs.Layout | None:
+    """The running totals' layout when this window should read them: longer than
+    EXACT_MAX_DAYS whole days, runs stored on the day aggregates' basis, every family asked
+    for among theirs."""
+    if (params["last_day"] - params["first_day"]).days <= EXACT_MAX_DAYS:
+        return None
+    lay = runs.layout(conn)
+    if lay is None or any(f[6:] not in lay.families for f in families):
+        return None
+    return lay
+
+
+def _edge(lay: runs.Layout, d: date) -> tuple[date, date, date, int]:
+    """The boundary nearest to day ``d`` and the day rows between: running total up to d =
+    S(boundary) + sign · rows[lo, hi)."""
+    m0 = date(d.year, d.month, 1)
+    m1 = (m0 + timedelta(days=32)).replace(day=1)
+    near = [m for m in (m0, m1) if lay.first_month <= m <= lay.last_month]
+    if not near:
+        near = [lay.first_month if d < lay.first_month else lay.last_month]
+    m = min(near, key=lambda b: abs((b - d).days))
+    return (m, m, d, 1) if m <= d else (m, d, m, -1)
+
+
+class _Sums:
+    """Per key: the figures, families, histogram, handling sum, open and overdue counts."""
+
+    def __init__(self, lay: runs.Layout, keys: int) -> None:
+        self.lay = lay
+        self.figs = np.zeros((keys, lay.ints), dtype=np.int64)
+        self.hist = np.zeros((keys, runs.BINS), dtype=np.int64)
+        self.work = np.zeros(keys, dtype=float)
+        self.open = np.zeros(keys, dtype=np.int64)
+        self.overdue = np.zeros(keys, dtype=np.int64)
+        self.fam = {f: i for i, f in enumerate(lay.families)}
+
+    def values(self, ki: np.ndarray, lists: list[Any], sign: np.ndarray) -> None:
+        lengths = np.fromiter((len(w) for w in lists), dtype=np.int64, count=len(lists))
+        flat = np.array([w for ws in lists for w in ws], dtype=float)
+        kw, sw = np.repeat(ki, lengths), np.repeat(sign, lengths)
+        ok = ~np.isnan(flat)
+        np.add.at(self.figs[:, 6], kw[ok], sw[ok])
+        np.add.at(self.hist, (kw[ok], runs.bins_of(flat[ok])), sw[ok])
+        np.add.at(self.work, kw[ok], sw[ok] * flat[ok])
+
+
+def _keys_of(grids: list[str], n: int, pos: dict[str, int]) -> np.ndarray:
+    return np.fromiter((pos.get(g[:n], -1) for g in grids), dtype=np.int64, count=len(grids))
+
+
+def _boundary(conn: Connection, acc: _Sums, month: date, sign: int, n: int,
+              pos: dict[str, int]) -> None:
+    rows = conn.execute(text("SELECT grid_code, v, work_sum FROM health_run WHERE month = :m"),
+                        {"m": month}).all()
+    if not rows:
+        return
+    ki = _keys_of([r[0] for r in rows], n, pos)
+    keep = ki >= 0
+    figs, hist = acc.lay.decode([bytes(r[1]) for r in rows])
+    np.add.at(acc.figs, ki[keep], sign * figs[keep])
+    np.add.at(acc.hist, ki[keep], sign * hist[keep])
+    np.add.at(acc.work, ki[keep], sign * np.array([r[2] for r in rows])[keep])
+
+
+def _stored(conn: Connection, acc: _Sums, params: dict[str, Any], n: int,
+            pos: dict[str, int]) -> None:
+    rows = conn.execute(text(_part("stored")), params).all()
+    if not rows:
+        return
+    ki = _keys_of([r[0] for r in rows], n, pos)
+    keep = ki >= 0
+    rows = [r for r, k in zip(rows, keep, strict=True) if k]
+    ki = ki[keep]
+    sign = np.array([r[1] for r in rows], dtype=np.int64)
+    vals = np.array([r[3:9] for r in rows], dtype=np.int64).reshape(len(rows), 6)
+    np.add.at(acc.figs[:, :6], ki, sign[:, None] * vals)
+    fi = np.fromiter((acc.fam.get(r[2][:3], -1) for r in rows), dtype=np.int64,
+                     count=len(rows))
+    known = fi >= 0
+    np.add.at(acc.figs, (ki[known], len(runs.FIGURES) + fi[known]), sign[known] * vals[known, 0])
+    acc.values(ki, [r[9] for r in rows], sign)
+
+
+def _live(conn: Connection, acc: _Sums, cal: WorkingCalendar, params: dict[str, Any],
+          pos: dict[str, int]) -> None:
+    fams = "".join(f", count(*) FILTER (WHERE left(f.category_key, 3) = '{f}') AS \"{f}\""
+                   for f in acc.lay.families)
+    sql = _part("live").format(facts=facts_sql(cal, _live_source()), families=fams)
+    rows = conn.execute(text(sql), params).all()
+    if not rows:
+        return
+    ki = np.fromiter((pos.get(r[0], -1) for r in rows), dtype=np.int64, count=len(rows))
+    keep = ki >= 0
+    rows = [r for r, k in zip(rows, keep, strict=True) if k]
+    ki = ki[keep]
+    vals = np.array([r[1:9] for r in rows], dtype=np.int64).reshape(len(rows), 8)
+    acc.figs[ki, :6] += vals[:, :6]
+    acc.open[ki] += vals[:, 6]
+    acc.overdue[ki] += vals[:, 7]
+    if acc.lay.families:
+        acc.figs[ki, len(runs.FIGURES):] += np.array([r[10:] for r in rows], dtype=np.int64)
+    acc.values(ki, [r[9] for r in rows], np.ones(len(rows), dtype=np.int64))
+
+
+def aggregate_long(conn: Connection, lay: runs.Layout, cal: WorkingCalendar,
+                   params: dict[str, Any], keys: list[str], families: list[str]
+                   ) -> dict[str, np.ndarray]:
+    """The case aggregates of every key (a whole level; ``params`` as days.py's window reads
+    them) from the running totals; columns named as the recount's."""
+    n, pos = params["n"], {k: i for i, k in enumerate(keys)}
+    acc = _Sums(lay, len(keys))
+    m1, lo1, hi1, s1 = _edge(lay, params["last_day"])
+    m0, lo0, hi0, s0 = _edge(lay, params["first_day"])
+    if m1 != m0:
+        _boundary(conn, acc, m1, 1, n, pos)
+        _boundary(conn, acc, m0, -1, n, pos)
+    _stored(conn, acc, {**params, "e1_lo": lo1, "e1_hi": hi1, "e1_sign": s1,
+                        "e0_lo": lo0, "e0_hi": hi0, "e0_sign": -s0}, n, pos)
+    _live(conn, acc, cal, params, pos)
+    counted = acc.figs[:, 6]
+    cols: dict[str, np.ndarray] = {name: acc.figs[:, j].astype(float)
+                                   for j, name in enumerate(runs.FIGURES[:6])}
+    cols["open"], cols["overdue"] = acc.open.astype(float), acc.overdue.astype(float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cols["handling_mean_h"] = np.where(counted > 0, acc.work / counted / 60.0, np.nan)
+    cols["handling_p90_h"] = runs.p90_minutes(acc.hist) / 60.0
+    at = {f: i for i, f in enumerate(lay.families)}
+    for f in families:
+        cols[f] = acc.figs[:, len(runs.FIGURES) + at[f[6:]]].astype(float)
+    return cols

@@ -1,0 +1,67 @@
+-- City health of a long window from the running totals (layers/health/long.py): what the
+-- stored totals cannot give. "stored": the day rows to add or take away — between each end of
+-- the window and its nearest month boundary (:e*_sign), straddling its end (reported in it,
+-- closed on or after :last_day: counted live instead), and those in grid days still dirty.
+-- "live": per key, the window's live cases as sql/days.sql counts them, except that the cases
+-- reported in its whole days and closed after them are found through the straddling day rows
+-- (a GiST range, bounded by the cases open at its end) rather than every later closing.
+-- Placeholders filled in by layers/health/long.py.
+-- stored
+WITH dirty AS MATERIALIZED (
+    SELECT DISTINCT x.grid_code, (x.from_at AT TIME ZONE :tz)::date AS d0,
+           (x.to_at AT TIME ZONE :tz)::date AS d1
+    FROM health_dirty x
+    WHERE x.to_at >= CAST(:day_from AS timestamptz) - interval '1 day'
+      AND x.from_at < CAST(:day_to AS timestamptz) + interval '1 day'
+)
+SELECT d.grid_code, d.sign, d.category_key, d.cases, d.registered, d.closed,
+       d.closed_on_time, d.reworked, d.repeat, d.work_min
+FROM (
+    SELECT d.*, CAST(:e1_sign AS int) AS sign FROM health_day d
+    WHERE d.day >= CAST(:e1_lo AS date) AND d.day < CAST(:e1_hi AS date)
+    UNION ALL
+    SELECT d.*, CAST(:e0_sign AS int) FROM health_day d
+    WHERE d.day >= CAST(:e0_lo AS date) AND d.day < CAST(:e0_hi AS date)
+    UNION ALL
+    SELECT d.*, -1 FROM health_day d
+    WHERE daterange(d.day, d.closed_day, '[]')
+          @> daterange(CAST(:last_day AS date) - 1, CAST(:last_day AS date), '[]')
+      AND d.day >= CAST(:first_day AS date)
+    UNION ALL
+    SELECT d.*, -1 FROM health_day d
+    WHERE d.day >= CAST(:first_day AS date) AND d.day < CAST(:last_day AS date)
+      AND d.closed_day < CAST(:last_day AS date)
+      AND EXISTS (SELECT 1 FROM dirty x
+                  WHERE x.grid_code = d.grid_code AND d.day BETWEEN x.d0 AND x.d1)
+) d
+-- live
+WITH dirty AS MATERIALIZED (
+    SELECT DISTINCT x.grid_code, (x.from_at AT TIME ZONE :tz)::date AS d0,
+           (x.to_at AT TIME ZONE :tz)::date AS d1
+    FROM health_dirty x
+    WHERE x.to_at >= CAST(:day_from AS timestamptz) - interval '1 day'
+      AND x.from_at < CAST(:day_to AS timestamptz) + interval '1 day'
+), straddle AS MATERIALIZED (
+    SELECT DISTINCT d.grid_code, d.category_key, d.day
+    FROM health_day d
+    WHERE daterange(d.day, d.closed_day, '[]')
+          @> daterange(CAST(:last_day AS date) - 1, CAST(:last_day AS date), '[]')
+      AND d.day >= CAST(:first_day AS date)
+      AND NOT EXISTS (SELECT 1 FROM dirty x
+                      WHERE x.grid_code = d.grid_code AND d.day BETWEEN x.d0 AND x.d1)
+), live AS MATERIALIZED (
+    {facts}
+)
+SELECT left(f.grid_code, :n) AS key, count(*) AS cases,
+       count(*) FILTER (WHERE f.registered) AS registered,
+       count(*) FILTER (WHERE f.closed) AS closed,
+       count(*) FILTER (WHERE f.on_time) AS closed_on_time,
+       count(*) FILTER (WHERE f.reworked) AS reworked,
+       count(*) FILTER (WHERE f.repeat) AS repeat,
+       count(*) FILTER (WHERE f.open) AS open,
+       count(*) FILTER (WHERE f.overdue) AS overdue,
+       coalesce(array_agg(f.work_min) FILTER (WHERE f.closed AND f.work_min IS NOT NULL),
+                '{{}}') AS work
+       {families}
+FROM live f
+GROUP BY 1
