@@ -27,7 +27,7 @@ from layers.health import days, long, runs
 from layers.health.scores import aggregate
 from tests.db.test_case_archive import _populate
 from tests.db.test_health_days import _same
-from tests.support.database import engine_on, scratch_database
+from tests.support.database import engine_on, scratch_database, serving
 
 CAL = WorkingCalendar.chinese()
 SMALL = Options(cases=6_000, parts=600, grids=300, communities=30, streets=5, districts=2,
@@ -161,3 +161,26 @@ def test_archive_and_restore_keep_them_equal(empty_db: Engine, tmp_path: Path) -
     with empty_db.connect() as conn:
         after = aggregate(conn, window, "grid", CAL, days=True)
     _same(after, before)
+
+
+def test_the_answer_says_how_the_p90_was_counted(city: Engine) -> None:
+    end = SMALL.end
+    year = f"{(end - timedelta(days=365)).isoformat()}/{end.isoformat()}"
+    month = f"{(end - timedelta(days=30)).isoformat()}/{end.isoformat()}"
+    with city.connect() as conn:
+        grid = conn.execute(text("SELECT grid_code FROM case_record WHERE state = 'closed' "
+                                 "GROUP BY 1 ORDER BY count(*) DESC LIMIT 1")).scalar_one()
+    with serving(city) as client:
+        body = client.get("/health/rankings", params={"window": year, "lang": "en"}).json()
+        p90 = body["handling_p90"]
+        assert p90["method"] == "log-binned histogram" and p90["relative_error"] == 0.0476
+        assert "within 4.8 %" in p90["note"]
+        zh = client.get("/health/rankings", params={"window": year, "lang": "zh-CN"}).json()
+        assert "不超过 4.8%" in zh["handling_p90"]["note"]
+        exact = client.get("/health/rankings", params={"window": month}).json()
+        assert exact["handling_p90"]["method"] == "exact"
+        one = client.get(f"/grids/{grid}/health", params={"window": year}).json()
+        assert one["handling_p90"]["method"] == "log-binned histogram"
+        assert one["aggregates"]["closed"] > 0
+        shapes = client.get("/health/choropleth", params={"window": year}).json()
+        assert shapes["handling_p90"]["method"] == "log-binned histogram"
