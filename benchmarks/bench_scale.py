@@ -87,7 +87,47 @@ def _tile_xy(lon: float, lat: float, z: int) -> tuple[int, int]:
     return x, y
 
 
-def measure(client: Any, app: Any, engine: Any, runs: int, tiles: int) -> dict[str, Any]:
+def _health(record: Callable[..., None], call: Callable[[str], Callable[[], None]],
+            cold: Callable[[], None], end: Any, runs: int) -> None:
+    """The rankings of every grid (this window and the previous one, as the page asks), 30
+    and 365 days; the peers in the same run: the other path of each window (a month from the
+    running totals, a year from its day rows) — agg4, layers/health/long.py."""
+    from layers.health import long as long_window
+
+    exact_max = long_window.EXACT_MAX_DAYS
+    for label, days in (("health 30d", 30), ("health 365d", 365)):
+        window = f"{end - timedelta(days=days)}/{end}"
+        record(label, median_ms(call(window), runs, cold))
+        long_window.EXACT_MAX_DAYS = 10**6 if days > exact_max else 0
+        try:
+            peer = "day rows, exact p90" if days > exact_max else "running totals"
+            record(f"{label} peer: {peer}", median_ms(call(window), runs, cold))
+        finally:
+            long_window.EXACT_MAX_DAYS = exact_max
+
+
+def _evaluation(record: Callable[..., None], client: Any, end: Any, runs: int) -> None:
+    """Every department's evaluation of the last month, from the facts, and the peer: the
+    same recounted from the history (the facts made unusable for the run)."""
+    from layers.evaluation import store
+
+    period = f"{(end - timedelta(days=1)):%Y-%m}"
+
+    def call() -> None:
+        _ok(client.get("/evaluation/department", params={"period": period}, headers=MANAGER))
+
+    record("evaluation month", median_ms(call, runs))
+    refresh = store.refresh
+    store.refresh = lambda *a, **k: False  # type: ignore[assignment]
+    try:
+        record("evaluation month peer: recount", median_ms(call, runs))
+    finally:
+        store.refresh = refresh  # type: ignore[method-assign]
+
+
+def measure(client: Any, app: Any, engine: Any, runs: int, tiles: int,
+            only: frozenset[str] = frozenset({"health", "evaluation", "pages", "tiles"})
+            ) -> dict[str, Any]:
     from sqlalchemy import text
 
     from layers.health import scores as health_scores
@@ -117,18 +157,30 @@ def measure(client: Any, app: Any, engine: Any, runs: int, tiles: int) -> dict[s
         params = {"level": "grid", "window": window}
         return lambda: _ok(client.get("/health/rankings", params=params, headers=MANAGER))
 
-    for label, days in (("health 30d", 30), ("health 365d", 365)):
-        window = f"{end - timedelta(days=days)}/{end}"
-        record(label, median_ms(health_call(window), runs, cold_health))
-    period = f"{(end - timedelta(days=1)):%Y-%m}"
-    record("evaluation month", median_ms(lambda: _ok(client.get(
-        "/evaluation/department", params={"period": period}, headers=MANAGER)), runs))
+    if "health" in only:
+        _health(record, health_call, cold_health, end, runs)
+    if "evaluation" in only:
+        _evaluation(record, client, end, runs)
+    if "pages" not in only and "tiles" not in only:
+        return results
+    if "pages" in only:
+        _pages(record, client, street, runs)
+    if "tiles" in only:
+        _tiles(results, client, app, box, tiles)
+    results["plan"] = recent_plan(engine, end)
+    return results
+
+
+def _pages(record: Callable[..., None], client: Any, street: str, runs: int) -> None:
     record("cases first page", median_ms(lambda: _ok(client.get(
         "/cases", params={"limit": 50}, headers=DISPATCHER)), runs))
     record("cases first page, one street", median_ms(lambda: _ok(client.get(
         "/cases", params={"limit": 50, "street": street}, headers=DISPATCHER)), runs))
     record("overdue first page", median_ms(lambda: _ok(client.get(
         "/cases/overdue", params={"limit": 50}, headers=DISPATCHER)), runs))
+
+
+def _tiles(results: dict[str, Any], client: Any, app: Any, box: Any, tiles: int) -> None:
     rng = random.Random(7)
     # "cases" counts every case ever reported (five years: the H3 cells' settled counts plus
     # the open cases); "cases live" the same cases counted one by one (the peer: a filter
@@ -151,8 +203,6 @@ def measure(client: Any, app: Any, engine: Any, runs: int, tiles: int) -> dict[s
         results["ms"][f"tiles {layer} p50"] = round(p50, 1)
         results["ms"][f"tiles {layer} p99"] = round(p99, 1)
         print(f"  tiles {layer} z10–16 cold ({len(times)}): p50 {p50:.1f} ms, p99 {p99:.1f} ms")
-    results["plan"] = recent_plan(engine, end)
-    return results
 
 
 def recent_plan(engine: Any, end: Any) -> dict[str, Any]:
@@ -226,6 +276,9 @@ def main() -> None:
     parser.add_argument("--json", help="write the figures to this file")
     parser.add_argument("--small", action="store_true", help="a small megacity, one run each")
     parser.add_argument("--plot", nargs="+", help="JSON files of earlier runs to plot")
+    parser.add_argument("--only", default="health,evaluation,pages,tiles",
+                        help="comma-separated parts to measure (health, evaluation, pages, "
+                             "tiles)")
     parser.add_argument("-o", "--output", default="benchmarks/scale.png")
     args = parser.parse_args()
     if args.plot:
@@ -253,7 +306,7 @@ def main() -> None:
     if args.small:
         args.runs, args.tiles = 1, 2
     try:
-        results = run(url, args.runs, args.tiles)
+        results = run(url, args.runs, args.tiles, frozenset(args.only.split(",")))
     finally:
         if scratch:
             drop_database(scratch)
@@ -262,7 +315,9 @@ def main() -> None:
         Path(args.json).write_text(json.dumps(results, indent=1))
 
 
-def run(url: str, runs: int, tiles: int) -> dict[str, Any]:
+def run(url: str, runs: int, tiles: int,
+        only: frozenset[str] = frozenset({"health", "evaluation", "pages", "tiles"})
+        ) -> dict[str, Any]:
     from fastapi.testclient import TestClient
 
     from api.app import create_app
@@ -277,7 +332,7 @@ def run(url: str, runs: int, tiles: int) -> dict[str, Any]:
     print(f"host: {host()}")
     try:
         with TestClient(create_app(settings, engine=engine)) as client:
-            return measure(client, client.app, engine, runs, tiles)
+            return measure(client, client.app, engine, runs, tiles, only)
     finally:
         engine.dispose()
 
