@@ -90,6 +90,19 @@ def _edge(lay: runs.Layout, d: date) -> tuple[date, date, date, int]:
     return (m, m, d, 1) if m <= d else (m, d, m, -1)
 
 
+def add_rows(acc: np.ndarray, ki: np.ndarray, vals: np.ndarray) -> None:
+    """acc[ki] += vals, rows of the same key summed (np.add.at is unbuffered and slow on
+    wide rows: a sort and np.add.reduceat instead); rows with a key < 0 are left out."""
+    keep = ki >= 0
+    ki, vals = ki[keep], vals[keep]
+    if not len(ki):
+        return
+    order = np.argsort(ki, kind="stable")
+    k, v = ki[order], vals[order]
+    starts = np.flatnonzero(np.r_[True, k[1:] != k[:-1]])
+    acc[k[starts]] += np.add.reduceat(v, starts, axis=0)
+
+
 class _Sums:
     """Per key: the figures, families, histogram, handling sum, open and overdue counts."""
 
@@ -100,74 +113,91 @@ class _Sums:
         self.work = np.zeros(keys, dtype=float)
         self.open = np.zeros(keys, dtype=np.int64)
         self.overdue = np.zeros(keys, dtype=np.int64)
-        self.fam = {f: i for i, f in enumerate(lay.families)}
 
-    def values(self, ki: np.ndarray, lists: list[Any], sign: np.ndarray) -> None:
-        lengths = np.fromiter((len(w) for w in lists), dtype=np.int64, count=len(lists))
-        flat = np.array([w for ws in lists for w in ws], dtype=float)
-        kw, sw = np.repeat(ki, lengths), np.repeat(sign, lengths)
-        ok = ~np.isnan(flat)
-        np.add.at(self.figs[:, 6], kw[ok], sw[ok])
-        np.add.at(self.hist, (kw[ok], runs.bins_of(flat[ok])), sw[ok])
-        np.add.at(self.work, kw[ok], sw[ok] * flat[ok])
+    def family_index(self, prefixes: list[str]) -> np.ndarray:
+        at = {f: i for i, f in enumerate(self.lay.families)}
+        return np.fromiter((at.get(f, -1) for f in prefixes), dtype=np.int64,
+                           count=len(prefixes))
+
+    def counts(self, ki: np.ndarray, signed: np.ndarray, families: list[str]) -> None:
+        """Rows of the six day figures (signed) with their class families."""
+        add_rows(self.figs[:, :6], ki, signed)
+        fi = self.family_index(families)
+        known = (fi >= 0) & (ki >= 0)
+        np.add.at(self.figs, (ki[known], len(runs.FIGURES) + fi[known]), signed[known, 0])
+
+    def values(self, ki: np.ndarray, minutes: np.ndarray, sign: np.ndarray) -> None:
+        """Handling times (signed: +1 counted, −1 taken away) into the histograms."""
+        ok = (ki >= 0) & ~np.isnan(minutes)
+        ki, minutes, sign = ki[ok], minutes[ok], sign[ok]
+        keys = len(self.work)
+        self.figs[:, 6] += np.bincount(ki, weights=sign, minlength=keys).astype(np.int64)
+        self.work += np.bincount(ki, weights=sign * minutes, minlength=keys)
+        flat = ki * runs.BINS + runs.bins_of(minutes)
+        self.hist += np.bincount(flat, weights=sign, minlength=keys * runs.BINS).astype(
+            np.int64).reshape(keys, runs.BINS)
 
 
 def _keys_of(grids: list[str], n: int, pos: dict[str, int]) -> np.ndarray:
-    return np.fromiter((pos.get(g[:n], -1) for g in grids), dtype=np.int64, count=len(grids))
+    """Each grid's (or prefix's) key position, −1 for a grid no longer current."""
+    if not grids:
+        return np.zeros(0, dtype=np.int64)
+    codes, inverse = np.unique(np.array(grids, dtype=object), return_inverse=True)
+    at = np.fromiter((pos.get(str(c)[:n], -1) for c in codes), dtype=np.int64,
+                     count=len(codes))
+    return at[inverse]
 
 
 def _boundary(conn: Connection, acc: _Sums, month: date, sign: int, n: int,
               pos: dict[str, int]) -> None:
-    rows = conn.execute(text("SELECT grid_code, v, work_sum FROM health_run WHERE month = :m"),
-                        {"m": month}).all()
-    if not rows:
+    """Add (or take away) every grid's running totals at a boundary: one row of
+    concatenated bytes, decoded by numpy."""
+    grids, blob, sums = conn.execute(text(
+        "SELECT string_agg(grid_code, ',' ORDER BY grid_code), "
+        "string_agg(v, ''::bytea ORDER BY grid_code), array_agg(work_sum ORDER BY grid_code) "
+        "FROM health_run WHERE month = :m"), {"m": month}).one()
+    if grids is None:
         return
-    ki = _keys_of([r[0] for r in rows], n, pos)
-    keep = ki >= 0
-    figs, hist = acc.lay.decode([bytes(r[1]) for r in rows])
-    np.add.at(acc.figs, ki[keep], sign * figs[keep])
-    np.add.at(acc.hist, ki[keep], sign * hist[keep])
-    np.add.at(acc.work, ki[keep], sign * np.array([r[2] for r in rows])[keep])
+    codes = grids.split(",")
+    ki = _keys_of(codes, n, pos)
+    figs, hist = acc.lay.decode_all(bytes(blob), len(codes))
+    add_rows(acc.figs, ki, sign * figs)
+    add_rows(acc.hist, ki, sign * hist)
+    add_rows(acc.work, ki, sign * np.asarray(sums, dtype=float))
 
 
 def _stored(conn: Connection, acc: _Sums, params: dict[str, Any], n: int,
             pos: dict[str, int]) -> None:
-    rows = conn.execute(text(_part("stored")), params).all()
-    if not rows:
-        return
-    ki = _keys_of([r[0] for r in rows], n, pos)
-    keep = ki >= 0
-    rows = [r for r, k in zip(rows, keep, strict=True) if k]
-    ki = ki[keep]
-    sign = np.array([r[1] for r in rows], dtype=np.int64)
-    vals = np.array([r[3:9] for r in rows], dtype=np.int64).reshape(len(rows), 6)
-    np.add.at(acc.figs[:, :6], ki, sign[:, None] * vals)
-    fi = np.fromiter((acc.fam.get(r[2][:3], -1) for r in rows), dtype=np.int64,
-                     count=len(rows))
-    known = fi >= 0
-    np.add.at(acc.figs, (ki[known], len(runs.FIGURES) + fi[known]), sign[known] * vals[known, 0])
-    acc.values(ki, [r[9] for r in rows], sign)
+    r = conn.execute(text(_part("stored")), params).mappings().one()
+    if r["grids"]:
+        ki = _keys_of(r["grids"], n, pos)
+        sign = np.asarray(r["signs"], dtype=np.int64)
+        signed = np.stack([np.asarray(r[c], dtype=np.int64) for c in
+                           ("cases", "registered", "closed", "closed_on_time", "reworked",
+                            "repeat")], axis=1) * sign[:, None]
+        acc.counts(ki, signed, r["families"])
+    if r["work_grids"]:
+        acc.values(_keys_of(r["work_grids"], n, pos), np.asarray(r["work"], dtype=float),
+                   np.asarray(r["work_signs"], dtype=float))
 
 
 def _live(conn: Connection, acc: _Sums, cal: WorkingCalendar, params: dict[str, Any],
           pos: dict[str, int]) -> None:
-    fams = "".join(f", count(*) FILTER (WHERE left(f.category_key, 3) = '{f}') AS \"{f}\""
-                   for f in acc.lay.families)
-    sql = _part("live").format(facts=facts_sql(cal, _live_source()), families=fams)
-    rows = conn.execute(text(sql), params).all()
-    if not rows:
+    sql = _part("live").format(facts=facts_sql(cal, _live_source()))
+    r = conn.execute(text(sql), params).mappings().one()
+    if not r["keys"]:
         return
-    ki = np.fromiter((pos.get(r[0], -1) for r in rows), dtype=np.int64, count=len(rows))
-    keep = ki >= 0
-    rows = [r for r, k in zip(rows, keep, strict=True) if k]
-    ki = ki[keep]
-    vals = np.array([r[1:9] for r in rows], dtype=np.int64).reshape(len(rows), 8)
-    acc.figs[ki, :6] += vals[:, :6]
-    acc.open[ki] += vals[:, 6]
-    acc.overdue[ki] += vals[:, 7]
-    if acc.lay.families:
-        acc.figs[ki, len(runs.FIGURES):] += np.array([r[10:] for r in rows], dtype=np.int64)
-    acc.values(ki, [r[9] for r in rows], np.ones(len(rows), dtype=np.int64))
+    ki = np.fromiter((pos.get(k, -1) for k in r["keys"]), dtype=np.int64, count=len(r["keys"]))
+    flags = {c: np.asarray(r[c], dtype=bool).astype(np.int64) for c in
+             ("registered", "closed", "closed_on_time", "reworked", "repeat", "open",
+              "overdue")}
+    signed = np.stack([np.ones(len(ki), dtype=np.int64), flags["registered"], flags["closed"],
+                       flags["closed_on_time"], flags["reworked"], flags["repeat"]], axis=1)
+    acc.counts(ki, signed, r["families"])
+    add_rows(acc.open, ki, flags["open"])
+    add_rows(acc.overdue, ki, flags["overdue"])
+    work = np.array([np.nan if w is None else w for w in r["work"]], dtype=float)
+    acc.values(ki, work, np.ones(len(ki), dtype=float))
 
 
 def aggregate_long(conn: Connection, lay: runs.Layout, cal: WorkingCalendar,

@@ -55,11 +55,10 @@ def p90_minutes(hist: np.ndarray) -> np.ndarray:
     """percentile_cont(0.9) of each row's histogram: the two order statistics around rank
     0.9·(n − 1) taken as their bins' middles, interpolated as PostgreSQL does (NaN when
     empty)."""
-    hist = np.asarray(hist, dtype=np.int64)
-    n = hist.sum(axis=1)
+    cum = np.asarray(hist).astype(np.int32).cumsum(axis=1, dtype=np.int32)
+    n = cum[:, -1]
     rank = 0.9 * np.maximum(n - 1, 0)
     lo, hi = np.floor(rank), np.ceil(rank)
-    cum = hist.cumsum(axis=1)
     b_lo = (cum > lo[:, None]).argmax(axis=1)
     b_hi = (cum > hi[:, None]).argmax(axis=1)
     v_lo, v_hi = _REPRESENTATIVE[b_lo], _REPRESENTATIVE[b_hi]
@@ -86,6 +85,13 @@ class Layout:
         raw = np.frombuffer(b"".join(blobs), dtype=np.uint8).reshape(len(blobs), width)
         figs = raw[:, :4 * self.ints].copy().view("<i4").astype(np.int64)
         hist = raw[:, 4 * self.ints:].copy().view("<u2").astype(np.int64)
+        return figs, hist
+
+    def decode_all(self, blob: bytes, rows: int) -> tuple[np.ndarray, np.ndarray]:
+        """decode() of rows concatenated into one bytes object."""
+        raw = np.frombuffer(blob, dtype=np.uint8).reshape(rows, 4 * self.ints + 2 * BINS)
+        figs = np.ascontiguousarray(raw[:, :4 * self.ints]).view("<i4").astype(np.int64)
+        hist = np.ascontiguousarray(raw[:, 4 * self.ints:]).view("<u2").astype(np.int64)
         return figs, hist
 
     def encode(self, figs: np.ndarray, hist: np.ndarray) -> list[bytes]:

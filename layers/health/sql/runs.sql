@@ -5,7 +5,8 @@
 -- "live": per key, the window's live cases as sql/days.sql counts them, except that the cases
 -- reported in its whole days and closed after them are found through the straddling day rows
 -- (a GiST range, bounded by the cases open at its end) rather than every later closing.
--- Placeholders filled in by layers/health/long.py.
+-- Each part answers one row of arrays (numpy reads columns, not rows). Placeholders filled
+-- in by layers/health/long.py.
 -- stored
 WITH dirty AS MATERIALIZED (
     SELECT DISTINCT x.grid_code, (x.from_at AT TIME ZONE :tz)::date AS d0,
@@ -13,10 +14,7 @@ WITH dirty AS MATERIALIZED (
     FROM health_dirty x
     WHERE x.to_at >= CAST(:day_from AS timestamptz) - interval '1 day'
       AND x.from_at < CAST(:day_to AS timestamptz) + interval '1 day'
-)
-SELECT d.grid_code, d.sign, d.category_key, d.cases, d.registered, d.closed,
-       d.closed_on_time, d.reworked, d.repeat, d.work_min
-FROM (
+), d AS (
     SELECT d.*, CAST(:e1_sign AS int) AS sign FROM health_day d
     WHERE d.day >= CAST(:e1_lo AS date) AND d.day < CAST(:e1_hi AS date)
     UNION ALL
@@ -33,7 +31,20 @@ FROM (
       AND d.closed_day < CAST(:last_day AS date)
       AND EXISTS (SELECT 1 FROM dirty x
                   WHERE x.grid_code = d.grid_code AND d.day BETWEEN x.d0 AND x.d1)
-) d
+), s AS MATERIALIZED (
+    SELECT d.grid_code, d.sign, d.category_key, d.cases, d.registered, d.closed,
+           d.closed_on_time, d.reworked, d.repeat, d.work_min FROM d
+)
+SELECT a.*, b.*
+FROM (SELECT array_agg(grid_code) AS grids, array_agg(sign) AS signs,
+             array_agg(left(category_key, 3)) AS families, array_agg(cases) AS cases,
+             array_agg(registered) AS registered, array_agg(closed) AS closed,
+             array_agg(closed_on_time) AS closed_on_time, array_agg(reworked) AS reworked,
+             array_agg(repeat) AS repeat
+      FROM s) a,
+     (SELECT array_agg(s.grid_code) AS work_grids, array_agg(s.sign) AS work_signs,
+             array_agg(w) AS work
+      FROM s, unnest(s.work_min) AS w WHERE w IS NOT NULL) b
 -- live
 WITH dirty AS MATERIALIZED (
     SELECT DISTINCT x.grid_code, (x.from_at AT TIME ZONE :tz)::date AS d0,
@@ -52,16 +63,10 @@ WITH dirty AS MATERIALIZED (
 ), live AS MATERIALIZED (
     {facts}
 )
-SELECT left(f.grid_code, :n) AS key, count(*) AS cases,
-       count(*) FILTER (WHERE f.registered) AS registered,
-       count(*) FILTER (WHERE f.closed) AS closed,
-       count(*) FILTER (WHERE f.on_time) AS closed_on_time,
-       count(*) FILTER (WHERE f.reworked) AS reworked,
-       count(*) FILTER (WHERE f.repeat) AS repeat,
-       count(*) FILTER (WHERE f.open) AS open,
-       count(*) FILTER (WHERE f.overdue) AS overdue,
-       coalesce(array_agg(f.work_min) FILTER (WHERE f.closed AND f.work_min IS NOT NULL),
-                '{{}}') AS work
-       {families}
+SELECT array_agg(left(f.grid_code, :n)) AS keys, array_agg(left(f.category_key, 3)) AS families,
+       array_agg(f.registered) AS registered, array_agg(f.closed) AS closed,
+       array_agg(f.on_time) AS closed_on_time, array_agg(f.reworked) AS reworked,
+       array_agg(f.repeat) AS repeat, array_agg(f.open) AS open,
+       array_agg(f.overdue) AS overdue,
+       array_agg(CASE WHEN f.closed THEN f.work_min END) AS work
 FROM live f
-GROUP BY 1
