@@ -91,11 +91,16 @@ def _edge(lay: runs.Layout, d: date) -> tuple[date, date, date, int]:
 
 
 def add_rows(acc: np.ndarray, ki: np.ndarray, vals: np.ndarray) -> None:
-    """acc[ki] += vals, rows of the same key summed (np.add.at is unbuffered and slow on
-    wide rows: a sort and np.add.reduceat instead); rows with a key < 0 are left out."""
+    """acc[ki] += vals, rows of the same key summed; rows with a key < 0 are left out. Keys
+    of a level's grids in code order are mostly increasing and distinct (a plain indexed add);
+    otherwise a sort and np.add.reduceat (np.add.at is unbuffered and slow on wide rows)."""
     keep = ki >= 0
-    ki, vals = ki[keep], vals[keep]
+    if not keep.all():
+        ki, vals = ki[keep], vals[keep]
     if not len(ki):
+        return
+    if len(ki) == 1 or bool(np.all(ki[1:] > ki[:-1])):
+        acc[ki] += vals
         return
     order = np.argsort(ki, kind="stable")
     k, v = ki[order], vals[order]
@@ -109,7 +114,7 @@ class _Sums:
     def __init__(self, lay: runs.Layout, keys: int) -> None:
         self.lay = lay
         self.figs = np.zeros((keys, lay.ints), dtype=np.int64)
-        self.hist = np.zeros((keys, runs.BINS), dtype=np.int64)
+        self.hist = np.zeros((keys, runs.BINS), dtype=np.int32)
         self.work = np.zeros(keys, dtype=float)
         self.open = np.zeros(keys, dtype=np.int64)
         self.overdue = np.zeros(keys, dtype=np.int64)
@@ -135,7 +140,7 @@ class _Sums:
         self.work += np.bincount(ki, weights=sign * minutes, minlength=keys)
         flat = ki * runs.BINS + runs.bins_of(minutes)
         self.hist += np.bincount(flat, weights=sign, minlength=keys * runs.BINS).astype(
-            np.int64).reshape(keys, runs.BINS)
+            np.int32).reshape(keys, runs.BINS)
 
 
 def _keys_of(grids: list[str], n: int, pos: dict[str, int]) -> np.ndarray:
@@ -159,10 +164,10 @@ def _boundary(conn: Connection, acc: _Sums, month: date, sign: int, n: int,
     if grids is None:
         return
     codes = grids.split(",")
-    ki = _keys_of(codes, n, pos)
+    ki = np.fromiter((pos.get(g[:n], -1) for g in codes), dtype=np.int64, count=len(codes))
     figs, hist = acc.lay.decode_all(bytes(blob), len(codes))
-    add_rows(acc.figs, ki, sign * figs)
-    add_rows(acc.hist, ki, sign * hist)
+    add_rows(acc.figs, ki, figs if sign > 0 else -figs)
+    add_rows(acc.hist, ki, hist if sign > 0 else -hist)
     add_rows(acc.work, ki, sign * np.asarray(sums, dtype=float))
 
 

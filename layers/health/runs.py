@@ -91,7 +91,7 @@ class Layout:
         """decode() of rows concatenated into one bytes object."""
         raw = np.frombuffer(blob, dtype=np.uint8).reshape(rows, 4 * self.ints + 2 * BINS)
         figs = np.ascontiguousarray(raw[:, :4 * self.ints]).view("<i4").astype(np.int64)
-        hist = np.ascontiguousarray(raw[:, 4 * self.ints:]).view("<u2").astype(np.int64)
+        hist = np.ascontiguousarray(raw[:, 4 * self.ints:]).view("<u2").astype(np.int32)
         return figs, hist
 
     def encode(self, figs: np.ndarray, hist: np.ndarray) -> list[bytes]:
