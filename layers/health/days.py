@@ -236,6 +236,8 @@ def refresh(engine: Engine, cal: WorkingCalendar, repeat_days: int = 30) -> bool
             "SELECT id FROM health_dirty ORDER BY id LIMIT :m"), {"m": REFRESH_BATCH})]
         if ids:
             _recount(conn, cal, repeat_days, ids)
+        else:
+            runs.update_grids(conn, [])  # a month begun since: its boundary
         conn.commit()
     return True
 
