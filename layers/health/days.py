@@ -256,8 +256,9 @@ def _recount(conn: Connection, cal: WorkingCalendar, repeat_days: int, ids: list
     conn.execute(text(_INSERT.format(facts=facts_sql(cal, _GROUP_SOURCE))),
                  _params(conn, cal, repeat_days))
     conn.execute(text("DELETE FROM health_dirty WHERE id = ANY(:ids)"), {"ids": ids})
-    runs.update_grids(conn, [g for (g,) in conn.execute(text(
-        "SELECT DISTINCT grid_code FROM day_group ORDER BY 1"))])
+    since = conn.execute(text("SELECT grid_code, min(d0) FROM day_group GROUP BY 1 ORDER BY 1")
+                         ).all()
+    runs.update_grids(conn, [g for g, _ in since], [d for _, d in since])
 
 
 def _midnight(day: Any, cal: WorkingCalendar) -> datetime:

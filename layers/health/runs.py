@@ -23,7 +23,7 @@ from __future__ import annotations
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -180,19 +180,24 @@ def _runs(lay: Layout, grids: list[str], rows: Sequence[Any], base_month: date,
 
 
 def _write(conn: Connection, lay: Layout, grids: list[str], first: date,
-           runs: tuple[np.ndarray, np.ndarray, np.ndarray]) -> None:
+           runs: tuple[np.ndarray, np.ndarray, np.ndarray],
+           from_k: np.ndarray | None = None) -> None:
+    """COPY the runs of ``grids`` (boundary k = first + k months), from boundary ``from_k``
+    of each grid on when given; a grid's all-zero boundaries (before its first case) get no
+    row: read as zeros."""
     figs, hist, sums = runs
-    g_count, k_count = sums.shape
-    blobs = lay.encode(figs.reshape(g_count * k_count, -1), hist.reshape(g_count * k_count, -1))
-    nonzero = np.asarray(figs.reshape(g_count * k_count, -1).any(axis=1), dtype=bool)
+    keep = figs.any(axis=2)
+    if from_k is not None:
+        keep &= np.arange(sums.shape[1])[None, :] >= from_k[:, None]
+    gi, ki = np.nonzero(keep)
+    if not len(gi):
+        return
+    blobs = lay.encode(figs[gi, ki], hist[gi, ki])
     buf = io.StringIO()
-    for i, g in enumerate(grids):
-        for k in range(k_count):
-            j = i * k_count + k
-            if not nonzero[j]:  # a grid before its first case: no row (read as zeros)
-                continue
-            buf.write(f"{_add_months(first, k).isoformat()}\t{g}\t\\\\x{blobs[j].hex()}\t"
-                      f"{float(sums[i, k])!r}\n")
+    for g, k, blob, total in zip(gi.tolist(), ki.tolist(), blobs, sums[gi, ki].tolist(),
+                                 strict=True):
+        buf.write(f"{_add_months(first, k).isoformat()}\t{grids[g]}\t\\\\x{blob.hex()}\t"
+                  f"{total!r}\n")
     buf.seek(0)
     cursor = conn.connection.cursor()
     cursor.copy_expert("COPY health_run (month, grid_code, v, work_sum) FROM STDIN", buf)
@@ -247,15 +252,16 @@ def _extend(conn: Connection, lay: Layout, new_last: date) -> Layout:
         figs[idx], hist[idx] = lay.decode([bytes(r[1]) for r in stored])
         sums[idx] = [r[2] for r in stored]
     runs = _runs(bigger, grids, rows, old, (figs, hist, sums))
-    _write(conn, bigger, grids, _add_months(old, 1), tuple(a[:, 1:] for a in runs))  # type: ignore[arg-type]
+    later = (runs[0][:, 1:], runs[1][:, 1:], runs[2][:, 1:])  # boundary 0 is `old` itself
+    _write(conn, bigger, grids, _add_months(old, 1), later)
     conn.execute(text("UPDATE health_run_basis SET last_month = :m"), {"m": new_last})
     return bigger
 
 
-def update_grids(conn: Connection, grids: list[str]) -> None:
+def update_grids(conn: Connection, grids: list[str], since: list[date] | None = None) -> None:
     """Count the running totals of ``grids`` again from their day rows (after a refresh
-    rewrote some of them), in the caller's transaction; a day before the first boundary
-    counts everything again."""
+    rewrote their days from ``since`` on: only the boundaries after it change), in the
+    caller's transaction; a day before the first boundary counts everything again."""
     lay = layout(conn)
     if lay is None:
         return
@@ -268,8 +274,14 @@ def update_grids(conn: Connection, grids: list[str]) -> None:
     if any(r[1] < lay.first_month or r[1] >= lay.last_month for r in rows):
         rebuild_on(conn)
         return
-    conn.execute(text("DELETE FROM health_run WHERE grid_code = ANY(:g)"), {"g": grids})
-    _write(conn, lay, grids, lay.first_month, _runs(lay, grids, rows, lay.first_month, None))
+    if since is None:
+        since = [lay.first_month - timedelta(days=1)] * len(grids)
+    conn.execute(text("DELETE FROM health_run h USING unnest(CAST(:g AS text[]), "
+                      "CAST(:m AS date[])) AS u(g, m) WHERE h.grid_code = u.g AND h.month > u.m"),
+                 {"g": grids, "m": since})
+    from_k = np.array([max(0, _months_between(lay.first_month, d) + 1) for d in since])
+    _write(conn, lay, grids, lay.first_month, _runs(lay, grids, rows, lay.first_month, None),
+           from_k)
 
 
 @dataclass
