@@ -35,9 +35,16 @@ from sqlalchemy import Connection, Engine, text
 from gridcore.calendar import WorkingCalendar
 from gridcore.health import Window
 from layers.health import runs
-from layers.health.queries import calendar_params, category_params, handled_sql, sql_text
+from layers.health.queries import (
+    calendar_params,
+    category_params,
+    dirty_sql,
+    handled_sql,
+    sql_text,
+)
 
-__all__ = ["DayCheck", "basis", "check", "day_sql", "rebuild", "refresh", "usable"]
+__all__ = ["DayCheck", "basis", "check", "day_sql", "live_source", "rebuild", "refresh",
+           "usable"]
 
 # A database with at most this many closed cases is (re)built on the spot when its basis is
 # missing or stale (a test city, the demo); a larger one waits for ``check --aggregates
@@ -279,8 +286,26 @@ def window_params(window: Window, cal: WorkingCalendar) -> dict[str, Any]:
             "day_to": _midnight(last, cal)}
 
 
-def _live_source() -> str:
+# The cases reported in a window's whole days and closed after them: every later closing
+# (a window ending now: today's), or (long.py) those of the day rows straddling its end.
+_CLOSED_AFTER = ("SELECT {cols} FROM case_record c WHERE c.state = 'closed' "
+                 "AND c.closed_at >= :day_to AND c.created_at >= :day_from "
+                 "AND c.created_at < :day_to")
+_CLOSED_AFTER_STRADDLING = (
+    "SELECT c.* FROM straddle s CROSS JOIN LATERAL (SELECT {cols} FROM case_record c "
+    "WHERE c.grid_code = s.grid_code AND c.category_key = s.category_key "
+    "AND c.created_at >= (s.day::timestamp AT TIME ZONE :tz) "
+    "AND c.created_at < ((s.day + 1)::timestamp AT TIME ZONE :tz) "
+    "AND c.state = 'closed' AND c.closed_at >= :day_to) c")
+
+
+def live_source(straddling: bool = False) -> str:
+    """A window's live cases, in disjoint index ranges: its partial first and last days,
+    its open cases, those closed after its whole days, and those of its dirty grid days
+    (``straddling``: found from the CTE ``straddle``, and the dirty days' cases whatever
+    their closing, as long.py counts)."""
     cols = _COLUMNS
+    dirty_closing = "" if straddling else "AND c.closed_at < :day_to "
     return "\n    UNION ALL\n    ".join([
         f"SELECT {cols} FROM case_record c WHERE c.created_at >= :start "
         "AND c.created_at < :day_from",
@@ -288,9 +313,8 @@ def _live_source() -> str:
         "AND c.created_at < :end",
         f"SELECT {cols} FROM case_record c WHERE c.created_at >= :day_from "
         "AND c.created_at < :day_to AND c.state NOT IN ('closed', 'voided', 'merged')",
-        f"SELECT {cols} FROM case_record c WHERE c.state = 'closed' AND c.closed_at >= :day_to "
-        "AND c.created_at >= :day_from AND c.created_at < :day_to",
-        f"SELECT {cols} FROM case_record c WHERE c.state = 'closed' AND c.closed_at < :day_to "
+        (_CLOSED_AFTER_STRADDLING if straddling else _CLOSED_AFTER).format(cols=cols),
+        f"SELECT {cols} FROM case_record c WHERE c.state = 'closed' {dirty_closing}"
         "AND c.created_at >= :day_from AND c.created_at < :day_to AND c.id IN ("
         "SELECT k.id FROM dirty x JOIN case_record k ON k.grid_code = x.grid_code "
         "AND k.created_at >= (x.d0::timestamp AT TIME ZONE :tz) "
@@ -304,8 +328,9 @@ def day_sql(cal: WorkingCalendar, code_filter: str, families: list[str]) -> str:
     fams = "".join(f", coalesce(sum(c.cases) FILTER (WHERE left(c.category_key, 3) = "
                    f"'{f[6:]}'), 0) AS \"{f}\"" for f in families)
     return sql_text("days").format(
-        facts=facts_sql(cal, _live_source(), code_filter),
-        stored_filter=code_filter.replace("c.grid_code", "d.grid_code"), families=fams)
+        facts=facts_sql(cal, live_source(), code_filter),
+        stored_filter=code_filter.replace("c.grid_code", "d.grid_code"), families=fams,
+        dirty=dirty_sql())
 
 
 @dataclass

@@ -19,8 +19,8 @@ from sqlalchemy import Connection, text
 
 from gridcore.calendar import WorkingCalendar
 from layers.health import runs
-from layers.health.days import facts_sql
-from layers.health.queries import sql_text
+from layers.health.days import facts_sql, live_source
+from layers.health.queries import dirty_sql, sql_text
 
 __all__ = ["EXACT_MAX_DAYS", "P90_EXACT", "P90_SKETCH", "aggregate_long", "layout_for"]
 
@@ -30,35 +30,6 @@ EXACT_MAX_DAYS = 45
 P90_EXACT: dict[str, Any] = {"method": "exact", "relative_error": 0.0}
 P90_SKETCH: dict[str, Any] = {"method": "log-binned histogram", "relative_error":
                               round(runs.BOUND, 4), "absolute_error_min": 0.5}
-
-_COLS = ("c.id, c.grid_code, c.category_key, c.state, c.created_at, c.closed_at, "
-         "c.deadline_at, c.parked_since, c.parked_intervals, c.h3")
-
-
-def _live_source() -> str:
-    """The window's live cases (as days.py's, but the cases closed after its whole days are
-    found from the straddling day rows of the CTE ``straddle``, and those of dirty grid days
-    whatever their closing)."""
-    cols = _COLS
-    return "\n    UNION ALL\n    ".join([
-        f"SELECT {cols} FROM case_record c WHERE c.created_at >= :start "
-        "AND c.created_at < :day_from",
-        f"SELECT {cols} FROM case_record c WHERE c.created_at >= :day_to "
-        "AND c.created_at < :end",
-        f"SELECT {cols} FROM case_record c WHERE c.created_at >= :day_from "
-        "AND c.created_at < :day_to AND c.state NOT IN ('closed', 'voided', 'merged')",
-        f"SELECT c.* FROM straddle s CROSS JOIN LATERAL (SELECT {cols} FROM case_record c "
-        "WHERE c.grid_code = s.grid_code AND c.category_key = s.category_key "
-        "AND c.created_at >= (s.day::timestamp AT TIME ZONE :tz) "
-        "AND c.created_at < ((s.day + 1)::timestamp AT TIME ZONE :tz) "
-        "AND c.state = 'closed' AND c.closed_at >= :day_to) c",
-        f"SELECT {cols} FROM case_record c WHERE c.state = 'closed' "
-        "AND c.created_at >= :day_from AND c.created_at < :day_to AND c.id IN ("
-        "SELECT k.id FROM dirty x JOIN case_record k ON k.grid_code = x.grid_code "
-        "AND k.created_at >= (x.d0::timestamp AT TIME ZONE :tz) "
-        "AND k.created_at < ((x.d1 + 1)::timestamp AT TIME ZONE :tz))",
-    ])
-
 
 def _part(name: str) -> str:
     body = sql_text("runs").split(f"-- {name}\n", 1)[1]
@@ -173,7 +144,7 @@ def _boundary(conn: Connection, acc: _Sums, month: date, sign: int, n: int,
 
 def _stored(conn: Connection, acc: _Sums, params: dict[str, Any], n: int,
             pos: dict[str, int]) -> None:
-    r = conn.execute(text(_part("stored")), params).mappings().one()
+    r = conn.execute(text(_part("stored").format(dirty=dirty_sql())), params).mappings().one()
     if r["grids"]:
         ki = _keys_of(r["grids"], n, pos)
         sign = np.asarray(r["signs"], dtype=np.int64)
@@ -188,7 +159,8 @@ def _stored(conn: Connection, acc: _Sums, params: dict[str, Any], n: int,
 
 def _live(conn: Connection, acc: _Sums, cal: WorkingCalendar, params: dict[str, Any],
           pos: dict[str, int]) -> None:
-    sql = _part("live").format(facts=facts_sql(cal, _live_source()))
+    sql = _part("live").format(facts=facts_sql(cal, live_source(straddling=True)),
+                               dirty=dirty_sql())
     r = conn.execute(text(sql), params).mappings().one()
     if not r["keys"]:
         return

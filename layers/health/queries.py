@@ -33,6 +33,12 @@ def sql_text(name: str) -> str:
     return (resources.files("layers.health") / "sql" / f"{name}.sql").read_text("utf-8")
 
 
+def dirty_sql() -> str:
+    """The CTE body "dirty" (sql/dirty.sql) of days.sql and runs.sql, without its comment."""
+    return "\n".join(line for line in sql_text("dirty").splitlines()
+                     if not line.startswith("--"))
+
+
 def _minutes(t: time) -> float:
     return t.hour * 60 + t.minute + t.second / 60
 

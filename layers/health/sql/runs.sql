@@ -9,11 +9,7 @@
 -- in by layers/health/long.py.
 -- stored
 WITH dirty AS MATERIALIZED (
-    SELECT DISTINCT x.grid_code, (x.from_at AT TIME ZONE :tz)::date AS d0,
-           (x.to_at AT TIME ZONE :tz)::date AS d1
-    FROM health_dirty x
-    WHERE x.to_at >= CAST(:day_from AS timestamptz) - interval '1 day'
-      AND x.from_at < CAST(:day_to AS timestamptz) + interval '1 day'
+    {dirty}
 ), d AS (
     SELECT d.*, CAST(:e1_sign AS int) AS sign FROM health_day d
     WHERE d.day >= CAST(:e1_lo AS date) AND d.day < CAST(:e1_hi AS date)
@@ -47,11 +43,7 @@ FROM (SELECT array_agg(grid_code) AS grids, array_agg(sign) AS signs,
       FROM s, unnest(s.work_min) AS w WHERE w IS NOT NULL) b
 -- live
 WITH dirty AS MATERIALIZED (
-    SELECT DISTINCT x.grid_code, (x.from_at AT TIME ZONE :tz)::date AS d0,
-           (x.to_at AT TIME ZONE :tz)::date AS d1
-    FROM health_dirty x
-    WHERE x.to_at >= CAST(:day_from AS timestamptz) - interval '1 day'
-      AND x.from_at < CAST(:day_to AS timestamptz) + interval '1 day'
+    {dirty}
 ), straddle AS MATERIALIZED (
     SELECT DISTINCT d.grid_code, d.category_key, d.day
     FROM health_day d
