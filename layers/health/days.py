@@ -328,7 +328,7 @@ def day_sql(cal: WorkingCalendar, code_filter: str, families: list[str]) -> str:
     fams = "".join(f", coalesce(sum(c.cases) FILTER (WHERE left(c.category_key, 3) = "
                    f"'{f[6:]}'), 0) AS \"{f}\"" for f in families)
     return sql_text("days").format(
-        facts=facts_sql(cal, live_source(), code_filter),
+        facts=facts_sql(cal, live_source(straddling=True), code_filter),
         stored_filter=code_filter.replace("c.grid_code", "d.grid_code"), families=fams,
         dirty=dirty_sql())
 
