@@ -330,7 +330,7 @@ def day_sql(cal: WorkingCalendar, code_filter: str, families: list[str]) -> str:
     return sql_text("days").format(
         facts=facts_sql(cal, live_source(straddling=True), code_filter),
         stored_filter=code_filter.replace("c.grid_code", "d.grid_code"), families=fams,
-        dirty=dirty_sql())
+        dirty=dirty_sql(), straddle=dirty_sql("straddle"))
 
 
 @dataclass

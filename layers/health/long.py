@@ -160,7 +160,7 @@ def _stored(conn: Connection, acc: _Sums, params: dict[str, Any], n: int,
 def _live(conn: Connection, acc: _Sums, cal: WorkingCalendar, params: dict[str, Any],
           pos: dict[str, int]) -> None:
     sql = _part("live").format(facts=facts_sql(cal, live_source(straddling=True)),
-                               dirty=dirty_sql())
+                               dirty=dirty_sql(), straddle=dirty_sql("straddle"))
     r = conn.execute(text(sql), params).mappings().one()
     if not r["keys"]:
         return

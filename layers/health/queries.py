@@ -33,9 +33,10 @@ def sql_text(name: str) -> str:
     return (resources.files("layers.health") / "sql" / f"{name}.sql").read_text("utf-8")
 
 
-def dirty_sql() -> str:
-    """The CTE body "dirty" (sql/dirty.sql) of days.sql and runs.sql, without its comment."""
-    return "\n".join(line for line in sql_text("dirty").splitlines()
+def dirty_sql(name: str = "dirty") -> str:
+    """A CTE body shared by days.sql and runs.sql (sql/dirty.sql, sql/straddle.sql), without
+    its comment."""
+    return "\n".join(line for line in sql_text(name).splitlines()
                      if not line.startswith("--"))
 
 

@@ -10,14 +10,7 @@
 WITH dirty AS MATERIALIZED (
     {dirty}
 ), straddle AS MATERIALIZED (
-    -- the clean day rows straddling the window's end: their cases are live (closed after it)
-    SELECT DISTINCT d.grid_code, d.category_key, d.day
-    FROM health_day d
-    WHERE daterange(d.day, d.closed_day, '[]')
-          @> daterange(CAST(:last_day AS date) - 1, CAST(:last_day AS date), '[]')
-      AND d.day >= CAST(:first_day AS date)
-      AND NOT EXISTS (SELECT 1 FROM dirty x
-                      WHERE x.grid_code = d.grid_code AND d.day BETWEEN x.d0 AND x.d1)
+    {straddle}
 ), live AS MATERIALIZED (
     {facts}
 ), stored AS (
