@@ -91,9 +91,47 @@ TILE_LAYERS = {"parts": {}, "parts live": {"datetime": "1900-01-01T00:00:00Z/.."
                "cases": {}, "cases live": {"open": "false,true"}, "cases open": {"open": "true"}}
 
 
+def _health(record: Callable[..., None], call: Callable[[str], Callable[[], None]],
+            cold: Callable[[], None], end: Any, runs: int) -> None:
+    """The rankings of every grid (this window and the previous one, as the page asks), 30
+    and 365 days; the peers in the same run: the other path of each window (a month from the
+    running totals, a year from its day rows) — agg4, layers/health/long.py."""
+    from layers.health import long as long_window
+
+    exact_max = long_window.EXACT_MAX_DAYS
+    for label, days in (("health 30d", 30), ("health 365d", 365)):
+        window = f"{end - timedelta(days=days)}/{end}"
+        record(label, median_ms(call(window), runs, cold))
+        long_window.EXACT_MAX_DAYS = 10**6 if days > exact_max else 0
+        try:
+            peer = "day rows, exact p90" if days > exact_max else "running totals"
+            record(f"{label} peer: {peer}", median_ms(call(window), runs, cold))
+        finally:
+            long_window.EXACT_MAX_DAYS = exact_max
+
+
+def _evaluation(record: Callable[..., None], client: Any, end: Any, runs: int) -> None:
+    """Every department's evaluation of the last month, from the facts, and the peer: the
+    same recounted from the history (the facts made unusable for the run)."""
+    from layers.evaluation import store
+
+    period = f"{(end - timedelta(days=1)):%Y-%m}"
+
+    def call() -> None:
+        _ok(client.get("/evaluation/department", params={"period": period}, headers=MANAGER))
+
+    record("evaluation month", median_ms(call, runs))
+    refresh = store.refresh
+    store.refresh = lambda *a, **k: False  # type: ignore[assignment]
+    try:
+        record("evaluation month peer: recount", median_ms(call, runs))
+    finally:
+        store.refresh = refresh  # type: ignore[method-assign]
+
+
 def measure(client: Any, app: Any, engine: Any, runs: int, tiles: int,
-            only_tiles: bool = False, layers: tuple[str, ...] = tuple(TILE_LAYERS)
-            ) -> dict[str, Any]:
+            only: frozenset[str] = frozenset({"health", "evaluation", "pages", "tiles"}),
+            layers: tuple[str, ...] = tuple(TILE_LAYERS)) -> dict[str, Any]:
     from sqlalchemy import text
 
     from layers.health import scores as health_scores
@@ -123,20 +161,21 @@ def measure(client: Any, app: Any, engine: Any, runs: int, tiles: int,
         params = {"level": "grid", "window": window}
         return lambda: _ok(client.get("/health/rankings", params=params, headers=MANAGER))
 
-    for label, days in (() if only_tiles else (("health 30d", 30), ("health 365d", 365))):
-        window = f"{end - timedelta(days=days)}/{end}"
-        record(label, median_ms(health_call(window), runs, cold_health))
-    if not only_tiles:
-        routes(client, record, runs, end, street)
-    tiles_cold(client, app, box, tiles, results, layers)
+    if "health" in only:
+        _health(record, health_call, cold_health, end, runs)
+    if "evaluation" in only:
+        _evaluation(record, client, end, runs)
+    if "pages" not in only and "tiles" not in only:
+        return results
+    if "pages" in only:
+        _pages(record, client, street, runs)
+    if "tiles" in only:
+        tiles_cold(client, app, box, tiles, results, layers)
     results["plan"] = recent_plan(engine, end)
     return results
 
 
-def routes(client: Any, record: Callable[..., None], runs: int, end: Any, street: str) -> None:
-    period = f"{(end - timedelta(days=1)):%Y-%m}"
-    record("evaluation month", median_ms(lambda: _ok(client.get(
-        "/evaluation/department", params={"period": period}, headers=MANAGER)), runs))
+def _pages(record: Callable[..., None], client: Any, street: str, runs: int) -> None:
     record("cases first page", median_ms(lambda: _ok(client.get(
         "/cases", params={"limit": 50}, headers=DISPATCHER)), runs))
     record("cases first page, one street", median_ms(lambda: _ok(client.get(
@@ -256,9 +295,11 @@ def main() -> None:
     parser.add_argument("--no-migrate", action="store_true",
                         help="measure the database as it is (a shared one whose migrations "
                              "are applied by hand)")
-    parser.add_argument("--only-tiles", action="store_true",
-                        help="measure the cold tiles only (not health, evaluation, pages)")
+    parser.add_argument("--only-tiles", action="store_true", help="the same as --only tiles")
     parser.add_argument("--plot", nargs="+", help="JSON files of earlier runs to plot")
+    parser.add_argument("--only", default="health,evaluation,pages,tiles",
+                        help="comma-separated parts to measure (health, evaluation, pages, "
+                             "tiles)")
     parser.add_argument("-o", "--output", default="benchmarks/scale.png")
     args = parser.parse_args()
     if args.plot:
@@ -290,7 +331,8 @@ def main() -> None:
         unknown = [name for name in layers if name not in TILE_LAYERS]
         if unknown:
             parser.error(f"unknown tile layers {unknown}")
-        results = run(url, args.runs, args.tiles, args.only_tiles, not args.no_migrate, layers)
+        only = frozenset({"tiles"} if args.only_tiles else args.only.split(","))
+        results = run(url, args.runs, args.tiles, only, not args.no_migrate, layers)
     finally:
         if scratch:
             drop_database(scratch)
@@ -299,8 +341,9 @@ def main() -> None:
         Path(args.json).write_text(json.dumps(results, indent=1))
 
 
-def run(url: str, runs: int, tiles: int, only_tiles: bool = False, migrating: bool = True,
-        layers: tuple[str, ...] = tuple(TILE_LAYERS)) -> dict[str, Any]:
+def run(url: str, runs: int, tiles: int,
+        only: frozenset[str] = frozenset({"health", "evaluation", "pages", "tiles"}),
+        migrating: bool = True, layers: tuple[str, ...] = tuple(TILE_LAYERS)) -> dict[str, Any]:
     from fastapi.testclient import TestClient
 
     from api.app import create_app
@@ -316,7 +359,7 @@ def run(url: str, runs: int, tiles: int, only_tiles: bool = False, migrating: bo
     print(f"host: {host()}")
     try:
         with TestClient(create_app(settings, engine=engine)) as client:
-            return measure(client, client.app, engine, runs, tiles, only_tiles, layers)
+            return measure(client, client.app, engine, runs, tiles, only, layers)
     finally:
         engine.dispose()
 

@@ -137,7 +137,19 @@ def _explain(request: Request, health: Health, previous: Health, level: str, cod
             "change": total_change, "driver": _driver(now, "total", lang, model),
             "indices": indices, "terms": terms,
             "aggregates": health.aggregates.row(code),
+            "handling_p90": _p90(health, lang),
             "links": _links(request, level, code, window, ["cases", "parts"])}
+
+
+def _p90(health: Health, lang: str) -> dict[str, Any]:
+    """How the window's p90 of handling time was counted — exact, or estimated from the
+    running totals' histograms within a bound (layers/health/long.py) — and a sentence
+    saying so."""
+    p90 = dict(health.aggregates.p90)
+    exact = p90["method"] == "exact"
+    p90["note"] = i18n.translate(lang, "health.p90_exact" if exact else "health.p90_sketch",
+                                 bound=round(100 * p90["relative_error"], 1))
+    return p90
 
 
 def _driver(score: GridScore, index: str, lang: str, model: HealthModel
@@ -213,7 +225,9 @@ def rankings(request: Request, engine: ReadEngineDep, cases: CaseSettingsDep,
     return {"level": level, "index": index, "name": health_name(lang, index, model),
             "window": str(w), "previous_window": str(w.previous()),
             "count": len(now.codes), "worst": rows(worst, values), "best": rows(best, values),
-            "most_improved": rows(improved, change)}
+            "most_improved": rows(improved, change),
+            "handling_p90": _p90(now_health, lang),
+            "previous_handling_p90": _p90(before_health, lang)}
 
 
 def _collection(engine: ReadEngineDep, cases: CaseSettings, index: str, window: str, level: str,
@@ -231,7 +245,8 @@ def _collection(engine: ReadEngineDep, cases: CaseSettings, index: str, window: 
     except ValueError:
         raise ValidationError("breaks must be numbers, e.g. 40,60,80,100", field="breaks",
                               value=breaks) from None
-    table = score(engine, model, w, level, cal).table
+    health = score(engine, model, w, level, cal)
+    table = health.table
     values = table.column(index)
     indicator = next((i for i in model.indicators if i.key == index), None)
     defined = values[~np.isnan(values)]
@@ -266,7 +281,7 @@ def _collection(engine: ReadEngineDep, cases: CaseSettings, index: str, window: 
             "name": health_name(lang, index, model),
             "window": {"start": w.start.isoformat(), "end": w.end.isoformat()},
             "bins": classes.bins, "legend": classes.legend, "legend_note": note,
-            "features": features}
+            "handling_p90": _p90(health, lang), "features": features}
     if xs:
         body["bbox"] = [min(xs), min(ys), max(xs), max(ys)]
     return body, w

@@ -91,7 +91,7 @@ def _check_aggregates(ctx: typer.Context, as_json: bool, repair: bool) -> None:
     if repair:
         rows = days.rebuild(eng, cal, reach)
         typer.echo(f"day aggregates counted again from the cases: {rows:,} grid × class × day "
-                   "rows")
+                   "rows, and their running totals")
     result = days.check(eng, cal, reach)
     cells = _case_cells(eng, repair, as_json)
     parts = _part_cells(eng, repair, as_json)
@@ -106,6 +106,13 @@ def _check_aggregates(ctx: typer.Context, as_json: bool, repair: bool) -> None:
                             ("stored, not in the recount", result.extra)):
             for row in rows_:
                 typer.echo(f"  {name}: " + json.dumps(row, ensure_ascii=False, default=str))
+        runs = result.run_check
+        if runs is not None:
+            typer.echo(f"running totals (grid × month): {runs.rows:,} rows")
+            for row in runs.differ:
+                typer.echo("  differs from the day rows: " + json.dumps(row, default=str))
+            typer.echo("ok: the running totals equal a recount from the day rows"
+                       if runs.ok else "MISMATCH in the running totals")
         typer.echo("ok: the day aggregates equal a recount from the cases" if result.ok else
                    "MISMATCH: run gridcore check --aggregates --repair")
         typer.echo(f"case cells: {cells.rows:,} rows")

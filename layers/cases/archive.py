@@ -40,6 +40,7 @@ from sqlalchemy import Connection, Engine, text
 
 from gridcore.errors import Conflict, ValidationError
 from layers.db.partitions import DEFAULT, Partition, ensure_years, partitioned, partitions
+from layers.health import runs
 from layers.security import audit
 
 FORMAT = "gridcore-case-archive"
@@ -272,6 +273,8 @@ def _drop(conn: Connection, chosen: list[Partition], deps: list[_Dependant],
     conn.execute(text("DELETE FROM case_key WHERE id IN (SELECT id FROM archived_case)"))
     if conn.execute(text("SELECT to_regclass('health_day') IS NOT NULL")).scalar_one():
         conn.execute(text("DELETE FROM health_day WHERE day < :d"), {"d": before})
+        if conn.execute(text("SELECT to_regclass('health_run') IS NOT NULL")).scalar_one():
+            runs.rebuild_on(conn)  # the running totals lose the archived days' rows too
     # dropping a partition fires no trigger: the cases' tiles and caches are told here
     conn.execute(text("UPDATE layer_version_shard SET version = version + 1, changed_at = "
                       "now() WHERE layer = 'cases' AND shard = 0"))

@@ -34,9 +34,17 @@ from sqlalchemy import Connection, Engine, text
 
 from gridcore.calendar import WorkingCalendar
 from gridcore.health import Window
-from layers.health.queries import calendar_params, category_params, handled_sql, sql_text
+from layers.health import runs
+from layers.health.queries import (
+    calendar_params,
+    category_params,
+    dirty_sql,
+    handled_sql,
+    sql_text,
+)
 
-__all__ = ["DayCheck", "basis", "check", "day_sql", "rebuild", "refresh", "usable"]
+__all__ = ["DayCheck", "basis", "check", "day_sql", "live_source", "rebuild", "refresh",
+           "usable"]
 
 # A database with at most this many closed cases is (re)built on the spot when its basis is
 # missing or stale (a test city, the demo); a larger one waits for ``check --aggregates
@@ -66,20 +74,23 @@ _CHUNK_SOURCE = (f"SELECT {_COLUMNS} FROM case_record c WHERE c.state = 'closed'
                  "AND c.closed_at IS NOT NULL AND c.created_at >= :c0 AND c.created_at < :c1")
 
 
+# An imported case's "imported" row stands for its registration, as in sql/history.sql.
 _HIST_PROBE = """SELECT c.id AS case_id, x.*
     FROM cohort c CROSS JOIN LATERAL (
-        SELECT min(h.at) FILTER (WHERE h.action = 'register') AS reg_at,
+        SELECT min(h.at) FILTER (WHERE h.action IN ('register', 'imported')) AS reg_at,
                coalesce(bool_or(h.action = 'rework'), false) AS reworked
         FROM case_history h
-        WHERE h.case_id = c.id AND h.at < :end AND h.action IN ('register', 'rework')) x"""
+        WHERE h.case_id = c.id AND h.at < :end
+          AND h.action IN ('register', 'rework', 'imported')) x"""
 # A rebuild goes through the cases in time chunks (CHUNK_DAYS of reports): each reads its
 # cases' history as one id range of case_history_case_idx (a million index probes cost ten
 # times more) and keeps its sorts and hashes small (all at once, 3 M cases spilled tens of GB).
-_HIST_RANGE = """SELECT h.case_id, min(h.at) FILTER (WHERE h.action = 'register') AS reg_at,
+_HIST_RANGE = """SELECT h.case_id,
+           min(h.at) FILTER (WHERE h.action IN ('register', 'imported')) AS reg_at,
            coalesce(bool_or(h.action = 'rework'), false) AS reworked
     FROM case_history h
     WHERE h.case_id BETWEEN (SELECT min(id) FROM cohort) AND (SELECT max(id) FROM cohort)
-      AND h.at < :end AND h.action IN ('register', 'rework')
+      AND h.at < :end AND h.action IN ('register', 'rework', 'imported')
     GROUP BY h.case_id"""
 CHUNK_DAYS = 60
 
@@ -203,6 +214,7 @@ def _rebuild(engine: Engine, cal: WorkingCalendar, repeat_days: int) -> int:
         conn.execute(text("INSERT INTO health_day_basis (basis, repeat_days, built_at) "
                           "VALUES (:b, :r, now())"),
                      {"b": basis(conn, cal, repeat_days), "r": repeat_days})
+        runs.rebuild_on(conn)
         rows = int(conn.execute(text("SELECT count(*) FROM health_day")).scalar_one())
         conn.commit()
     return rows
@@ -231,6 +243,8 @@ def refresh(engine: Engine, cal: WorkingCalendar, repeat_days: int = 30) -> bool
             "SELECT id FROM health_dirty ORDER BY id LIMIT :m"), {"m": REFRESH_BATCH})]
         if ids:
             _recount(conn, cal, repeat_days, ids)
+        else:
+            runs.update_grids(conn, [])  # a month begun since: its boundary
         conn.commit()
     return True
 
@@ -249,6 +263,9 @@ def _recount(conn: Connection, cal: WorkingCalendar, repeat_days: int, ids: list
     conn.execute(text(_INSERT.format(facts=facts_sql(cal, _GROUP_SOURCE))),
                  _params(conn, cal, repeat_days))
     conn.execute(text("DELETE FROM health_dirty WHERE id = ANY(:ids)"), {"ids": ids})
+    since = conn.execute(text("SELECT grid_code, min(d0) FROM day_group GROUP BY 1 ORDER BY 1")
+                         ).all()
+    runs.update_grids(conn, [g for g, _ in since], [d for _, d in since])
 
 
 def _midnight(day: Any, cal: WorkingCalendar) -> datetime:
@@ -269,8 +286,26 @@ def window_params(window: Window, cal: WorkingCalendar) -> dict[str, Any]:
             "day_to": _midnight(last, cal)}
 
 
-def _live_source() -> str:
+# The cases reported in a window's whole days and closed after them: every later closing
+# (a window ending now: today's), or (long.py) those of the day rows straddling its end.
+_CLOSED_AFTER = ("SELECT {cols} FROM case_record c WHERE c.state = 'closed' "
+                 "AND c.closed_at >= :day_to AND c.created_at >= :day_from "
+                 "AND c.created_at < :day_to")
+_CLOSED_AFTER_STRADDLING = (
+    "SELECT c.* FROM straddle s CROSS JOIN LATERAL (SELECT {cols} FROM case_record c "
+    "WHERE c.grid_code = s.grid_code AND c.category_key = s.category_key "
+    "AND c.created_at >= (s.day::timestamp AT TIME ZONE :tz) "
+    "AND c.created_at < ((s.day + 1)::timestamp AT TIME ZONE :tz) "
+    "AND c.state = 'closed' AND c.closed_at >= :day_to) c")
+
+
+def live_source(straddling: bool = False) -> str:
+    """A window's live cases, in disjoint index ranges: its partial first and last days,
+    its open cases, those closed after its whole days, and those of its dirty grid days
+    (``straddling``: found from the CTE ``straddle``, and the dirty days' cases whatever
+    their closing, as long.py counts)."""
     cols = _COLUMNS
+    dirty_closing = "" if straddling else "AND c.closed_at < :day_to "
     return "\n    UNION ALL\n    ".join([
         f"SELECT {cols} FROM case_record c WHERE c.created_at >= :start "
         "AND c.created_at < :day_from",
@@ -278,9 +313,8 @@ def _live_source() -> str:
         "AND c.created_at < :end",
         f"SELECT {cols} FROM case_record c WHERE c.created_at >= :day_from "
         "AND c.created_at < :day_to AND c.state NOT IN ('closed', 'voided', 'merged')",
-        f"SELECT {cols} FROM case_record c WHERE c.state = 'closed' AND c.closed_at >= :day_to "
-        "AND c.created_at >= :day_from AND c.created_at < :day_to",
-        f"SELECT {cols} FROM case_record c WHERE c.state = 'closed' AND c.closed_at < :day_to "
+        (_CLOSED_AFTER_STRADDLING if straddling else _CLOSED_AFTER).format(cols=cols),
+        f"SELECT {cols} FROM case_record c WHERE c.state = 'closed' {dirty_closing}"
         "AND c.created_at >= :day_from AND c.created_at < :day_to AND c.id IN ("
         "SELECT k.id FROM dirty x JOIN case_record k ON k.grid_code = x.grid_code "
         "AND k.created_at >= (x.d0::timestamp AT TIME ZONE :tz) "
@@ -294,8 +328,9 @@ def day_sql(cal: WorkingCalendar, code_filter: str, families: list[str]) -> str:
     fams = "".join(f", coalesce(sum(c.cases) FILTER (WHERE left(c.category_key, 3) = "
                    f"'{f[6:]}'), 0) AS \"{f}\"" for f in families)
     return sql_text("days").format(
-        facts=facts_sql(cal, _live_source(), code_filter),
-        stored_filter=code_filter.replace("c.grid_code", "d.grid_code"), families=fams)
+        facts=facts_sql(cal, live_source(straddling=True), code_filter),
+        stored_filter=code_filter.replace("c.grid_code", "d.grid_code"), families=fams,
+        dirty=dirty_sql(), straddle=dirty_sql("straddle"))
 
 
 @dataclass
@@ -306,14 +341,16 @@ class DayCheck:
     dirty: int
     missing: list[dict[str, Any]]  # in the recount, not stored (or stored differently)
     extra: list[dict[str, Any]]  # stored, not in the recount (or differently)
+    run_check: runs.RunCheck | None = None  # the running totals against the day rows
 
     @property
     def ok(self) -> bool:
-        return not self.missing and not self.extra
+        return not self.missing and not self.extra and (self.run_check is None or self.run_check.ok)
 
     def as_dict(self) -> dict[str, Any]:
         return {"ok": self.ok, "rows": self.rows, "dirty": self.dirty,
-                "missing": self.missing, "extra": self.extra}
+                "missing": self.missing, "extra": self.extra,
+                "running_totals": self.run_check.as_dict() if self.run_check else None}
 
 
 def check(engine: Engine, cal: WorkingCalendar, repeat_days: int = 30,
@@ -344,5 +381,6 @@ def check(engine: Engine, cal: WorkingCalendar, repeat_days: int = 30,
         missing, extra = diff("health_day_check", "health_day"), diff("health_day",
                                                                       "health_day_check")
         rows = int(conn.execute(text("SELECT count(*) FROM health_day")).scalar_one())
+        run_check = runs.check_on(conn, "health_day", limit)
         conn.rollback()
-    return DayCheck(rows, dirty, missing, extra)
+    return DayCheck(rows, dirty, missing, extra, run_check)

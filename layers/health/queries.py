@@ -33,6 +33,13 @@ def sql_text(name: str) -> str:
     return (resources.files("layers.health") / "sql" / f"{name}.sql").read_text("utf-8")
 
 
+def dirty_sql(name: str = "dirty") -> str:
+    """A CTE body shared by days.sql and runs.sql (sql/dirty.sql, sql/straddle.sql), without
+    its comment."""
+    return "\n".join(line for line in sql_text(name).splitlines()
+                     if not line.startswith("--"))
+
+
 def _minutes(t: time) -> float:
     return t.hour * 60 + t.minute + t.second / 60
 

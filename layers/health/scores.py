@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -27,6 +27,7 @@ from gridcore.health import HealthModel, ScoreTable, Window, score_grids
 from gridcore.health.model import AGGREGATES
 from gridcore.health.scoring import MEASURES
 from layers.health import days as day_aggregates
+from layers.health import long as long_window
 from layers.health.inventory import cached, inventory, inventory_on
 from layers.health.queries import (
     LEVELS,
@@ -55,6 +56,9 @@ class Aggregates:
     window: Window
     keys: list[str]
     columns: dict[str, np.ndarray]
+    # how handling_p90_h was counted: exact, or from the running totals' histograms with its
+    # error bound (layers/health/long.py)
+    p90: dict[str, Any] = field(default_factory=lambda: dict(long_window.P90_EXACT))
 
     def row(self, key: str) -> dict[str, float | None]:
         i = self.keys.index(key)
@@ -133,7 +137,17 @@ def aggregate(conn: Connection, window: Window, level: str, cal: WorkingCalendar
     if days is None:
         days = day_aggregates.usable(conn, cal, repeat_days)
     case_params = {**params, **calendar_params(cal, window), **category_params(conn, cal)}
-    if days:
+    p90 = dict(long_window.P90_EXACT)
+    long_params = {**case_params, "tz": cal.timezone,
+                   **day_aggregates.window_params(window, cal)}
+    lay = long_window.layout_for(conn, long_params, case_families) if (
+        days and code is None and shards is None) else None
+    if lay is not None:
+        jobs: list[tuple[str, dict[str, Any]]] = []
+        cols.update(long_window.aggregate_long(conn, lay, cal, long_params, keys,
+                                               case_families))
+        p90 = dict(long_window.P90_SKETCH)
+    elif days:
         jobs = _day_jobs(cal, code, keys, counts is not None, shards, filters, case_families,
                          {**case_params, "tz": cal.timezone,
                           **day_aggregates.window_params(window, cal)})
@@ -142,8 +156,8 @@ def aggregate(conn: Connection, window: Window, level: str, cal: WorkingCalendar
                           case_params)
     futures = [_POOL.submit(_case_rows_on, conn.engine, sql, p, not days)
                for sql, p in jobs[1:]]
-    for names_, rows_ in [_case_rows(conn, *jobs[0], code is None and not days),
-                          *(f.result() for f in futures)]:
+    for names_, rows_ in [_case_rows(conn, *jobs[0], code is None and not days)
+                          for _ in jobs[:1]] + [f.result() for f in futures]:
         fill_rows(cols, pos, len(keys), names_, rows_)
     if counts is None:
         counts = pending.result() if pending else inventory(conn, level, code, part_classes,
@@ -151,7 +165,7 @@ def aggregate(conn: Connection, window: Window, level: str, cal: WorkingCalendar
     cols.update({k: v.copy() for k, v in counts.items()})
     for name in [*AGGREGATES, *case_families]:  # a window without data has every aggregate
         cols.setdefault(name, np.full(len(keys), np.nan if name in MEASURES else 0.0))
-    return Aggregates(level, window, keys, cols)
+    return Aggregates(level, window, keys, cols, p90)
 
 
 def _shard_filters(code: str | None, keys: list[str], inventory_cached: bool,

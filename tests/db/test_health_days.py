@@ -31,9 +31,17 @@ SMALL = Options(cases=5_000, parts=600, grids=300, communities=30, streets=5, di
 
 
 def _same(a: Aggregates, b: Aggregates) -> None:
+    """Every aggregate equal; the p90 within its stated bound when it came from the running
+    totals' histograms (a long window: layers/health/long.py)."""
     assert a.keys == b.keys
     assert set(a.columns) == set(b.columns)
     for name, col in a.columns.items():
+        if name == "handling_p90_h" and a.p90["method"] != "exact":
+            bound = a.p90["relative_error"] + 1e-9
+            np.testing.assert_array_equal(np.isnan(col), np.isnan(b.columns[name]))
+            np.testing.assert_allclose(col, b.columns[name], rtol=bound,
+                                       atol=a.p90["absolute_error_min"] / 60, equal_nan=True)
+            continue
         np.testing.assert_allclose(col, b.columns[name], rtol=1e-9, atol=1e-9, equal_nan=True,
                                    err_msg=f"{name} differs")
 

@@ -97,11 +97,23 @@ function render(body, name) {
   const terms = el('table', undefined, 'explain-terms');
   terms.append(row([t('health.term'), t('health.value'), t('health.previous_value'),
     t('health.points_lost'), t('health.records')], true));
+  // a long window's p90 of handling time is estimated (within a stated bound): marked ≈
+  const p90 = body.handling_p90 || { method: 'exact' };
+  const estimated = p90.method !== 'exact';
+  let marked = false;
   for (const term of body.terms) {
-    terms.append(row([term.name, number(term.value, 3), number(term.previous_value, 3),
+    let value = number(term.value, 3);
+    if (estimated && term.inputs && 'handling_p90_h' in term.inputs && term.value !== null) {
+      const cell = el('span', `≈${value}`, 'explain-estimated');
+      cell.title = p90.note;
+      value = cell;
+      marked = true;
+    }
+    terms.append(row([term.name, value, number(term.previous_value, 3),
       number(term.lost_total), links(term.links, term.inputs)]));
   }
   box.append(terms);
+  if (marked) box.append(el('p', p90.note, 'explain-legend'));
   const all = el('p', undefined, 'explain-all');
   all.append(el('span', `${t('health.records')}: `), links(body.links));
   box.append(all);

@@ -65,7 +65,7 @@ function tooltip(properties) {
   return box;
 }
 
-function drawLegend(legend) {
+function drawLegend(legend, p90) {
   const rows = $('legend-rows');
   rows.replaceChildren();
   for (const item of legend) {
@@ -75,6 +75,11 @@ function drawLegend(legend) {
     const label = item.class === null ? t('health.no_data') : item.label;
     row.append(swatch, el('span', `${label} (${item.count})`));
     rows.append(row);
+  }
+  if (p90 && p90.method !== 'exact') {  // a long window: the p90 of handling time is ≈
+    const line = el('div', p90.note, 'legend-estimated');
+    line.title = p90.note;
+    rows.append(line);
   }
 }
 
@@ -94,7 +99,7 @@ function draw(data) {
     const [x0, y0, x1, y1] = data.bbox;
     state.map.fitBounds([[y0, x0], [y1, x1]], { padding: [12, 12] });
   }
-  drawLegend(data.legend);
+  drawLegend(data.legend, data.handling_p90);
   status(data.features.length ? '' : t('health.areas_shown', { n: 0 }));
 }
 

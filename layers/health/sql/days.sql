@@ -8,11 +8,9 @@
 -- on or after :day_to, or in a dirty grid day. Each branch of the live source is one index
 -- range; the branches are disjoint. Placeholders filled in by layers/health/days.py.
 WITH dirty AS MATERIALIZED (
-    SELECT DISTINCT x.grid_code, (x.from_at AT TIME ZONE :tz)::date AS d0,
-           (x.to_at AT TIME ZONE :tz)::date AS d1
-    FROM health_dirty x
-    WHERE x.to_at >= CAST(:day_from AS timestamptz) - interval '1 day'
-      AND x.from_at < CAST(:day_to AS timestamptz) + interval '1 day'
+    {dirty}
+), straddle AS MATERIALIZED (
+    {straddle}
 ), live AS MATERIALIZED (
     {facts}
 ), stored AS (
