@@ -185,6 +185,7 @@ def install(app: FastAPI) -> None:
 def install_database_errors(app: FastAPI) -> None:
     """A lost or restarting database is a retryable 503, never a 500 or a hang."""
     import psycopg2
+    import psycopg2.errors
     from sqlalchemy.exc import DataError, DBAPIError, OperationalError
     from sqlalchemy.exc import TimeoutError as PoolTimeout
 
@@ -195,10 +196,22 @@ def install_database_errors(app: FastAPI) -> None:
     @app.exception_handler(psycopg2.OperationalError)
     @app.exception_handler(psycopg2.InterfaceError)
     async def database_down(request: Request, exc: Exception) -> JSONResponse:
+        if isinstance(getattr(exc, "orig", exc), psycopg2.errors.QueryCanceled):
+            return query_timeout(request)
         return problem(503, "Database unavailable",
                        "the database is unreachable or restarting; retry shortly",
                        "database-unavailable", str(request.url.path), request=request,
                        headers={"Retry-After": "2"})
+
+    def query_timeout(request: Request) -> JSONResponse:
+        # A statement that ran past GRIDCORE_STATEMENT_TIMEOUT_MS was cancelled by the server:
+        # the database is up, so "unreachable or restarting" would send the caller to retry
+        # the same request; it says what happened and what helps instead.
+        return problem(503, "Query took too long",
+                       "the request took longer than the database's time limit and was "
+                       "cancelled; narrow it (a smaller area or window, a filter) or retry later",
+                       "query-timeout", str(request.url.path), request=request,
+                       headers={"Retry-After": "10"})
 
     @app.exception_handler(ValueError)
     async def nul_in_text(request: Request, exc: ValueError) -> JSONResponse:
