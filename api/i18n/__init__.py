@@ -29,6 +29,8 @@ log = logging.getLogger(__name__)
 
 LANGUAGES: tuple[str, ...] = ("zh-CN", "en")
 DEFAULT_LANGUAGE = "zh-CN"
+# Plural variants of a message: ``time.days@one`` beside ``time.days`` (see plural_category).
+PLURAL_MARK = "@"
 COOKIE = "gridcore_lang"
 # Babel speaks underscores (zh_CN); the web speaks hyphens (zh-CN).
 _BABEL = {lang: lang.replace("-", "_") for lang in LANGUAGES}
@@ -82,13 +84,37 @@ def etag(lang: str) -> str:
 def translate(lang: str, key: str, **values: Any) -> str:
     """The message ``key`` in ``lang`` with ``{placeholders}`` filled in; falls back to the
     default language, then to the key itself (logged: a missing message is a defect)."""
-    text = catalogue(lang).get(key) if lang in LANGUAGES else None
+    if lang not in LANGUAGES or key not in catalogue(lang):
+        lang = DEFAULT_LANGUAGE
+    messages = catalogue(lang)
+    text = messages.get(key)
     if text is None:
-        text = catalogue(DEFAULT_LANGUAGE).get(key)
-        if text is None:
-            log.warning("message %r is missing from the catalogue", key)
-            return key
+        log.warning("message %r is missing from the catalogue", key)
+        return key
+    if values:
+        category = plural_category(lang, values)
+        if category is not None:
+            text = messages.get(f"{key}{PLURAL_MARK}{category}", text)
     return text.format_map(_Missing(values)) if values else text
+
+
+def plural_category(lang: str, values: Mapping[str, Any]) -> str | None:
+    """The CLDR plural category (``one``, ``other``…) of a message's count, or None.
+
+    A message whose words agree with a number ("1 day" / "3 days") names that number ``{n}``
+    (or ``{count}``) and may carry variants keyed ``<key>@<category>`` in languages that need
+    them (English: ``@one``); Chinese has one form and needs none. The browser does the same with
+    ``Intl.PluralRules`` (api/static/i18n.js)."""
+    count = values.get("n", values.get("count"))
+    if isinstance(count, bool) or count is None:
+        return None
+    try:
+        number = float(count)
+    except (TypeError, ValueError):
+        return None
+    if number.is_integer():
+        number = int(number)
+    return str(Locale.parse(_BABEL[lang]).plural_form(number))
 
 
 def supported(lang: str | None) -> str | None:

@@ -29,9 +29,22 @@ export async function loadMessages(namespaces = []) {
 
 // The message `key` with {placeholders} filled in; the key itself when it is missing (visible
 // in the page and caught by the language test, never silently blank).
+// A message whose words agree with its count {n} (or {count}) may have plural variants keyed
+// `<key>@<CLDR category>` ("time.days@one": "{n} day"); the server picks them the same way.
+const pluralRules = {};
+function pluralVariant(key, values) {
+  const count = values.n ?? values.count;
+  if (count === undefined || count === null || count === '' || typeof count === 'boolean') return undefined;
+  const number = Number(count);
+  if (Number.isNaN(number)) return undefined;
+  pluralRules[LANG] ??= new Intl.PluralRules(LANG);
+  return messages[`${key}@${pluralRules[LANG].select(number)}`];
+}
+
 export function t(key, values = {}) {
-  const text = messages[key];
-  if (text === undefined) return key;
+  const base = messages[key];
+  if (base === undefined) return key;
+  const text = pluralVariant(key, values) ?? base;
   return text.replace(/\{(\w+)\}/g, (m, name) => (name in values ? String(values[name]) : m));
 }
 

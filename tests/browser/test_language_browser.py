@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from api import i18n
 from tests.support.desk_browser import chromium, city, server
 from tests.support.desk_city import PASSWORD
 from tests.support.language import foreign_words
@@ -56,3 +57,25 @@ def test_the_phone_app_speaks_one_language(chromium, city: str, lang: str,  # ty
     assert sorted(set(seen)) == []
     assert not page.errors, page.errors
 
+
+
+@pytest.mark.parametrize("lang", ["zh-CN", "en"])
+def test_counts_agree_with_their_words_in_the_browser(chromium, city: str,  # type: ignore[no-untyped-def]
+                                                      lang: str) -> None:
+    """The pages pick a message's plural variant as the server does ("1 day", "2 days")."""
+    page = phone(chromium, city, lang)
+    page.wait_for_selector("#signin")
+    words = page.evaluate("""async () => {
+      const app = document.querySelector('script[type=module][src]').src;
+      const m = await import(new URL('../i18n.js', app).href);
+      await m.loadMessages(['intel', 'time']);
+      return [1, 2, '1', 0].map((n) => m.t('intel.similar_closed_in', { n }))
+        .concat([m.t('time.limit_wd', { n: '1' }), m.t('time.days', { n: 'x' })]);
+    }""")
+    expected = [i18n.translate(lang, "intel.similar_closed_in", n=n) for n in (1, 2, "1", 0)]
+    expected += [i18n.translate(lang, "time.limit_wd", n="1"), i18n.translate(lang, "time.days", n="x")]
+    assert words == expected
+    if lang == "en":
+        assert words[:2] == ["closed in 1 day", "closed in 2 days"]
+        assert words[4] == "1 working day"
+    assert not page.errors, page.errors

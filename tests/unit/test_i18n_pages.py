@@ -6,6 +6,7 @@ import re
 import string
 
 import pytest
+from babel import Locale
 from fastapi import FastAPI, Request
 from fastapi.testclient import TestClient
 
@@ -18,15 +19,50 @@ def _placeholders(text: str) -> set[str]:
     return {name for _, name, _, _ in string.Formatter().parse(text) if name}
 
 
+def _plain(messages: dict[str, str]) -> dict[str, str]:
+    return {k: v for k, v in messages.items() if i18n.PLURAL_MARK not in k}
+
+
 def test_every_language_has_the_same_messages_and_placeholders() -> None:
-    base = i18n.catalogue(i18n.DEFAULT_LANGUAGE)
+    base = _plain(i18n.catalogue(i18n.DEFAULT_LANGUAGE))
     assert base, "the catalogue is empty"
     for lang in i18n.LANGUAGES:
-        other = i18n.catalogue(lang)
+        other = _plain(i18n.catalogue(lang))
         assert set(other) == set(base), (lang, set(other) ^ set(base))
         for key, text in base.items():
             assert _placeholders(other[key]) == _placeholders(text), (lang, key)
             assert other[key].strip(), (lang, key)
+
+
+def test_plural_variants_belong_to_a_message_of_their_language() -> None:
+    variants = 0
+    for lang in i18n.LANGUAGES:
+        messages = i18n.catalogue(lang)
+        categories = Locale.parse(lang.replace("-", "_")).plural_form.tags | {"other"}
+        for key, text in messages.items():
+            if i18n.PLURAL_MARK not in key:
+                continue
+            variants += 1
+            base, category = key.split(i18n.PLURAL_MARK, 1)
+            assert base in messages, (lang, key)
+            assert category in categories, (lang, key, categories)
+            assert _placeholders(text) == _placeholders(messages[base]), (lang, key)
+            assert {"n", "count"} & _placeholders(text), (lang, key, "no count to agree with")
+    assert variants, "English needs singular forms"
+
+
+@pytest.mark.parametrize(("lang", "n", "expected"), [
+    ("en", 1, "closed in 1 day"), ("en", 3, "closed in 3 days"), ("en", 0, "closed in 0 days"),
+    ("en", "1", "closed in 1 day"), ("en", 1.5, "closed in 1.5 days"),
+    ("zh-CN", 1, None), ("zh-CN", 3, None),
+])
+def test_counts_agree_with_their_words(lang: str, n: object, expected: str | None) -> None:
+    text = i18n.translate(lang, "intel.similar_closed_in", n=n)
+    if expected is None:  # one form in Chinese
+        assert text == i18n.catalogue(lang)["intel.similar_closed_in"].format(n=n)
+    else:
+        assert text == expected
+    assert i18n.translate("en", "time.days", n="many") == "many days"  # not a count: the base
 
 
 def test_chinese_catalogue_speaks_chinese() -> None:
