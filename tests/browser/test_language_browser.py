@@ -73,7 +73,8 @@ def test_counts_agree_with_their_words_in_the_browser(chromium, city: str,  # ty
         .concat([m.t('time.limit_wd', { n: '1' }), m.t('time.days', { n: 'x' })]);
     }""")
     expected = [i18n.translate(lang, "intel.similar_closed_in", n=n) for n in (1, 2, "1", 0)]
-    expected += [i18n.translate(lang, "time.limit_wd", n="1"), i18n.translate(lang, "time.days", n="x")]
+    expected += [i18n.translate(lang, "time.limit_wd", n="1"),
+                 i18n.translate(lang, "time.days", n="x")]
     assert words == expected
     if lang == "en":
         assert words[:2] == ["closed in 1 day", "closed in 2 days"]
