@@ -80,7 +80,7 @@ def add_rows(acc: np.ndarray, ki: np.ndarray, vals: np.ndarray, sign: int = 1) -
         return
     v = vals[order]
     starts = np.flatnonzero(np.r_[True, k[1:] != k[:-1]])
-    summed = np.add.reduceat(v, starts, axis=0)
+    summed = np.add.reduceat(v, starts, axis=0, dtype=acc.dtype)  # uint16 bins would wrap
     if sign > 0:
         acc[k[starts]] += summed
     else:

@@ -55,7 +55,7 @@ def p90_minutes(hist: np.ndarray) -> np.ndarray:
     """percentile_cont(0.9) of each row's histogram: the two order statistics around rank
     0.9·(n − 1) taken as their bins' middles, interpolated as PostgreSQL does (NaN when
     empty)."""
-    cum = np.asarray(hist).astype(np.int32).cumsum(axis=1, dtype=np.int32)
+    cum = np.asarray(hist, dtype=np.int32).cumsum(axis=1, dtype=np.int32)
     n = cum[:, -1]
     rank = 0.9 * np.maximum(n - 1, 0)
     lo, hi = np.floor(rank), np.ceil(rank)
@@ -103,7 +103,7 @@ _COPY_HEADER = 19  # PGCOPY signature (11), flags (4), header extension length (
 def read_boundary(conn: Connection, lay: Layout, month: date
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Every grid's running totals at one boundary, in no particular order: (codes as
-    bytes ``S15``, figures int64, histogram int32, work sums). Read as a binary COPY of
+    bytes ``S15``, figures int64, histogram uint16, work sums). Read as a binary COPY of
     fixed-width rows parsed by numpy: a plain query sends the 22 MB of run rows as hex
     text, which took most of a boundary's time at 60,000 grids (benchmarks/README.md,
     health5); so would an ORDER BY (a sort) or a concatenation on the server."""
@@ -127,7 +127,7 @@ def read_boundary(conn: Connection, lay: Layout, month: date
         data.release()
         return _boundary_rows(conn, lay, month)  # a code of other length or non-ASCII bytes
     figs = np.ascontiguousarray(recs["v"][:, :4 * lay.ints]).view("<i4").astype(np.int64)
-    hist = np.ascontiguousarray(recs["v"][:, 4 * lay.ints:]).view("<u2").astype(np.int32)
+    hist = np.ascontiguousarray(recs["v"][:, 4 * lay.ints:]).view("<u2")
     return recs["code"].copy(), figs, hist, recs["sum"].astype(float)
 
 
@@ -140,7 +140,7 @@ def _boundary_rows(conn: Connection, lay: Layout, month: date
         return (np.zeros(0, dtype="S1"), np.zeros((0, lay.ints), np.int64),
                 np.zeros((0, BINS), np.int32), np.zeros(0))
     figs, hist = lay.decode([bytes(r[1]) for r in stored])
-    return (np.array([r[0].encode() for r in stored]), figs, hist.astype(np.int32),
+    return (np.array([r[0].encode() for r in stored]), figs, hist.astype(np.uint16),
             np.array([r[2] for r in stored], dtype=float))
 
 
