@@ -61,22 +61,30 @@ def _edge(lay: runs.Layout, d: date) -> tuple[date, date, date, int]:
     return (m, m, d, 1) if m <= d else (m, d, m, -1)
 
 
-def add_rows(acc: np.ndarray, ki: np.ndarray, vals: np.ndarray) -> None:
-    """acc[ki] += vals, rows of the same key summed; rows with a key < 0 are left out. Keys
-    of a level's grids in code order are mostly increasing and distinct (a plain indexed add);
-    otherwise a sort and np.add.reduceat (np.add.at is unbuffered and slow on wide rows)."""
+def add_rows(acc: np.ndarray, ki: np.ndarray, vals: np.ndarray, sign: int = 1) -> None:
+    """acc[ki] += sign · vals, rows of the same key summed; rows with a key < 0 are left out.
+    Distinct keys (a level of grids: one row per grid) take a plain indexed add; otherwise a
+    sort and np.add.reduceat (np.add.at is unbuffered and slow on wide rows)."""
     keep = ki >= 0
     if not keep.all():
         ki, vals = ki[keep], vals[keep]
     if not len(ki):
         return
-    if len(ki) == 1 or bool(np.all(ki[1:] > ki[:-1])):
-        acc[ki] += vals
-        return
     order = np.argsort(ki, kind="stable")
-    k, v = ki[order], vals[order]
+    k = ki[order]
+    if len(k) == 1 or bool(np.all(k[1:] != k[:-1])):
+        if sign > 0:
+            acc[ki] += vals
+        else:
+            acc[ki] -= vals
+        return
+    v = vals[order]
     starts = np.flatnonzero(np.r_[True, k[1:] != k[:-1]])
-    acc[k[starts]] += np.add.reduceat(v, starts, axis=0)
+    summed = np.add.reduceat(v, starts, axis=0, dtype=acc.dtype)  # uint16 bins would wrap
+    if sign > 0:
+        acc[k[starts]] += summed
+    else:
+        acc[k[starts]] -= summed
 
 
 class _Sums:
@@ -124,22 +132,28 @@ def _keys_of(grids: list[str], n: int, pos: dict[str, int]) -> np.ndarray:
     return at[inverse]
 
 
+def key_positions(codes: np.ndarray, keys: np.ndarray, n: int) -> np.ndarray:
+    """Each grid code's (bytes) key position among ``keys`` (bytes: grid codes or their
+    prefixes of ``n`` characters), −1 for a grid that is no longer current."""
+    if not len(codes) or not len(keys):
+        return np.full(len(codes), -1, dtype=np.int64)
+    order = np.argsort(keys, kind="stable")
+    ordered = keys[order]
+    pre = codes.astype(f"S{n}")
+    at = np.minimum(np.searchsorted(ordered, pre), len(keys) - 1)
+    return np.where(ordered[at] == pre, order[at], -1).astype(np.int64)
+
+
 def _boundary(conn: Connection, acc: _Sums, month: date, sign: int, n: int,
-              pos: dict[str, int]) -> None:
-    """Add (or take away) every grid's running totals at a boundary: one row of
-    concatenated bytes, decoded by numpy."""
-    grids, blob, sums = conn.execute(text(
-        "SELECT string_agg(grid_code, ',' ORDER BY grid_code), "
-        "string_agg(v, ''::bytea ORDER BY grid_code), array_agg(work_sum ORDER BY grid_code) "
-        "FROM health_run WHERE month = :m"), {"m": month}).one()
-    if grids is None:
+              keys: np.ndarray) -> None:
+    """Add (or take away) every grid's running totals at a boundary."""
+    codes, figs, hist, sums = runs.read_boundary(conn, acc.lay, month)
+    if not len(codes):
         return
-    codes = grids.split(",")
-    ki = np.fromiter((pos.get(g[:n], -1) for g in codes), dtype=np.int64, count=len(codes))
-    figs, hist = acc.lay.decode_all(bytes(blob), len(codes))
-    add_rows(acc.figs, ki, figs if sign > 0 else -figs)
-    add_rows(acc.hist, ki, hist if sign > 0 else -hist)
-    add_rows(acc.work, ki, sign * np.asarray(sums, dtype=float))
+    ki = key_positions(codes, keys, n)
+    add_rows(acc.figs, ki, figs, sign)
+    add_rows(acc.hist, ki, hist, sign)
+    add_rows(acc.work, ki, sums, sign)
 
 
 def _stored(conn: Connection, acc: _Sums, params: dict[str, Any], n: int,
@@ -187,8 +201,9 @@ def aggregate_long(conn: Connection, lay: runs.Layout, cal: WorkingCalendar,
     m1, lo1, hi1, s1 = _edge(lay, params["last_day"])
     m0, lo0, hi0, s0 = _edge(lay, params["first_day"])
     if m1 != m0:
-        _boundary(conn, acc, m1, 1, n, pos)
-        _boundary(conn, acc, m0, -1, n, pos)
+        key_bytes = np.array([k.encode() for k in keys], dtype=f"S{n}")
+        _boundary(conn, acc, m1, 1, n, key_bytes)
+        _boundary(conn, acc, m0, -1, n, key_bytes)
     _stored(conn, acc, {**params, "e1_lo": lo1, "e1_hi": hi1, "e1_sign": s1,
                         "e0_lo": lo0, "e0_hi": hi0, "e0_sign": -s0}, n, pos)
     _live(conn, acc, cal, params, pos)

@@ -30,7 +30,7 @@ import numpy as np
 from sqlalchemy import Connection, text
 
 __all__ = ["BOUND", "GAMMA", "Layout", "bins_of", "check_on", "layout", "p90_minutes",
-           "rebuild_on", "update_grids"]
+           "read_boundary", "rebuild_on", "update_grids"]
 
 GAMMA = 1.1
 BINS = 150  # bin 149 starts at 1.1**148 ≈ 1.3 M minutes (≈ 11 years of working time)
@@ -55,7 +55,7 @@ def p90_minutes(hist: np.ndarray) -> np.ndarray:
     """percentile_cont(0.9) of each row's histogram: the two order statistics around rank
     0.9·(n − 1) taken as their bins' middles, interpolated as PostgreSQL does (NaN when
     empty)."""
-    cum = np.asarray(hist).astype(np.int32).cumsum(axis=1, dtype=np.int32)
+    cum = np.asarray(hist, dtype=np.int32).cumsum(axis=1, dtype=np.int32)
     n = cum[:, -1]
     rank = 0.9 * np.maximum(n - 1, 0)
     lo, hi = np.floor(rank), np.ceil(rank)
@@ -87,13 +87,6 @@ class Layout:
         hist = raw[:, 4 * self.ints:].copy().view("<u2").astype(np.int64)
         return figs, hist
 
-    def decode_all(self, blob: bytes, rows: int) -> tuple[np.ndarray, np.ndarray]:
-        """decode() of rows concatenated into one bytes object."""
-        raw = np.frombuffer(blob, dtype=np.uint8).reshape(rows, 4 * self.ints + 2 * BINS)
-        figs = np.ascontiguousarray(raw[:, :4 * self.ints]).view("<i4").astype(np.int64)
-        hist = np.ascontiguousarray(raw[:, 4 * self.ints:]).view("<u2").astype(np.int32)
-        return figs, hist
-
     def encode(self, figs: np.ndarray, hist: np.ndarray) -> list[bytes]:
         if hist.size and hist.max() > np.iinfo(np.uint16).max:
             raise OverflowError("a grid's histogram bin passed 65,535 handling times")
@@ -101,6 +94,54 @@ class Layout:
         b = hist.astype("<u2").view(np.uint8).reshape(len(hist), -1)
         rows = np.concatenate([a, b], axis=1)
         return [r.tobytes() for r in rows]
+
+
+_CODE_BYTES = 15  # unit grid codes (GB/T 30428): 15 ASCII digits
+_COPY_HEADER = 19  # PGCOPY signature (11), flags (4), header extension length (4)
+
+
+def read_boundary(conn: Connection, lay: Layout, month: date
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Every grid's running totals at one boundary, in no particular order: (codes as
+    bytes ``S15``, figures int64, histogram uint16, work sums). Read as a binary COPY of
+    fixed-width rows parsed by numpy: a plain query sends the 22 MB of run rows as hex
+    text, which took most of a boundary's time at 60,000 grids (benchmarks/README.md,
+    health5); so would an ORDER BY (a sort) or a concatenation on the server."""
+    width = 4 * lay.ints + 2 * BINS
+    raw_conn: Any = conn.connection.dbapi_connection  # psycopg2's: copy_expert
+    buf = io.BytesIO()
+    with raw_conn.cursor() as cursor:
+        sql = cursor.mogrify("COPY (SELECT grid_code, v, work_sum FROM health_run "
+                             "WHERE month = %s) TO STDOUT WITH (FORMAT binary)",
+                             (month,)).decode()
+        cursor.copy_expert(sql, buf)
+    data = buf.getbuffer()[_COPY_HEADER:-2]  # without the header and the trailer (-1)
+    dtype = np.dtype([("fields", ">i2"), ("code_len", ">i4"), ("code", f"S{_CODE_BYTES}"),
+                      ("v_len", ">i4"), ("v", "u1", (width,)), ("sum_len", ">i4"),
+                      ("sum", ">f8")])
+    rows = len(data) // dtype.itemsize
+    recs = np.frombuffer(data, dtype=dtype, count=rows)
+    if len(data) != rows * dtype.itemsize or np.any(recs["code_len"] != _CODE_BYTES) or \
+            np.any(recs["v_len"] != width):
+        del recs
+        data.release()
+        return _boundary_rows(conn, lay, month)  # a code of other length or non-ASCII bytes
+    figs = np.ascontiguousarray(recs["v"][:, :4 * lay.ints]).view("<i4").astype(np.int64)
+    hist = np.ascontiguousarray(recs["v"][:, 4 * lay.ints:]).view("<u2")
+    return recs["code"].copy(), figs, hist, recs["sum"].astype(float)
+
+
+def _boundary_rows(conn: Connection, lay: Layout, month: date
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """read_boundary() row by row, for grid codes that are not 15 ASCII characters."""
+    stored = conn.execute(text("SELECT grid_code, v, work_sum FROM health_run WHERE month = :m"),
+                          {"m": month}).all()
+    if not stored:
+        return (np.zeros(0, dtype="S1"), np.zeros((0, lay.ints), np.int64),
+                np.zeros((0, BINS), np.int32), np.zeros(0))
+    figs, hist = lay.decode([bytes(r[1]) for r in stored])
+    return (np.array([r[0].encode() for r in stored]), figs, hist.astype(np.uint16),
+            np.array([r[2] for r in stored], dtype=float))
 
 
 def _month(d: date) -> date:
@@ -248,19 +289,18 @@ def _extend(conn: Connection, lay: Layout, new_last: date) -> Layout:
     the day rows since (a month that began since the runs were counted)."""
     old = lay.last_month
     bigger = Layout(lay.families, lay.first_month, new_last, lay.day_basis)
-    stored = conn.execute(text("SELECT grid_code, v, work_sum FROM health_run WHERE month = :m "
-                               "ORDER BY grid_code"), {"m": old}).all()
+    raw_codes, s_figs, s_hist, s_sums = read_boundary(conn, lay, old)
+    codes = [c.decode() for c in raw_codes.tolist()]
     rows = conn.execute(text(_ROWS.replace("grid_code = ANY(:g)", "day >= :m")),
                         {"m": old}).all()
-    grids = sorted({r[0] for r in stored} | {r[0] for r in rows})
+    grids = sorted(set(codes) | {r[0] for r in rows})
     at = {g: i for i, g in enumerate(grids)}
     figs = np.zeros((len(grids), lay.ints), dtype=np.int64)
     hist = np.zeros((len(grids), BINS), dtype=np.int64)
     sums = np.zeros(len(grids), dtype=float)
-    if stored:
-        idx = np.array([at[r[0]] for r in stored])
-        figs[idx], hist[idx] = lay.decode([bytes(r[1]) for r in stored])
-        sums[idx] = [r[2] for r in stored]
+    if codes:
+        idx = np.array([at[g] for g in codes])
+        figs[idx], hist[idx], sums[idx] = s_figs, s_hist, s_sums
     runs = _runs(bigger, grids, rows, old, (figs, hist, sums))
     later = (runs[0][:, 1:], runs[1][:, 1:], runs[2][:, 1:])  # boundary 0 is `old` itself
     _write(conn, bigger, grids, _add_months(old, 1), later)

@@ -94,6 +94,34 @@ def test_long_windows_equal_the_recount(city: Engine) -> None:
     assert year.columns["cases"].sum() > 2000 and year.columns["closed"].sum() > 1000
 
 
+def test_a_boundary_read_by_binary_copy_equals_the_rows(city: Engine) -> None:
+    """The binary COPY a long window reads its boundaries with gives the stored rows as a plain
+    query decodes them, grid by grid, at every boundary; and a grid code that is not 15 ASCII
+    characters takes the plain query."""
+    with city.connect() as conn:
+        lay = runs.layout(conn)
+        assert lay is not None
+        months = [m for (m,) in conn.execute(text(
+            "SELECT DISTINCT month FROM health_run ORDER BY 1"))]
+        assert len(months) >= 12
+        for month in months:
+            codes, figs, hist, sums = runs.read_boundary(conn, lay, month)
+            r_codes, r_figs, r_hist, r_sums = runs._boundary_rows(conn, lay, month)
+            assert len(codes) == len(r_codes) > 0
+            order, r_order = np.argsort(codes), np.argsort(r_codes)
+            assert codes[order].tolist() == r_codes[r_order].tolist()
+            assert np.array_equal(figs[order], r_figs[r_order])
+            assert np.array_equal(hist[order], r_hist[r_order])
+            assert np.allclose(sums[order], r_sums[r_order], rtol=0, atol=0)
+    with city.connect() as conn, conn.begin() as tx:  # rolled back: the runs stay as built
+        conn.execute(text("UPDATE health_run SET grid_code = left(grid_code, 14) "
+                          "WHERE month = :m AND grid_code = (SELECT min(grid_code) "
+                          "FROM health_run WHERE month = :m)"), {"m": months[-1]})
+        codes = runs.read_boundary(conn, lay, months[-1])[0]
+        assert min(len(c) for c in codes.tolist()) == 14
+        tx.rollback()
+
+
 def test_steps_and_a_rolled_back_write_keep_them_equal(city: Engine) -> None:
     end = SMALL.end
     with city.begin() as conn:  # old cases closed, others reopened: long-past days change

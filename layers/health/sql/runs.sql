@@ -22,11 +22,16 @@ WITH dirty AS MATERIALIZED (
           @> daterange(CAST(:last_day AS date) - 1, CAST(:last_day AS date), '[]')
       AND d.day >= CAST(:first_day AS date)
     UNION ALL
-    SELECT d.*, -1 FROM health_day d
-    WHERE d.day >= CAST(:first_day AS date) AND d.day < CAST(:last_day AS date)
-      AND d.closed_day < CAST(:last_day AS date)
-      AND EXISTS (SELECT 1 FROM dirty x
-                  WHERE x.grid_code = d.grid_code AND d.day BETWEEN x.d0 AND x.d1)
+    -- from the few dirty grids (their day rows by the key), not the window's days filtered
+    -- by them: the planner took the year's 2 M day rows for a hash join with one dirty mark
+    SELECT d.*, -1 FROM (SELECT DISTINCT grid_code FROM dirty) g CROSS JOIN LATERAL (
+        SELECT d.* FROM health_day d
+        WHERE d.grid_code = g.grid_code
+          AND d.day >= CAST(:first_day AS date) AND d.day < CAST(:last_day AS date)
+          AND d.closed_day < CAST(:last_day AS date)
+          AND EXISTS (SELECT 1 FROM dirty x
+                      WHERE x.grid_code = d.grid_code AND d.day BETWEEN x.d0 AND x.d1)
+        OFFSET 0) d
 ), s AS MATERIALIZED (
     SELECT d.grid_code, d.sign, d.category_key, d.cases, d.registered, d.closed,
            d.closed_on_time, d.reworked, d.repeat, d.work_min FROM d
