@@ -247,9 +247,8 @@ class DispatchModel:
             return float(np.mean([y in probe.rank(c, p) for c, p, y in zip(
                 cases[cut:], blended, names, strict=True)]))
         base = top3(None)
-        scored = [(top3(t), -t) for t in self.name_grid]
-        top, neg = max(scored)
-        return best, (-neg if top > base else None)
+        top, threshold = max((top3(t), t) for t in self.name_grid)  # ties: the stricter
+        return best, (threshold if top > base else None)
 
     def observe(self, case: DispatchCase) -> None:
         """Learn from a dispatched case right away (the case memory; no retraining)."""
