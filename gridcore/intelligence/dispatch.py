@@ -9,13 +9,18 @@ Two learners, blended:
 The blend weight is chosen at training time on the last fifth of the history (walking forward
 through it as the live system would), never on the cases it is later measured on.
 
+Cold start: with the city's department table (``directory``: code → name), a department whose
+name matches the class words completes the top 3 when the model's own third choice is weak (a
+new queue has no history to learn from; ``gridcore.intelligence.directory``). Whether it does,
+and from which similarity on, is chosen on the same last fifth; never when it did not help there.
+
 The dispatch rules (权责清单) stay the law: ``combine`` lets a rule that names a department for the
 class and area win, and the model proposes only where no rule applies.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
@@ -25,6 +30,7 @@ from numpy.typing import NDArray
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 
+from gridcore.intelligence.directory import DepartmentDirectory
 from gridcore.intelligence.errors import NotEnoughHistory, NotFitted
 from gridcore.intelligence.features import detect_language
 from gridcore.intelligence.memory import CaseMemory, Evidence, Place
@@ -60,8 +66,11 @@ class DepartmentScore:
     department: str
     probability: float
     evidence: Evidence | None = None
+    note: str | None = None  # why it is proposed when neither learner ranked it (cold start)
 
     def reason(self) -> str:
+        if self.note:
+            return self.note
         e = self.evidence
         if e is None:
             return f"text model: {self.probability:.0%}"
@@ -139,12 +148,22 @@ class DispatchModel:
 
     def __init__(self, *, C: float = 10.0, text_half_life: float | None = 365.0,
                  memory_half_life: float = 90.0, memory_weight: float | None = None,
-                 blend_grid: Sequence[float] = (0.2, 0.35, 0.5, 0.65, 0.8)) -> None:
+                 blend_grid: Sequence[float] = (0.2, 0.35, 0.5, 0.65, 0.8),
+                 directory: Mapping[str, str] | None = None,
+                 name_threshold: float | None = None, weak: float = 0.1,
+                 name_grid: Sequence[float] = (0.3, 0.4, 0.5, 0.6)) -> None:
         self.C = C
         self.text_half_life = text_half_life
         self.memory_half_life = memory_half_life
         self.memory_weight = memory_weight  # None: chosen on the last fifth of the history
         self.blend_grid = tuple(blend_grid)
+        self.directory = DepartmentDirectory(directory) if directory else None
+        # from which name similarity a department without a rank of its own takes the third
+        # place (when the model's third choice is below ``weak``); None: never. Chosen in ``fit``
+        # with the blend weight unless both are given.
+        self.name_threshold = name_threshold
+        self.weak = weak
+        self.name_grid = tuple(name_grid)
         self.memory = CaseMemory(memory_half_life)
         self._vec: TfidfVectorizer | None = None
         self._lr: LogisticRegression | None = None
@@ -186,7 +205,9 @@ class DispatchModel:
         if len({c.department for c in labelled}) < 2:
             raise NotEnoughHistory("dispatch needs cases sent to at least two departments")
         if self.memory_weight is None:
-            self.memory_weight = self._choose_weight(labelled, sendbacks)
+            self.memory_weight, chosen = self._choose_weight(labelled, sendbacks)
+            if self.name_threshold is None:
+                self.name_threshold = chosen
         self.memory = CaseMemory(self.memory_half_life)
         self._fit_text(labelled)
         for c in labelled:
@@ -197,11 +218,13 @@ class DispatchModel:
         self.trained_until = labelled[-1].at
         return self
 
-    def _choose_weight(self, cases: Sequence[DispatchCase],
-                       sendbacks: Sequence[SendBack]) -> float:
+    def _choose_weight(self, cases: Sequence[DispatchCase], sendbacks: Sequence[SendBack]
+                       ) -> tuple[float, float | None]:
+        """Blend weight (best accuracy) and name threshold (best top 3; None unless it beats
+        no completion) on the last fifth of the history, walked forward."""
         cut = int(len(cases) * 0.8)
         if cut < 50 or len(cases) - cut < 20:
-            return 0.5
+            return 0.5, None
         probe = DispatchModel(C=self.C, text_half_life=self.text_half_life,
                               memory_half_life=self.memory_half_life, memory_weight=0.5)
         probe.fit(cases[:cut], [s for s in sendbacks if s.at < cases[cut].at])
@@ -213,7 +236,19 @@ class DispatchModel:
                                  for (t, m), y in zip(parts, truth, strict=True)]))
             if acc > best_acc:
                 best, best_acc = a, acc
-        return best
+        if self.directory is None:
+            return best, None
+        probe.directory, probe.weak = self.directory, self.weak
+        blended = [(1 - best) * t + best * m for t, m in parts]
+        names = [str(c.department) for c in cases[cut:]]
+
+        def top3(threshold: float | None) -> float:
+            probe.name_threshold = threshold
+            return float(np.mean([y in probe.rank(c, p) for c, p, y in zip(
+                cases[cut:], blended, names, strict=True)]))
+        base = top3(None)
+        top, threshold = max((top3(t), t) for t in self.name_grid)  # ties: the stricter
+        return best, (threshold if top > base else None)
 
     def observe(self, case: DispatchCase) -> None:
         """Learn from a dispatched case right away (the case memory; no retraining)."""
@@ -252,6 +287,29 @@ class DispatchModel:
                 p[self.memory._index[name]] = 0.0
         return p / p.sum() if p.sum() > 0 else p
 
+    def _named(self, case: DispatchCase, ranked: Sequence[str], third: float,
+               exclude: Sequence[str] = ()) -> tuple[str, float] | None:
+        """The department named like the class that takes the third place, if any."""
+        # getattr: a model stored before the directory existed has none of these attributes
+        directory = getattr(self, "directory", None)
+        threshold = getattr(self, "name_threshold", None)
+        if directory is None or threshold is None or len(ranked) < 2 or third >= self.weak:
+            return None
+        hit = directory.match(case.path, exclude=[*ranked[:2], *exclude])
+        return hit if hit is not None and hit[1] >= threshold else None
+
+    def rank(self, case: DispatchCase, p: NDArray[np.float64], k: int = 3) -> list[str]:
+        """The top ``k`` departments of probabilities ``p`` (over ``self.classes``, as
+        ``proba`` or ``walk_forward`` give them), the third completed by name when weak."""
+        deps = self.memory.departments
+        order = [int(d) for d in np.argsort(-p)[:k]]
+        ranked = [deps[d] for d in order]
+        if k >= 3 and len(order) >= 3:
+            hit = self._named(case, ranked, float(p[order[2]]))
+            if hit is not None:
+                ranked[2] = hit[0]
+        return ranked
+
     def predict(self, case: DispatchCase, k: int = 3,
                 exclude: Sequence[str] = ()) -> DispatchPrediction:
         p = self.proba(case, exclude)
@@ -262,6 +320,14 @@ class DispatchModel:
             name = self.memory.departments[d]
             out.append(DepartmentScore(name, float(p[d]),
                                        self.memory.evidence(case.path, case.place, name)))
+        if k >= 3 and len(out) >= 3:
+            hit = self._named(case, [c.department for c in out], out[2].probability, exclude)
+            if hit is not None:
+                known = self.memory._index.get(hit[0])
+                out[2] = DepartmentScore(
+                    hit[0], float(p[known]) if known is not None else 0.0, None,
+                    f"its name matches the class words ({hit[1]:.0%}); the model's own third "
+                    f"choice was weak ({out[2].probability:.0%})")
         return DispatchPrediction(tuple(out))
 
     def walk_forward(self, cases: Sequence[DispatchCase], sendbacks: Sequence[SendBack] = (),

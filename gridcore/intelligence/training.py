@@ -190,10 +190,13 @@ def dispatch_case(row: Mapping[str, Any]) -> DispatchCase:
 
 
 def train_dispatch(history: pd.DataFrame, sendbacks: Sequence[SendBack] = (), *,
-                   test_fraction: float = 0.2) -> Trained:
+                   test_fraction: float = 0.2,
+                   departments: Mapping[str, str] | None = None) -> Trained:
     """The learned dispatch model, walked forward through the later part with its case memory
     fed day by day (as in service), next to a lookup of the most frequent department per class
-    and community (what rules learnt as a table give) and the plain TF-IDF + LR."""
+    and community (what rules learnt as a table give) and the plain TF-IDF + LR.
+    ``departments`` (code → name, the department table) lets a department without history
+    complete the top 3 by its name, where that helped on the training part."""
     h = history[history["department"].fillna("") != ""].sort_values("at", kind="stable")
     if len(h) < MIN_CASES or h["department"].nunique() < 2:
         raise NotEnoughHistory(f"dispatch needs ≥ {MIN_CASES} dispatched cases of ≥ 2 "
@@ -204,11 +207,12 @@ def train_dispatch(history: pd.DataFrame, sendbacks: Sequence[SendBack] = (), *,
     test = [cases[i] for i in split.test]
     truth = [str(c.department) for c in test]
     cut = test[0].at
-    model = DispatchModel().fit(train, [s for s in sendbacks if s.at < cut])
+    model = DispatchModel(directory=departments).fit(train, [s for s in sendbacks if s.at < cut])
     a = model.memory_weight if model.memory_weight is not None else 0.5
     live = [(1 - a) * t + a * m for t, m in model.walk_forward(test, [
         s for s in sendbacks if s.at >= cut])]
-    results = {OURS: _tops_scores(truth, np.array(live), model.classes)}
+    results = {OURS: _ranked_scores(truth, [model.rank(c, p) for c, p in zip(
+        test, live, strict=True)])}
     plain = PlainTfidfClassifier().fit(
         [Report(" | ".join((*c.path, c.text, c.place.community or ""))) for c in train],
         [str(c.department) for c in train])
@@ -224,12 +228,18 @@ def train_dispatch(history: pd.DataFrame, sendbacks: Sequence[SendBack] = (), *,
         p = [(1 - w) * t + w * mm for t, mm in m.walk_forward(test)]
         return _tops_scores(truth, np.array(p), m.classes)["accuracy"]
 
-    final = DispatchModel(memory_weight=a).fit(cases, sendbacks)
+    named = model.name_threshold
+    final = DispatchModel(memory_weight=a, directory=departments, name_threshold=named).fit(
+        cases, sendbacks)
     return Trained("dispatch", final, results, "accuracy",
                    split.description + " (memory fed day by day through the test part)", None,
-                   {"memory_weight": a, "sendbacks": len(sendbacks)},
+                   {"memory_weight": a, "sendbacks": len(sendbacks), "name_threshold": named},
                    cases[0].at, cases[-1].at, len(cases),
-                   [f"blend weight of the case memory {a} (chosen on the training part)"],
+                   [f"blend weight of the case memory {a} (chosen on the training part)",
+                    "top 3 completed by department name from similarity "
+                    f"{named} (chosen on the training part)" if named is not None else
+                    "top 3 not completed by department names (it did not help on the "
+                    "training part)"],
                    cut, held_out=score_other)
 
 
@@ -237,6 +247,13 @@ def _tops_scores(truth: Sequence[str], proba: NDArray[np.float64],
                  classes: Sequence[str]) -> dict[str, float]:
     s = scores(truth, proba, classes)
     return {"accuracy": s.accuracy, "top3": s.top3}
+
+
+def _ranked_scores(truth: Sequence[str], ranked: Sequence[Sequence[str]]
+                   ) -> dict[str, float]:
+    return {"accuracy": float(np.mean([r[:1] == [y] for r, y in zip(ranked, truth,
+                                                                     strict=True)])),
+            "top3": float(np.mean([y in r[:3] for r, y in zip(ranked, truth, strict=True)]))}
 
 
 def _lookup_scores(train: Sequence[DispatchCase], test: Sequence[DispatchCase],

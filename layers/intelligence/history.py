@@ -69,6 +69,14 @@ def class_terms(engine: Engine) -> dict[str, list[str]]:
     return {r.key: terms_from_names([r.name_zh, r.name_en]) for r in rows}
 
 
+def department_names(engine: Engine) -> dict[str, str]:
+    """The department table (code → name): dispatch's cold start for departments without
+    history (``gridcore.intelligence.directory``)."""
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT code, name FROM department")).all()
+    return {str(r.code): str(r.name) for r in rows}
+
+
 INVENTORY = """
 SELECT {area} AS area, 'P' || p.class_code AS category, count(*) AS parts,
        count(*) FILTER (WHERE p.state <> 'intact') AS damaged

@@ -16,6 +16,7 @@ from layers.intelligence import models
 from layers.intelligence.forecasts import store_forecast
 from layers.intelligence.history import (
     class_terms,
+    department_names,
     read_history,
     read_inventory,
     read_sendbacks,
@@ -39,7 +40,8 @@ def _train(kind: str, engine: Engine, since: datetime | None, until: datetime | 
         return train_classifier(history, class_terms(engine))
     if kind == "dispatch":
         from gridcore.intelligence.training import train_dispatch
-        return train_dispatch(history, read_sendbacks(engine, since, until))
+        return train_dispatch(history, read_sendbacks(engine, since, until),
+                              departments=department_names(engine))
     from gridcore.intelligence.forecasting import train_forecast
     return train_forecast(history, inventory=read_inventory(engine))
 

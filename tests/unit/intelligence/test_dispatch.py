@@ -114,3 +114,33 @@ def test_memory_decay_prefers_recent_cases() -> None:
     assert p[mem.departments.index("new")] > p[mem.departments.index("old")]
     ev = mem.evidence(("A",), EAST, "new")
     assert ev is not None and (ev.cases_there, ev.cases_total) == (10, 110)
+
+
+NAMES = {"light-east": "East lighting unit", "light-west": "West lighting unit",
+         "water": "Water and sewer works", "meters": "Parking meter repair queue"}
+METER = ("P04", "P0401", "Parking_Meter - damaged")
+
+
+def test_a_department_without_history_completes_the_top_3_by_its_name() -> None:
+    model = DispatchModel(memory_weight=0.5, directory=NAMES, name_threshold=0.3,
+                          weak=1.0).fit(history())
+    assert "meters" not in model.classes  # it never had a case
+    pred = model.predict(DispatchCase(METER, "meter broken", EAST, T0 + timedelta(days=70)))
+    third = pred.candidates[2]
+    assert third.department == "meters" and third.probability == 0.0
+    assert "its name matches the class words" in third.reason()
+    p = model.proba(DispatchCase(METER, "meter broken", EAST, T0 + timedelta(days=70)))
+    assert model.rank(DispatchCase(METER, "", EAST, T0), p)[2] == "meters"
+    # no threshold: never completed; a class its name does not match: not completed either
+    bare = DispatchModel(memory_weight=0.5, directory=NAMES, weak=1.0).fit(history())
+    assert "meters" not in [c.department for c in bare.predict(
+        DispatchCase(METER, "meter broken", EAST, T0 + timedelta(days=70))).candidates]
+    lamp = model.predict(DispatchCase(("P01", "P0120"), "路灯坏了", EAST, T0 + timedelta(days=70)))
+    assert "meters" not in [c.department for c in lamp.candidates]
+
+
+def test_the_name_completion_is_off_unless_it_helped_on_the_history() -> None:
+    # the history never needs a department outside its own: completing never helps there
+    model = DispatchModel(directory=NAMES).fit(history())
+    assert model.memory_weight in model.blend_grid
+    assert model.name_threshold is None
