@@ -47,6 +47,8 @@ def _import(ctx: typer.Context, kind: str, path: str, **options: object) -> None
         raise typer.Exit(1) from None
     audit_cli(made, f"import.{kind}", str(path), {"summary": report.summary()})
     typer.echo(report.summary())
+    if report.phases:
+        typer.echo(f"  {report.phase_line()}")
 
 
 @import_app.command("areas")

@@ -41,7 +41,7 @@ def column_types(conn: Connection, table: str) -> dict[str, str]:
 # Fixed-width types from numpy arrays: big-endian values (PostgreSQL's send format).
 # timestamptz: microseconds since 2000-01-01 UTC, from datetime64 values (NaT = NULL).
 _PG_EPOCH = np.datetime64("2000-01-01T00:00:00", "us")
-_FIXED = {"float8": ">f8", "int8": ">i8", "timestamptz": ">i8"}
+_FIXED = {"float8": ">f8", "int8": ">i8", "int4": ">i4", "int2": ">i2", "timestamptz": ">i8"}
 
 
 def _fixed_width(values: np.ndarray, typname: str) -> pa.Array:
@@ -58,8 +58,9 @@ def _fixed_width(values: np.ndarray, typname: str) -> pa.Array:
         raw = np.asarray(np.ma.getdata(values), dtype=np.int64)
         valid = ~masked
     n = len(raw)
+    width = np.dtype(_FIXED[typname]).itemsize
     data = np.ascontiguousarray(raw, dtype=_FIXED[typname]).tobytes()
-    offsets = np.arange(0, 8 * n + 1, 8, dtype=np.int32)
+    offsets = np.arange(0, width * n + 1, width, dtype=np.int32)
     bitmap = None if valid.all() else pa.array(valid).buffers()[1]
     return pa.Array.from_buffers(pa.binary(), n, [bitmap, pa.py_buffer(offsets),
                                                   pa.py_buffer(data)],
@@ -68,7 +69,7 @@ def _fixed_width(values: np.ndarray, typname: str) -> pa.Array:
 
 def as_bytes(values: Any, typname: str) -> pa.Array:
     """One column as the binary values COPY expects for its type (nulls kept). Text, jsonb
-    and geometry (EWKB) come as strings or bytes; float8, int8 and timestamptz as numpy
+    and geometry (EWKB) come as strings or bytes; float8, int2/4/8 and timestamptz as numpy
     arrays (NaN / NaT / masked entries are NULL)."""
     if typname in _FIXED and isinstance(values, np.ndarray):
         return _fixed_width(values, typname)

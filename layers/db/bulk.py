@@ -33,9 +33,10 @@ from __future__ import annotations
 import contextlib
 import logging
 import sys
+import threading
 import time
-from collections.abc import Iterator, Mapping
-from typing import Any
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, TypeVar, cast
 
 import numpy as np
 import pyarrow as pa
@@ -52,6 +53,7 @@ from layers.db.binary_copy import (
 from layers.db.copy import PROGRESS_MIN_ROWS
 
 log = logging.getLogger("gridcore.imports")
+T = TypeVar("T")
 BULK_MIN_ROWS = 100_000
 CHUNK_ROWS = 100_000
 REBUILD_MEMORY = "1GB"  # per key or index rebuilt after a bulk COPY (one at a time)
@@ -105,6 +107,30 @@ def copy_table(conn: Connection, table: str, columns: Mapping[str, Any], *,
         if progress is not None:
             progress.close()
     log.debug("COPY %s: %d rows in %.2f s", table, n_rows, time.perf_counter() - started)
+
+
+def in_background(work: Callable[[], T], name: str) -> Callable[[], T]:
+    """Run ``work`` in a daemon thread now; returns the function that waits for its result
+    (and raises what it raised). For numpy / pandas work that overlaps the server's (a
+    session waiting on PostgreSQL holds no GIL)."""
+    out: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            out["value"] = work()
+        except BaseException as exc:  # noqa: BLE001 - raised in the waiting thread
+            out["error"] = exc
+
+    worker = threading.Thread(target=run, name=name, daemon=True)
+    worker.start()
+
+    def wait() -> T:
+        worker.join()
+        if "error" in out:
+            raise out["error"]
+        return cast(T, out["value"])
+
+    return wait
 
 
 def wants_bulk(conn: Connection, table: str, new_rows: int) -> bool:

@@ -35,6 +35,11 @@ def test_bulk_load_rebuilds_the_same_indexes(db) -> None:  # noqa: ANN001
     report = load_parts(db, points(2000), district="110101", bulk=True)
     assert report.inserted == 2000
     assert index_defs(db) == before
+    # the phases a big import shows (the CLI prints them), in the order they ran
+    assert [p for p, _ in report.phases] == [
+        "checked", "grids located", "codes and columns", "COPY", "keys and indexes",
+        "cell counts", "committed"]
+    assert "took checked" in report.phase_line() and "(total" in report.phase_line()
     with db.connect() as conn:
         plan = "\n".join(r[0] for r in conn.execute(text(
             "EXPLAIN SELECT code FROM city_part WHERE geom && "

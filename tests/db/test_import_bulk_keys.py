@@ -11,6 +11,7 @@ import shapely
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import IntegrityError
 
+from gridcore.errors import ImportRejected
 from layers.db import migrate as migrations
 from layers.db.bulk import deferred_indexes
 from layers.exchange.imports import load_departments, load_parts
@@ -170,3 +171,25 @@ def test_bulk_rows_are_written_in_grid_then_code_order(db) -> None:  # noqa: ANN
     assert any(g is None for g, _ in stored)  # x > 0.004 lies in no grid: written last
     key = [(g is None, g or "", c) for g, c in stored]
     assert key == sorted(key)
+
+
+def test_unknown_departments_are_named_by_row_and_empty_ones_stored_as_null(db) -> None:  # noqa: ANN001
+    """The department columns are checked in Arrow before anything is written: every row
+    naming a department that does not exist is listed (1-based), nothing is stored; an empty
+    cell is no department (NULL), not ''."""
+    load_departments(db, pd.DataFrame({"code": ["roads"], "name": ["Roads"]}))
+    frame = parts(6, "roads")
+    frame["owner_dept"] = ["roads", " ", "parks", "roads", None, "zoo "]
+    with pytest.raises(ImportRejected) as info:
+        load_parts(db, frame, district="110101", bulk=True)
+    problems = {(p["row"], p["field"]): p["reason"] for p in info.value.problems}
+    assert problems == {(3, "owner_dept"): "department 'parks' does not exist",
+                        (6, "owner_dept"): "department 'zoo' does not exist"}
+    with db.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM city_part")).scalar_one() == 0
+    frame["owner_dept"] = ["roads", " ", "", "roads", None, "roads"]
+    assert load_parts(db, frame, district="110101", bulk=True).inserted == 6
+    with db.connect() as conn:
+        owners = conn.execute(text("SELECT owner_dept, count(*) FROM city_part GROUP BY 1 "
+                                   "ORDER BY 1")).all()
+    assert [tuple(r) for r in owners] == [("roads", 3), (None, 3)]

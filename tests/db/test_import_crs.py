@@ -208,6 +208,7 @@ def test_a_part_takes_its_own_grids_district_and_snaps_as_resolve_does(db, cli_e
     assert done.exit_code == 0, done.output
     assert "1 snapped to the nearest grid" in done.output
     assert "row 3: 20.0 m outside every grid" in done.output
+    assert "took read" in done.output and "grids located" in done.output  # its phases
     with db.connect() as conn:
         rows = conn.execute(text("SELECT code, grid_code, attributes FROM city_part "
                                  "ORDER BY code")).all()

@@ -10,6 +10,7 @@ located by a point on their surface.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -18,6 +19,7 @@ from numpy.typing import NDArray
 from sqlalchemy import Connection, text
 
 from gridcore.settings import ResolveSettings
+from layers.db.bulk import in_background
 from spatial.locator import OUTSIDE, GridLocator
 
 DEFAULT_SNAP_M = ResolveSettings().snap_m
@@ -49,19 +51,37 @@ class GridsOf:
 
 
 def _locator(conn: Connection, snap_m: float) -> GridLocator | None:
+    return locator_in_background(conn, snap_m, start=False)()
+
+
+def locator_in_background(conn: Connection, snap_m: float, start: bool = True
+                          ) -> Callable[[], GridLocator | None]:
+    """Read the current grids now (in ``conn``'s transaction) and build their locator in a
+    thread: returns the function that waits for it (and raises what the build raised).
+    Building the raster of 60 k street-shaped grids takes ~20 s, mostly numpy, GEOS and
+    pandas work that runs outside the GIL, so an import checks its rows meanwhile
+    (benchmarks/README.md, import5)."""
     rows = conn.execute(text("SELECT code, ST_AsBinary(geom) FROM unit_grid "
                              "WHERE gen_to IS NULL")).all()
-    if not rows:
-        return None
-    return GridLocator(shapely.from_wkb([bytes(r[1]) for r in rows]), [r[0] for r in rows],
-                       snap_m=snap_m)
+
+    def build() -> GridLocator | None:
+        return GridLocator(shapely.from_wkb([bytes(r[1]) for r in rows]),
+                           [r[0] for r in rows], snap_m=snap_m) if rows else None
+
+    if not start:
+        built = build()
+        return lambda: built
+    return in_background(build, "grid-locator")
 
 
 def grids_of_points(conn: Connection, x: NDArray[np.float64], y: NDArray[np.float64],
-                    snap_m: float = DEFAULT_SNAP_M) -> GridsOf:
-    """The grid of every point (the bulk importer's form: no Python object per point)."""
+                    snap_m: float = DEFAULT_SNAP_M, locator: GridLocator | None = None
+                    ) -> GridsOf:
+    """The grid of every point (the bulk importer's form: no Python object per point);
+    ``locator``: one already built from the current grids in ``conn``'s transaction."""
     n = len(x)
-    locator = _locator(conn, snap_m) if n else None
+    if locator is None and n:
+        locator = _locator(conn, snap_m)
     if locator is None:
         return GridsOf(np.empty(0, dtype=object), np.full(n, -1, dtype=np.int64),
                        np.zeros(n, dtype=bool), np.zeros(n))

@@ -28,10 +28,21 @@ from sqlalchemy import Engine, text
 
 from gridcore.codes import PART_CLASS, part_code_rules
 from gridcore.taxonomy import Taxonomy
-from layers.db.bulk import copy_table, deferred_indexes, log, point_ewkb, wants_bulk
+from layers.db.bulk import (
+    copy_table,
+    deferred_indexes,
+    in_background,
+    log,
+    point_ewkb,
+    wants_bulk,
+)
 from layers.exchange.imports import part_cell_counts
 from layers.exchange.imports.common import attributes_json, flag_duplicates, require_columns
-from layers.exchange.imports.locate import DEFAULT_SNAP_M, grids_of_points
+from layers.exchange.imports.locate import (
+    DEFAULT_SNAP_M,
+    grids_of_points,
+    locator_in_background,
+)
 from layers.exchange.imports.part_codes import district_prefixes, grid_then_code_order, next_codes
 from layers.exchange.imports.part_codes import report_rows as _report_rows
 from layers.exchange.imports.reading import crs_note, to_storage_crs
@@ -47,10 +58,10 @@ DERIVED = ("grid_code", "h3", "recorded_on", "changed_on")
 ALWAYS = ("code", "class_code", "grid_code", "h3", "geom")
 
 
-def _strings(df: pd.DataFrame, column: str | None, default: str = "") -> pd.Series:
-    """A column as stripped Python strings (object dtype: no per-item Arrow boxing later)."""
+def _text(df: pd.DataFrame, column: str | None, default: str = "") -> pa.Array:
+    """A column as stripped strings in Arrow (a missing column: ``default`` everywhere)."""
     if column is None or column not in df.columns:
-        return pd.Series(np.full(len(df), default, dtype=object), dtype=object)
+        return pa.repeat(pa.scalar(default, pa.string()), len(df))
     series = df[column]
     # an Arrow-backed column (pandas' str dtype) goes over as it is, without a Python object
     # per value; an object column is converted once
@@ -61,9 +72,23 @@ def _strings(df: pd.DataFrame, column: str | None, default: str = "") -> pd.Seri
         values = values.combine_chunks()
     if not pa.types.is_string(values.type) and not pa.types.is_large_string(values.type):
         values = values.cast(pa.string())
-    cleaned = pc.utf8_trim_whitespace(pc.fill_null(values, ""))
+    return pc.utf8_trim_whitespace(pc.fill_null(values, ""))
+
+
+def _strings(df: pd.DataFrame, column: str | None, default: str = "") -> pd.Series:
+    """A column as stripped Python strings (object dtype: no per-item Arrow boxing later)."""
+    if column is None or column not in df.columns:
+        return pd.Series(np.full(len(df), default, dtype=object), dtype=object)
+    return _as_series(_text(df, column, default))
+
+
+def _as_series(values: pa.Array) -> pd.Series:
     # to_numpy makes the Python strings in C++ (to_pylist: ~6× slower per million)
-    return pd.Series(cleaned.to_numpy(zero_copy_only=False), dtype=object)
+    return pd.Series(values.to_numpy(zero_copy_only=False), dtype=object)
+
+
+def _none_if_empty(values: pa.Array) -> pa.Array:
+    return pc.if_else(pc.equal(values, ""), pa.scalar(None, pa.string()), values)
 
 
 def _points(gdf: gpd.GeoDataFrame, problems: Problems) -> tuple[np.ndarray, np.ndarray]:
@@ -98,42 +123,58 @@ def load_parts(engine: Engine, gdf: gpd.GeoDataFrame, *, code_field: str | None 
     report = ImportReport("parts", crs=crs_note(gdf))
     problems = Problems(what)
     n = len(gdf)
-    taxonomy = taxonomy or Taxonomy.default()
-    classes = _strings(gdf, class_field)
-    unknown = ~classes.isin({c.code for c in taxonomy.parts()}).to_numpy()
-    _report_rows(problems, unknown, class_field, lambda i: (
-        f"unknown city-part class {classes[i]!r} (not in the taxonomy, "
-        "gridcore/data/part_classes.csv)"))
-    cf = code_field or "code"
-    codes = _strings(gdf, code_field)
-    given = (codes != "").to_numpy()
-    for broken, reason in part_code_rules(codes, classes, ~unknown):
-        _report_rows(problems, broken, cf, reason)
-    if given.any():
-        flag_duplicates(codes.to_numpy(dtype=object), cf, problems)
-    states = _strings(gdf, state_field, "intact").replace("", "intact")
-    _report_rows(problems, ~states.isin(PART_STATES).to_numpy(), state_field or "state",
-                 lambda i: f"state {states[i]!r} must be one of {', '.join(PART_STATES)}")
-    sources = (pd.Series(np.full(n, source, dtype=object)) if source
-               else _strings(gdf, "source", ""))
-    source_ids = _strings(gdf, source_id_field)
-    keyed = (source_ids != "").to_numpy()
-    keys = np.full(n, "", dtype=object)
-    if keyed.any():
-        keys[keyed] = (sources[keyed] + "\x1f" + source_ids[keyed]).to_numpy(dtype=object)
-        flag_duplicates(keys, source_id_field or "source_id", problems)
-    x, y = _points(gdf, problems)
     with engine.begin() as conn:
-        depts = {f: _strings(gdf, f) for f in DEPT_FIELDS if f in gdf.columns}
+        # a COPY or a key rebuild of ten million parts takes longer than the server's default
+        # statement limit on a busy host (main's import of 10 M was cancelled in its COPY)
+        conn.execute(text("SET LOCAL statement_timeout = 0"))
+        # the grid locator (a fixed ~20 s at 60 k grids) is built from the grids this
+        # transaction sees, in a thread, while the rows are checked
+        locator = locator_in_background(conn, snap_m) if n else None
+        taxonomy = taxonomy or Taxonomy.default()
+        # text columns go to the COPY as Arrow arrays (no Python string per value and back);
+        # the checks and messages use Python strings only where they need them
+        class_text = _text(gdf, class_field)
+        classes = _as_series(class_text)
+        unknown = ~classes.isin({c.code for c in taxonomy.parts()}).to_numpy()
+        _report_rows(problems, unknown, class_field, lambda i: (
+            f"unknown city-part class {classes[i]!r} (not in the taxonomy, "
+            "gridcore/data/part_classes.csv)"))
+        cf = code_field or "code"
+        codes = _strings(gdf, code_field)
+        given = (codes != "").to_numpy()
+        for broken, reason in part_code_rules(codes, classes, ~unknown):
+            _report_rows(problems, broken, cf, reason)
+        if given.any():
+            flag_duplicates(codes.to_numpy(dtype=object), cf, problems)
+        states = _strings(gdf, state_field, "intact").replace("", "intact")
+        _report_rows(problems, ~states.isin(PART_STATES).to_numpy(), state_field or "state",
+                     lambda i: f"state {states[i]!r} must be one of {', '.join(PART_STATES)}")
+        sources = (pd.Series(np.full(n, source, dtype=object)) if source
+                   else _strings(gdf, "source", ""))
+        source_ids = _strings(gdf, source_id_field)
+        keyed = (source_ids != "").to_numpy()
+        keys = np.full(n, "", dtype=object)
+        if keyed.any():
+            keys[keyed] = (sources[keyed] + "\x1f" + source_ids[keyed]).to_numpy(dtype=object)
+            flag_duplicates(keys, source_id_field or "source_id", problems)
+        x, y = _points(gdf, problems)
+        step = report.timed("checked", started)
+        depts = {f: _text(gdf, f) for f in DEPT_FIELDS if f in gdf.columns}
         if depts:
-            stored = {r[0] for r in conn.execute(text("SELECT code FROM department"))}
+            stored = pa.array([r[0] for r in conn.execute(text("SELECT code FROM department"))],
+                              pa.string())
             for f, values in depts.items():
-                _report_rows(problems, ((values != "") & ~values.isin(stored)).to_numpy(), f,
+                unknown_dept = pc.and_(pc.not_equal(values, ""),
+                                       pc.invert(pc.is_in(values, value_set=stored)))
+                _report_rows(problems, unknown_dept.to_numpy(zero_copy_only=False), f,
                              partial(_no_department, values))
         problems.raise_if_any()
-        located = grids_of_points(conn, x, y, snap_m)
+        step = report.timed("departments checked", step) if depts else step
+        located = grids_of_points(conn, x, y, snap_m,
+                                  locator=locator() if locator is not None else None)
         grid_names, grid_idx = located.codes, located.index
         report.snapped = located.snap_notes(snap_m)
+        step = report.timed("grids located", step)
         existing = np.full(n, None, dtype=object)
         if keyed.any():
             stored_keys = {key: code for key, code in conn.execute(text(
@@ -177,16 +218,18 @@ def load_parts(engine: Engine, gdf: gpd.GeoDataFrame, *, code_field: str | None 
                                       source_id_field, photo_field, "source", *DEPT_FIELDS,
                                       *DERIVED], attributes_field)
         columns = {
-            "code": codes, "class_code": classes.to_numpy(dtype=object),
+            "code": codes, "class_code": class_text,
             "grid_code": pa.array(grid_names, pa.string()).take(
                 pa.array(grid_idx, mask=grid_idx < 0)),
-            "state": states.to_numpy(dtype=object), "source": sources.to_numpy(dtype=object),
+            "state": states.to_numpy(dtype=object),
+            "source": (pa.repeat(pa.scalar(source, pa.string()), n) if source
+                       else sources.to_numpy(dtype=object)),
             "attributes": np.asarray(attrs, dtype=object)}
         # Optional columns the file lacks would be all NULL or all default: not even built.
         present = {f for f in (name_field, photo_field, *DEPT_FIELDS) if f in gdf.columns}
         if name_field in present:
-            columns["name"] = _strings(gdf, name_field).to_numpy(dtype=object)
-        columns |= {f: _optional(gdf, f) for f in DEPT_FIELDS if f in present}
+            columns["name"] = _text(gdf, name_field)
+        columns |= {f: _none_if_empty(depts[f]) for f in DEPT_FIELDS if f in present}
         if photo_field in present:
             columns["photo_url"] = _optional(gdf, photo_field)
         if keyed.any():
@@ -203,59 +246,71 @@ def load_parts(engine: Engine, gdf: gpd.GeoDataFrame, *, code_field: str | None 
         # computed chunk by chunk while the COPY runs (see copy_table)
         derived = {"h3": lambda rows: h3_cells(x[rows], y[rows], h3_resolution),
                    "geom": lambda rows: point_ewkb(x[rows], y[rows])}
+        step = report.timed("codes and columns", step)
         log.debug("parts: %d rows checked and prepared in %.2f s", n,
                   time.perf_counter() - started)
-        cells = (partial(_cell_counts, x, y, columns, h3_resolution) if bulk else None)
-        _write(conn, columns, derived, is_update, bulk, order, cells)
+        cells = (partial(_cell_counts, x, y, classes.to_numpy(dtype=object),
+                         states.to_numpy(dtype=object), h3_resolution) if bulk else None)
+        step = _write(conn, columns, derived, is_update, bulk, order, cells, report, step)
+    report.timed("committed", step)
     return report
 
 
-def _no_department(values: pd.Series, i: int) -> str:
-    return f"department {values[i]!r} does not exist"
+def _no_department(values: pa.Array, i: int) -> str:
+    return f"department {values[i].as_py()!r} does not exist"
 
 
-def _optional(gdf: gpd.GeoDataFrame, column: str | None) -> np.ndarray:
+def _optional(gdf: gpd.GeoDataFrame, column: str | None) -> pa.Array:
     """An optional text column: stripped strings, None where empty or absent."""
     if column is None or column not in gdf.columns:
-        return np.full(len(gdf), None, dtype=object)
-    return _strings(gdf, column).replace("", None).to_numpy(dtype=object)
+        return pa.nulls(len(gdf), pa.string())
+    return _none_if_empty(_text(gdf, column))
 
 
 def _all_equal(values: object, default: str | None) -> bool:
+    if isinstance(values, pa.Array):
+        if default is None:
+            return values.null_count == len(values)
+        return len(values) == 0 or (values.null_count == 0 and bool(
+            pc.all(pc.equal(values, default)).as_py()))
     arr = values if isinstance(values, np.ndarray) else np.asarray(values, dtype=object)
     return bool(len(arr) == 0 or (arr == default).all() if default is not None
                 else pd.isna(arr).all())
 
 
-def _cell_counts(x: np.ndarray, y: np.ndarray, columns: dict, resolution: int,
-                 rows: np.ndarray) -> pd.DataFrame:
+def _cell_counts(x: np.ndarray, y: np.ndarray, classes: np.ndarray, states: np.ndarray,
+                 resolution: int, rows: np.ndarray) -> pd.DataFrame:
     """The part tiles' cell counts of the new parts ``rows`` (see part_cell_counts)."""
-    states = columns.get("state")
     return part_cell_counts.cell_counts(
-        h3lattice.cells_uint64(x[rows], y[rows], resolution),
-        np.asarray(columns["class_code"], dtype=object)[rows],
-        np.asarray(states, dtype=object)[rows] if states is not None
-        else np.full(len(rows), "intact", dtype=object))
+        h3lattice.cells_uint64(x[rows], y[rows], resolution), classes[rows], states[rows])
 
 
 def _write(conn, columns: dict, derived: dict, is_update: np.ndarray, bulk: bool,  # noqa: ANN001
-           order: np.ndarray | None, cells: Callable[[np.ndarray], pd.DataFrame] | None = None
-           ) -> None:
+           order: np.ndarray | None, cells: Callable[[np.ndarray], pd.DataFrame] | None,
+           report: ImportReport, step: float) -> float:
+    """Insert the new rows, update the stored ones; the phases go into ``report``. Returns
+    the end of the last phase."""
     if not is_update.all():
         new = order if order is not None else (None if not is_update.any()
                                                else np.flatnonzero(~is_update))
+        counted = None
         with deferred_indexes(conn, "city_part", bulk):
             if cells is not None:  # the bulk lane counts its new parts' cells itself
                 part_cell_counts.trigger(conn, on=False)
             copy_table(conn, "city_part", columns, rows=new, derived=derived,
                        label="city parts")
+            step = report.timed("COPY", step)
             if cells is not None:
                 part_cell_counts.trigger(conn, on=True)
-                started = time.perf_counter()
-                part_cell_counts.append_counts(conn, cells(
-                    new if new is not None else np.arange(len(is_update))))
-                log.debug("parts: cell counts of the new parts in %.2f s",
-                          time.perf_counter() - started)
+                # counted by Python while the server rebuilds the keys and indexes
+                counted = in_background(partial(
+                    cells, new if new is not None else np.arange(len(is_update))),
+                    "part-cell-counts")
+        if bulk:
+            step = report.timed("keys and indexes", step)
+        if counted is not None:
+            part_cell_counts.append_counts(conn, counted())
+            step = report.timed("cell counts", step)
     if is_update.any():
         conn.execute(text("CREATE TEMP TABLE stage_part (LIKE city_part INCLUDING DEFAULTS) "
                           "ON COMMIT DROP"))
@@ -263,3 +318,5 @@ def _write(conn, columns: dict, derived: dict, is_update: np.ndarray, bulk: bool
         sets = ", ".join(f"{c} = s.{c}" for c in [*columns, *derived] if c != "code")
         conn.execute(text(f"UPDATE city_part p SET {sets}, changed_on = current_date "
                           "FROM stage_part s WHERE p.code = s.code"))
+        step = report.timed("updated", step)
+    return step

@@ -8,6 +8,7 @@ import lists every bad row at once, not only the first.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,6 +34,23 @@ class ImportReport:
     no_new_generation: bool = False  # grids: nothing changed, so no new generation was opened
     unchanged: int = 0  # cases: re-imported rows identical to the stored ones
     notes: list[str] = field(default_factory=list)  # what the import assumed, in words
+    # where the time went, in order: (phase, seconds) — a big import shows its phases
+    phases: list[tuple[str, float]] = field(default_factory=list)
+
+    def timed(self, phase: str, since: float) -> float:
+        """Record ``phase`` as lasting from ``since`` (``time.perf_counter()``) until now;
+        returns now, the start of the next phase."""
+        now = time.perf_counter()
+        self.phases.append((phase, now - since))
+        return now
+
+    def phase_line(self) -> str:
+        """The phases in one line ("" when none were recorded)."""
+        if not self.phases:
+            return ""
+        total = sum(s for _, s in self.phases)
+        return "took " + ", ".join(f"{p} {s:.1f} s" for p, s in self.phases) + (
+            f" (total {total:.1f} s)")
 
     def summary(self) -> str:
         parts = [f"{self.layer}: {self.inserted} inserted", f"{self.updated} updated"]
@@ -64,7 +82,7 @@ class ImportReport:
                 "repaired": self.repaired, "closed": self.closed, "kept": self.kept,
                 "generation": self.generation, "no_new_generation": self.no_new_generation,
                 "unchanged": self.unchanged, "repairs": self.repairs, "crs": self.crs,
-                "notes": self.notes,
+                "notes": self.notes, "phases_s": dict(self.phases),
                 "snapped": self.snapped[:MAX_LISTED], "snapped_count": len(self.snapped)}
 
 
