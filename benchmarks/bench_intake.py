@@ -358,6 +358,9 @@ def main() -> None:
                     help="settled cases stored before the runs and kept (a large history)")
     ap.add_argument("--small", action="store_true",
                     help="5 s runs, one round, 5,000 parts (development)")
+    ap.add_argument("--no-vacuum", action="store_true",
+                    help="no VACUUM of the case tables between runs (a 10 M megacity: "
+                         "autovacuum's, minutes each)")
     ap.add_argument("--keep", action="store_true",
                     help="keep the benchmark's database (its name is printed) for --db")
     ap.add_argument("--db", default=None,
@@ -406,7 +409,7 @@ def main() -> None:
             for rnd in range(rounds):
                 for label, target in targets[::1 if rnd % 2 == 0 else -1]:
                     empty_cases(engine, keep)
-                    if keep and not args.db:
+                    if keep and not args.no_vacuum:
                         settle(engine, analyze=False)  # the deleted cases' dead rows
                     runs.setdefault((conc, label), []).append(wrk(target, seconds, conc, box))
                     if label == OURS:
