@@ -33,13 +33,23 @@ COMPACT_CELLS_S = 300.0
 # New Year) makes the one after on its own, under the partitions' advisory lock. Cheap when
 # nothing is missing (a catalog look-up per year), so a few times a day is plenty.
 PARTITIONS_AHEAD_S = 6 * 3600.0
+# A woken loop (the webhooks', woken by every committed batch of events) runs at most this
+# often: under intake a wake came with every group of reports, and each run was three
+# transactions (claim, look again, deliveries due) in every server process; the events that
+# arrive meanwhile go in the next run, at most this much later.
+WAKE_GAP_S = 0.25
 
 
 async def _every(seconds: float, work: Any, wake: asyncio.Event | None = None) -> None:
-    """Run ``work`` (blocking: in a thread) every ``seconds``, or sooner when ``wake`` is set.
-    A failure is logged and retried next round: a database restart must not end the loop."""
+    """Run ``work`` (blocking: in a thread) every ``seconds``, or sooner when ``wake`` is set
+    (at most every WAKE_GAP_S). A failure is logged and retried next round: a database restart
+    must not end the loop."""
+    first = True
     while True:
         if wake is not None:
+            if not first:
+                await asyncio.sleep(WAKE_GAP_S)
+            first = False
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(wake.wait(), seconds)
             wake.clear()
@@ -57,7 +67,9 @@ def start(app: FastAPI) -> None:
     notify = settings.notifications
     hub = state.event_hub = EventHub(asyncio.get_running_loop())
     state.event_listener = EventListener(state.engine, hub.publish_threadsafe,
-                                         catch_up=notify.events_replay_max).start()
+                                         catch_up=notify.events_replay_max,
+                                         wanted=hub.wanted,
+                                         noticed=hub.noticed_threadsafe).start()
     tasks = []
     if notify.supervision_interval_s > 0:
         policy = notify.auto_supervision

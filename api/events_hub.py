@@ -68,6 +68,18 @@ class EventHub:
                     stream.put(event)
         self.woken.set()
 
+    def wanted(self) -> bool:
+        """Whether the events themselves are read here (an open stream): from any thread."""
+        return bool(self.streams)
+
+    def noticed_threadsafe(self, last_id: int) -> None:
+        """From the listener thread: events up to ``last_id`` committed, nobody reads them."""
+        self.loop.call_soon_threadsafe(self.noticed, last_id)
+
+    def noticed(self, last_id: int) -> None:
+        self.last_id = max(self.last_id, last_id)
+        self.woken.set()
+
     def open(self, listener: Listener) -> Stream:
         stream = Stream(listener)
         self.streams.add(stream)

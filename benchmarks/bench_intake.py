@@ -61,12 +61,12 @@ import geopandas as gpd
 import httpx
 import numpy as np
 import shapely
-from sqlalchemy import text
+from sqlalchemy import make_url, text
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from scratch import create_database, drop_database  # noqa: E402  (benchmarks/, beside this script)
+from scratch import admin_url, create_database, drop_database  # noqa: E402  (benchmarks/, beside this script)
 
 from gridcore.taxonomy import Taxonomy  # noqa: E402
 from layers.db.engine import make_engine  # noqa: E402
@@ -181,17 +181,48 @@ def wrk(url: str, seconds: float, concurrency: int, box: tuple[float, ...]) -> d
     return figures
 
 
+def existing_database(name: str) -> str:
+    return make_url(admin_url()).set(database=name).render_as_string(hide_password=False)
+
+
+def survey_city(engine, box_km: float) -> tuple[dict[str, int], int, Box]:  # noqa: ANN001
+    """An existing city (``--db``): its sizes, its last case id (the cases kept), and a
+    ``box_km`` box around the middle of its current grids, where the reports fall."""
+    with engine.connect() as conn:
+        x0, y0, x1, y1 = conn.execute(text(
+            "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM "
+            "(SELECT ST_Extent(geom) AS e FROM unit_grid WHERE gen_to IS NULL) s")).one()
+        city = {k: int(conn.execute(text(q)).scalar_one()) for k, q in {
+            "grids": "SELECT count(*) FROM unit_grid WHERE gen_to IS NULL",
+            "parts": "SELECT count(*) FROM city_part",
+            "rules": "SELECT count(*) FROM dispatch_rule",
+            "history": "SELECT count(*) FROM case_key"}.items()}
+        keep = int(conn.execute(text("SELECT coalesce(max(id), 0) FROM case_key")).scalar_one())
+    lon0, lat0 = (x0 + x1) / 2, (y0 + y1) / 2
+    dlat = box_km / 111.32 / 2
+    dlon = box_km / (111.32 * math.cos(math.radians(lat0))) / 2
+    return city, keep, (lon0 - dlon, lat0 - dlat, lon0 + dlon, lat0 + dlat)
+
+
 def empty_cases(engine, keep: int = 0) -> None:  # noqa: ANN001
-    """Remove the cases of the last run; the ``keep`` first (the stored history) stay."""
+    """Remove the cases of the last run; the ``keep`` first (the stored history) stay, and
+    what the case table's triggers keep beside the cases (the key registry, city health's day
+    aggregates, the case cells) follows their removal. Their audit rows stay: the audit log is
+    a hash chain, append-only."""
     with engine.begin() as conn:
         if not keep:
             conn.execute(text("TRUNCATE case_record, case_history, case_photo CASCADE"))
             return
+        conn.execute(text("SET LOCAL statement_timeout = 0"))
+        # a group a server was still writing as the load stopped lands before or after the
+        # clean-up, not between its statements
+        conn.execute(text("LOCK TABLE case_key IN EXCLUSIVE MODE"))
         # the history is append-only (a trigger): this is a benchmark's clean-up, not a user's
         conn.execute(text("SET LOCAL session_replication_role = replica"))
-        for table in ("case_photo", "case_history"):
+        for table in ("case_photo", "case_history", "case_event"):
             conn.execute(text(f"DELETE FROM {table} WHERE case_id > :k"), {"k": keep})
-        conn.execute(text("DELETE FROM case_event WHERE case_id > :k"), {"k": keep})
+        # the cases themselves with their triggers on: the registry, health days and cells
+        conn.execute(text("SET LOCAL session_replication_role = origin"))
         conn.execute(text("DELETE FROM case_record WHERE id > :k"), {"k": keep})
 
 
@@ -234,18 +265,25 @@ def store_history(engine, box: tuple[float, ...], n: int) -> int:  # noqa: ANN00
     return last
 
 
-def settle(engine) -> None:  # noqa: ANN001
-    """VACUUM ANALYZE the case tables: the freshly stored history (all its pages new, no
+def settle(engine, analyze: bool = True) -> None:  # noqa: ANN001
+    """VACUUM (ANALYZE) the case tables: the freshly stored history (all its pages new, no
     visibility map, no statistics) or the last run's deleted cases (dead index entries the
     duplicate search and the open-case indexes would step over). Without it autovacuum wakes
     up on them in the middle of a measured round (session 3's unexplained collapse at 8
-    connections beside a stored history)."""
+    connections beside a stored history).
+
+    The statistics are taken with open cases present (``analyze`` after the warm-up, not after
+    a clean-up): a city always has some. Statistics that say no case is open (a settled
+    history, the warm-up's cases deleted) made PostgreSQL plan the duplicate search as a walk
+    over every open case of the partition instead of the open cases' spatial index: 10 ms
+    instead of 0.4 ms per search once a round had filed a few thousand
+    (benchmarks/README.md, "Session 5 (branch intake5)")."""
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.execute(text("SET statement_timeout = 0"))
         for table in ("case_record", "case_key", "case_history", "case_event", "case_cell",
                       "health_dirty", "case_eval_dirty", "audit_log"):
             if conn.execute(text("SELECT to_regclass(:t)"), {"t": table}).scalar():
-                conn.execute(text(f"VACUUM ANALYZE {table}"))
+                conn.execute(text(f"VACUUM {'ANALYZE ' if analyze else ''}{table}"))
 
 
 def work_done(engine, keep: int = 0) -> dict[str, float]:  # noqa: ANN001
@@ -320,6 +358,15 @@ def main() -> None:
                     help="settled cases stored before the runs and kept (a large history)")
     ap.add_argument("--small", action="store_true",
                     help="5 s runs, one round, 5,000 parts (development)")
+    ap.add_argument("--no-vacuum", action="store_true",
+                    help="no VACUUM of the case tables between runs (a 10 M megacity: "
+                         "autovacuum's, minutes each)")
+    ap.add_argument("--keep", action="store_true",
+                    help="keep the benchmark's database (its name is printed) for --db")
+    ap.add_argument("--db", default=None,
+                    help="an existing database (a kept one, or a megacity): no seeding; the "
+                         "reports fall in a --box-km box in the middle of its grids; the cases "
+                         "stored before are kept and every case the runs add is removed after")
     args = ap.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is missing: scripts/install.sh --test installs it "
@@ -327,15 +374,18 @@ def main() -> None:
     seconds = 5.0 if args.small else args.seconds
     rounds = max(1, args.rounds or (1 if args.small else 3))
     box = district_box(args.box_km)
-    name = f"gridcore_bench_{uuid.uuid4().hex[:8]}"
-    url = create_database(name)
+    name = args.db or f"gridcore_bench_{uuid.uuid4().hex[:8]}"
+    url = existing_database(name) if args.db else create_database(name)
     engine = make_engine(url=url)
     procs: list[subprocess.Popen] = []
     try:
-        migrate(engine)
-        city = seed(engine, box, 5_000 if args.small else args.parts)
-        keep = store_history(engine, box, args.history) if args.history else 0
-        city["history"] = args.history
+        if args.db:
+            city, keep, box = survey_city(engine, args.box_km)
+        else:
+            migrate(engine)
+            city = seed(engine, box, 5_000 if args.small else args.parts)
+            keep = store_history(engine, box, args.history) if args.history else 0
+            city["history"] = args.history
         env = {"GRIDCORE_DATABASE_URL": url, "GRIDCORE_ENV": "development",
                "GRIDCORE_MEDIA_DIR": f"/tmp/{name}-media"}
         uv = [sys.executable, "-m", "api.serving", "--host", "127.0.0.1",
@@ -351,14 +401,16 @@ def main() -> None:
         levels = [int(c) for c in args.concurrency.split(",")]
         for _, target in targets:
             wrk(target, 3, levels[0], box)  # warm-up: pools, plans, grid snapshots, caches
+        if not args.db:  # a megacity's statistics are its own (with its open cases)
+            settle(engine)  # statistics with the warm-up's open cases (see settle)
         runs: dict[tuple[int, str], list[dict]] = {}
         work: dict[int, dict[str, float]] = {}
         for conc in levels:
             for rnd in range(rounds):
                 for label, target in targets[::1 if rnd % 2 == 0 else -1]:
                     empty_cases(engine, keep)
-                    if keep:
-                        settle(engine)  # the deleted cases' dead rows, before measuring
+                    if keep and not args.no_vacuum:
+                        settle(engine, analyze=False)  # the deleted cases' dead rows
                     runs.setdefault((conc, label), []).append(wrk(target, seconds, conc, box))
                     if label == OURS:
                         work[conc] = work_done(engine, keep)
@@ -367,8 +419,13 @@ def main() -> None:
         for proc in procs:
             proc.terminate()
             proc.wait(10)
+        if args.db or keep:
+            empty_cases(engine, keep)  # a kept or shared database: as it was before the runs
         engine.dispose()
-        drop_database(name)
+        if args.keep or args.db:
+            print(f"database kept: {name} (bench_intake.py --db {name})")
+        else:
+            drop_database(name)
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ from sqlalchemy.exc import DBAPIError
 from gridcore.events import EventKind
 from layers.db.prepared import Prepared
 from layers.schema.cases import case_record
+from layers.schema.notifications import CHANNEL
 
 # One report's record: name → PostgreSQL type (the statement's jsonb_to_recordset columns)
 FIELDS = {
@@ -67,7 +68,9 @@ IMPORT_ONLY = ("source_system", "source_id", "origin")
 
 _SQL = """
 WITH r AS MATERIALIZED (
-    SELECT * FROM jsonb_to_recordset(CAST(:reports AS jsonb)) AS r (%(fields)s)
+    -- the events' NOTIFY is this writer's, after the commit (migration 0024, _notify below)
+    SELECT r.* FROM (SELECT set_config('gridcore.notify_after_commit', 'on', true)) AS later,
+         jsonb_to_recordset(CAST(:reports AS jsonb)) AS r (%(fields)s)
 ), k AS (
 -- the case registry holds the keys unique across the time partitions (migration 0019)
 INSERT INTO case_key (id, created_at, idempotency_key, district_code)
@@ -96,8 +99,9 @@ INSERT INTO case_event (at, kind, case_id, public_no, grid_code, category_key, a
 SELECT r.now, '%(new)s', r.id, c.public_no, r.grid_code, r.category, r.actor, 'reported',
     jsonb_build_object('source', r.source, 'proposed', r.proposed)
 FROM c JOIN r ON r.key = c.idempotency_key
+RETURNING id
 )%(photos)s
-SELECT * FROM c
+SELECT c.*, (SELECT array_agg(id ORDER BY id) FROM e) AS event_ids FROM c
 """
 _PHOTOS_CTE = """, p AS (
 INSERT INTO case_photo (case_id, path, sha256, content_type, size_bytes)
@@ -121,10 +125,38 @@ _WITH_PHOTOS = Prepared("gridcore_case_write_photos",
 _BARE = Prepared("gridcore_case_write", _SQL % {**_PARTS, "photos": ""})
 
 
+# The NOTIFY of the events a write stored (the listeners of every server process: the live
+# pages, the webhooks), sent once the write has committed. In the write's own transaction it
+# took PostgreSQL's one notify lock through the commit's WAL flush, so that every two writes
+# committed one after the other (migration 0024). In autocommit (intake) this statement is a
+# transaction that writes nothing: its commit waits for no flush (synchronous_commit off is
+# its own). Inside a caller's transaction it is queued for that commit, as the trigger's was,
+# and the trigger notifies the transaction's later writers again.
+_NOTIFY = Prepared("gridcore_case_notify", f"""
+SELECT set_config('synchronous_commit', 'off', true), pg_notify('{CHANNEL}', :ids)""")
+_NOTIFY_IN_TRANSACTION = Prepared("gridcore_case_notify_tx", f"""
+SELECT set_config('gridcore.notify_after_commit', 'off', true),
+       CASE WHEN :ids <> '' THEN pg_notify('{CHANNEL}', :ids) END""")
+_PAYLOAD_MAX = 7900  # NOTIFY payloads stop at 8000 bytes: a longer list goes as its range
+
+
+def _notify(conn: Connection, event_ids: list[int]) -> None:
+    ids = ",".join(str(i) for i in sorted(event_ids))
+    if len(ids) > _PAYLOAD_MAX:
+        ids = f"{min(event_ids)}-{max(event_ids)}"
+    if not getattr(conn.connection.dbapi_connection, "autocommit", False):
+        _NOTIFY_IN_TRANSACTION.rows(conn, {"ids": ids})
+    elif ids:
+        _NOTIFY.rows(conn, {"ids": ids})
+
+
 def _run(statement: Prepared, conn: Connection, reports: Sequence[dict[str, Any]]
          ) -> list[dict[str, Any] | None]:
     """Each report's stored row, or None where its key was taken (a racing resend won)."""
     rows = statement.rows(conn, {"reports": orjson.dumps(reports, default=str).decode()})
+    _notify(conn, [i for i in (rows[0].pop("event_ids") if rows else None) or []])
+    for row in rows[1:]:
+        row.pop("event_ids")
     made = {row["idempotency_key"]: row for row in rows}
     return [None if r["key"] not in made else _stored(r, made[r["key"]]) for r in reports]
 

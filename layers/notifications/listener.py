@@ -28,9 +28,17 @@ Deliver = Callable[[Sequence[CaseEvent]], None]
 
 
 class EventListener:
+    """``wanted()`` says whether anyone in this process reads the events themselves (an open
+    stream); while nobody does, a NOTIFY is passed on as the ids it names
+    (``noticed(last id)``) without reading the rows: under intake every statement that writes
+    cases sends one, and each read was a round trip of its own in every server process, more
+    statements than intake's own (benchmarks/README.md, "Design figures")."""
+
     def __init__(self, engine: Engine, deliver: Deliver, catch_up: int = 500,
-                 poll_s: float = 1.0) -> None:
+                 poll_s: float = 1.0, wanted: Callable[[], bool] | None = None,
+                 noticed: Callable[[int], None] | None = None) -> None:
         self.engine, self.deliver, self.catch_up, self.poll_s = engine, deliver, catch_up, poll_s
+        self.wanted, self.noticed = wanted, noticed
         self.last_id = 0
         self.connected = threading.Event()
         self._stop = threading.Event()
@@ -83,12 +91,27 @@ class EventListener:
                 payloads = []
                 while conn.notifies:
                     payloads.append(conn.notifies.pop(0).payload)
+                if payloads and self._unread(payloads):
+                    continue
                 if payloads:
                     with conn.cursor() as cur:
                         self._emit(self._events(cur, payloads))
         finally:
             with contextlib.suppress(Exception):  # closing a broken connection
                 conn.close()
+
+    def _unread(self, payloads: list[str]) -> bool:
+        """Passed on by id alone when nobody reads the events (see the class)."""
+        if self.wanted is None or self.noticed is None or self.wanted():
+            return False
+        last = 0
+        for payload in payloads:
+            some, span = outbox.parse_ids(payload)
+            last = max(last, *some, span[1] if span else 0)
+        if last:
+            self.last_id = max(self.last_id, last)
+            self.noticed(last)
+        return True
 
     def _events(self, cur: Any, payloads: list[str]) -> list[CaseEvent]:
         ids: list[int] = []
