@@ -9,7 +9,7 @@ cell is bit arithmetic on the stored index, see :func:`h3_parent_masks`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -115,23 +115,28 @@ def _live(conn: Connection, c: Collection, z: int, x: int, y: int, q: ItemsQuery
     clock = c.field("clock")
     clock_sql = clock.sql if clock else "'green'"
     clear, setbits = h3_parent_masks(res)
-    expires = f"min({c.expires_sql})" if c.expires_sql else "NULL::timestamptz"
-    counts = (f"count(*) AS n, "
-              f"count(*) FILTER (WHERE ({clock_sql}) = 'red') AS red, "
-              f"count(*) FILTER (WHERE ({clock_sql}) = 'yellow') AS yellow, "
-              f"count(*) FILTER (WHERE ({clock_sql}) = 'green') AS green, "
-              f"max({CLOCK_RANK.format(c=f'({clock_sql})')}) AS worst, {expires} AS expires")
-    if cells is not None and (open_only or dict(clean_filters(c, q.filters)).get("open")
-                              == "true"):
-        conds, params = where_clause(c, q)
+    # each case's colour (as a rank) and expiry worked out once, then counted
+    per_case = (f"{CLOCK_RANK.format(c=f'({clock_sql})')} AS k, "
+                f"{c.expires_sql or 'NULL::timestamptz'} AS e")
+    counts = ("count(*) AS n, count(*) FILTER (WHERE k = 3) AS red, "
+              "count(*) FILTER (WHERE k = 2) AS yellow, count(*) FILTER (WHERE k = 1) AS green, "
+              "max(k) AS worst, min(e) AS expires")
+    filters = dict(clean_filters(c, q.filters))
+    if cells is not None and (open_only or filters.get("open") == "true"):
+        # open=true is what the range's index holds: left out of the conditions, whose
+        # cast the planner cannot estimate (it then expects one row and scans every open
+        # case for each hexagon); LATERAL keeps one index range read per hexagon
+        conds, params = where_clause(c, replace(q, filters=tuple(
+            (k, v) for k, v in filters.items() if k != "open")))
         parents = [h3.str_to_int(cell) for cell in cells]
         ranges = [case_cells.child_range(p, case_cells.OPEN_LEVEL, res) for p in parents]
         params.update(parent=parents, lo=[r[0] for r in ranges], hi=[r[1] for r in ranges])
         rows = conn.execute(text(
-            f"{SERIAL}SELECT p.parent AS cell, {counts} FROM unnest(CAST(:parent AS bigint[]), "
+            f"{SERIAL}SELECT p.parent AS cell, o.* FROM unnest(CAST(:parent AS bigint[]), "
             f"CAST(:lo AS bigint[]), CAST(:hi AS bigint[])) AS p(parent, lo, hi) "
-            f"JOIN {c.table} t ON {case_cells.OPEN_CELL_SQL} BETWEEN p.lo AND p.hi "
-            f"WHERE {' AND '.join(conds)} AND {case_cells.OPEN_SQL} GROUP BY 1"),
+            f"CROSS JOIN LATERAL (SELECT {counts} FROM (SELECT {per_case} FROM {c.table} t "
+            f"WHERE {case_cells.OPEN_CELL_SQL} BETWEEN p.lo AND p.hi AND "
+            f"{' AND '.join([*conds, case_cells.OPEN_SQL])}) r) o WHERE o.n > 0"),
             params).all()
         return {int(r.cell): r for r in rows}
     if cells is None:
@@ -142,8 +147,9 @@ def _live(conn: Connection, c: Collection, z: int, x: int, y: int, q: ItemsQuery
         params.update(zip(("w", "s", "e", "n"), cells_box(cells), strict=True))
         base = f"FROM {c.table} t WHERE {' AND '.join(conds)}"
     rows = conn.execute(text(
-        f"{SERIAL}SELECT (('x' || lpad(t.h3, 16, '0'))::bit(64)::bigint & :clear) | :setbits "
-        f"AS cell, {counts} {base} AND t.h3 ~* '{case_cells.H3_TEXT}' GROUP BY 1"),
+        f"{SERIAL}SELECT cell, {counts} FROM (SELECT (('x' || lpad(t.h3, 16, '0'))::bit(64)"
+        f"::bigint & :clear) | :setbits AS cell, {per_case} {base} "
+        f"AND t.h3 ~* '{case_cells.H3_TEXT}') r GROUP BY 1"),
         {**params, "z": z, "x": x, "y": y, "clear": clear, "setbits": setbits}).all()
     wanted = None if cells is None else {h3.str_to_int(cell) for cell in cells}
     return {int(r.cell): r for r in rows if wanted is None or int(r.cell) in wanted}
