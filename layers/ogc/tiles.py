@@ -129,16 +129,17 @@ def _live(conn: Connection, c: Collection, z: int, x: int, y: int, q: ItemsQuery
         conds, params = where_clause(c, replace(q, filters=tuple(
             (k, v) for k, v in filters.items() if k != "open")))
         parents = [h3.str_to_int(cell) for cell in cells]
-        ranges = [case_cells.child_range(p, case_cells.OPEN_LEVEL, res) for p in parents]
-        params.update(parent=parents, lo=[r[0] for r in ranges], hi=[r[1] for r in ranges])
+        ranges = case_cells.coarse_ranges(parents, res, case_cells.OPEN_LEVEL)
+        params.update(lo=[r[0] for r in ranges], hi=[r[1] for r in ranges], clear=clear,
+                      setbits=setbits)
         rows = conn.execute(text(
-            f"{SERIAL}SELECT p.parent AS cell, o.* FROM unnest(CAST(:parent AS bigint[]), "
-            f"CAST(:lo AS bigint[]), CAST(:hi AS bigint[])) AS p(parent, lo, hi) "
-            f"CROSS JOIN LATERAL (SELECT {counts} FROM (SELECT {per_case} FROM {c.table} t "
-            f"WHERE {case_cells.OPEN_CELL_SQL} BETWEEN p.lo AND p.hi AND "
-            f"{' AND '.join([*conds, case_cells.OPEN_SQL])}) r) o WHERE o.n > 0"),
-            params).all()
-        return {int(r.cell): r for r in rows}
+            f"{SERIAL}SELECT (o.cell & :clear) | :setbits AS cell, {counts} "
+            f"FROM unnest(CAST(:lo AS bigint[]), CAST(:hi AS bigint[])) AS p(lo, hi) "
+            f"CROSS JOIN LATERAL (SELECT {case_cells.OPEN_CELL_SQL} AS cell, {per_case} "
+            f"FROM {c.table} t WHERE {case_cells.OPEN_CELL_SQL} BETWEEN p.lo AND p.hi AND "
+            f"{' AND '.join([*conds, case_cells.OPEN_SQL])}) o GROUP BY 1"), params).all()
+        wanted = set(parents)
+        return {int(r.cell): r for r in rows if int(r.cell) in wanted}
     if cells is None:
         base, params = _base(c, q, shift)
     else:

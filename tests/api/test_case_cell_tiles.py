@@ -264,3 +264,16 @@ def test_point_tiles_are_read_from_the_covering_index(client) -> None:
     features = mapbox_vector_tile.decode(client.get(url).content)["cases"]["features"]
     within = [f for f in features if all(0 < v < 4096 for v in f["geometry"]["coordinates"])]
     assert inside >= 3 and len(within) == inside
+
+
+def test_coarse_ranges_hold_every_hexagons_children() -> None:
+    rng = random.Random(8)
+    for _ in range(40):
+        for res in range(6, 11):
+            cell = h3.latlng_to_cell(rng.uniform(-60, 60), rng.uniform(-180, 180), 10)
+            parents = [h3.str_to_int(c) for c in h3.grid_disk(h3.cell_to_parent(cell, res), 6)]
+            ranges = case_cells.coarse_ranges(parents, res, case_cells.OPEN_LEVEL)
+            assert len(ranges) < len(parents)
+            for parent in parents:
+                lo, hi = case_cells.child_range(parent, case_cells.OPEN_LEVEL, res)
+                assert any(a <= lo and hi <= b for a, b in ranges)
