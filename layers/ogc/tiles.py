@@ -138,8 +138,8 @@ def _live(conn: Connection, c: Collection, z: int, x: int, y: int, q: ItemsQuery
             f"CROSS JOIN LATERAL (SELECT {case_cells.OPEN_CELL_SQL} AS cell, {per_case} "
             f"FROM {c.table} t WHERE {case_cells.OPEN_CELL_SQL} BETWEEN p.lo AND p.hi AND "
             f"{' AND '.join([*conds, case_cells.OPEN_SQL])}) o GROUP BY 1"), params).all()
-        wanted = set(parents)
-        return {int(r.cell): r for r in rows if int(r.cell) in wanted}
+        shown = set(parents)
+        return {int(r.cell): r for r in rows if int(r.cell) in shown}
     if cells is None:
         base, params = _base(c, q, shift)
     else:
@@ -152,8 +152,8 @@ def _live(conn: Connection, c: Collection, z: int, x: int, y: int, q: ItemsQuery
         f"::bigint & :clear) | :setbits AS cell, {per_case} {base} "
         f"AND t.h3 ~* '{case_cells.H3_TEXT}') r GROUP BY 1"),
         {**params, "z": z, "x": x, "y": y, "clear": clear, "setbits": setbits}).all()
-    wanted = None if cells is None else {h3.str_to_int(cell) for cell in cells}
-    return {int(r.cell): r for r in rows if wanted is None or int(r.cell) in wanted}
+    keep = None if cells is None else {h3.str_to_int(cell) for cell in cells}
+    return {int(r.cell): r for r in rows if keep is None or int(r.cell) in keep}
 
 
 def _hexagons(conn: Connection, c: Collection, z: int, x: int, y: int, live: dict[int, Any],
