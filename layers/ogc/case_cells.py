@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, text
 
 from gridcore.security.access import Scope
+from layers.ogc.hexagons import h3_parent_masks
 
 LEVELS = (8, 10)
 H3_TEXT = "^[0-9a-f]{15,16}$"  # what the trigger counts as a cell (migration 0019)
@@ -32,6 +33,11 @@ _RECOUNT = (f"SELECT l.res, gridcore_h3_cell(c.h3, l.res) AS cell, count(*)::int
             f"FROM case_record c CROSS JOIN (VALUES (8), (10)) l(res) "
             f"WHERE c.h3 ~* '{H3_TEXT}' AND {_SETTLED} GROUP BY 1, 2")
 _RES_SHIFT = 52
+# The open cases by their level-10 cell (migration 0024): the index the live part of a tile
+# reads; the conditions spelled as in the index's predicate, so the planner can use it.
+OPEN_LEVEL = 10
+OPEN_CELL_SQL = f"gridcore_h3_cell(t.h3, {OPEN_LEVEL})"
+OPEN_SQL = f"t.state NOT IN ('closed', 'voided', 'merged') AND t.h3 ~* '{H3_TEXT}'"
 
 
 def level_for(res: int, levels: tuple[int, ...] = LEVELS) -> int:
@@ -58,6 +64,23 @@ def serves(filters: tuple[tuple[str, str], ...], start: Any, end: Any, bbox: Any
     window, city-wide): only then do the stored counts stand for its settled cases."""
     return (not filters and start is None and end is None and bbox is None
             and (scope is None or scope.city_wide))
+
+
+def coarse_ranges(parents: list[int], res: int, level: int, most: int = 24
+                  ) -> list[tuple[int, int]]:
+    """Few ranges of cell integers at ``level`` that hold every child of ``parents``
+    (resolution ``res``): their ancestors up to two resolutions coarser while there are more
+    than ``most``. A tile's hundreds of hexagons are then a few dozen index descents (on
+    every partition of the cases), at the price of reading some cells around the tile: for
+    the open cases, read from an index only (the settled counts keep one range a hexagon:
+    their rows are read from the table, and more of them cost more than the descents)."""
+    up = res
+    ancestors = set(parents)
+    while len(ancestors) > most and up > max(0, res - 2):
+        up -= 1
+        clear, setbits = h3_parent_masks(up)
+        ancestors = {(p & clear) | setbits for p in ancestors}
+    return [child_range(a, level, up) for a in sorted(ancestors)]
 
 
 def settled(conn: Connection, parents: list[int], res: int) -> dict[int, int]:

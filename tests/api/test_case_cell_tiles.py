@@ -155,3 +155,125 @@ def test_child_ranges_hold_exactly_the_children() -> None:
                 cell, res), 1)[0], res))
             assert not lo <= h3.str_to_int(h3.cell_to_parent(
                 h3.cell_to_children(h3.int_to_str(other), level)[0], level)) <= hi
+
+
+def _statements(engine: Engine, run) -> list[tuple[str, dict]]:  # noqa: ANN001
+    """The SQL statements (with their parameters) ``run()`` sends through ``engine``."""
+    from sqlalchemy import event
+
+    sent: list[tuple[str, dict]] = []
+
+    def keep(conn, cursor, statement, parameters, context, many) -> None:  # noqa: ANN001, ARG001
+        sent.append((statement, parameters))
+
+    event.listen(engine, "before_cursor_execute", keep)
+    try:
+        run()
+    finally:
+        event.remove(engine, "before_cursor_execute", keep)
+    return sent
+
+
+def _plan(engine: Engine, statement: str, parameters: dict) -> str:
+    """The plan of a captured statement with scans of the whole table priced out: on a few
+    hundred rows the planner would rightly read the table, so this shows which index CAN
+    answer it (a partial index whose predicate the query does not imply never shows)."""
+    sql = statement.split("; ", 1)[-1]  # after the SET LOCAL sent in the same round trip
+    with engine.connect() as conn:
+        raw = conn.connection.dbapi_connection
+        with raw.cursor() as cur:
+            cur.execute("SET enable_seqscan = off; SET enable_bitmapscan = off")
+            cur.execute("EXPLAIN " + sql, parameters)
+            plan = "\n".join(r[0] for r in cur.fetchall())
+        conn.rollback()
+    return plan
+
+
+def _uses(engine: Engine, plan: str, index: str) -> bool:
+    """Whether ``plan`` reads ``index`` (a partitioned index: one of its partitions' own)."""
+    with engine.connect() as conn:
+        names = {r[0] for r in conn.execute(text(
+            "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+            "WHERE i.inhparent = CAST(:index AS regclass)"), {"index": index})}
+    return any(f"Index Only Scan using {name} " in plan for name in names)
+
+
+def test_open_cases_are_counted_from_the_index_of_open_cells(client) -> None:
+    """The live part of a hexagon tile (its open cases, without a filter or with the /map's
+    open=true) counts ranges of the open cases' level-10 cells, index only, and the counts
+    per hexagon and clock colour equal a recount of the open cases."""
+    engine = client.app.state.engine
+    plant(engine)
+    scatter(engine, 300, seed=6)
+    with engine.begin() as conn:  # some clocks run late: red and yellow hexagons too
+        conn.execute(text("UPDATE case_record SET deadline_at = now() - interval '1 hour' "
+                          "WHERE id % 3 = 0"))
+        conn.execute(text("UPDATE case_record SET warn_at = now() - interval '1 hour' "
+                          "WHERE id % 3 = 1"))
+        rows = conn.execute(text(
+            "SELECT h3, CASE WHEN deadline_at < now() THEN 'red' WHEN warn_at < now() "
+            "THEN 'yellow' ELSE 'green' END FROM case_record WHERE h3 IS NOT NULL "
+            "AND state NOT IN ('closed', 'voided', 'merged')")).all()
+    with engine.connect() as conn:
+        conn.execute(text("COMMIT"))
+        conn.execute(text("VACUUM ANALYZE case_record"))
+    for z in (10, 12, 14):
+        res = h3_resolution_for(z)
+        wanted = set(covering_cells(*tile_of(LON, LAT, z), res))
+        recount: dict[str, Counter] = {}
+        for cell, colour in rows:
+            parent = h3.cell_to_parent(cell, res)
+            if parent in wanted:
+                recount.setdefault(parent, Counter())[colour] += 1
+        sent = _statements(engine, lambda z=z: hexagons(client, z, "?open=true"))
+        shown = hexagons(client, z, "?open=true")
+        assert {c: (p["count"], p["red"], p["yellow"], p["green"]) for c, p in shown.items()} \
+            == {c: (sum(n.values()), n["red"], n["yellow"], n["green"])
+                for c, n in recount.items()}
+        assert {c for c, p in shown.items() if p["clock"] == "red"} == {
+            c for c, n in recount.items() if n["red"]}
+        counting = [s for s in sent if case_cells.OPEN_CELL_SQL in s[0]]
+        assert len(counting) == 1
+        plan = _plan(engine, *counting[0])
+        assert _uses(engine, plan, "case_record_open_cell_idx"), plan
+        # every case (no filter): settled from the cells, the open ones through the same index
+        everything = hexagons(client, z)
+        assert {c: p["count"] for c, p in everything.items()} == expected(engine, z)
+
+
+def test_point_tiles_are_read_from_the_covering_index(client) -> None:
+    """A point tile's cases come from the GiST index on the place alone (it carries what a
+    point shows), so a busy block costs index pages, not a table page per case."""
+    engine = client.app.state.engine
+    plant(engine)
+    scatter(engine, 200, seed=7)
+    with engine.connect() as conn:
+        conn.execute(text("COMMIT"))
+        conn.execute(text("VACUUM ANALYZE case_record"))
+    z, x, y = tile_of(LON, LAT, 15)
+    url = f"/collections/cases/tiles/WebMercatorQuad/{z}/{x}/{y}"
+    sent = _statements(engine, lambda: client.get(url))
+    drawing = [s for s in sent if "ST_AsMVT(" in s[0] and "case_record" in s[0]]
+    assert len(drawing) == 1
+    plan = _plan(engine, *drawing[0])
+    assert _uses(engine, plan, "case_record_geom_idx"), plan
+    with engine.connect() as conn:
+        inside = conn.execute(text(
+            "SELECT count(*) FROM case_record WHERE geom && ST_Transform(ST_TileEnvelope("
+            ":z, :x, :y), 4326)"), {"z": z, "x": x, "y": y}).scalar_one()
+    features = mapbox_vector_tile.decode(client.get(url).content)["cases"]["features"]
+    within = [f for f in features if all(0 < v < 4096 for v in f["geometry"]["coordinates"])]
+    assert inside >= 3 and len(within) == inside
+
+
+def test_coarse_ranges_hold_every_hexagons_children() -> None:
+    rng = random.Random(8)
+    for _ in range(40):
+        for res in range(6, 11):
+            cell = h3.latlng_to_cell(rng.uniform(-60, 60), rng.uniform(-180, 180), 10)
+            parents = [h3.str_to_int(c) for c in h3.grid_disk(h3.cell_to_parent(cell, res), 6)]
+            ranges = case_cells.coarse_ranges(parents, res, case_cells.OPEN_LEVEL)
+            assert len(ranges) < len(parents)
+            for parent in parents:
+                lo, hi = case_cells.child_range(parent, case_cells.OPEN_LEVEL, res)
+                assert any(a <= lo and hi <= b for a, b in ranges)
