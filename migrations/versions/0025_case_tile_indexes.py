@@ -13,8 +13,8 @@ and a point tile at z15–16 read one page per case (thousands of pages for a bu
   few index pages of its neighbourhood (a sorted GiST build keeps near points on near pages)
   instead of one table page per case. It replaces the plain index (the same searches use it).
 
-Revision ID: 0024_case_tile_indexes
-Revises: 0023_health_runs
+Revision ID: 0025_case_tile_indexes
+Revises: 0024_event_notify_after
 Create Date: 2026-12-06
 """
 
@@ -22,8 +22,8 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = "0024_case_tile_indexes"
-down_revision = "0023_health_runs"
+revision = "0025_case_tile_indexes"
+down_revision = "0024_event_notify_after"
 branch_labels = None
 depends_on = None
 
