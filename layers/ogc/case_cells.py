@@ -33,7 +33,7 @@ _RECOUNT = (f"SELECT l.res, gridcore_h3_cell(c.h3, l.res) AS cell, count(*)::int
             f"FROM case_record c CROSS JOIN (VALUES (8), (10)) l(res) "
             f"WHERE c.h3 ~* '{H3_TEXT}' AND {_SETTLED} GROUP BY 1, 2")
 _RES_SHIFT = 52
-# The open cases by their level-10 cell (migration 0024): the index the live part of a tile
+# The open cases by their level-10 cell (migration 0025): the index the live part of a tile
 # reads; the conditions spelled as in the index's predicate, so the planner can use it.
 OPEN_LEVEL = 10
 OPEN_CELL_SQL = f"gridcore_h3_cell(t.h3, {OPEN_LEVEL})"

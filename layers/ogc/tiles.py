@@ -111,7 +111,7 @@ def _live(conn: Connection, c: Collection, z: int, x: int, y: int, q: ItemsQuery
     and its buffer. Open cases only (the settled ones are stored, or a filter asks for open
     cases) are read as ranges of their level-10 cells from the index of open cases: a 40 km
     tile's thousands of open cases are a few index pages, not a table page each (migration
-    0024); other filters count the cases over the cells' box."""
+    0025); other filters count the cases over the cells' box."""
     clock = c.field("clock")
     clock_sql = clock.sql if clock else "'green'"
     clear, setbits = h3_parent_masks(res)
