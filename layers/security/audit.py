@@ -88,11 +88,28 @@ def seal(engine: Engine, batch: int = 5000, wait: bool = True) -> int:
     try:
         sealed, head = _seal(engine, batch, wait)
         anchor = _anchors.get(engine)
-        if sealed and head is not None and anchor is not None:
+        if anchor is not None and head is None and wait:
+            # Another process (or another engine of this one) sealed first, and it may have no
+            # anchor file: an explicit seal still leaves the chain's head anchored here.
+            head = _unanchored_head(engine, anchor)
+        if head is not None and anchor is not None:
             anchor.append(Head(database_of(engine), *head))
         return sealed
     finally:
         lock.release()
+
+
+def _unanchored_head(engine: Engine, anchor: AnchorFile) -> tuple[int, str] | None:
+    """The chain's head when ``anchor`` has not recorded it yet, else None."""
+    with engine.connect() as conn:
+        last = conn.execute(select(audit_log.c.chain_pos, audit_log.c.hash)
+                            .where(audit_log.c.chain_pos.is_not(None))
+                            .order_by(audit_log.c.chain_pos.desc()).limit(1)).first()
+    if last is None:
+        return None
+    latest, _ = anchor.latest(database_of(engine))
+    return None if latest is not None and latest.pos >= last.chain_pos else (
+        int(last.chain_pos), str(last.hash))
 
 
 def _seal_lock(engine: Engine) -> threading.Lock:

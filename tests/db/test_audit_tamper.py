@@ -188,3 +188,27 @@ def test_migrations_grant_the_application_role(db: Engine) -> None:
         assert not may("audit_log", "UPDATE") and not may("audit_log", "DELETE")
         assert not may("audit_log", "TRUNCATE") and not may("case_record", "TRUNCATE")
         assert not may("alembic_version", "UPDATE")
+
+
+def test_an_explicit_seal_anchors_a_head_another_engine_sealed(db: Engine, tmp_path: Path) -> None:
+    """Another process (or engine) without the anchor file may seal first: the anchor still
+    follows the chain's head (once), so a later tail deletion is found."""
+    from layers.db.engine import make_engine
+
+    anchors = AnchorFile(tmp_path / "audit-anchor.jsonl", SECRET)
+    audit.configure_anchor(db, anchors)
+    other = make_engine(url=db.url)
+    try:
+        _write(db, 4)
+        assert audit.seal(other) == 4  # sealed elsewhere, nothing anchored
+        assert anchors.latest(audit.database_of(db))[0] is None
+        assert audit.seal(db) == 0
+        latest, forged = anchors.latest(audit.database_of(db))
+        assert latest is not None and latest.pos == 4 and forged == []
+        lines = anchors.path.read_text("utf-8").splitlines()
+        assert audit.seal(db) == 0 and anchors.path.read_text("utf-8").splitlines() == lines
+        _as_superuser(db, "DELETE FROM audit_log WHERE chain_pos = 4")
+        assert not _verdict(db, anchors).ok
+    finally:
+        other.dispose()
+        audit.configure_anchor(db, None)
