@@ -4,10 +4,12 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from sqlalchemy import Engine
 
 from tests.support.browser import chromium_browser
@@ -51,8 +53,21 @@ def signed_in(chromium: Any, base: str, user: str | None, path: str, viewport: A
         page.add_init_script(f"sessionStorage.setItem('gridcore-token', '{token(base, user)}')")
     sep = "&" if "?" in path.split("#")[0] else "?"
     path, _, fragment = path.partition("#")
+    pending: dict[Any, float] = {}
+    page.on("request", lambda r: pending.__setitem__(r, time.monotonic()))
+    page.on("requestfinished", lambda r: pending.pop(r, None))
+    page.on("requestfailed", lambda r: pending.pop(r, None))
     page.goto(f"{base}{path}{sep}lang={lang}{'#' + fragment if fragment else ''}")
-    page.wait_for_function("() => document.body.dataset.ready === '1'", timeout=60_000)
+    try:
+        page.wait_for_function("() => document.body.dataset.ready === '1'", timeout=60_000)
+    except PlaywrightTimeout as timeout:
+        # say what the page was still waiting for (a slow tile, a hung route), not only that
+        # it was not ready
+        now = time.monotonic()
+        waiting = sorted((f"{now - t:.0f} s {r.method} {r.url}" for r, t in pending.items()),
+                         reverse=True)
+        raise AssertionError(f"{path} not ready in 60 s; requests still open: {waiting[:12]}; "
+                             f"page errors: {errors}") from timeout
     page.wait_for_function("() => window.gridcore.live.events && "
                            "window.gridcore.live.events.worker", timeout=30_000)
     return page
