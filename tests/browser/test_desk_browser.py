@@ -77,6 +77,35 @@ def test_accept_handle_with_a_photo_and_feed_back(chromium, city: str, db: Engin
     assert not page.errors, page.errors
 
 
+def test_the_next_steps_form_outlives_the_desk_catching_up(chromium, city: str) -> None:
+    """After a step the workbench reloads its task lists before it redraws the case; the case's
+    live event usually draws the new state first, and a handler who opens the next step's form in
+    that gap keeps it (the map lost a form this way in CI, under load)."""
+    base = city
+    case = dispatched(base, description="井盖破损，需更换")
+    page = open_desk(chromium, base, "h-liu")
+    page.click(f"#task-list [data-case='{case['id']}']")
+    wait_state(page, "dispatched")
+    # The task lists made slow, as on a loaded server; the counter says when they have come.
+    page.evaluate("""() => { const real = window.fetch; window.waiting = 0;
+        window.fetch = async (url, init) => {
+          if (!String(url).includes('/me/tasks')) return real(url, init);
+          window.waiting += 1;
+          try { await new Promise((r) => setTimeout(r, 5000)); return await real(url, init); }
+          finally { window.waiting -= 1; } }; }""")
+    page.click(".actions button[data-action=accept]")
+    wait_state(page, "accepted")
+    assert page.evaluate("window.waiting") > 0  # drawn by the live event, not the step
+    page.click(".actions button[data-action=handle]")
+    page.wait_for_selector("#step textarea[name=reason]")
+    page.wait_for_function("() => window.waiting === 0", timeout=20_000)
+    page.wait_for_timeout(300)  # the step's own redraw, had it come
+    page.fill("#step textarea[name=reason]", "已更换井盖")
+    page.click("#step button[type=submit]")
+    wait_state(page, "handled")
+    assert not page.errors, page.errors
+
+
 def test_send_back_needs_a_reason_and_reaches_the_dispatchers_queue(
         chromium, city: str, artifacts: Path) -> None:
     base = city

@@ -97,6 +97,35 @@ def test_dispatcher_accepts_the_preselected_proposal(chromium, city: str, db: En
     assert not page.errors, page.errors
 
 
+def test_the_next_steps_form_outlives_the_map_catching_up(chromium, city: str) -> None:
+    """After a step the map reloads its queue and tiles before it redraws the case; the case's
+    live event usually draws the new state first, and a dispatcher who opens the next step's form
+    in that gap must keep it (CI once lost the dispatch form this way, under load)."""
+    base = city
+    case = report(base, "w-li", INSIDE_001, description="井盖缺失，行人危险")
+    page = open_map(chromium, base, "disp-wang")
+    page.click(f"#queue-list [data-case='{case['id']}']")
+    wait_state(page, "reported")
+    page.click(".actions button[data-action=verify]")
+    wait_state(page, "verified")
+    # The catching-up made slow, as on a loaded server; the flag says when it is over.
+    page.evaluate("""() => { const p = window.gridcore.panel, slow = p.onChanged;
+        window.caughtUp = false;
+        p.onChanged = async (id) => { await new Promise((r) => setTimeout(r, 5000));
+                                      await slow(id); window.caughtUp = true; }; }""")
+    page.click(".actions button[data-action=register]")
+    wait_state(page, "registered")
+    assert page.evaluate("window.caughtUp") is False  # drawn by the live event, not the step
+    page.click(".actions button[data-action=dispatch]")
+    page.wait_for_selector("#step select[name=department]")
+    page.wait_for_function("() => window.caughtUp", timeout=15_000)
+    page.wait_for_timeout(300)  # the step's own redraw, had it come
+    assert page.is_visible("#step button[type=submit]")
+    page.click("#step button[type=submit]")
+    wait_state(page, "dispatched")
+    assert not page.errors, page.errors
+
+
 def test_duplicates_merge_in_one_click_and_the_reporter_sees_the_outcome(
         chromium, city: str, db: Engine, artifacts: Path) -> None:
     base = city

@@ -218,9 +218,11 @@ async function submit(action, form, version, errorBox = null) {
       headers: { Accept: 'application/json', 'Accept-Language': document.documentElement.lang, ...who.headers() } });
     const answer = await r.json().catch(() => null);
     if (!r.ok) throw new Error((answer && (answer.detail || answer.title)) || `${r.status}`);
+    const forms = st.forms;
     await loadTasks();
-    // After a send-back the case is no longer ours: its step's answer is the last we see.
-    await showCase(id, { known: ours(answer) ? null : answer });
+    // After a send-back the case is no longer ours: its step's answer is the last we see. A form
+    // opened meanwhile (the live event drew the new state first) is the user's next step: kept.
+    await showCase(id, { known: ours(answer) ? null : answer, soft: st.forms !== forms });
     toast(esc(t('desk.done', { action: actionName(action), no: answer.public_no })), { kind: 'ok', timeout: 4000 });
   } catch (e) {
     const box = errorBox || $('step-form');

@@ -192,8 +192,11 @@ export function stepForm(action, version) {
 export async function submitStep(action, body, errorBox = null, caseId = panel.caseId) {
   try {
     await api(`/cases/${caseId}/${action}`, { method: 'POST', json: body });
+    const forms = panel.forms;
     await panel.onChanged(caseId);
-    await showCase(panel.caseId);
+    // The case's live event may have drawn its new state while the map caught up, and the user
+    // may already have opened the next step's form: that form stays (a soft redraw keeps it).
+    await showCase(panel.caseId, { soft: panel.forms !== forms });
   } catch (e) {
     const box = errorBox || $('step-form');
     box.textContent = e.message;
