@@ -145,7 +145,7 @@ def test_a_team_leader_assigns_and_the_handler_is_told(chromium, city: str,
     leader.click("#step button[type=submit]")
     leader.wait_for_function("() => document.querySelector('.facts')?.textContent"
                              ".includes('h-sun')", timeout=10_000)
-    member.wait_for_selector(".toast.assigned", timeout=5_000)
+    member.wait_for_selector(".toast.assigned", timeout=15_000)
     member.screenshot(path=str(artifacts / "desk_assigned_toast_1280.png"))
 
 
