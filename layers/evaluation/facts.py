@@ -63,8 +63,8 @@ def _parked(cal: WorkingCalendar, start: str, end: str, working: str) -> str:
             WHERE u.pe > u.ps), 0) END"""
 
 
-_ACTIONS = ", ".join(f"'{a}'" for a in ("report", "verify", "void", "register", "dispatch",
-                                         "feed_back", "check", "rework", "extend",
+_ACTIONS = ", ".join(f"'{a}'" for a in ("report", "verify", "void", "register", "imported",
+                                         "dispatch", "feed_back", "check", "rework", "extend",
                                          "send_back"))
 
 

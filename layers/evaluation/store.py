@@ -55,6 +55,9 @@ AUTO_REBUILD_MAX = 20_000
 REFRESH_BATCH = 20_000
 CHUNK_IDS = 100_000  # a rebuild reads the history in id ranges of this many cases
 _LOCK = 0x6576_6673  # "evfs": one refresh or rebuild at a time
+# What the facts count as which step; part of the basis, so facts stored under an older
+# counting are recounted (2: an imported case's "imported" row is its registration).
+FACTS_VERSION = 2
 _INSTANTS = {"reg": "b.reg_at", "closed": "b.closed_end", "disp": "b.disp_at",
              "fb": "b.fb_at", "rep": "b.rep_at", "ver": "b.ver_at", "chk": "b.chk_at"}
 COLUMNS = ("case_id, created_at, closed_at, is_closed, category_key, grid_code, "
@@ -87,8 +90,8 @@ def store_sql(cal: WorkingCalendar, shape: str, source: str) -> str:
 def basis(conn: Connection, cal: WorkingCalendar, model: EvaluationModel) -> str:
     """The fingerprint of what the durations depend on besides the cases."""
     limits = conn.execute(text("SELECT key, limits FROM category ORDER BY key")).all()
-    blob = json.dumps([repr(cal), [[k, v] for k, v in limits], str(model.verify_limit)],
-                      sort_keys=True, default=str)
+    blob = json.dumps([repr(cal), [[k, v] for k, v in limits], str(model.verify_limit),
+                       FACTS_VERSION], sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()
 
 

@@ -1,7 +1,9 @@
 -- Evaluation: per cohort case, what its history says (layers/evaluation/facts.py picks the
 -- shape). Actors are the lowest name among the case's rows of that step (a step is taken once
 -- in a case's life, but for a reopened case): plain min(), not an ordered aggregate — one
--- sort per case and step cost more than the rest of the query.
+-- sort per case and step cost more than the rest of the query. An imported case
+-- (layers/exchange/imports/cases.py) has no register row: its "imported" row, dated when the
+-- legacy system opened it, stands for its registration (立案), as in city health.
 -- @aggregates
 min(h.at) FILTER (WHERE h.action = 'report') AS rep_at,
 min(h.actor) FILTER (WHERE h.action = 'report') AS reporter,
@@ -9,7 +11,7 @@ min(h.role) FILTER (WHERE h.action = 'report') AS reporter_role,
 min(h.at) FILTER (WHERE h.action = 'verify') AS ver_at,
 min(h.actor) FILTER (WHERE h.action = 'verify') AS verifier,
 min(h.at) FILTER (WHERE h.action = 'void') AS void_at,
-min(h.at) FILTER (WHERE h.action = 'register') AS reg_at,
+min(h.at) FILTER (WHERE h.action IN ('register', 'imported')) AS reg_at,
 max(h.at) FILTER (WHERE h.action = 'dispatch') AS disp_at,
 min(h.at) FILTER (WHERE h.action = 'feed_back') AS fb_at,
 min(h.at) FILTER (WHERE h.action = 'check') AS chk_at,
