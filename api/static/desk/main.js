@@ -252,6 +252,9 @@ function onEvent(e) {
 }
 
 function wire() {
+  // A form opened elsewhere in the case (the coordination section's steps) counts as one of
+  // ours: a redraw begun before it opened leaves it alone.
+  document.addEventListener('gridcore:form', () => { st.forms += 1; });
   $('tabs').onclick = (ev) => {
     const b = ev.target.closest('[data-tab]');
     if (!b) return;
