@@ -146,7 +146,7 @@ def test_send_back_is_reproposed_in_the_dispatchers_queue(chromium, city: str,
     before = queue_count(page, "dispatch")
     step(base, "lead-chen", case["id"], "send_back", reason="不属于保洁队职责")
     page.wait_for_function(f"() => Number(document.querySelector('[data-count=dispatch]')"
-                           f".textContent) === {before + 1}", timeout=5_000)  # no reload
+                           f".textContent) === {before + 1}", timeout=15_000)  # no reload
     page.click("#buckets [data-bucket=dispatch]")
     page.click(f"#queue-list [data-case='{case['id']}']")
     wait_state(page, "sent_back")
@@ -194,10 +194,10 @@ def test_clock_moved_warns_and_supervises_once(chromium, city: str, db: Engine,
                        env={**os.environ, "GRIDCORE_DATABASE_URL": database_url})
 
     supervise(warn_at + timedelta(minutes=1))
-    page.wait_for_selector(".toast.yellow", timeout=5_000)  # 预警, told at once
+    page.wait_for_selector(".toast.yellow", timeout=15_000)  # 预警, told at once
     supervise(warn_at + timedelta(minutes=2))  # nothing new
     supervise(due + timedelta(minutes=1))
-    page.wait_for_selector(".toast.red", timeout=5_000)  # 超期, and supervised
+    page.wait_for_selector(".toast.red", timeout=15_000)  # 超期, and supervised
     supervise(due + timedelta(minutes=5))  # nothing new
     # A later event is the barrier: the stream sends events in order, so once it is here
     # anything the last sweep might have sent would be here too (a fixed wait proves nothing
