@@ -78,6 +78,7 @@ class Phone:
         if init_script:
             self.context.add_init_script(init_script)
         self.errors: list[str] = []
+        self.is_offline = False
         self.page = self.open()
 
     def open(self) -> Any:
@@ -89,7 +90,22 @@ class Phone:
 
     def go(self, hash_: str = "") -> None:
         self.page.goto(f"{self.url}/m/{hash_}")
+        self.ready()
+
+    def reload(self) -> None:
+        self.page.reload()
+        self.ready()
+
+    def ready(self) -> None:
+        """The app started; offline, once it knows it is. A page opened or reloaded in an
+        offline context may start out believing it is online and hear 'offline' a moment
+        later (seen under load): a test that went on at once found the header saying 在线, or
+        turned the network on before the page had noticed it was off — no 'online' event
+        then, and the outbox waited for its timer."""
         self.page.wait_for_function("() => document.body.dataset.ready === '1'", timeout=30_000)
+        if self.is_offline:
+            self.page.wait_for_function("() => navigator.onLine === false && "
+                                        "!!document.querySelector('#net.warn')", timeout=30_000)
 
     def sign_in(self, user: str = "wang", password: str = PASSWORD) -> None:
         self.page.fill("#username", user)
@@ -115,6 +131,7 @@ class Phone:
 
     def offline(self, off: bool = True) -> None:
         self.context.set_offline(off)
+        self.is_offline = off
 
     def close(self) -> None:
         self.context.close()
@@ -195,14 +212,12 @@ def test_installable_and_opens_offline(phone: Phone) -> None:
     page.wait_for_function("() => navigator.serviceWorker.controller !== null", timeout=30_000)
     # offline, the page and the app come from the service worker's cache
     phone.offline()
-    page.reload()
-    page.wait_for_function("() => document.body.dataset.ready === '1'", timeout=30_000)
+    phone.reload()
     assert page.is_visible("#signin") and page.inner_text("#net") == "离线"
     phone.offline(False)
     phone.sign_in()
     phone.offline()
-    page.reload()
-    page.wait_for_function("() => document.body.dataset.ready === '1'", timeout=30_000)
+    phone.reload()
     page.wait_for_selector("[data-screen=where] #here-code")
     phone.wait_text("#here-code", GRID_CODES[0][:12])
     # every control a thumb taps is at least 44 px high
@@ -300,8 +315,7 @@ def test_where_am_i_offline(phone: Phone) -> None:
     phone.go()
     phone.sign_in()
     phone.offline()
-    phone.page.reload()
-    phone.page.wait_for_function("() => document.body.dataset.ready === '1'", timeout=30_000)
+    phone.reload()
     for i in (1, 2):  # grids 002 and 003: computed on the phone, no network
         phone.context.set_geolocation(centre(i))
         phone.wait_text("#here-code", GRID_CODES[i])
@@ -406,8 +420,7 @@ def test_expired_access_token_is_refreshed_and_the_queue_sent(phone: Phone,
     expired, _ = issue_token(Settings().security, "wang", "grid_worker", minutes=-5,
                              session_id=sid)
     phone.page.evaluate(_WRITE_ACCESS, expired)  # the token expired while the phone waited…
-    phone.page.reload()  # …and the app was opened again, still offline
-    phone.page.wait_for_function("() => document.body.dataset.ready === '1'", timeout=30_000)
+    phone.reload()  # …and the app was opened again, still offline
     phone.offline(False)
     phone.page.wait_for_selector("#outbox-list li[data-state=done]", timeout=30_000)
     assert len(cases(city)) == 1
