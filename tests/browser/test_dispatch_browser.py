@@ -227,6 +227,9 @@ def test_nothing_is_cut_off(chromium, city: str, viewport, artifacts: Path) -> N
     page = open_map(chromium, base, "disp-wang", viewport=viewport)
     page.evaluate(f"window.gridcore.showCase({second['id']})")
     page.wait_for_selector("#duplicates")
+    # the drawer as it ends up: the suggestions' boxes filled in (they load after the case)
+    page.wait_for_selector(f"article.case[data-case-id='{second['id']}'][data-intel=ready]",
+                           timeout=30_000)
     size = f"{viewport['width']}x{viewport['height']}"
     page.screenshot(path=str(artifacts / f"map_case_{size}.png"))
     # Everything on screen lies inside the window: nothing sticks out to the right or below.
