@@ -169,6 +169,9 @@ async function boot() {
   for (const event of ['online', 'offline', 'outbox-changed', 'tasks-changed', 'duty-changed']) {
     window.addEventListener(event, status);
   }
+  // The header was drawn before the sign-in state was read: an 'offline' (or 'online') heard
+  // meanwhile had no listener yet, and the header kept saying 在线 on a page offline.
+  status();
   window.addEventListener('auth-needed', (event) => {
     sessionStorage.setItem('auth-reason', (event.detail && event.detail.reason) || 'revoked');
     toast(t('field.signin_again'), 'warn');
