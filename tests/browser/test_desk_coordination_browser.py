@@ -238,7 +238,8 @@ def test_unlocated_case_is_placed_on_the_map(chromium, city: str, db: Engine,
 
 def test_a_grid_worker_is_not_offered_the_queue(chromium, city: str) -> None:
     page = open_map(chromium, city, "w-li")
-    page.wait_for_timeout(1500)
+    # the page has asked (and been refused): not a fixed wait that a slow machine outlasts
+    page.wait_for_selector("#unlocated[data-ready]", state="attached", timeout=15_000)
     assert page.is_hidden("#unlocated")
     r = httpx.get(f"{city}/cases/unlocated",
                   headers={"Authorization": f"Bearer {token(city, 'w-li')}"})

@@ -22,7 +22,11 @@ export async function loadUnlocated() {
   await ready;
   const page = await api('/cases/unlocated?limit=100').catch(() => null);
   const box = $('unlocated');
-  if (!page) { box.hidden = true; return; }  // not a dispatcher's: the queue is theirs
+  if (!page) {  // not a dispatcher's: the queue is theirs
+    box.hidden = true;
+    box.dataset.ready = String(Date.now());
+    return;
+  }
   box.hidden = false;
   st.cases = page.cases;
   $('unlocated-count').textContent = page.count;
