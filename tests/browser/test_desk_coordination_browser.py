@@ -15,11 +15,20 @@ from typing import Any
 
 import httpx
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from sqlalchemy import Engine, text
 
 from layers.security.users import add_user
 from tests.support.cases import GRID_001, INSIDE_001, png_bytes
-from tests.support.desk_browser import chromium, city, open_desk, open_map, server, wait_state
+from tests.support.desk_browser import (
+    chromium,
+    city,
+    open_desk,
+    open_map,
+    server,
+    still_open,
+    wait_state,
+)
 from tests.support.desk_city import PASSWORD, PEOPLE, report, step, token
 
 __all__ = ["chromium", "city", "server"]
@@ -52,8 +61,13 @@ def panel_buttons(page: Any) -> list[str]:
 
 
 def wait_coordination(page: Any, after: str = "0") -> None:
-    page.wait_for_function(f"() => Number(document.getElementById('coordination')?.dataset.ready"
-                           f" || 0) > {after}", timeout=15_000)
+    try:
+        page.wait_for_function(f"() => Number(document.getElementById('coordination')"
+                               f"?.dataset.ready || 0) > {after}", timeout=15_000)
+    except PlaywrightTimeout as timeout:  # a step refused says why in its form
+        said = page.evaluate("() => document.querySelector('#coord-form .error')?.textContent")
+        raise AssertionError(f"the coordination section was not drawn again in 15 s; the "
+                             f"step form says {said!r}; {still_open(page)}") from timeout
 
 
 def ready_mark(page: Any) -> str:
