@@ -86,8 +86,10 @@ def test_dispatcher_accepts_the_preselected_proposal(chromium, city: str, db: En
     page.select_option("#step select[name=department]", "D_ROADS")
     assert page.is_visible("#step .override")
     page.click("#step button[type=submit]")
-    page.wait_for_timeout(500)
-    assert state_of(page) == "registered"  # refused: the reason is required
+    # refused on the page: the form says the reason is required, and nothing was sent
+    page.wait_for_function("() => document.querySelector('#step .error')?.textContent.trim()",
+                           timeout=10_000)
+    assert state_of(page) == "registered"
     page.fill("#step textarea[name=reason]", "路灯所负责本路段")
     page.screenshot(path=str(artifacts / "map_override_1280.png"))
     page.click("#step button[type=submit]")
@@ -226,7 +228,12 @@ def test_clock_moved_warns_and_supervises_once(chromium, city: str, db: Engine,
     supervise(due + timedelta(minutes=1))
     page.wait_for_selector(".toast.red", timeout=15_000)  # 超期, and supervised
     supervise(due + timedelta(minutes=5))  # nothing new
-    page.wait_for_timeout(1000)
+    # A later event is the barrier: the stream sends events in order, so once it is here
+    # anything the last sweep might have sent would be here too (a fixed wait proves nothing
+    # on a slow machine).
+    marker = report(base, "w-li", INSIDE_001)
+    page.wait_for_function(f"() => window.gridcore.live.events.received"
+                           f".some(e => e.case_id === {marker['id']})", timeout=15_000)
     kinds = page.evaluate(f"() => window.gridcore.live.events.received"
                           f".filter(e => e.case_id === {case['id']}).map(e => e.kind)")
     assert kinds.count("yellow") == 1 and kinds.count("red") == 1
@@ -249,6 +256,9 @@ def test_nothing_is_cut_off(chromium, city: str, viewport, artifacts: Path) -> N
     page = open_map(chromium, base, "disp-wang", viewport=viewport)
     page.evaluate(f"window.gridcore.showCase({second['id']})")
     page.wait_for_selector("#duplicates")
+    # the drawer as it ends up: the suggestions' boxes filled in (they load after the case)
+    page.wait_for_selector(f"article.case[data-case-id='{second['id']}'][data-intel=ready]",
+                           timeout=30_000)
     size = f"{viewport['width']}x{viewport['height']}"
     page.screenshot(path=str(artifacts / f"map_case_{size}.png"))
     # Everything on screen lies inside the window: nothing sticks out to the right or below.

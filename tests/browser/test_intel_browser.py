@@ -184,8 +184,9 @@ def test_the_forecast_is_a_layer_of_the_map(chromium: Any, learnt: str, db: Engi
     page.wait_for_function("() => !!window.gridcore.map.getLayer('forecast-fill')",
                            timeout=30_000)
     page.uncheck("#forecast-on")
-    page.wait_for_function("() => document.body.dataset.forecast === 'off'")
-    assert not page.evaluate("() => !!window.gridcore.map.getLayer('forecast-fill')")
+    # off, and gone from the map (a style still being swapped in drops it once it is in)
+    page.wait_for_function("() => document.body.dataset.forecast === 'off' && "
+                           "!window.gridcore.map.getLayer('forecast-fill')", timeout=30_000)
     assert page.is_hidden("#forecast-legend")
     assert not page.errors, page.errors
 

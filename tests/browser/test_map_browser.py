@@ -133,13 +133,16 @@ def test_search_filters_part_toggle_and_gcj02_basemap(browser_page, artifacts) -
                            ".includes('C00000003')")
     assert page.get_attribute("#case-clock", "data-colour") in ("red", "yellow", "green")
     # The queue's filters go to the server with the tile requests (whitelisted properties).
-    page.select_option("#f-colour", "red")
+    # (the filtered tile's answer is waited for: the tiles may all be loaded still, the old
+    # ones, when the page has swapped the source but not yet asked for the new ones)
+    with page.expect_response(lambda r: "/tiles/" in r.url and "clock=red" in r.url,
+                              timeout=30_000) as filtered:
+        page.select_option("#f-colour", "red")
+    assert filtered.value.status == 200
     # While the page swaps a source its ``tiles`` is briefly undefined: the predicate must keep
     # waiting then, not throw (a throw ends wait_for_function at once).
     page.wait_for_function("() => window.gridcore.map.getSource('cases')?.tiles?.[0]"
                            "?.includes('clock=red')")
-    page.wait_for_function("() => window.gridcore.map.areTilesLoaded()")
-    assert any("clock=red" in u and s == 200 for u, s in seen["tiles"])
     # Toggling a part class hides it without a request.
     page.click("#layers summary")
     page.uncheck("input[data-class='0101']")
@@ -151,8 +154,9 @@ def test_search_filters_part_toggle_and_gcj02_basemap(browser_page, artifacts) -
     page.select_option("#basemap", "amap")
     page.wait_for_function("() => window.gridcore.map.getSource('grids')?.tiles?.[0]"
                            "?.includes('datum=gcj02')")
-    assert "高德" in page.inner_text(".maplibregl-ctrl-attrib") or \
-        "AutoNavi" in page.inner_text(".maplibregl-ctrl-attrib")
+    # the attribution control follows the new style's sources a moment later
+    page.wait_for_function("() => /高德|AutoNavi/.test(document.querySelector("
+                           "'.maplibregl-ctrl-attrib')?.textContent || '')", timeout=10_000)
     # The page's own WGS 84 → GCJ-02 (for fly-to and fit) agrees with the published pair.
     lon, lat = page.evaluate("window.gridcore.gcj(121.5272106, 31.1774276)")
     assert abs(lon - 121.531541859215) < 1e-9 and abs(lat - 31.17530398364597) < 1e-9

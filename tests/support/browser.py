@@ -7,6 +7,7 @@ background networking on a closed network) and the one justified skip.
 from __future__ import annotations
 
 import io
+import os
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,6 +22,41 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-
          "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 
+# GRIDCORE_BROWSER_CPU_THROTTLE=4 runs every page's scripts four times slower (Chrome's CPU
+# throttling, as DevTools does): the way to look for races that a slow, loaded CI machine hits.
+THROTTLE = float(os.environ.get("GRIDCORE_BROWSER_CPU_THROTTLE", "0") or 0)
+
+
+def _throttled(page: Any) -> Any:
+    page.context.new_cdp_session(page).send("Emulation.setCPUThrottlingRate", {"rate": THROTTLE})
+    return page
+
+
+class _ThrottledContext:
+    def __init__(self, context: Any) -> None:
+        self._context = context
+
+    def new_page(self, *args: Any, **kwargs: Any) -> Any:
+        return _throttled(self._context.new_page(*args, **kwargs))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._context, name)
+
+
+class _ThrottledBrowser:
+    def __init__(self, browser: Any) -> None:
+        self._browser = browser
+
+    def new_context(self, *args: Any, **kwargs: Any) -> Any:
+        return _ThrottledContext(self._browser.new_context(*args, **kwargs))
+
+    def new_page(self, *args: Any, **kwargs: Any) -> Any:
+        return _throttled(self._browser.new_page(*args, **kwargs))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._browser, name)
+
+
 @contextmanager
 def chromium_browser() -> Iterator[Any]:
     """A launched Chromium (Playwright gives it a fresh temporary profile), closed afterwards."""
@@ -29,7 +65,7 @@ def chromium_browser() -> Iterator[Any]:
     with sync_playwright() as p:
         chromium = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
         try:
-            yield chromium
+            yield _ThrottledBrowser(chromium) if THROTTLE > 1 else chromium
         finally:
             chromium.close()
 

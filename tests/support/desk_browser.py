@@ -57,17 +57,14 @@ def signed_in(chromium: Any, base: str, user: str | None, path: str, viewport: A
     page.on("request", lambda r: pending.__setitem__(r, time.monotonic()))
     page.on("requestfinished", lambda r: pending.pop(r, None))
     page.on("requestfailed", lambda r: pending.pop(r, None))
+    page.open_requests = pending
     page.goto(f"{base}{path}{sep}lang={lang}{'#' + fragment if fragment else ''}")
     try:
         page.wait_for_function("() => document.body.dataset.ready === '1'", timeout=60_000)
     except PlaywrightTimeout as timeout:
         # say what the page was still waiting for (a slow tile, a hung route), not only that
         # it was not ready
-        now = time.monotonic()
-        waiting = sorted((f"{now - t:.0f} s {r.method} {r.url}" for r, t in pending.items()),
-                         reverse=True)
-        raise AssertionError(f"{path} not ready in 60 s; requests still open: {waiting[:12]}; "
-                             f"page errors: {errors}") from timeout
+        raise AssertionError(f"{path} not ready in 60 s; {still_open(page)}") from timeout
     page.wait_for_function("() => window.gridcore.live.events && "
                            "window.gridcore.live.events.worker", timeout=30_000)
     return page
@@ -88,6 +85,22 @@ def open_desk(chromium: Any, base: str, user: str, viewport: Any = WIDE,
     return page
 
 
+def still_open(page: Any) -> str:
+    """The requests a page opened by ``signed_in`` still waits for (longest first), and its
+    errors: what a timeout reports."""
+    now = time.monotonic()
+    pending = getattr(page, "open_requests", {})
+    waiting = sorted((f"{now - t:.0f} s {r.method} {r.url}" for r, t in pending.items()),
+                     reverse=True)
+    return f"requests still open: {waiting[:12]}; page errors: {getattr(page, 'errors', [])}"
+
+
 def wait_state(page: Any, state: str) -> None:
-    page.wait_for_function(f"() => document.getElementById('case-state')?.dataset.state === "
-                           f"'{state}'", timeout=15_000)
+    try:
+        page.wait_for_function(f"() => document.getElementById('case-state')?.dataset.state "
+                               f"=== '{state}'", timeout=15_000)
+    except PlaywrightTimeout as timeout:
+        shown = page.evaluate("() => [document.querySelector('article.case')?.dataset.caseId, "
+                              "document.getElementById('case-state')?.dataset.state]")
+        raise AssertionError(f"the case panel did not reach {state!r} in 15 s: it shows case "
+                             f"{shown[0]} in state {shown[1]!r}; {still_open(page)}") from timeout

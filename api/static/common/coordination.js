@@ -13,7 +13,10 @@ import { actionName, data, esc, fillPhotos, levelName, limitText, stepFormHtml, 
 const STEPS = ['escalate', 'whistle', 'report_in', 'assist', 'assist_done', 'release'];
 const LIMITS = { whistle: ['30m', '1h', '2h', '1wd'], assist: ['', '2h', '1wd', '3wd', '5wd'] };
 const ready = loadMessages(['coord']).catch(() => {});
-const st = { caseId: null, c: null, state: null, root: null, reload: null, thread: [] };
+// open: the step form the user has open ({ caseId, step, form }); draft: the 会商 message form
+// once the user typed or chose photos in it ({ caseId, form }). A redraw of the section (a live
+// event, a step's own reload, a sent message) puts them back as they were instead of wiping them.
+const st = { caseId: null, c: null, state: null, root: null, reload: null, thread: [], open: null, draft: null };
 
 const deptLabel = (p) => data(p.name ? `${p.name} (${p.department || p.code})` : (p.department || p.code));
 
@@ -88,8 +91,23 @@ function render() {
   }
   box.innerHTML = html;
   fillPhotos(box);
-  wireFiles(box.querySelector('#coord-message'));
+  const message = box.querySelector('#coord-message');
+  if (st.draft?.caseId === st.caseId && st.draft.form !== message) message.replaceWith(st.draft.form);
+  else { wireFiles(message); watchDraft(message); }
+  const open = st.open;
+  if (open?.caseId === st.caseId && s.steps.includes(open.step)) box.querySelector('#coord-form').append(open.form);
+  else st.open = null;
   box.dataset.ready = String(Date.now());
+}
+
+// A message being written is the user's: kept across redraws until it is sent.
+function watchDraft(form) {
+  const keep = () => {
+    const typed = form.querySelector('textarea').value.trim() || form.querySelector('input[type=file]').files.length;
+    st.draft = typed ? { caseId: st.caseId, form } : null;
+  };
+  form.addEventListener('input', keep);
+  form.addEventListener('change', keep);
 }
 
 function checkboxes(candidates) {
@@ -142,7 +160,11 @@ function openForm(step) {
   const form = box.querySelector('form');
   form.querySelector('button[type=submit]').textContent = t(`coord.step_${step}`);
   wireFiles(form);
-  form.querySelector('#step-cancel').onclick = () => { box.innerHTML = ''; };
+  const open = { caseId: st.caseId, step, form };
+  st.open = open;
+  // the panel showing the case: a redraw it began before this form opened must not wipe it
+  document.dispatchEvent(new CustomEvent('gridcore:form'));
+  form.querySelector('#step-cancel').onclick = () => { form.remove(); if (st.open === open) st.open = null; };
   form.onsubmit = (ev) => { ev.preventDefault(); submit(step, form); };
   (form.querySelector('textarea, select, input') || form).focus();
 }
@@ -180,7 +202,8 @@ async function submit(step, form) {
       await api(`/cases/${st.caseId}/${step}`, { method: 'POST', json });
     }
     toast(esc(t('coord.done', { step: t(`coord.step_${step}`), no: st.state.public_no })), { kind: 'ok', timeout: 4000 });
-    st.root.querySelector('#coord-form').innerHTML = '';
+    if (st.open?.form === form) st.open = null;
+    form.remove();
     if (st.reload) await st.reload(); else await show({ case: st.c, root: st.root });
   } catch (e) {
     error.textContent = e.message;
@@ -199,6 +222,7 @@ async function sendMessage(form) {
     headers: { Accept: 'application/json', 'Accept-Language': document.documentElement.lang, ...who.headers() } });
   const answer = await r.json().catch(() => null);
   if (!r.ok) { error.textContent = (answer && (answer.detail || answer.title)) || `${r.status}`; return; }
+  if (st.draft?.form === form) st.draft = null;  // sent: the next redraw brings an empty form
   await show({ case: st.c, root: st.root, reload: st.reload });
 }
 

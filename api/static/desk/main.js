@@ -43,7 +43,10 @@ async function loadTasks({ more = false } = {}) {
   if (more && st.next) p.set('after', new URL(st.next, location.href).searchParams.get('after'));
   // only mine: a department's cases nobody else holds, filtered by the server (counts too)
   if (st.onlyMine && st.me.role === 'department_handler') p.set('mine', 'true');
+  const ticket = Symbol('load');
+  st.loading = ticket;
   const page = await api(`/me/tasks?${p}`);
+  if (st.loading !== ticket) return;  // a newer request won (another tab, a later event)
   st.counts = page.counts || {};
   const items = page.items || [];
   st.items = more ? [...st.items, ...items] : items;
@@ -254,6 +257,9 @@ function onEvent(e) {
 }
 
 function wire() {
+  // A form opened elsewhere in the case (the coordination section's steps) counts as one of
+  // ours: a redraw begun before it opened leaves it alone.
+  document.addEventListener('gridcore:form', () => { st.forms += 1; });
   $('tabs').onclick = (ev) => {
     const b = ev.target.closest('[data-tab]');
     if (!b) return;

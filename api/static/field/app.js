@@ -41,19 +41,26 @@ function chrome() {
   status();
 }
 
+// Many events call this at once (the outbox moving an item along, going online): only the
+// latest call writes, so an older count read before the last change never stays on screen.
+let statusCalls = 0;
 async function status() {
+  const mine = ++statusCalls;
   const online = navigator.onLine !== false;
   const chip = $('#net');
   chip.textContent = online ? t('field.online') : t('field.offline');
   chip.className = `chip ${online ? 'ok' : 'warn'}`;
   const waiting = (await outbox.pending()).length;
+  if (mine !== statusCalls) return;
   const queued = $('#queued');
   queued.hidden = !waiting;
   queued.textContent = t('field.queued_n', { n: waiting });
   const duty = await net.get('patrol');
+  if (mine !== statusCalls) return;
   $('#duty').hidden = !(duty && duty.shiftId);
   $('#duty').textContent = t('field.on_duty');
   const tasks = await net.get('tasks');
+  if (mine !== statusCalls) return;
   const badge = $('#tab-tasks .badge');
   if (badge) {
     const n = tasks && net.user() ? tasks.items.length : 0;
@@ -162,6 +169,9 @@ async function boot() {
   for (const event of ['online', 'offline', 'outbox-changed', 'tasks-changed', 'duty-changed']) {
     window.addEventListener(event, status);
   }
+  // The header was drawn before the sign-in state was read: an 'offline' (or 'online') heard
+  // meanwhile had no listener yet, and the header kept saying 在线 on a page offline.
+  status();
   window.addEventListener('auth-needed', (event) => {
     sessionStorage.setItem('auth-reason', (event.detail && event.detail.reason) || 'revoked');
     toast(t('field.signin_again'), 'warn');

@@ -43,16 +43,27 @@ function taskCard(item, queued) {
 }
 
 async function list(view) {
-  const filter = sessionStorage.getItem('task-filter') || '';
+  let filter = sessionStorage.getItem('task-filter') || '';
   const chips = h('div', { class: 'chips', role: 'group' });
   const items = h('div', { class: 'tasks', id: 'task-list' });
   const note = h('p', { class: 'muted small', id: 'tasks-note' });
   const reload = h('button', { type: 'button', class: 'button', id: 'tasks-reload', onclick: () => draw(true) }, t('field.reload'));
   view.append(h('div', { class: 'row between' }, chips, reload), note, items);
 
+  // Every drawing reads the stored list (a fetch stores it first), and only the latest drawing
+  // begun is shown: a redraw for the outbox that read the list while a fetch was out can no
+  // longer draw the older list over the newer one when it finishes last.
+  let drawn = 0, fetchedAt = null, error = null;
   async function draw(fetch) {
-    const { page, fresh, error } = fetch ? await loadTasks() : { page: await net.get('tasks'), fresh: false };
+    if (fetch) {
+      const got = await loadTasks();
+      if (got.fresh) { fetchedAt = got.page.fetchedAt; error = null; } else error = got.error;
+    }
+    const mine = ++drawn;
+    const page = await net.get('tasks');
     const queued = await queuedSteps();
+    if (mine !== drawn) return;
+    const fresh = !!page && page.fetchedAt === fetchedAt;
     clear(chips);
     clear(items);
     if (!page) {
@@ -73,8 +84,8 @@ async function list(view) {
   }
   function pick(task) {
     sessionStorage.setItem('task-filter', task);
-    view.replaceChildren();
-    list(view);
+    filter = task;
+    draw(false);
   }
   await draw(false);
   draw(true);

@@ -205,6 +205,9 @@ export async function submitStep(action, body, errorBox = null, caseId = panel.c
 }
 
 export function wirePanel() {
+  // A form opened elsewhere in the drawer (the coordination section's steps) counts as one of
+  // ours: a redraw begun before it opened leaves it alone.
+  document.addEventListener('gridcore:form', () => { panel.forms += 1; });
   $('details').addEventListener('click', (ev) => {
     const el = ev.target.closest('[data-action], [data-case], [data-grid], [data-merge-into]');
     if (!el) return;

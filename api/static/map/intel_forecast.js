@@ -11,7 +11,9 @@ import { gcj, view } from './mapview.js';
 
 const SOURCE = 'forecast';
 const RAMP = ['#fff5eb', '#fdd0a2', '#fd8d3c', '#d94801', '#7f2704'];
-const layer = { on: false, level: 'community', category: '', data: null, breaks: [], warned: new Set() };
+// loads: how many loads were begun; only the latest one's answer is drawn (an older one, for
+// another level or class or from before the layer was turned off, arriving late is dropped).
+const layer = { on: false, level: 'community', category: '', data: null, breaks: [], warned: new Set(), loads: 0 };
 
 // Coordinates as the basemap needs them (GCJ-02 under AMap tiles, as the vector tiles are).
 function shifted(geometry) {
@@ -97,12 +99,15 @@ function draw(m) {
 
 async function load() {
   const status = $('forecast-status');
+  const mine = ++layer.loads;
   if (!layer.on) { paint(); legend(); status.textContent = ''; document.body.dataset.forecast = 'off'; return; }
+  document.body.dataset.forecast = 'loading';
   const q = new URLSearchParams({ format: 'geojson', level: layer.level, limit: '5000' });
   if (layer.category) q.set('category', layer.category);
   try {
     const [fc, warned] = await Promise.all([api(`/forecast?${q}`),
       api(`/forecast/warnings?level=${layer.level}`).catch(() => ({ items: [] }))]);
+    if (mine !== layer.loads) return;
     if (!fc.model) {
       layer.data = null;
       status.textContent = t('intel.forecast_none');
@@ -112,6 +117,7 @@ async function load() {
       status.textContent = t('intel.forecast_model', { version: fc.model.version, to: fc.model.data_to?.slice(0, 10) || '—', n: layer.data.features.length });
     }
   } catch (e) {
+    if (mine !== layer.loads) return;
     layer.data = null;
     status.textContent = t('intel.failed', { error: e.message });
   }

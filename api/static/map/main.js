@@ -188,6 +188,9 @@ async function start() {
     'AttributionControl.ToggleAttribution': t('map.attribution'),
     'AttributionControl.MapFeedback': t('map.attribution') });
   if (!q.has('c') && ext && ext[0] > -180) m.fitBounds([gcj(ext[0], ext[1]), gcj(ext[2], ext[3])], { padding: 20, duration: 0 });
+  // Listened for now, not once the queue is in: a map that drew all its tiles while the queue
+  // was still loading fires no second 'idle' (nothing changes), and the page was never ready.
+  const drawn = new Promise((resolve) => { m.once('idle', resolve); });
   panel.role = role;
   panel.showGrid = (code) => showGrid(code);
   panel.onOpenCase = (id) => showCase(id);
@@ -207,7 +210,8 @@ async function start() {
   st.events = connectEvents({ onEvent, onState: setLive });
   window.gridcore = { map: m, state: view, queue, panel, showGrid, showCase, refresh, poll, gcj,
     labels: view.labels, live: st, loadQueue };
-  m.once('idle', () => { document.body.dataset.ready = '1'; });
+  await drawn;
+  document.body.dataset.ready = '1';
 }
 
 wireSignIn();

@@ -22,7 +22,11 @@ export async function loadUnlocated() {
   await ready;
   const page = await api('/cases/unlocated?limit=100').catch(() => null);
   const box = $('unlocated');
-  if (!page) { box.hidden = true; return; }  // not a dispatcher's: the queue is theirs
+  if (!page) {  // not a dispatcher's: the queue is theirs
+    box.hidden = true;
+    box.dataset.ready = String(Date.now());
+    return;
+  }
   box.hidden = false;
   st.cases = page.cases;
   $('unlocated-count').textContent = page.count;
@@ -97,9 +101,10 @@ async function locate() {
       json: { lon: st.pick.lon, lat: st.pick.lat, crs: st.pick.crs, expected_version: c.version } });
     close();
     toast(esc(t('coord.unlocated_done', { no: done.public_no })), { kind: 'ok', timeout: 5000 });
-    await loadUnlocated();
-    if (window.gridcore?.loadQueue) await window.gridcore.loadQueue();
-    if (window.gridcore?.showCase) await window.gridcore.showCase(done.id);
+    // the located case in the drawer and both lists, at once (one after the other, a slow
+    // server left the pick panel up for seconds after the case was placed)
+    const g = window.gridcore || {};
+    await Promise.all([loadUnlocated(), g.loadQueue?.(), g.showCase?.(done.id)]);
   } catch (e) {
     $('locate-error').textContent = e.message;
   }
