@@ -191,7 +191,10 @@ def deferred_indexes(conn: Connection, table: str, enabled: bool) -> Iterator[No
         log.debug("  %s in %.2f s", name, time.perf_counter() - step)
     for name, definition in defs:
         step = time.perf_counter()
-        conn.execute(text(definition))
+        # a partitioned table's index comes back as "ON ONLY" (pg_get_indexdef): as such it
+        # is an invalid parent index without one on any partition (the megacity's case
+        # partitions had their primary key alone — health6); without ONLY it builds them all
+        conn.execute(text(definition.replace(" ON ONLY ", " ON ", 1)))
         log.debug("  %s in %.2f s", name, time.perf_counter() - step)
     log.debug("restored %d keys and %d indexes of %s in %.2f s", len(keys), len(defs), table,
               time.perf_counter() - started)

@@ -11,6 +11,7 @@ A window of at most EXACT_MAX_DAYS whole days is counted from its day rows as be
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
@@ -171,24 +172,46 @@ def _stored(conn: Connection, acc: _Sums, params: dict[str, Any], n: int,
                    np.asarray(r["work_signs"], dtype=float))
 
 
-def _live(conn: Connection, acc: _Sums, cal: WorkingCalendar, params: dict[str, Any],
-          pos: dict[str, int]) -> None:
+@dataclass
+class LiveRows:
+    """A window's live cases (sql/runs.sql, "live"), one entry per case: its key position
+    (−1: a grid no longer current), the six day figures, its class family, whether it is open
+    and overdue, and its handling minutes (NaN: not closed or not counted)."""
+
+    ki: np.ndarray
+    signed: np.ndarray
+    families: list[str]
+    open: np.ndarray
+    overdue: np.ndarray
+    work: np.ndarray
+
+
+def live_rows(conn: Connection, cal: WorkingCalendar, params: dict[str, Any],
+              pos: dict[str, int]) -> LiveRows | None:
     sql = _part("live").format(facts=facts_sql(cal, live_source(straddling=True)),
                                dirty=dirty_sql(), straddle=dirty_sql("straddle"))
     r = conn.execute(text(sql), params).mappings().one()
     if not r["keys"]:
-        return
+        return None
     ki = np.fromiter((pos.get(k, -1) for k in r["keys"]), dtype=np.int64, count=len(r["keys"]))
     flags = {c: np.asarray(r[c], dtype=bool).astype(np.int64) for c in
              ("registered", "closed", "closed_on_time", "reworked", "repeat", "open",
               "overdue")}
     signed = np.stack([np.ones(len(ki), dtype=np.int64), flags["registered"], flags["closed"],
                        flags["closed_on_time"], flags["reworked"], flags["repeat"]], axis=1)
-    acc.counts(ki, signed, r["families"])
-    add_rows(acc.open, ki, flags["open"])
-    add_rows(acc.overdue, ki, flags["overdue"])
     work = np.array([np.nan if w is None else w for w in r["work"]], dtype=float)
-    acc.values(ki, work, np.ones(len(ki), dtype=float))
+    return LiveRows(ki, signed, list(r["families"]), flags["open"], flags["overdue"], work)
+
+
+def _live(conn: Connection, acc: _Sums, cal: WorkingCalendar, params: dict[str, Any],
+          pos: dict[str, int]) -> None:
+    live = live_rows(conn, cal, params, pos)
+    if live is None:
+        return
+    acc.counts(live.ki, live.signed, live.families)
+    add_rows(acc.open, live.ki, live.open)
+    add_rows(acc.overdue, live.ki, live.overdue)
+    acc.values(live.ki, live.work, np.ones(len(live.ki), dtype=float))
 
 
 def aggregate_long(conn: Connection, lay: runs.Layout, cal: WorkingCalendar,

@@ -28,6 +28,7 @@ from gridcore.health.model import AGGREGATES
 from gridcore.health.scoring import MEASURES
 from layers.health import days as day_aggregates
 from layers.health import long as long_window
+from layers.health import short as short_window
 from layers.health.inventory import cached, inventory, inventory_on
 from layers.health.queries import (
     LEVELS,
@@ -147,6 +148,11 @@ def aggregate(conn: Connection, window: Window, level: str, cal: WorkingCalendar
         cols.update(long_window.aggregate_long(conn, lay, cal, long_params, keys,
                                                case_families))
         p90 = dict(long_window.P90_SKETCH)
+    elif days and code is None and shards is None:
+        # a short window of a whole level: its day rows and live cases summed in numpy, the
+        # p90 exact (layers/health/short.py)
+        jobs = []
+        cols.update(short_window.aggregate_short(conn, cal, long_params, keys, case_families))
     elif days:
         jobs = _day_jobs(cal, code, keys, counts is not None, shards, filters, case_families,
                          {**case_params, "tz": cal.timezone,

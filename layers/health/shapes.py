@@ -48,9 +48,12 @@ def like_prefix(area: str) -> str:
     return area.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
-def names(conn: Connection, level: str) -> dict[str, str]:
-    """Code → name of every current key of ``level`` (grid names, or area names)."""
+def names(conn: Connection, level: str, codes: list[str] | None = None) -> dict[str, str]:
+    """Code → name of every current key of ``level`` (grid names, or area names), or of the
+    given ``codes`` only (a ranking names its few rows, not 60,000 grids)."""
     n = check_level(level)
     sql = ("SELECT code, name FROM unit_grid WHERE gen_to IS NULL" if level == "grid" else
            "SELECT code, name FROM admin_area WHERE length(code) = :n")
-    return {r[0]: r[1] for r in conn.execute(text(sql), {"n": n})}
+    if codes is not None:
+        sql += " AND code = ANY(:codes)"
+    return {r[0]: r[1] for r in conn.execute(text(sql), {"n": n, "codes": codes})}

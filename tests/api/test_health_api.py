@@ -106,6 +106,30 @@ def test_rankings(planted: TestClient) -> None:
     assert r.json()["count"] == 1
 
 
+def test_rankings_rows_are_the_orders_first_defined_with_the_previous_window(
+        planted: TestClient) -> None:
+    """Each list is the first ``limit`` grids with a defined value in its order, and each
+    row's previous score is that grid's score in the previous window's own ranking."""
+    body = planted.get("/health/rankings", params={"window": WINDOW, "limit": 500}).json()
+    before = planted.get("/health/rankings", params={"window": body["previous_window"],
+                                                     "limit": 500}).json()
+    assert body["count"] == before["count"] >= 3
+    previous = {x["code"]: x["score"] for x in before["worst"]}
+    worst = body["worst"]
+    assert worst and [x["score"] for x in worst] == sorted(x["score"] for x in worst)
+    best = [x["score"] for x in body["best"]]
+    assert best == sorted(best, reverse=True) and best[0] == worst[-1]["score"]
+    for row in worst:
+        assert row["score"] is not None and row["name"] == row["code"]
+        assert row["previous"] == previous.get(row["code"])
+        if row["previous"] is not None:
+            assert row["change"] == pytest.approx(row["score"] - row["previous"])
+    changes = [x["change"] for x in body["most_improved"]]
+    assert None not in changes and changes == sorted(changes, reverse=True)
+    one = planted.get("/health/rankings", params={"window": WINDOW, "limit": 1}).json()
+    assert [x["code"] for x in one["worst"]] == [worst[0]["code"]]
+
+
 def test_html_map_is_offline_and_png_renders(planted: TestClient, artifacts) -> None:
     r = planted.get("/health/map", params={"window": WINDOW, "index": "risk"})
     assert r.status_code == 200

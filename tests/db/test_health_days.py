@@ -19,7 +19,7 @@ from demo.megacity.build import Options, build
 from gridcore.calendar import WorkingCalendar
 from gridcore.cli import app
 from gridcore.health import Window
-from layers.health import days
+from layers.health import days, short
 from layers.health.scores import Aggregates, aggregate
 from tests.support.database import engine_on, scratch_database
 from tests.support.health_planting import G1, PREVIOUS, WINDOW, plant_city, plant_history
@@ -161,6 +161,35 @@ def test_megacity_windows_from_days_equal_the_recount(megacity: Engine) -> None:
                                 "'closed' LIMIT 1")).scalar_one()
         _same(aggregate(conn, windows[2], "community", CAL, code=one, days=True),
               aggregate(conn, windows[2], "community", CAL, code=one, days=False))
+
+
+def test_megacity_short_window_reads_its_day_rows_by_copy_as_the_arrays_do(
+        megacity: Engine) -> None:
+    """A short window's stored day rows (layers/health/short.py) by binary COPY equal the
+    same rows read as arrays, row for row, families and handling times included; and the
+    window's aggregates are the same either way (the recount: the tests above)."""
+    end = SMALL.end
+    window = Window(end - timedelta(days=30), end)
+    with megacity.connect() as conn:
+        keys = [k for (k,) in conn.execute(text(
+            "SELECT code FROM unit_grid WHERE gen_to IS NULL ORDER BY code"))]
+        families = sorted({f"cases_{k[:3]}" for (k,) in conn.execute(text(
+            "SELECT key FROM category"))})[1:]  # one family not asked for: position −1
+        params = {"n": 15, "tz": CAL.timezone, **days.window_params(window, CAL)}
+        by_copy = short.stored_rows(conn, params, keys[1:], families)  # a grid not current
+        as_arrays = short.stored_rows(conn, params, keys[1:], families, copy=False)
+    assert len(by_copy.ki) == len(as_arrays.ki) > 100
+    assert (by_copy.ki == -1).any() and (by_copy.fam == -1).any()
+    assert (~np.isnan(by_copy.minutes)).sum() > 50
+
+    def rows(st: short.Stored) -> list[tuple]:
+        return sorted(zip(st.ki.tolist(), st.fam.tolist(), map(tuple, st.figs.tolist()),
+                          np.nan_to_num(st.minutes, nan=-1.0).tolist(), strict=True))
+
+    assert rows(by_copy) == rows(as_arrays)
+    with megacity.connect() as conn:
+        month = aggregate(conn, window, "grid", CAL, days=True)
+    assert month.columns["cases"].sum() > 100
 
 
 def test_megacity_steps_after_the_load_keep_the_days_equal(megacity: Engine) -> None:
