@@ -105,6 +105,8 @@ def test_whistle_assist_report_in_feedback_and_thread(chromium, lamp: str, db: E
     desk.click("#step button[type=submit]")  # no department chosen
     assert desk.inner_text("#step .error")
     desk.check("#coord-depts input[value=D_STREET]")
+    # the hint about the missing department goes once one is ticked
+    assert desk.inner_text("#step .error").strip() == ""
     desk.check("#coord-depts input[value=D_ROADS]")
     desk.select_option("#step select[name=new_limit]", "2h")
     desk.screenshot(path=str(artifacts / "coord_whistle_form_1280.png"))

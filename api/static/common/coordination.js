@@ -166,6 +166,13 @@ function openForm(step) {
   document.dispatchEvent(new CustomEvent('gridcore:form'));
   form.querySelector('#step-cancel').onclick = () => { form.remove(); if (st.open === open) st.open = null; };
   form.onsubmit = (ev) => { ev.preventDefault(); submit(step, form); };
+  // a hint about what is missing goes as soon as the user supplies it, not at the next submit
+  const clearHint = () => {
+    const error = form.querySelector('.error');
+    if (error?.dataset.hint) { error.textContent = ''; delete error.dataset.hint; }
+  };
+  form.addEventListener('change', clearHint);
+  form.addEventListener('input', clearHint);
   (form.querySelector('textarea, select, input') || form).focus();
 }
 
@@ -175,11 +182,13 @@ async function submit(step, form) {
   const departments = fd.getAll('departments');
   if ((step === 'whistle' || step === 'assist') && !departments.length) {
     error.textContent = t('coord.pick_departments');
+    error.dataset.hint = '1';
     return;
   }
   const reason = String(fd.get('reason') || '').trim();
   if (form.querySelector('textarea[required]') && !reason) {
     error.textContent = t('coord.required');
+    error.dataset.hint = '1';
     return;
   }
   const version = Number(st.state.version);
@@ -206,6 +215,7 @@ async function submit(step, form) {
     form.remove();
     if (st.reload) await st.reload(); else await show({ case: st.c, root: st.root });
   } catch (e) {
+    delete error.dataset.hint;  // the server's answer stays until the next try
     error.textContent = e.message;
   }
 }
