@@ -75,8 +75,8 @@ async def read_message(request: Request, settings: CaseSettings
 def get_unlocated(engine: EngineDep, settings: CaseSettingsDep, viewer: Viewer,
                   limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict[str, Any]:
     viewer.require("case.locate")
-    cases = unlocated(engine, settings, limit)
-    return {"cases": cases, "count": len(cases)}
+    cases, count = unlocated(engine, settings, limit)
+    return {"cases": cases, "count": count}
 
 
 @router.get("/party-tasks", summary="Cases my department is a party to and has to answer "

@@ -11,6 +11,7 @@ from sqlalchemy import Engine, text
 
 from gridcore.errors import NotFound, ValidationError
 from gridcore.settings import CaseSettings
+from layers.cases.details import class_names
 from layers.cases.view import CASE_COLUMNS, case_dict
 from layers.schema.cases import OPEN_SQL
 
@@ -19,16 +20,24 @@ MAX_ATTACHMENTS = 10
 
 
 def unlocated(engine: Engine, settings: CaseSettings, limit: int = 100,
-              now: datetime | None = None) -> list[dict[str, Any]]:
-    """Open cases without a place, oldest first, each with its address and the candidates the
-    geocoder offered at intake (so the dispatcher starts from them on the map)."""
+              now: datetime | None = None) -> tuple[list[dict[str, Any]], int]:
+    """Open cases without a place, oldest first, each with its address, its class's names and
+    the candidates the geocoder offered at intake (so the dispatcher starts from them on the
+    map); and how many wait in all (the page holds at most ``limit``)."""
     now = now or datetime.now(UTC)
+    where = f"c.geom IS NULL AND {OPEN_SQL}"
     with engine.connect() as conn:
         rows: list[Any] = list(conn.execute(text(
             f"SELECT {CASE_COLUMNS} FROM case_record c "
-            f"WHERE c.geom IS NULL AND {OPEN_SQL} ORDER BY c.created_at, c.id LIMIT :n"),
-            {"n": limit}).mappings())
-    return [case_dict(row, settings.working_calendar, now) for row in rows]
+            f"WHERE {where} ORDER BY c.created_at, c.id LIMIT :n"), {"n": limit}).mappings())
+        total = len(rows) if len(rows) < limit else int(conn.execute(text(
+            f"SELECT count(*) FROM case_record c WHERE {where}")).scalar_one())
+    cases = []
+    for row in rows:
+        case = case_dict(row, settings.working_calendar, now)
+        case["context"] = {"category_names": class_names(row["category_key"])}
+        cases.append(case)
+    return cases, total
 
 
 def _exists(conn: Any, case_id: int) -> None:

@@ -194,6 +194,12 @@ def test_unsure_address_waits_in_the_queue_and_is_located(api: TestClient, db: E
     assert [c["id"] for c in waiting] == [cid]
     assert waiting[0]["address"] == "长安街某个不知道的小区门口"
     assert waiting[0]["geocoding"]["reason"] == "no candidate"
+    assert waiting[0]["context"]["category_names"]["zh"]  # the list names the class
+    # the count is of every case waiting, not of the page
+    other = new_case(api, **hotline("另一个不知道的门口"))
+    page = api.get("/cases/unlocated?limit=1", headers=DESK).json()
+    assert [c["id"] for c in page["cases"]] == [cid] and page["count"] == 2
+    step(api, other["id"], "locate", DESK, lon=INSIDE_002[0], lat=INSIDE_002[1])
     assert api.get("/cases/unlocated", headers=W1).status_code == 403
     # nothing goes on before it has a place
     body = refused(api, cid, "register", DESK, 409)

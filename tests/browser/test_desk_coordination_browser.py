@@ -229,6 +229,14 @@ def test_unlocated_case_is_placed_on_the_map(chromium, city: str, db: Engine,
     page = open_map(chromium, base, "disp-wang")
     page.wait_for_selector(f"#unlocated-list [data-unlocated='{cid}']")
     assert page.inner_text("#unlocated-count") == "1"
+    # in the 待核实 queue too, flagged: its row opens the place picker, not a flight to nowhere
+    queued = f"#queue-list [data-case='{cid}']"
+    page.wait_for_selector(queued)
+    assert page.inner_text(f"{queued} .flag.unlocated") == "待定位"
+    page.click(queued)
+    page.wait_for_selector(f"#locate-panel[data-case-id='{cid}']")
+    page.screenshot(path=str(artifacts / "unlocated_from_queue_1280.png"))
+    page.click("#locate-back")
     page.click(f"#unlocated-list [data-unlocated='{cid}']")
     page.wait_for_selector("#locate-panel")
     assert page.is_disabled("#locate-go")  # nothing picked yet

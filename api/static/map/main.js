@@ -195,7 +195,11 @@ async function start() {
   panel.showGrid = (code) => showGrid(code);
   panel.onOpenCase = (id) => showCase(id);
   panel.onChanged = async () => { await poll(); await loadQueue(); };
-  queue.onSelect = (c) => { flyTo(c.lon, c.lat); showCase(c.id); };
+  // a case without a place (待定位) opens where it gets one: it cannot be registered before
+  queue.onSelect = (c) => {
+    const locate = c.lon == null && window.gridcoreUnlocated?.open;
+    if (locate) locate(c.id); else { flyTo(c.lon, c.lat); showCase(c.id); }
+  };
   queue.onFilters = syncTileFilters;
   search.onCase = (h) => { flyTo(h.lon, h.lat); showCase(h.id); };
   search.onGrid = (h) => { flyTo(h.lon, h.lat); showGrid(h.id); };

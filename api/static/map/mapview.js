@@ -160,6 +160,7 @@ export function createMap(container, centreAt, zoom, locale = {}) {
 }
 
 export function flyTo(lon, lat, zoom = 17) {
+  if (lon == null || lat == null) return;  // a case without a place yet (待定位) stays put
   view.map.flyTo({ center: gcj(lon, lat), zoom: Math.max(view.map.getZoom(), zoom), duration: 0 });
 }
 

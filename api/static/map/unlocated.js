@@ -62,9 +62,12 @@ function candidatesHtml(c) {
     <button type="button" class="secondary" data-candidate="${i}">${esc(t('coord.unlocated_use'))}</button></li>`).join('')}</ul>`;
 }
 
-function open(id) {
-  const c = st.cases.find((x) => x.id === id);
+// From the 待定位 list, or from a row of the dispatcher's queue that has no place yet (one past
+// the list's first hundred is fetched).
+async function open(id) {
+  const c = st.cases.find((x) => x.id === id) || await api(`/cases/${id}`).catch(() => null);
   if (!c) return;
+  if (c.location?.lon != null) { window.gridcore?.showCase?.(id); return; }  // placed meanwhile
   st.current = c; st.pick = null;
   if (window.gridcore?.panel) window.gridcore.panel.caseId = null;  // the drawer is ours now
   view.picking = true;
