@@ -14,7 +14,7 @@ from sqlalchemy.exc import DBAPIError
 
 from gridcore.settings import DatabaseSettings
 from gridcore.taxonomy import Taxonomy
-from layers.db.partitions import ensure_ahead
+from layers.db.partitions import ensure_ahead, repair_indexes
 from layers.db.roles import apply_grants
 from layers.schema.city import category
 
@@ -69,12 +69,17 @@ def sync_taxonomy(engine: Engine, taxonomy: Taxonomy | None = None) -> int:
 
 def migrate(engine: Engine, app_role: str = DEFAULT_APP_ROLE) -> str | None:
     """Bring the schema to the newest revision (as the owner), load the taxonomy, make the
-    cases' time partitions ahead (``layers.db.partitions``), and grant
+    cases' time partitions ahead and mend a partitioned table's invalid indexes
+    (``layers.db.partitions``), and grant
     the application role its privileges on every table there now (``layers/db/roles.py``;
     skipped when that role does not exist, as on a server where a DBA grants by hand)."""
     upgrade(engine)
     sync_taxonomy(engine)
     ensure_ahead(engine)  # the cases' partitions of this year and the next
+    with engine.begin() as conn:
+        for name in repair_indexes(conn):
+            log.warning("index %s was on the partitioned table alone (invalid, no partition "
+                        "had it): rebuilt on every partition", name)
     try:
         with engine.begin() as conn:
             apply_grants(conn, app_role)

@@ -75,3 +75,27 @@ def partitions(conn: Connection) -> list[Partition]:
         out.append(Partition(name, lo, hi))
     return sorted(out, key=lambda p: (p.start is None, p.start or datetime.min.replace(
         tzinfo=UTC)))
+
+
+def repair_indexes(conn: Connection) -> list[str]:
+    """Rebuild every invalid index of a partitioned table on all its partitions, and name them.
+
+    Until the bulk lane's fix (``layers/db/bulk.py``, session 6) a bulk load recreated the case
+    table's indexes "ON ONLY" the parent: an invalid index there and none on any partition, so
+    reads fell back to the primary key (seconds instead of milliseconds at 1 M cases). A
+    database loaded then is mended here, at its next migration. Indexes behind a constraint
+    (the keys) are left alone: the bulk lane restored those whole."""
+    broken = conn.execute(text(
+        "SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) AS name, "
+        "pg_get_indexdef(x.indexrelid) AS definition FROM pg_index x "
+        "JOIN pg_class t ON t.oid = x.indrelid AND t.relkind = 'p' "
+        "JOIN pg_class c ON c.oid = x.indexrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE NOT x.indisvalid AND NOT EXISTS "
+        "(SELECT 1 FROM pg_constraint k WHERE k.conindid = x.indexrelid) "
+        "ORDER BY 1")).all()
+    if broken:  # an index over millions of cases takes minutes
+        conn.execute(text("SET LOCAL statement_timeout = 0"))
+    for name, definition in broken:
+        conn.execute(text(f"DROP INDEX {name}"))
+        conn.execute(text(definition.replace(" ON ONLY ", " ON ", 1)))
+    return [name for name, _ in broken]

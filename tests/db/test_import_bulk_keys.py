@@ -225,3 +225,27 @@ def test_a_partitioned_tables_indexes_come_back_on_every_partition(db) -> None: 
             "SELECT count(*) FROM pg_index x WHERE NOT x.indisvalid AND x.indrelid IN "
             "(SELECT 'case_record'::regclass UNION SELECT inhrelid FROM pg_inherits "
             "WHERE inhparent = 'case_record'::regclass)")).scalar_one() == 0
+
+
+def test_a_database_loaded_before_the_fix_is_mended_by_its_next_migration(
+        db, caplog: pytest.LogCaptureFixture) -> None:  # noqa: ANN001
+    """A bulk load before the fix left the case table's indexes "ON ONLY" the parent (invalid,
+    on no partition): the next ``migrate`` (every ``gridcore serve`` start) rebuilds them on
+    every partition and says so."""
+    before = partition_indexes(db)
+    with db.begin() as conn:  # what the old bulk lane did to one index
+        definition = conn.execute(text(
+            "SELECT pg_get_indexdef('case_record_queue_idx'::regclass)")).scalar_one()
+        assert " ON ONLY " in definition
+        conn.execute(text("DROP INDEX case_record_queue_idx"))
+        conn.execute(text(definition))
+    damaged = partition_indexes(db)
+    assert len(damaged) < len(before)  # no partition has it any more
+    with caplog.at_level("WARNING", logger="layers.db.migrate"):
+        migrations.migrate(db)
+    assert partition_indexes(db) == before
+    assert any("case_record_queue_idx" in r.getMessage() for r in caplog.records)
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="layers.db.migrate"):
+        migrations.migrate(db)  # nothing left to mend: nothing said
+    assert not [r for r in caplog.records if "rebuilt" in r.getMessage()]
