@@ -23,7 +23,7 @@ from sqlalchemy import Connection, text
 
 from gridcore.calendar import WorkingCalendar
 from layers.health import runs
-from layers.health.days import facts_sql, live_source
+from layers.health.days import facts_sql, live_source, open_window_sql
 from layers.health.keys import LevelKeys
 from layers.health.queries import dirty_sql, sql_text
 
@@ -225,8 +225,9 @@ class LiveRows:
 
 def live_rows(conn: Connection, cal: WorkingCalendar, params: dict[str, Any],
               pos: dict[str, int]) -> LiveRows | None:
-    sql = _part("live").format(facts=facts_sql(cal, live_source(straddling=True)),
-                               dirty=dirty_sql(), straddle=dirty_sql("straddle"))
+    facts = (facts_sql(cal, live_source(straddling=True, open_facts=True))
+             + "\n    UNION ALL\n" + open_window_sql())
+    sql = _part("live").format(facts=facts, dirty=dirty_sql(), straddle=dirty_sql("straddle"))
     r = conn.execute(text(sql), params).mappings().one()
     if not r["keys"]:
         return None
