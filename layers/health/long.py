@@ -76,6 +76,15 @@ def add_rows(acc: np.ndarray, ki: np.ndarray, vals: np.ndarray, sign: int = 1) -
         ki, vals = ki[keep], vals[keep]
     if not len(ki):
         return
+    step = np.diff(ki)
+    if len(ki) == len(acc) and ki[0] == 0 and bool(np.all(step == 1)):
+        # every key once, in key order (a boundary: its rows come in grid-code order, as the
+        # keys): a plain add, not a scatter (30–100 ms a boundary at 60,290 grids)
+        if sign > 0:
+            acc += vals
+        else:
+            acc -= vals
+        return
     order = np.argsort(ki, kind="stable")
     k = ki[order]
     if len(k) == 1 or bool(np.all(k[1:] != k[:-1])):

@@ -50,6 +50,24 @@ def test_p90_from_the_histogram_within_its_bound() -> None:
     assert 0.047 < runs.BOUND < 0.048
 
 
+def test_rows_summed_per_key_the_same_in_any_order() -> None:
+    """long.add_rows: every key once in key order (a boundary's rows: a plain add), shuffled,
+    repeated, or with grids no longer current (−1) — the same sums as a loop."""
+    rng = np.random.default_rng(5)
+    keys = 40
+    for ki in (np.arange(keys), rng.permutation(keys), rng.integers(-1, keys, 300),
+               np.r_[np.arange(keys - 1), -1], np.arange(1, keys)):
+        vals = rng.integers(0, 60_000, (len(ki), 7)).astype(np.uint16)
+        for sign in (1, -1):
+            acc = np.full((keys, 7), 5, dtype=np.int32)
+            long.add_rows(acc, ki.astype(np.int64), vals, sign)
+            want = np.full((keys, 7), 5, dtype=np.int64)
+            for k, v in zip(ki, vals, strict=True):
+                if k >= 0:
+                    want[k] += sign * v.astype(np.int64)
+            assert np.array_equal(acc, want)
+
+
 @pytest.fixture(scope="module")
 def city(admin_url: str) -> Iterator[Engine]:
     with scratch_database(admin_url, f"gridcore_hruns_{uuid.uuid4().hex[:8]}") as url:
