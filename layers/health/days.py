@@ -12,7 +12,11 @@ How they stay equal to a recomputation from the cases:
   primary, under an advisory lock; city health calls it before reading);
 - a window counts from ``health_day`` only whole local days not dirty and cases closed before
   its last whole day; everything else of its cohort — open cases, cases closed later, partial
-  days, dirty days — is counted live, case by case, with the window's own end (sql/days.sql).
+  days, dirty days — is counted live, case by case, with the window's own end (sql/days.sql);
+- the open cases' facts (``health_open``, sql/open.sql: first 立案, first 返工, repeat) are
+  counted with the day rows — a refresh recounts the open cases of the dirty grid days, a
+  rebuild all — so the short and long paths read a window's open cases of clean grid days as
+  rows (at 10 M cases a year's window has ≈ 11,500 of them, two index probes each before).
 
 The aggregates hold for one basis: the working calendar, the classes' time limits and the
 repeat reach they were counted with. When the basis differs (limits edited, another calendar),
