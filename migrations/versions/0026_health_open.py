@@ -31,7 +31,9 @@ CREATE TABLE health_open (
     rework_at timestamptz,
     repeat boolean NOT NULL
 );
+-- a window's open cases by their report time; a refresh's dirty grid days by grid and time
 CREATE INDEX health_open_created_idx ON health_open (created_at);
+CREATE INDEX health_open_grid_idx ON health_open (grid_code, created_at);
 
 CREATE OR REPLACE FUNCTION gridcore_health_days_truncate() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
