@@ -106,10 +106,10 @@ def normalise(ind: Indicator, values: np.ndarray) -> np.ndarray:
 def _weighted(parts: Sequence[tuple[float, np.ndarray]], n: int) -> tuple[np.ndarray, np.ndarray]:
     """Σ w·x / Σ w over defined x (NaN when none), and the Σ w of the defined ones."""
     num, den = np.zeros(n), np.zeros(n)
-    for weight, x in parts:
+    for weight, x in parts:  # whole-array adds of 0 where undefined, not masked scatters
         defined = ~np.isnan(x)
-        num[defined] += weight * x[defined]
-        den[defined] += weight
+        num += np.where(defined, weight * x, 0.0)
+        den += np.where(defined, weight, 0.0)
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(den > 0, num / den, np.nan), den
 
