@@ -106,6 +106,11 @@ def _check_aggregates(ctx: typer.Context, as_json: bool, repair: bool) -> None:
                             ("stored, not in the recount", result.extra)):
             for row in rows_:
                 typer.echo(f"  {name}: " + json.dumps(row, ensure_ascii=False, default=str))
+        typer.echo(f"open cases' facts: {result.open_rows:,} rows")
+        for name, rows_ in (("in the recount, not stored as such", result.open_missing),
+                            ("stored, not in the recount", result.open_extra)):
+            for row in rows_:
+                typer.echo(f"  {name}: " + json.dumps(row, ensure_ascii=False, default=str))
         runs = result.run_check
         if runs is not None:
             typer.echo(f"running totals (grid × month): {runs.rows:,} rows")

@@ -82,25 +82,34 @@ def normalise(ind: Indicator, values: np.ndarray) -> np.ndarray:
         assert ind.target is not None and ind.worst is not None
         out[defined] = np.clip((values[defined] - ind.worst) / (ind.target - ind.worst), 0, 1)
         return out
-    ranked = np.sort(values[defined])
-    if ranked.size == 0:
+    x = values[defined]
+    if x.size == 0:
         return out
-    below = np.searchsorted(ranked, values[defined], side="left")
-    upto = np.searchsorted(ranked, values[defined], side="right")
-    pct = (below + 0.5 * (upto - below)) / ranked.size
+    # mid-rank percentile: (values below + half the ties) / n, from one sort (two binary
+    # searches of every value took twice as long at 60,000 grids)
+    order = np.argsort(x, kind="stable")
+    ranked = x[order]
+    first = np.empty(ranked.size, dtype=bool)
+    first[0] = True
+    np.not_equal(ranked[1:], ranked[:-1], out=first[1:])
+    starts = np.flatnonzero(first)
+    group = np.cumsum(first) - 1
+    below, upto = starts[group], np.append(starts[1:], ranked.size)[group]
+    pct = np.empty(ranked.size)
+    pct[order] = (below + 0.5 * (upto - below)) / ranked.size
     pct = pct if ind.higher_is_better else 1.0 - pct
     best = ranked[-1] if ind.higher_is_better else ranked[0]
-    out[defined] = np.where(values[defined] == best, 1.0, pct)
+    out[defined] = np.where(x == best, 1.0, pct)
     return out
 
 
 def _weighted(parts: Sequence[tuple[float, np.ndarray]], n: int) -> tuple[np.ndarray, np.ndarray]:
     """Σ w·x / Σ w over defined x (NaN when none), and the Σ w of the defined ones."""
     num, den = np.zeros(n), np.zeros(n)
-    for weight, x in parts:
+    for weight, x in parts:  # whole-array adds of 0 where undefined, not masked scatters
         defined = ~np.isnan(x)
-        num[defined] += weight * x[defined]
-        den[defined] += weight
+        num += np.where(defined, weight * x, 0.0)
+        den += np.where(defined, weight, 0.0)
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(den > 0, num / den, np.nan), den
 

@@ -273,6 +273,9 @@ def _drop(conn: Connection, chosen: list[Partition], deps: list[_Dependant],
     conn.execute(text("DELETE FROM case_key WHERE id IN (SELECT id FROM archived_case)"))
     if conn.execute(text("SELECT to_regclass('health_day') IS NOT NULL")).scalar_one():
         conn.execute(text("DELETE FROM health_day WHERE day < :d"), {"d": before})
+        if conn.execute(text("SELECT to_regclass('health_open') IS NOT NULL")).scalar_one():
+            conn.execute(text("DELETE FROM health_open WHERE case_id IN "
+                              "(SELECT id FROM archived_case)"))
         if conn.execute(text("SELECT to_regclass('health_run') IS NOT NULL")).scalar_one():
             runs.rebuild_on(conn)  # the running totals lose the archived days' rows too
     # dropping a partition fires no trigger: the cases' tiles and caches are told here

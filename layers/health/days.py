@@ -12,7 +12,11 @@ How they stay equal to a recomputation from the cases:
   primary, under an advisory lock; city health calls it before reading);
 - a window counts from ``health_day`` only whole local days not dirty and cases closed before
   its last whole day; everything else of its cohort — open cases, cases closed later, partial
-  days, dirty days — is counted live, case by case, with the window's own end (sql/days.sql).
+  days, dirty days — is counted live, case by case, with the window's own end (sql/days.sql);
+- the open cases' facts (``health_open``, sql/open.sql: first 立案, first 返工, repeat) are
+  counted with the day rows — a refresh recounts the open cases of the dirty grid days, a
+  rebuild all — so the short and long paths read a window's open cases of clean grid days as
+  rows (at 10 M cases a year's window has ≈ 11,500 of them, two index probes each before).
 
 The aggregates hold for one basis: the working calendar, the classes' time limits and the
 repeat reach they were counted with. When the basis differs (limits edited, another calendar),
@@ -26,7 +30,7 @@ import hashlib
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -43,8 +47,8 @@ from layers.health.queries import (
     sql_text,
 )
 
-__all__ = ["DayCheck", "basis", "check", "day_sql", "live_source", "rebuild", "refresh",
-           "usable"]
+__all__ = ["DayCheck", "basis", "check", "count_open_on", "day_sql", "live_source",
+           "open_count_sql", "open_window_sql", "rebuild", "refresh", "usable"]
 
 # A database with at most this many closed cases is (re)built on the spot when its basis is
 # missing or stale (a test city, the demo); a larger one waits for ``check --aggregates
@@ -118,6 +122,41 @@ _REPEAT_ALL_JOIN = """LEFT JOIN (
       AND r.created_at >= CAST(:c0 AS timestamptz) - make_interval(days => :repeat_days)
       AND r.created_at < :c1
 ) rp ON rp.id = c.id"""
+
+
+_OPEN = "c.state NOT IN ('closed', 'voided', 'merged')"
+_OPEN_ALL = f"SELECT {_COLUMNS} FROM case_record c WHERE {_OPEN}"
+# the open cases of the dirty grid days being refreshed (day_group), each once
+_OPEN_GROUP = (f"SELECT DISTINCT ON (c.id) c.* FROM day_group g CROSS JOIN LATERAL ("
+               f"SELECT {_COLUMNS} FROM case_record c WHERE c.grid_code = g.grid_code "
+               f"AND c.created_at >= g.t0 AND c.created_at < g.t1 AND {_OPEN} OFFSET 0) c")
+
+
+def _open_part(name: str) -> str:
+    body = sql_text("open").split(f"-- {name}\n", 1)[1]
+    return body.split("\n-- ", 1)[0]
+
+
+def open_count_sql(source: str, table: str = "health_open") -> str:
+    """Count the facts of the open cases ``source`` selects into ``table`` (sql/open.sql)."""
+    return _open_part("count").format(source=source, repeat=_REPEAT_PROBE).replace(
+        "INSERT INTO health_open ", f"INSERT INTO {table} ")
+
+
+def open_window_sql(code_filter: str = "") -> str:
+    """A window's open cases of its whole days from their stored facts, as facts.sql's rows
+    (clean grid days only: the CTE ``dirty`` of the query it joins)."""
+    return _open_part("window").format(code_filter=code_filter.replace("c.grid_code",
+                                                                       "o.grid_code"))
+
+
+def count_open_on(conn: Connection) -> None:
+    """Count every open case's facts again (health_open), on the day aggregates' repeat reach;
+    none when the day aggregates were never counted."""
+    conn.execute(text("DELETE FROM health_open"))
+    reach = conn.execute(text("SELECT repeat_days FROM health_day_basis LIMIT 1")).scalar()
+    if reach is not None:
+        conn.execute(text(open_count_sql(_OPEN_ALL)), {"repeat_days": int(reach)})
 
 
 def facts_sql(cal: WorkingCalendar, source: str, code_filter: str = "",
@@ -220,6 +259,7 @@ def _rebuild(engine: Engine, cal: WorkingCalendar, repeat_days: int) -> int:
         conn.execute(text("INSERT INTO health_day_basis (basis, repeat_days, built_at) "
                           "VALUES (:b, :r, now())"),
                      {"b": basis(conn, cal, repeat_days), "r": repeat_days})
+        count_open_on(conn)
         runs.rebuild_on(conn)
         rows = int(conn.execute(text("SELECT count(*) FROM health_day")).scalar_one())
         conn.commit()
@@ -268,6 +308,9 @@ def _recount(conn: Connection, cal: WorkingCalendar, repeat_days: int, ids: list
                       "g.grid_code AND d.day BETWEEN g.d0 AND g.d1"))
     conn.execute(text(_INSERT.format(facts=facts_sql(cal, _GROUP_SOURCE))),
                  _params(conn, cal, repeat_days))
+    conn.execute(text("DELETE FROM health_open o USING day_group g WHERE o.grid_code = "
+                      "g.grid_code AND o.created_at >= g.t0 AND o.created_at < g.t1"))
+    conn.execute(text(open_count_sql(_OPEN_GROUP)), {"repeat_days": repeat_days})
     conn.execute(text("DELETE FROM health_dirty WHERE id = ANY(:ids)"), {"ids": ids})
     since = conn.execute(text("SELECT grid_code, min(d0) FROM day_group GROUP BY 1 ORDER BY 1")
                          ).all()
@@ -307,27 +350,34 @@ _CLOSED_AFTER_STRADDLING = (
     "AND c.state = 'closed' AND c.closed_at >= :day_to OFFSET 0) c")
 
 
-def live_source(straddling: bool = False) -> str:
+def live_source(straddling: bool = False, open_facts: bool = False) -> str:
     """A window's live cases, in disjoint index ranges: its partial first and last days,
     its open cases, those closed after its whole days, and those of its dirty grid days
     (``straddling``: found from the CTE ``straddle``, and the dirty days' cases whatever
-    their closing, as long.py counts)."""
+    their closing, as long.py counts). ``open_facts`` (with ``straddling``): the open cases
+    of the clean grid days are left out — read from their facts (:func:`open_window_sql`) —
+    and those of the dirty grid days counted with the dirty days' other cases."""
     cols = _COLUMNS
     dirty_closing = "" if straddling else "AND c.closed_at < :day_to "
-    return "\n    UNION ALL\n    ".join([
+    dirty_states = ("c.state NOT IN ('voided', 'merged')" if open_facts and straddling
+                    else f"c.state = 'closed' {dirty_closing}")
+    parts = [
         f"SELECT {cols} FROM case_record c WHERE c.created_at >= :start "
         "AND c.created_at < :day_from",
         f"SELECT {cols} FROM case_record c WHERE c.created_at >= :day_to "
         "AND c.created_at < :end",
         f"SELECT {cols} FROM case_record c WHERE c.created_at >= :day_from "
-        "AND c.created_at < :day_to AND c.state NOT IN ('closed', 'voided', 'merged')",
+        f"AND c.created_at < :day_to AND {_OPEN}",
         (_CLOSED_AFTER_STRADDLING if straddling else _CLOSED_AFTER).format(cols=cols),
-        f"SELECT {cols} FROM case_record c WHERE c.state = 'closed' {dirty_closing}"
+        f"SELECT {cols} FROM case_record c WHERE {dirty_states} "
         "AND c.created_at >= :day_from AND c.created_at < :day_to AND c.id IN ("
         "SELECT k.id FROM dirty x JOIN case_record k ON k.grid_code = x.grid_code "
         "AND k.created_at >= (x.d0::timestamp AT TIME ZONE :tz) "
         "AND k.created_at < ((x.d1 + 1)::timestamp AT TIME ZONE :tz))",
-    ])
+    ]
+    if open_facts and straddling:
+        del parts[2]
+    return "\n    UNION ALL\n    ".join(parts)
 
 
 def day_sql(cal: WorkingCalendar, code_filter: str, families: list[str]) -> str:
@@ -350,14 +400,21 @@ class DayCheck:
     missing: list[dict[str, Any]]  # in the recount, not stored (or stored differently)
     extra: list[dict[str, Any]]  # stored, not in the recount (or differently)
     run_check: runs.RunCheck | None = None  # the running totals against the day rows
+    # the open cases' facts (health_open) against a recount: as missing and extra
+    open_missing: list[dict[str, Any]] = field(default_factory=list)
+    open_extra: list[dict[str, Any]] = field(default_factory=list)
+    open_rows: int = 0
 
     @property
     def ok(self) -> bool:
-        return not self.missing and not self.extra and (self.run_check is None or self.run_check.ok)
+        return not self.missing and not self.extra and not self.open_missing and \
+            not self.open_extra and (self.run_check is None or self.run_check.ok)
 
     def as_dict(self) -> dict[str, Any]:
         return {"ok": self.ok, "rows": self.rows, "dirty": self.dirty,
                 "missing": self.missing, "extra": self.extra,
+                "open_facts": {"rows": self.open_rows, "missing": self.open_missing,
+                               "extra": self.open_extra},
                 "running_totals": self.run_check.as_dict() if self.run_check else None}
 
 
@@ -390,5 +447,23 @@ def check(engine: Engine, cal: WorkingCalendar, repeat_days: int = 30,
                                                                       "health_day_check")
         rows = int(conn.execute(text("SELECT count(*) FROM health_day")).scalar_one())
         run_check = runs.check_on(conn, "health_day", limit)
+        conn.execute(text("CREATE TEMP TABLE health_open_check (LIKE health_open INCLUDING "
+                          "ALL) ON COMMIT DROP"))
+        conn.execute(text(open_count_sql(_OPEN_ALL, "health_open_check")),
+                     {"repeat_days": repeat_days})
+        open_clean = ("NOT EXISTS (SELECT 1 FROM health_dirty x WHERE x.grid_code = "
+                      "t.grid_code AND (t.created_at AT TIME ZONE :tz)::date BETWEEN "
+                      "(x.from_at AT TIME ZONE :tz)::date AND (x.to_at AT TIME ZONE :tz)::date)")
+
+        def open_diff(a: str, b: str) -> list[dict[str, Any]]:
+            sql = (f"SELECT * FROM (SELECT * FROM {a} t WHERE {open_clean} EXCEPT "
+                   f"SELECT * FROM {b} t WHERE {open_clean}) d ORDER BY case_id LIMIT :limit")
+            return [dict(r) for r in conn.execute(text(sql), {"tz": cal.timezone,
+                                                              "limit": limit}).mappings()]
+
+        open_missing = open_diff("health_open_check", "health_open")
+        open_extra = open_diff("health_open", "health_open_check")
+        open_rows = int(conn.execute(text("SELECT count(*) FROM health_open")).scalar_one())
         conn.rollback()
-    return DayCheck(rows, dirty, missing, extra, run_check)
+    return DayCheck(rows, dirty, missing, extra, run_check, open_missing, open_extra,
+                    open_rows)

@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import re
 from collections import OrderedDict
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
+from threading import Lock
 from typing import Any
 
 import numpy as np
 from sqlalchemy import Connection, Engine, text
+from sqlalchemy.exc import DBAPIError
 
 from gridcore.calendar import WorkingCalendar
 from gridcore.errors import NotFound
@@ -30,6 +32,7 @@ from layers.health import days as day_aggregates
 from layers.health import long as long_window
 from layers.health import short as short_window
 from layers.health.inventory import cached, inventory, inventory_on
+from layers.health.keys import level_keys as keys_of_level
 from layers.health.queries import (
     LEVELS,
     calendar_params,
@@ -113,20 +116,22 @@ def _case_rows_on(engine: Engine, sql: str, params: dict[str, Any],
 def aggregate(conn: Connection, window: Window, level: str, cal: WorkingCalendar,
               repeat_days: int = 30, code: str | None = None,
               names: set[str] | None = None, shards: int | None = None,
-              days: bool | None = None) -> Aggregates:
+              days: bool | None = None,
+              boundaries: long_window.Boundaries | None = None) -> Aggregates:
     """All aggregates for every key of ``level`` (or the one ``code``) in ``window``; ``names``
     limits the per-class families to those a model reads (None: every class); ``shards``
     forces the number of parallel case queries (default: 2 above SHARD_MIN_KEYS keys).
     ``days``: count from the day aggregates (True), from the cases (False), or from the day
-    aggregates when they were counted on this calendar, limits and repeat reach (None)."""
+    aggregates when they were counted on this calendar, limits and repeat reach (None).
+    ``boundaries``: the running totals' boundaries shared with another window counted in the
+    same snapshot (score_with_previous)."""
     n = check_level(level)
     filters = filters_for(n, code)
     params: dict[str, Any] = {"n": n, "start": window.start, "end": window.end, "code": code,
                               "repeat_days": repeat_days}
-    rows = conn.execute(text(sql_text("areas").format(**filters)), params).all()
-    keys = [r[0] for r in rows]
-    pos = {k: i for i, k in enumerate(keys)}
-    cols: dict[str, np.ndarray] = {"area_km2": np.array([r[1] for r in rows], dtype=float)}
+    level_keys = keys_of_level(conn, n, code)
+    keys, pos = level_keys.keys, level_keys.pos
+    cols: dict[str, np.ndarray] = {"area_km2": level_keys.area_km2.copy()}
     case_families, part_classes = _families(conn, names)
     families = "".join(f", count(*) FILTER (WHERE left(c.category_key, 3) = '{f[6:]}') "
                        f'AS "{f}"' for f in case_families)
@@ -145,14 +150,15 @@ def aggregate(conn: Connection, window: Window, level: str, cal: WorkingCalendar
         days and code is None and shards is None) else None
     if lay is not None:
         jobs: list[tuple[str, dict[str, Any]]] = []
-        cols.update(long_window.aggregate_long(conn, lay, cal, long_params, keys,
-                                               case_families))
+        cols.update(long_window.aggregate_long(conn, lay, cal, long_params, level_keys,
+                                               case_families, boundaries))
         p90 = dict(long_window.P90_SKETCH)
     elif days and code is None and shards is None:
         # a short window of a whole level: its day rows and live cases summed in numpy, the
         # p90 exact (layers/health/short.py)
         jobs = []
-        cols.update(short_window.aggregate_short(conn, cal, long_params, keys, case_families))
+        cols.update(short_window.aggregate_short(conn, cal, long_params, level_keys,
+                                                 case_families))
     elif days:
         jobs = _day_jobs(cal, code, keys, counts is not None, shards, filters, case_families,
                          {**case_params, "tz": cal.timezone,
@@ -225,6 +231,50 @@ def _versions(conn: Connection) -> tuple:
         "('cases', 'parts', 'grids', 'entities', 'categories') ORDER BY layer")).all())
 
 
+_CACHE_LOCK = Lock()  # the two windows of a page count on two threads
+
+
+def _reader(engine: Engine) -> Connection:
+    """A connection whose reads share one snapshot: a window's boundaries, day rows and live
+    cases (several statements) must not see a refresh between them."""
+    return engine.connect().execution_options(isolation_level="REPEATABLE READ")
+
+
+def _cached(conn: Connection, model: HealthModel, window: Window, level: str,
+            cal: WorkingCalendar) -> tuple[tuple, Health | None]:
+    cache_key = (str(conn.engine.url), str(window), level, id(model), model.indices, cal,
+                 _versions(conn))
+    with _CACHE_LOCK:
+        health = _CACHE.get(cache_key)
+        if health is not None:
+            _CACHE.move_to_end(cache_key)
+    return cache_key, health
+
+
+def _count(conn: Connection, cache_key: tuple, model: HealthModel, window: Window, level: str,
+           cal: WorkingCalendar, shared: long_window.Boundaries | None = None) -> Health:
+    agg = aggregate(conn, window, level, cal, model.repeat_days,
+                    names=model.aggregate_names(), boundaries=shared)
+    health = Health(score_grids(model, agg.keys, agg.columns), agg)
+    with _CACHE_LOCK:
+        _CACHE[cache_key] = health
+        while len(_CACHE) > _CACHE_SIZE:
+            _CACHE.popitem(last=False)
+    return health
+
+
+def _score_in(engine: Engine, snapshot: str | None, shared: long_window.Boundaries | None,
+              model: HealthModel, window: Window, level: str, cal: WorkingCalendar) -> Health:
+    """One window's scores (from the cache or counted) on a connection of its own, in the
+    exported ``snapshot`` when given."""
+    with _reader(engine) as conn:
+        if snapshot is not None:
+            conn.execute(text("SET TRANSACTION SNAPSHOT :s"), {"s": snapshot})
+        cache_key, health = _cached(conn, model, window, level, cal)
+        return health if health is not None else _count(conn, cache_key, model, window,
+                                                        level, cal, shared)
+
+
 def score(engine: Engine, model: HealthModel, window: Window, level: str,
           cal: WorkingCalendar) -> Health:
     """Scores of every key of a level; cached until any layer behind them changes (the layer
@@ -233,28 +283,41 @@ def score(engine: Engine, model: HealthModel, window: Window, level: str,
     # bring the day aggregates up to the writes so far (the primary only; on a standby the
     # days written since the last refresh are counted live)
     day_aggregates.refresh(engine, cal, model.repeat_days)
-    with engine.connect() as conn:
-        cache_key = (str(engine.url), str(window), level, id(model), model.indices, cal,
-                     _versions(conn))
-        health = _CACHE.get(cache_key)
-        if health is None:
-            agg = aggregate(conn, window, level, cal, model.repeat_days,
-                            names=model.aggregate_names())
-            health = Health(score_grids(model, agg.keys, agg.columns), agg)
-            _CACHE[cache_key] = health
-            while len(_CACHE) > _CACHE_SIZE:
-                _CACHE.popitem(last=False)
-        else:
-            _CACHE.move_to_end(cache_key)
-    return health
+    return _score_in(engine, None, None, model, window, level, cal)
+
+
+def _export(conn: Connection) -> str | None:
+    """The snapshot of ``conn``'s transaction for another connection to read, or None (the
+    transaction is then over: the next statement begins another)."""
+    try:
+        return str(conn.execute(text("SELECT pg_export_snapshot()")).scalar_one())
+    except DBAPIError:
+        conn.rollback()
+        return None
 
 
 def score_with_previous(engine: Engine, model: HealthModel, window: Window, level: str,
                         cal: WorkingCalendar) -> tuple[Health, Health]:
     """The window's scores and the previous window's (for trends), counted at once on two
-    connections."""
-    pending = _PREVIOUS.submit(score, engine, model, window.previous(), level, cal)
-    return score(engine, model, window, level, cal), pending.result()
+    connections reading one snapshot (the first's, exported to the second): the two agree
+    with each other, and what both read is read once (the boundary between a year's window
+    and the previous year's: long.Boundaries)."""
+    check_level(level)
+    day_aggregates.refresh(engine, cal, model.repeat_days)
+    with _reader(engine) as conn:
+        cache_key, health = _cached(conn, model, window, level, cal)
+        snapshot = _export(conn)
+        if snapshot is None:  # e.g. a server that cannot export it: two snapshots
+            cache_key, health = _cached(conn, model, window, level, cal)
+        shared = long_window.Boundaries() if snapshot is not None else None
+        pending = _PREVIOUS.submit(_score_in, engine, snapshot, shared, model,
+                                   window.previous(), level, cal)
+        try:
+            if health is None:
+                health = _count(conn, cache_key, model, window, level, cal, shared)
+        finally:
+            wait([pending])  # the exported snapshot lives as long as this transaction
+    return health, pending.result()
 
 
 def scored(engine: Engine, model: HealthModel, window: Window, level: str, code: str,

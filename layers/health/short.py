@@ -19,6 +19,7 @@ import numpy as np
 from sqlalchemy import Connection, text
 
 from gridcore.calendar import WorkingCalendar
+from layers.health.keys import LevelKeys
 from layers.health.long import key_positions, live_rows
 from layers.health.queries import dirty_sql, sql_text
 
@@ -70,9 +71,15 @@ def _sum(acc: np.ndarray, ki: np.ndarray, values: np.ndarray) -> None:
     acc += np.bincount(ki[keep], weights=values[keep], minlength=len(acc))
 
 
-def _part(name: str) -> str:
+def _section(name: str) -> str:
     body = sql_text("short").split(f"-- {name}\n", 1)[1]
-    return body.split("\n-- ", 1)[0].format(dirty=dirty_sql())
+    return body.split("\n-- ", 1)[0]
+
+
+def _part(name: str) -> str:
+    """A shape of sql/short.sql ("copy" or "arrays") with the window's day rows ("rows")."""
+    rows = _section("rows").format(dirty=dirty_sql())
+    return _section(name).format(rows=rows)
 
 
 _COPY_HEADER = 19  # PGCOPY signature (11), flags (4), header extension length (4)
@@ -95,24 +102,26 @@ class Stored:
     minutes: np.ndarray
 
 
-def stored_rows(conn: Connection, params: dict[str, Any], keys: list[str],
+def stored_rows(conn: Connection, params: dict[str, Any], keys: LevelKeys | list[str],
                 families: list[str], copy: bool = True) -> Stored:
     """The stored rows as a binary COPY of fixed-width rows parsed by numpy (as runs.py reads
     a boundary: a plain query sends 150,000 rows' arrays as text at 10 M cases); as arrays
     when a grid code is not 15 ASCII characters, or ``copy`` is False."""
+    n = params["n"]
+    if not isinstance(keys, LevelKeys):
+        keys = LevelKeys.of(n, keys, np.zeros(len(keys)))
     fams = [f[6:] for f in families]
     if copy:
         got = _stored_copy(conn, {**params, "fams": fams}, keys)
         if got is not None:
             return got
     r = conn.execute(text(_part("arrays")), params).mappings().one()
-    n = params["n"]
     at = {f: i for i, f in enumerate(fams)}
-    ki = positions(list(r["grids"] or []), keys, n)
+    ki = positions(list(r["grids"] or []), keys.keys, n)
     figs = np.stack([np.asarray(r[c] or [], dtype=np.int64) for c in _FIGURES], axis=1)
     fam = np.fromiter((at.get(f, -1) for f in r["families"] or []), dtype=np.int64,
                       count=len(ki))
-    wk = positions(list(r["work_grids"] or []), keys, n)
+    wk = positions(list(r["work_grids"] or []), keys.keys, n)
     return Stored(np.concatenate([ki, wk]),
                   np.concatenate([figs, np.zeros((len(wk), len(_FIGURES)), np.int64)]),
                   np.concatenate([fam, np.full(len(wk), -1, np.int64)]),
@@ -120,7 +129,7 @@ def stored_rows(conn: Connection, params: dict[str, Any], keys: list[str],
                                   np.asarray(r["work"] or [], dtype=float)]))
 
 
-def _stored_copy(conn: Connection, params: dict[str, Any], keys: list[str]) -> Stored | None:
+def _stored_copy(conn: Connection, params: dict[str, Any], keys: LevelKeys) -> Stored | None:
     raw: Any = conn.connection.dbapi_connection  # psycopg2's: copy_expert
     buf = io.BytesIO()
     with raw.cursor() as cursor:
@@ -135,10 +144,7 @@ def _stored_copy(conn: Connection, params: dict[str, Any], keys: list[str]) -> S
         del recs, lens
         data.release()
         return None
-    n = params["n"]
-    key_bytes = np.array([k.encode() for k in keys], dtype=f"S{n}") if keys else \
-        np.zeros(0, dtype=f"S{n}")
-    ki = key_positions(recs["code"], key_bytes, n)
+    ki = key_positions(recs["code"], keys.key_bytes, params["n"])
     figs = np.stack([recs[f"v{j}"].astype(np.int64) for j in range(6)], axis=1)
     out = Stored(ki, figs, recs["v6"].astype(np.int64) - 1, recs["w"].astype(float))
     del recs, lens
@@ -147,12 +153,12 @@ def _stored_copy(conn: Connection, params: dict[str, Any], keys: list[str]) -> S
 
 
 def aggregate_short(conn: Connection, cal: WorkingCalendar, params: dict[str, Any],
-                    keys: list[str], families: list[str], copy: bool = True
+                    keys: LevelKeys, families: list[str], copy: bool = True
                     ) -> dict[str, np.ndarray]:
     """The case aggregates of every key of a level in a short window (``params`` as days.py's
     window reads them), exactly; columns named as the recount's. ``copy``: read the stored
     rows by binary COPY (else as arrays)."""
-    count = len(keys)
+    count = len(keys.keys)
     figs = {name: np.zeros(count) for name in (*_FIGURES, "open", "overdue")}
     fam = np.zeros((count, len(families)))
 
@@ -167,7 +173,7 @@ def aggregate_short(conn: Connection, cal: WorkingCalendar, params: dict[str, An
     if families:
         families_of(st.ki, st.fam, st.figs[:, 0].astype(float))
     work_ki, work_min = [st.ki], [st.minutes]
-    live = live_rows(conn, cal, params, {k: i for i, k in enumerate(keys)})
+    live = live_rows(conn, cal, params, keys.pos)
     if live is not None:
         for j, name in enumerate(_FIGURES):
             _sum(figs[name], live.ki, live.signed[:, j].astype(float))

@@ -189,6 +189,23 @@ def test_megacity_short_window_reads_its_day_rows_by_copy_as_the_arrays_do(
     assert rows(by_copy) == rows(as_arrays)
     with megacity.connect() as conn:
         month = aggregate(conn, window, "grid", CAL, days=True)
+        # arrays holding a NULL, an empty one: the COPY's arrays are unnested as the query does
+        # (rolled back)
+        conn.execute(text("""UPDATE health_day d SET work_min = v.w FROM (
+            SELECT ctid, CASE row_number() OVER ()
+                         WHEN 1 THEN ARRAY[NULL, 5.5, NULL, 7.25::float8]
+                         WHEN 2 THEN ARRAY[NULL::float8] ELSE ARRAY[1.0, 2.0] END AS w
+            FROM health_day WHERE day >= :d AND closed > 0 LIMIT 3) v
+            WHERE d.ctid = v.ctid"""), {"d": params["first_day"]})
+        conn.execute(text("UPDATE health_day SET work_min = '{}' WHERE ctid = (SELECT ctid FROM "
+                          "health_day WHERE day >= :d AND closed > 0 AND work_min <> '{}' "
+                          "AND NOT (work_min @> ARRAY[7.25::float8]) LIMIT 1)"),
+                     {"d": params["first_day"]})
+        by_copy = short.stored_rows(conn, params, keys, families)
+        as_arrays = short.stored_rows(conn, params, keys, families, copy=False)
+        conn.rollback()
+    assert rows(by_copy) == rows(as_arrays)
+    assert {5.5, 7.25} <= set(by_copy.minutes.tolist())
     assert month.columns["cases"].sum() > 100
 
 
@@ -209,3 +226,63 @@ def test_megacity_steps_after_the_load_keep_the_days_equal(megacity: Engine) -> 
     assert _dirty(megacity) == 0
     _same(*_both(megacity, window, "grid"))
     assert days.check(megacity, CAL).ok
+
+
+def test_megacity_open_cases_are_read_from_their_facts_kept_equal_to_the_recount(
+        megacity: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The open cases' facts (health_open: first 立案 and 返工, repeat) hold every open case
+    once, equal a recount, follow a step (counted live while their grid day is dirty, counted
+    again by the refresh), are what a window reads (a wrong fact changes the window), and a
+    wrong one is found by ``gridcore check --aggregates`` and repaired."""
+    end = SMALL.end
+    month = Window(end - timedelta(days=30), end)
+    assert days.refresh(megacity, CAL)
+    with megacity.connect() as conn:
+        open_cases = conn.execute(text(
+            "SELECT count(*) FROM case_record WHERE grid_code IS NOT NULL "
+            "AND state NOT IN ('closed', 'voided', 'merged')")).scalar_one()
+        stored = conn.execute(text("SELECT count(*), count(reg_at), count(*) FILTER "
+                                   "(WHERE repeat) FROM health_open")).one()
+        case = conn.execute(text(
+            "SELECT c.id FROM health_open o JOIN case_record c ON c.id = o.case_id "
+            "WHERE o.created_at >= :t AND o.reg_at IS NOT NULL AND o.rework_at IS NULL "
+            "ORDER BY o.case_id LIMIT 1"), {"t": month.start + timedelta(days=2)}).scalar_one()
+    assert open_cases > 20 and stored[0] == open_cases and 0 < stored[1] <= stored[0]
+    result = days.check(megacity, CAL)
+    assert result.ok and result.open_rows == open_cases
+    # a rework of an open case (history and the case written, as a step does)
+    with megacity.begin() as conn:
+        conn.execute(text(
+            "INSERT INTO case_history (case_id, at, actor, role, action, from_state, to_state) "
+            "SELECT id, created_at + interval '1 hour', 't', 'supervisor', 'rework', state, "
+            "'rework' FROM case_record WHERE id = :id"), {"id": case})
+        conn.execute(text("UPDATE case_record SET state = 'rework' WHERE id = :id"),
+                     {"id": case})
+    assert _dirty(megacity) > 0
+    before, recount = _both(megacity, month, "grid")
+    _same(before, recount)  # the grid day is dirty: its open cases counted live
+    assert days.refresh(megacity, CAL) and _dirty(megacity) == 0
+    with megacity.connect() as conn:
+        assert conn.execute(text("SELECT rework_at IS NOT NULL FROM health_open "
+                                 "WHERE case_id = :id"), {"id": case}).scalar_one()
+    _same(*_both(megacity, month, "grid"))
+    assert days.check(megacity, CAL).ok
+    # a wrong fact: the window reads it, and the check finds it
+    with megacity.begin() as conn:
+        conn.execute(text("UPDATE health_open SET reg_at = NULL WHERE case_id = :id"),
+                     {"id": case})
+    wrong, recount = _both(megacity, month, "grid")
+    assert wrong.columns["registered"].sum() == recount.columns["registered"].sum() - 1
+    assert wrong.columns["reworked"].sum() == recount.columns["reworked"].sum() - 1
+    monkeypatch.setenv("GRIDCORE_DATABASE_URL",
+                       megacity.url.render_as_string(hide_password=False))
+    runner = CliRunner()
+    out = runner.invoke(app, ["check", "--aggregates", "--json"])
+    assert out.exit_code == 1, out.output
+    data = json.loads(out.output)["open_facts"]
+    assert [r["case_id"] for r in data["missing"]] == [case] == \
+        [r["case_id"] for r in data["extra"]]
+    assert data["extra"][0]["reg_at"] is None and data["missing"][0]["reg_at"] is not None
+    out = runner.invoke(app, ["check", "--aggregates", "--repair"])
+    assert out.exit_code == 0, out.output
+    _same(*_both(megacity, month, "grid"))

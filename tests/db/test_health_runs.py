@@ -11,20 +11,21 @@ import uuid
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, text
 from typer.testing import CliRunner
 
 from demo.megacity.build import Options, build
 from gridcore.calendar import WorkingCalendar
 from gridcore.cli import app
-from gridcore.health import Window
+from gridcore.health import HealthModel, Window
 from layers.cases.archive import archive, restore
 from layers.db.migrate import migrate
-from layers.health import days, long, runs
-from layers.health.scores import aggregate
+from layers.health import days, long, runs, scores
+from layers.health.scores import Aggregates, aggregate
 from tests.db.test_case_archive import _populate
 from tests.db.test_health_days import _same
 from tests.support.database import engine_on, scratch_database, serving
@@ -47,6 +48,24 @@ def test_p90_from_the_histogram_within_its_bound() -> None:
         assert abs(g - exact) <= runs.BOUND * exact + 0.5 + 1e-9
     assert np.isnan(runs.p90_minutes(np.zeros((1, runs.BINS), dtype=np.int64)))[0]
     assert 0.047 < runs.BOUND < 0.048
+
+
+def test_rows_summed_per_key_the_same_in_any_order() -> None:
+    """long.add_rows: every key once in key order (a boundary's rows: a plain add), shuffled,
+    repeated, or with grids no longer current (−1) — the same sums as a loop."""
+    rng = np.random.default_rng(5)
+    keys = 40
+    for ki in (np.arange(keys), rng.permutation(keys), rng.integers(-1, keys, 300),
+               np.r_[np.arange(keys - 1), -1], np.arange(1, keys)):
+        vals = rng.integers(0, 60_000, (len(ki), 7)).astype(np.uint16)
+        for sign in (1, -1):
+            acc = np.full((keys, 7), 5, dtype=np.int32)
+            long.add_rows(acc, ki.astype(np.int64), vals, sign)
+            want = np.full((keys, 7), 5, dtype=np.int64)
+            for k, v in zip(ki, vals, strict=True):
+                if k >= 0:
+                    want[k] += sign * v.astype(np.int64)
+            assert np.array_equal(acc, want)
 
 
 @pytest.fixture(scope="module")
@@ -212,3 +231,56 @@ def test_the_answer_says_how_the_p90_was_counted(city: Engine) -> None:
         assert one["aggregates"]["closed"] > 0
         shapes = client.get("/health/choropleth", params={"window": year}).json()
         assert shapes["handling_p90"]["method"] == "log-binned histogram"
+
+
+def test_a_page_counts_both_windows_in_one_snapshot_reading_shared_boundaries_once(
+        city: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The rankings page's two windows (a year and the year before) are counted on two
+    connections in the first one's snapshot: a write committed (and refreshed into the day
+    rows and running totals) after the page began changes neither window, and both equal the
+    recount from the cases as they stood; the boundary the two windows share is read once."""
+    model = HealthModel.default()
+    end = SMALL.end
+    window = Window(end - timedelta(days=365), end)
+    names = model.aggregate_names()
+
+    def recount(w: Window) -> Aggregates:
+        with city.connect() as conn:
+            return aggregate(conn, w, "grid", CAL, model.repeat_days, names=names, days=False)
+
+    assert days.refresh(city, CAL)
+    before_now, before_previous = recount(window), recount(window.previous())
+    assert before_previous.columns["closed"].sum() > 100
+
+    export, read = scores._export, runs.read_boundary
+    months: list[date] = []
+
+    def export_then_write(conn: Connection) -> str | None:
+        snapshot = export(conn)
+        with city.begin() as other:  # closed cases of both windows voided, then refreshed
+            other.execute(text(
+                "UPDATE case_record SET state = 'voided' WHERE id IN (SELECT id FROM "
+                "case_record WHERE state = 'closed' AND created_at >= :t0 ORDER BY id "
+                "LIMIT 60)"), {"t0": window.previous().start + timedelta(days=20)})
+        assert days.refresh(city, CAL)
+        return snapshot
+
+    def counted_read(conn: Connection, lay: runs.Layout, month: date) -> Any:
+        months.append(month)
+        return read(conn, lay, month)
+
+    monkeypatch.setattr(scores, "_export", export_then_write)
+    monkeypatch.setattr(runs, "read_boundary", counted_read)
+    scores._CACHE.clear()
+    now, previous = scores.score_with_previous(city, model, window, "grid", CAL)
+    assert now.aggregates.p90 == previous.aggregates.p90 == long.P90_SKETCH
+    _same(now.aggregates, before_now)
+    _same(previous.aggregates, before_previous)
+    assert len(months) == len(set(months)) == 3, months
+    monkeypatch.undo()
+    scores._CACHE.clear()
+    after_now, after_previous = scores.score_with_previous(city, model, window, "grid", CAL)
+    _same(after_now.aggregates, recount(window))
+    _same(after_previous.aggregates, recount(window.previous()))
+    assert after_previous.aggregates.columns["cases"].sum() < \
+        before_previous.columns["cases"].sum()

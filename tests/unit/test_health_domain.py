@@ -126,6 +126,31 @@ def test_the_best_possible_value_scores_the_full_term() -> None:
     assert same == pytest.approx([1, 1, 1, 1])
 
 
+def test_percentiles_are_mid_ranks_among_the_defined_values_ties_shared() -> None:
+    """normalise's percentile of each value: (values below it + half of those equal) / the
+    number defined, against that definition counted value by value (ties, NaN, ±inf, either
+    direction; the best value scores 1)."""
+    model = HealthModel.from_dict(_model())
+    rng = np.random.default_rng(7)
+    for key, higher in (("intact", True), ("density", False)):
+        ind = next(i for i in model.indicators if i.key == key)
+        assert ind.normalise == "percentile" and ind.higher_is_better is higher
+        for values in (rng.integers(0, 6, 200).astype(float),
+                       np.r_[rng.normal(size=50), [np.inf, -np.inf, np.nan, np.nan]],
+                       np.array([3.0]), np.array([np.nan, np.nan])):
+            values[rng.random(len(values)) < 0.1] = np.nan
+            got = normalise(ind, values)
+            defined = values[~np.isnan(values)]
+            best = (defined.max() if higher else defined.min()) if len(defined) else None
+            for v, g in zip(values, got, strict=True):
+                if np.isnan(v):
+                    assert np.isnan(g)
+                    continue
+                mid = ((defined < v).sum() + 0.5 * (defined == v).sum()) / len(defined)
+                want = 1.0 if v == best else (mid if higher else 1.0 - mid)
+                assert g == pytest.approx(want, abs=1e-12)
+
+
 def test_grid_without_any_data_has_no_score() -> None:
     model = HealthModel.from_dict(_model())
     table = score_grids(model, ["empty"], {"area_km2": [1.0]})

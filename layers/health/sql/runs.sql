@@ -4,7 +4,9 @@
 -- closed on or after :last_day: counted live instead), and those in grid days still dirty.
 -- "live": per key, the window's live cases as sql/days.sql counts them, except that the cases
 -- reported in its whole days and closed after them are found through the straddling day rows
--- (a GiST range, bounded by the cases open at its end) rather than every later closing.
+-- (a GiST range, bounded by the cases open at its end) rather than every later closing, and
+-- that the open cases of its clean grid days come from their facts (health_open, sql/open.sql)
+-- rather than a history probe and a repeat probe each.
 -- Each part answers one row of arrays (numpy reads columns, not rows). Placeholders filled
 -- in by layers/health/long.py.
 -- stored
