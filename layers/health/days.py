@@ -157,9 +157,9 @@ def count_open_on(conn: Connection) -> None:
     reach = conn.execute(text("SELECT repeat_days FROM health_day_basis LIMIT 1")).scalar()
     if reach is not None:
         conn.execute(text(open_count_sql(_OPEN_ALL)), {"repeat_days": int(reach)})
-    # a table filled at once has no statistics until autovacuum comes by: the first health
-    # pages after the 10 M migration took 60 s, then 1.2–1.7 s once autovacuum had analysed it
-    # (health7; the link is likely, not proven), so the planner is told now
+    # a table filled at once has no statistics until autovacuum comes by: the planner is told
+    # now. (Not the cause of the 60 s first pages seen once after the 10 M migration: without
+    # statistics and without autovacuum the first pages took 7–9 s, as with them.)
     conn.execute(text("ANALYZE health_open"))
 
 
