@@ -1,7 +1,8 @@
 """What a server process runs beside its requests: the event listener feeding the hub, the
 supervision sweep (预警 · 自动督办), the escalation sweep (自动升级), the webhook deliveries, the
 folding of the case tiles' cell deltas, the making of the cases' yearly partitions ahead
-(案卷分区) and the scheduled learning. Each process runs them; the
+(案卷分区), the evaluation facts' catching up after a burst of writes and the scheduled
+learning. Each process runs them; the
 database keeps them exactly-once (an advisory lock for each sweep, the folding and the learning,
 ``SKIP LOCKED`` claims for webhooks), so any number of workers or machines may share one
 database.
@@ -18,9 +19,11 @@ from fastapi import FastAPI
 
 from api.events_hub import EventHub
 from api.notify_text import event_text
+from api.routes.evaluation import evaluation_model
 from layers.cases.escalation import escalate_overdue
 from layers.cases.supervision import sweep
 from layers.db.partitions import ensure_ahead
+from layers.evaluation import store as evaluation_facts
 from layers.notifications import webhooks
 from layers.notifications.listener import EventListener
 from layers.ogc import case_cells, part_cells
@@ -38,6 +41,11 @@ PARTITIONS_AHEAD_S = 6 * 3600.0
 # transactions (claim, look again, deliveries due) in every server process; the events that
 # arrive meanwhile go in the next run, at most this much later.
 WAKE_GAP_S = 0.25
+# An evaluation refreshes the facts itself, one batch of marks at a time; after a burst of
+# writes (a sweep supervising thousands of cases) the rest would wait for later evaluations,
+# each recounting from the history meanwhile. One look a minute is one round trip when
+# nothing is dirty.
+EVALUATION_FACTS_S = 60.0
 
 
 async def _every(seconds: float, work: Any, wake: asyncio.Event | None = None) -> None:
@@ -91,6 +99,8 @@ def start(app: FastAPI) -> None:
     tasks.append(_every(COMPACT_CELLS_S, lambda: case_cells.compact(state.engine)))
     tasks.append(_every(PARTITIONS_AHEAD_S, lambda: ensure_ahead(state.engine)))
     tasks.append(_every(COMPACT_CELLS_S, lambda: part_cells.compact(state.engine)))
+    tasks.append(_every(EVALUATION_FACTS_S, lambda: evaluation_facts.catch_up(
+        state.engine, settings.cases.working_calendar, evaluation_model(settings))))
     state.background = [asyncio.create_task(t) for t in tasks]
 
 

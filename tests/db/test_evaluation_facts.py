@@ -131,3 +131,24 @@ def test_check_cli_finds_and_repairs_a_corrupted_fact(month: dict[str, int], db:
     result = runner.invoke(app, ["check", "--evaluation", "--repair"])
     assert result.exit_code == 0, result.output
     assert "counted again from the history" in result.output
+
+
+def test_a_burst_of_marks_is_caught_up_in_batches(month: dict[str, int], db: Engine,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """More marks than a refresh takes (a sweep supervising thousands of cases): one refresh
+    leaves the facts unreadable, the background job's catch_up counts batch after batch until
+    they are current — and equal to the recount."""
+    monkeypatch.setattr(store, "REFRESH_BATCH", 4)
+    with db.begin() as conn:  # every case written three times over
+        for _ in range(3):
+            conn.execute(text("INSERT INTO case_eval_dirty (case_id) SELECT id FROM case_record"))
+    marks = _dirty(db)
+    assert marks > 3 * 4
+    assert store.refresh(db, CAL, MODEL) is False and _dirty(db) == marks - 4
+    assert store.catch_up(db, CAL, MODEL) is True and _dirty(db) == 0
+    assert store.check(db, CAL, MODEL).ok
+    with db.begin() as conn:  # a basis only --repair rebuilds on a big city: it stops at once
+        conn.execute(text("UPDATE case_eval_basis SET basis = 'other'"))
+        conn.execute(text("INSERT INTO case_eval_dirty (case_id) SELECT id FROM case_record"))
+    monkeypatch.setattr(store, "AUTO_REBUILD_MAX", 0)
+    assert store.catch_up(db, CAL, MODEL) is False
