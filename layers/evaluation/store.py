@@ -211,9 +211,10 @@ def catch_up(engine: Engine, cal: WorkingCalendar, model: EvaluationModel,
     job, 考评事实补算). A burst of writes leaves more marks than one refresh takes — the first
     supervision sweep of the 10 M megacity supervised 10,348 cases at once, and 34,165 marks
     still waited after three evaluations had counted 20,000 each — and until they are counted
-    every evaluation recounts from the history (16 s instead of 1.4 s there). Stops when the facts are current, or when a refresh gets no further (another
-    process holds the lock, a standby, a basis that only ``gridcore check --evaluation
-    --repair`` rebuilds on a big database)."""
+    every evaluation recounts from the history (16 s instead of 1.4 s there). Stops when the
+    facts are current, or when a refresh gets no further (another process holds the lock, a
+    standby, a basis that only ``gridcore check --evaluation --repair`` rebuilds on a big
+    database)."""
     left = None
     for _ in range(batches):
         if refresh(engine, cal, model):
