@@ -66,6 +66,7 @@ class AlarmConsumer:
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
+        self.client.on_subscribe = self._on_subscribe
 
     @property
     def stats(self) -> dict[str, int]:
@@ -101,9 +102,20 @@ class AlarmConsumer:
             return
         self.connections += 1
         client.subscribe(self.settings.mqtt_topic, qos=1)
-        self.connected.set()
-        log.info("mqtt: connected to %s:%s, subscribed to %s", self.settings.mqtt_host,
+        log.info("mqtt: connected to %s:%s, subscribing to %s", self.settings.mqtt_host,
                  self.settings.mqtt_port, self.settings.mqtt_topic)
+
+    def _on_subscribe(self, client: mqtt.Client, userdata: Any, mid: int,
+                      reason_codes: list[Any], properties: Any) -> None:
+        # "connected" means "alarms published from now on reach us": only the broker's
+        # SUBACK says so. Set on CONNACK, a message published in between was lost (seen in CI).
+        refused = [code for code in reason_codes if code.is_failure]
+        if refused:
+            log.warning("mqtt: the broker refused the subscription to %s: %s",
+                        self.settings.mqtt_topic, refused[0])
+            return
+        self.connected.set()
+        log.info("mqtt: subscribed to %s", self.settings.mqtt_topic)
 
     def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any,
                        properties: Any) -> None:
