@@ -18,6 +18,7 @@ from tests.support.desk_city import plant_desk, token
 from tests.support.live_server import live_server
 
 WIDE, TABLET = {"width": 1280, "height": 800}, {"width": 1024, "height": 768}
+PHONE = {"width": 390, "height": 844}  # opened with mobile emulation (touch, a phone's viewport)
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +45,9 @@ def signed_in(chromium: Any, base: str, user: str | None, path: str, viewport: A
               lang: str = "zh-CN") -> Any:
     """A page of its own browser context, signed in as ``user`` (the token the sign-in form
     stores), once its script is ready and its event stream open."""
-    context = chromium.new_context(viewport=viewport, locale=lang)
+    phone = viewport["width"] <= PHONE["width"]
+    context = chromium.new_context(viewport=viewport, locale=lang, is_mobile=phone,
+                                   has_touch=phone, device_scale_factor=1 if phone else None)
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
