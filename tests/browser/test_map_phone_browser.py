@@ -16,6 +16,7 @@ import pytest
 from tests.support.cases import INSIDE_001, INSIDE_002, LAMP
 from tests.support.desk_browser import PHONE, WIDE, chromium, city, open_map, server
 from tests.support.desk_city import report, token
+from tests.support.language import foreign_words
 
 __all__ = ["chromium", "city", "server"]  # the fixtures, from tests.support.desk_browser
 
@@ -89,6 +90,7 @@ def test_the_queue_is_whole_on_a_phone(chromium, city: str, lang: str,  # type: 
     page.wait_for_selector("#unlocated[data-ready]", state="attached", timeout=15_000)
     page.screenshot(path=str(artifacts / f"map_phone_queue_390_{lang}.png"))
     assert page.evaluate("() => document.documentElement.scrollWidth <= innerWidth")
+    assert sorted(set(foreign_words(page, lang))) == []  # the tabs speak the page's language
 
     # the queue: whole rows, not one squeezed between the map and the panels
     whole = page.evaluate(WHOLE_ROWS, "#queue-list")
