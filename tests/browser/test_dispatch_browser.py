@@ -25,7 +25,10 @@ from tests.support.desk_browser import (
     city,
     open_map,
     server,
+    toasts_shown,
     wait_state,
+    wait_toast,
+    watch_toasts,
 )
 from tests.support.desk_city import report, step
 
@@ -216,6 +219,11 @@ def test_clock_moved_warns_and_supervises_once(chromium, city: str, db: Engine,
         warn_at, due = conn.execute(text("SELECT warn_at, deadline_at FROM case_record "
                                          "WHERE id = :i"), {"i": case["id"]}).one()
     page = open_map(chromium, base, "disp-wang")
+    # The toasts are kept as they come: each is shown when the sweep commits, seconds before
+    # its process has exited (8-12 s for the whole command at host load 6), and goes after 8 s
+    # — a wait for one on screen that starts when the command returns can begin too late.
+    watch_toasts(page)
+    no = case["public_no"]
 
     def supervise(at: datetime) -> None:  # the command line, with the clock moved
         subprocess.run([sys.executable, "-m", "gridcore.cli", "supervise", "--now",
@@ -223,10 +231,11 @@ def test_clock_moved_warns_and_supervises_once(chromium, city: str, db: Engine,
                        env={**os.environ, "GRIDCORE_DATABASE_URL": database_url})
 
     supervise(warn_at + timedelta(minutes=1))
-    page.wait_for_selector(".toast.yellow", timeout=15_000)  # 预警, told at once
+    wait_toast(page, "yellow", no)  # 预警, told at once
     supervise(warn_at + timedelta(minutes=2))  # nothing new
     supervise(due + timedelta(minutes=1))
-    page.wait_for_selector(".toast.red", timeout=15_000)  # 超期, and supervised
+    wait_toast(page, "red", no)  # 超期, and supervised
+    page.screenshot(path=str(artifacts / "map_clock_toasts_1280.png"))
     supervise(due + timedelta(minutes=5))  # nothing new
     # A later event is the barrier: the stream sends events in order, so once it is here
     # anything the last sweep might have sent would be here too (a fixed wait proves nothing
@@ -238,7 +247,7 @@ def test_clock_moved_warns_and_supervises_once(chromium, city: str, db: Engine,
                           f".filter(e => e.case_id === {case['id']}).map(e => e.kind)")
     assert kinds.count("yellow") == 1 and kinds.count("red") == 1
     assert kinds.count("supervised") == 1
-    page.screenshot(path=str(artifacts / "map_clock_toasts_1280.png"))
+    assert toasts_shown(page, "yellow", no) == 1 and toasts_shown(page, "red", no) == 1
     with db.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM case_history WHERE case_id = :i AND "
                                  "action = 'supervise' AND actor = 'system'"),

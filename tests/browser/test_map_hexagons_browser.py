@@ -65,6 +65,9 @@ def test_zoomed_out_parts_and_cases_are_hexagons_zoomed_in_points(
             else None)
     try:
         open_map(page, url, 12, lang)
+        if size == "phone":  # a phone shows the queue first, the map one tab away
+            page.tap("#view-map")
+            settle(page)
         assert not errors, errors
         assert any("/parts/tiles/WebMercatorQuad/12/" in u and s == 200 for u, s in tiles)
         hexes = page.evaluate(

@@ -18,6 +18,7 @@ from tests.support.desk_city import plant_desk, token
 from tests.support.live_server import live_server
 
 WIDE, TABLET = {"width": 1280, "height": 800}, {"width": 1024, "height": 768}
+PHONE = {"width": 390, "height": 844}  # opened with mobile emulation (touch, a phone's viewport)
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +45,9 @@ def signed_in(chromium: Any, base: str, user: str | None, path: str, viewport: A
               lang: str = "zh-CN") -> Any:
     """A page of its own browser context, signed in as ``user`` (the token the sign-in form
     stores), once its script is ready and its event stream open."""
-    context = chromium.new_context(viewport=viewport, locale=lang)
+    phone = viewport["width"] <= PHONE["width"]
+    context = chromium.new_context(viewport=viewport, locale=lang, is_mobile=phone,
+                                   has_touch=phone, device_scale_factor=1 if phone else None)
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
@@ -104,3 +107,46 @@ def wait_state(page: Any, state: str) -> None:
                               "document.getElementById('case-state')?.dataset.state]")
         raise AssertionError(f"the case panel did not reach {state!r} in 15 s: it shows case "
                              f"{shown[0]} in state {shown[1]!r}; {still_open(page)}") from timeout
+
+
+# Every toast a page shows, kept: a toast goes after 8 s (and a fifth pushes out the first), so a
+# test that looks for it after something slow of its own (a command-line process that exits some
+# seconds after its commit) can miss one the page did show.
+_WATCH_TOASTS = """() => {
+    window.toastsShown = [];
+    new MutationObserver((changes) => {
+        for (const change of changes) for (const node of change.addedNodes)
+            if (node.classList?.contains('toast'))
+                window.toastsShown.push({kinds: [...node.classList], text: node.textContent,
+                                         at: Date.now()});
+    }).observe(document.getElementById('toasts'), {childList: true});
+}"""
+
+
+def watch_toasts(page: Any) -> None:
+    """Keep every toast ``page`` shows from now on in ``window.toastsShown``."""
+    page.evaluate(_WATCH_TOASTS)
+
+
+def toasts_shown(page: Any, kind: str, text: str) -> int:
+    """How many toasts of ``kind`` (a class: yellow, red, assigned…) mentioning ``text`` the
+    page has shown since ``watch_toasts``."""
+    return int(page.evaluate("([kind, text]) => window.toastsShown.filter(t => "
+                             "t.kinds.includes(kind) && t.text.includes(text)).length",
+                             [kind, text]))
+
+
+def wait_toast(page: Any, kind: str, text: str, timeout: float = 15_000) -> None:
+    """Until the page has shown a toast of ``kind`` mentioning ``text`` (see ``watch_toasts``),
+    whether or not it is still on screen."""
+    try:
+        page.wait_for_function("([kind, text]) => window.toastsShown.some(t => "
+                               "t.kinds.includes(kind) && t.text.includes(text))",
+                               arg=[kind, text], timeout=timeout)
+    except PlaywrightTimeout as timeout_error:
+        shown = page.evaluate("() => window.toastsShown.map(t => t.kinds.join('.') + ' ' + t.text)")
+        received = page.evaluate("() => window.gridcore.live.events.received"
+                                 ".map(e => [e.kind, e.public_no, e.notify])")
+        raise AssertionError(f"no {kind} toast about {text} in {timeout / 1000:.0f} s; toasts "
+                             f"shown: {shown}; events received: {received}; "
+                             f"{still_open(page)}") from timeout_error

@@ -12,11 +12,12 @@ import * as maplibregl from '../vendor/maplibre-gl/maplibre-gl.mjs';
 import { LAYER_OF, createMap, fitBox, flyTo, gcj, partFilter, refresh, select, style, updateLabels, view } from './mapview.js';
 import { initQueue, loadQueue, markSelected, queue, refreshQueue, setArea, setClass } from './queue.js';
 import { search, wireSearch } from './search.js';
+import { drawerShown, showView, wireViews } from './views.js';
 
 const POLL_MS = 5000;
 const st = { me: null, events: null, notify: () => {} };
 
-function openDrawer() { $('drawer').hidden = false; }
+function openDrawer() { $('drawer').hidden = false; drawerShown(); }
 function closeDrawer() {
   $('drawer').hidden = true;
   select('case', null); markSelected(null);
@@ -203,10 +204,11 @@ async function start() {
   queue.onFilters = syncTileFilters;
   search.onCase = (h) => { flyTo(h.lon, h.lat); showCase(h.id); };
   search.onGrid = (h) => { flyTo(h.lon, h.lat); showGrid(h.id); };
-  search.onPart = (h) => flyTo(h.lon, h.lat, 18);
+  search.onPart = (h) => { showView('map'); flyTo(h.lon, h.lat, 18); };
   search.onCategory = (h) => { setClass(h.id); toast(esc(t('map.filtered_by_class', { name: h.label }))); };
   search.onArea = (h) => { fitBox(h.bbox); setArea(h.id, h.label); };
   wire();
+  wireViews();
   wirePanel();
   wireSearch();
   wireLightbox();

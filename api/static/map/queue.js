@@ -3,6 +3,7 @@
 import { t } from '../i18n.js';
 import { api } from '../common/api.js';
 import { $, bucketName, className, clockDot, data, dueText, esc, stateName, when } from '../common/ui.js';
+import { showQueueCount } from './views.js';
 
 export const queue = { bucket: 'verify', filters: { category: '', department: '', area: '', colour: '' },
   areaLabel: '', rows: [], next: null, counts: {}, onSelect: () => {}, onFilters: () => {},
@@ -54,6 +55,7 @@ export async function loadQueue({ more = false } = {}) {
     const el = document.querySelector(`[data-count="${b}"]`);
     if (el) el.textContent = n;
   }
+  showQueueCount(q.counts[queue.bucket]);
   renderRows();
   document.body.dataset.queue = String(Date.now());
 }

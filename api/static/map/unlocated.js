@@ -8,6 +8,7 @@ import { loadMessages, t } from '../i18n.js';
 import { api } from '../common/api.js';
 import { $, className, data, esc, toast, when } from '../common/ui.js';
 import { gcj, view } from './mapview.js';
+import { drawerShown } from './views.js';
 
 const st = { cases: [], current: null, pick: null, marker: null };
 const ready = loadMessages(['coord']).catch(() => {});
@@ -73,6 +74,7 @@ async function open(id) {
   view.picking = true;
   document.body.classList.add('map-picking');
   $('drawer').hidden = false;
+  drawerShown();  // on a phone, the map view (the drawer may have been open already)
   $('details').innerHTML = `<article class="case locate-panel" id="locate-panel" data-case-id="${c.id}">
     <h3>${esc(t('coord.unlocated_title'))} ${data(c.public_no)}</h3>
     <dl class="facts"><dt>${esc(t('coord.unlocated_address'))}</dt><dd id="locate-address">${data(c.address || '—')}</dd>
