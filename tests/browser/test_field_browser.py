@@ -310,6 +310,39 @@ def test_refused_report_shows_the_reason_to_fix(phone: Phone, city: Engine) -> N
     assert cases(city) == []
 
 
+def test_a_double_tap_queues_one_report_and_one_step(phone: Phone, city: Engine,
+                                                     tmp_path: Path) -> None:
+    """A worker taps 提交 twice (a slow phone, a glove): one report, one step. Each queued
+    item carries its own idempotency key, so a second item was a second case, and a second
+    step was refused and stayed in the outbox as 被拒."""
+    verify = _desk_case(phone.url, centre(1))
+    phone.go()
+    phone.sign_in()
+    fill_report(phone, jpeg(tmp_path / "camera.jpg", (1200, 900)))
+    phone.page.dblclick("#report-submit")
+    phone.page.wait_for_selector("#outbox-list li[data-state=done]", timeout=30_000)
+    phone.tab("tasks")
+    page = phone.page
+    page.wait_for_selector(f".task[data-id='{verify}']")
+    page.click(f".task[data-id='{verify}']")
+    page.wait_for_selector("#step-form")
+    page.click("[data-choice=verify]")
+    page.dblclick("#step-submit")
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and _state(city, verify) != "verified":
+        time.sleep(0.3)
+    phone.tab("mine")
+    page.wait_for_selector("#outbox-list li[data-kind=step][data-state=done]", timeout=30_000)
+    time.sleep(1)  # a second item, had one been queued, is on the list by now
+    phone.shot("double_tap")
+    assert sorted(outbox_states(phone)) == ["done", "done"]
+    assert [c.filed_by for c in cases(city)].count("wang") == 1
+    with city.connect() as conn:
+        verified = conn.execute(text("SELECT count(*) FROM case_history WHERE case_id = :i "
+                                     "AND action = 'verify'"), {"i": verify}).scalar()
+    assert verified == 1
+
+
 # -- where am I, offline ---------------------------------------------------------------------
 def test_where_am_i_offline(phone: Phone) -> None:
     phone.go()

@@ -212,6 +212,7 @@ export async function render(view, { arg }) {
     }
   });
 
+  let submitting = false;
   form.addEventListener('submit', async (event) => {
     event.preventDefault();
     submitError.textContent = '';
@@ -243,11 +244,22 @@ export async function render(view, { arg }) {
       photos = [...photos, ...draft.after.map(({ blob, name }) => ({ blob, name, role: 'after' }))];
     }
     const c = categories.find((x) => x.key === draft.category);
-    if (draft.editing) {
-      await outbox.retry(draft.editing, fields, photos);
-    } else {
-      await outbox.enqueue('report', fields, { photos, user: user.username,
-                                               label: nameOf(c) || draft.category });
+    // A double tap (or a second tap while the phone is slow to store the photos) must not
+    // queue the report twice: each queued item has its own key, so two would be two cases.
+    if (submitting) return;
+    submitting = true;
+    submit.disabled = true;
+    try {
+      if (draft.editing) {
+        await outbox.retry(draft.editing, fields, photos);
+      } else {
+        await outbox.enqueue('report', fields, { photos, user: user.username,
+                                                 label: nameOf(c) || draft.category });
+      }
+    } catch (e) {
+      submitting = false;
+      submit.disabled = false;
+      throw e;
     }
     await net.set(RECENT, [draft.category, ...recent.filter((k) => k !== draft.category)].slice(0, 6));
     [...draft.photos, ...draft.after].forEach((p) => URL.revokeObjectURL(p.url));

@@ -144,6 +144,7 @@ function stepForm(found, task, actions) {
   const form = h('form', { class: 'form step', id: 'step-form', novalidate: true },
     h('h2', {}, t(`field.task_${task}`)), choices, noteLabel, note,
     h('div', { class: 'label' }, t('field.photos')), photoField(photos, 'step-photo'), error, submit);
+  let submitting = false;
   form.addEventListener('submit', async (event) => {
     event.preventDefault();
     error.textContent = '';
@@ -159,9 +160,18 @@ function stepForm(found, task, actions) {
     }
     const fields = task === 'check' ? { action: 'check', check_result: choice, reason }
       : { action: choice, reason };
-    await outbox.enqueue('step', fields, { photos: photos.map(({ blob, name }) => ({ blob, name })),
-                                           user: user.username, target: found.id,
-                                           label: `${found.public_no} ${t(`field.action_${fields.action}`)}` });
+    if (submitting) return; // a double tap queues the step once (a second would be refused)
+    submitting = true;
+    submit.disabled = true;
+    try {
+      await outbox.enqueue('step', fields, { photos: photos.map(({ blob, name }) => ({ blob, name })),
+                                             user: user.username, target: found.id,
+                                             label: `${found.public_no} ${t(`field.action_${fields.action}`)}` });
+    } catch (e) {
+      submitting = false;
+      submit.disabled = false;
+      throw e;
+    }
     toast(navigator.onLine === false ? t('field.saved_offline') : t('field.saved_sending'));
     location.hash = '#/tasks';
   });
