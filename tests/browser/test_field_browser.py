@@ -607,6 +607,16 @@ def test_english_switch(phone: Phone) -> None:
     phone.tab("where")
     phone.wait_text("#report-here", "Report here")
     phone.shot("where_en")
+    # labels and buttons are capitalised as English writes them (they read 'all 0' beside
+    # 'Verify 0', and 'user' / 'password' over the sign-in fields)
+    phone.tab("tasks")
+    phone.wait_text("#view .chips button", "^All 0$")
+    phone.tab("mine")
+    phone.page.click("#signout")
+    phone.page.wait_for_selector("#signin")
+    assert phone.page.inner_text("label[for=username]") == "Username"
+    assert phone.page.inner_text("label[for=password]") == "Password"
+    phone.shot("signin_en")
 
 
 _ZOOM_THEN_LEAVE = """async (screen) => {
