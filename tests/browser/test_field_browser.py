@@ -343,6 +343,20 @@ def test_a_double_tap_queues_one_report_and_one_step(phone: Phone, city: Engine,
     assert verified == 1
 
 
+def test_a_refused_field_is_named_as_the_form_names_it(phone: Phone, city: Engine) -> None:
+    """A description pasted with a control character is refused: the worker is told which
+    field to fix in the form's words (问题描述), not the API's (description)."""
+    phone.go()
+    phone.sign_in()
+    fill_report(phone, None, description="路面有油污\u0007")
+    phone.page.click("#report-submit")
+    phone.page.wait_for_selector("#outbox-list li[data-state=refused]")
+    reason = phone.page.inner_text("#outbox-list li .reason")
+    phone.shot("outbox_refused_field")
+    assert "有内容填写不正确（问题描述）" in reason, reason
+    assert cases(city) == []
+
+
 # -- where am I, offline ---------------------------------------------------------------------
 def test_where_am_i_offline(phone: Phone) -> None:
     phone.go()
