@@ -354,6 +354,10 @@ def test_a_refused_field_is_named_as_the_form_names_it(phone: Phone, city: Engin
     reason = phone.page.inner_text("#outbox-list li .reason")
     phone.shot("outbox_refused_field")
     assert "有内容填写不正确（问题描述）" in reason, reason
+    phone.page.click("#outbox-list li a.button")  # 修改: the form says it again, as the list
+    phone.page.wait_for_selector("#refused-reason")
+    assert "有内容填写不正确（问题描述）" in phone.page.inner_text("#refused-reason")
+    phone.shot("report_fix")
     assert cases(city) == []
 
 

@@ -11,7 +11,7 @@ import { categoryName, clear, colourDot, h, toast, when } from './ui.js';
 // A refused field as the report form names it (the server names it as its API does).
 const FIELD_LABELS = { description: 'field.description', handling: 'field.self_handling' };
 
-function refusal(error) {
+export function refusal(error) {
   const { status, kind, field, nearest } = error;
   if (kind === 'outside-managed-area') return nearest ? t('field.why_outside_near', { grid: nearest }) : t('field.why_outside');
   if (status === 413 || field === 'photos') return t('field.why_photos');

@@ -10,6 +10,7 @@ import { gridsLayer, leaflet, makeMap, partsLayer, pin as makePin, positionLayer
 import * as net from './net.js';
 import * as outbox from './outbox.js';
 import { photoField } from './photo.js';
+import { refusal } from './mine.js';
 import { categorySuggestions } from './suggest.js';
 import { categoryName, clear, h, metres, toast } from './ui.js';
 
@@ -128,7 +129,9 @@ export async function render(view, { arg }) {
   }, () => draft.category);
 
   const form = h('form', { id: 'report-form', class: 'form', novalidate: true },
-    draft.error ? h('p', { class: 'notice error', id: 'refused-reason' }, t('field.refused_reason', { reason: draft.error.detail || '' })) : null,
+    // what to fix, in the worker's language (as the outbox says it); the server's words below
+    draft.error ? h('div', { class: 'notice error', id: 'refused-reason' }, t('field.refused_reason', { reason: refusal(draft.error) }),
+      draft.error.detail ? h('div', { class: 'detail muted small', lang: 'en' }, draft.error.detail) : null) : null,
     mapEl, where, nearby,
     h('label', { for: 'category-button' }, t('field.category')), catButton, catError, suggested,
     h('label', { for: 'description' }, t('field.description')), description,
