@@ -277,6 +277,23 @@ def test_a_bad_photo_is_refused_in_the_callers_language(api: TestClient) -> None
     assert plain.json()["detail"].startswith("photo 'notes.txt' is not a JPEG")
 
 
+
+def test_too_many_photos_are_refused_on_the_photos_field(api: TestClient) -> None:
+    """Seven photos where six are allowed: a 422 on ``photos`` in the caller's language (the
+    form parser's English "Too many files…" 400 had no field, so the phone could not say what
+    to fix and the workbench showed it as it came)."""
+    body = {k: str(v) for k, v in report().items()}
+    seven = [("photos", (f"p{i}.png", png_bytes(), "image/png")) for i in range(7)]
+    zh = api.post("/cases", data=body, files=seven, headers={"Accept-Language": "zh-CN"})
+    assert zh.status_code == 422, zh.text
+    assert (zh.json()["field"], zh.json()["detail"]) == ("photos", "一次最多上传 6 张照片")
+    case = api.post("/cases", json=report()).json()
+    step = api.post(f"/cases/{case['id']}/verify", data={}, files=seven,
+                    headers={"Accept-Language": "en", "X-Role": "dispatcher"})
+    assert step.status_code == 422 and step.json()["field"] == "photos"
+    assert step.json()["detail"] == "at most 6 photos may be sent at once"
+
+
 def test_nearby_cases_found_up_to_the_radius_in_every_direction(api: TestClient) -> None:
     """An open case is a candidate for reports up to its class's radius (200 m for E0103) away
     in any direction, and not beyond: the index box of the search must not cut the circle."""
