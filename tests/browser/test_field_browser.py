@@ -361,6 +361,24 @@ def test_a_refused_field_is_named_as_the_form_names_it(phone: Phone, city: Engin
     assert cases(city) == []
 
 
+def test_a_report_opened_from_mine_goes_back_to_mine(phone: Phone, city: Engine) -> None:
+    """我的 → one of my reports → 返回: back to 我的, with its tab lit while the case is shown
+    (返回 went to 待办, and the 待办 tab was lit as if the report were a task)."""
+    phone.go()
+    phone.sign_in()
+    fill_report(phone, None)
+    page = phone.page
+    page.click("#report-submit")
+    page.wait_for_selector("#report-list li a", timeout=30_000)
+    page.click("#report-list li a")
+    page.wait_for_selector("#view[data-screen=case] #case")
+    assert "active" in (page.get_attribute("#tab-mine", "class") or "")
+    assert "active" not in (page.get_attribute("#tab-tasks", "class") or "")
+    phone.shot("case_from_mine")
+    page.click("#view a.back")
+    page.wait_for_selector("#view[data-screen=mine] #my-reports")
+
+
 # -- where am I, offline ---------------------------------------------------------------------
 def test_where_am_i_offline(phone: Phone) -> None:
     phone.go()

@@ -178,12 +178,12 @@ function stepForm(found, task, actions) {
   return form;
 }
 
-async function caseScreen(view, id) {
+async function caseScreen(view, id, from = 'tasks') {
   const tasks = await net.get('tasks');
   const item = tasks && tasks.items.find((i) => String(i.id) === String(id));
   const { found, fresh } = await loadCase(id);
   if (!found) {
-    view.append(h('p', { class: 'empty' }, t('field.case_unavailable')), h('a', { href: '#/tasks', class: 'button' }, t('field.back')));
+    view.append(h('p', { class: 'empty' }, t('field.case_unavailable')), h('a', { href: `#/${from}`, class: 'button' }, t('field.back')));
     return undefined;
   }
   const category = (await net.categories()).find((c) => c.key === found.category);
@@ -191,7 +191,7 @@ async function caseScreen(view, id) {
   const clock = found.clock || {};
   const mapEl = h('div', { class: 'map small', id: 'case-map', role: 'img', 'aria-label': t('field.map') });
   view.append(...[
-    h('a', { href: '#/tasks', class: 'back' }, `‹ ${t('field.back')}`),
+    h('a', { href: `#/${from}`, class: 'back' }, `‹ ${t('field.back')}`),
     h('section', { class: 'panel case', id: 'case', 'data-state': found.state },
       h('div', { class: 'task-top' }, h('span', { class: 'no' }, found.public_no), colourDot(clock.colour),
         h('span', { class: 'tag state', id: 'case-state' }, t(`field.state_${found.state}`))),
@@ -229,6 +229,6 @@ async function caseScreen(view, id) {
   return () => removeMap(map);
 }
 
-export async function render(view, { name, arg }) {
-  return name === 'case' ? caseScreen(view, arg) : list(view);
+export async function render(view, { name, arg, from }) {
+  return name === 'case' ? caseScreen(view, arg, from) : list(view);
 }
