@@ -254,5 +254,9 @@ def test_the_workbench_speaks_one_language(chromium, city: str, lang: str,
         assert page.evaluate(LOWER_CASE_LABELS) == []
     page.click("#bell")
     seen += foreign_words(page, lang)
+    if lang == "en":  # the notifications panel's fields and its empty list ('areas (codes…')
+        assert page.evaluate("""() => [...document.querySelectorAll(
+            '#notices label:has(input[name=areas], input[name=categories]), #notices p.muted')]
+            .map((e) => e.innerText.trim()).filter((s) => /^[a-z]/.test(s))""") == []
     page.screenshot(path=str(artifacts / f"desk_language_{lang}.png"))
     assert sorted(set(seen)) == []
