@@ -75,13 +75,16 @@ def check_photo(name: str, data: bytes, max_bytes: int,
     decoded (a decompression bomb: a few kilobytes that would take gigabytes to decode)."""
     if len(data) > max_bytes:
         raise PayloadTooLarge(f"photo {name!r} is {len(data)} bytes; the limit is {max_bytes}",
-                              field="photos", file=name, size=len(data), limit=max_bytes)
+                              field="photos", file=name, size=len(data), limit=max_bytes,
+                              msg_key="photo_too_large")
     if not data:
-        raise ValidationError(f"photo {name!r} is empty", field="photos", file=name)
+        raise ValidationError(f"photo {name!r} is empty", field="photos", file=name,
+                              msg_key="photo_empty")
     sniffed = _sniff(data)
     if sniffed is None:
         raise ValidationError(f"photo {name!r} is not a JPEG, PNG or WebP image (checked by "
-                              "content, not by name)", field="photos", file=name)
+                              "content, not by name)", field="photos", file=name,
+                              msg_key="photo_not_image")
     ctype, fmt, suffix = sniffed
     from PIL import Image, UnidentifiedImageError
 
@@ -89,21 +92,21 @@ def check_photo(name: str, data: bytes, max_bytes: int,
         with Image.open(io.BytesIO(data)) as img:  # reads the header only
             if img.format != fmt:
                 raise ValidationError(f"photo {name!r}: content is {img.format}, not {fmt}",
-                                      field="photos", file=name)
+                                      field="photos", file=name, msg_key="photo_invalid")
             width, height = img.size
             if width * height > max_pixels:
                 raise PayloadTooLarge(
                     f"photo {name!r} is {width} × {height} pixels "
                     f"({width * height / 1e6:.1f} MP); the limit is {max_pixels / 1e6:g} MP",
                     field="photos", file=name, width=width, height=height,
-                    limit_pixels=max_pixels)
+                    limit_pixels=max_pixels, msg_key="photo_too_many_pixels")
             img.verify()
     except Image.DecompressionBombError as exc:  # beyond even Pillow's own ceiling
         raise PayloadTooLarge(f"photo {name!r}: {exc}", field="photos", file=name,
-                              limit_pixels=max_pixels) from exc
+                              limit_pixels=max_pixels, msg_key="photo_too_many_pixels") from exc
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise ValidationError(f"photo {name!r} is not a valid {fmt} image: {exc}",
-                              field="photos", file=name) from exc
+                              field="photos", file=name, msg_key="photo_invalid") from exc
     return Photo(name, data, ctype, hashlib.sha256(data).hexdigest(), suffix)
 
 

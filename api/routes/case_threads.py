@@ -21,7 +21,7 @@ from api.errors import pydantic_problem
 from api.json_body import parse_json
 from api.routes.case_photos import CACHE
 from api.security.identity import ActorDep, Viewer
-from api.uploads import form_photos
+from api.uploads import form_photos, read_form
 from gridcore.errors import NotFound, PayloadTooLarge, ValidationError
 from gridcore.intake import Photo
 from gridcore.security.access import Role
@@ -57,8 +57,7 @@ async def read_message(request: Request, settings: CaseSettings
                               size=length, limit=cap)
     photos: list[Photo] = []
     if request.headers.get("content-type", "").startswith("multipart/form-data"):
-        form = await request.form(max_files=MAX_ATTACHMENTS,
-                                  max_part_size=settings.max_photo_bytes + 1)
+        form = await read_form(request, MAX_ATTACHMENTS, settings.max_photo_bytes + 1)
         data: Any = {"body": form.get("body") or ""}
         photos = await form_photos(form, settings)
     else:

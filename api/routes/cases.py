@@ -24,7 +24,7 @@ from api.json_body import parse_json
 from api.ogc import url_with
 from api.responses import FastJSONResponse
 from api.security.identity import SIGN_IN, Actor, ActorDep, Viewer, identify
-from api.uploads import form_photos
+from api.uploads import form_photos, read_form
 from gridcore.coordination import own_department
 from gridcore.errors import NotFound, PayloadTooLarge, Unauthenticated, ValidationError
 from gridcore.intake import (
@@ -160,8 +160,7 @@ async def read_report(request: Request, settings: CaseSettings,
     ctype = request.headers.get("content-type", "")
     photos = []
     if ctype.startswith("multipart/form-data"):
-        form = await request.form(max_files=settings.max_photos,
-                                  max_part_size=settings.max_photo_bytes + 1)
+        form = await read_form(request, settings.max_photos, settings.max_photo_bytes + 1)
         data: dict[str, Any] = {k: v for k, v in form.multi_items()
                                 if not isinstance(v, UploadFile)}
         photos = await _form_photos(form, settings)
@@ -412,8 +411,7 @@ async def read_step(request: Request, settings: CaseSettings,
                               size=length, limit=cap)
     photos: list[Photo] = []
     if request.headers.get("content-type", "").startswith("multipart/form-data"):
-        form = await request.form(max_files=settings.max_photos,
-                                  max_part_size=settings.max_photo_bytes + 1)
+        form = await read_form(request, settings.max_photos, settings.max_photo_bytes + 1)
         data: Any = {k: v for k, v in form.multi_items() if not isinstance(v, UploadFile)}
         photos = await _form_photos(form, settings)
     else:

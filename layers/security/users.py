@@ -155,7 +155,7 @@ def link_worker(engine: Engine, username: str, worker_code: str | None,
 def authenticate(engine: Engine, username: str, password: str) -> User:
     """The user behind a username and password; the same error for every failure so that a
     caller cannot probe which usernames exist."""
-    bad = Unauthenticated("wrong username or password")
+    bad = Unauthenticated("wrong username or password", msg_key="wrong_credentials")
     if "\x00" in username:  # PostgreSQL text cannot hold NUL: no such user (found by fuzzing)
         raise bad
     with engine.connect() as conn:

@@ -261,6 +261,39 @@ def test_bad_photos_refused_and_nothing_written(api: TestClient, db, tmp_path, n
     assert not (tmp_path / "media").exists() or not any((tmp_path / "media").rglob("*.*"))
 
 
+def test_a_bad_photo_is_refused_in_the_callers_language(api: TestClient) -> None:
+    """The department workbench shows a refused step's detail as it comes: a text file chosen
+    as a photo was refused in English on a Chinese page."""
+    body = {k: str(v) for k, v in report().items()}
+    text_file = [("photos", ("notes.txt", b"hello, I am text", "text/plain"))]
+    zh = api.post("/cases", data=body, files=text_file, headers={"Accept-Language": "zh-CN"})
+    assert zh.status_code == 422 and zh.json()["field"] == "photos"
+    assert zh.json()["detail"] == ("照片 notes.txt 不是 JPEG、PNG 或 WebP 图片"
+                                   "（按文件内容判断，不看文件名）")
+    en = api.post("/cases", data=body, files=text_file, headers={"Accept-Language": "en"})
+    assert en.json()["detail"].startswith("photo notes.txt is not a JPEG, PNG or WebP image")
+    # without a language asked for, the precise message stands (API clients, logs)
+    plain = api.post("/cases", data=body, files=text_file)
+    assert plain.json()["detail"].startswith("photo 'notes.txt' is not a JPEG")
+
+
+
+def test_too_many_photos_are_refused_on_the_photos_field(api: TestClient) -> None:
+    """Seven photos where six are allowed: a 422 on ``photos`` in the caller's language (the
+    form parser's English "Too many files…" 400 had no field, so the phone could not say what
+    to fix and the workbench showed it as it came)."""
+    body = {k: str(v) for k, v in report().items()}
+    seven = [("photos", (f"p{i}.png", png_bytes(), "image/png")) for i in range(7)]
+    zh = api.post("/cases", data=body, files=seven, headers={"Accept-Language": "zh-CN"})
+    assert zh.status_code == 422, zh.text
+    assert (zh.json()["field"], zh.json()["detail"]) == ("photos", "一次最多上传 6 张照片")
+    case = api.post("/cases", json=report()).json()
+    step = api.post(f"/cases/{case['id']}/verify", data={}, files=seven,
+                    headers={"Accept-Language": "en", "X-Role": "dispatcher"})
+    assert step.status_code == 422 and step.json()["field"] == "photos"
+    assert step.json()["detail"] == "at most 6 photos may be sent at once"
+
+
 def test_nearby_cases_found_up_to_the_radius_in_every_direction(api: TestClient) -> None:
     """An open case is a candidate for reports up to its class's radius (200 m for E0103) away
     in any direction, and not beyond: the index box of the search must not cut the circle."""

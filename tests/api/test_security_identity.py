@@ -51,6 +51,13 @@ def test_users_and_password_flow(anon, db: Engine) -> None:  # type: ignore[no-u
     assert bad.headers["content-type"] == "application/problem+json"
     unknown = client.post("/auth/token", data={"username": "nobody", "password": PASSWORD})
     assert unknown.json()["detail"] == bad.json()["detail"]  # no username probing
+    # the desk's and the map's sign-in show the detail: in the page's language
+    zh = client.post("/auth/token", data={"username": "wang", "password": "wrong password!"},
+                     headers={"Accept-Language": "zh-CN"}).json()
+    assert (zh["title"], zh["detail"]) == ("需要登录", "用户名或密码错误")
+    en = client.post("/auth/token", data={"username": "nobody", "password": PASSWORD},
+                     headers={"Accept-Language": "en"}).json()
+    assert en["detail"] == "wrong username or password"
 
     headers = _token(client, "wang")
     me = client.get("/auth/me", headers=headers).json()

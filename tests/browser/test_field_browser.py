@@ -310,6 +310,75 @@ def test_refused_report_shows_the_reason_to_fix(phone: Phone, city: Engine) -> N
     assert cases(city) == []
 
 
+def test_a_double_tap_queues_one_report_and_one_step(phone: Phone, city: Engine,
+                                                     tmp_path: Path) -> None:
+    """A worker taps 提交 twice (a slow phone, a glove): one report, one step. Each queued
+    item carries its own idempotency key, so a second item was a second case, and a second
+    step was refused and stayed in the outbox as 被拒."""
+    verify = _desk_case(phone.url, centre(1))
+    phone.go()
+    phone.sign_in()
+    fill_report(phone, jpeg(tmp_path / "camera.jpg", (1200, 900)))
+    phone.page.dblclick("#report-submit")
+    phone.page.wait_for_selector("#outbox-list li[data-state=done]", timeout=30_000)
+    phone.tab("tasks")
+    page = phone.page
+    page.wait_for_selector(f".task[data-id='{verify}']")
+    page.click(f".task[data-id='{verify}']")
+    page.wait_for_selector("#step-form")
+    page.click("[data-choice=verify]")
+    page.dblclick("#step-submit")
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and _state(city, verify) != "verified":
+        time.sleep(0.3)
+    phone.tab("mine")
+    page.wait_for_selector("#outbox-list li[data-kind=step][data-state=done]", timeout=30_000)
+    time.sleep(1)  # a second item, had one been queued, is on the list by now
+    phone.shot("double_tap")
+    assert sorted(outbox_states(phone)) == ["done", "done"]
+    assert [c.filed_by for c in cases(city)].count("wang") == 1
+    with city.connect() as conn:
+        verified = conn.execute(text("SELECT count(*) FROM case_history WHERE case_id = :i "
+                                     "AND action = 'verify'"), {"i": verify}).scalar()
+    assert verified == 1
+
+
+def test_a_refused_field_is_named_as_the_form_names_it(phone: Phone, city: Engine) -> None:
+    """A description pasted with a control character is refused: the worker is told which
+    field to fix in the form's words (问题描述), not the API's (description)."""
+    phone.go()
+    phone.sign_in()
+    fill_report(phone, None, description="路面有油污\u0007")
+    phone.page.click("#report-submit")
+    phone.page.wait_for_selector("#outbox-list li[data-state=refused]")
+    reason = phone.page.inner_text("#outbox-list li .reason")
+    phone.shot("outbox_refused_field")
+    assert "有内容填写不正确（问题描述）" in reason, reason
+    phone.page.click("#outbox-list li a.button")  # 修改: the form says it again, as the list
+    phone.page.wait_for_selector("#refused-reason")
+    assert "有内容填写不正确（问题描述）" in phone.page.inner_text("#refused-reason")
+    phone.shot("report_fix")
+    assert cases(city) == []
+
+
+def test_a_report_opened_from_mine_goes_back_to_mine(phone: Phone, city: Engine) -> None:
+    """我的 → one of my reports → 返回: back to 我的, with its tab lit while the case is shown
+    (返回 went to 待办, and the 待办 tab was lit as if the report were a task)."""
+    phone.go()
+    phone.sign_in()
+    fill_report(phone, None)
+    page = phone.page
+    page.click("#report-submit")
+    page.wait_for_selector("#report-list li a", timeout=30_000)
+    page.click("#report-list li a")
+    page.wait_for_selector("#view[data-screen=case] #case")
+    assert "active" in (page.get_attribute("#tab-mine", "class") or "")
+    assert "active" not in (page.get_attribute("#tab-tasks", "class") or "")
+    phone.shot("case_from_mine")
+    page.click("#view a.back")
+    page.wait_for_selector("#view[data-screen=mine] #my-reports")
+
+
 # -- where am I, offline ---------------------------------------------------------------------
 def test_where_am_i_offline(phone: Phone) -> None:
     phone.go()
@@ -574,6 +643,16 @@ def test_english_switch(phone: Phone) -> None:
     phone.tab("where")
     phone.wait_text("#report-here", "Report here")
     phone.shot("where_en")
+    # labels and buttons are capitalised as English writes them (they read 'all 0' beside
+    # 'Verify 0', and 'user' / 'password' over the sign-in fields)
+    phone.tab("tasks")
+    phone.wait_text("#view .chips button", "^All 0$")
+    phone.tab("mine")
+    phone.page.click("#signout")
+    phone.page.wait_for_selector("#signin")
+    assert phone.page.inner_text("label[for=username]") == "Username"
+    assert phone.page.inner_text("label[for=password]") == "Password"
+    phone.shot("signin_en")
 
 
 _ZOOM_THEN_LEAVE = """async (screen) => {

@@ -16,7 +16,7 @@ import {
 
 const TABS = ['accept', 'handle', 'feed_back', 'sent_back'];
 const st = { me: null, team: null, tab: 'accept', items: [], counts: {}, next: null, caseId: null,
-  current: null, forms: 0, events: null, map: null, onlyMine: false, notify: () => {} };
+  current: null, forms: 0, events: null, map: null, onlyMine: false, submitting: false, notify: () => {} };
 
 // -- the list ---------------------------------------------------------------------------------
 function renderTabs() {
@@ -87,7 +87,7 @@ async function loadTeam() {
 // -- the case ---------------------------------------------------------------------------------
 function actionForm(c, action) {
   const note = `<label>${esc(t(action === 'send_back' ? 'desk.reason' : 'desk.note'))}
-    <textarea name="reason" rows="3" ${action === 'send_back' ? 'required' : ''}></textarea></label>`;
+    <textarea name="reason" rows="3" maxlength="4000" ${action === 'send_back' ? 'required' : ''}></textarea></label>`;
   // The browser's own file button speaks the browser's language: ours speaks the page's.
   const photos = `<div class="filepick"><span class="label">${esc(t('desk.photos'))}</span>
     <label class="button secondary">${esc(t('desk.choose_photos'))}<input type="file" name="photos"
@@ -210,6 +210,18 @@ function openForm(action, version) {
 
 // Steps with photos go as multipart (the same route takes JSON or a form).
 async function submit(action, form, version, errorBox = null) {
+  // one step at a time: a double click (or a second click before the answer) sent the step
+  // twice; the second was refused or replayed, and the page drew twice
+  if (st.submitting) return;
+  st.submitting = true;
+  try {
+    await send(action, form, version, errorBox);
+  } finally {
+    st.submitting = false;
+  }
+}
+
+async function send(action, form, version, errorBox) {
   const id = st.caseId;
   const body = new FormData();
   for (const [k, v] of form) {
@@ -277,7 +289,8 @@ function wire() {
   $('task-list').onkeydown = (ev) => { if (ev.key === 'Enter') pick(ev); };
   $('case').addEventListener('click', (ev) => {
     const b = ev.target.closest('[data-action]');
-    if (b && b.parentElement.classList.contains('actions')) openForm(b.dataset.action, b.parentElement.dataset.version);
+    // (取消 empties the step form before this hears its click: the form is then detached)
+    if (b && b.parentElement?.classList.contains('actions')) openForm(b.dataset.action, b.parentElement.dataset.version);
     const link = ev.target.closest('[data-case]');
     if (link && !b) showCase(Number(link.dataset.case));
   });

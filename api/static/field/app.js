@@ -18,6 +18,8 @@ const SCREENS = {
 const TABS = ['where', 'report', 'tasks', 'patrol', 'mine'];
 let cleanup = null;
 let routing = 0;
+// The screen a case was opened from (待办 or 我的): its tab stays lit and 返回 goes back to it.
+let caseFrom = 'tasks';
 
 async function setLanguage(lang) {
   useLanguage(lang);
@@ -123,8 +125,9 @@ async function route() {
   }
   const view = clear($('#view'));
   const known = SCREENS[name] ? name : 'where';
+  if (known === 'tasks' || known === 'mine') caseFrom = known;
   document.querySelectorAll('#tabs .tab').forEach((a) => {
-    a.classList.toggle('active', a.id === `tab-${known === 'case' ? 'tasks' : known}`);
+    a.classList.toggle('active', a.id === `tab-${known === 'case' ? caseFrom : known}`);
   });
   if (!net.user()) {
     $('#title').textContent = t('field.title_signin');
@@ -137,7 +140,8 @@ async function route() {
   try {
     const module = await SCREENS[known]();
     if (mine !== routing) return; // another tab was tapped meanwhile
-    const done = await module.render(view, { arg, name: known, config, setLanguage, languageSwitch, status });
+    const done = await module.render(view, { arg, name: known, from: caseFrom, config, setLanguage, languageSwitch,
+                                             status });
     // A screen still rendering when the next route began (a tap, a sign-in, a revoked
     // session) is already off the page: it is cleaned up now, never left holding a map and
     // its position watch, and never overwrites the cleanup of the screen now shown.

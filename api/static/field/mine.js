@@ -8,7 +8,10 @@ import { categoryName, clear, colourDot, h, toast, when } from './ui.js';
 
 // What the worker can do about a refusal, in their language; the server's own words (precise,
 // in English: fields and values) stay below it for whoever helps them.
-function refusal(error) {
+// A refused field as the report form names it (the server names it as its API does).
+const FIELD_LABELS = { description: 'field.description', handling: 'field.self_handling' };
+
+export function refusal(error) {
   const { status, kind, field, nearest } = error;
   if (kind === 'outside-managed-area') return nearest ? t('field.why_outside_near', { grid: nearest }) : t('field.why_outside');
   if (status === 413 || field === 'photos') return t('field.why_photos');
@@ -17,7 +20,7 @@ function refusal(error) {
   if (status === 403) return t('field.why_forbidden');
   if (status === 404) return t('field.why_not_found');
   if (status === 409) return t('field.why_conflict');
-  if (status === 422 && field) return t('field.why_invalid', { field });
+  if (status === 422 && field) return t('field.why_invalid', { field: FIELD_LABELS[field] ? t(FIELD_LABELS[field]) : field });
   return error.title || t('field.why_other');
 }
 

@@ -10,6 +10,7 @@ import { gridsLayer, leaflet, makeMap, partsLayer, pin as makePin, positionLayer
 import * as net from './net.js';
 import * as outbox from './outbox.js';
 import { photoField } from './photo.js';
+import { refusal } from './mine.js';
 import { categorySuggestions } from './suggest.js';
 import { categoryName, clear, h, metres, toast } from './ui.js';
 
@@ -128,7 +129,9 @@ export async function render(view, { arg }) {
   }, () => draft.category);
 
   const form = h('form', { id: 'report-form', class: 'form', novalidate: true },
-    draft.error ? h('p', { class: 'notice error', id: 'refused-reason' }, t('field.refused_reason', { reason: draft.error.detail || '' })) : null,
+    // what to fix, in the worker's language (as the outbox says it); the server's words below
+    draft.error ? h('div', { class: 'notice error', id: 'refused-reason' }, t('field.refused_reason', { reason: refusal(draft.error) }),
+      draft.error.detail ? h('div', { class: 'detail muted small', lang: 'en' }, draft.error.detail) : null) : null,
     mapEl, where, nearby,
     h('label', { for: 'category-button' }, t('field.category')), catButton, catError, suggested,
     h('label', { for: 'description' }, t('field.description')), description,
@@ -212,6 +215,7 @@ export async function render(view, { arg }) {
     }
   });
 
+  let submitting = false;
   form.addEventListener('submit', async (event) => {
     event.preventDefault();
     submitError.textContent = '';
@@ -243,11 +247,22 @@ export async function render(view, { arg }) {
       photos = [...photos, ...draft.after.map(({ blob, name }) => ({ blob, name, role: 'after' }))];
     }
     const c = categories.find((x) => x.key === draft.category);
-    if (draft.editing) {
-      await outbox.retry(draft.editing, fields, photos);
-    } else {
-      await outbox.enqueue('report', fields, { photos, user: user.username,
-                                               label: nameOf(c) || draft.category });
+    // A double tap (or a second tap while the phone is slow to store the photos) must not
+    // queue the report twice: each queued item has its own key, so two would be two cases.
+    if (submitting) return;
+    submitting = true;
+    submit.disabled = true;
+    try {
+      if (draft.editing) {
+        await outbox.retry(draft.editing, fields, photos);
+      } else {
+        await outbox.enqueue('report', fields, { photos, user: user.username,
+                                                 label: nameOf(c) || draft.category });
+      }
+    } catch (e) {
+      submitting = false;
+      submit.disabled = false;
+      throw e;
     }
     await net.set(RECENT, [draft.category, ...recent.filter((k) => k !== draft.category)].slice(0, 6));
     [...draft.photos, ...draft.after].forEach((p) => URL.revokeObjectURL(p.url));

@@ -144,6 +144,7 @@ function stepForm(found, task, actions) {
   const form = h('form', { class: 'form step', id: 'step-form', novalidate: true },
     h('h2', {}, t(`field.task_${task}`)), choices, noteLabel, note,
     h('div', { class: 'label' }, t('field.photos')), photoField(photos, 'step-photo'), error, submit);
+  let submitting = false;
   form.addEventListener('submit', async (event) => {
     event.preventDefault();
     error.textContent = '';
@@ -159,21 +160,30 @@ function stepForm(found, task, actions) {
     }
     const fields = task === 'check' ? { action: 'check', check_result: choice, reason }
       : { action: choice, reason };
-    await outbox.enqueue('step', fields, { photos: photos.map(({ blob, name }) => ({ blob, name })),
-                                           user: user.username, target: found.id,
-                                           label: `${found.public_no} ${t(`field.action_${fields.action}`)}` });
+    if (submitting) return; // a double tap queues the step once (a second would be refused)
+    submitting = true;
+    submit.disabled = true;
+    try {
+      await outbox.enqueue('step', fields, { photos: photos.map(({ blob, name }) => ({ blob, name })),
+                                             user: user.username, target: found.id,
+                                             label: `${found.public_no} ${t(`field.action_${fields.action}`)}` });
+    } catch (e) {
+      submitting = false;
+      submit.disabled = false;
+      throw e;
+    }
     toast(navigator.onLine === false ? t('field.saved_offline') : t('field.saved_sending'));
     location.hash = '#/tasks';
   });
   return form;
 }
 
-async function caseScreen(view, id) {
+async function caseScreen(view, id, from = 'tasks') {
   const tasks = await net.get('tasks');
   const item = tasks && tasks.items.find((i) => String(i.id) === String(id));
   const { found, fresh } = await loadCase(id);
   if (!found) {
-    view.append(h('p', { class: 'empty' }, t('field.case_unavailable')), h('a', { href: '#/tasks', class: 'button' }, t('field.back')));
+    view.append(h('p', { class: 'empty' }, t('field.case_unavailable')), h('a', { href: `#/${from}`, class: 'button' }, t('field.back')));
     return undefined;
   }
   const category = (await net.categories()).find((c) => c.key === found.category);
@@ -181,7 +191,7 @@ async function caseScreen(view, id) {
   const clock = found.clock || {};
   const mapEl = h('div', { class: 'map small', id: 'case-map', role: 'img', 'aria-label': t('field.map') });
   view.append(...[
-    h('a', { href: '#/tasks', class: 'back' }, `‹ ${t('field.back')}`),
+    h('a', { href: `#/${from}`, class: 'back' }, `‹ ${t('field.back')}`),
     h('section', { class: 'panel case', id: 'case', 'data-state': found.state },
       h('div', { class: 'task-top' }, h('span', { class: 'no' }, found.public_no), colourDot(clock.colour),
         h('span', { class: 'tag state', id: 'case-state' }, t(`field.state_${found.state}`))),
@@ -219,6 +229,6 @@ async function caseScreen(view, id) {
   return () => removeMap(map);
 }
 
-export async function render(view, { name, arg }) {
-  return name === 'case' ? caseScreen(view, arg) : list(view);
+export async function render(view, { name, arg, from }) {
+  return name === 'case' ? caseScreen(view, arg, from) : list(view);
 }
