@@ -150,6 +150,10 @@ def test_the_queue_is_whole_on_a_phone(chromium, city: str, lang: str,  # type: 
     title = page.evaluate(SHOWN, "#case-title")
     assert title["hit"], title
     assert first["public_no"] in page.inner_text("#case-title")
+    steps = page.eval_on_selector_all("#details .actions button", "bs => bs.map(b => b.innerText)")
+    assert steps, "no step buttons"
+    if lang == "en":  # a step's button begins with a capital ('verify', 'void' did)
+        assert [s for s in steps if s[:1].islower()] == [], steps
     page.screenshot(path=str(artifacts / f"map_phone_case_390_{lang}.png"))
     page.tap("#drawer-close")
     page.wait_for_function("() => document.getElementById('drawer').hidden")
