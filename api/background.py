@@ -20,12 +20,10 @@ from fastapi import FastAPI
 from api.events_hub import EventHub
 from api.notify_text import event_text
 from api.routes.evaluation import evaluation_model
-from gridcore.health import HealthModel
 from layers.cases.escalation import escalate_overdue
 from layers.cases.supervision import sweep
 from layers.db.partitions import ensure_ahead
 from layers.evaluation import store as evaluation_facts
-from layers.health import days as health_days
 from layers.notifications import webhooks
 from layers.notifications.listener import EventListener
 from layers.ogc import case_cells, part_cells
@@ -48,9 +46,6 @@ WAKE_GAP_S = 0.25
 # each recounting from the history meanwhile. One look a minute is one round trip when
 # nothing is dirty.
 EVALUATION_FACTS_S = 60.0
-# City health's day aggregates likewise: a page recounts a few marks on its way
-# (days.REQUEST_MARKS) and counts a burst's days live until this job has counted them.
-HEALTH_DAYS_S = 60.0
 
 
 async def _every(seconds: float, work: Any, wake: asyncio.Event | None = None) -> None:
@@ -106,8 +101,6 @@ def start(app: FastAPI) -> None:
     tasks.append(_every(COMPACT_CELLS_S, lambda: part_cells.compact(state.engine)))
     tasks.append(_every(EVALUATION_FACTS_S, lambda: evaluation_facts.catch_up(
         state.engine, settings.cases.working_calendar, evaluation_model(settings))))
-    tasks.append(_every(HEALTH_DAYS_S, lambda: health_days.catch_up(
-        state.engine, settings.cases.working_calendar, HealthModel.default().repeat_days)))
     state.background = [asyncio.create_task(t) for t in tasks]
 
 

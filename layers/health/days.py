@@ -47,8 +47,8 @@ from layers.health.queries import (
     sql_text,
 )
 
-__all__ = ["DayCheck", "basis", "catch_up", "check", "count_open_on", "day_sql",
-           "live_source", "open_count_sql", "open_window_sql", "rebuild", "refresh", "usable"]
+__all__ = ["DayCheck", "basis", "check", "count_open_on", "day_sql", "live_source",
+           "open_count_sql", "open_window_sql", "rebuild", "refresh", "usable"]
 
 # A database with at most this many closed cases is (re)built on the spot when its basis is
 # missing or stale (a test city, the demo); a larger one waits for ``check --aggregates
@@ -56,10 +56,6 @@ __all__ = ["DayCheck", "basis", "catch_up", "check", "count_open_on", "day_sql",
 AUTO_REBUILD_MAX = 20_000
 # Dirty marks handled by one refresh; the rest stay dirty (counted live) for the next one.
 REFRESH_BATCH = 20_000
-# A page refreshes on its way only up to this many marks: a burst (a sweep supervising
-# thousands of cases) is the background job's (catch_up), and the page counts those days live
-# meanwhile — a page that recounted 17,000 marks on its way took 46 s on the 3 M megacity.
-REQUEST_MARKS = 2_000
 _LOCK = 0x6864_6179  # "hday": one refresh or rebuild at a time
 
 _COLUMNS = ("c.id, c.grid_code, c.category_key, c.state, c.created_at, c.closed_at, "
@@ -274,18 +270,12 @@ def _rebuild(engine: Engine, cal: WorkingCalendar, repeat_days: int) -> int:
     return rows
 
 
-def refresh(engine: Engine, cal: WorkingCalendar, repeat_days: int = 30,
-            most: int | None = None) -> bool:
+def refresh(engine: Engine, cal: WorkingCalendar, repeat_days: int = 30) -> bool:
     """Recount the dirty grid days (up to REFRESH_BATCH marks) on the primary. Returns whether
-    the aggregates are usable for this basis afterwards. A standby, another refresh under
-    way, or more than ``most`` marks (a page's limit: REQUEST_MARKS) leave the marks: the
-    window counts those days live."""
+    the aggregates are usable for this basis afterwards. A standby, or another refresh under
+    way, leaves the marks: the window counts those days live."""
     with engine.connect() as conn:
         if conn.execute(text("SELECT pg_is_in_recovery()")).scalar_one():
-            return usable(conn, cal, repeat_days)
-        if most is not None and conn.execute(text(
-                "SELECT count(*) FROM (SELECT 1 FROM health_dirty LIMIT :m) x"),
-                {"m": most + 1}).scalar_one() > most:
             return usable(conn, cal, repeat_days)
     with _locked(engine, wait=False) as got, _snapshot(engine) as conn:
         if not got:
@@ -307,26 +297,6 @@ def refresh(engine: Engine, cal: WorkingCalendar, repeat_days: int = 30,
             runs.update_grids(conn, [])  # a month begun since: its boundary
         conn.commit()
     return True
-
-
-def catch_up(engine: Engine, cal: WorkingCalendar, repeat_days: int = 30,
-             batches: int = 50) -> bool:
-    """Refresh batch after batch until no mark is left (the server's background job,
-    健康日汇总补算), so that a burst of writes is counted once here and not live by every page.
-    Stops when nothing is dirty, or when a refresh gets no further (another process holds the
-    lock, a standby, a basis only ``gridcore check --aggregates --repair`` rebuilds)."""
-    left = None
-    for _ in range(batches):
-        if not refresh(engine, cal, repeat_days):
-            return False
-        with engine.connect() as conn:
-            now_left = int(conn.execute(text("SELECT count(*) FROM health_dirty")).scalar_one())
-        if now_left == 0:
-            return True
-        if left is not None and now_left >= left:
-            return False
-        left = now_left
-    return False
 
 
 def _recount(conn: Connection, cal: WorkingCalendar, repeat_days: int, ids: list[int]) -> None:

@@ -282,8 +282,7 @@ def score(engine: Engine, model: HealthModel, window: Window, level: str,
     check_level(level)
     # bring the day aggregates up to the writes so far (the primary only; on a standby the
     # days written since the last refresh are counted live)
-    day_aggregates.refresh(engine, cal, model.repeat_days,
-                           most=day_aggregates.REQUEST_MARKS)
+    day_aggregates.refresh(engine, cal, model.repeat_days)
     return _score_in(engine, None, None, model, window, level, cal)
 
 
@@ -304,8 +303,7 @@ def score_with_previous(engine: Engine, model: HealthModel, window: Window, leve
     with each other, and what both read is read once (the boundary between a year's window
     and the previous year's: long.Boundaries)."""
     check_level(level)
-    day_aggregates.refresh(engine, cal, model.repeat_days,
-                           most=day_aggregates.REQUEST_MARKS)
+    day_aggregates.refresh(engine, cal, model.repeat_days)
     with _reader(engine) as conn:
         cache_key, health = _cached(conn, model, window, level, cal)
         snapshot = _export(conn)

@@ -97,36 +97,6 @@ def test_writes_mark_days_dirty_counted_live_until_refreshed(planted: Engine) ->
     assert days.check(planted, CAL).ok
 
 
-def test_a_burst_is_left_to_the_background_and_counted_live_meanwhile(
-        planted: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
-    """More marks than a page recounts on its way (a sweep supervising thousands of cases):
-    the page leaves them (its answer counts those days live, equal to the recount), and the
-    background job's catch_up counts them batch after batch until none is left."""
-    days.rebuild(planted, CAL)
-    monkeypatch.setattr(days, "REFRESH_BATCH", 2)
-    with planted.begin() as conn:  # every case touched three times over
-        for _ in range(3):
-            conn.execute(text("INSERT INTO health_dirty (grid_code, from_at, to_at) "
-                              "SELECT grid_code, created_at, created_at FROM case_record "
-                              "WHERE grid_code IS NOT NULL"))
-    marks = _dirty(planted)
-    assert marks > 3 * 2
-    assert days.refresh(planted, CAL, most=marks - 1) and _dirty(planted) == marks  # left
-    window = Window.parse(WINDOW, NOW)
-    _same(*_both(planted, window, "grid"))  # counted live meanwhile
-    assert days.refresh(planted, CAL, most=marks) and _dirty(planted) == marks - 2
-    assert days.catch_up(planted, CAL) and _dirty(planted) == 0
-    _same(*_both(planted, window, "grid"))
-    assert days.check(planted, CAL).ok
-    with planted.begin() as conn:  # a basis only --repair rebuilds on a big city: it stops
-        conn.execute(text("INSERT INTO health_dirty (grid_code, from_at, to_at) "
-                          "SELECT grid_code, created_at, created_at FROM case_record "
-                          "WHERE grid_code IS NOT NULL"))
-        conn.execute(text("UPDATE health_day_basis SET basis = 'other'"))
-    monkeypatch.setattr(days, "AUTO_REBUILD_MAX", 0)
-    assert days.catch_up(planted, CAL) is False
-
-
 def test_stale_basis_falls_back_to_the_cases(planted: Engine) -> None:
     days.rebuild(planted, CAL)
     with planted.connect() as conn:
