@@ -9,7 +9,6 @@ without a place is picked on the map and located. Screenshots go to test-artifac
 from __future__ import annotations
 
 import re
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +28,7 @@ from tests.support.desk_browser import (
     still_open,
     wait_state,
 )
-from tests.support.desk_city import PASSWORD, PEOPLE, report, step, token
+from tests.support.desk_city import PASSWORD, PEOPLE, hotline_without_place, report, step, token
 
 __all__ = ["chromium", "city", "server"]
 
@@ -218,14 +217,7 @@ def test_whistle_assist_report_in_feedback_and_thread(chromium, lamp: str, db: E
 def test_unlocated_case_is_placed_on_the_map(chromium, city: str, db: Engine,
                                              artifacts: Path) -> None:
     base = city
-    r = httpx.post(f"{base}/cases", timeout=30, json={
-        "idempotency_key": uuid.uuid4().hex, "category": "E0103", "source": "hotline",
-        "address": "某个不知道的小区门口", "description": "来电：门口垃圾堆积",
-        "reporter": "12345 来电"},
-        headers={"Authorization": f"Bearer {token(base, 'disp-wang')}"})
-    assert r.status_code == 201, r.text
-    cid = r.json()["id"]
-    assert r.json()["location_source"] == "unlocated"
+    cid = hotline_without_place(base, description="来电：门口垃圾堆积")["id"]
     page = open_map(chromium, base, "disp-wang")
     page.wait_for_selector(f"#unlocated-list [data-unlocated='{cid}']")
     assert page.inner_text("#unlocated-count") == "1"

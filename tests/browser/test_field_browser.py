@@ -328,9 +328,7 @@ def test_a_double_tap_queues_one_report_and_one_step(phone: Phone, city: Engine,
     page.wait_for_selector("#step-form")
     page.click("[data-choice=verify]")
     page.dblclick("#step-submit")
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and _state(city, verify) != "verified":
-        time.sleep(0.3)
+    _await_state(city, verify, "verified")
     phone.tab("mine")
     page.wait_for_selector("#outbox-list li[data-kind=step][data-state=done]", timeout=30_000)
     time.sleep(1)  # a second item, had one been queued, is on the list by now
@@ -427,9 +425,7 @@ def test_verify_and_check_from_the_phone(phone: Phone, city: Engine, tmp_path: P
     page.click("[data-choice=verify]")
     page.click("#step-submit")
     page.wait_for_selector(f".task[data-id='{check}']")
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and _state(city, verify) != "verified":
-        time.sleep(0.3)
+    _await_state(city, verify, "verified")
     assert _state(city, verify) == "verified"
     # check: failed without a note is refused on the phone; nothing is queued or sent
     page.click(f".task[data-id='{check}']")
@@ -444,9 +440,7 @@ def test_verify_and_check_from_the_phone(phone: Phone, city: Engine, tmp_path: P
     page.wait_for_selector("#step-photo-thumbs figure")
     phone.shot("case_check")
     page.click("#step-submit")
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and _state(city, check) != "checked":
-        time.sleep(0.3)
+    _await_state(city, check, "checked")
     with city.connect() as conn:
         row = conn.execute(text(
             "SELECT c.state, c.check_result, h.reason, h.actor, (SELECT count(*) FROM "
@@ -467,6 +461,14 @@ def _state(db: Engine, cid: int) -> str:
     with db.connect() as conn:
         return str(conn.execute(text("SELECT state FROM case_record WHERE id = :i"),
                                 {"i": cid}).scalar())
+
+
+def _await_state(db: Engine, cid: int, state: str, timeout_s: float = 30) -> None:
+    """Until the case reaches ``state`` (the outbox sends in the background) or time is up;
+    the caller asserts what it needs afterwards."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and _state(db, cid) != state:
+        time.sleep(0.3)
 
 
 # -- sign in once: refresh, revocation -------------------------------------------------------

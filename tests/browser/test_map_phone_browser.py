@@ -6,16 +6,14 @@ test-artifacts/ (``map_phone_*``)."""
 
 from __future__ import annotations
 
-import uuid
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from tests.support.cases import INSIDE_001, INSIDE_002, LAMP
 from tests.support.desk_browser import PHONE, WIDE, chromium, city, open_map, server
-from tests.support.desk_city import report, token
+from tests.support.desk_city import hotline_without_place, report
 from tests.support.language import foreign_words
 
 __all__ = ["chromium", "city", "server"]  # the fixtures, from tests.support.desk_browser
@@ -56,17 +54,6 @@ TOAST_SHOWN = """(no) => [...document.querySelectorAll('#toasts .toast')].some(e
 })"""
 
 
-def hotline_without_place(base: str) -> dict[str, Any]:
-    r = httpx.post(f"{base}/cases", timeout=30, json={
-        "idempotency_key": uuid.uuid4().hex, "category": "E0103", "source": "hotline",
-        "address": "某个不知道的小区门口", "description": "来电：门口垃圾堆积，气味很大",
-        "reporter": "12345 来电"},
-        headers={"Authorization": f"Bearer {token(base, 'disp-wang')}"})
-    assert r.status_code == 201, r.text
-    assert r.json()["location_source"] == "unlocated"
-    return dict(r.json())
-
-
 def plant_queue(base: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Eight cases waiting for verification (待核实), one of them without a place."""
     words = ["路面有大片油污，车辆打滑", "井盖松动有响声", "人行道垃圾堆积", "绿化带杂物较多",
@@ -80,14 +67,21 @@ def plant_queue(base: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     return cases, hotline_without_place(base)
 
 
+def open_queue(chromium, base: str, viewport: dict[str, Any], lang: str  # type: ignore[no-untyped-def]
+               ) -> tuple[Any, list[dict[str, Any]], dict[str, Any]]:
+    """The map signed in as the dispatcher, its queue planted and drawn, the 待定位 list ready."""
+    cases, unlocated = plant_queue(base)
+    page = open_map(chromium, base, "disp-wang", viewport=viewport, lang=lang)
+    page.wait_for_selector(f"#queue-list [data-case='{unlocated['id']}']")
+    page.wait_for_selector("#unlocated[data-ready]", state="attached", timeout=15_000)
+    return page, cases, unlocated
+
+
 @pytest.mark.parametrize("lang", ["zh-CN", "en"])
 def test_the_queue_is_whole_on_a_phone(chromium, city: str, lang: str,  # type: ignore[no-untyped-def]
                                        artifacts: Path) -> None:
     base = city
-    cases, unlocated = plant_queue(base)
-    page = open_map(chromium, base, "disp-wang", viewport=PHONE, lang=lang)
-    page.wait_for_selector(f"#queue-list [data-case='{unlocated['id']}']")
-    page.wait_for_selector("#unlocated[data-ready]", state="attached", timeout=15_000)
+    page, cases, unlocated = open_queue(chromium, base, PHONE, lang)
     page.screenshot(path=str(artifacts / f"map_phone_queue_390_{lang}.png"))
     assert page.evaluate("() => document.documentElement.scrollWidth <= innerWidth")
     assert sorted(set(foreign_words(page, lang))) == []  # the tabs speak the page's language
@@ -181,10 +175,7 @@ def test_the_queue_beside_the_map_at_1280(chromium, city: str, lang: str,  # typ
                                           artifacts: Path) -> None:
     """The wide page as it was: the queue on the left and the map beside it, both whole."""
     base = city
-    _, unlocated = plant_queue(base)
-    page = open_map(chromium, base, "disp-wang", viewport=WIDE, lang=lang)
-    page.wait_for_selector(f"#queue-list [data-case='{unlocated['id']}']")
-    page.wait_for_selector("#unlocated[data-ready]", state="attached", timeout=15_000)
+    page, _, unlocated = open_queue(chromium, base, WIDE, lang)
     page.screenshot(path=str(artifacts / f"map_wide_queue_1280_{lang}.png"))
     assert page.is_hidden("#views")  # no tabs: there is room for both
     assert len(page.evaluate(WHOLE_ROWS, "#queue-list")) >= ROWS_WANTED  # 5 (en), 6 (zh) before

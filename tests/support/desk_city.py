@@ -73,3 +73,16 @@ def step(base: str, user: str, case_id: int, action: str, **body: Any) -> dict[s
                    headers={"Authorization": f"Bearer {token(base, user)}"})
     assert r.status_code == 200, r.text
     return dict(r.json())
+
+
+def hotline_without_place(base: str, description: str = "来电：门口垃圾堆积，气味很大"
+                          ) -> dict[str, Any]:
+    """A 12345 hotline report whose address no gazetteer knows: filed 待定位 (unlocated)."""
+    r = httpx.post(f"{base}/cases", timeout=30, json={
+        "idempotency_key": uuid.uuid4().hex, "category": "E0103", "source": "hotline",
+        "address": "某个不知道的小区门口", "description": description,
+        "reporter": "12345 来电"},
+        headers={"Authorization": f"Bearer {token(base, 'disp-wang')}"})
+    assert r.status_code == 201, r.text
+    assert r.json()["location_source"] == "unlocated"
+    return dict(r.json())
