@@ -19,10 +19,14 @@ from demo.megacity.build import Options, build
 from gridcore.calendar import WorkingCalendar
 from gridcore.cli import app
 from gridcore.health import Window
+from gridcore.settings import CaseSettings
+from gridcore.supervision import AutoSupervision
+from layers.cases.supervision import sweep
+from layers.grids.resolver import Resolver
 from layers.health import days, short
 from layers.health.scores import Aggregates, aggregate
 from tests.support.database import engine_on, scratch_database
-from tests.support.health_planting import G1, PREVIOUS, WINDOW, plant_city, plant_history
+from tests.support.health_planting import G1, G2, PREVIOUS, WINDOW, plant_city, plant_history
 
 CAL = WorkingCalendar.chinese()
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
@@ -95,6 +99,37 @@ def test_writes_mark_days_dirty_counted_live_until_refreshed(planted: Engine) ->
     assert _dirty(planted) == 0
     _same(*_both(planted, window, "grid"))
     assert days.check(planted, CAL).ok
+
+
+def test_sweep_and_bookkeeping_updates_mark_no_days(planted: Engine) -> None:
+    """预警 / 超期 / 督办 and an assignee change touch no health fact: no grid day turns dirty
+    (the first sweep of a bulk-loaded 3 M megacity marked 17,000), and the days still equal
+    the recount."""
+    days.rebuild(planted, CAL)
+    settings = CaseSettings(calendar="chinese", city_timezone="Asia/Shanghai")
+    result = sweep(planted, settings, Resolver(planted), AutoSupervision(),
+                   now=NOW + timedelta(days=30))
+    assert result.supervised and result.overdue  # D, E, G, H are long past their limits
+    with planted.begin() as conn:
+        conn.execute(text("UPDATE case_record SET assignee = 'someone', version = version + 1, "
+                          "updated_at = now() WHERE idempotency_key IN ('A', 'D')"))
+    assert _dirty(planted) == 0
+    _same(*_both(planted, Window.parse(WINDOW, NOW), "grid"))
+    assert days.check(planted, CAL).ok
+
+
+@pytest.mark.parametrize("change", [
+    "state = 'rework', closed_at = NULL", "closed_at = closed_at + interval '1 minute'",
+    "deadline_at = deadline_at + interval '1 hour'", "parked_since = created_at",
+    "parked_intervals = parked_intervals || '[[\"2026-09-22T00:00:00+00:00\", "
+    "\"2026-09-22T01:00:00+00:00\"]]'::jsonb", "h3 = 'h-z'", "category_key = 'E0103'",
+    "grid_code = '" + G2 + "'"])
+def test_an_update_of_a_counted_column_marks_its_days(planted: Engine, change: str) -> None:
+    days.rebuild(planted, CAL)
+    with planted.begin() as conn:
+        conn.execute(text(f"UPDATE case_record SET {change} WHERE idempotency_key = 'A'"))
+    assert _dirty(planted) >= 1
+    _same(*_both(planted, Window.parse(WINDOW, NOW), "grid"))
 
 
 def test_stale_basis_falls_back_to_the_cases(planted: Engine) -> None:
