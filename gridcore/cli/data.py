@@ -213,6 +213,24 @@ def import_cases(
             time_format=time_format, snap_m=tree.resolve.snap_m,
             actor=f"cli:{getpass.getuser()}", crs=crs, layer=layer, lon_field=lon_field,
             lat_field=lat_field, encoding=encoding)
+    _settle_health(ctx)
+
+
+def _settle_health(ctx: typer.Context) -> None:
+    """The imported cases marked their grids' days dirty for city health: recount them here,
+    so the next health page does not (a year of history marks every grid it touches)."""
+    import time
+
+    from gridcore.health import HealthModel
+    from layers.health import days
+
+    tree = settings(ctx)
+    started = time.perf_counter()
+    settled = days.settle(engine(ctx), tree.cases.working_calendar,
+                          HealthModel.default().repeat_days)
+    if settled:
+        typer.echo(f"  city health: {settled:,} dirty grid-day marks recounted in "
+                   f"{time.perf_counter() - started:.1f} s")
 
 
 @import_app.command("departments")

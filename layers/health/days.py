@@ -48,7 +48,7 @@ from layers.health.queries import (
 )
 
 __all__ = ["DayCheck", "basis", "check", "count_open_on", "day_sql", "live_source",
-           "open_count_sql", "open_window_sql", "rebuild", "refresh", "usable"]
+           "open_count_sql", "open_window_sql", "rebuild", "refresh", "settle", "usable"]
 
 # A database with at most this many closed cases is (re)built on the spot when its basis is
 # missing or stale (a test city, the demo); a larger one waits for ``check --aggregates
@@ -297,6 +297,26 @@ def refresh(engine: Engine, cal: WorkingCalendar, repeat_days: int = 30) -> bool
             runs.update_grids(conn, [])  # a month begun since: its boundary
         conn.commit()
     return True
+
+
+def settle(engine: Engine, cal: WorkingCalendar, repeat_days: int = 30) -> int:
+    """Recount every dirty grid day now, batch after batch, waiting for a refresh under way
+    and without the requests' statement limit: a bulk writer (``gridcore import cases``) pays
+    for its own marks instead of the next health page. Returns the marks settled (0 when the
+    aggregates are not built for this basis: pages count from the cases until the rebuild)."""
+    settled = 0
+    while True:
+        with _locked(engine, wait=True), _snapshot(engine) as conn:
+            conn.execute(text("SET LOCAL statement_timeout = 0"))
+            if not usable(conn, cal, repeat_days):
+                return settled
+            ids = [r[0] for r in conn.execute(text(
+                "SELECT id FROM health_dirty ORDER BY id LIMIT :m"), {"m": REFRESH_BATCH})]
+            if not ids:
+                return settled
+            _recount(conn, cal, repeat_days, ids)
+            conn.commit()
+            settled += len(ids)
 
 
 def _recount(conn: Connection, cal: WorkingCalendar, repeat_days: int, ids: list[int]) -> None:

@@ -275,3 +275,27 @@ def test_geojson_features_without_geometry_and_a_time_format(db, tmp_path) -> No
     assert cases["G-2"]["geom"] is None
     assert cases["G-2"]["created_at"].isoformat() == "2024-03-02T08:30:00+00:00"
     assert cases["G-1"]["state"] == "registered"  # no status, no closing time, no department
+
+
+def test_cli_import_recounts_the_health_days_it_marked(db, tmp_path, cli_env) -> None:  # type: ignore[no-untyped-def]
+    """City health's day aggregates built: the imported history marks its grids' days dirty,
+    and the import recounts them itself (the next health page would have), equal to the
+    recomputation from the cases."""
+    from gridcore.calendar import WorkingCalendar
+    from layers.health import days
+
+    plant(db)
+    cal = WorkingCalendar.chinese()
+    days.rebuild(db, cal)
+    result = CliRunner().invoke(app, [
+        "import", "cases", str(good_file(tmp_path)), "--system", "old311", "--id-field",
+        "ticket", "--opened-field", "opened", "--closed-field", "closed", "--text-fields",
+        "title,body", "--category-field", "type", "--department-field", "dept",
+        "--state-field", "status", "--mapping", str(mapping_file(tmp_path))])
+    assert result.exit_code == 0, result.output
+    assert "4 inserted" in result.output
+    assert "city health: 2 dirty grid-day marks recounted" in result.output  # two grids
+    with db.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM health_dirty")).scalar() == 0
+        assert conn.execute(text("SELECT count(*) FROM health_day")).scalar() > 0
+    assert days.check(db, cal).ok
