@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 
 import orjson
@@ -41,6 +41,7 @@ from api.ogc import (
     parse_datetime,
 )
 from api.openapi.v30 import openapi30
+from api.routes.portal import portal_page, wants_html
 from api.security.identity import identify, layer_scope
 from api.security.policy import may_read_layer, public_layers
 from gridcore.errors import NotFound, ValidationError
@@ -57,8 +58,15 @@ RESERVED = {"limit", "bbox", "bbox-crs", "crs", "datetime", "after", "before", "
 SCHEMA_JSON = "application/schema+json"
 
 
-@router.get("/", summary="Landing page (OGC API)", response_class=OgcJSONResponse)
-def landing(request: Request) -> dict[str, Any]:
+@router.get("/", summary="Landing page (OGC API); a browser gets the portal page (门户)",
+            response_class=OgcJSONResponse,
+            responses={200: {"content": {"application/json": {}, "text/html": {}}}})
+def landing(request: Request, f: Annotated[Literal["json", "html"] | None, Query(
+        description="json: the OGC API landing document; html: the portal page (default: "
+                    "by the Accept header, JSON unless text/html is preferred)")] = None
+            ) -> Any:
+    if wants_html(request, f):
+        return portal_page(request)
     base = base_url(request)
     return {
         "title": "gridcore",
@@ -73,6 +81,7 @@ def landing(request: Request) -> dict[str, Any]:
             link(f"{base}/docs", "service-doc", "text/html", "API documentation"),
             link(f"{base}/conformance", "conformance", JSON, "conformance classes"),
             link(f"{base}/collections", "data", JSON, "collections"),
+            link(f"{base}/?f=html", "alternate", "text/html", "the portal page (门户)"),
             link(f"{base}/map", "alternate", "text/html", "the dispatchers' map (一张图)"),
         ],
     }

@@ -6,7 +6,8 @@ people wrote), text in another declared language (``lang="en"`` on the language 
 "English"), the map's attribution (names of data sources) and the map canvas itself. Codes,
 numbers, times and units are stripped before the check (``C00000012``, ``P0120``,
 ``2026-12-06 17:30 +08:00``, ``50 m``), and so are the product's own names (gridcore, 网格通)
-and the names of the basemap providers.
+the names of the basemap providers
+and of standards (OGC API, OpenAPI, Open311).
 """
 
 from __future__ import annotations
@@ -46,6 +47,8 @@ _NOT_WORDS = [
     r"\b\d+(\.\d+)?\s*(m|km|%)\b",  # measures
     r"\b[A-Z][A-Z0-9]*(?:[_-][A-Z0-9]+)+\b",  # department and team codes (D_GRID, T-GRID-1)
     r"\bgridcore\b", r"\bOpenStreetMap\b", r"\bMapLibre\b",
+    # names of standards, the same in every language (the portal's links for developers)
+    r"\bOGC API\b", r"\bOpenAPI\b", r"\bOpen311\b", r"\bAPI\b",
 ]
 # Proper names of the product's apps, the same in every language (网格通: the phone app).
 _PROPER_NAMES = re.compile(r"网格通")
