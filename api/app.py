@@ -26,6 +26,7 @@ from api.routes import (
     desk,
     entities,
     evaluation,
+    evaluation_page,
     events,
     features,
     field,
@@ -168,6 +169,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.include_router(geocode_routes.router)
     app.include_router(device_routes.router)
     app.include_router(health.router)
+    app.include_router(evaluation_page.router)  # before /evaluation/{kind}
     app.include_router(evaluation.router)
     app.include_router(briefings.router)
     app.include_router(case_photos.router)

@@ -12,7 +12,8 @@ from fastapi.responses import HTMLResponse
 from api.pages import render
 
 # (catalogue key under portal., path), in the order of the loop: dispatch, handle, report, watch
-APPS = (("map", "/map"), ("desk", "/desk"), ("field", "/m/"), ("health", "/health/map"))
+APPS = (("map", "/map"), ("desk", "/desk"), ("field", "/m/"), ("health", "/health/map"),
+        ("evaluation", "/evaluation/board"))
 DEVELOPER_LINKS = (("docs", "/docs"), ("collections", "/collections?f=json"),
                    ("open311", "/open311/v2/services.json"))
 _JSON_TYPES = ("application/json", "application/geo+json", "application/vnd.oai.openapi+json")

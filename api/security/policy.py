@@ -181,6 +181,7 @@ TABLE: tuple[Line, ...] = (
     line("GET /i18n/switch", ANYONE),
     line("GET /map", ANYONE),
     line("GET /health/map", ANYONE),
+    line("GET /evaluation/board", ANYONE),
     # the grid worker's phone app (an installable web app: it signs in by itself)
     line("GET /m", ANYONE),
     line("GET /m/", ANYONE),

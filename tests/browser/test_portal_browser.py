@@ -34,8 +34,8 @@ def test_a_browser_at_the_root_gets_the_portal_and_each_app_opens(
             assert "script-src" in response.headers["content-security-policy"]
             assert page.locator("html").get_attribute("lang") == lang
             cards = page.locator(".apps li a")
-            assert cards.count() == 4
-            for i in range(4):
+            assert cards.count() == 5
+            for i in range(5):
                 assert cards.nth(i).is_visible()
             # no sideways scrolling on a phone; every card whole on the screen's width
             width = device["viewport"]["width"]  # type: ignore[index]
@@ -47,7 +47,8 @@ def test_a_browser_at_the_root_gets_the_portal_and_each_app_opens(
         page = browser.new_page(locale=lang)
         page.goto(f"{url}/")
         hrefs = page.locator(".apps li a").evaluate_all("els => els.map(a => a.href)")
-        assert [h.removeprefix(url) for h in hrefs] == ["/map", "/desk", "/m/", "/health/map"]
+        assert [h.removeprefix(url) for h in hrefs] == ["/map", "/desk", "/m/", "/health/map",
+                                                    "/evaluation/board"]
         for href in hrefs + page.locator(".developers a").evaluate_all(
                 "els => els.map(a => a.href)"):
             opened = page.goto(href)

@@ -7,7 +7,7 @@ people wrote), text in another declared language (``lang="en"`` on the language 
 numbers, times and units are stripped before the check (``C00000012``, ``P0120``,
 ``2026-12-06 17:30 +08:00``, ``50 m``), and so are the product's own names (gridcore, 网格通)
 the names of the basemap providers
-and of standards (OGC API, OpenAPI, Open311).
+and of standards and formats (OGC API, OpenAPI, Open311, PDF, CJ/T 292-2008).
 """
 
 from __future__ import annotations
@@ -48,7 +48,8 @@ _NOT_WORDS = [
     r"\b[A-Z][A-Z0-9]*(?:[_-][A-Z0-9]+)+\b",  # department and team codes (D_GRID, T-GRID-1)
     r"\bgridcore\b", r"\bOpenStreetMap\b", r"\bMapLibre\b",
     # names of standards, the same in every language (the portal's links for developers)
-    r"\bOGC API\b", r"\bOpenAPI\b", r"\bOpen311\b", r"\bAPI\b",
+    r"\bOGC API\b", r"\bOpenAPI\b", r"\bOpen311\b", r"\bAPI\b", r"\bPDF\b",
+    r"\b(?:GB|CJ)/T\s*[\d.]+(?:-\d{4})?",  # the national standards cited (CJ/T 292-2008)
 ]
 # Proper names of the product's apps, the same in every language (网格通: the phone app).
 _PROPER_NAMES = re.compile(r"网格通")

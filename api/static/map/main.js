@@ -217,6 +217,8 @@ async function start() {
   window.gridcore = { map: m, state: view, queue, panel, showGrid, showCase, refresh, poll, gcj,
     labels: view.labels, live: st, loadQueue };
   await drawn;
+  // a link from another page (the evaluation board's cases): /map#case=ID opens that case
+  if (/^\d+$/.test(q.get('case') || '')) await showCase(Number(q.get('case')));
   document.body.dataset.ready = '1';
 }
 
