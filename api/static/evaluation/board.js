@@ -6,6 +6,7 @@ import { ROOT, api, signIn, who } from '../common/api.js';
 
 const config = JSON.parse(document.getElementById('board-config').textContent);
 const $ = (id) => document.getElementById(id);
+const NONE = '—';  // no value: a dash in every language
 const state = { indicators: [], ranking: null, opener: null };
 
 function el(tag, text, className) {
@@ -30,7 +31,7 @@ function query() {
 
 // a rate as a percentage, a count as a whole number, anything else with its unit
 function figure(value, unit) {
-  if (value === null || value === undefined) return t('evalboard.none');
+  if (value === null || value === undefined) return NONE;
   if (unit === 'ratio') return `${(value * 100).toFixed(1)} %`;
   if (unit === '件') return String(Math.round(value));
   return `${Number(value).toLocaleString(document.documentElement.lang, { maximumFractionDigits: 1 })}`;
@@ -41,7 +42,7 @@ function figure(value, unit) {
 const label = (name) => (name ? name[0].toUpperCase() + name.slice(1) : name);
 
 function scoreText(party) {
-  return party.score === null ? t('evalboard.none') : party.score.toFixed(1);
+  return party.score === null ? NONE : party.score.toFixed(1);
 }
 
 function columns(parties) {
@@ -74,8 +75,8 @@ function drawRanking(body) {
       score.append(el('small', t('evalboard.before_appeals', { score: p.score_before_appeals.toFixed(1) })));
     }
     const driver = el('td', p.driver ? t('evalboard.driver_text', { name: label(p.driver.name),
-      points: p.driver.points_lost.toFixed(1) }) : t('evalboard.none'), 'driver');
-    tr.append(el('td', p.rank ?? t('evalboard.none'), 'rank'), name, score, driver);
+      points: p.driver.points_lost.toFixed(1) }) : NONE, 'driver');
+    tr.append(el('td', p.rank ?? NONE, 'rank'), name, score, driver);
     for (const c of cols) tr.append(el('td', figure(p.values[c.key], c.unit), 'num'));
     tr.addEventListener('click', () => openDetail(p, tr));
     tr.addEventListener('keydown', (event) => {
@@ -109,7 +110,7 @@ function drawDetail(d) {
   $('detail-heading').textContent = d.name;
   const body = $('detail-body');
   body.replaceChildren();
-  const line = el('p', t('evalboard.score_line', { score: d.score === null ? t('evalboard.none') : d.score.toFixed(1) }), 'score-line');
+  const line = el('p', t('evalboard.score_line', { score: d.score === null ? NONE : d.score.toFixed(1) }), 'score-line');
   if (d.score_before_appeals !== null && d.score_before_appeals !== d.score) {
     line.append(' · ', t('evalboard.before_appeals', { score: d.score_before_appeals.toFixed(1) }));
   }
@@ -124,8 +125,8 @@ function drawDetail(d) {
     const tr = el('tr');
     const name = el('td', label(term.name));
     tr.append(name, el('td', figure(term.value, term.unit), 'num'),
-      el('td', term.weight ? term.weight.toFixed(2) : t('evalboard.none'), 'num'),
-      el('td', term.weight ? term.points_lost.toFixed(1) : t('evalboard.none'), 'num'));
+      el('td', term.weight ? term.weight.toFixed(2) : NONE, 'num'),
+      el('td', term.weight ? term.points_lost.toFixed(1) : NONE, 'num'));
     terms.append(tr);
   }
   body.append(terms);
