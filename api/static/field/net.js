@@ -10,6 +10,8 @@
 //   AuthNeeded  — the session is gone (revoked, expired): ask to sign in, keep the work;
 //   Problem     — the server refused this request (problem+json): show its reason.
 
+import { LANG } from '../i18n.js';
+
 // -- the phone's own storage (IndexedDB) ------------------------------------------------------
 const NAME = 'gridcore-field';
 const VERSION = 1;
@@ -189,7 +191,8 @@ async function accessToken() {
 export async function api(path, { method = 'GET', body, headers = {}, raw = false } = {}) {
   for (let attempt = 0; attempt < 2; attempt += 1) {
     const token = await accessToken();
-    const init = { method, headers: { Accept: 'application/json', ...headers,
+    // the app's language, not the browser's: a refusal's detail comes back in it
+    const init = { method, headers: { Accept: 'application/json', 'Accept-Language': LANG, ...headers,
                                       Authorization: `Bearer ${token}` } };
     if (body instanceof FormData) init.body = body;
     else if (body !== undefined) {
