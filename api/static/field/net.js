@@ -225,17 +225,31 @@ export async function publicJson(path) {
 
 // -- data the phone keeps for offline use ---------------------------------------------------------
 // My area (grids and parts, GET /me/area): downloaded again only when its version changed.
-export async function syncArea() {
-  const cached = await get('area');
-  const headers = cached && cached.version ? { 'If-None-Match': `"${cached.version}"` } : {};
-  const fresh = await api('/me/area', { headers });
-  if (fresh) {
-    fresh.fetchedAt = new Date().toISOString();
-    await set('area', fresh);
-    window.dispatchEvent(new CustomEvent('area-changed'));
-    return fresh;
+// One download at a time (sign-in, app start and the timer may ask together); while it runs a
+// screen without an area says it is downloading instead of judging a position without grids,
+// and 'area-synced' tells it when the download ended, well or not.
+let areaSync = null;
+export const areaLoading = () => areaSync !== null;
+
+export function syncArea() {
+  if (!areaSync) {
+    areaSync = (async () => {
+      const cached = await get('area');
+      const headers = cached && cached.version ? { 'If-None-Match': `"${cached.version}"` } : {};
+      const fresh = await api('/me/area', { headers });
+      if (fresh) {
+        fresh.fetchedAt = new Date().toISOString();
+        await set('area', fresh);
+        window.dispatchEvent(new CustomEvent('area-changed'));
+        return fresh;
+      }
+      return cached;
+    })().finally(() => {
+      areaSync = null;
+      window.dispatchEvent(new CustomEvent('area-synced'));
+    });
   }
-  return cached;
+  return areaSync;
 }
 
 export async function categories() {
