@@ -73,7 +73,8 @@ async function loadTeam() {
   const dept = st.team?.department;
   if (dept?.code) {
     $('dept').textContent = dept.name || dept.code;
-    $('dept').title = dept.code;
+    // the whole name and the code: a phone's top bar cuts the name short
+    $('dept').title = dept.name && dept.name !== dept.code ? `${dept.name} (${dept.code})` : dept.code;
   }
   const box = $('team');
   if (!st.team || !st.team.team) { box.hidden = true; return; }
@@ -252,7 +253,9 @@ async function whoAmI() {
   try {
     st.me = await api('/auth/me');
     $('me').textContent = `${st.me.username} · ${roleName(st.me.role)}`;
+    $('me').title = $('me').textContent;  // cut short on a phone's top bar
     $('dept').textContent = st.me.department || '';
+    $('dept').title = st.me.department || '';
     $('signin').hidden = true; $('signed-in').hidden = false;
   } catch (e) { who.setToken(null); st.me = null; showSignedOut(); }
 }
