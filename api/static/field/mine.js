@@ -46,7 +46,7 @@ function outboxItem(item) {
   const lines = [];
   if (item.state === 'done' && item.result && item.result.public_no) {
     lines.push(h('div', { class: 'filed' }, t(item.kind === 'report' ? 'field.filed_as' : 'field.step_done',
-      { no: item.result.public_no }), h('a', { href: `#/case/${item.result.id}`, class: 'link' }, ` ${t('field.open')}`)));
+      { no: item.result.public_no }), ' ', h('a', { href: `#/case/${item.result.id}`, class: 'link' }, t('field.open'))));
   }
   if (item.state === 'refused' && item.error) {
     const reason = refusal(item.error);
