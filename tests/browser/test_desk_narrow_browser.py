@@ -24,7 +24,7 @@ from tests.support.desk_browser import (
     server,
     wait_state,
 )
-from tests.support.desk_city import report
+from tests.support.desk_city import report, step
 
 __all__ = ["chromium", "city", "server"]  # the fixtures, from tests.support.desk_browser
 
@@ -114,7 +114,8 @@ def test_the_queue_counts_follow_the_pages_own_step(chromium, city: str) -> None
     page.wait_for_selector(".actions button[data-action=verify]")
     clicked = time.monotonic()
     held: list[Any] = []
-    page.context.route("**/map/versions", lambda r: held.append(r))  # a slow poll: it does not answer
+    # a slow layer poll: it does not answer while the counts are watched
+    page.context.route("**/map/versions", lambda r: held.append(r))
     page.click(".actions button[data-action=verify]")
     page.wait_for_function("(n) => document.querySelector('[data-count=verify]').textContent "
                            "=== String(n)", arg=int(before["verify"]) - 1, timeout=10_000)
@@ -126,3 +127,19 @@ def test_the_queue_counts_follow_the_pages_own_step(chromium, city: str) -> None
     page.context.unroute("**/map/versions")
     for route in held:
         route.continue_()
+
+
+def test_a_case_picked_on_a_phone_is_scrolled_to(chromium, city: str, artifacts: Path) -> None:
+    """On a phone the case is drawn below the worklist: a tap on a row brings it on screen (it
+    was drawn out of sight, under the worklist, the team and the coordination list)."""
+    base = city
+    case = report(base, "w-li", INSIDE_001, description="人行道上有大片油污")
+    for action in ("verify", "register", "dispatch"):
+        step(base, "disp-wang", case["id"], action)
+    page = open_desk(chromium, base, "lead-chen", viewport=PHONE)
+    page.tap(f"#task-list [data-case='{case['id']}']")
+    wait_state(page, "dispatched")
+    page.wait_for_function("() => { const r = document.querySelector('article.case')"
+                           ".getBoundingClientRect(); "
+                           "return r.top >= 0 && r.top < innerHeight / 3; }", timeout=5_000)
+    page.screenshot(path=str(artifacts / "desk_case_picked_390.png"))

@@ -284,9 +284,14 @@ function wire() {
   };
   $('only-mine').onchange = () => { st.onlyMine = $('only-mine').checked; loadTasks(); };
   $('task-more').onclick = () => loadTasks({ more: true });
+  // On a phone the case is drawn below the worklist, off screen: it is scrolled to once shown.
+  const narrow = window.matchMedia('(max-width: 700px)');
   const pick = (ev) => {
     const li = ev.target.closest('[data-case]');
-    if (li) showCase(Number(li.dataset.case));
+    if (!li) return;
+    showCase(Number(li.dataset.case)).then(() => {
+      if (narrow.matches) $('case').scrollIntoView({ block: 'start' });
+    });
   };
   $('task-list').onclick = pick;
   $('task-list').onkeydown = (ev) => { if (ev.key === 'Enter') pick(ev); };
