@@ -417,6 +417,33 @@ def test_no_grid_is_judged_before_the_area_is_there(phone: Phone, city: Engine) 
     phone.wait_text("#here-code", GRID_CODES[0])
 
 
+def test_the_next_worker_on_the_phone_is_not_shown_the_last_ones_grids(phone: Phone,
+                                                                      city: Engine) -> None:
+    """wang signs out and zhao (grids 004-006) signs in on the same phone: while zhao's area
+    downloads the phone says so; it showed wang's grids as zhao's (here: 001, wang's, for a
+    worker standing outside his own grids)."""
+    add_user(city, "zhao", PASSWORD, "grid_worker", areas=tuple(GRID_CODES[3:6]))
+    phone.go()
+    phone.sign_in()
+    phone.tab("mine")
+    phone.page.click("#signout")
+    phone.page.wait_for_selector("#signin")
+    held: list[Any] = []
+    phone.context.route(re.compile(r".*/me/area$"), lambda r: held.append(r))
+    page = phone.page
+    page.fill("#username", "zhao")
+    page.fill("#password", PASSWORD)
+    page.click("#signin-button")
+    page.wait_for_selector("[data-screen=where] #here-code")
+    phone.wait_text("#here-name", "正在下载")
+    assert GRID_CODES[0] not in page.inner_text("[data-screen=where] .here")
+    for route in held:
+        route.continue_()
+    phone.context.unroute(re.compile(r".*/me/area$"))
+    phone.wait_text("#here-code", "不在")  # zhao stands in wang's grid 001, not in his own
+    phone.wait_text("#area-note", "3")
+
+
 def test_a_report_opened_from_mine_goes_back_to_mine(phone: Phone, city: Engine) -> None:
     """我的 → one of my reports → 返回: back to 我的, with its tab lit while the case is shown
     (返回 went to 待办, and the 待办 tab was lit as if the report were a task)."""

@@ -134,6 +134,27 @@ async function problemOf(response) {
   return new Problem(response.status, body);
 }
 
+// What the phone keeps of one worker's work: on a sign-in by another worker it goes, so the new
+// worker is not shown the last one's grids (as theirs), tasks, cases or patrol shift.
+const PER_WORKER = ['area', 'tasks', 'my-reports', 'patrol'];
+
+async function forgetOtherWorker() {
+  const d = await db();
+  await new Promise((resolve, reject) => {
+    const tx = d.transaction('kv', 'readwrite');
+    const kv = tx.objectStore('kv');
+    const walk = kv.openKeyCursor();
+    walk.onsuccess = () => {
+      const at = walk.result;
+      if (!at) return;
+      if (PER_WORKER.includes(at.key) || String(at.key).startsWith('case:')) kv.delete(at.key);
+      at.continue();
+    };
+    tx.oncomplete = () => resolve();
+    tx.onerror = () => reject(tx.error);
+  });
+}
+
 export async function signIn(username, password) {
   const form = new URLSearchParams({ username, password, scope: 'offline_access',
                                      device: deviceName() });
@@ -143,6 +164,8 @@ export async function signIn(username, password) {
   const meResponse = await send('/auth/me', { headers: { Authorization: `Bearer ${tokens.access_token}` } });
   if (!meResponse.ok) throw await problemOf(meResponse);
   const me = await meResponse.json();
+  const before = await get('last-username');
+  if (before && before !== me.username) await forgetOtherWorker();
   await save(tokens, { username: me.username, role: me.role, areas: me.areas,
                        department: me.department });
   await set('last-username', me.username);
