@@ -143,3 +143,19 @@ def test_a_case_picked_on_a_phone_is_scrolled_to(chromium, city: str, artifacts:
                            ".getBoundingClientRect(); "
                            "return r.top >= 0 && r.top < innerHeight / 3; }", timeout=5_000)
     page.screenshot(path=str(artifacts / "desk_case_picked_390.png"))
+
+
+def test_the_case_facts_begin_with_a_capital_in_english(chromium, city: str) -> None:
+    """The facts of an accepted case read 'Class', 'Source', … and 'handler' (the word of the
+    history's sentences); as a label it is 'Handler'."""
+    base = city
+    case = report(base, "w-li", INSIDE_001, description="路灯不亮")
+    for action in ("verify", "register", "dispatch"):
+        step(base, "disp-wang", case["id"], action)
+    step(base, "h-liu", case["id"], "accept")
+    page = open_desk(chromium, base, "lead-chen", viewport=WIDE, lang="en")
+    page.click("#tabs [data-tab=handle]")
+    page.click(f"#task-list [data-case='{case['id']}']")
+    wait_state(page, "accepted")
+    labels = page.eval_on_selector_all("dl.facts dt", "els => els.map((e) => e.innerText)")
+    assert "Handler" in labels and [x for x in labels if x[:1].islower()] == [], labels

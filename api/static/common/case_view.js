@@ -52,7 +52,7 @@ export function facts(c, deptName = (code) => code) {
   ];
   if (c.part_code) rows.push([t('case.label_part'), data(c.part_code)]);
   if (c.department) rows.push([t('case.label_department'), data(`${c.context?.department_name || deptName(c.department)} (${c.department})`)]);
-  if (c.assignee) rows.push([t('case.field_assignee'), data(c.assignee)]);
+  if (c.assignee) rows.push([t('case.label_assignee'), data(c.assignee)]);
   return `<dl class="facts">${rows.map(([k, v]) => `<dt>${esc(k)}</dt><dd>${v}</dd>`).join('')}</dl>`;
 }
 
