@@ -159,3 +159,22 @@ def test_the_case_facts_begin_with_a_capital_in_english(chromium, city: str) -> 
     wait_state(page, "accepted")
     labels = page.eval_on_selector_all("dl.facts dt", "els => els.map((e) => e.innerText)")
     assert "Handler" in labels and [x for x in labels if x[:1].islower()] == [], labels
+
+
+def test_a_case_sent_back_keeps_its_class_name(chromium, city: str) -> None:
+    """After a send-back the case is no longer the department's and is drawn from the step's
+    answer: its class read 'E0103 E0103' (no names in the answer); the names shown stay."""
+    base = city
+    case = report(base, "w-li", INSIDE_001, description="路面油污")
+    for action in ("verify", "register", "dispatch"):
+        step(base, "disp-wang", case["id"], action)
+    page = open_desk(chromium, base, "lead-chen", viewport=WIDE)
+    page.click(f"#task-list [data-case='{case['id']}']")
+    wait_state(page, "dispatched")
+    shown = page.inner_text("dl.facts dd")
+    page.click(".actions button[data-action=send_back]")
+    page.fill("#step textarea", "不属于本部门职责")
+    page.click("#step button[type=submit]")
+    wait_state(page, "sent_back")
+    page.wait_for_selector("#not-ours")
+    assert page.inner_text("dl.facts dd") == shown and shown != "E0103 E0103", shown

@@ -158,6 +158,9 @@ async function showCase(id, { soft = false, known = null } = {}) {
   const forms = st.forms;
   const role = st.me ? st.me.role : 'department_handler';
   const c = known || await loadCase(st.caseId);
+  // a step's answer about a case no longer ours has no context (class names, areas): the one
+  // already shown for it stays (after a send-back the class read 'E0504 E0504')
+  if (known && !known.context && st.current?.id === known.id) c.context = st.current.context;
   const act = ours(c)
     ? await api(`/map/cases/${id}/actions?role=${encodeURIComponent(role)}`)
     : { actions: [], version: c.version };
