@@ -151,9 +151,16 @@ def install(app: FastAPI) -> None:
             headers = {"WWW-Authenticate": "Bearer"}
         elif status == 429:
             headers = {"Retry-After": str(exc.details.get("retry_after_s", 1))}
-        detail = localised_detail(request, exc) or exc.message
+        localised = localised_detail(request, exc)
+        detail = localised or exc.message
+        # which language the detail is in: a client showing it under its own localised
+        # reason (the phone's outbox) leaves out a detail not in the page's language
+        from api.pages import request_language
+
+        detail_lang = request_language(request) if localised else "en"
         return problem(status, exc.title, detail, exc.kind, str(request.url.path),
-                       request=request, headers=headers, **_jsonable(exc.details))
+                       request=request, headers=headers, detail_lang=detail_lang,
+                       **_jsonable(exc.details))
 
     @app.exception_handler(RequestValidationError)
     async def request_invalid(request: Request, exc: RequestValidationError) -> Response:

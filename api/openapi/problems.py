@@ -21,6 +21,9 @@ PROBLEM_SCHEMA: dict[str, Any] = {
         "status": {"type": "integer"},
         "detail": {"type": "string"},
         "instance": {"type": "string"},
+        # the language ``detail`` is in: the caller's when the catalogue had it, else "en"
+        # (domain errors only; api.errors)
+        "detail_lang": {"type": "string", "enum": ["zh-CN", "en"]},
     },
     "additionalProperties": True,
 }

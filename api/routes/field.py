@@ -76,7 +76,9 @@ def page(request: Request) -> HTMLResponse:
     lang = pages.request_language(request)
     settings = request.app.state.settings
     config = {"patrol_interval_s": settings.field.patrol_interval_s,
-              "timezone": settings.cases.city_timezone, "version": version()}
+              "timezone": settings.cases.city_timezone, "version": version(),
+              # photos one report or step may carry (the server refuses more with a 422)
+              "max_photos": settings.cases.max_photos}
     carried = {"lang": lang, "messages": i18n.messages_for(lang, NAMESPACES)}
     return pages.render(request, "field.html", config=config, carried=carried, theme=THEME)
 

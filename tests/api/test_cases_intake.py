@@ -287,11 +287,18 @@ def test_too_many_photos_are_refused_on_the_photos_field(api: TestClient) -> Non
     zh = api.post("/cases", data=body, files=seven, headers={"Accept-Language": "zh-CN"})
     assert zh.status_code == 422, zh.text
     assert (zh.json()["field"], zh.json()["detail"]) == ("photos", "一次最多上传 6 张照片")
+    # the detail says which language it is in: the phone shows it under its own reason only
+    # in the app's language
+    assert zh.json()["detail_lang"] == "zh-CN"
     case = api.post("/cases", json=report()).json()
     step = api.post(f"/cases/{case['id']}/verify", data={}, files=seven,
                     headers={"Accept-Language": "en", "X-Role": "dispatcher"})
     assert step.status_code == 422 and step.json()["field"] == "photos"
     assert step.json()["detail"] == "at most 6 photos may be sent at once"
+    assert step.json()["detail_lang"] == "en"
+    # a refusal the catalogue has no words for keeps its precise English, marked so
+    outside = api.post("/cases", json=report(OUTSIDE), headers={"Accept-Language": "zh-CN"})
+    assert outside.status_code == 422 and outside.json()["detail_lang"] == "en", outside.text
 
 
 def test_nearby_cases_found_up_to_the_radius_in_every_direction(api: TestClient) -> None:

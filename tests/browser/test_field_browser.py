@@ -303,10 +303,15 @@ def test_refused_report_shows_the_reason_to_fix(phone: Phone, city: Engine) -> N
     phone.page.click("#report-submit")
     phone.page.wait_for_selector("#outbox-list li[data-state=refused]")
     reason = phone.page.inner_text("#outbox-list li .reason")
-    # what to do, in Chinese; the server's precise words below it
+    # what to do, in Chinese; the server's words (English: it has no translation for this
+    # refusal) are not shown under it (they were: "…outside every unit grid…" in small type)
     assert "不在任何单元网格内（最近的网格 110101001001006）" in reason and "图钉" in reason
-    assert "outside every unit grid" in phone.page.inner_text("#outbox-list li .reason .detail")
+    assert "outside" not in phone.page.inner_text("#outbox-list li"), reason
+    assert phone.page.query_selector("#outbox-list li .reason .detail") is None
     phone.shot("outbox_refused")
+    phone.page.click("#outbox-list li a.button")  # 修改: the same, once
+    phone.page.wait_for_selector("#refused-reason")
+    assert "outside" not in phone.page.inner_text("#refused-reason")
     assert cases(city) == []
 
 
@@ -357,6 +362,86 @@ def test_a_refused_field_is_named_as_the_form_names_it(phone: Phone, city: Engin
     assert "有内容填写不正确（问题描述）" in phone.page.inner_text("#refused-reason")
     phone.shot("report_fix")
     assert cases(city) == []
+
+
+def test_the_photo_field_says_its_limit_and_stops_at_it(phone: Phone, city: Engine,
+                                                         tmp_path: Path) -> None:
+    """Seven photos chosen at once: six are taken, the worker is told why, and the camera
+    button goes until one is removed (the form took all seven, and the server refused the
+    report with its 422 "一次最多上传 6 张照片" only once it was sent)."""
+    photo = jpeg(tmp_path / "camera.jpg", (800, 600))
+    phone.go()
+    phone.sign_in()
+    fill_report(phone, None)
+    page = phone.page
+    assert "最多 6 张" in page.inner_text("#photo-limit")
+    page.set_input_files("#photo-input", [str(photo)] * 7)
+    page.wait_for_function("() => document.querySelectorAll('#photo-thumbs figure').length >= 6")
+    time.sleep(0.5)  # a seventh, had it been taken, is drawn by now
+    assert page.locator("#photo-thumbs figure").count() == 6
+    assert "已达上限" in page.inner_text("#photo-limit")
+    assert page.locator("#photo-thumbs .photo-add").count() == 0
+    phone.wait_text("#toast", "只添加了 6 张")
+    phone.shot("report_photo_limit")
+    page.click("#photo-thumbs figure .remove")
+    page.wait_for_selector("#photo-thumbs .photo-add")
+    assert "还可添加 1 张" in page.inner_text("#photo-limit")
+    page.click("#report-submit")
+    page.wait_for_selector("#outbox-list li[data-state=done]", timeout=30_000)
+    assert [c.photos for c in cases(city)] == [5]
+
+
+def test_no_grid_is_judged_before_the_area_is_there(phone: Phone, city: Engine) -> None:
+    """Right after sign-in the worker's grids are still downloading: the screens say so, not
+    不在我的网格内 (the report screen said it, and kept saying it after the grids came)."""
+    held: list[Any] = []
+    phone.context.route(re.compile(r".*/me/area$"), lambda r: held.append(r))  # the download waits
+    phone.go()
+    page = phone.page
+    page.fill("#username", "wang")
+    page.fill("#password", PASSWORD)
+    page.click("#signin-button")
+    page.wait_for_selector("[data-screen=where] #here-code")
+    phone.wait_text("#here-name", "正在下载")
+    seen = [page.inner_text("[data-screen=where] .here")]
+    phone.tab("report")
+    phone.wait_text("#report-where", "正在下载")
+    seen.append(page.inner_text("#report-where"))
+    phone.shot("report_area_loading")
+    assert held and not any("不在" in s for s in seen), seen
+    for route in held:
+        route.continue_()
+    phone.context.unroute(re.compile(r".*/me/area$"))
+    phone.wait_text("#report-where", GRID_CODES[0])  # the grid, once the grids are in
+    phone.tab("where")
+    phone.wait_text("#here-code", GRID_CODES[0])
+
+
+def test_the_next_worker_on_the_phone_is_not_shown_the_last_ones_grids(phone: Phone,
+                                                                      city: Engine) -> None:
+    """wang signs out and zhao (grids 004-006) signs in on the same phone: while zhao's area
+    downloads the phone says so; it showed wang's grids as zhao's (here: 001, wang's, for a
+    worker standing outside his own grids)."""
+    add_user(city, "zhao", PASSWORD, "grid_worker", areas=tuple(GRID_CODES[3:6]))
+    phone.go()
+    phone.sign_in()
+    phone.tab("mine")
+    phone.page.click("#signout")
+    phone.page.wait_for_selector("#signin")
+    held: list[Any] = []
+    phone.context.route(re.compile(r".*/me/area$"), lambda r: held.append(r))
+    page = phone.page
+    page.fill("#username", "zhao")
+    page.fill("#password", PASSWORD)
+    page.click("#signin-button")
+    page.wait_for_selector("[data-screen=where] #here-code")
+    phone.wait_text("#here-name", "正在下载")
+    assert GRID_CODES[0] not in page.inner_text("[data-screen=where] .here")
+    for route in held:
+        route.continue_()
+    phone.context.unroute(re.compile(r".*/me/area$"))
+    phone.wait_text("#here-code", "不在")  # zhao stands in wang's grid 001, not in his own
+    phone.wait_text("#area-note", "3")
 
 
 def test_a_report_opened_from_mine_goes_back_to_mine(phone: Phone, city: Engine) -> None:
@@ -649,6 +734,12 @@ def test_english_switch(phone: Phone) -> None:
     # 'Verify 0', and 'user' / 'password' over the sign-in fields)
     phone.tab("tasks")
     phone.wait_text("#view .chips button", "^All 0$")
+    # a class's name as a label begins with a capital too ('dirty road E0103' did)
+    phone.tab("report")
+    phone.page.click("#category-button")
+    phone.page.fill("#cat-search", "E0103")
+    phone.page.click("#cat-list [data-key=E0103]")
+    assert phone.page.inner_text("#category-button b")[:1].isupper()
     phone.tab("mine")
     phone.page.click("#signout")
     phone.page.wait_for_selector("#signin")

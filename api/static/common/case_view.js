@@ -43,16 +43,16 @@ export function clockLine(c) {
 
 export function facts(c, deptName = (code) => code) {
   const areas = (c.context?.areas || []).map((a) => data(a.name)).join(' › ');
-  const cls = className(c.category, c.context?.category_names);
+  const cls = c.context?.category_names ? className(c.category, c.context.category_names) : '';
   const rows = [
-    [t('case.label_class'), `${esc(cls)} ${data(c.category)}`],
+    [t('case.label_class'), `${cls ? `${esc(cls)} ` : ''}${data(c.category)}`],
     [t('case.label_source'), `${esc(sourceName(c.source))}${c.reporter ? ' · ' + data(c.reporter) : ''}`],
     [t('case.label_reported'), esc(when(c.created_at))],
     [t('case.label_grid'), `<span class="case-link" data-grid="${esc(c.grid_code || '')}">${data(c.grid_code || '—')}</span>${areas ? '<br>' + areas : ''}`],
   ];
   if (c.part_code) rows.push([t('case.label_part'), data(c.part_code)]);
   if (c.department) rows.push([t('case.label_department'), data(`${c.context?.department_name || deptName(c.department)} (${c.department})`)]);
-  if (c.assignee) rows.push([t('case.field_assignee'), data(c.assignee)]);
+  if (c.assignee) rows.push([t('case.label_assignee'), data(c.assignee)]);
   return `<dl class="facts">${rows.map(([k, v]) => `<dt>${esc(k)}</dt><dd>${v}</dd>`).join('')}</dl>`;
 }
 

@@ -33,6 +33,10 @@ export function className(key, names) {
   return LANG === 'zh-CN' ? names.zh : names.en;
 }
 
+// A name standing alone as a label (a filter's option): English begins it with a capital, as
+// the rest of its labels ('exposed garbage' is a word of sentences, 'Exposed garbage' an option).
+export const asLabel = (text) => (LANG === 'en' && text ? text.charAt(0).toUpperCase() + text.slice(1) : text);
+
 export const when = (iso) => cityTime(iso, TZ);
 
 // A time limit as the taxonomy writes it (30m, 2h, 5wh, 3wd) in words.

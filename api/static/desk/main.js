@@ -73,7 +73,8 @@ async function loadTeam() {
   const dept = st.team?.department;
   if (dept?.code) {
     $('dept').textContent = dept.name || dept.code;
-    $('dept').title = dept.code;
+    // the whole name and the code: a phone's top bar cuts the name short
+    $('dept').title = dept.name && dept.name !== dept.code ? `${dept.name} (${dept.code})` : dept.code;
   }
   const box = $('team');
   if (!st.team || !st.team.team) { box.hidden = true; return; }
@@ -157,6 +158,9 @@ async function showCase(id, { soft = false, known = null } = {}) {
   const forms = st.forms;
   const role = st.me ? st.me.role : 'department_handler';
   const c = known || await loadCase(st.caseId);
+  // a step's answer about a case no longer ours has no context (class names, areas): the one
+  // already shown for it stays (after a send-back the class read 'E0504 E0504')
+  if (known && !known.context && st.current?.id === known.id) c.context = st.current.context;
   const act = ours(c)
     ? await api(`/map/cases/${id}/actions?role=${encodeURIComponent(role)}`)
     : { actions: [], version: c.version };
@@ -252,7 +256,9 @@ async function whoAmI() {
   try {
     st.me = await api('/auth/me');
     $('me').textContent = `${st.me.username} · ${roleName(st.me.role)}`;
+    $('me').title = $('me').textContent;  // cut short on a phone's top bar
     $('dept').textContent = st.me.department || '';
+    $('dept').title = st.me.department || '';
     $('signin').hidden = true; $('signed-in').hidden = false;
   } catch (e) { who.setToken(null); st.me = null; showSignedOut(); }
 }
@@ -281,9 +287,14 @@ function wire() {
   };
   $('only-mine').onchange = () => { st.onlyMine = $('only-mine').checked; loadTasks(); };
   $('task-more').onclick = () => loadTasks({ more: true });
+  // On a phone the case is drawn below the worklist, off screen: it is scrolled to once shown.
+  const narrow = window.matchMedia('(max-width: 700px)');
   const pick = (ev) => {
     const li = ev.target.closest('[data-case]');
-    if (li) showCase(Number(li.dataset.case));
+    if (!li) return;
+    showCase(Number(li.dataset.case)).then(() => {
+      if (narrow.matches) $('case').scrollIntoView({ block: 'start' });
+    });
   };
   $('task-list').onclick = pick;
   $('task-list').onkeydown = (ev) => { if (ev.key === 'Enter') pick(ev); };

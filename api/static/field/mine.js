@@ -6,8 +6,9 @@ import * as net from './net.js';
 import * as outbox from './outbox.js';
 import { categoryName, clear, colourDot, h, toast, when } from './ui.js';
 
-// What the worker can do about a refusal, in their language; the server's own words (precise,
-// in English: fields and values) stay below it for whoever helps them.
+// What the worker can do about a refusal, in their language; the server's own words below it
+// only when they are in the same language and add to it (a Chinese reason over an English
+// sentence about fields and values helps nobody in the street).
 // A refused field as the report form names it (the server names it as its API does).
 const FIELD_LABELS = { description: 'field.description', handling: 'field.self_handling' };
 
@@ -24,6 +25,20 @@ export function refusal(error) {
   return error.title || t('field.why_other');
 }
 
+const bare = (text) => String(text || '').toLowerCase().replace(/[\s\p{P}\p{S}]+/gu, '');
+
+// The server's detail of a refusal as a line under the reason, or null: left out when it is not
+// in the app's language (an item refused before the worker switched, a detail the server has no
+// translation for) or when it only says the reason again.
+export function refusalDetail(error, reason) {
+  const detail = error && error.detail;
+  if (!detail || (error.detailLang || 'en') !== LANG) return null;
+  const d = bare(detail);
+  const r = bare(reason);
+  if (!d || r.includes(d) || d.includes(r) || d === bare(error.title)) return null;
+  return h('div', { class: 'detail muted small', lang: LANG }, detail);
+}
+
 function outboxItem(item) {
   const kind = item.kind === 'report' ? t('field.kind_report') : item.kind === 'step' ? t('field.kind_step')
     : t('field.kind_patrol');
@@ -31,11 +46,12 @@ function outboxItem(item) {
   const lines = [];
   if (item.state === 'done' && item.result && item.result.public_no) {
     lines.push(h('div', { class: 'filed' }, t(item.kind === 'report' ? 'field.filed_as' : 'field.step_done',
-      { no: item.result.public_no }), h('a', { href: `#/case/${item.result.id}`, class: 'link' }, ` ${t('field.open')}`)));
+      { no: item.result.public_no }), ' ', h('a', { href: `#/case/${item.result.id}`, class: 'link' }, t('field.open'))));
   }
   if (item.state === 'refused' && item.error) {
-    lines.push(h('div', { class: 'reason' }, t('field.refused_reason', { reason: refusal(item.error) }),
-      item.error.detail ? h('div', { class: 'detail muted small', lang: 'en' }, item.error.detail) : null));
+    const reason = refusal(item.error);
+    lines.push(h('div', { class: 'reason' }, t('field.refused_reason', { reason }),
+      refusalDetail(item.error, reason)));
   }
   if (item.state === 'waiting' && item.attempts) {
     const why = item.error && item.error.auth ? t('field.waiting_signin')

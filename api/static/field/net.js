@@ -10,6 +10,8 @@
 //   AuthNeeded  — the session is gone (revoked, expired): ask to sign in, keep the work;
 //   Problem     — the server refused this request (problem+json): show its reason.
 
+import { LANG } from '../i18n.js';
+
 // -- the phone's own storage (IndexedDB) ------------------------------------------------------
 const NAME = 'gridcore-field';
 const VERSION = 1;
@@ -132,6 +134,27 @@ async function problemOf(response) {
   return new Problem(response.status, body);
 }
 
+// What the phone keeps of one worker's work: on a sign-in by another worker it goes, so the new
+// worker is not shown the last one's grids (as theirs), tasks, cases or patrol shift.
+const PER_WORKER = ['area', 'tasks', 'my-reports', 'patrol'];
+
+async function forgetOtherWorker() {
+  const d = await db();
+  await new Promise((resolve, reject) => {
+    const tx = d.transaction('kv', 'readwrite');
+    const kv = tx.objectStore('kv');
+    const walk = kv.openKeyCursor();
+    walk.onsuccess = () => {
+      const at = walk.result;
+      if (!at) return;
+      if (PER_WORKER.includes(at.key) || String(at.key).startsWith('case:')) kv.delete(at.key);
+      at.continue();
+    };
+    tx.oncomplete = () => resolve();
+    tx.onerror = () => reject(tx.error);
+  });
+}
+
 export async function signIn(username, password) {
   const form = new URLSearchParams({ username, password, scope: 'offline_access',
                                      device: deviceName() });
@@ -141,6 +164,8 @@ export async function signIn(username, password) {
   const meResponse = await send('/auth/me', { headers: { Authorization: `Bearer ${tokens.access_token}` } });
   if (!meResponse.ok) throw await problemOf(meResponse);
   const me = await meResponse.json();
+  const before = await get('last-username');
+  if (before && before !== me.username) await forgetOtherWorker();
   await save(tokens, { username: me.username, role: me.role, areas: me.areas,
                        department: me.department });
   await set('last-username', me.username);
@@ -189,7 +214,8 @@ async function accessToken() {
 export async function api(path, { method = 'GET', body, headers = {}, raw = false } = {}) {
   for (let attempt = 0; attempt < 2; attempt += 1) {
     const token = await accessToken();
-    const init = { method, headers: { Accept: 'application/json', ...headers,
+    // the app's language, not the browser's: a refusal's detail comes back in it
+    const init = { method, headers: { Accept: 'application/json', 'Accept-Language': LANG, ...headers,
                                       Authorization: `Bearer ${token}` } };
     if (body instanceof FormData) init.body = body;
     else if (body !== undefined) {
@@ -222,17 +248,31 @@ export async function publicJson(path) {
 
 // -- data the phone keeps for offline use ---------------------------------------------------------
 // My area (grids and parts, GET /me/area): downloaded again only when its version changed.
-export async function syncArea() {
-  const cached = await get('area');
-  const headers = cached && cached.version ? { 'If-None-Match': `"${cached.version}"` } : {};
-  const fresh = await api('/me/area', { headers });
-  if (fresh) {
-    fresh.fetchedAt = new Date().toISOString();
-    await set('area', fresh);
-    window.dispatchEvent(new CustomEvent('area-changed'));
-    return fresh;
+// One download at a time (sign-in, app start and the timer may ask together); while it runs a
+// screen without an area says it is downloading instead of judging a position without grids,
+// and 'area-synced' tells it when the download ended, well or not.
+let areaSync = null;
+export const areaLoading = () => areaSync !== null;
+
+export function syncArea() {
+  if (!areaSync) {
+    areaSync = (async () => {
+      const cached = await get('area');
+      const headers = cached && cached.version ? { 'If-None-Match': `"${cached.version}"` } : {};
+      const fresh = await api('/me/area', { headers });
+      if (fresh) {
+        fresh.fetchedAt = new Date().toISOString();
+        await set('area', fresh);
+        window.dispatchEvent(new CustomEvent('area-changed'));
+        return fresh;
+      }
+      return cached;
+    })().finally(() => {
+      areaSync = null;
+      window.dispatchEvent(new CustomEvent('area-synced'));
+    });
   }
-  return cached;
+  return areaSync;
 }
 
 export async function categories() {

@@ -111,7 +111,8 @@ async function sendOne(item, items) {
   } catch (e) {
     if (e instanceof Problem && e.status >= 400 && e.status < 500 && e.status !== 408 && e.status !== 429) {
       Object.assign(item, { state: 'refused', error: {
-        status: e.status, detail: e.message, field: e.body.field || null, title: e.body.title || '',
+        status: e.status, detail: e.body.detail || '', detailLang: e.body.detail_lang || 'en',
+        field: e.body.field || null, title: e.body.title || '',
         kind: String(e.body.type || '').split('/').pop(), nearest: e.body.nearest_grid || null } });
       await store.outboxPut(item);
       return 'refused';

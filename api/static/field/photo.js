@@ -45,9 +45,25 @@ export async function shrink(file, maxSide = MAX_SIDE, budget = BUDGET) {
   return { blob, width: w, height: h };
 }
 
+// How many photos one report or step may carry (GRIDCORE_MAX_PHOTOS, in the page's settings):
+// the server refuses one more, so the form says the limit and stops adding at it.
+export function photoLimit() {
+  try {
+    return Number(JSON.parse(document.getElementById('field-config').textContent).max_photos) || 6;
+  } catch (e) {
+    return 6;
+  }
+}
+
 // A photo field: the camera button and the thumbnails of ``photos`` (an array it keeps:
-// {blob, name, url}); photos are made small as they are taken.
-export function photoField(photos, id = 'photo') {
+// {blob, name, url}); photos are made small as they are taken. ``others()``: photos of the same
+// request in another field (a self-handled report's before and after share the limit);
+// ``onChange``: called when this field's photos change (to redraw that other field).
+// The element's ``redraw()`` draws the field again.
+export function photoField(photos, id = 'photo', { others = () => 0, onChange = () => {} } = {}) {
+  const limit = photoLimit();
+  const room = () => Math.max(0, limit - others() - photos.length);
+  const note = h('p', { class: 'muted small photo-limit', id: `${id}-limit`, 'aria-live': 'polite' });
   const input = h('input', { type: 'file', accept: 'image/*', capture: 'environment', multiple: true,
                              id: `${id}-input`, class: 'visually-hidden' });
   const box = h('div', { class: 'thumbs', id: `${id}-thumbs` });
@@ -60,21 +76,34 @@ export function photoField(photos, id = 'photo') {
         URL.revokeObjectURL(p.url);
         photos.splice(i, 1);
         draw();
+        onChange();
       } }, '×'))));
-    box.append(h('label', { class: 'button big photo-add', for: input.id }, icon('camera'), t('field.photo_take')));
+    const left = room();
+    if (left > 0) box.append(h('label', { class: 'button big photo-add', for: input.id }, icon('camera'), t('field.photo_take')));
+    input.disabled = left === 0;
+    note.textContent = left > 0 ? t('field.photos_room', { max: limit, n: left }) : t('field.photos_full', { max: limit });
   }
   input.addEventListener('change', async () => {
-    for (const file of input.files) {
+    const files = [...input.files];
+    input.value = '';
+    const take = files.slice(0, room());
+    let added = 0;
+    for (const file of take) {
       try {
         const { blob } = await shrink(file);
+        if (!room()) break; // another field filled up meanwhile
         photos.push({ blob, name: `photo-${photos.length + 1}.jpg`, url: URL.createObjectURL(blob) });
+        added += 1;
       } catch (e) {
         toast(t('field.photo_unreadable'), 'warn');
       }
     }
-    input.value = '';
+    if (take.length < files.length) toast(t('field.photos_some_added', { n: added, max: limit }), 'warn');
     draw();
+    onChange();
   });
   draw();
-  return h('div', { class: 'photo-field' }, input, box);
+  const field = h('div', { class: 'photo-field' }, input, box, note);
+  field.redraw = draw;
+  return field;
 }

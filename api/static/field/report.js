@@ -9,8 +9,8 @@ import { distanceM, gridAt, partsNear, watchPosition } from './geo.js';
 import { gridsLayer, leaflet, makeMap, partsLayer, pin as makePin, positionLayer, removeMap } from './mapview.js';
 import * as net from './net.js';
 import * as outbox from './outbox.js';
-import { photoField } from './photo.js';
-import { refusal } from './mine.js';
+import { photoField, photoLimit } from './photo.js';
+import { refusal, refusalDetail } from './mine.js';
 import { categorySuggestions } from './suggest.js';
 import { categoryName, clear, h, metres, toast } from './ui.js';
 
@@ -62,7 +62,7 @@ function picker(view, categories, recent, onPick) {
 export async function render(view, { arg }) {
   const categories = await net.categories();
   const recent = (await net.get(RECENT)) || [];
-  const area = await net.get('area');
+  let area = await net.get('area');
   const user = net.user();
   if (arg && arg.startsWith('edit-')) {
     const item = await net.outboxGet(arg.slice(5));
@@ -94,15 +94,25 @@ export async function render(view, { arg }) {
     const more = h('div', { id: 'self-handled-fields', class: 'solved' },
       h('label', { for: 'handling' }, t('field.self_handling')), handling,
       h('div', { class: 'label' }, t('field.self_after_photos')),
-      photoField(draft.after, 'after'));
+      afterField);
     more.hidden = !draft.solved;
     const box = h('input', { type: 'checkbox', id: 'self-handled' });
     box.checked = draft.solved;
-    box.addEventListener('change', () => { draft.solved = box.checked; more.hidden = !box.checked; });
+    box.addEventListener('change', () => {
+      draft.solved = box.checked;
+      more.hidden = !box.checked;
+      beforeField.redraw(); // the after photos count only when they are sent
+      afterField.redraw();
+    });
     return h('div', { class: 'self-handled' },
       h('label', { class: 'check big', for: 'self-handled' }, box, ' ', t('field.self_handled')),
       h('p', { class: 'muted' }, t('field.self_handled_note')), more);
   }
+  // one report carries at most photoLimit() photos: before and (self-handled) after together
+  const beforeField = photoField(draft.photos, 'photo', {
+    others: () => (draft.solved ? draft.after.length : 0), onChange: () => afterField.redraw() });
+  const afterField = photoField(draft.after, 'after', {
+    others: () => draft.photos.length, onChange: () => beforeField.redraw() });
   const description = h('textarea', { id: 'description', rows: 3, maxlength: 4000,
                                       placeholder: t('field.description_hint') });
   description.value = draft.description;
@@ -131,12 +141,12 @@ export async function render(view, { arg }) {
   const form = h('form', { id: 'report-form', class: 'form', novalidate: true },
     // what to fix, in the worker's language (as the outbox says it); the server's words below
     draft.error ? h('div', { class: 'notice error', id: 'refused-reason' }, t('field.refused_reason', { reason: refusal(draft.error) }),
-      draft.error.detail ? h('div', { class: 'detail muted small', lang: 'en' }, draft.error.detail) : null) : null,
+      refusalDetail(draft.error, refusal(draft.error))) : null,
     mapEl, where, nearby,
     h('label', { for: 'category-button' }, t('field.category')), catButton, catError, suggested,
     h('label', { for: 'description' }, t('field.description')), description,
     h('div', { class: 'label' }, t('field.photos')),
-    photoField(draft.photos, 'photo'),
+    beforeField,
     solvedField(),
     submitError, submit);
   view.append(form);
@@ -144,7 +154,14 @@ export async function render(view, { arg }) {
 
   await leaflet();
   const map = makeMap(mapEl);
-  if (area && area.features.length) gridsLayer(area).addTo(map);
+  let gridLayer = null;
+  let partLayer = null;
+  function drawArea() {
+    if (gridLayer) gridLayer.remove();
+    if (partLayer) partLayer.remove();
+    gridLayer = area && area.features.length ? gridsLayer(area).addTo(map) : null;
+    partLayer = area && area.parts ? partsLayer(area.parts, pickPart).addTo(map) : null;
+  }
   const me = positionLayer().addTo(map);
   let marker = null;
 
@@ -153,8 +170,12 @@ export async function render(view, { arg }) {
       where.textContent = t('field.waiting_gps');
       return;
     }
-    const grid = area && gridAt(area, draft.pin.lon, draft.pin.lat);
-    const bits = [grid ? t('field.in_grid', { code: grid.properties.code }) : t('field.not_in_my_grids')];
+    // without the worker's grids (still downloading right after sign-in, or never downloaded)
+    // nothing can be said about the pin: the server resolves it when the report arrives
+    const known = area && area.features.length;
+    const grid = known && gridAt(area, draft.pin.lon, draft.pin.lat);
+    const bits = [grid ? t('field.in_grid', { code: grid.properties.code })
+      : known ? t('field.not_in_my_grids') : net.areaLoading() ? t('field.area_loading') : t('field.no_area')];
     if (draft.fix) {
       bits.push(t('field.accuracy', { m: Math.round(draft.fix.accuracy || 0) }));
       const moved = distanceM(draft.fix.lon, draft.fix.lat, draft.pin.lon, draft.pin.lat);
@@ -189,7 +210,7 @@ export async function render(view, { arg }) {
     describe();
     toast(t('field.part_picked', { code: part.properties.code }));
   }
-  if (area && area.parts) partsLayer(area.parts, pickPart).addTo(map);
+  drawArea();
   map.on('click', (event) => { if (!draft.pin) placePin(event.latlng.lat, event.latlng.lng); });
   if (draft.pin) {
     placePin(draft.pin.lat, draft.pin.lon);
@@ -243,6 +264,11 @@ export async function render(view, { arg }) {
         submitError.textContent = t(missing);
         return;
       }
+      const over = draft.photos.length + draft.after.length - photoLimit();
+      if (over > 0) {  // both fields filled before 自处置 was ticked
+        submitError.textContent = t('field.photos_too_many', { max: photoLimit(), n: over });
+        return;
+      }
       Object.assign(fields, { self_handled: 'true', handling: draft.handling.trim() });
       photos = [...photos, ...draft.after.map(({ blob, name }) => ({ blob, name, role: 'after' }))];
     }
@@ -271,8 +297,28 @@ export async function render(view, { arg }) {
     location.hash = '#/mine';
   });
 
+  // the area arrived (or its download ended) after the screen opened: the grids, the parts
+  // and what the pin is in are drawn again
+  const onArea = async () => {
+    const fresh = await net.get('area');
+    if (left) return;
+    if (fresh !== area && fresh) {
+      area = fresh;
+      drawArea();
+      if (!draft.pin && area.bbox) {
+        const [x0, y0, x1, y1] = area.bbox;
+        map.fitBounds([[y0, x0], [y1, x1]]);
+      }
+    }
+    describe();
+  };
+  window.addEventListener('area-changed', onArea);
+  window.addEventListener('area-synced', onArea);
+
   return () => {
     left = true;
+    window.removeEventListener('area-changed', onArea);
+    window.removeEventListener('area-synced', onArea);
     stop();
     removeMap(map);
   };

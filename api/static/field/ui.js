@@ -48,10 +48,14 @@ export function uuid() {
   return `${x.slice(0, 8)}-${x.slice(8, 12)}-${x.slice(12, 16)}-${x.slice(16, 20)}-${x.slice(20)}`;
 }
 
-// A category's name in the current language (the catalogue's key is the language).
+// A category's name in the current language (the catalogue's key is the language). The app
+// shows it as a label (a task's title, the category button, a part nearby): English begins it
+// with a capital ('Dirty road', not 'dirty road' beside 'Report a problem').
 export function categoryName(names, lang) {
   if (!names) return '';
-  return lang === 'en' ? (names.en || names.name_en) : (names['zh-CN'] || names.name_zh);
+  if (lang !== 'en') return names['zh-CN'] || names.name_zh;
+  const name = names.en || names.name_en || '';
+  return name.charAt(0).toUpperCase() + name.slice(1);
 }
 
 export function colourDot(colour) {

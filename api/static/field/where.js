@@ -32,13 +32,15 @@ export async function render(view) {
   let area = null;
   let fix = null;
   let centred = false;
+  // no area yet: downloading (right after sign-in) or not downloaded (offline since)
+  const noArea = () => (net.areaLoading() ? t('field.area_loading') : t('field.no_area'));
 
   function locate() {
     if (!fix) return;
     me.update(fix);
     if (!area || !area.features.length) {
       code.textContent = '—';
-      name.textContent = t('field.no_area');
+      name.textContent = noArea();
       return;
     }
     const hit = gridAt(area, fix.lon, fix.lat);
@@ -68,7 +70,7 @@ export async function render(view) {
       grids = gridsLayer(area, current && current.properties.code).addTo(map);
       areaNote.textContent = t('field.area_note', { n: area.features.length, at: when(area.fetchedAt) });
     } else {
-      areaNote.textContent = t('field.no_area');
+      areaNote.textContent = noArea();
     }
     if (!centred) fitArea(map, area, fix);
     locate();
@@ -95,6 +97,7 @@ export async function render(view) {
   });
   const onArea = () => draw();
   window.addEventListener('area-changed', onArea);
+  window.addEventListener('area-synced', onArea);
   await draw();
   const sized = setTimeout(() => { if (!left) map.invalidateSize(); }, 0);
   return () => {
@@ -102,6 +105,7 @@ export async function render(view) {
     clearTimeout(sized);
     stop();
     window.removeEventListener('area-changed', onArea);
+    window.removeEventListener('area-synced', onArea);
     removeMap(map);
   };
 }

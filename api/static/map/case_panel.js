@@ -133,7 +133,9 @@ export async function showCase(id, { soft = false } = {}) {
     <section><h4>${esc(t('map.history'))}</h4>${historyList(c)}</section></article>`;
   $('details').dataset.caseId = c.id;
   fillPhotos($('details'));
-  document.dispatchEvent(new CustomEvent('gridcore:case', { detail: { case: c, root: $('details'), reload: () => showCase(c.id) } }));
+  // a step of the coordination section is one of this page's: the queue follows it too
+  document.dispatchEvent(new CustomEvent('gridcore:case', { detail: { case: c, root: $('details'),
+    reload: async () => { await panel.onChanged(c.id); await showCase(c.id); } } }));
   return c;
 }
 

@@ -62,6 +62,7 @@ async function whoAmI() {
   try {
     st.me = await api('/auth/me');
     $('me').textContent = `${st.me.username} · ${roleName(st.me.role)}`;
+    $('me').title = $('me').textContent;  // cut short on a phone's top bar
     $('signin').hidden = true; $('signed-in').hidden = false; $('stand-in').hidden = true;
   } catch (e) { signOut(); }
 }
@@ -195,7 +196,10 @@ async function start() {
   panel.role = role;
   panel.showGrid = (code) => showGrid(code);
   panel.onOpenCase = (id) => showCase(id);
-  panel.onChanged = async () => { await poll(); await loadQueue(); };
+  // A step this page took: the queue (its counts) at once; the map's layers meanwhile, not
+  // first (the counts waited on the layer-version poll, and on the live stream for the steps of
+  // the coordination section, which did not reload the queue at all).
+  panel.onChanged = () => { poll(); return loadQueue(); };
   // a case without a place (待定位) opens where it gets one: it cannot be registered before
   queue.onSelect = (c) => {
     const locate = c.lon == null && window.gridcoreUnlocated?.open;

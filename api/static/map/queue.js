@@ -2,7 +2,7 @@
 // department, area and clock colour, rows soonest deadline first; a row flies to its case.
 import { t } from '../i18n.js';
 import { api } from '../common/api.js';
-import { $, bucketName, className, clockDot, data, dueText, esc, stateName, when } from '../common/ui.js';
+import { $, asLabel, bucketName, className, clockDot, data, dueText, esc, stateName, when } from '../common/ui.js';
 import { showQueueCount } from './views.js';
 
 export const queue = { bucket: 'verify', filters: { category: '', department: '', area: '', colour: '' },
@@ -91,7 +91,7 @@ export function markSelected(id) {
 
 export function initQueue(config) {
   const opt = (v, text) => `<option value="${esc(v)}">${esc(text)}</option>`;
-  $('f-class').innerHTML += config.categories.map((c) => opt(c.key, `${c.key} ${className(c.key, { zh: c.name_zh, en: c.name })}`)).join('');
+  $('f-class').innerHTML += config.categories.map((c) => opt(c.key, `${c.key} ${asLabel(className(c.key, { zh: c.name_zh, en: c.name }))}`)).join('');
   $('f-dept').innerHTML += config.departments.map((d) => opt(d.code, `${d.name} (${d.code})`)).join('');
   $('f-class').setAttribute('translate', 'no');
   $('f-dept').setAttribute('translate', 'no');
