@@ -94,6 +94,14 @@ def engine(database_url: str) -> Iterator[Engine]:
 
 
 def truncate_all(engine: Engine) -> None:
+    """Every table but ``KEEP_TABLES`` emptied and its identity sequences restarted, as
+    ``TRUNCATE <all> RESTART IDENTITY CASCADE`` leaves them.
+
+    Only the tables that hold rows are truncated: a TRUNCATE gives each table, partition and
+    index a new file, about 10 ms a relation (2-3 s for all 56 tables and their indexes), and
+    ``db`` empties the database before and after every test, when nearly all are empty
+    already. Which tables hold rows is one query (~30 ms); the sequences of the empty ones
+    are set back to their start as RESTART IDENTITY does (a rolled-back insert advances one)."""
     from sqlalchemy import text
     from sqlalchemy.exc import OperationalError
 
@@ -106,12 +114,28 @@ def truncate_all(engine: Engine) -> None:
                 tables = [r[0] for r in conn.execute(text(
                     "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"))
                     if r[0] not in KEEP_TABLES]
-                if tables:
+                if not tables:
+                    return
+                held = [r[0] for r in conn.execute(text(" UNION ALL ".join(
+                    f"SELECT '{t}' WHERE EXISTS (SELECT FROM \"{t}\")" for t in tables)))]
+                if held:
                     # audit_log refuses TRUNCATE (a trigger); the test harness, a superuser,
                     # empties it all the same with triggers off for this transaction
                     conn.execute(text("SET LOCAL session_replication_role = replica"))
-                    conn.execute(text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables)
+                    conn.execute(text("TRUNCATE " + ", ".join(f'"{t}"' for t in held)
                                       + " RESTART IDENTITY CASCADE"))
+                # the identity and serial sequences of the other tables that have been used
+                conn.execute(text(
+                    "SELECT setval(s.seqrelid, s.seqstart, false) FROM pg_sequence s "
+                    "JOIN pg_sequences v ON format('%I.%I', v.schemaname, v.sequencename)"
+                    "::regclass = s.seqrelid "
+                    "JOIN pg_depend d ON d.classid = 'pg_class'::regclass "
+                    "AND d.objid = s.seqrelid AND d.refclassid = 'pg_class'::regclass "
+                    "AND d.deptype IN ('a', 'i') "
+                    "JOIN pg_class t ON t.oid = d.refobjid "
+                    "WHERE t.relnamespace = 'public'::regnamespace "
+                    "AND t.relname = ANY(:tables) AND v.last_value IS NOT NULL"),
+                    {"tables": tables})
             return
         except OperationalError as exc:
             if "deadlock detected" not in str(exc) or attempt == 4:
