@@ -34,7 +34,8 @@ function figure(value, unit) {
   if (value === null || value === undefined) return NONE;
   if (unit === 'ratio') return `${(value * 100).toFixed(1)} %`;
   if (unit === '件') return String(Math.round(value));
-  return `${Number(value).toLocaleString(document.documentElement.lang, { maximumFractionDigits: 1 })}`;
+  const digits = unit === 'km2' ? 2 : 1;
+  return Number(value).toLocaleString(document.documentElement.lang, { maximumFractionDigits: digits });
 }
 
 // the model's English names are lower case (they are used in sentences too): a label starts
@@ -133,7 +134,10 @@ function drawDetail(d) {
   body.append(el('h3', t('evalboard.cases')));
   const list = el('dl', undefined, 'aggregates');
   for (const [key, aggregate] of Object.entries(d.aggregates)) {
-    list.append(el('dt', `${t(`evalboard.agg.${d.kind}.${key}`)} · ${figure(aggregate.count, '件')}`));
+    // areas (the patrol coverage's *_m2) in km², everything else a count of cases
+    const amount = key.endsWith('_m2') ? t('evalboard.km2', { n: figure((aggregate.count ?? 0) / 1e6, 'km2') })
+      : figure(aggregate.count, '件');
+    list.append(el('dt', `${t(`evalboard.agg.${d.kind}.${key}`)} · ${amount}`));
     const dd = el('dd');
     dd.append(aggregate.cases && aggregate.cases.length ? caseLinks(aggregate) : el('span', t('evalboard.no_cases')));
     list.append(dd);
