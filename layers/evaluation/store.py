@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ from functools import cache
 from typing import Any
 
 from sqlalchemy import Connection, Engine, text
+from sqlalchemy.exc import OperationalError
 
 from gridcore.calendar import WorkingCalendar
 from gridcore.evaluation import EvaluationModel
@@ -55,6 +57,9 @@ AUTO_REBUILD_MAX = 20_000
 REFRESH_BATCH = 20_000
 CHUNK_IDS = 100_000  # a rebuild reads the history in id ranges of this many cases
 _LOCK = 0x6576_6673  # "evfs": one refresh or rebuild at a time
+SERIALIZATION_FAILURE = "40001"  # SQLSTATE: a REPEATABLE READ write met a newer row
+
+log = logging.getLogger(__name__)
 # What the facts count as which step; part of the basis, so facts stored under an older
 # counting are recounted (2: an imported case's "imported" row is its registration).
 FACTS_VERSION = 2
@@ -174,7 +179,20 @@ def _rebuild(engine: Engine, cal: WorkingCalendar, model: EvaluationModel) -> in
 def refresh(engine: Engine, cal: WorkingCalendar, model: EvaluationModel) -> bool:
     """Recount the dirty cases (up to REFRESH_BATCH marks) on the primary. Returns whether the
     facts can be read afterwards (right basis, nothing dirty): a standby, another refresh under
-    way or more marks than a batch leave evaluations to recount from the history."""
+    way, more marks than a batch, or a write that raced the recount (its one snapshot cannot
+    store a case changed since: the marks stay for the next one) leave evaluations to recount
+    from the history."""
+    try:
+        return _refresh(engine, cal, model)
+    except OperationalError as exc:
+        if getattr(exc.orig, "pgcode", None) != SERIALIZATION_FAILURE:
+            raise
+        log.info("evaluation facts: a case changed while its facts were recounted; the "
+                 "marks stay for the next refresh (%s)", str(exc.orig).strip())
+        return False
+
+
+def _refresh(engine: Engine, cal: WorkingCalendar, model: EvaluationModel) -> bool:
     with engine.connect() as conn:  # the usual case in one round trip: nothing to do
         stored, dirty, standby = conn.execute(text(
             "SELECT (SELECT basis FROM case_eval_basis LIMIT 1), "

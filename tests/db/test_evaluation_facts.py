@@ -152,3 +152,37 @@ def test_a_burst_of_marks_is_caught_up_in_batches(month: dict[str, int], db: Eng
         conn.execute(text("INSERT INTO case_eval_dirty (case_id) SELECT id FROM case_record"))
     monkeypatch.setattr(store, "AUTO_REBUILD_MAX", 0)
     assert store.catch_up(db, CAL, MODEL) is False
+
+
+def test_a_write_racing_the_recount_leaves_the_marks_and_the_evaluation_counts(
+        month: dict[str, int], db: Engine) -> None:
+    """A case written after the refresh took its snapshot, before it stores the case's fact:
+    the refresh gives way (the marks stay for the next one, no error), and an evaluation in
+    the meantime counts from the history — it was a 503 "Database unavailable" (seen under the
+    intake benchmark: the background job's traceback every few seconds)."""
+    from sqlalchemy import event
+
+    victim = next(iter(month.values()))
+    with db.begin() as conn:
+        conn.execute(text("INSERT INTO case_eval_dirty (case_id) VALUES (:id)"), {"id": victim})
+    fired: list[bool] = []
+
+    def race(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+        if statement.startswith("DELETE FROM case_eval_fact WHERE case_id") and not fired:
+            fired.append(True)
+            with db.begin() as other:  # the case removed, as bench_intake's clean-up does
+                other.execute(text("SET LOCAL session_replication_role = replica"))
+                for table in ("case_photo", "case_history", "case_event"):
+                    other.execute(text(f"DELETE FROM {table} WHERE case_id = :id"),
+                                  {"id": victim})
+                other.execute(text("SET LOCAL session_replication_role = origin"))
+                other.execute(text("DELETE FROM case_record WHERE id = :id"), {"id": victim})
+
+    event.listen(db, "before_cursor_execute", race)
+    try:
+        assert store.refresh(db, CAL, MODEL) is False
+    finally:
+        event.remove(db, "before_cursor_execute", race)
+    assert fired and _dirty(db) >= 1  # the mark stays
+    rows = evaluate(db, MODEL, Period.parse("2026-10"), CAL, [("department", None)])
+    assert rows  # counted from the history, no error
