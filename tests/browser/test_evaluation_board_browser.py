@@ -74,6 +74,16 @@ def test_the_ranking_a_party_down_to_its_cases_and_another_kind(
                 page.wait_for_function(READY)
                 assert page.locator("select[name=level]").input_value() == "street"
                 assert page.locator("#ranking tbody tr").count() >= 1
+                # grid workers: their patrol coverage and grid area in km², not bare m²
+                page.select_option("select[name=kind]", "worker")
+                page.wait_for_url("**kind=worker**")
+                page.wait_for_function(READY)
+                page.locator("#ranking tbody tr").first.click()
+                page.wait_for_function(
+                    "() => document.getElementById('detail').dataset.ready === '1'")
+                areas = page.locator("#detail .aggregates dt").all_inner_texts()
+                unit = "平方公里" if lang == "zh-CN" else "km²"
+                assert sum(unit in a for a in areas) == 2, areas
         assert errors == []
 
 
