@@ -99,6 +99,11 @@ def still_open(page: Any) -> str:
 
 
 def wait_state(page: Any, state: str) -> None:
+    """The case panel shows ``state``, and the page's requests of that step are over.
+
+    The live event usually draws the new state before the step's own catching-up (queue, tiles,
+    the case again) has ended; that redraw can move the buttons, and a click aimed from the
+    first layout then lands on another button or none (CI once lost a 立案 click this way)."""
     try:
         page.wait_for_function(f"() => document.getElementById('case-state')?.dataset.state "
                                f"=== '{state}'", timeout=15_000)
@@ -107,6 +112,25 @@ def wait_state(page: Any, state: str) -> None:
                               "document.getElementById('case-state')?.dataset.state]")
         raise AssertionError(f"the case panel did not reach {state!r} in 15 s: it shows case "
                              f"{shown[0]} in state {shown[1]!r}; {still_open(page)}") from timeout
+    settle(page)
+
+
+def settle(page: Any, quiet_s: float = 0.25, limit_s: float = 15.0) -> None:
+    """Wait until the page has had no request open but its event stream for ``quiet_s``."""
+    pending = getattr(page, "open_requests", None)
+    if pending is None:
+        return
+    start = quiet_since = time.monotonic()
+    while True:
+        now = time.monotonic()
+        if any("/events" not in r.url for r in list(pending)):
+            quiet_since = now
+        elif now - quiet_since >= quiet_s:
+            return
+        if now - start > limit_s:
+            raise AssertionError(f"the page did not settle in {limit_s:.0f} s; "
+                                 f"{still_open(page)}")
+        page.wait_for_timeout(50)
 
 
 # Every toast a page shows, kept: a toast goes after 8 s (and a fifth pushes out the first), so a
