@@ -720,6 +720,47 @@ def test_patrol_records_on_duty_only(phone: Phone, city: Engine) -> None:
         assert conn.execute(text("SELECT count(*) FROM patrol_point")).scalar() == row.points
 
 
+def test_signing_out_on_duty_ends_the_shift(phone: Phone, city: Engine) -> None:
+    """A phone handed over on duty: the worker is asked, and signing out ends the shift on the
+    server at once (it stayed open until the longest-shift limit); saying no keeps him on
+    duty and signed in."""
+    phone.go()
+    phone.sign_in()
+    phone.tab("patrol")
+    page = phone.page
+    page.click("#duty-toggle")
+    page.wait_for_selector("#duty:not([hidden])")
+    for step in (1, 2):
+        point = centre(0)
+        phone.context.set_geolocation({**point, "longitude": point["longitude"] + step * 3e-4})
+        time.sleep(1.3)
+    phone.wait_text("#duty-info", "[1-9] 个点")
+    asked: list[str] = []
+
+    def answer(accept: bool) -> None:
+        def on_dialog(dialog: Any) -> None:
+            asked.append(dialog.message)
+            dialog.accept() if accept else dialog.dismiss()
+        page.once("dialog", on_dialog)
+
+    phone.tab("mine")
+    answer(False)
+    page.click("#signout")
+    page.wait_for_function("() => document.querySelector('#signout')")
+    assert asked and "巡查" in asked[0]
+    phone.tab("patrol")
+    page.wait_for_selector("#duty:not([hidden])")  # still on duty
+    phone.tab("mine")
+    answer(True)
+    page.click("#signout")
+    page.wait_for_selector("#signin")
+    assert len(asked) == 2
+    with city.connect() as conn:
+        ended = conn.execute(text("SELECT ended_at IS NOT NULL FROM patrol_shift")).scalar_one()
+        kept = conn.execute(text("SELECT count(*) FROM patrol_point")).scalar_one()
+    assert ended and kept >= 1  # the positions recorded before it went too
+
+
 def test_english_switch(phone: Phone) -> None:
     phone.go()
     phone.sign_in()

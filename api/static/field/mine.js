@@ -140,6 +140,15 @@ function account(setLanguage, languageSwitch) {
     user.areas && user.areas.length ? h('p', { class: 'muted small' }, t('field.my_areas', { areas: user.areas.join(', ') })) : null,
     languageSwitch(), install, ios ? h('p', { class: 'muted small' }, t('field.install_ios')) : null,
     h('button', { type: 'button', class: 'button danger', id: 'signout', onclick: async () => {
+      // A phone handed to the next worker must not leave this one on duty until the server's
+      // longest-shift limit ends the shift: signing out ends it, and its end is sent now,
+      // while this worker's token can still send it.
+      const patrol = await import('./patrol.js');
+      if (patrol.onDuty()) {
+        if (!window.confirm(t('field.signout_on_duty'))) return;
+        await patrol.stop();
+        await outbox.flush({ force: true });
+      }
       const waiting = (await outbox.pending()).length;
       if (waiting && !window.confirm(t('field.signout_queue', { n: waiting }))) return;
       await net.signOut();

@@ -40,6 +40,8 @@ function sample(config) {
   if (!state || !fix) return;
   const age = Date.now() - Date.parse(fix.at);
   if (age > 2 * config.patrol_interval_s * 1000 + 5000) return; // no fresh fix: record nothing
+  // a fix from before going on duty is off duty: the server refuses it, so it is not counted
+  if (Date.parse(fix.at) < state.startedAt) return;
   const last = state.last;
   if (last && last.t === Date.parse(fix.at)) return;
   const point = { t: Date.parse(fix.at), lon: fix.lon, lat: fix.lat, accuracy_m: Math.round(fix.accuracy) };
