@@ -18,7 +18,7 @@ from tests.support.language import foreign_words
 
 __all__ = ["chromium", "city", "server"]  # the fixtures, from tests.support.desk_browser
 
-UNLOCATED = {"zh-CN": "待定位", "en": "to locate"}
+UNLOCATED = {"zh-CN": "待定位", "en": "To locate"}
 ROWS_WANTED = 5  # a phone's queue shows at least this many whole rows (the old layout: one)
 
 # The rows of a list wholly on screen: inside the window, and the row itself is what a tap at

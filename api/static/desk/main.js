@@ -10,7 +10,7 @@ import { clockLine, facts, historyList, reportPhotos } from '../common/case_view
 import { connectEvents } from '../common/live.js';
 import { filled, notices, setLive } from '../common/notices.js';
 import {
-  $, actionName, clockDot, data, dueText, esc, fillPhotos, roleName, stateName, stepFormHtml, toast,
+  $, actionName, asLabel, clockDot, data, dueText, esc, fillPhotos, roleName, stateName, stepFormHtml, toast,
   when, wireLightbox,
 } from '../common/ui.js';
 
@@ -28,8 +28,8 @@ function renderTabs() {
 function itemHtml(c) {
   const cls = c.category_name ? (document.documentElement.lang === 'zh-CN' ? c.category_name['zh-CN'] : c.category_name.en) : c.category;
   return `<li class="row ${st.caseId === c.id ? 'selected' : ''}" data-case="${c.id}" tabindex="0">
-    <div class="line1">${clockDot(c.clock)}${data(c.public_no, 'no')} <span class="cls">${esc(cls)}</span>
-      <span class="state s-${esc(c.state)}">${esc(stateName(c.state))}</span>
+    <div class="line1">${clockDot(c.clock)}${data(c.public_no, 'no')} <span class="cls">${esc(asLabel(cls))}</span>
+      <span class="state s-${esc(c.state)}">${esc(asLabel(stateName(c.state)))}</span>
       ${c.supervised ? `<span class="flag supervised">${esc(t('case.supervised'))}</span>` : ''}
       ${c.assignee ? `<span class="flag">${data(c.assignee)}</span>` : ''}</div>
     <div class="line2">${data(c.description || '—', 'desc')}</div>
@@ -171,7 +171,7 @@ async function showCase(id, { soft = false, known = null } = {}) {
   const gone = ours(c) ? '' : `<p class="note" id="not-ours">${esc(t('desk.not_ours'))}</p>`;
   $('case').innerHTML = `<article class="case" data-case-id="${c.id}">
     <h3 id="case-title">${esc(t('desk.case'))} ${data(c.public_no)}
-      <b id="case-state" data-state="${esc(c.state)}" class="state s-${esc(c.state)}">${esc(stateName(c.state))}</b>
+      <b id="case-state" data-state="${esc(c.state)}" class="state s-${esc(c.state)}">${esc(asLabel(stateName(c.state)))}</b>
       ${c.supervised ? `<span class="flag supervised">${esc(t('case.supervised'))}</span>` : ''}</h3>
     ${clockLine(c)}${gone}
     <div class="two">

@@ -7,7 +7,7 @@ import { api } from '../common/api.js';
 import { clockLine, facts, historyList, photoStrip, reportPhotos } from '../common/case_view.js';
 import { filled } from '../common/notices.js';
 import {
-  $, actionName, data, esc, fieldName, fillPhotos, levelName, roleName, span, stateName,
+  $, actionName, asLabel, data, esc, fieldName, fillPhotos, levelName, roleName, span, stateName,
   stepFormHtml, when,
 } from '../common/ui.js';
 
@@ -118,7 +118,7 @@ export async function showCase(id, { soft = false } = {}) {
     `<span class="muted">${esc(t('map.no_step', { role: roleName(role) }))}</span>`;
   $('details').innerHTML = `<article class="case" data-case-id="${c.id}">
     <h3 id="case-title">${esc(t('map.case'))} ${data(c.public_no)}
-      <b id="case-state" data-state="${esc(c.state)}" class="state s-${esc(c.state)}">${esc(stateName(c.state))}</b>
+      <b id="case-state" data-state="${esc(c.state)}" class="state s-${esc(c.state)}">${esc(asLabel(stateName(c.state)))}</b>
       ${c.supervised ? `<span class="flag supervised" id="case-supervised">${esc(t('map.supervised'))}</span>` : ''}</h3>
     ${clockLine(c)}
     <p class="desc">${data(c.description || '—')}</p>

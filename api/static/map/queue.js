@@ -29,8 +29,8 @@ function row(c) {
     c.parked ? `<span class="flag parked">${esc(t('map.parked'))}</span>` : '',
     c.lon == null ? `<span class="flag unlocated">${esc(t('map.unlocated'))}</span>` : ''].join('');
   return `<li class="row ${queue.selected === c.id ? 'selected' : ''}" data-case="${c.id}" tabindex="0">
-    <div class="line1">${clockDot(c.clock)}${data(c.public_no, 'no')} <span class="cls">${esc(cls)}</span>
-      <span class="state s-${esc(c.state)}">${esc(stateName(c.state))}</span>${flags}</div>
+    <div class="line1">${clockDot(c.clock)}${data(c.public_no, 'no')} <span class="cls">${esc(asLabel(cls))}</span>
+      <span class="state s-${esc(c.state)}">${esc(asLabel(stateName(c.state)))}</span>${flags}</div>
     <div class="line2">${data(c.description || '—', 'desc')}</div>
     <div class="line3"><span title="${esc(when(c.clock?.deadline))}">${esc(dueText(c.clock))}</span>
       ${c.grid_code ? ' · ' + data(c.grid_code) : ''}${c.department ? ' · ' + data(c.department) : ''}</div></li>`;
