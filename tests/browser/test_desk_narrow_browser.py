@@ -123,7 +123,7 @@ def test_the_queue_counts_follow_the_pages_own_step(chromium, city: str) -> None
     after = _counts(page)
     assert int(after["register"]) == int(before["register"]) + 1, (before, after)
     assert took < 2.0, f"the counts followed the step after {took:.1f} s"
-    wait_state(page, "verified")  # and the case shows its new state
+    wait_state(page, "verified", settled=False)  # the case shows its new state (polls held)
     page.context.unroute("**/map/versions")
     for route in held:
         route.continue_()
@@ -178,3 +178,56 @@ def test_a_case_sent_back_keeps_its_class_name(chromium, city: str) -> None:
     wait_state(page, "sent_back")
     page.wait_for_selector("#not-ours")
     assert page.inner_text("dl.facts dd") == shown and shown != "E0103 E0103", shown
+
+
+# Whether two boxes overlap, from the page: the toast over the case's title, say.
+OVERLAP = """([a, b]) => { const r = document.querySelector(a)?.getBoundingClientRect(),
+    s = document.querySelector(b)?.getBoundingClientRect();
+    if (!r || !s) return null;
+    return !(r.right <= s.left || s.right <= r.left || r.bottom <= s.top || s.bottom <= r.top); }"""
+
+
+def test_on_a_phone_the_bar_stays_and_a_toast_leaves_the_title_free(chromium, city: str,
+                                                                      artifacts: Path) -> None:
+    """At 390 px the desk scrolls as one page: its top bar (bell, sign-out) stays on screen,
+    and the toast after a send-back rises from the bottom — it sat over the case's title."""
+    base = city
+    case = report(base, "w-li", INSIDE_001, description="人行道上有大片油污")
+    for action in ("verify", "register", "dispatch"):
+        step(base, "disp-wang", case["id"], action)
+    page = open_desk(chromium, base, "lead-chen", viewport=PHONE)
+    page.tap(f"#task-list [data-case='{case['id']}']")
+    wait_state(page, "dispatched")
+    assert page.evaluate("() => document.querySelector('.topbar').getBoundingClientRect().top") == 0
+    assert page.evaluate("() => scrollY") > 0  # the case was scrolled to: the bar stayed
+    page.click(".actions button[data-action=send_back]")
+    page.fill("#step textarea", "不属于本部门职责")
+    page.click("#step button[type=submit]")
+    wait_state(page, "sent_back")
+    page.wait_for_selector("#toasts .toast")
+    page.screenshot(path=str(artifacts / "desk_sent_back_toast_390.png"))
+    assert page.evaluate(OVERLAP, ["#toasts .toast", "article.case h3"]) is False
+    toast = page.evaluate("() => document.querySelector('#toasts .toast').getBoundingClientRect()"
+                          ".bottom")
+    assert toast <= PHONE["height"]
+
+
+@pytest.mark.parametrize("path", ["/desk", "/map"])
+def test_queue_rows_begin_with_a_capital_in_english(chromium, city: str, path: str) -> None:
+    """A row's class and state stand alone as labels: 'Street lamp', 'Dispatched' ('street
+    lamp dispatched' read as one phrase)."""
+    base = city
+    case = report(base, "w-li", INSIDE_001, description="路灯不亮")
+    if path == "/desk":
+        for action in ("verify", "register", "dispatch"):
+            step(base, "disp-wang", case["id"], action)
+        page = open_desk(chromium, base, "lead-chen", viewport=PHONE, lang="en")
+        rows = "#task-list"
+    else:  # reported: in the queue's first bucket (待核实)
+        page = open_map(chromium, base, "disp-wang", viewport=PHONE, lang="en")
+        rows = "#queue-list"
+    page.wait_for_selector(f"{rows} [data-case='{case['id']}'] .cls")
+    row = f"{rows} [data-case='{case['id']}']"
+    for part in (".cls", ".state"):
+        shown = page.inner_text(f"{row} {part}")
+        assert shown[:1].isupper(), (part, shown)

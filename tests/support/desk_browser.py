@@ -98,8 +98,8 @@ def still_open(page: Any) -> str:
     return f"requests still open: {waiting[:12]}; page errors: {getattr(page, 'errors', [])}"
 
 
-def wait_state(page: Any, state: str) -> None:
-    """The case panel shows ``state``, and the page's requests of that step are over.
+def wait_state(page: Any, state: str, settled: bool = True) -> None:
+    """The case panel shows ``state``, and (``settled``) the page's requests are over.
 
     The live event usually draws the new state before the step's own catching-up (queue, tiles,
     the case again) has ended; that redraw can move the buttons, and a click aimed from the
@@ -112,7 +112,8 @@ def wait_state(page: Any, state: str) -> None:
                               "document.getElementById('case-state')?.dataset.state]")
         raise AssertionError(f"the case panel did not reach {state!r} in 15 s: it shows case "
                              f"{shown[0]} in state {shown[1]!r}; {still_open(page)}") from timeout
-    settle(page)
+    if settled:
+        settle(page)
 
 
 def settle(page: Any, quiet_s: float = 0.25, limit_s: float = 15.0) -> None:
