@@ -12,7 +12,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 
-from api import i18n
+from api import i18n, validation_text
 from gridcore import errors as e
 
 PROBLEM_JSON = "application/problem+json"
@@ -61,15 +61,18 @@ _NAMED = {"action": "case.action_", "state": "case.state_", "role": "case.role_"
           "allowed": "case.action_", "missing": "case.field_", "roles": "case.role_"}
 
 
+def _asked_language(request: Request) -> bool:
+    """Whether the caller named a language (``?lang=``, the language cookie,
+    ``Accept-Language``): only then is a detail worded in one, else the English stands."""
+    return bool("lang" in request.query_params or i18n.COOKIE in request.cookies
+                or request.headers.get("accept-language"))
+
+
 def localised_detail(request: Request | None, error: e.GridcoreError) -> str | None:
     """The error's message in the caller's language, when the caller named one (``?lang=``,
     the language cookie, ``Accept-Language``: the pages always do) and the catalogue has it;
     otherwise None and the precise English ``message`` stands."""
-    if request is None or error.msg_key is None:
-        return None
-    asked = ("lang" in request.query_params or i18n.COOKIE in request.cookies
-             or request.headers.get("accept-language"))
-    if not asked:
+    if request is None or error.msg_key is None or not _asked_language(request):
         return None
     from api.pages import request_language
 
@@ -126,8 +129,27 @@ def pydantic_problem(exc: PydanticError) -> e.ValidationError:
     errors = [{"field": ".".join(str(p) for p in err["loc"]), "reason": err["msg"]}
               for err in exc.errors()]
     detail = "; ".join(f"{err['field']}: {err['reason']}" for err in errors)
-    return e.ValidationError(detail, errors=errors,
-                             field=errors[0]["field"] if errors else None)
+    error = e.ValidationError(detail, errors=errors,
+                              field=errors[0]["field"] if errors else None)
+    error.pydantic_errors = exc.errors()  # type: ignore[attr-defined]  # worded by domain_error
+    return error
+
+
+def _worded(request: Request, raw: list[Any], errors: list[dict[str, Any]]
+            ) -> tuple[str, str] | None:
+    """The detail of pydantic's ``raw`` errors in the caller's language, and that language
+    (each of ``errors`` gains its sentence as ``message``); None: the English stands."""
+    if not _asked_language(request):
+        return None
+    from api.pages import request_language
+
+    lang = request_language(request)
+    worded = validation_text.localised(lang, raw)
+    if worded is None:
+        return None
+    for err, text in zip(errors, worded, strict=True):
+        err["message"] = text
+    return ("；" if lang == "zh-CN" else "; ").join(worded), lang
 
 
 def _jsonable(value: Any) -> Any:
@@ -158,6 +180,10 @@ def install(app: FastAPI) -> None:
         from api.pages import request_language
 
         detail_lang = request_language(request) if localised else "en"
+        raw = getattr(exc, "pydantic_errors", None)
+        if raw is not None and not localised:
+            detail, detail_lang = _worded(request, raw, exc.details["errors"]) \
+                or (detail, detail_lang)
         return problem(status, exc.title, detail, exc.kind, str(request.url.path),
                        request=request, headers=headers, detail_lang=detail_lang,
                        **_jsonable(exc.details))
@@ -171,8 +197,11 @@ def install(app: FastAPI) -> None:
                            for err in errors)
         if request.url.path.startswith(OPEN311):
             return open311_error(request, e.ValidationError(detail), 422)
+        # in the caller's language when it named one and every error has words there
+        detail, detail_lang = _worded(request, list(exc.errors()), errors) or (detail, "en")
         return problem(422, "Invalid request", detail, "validation-error",
-                       str(request.url.path), request=request, errors=errors)
+                       str(request.url.path), request=request, errors=errors,
+                       detail_lang=detail_lang)
 
     @app.exception_handler(ClientDisconnect)
     async def client_gone(request: Request, exc: ClientDisconnect) -> Response:

@@ -301,6 +301,34 @@ def test_too_many_photos_are_refused_on_the_photos_field(api: TestClient) -> Non
     assert outside.status_code == 422 and outside.json()["detail_lang"] == "en", outside.text
 
 
+def test_a_malformed_field_is_refused_in_the_callers_language(api: TestClient) -> None:
+    """pydantic's refusals ("Input should be a valid number…") were English whatever the
+    caller asked; now a caller who names a language reads the field as the forms name it and
+    the reason in that language (each error keeps pydantic's reason beside it), and a caller who
+    names none keeps pydantic's precise English."""
+    bad = {**report(), "lon": "abc"}
+    zh = api.post("/cases", json=bad, headers={"Accept-Language": "zh-CN"})
+    assert zh.status_code == 422 and zh.json()["field"] == "lon"
+    assert (zh.json()["detail"], zh.json()["detail_lang"]) == ("经度：必须是数字", "zh-CN")
+    assert zh.json()["errors"][0]["reason"].startswith("Input should be a valid number")
+    en = api.post("/cases", json=bad, headers={"Accept-Language": "en"})
+    assert (en.json()["detail"], en.json()["detail_lang"]) == ("longitude: must be a number",
+                                                                "en")
+    plain = api.post("/cases", json=bad)
+    assert plain.json()["detail"].startswith("lon: Input should be a valid number")
+    assert plain.json()["detail_lang"] == "en"
+    # a query parameter, through FastAPI's own validation, and a limit from its context
+    listed = api.get("/cases", params={"limit": "abc", "lang": "zh-CN"},
+                     headers={"X-Role": "dispatcher"})
+    assert listed.status_code == 422
+    assert (listed.json()["detail"], listed.json()["detail_lang"]) == ("条数上限：必须是整数",
+                                                                       "zh-CN")
+    short = api.get("/cases", params={"limit": "0", "lang": "zh-CN"},
+                    headers={"X-Role": "dispatcher"})
+    assert short.status_code == 422 and short.json()["detail"] == "条数上限：不能小于 1", \
+        short.text
+
+
 def test_nearby_cases_found_up_to_the_radius_in_every_direction(api: TestClient) -> None:
     """An open case is a candidate for reports up to its class's radius (200 m for E0103) away
     in any direction, and not beyond: the index box of the search must not cut the circle."""
