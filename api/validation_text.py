@@ -52,6 +52,6 @@ def localised(lang: str, errors: Sequence[dict[str, Any]]) -> list[str] | None:
             reason = i18n.translate(lang, key, **ctx)
         except (KeyError, IndexError, ValueError):
             return None
-        out.append(i18n.translate(lang, "problem_detail.field_reason",
-                                  field=_field(names, err.get("loc") or ()), reason=reason))
+        colon = "：" if lang == "zh-CN" else ": "  # punctuation, not words: no message
+        out.append(f"{_field(names, err.get('loc') or ())}{colon}{reason}")
     return out
