@@ -22,16 +22,9 @@ from tests.support.desk_browser import (
     server,
     wait_state,
 )
-from tests.support.desk_city import report, step
+from tests.support.desk_city import dispatched, report, step
 
 __all__ = ["chromium", "city", "server"]  # the fixtures, from tests.support.desk_browser
-
-
-def dispatched(base: str, **kw) -> dict:  # type: ignore[type-arg]
-    case = report(base, "w-li", INSIDE_001, **kw)
-    for action in ("verify", "register", "dispatch"):
-        step(base, "disp-wang", case["id"], action)
-    return case
 
 
 def test_accept_handle_with_a_photo_and_feed_back(chromium, city: str, db: Engine,

@@ -18,7 +18,7 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from sqlalchemy import Engine, text
 
 from layers.security.users import add_user
-from tests.support.cases import GRID_001, INSIDE_001, png_bytes
+from tests.support.cases import GRID_001, png_bytes
 from tests.support.desk_browser import (
     chromium,
     city,
@@ -28,16 +28,20 @@ from tests.support.desk_browser import (
     still_open,
     wait_state,
 )
-from tests.support.desk_city import PASSWORD, PEOPLE, hotline_without_place, report, step, token
+from tests.support.desk_city import (
+    PASSWORD,
+    PEOPLE,
+    dispatched,
+    hotline_without_place,
+    step,
+    token,
+)
 
 __all__ = ["chromium", "city", "server"]
 
 
-def dispatched(base: str) -> dict[str, Any]:
-    case = report(base, "w-li", INSIDE_001, description="井盖松动，需市政和路灯协同")
-    for action in ("verify", "register", "dispatch"):
-        step(base, "disp-wang", case["id"], action)
-    return case
+def cover_loose(base: str) -> dict[str, Any]:
+    return dispatched(base, description="井盖松动，需市政和路灯协同")
 
 
 KEY = re.compile(r"\b(coord|case|map|desk|common|time|notify)\.[a-z_]+\b")
@@ -87,7 +91,7 @@ def lamp(db: Engine, city: str, monkeypatch: pytest.MonkeyPatch) -> str:
 def test_whistle_assist_report_in_feedback_and_thread(chromium, lamp: str, db: Engine,
                                                       tmp_path: Path, artifacts: Path) -> None:
     base = lamp
-    case = dispatched(base)
+    case = cover_loose(base)
     cid = case["id"]
     # -- the dispatcher: whistle and assist from the map's drawer
     desk = open_map(chromium, base, "disp-wang")

@@ -24,7 +24,7 @@ from tests.support.desk_browser import (
     server,
     wait_state,
 )
-from tests.support.desk_city import report, step
+from tests.support.desk_city import dispatched, report, step
 
 __all__ = ["chromium", "city", "server"]  # the fixtures, from tests.support.desk_browser
 
@@ -133,9 +133,7 @@ def test_a_case_picked_on_a_phone_is_scrolled_to(chromium, city: str, artifacts:
     """On a phone the case is drawn below the worklist: a tap on a row brings it on screen (it
     was drawn out of sight, under the worklist, the team and the coordination list)."""
     base = city
-    case = report(base, "w-li", INSIDE_001, description="人行道上有大片油污")
-    for action in ("verify", "register", "dispatch"):
-        step(base, "disp-wang", case["id"], action)
+    case = dispatched(base, description="人行道上有大片油污")
     page = open_desk(chromium, base, "lead-chen", viewport=PHONE)
     page.tap(f"#task-list [data-case='{case['id']}']")
     wait_state(page, "dispatched")
@@ -149,9 +147,7 @@ def test_the_case_facts_begin_with_a_capital_in_english(chromium, city: str) -> 
     """The facts of an accepted case read 'Class', 'Source', … and 'handler' (the word of the
     history's sentences); as a label it is 'Handler'."""
     base = city
-    case = report(base, "w-li", INSIDE_001, description="路灯不亮")
-    for action in ("verify", "register", "dispatch"):
-        step(base, "disp-wang", case["id"], action)
+    case = dispatched(base, description="路灯不亮")
     step(base, "h-liu", case["id"], "accept")
     page = open_desk(chromium, base, "lead-chen", viewport=WIDE, lang="en")
     page.click("#tabs [data-tab=handle]")
@@ -165,9 +161,7 @@ def test_a_case_sent_back_keeps_its_class_name(chromium, city: str) -> None:
     """After a send-back the case is no longer the department's and is drawn from the step's
     answer: its class read 'E0103 E0103' (no names in the answer); the names shown stay."""
     base = city
-    case = report(base, "w-li", INSIDE_001, description="路面油污")
-    for action in ("verify", "register", "dispatch"):
-        step(base, "disp-wang", case["id"], action)
+    case = dispatched(base, description="路面油污")
     page = open_desk(chromium, base, "lead-chen", viewport=WIDE)
     page.click(f"#task-list [data-case='{case['id']}']")
     wait_state(page, "dispatched")
@@ -192,9 +186,7 @@ def test_on_a_phone_the_bar_stays_and_a_toast_leaves_the_title_free(chromium, ci
     """At 390 px the desk scrolls as one page: its top bar (bell, sign-out) stays on screen,
     and the toast after a send-back rises from the bottom — it sat over the case's title."""
     base = city
-    case = report(base, "w-li", INSIDE_001, description="人行道上有大片油污")
-    for action in ("verify", "register", "dispatch"):
-        step(base, "disp-wang", case["id"], action)
+    case = dispatched(base, description="人行道上有大片油污")
     page = open_desk(chromium, base, "lead-chen", viewport=PHONE)
     page.tap(f"#task-list [data-case='{case['id']}']")
     wait_state(page, "dispatched")

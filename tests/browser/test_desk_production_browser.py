@@ -14,7 +14,7 @@ from sqlalchemy import Engine
 from tests.support.browser import chromium_browser
 from tests.support.cases import INSIDE_001
 from tests.support.desk_browser import WIDE, wait_state
-from tests.support.desk_city import PASSWORD, plant_desk, report, step
+from tests.support.desk_city import PASSWORD, dispatched, plant_desk, report
 from tests.support.live_server import live_server
 
 
@@ -73,9 +73,7 @@ def test_the_map_waits_for_a_signed_in_user(chromium, production: str, db: Engin
 def test_the_workbench_signs_in_and_works(chromium, production: str, db: Engine,  # type: ignore[no-untyped-def]
                                           artifacts: Path) -> None:
     plant_desk(db)
-    case = report(production, "w-li", INSIDE_001, description="垃圾满溢")
-    for action in ("verify", "register", "dispatch"):
-        step(production, "disp-wang", case["id"], action)
+    case = dispatched(production, description="垃圾满溢")
     page, tiles = _page(chromium, f"{production}/desk?lang=zh-CN")
     page.wait_for_function("() => document.body.dataset.ready === '1'", timeout=60_000)
     _sign_in(page, "h-liu")

@@ -15,9 +15,8 @@ import httpx
 import pytest
 from sqlalchemy import Engine, text
 
-from tests.support.cases import INSIDE_001
 from tests.support.desk_browser import chromium, open_desk, server, wait_state
-from tests.support.desk_city import plant_desk, report, step, token
+from tests.support.desk_city import dispatched, plant_desk, token
 from tests.support.intel_planting import import_history
 from tests.support.language import foreign_words
 
@@ -35,11 +34,8 @@ def history(db: Engine, server: str, tmp_path: Path) -> Iterator[str]:
     yield server
 
 
-def dispatched(base: str) -> dict[str, Any]:
-    case = report(base, "w-li", INSIDE_001, category="E0103", description=DIRT)
-    for action in ("verify", "register", "dispatch"):
-        step(base, "disp-wang", case["id"], action)
-    return case
+def dirt_dispatched(base: str) -> dict[str, Any]:
+    return dispatched(base, category="E0103", description=DIRT)
 
 
 def open_with_similar(page: Any, case_id: int) -> None:
@@ -58,7 +54,7 @@ def csp_watch(page: Any) -> list[str]:
 def test_a_handler_sees_how_similar_cases_were_handled(chromium: Any, history: str, db: Engine,
                                                        artifacts: Path) -> None:
     base = history
-    case = dispatched(base)
+    case = dirt_dispatched(base)
     page = open_desk(chromium, base, "h-liu")
     csp = csp_watch(page)
     open_with_similar(page, case["id"])
@@ -127,7 +123,7 @@ def test_another_departments_handler_gets_no_similar_cases_of_others(
     """The street's department has no history: its handler's case shows none (not the
     cleaning team's or the lamp company's cases)."""
     base = history
-    case = dispatched(base)
+    case = dirt_dispatched(base)
     with db.begin() as conn:  # the dispatcher sent it to the street's department instead
         conn.execute(text("UPDATE case_record SET department_code = 'D_STREET' WHERE id = :i"),
                      {"i": case["id"]})

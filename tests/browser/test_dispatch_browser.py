@@ -30,7 +30,7 @@ from tests.support.desk_browser import (
     wait_toast,
     watch_toasts,
 )
-from tests.support.desk_city import report, step
+from tests.support.desk_city import dispatched, report, step
 
 __all__ = ["chromium", "city", "server"]  # the fixtures, from tests.support.desk_browser
 
@@ -171,9 +171,7 @@ def test_duplicates_merge_in_one_click_and_the_reporter_sees_the_outcome(
 def test_send_back_is_reproposed_in_the_dispatchers_queue(chromium, city: str,
                                                           artifacts: Path) -> None:
     base = city
-    case = report(base, "w-li", INSIDE_001)
-    for action in ("verify", "register", "dispatch"):
-        step(base, "disp-wang", case["id"], action)
+    case = dispatched(base)
     page = open_map(chromium, base, "disp-wang")
     before = queue_count(page, "dispatch")
     step(base, "lead-chen", case["id"], "send_back", reason="不属于保洁队职责")
@@ -212,9 +210,7 @@ def test_search_finds_classes_areas_and_words(chromium, city: str, artifacts: Pa
 def test_clock_moved_warns_and_supervises_once(chromium, city: str, db: Engine,
                                                database_url: str, artifacts: Path) -> None:
     base = city
-    case = report(base, "w-li", INSIDE_001)
-    for action in ("verify", "register", "dispatch"):
-        step(base, "disp-wang", case["id"], action)
+    case = dispatched(base)
     with db.connect() as conn:
         warn_at, due = conn.execute(text("SELECT warn_at, deadline_at FROM case_record "
                                          "WHERE id = :i"), {"i": case["id"]}).one()

@@ -14,7 +14,7 @@ from sqlalchemy import Engine
 
 from layers.security.teams import add_team, join_team
 from layers.security.users import add_user
-from tests.support.cases import GRID_001, GRID_002, plant, png_bytes
+from tests.support.cases import GRID_001, GRID_002, INSIDE_001, plant, png_bytes
 
 PASSWORD = "correct horse battery staple 42"
 PEOPLE = {  # username: (role, department, areas)
@@ -73,6 +73,15 @@ def step(base: str, user: str, case_id: int, action: str, **body: Any) -> dict[s
                    headers={"Authorization": f"Bearer {token(base, user)}"})
     assert r.status_code == 200, r.text
     return dict(r.json())
+
+
+def dispatched(base: str, description: str = "路面有大片油污", **fields: Any) -> dict[str, Any]:
+    """A report by w-li in grid 001 that the dispatcher verified, registered and dispatched
+    (to the department the rules propose): a case on a department's worklist."""
+    case = report(base, "w-li", INSIDE_001, description=description, **fields)
+    for action in ("verify", "register", "dispatch"):
+        step(base, "disp-wang", case["id"], action)
+    return case
 
 
 def hotline_without_place(base: str, description: str = "来电：门口垃圾堆积，气味很大"
