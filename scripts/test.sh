@@ -12,4 +12,5 @@ scripts/install.sh --test
 # about half of a serial run is waiting on servers, browsers and the database), each with a test
 # database of its own; a file's tests run together in one process, so its module-scoped servers
 # and browsers start once. A single file or directory runs the same way with plain pytest.
-exec .venv/bin/python -m pytest -n "${GRIDCORE_TEST_WORKERS:-3}" --dist loadfile "$@"
+# --durations: the slowest steps of every run in its log (where the next minute is to be won).
+exec .venv/bin/python -m pytest -n "${GRIDCORE_TEST_WORKERS:-3}" --dist loadfile --durations=25 "$@"

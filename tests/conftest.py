@@ -41,6 +41,29 @@ os.environ.setdefault("GRIDCORE_ESCALATION_INTERVAL_S", "0")  # a test turns it 
 os.environ.setdefault("GRIDCORE_INTEL_LEARN_EVERY_H", "0")
 
 
+# The files that take minutes (a demo city built from OSM, the fuzzer, histories trained per
+# test, a phone walked through every screen), biggest first. scripts/test.sh hands files to its
+# processes in collection order (pytest-xdist --dist loadfile): one of these started last kept
+# one process busy minutes after the others had run out of work. Only the order changes.
+HEAVY_FIRST = (
+    "tests/db/test_demo.py",
+    "tests/browser/test_map_demo_browser.py",
+    "tests/browser/test_intel_browser.py",
+    "tests/api/test_api_fuzz.py",
+    "tests/browser/test_field_browser.py",
+    "tests/browser/test_dispatch_browser.py",
+    "tests/browser/test_desk_narrow_browser.py",
+    "tests/browser/test_desk_similar_browser.py",
+    "tests/db/test_megacity.py",
+    "tests/api/test_open311.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {path: i for i, path in enumerate(HEAVY_FIRST)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(rank)))
+
+
 @pytest.fixture(scope="session")
 def artifacts() -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
