@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.data import ARTIFACTS
+from tests.support.demo_db import drop_template, run_id
 
 # The database fixtures (db, engine, client, cli_env…); they import storage lazily.
 pytest_plugins = ("tests.support.database",)
@@ -62,6 +63,14 @@ HEAVY_FIRST = (
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     rank = {path: i for i, path in enumerate(HEAVY_FIRST)}
     items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(rank)))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    run_id(config)  # the run's id, fixed before pytest-xdist hands it to its processes
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    drop_template(session.config)  # the demo city's template database of this run
 
 
 @pytest.fixture(scope="session")

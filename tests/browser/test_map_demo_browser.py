@@ -8,32 +8,22 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import text
 
-from gridcore.settings import Settings
 from tests.support.browser import chromium_browser, settle
-from tests.support.data import shared_file
-from tests.support.database import truncate_all
+from tests.support.demo_db import demo_database, run_id
 from tests.support.thread_server import live_server
 
 CLOCK_HEX = {"green": "#2e9d4f", "yellow": "#f2b705", "red": "#d7301f"}
 
 
 @pytest.fixture(scope="module")
-def demo_map(engine: Engine) -> Iterator[tuple]:
-    from demo.city import load_demo
-
-    mp = pytest.MonkeyPatch()
-    mp.setenv("GRIDCORE_DEMO_PBF", str(shared_file("helsinki/Helsinki.osm.pbf")))
-    truncate_all(engine)
-    list(load_demo(engine, Settings(), echo=lambda _: None))
-    try:
-        with live_server(engine) as url, chromium_browser() as chromium:
-            page = chromium.new_context(viewport={"width": 1280, "height": 800}).new_page()
-            yield page, url, engine
-    finally:
-        mp.undo()
-        truncate_all(engine)
+def demo_map(admin_url: str, request: pytest.FixtureRequest) -> Iterator[tuple]:
+    # the demo city, built once per run (tests/support/demo_db): a copy of this module's own
+    with demo_database(admin_url, run_id(request.config)) as (engine, _), \
+            live_server(engine) as url, chromium_browser() as chromium:
+        page = chromium.new_context(viewport={"width": 1280, "height": 800}).new_page()
+        yield page, url, engine
 
 
 def test_demo_city_on_the_map(demo_map, artifacts: Path) -> None:

@@ -18,23 +18,20 @@ from gridcore.errors import Conflict
 from gridcore.osm_mapping import OsmPartMapping
 from gridcore.settings import Settings
 from tests.support.data import shared_file
-from tests.support.database import row_counts, truncate_all
+from tests.support.database import row_counts
+from tests.support.demo_db import demo_database, run_id
 
 SHARED_PBF = "helsinki/Helsinki.osm.pbf"
 MAP_URL = DEFAULT_BASE_URL + "/map"
 
 
 @pytest.fixture(scope="module")
-def demo(engine: Engine) -> Iterator[Engine]:
-    pbf = shared_file(SHARED_PBF)
-    mp = pytest.MonkeyPatch()
-    mp.setenv("GRIDCORE_DEMO_PBF", str(pbf))
-    truncate_all(engine)
-    lines = list(load_demo(engine, Settings(), echo=lambda _: None))
-    assert any(MAP_URL in line for line in lines)
-    yield engine
-    mp.undo()
-    truncate_all(engine)
+def demo(admin_url: str, request: pytest.FixtureRequest) -> Iterator[Engine]:
+    """The demo city (built once per run, a copy of this module's own: tests/support/demo_db)."""
+    with demo_database(admin_url, run_id(request.config)) as (engine, lines):
+        assert any(MAP_URL in line for line in lines)
+        assert any(line.startswith("demo city built in") for line in lines), lines
+        yield engine
 
 
 def scalar(engine: Engine, sql: str, **params: object) -> object:
@@ -261,10 +258,13 @@ def test_refuses_a_database_with_another_city(demo: Engine) -> None:
             conn.execute(text("DELETE FROM admin_area WHERE code = '110101'"))
 
 
-def test_cli_demo_prints_the_map_url(demo: Engine, cli_env: dict[str, str]) -> None:
+def test_cli_demo_prints_the_map_url(demo: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
     from gridcore.cli import app
 
-    result = CliRunner().invoke(app, ["demo"], env={**cli_env, "GRIDCORE_PORT": "8765",
+    url = demo.url.render_as_string(hide_password=False)  # the command on the demo's database
+    monkeypatch.setenv("GRIDCORE_DATABASE_URL", url)
+    result = CliRunner().invoke(app, ["demo"], env={"GRIDCORE_DATABASE_URL": url,
+                                                    "GRIDCORE_PORT": "8765",
                                                     "GRIDCORE_DEMO_PBF": str(
                                                         shared_file(SHARED_PBF))})
     assert result.exit_code == 0, result.output
