@@ -14,24 +14,24 @@ from demo.areas import DISTRICT_CODE
 SYNTHETIC = "synthetic demo data, no real person"
 
 DEPARTMENTS: list[tuple[str, str, str | None]] = [
-    ("CY", "城市运行管理中心 City operations centre", None),
-    ("CG", "城市管理局 Urban management bureau", "CY"),
-    ("SZ", "市政工程管理处 Municipal engineering office", "CG"),
-    ("LD", "路灯管理所 Street lighting office", "SZ"),
-    ("HW", "环境卫生管理处 Sanitation office", "CG"),
-    ("YL", "园林绿化局 Parks and greening bureau", "CY"),
-    ("SW", "水务集团 Water company", "CY"),
-    ("RQ", "燃气集团 Gas company", "CY"),
-    ("DL", "供电公司 Power company", "CY"),
-    ("TX", "通信运营商 Telecom operator", "CY"),
-    ("RL", "热力公司 District heating company", "CY"),
-    ("JT", "交通运输局 Transport bureau", "CY"),
-    ("JJ", "交警大队 Traffic police", "CY"),
-    ("GA", "公安分局 Public security bureau", "CY"),
-    ("XF", "消防救援大队 Fire and rescue", "CY"),
-    ("YZ", "邮政公司 Post office", "CY"),
-    ("SC", "市场监督管理局 Market supervision bureau", "CY"),
-    ("ZJ", "住房和城乡建设局 Housing and construction bureau", "CY"),
+    ("CY", "城市运行管理中心", None),  # City operations centre
+    ("CG", "城市管理局", "CY"),  # Urban management bureau
+    ("SZ", "市政工程管理处", "CG"),  # Municipal engineering office
+    ("LD", "路灯管理所", "SZ"),  # Street lighting office
+    ("HW", "环境卫生管理处", "CG"),  # Sanitation office
+    ("YL", "园林绿化局", "CY"),  # Parks and greening bureau
+    ("SW", "水务集团", "CY"),  # Water company
+    ("RQ", "燃气集团", "CY"),  # Gas company
+    ("DL", "供电公司", "CY"),  # Power company
+    ("TX", "通信运营商", "CY"),  # Telecom operator
+    ("RL", "热力公司", "CY"),  # District heating company
+    ("JT", "交通运输局", "CY"),  # Transport bureau
+    ("JJ", "交警大队", "CY"),  # Traffic police
+    ("GA", "公安分局", "CY"),  # Public security bureau
+    ("XF", "消防救援大队", "CY"),  # Fire and rescue
+    ("YZ", "邮政公司", "CY"),  # Post office
+    ("SC", "市场监督管理局", "CY"),  # Market supervision bureau
+    ("ZJ", "住房和城乡建设局", "CY"),  # Housing and construction bureau
 ]
 
 # city-part class → (competent 主管, owner 权属, maintenance 养护) department tags
@@ -63,8 +63,9 @@ def street_dept(street_code: str) -> str:
 
 def departments_frame(street_codes: list[str]) -> pd.DataFrame:
     rows = [(dept(t), n, dept(p) if p else "") for t, n, p in DEPARTMENTS]
-    rows += [(street_dept(s), f"{s} 街道城管科 street urban-management section", dept("CG"))
-             for s in street_codes]
+    # each street's urban-management section; names in the city's own language only (the
+    # pages show them as data in either language: an English gloss in the name was cut off)
+    rows += [(street_dept(s), f"{s} 街道城管科", dept("CG")) for s in street_codes]
     return pd.DataFrame({
         "code": [r[0] for r in rows], "name": [r[1] for r in rows],
         "parent_code": [r[2] for r in rows],
