@@ -41,6 +41,23 @@ INSTALL_HINT = (
 DEFAULT_PORT = 54329
 
 
+def wal_compression(bin_dir: Path) -> str:
+    """``lz4`` where the binaries can (PostgreSQL 15 built with it: Debian's is), else ``on``
+    (pglz, in every version). Full-page images were most of intake's write-ahead log: on the
+    3 M megacity, right after a checkpoint, 17.7 of 23.3 KB per case, 8.5 KB compressed with lz4
+    (benchmarks/README.md, session 10)."""
+    pg_config = bin_dir / "pg_config"
+    if not pg_config.exists():
+        return "on"
+    try:
+        out = subprocess.run([str(pg_config), "--version", "--configure"], capture_output=True,
+                             text=True, check=True, timeout=10).stdout
+    except (OSError, subprocess.SubprocessError):
+        return "on"
+    match = re.search(r"PostgreSQL (\d+)", out)
+    return "lz4" if match and int(match.group(1)) >= 15 and "--with-lz4" in out else "on"
+
+
 def standalone_database(settings: DatabaseSettings | None = None) -> DatabaseSettings:
     """``settings`` when given, else the environment's database section: for callers that
     have no settings tree of their own (a notebook, a benchmark, a script). The service and the
@@ -255,6 +272,10 @@ class EmbeddedCluster:
                            f"-c max_connections=200 -c shared_buffers=512MB "
                            f"-c work_mem=32MB -c maintenance_work_mem=256MB "
                            f"-c max_wal_size=2GB -c jit=off "
+                           # full-page images compressed: a third less WAL per case written,
+                           # and each commit waits on its WAL flush (benchmarks/README.md,
+                           # session 10)
+                           f"-c wal_compression={wal_compression(bin_dir)} "
                            # a replication slot whose standby never returns (layers.db.replica)
                            # may hold this much WAL, no more
                            f"-c max_slot_wal_keep_size=8GB")
