@@ -108,11 +108,20 @@ def usable(conn: Connection, cal: WorkingCalendar, model: EvaluationModel) -> bo
     return conn.execute(text("SELECT NOT EXISTS (SELECT 1 FROM case_eval_dirty)")).scalar_one()
 
 
-def _params(conn: Connection, cal: WorkingCalendar, model: EvaluationModel) -> dict[str, Any]:
-    """Calendar arrays spanning every instant a stored case can have (report to now)."""
-    first, last = conn.execute(text(
-        "SELECT min(created_at), greatest(max(closed_at), max(created_at), now()) "
-        "FROM case_record")).one()
+def _params(conn: Connection, cal: WorkingCalendar, model: EvaluationModel,
+            cases: list[int] | None = None) -> dict[str, Any]:
+    """Calendar arrays spanning every instant the counted cases can have (report to now):
+    ``cases`` (a refresh's few), or every stored case. The durations are differences on these
+    arrays, so where they begin changes no fact. A refresh once bounded them by every case — a
+    scan of the whole case table (1.8–3.7 s at 3 M cases) each time intake marked a case."""
+    if cases is None:
+        first, last = conn.execute(text(
+            "SELECT min(created_at), greatest(max(closed_at), max(created_at), now()) "
+            "FROM case_record")).one()
+    else:
+        first, last = conn.execute(text(
+            "SELECT min(created_at), greatest(max(closed_at), max(created_at), now()) "
+            "FROM case_record WHERE id = ANY(:ids)"), {"ids": cases}).one()
     first = first or datetime.now(UTC)
     last = max(last or first, datetime.now(UTC)) + timedelta(days=2)
     return {**calendar_params(cal, Window(first, last)), **limit_params(conn, cal),
@@ -251,7 +260,7 @@ def _recount(conn: Connection, cal: WorkingCalendar, model: EvaluationModel,
     conn.execute(text("DELETE FROM case_eval_fact WHERE case_id = ANY(:ids)"), {"ids": cases})
     conn.execute(text(f"INSERT INTO case_eval_fact ({COLUMNS})\n"
                       + store_sql(cal, "probe", "c.id = ANY(:ids)")),
-                 {**_params(conn, cal, model), "ids": cases})
+                 {**_params(conn, cal, model, cases), "ids": cases})
     conn.execute(text("DELETE FROM case_eval_dirty WHERE id = ANY(:m)"), {"m": marks})
 
 
