@@ -18,9 +18,11 @@ from sqlalchemy import Connection, text
 
 from gridcore.evaluation import AGGREGATES
 
-# The flags every count reads, per case, with its waivers (:appeals false: none).
+# The flags every count reads, per case, with its waivers (:appeals false: none). "columns":
+# the fact columns a kind's conditions read beside the flags (a department's rows are read
+# three times — its cases, its send-backs, its calls and tasks — so they carry no more).
 _FLAGS = """
-SELECT f.*, coalesce(w.waived, '{}') AS waived,
+SELECT {columns}, coalesce(w.waived, '{{}}') AS waived,
        f.handled OR (f.unhandled_at_end AND f.dispatched AND f.handle_used_end > f.h_limit
                      AND f.handle_used_start <= f.h_limit) AS due,
        f.handle_min <= f.h_limit AS handled_in_time,
@@ -33,43 +35,55 @@ LEFT JOIN (SELECT case_id, array_agg(party_kind || '/' || party_code || '/' || p
            FROM appeal WHERE state = 'approved' AND CAST(:appeals AS boolean)
            GROUP BY case_id) w ON w.case_id = f.id
 """
+_DEPARTMENT_COLUMNS = ("f.id, f.department_code, f.refused, f.reworks, f.handled, "
+                       "f.dispatched_in, f.closed, f.caller_case, f.cb_reached, f.cb_resolved, "
+                       "f.cb_satisfied")
 
-# Per kind: the rows one party's figures are counted over (a CTE "rows" with a column "key"
-# and the waiver flags), then aggregate → the condition a row must meet to count.
-_ROWS = {
-    "department": f"""
-WITH x AS ({_FLAGS}), rows AS (
+# A department's rows, part by part: its own cases, the send-backs (退回) it made, and its
+# part beside the lead — a whistle's call (吹哨报到) blown in the period, reported by its
+# deadline or not; an assisting task (协同) given in it, done by its deadline or not (a
+# released task is not the department's to answer for). The part's name, or None where the
+# rows carry it in their column "part".
+_DEPARTMENT_PARTS: list[tuple[str | None, str]] = [
+    ("case", """
     SELECT x.*, x.department_code AS key, 'case' AS part,
            ('department/' || x.department_code || '/overdue') = ANY(x.waived) AS w_overdue,
            ('department/' || x.department_code || '/rework') = ANY(x.waived) AS w_rework,
            false AS w_send_back, CAST(NULL AS boolean) AS ok
-    FROM x WHERE x.department_code IS NOT NULL
-    UNION ALL
-    SELECT x.*, r, 'refusal', false, false,
-           ('department/' || r || '/send_back') = ANY(x.waived), NULL
-    FROM x, unnest(x.refused) AS r
-    UNION ALL
-    -- each party's own part beside the lead: a whistle's call (吹哨报到) blown in the period,
-    -- reported by its deadline or not; an assisting task (协同) given in it, done by its
-    -- deadline or not (a released task is not the department's to answer for)
-    SELECT x.*, p.department_code, p.part, false, false, false, p.ok
+    FROM x WHERE x.department_code IS NOT NULL"""),
+    ("refusal", """
+    SELECT x.*, r AS key, 'refusal' AS part, false AS w_overdue, false AS w_rework,
+           ('department/' || r || '/send_back') = ANY(x.waived) AS w_send_back,
+           CAST(NULL AS boolean) AS ok
+    FROM x, unnest(x.refused) AS r WHERE x.refused <> '{}'"""),
+    (None, """
+    SELECT x.*, p.department_code AS key, p.part, false AS w_overdue, false AS w_rework,
+           false AS w_send_back, p.ok
     FROM x JOIN (
         SELECT case_id, department_code, 'whistle' AS part, blown_at AS at,
                coalesce(reported_at <= deadline_at, false) AS ok FROM case_whistle
         UNION ALL
         SELECT case_id, department_code, 'task', created_at,
                coalesce(done_at <= deadline_at, false) FROM case_task WHERE state <> 'released'
-    ) p ON p.case_id = x.id AND p.at >= :start AND p.at < :end
+    ) p ON p.case_id = x.id AND p.at >= :start AND p.at < :end"""),
+]
+
+# Per kind: the rows one party's figures are counted over (a CTE "rows" with a column "key"
+# and the waiver flags), then aggregate → the condition a row must meet to count.
+_ROWS = {
+    "department": f"""
+WITH x AS ({_FLAGS.format(columns=_DEPARTMENT_COLUMNS)}), rows AS ({
+    " UNION ALL ".join(sql for _, sql in _DEPARTMENT_PARTS)}
 )""",
     "area": f"""
-WITH x AS ({_FLAGS}), rows AS (
+WITH x AS ({_FLAGS.format(columns="f.*")}), rows AS (
     SELECT x.*, left(x.grid_code, :n) AS key, 'case' AS part,
            ('area/' || left(x.grid_code, :n) || '/overdue') = ANY(x.waived) AS w_overdue,
            ('area/' || left(x.grid_code, :n) || '/rework') = ANY(x.waived) AS w_rework
     FROM x
 )""",
     "worker": f"""
-WITH x AS ({_FLAGS}), roles AS (
+WITH x AS ({_FLAGS.format(columns="f.*")}), roles AS (
     SELECT x.reporter AS key, x.*, 'report' AS part FROM x WHERE x.worker_report
     UNION ALL SELECT x.verifier, x.*, 'verify' FROM x WHERE x.verified_in
     UNION ALL SELECT x.checker, x.*, 'check' FROM x WHERE x.checked_in
@@ -161,19 +175,54 @@ def _party(code: str | None) -> str:
 _WAIVER = re.compile(r"\bw_[a-z_]+\b")
 
 
+_PART = re.compile(r"\bpart = '([a-z]+)'")
+
+
+def _on_part(cond: str, part: str | None) -> str:
+    """``cond`` over the rows of one part: its tests of the part decided (None: left)."""
+    if part is None:
+        return cond
+    return _PART.sub(lambda m: "true" if m.group(1) == part else "false", cond)
+
+
+def _count_sql(kind: str, code: str | None, waivers: bool) -> str:
+    """The counts per party (the approved appeals applied, then without them; ``waivers``
+    false: without them only). A department's parts are counted each on its own, their tests
+    of the part decided before a row is read, and summed."""
+    conds = list(CONDITIONS[kind].values())
+    wanted = ([*conds, *(_WAIVER.sub("false", c) for c in conds)] if waivers
+              else [_WAIVER.sub("false", c) for c in conds])
+    if kind != "department":
+        counts = ", ".join(f"count(*) FILTER (WHERE {c})" for c in wanted)
+        return f"{_ROWS[kind]}\nSELECT key, {counts} FROM rows {_party(code)} GROUP BY key"
+    parts = []
+    for part, rows in _DEPARTMENT_PARTS:
+        counts = ", ".join(f"count(*) FILTER (WHERE {_on_part(c, part)}) AS c{i}"
+                           for i, c in enumerate(wanted))
+        parts.append(f"SELECT key, {counts} FROM ({rows}) r {_party(code)} GROUP BY key")
+    sums = ", ".join(f"sum(c{i})" for i in range(len(wanted)))
+    flags = _FLAGS.format(columns=_DEPARTMENT_COLUMNS)
+    return (f"WITH x AS ({flags})\nSELECT key, {sums} FROM (\n"
+            + "\nUNION ALL\n".join(parts) + "\n) k GROUP BY key")
+
+
+def _any_waiver(conn: Connection) -> bool:
+    return bool(conn.execute(text(
+        "SELECT EXISTS (SELECT 1 FROM appeal WHERE state = 'approved')")).scalar_one())
+
+
 def count_both(conn: Connection, kind: str, level_digits: int = 0, code: str | None = None,
                extra: dict[str, Any] | None = None, source: Source = None
                ) -> tuple[dict[str, dict[str, float]], dict[str, dict[str, float]]]:
     """party → aggregate → count, with the approved appeals applied and without them, in one
-    pass over the facts loaded in this transaction (without appeals every waiver is false)."""
+    pass over the facts loaded in this transaction (without appeals every waiver is false).
+    With no approved appeal at all (the usual month) both are the same counts: counted once,
+    without the waivers' flags."""
     names = list(CONDITIONS[kind])
-    after = [f"count(*) FILTER (WHERE {cond})" for cond in CONDITIONS[kind].values()]
-    before = [f"count(*) FILTER (WHERE {_WAIVER.sub('false', cond)})"
-              for cond in CONDITIONS[kind].values()]
-    sql = (f"{_ROWS[kind]}\nSELECT key, {', '.join(after + before)} FROM rows "
-           f"{_party(code)} GROUP BY key")
-    sql, params = _from(sql, {"appeals": True, "n": level_digits, "party": code,
-                              **(extra or {})}, source)
+    waivers = _any_waiver(conn)
+    sql, params = _from(_count_sql(kind, code, waivers),
+                        {"appeals": waivers, "n": level_digits, "party": code, **(extra or {})},
+                        source)
     result = conn.execute(text(sql), params)
     with_appeals: dict[str, dict[str, float]] = {}
     without: dict[str, dict[str, float]] = {}
@@ -182,7 +231,7 @@ def count_both(conn: Connection, kind: str, level_digits: int = 0, code: str | N
             continue
         values = [float(v or 0) for v in row[1:]]
         with_appeals[row[0]] = dict(zip(names, values[:len(names)], strict=True))
-        without[row[0]] = dict(zip(names, values[len(names):], strict=True))
+        without[row[0]] = dict(zip(names, values[-len(names):], strict=True))
     return with_appeals, without
 
 

@@ -26,8 +26,10 @@ from gridcore.errors import Conflict, Forbidden, ValidationError
 from gridcore.evaluation import EvaluationModel, Period
 from gridcore.evaluation.appeals import AppealRules
 from gridcore.security.access import Principal, Role
+from layers.evaluation import groups
 from layers.evaluation.appeals import decide_appeal, file_appeal
 from layers.evaluation.evaluate import evaluate, explain
+from layers.evaluation.facts import load_facts
 from layers.security.users import add_user
 from tests.support.evaluation_planting import M1, PERIOD, plant_month
 from tests.support.health_planting import C1, C2, G1, G3, TZ
@@ -160,6 +162,43 @@ def test_appeals_change_only_the_appealing_partys_figure(month: dict[str, int],
     assert [r.details["reason"] for r in _audit(db, "appeal.approve")] == [
         "the dispatch log confirms it"]
     assert len(_audit(db, "appeal.reject")) == 1
+
+
+def _counted_plainly(db: Engine) -> dict[str, list[int]]:
+    """Every department's counts (after appeals, then before) as one aggregate over all its
+    rows — the definition count_both's per-part statement must equal."""
+    conds = list(groups.CONDITIONS["department"].values())
+    counts = ", ".join(f"count(*) FILTER (WHERE {c})" for c in
+                       [*conds, *(groups._WAIVER.sub("false", c) for c in conds)])
+    with db.begin() as conn:
+        load_facts(conn, P.window(CAL.timezone), CAL, MODEL)
+        w = P.window(CAL.timezone)
+        return {r[0]: list(r[1:]) for r in conn.execute(text(
+            f"{groups._ROWS['department']}\nSELECT key, {counts} FROM rows GROUP BY key"),
+            {"appeals": True, "start": w.start, "end": w.end}) if r[0] is not None}
+
+
+def _counted(db: Engine) -> dict[str, list[int]]:
+    with db.begin() as conn:
+        load_facts(conn, P.window(CAL.timezone), CAL, MODEL)
+        w = P.window(CAL.timezone)
+        after, before = groups.count_both(conn, "department",
+                                          extra={"start": w.start, "end": w.end})
+    return {k: [int(v) for v in [*after[k].values(), *before[k].values()]] for k in after}
+
+
+def test_department_counts_part_by_part_equal_one_aggregate(month: dict[str, int],
+                                                             db: Engine) -> None:
+    """count_both counts a department's cases, send-backs and calls each on its own (and a
+    month without an approved appeal once): the same figures as one aggregate over them."""
+    assert _counted(db) == _counted_plainly(db)
+    appeal = file_appeal(db, MODEL, CAL, AppealRules(), D1, "department", "D1", month["K1"],
+                         "overdue", P, "dispatched to us late", now=AFTER_MONTH)
+    decide_appeal(db, MANAGER, appeal["id"], "approve", "the dispatch log confirms it")
+    waived = _counted(db)
+    assert waived == _counted_plainly(db)
+    assert waived["D1"][:len(groups.CONDITIONS["department"])] != \
+        waived["D1"][len(groups.CONDITIONS["department"]):]
 
 
 def test_appeals_are_refused_when_they_cannot_apply(month: dict[str, int], db: Engine) -> None:
