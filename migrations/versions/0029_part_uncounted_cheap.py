@@ -11,7 +11,7 @@ one-class search, about a third of that (session 10). ``layers/ogc/part_cells.py
 is the same expression, so that the class counts keep using the index.
 
 Revision ID: 0029_part_uncounted_cheap
-Revises: 0027_health_dirty_changes
+Revises: 0028_case_grid_index
 Create Date: 2026-12-07
 """
 
@@ -20,7 +20,7 @@ from __future__ import annotations
 from alembic import op
 
 revision = "0029_part_uncounted_cheap"
-down_revision = "0027_health_dirty_changes"
+down_revision = "0028_case_grid_index"
 branch_labels = None
 depends_on = None
 
