@@ -117,20 +117,21 @@ def wait_state(page: Any, state: str, settled: bool = True) -> None:
 
 
 def settle(page: Any, quiet_s: float = 0.25, limit_s: float = 15.0) -> None:
-    """Wait until the page has had no request open but its event stream for ``quiet_s``."""
+    """Wait until the page's own API calls (fetch and XHR, its event stream aside) have been
+    over for ``quiet_s``. Scripts, tiles' images and workers do not count: a module worker's
+    script stayed "open" in CI long after it ran. A page still busy after ``limit_s`` is left to
+    the test's own waits (this only keeps clicks off a redraw)."""
     pending = getattr(page, "open_requests", None)
     if pending is None:
         return
     start = quiet_since = time.monotonic()
-    while True:
+    while time.monotonic() - start < limit_s:
         now = time.monotonic()
-        if any("/events" not in r.url for r in list(pending)):
+        if any(r.resource_type in ("fetch", "xhr") and "/events" not in r.url
+               for r in list(pending)):
             quiet_since = now
         elif now - quiet_since >= quiet_s:
             return
-        if now - start > limit_s:
-            raise AssertionError(f"the page did not settle in {limit_s:.0f} s; "
-                                 f"{still_open(page)}")
         page.wait_for_timeout(50)
 
 
