@@ -113,10 +113,10 @@ def wait_state(page: Any, state: str, settled: bool = True) -> None:
         raise AssertionError(f"the case panel did not reach {state!r} in 15 s: it shows case "
                              f"{shown[0]} in state {shown[1]!r}; {still_open(page)}") from timeout
     if settled:
-        settle(page)
+        requests_quiet(page)
 
 
-def settle(page: Any, quiet_s: float = 0.25, limit_s: float = 15.0) -> None:
+def requests_quiet(page: Any, quiet_s: float = 0.25, limit_s: float = 15.0) -> None:
     """Wait until the page's own API calls (fetch and XHR, its event stream aside) have been
     over for ``quiet_s``. Scripts, tiles' images and workers do not count: a module worker's
     script stayed "open" in CI long after it ran. A page still busy after ``limit_s`` is left to
