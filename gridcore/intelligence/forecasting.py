@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import numpy as np
 import pandas as pd
@@ -36,11 +37,19 @@ class ForecastModels:
     last_week: pd.Timestamp | None = None
 
 
-def _full_weeks(history: pd.DataFrame) -> pd.DataFrame:
-    """The cases of full weeks only (the week in progress would read as a sudden drop)."""
+def _full_weeks(history: pd.DataFrame, now: datetime | None = None) -> pd.DataFrame:
+    """The cases of full weeks only (the week in progress would read as a sudden drop): the
+    weeks that ended by ``now``; without it, every week but the last one with a case — which
+    throws a complete week away when the history ends on a Sunday (a model trained on Monday
+    would forecast the week just past)."""
     at = pd.to_datetime(history["at"], utc=True).dt.tz_localize(None)
     week = at.dt.to_period("W-SUN").dt.start_time
-    return history.assign(at=at)[week < week.max()]
+    if now is None:
+        return history.assign(at=at)[week < week.max()]
+    stamp = pd.Timestamp(now)
+    stamp = stamp.tz_convert("UTC").tz_localize(None) if stamp.tzinfo else stamp
+    current = stamp.to_period("W-SUN")
+    return history.assign(at=at)[week < current.start_time]
 
 
 def rolling_scores(panel: Panel, weeks: int, refit: int) -> dict[str, dict[str, float]]:
@@ -75,12 +84,13 @@ def rolling_scores(panel: Panel, weeks: int, refit: int) -> dict[str, dict[str, 
 
 
 def train_forecast(history: pd.DataFrame, *, levels: Sequence[str] = LEVELS, weeks: int = 26,
-                   refit: int = 13,
-                   inventory: Mapping[str, pd.DataFrame] | None = None) -> Trained:
+                   refit: int = 13, inventory: Mapping[str, pd.DataFrame] | None = None,
+                   now: datetime | None = None) -> Trained:
     """Evaluate at the first of ``levels`` over the last ``weeks`` full weeks, then fit one
     forecaster per level on every full week and forecast the week after. ``inventory`` per
-    level: columns area, category, parts, damaged (city parts today: the same for every week)."""
-    h = _full_weeks(history[history["category"].notna()])
+    level: columns area, category, parts, damaged (city parts today: the same for every week).
+    ``now``: when the model is trained (the week in progress then is left out)."""
+    h = _full_weeks(history[history["category"].notna()], now)
     panels = {}
     for level in levels:
         cases = h[h[level].notna() & (h[level] != "")]
