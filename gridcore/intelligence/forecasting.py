@@ -25,6 +25,7 @@ from gridcore.intelligence.forecast import (
 from gridcore.intelligence.training import OURS, Trained
 
 LEVELS = ("community", "grid")
+LIVE_GAP = pd.Timedelta(days=2)  # a history whose last case is this recent reaches "now"
 # A zero forecast has infinite deviance: each baseline gets the floor that suits it best
 FLOORS = (0.005, 0.01, 0.02, 0.05, 0.1, 0.2)
 
@@ -38,18 +39,22 @@ class ForecastModels:
 
 
 def _full_weeks(history: pd.DataFrame, now: datetime | None = None) -> pd.DataFrame:
-    """The cases of full weeks only (the week in progress would read as a sudden drop): the
-    weeks that ended by ``now``; without it, every week but the last one with a case — which
-    throws a complete week away when the history ends on a Sunday (a model trained on Monday
-    would forecast the week just past)."""
+    """The cases of full weeks only (the week in progress would read as a sudden drop).
+
+    A history that reaches ``now`` (its last case within ``LIVE_GAP``: a city in service files
+    cases every day) is complete up to now: every week that ended by then is full — a history
+    ending on a Sunday evening keeps that week, so a model trained on Monday forecasts the
+    week that has begun, not the one just past. A history that stops earlier (an import of a
+    legacy system's export) may have been cut in the middle of its last week: that week is
+    left out."""
     at = pd.to_datetime(history["at"], utc=True).dt.tz_localize(None)
     week = at.dt.to_period("W-SUN").dt.start_time
-    if now is None:
-        return history.assign(at=at)[week < week.max()]
-    stamp = pd.Timestamp(now)
-    stamp = stamp.tz_convert("UTC").tz_localize(None) if stamp.tzinfo else stamp
-    current = stamp.to_period("W-SUN")
-    return history.assign(at=at)[week < current.start_time]
+    if now is not None and len(at):
+        stamp = pd.Timestamp(now)
+        stamp = stamp.tz_convert("UTC").tz_localize(None) if stamp.tzinfo else stamp
+        if stamp - at.max() <= LIVE_GAP:
+            return history.assign(at=at)[week < stamp.to_period("W-SUN").start_time]
+    return history.assign(at=at)[week < week.max()]
 
 
 def rolling_scores(panel: Panel, weeks: int, refit: int) -> dict[str, dict[str, float]]:
