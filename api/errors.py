@@ -22,6 +22,7 @@ STATUS_TABLE: list[tuple[type[e.GridcoreError], int]] = [
     (e.DatabaseUnsuitable, 503),
     (e.ServiceUnavailable, 503),
     (e.InsecureConfiguration, 500),
+    (e.InvalidConfiguration, 500),
     (e.Unauthenticated, 401),
     (e.Forbidden, 403),
     (e.TooManyRequests, 429),

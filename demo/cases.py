@@ -88,7 +88,8 @@ def _limit_delta(limit: TimeLimit) -> timedelta:
     return timedelta(hours=limit.amount * factor)
 
 
-def _parts(engine: Engine) -> dict[str, np.ndarray]:
+def parts_by_class(engine: Engine) -> dict[str, np.ndarray]:
+    """The located city parts of each class: (code, lon, lat) rows."""
     with engine.connect() as conn:
         rows = conn.execute(text(
             "SELECT code, class_code, ST_X(geom), ST_Y(geom) FROM city_part "
@@ -261,7 +262,7 @@ def generate_history(engine: Engine, settings: Settings, grids: gpd.GeoDataFrame
     of cases that exist afterwards for this history."""
     tz = ZoneInfo(settings.cases.city_timezone)
     end = datetime.now(tz).replace(hour=0, minute=0, second=0, microsecond=0)
-    events = [e for e in _Planner(_parts(engine), end, version).plan()
+    events = [e for e in _Planner(parts_by_class(engine), end, version).plan()
               if e.at <= datetime.now(tz)]
     resolver = Resolver(engine, settings.resolve, settings.h3_resolution)
     intake = Intake(engine, resolver, settings.cases)

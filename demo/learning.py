@@ -1,39 +1,60 @@
-"""The demo city learns its classification model (智能分类) from its own stored history, with
-``gridcore learn``'s code, so a grid worker's report without a class is filed on the predicted
-class (or refused with suggestions when unclear) right after ``gridcore demo``."""
+"""The demo city learns its models from its own stored history (the legacy years and the live
+months), with ``gridcore learn``'s code, so everything the models serve works right after
+``gridcore demo``: a report without a class is filed on the predicted class (智能分类), the
+dispatcher sees the learned department beside the rules (智能派遣), the map shows next week's
+expected cases and the patrol list (未诉先办), and the desk shows how similar cases were
+handled (相似案例, the published index every server process maps)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 from sqlalchemy import Engine
 
 from layers.intelligence import models
-from layers.intelligence.learning import learn
+from layers.intelligence.learning import Learned, learn
+from layers.intelligence.similar_files import current, publish
 
 
-def ensure_classifier(engine: Engine, step: Callable[[str], None]) -> int:
-    """Train, score and store the classifier unless one is active already (a rebuild or a
-    second run learns nothing new: the history is the same); returns the number of cases the
-    active model learned from (0 when the history was too small, which the step line says)."""
+def ensure_models(engine: Engine, index_root: Path, step: Callable[[str], None]) -> int:
+    """Train, score and store each model unless one of its kind is active already (a rebuild
+    or a second run learns nothing new: the history is the same), and publish the similar-case
+    index unless one is published; returns the number of cases the active classifier learned
+    from (0 when the history was too small, which the step line says)."""
+    for kind in models.KINDS:
+        with engine.connect() as conn:
+            active = models.active_row(conn, kind)
+        if active is not None:
+            step(f"{kind} model: v{active.version} already active ({active.n_cases} cases)")
+            continue
+        [done] = learn(engine, (kind,), trained_by="demo")
+        step(_line(done))
+    if current(index_root, engine) is None:
+        published = publish(engine, index_root)
+        step("similar-case index: " + ("no described case yet" if published is None
+                                        else published.summary()))
     with engine.connect() as conn:
-        active = models.active_row(conn, "classify")
-    if active is not None:
-        step(f"classification model: v{active.version} already active "
-             f"({active.n_cases} cases)")
-        return active.n_cases
-    [done] = learn(engine, ("classify",), trained_by="demo")
+        classifier = models.active_row(conn, "classify")
+    return classifier.n_cases if classifier is not None else 0
+
+
+def _line(done: Learned) -> str:
     trained, stored = done.trained, done.stored
     if trained is None or stored is None:
-        step(f"classification model: none trained ({done.why})")
-        return 0
-    held = trained.scores["model"]
-    filing = (f"reports without a class are filed on a prediction of ≥ {trained.threshold:.0%}"
-              if trained.threshold is not None else
-              "no confidence was reliable enough to file automatically: reports without a "
-              "class get suggestions only")
-    step(f"classification model v{stored.version}: trained on {trained.n_cases} described "
-         f"cases of the demo history ({'active' if done.activated else 'not active: ' + done.why}"
-         f"); held-out accuracy {held['accuracy']:.0%}, macro-F1 {held['macro_f1']:.2f} on "
-         f"the demo's own invented wording (says little about real reports); {filing}")
-    return trained.n_cases
+        return f"{done.kind} model: none trained ({done.why})"
+    state = "active" if done.activated else "not active: " + done.why
+    head = (f"{done.kind} model v{stored.version}: trained on {trained.n_cases} cases of the "
+            f"demo history ({state}); {trained.split}")
+    if done.kind == "classify":
+        held = trained.scores["model"]
+        filing = (f"reports without a class are filed on a prediction of ≥ "
+                  f"{trained.threshold:.0%}" if trained.threshold is not None else
+                  "no confidence was reliable enough to file automatically: reports without "
+                  "a class get suggestions only")
+        return (f"{head}; held-out accuracy {held['accuracy']:.0%}, macro-F1 "
+                f"{held['macro_f1']:.2f} on the demo's own invented wording (says little "
+                f"about real reports); {filing}")
+    scores = ", ".join(f"{name} {values[trained.metric]:.3f}"
+                       for name, values in trained.scores.items() if trained.metric in values)
+    return f"{head}; held-out {trained.metric}: {scores} (synthetic history)"

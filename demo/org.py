@@ -83,7 +83,8 @@ def part_departments(class_codes: pd.Series) -> pd.DataFrame:
     }, index=class_codes.index)
 
 
-def _event_dept(code: str) -> str:
+def event_dept(code: str) -> str:
+    """The department tag an event class goes to city-wide (its 权责清单 line)."""
     return EVENT_DEPARTMENT.get(code, EVENT_MAJOR_DEPARTMENT.get(code[:2], "CG"))
 
 
@@ -96,11 +97,11 @@ def dispatch_rules(part_classes: list[str], event_classes: list[str],
              "department_code": dept(PART_DEPARTMENTS.get(c, ("CG",) * 3)[2]),
              "note": "demo: maintenance unit of the part class"} for c in part_classes]
     rows += [{"category_key": f"E{c}", "area_level": "city", "area_code": None,
-              "department_code": dept(_event_dept(c)), "note": "demo: by event class"}
+              "department_code": dept(event_dept(c)), "note": "demo: by event class"}
              for c in event_classes]
     rows += [{"category_key": f"E{c}", "area_level": "street", "area_code": s,
               "department_code": street_dept(s), "note": "demo: street section first"}
-             for c in event_classes if _event_dept(c) == "CG" for s in street_codes]
+             for c in event_classes if event_dept(c) == "CG" for s in street_codes]
     return pd.DataFrame(rows)
 
 

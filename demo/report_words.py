@@ -82,3 +82,44 @@ def describe(rng: np.random.Generator, category: str, part: str | None = None) -
     code = f" (部件 {part})" if part is not None and rng.random() < 0.5 else ""
     return f"{zh}{dzh}{code} {en}{den}"
 
+
+
+# class → how the department answered when it closed the case (zh, en): what the desk's
+# similar cases show as "handled before like this"
+REPLIES: dict[str, list[tuple[str, str]]] = {
+    "P0120": [("已更换灯泡，恢复照明", "bulb replaced, light restored"),
+              ("线路老化短路，已更换电缆", "old cable shorted, cable replaced"),
+              ("灯具进水损坏，已整体更换", "water in the fitting, lamp replaced")],
+    "P0101": [("已补装新井盖", "new cover fitted"), ("已安装防盗井盖", "anti-theft cover fitted")],
+    "P0102": [("已更换破损井盖", "broken cover replaced"),
+              ("已临时围挡并于次日更换", "fenced off, replaced next day")],
+    "P0103": [("已复位并加固", "put back and fixed"), ("已更换雨水篦子", "grate replaced")],
+    "P0110": [("已更换井盖并检查管道", "cover replaced, pipe checked")],
+    "P0111": [("已补装井盖并检测燃气泄漏，无泄漏", "cover fitted, no gas leak found")],
+    "P0304": [("已清运并增加清运频次", "emptied, collected more often now"),
+              ("已清运", "emptied")],
+    "P0313": [("已更换座椅木板", "slats replaced"), ("已紧固螺栓", "bolts tightened")],
+    "P0402": [("已扶正并加固支撑", "tree straightened and staked"),
+              ("已修剪树冠", "crown pruned"), ("已移除倒伏树木并补植", "fallen tree removed, "
+                                                               "replanted")],
+    "P0204": [("已修复信号机", "signal repaired"), ("控制箱故障，已更换", "controller replaced")],
+    "E0102": [("已清理完毕", "cleared"), ("已清理并对周边商户宣传教育",
+                                       "cleared, nearby shops told the rules")],
+    "E0103": [("已安排保洁员清扫", "street sweeper sent"), ("已冲洗路面", "road washed")],
+    "E0105": [("已责令当事人清理", "owner told to clear it, cleared"),
+              ("已暂扣堆放物品", "goods taken away")],
+    "E0106": [("已清除涂鸦", "graffiti removed"), ("已粉刷覆盖", "painted over")],
+    "E0201": [("已清除小广告", "flyers removed"), ("已清除并追查号码", "removed, number traced")],
+    "E0503": [("已通知车主挪车", "owner told to move the car"),
+              ("交警已贴单处罚", "ticketed by traffic police")],
+    "E0504": [("已通知共享单车企业清理", "bike company told to tidy up"),
+              ("已摆放整齐", "bikes lined up")],
+    "E0502": [("已劝离摊贩", "hawkers moved on"), ("已责令店家收回桌椅", "tables taken back in")],
+}
+
+
+def reply(rng: np.random.Generator, category: str) -> str:
+    """How the department answered a closed case of ``category``."""
+    options = REPLIES.get(category) or [("已处理完毕", "handled")]
+    zh, en = options[int(rng.integers(len(options)))]
+    return f"{zh} {en}"

@@ -134,6 +134,13 @@ class TooManyRequests(GridcoreError):
     title = "Too many requests"
 
 
+class InvalidConfiguration(GridcoreError):
+    """A setting (a ``GRIDCORE_*`` variable) gridcore cannot use: which one, and why."""
+
+    kind = "invalid-configuration"
+    title = "Invalid configuration"
+
+
 class InsecureConfiguration(GridcoreError):
     """A secret left at its default (or missing) outside development mode."""
 

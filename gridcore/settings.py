@@ -99,6 +99,25 @@ class DatabaseSettings(Section):
         """The replicas' URLs (``read_database_url`` split at commas)."""
         return [u.strip() for u in (self.read_database_url or "").split(",") if u.strip()]
 
+    @model_validator(mode="after")
+    def _check_urls(self) -> DatabaseSettings:
+        """A URL gridcore cannot use is refused here, naming the variable — not later as a
+        driver's import error. The URL itself is never repeated: it holds a password."""
+        urls = [("GRIDCORE_DATABASE_URL", self.database_url),
+                ("GRIDCORE_DATABASE_OWNER_URL", self.database_owner_url),
+                *(("GRIDCORE_READ_DATABASE_URL", u) for u in self.read_urls())]
+        for name, url in urls:
+            if url is None:
+                continue
+            scheme = url.split("://", 1)[0] if "://" in url else ""
+            backend, _, driver = scheme.partition("+")
+            if backend != "postgresql" or driver not in ("", "psycopg2"):
+                raise ValueError(
+                    f"{name} must be a PostgreSQL URL, postgresql://user:password@host:port/"
+                    f"database (driver psycopg2, the one installed); it begins "
+                    f"{scheme + '://' if scheme else 'without a scheme'}")
+        return self
+
 
 class ResolveSettings(Section):
     """Resolving a location to its grid and responsible party (``GRIDCORE_RESOLVE_*``)."""

@@ -98,6 +98,13 @@ def translate(lang: str, key: str, **values: Any) -> str:
     return text.format_map(_Missing(values)) if values else text
 
 
+def as_label(lang: str, text: str) -> str:
+    """``text`` standing alone (a heading, a choice in a list): English begins it with a
+    capital; the catalogue keeps lower case for the same words inside a sentence (the
+    pages' script does the same, ``asLabel`` in static/common/ui.js)."""
+    return text[:1].upper() + text[1:] if lang == "en" else text
+
+
 def plural_category(lang: str, values: Mapping[str, Any]) -> str | None:
     """The CLDR plural category (``one``, ``other``…) of a message's count, or None.
 

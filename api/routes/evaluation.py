@@ -42,6 +42,7 @@ from gridcore.security.access import Principal, Role
 from gridcore.settings import Settings
 from layers.evaluation.appeals import decide_appeal, file_appeal, get_appeal, list_appeals
 from layers.evaluation.evaluate import Evaluation, evaluate, explain
+from layers.evaluation.imported import imported_in
 
 router = APIRouter(prefix="/evaluation", tags=["evaluation 考评"])
 PeriodQ = Annotated[str, Query(description="2026-11, 2026-Q4, 2026 or 2026-11-03/2026-11-17")]
@@ -273,7 +274,22 @@ def ranking(request: Request, kind: Kind, engine: ReadEngineDep, settings: Setti
     return {"kind": kind, "level": ev.level,
             "period": {"label": str(p), "start": w.start.isoformat(), "end": w.end.isoformat()},
             "count": len(visible), "no_data": ev.no_data, "source_note": source_note(model, lang),
+            "imported": _imported(engine, w.start, w.end, lang),
             "parties": ranking_rows(ev, lang, visible, base_url(request) + "/")}
+
+
+def _imported(engine: Engine, start: datetime, end: datetime, lang: str) -> dict[str, Any] | None:
+    """The window's cases from a legacy system, and what that means for the figures (None
+    when there are none)."""
+    with engine.connect() as conn:
+        systems = imported_in(conn, start, end)
+    if not systems:
+        return None
+    n = sum(systems.values())
+    return {"cases": n, "systems": systems,
+            "note": translate(lang, "evalboard.imported_note", n=n,
+                              systems="、".join(systems) if lang.startswith("zh")
+                              else ", ".join(systems))}
 
 
 @router.get("/{kind}/{code}", summary="One party's evaluation, explained down to its cases")
@@ -306,4 +322,5 @@ def party(request: Request, kind: Kind, code: str, engine: ReadEngineDep, settin
             "driver": _driver(ev, code, lang), "terms": _terms(ev, code, lang),
             "aggregates": aggregates, "no_data": ev.no_data,
             "appeals": list_appeals(engine, kind, code, now=datetime.now(UTC)),
+            "imported": _imported(engine, w.start, w.end, lang),
             "source_note": source_note(model, lang)}

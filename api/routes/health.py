@@ -354,14 +354,19 @@ def health_map(request: Request, cases: CaseSettingsDep, index: str = "total",
     here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     title = i18n.translate(lang, "health.title", index=name, level=level_name(lang, level),
                            start=w.start.date().isoformat(), end=w.end.date().isoformat())
+
+    def label(text: str) -> str:
+        return i18n.as_label(lang, text)
+
     return pages.render(
-        request, "health_map.html", title=title, back=here,
-        legend_title=i18n.translate(lang, "health.legend_title", index=name),
+        request, "health_map.html", title=label(title), back=here,
+        legend_title=label(i18n.translate(lang, "health.legend_title", index=name)),
         selected={"index": index, "window": window, "level": level},
-        windows=[(v, _window_label(v, lang)) for v in windows],
-        indices=[(key, health_name(lang, key, model)) for key in model.index_keys()],
-        indicators=[(i.key, health_name(lang, i.key, model)) for i in model.indicators],
-        levels=[(v, level_name(lang, v)) for v in LEVELS],
+        windows=[(v, label(_window_label(v, lang))) for v in windows],
+        indices=[(key, label(health_name(lang, key, model))) for key in model.index_keys()],
+        indicators=[(i.key, label(health_name(lang, i.key, model)))
+                    for i in model.indicators],
+        levels=[(v, label(level_name(lang, v))) for v in LEVELS],
         kept=[(param, params[param]) for param in PAGE_PARAMS if param in params],
         config={"params": params, "tooltip": tooltip})
 

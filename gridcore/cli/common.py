@@ -30,8 +30,43 @@ class Invocation:
     @property
     def settings(self) -> Settings:
         if self._settings is None:
-            self._settings = Settings()
+            self._settings = read_settings()
         return self._settings
+
+
+def read_settings() -> Settings:
+    """The settings tree from the environment; a value gridcore cannot use is an error that
+    names it (``error: …`` and exit status 2 from ``gridcore.cli.main``), not a traceback."""
+    from pydantic import ValidationError
+
+    from gridcore.errors import InvalidConfiguration
+
+    try:
+        return Settings()
+    except ValidationError as exc:
+        # the inputs are left out: a section's input holds its passwords and keys
+        lines = [f"{_variable(err['loc'])}: {str(err['msg']).removeprefix('Value error, ')}"
+                 for err in exc.errors()]
+        raise InvalidConfiguration("the settings are not valid — " + "; ".join(lines)
+                                   ) from None
+
+
+def _variable(loc: tuple[int | str, ...]) -> str:
+    """The environment variable of an error's place in the tree (GRIDCORE_POOL_SIZE for
+    database.pool_size), or the section's name for a check across its fields."""
+    from gridcore.settings import PREFIX, Section
+
+    names = [str(p) for p in loc]
+    if not names:
+        return "settings"
+    field = Settings.model_fields.get(names[0])
+    section = field.annotation if field is not None else None
+    if len(names) == 1:
+        is_section = isinstance(section, type) and issubclass(section, Section)
+        return f"the {names[0]} settings" if is_section else f"{PREFIX}{names[0]}".upper()
+    if isinstance(section, type) and issubclass(section, Section):
+        return section.env_name(names[1])
+    return ".".join(names)
 
 
 def settings(ctx: typer.Context) -> Settings:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import numpy as np
 import pandas as pd
@@ -24,6 +25,7 @@ from gridcore.intelligence.forecast import (
 from gridcore.intelligence.training import OURS, Trained
 
 LEVELS = ("community", "grid")
+LIVE_GAP = pd.Timedelta(days=2)  # a history whose last case is this recent reaches "now"
 # A zero forecast has infinite deviance: each baseline gets the floor that suits it best
 FLOORS = (0.005, 0.01, 0.02, 0.05, 0.1, 0.2)
 
@@ -36,10 +38,22 @@ class ForecastModels:
     last_week: pd.Timestamp | None = None
 
 
-def _full_weeks(history: pd.DataFrame) -> pd.DataFrame:
-    """The cases of full weeks only (the week in progress would read as a sudden drop)."""
+def _full_weeks(history: pd.DataFrame, now: datetime | None = None) -> pd.DataFrame:
+    """The cases of full weeks only (the week in progress would read as a sudden drop).
+
+    A history that reaches ``now`` (its last case within ``LIVE_GAP``: a city in service files
+    cases every day) is complete up to now: every week that ended by then is full — a history
+    ending on a Sunday evening keeps that week, so a model trained on Monday forecasts the
+    week that has begun, not the one just past. A history that stops earlier (an import of a
+    legacy system's export) may have been cut in the middle of its last week: that week is
+    left out."""
     at = pd.to_datetime(history["at"], utc=True).dt.tz_localize(None)
     week = at.dt.to_period("W-SUN").dt.start_time
+    if now is not None and len(at):
+        stamp = pd.Timestamp(now)
+        stamp = stamp.tz_convert("UTC").tz_localize(None) if stamp.tzinfo else stamp
+        if stamp - at.max() <= LIVE_GAP:
+            return history.assign(at=at)[week < stamp.to_period("W-SUN").start_time]
     return history.assign(at=at)[week < week.max()]
 
 
@@ -75,12 +89,13 @@ def rolling_scores(panel: Panel, weeks: int, refit: int) -> dict[str, dict[str, 
 
 
 def train_forecast(history: pd.DataFrame, *, levels: Sequence[str] = LEVELS, weeks: int = 26,
-                   refit: int = 13,
-                   inventory: Mapping[str, pd.DataFrame] | None = None) -> Trained:
+                   refit: int = 13, inventory: Mapping[str, pd.DataFrame] | None = None,
+                   now: datetime | None = None) -> Trained:
     """Evaluate at the first of ``levels`` over the last ``weeks`` full weeks, then fit one
     forecaster per level on every full week and forecast the week after. ``inventory`` per
-    level: columns area, category, parts, damaged (city parts today: the same for every week)."""
-    h = _full_weeks(history[history["category"].notna()])
+    level: columns area, category, parts, damaged (city parts today: the same for every week).
+    ``now``: when the model is trained (the week in progress then is left out)."""
+    h = _full_weeks(history[history["category"].notna()], now)
     panels = {}
     for level in levels:
         cases = h[h[level].notna() & (h[level] != "")]

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import Engine
 
@@ -43,7 +43,8 @@ def _train(kind: str, engine: Engine, since: datetime | None, until: datetime | 
         return train_dispatch(history, read_sendbacks(engine, since, until),
                               departments=department_names(engine))
     from gridcore.intelligence.forecasting import train_forecast
-    return train_forecast(history, inventory=read_inventory(engine))
+    return train_forecast(history, inventory=read_inventory(engine),
+                          now=until or datetime.now(UTC))
 
 
 def learn(engine: Engine, kinds: Sequence[str] = models.KINDS, *, evaluate_only: bool = False,

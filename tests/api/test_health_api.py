@@ -143,7 +143,7 @@ def test_html_map_is_offline_and_png_renders(planted: TestClient, artifacts) -> 
     assert remote == [], remote
     assert 'id="legend"' in page and 'name="window"' in page and 'name="level"' in page
     english = planted.get("/health/map", params={"window": WINDOW, "index": "risk", "lang": "en"})
-    assert "risk (100 = least risk)" in english.text and 'lang="en"' in english.text
+    assert "Risk (100 = least risk)" in english.text and 'lang="en"' in english.text
     assert planted.get("/static/vendor/leaflet/leaflet.js").status_code == 200
     assert planted.get("/static/vendor/leaflet/../../templates/map.html").status_code == 404
     bad = planted.get("/health/map", params={"index": "happiness"})

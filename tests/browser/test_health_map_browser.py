@@ -43,7 +43,7 @@ def test_health_map_renders_offline(db: Engine, artifacts: Path) -> None:
         assert "风险指数" in page.locator("#title").inner_text()
         page.goto(f"{url}/health/map?window={WINDOW}&index=safety&lang=en")
         page.wait_for_function("() => document.body.dataset.ready === '1'")
-        assert page.locator("#title").inner_text().startswith("safety")
+        assert page.locator("#title").inner_text().startswith("Safety")  # a heading: capital
         assert page.locator(".leaflet-interactive").count() >= 3
         codes = page.evaluate("() => window.gridcoreHealth.data.features.map(f => f.id)")
         assert G1 in codes

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Iterator
+from datetime import date
 
 import geopandas as gpd
 import pytest
@@ -132,21 +133,24 @@ def test_organisation_and_synthetic_entities(demo: Engine) -> None:
 def test_case_history_went_through_intake_and_lifecycle(demo: Engine) -> None:
     with demo.connect() as conn:
         states = dict(conn.execute(text(
-            "SELECT state, count(*) FROM case_record GROUP BY state")).all())
+            "SELECT state, count(*) FROM case_record WHERE source_system IS NULL "
+            "GROUP BY state")).all())
         actions = dict(conn.execute(text(
             "SELECT action, count(*) FROM case_history GROUP BY action")).all())
-        reports = conn.execute(text("SELECT count(*) FROM case_record")).scalar()
+        reports = conn.execute(text(
+            "SELECT count(*) FROM case_record WHERE source_system IS NULL")).scalar()
         detected = conn.execute(text(
             "SELECT count(*) FROM case_record WHERE state = 'merged' "
             "AND jsonb_array_length(intake->'duplicates') > 0")).scalar()
         part_cases = conn.execute(text(
             "SELECT count(*), count(part_code) FROM case_record c "
-            "WHERE category_key LIKE 'P%'")).one()
+            "WHERE category_key LIKE 'P%' AND source_system IS NULL")).one()
         overdue = conn.execute(text(
             "SELECT count(*) FROM case_record WHERE state NOT IN ('closed', 'voided', 'merged') "
             "AND deadline_at < now()")).scalar()
         span = conn.execute(text(
-            "SELECT max(created_at) - min(created_at) FROM case_record")).scalar()
+            "SELECT max(created_at) - min(created_at) FROM case_record "
+            "WHERE source_system IS NULL")).scalar()
     assert reports >= 200
     # intake wrote one 'report' step per case: resends (same key) added nothing
     assert actions["report"] == reports
@@ -157,6 +161,58 @@ def test_case_history_went_through_intake_and_lifecycle(demo: Engine) -> None:
     assert part_cases[1] >= 0.9 * part_cases[0]  # lamps out / covers missing at real parts
     assert overdue > 0
     assert span.days >= 90
+
+
+def test_two_years_of_legacy_history_came_through_the_case_import(demo: Engine) -> None:
+    """The district's previous system: closed and voided cases with their original times, a
+    grid, the department the rules name, the reply, one 'imported' history row each — and
+    the patterns a forecast can learn (winter lamps, weekday reports, hot spots)."""
+    from demo.legacy import SYSTEM
+
+    with demo.connect() as conn:
+        n, grids, departments, replies, first, last = conn.execute(text(
+            "SELECT count(*), count(grid_id), count(department_code), "
+            "count(*) FILTER (WHERE origin->>'notes' <> ''), "
+            "min(created_at), max(created_at) FROM case_record WHERE source_system = :s"),
+            {"s": SYSTEM}).one()
+        states = dict(conn.execute(text(
+            "SELECT state, count(*) FROM case_record WHERE source_system = :s GROUP BY 1"),
+            {"s": SYSTEM}).all())
+        history = dict(conn.execute(text(
+            "SELECT h.action, count(*) FROM case_history h JOIN case_record c ON c.id = h.case_id "
+            "WHERE c.source_system = :s GROUP BY 1"), {"s": SYSTEM}).all())
+        live_first = conn.execute(text(
+            "SELECT min(created_at) FROM case_record WHERE source_system IS NULL")).scalar()
+        lamps = dict(conn.execute(text(
+            "SELECT extract(month FROM created_at)::int IN (11, 12, 1) AS winter, count(*) "
+            "FROM case_record WHERE source_system = :s AND category_key = 'P0120' GROUP BY 1"),
+            {"s": SYSTEM}).all())
+        weekend = conn.execute(text(
+            "SELECT avg((extract(isodow FROM created_at) >= 6)::int) FROM case_record "
+            "WHERE source_system = :s"), {"s": SYSTEM}).scalar()
+    assert n > 2000 and grids == n and set(states) == {"closed", "voided"}
+    assert departments == states["closed"]  # every closed case went to a department
+    assert history == {"imported": n}  # no lifecycle step invented
+    assert (last - first).days > 700 and last < live_first
+    assert lamps[True] / 3 > lamps[False] / 9  # lamps fail more in the dark months
+    assert weekend < 2 / 7  # fewer reports at weekends
+    assert replies == n  # how each ended: the department's reply
+
+
+def test_the_demo_learned_every_model_and_published_the_similar_index(demo: Engine) -> None:
+    """Right after `gridcore demo`, the dispatcher sees the learned department and next
+    week's expected cases, the desk how similar cases were handled."""
+    from layers.intelligence import models
+
+    with demo.connect() as conn:
+        active = {kind: models.active_row(conn, kind) for kind in models.KINDS}
+        forecast_rows = conn.execute(text(
+            "SELECT count(*), min(week) FROM case_forecast WHERE model_id = :m"),
+            {"m": active["forecast"].id if active["forecast"] else -1}).one()
+    assert all(row is not None for row in active.values()), active
+    assert forecast_rows[0] > 0
+    # the forecast is for the week in progress when the demo was built, not one already past
+    assert (date.today() - forecast_rows[1]).days < 7
 
 
 def test_demo_sign_in_accounts_in_development(demo: Engine) -> None:

@@ -153,6 +153,36 @@ def test_imported_cases_count_in_the_evaluation(db, tmp_path, monkeypatch) -> No
     assert store.check(db, cal, model).ok
 
 
+def test_the_board_says_which_cases_of_a_period_were_imported(db, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Imported cases bring no dispatch or handling step: the ranking of a period that holds
+    them says how many and from which system, in the caller's language; other periods say
+    nothing."""
+    from api.security.identity import issue_token
+    from layers.security.users import add_user
+    from tests.support.database import serving
+
+    plant(db)
+    load(db, tmp_path)
+    add_user(db, "mgr", "a-long-test-password", "manager")
+    with serving(db) as client:
+        token, _ = issue_token(client.app.state.settings.security, "mgr", "manager",
+                               minutes=30)
+        headers = {"Authorization": f"Bearer {token}"}
+        march = client.get("/evaluation/department", params={"period": "2024-03",
+                                                              "lang": "zh-CN"}, headers=headers)
+        assert march.status_code == 200, march.text
+        imported = march.json()["imported"]
+        assert imported["cases"] == 4 and imported["systems"] == {"old311": 4}
+        assert "4 件" in imported["note"] and "old311" in imported["note"]
+        english = client.get("/evaluation/area", params={"period": "2024-03", "lang": "en",
+                                                         "level": "community"},
+                             headers=headers).json()["imported"]["note"]
+        assert english.startswith("4 cases of this period were imported")
+        may = client.get("/evaluation/department", params={"period": "2024-05"},
+                         headers=headers)
+        assert may.status_code == 200 and may.json()["imported"] is None
+
+
 def test_unmapped_values_are_listed_with_counts_and_refused(db, tmp_path) -> None:  # type: ignore[no-untyped-def]
     plant(db)
     path = tmp_path / "more.csv"

@@ -100,3 +100,42 @@ def test_config_prints_the_tree_without_secrets(monkeypatch: pytest.MonkeyPatch)
                                               "variable": "GRIDCORE_SECRET_KEY",
                                               "value": "********", "from": "environment"}
     assert by_name["GRIDCORE_PORT"]["from"] == "default"
+
+
+def test_a_database_url_gridcore_cannot_use_is_refused_by_name() -> None:
+    from pydantic import ValidationError as PydanticError
+
+    from gridcore.settings import DatabaseSettings
+
+    for good in ("postgresql://u:p@h:5432/d", "postgresql+psycopg2://u:p@h/d"):
+        assert DatabaseSettings(database_url=good).database_url == good
+    for bad, begins in (("postgresql+psycopg://u:secret@h/d", "postgresql+psycopg://"),
+                        ("mysql://u:secret@h/d", "mysql://"),
+                        ("u:secret@h/d", "without a scheme")):
+        with pytest.raises(PydanticError, match="GRIDCORE_DATABASE_URL") as caught:
+            DatabaseSettings(database_url=bad)
+        said = caught.value.errors()[0]["msg"]  # what the command line prints
+        assert begins in said and "secret" not in said
+    with pytest.raises(PydanticError, match="GRIDCORE_READ_DATABASE_URL"):
+        DatabaseSettings(read_database_url="postgresql://u@h/d, redis://h")
+
+
+def test_the_command_line_names_a_bad_setting_without_a_traceback() -> None:
+    """Every command builds the tree first: a value it cannot use is one line naming the
+    variable and why, exit status 2 — never pydantic's traceback, never the password."""
+    import os
+    import subprocess
+    import sys
+
+    cases = (({"GRIDCORE_DATABASE_URL": "postgresql+psycopg://u:hunter2@h/d",
+               "GRIDCORE_INTEL_LEARN_KINDS": "classify,magic"},
+              ("GRIDCORE_DATABASE_URL", "GRIDCORE_INTEL_LEARN_KINDS", "unknown magic")),
+             ({"GRIDCORE_POOL_SIZE": "many"}, ("GRIDCORE_POOL_SIZE", "valid integer")))
+    for bad, named in cases:
+        done = subprocess.run([sys.executable, "-m", "gridcore.cli", "forecast"],
+                              env={**os.environ, **bad}, capture_output=True, text=True,
+                              timeout=120, cwd=Path(__file__).resolve().parents[2])
+        assert done.returncode == 2, done.stderr
+        assert "Traceback" not in done.stderr and "hunter2" not in done.stderr
+        for words in named:
+            assert words in done.stderr, done.stderr

@@ -89,8 +89,9 @@ function drawRanking(body) {
   });
   $('ranking').tBodies[0].replaceChildren(...rows);
   $('ranking-wrap').hidden = rows.length === 0;
-  $('ranking-note').textContent = rows.length
-    ? `${t('evalboard.parties', { n: rows.length })} · ${body.source_note}` : t('evalboard.no_parties');
+  $('ranking-note').textContent = (rows.length
+    ? `${t('evalboard.parties', { n: rows.length })} · ${body.source_note}` : t('evalboard.no_parties'))
+    + (body.imported ? ` ${body.imported.note}` : '');
   status('');
 }
 
@@ -143,6 +144,7 @@ function drawDetail(d) {
     list.append(dd);
   }
   body.append(list);
+  if (d.imported) body.append(el('p', d.imported.note, 'note imported'));
   body.append(el('p', d.source_note, 'note'));
 }
 

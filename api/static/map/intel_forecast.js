@@ -114,7 +114,7 @@ async function load() {
     } else {
       layer.data = byArea(fc, warned.items || []);
       layer.breaks = breaksFor(layer.data.features.map((f) => f.properties.expected));
-      status.textContent = t('intel.forecast_model', { version: fc.model.version, to: fc.model.data_to?.slice(0, 10) || '—', n: layer.data.features.length });
+      status.textContent = t('intel.forecast_model', { week: fc.features?.[0]?.properties?.week || '—', version: fc.model.version, to: fc.model.data_to?.slice(0, 10) || '—', n: layer.data.features.length });
     }
   } catch (e) {
     if (mine !== layer.loads) return;

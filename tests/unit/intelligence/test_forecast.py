@@ -57,3 +57,33 @@ def test_a_spike_is_warned_about_and_normal_weeks_are_not() -> None:
     found = warnings(keys, [12, 3, 1], [2.0, 2.5, 0.8])
     assert [w.area for w in found] == ["g1"]
     assert found[0].ratio == 6.0 and found[0].p_value < 1e-3
+
+
+def _history(weeks: int, end: pd.Timestamp) -> pd.DataFrame:
+    """``weeks`` weeks of planted cases whose last one falls on ``end``'s day."""
+    cases = planted_cases(weeks)
+    shift = end.normalize() - cases["at"].max().normalize()
+    at = (cases["at"] + shift).dt.tz_localize("UTC")
+    return pd.DataFrame({"at": at, "category": cases["category"], "community": cases["area"],
+                         "grid": cases["area"] + "-1"})
+
+
+def test_the_forecast_is_for_the_week_in_progress_when_trained() -> None:
+    from datetime import UTC, datetime
+
+    from gridcore.intelligence.forecasting import train_forecast
+
+    sunday = pd.Timestamp("2026-12-06 20:00")  # the history ends on a Sunday evening
+    history = _history(60, sunday)
+    monday = datetime(2026, 12, 7, 9, tzinfo=UTC)
+    trained = train_forecast(history, now=monday)
+    # the week that ended on Sunday is complete: learnt from, and the forecast is for this week
+    assert trained.outputs["week"].iloc[0] == pd.Timestamp("2026-12-07")
+    assert trained.data_to is not None and trained.data_to.date().isoformat() == "2026-12-06"
+    wednesday = datetime(2026, 12, 9, 9, tzinfo=UTC)  # the next week's first days reported
+    more = pd.concat([history, _history(1, pd.Timestamp("2026-12-08 10:00")).head(5)])
+    again = train_forecast(more, now=wednesday)
+    assert again.outputs["week"].iloc[0] == pd.Timestamp("2026-12-07")  # not a week ahead
+    # a legacy export that stopped long ago may be cut mid-week: its last week is left out
+    old = train_forecast(history, now=datetime(2027, 6, 1, tzinfo=UTC))
+    assert old.outputs["week"].iloc[0] == pd.Timestamp("2026-11-30")
