@@ -13,6 +13,7 @@ Real data come from ``../shared/data`` (``tests.support.data.shared_file``).
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 import uuid
 from pathlib import Path
@@ -25,6 +26,12 @@ from tests.support.demo_db import drop_template, run_id
 # The database fixtures (db, engine, client, cli_env…); they import storage lazily.
 pytest_plugins = ("tests.support.database",)
 
+# Python caches compiled modules (__pycache__, git-ignored) for the processes the suite starts
+# (pytest-xdist's, every live server and CLI run, the notebooks' kernels): with
+# PYTHONDONTWRITEBYTECODE set, as in some shells and containers, each of them compiled the
+# project's 40,000 lines again (~1.5 s of CPU a process).
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+sys.dont_write_bytecode = False
 # Tests sign their own tokens: a per-run random secret (never the development default).
 os.environ.setdefault("GRIDCORE_SECRET_KEY", "test-" + uuid.uuid4().hex + uuid.uuid4().hex)
 # Development mode: a request without a token may act under the X-Role / X-Actor it names
@@ -42,19 +49,34 @@ os.environ.setdefault("GRIDCORE_ESCALATION_INTERVAL_S", "0")  # a test turns it 
 os.environ.setdefault("GRIDCORE_INTEL_LEARN_EVERY_H", "0")
 
 
-# The files that take minutes (a demo city built from OSM, the fuzzer, histories trained per
-# test, a phone walked through every screen), biggest first. scripts/test.sh hands files to its
-# processes in collection order (pytest-xdist --dist loadfile): one of these started last kept
-# one process busy minutes after the others had run out of work. Only the order changes.
+# The files that take minutes (a demo city built from OSM, browsers walked through every
+# screen, real history trained on, the fuzzer), biggest first by their summed setup, call and
+# teardown (a full run's --durations=0, session 11). scripts/test.sh hands files to its processes
+# in collection order (pytest-xdist --dist loadfile --no-loadscope-reorder): one of these started
+# last kept one process busy minutes after the others had run out of work. Only the order
+# changes.
 HEAVY_FIRST = (
     "tests/db/test_demo.py",
-    "tests/browser/test_map_demo_browser.py",
-    "tests/browser/test_intel_browser.py",
-    "tests/api/test_api_fuzz.py",
-    "tests/browser/test_field_browser.py",
     "tests/browser/test_dispatch_browser.py",
     "tests/browser/test_desk_narrow_browser.py",
-    "tests/browser/test_desk_similar_browser.py",
+    "tests/browser/test_desk_browser.py",
+    "tests/db/test_intelligence_real.py",
+    "tests/api/test_api_fuzz.py",
+    "tests/db/test_health_days.py",
+    "tests/browser/test_field_browser.py",
+    "tests/api/test_health_api.py",
+    "tests/api/test_access_table.py",
+    "tests/db/test_resolve_batch.py",
+    "tests/api/test_field_api.py",
+    "tests/api/test_security_round2.py",
+    "tests/api/test_serve_workers.py",
+    "tests/browser/test_map_phone_browser.py",
+    "tests/api/test_cases_intake.py",
+    "tests/api/test_evaluation_api.py",
+    "tests/db/test_briefing.py",
+    "tests/notebooks/test_cluster_notebook.py",
+    "tests/browser/test_map_demo_browser.py",
+    "tests/browser/test_intel_browser.py",
     "tests/db/test_megacity.py",
     "tests/api/test_open311.py",
 )

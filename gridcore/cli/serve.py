@@ -35,10 +35,6 @@ def serve(ctx: typer.Context,
               min=1, help="worker processes (default GRIDCORE_WORKERS or 1; use the number "
                           "of cores for throughput)")] = None) -> None:
     """Run the HTTP service (migrating the schema first)."""
-    import uvicorn
-
-    from api.app import create_app
-
     tree = settings(ctx)
     if host:
         tree.api.host = host
@@ -48,9 +44,15 @@ def serve(ctx: typer.Context,
         tree.api.workers = workers
     api = tree.api
     tree.security.check()  # a refusal (a default secret…) comes before any "serving on"
-    engine(ctx).dispose()  # checked and migrated; each worker opens its own pool
-    app = create_app(tree) if api.workers == 1 else None
+    # …and a taken port: both before the app is imported (seconds of CPU: its models' and
+    # maps' libraries) and before the schema is migrated
     _check_port(api.host, api.port)
+    engine(ctx).dispose()  # checked and migrated; each worker opens its own pool
+    import uvicorn
+
+    from api.app import create_app
+
+    app = create_app(tree) if api.workers == 1 else None
     typer.echo(f"gridcore serving on http://{api.host}:{api.port}/docs "
                f"({api.workers} worker{'s' if api.workers > 1 else ''})")
     if app is not None:

@@ -21,8 +21,6 @@ import unicodedata
 from collections.abc import Collection
 from functools import lru_cache
 
-from pypinyin import Style, lazy_pinyin
-
 _CJK = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 CJK_RUN = re.compile(f"[{_CJK}]+")
 _CJK_CHAR = re.compile(f"[{_CJK}]")
@@ -60,6 +58,11 @@ def fold(text: str) -> str:
 
 @lru_cache(maxsize=4096)
 def _pinyin(run: str) -> str:
+    # imported on the first Chinese text, not with the module: pypinyin reads its 2.5 MB
+    # phrase table on import, and every process that imports the app (each server worker,
+    # each CLI command) paid for it at its start
+    from pypinyin import Style, lazy_pinyin
+
     return "".join(lazy_pinyin(run, style=Style.NORMAL, errors="ignore"))
 
 

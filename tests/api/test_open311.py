@@ -19,22 +19,30 @@ from tests.support.database import row_counts
 from tests.support.live_server import live_server
 
 
-def _serving(db, database_url: str, tmp_path, **extra: str) -> Iterator[str]:  # type: ignore[no-untyped-def]
-    plant(db)
+def _serving(database_url: str, tmp_path, **extra: str) -> Iterator[str]:  # type: ignore[no-untyped-def]
     env = {"GRIDCORE_DATABASE_URL": database_url, "GRIDCORE_OPEN311_API_KEYS": "k-test",
            "GRIDCORE_MEDIA_DIR": str(tmp_path / "media"), **extra}
     with live_server(env) as base:
         yield base + "/open311/v2"
 
 
+@pytest.fixture(scope="module")
+def _module_server(database_url: str, tmp_path_factory) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    """One server process for the module's tests (a start took ~11 s under load); each test
+    has the database emptied and the city planted again (``server``)."""
+    yield from _serving(database_url, tmp_path_factory.mktemp("open311"))
+
+
 @pytest.fixture
-def server(db, database_url: str, tmp_path) -> Iterator[str]:  # type: ignore[no-untyped-def]
-    yield from _serving(db, database_url, tmp_path)
+def server(db, _module_server: str) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    plant(db)
+    yield _module_server
 
 
 @pytest.fixture
 def public_server(db, database_url: str, tmp_path) -> Iterator[str]:  # type: ignore[no-untyped-def]
-    yield from _serving(db, database_url, tmp_path, GRIDCORE_OPEN311_PUBLIC_FEED="true")
+    plant(db)
+    yield from _serving(database_url, tmp_path, GRIDCORE_OPEN311_PUBLIC_FEED="true")
 
 
 def post(root: str, fmt: str = "json", **fields: object) -> httpx.Response:

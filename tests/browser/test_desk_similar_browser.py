@@ -15,6 +15,7 @@ import httpx
 import pytest
 from sqlalchemy import Engine, text
 
+from tests.support.database import truncate_all
 from tests.support.desk_browser import chromium, open_desk, server, wait_state
 from tests.support.desk_city import dispatched, plant_desk, token
 from tests.support.intel_planting import import_history
@@ -27,11 +28,18 @@ PHONE = {"width": 390, "height": 844}
 DIRT = "马路上很脏，路边垃圾成堆"
 
 
-@pytest.fixture
-def history(db: Engine, server: str, tmp_path: Path) -> Iterator[str]:
-    plant_desk(db)
-    import_history(db, tmp_path, weeks=60)
+@pytest.fixture(scope="module")
+def history(engine: Engine, server: str, tmp_path_factory: pytest.TempPathFactory
+            ) -> Iterator[str]:
+    """The desk city and its 60 weeks of history, imported once for the module's two tests
+    (each files a case of its own and reads its own department's history). The tests use the
+    session's ``engine``, not ``db`` (which would empty the database before each test); the
+    database is emptied before the import and after the module."""
+    truncate_all(engine)
+    plant_desk(engine)
+    import_history(engine, tmp_path_factory.mktemp("history"), weeks=60)
     yield server
+    truncate_all(engine)
 
 
 def dirt_dispatched(base: str) -> dict[str, Any]:
@@ -51,7 +59,7 @@ def csp_watch(page: Any) -> list[str]:
     return found
 
 
-def test_a_handler_sees_how_similar_cases_were_handled(chromium: Any, history: str, db: Engine,
+def test_a_handler_sees_how_similar_cases_were_handled(chromium: Any, history: str, engine: Engine,
                                                        artifacts: Path) -> None:
     base = history
     case = dirt_dispatched(base)
@@ -64,7 +72,7 @@ def test_a_handler_sees_how_similar_cases_were_handled(chromium: Any, history: s
     assert items.count() == 10
     ids = [int(x) for x in page.eval_on_selector_all(
         "#similar-list li.similar", "els => els.map(e => e.dataset.similar)")]
-    with db.connect() as conn:
+    with engine.connect() as conn:
         departments = set(conn.execute(text(
             "SELECT department_code FROM case_record WHERE id = ANY(:i)"), {"i": ids}).scalars())
     assert departments == {"D_GRID"}  # the cleaning team's own cases only
@@ -119,12 +127,12 @@ def test_a_handler_sees_how_similar_cases_were_handled(chromium: Any, history: s
 
 
 def test_another_departments_handler_gets_no_similar_cases_of_others(
-        chromium: Any, history: str, db: Engine) -> None:
+        chromium: Any, history: str, engine: Engine) -> None:
     """The street's department has no history: its handler's case shows none (not the
     cleaning team's or the lamp company's cases)."""
     base = history
     case = dirt_dispatched(base)
-    with db.begin() as conn:  # the dispatcher sent it to the street's department instead
+    with engine.begin() as conn:  # the dispatcher sent it to the street's department instead
         conn.execute(text("UPDATE case_record SET department_code = 'D_STREET' WHERE id = :i"),
                      {"i": case["id"]})
     page = open_desk(chromium, base, "h-street")

@@ -25,6 +25,7 @@ from sqlalchemy import Engine, text
 from layers.intelligence.learning import learn
 from tests.support.browser import settle
 from tests.support.cases import GRID_001, GRID_002, INSIDE_001, INSIDE_002
+from tests.support.database import truncate_all
 from tests.support.desk_browser import chromium, open_map, server, wait_state
 from tests.support.desk_city import PASSWORD, plant_desk, report
 from tests.support.intel_planting import import_history
@@ -35,15 +36,24 @@ __all__ = ["chromium", "server"]  # the fixtures, from tests.support.desk_browse
 LAMP_TEXT = "一排路灯都不亮了，晚上很黑"
 
 
-@pytest.fixture
-def learnt(db: Engine, server: str, tmp_path: Path) -> Iterator[str]:
+@pytest.fixture(scope="module")
+def learnt(engine: Engine, server: str, tmp_path_factory: pytest.TempPathFactory
+           ) -> Iterator[str]:
     """The desk city with a legacy system's 60 weeks of cases, and every model trained on them
-    and active (the server's processes load them at their next answer)."""
-    plant_desk(db)
-    import_history(db, tmp_path, weeks=60)
-    done = {x.kind: x for x in learn(db)}
+    and active (the server's processes load them at their next answer).
+
+    Built once for the module's tests (the import and the training took 20-70 s a test): each
+    test files cases of its own and reads only those and the history, which no test changes
+    but the forecast's, which moves 15 cases of a class the others do not look at. The tests
+    use the session's ``engine``, not ``db`` (which empties the database before each test);
+    the database is emptied before the build and after the module."""
+    truncate_all(engine)
+    plant_desk(engine)
+    import_history(engine, tmp_path_factory.mktemp("history"), weeks=60)
+    done = {x.kind: x for x in learn(engine)}
     assert all(x.activated for x in done.values()), {k: x.why for k, x in done.items()}
     yield server
+    truncate_all(engine)
 
 
 def open_case(page: Any, case_id: int) -> None:
@@ -52,7 +62,7 @@ def open_case(page: Any, case_id: int) -> None:
                            timeout=30_000)
 
 
-def test_the_dispatchers_panel_shows_the_suggestions(chromium: Any, learnt: str, db: Engine,
+def test_the_dispatchers_panel_shows_the_suggestions(chromium: Any, learnt: str, engine: Engine,
                                                      artifacts: Path) -> None:
     base = learnt
     case = report(base, "w-li", INSIDE_001, category="P0120", description=LAMP_TEXT)
@@ -99,7 +109,7 @@ def test_the_dispatchers_panel_shows_the_suggestions(chromium: Any, learnt: str,
     page.screenshot(path=str(artifacts / "intel_map_dispatch_as_proposed.png"))
     page.click("#step button[type=submit]")
     wait_state(page, "dispatched")
-    with db.connect() as conn:
+    with engine.connect() as conn:
         assert conn.execute(text("SELECT department_code FROM case_record WHERE id = :i"),
                             {"i": case["id"]}).scalar() == "D_LAMP"
     assert not page.errors, page.errors
@@ -116,7 +126,7 @@ def test_the_dispatchers_panel_shows_the_suggestions(chromium: Any, learnt: str,
 
 
 def test_a_grid_worker_sees_similar_cases_of_their_grid_only(chromium: Any, learnt: str,
-                                                              db: Engine,
+                                                              engine: Engine,
                                                               artifacts: Path) -> None:
     base = learnt
     case = report(base, "w-li", INSIDE_001, category="E0103", description="路边垃圾成堆，很脏")
@@ -126,7 +136,7 @@ def test_a_grid_worker_sees_similar_cases_of_their_grid_only(chromium: Any, lear
     ids = page.evaluate("() => [...document.querySelectorAll('#similar-list li')]"
                         ".map(l => Number(l.dataset.similar))")
     assert len(ids) == 10
-    with db.connect() as conn:  # scoped like every other answer: w-li's grid only
+    with engine.connect() as conn:  # scoped like every other answer: w-li's grid only
         grids = set(conn.execute(text("SELECT grid_code FROM case_record WHERE id = ANY(:i)"),
                                  {"i": ids}).scalars())
     assert grids == {GRID_001}, grids
@@ -135,11 +145,11 @@ def test_a_grid_worker_sees_similar_cases_of_their_grid_only(chromium: Any, lear
     assert not page.errors, page.errors
 
 
-def test_the_forecast_is_a_layer_of_the_map(chromium: Any, learnt: str, db: Engine,
+def test_the_forecast_is_a_layer_of_the_map(chromium: Any, learnt: str, engine: Engine,
                                            artifacts: Path) -> None:
     base = learnt
     # this week far above expectation in the east grid: a warning (全域预警)
-    with db.begin() as conn:
+    with engine.begin() as conn:
         week = conn.execute(text(
             "SELECT f.week FROM case_forecast f JOIN intel_model m ON m.id = f.model_id "
             "AND m.active LIMIT 1")).scalar_one()

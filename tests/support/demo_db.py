@@ -26,6 +26,7 @@ import pytest
 from sqlalchemy import Engine, create_engine, make_url, text
 
 from tests.support.data import shared_file
+from tests.support.database import fast_commits
 
 LOCK = 0x67726964  # 'grid': the advisory lock of the build and the copies
 SHARED_PBF = "helsinki/Helsinki.osm.pbf"
@@ -63,6 +64,7 @@ def _build(admin_url: str, admin: Engine, name: str) -> list[str]:
     with admin.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{building}" WITH (FORCE)'))
         conn.execute(text(f'CREATE DATABASE "{building}"'))
+        fast_commits(conn, building)
     env = {k: v for k, v in os.environ.items()
            if k not in ("GRIDCORE_PORT", "GRIDCORE_HOST", "GRIDCORE_PUBLIC_URL")}
     env.update(GRIDCORE_DATABASE_URL=_url(admin_url, building),
@@ -101,6 +103,7 @@ def demo_database(admin_url: str, run: str) -> Iterator[tuple[Engine, list[str]]
                 else:
                     lines = json.loads(found[0] or "[]")
                 conn.execute(text(f'CREATE DATABASE "{copy}" TEMPLATE "{name}"'))
+                fast_commits(conn, copy)  # a database's settings are not copied
             finally:
                 conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": LOCK})
         engine = make_engine(url=_url(admin_url, copy))
