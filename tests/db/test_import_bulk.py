@@ -20,6 +20,14 @@ def index_defs(engine) -> list[str]:  # noqa: ANN001
             "SELECT indexdef FROM pg_indexes WHERE tablename = 'city_part'")))
 
 
+def trigger_defs(engine) -> list[tuple[str, str]]:  # noqa: ANN001
+    """city_part's own triggers (not the foreign keys' internal ones) and whether enabled."""
+    with engine.connect() as conn:
+        return sorted((r[0], r[1]) for r in conn.execute(text(
+            "SELECT pg_get_triggerdef(oid), tgenabled FROM pg_trigger "
+            "WHERE tgrelid = 'city_part'::regclass AND NOT tgisinternal")))
+
+
 def points(n: int, names: list[str] | None = None) -> gpd.GeoDataFrame:
     rng = np.random.default_rng(3)
     return gpd.GeoDataFrame(
@@ -30,11 +38,15 @@ def points(n: int, names: list[str] | None = None) -> gpd.GeoDataFrame:
 
 
 def test_bulk_load_rebuilds_the_same_indexes(db) -> None:  # noqa: ANN001
-    before = index_defs(db)
+    before, triggers = index_defs(db), trigger_defs(db)
     assert len(before) >= 6
+    assert any("city_part_cells_ins" in d for d, _ in triggers)
     report = load_parts(db, points(2000), district="110101", bulk=True)
     assert report.inserted == 2000
     assert index_defs(db) == before
+    # the part cells' insert trigger, dropped for the COPY (a disabled one would still have
+    # its transition table filled), is back as it was, enabled
+    assert trigger_defs(db) == triggers
     # the phases a big import shows (the CLI prints them), in the order they ran
     assert [p for p, _ in report.phases] == [
         "checked", "grids located", "codes and columns", "COPY", "keys and indexes",
@@ -53,7 +65,7 @@ def test_bulk_load_rebuilds_the_same_indexes(db) -> None:  # noqa: ANN001
 
 def test_failed_bulk_load_leaves_everything_as_it_was(db) -> None:  # noqa: ANN001
     load_parts(db, points(50), district="110101")
-    before, defs = row_counts(db), index_defs(db)
+    before, defs, triggers = row_counts(db), index_defs(db), trigger_defs(db)
     names = [f"part {i}" for i in range(1000)]
     names[700] = "bad\x00name"  # PostgreSQL text cannot hold NUL: refused inside the COPY
     with pytest.raises(ImportRejected) as info:
@@ -61,6 +73,7 @@ def test_failed_bulk_load_leaves_everything_as_it_was(db) -> None:  # noqa: ANN0
     assert "the database refused the rows" in str(info.value)
     assert "0x00" in str(info.value)
     assert row_counts(db) == before and index_defs(db) == defs
+    assert trigger_defs(db) == triggers
 
 
 def test_part_on_a_shared_edge_goes_to_the_lower_grid_code(db) -> None:  # noqa: ANN001

@@ -11,6 +11,9 @@ same transaction. ``layers/ogc/part_cells.py`` reads, checks and rebuilds them.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, text
@@ -60,8 +63,28 @@ def append_counts(conn: Connection, counts: pd.DataFrame) -> None:
         "parts": counts["parts"].to_numpy(dtype=np.int64)}, label="part cells")
 
 
-def trigger(conn: Connection, on: bool) -> None:
-    """Turn the insert trigger of the part cells on or off (the bulk lane only: it holds the
-    table exclusively; the change is part of its transaction)."""
-    conn.execute(text(f"ALTER TABLE city_part {'ENABLE' if on else 'DISABLE'} TRIGGER "
-                      f"{INSERT_TRIGGER}"))
+@contextlib.contextmanager
+def without_insert_trigger(conn: Connection) -> Iterator[None]:
+    """The body runs with the part cells' insert trigger dropped; it comes back after, from its
+    own definition (the bulk lane only: it holds the table exclusively, and the drop and the
+    re-creation are part of its transaction, so a failed load leaves the trigger as it was).
+
+    Dropped, not disabled: PostgreSQL keeps the transition table of a statement trigger
+    (``REFERENCING NEW TABLE``) for every row an INSERT or COPY writes whether the trigger is
+    enabled or not (``MakeTransitionCaptureState`` reads the table's trigger definitions, not
+    their enabled state), so with the trigger merely disabled the COPY still wrote each new part
+    a second time, into a tuplestore spilled to temporary files: 182 MB of temporary file per
+    million parts, about 1.8 GB at 10 M (benchmarks/README.md, session 11)."""
+    found = conn.execute(text(
+        "SELECT pg_get_triggerdef(t.oid), t.tgenabled FROM pg_trigger t "
+        "WHERE t.tgrelid = 'city_part'::regclass AND t.tgname = :n"),
+        {"n": INSERT_TRIGGER}).first()
+    if found is None:  # nothing to suspend (a schema without it)
+        yield
+        return
+    definition, enabled = found
+    conn.execute(text(f"DROP TRIGGER {INSERT_TRIGGER} ON city_part"))
+    yield
+    conn.execute(text(definition))
+    if enabled == "D":  # it was disabled before the load: it stays so
+        conn.execute(text(f"ALTER TABLE city_part DISABLE TRIGGER {INSERT_TRIGGER}"))

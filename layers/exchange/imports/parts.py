@@ -14,6 +14,7 @@ whose every value is the column's default are left to the server.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from functools import partial
@@ -295,13 +296,13 @@ def _write(conn, columns: dict, derived: dict, is_update: np.ndarray, bulk: bool
                                                else np.flatnonzero(~is_update))
         counted = None
         with deferred_indexes(conn, "city_part", bulk):
-            if cells is not None:  # the bulk lane counts its new parts' cells itself
-                part_cell_counts.trigger(conn, on=False)
-            copy_table(conn, "city_part", columns, rows=new, derived=derived,
-                       label="city parts")
+            # the bulk lane counts its new parts' cells itself
+            with (part_cell_counts.without_insert_trigger(conn) if cells is not None
+                  else contextlib.nullcontext()):
+                copy_table(conn, "city_part", columns, rows=new, derived=derived,
+                           label="city parts")
             step = report.timed("COPY", step)
             if cells is not None:
-                part_cell_counts.trigger(conn, on=True)
                 # counted by Python while the server rebuilds the keys and indexes
                 counted = in_background(partial(
                     cells, new if new is not None else np.arange(len(is_update))),
