@@ -69,8 +69,12 @@ def _build(admin_url: str, admin: Engine, name: str) -> list[str]:
            if k not in ("GRIDCORE_PORT", "GRIDCORE_HOST", "GRIDCORE_PUBLIC_URL")}
     env.update(GRIDCORE_DATABASE_URL=_url(admin_url, building),
                GRIDCORE_DEMO_PBF=str(shared_file(SHARED_PBF)))
-    done = subprocess.run([sys.executable, "-m", "gridcore.cli", "demo"], env=env,
-                          cwd=ROOT, capture_output=True, text=True, timeout=1800)
+    # the similar-case index the demo publishes is named after the database being built,
+    # which no copy is: written to a folder that goes with the build, not the data dir
+    with tempfile.TemporaryDirectory(prefix="gridcore-demo-index-") as index_dir:
+        env["GRIDCORE_INTEL_INDEX_DIR"] = index_dir
+        done = subprocess.run([sys.executable, "-m", "gridcore.cli", "demo"], env=env,
+                              cwd=ROOT, capture_output=True, text=True, timeout=1800)
     assert done.returncode == 0, f"gridcore demo failed:\n{done.stdout}\n{done.stderr}"
     lines = done.stdout.splitlines()
     with admin.connect() as conn:
