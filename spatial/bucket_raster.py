@@ -22,10 +22,8 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
-import pandas as pd
 import shapely
 from numpy.typing import NDArray
-from scipy import ndimage
 
 EPS = 1e-6  # bucket units; float error of the bucket arithmetic is ~1e-12
 NEAR = -1
@@ -82,6 +80,10 @@ def _segments(geoms: NDArray[np.object_]) -> _Segments:
     # Rings oriented consistently (exteriors CCW, holes CW): every grid's interior lies on the
     # left of its segments, and an edge shared by two neighbours appears once in each
     # direction.
+    # pandas and scipy are imported where a raster is built, not with the module: every server
+    # process imports the locator, and one that never locates a point never builds one.
+    import pandas as pd
+
     parts, part_owner = shapely.get_parts(geoms, return_index=True)
     rings, ring_part = shapely.get_rings(shapely.orient_polygons(parts), return_index=True)
     xy, ring_idx = shapely.get_coordinates(rings, return_index=True)
@@ -227,6 +229,8 @@ def build(geoms: NDArray[np.object_], frame: BucketFrame, reach: int,
     from every edge bucket are FAR, the other outside buckets NEAR (``reach < 0``: all FAR).
     ``simple=False``: no side-of-segment shortcut (for grids that are not a valid coverage of
     valid polygons, where "left of the edge" need not mean "inside")."""
+    from scipy import ndimage
+
     nx, ny = frame.nx, frame.ny
     seg = _segments(geoms)
     m = len(seg.owner)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from datetime import datetime
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
@@ -30,11 +30,13 @@ from gridcore.intelligence.classify import decide
 from gridcore.intelligence.dispatch import DispatchModel, combine
 from gridcore.intelligence.errors import NotFitted
 from gridcore.intelligence.features import Report
-from gridcore.intelligence.training import dispatch_case
-from layers.intelligence import forecasts
-from layers.intelligence.live import LiveDispatch
-from layers.intelligence.models import ActiveModels
-from layers.intelligence.similar_cases import SimilarCases
+
+# The rooms behind these routes (pandas, scipy, scikit-learn: about a third of the app's
+# import) are imported at their first use: every server process, CLI and test server imports
+# this module, and most of them never answer an intelligence route.
+if TYPE_CHECKING:
+    from layers.intelligence.models import ActiveModels
+    from layers.intelligence.similar_cases import SimilarCases
 
 router = APIRouter(tags=["intelligence 智能"])
 # The model proposes a department on its own from this confidence; below it a dispatcher
@@ -56,11 +58,15 @@ def _per_process(request: Request, name: str, make: Callable[[], T]) -> T:
 
 
 def _active(request: Request) -> ActiveModels:
+    from layers.intelligence.models import ActiveModels
+
     return _per_process(request, "intel_models",
                         lambda: ActiveModels(request.app.state.engine))
 
 
 def _similar(request: Request) -> SimilarCases:
+    from layers.intelligence.similar_cases import SimilarCases
+
     settings = request.app.state.settings
     return _per_process(request, "similar_cases", lambda: SimilarCases(
         request.app.state.engine, settings.intelligence.index_root(settings.database.data_dir)))
@@ -226,6 +232,9 @@ def dispatch_proposal(case_id: int, request: Request, engine: EngineDep,
     prediction = None
     fed = 0
     if isinstance(model, DispatchModel) and row is not None:
+        from gridcore.intelligence.training import dispatch_case
+        from layers.intelligence.live import LiveDispatch
+
         live = _per_process(request, "live_dispatch", LiveDispatch)
         with live.lock:
             fed = live.catch_up(engine, model, row.trained_at)
@@ -277,6 +286,8 @@ def forecast_list(request: Request, engine: EngineDep, viewer: Viewer,
     geo = format == "geojson"
     items: list[dict[str, Any]] = []
     if row is not None:
+        from layers.intelligence import forecasts
+
         with engine.connect() as conn:
             items = forecasts.ranked(conn, row.id, level, viewer.scope, category=category,
                                      limit=limit, geometry=geo)
@@ -304,6 +315,8 @@ def forecast_warnings(request: Request, engine: EngineDep, viewer: Viewer,
     if row is None:
         return {"model": None, "level": level, "alpha": alpha, "note": _none("forecast"),
                 "items": []}
+    from layers.intelligence import forecasts
+
     with engine.connect() as conn:
         items = forecasts.week_warnings(conn, row.id, level, viewer.scope, alpha=alpha)
     return {"model": row.public(), "level": level, "alpha": alpha,

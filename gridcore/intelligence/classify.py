@@ -14,10 +14,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import NDArray
-from sklearn.linear_model import LogisticRegression
 
 from gridcore.intelligence.errors import NotEnoughHistory, NotFitted
 from gridcore.intelligence.features import (
@@ -29,6 +29,9 @@ from gridcore.intelligence.features import (
     TextFeatures,
     detect_language,
 )
+
+if TYPE_CHECKING:
+    from sklearn.linear_model import LogisticRegression
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +109,9 @@ class TextClassifier:
             lang = self.language if self.language in ("zh", "en") else detect_language(
                 r.text() for r in reports)
             config = CHINESE if lang == "zh" else ENGLISH
+        # imported here, not with the module: see features.BackgroundSpace.fit
+        from sklearn.linear_model import LogisticRegression
+
         self._features = TextFeatures(config, self.class_terms, self.background).fit(reports)
         x = self._features.transform(reports)
         self._model = LogisticRegression(C=self.C, max_iter=3000,

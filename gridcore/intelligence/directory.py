@@ -13,9 +13,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
-from sklearn.feature_extraction.text import TfidfVectorizer
+
+if TYPE_CHECKING:
+    from sklearn.feature_extraction.text import TfidfVectorizer
 
 _SEPARATORS = re.compile(r"[_\-|/]+")
 
@@ -31,6 +34,9 @@ class DepartmentDirectory:
         self.codes = [c for c, n in names.items() if str(n).strip()]
         self._vec: TfidfVectorizer | None = None
         if self.codes:
+            # imported here, not with the module: see features.BackgroundSpace.fit
+            from sklearn.feature_extraction.text import TfidfVectorizer
+
             self._vec = TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 4))
             self._names = self._vec.fit_transform([_norm(str(names[c])) for c in self.codes])
 

@@ -23,17 +23,19 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
-from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.linear_model import LogisticRegression
 
 from gridcore.intelligence.directory import DepartmentDirectory
 from gridcore.intelligence.errors import NotEnoughHistory, NotFitted
 from gridcore.intelligence.features import detect_language
 from gridcore.intelligence.memory import CaseMemory, Evidence, Place
+
+if TYPE_CHECKING:
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,6 +177,10 @@ class DispatchModel:
         return list(self.memory.departments)
 
     def _fit_text(self, cases: Sequence[DispatchCase]) -> None:
+        # imported here, not with the module: see features.BackgroundSpace.fit
+        from sklearn.feature_extraction.text import TfidfVectorizer
+        from sklearn.linear_model import LogisticRegression
+
         docs = [_doc(c) for c in cases]
         zh = detect_language(docs[:2000]) == "zh"
         self._vec = TfidfVectorizer(analyzer="char", ngram_range=(1, 2)) if zh \

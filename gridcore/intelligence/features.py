@@ -18,17 +18,17 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy import sparse
-from sklearn.decomposition import TruncatedSVD
-from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import Normalizer
 
 from gridcore.intelligence.errors import NotEnoughHistory, NotFitted
+
+if TYPE_CHECKING:
+    from scipy import sparse
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.pipeline import Pipeline
 
 Language = Literal["zh", "en"]
 _CJK = re.compile(r"[\u3400-\u9fff]")
@@ -82,6 +82,13 @@ class BackgroundSpace:
     def fit(self, texts: Sequence[str]) -> BackgroundSpace:
         if len(texts) < 10:
             raise NotEnoughHistory("a background space needs at least 10 texts")
+        # scikit-learn is imported where a model is fitted, not with the module: every server
+        # process imports this room, and most never fit or load a model.
+        from sklearn.decomposition import TruncatedSVD
+        from sklearn.feature_extraction.text import TfidfVectorizer
+        from sklearn.pipeline import Pipeline
+        from sklearn.preprocessing import Normalizer
+
         lang = self.language or detect_language(texts[:2000])
         dims = min(self.dims, len(texts) - 1)
         self._pipe = Pipeline([
@@ -126,6 +133,8 @@ class TextFeatures:
         self._names: list[str] = []
 
     def _vectorisers(self) -> list[tuple[str, TfidfVectorizer, float]]:
+        from sklearn.feature_extraction.text import TfidfVectorizer
+
         c = self.config
         if c.language == "zh":
             blocks = [("body", TfidfVectorizer(analyzer="char", sublinear_tf=True), 1.0)]
@@ -168,6 +177,8 @@ class TextFeatures:
     def transform(self, reports: Sequence[Report]) -> sparse.csr_matrix:
         if not self._names:
             raise NotFitted("TextFeatures.transform before fit")
+        from scipy import sparse
+
         parts: list[sparse.spmatrix] = [
             weight * vec.transform(self._field(reports, field))
             for field, vec, weight in self._blocks]

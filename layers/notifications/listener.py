@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import select
 import threading
 from collections.abc import Callable, Sequence
@@ -42,6 +43,9 @@ class EventListener:
         self.last_id = 0
         self.connected = threading.Event()
         self._stop = threading.Event()
+        # stop() writes a byte here so the thread's select returns at once: waiting for the
+        # poll's timeout held every server's shutdown (and every reload) for up to poll_s.
+        self._wake_r, self._wake_w = os.pipe()
         self._thread: threading.Thread | None = None
 
     def start(self) -> EventListener:
@@ -51,8 +55,15 @@ class EventListener:
 
     def stop(self, timeout: float = 5.0) -> None:
         self._stop.set()
+        with contextlib.suppress(OSError):  # stopped twice: the pipe is closed already
+            os.write(self._wake_w, b"x")
         if self._thread is not None:
             self._thread.join(timeout)
+            if self._thread.is_alive():
+                return  # still closing its connection: it keeps the pipe it may select on
+        for fd in (self._wake_r, self._wake_w):
+            with contextlib.suppress(OSError):
+                os.close(fd)
 
     def _run(self) -> None:
         wait = 0.5
@@ -84,8 +95,8 @@ class EventListener:
                                                 f"LIMIT {int(self.catch_up)}"))
             self.connected.set()
             while not self._stop.is_set():
-                ready, _, _ = select.select([conn], [], [], self.poll_s)
-                if not ready:
+                ready, _, _ = select.select([conn, self._wake_r], [], [], self.poll_s)
+                if not ready or self._stop.is_set():
                     continue
                 conn.poll()
                 payloads = []

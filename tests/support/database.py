@@ -108,15 +108,23 @@ def engine(database_url: str) -> Iterator[Engine]:
     eng.dispose()
 
 
+DELETE_BELOW = 10_000  # rows: a table holding fewer is emptied by DELETE, not TRUNCATE
+
+
 def truncate_all(engine: Engine) -> None:
     """Every table but ``KEEP_TABLES`` emptied and its identity sequences restarted, as
     ``TRUNCATE <all> RESTART IDENTITY CASCADE`` leaves them.
 
-    Only the tables that hold rows are truncated: a TRUNCATE gives each table, partition and
-    index a new file, about 10 ms a relation (2-3 s for all 56 tables and their indexes), and
-    ``db`` empties the database before and after every test, when nearly all are empty
-    already. Which tables hold rows is one query (~30 ms); the sequences of the empty ones
-    are set back to their start as RESTART IDENTITY does (a rolled-back insert advances one)."""
+    Only the tables that hold rows are emptied: ``db`` empties the database before and after
+    every test, when nearly all are empty already. Which tables hold rows, and whether more than
+    ``DELETE_BELOW``, is one query (~30 ms). A TRUNCATE gives each table, partition and index a
+    new file, about 10 ms a relation: ~1 s after a test that planted a small city (12 tables,
+    the case partitions and their indexes), where DELETE takes ~20 ms. So the tables a test
+    filled with many rows are truncated and the others deleted from; the sequences of all are
+    then set back to their start as RESTART IDENTITY does (a rolled-back insert advances one).
+    A deleted-from table keeps its statistics until autovacuum: under ``DELETE_BELOW`` rows,
+    far below the row counts that change a decision of the product (``layers.db.bulk``'s
+    100,000)."""
     from sqlalchemy import text
     from sqlalchemy.exc import OperationalError
 
@@ -131,15 +139,23 @@ def truncate_all(engine: Engine) -> None:
                     if r[0] not in KEEP_TABLES]
                 if not tables:
                     return
-                held = [r[0] for r in conn.execute(text(" UNION ALL ".join(
-                    f"SELECT '{t}' WHERE EXISTS (SELECT FROM \"{t}\")" for t in tables)))]
+                held = {r[0]: r[1] for r in conn.execute(text(" UNION ALL ".join(
+                    f"SELECT '{t}', (SELECT count(*) FROM (SELECT FROM \"{t}\" "
+                    f"LIMIT {DELETE_BELOW}) x) AS n" for t in tables))) if r[1]}
                 if held:
-                    # audit_log refuses TRUNCATE (a trigger); the test harness, a superuser,
-                    # empties it all the same with triggers off for this transaction
+                    # audit_log refuses TRUNCATE and DELETE (triggers); the test harness, a
+                    # superuser, empties it all the same with triggers off for this
+                    # transaction (foreign keys too: every table that holds rows is emptied)
                     conn.execute(text("SET LOCAL session_replication_role = replica"))
-                    conn.execute(text("TRUNCATE " + ", ".join(f'"{t}"' for t in held)
-                                      + " RESTART IDENTITY CASCADE"))
-                # the identity and serial sequences of the other tables that have been used
+                    big = [t for t, n in held.items() if n >= DELETE_BELOW]
+                    if big:
+                        conn.execute(text("TRUNCATE " + ", ".join(f'"{t}"' for t in big)
+                                          + " RESTART IDENTITY CASCADE"))
+                    for t in held:
+                        if t not in big:
+                            conn.execute(text(f'DELETE FROM "{t}"'))
+                # the identity and serial sequences of every table that has been used (the
+                # truncated ones are back at their start already)
                 conn.execute(text(
                     "SELECT setval(s.seqrelid, s.seqstart, false) FROM pg_sequence s "
                     "JOIN pg_sequences v ON format('%I.%I', v.schemaname, v.sequencename)"
