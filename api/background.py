@@ -117,7 +117,8 @@ def _scheduled_learning(app: FastAPI) -> list[Any]:
     every = timedelta(hours=intel.learn_every_h)
     root = intel.index_root(settings.database.data_dir)
     return [_every(intel.learn_check_s,
-                   lambda: run_if_due(app.state.engine, every, intel.kinds, root))]
+                   lambda: run_if_due(app.state.engine, every, intel.kinds, root,
+                                      timezone=settings.cases.city_timezone))]
 
 
 def stop(app: FastAPI) -> None:

@@ -172,7 +172,8 @@ def build(engine: Engine, settings: Settings, pbf: Path, echo: Callable[[str], N
               "addresses": addresses.addresses + addresses.places}
     counts["legacy cases"] = import_history(engine, settings, grids, streets, step)
     counts["cases"] = generate_history(engine, settings, grids, step)
-    counts["cases learned from"] = ensure_models(engine, _index_root(settings), step)
+    counts["cases learned from"] = ensure_models(engine, _index_root(settings), step,
+                                                 timezone=settings.cases.city_timezone)
     return counts
 
 
@@ -194,7 +195,8 @@ def load_demo(engine: Engine, settings: Settings, rebuild: bool = False,
     if not rebuild and loaded_version(engine) == DEMO_VERSION:
         yield f"demo city {DEMO_VERSION} is already loaded; nothing to do"
         said: list[str] = []  # a demo loaded before the demo learned its models learns now
-        ensure_models(engine, _index_root(settings), said.append)
+        ensure_models(engine, _index_root(settings), said.append,
+                      timezone=settings.cases.city_timezone)
         yield from said
     else:
         _refuse_other_city(engine)

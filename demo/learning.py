@@ -17,18 +17,21 @@ from layers.intelligence.learning import Learned, learn
 from layers.intelligence.similar_files import current, publish
 
 
-def ensure_models(engine: Engine, index_root: Path, step: Callable[[str], None]) -> int:
+def ensure_models(engine: Engine, index_root: Path, step: Callable[[str], None], *,
+                  timezone: str) -> int:
     """Train, score and store each model unless one of its kind is active already (a rebuild
     or a second run learns nothing new: the history is the same), and publish the similar-case
     index unless one is published; returns the number of cases the active classifier learned
-    from (0 when the history was too small, which the step line says)."""
+    from (0 when the history was too small, which the step line says). ``timezone``: the
+    city's (the settings' ``cases.city_timezone``; the forecast's weeks begin on Monday 00:00
+    there — the demo's geography is Helsinki's, its clock the settings' zone)."""
     for kind in models.KINDS:
         with engine.connect() as conn:
             active = models.active_row(conn, kind)
         if active is not None:
             step(f"{kind} model: v{active.version} already active ({active.n_cases} cases)")
             continue
-        [done] = learn(engine, (kind,), trained_by="demo")
+        [done] = learn(engine, (kind,), trained_by="demo", timezone=timezone)
         step(_line(done))
     if current(index_root, engine) is None:
         published = publish(engine, index_root)

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, text
 
 from api.deps import EngineDep
 from api.security.identity import Viewer
@@ -270,11 +270,25 @@ def _forecast_model(request: Request, viewer: Any) -> Any:
 
 
 LevelQ = Annotated[str, Query(pattern="^(grid|community)$")]
+WEEK_DOC = ("A week is the city's: it begins on Monday 00:00 in the city's time zone "
+            "(`GRIDCORE_CITY_TIMEZONE`). Each row's `week` is the date (YYYY-MM-DD) of that "
+            "Monday; the answer's `week` object says it again with the aware instants the "
+            "week runs between (`start`, `end` exclusive) and the `timezone`. Versions before "
+            "2026-12 counted weeks from Monday 00:00 UTC; `week` keeps its form, a date.")
+
+
+def _week(request: Request, conn: Connection, model_id: int) -> dict[str, Any] | None:
+    """The forecast week of a model as the answers state it (the city's Monday, its instants)."""
+    from layers.intelligence import forecasts
+
+    return forecasts.week_answer(forecasts.forecast_week(conn, model_id),
+                                 request.app.state.settings.cases.city_timezone)
 
 
 @router.get("/forecast", summary="Expected cases next week per area × class (未诉先办)",
             description="The patrol list, highest expectation first; `format=geojson` gives "
-                        "the same rows as a FeatureCollection of the areas (the map layer).",
+                        "the same rows as a FeatureCollection of the areas (the map layer). "
+                        + WEEK_DOC,
             responses={200: {"content": {"application/json": {},
                                          "application/geo+json": {}}}})
 def forecast_list(request: Request, engine: EngineDep, viewer: Viewer,
@@ -285,16 +299,19 @@ def forecast_list(request: Request, engine: EngineDep, viewer: Viewer,
     row = _forecast_model(request, viewer)
     geo = format == "geojson"
     items: list[dict[str, Any]] = []
+    week = None
     if row is not None:
         from layers.intelligence import forecasts
 
         with engine.connect() as conn:
             items = forecasts.ranked(conn, row.id, level, viewer.scope, category=category,
                                      limit=limit, geometry=geo)
+            week = _week(request, conn, row.id)
     for i in items:
         i["week"] = i["week"].isoformat()
         i["expected"] = round(float(i["expected"]), 4)
     about = {"model": row.public() if row else None, "level": level, "suggestion": True,
+             "week": week,  # the city's Monday and the week's instants (WEEK_DOC)
              "note": "expected cases of the week, highest first: where to patrol" if row
              else _none("forecast")}
     if geo:
@@ -307,18 +324,24 @@ def forecast_list(request: Request, engine: EngineDep, viewer: Viewer,
 
 
 @router.get("/forecast/warnings",
-            summary="Areas running far above their expectation this week (全域预警)")
+            summary="Areas running far above their expectation this week (全域预警)",
+            description="The observed cases of the forecast week (from its Monday 00:00 to "
+                        "the next in the city's time zone, so far) against the expectation. "
+                        + WEEK_DOC)
 def forecast_warnings(request: Request, engine: EngineDep, viewer: Viewer,
                       level: LevelQ = "community",
                       alpha: Annotated[float, Query(gt=0, lt=0.5)] = 1e-3) -> dict[str, Any]:
     row = _forecast_model(request, viewer)
     if row is None:
-        return {"model": None, "level": level, "alpha": alpha, "note": _none("forecast"),
-                "items": []}
+        return {"model": None, "level": level, "alpha": alpha, "week": None,
+                "note": _none("forecast"), "items": []}
     from layers.intelligence import forecasts
 
+    timezone = request.app.state.settings.cases.city_timezone
     with engine.connect() as conn:
-        items = forecasts.week_warnings(conn, row.id, level, viewer.scope, alpha=alpha)
-    return {"model": row.public(), "level": level, "alpha": alpha,
+        items = forecasts.week_warnings(conn, row.id, level, viewer.scope, alpha=alpha,
+                                        timezone=timezone)
+        week = _week(request, conn, row.id)
+    return {"model": row.public(), "level": level, "alpha": alpha, "week": week,
             "note": "observed cases of the forecast week against the expectation (Poisson "
                     "upper tail below alpha)", "items": items}

@@ -23,7 +23,8 @@ def learn(ctx: typer.Context,
           evaluate: Annotated[bool, typer.Option(
               "--evaluate", help="print the held-out scores only: store and activate nothing")]
           = False,
-          since: Annotated[datetime | None, typer.Option(help="learn from cases opened since")]
+          since: Annotated[datetime | None, typer.Option(
+              help="learn from cases opened since (the city's time without an offset)")]
           = None,
           force: Annotated[bool, typer.Option(
               "--force", help="activate even when worse than the active model")] = False,
@@ -36,11 +37,12 @@ def learn(ctx: typer.Context,
     from layers.intelligence.learning import learn as run
 
     made = engine(ctx)
+    timezone = settings(ctx).cases.city_timezone  # the forecast's weeks: Monday 00:00 there
     kinds = [k.strip() for k in kind.split(",") if k.strip()]
     index = "similar" in kinds
     kinds = [k for k in kinds if k != "similar"]
     for item in run(made, kinds, evaluate_only=evaluate, since=since, force=force,
-                    trained_by=f"cli:{getpass.getuser()}") if kinds else []:
+                    trained_by=f"cli:{getpass.getuser()}", timezone=timezone) if kinds else []:
         typer.secho(f"{item.kind}:", bold=True)
         if item.trained is None:
             typer.echo(f"  not trained: {item.why}")
@@ -95,6 +97,7 @@ def forecast(ctx: typer.Context,
     from layers.intelligence import forecasts, models
 
     made = engine(ctx)
+    timezone = settings(ctx).cases.city_timezone  # the city's week: Monday 00:00 there
     with made.connect() as conn:
         row = models.active_row(conn, "forecast")
         if row is None:
@@ -102,8 +105,12 @@ def forecast(ctx: typer.Context,
             raise typer.Exit(1)
         everyone = Scope(city_wide=True)
         typer.echo(f"{row.describe()}")
+        week = forecasts.week_answer(forecasts.forecast_week(conn, row.id), timezone)
+        if week is not None:
+            typer.echo(f"the week of {week['monday']}: {week['start']} … {week['end']} "
+                       f"({timezone})")
         if warnings:
-            found = forecasts.week_warnings(conn, row.id, level, everyone)
+            found = forecasts.week_warnings(conn, row.id, level, everyone, timezone=timezone)
             typer.echo(f"{len(found)} warning(s) at {level} level")
             for w in found:
                 typer.echo(f"  {w['area_code']:15s} {w['category_key']}  {w['observed']} cases "

@@ -10,12 +10,20 @@ with a Poisson loss learns how these combine; counts are small, so it predicts a
 ``warnings`` flags an area × class whose observed count is improbably high for its expectation
 (a Poisson upper tail), the "this grid runs far above normal today" signal (全域预警).
 No I/O: cases come in as a DataFrame and forecasts go out as one.
+
+A week is the city's: it begins on Monday 00:00 in the city's time zone (``city_timezone`` of
+the settings' ``cases`` section, passed down by the caller) and is named by that Monday's date
+(:func:`city_weeks`). Every count of the forecast — the training panel, the full-weeks cut, the
+stored rows' ``week``, the observed counts of the warnings (SQL in ``layers.intelligence``) —
+follows this one rule.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
@@ -31,9 +39,48 @@ FEATURES = ("lag1", "lag2", "lag3", "lag4", "mean4", "mean13", "mean52", "last_y
             "woy_sin", "woy_cos", "repeats13", "parts", "damaged")
 
 
+def city_times(times: pd.Series, timezone: str | None) -> pd.Series:
+    """Times as the city's wall clock (naive): aware times are converted to ``timezone``; naive
+    ones are taken as the city's wall-clock time already (the rule of the case import: a time
+    without an offset is local time). Aware times without a ``timezone`` are refused: which
+    week they fall in depends on the city."""
+    at = pd.to_datetime(times)
+    if at.dtype == object:  # aware times of mixed offsets: one zone first
+        at = pd.to_datetime(at, utc=True)
+    tz = getattr(at.dt, "tz", None)
+    if tz is None:
+        return at
+    if timezone is None:
+        raise ValueError("aware case times need the city's time zone to be counted in weeks")
+    return at.dt.tz_convert(timezone).dt.tz_localize(None)
+
+
+def city_weeks(times: pd.Series, timezone: str | None) -> pd.Series:
+    """The week of each time: the Monday 00:00 that begins it on the city's wall clock, as a
+    naive Timestamp (read it as the date of the city's Monday). See :func:`city_times`."""
+    return city_times(times, timezone).dt.to_period("W-SUN").dt.start_time
+
+
+def city_week_of(stamp: datetime | pd.Timestamp, timezone: str | None) -> pd.Timestamp:
+    """The week of one time (:func:`city_weeks`)."""
+    return pd.Timestamp(city_weeks(pd.Series([pd.Timestamp(stamp)]), timezone).iloc[0])
+
+
+def week_bounds(monday: date, timezone: str) -> tuple[datetime, datetime]:
+    """The instants a city's week begins and ends (end exclusive): Monday 00:00 to the next
+    Monday 00:00 in ``timezone`` (168 hours, or one more or less across a daylight-saving
+    change)."""
+    tz = ZoneInfo(timezone)
+    start = datetime(monday.year, monday.month, monday.day, tzinfo=tz)
+    nxt = monday + timedelta(days=7)
+    return start, datetime(nxt.year, nxt.month, nxt.day, tzinfo=tz)
+
+
 @dataclass
 class Panel:
-    """Weekly counts: one row per (area, class) series, one column per week (Monday start)."""
+    """Weekly counts: one row per (area, class) series, one column per week.
+
+    ``weeks`` are the city's Mondays (:func:`city_weeks`: naive, midnight, read as dates)."""
 
     keys: pd.DataFrame  # columns area, category; row i = series i
     weeks: pd.DatetimeIndex
@@ -47,15 +94,16 @@ class Panel:
 def weekly_panel(cases: pd.DataFrame, *, area: str = "area", category: str = "category",
                  at: str = "at", repeat: str | None = None,
                  inventory: pd.DataFrame | None = None,
-                 until: pd.Timestamp | None = None) -> Panel:
-    """Weekly counts per (area, class) from one row per case.
+                 until: pd.Timestamp | None = None, timezone: str | None = None) -> Panel:
+    """Weekly counts per (area, class) from one row per case, in the city's weeks (Monday
+    00:00 in ``timezone``, :func:`city_weeks`; naive times are read as the city's wall clock).
 
     ``repeat`` names a boolean column (the case repeats an earlier problem at the same place);
     ``inventory`` has columns area, category, parts, damaged (city parts, 部件)."""
     if cases.empty:
         raise NotEnoughHistory("no cases to count")
-    week = pd.to_datetime(cases[at]).dt.to_period("W-SUN").dt.start_time
-    last = week.max() if until is None else pd.Timestamp(until).to_period("W-SUN").start_time
+    week = city_weeks(cases[at], timezone)
+    last = week.max() if until is None else city_week_of(until, timezone)
     weeks = pd.date_range(week.min(), last, freq="7D")
     frame = pd.DataFrame({"area": cases[area].astype(str).to_numpy(),
                           "category": cases[category].astype(str).to_numpy(),
@@ -180,7 +228,8 @@ class CaseForecaster:
             return np.asarray(self._model.predict(x[:, week]), dtype=np.float64)
 
     def forecast(self, panel: Panel) -> pd.DataFrame:
-        """Next week's expectation for every series, highest first (the patrol list)."""
+        """Next week's expectation for every series, highest first (the patrol list); ``week``
+        is the city's Monday that begins it (naive midnight, as ``panel.weeks``)."""
         week = panel.counts.shape[1]
         mu = self.expected(panel, week)
         out = panel.keys.assign(week=panel.weeks[-1] + pd.Timedelta(days=7), expected=mu,

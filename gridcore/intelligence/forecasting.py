@@ -1,6 +1,9 @@
 """Learning the forecast (未诉先办 / 全域预警) from the stored history: a rolling-origin
 evaluation against the naive and seasonal-naive forecasts, then next week's expectation per
 area × class at each level (grid, community) for the map layer, the patrol list and warnings.
+
+Weeks are the city's (Monday 00:00 in its time zone, ``gridcore.intelligence.forecast.
+city_weeks``): the caller passes the settings' ``city_timezone``.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ from gridcore.intelligence.forecast import (
     FEATURES,
     CaseForecaster,
     Panel,
+    city_week_of,
+    city_weeks,
     feature_cube,
     poisson_deviance,
     weekly_panel,
@@ -38,23 +43,40 @@ class ForecastModels:
     last_week: pd.Timestamp | None = None
 
 
-def _full_weeks(history: pd.DataFrame, now: datetime | None = None) -> pd.DataFrame:
-    """The cases of full weeks only (the week in progress would read as a sudden drop).
+def _instants(at: pd.Series, timezone: str) -> pd.Series:
+    """Aware UTC instants of the history's times; naive ones are the city's wall clock (as
+    :func:`city_times` reads them: the repeated hour of a daylight-saving change taken as
+    standard time, the skipped one moved forward, as the case import does)."""
+    if getattr(at.dt, "tz", None) is not None:
+        return at.dt.tz_convert("UTC")
+    return at.dt.tz_localize(timezone, ambiguous=np.zeros(len(at), dtype=bool),
+                             nonexistent="shift_forward").dt.tz_convert("UTC")
+
+
+def _full_weeks(history: pd.DataFrame, timezone: str,
+                now: datetime | None = None) -> pd.DataFrame:
+    """The cases of full weeks only (the week in progress would read as a sudden drop), with
+    ``at`` as aware UTC instants. Weeks are the city's: Monday 00:00 in ``timezone``.
 
     A history that reaches ``now`` (its last case within ``LIVE_GAP``: a city in service files
     cases every day) is complete up to now: every week that ended by then is full — a history
     ending on a Sunday evening keeps that week, so a model trained on Monday forecasts the
     week that has begun, not the one just past. A history that stops earlier (an import of a
     legacy system's export) may have been cut in the middle of its last week: that week is
-    left out."""
-    at = pd.to_datetime(history["at"], utc=True).dt.tz_localize(None)
-    week = at.dt.to_period("W-SUN").dt.start_time
+    left out. A naive ``now`` is the city's wall clock, as naive case times are."""
+    at = pd.to_datetime(history["at"])
+    if at.dtype == object:
+        at = pd.to_datetime(at, utc=True)
+    week = city_weeks(at, timezone)
+    instants = _instants(at, timezone)
+    kept = history.assign(at=instants)
     if now is not None and len(at):
         stamp = pd.Timestamp(now)
-        stamp = stamp.tz_convert("UTC").tz_localize(None) if stamp.tzinfo else stamp
-        if stamp - at.max() <= LIVE_GAP:
-            return history.assign(at=at)[week < stamp.to_period("W-SUN").start_time]
-    return history.assign(at=at)[week < week.max()]
+        stamp = (stamp.tz_convert("UTC") if stamp.tzinfo
+                 else _instants(pd.Series([stamp]), timezone).iloc[0])
+        if stamp - instants.max() <= LIVE_GAP:
+            return kept[week < city_week_of(stamp, timezone)]
+    return kept[week < week.max()]
 
 
 def rolling_scores(panel: Panel, weeks: int, refit: int) -> dict[str, dict[str, float]]:
@@ -88,21 +110,29 @@ def rolling_scores(panel: Panel, weeks: int, refit: int) -> dict[str, dict[str, 
     return out
 
 
-def train_forecast(history: pd.DataFrame, *, levels: Sequence[str] = LEVELS, weeks: int = 26,
-                   refit: int = 13, inventory: Mapping[str, pd.DataFrame] | None = None,
+def train_forecast(history: pd.DataFrame, *, timezone: str, levels: Sequence[str] = LEVELS,
+                   weeks: int = 26, refit: int = 13,
+                   inventory: Mapping[str, pd.DataFrame] | None = None,
                    now: datetime | None = None) -> Trained:
     """Evaluate at the first of ``levels`` over the last ``weeks`` full weeks, then fit one
-    forecaster per level on every full week and forecast the week after. ``inventory`` per
-    level: columns area, category, parts, damaged (city parts today: the same for every week).
-    ``now``: when the model is trained (the week in progress then is left out)."""
-    h = _full_weeks(history[history["category"].notna()], now)
+    forecaster per level on every full week and forecast the week after. ``timezone``: the
+    city's (its weeks begin on Monday 00:00 there; naive case times are read as its wall clock,
+    and the notes say so). ``inventory`` per level: columns area, category, parts, damaged (city
+    parts today: the same for every week). ``now``: when the model is trained (the week in
+    progress then is left out). The outputs' ``week`` is the date of the city's Monday that
+    begins the forecast week."""
+    given = history[history["category"].notna()]
+    stamps = pd.to_datetime(given["at"])
+    naive = len(given) > 0 and stamps.dtype != object and getattr(stamps.dt, "tz", None) is None
+    h = _full_weeks(given, timezone, now)
     panels = {}
     for level in levels:
         cases = h[h[level].notna() & (h[level] != "")]
         if len(cases):
             inv = (inventory or {}).get(level)
             panels[level] = weekly_panel(cases, area=level, category="category", at="at",
-                                         inventory=inv if inv is not None and len(inv) else None)
+                                         inventory=inv if inv is not None and len(inv) else None,
+                                         timezone=timezone)
     if levels[0] not in panels or panels[levels[0]].counts.shape[1] < weeks + 16:
         raise NotEnoughHistory(f"forecasting needs ≥ {weeks + 16} full weeks of cases with a "
                                f"{levels[0]}; the history has "
@@ -123,7 +153,10 @@ def train_forecast(history: pd.DataFrame, *, levels: Sequence[str] = LEVELS, wee
         f"rolling origin over the last {weeks} full weeks at {levels[0]} × class level "
         f"({main.counts.shape[0]} series, {n} series-weeks; refit every {refit} weeks; "
         "MAE of the model at its Poisson median)",
-        None, {"levels": list(panels), "weeks": weeks, "refit": refit},
+        None, {"levels": list(panels), "weeks": weeks, "refit": refit, "timezone": timezone},
         pd.Timestamp(h["at"].min()).to_pydatetime(), pd.Timestamp(h["at"].max()).to_pydatetime(),
-        len(h), [f"forecast for the week of {out['week'].iloc[0]:%Y-%m-%d}"],
+        len(h), [f"forecast for the week of {out['week'].iloc[0]:%Y-%m-%d} (Monday 00:00 "
+                 f"{timezone})"]
+        + ([f"{len(given)} case times had no time zone: read as {timezone} wall-clock time"]
+           if naive else []),
         outputs=out)

@@ -1,19 +1,27 @@
 """The stored forecast (``case_forecast``): next week's expected cases per area × class of the
-active forecast model, ranked for the patrol list, and the warnings of the week (全域预警)."""
+active forecast model, ranked for the patrol list, and the warnings of the week (全域预警).
+
+``case_forecast.week`` is a ``date``: the date of the Monday that begins the forecast week in
+the city's time zone (``gridcore.intelligence.forecast.city_weeks``). The week's instants are
+that Monday 00:00 to the next one *in the city's zone* (``week::timestamp AT TIME ZONE :tz``
+below), never the midnight of the database session's TimeZone, which a ``date`` compared with a
+``timestamptz`` would silently use."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date
 from typing import Any
 
 import pandas as pd
 from sqlalchemy import Connection, text
 
-from gridcore.intelligence.forecast import warnings
+from gridcore.intelligence.forecast import warnings, week_bounds
 from gridcore.security.access import Scope
 
 
 def store_forecast(conn: Connection, model_id: int, rows: pd.DataFrame) -> int:
+    """The rows of a trained forecast; their ``week`` is the city's Monday (a naive midnight
+    from ``train_forecast``), stored as that date."""
     data = [{"m": model_id, "level": r.level, "area": str(r.area), "cat": str(r.category),
              "week": pd.Timestamp(r.week).date(), "e": float(r.expected), "p": float(r.p90)}
             for r in rows.itertuples()]
@@ -68,17 +76,20 @@ SELECT f.area_code, f.category_key, f.expected, count(c.id) AS observed
 FROM case_forecast f
 JOIN case_record c ON c.category_key = f.category_key
   AND (CASE WHEN f.level = 'grid' THEN c.grid_code ELSE c.community_code END) = f.area_code
-  AND c.created_at >= f.week AND c.created_at < f.week + 7
+  AND c.created_at >= (f.week::timestamp AT TIME ZONE :tz)
+  AND c.created_at < ((f.week + 7)::timestamp AT TIME ZONE :tz)
 WHERE f.model_id = :m AND f.level = :level AND {scope}
 GROUP BY f.area_code, f.category_key, f.expected
 """
 
 
 def week_warnings(conn: Connection, model_id: int, level: str, scope: Scope, *,
-                  alpha: float = 1e-3, min_count: int = 3) -> list[dict[str, Any]]:
+                  timezone: str, alpha: float = 1e-3,
+                  min_count: int = 3) -> list[dict[str, Any]]:
     """Areas × classes whose cases of the forecast week so far are improbably many for their
-    expectation (a Poisson upper tail below ``alpha``), most surprising first (全域预警)."""
-    params: dict[str, Any] = {"m": model_id, "level": level}
+    expectation (a Poisson upper tail below ``alpha``), most surprising first (全域预警). The
+    week's cases are those from its Monday 00:00 to the next in ``timezone`` (the city's)."""
+    params: dict[str, Any] = {"m": model_id, "level": level, "tz": timezone}
     rows = conn.execute(text(OBSERVED.format(scope=_scope_sql(scope, params))),
                         params).mappings().all()
     if not rows:
@@ -92,5 +103,18 @@ def week_warnings(conn: Connection, model_id: int, level: str, scope: Scope, *,
              "p_value": w.p_value} for w in found]
 
 
-def forecast_week_end(week: Any) -> Any:
-    return pd.Timestamp(week) + timedelta(days=7)
+def forecast_week(conn: Connection, model_id: int) -> date | None:
+    """The city's Monday of a stored forecast (one week per model), or None without rows."""
+    found = conn.execute(text("SELECT min(week) FROM case_forecast WHERE model_id = :m"),
+                         {"m": model_id}).scalar()
+    return found if isinstance(found, date) else None
+
+
+def week_answer(monday: date | None, timezone: str) -> dict[str, Any] | None:
+    """What an answer says about the forecast week: the city's Monday (the rows' ``week``) and
+    the aware instants it runs between (end exclusive), in the city's time zone."""
+    if monday is None:
+        return None
+    start, end = week_bounds(monday, timezone)
+    return {"monday": monday.isoformat(), "start": start.isoformat(),
+            "end": end.isoformat(), "timezone": timezone}

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine
 
@@ -22,6 +23,9 @@ from layers.intelligence.history import (
     read_sendbacks,
 )
 
+NEEDS_TIMEZONE = ("the forecast counts the city's weeks (Monday 00:00 in its time zone): pass "
+                  "timezone, the settings' cases.city_timezone")
+
 
 @dataclass
 class Learned:
@@ -32,8 +36,8 @@ class Learned:
     why: str  # why it was (not) activated, or why nothing was trained
 
 
-def _train(kind: str, engine: Engine, since: datetime | None, until: datetime | None
-           ) -> Trained:
+def _train(kind: str, engine: Engine, since: datetime | None, until: datetime | None,
+           timezone: str | None) -> Trained:
     history = read_history(engine, since, until)
     if kind == "classify":
         from gridcore.intelligence.training import train_classifier
@@ -43,21 +47,38 @@ def _train(kind: str, engine: Engine, since: datetime | None, until: datetime | 
         return train_dispatch(history, read_sendbacks(engine, since, until),
                               departments=department_names(engine))
     from gridcore.intelligence.forecasting import train_forecast
-    return train_forecast(history, inventory=read_inventory(engine),
+    if timezone is None:
+        raise ValueError(NEEDS_TIMEZONE)
+    return train_forecast(history, timezone=timezone, inventory=read_inventory(engine),
                           now=until or datetime.now(UTC))
+
+
+def _city_clock(t: datetime | None, timezone: str | None) -> datetime | None:
+    """A naive bound is the city's wall clock (as naive case times are on import)."""
+    if t is None or t.tzinfo is not None or timezone is None:
+        return t
+    return t.replace(tzinfo=ZoneInfo(timezone))
 
 
 def learn(engine: Engine, kinds: Sequence[str] = models.KINDS, *, evaluate_only: bool = False,
           since: datetime | None = None, until: datetime | None = None,
-          trained_by: str = "", force: bool = False) -> list[Learned]:
+          trained_by: str = "", force: bool = False,
+          timezone: str | None = None) -> list[Learned]:
     """Train every kind in ``kinds``; store and activate each unless ``evaluate_only``, or it is
-    worse than the active model of its kind (``force`` activates anyway, and says so)."""
+    worse than the active model of its kind (``force`` activates anyway, and says so).
+
+    ``timezone``: the city's (``settings.cases.city_timezone``), required for the forecast,
+    whose weeks begin on Monday 00:00 there; naive ``since`` / ``until`` are then the
+    city's wall clock."""
+    if "forecast" in kinds and timezone is None:
+        raise ValueError(NEEDS_TIMEZONE)
+    since, until = _city_clock(since, timezone), _city_clock(until, timezone)
     out = []
     for kind in kinds:
         if kind not in models.KINDS:
             raise ValueError(f"unknown model kind {kind!r}; one of {', '.join(models.KINDS)}")
         try:
-            trained = _train(kind, engine, since, until)
+            trained = _train(kind, engine, since, until, timezone)
         except NotEnoughHistory as exc:
             out.append(Learned(kind, None, None, False, str(exc)))
             continue

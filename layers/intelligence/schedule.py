@@ -65,13 +65,14 @@ def last_run(engine: Engine) -> datetime | None:
     return found
 
 
-def _train(engine: Engine, kinds: list[str], index_root: Path, run: ScheduledRun) -> None:
+def _train(engine: Engine, kinds: list[str], index_root: Path, run: ScheduledRun,
+           timezone: str | None) -> None:
     with contextlib.suppress(OSError):  # this thread only (Linux: a thread's own nice)
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), NICE)
     try:
         models = [k for k in kinds if k != "similar"]
         if models:
-            run.learned = learn(engine, models, trained_by=ACTOR)
+            run.learned = learn(engine, models, trained_by=ACTOR, timezone=timezone)
         if "similar" in kinds:
             run.published = publish(engine, index_root)
     except Exception as exc:  # noqa: BLE001  (recorded and logged; the server goes on)
@@ -80,9 +81,11 @@ def _train(engine: Engine, kinds: list[str], index_root: Path, run: ScheduledRun
 
 
 def run_if_due(engine: Engine, every: timedelta, kinds: list[str], index_root: Path,
-               now: datetime | None = None) -> ScheduledRun | None:
+               now: datetime | None = None, timezone: str | None = None
+               ) -> ScheduledRun | None:
     """Learn if the last scheduled learning is older than ``every`` and no other process is
-    learning now; the run, or None when there was nothing to do."""
+    learning now; the run, or None when there was nothing to do. ``timezone``: the city's
+    (the forecast's weeks begin on Monday 00:00 there; required when it is among ``kinds``)."""
     with engine.connect() as conn:
         if not conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": _LOCK}).scalar():
             return None
@@ -93,7 +96,8 @@ def run_if_due(engine: Engine, every: timedelta, kinds: list[str], index_root: P
             if last is not None and now - last < every:
                 return None
             run = ScheduledRun(now)
-            worker = threading.Thread(target=_train, args=(engine, kinds, index_root, run),
+            worker = threading.Thread(target=_train, args=(engine, kinds, index_root, run,
+                                                              timezone),
                                       name="scheduled-learning")
             worker.start()
             worker.join()

@@ -108,7 +108,7 @@ def test_a_worse_model_never_activates(db: Engine, tmp_path: Path,
 def test_rules_first_then_the_model_and_the_scope(db: Engine, tmp_path: Path) -> None:
     plant(db)
     import_history(db, tmp_path, weeks=60)
-    learned = {x.kind: x for x in learn(db)}
+    learned = {x.kind: x for x in learn(db, timezone="Asia/Shanghai")}  # the import's
     assert all(x.activated for x in learned.values()), {k: x.why for k, x in learned.items()}
     f = learned["forecast"].trained.scores  # type: ignore[union-attr]
     assert f["model"]["deviance"] < f["naive (last week)"]["deviance"]

@@ -50,7 +50,7 @@ def learnt(engine: Engine, server: str, tmp_path_factory: pytest.TempPathFactory
     truncate_all(engine)
     plant_desk(engine)
     import_history(engine, tmp_path_factory.mktemp("history"), weeks=60)
-    done = {x.kind: x for x in learn(engine)}
+    done = {x.kind: x for x in learn(engine, timezone="Asia/Shanghai")}  # the import's
     assert all(x.activated for x in done.values()), {k: x.why for k, x in done.items()}
     yield server
     truncate_all(engine)

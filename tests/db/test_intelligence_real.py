@@ -39,7 +39,7 @@ def _sf(db: Engine, folder: Path) -> None:
 def test_learn_on_sf311_beats_the_baselines_and_serves(db: Engine, tmp_path: Path,
                                                        cli_env: dict[str, str]) -> None:
     _sf(db, tmp_path)
-    learned = {x.kind: x for x in learn(db, trained_by="test")}
+    learned = {x.kind: x for x in learn(db, trained_by="test", timezone="America/Los_Angeles")}
     assert all(x.activated for x in learned.values()), {k: x.why for k, x in learned.items()}
 
     clf = learned["classify"].trained
@@ -144,7 +144,7 @@ def test_hotline_replies_of_similar_earlier_messages(db: Engine) -> None:
 
 @pytest.mark.parametrize("kind", ["classify", "dispatch", "forecast"])
 def test_not_enough_history_is_said_not_stored(db: Engine, kind: str) -> None:
-    (item,) = learn(db, [kind])
+    (item,) = learn(db, [kind], timezone="Asia/Shanghai")
     assert item.trained is None and not item.activated and "needs" in item.why
     with db.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM intel_model")).scalar() == 0

@@ -4,9 +4,9 @@
 // /forecast/warnings: areas running far above their expectation) outlined in red. Off until
 // the dispatcher turns it on in the layers box; the queue's class filter narrows it to one
 // class ("where will lamps fail next week"). It survives a change of basemap (a new style).
-import { LANG, loadMessages, t } from '../i18n.js';
+import { LANG, cityTime, loadMessages, t } from '../i18n.js';
 import { api } from '../common/api.js';
-import { $ } from '../common/ui.js';
+import { $, TZ } from '../common/ui.js';
 import { gcj, view } from './mapview.js';
 
 const SOURCE = 'forecast';
@@ -114,7 +114,9 @@ async function load() {
     } else {
       layer.data = byArea(fc, warned.items || []);
       layer.breaks = breaksFor(layer.data.features.map((f) => f.properties.expected));
-      status.textContent = t('intel.forecast_model', { week: fc.features?.[0]?.properties?.week || '—', version: fc.model.version, to: fc.model.data_to?.slice(0, 10) || '—', n: layer.data.features.length });
+      // the week: the date of the city's Monday that begins it (the server counts weeks from
+      // Monday 00:00 city time); the history's last day on the city's calendar as well
+      status.textContent = t('intel.forecast_model', { week: fc.week?.monday || fc.features?.[0]?.properties?.week || '—', version: fc.model.version, to: cityTime(fc.model.data_to, TZ).slice(0, 10) || '—', n: layer.data.features.length });
     }
   } catch (e) {
     if (mine !== layer.loads) return;
