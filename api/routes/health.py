@@ -400,7 +400,10 @@ def map_figure(engine: Any, body: dict[str, Any], lang: str, made: str) -> Any:
         source=t(lang, "health.map_source", start=start, end=end, made=made),
         north=t(lang, "health.north"), legend_note=body.get("legend_note"),
         projection=t(lang, "health.map_projection", crs="{crs}"))
-    return choropleth_figure(frame, body["legend"], words, labels)
+    # the legend's entries stand alone: "No data" in English (the body keeps the catalogue's
+    # words, which sentences use too)
+    legend = [{**entry, "label": i18n.as_label(lang, entry["label"])} for entry in body["legend"]]
+    return choropleth_figure(frame, legend, words, labels)
 
 
 @router.get("/health/choropleth.png", summary="The same choropleth as a PNG for reports",
