@@ -392,11 +392,11 @@ def map_figure(engine: Any, body: dict[str, Any], lang: str, made: str) -> Any:
               "properties": {"name": s["name"]}} for s in streets], crs="EPSG:4326"))
     start, end = body["window"]["start"][:10], body["window"]["end"][:10]
     t = i18n.translate
-    words = MapText(
-        title=t(lang, "health.title", index=body["name"], level=level_name(lang, level),
-                start=start, end=end),
-        legend_title=body.get("legend_title") or t(lang, "health.legend_title",
-                                                   index=body["name"]),
+    words = MapText(  # the title and the legend's title stand alone, as on the page
+        title=i18n.as_label(lang, t(lang, "health.title", index=body["name"],
+                                    level=level_name(lang, level), start=start, end=end)),
+        legend_title=i18n.as_label(lang, body.get("legend_title") or t(
+            lang, "health.legend_title", index=body["name"])),
         source=t(lang, "health.map_source", start=start, end=end, made=made),
         north=t(lang, "health.north"), legend_note=body.get("legend_note"),
         projection=t(lang, "health.map_projection", crs="{crs}"))
