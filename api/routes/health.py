@@ -392,15 +392,18 @@ def map_figure(engine: Any, body: dict[str, Any], lang: str, made: str) -> Any:
               "properties": {"name": s["name"]}} for s in streets], crs="EPSG:4326"))
     start, end = body["window"]["start"][:10], body["window"]["end"][:10]
     t = i18n.translate
-    words = MapText(
-        title=t(lang, "health.title", index=body["name"], level=level_name(lang, level),
-                start=start, end=end),
-        legend_title=body.get("legend_title") or t(lang, "health.legend_title",
-                                                   index=body["name"]),
+    words = MapText(  # the title and the legend's title stand alone, as on the page
+        title=i18n.as_label(lang, t(lang, "health.title", index=body["name"],
+                                    level=level_name(lang, level), start=start, end=end)),
+        legend_title=i18n.as_label(lang, body.get("legend_title") or t(
+            lang, "health.legend_title", index=body["name"])),
         source=t(lang, "health.map_source", start=start, end=end, made=made),
         north=t(lang, "health.north"), legend_note=body.get("legend_note"),
         projection=t(lang, "health.map_projection", crs="{crs}"))
-    return choropleth_figure(frame, body["legend"], words, labels)
+    # the legend's entries stand alone: "No data" in English (the body keeps the catalogue's
+    # words, which sentences use too)
+    legend = [{**entry, "label": i18n.as_label(lang, entry["label"])} for entry in body["legend"]]
+    return choropleth_figure(frame, legend, words, labels)
 
 
 @router.get("/health/choropleth.png", summary="The same choropleth as a PNG for reports",

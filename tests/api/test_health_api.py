@@ -206,3 +206,24 @@ def test_names_follow_the_callers_language(planted: TestClient) -> None:
     png = planted.get("/health/choropleth.png", params={"window": WINDOW, "level": "street"},
                       headers={"Accept-Language": "en"})
     assert png.status_code == 200 and png.headers["content-language"] == "en"
+
+
+def test_the_printed_english_map_writes_its_title_and_legend_as_labels() -> None:
+    """The PNG's title, legend title and legend entries stand alone: capitals in English
+    ("No data"), as on the page; the body keeps the catalogue's lower-case words."""
+    from api.routes.health import map_figure
+
+    square = {"type": "Polygon", "coordinates": [[[120.0, 31.0], [120.01, 31.0],
+                                                  [120.01, 31.01], [120.0, 31.0]]]}
+    body = {"level": "grid", "name": "total score",
+            "window": {"start": "2026-09-21T00:00:00+08:00", "end": "2026-10-12T00:00:00+08:00"},
+            "features": [{"type": "Feature", "id": "G1", "geometry": square,
+                          "properties": {"name": "G1", "colour": "#cccccc"}}],
+            "legend": [{"class": 0, "label": "30 – 73", "colour": "#d73027", "count": 0},
+                       {"class": None, "label": "no data", "colour": "#bbbbbb", "count": 1}]}
+    fig = map_figure(None, body, "en", "2026-12-07")
+    legend = fig.legends[0]
+    assert [x.get_text() for x in legend.get_texts()] == ["30 – 73 (0)", "No data (1)"]
+    assert legend.get_title().get_text() == "Total score (points)"
+    assert fig._suptitle.get_text().startswith("Total score · unit grids")
+    assert body["legend"][-1]["label"] == "no data"  # the body is left as it was

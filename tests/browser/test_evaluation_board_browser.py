@@ -87,6 +87,39 @@ def test_the_ranking_a_party_down_to_its_cases_and_another_kind(
         assert errors == []
 
 
+@pytest.mark.parametrize("lang", ["zh-CN", "en"])
+def test_the_note_on_imported_cases_comes_before_the_ranking(
+        db: Engine, tmp_path: Path, lang: str, artifacts: Path) -> None:
+    """A period holding cases imported from a legacy system: the note that their steps before
+    the import are not counted is read before the ranking (a notice above the table, not a
+    line under it), and in a party's explanation before its terms."""
+    from tests.db.test_import_cases import load
+    from tests.support.cases import plant
+
+    plant(db)
+    load(db, tmp_path)  # four cases of 2024-03 from "old311"
+    before = "(a, b) => !!(a.compareDocumentPosition(b) & Node.DOCUMENT_POSITION_FOLLOWING)"
+    with live_server(db) as url, chromium_browser() as browser:
+        for name, device in (("desk", DESK), ("phone", PHONE)):
+            page = browser.new_context(locale=lang, **device).new_page()
+            page.goto(f"{url}/evaluation/board?period=2024-03&lang={lang}")
+            page.wait_for_function(READY)
+            note = page.locator("#imported-note")
+            assert note.is_visible() and "old311" in note.inner_text()
+            assert page.locator("#ranking tbody tr").count() >= 1
+            assert "old311" not in page.locator("#ranking-note").inner_text()  # said once
+            table = page.locator("#ranking")
+            assert note.evaluate(before, table.element_handle())
+            assert note.bounding_box()["y"] < table.bounding_box()["y"]  # type: ignore[index]
+            page.screenshot(path=str(artifacts / f"evaluation_imported_{name}_{lang}.png"))
+            page.locator("#ranking tbody tr").first.click()
+            page.wait_for_function("() => document.getElementById('detail').dataset.ready === '1'")
+            notice = page.locator("#detail .imported")
+            assert notice.count() == 1 and "old311" in notice.inner_text()
+            assert notice.evaluate(before, page.locator("#detail .terms").element_handle())
+            page.screenshot(path=str(artifacts / f"evaluation_imported_detail_{name}_{lang}.png"))
+
+
 def test_production_asks_for_a_sign_in_and_gives_the_briefing_as_pdf(
         db: Engine, tmp_path: Path, artifacts: Path) -> None:
     plant_month(db)

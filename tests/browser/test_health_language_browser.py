@@ -28,3 +28,18 @@ def test_the_health_map_speaks_one_language(db: Engine, lang: str, artifacts: Pa
         seen += foreign_words(page, lang)
         page.screenshot(path=str(artifacts / f"health_map_language_{lang}.png"))
     assert sorted(set(seen)) == []
+
+
+def test_the_english_legend_begins_every_entry_with_a_capital(db: Engine, artifacts: Path) -> None:
+    """Each entry of the legend stands alone: "No data" like the other labels (the catalogue's
+    "no data" stays lower case for sentences; the page writes it as a label)."""
+    plant_city(db)
+    plant_history(db)
+    with live_server(db) as url, chromium_browser() as browser:
+        page = browser.new_page(viewport={"width": 1280, "height": 800}, locale="en")
+        page.goto(f"{url}/health/map?window={WINDOW}&index=total&lang=en")
+        page.wait_for_function("() => document.body.dataset.ready === '1'")
+        entries = page.locator("#legend-rows .legend-row").all_inner_texts()
+        page.screenshot(path=str(artifacts / "health_map_legend_en.png"))
+    assert any(entry.startswith("No data") for entry in entries), entries
+    assert all(not entry[:1].islower() for entry in entries), entries

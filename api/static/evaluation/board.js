@@ -90,8 +90,10 @@ function drawRanking(body) {
   $('ranking').tBodies[0].replaceChildren(...rows);
   $('ranking-wrap').hidden = rows.length === 0;
   $('ranking-note').textContent = (rows.length
-    ? `${t('evalboard.parties', { n: rows.length })} · ${body.source_note}` : t('evalboard.no_parties'))
-    + (body.imported ? ` ${body.imported.note}` : '');
+    ? `${t('evalboard.parties', { n: rows.length })} · ${body.source_note}` : t('evalboard.no_parties'));
+  // cases imported from a legacy system: said above the ranking, where it is read first
+  $('imported-note').textContent = body.imported ? body.imported.note : '';
+  $('imported-note').hidden = !body.imported;
   status('');
 }
 
@@ -118,6 +120,7 @@ function drawDetail(d) {
   }
   if (d.appeals && d.appeals.length) line.append(' · ', t('evalboard.appeals', { n: d.appeals.length }));
   body.append(line);
+  if (d.imported) body.append(el('p', d.imported.note, 'notice imported'));  // before the terms
   const terms = el('table', undefined, 'terms');
   const head = el('tr');
   head.append(el('th', t('evalboard.indicator')), el('th', t('evalboard.value')),
@@ -144,7 +147,6 @@ function drawDetail(d) {
     list.append(dd);
   }
   body.append(list);
-  if (d.imported) body.append(el('p', d.imported.note, 'note imported'));
   body.append(el('p', d.source_note, 'note'));
 }
 

@@ -4,6 +4,7 @@
 // GeoJSON of /health/choropleth, draws it, the legend and the tooltips. No tile layer: the
 // grids are the map (government networks are often offline).
 import { loadMessages, t } from '../i18n.js';
+import { asLabel } from '../common/ui.js';
 import { openExplain, wireExplain } from './explain.js';
 
 const ROOT = document.documentElement.dataset.root || '';
@@ -72,7 +73,8 @@ function drawLegend(legend, p90) {
     const row = el('div', undefined, 'legend-row');
     const swatch = el('span', undefined, 'swatch');
     swatch.style.background = item.colour;
-    const label = item.class === null ? t('health.no_data') : item.label;
+    // an entry of the legend stands alone: a capital in English, as its other entries
+    const label = item.class === null ? asLabel(t('health.no_data')) : item.label;
     row.append(swatch, el('span', `${label} (${item.count})`));
     rows.append(row);
   }
