@@ -155,7 +155,7 @@ def take_step(conn: Connection, settings: CaseSettings, resolver: Resolves, case
     found = (coordination.look_up(conn, step, row, resolver, actor, role)
              if step.side or step.action.value == "self_handle" else {})
     change = changes(step, facts, settings.working_calendar, now, reproposal, holders, found)
-    _write(conn, row["id"], change.to_state.value, change.updates, now)
+    _write(conn, row, change.to_state.value, change.updates, now)
     if change.part_state is not None:
         set_part_state(conn, str(facts.part_code), change.part_state, case_id,
                        step.action.value, actor, now,
@@ -255,10 +255,12 @@ def _department_exists(conn: Connection, code: str) -> None:
                               value=code, msg_key="unknown_department")
 
 
-def _write(conn: Connection, case_id: int, to_state: str, updates: dict[str, Any],
+def _write(conn: Connection, row: Any, to_state: str, updates: dict[str, Any],
            now: datetime) -> None:
+    """``row``: the case as locked by the step (its id and report time name its partition)."""
     sets = ["state = :state", "updated_at = :now", "version = version + 1"]
-    params: dict[str, Any] = {"state": to_state, "now": now, "id": case_id}
+    params: dict[str, Any] = {"state": to_state, "now": now, "id": row["id"],
+                              "created_at": row["created_at"]}
     for col, value in updates.items():
         if col == "lonlat":  # a place given by the map (locate)
             sets.append("geom = ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)")
@@ -275,5 +277,6 @@ def _write(conn: Connection, case_id: int, to_state: str, updates: dict[str, Any
         else:
             sets.append(f"{col} = :{col}")
         params[col] = value
-    conn.execute(text(f"UPDATE case_record SET {', '.join(sets)} WHERE id = :id AND created_at = "
-                      "(SELECT created_at FROM case_key WHERE id = :id)"), params)  # one partition
+    # the report time as a value: planned on the case's own partition (layers.cases.view)
+    conn.execute(text(f"UPDATE case_record SET {', '.join(sets)} WHERE id = :id "
+                      "AND created_at = :created_at"), params)

@@ -55,8 +55,13 @@ def case_in_scope(engine: Engine, case_id: int, principal: Principal | None,
         return
     principal.require(action)
     with engine.connect() as conn:
-        row = conn.execute(text("SELECT grid_code, department_code FROM case_record "
-                                "WHERE id = :i"), {"i": case_id}).first()
+        # the report time from the case registry first: planned on the case's own year
+        # (layers.cases.view.fetch_case says why)
+        at = conn.execute(text("SELECT created_at FROM case_key WHERE id = :i"),
+                          {"i": case_id}).scalar()
+        row = None if at is None else conn.execute(text(
+            "SELECT grid_code, department_code FROM case_record "
+            "WHERE id = :i AND created_at = :at"), {"i": case_id, "at": at}).first()
     # Acting stays inside the areas: having filed a case elsewhere lets one read it, not act.
     if row is not None and not principal.scope.covers_case(row.grid_code,
                                                            row.department_code) \
