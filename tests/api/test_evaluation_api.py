@@ -12,13 +12,14 @@ from api.security.identity import issue_token
 from layers.security.users import add_user
 from tests.support.evaluation_planting import PERIOD, plant_month
 from tests.support.health_planting import C1, C2
+from tests.support.snapshot import plant_once
 
 PASSWORD = "a-long-enough-password"
 
 
 @pytest.fixture
 def month(client: TestClient, db: Engine) -> dict[str, int]:
-    ids = plant_month(db)
+    ids = plant_once(db, "evaluation_month", lambda: plant_month(db))
     settings = client.app.state.settings
     # the planted month is past: let its appeals still be filed
     settings.evaluation = settings.evaluation.model_copy(update={"appeal_window_days": 60})

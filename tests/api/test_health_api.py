@@ -12,12 +12,12 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
 from tests.support.health_planting import C1, G1, G2, G3, WINDOW, plant_city, plant_history
+from tests.support.snapshot import plant_once
 
 
 @pytest.fixture
 def planted(client: TestClient, db: Engine) -> TestClient:
-    plant_city(db)
-    plant_history(db)
+    plant_once(db, "health", lambda: (plant_city(db), plant_history(db)))
     return client
 
 

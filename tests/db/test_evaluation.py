@@ -33,6 +33,7 @@ from layers.evaluation.facts import load_facts
 from layers.security.users import add_user
 from tests.support.evaluation_planting import M1, PERIOD, plant_month
 from tests.support.health_planting import C1, C2, G1, G3, TZ
+from tests.support.snapshot import plant_once
 
 MODEL, CAL, P = EvaluationModel.default(), WorkingCalendar.chinese(), Period.parse(PERIOD)
 AFTER_MONTH = datetime(2026, 11, 3, 10, tzinfo=TZ)
@@ -42,7 +43,7 @@ MANAGER = Principal(M1, Role.MANAGER)
 
 @pytest.fixture
 def month(db: Engine) -> dict[str, int]:
-    return plant_month(db)
+    return plant_once(db, "evaluation_month", lambda: plant_month(db))
 
 
 def _all(engine: Engine) -> dict:

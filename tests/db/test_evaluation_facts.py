@@ -24,6 +24,7 @@ from layers.evaluation.facts import load_facts
 from layers.grids.resolver import Resolver
 from tests.support.evaluation_planting import plant_month
 from tests.support.health_planting import TZ
+from tests.support.snapshot import plant_once
 
 MODEL, CAL = EvaluationModel.default(), WorkingCalendar.chinese()
 PERIODS = ["2026-10", "2026-09", "2026-11", "2026-Q4", "2026-10-09/2026-10-14",
@@ -32,7 +33,7 @@ PERIODS = ["2026-10", "2026-09", "2026-11", "2026-Q4", "2026-10-09/2026-10-14",
 
 @pytest.fixture
 def month(db: Engine) -> dict[str, int]:
-    ids = plant_month(db)
+    ids = plant_once(db, "evaluation_month", lambda: plant_month(db))
     store.rebuild(db, CAL, MODEL)
     return ids
 

@@ -34,6 +34,7 @@ from tests.support.health_planting import (
     plant_city,
     plant_history,
 )
+from tests.support.snapshot import plant_once
 
 CAL = WorkingCalendar.chinese()
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
@@ -41,8 +42,7 @@ NOW = datetime(2026, 11, 1, tzinfo=UTC)
 
 @pytest.fixture
 def planted(db: Engine) -> Engine:
-    plant_city(db)
-    plant_history(db)
+    plant_once(db, "health", lambda: (plant_city(db), plant_history(db)))
     return db
 
 

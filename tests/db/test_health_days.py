@@ -27,6 +27,7 @@ from layers.health import days, short
 from layers.health.scores import Aggregates, aggregate
 from tests.support.database import engine_on, scratch_database
 from tests.support.health_planting import G1, G2, PREVIOUS, WINDOW, plant_city, plant_history
+from tests.support.snapshot import plant_once
 
 CAL = WorkingCalendar.chinese()
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
@@ -63,8 +64,7 @@ def _dirty(engine: Engine) -> int:
 
 @pytest.fixture
 def planted(db: Engine) -> Engine:
-    plant_city(db)
-    plant_history(db)
+    plant_once(db, "health", lambda: (plant_city(db), plant_history(db)))
     return db
 
 
