@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 from fastapi import APIRouter
+from fastapi.routing import APIRoute
 
 from api.app import create_app
 from api.security import policy
@@ -23,6 +24,28 @@ def test_every_route_has_one_line_and_every_line_a_route() -> None:
     lines = set(policy.LINES)
     assert routes - lines == set(), "routes without a line"
     assert lines - routes == set(), "lines of routes that do not exist"
+
+
+def test_the_route_walk_equals_fastapis_own() -> None:
+    """``app_routes`` walks the included routers itself (FastAPI's iter_route_contexts builds
+    every route's dependencies on the way): the same routes, paths and guards."""
+    from fastapi.routing import iter_route_contexts
+
+    app = _app()
+    nested, inner = APIRouter(prefix="/outer"), APIRouter(prefix="/inner")
+
+    @inner.get("/{rest:path}")
+    def deep(rest: str) -> dict[str, str]:
+        return {}
+
+    nested.include_router(inner, prefix="/mid")
+    app.include_router(nested, prefix="/top")
+    fastapi_own = sorted(
+        (method, str(route.path_format), isinstance(route.original_route, APIRoute))
+        for route in iter_route_contexts(app.routes)
+        for method in (route.methods or set()) - {"HEAD"})
+    assert sorted(policy.app_routes(app)) == fastapi_own
+    assert ("GET", "/top/outer/mid/inner/{rest}", True) in fastapi_own
 
 
 def test_a_route_without_a_line_stops_the_app() -> None:
