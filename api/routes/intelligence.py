@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from datetime import datetime
+from types import ModuleType
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Query, Request
@@ -70,6 +71,13 @@ def _similar(request: Request) -> SimilarCases:
     settings = request.app.state.settings
     return _per_process(request, "similar_cases", lambda: SimilarCases(
         request.app.state.engine, settings.intelligence.index_root(settings.database.data_dir)))
+
+
+def _forecasts() -> ModuleType:
+    """layers.intelligence.forecasts (pandas, scipy), imported at the first forecast asked."""
+    from layers.intelligence import forecasts
+
+    return forecasts
 
 
 def _none(kind: str) -> str:
@@ -279,8 +287,7 @@ WEEK_DOC = ("A week is the city's: it begins on Monday 00:00 in the city's time 
 
 def _week(request: Request, conn: Connection, model_id: int) -> dict[str, Any] | None:
     """The forecast week of a model as the answers state it (the city's Monday, its instants)."""
-    from layers.intelligence import forecasts
-
+    forecasts = _forecasts()
     return forecasts.week_answer(forecasts.forecast_week(conn, model_id),
                                  request.app.state.settings.cases.city_timezone)
 
@@ -301,10 +308,8 @@ def forecast_list(request: Request, engine: EngineDep, viewer: Viewer,
     items: list[dict[str, Any]] = []
     week = None
     if row is not None:
-        from layers.intelligence import forecasts
-
         with engine.connect() as conn:
-            items = forecasts.ranked(conn, row.id, level, viewer.scope, category=category,
+            items = _forecasts().ranked(conn, row.id, level, viewer.scope, category=category,
                                      limit=limit, geometry=geo)
             week = _week(request, conn, row.id)
     for i in items:
@@ -335,11 +340,9 @@ def forecast_warnings(request: Request, engine: EngineDep, viewer: Viewer,
     if row is None:
         return {"model": None, "level": level, "alpha": alpha, "week": None,
                 "note": _none("forecast"), "items": []}
-    from layers.intelligence import forecasts
-
     timezone = request.app.state.settings.cases.city_timezone
     with engine.connect() as conn:
-        items = forecasts.week_warnings(conn, row.id, level, viewer.scope, alpha=alpha,
+        items = _forecasts().week_warnings(conn, row.id, level, viewer.scope, alpha=alpha,
                                         timezone=timezone)
         week = _week(request, conn, row.id)
     return {"model": row.public(), "level": level, "alpha": alpha, "week": week,

@@ -38,6 +38,7 @@ class Learned:
 
 def _train(kind: str, engine: Engine, since: datetime | None, until: datetime | None,
            timezone: str | None) -> Trained:
+    """One model of ``kind``; :func:`learn` has refused a forecast without ``timezone``."""
     history = read_history(engine, since, until)
     if kind == "classify":
         from gridcore.intelligence.training import train_classifier
@@ -47,8 +48,7 @@ def _train(kind: str, engine: Engine, since: datetime | None, until: datetime | 
         return train_dispatch(history, read_sendbacks(engine, since, until),
                               departments=department_names(engine))
     from gridcore.intelligence.forecasting import train_forecast
-    if timezone is None:
-        raise ValueError(NEEDS_TIMEZONE)
+    assert timezone is not None  # learn() refuses a forecast without one
     return train_forecast(history, timezone=timezone, inventory=read_inventory(engine),
                           now=until or datetime.now(UTC))
 

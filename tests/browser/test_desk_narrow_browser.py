@@ -90,6 +90,10 @@ def test_the_map_filters_begin_with_a_capital_in_english(chromium, city: str,  #
                       "Overdue"], chrome
     classes = [o["text"].split(" ", 1)[1] for o in options if o["id"] == "f-class" and o["i"]]
     assert classes and [c for c in classes if c[:1].islower()] == [], classes
+    # the forecast layer's level choice (未诉先办) is a list of labels too
+    levels = page.evaluate("() => [...document.querySelectorAll('#forecast-level option')]"
+                           ".map((o) => o.textContent)")
+    assert levels == ["Community", "Grid"], levels
     page.screenshot(path=str(artifacts / "map_filters_en_1280.png"))
 
 
