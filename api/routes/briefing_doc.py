@@ -231,7 +231,7 @@ def briefing_html(engine: Engine, cases: CaseSettings, model: EvaluationModel,
                   period: Period, area: str | None = None, lang: str = "zh-CN",
                   stylesheet: str = "/static/briefing/briefing.css") -> str:
     cal = cases.working_calendar
-    data = briefing_data(engine, model, period, cal, area)
+    data = briefing_data(engine, model, period, cal, area, lang)
 
     def t(key: str, **values: Any) -> str:
         return i18n.translate(lang, key, **values)

@@ -112,3 +112,19 @@ def test_briefing_chart_leaves_a_gap_for_a_missing_value() -> None:
     assert rate_bars(rates, "value") == ([0, 1], [80.0, 60.0])
     assert rate_bars(rates, "previous") == ([1], [0.0])  # a real 0 % is drawn; None is not
     assert rate_bars(rates, "year_before") == ([0], [50.0])
+
+
+def test_an_english_briefing_names_the_classes_in_english(db: Engine) -> None:
+    """The briefing a city sends in English named its problem classes in Chinese (暴露垃圾 in
+    the table, the chart and the summary) and wrote the sub-area's growth in full-width
+    brackets."""
+    plant_month(db)
+    data = briefing_data(db, MODEL, Period.parse(PERIOD), CASES.working_calendar, "320508",
+                         lang="en")
+    assert [(c.category, c.name) for c in data.classes] == [("E0102", "exposed garbage")]
+    assert "exposed garbage" in summary(data, "en", {"best": [], "worst": []}, None)
+    english = briefing_html(db, CASES, MODEL, Period.parse(PERIOD), "320508", lang="en")
+    assert "exposed garbage" in english and "暴露垃圾" not in english
+    assert "（" not in english and "）" not in english
+    chinese = briefing_html(db, CASES, MODEL, Period.parse(PERIOD), "320508")
+    assert "暴露垃圾" in chinese and "exposed garbage" not in chinese
