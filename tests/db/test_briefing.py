@@ -15,7 +15,7 @@ from sqlalchemy import Engine
 from api.routes.briefing_doc import briefing_html, briefing_pdf, rate_bars, summary
 from api.routes.evaluation import evaluation_model
 from gridcore.evaluation import Period
-from gridcore.evaluation.briefing import Compared
+from gridcore.evaluation.briefing import ClassGrowth, Compared
 from gridcore.settings import CaseSettings, Settings
 from layers.evaluation.briefing import briefing_data
 from tests.support.evaluation_planting import PERIOD, plant_month
@@ -128,3 +128,24 @@ def test_an_english_briefing_names_the_classes_in_english(db: Engine) -> None:
     assert "（" not in english and "）" not in english
     chinese = briefing_html(db, CASES, MODEL, Period.parse(PERIOD), "320508")
     assert "暴露垃圾" in chinese and "exposed garbage" not in chinese
+
+
+def test_an_english_briefing_writes_its_heads_as_labels(db: Engine) -> None:
+    """The English briefing's headings, column heads and names standing alone began with a
+    lower-case letter ("streets", "highest scores", "rank", "this period", "cases
+    received"), unlike every English page."""
+    plant_month(db)
+    english = briefing_html(db, CASES, MODEL, Period.parse(PERIOD), "320508", lang="en")
+    lower = re.findall(r"<(?:th|h2|h3)>[a-z][^<]*", english)
+    assert lower == [], lower
+    for head in ("<th>Rank</th>", "<th>This period</th>", "<th>Cases received</th>",
+                 "<th>Exposed garbage</th>", "<h3>Highest scores</h3>"):
+        assert head in english, head
+    assert "<th>类别</th>" in briefing_html(db, CASES, MODEL, Period.parse(PERIOD), "320508")
+    # a class's name beginning a sentence of the summary begins with a capital too
+    data = briefing_data(db, MODEL, Period.parse(PERIOD), CASES.working_calendar, "320508",
+                         lang="en")
+    data.classes = [ClassGrowth("E0102", "exposed garbage", 3, 1, "Pingjiang street", 2)]
+    text = summary(data, "en", {"best": [], "worst": []}, None)
+    assert "). Exposed garbage grew most (+2), mainly in Pingjiang street." in text, text
+    assert "most frequent class was exposed garbage" in text, text
