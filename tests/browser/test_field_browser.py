@@ -814,6 +814,34 @@ def test_english_switch(phone: Phone) -> None:
     phone.shot("signin_en")
 
 
+def test_english_lines_standing_alone_begin_with_a_capital(phone: Phone, city: Engine) -> None:
+    """In English a case's deadline read "due 2026-12-08 04:23 +08:00", its photo's caption
+    "reported" and the patrol's status "on duty since …", beside "Off duty: no position is
+    recorded" and every other line of the app."""
+    phone.go()
+    phone.sign_in()
+    phone.tab("mine")
+    page = phone.page
+    page.click(".lang-switch button[lang=en]")
+    phone.wait_text("#tab-tasks .label", "Tasks")
+    fill_report(phone, jpeg(phone.artifacts / "en_photo.jpg", (800, 600)))
+    page.click("#report-submit")
+    page.wait_for_selector("#report-list li a", timeout=30_000)
+    page.click("#report-list li a")
+    page.wait_for_selector("#view[data-screen=case] #case-photos figcaption")
+    lines = page.eval_on_selector_all("#case > p", "els => els.map((e) => e.innerText)")
+    assert any(line.startswith("Due 20") for line in lines), lines
+    caption = page.eval_on_selector("#case-photos figcaption", "e => e.innerText")
+    assert caption == "Reported", caption
+    phone.shot("case_en")
+    phone.tab("patrol")
+    page.click("#duty-toggle")
+    phone.wait_text("#duty-info", "^On duty since ")
+    phone.shot("patrol_on_duty_en")
+    page.click("#duty-toggle")
+    phone.wait_text("#duty-info", "^Off duty")
+
+
 _ZOOM_THEN_LEAVE = """async (screen) => {
   document.querySelector('#view .leaflet-control-zoom-in').click();
   await new Promise((done) => setTimeout(done, 60));  // the zoom animation has begun
