@@ -43,3 +43,29 @@ def test_the_english_legend_begins_every_entry_with_a_capital(db: Engine, artifa
         page.screenshot(path=str(artifacts / "health_map_legend_en.png"))
     assert any(entry.startswith("No data") for entry in entries), entries
     assert all(not entry[:1].islower() for entry in entries), entries
+
+
+def test_the_english_explanation_writes_its_labels_with_a_capital(db: Engine,
+                                                                  artifacts: Path) -> None:
+    """A grid's explanation in English read "close ×", "total score 98.9", "indices",
+    "indicator · value · previous · points lost · records behind it", "city management",
+    "cases per km²", "no points lost" — beside the evaluation board's "Close ×", "Indicator",
+    "Value" and the same panel's own "Index"."""
+    plant_city(db)
+    plant_history(db)
+    with live_server(db) as url, chromium_browser() as browser:
+        page = browser.new_page(viewport={"width": 1280, "height": 800}, locale="en")
+        page.goto(f"{url}/health/map?window={WINDOW}&index=total&lang=en")
+        page.wait_for_function("() => document.body.dataset.ready === '1'")
+        page.locator(".leaflet-interactive").first.click()
+        page.wait_for_function("() => document.getElementById('explain').dataset.ready === '1'")
+        labels = page.evaluate("""() => [
+          '#explain-close', '#explain-body .explain-total b', '#explain-body .explain-driver',
+          '#explain-body h3', '#explain-body th', '#explain-body td:last-child:not(:has(a))',
+          '#explain-body .explain-links a', '#explain-body .explain-all > span']
+          .flatMap((s) => [...document.querySelectorAll(s)]).map((e) => e.innerText.trim())
+          .filter((x) => x)""")
+        page.screenshot(path=str(artifacts / "health_map_explain_labels_en.png"))
+    assert len(labels) > 20, labels
+    lower = [x for x in labels if x[:1].islower()]
+    assert lower == [], lower
