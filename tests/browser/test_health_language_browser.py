@@ -69,3 +69,28 @@ def test_the_english_explanation_writes_its_labels_with_a_capital(db: Engine,
     assert len(labels) > 20, labels
     lower = [x for x in labels if x[:1].islower()]
     assert lower == [], lower
+
+
+@pytest.mark.parametrize("lang", ["zh-CN", "en"])
+def test_the_explanation_writes_rates_as_percentages(db: Engine, lang: str,
+                                                     artifacts: Path) -> None:
+    """A grid's terms read "closure rate 0.750 (previous 1.000)" and "overdue open cases
+    3.000": a manager reads rates as percentages and counts whole, as the evaluation board
+    writes them."""
+    plant_city(db)
+    plant_history(db)
+    with live_server(db) as url, chromium_browser() as browser:
+        page = browser.new_page(viewport={"width": 1280, "height": 800}, locale=lang)
+        page.goto(f"{url}/health/map?window={WINDOW}&index=total&lang={lang}")
+        page.wait_for_function("() => document.body.dataset.ready === '1'")
+        page.locator(".leaflet-interactive").first.click()
+        page.wait_for_function("() => document.getElementById('explain').dataset.ready === '1'")
+        rows = page.eval_on_selector_all(
+            "#explain-body .explain-terms tr",
+            "rs => rs.map((r) => [...r.cells].map((c) => c.innerText.trim()))")
+        page.screenshot(path=str(artifacts / f"health_map_explain_values_{lang}.png"))
+    values = {r[0].lower(): r[1:3] for r in rows[1:]}
+    rate, overdue = (("结案率", "超期未结案件") if lang == "zh-CN"
+                     else ("closure rate", "overdue open cases"))
+    assert values[rate] == ["75.0 %", "100.0 %"], values
+    assert values[overdue] == ["3", "0"], values

@@ -22,6 +22,15 @@ function number(value, digits = 1) {
   return value === null || value === undefined ? '—' : Number(value).toFixed(digits);
 }
 
+// a term's value as the evaluation board writes it: a rate as a percentage, a count whole,
+// anything else (cases per km², working hours) with one decimal
+function termValue(value, unit) {
+  if (value === null || value === undefined) return '—';
+  if (unit === 'ratio') return `${(value * 100).toFixed(1)} %`;
+  if (unit === '件') return String(Math.round(value));
+  return Number(value).toFixed(1);
+}
+
 function signed(value) {
   if (value === null || value === undefined) return null;
   const text = Number(value).toFixed(1);
@@ -104,14 +113,14 @@ function render(body, name) {
   const estimated = p90.method !== 'exact';
   let marked = false;
   for (const term of body.terms) {
-    let value = number(term.value, 3);
+    let value = termValue(term.value, term.unit);
     if (estimated && term.inputs && 'handling_p90_h' in term.inputs && term.value !== null) {
       const cell = el('span', `≈${value}`, 'explain-estimated');
       cell.title = p90.note;
       value = cell;
       marked = true;
     }
-    terms.append(row([asLabel(term.name), value, number(term.previous_value, 3),
+    terms.append(row([asLabel(term.name), value, termValue(term.previous_value, term.unit),
       number(term.lost_total), links(term.links, term.inputs)]));
   }
   box.append(terms);
