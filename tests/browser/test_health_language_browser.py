@@ -94,3 +94,35 @@ def test_the_explanation_writes_rates_as_percentages(db: Engine, lang: str,
                      else ("closure rate", "overdue open cases"))
     assert values[rate] == ["75.0 %", "100.0 %"], values
     assert values[overdue] == ["3", "0"], values
+
+
+@pytest.mark.parametrize("lang", ["zh-CN", "en"])
+def test_the_explanation_fits_a_phone(db: Engine, lang: str, artifacts: Path) -> None:
+    """On a 390 px phone the explanation ran past the screen's right edge (540 px or the
+    screen's width, plus its padding): its close button was cut, and "100.0 %" broke over two
+    lines in the narrow columns."""
+    plant_city(db)
+    plant_history(db)
+    with live_server(db) as url, chromium_browser() as browser:
+        page = browser.new_context(viewport={"width": 390, "height": 844}, locale=lang,
+                                   is_mobile=True, has_touch=True).new_page()
+        page.goto(f"{url}/health/map?window={WINDOW}&index=total&lang={lang}")
+        page.wait_for_function("() => document.body.dataset.ready === '1'")
+        page.locator(".leaflet-interactive").first.click()
+        page.wait_for_function("() => document.getElementById('explain').dataset.ready === '1'")
+        panel = page.locator("#explain").bounding_box()
+        close = page.locator("#explain-close").bounding_box()
+        page.screenshot(path=str(artifacts / f"health_map_explain_phone_{lang}.png"))
+        wide = page.eval_on_selector_all(
+            "#explain-body table", "ts => ts.filter((t) => t.getBoundingClientRect().right"
+            " > document.getElementById('explain').clientWidth + 0.5).map((t) => t.className)")
+        tall = page.eval_on_selector_all(
+            "#explain-body td:not(:last-child)",
+            "tds => tds.filter((td) => { const r = document.createRange();"
+            " r.selectNodeContents(td);"  # one rectangle per line of its text
+            " return new Set([...r.getClientRects()].map((x) => Math.round(x.top))).size > 1; })"
+            ".map((td) => td.innerText)")
+    assert panel["x"] + panel["width"] <= 390.5, panel
+    assert close["x"] + close["width"] <= 390.5, close
+    assert tall == [], tall
+    assert wide == [], wide  # no column cut at the panel's edge
