@@ -118,7 +118,7 @@ def _chart_figures(data: BriefingData, t: Any) -> tuple[bytes, bool]:
     return figure_png(fig), missing
 
 
-def _chart_classes(data: BriefingData, t: Any) -> bytes:
+def _chart_classes(data: BriefingData, t: Any, label: Any = str) -> bytes:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -132,7 +132,7 @@ def _chart_classes(data: BriefingData, t: Any) -> bytes:
             label=t("briefing.this_period"))
     ax.barh(y - 0.2, [c.previous for c in classes], 0.4, color="#feb2b2",
             label=t("briefing.previous_period"))
-    ax.set_yticks(y, [c.name for c in classes], **font)
+    ax.set_yticks(y, [label(c.name) for c in classes], **font)
     for yy, c in zip(y, classes, strict=True):
         ax.text(c.count, yy + 0.2, f" {c.count}", va="center", fontsize=7)
     ax.spines[["top", "right"]].set_visible(False)
@@ -213,7 +213,8 @@ def summary(data: BriefingData, lang: str, departments: dict[str, list],
                        growth=_signed(top.growth_pct, "%")))
         grown = max(data.classes, key=lambda c: c.count - c.previous)
         if grown.count > grown.previous and grown.grew_most_in:
-            parts.append(t(lang, "briefing.summary_growth", name=grown.name,
+            # the class's name begins the sentence
+            parts.append(t(lang, "briefing.summary_growth", name=i18n.as_label(lang, grown.name),
                            by=grown.count - grown.previous, where=grown.grew_most_in))
     if departments["best"] and departments["worst"]:
         best, worst = departments["best"][0], departments["worst"][0]
@@ -231,10 +232,16 @@ def briefing_html(engine: Engine, cases: CaseSettings, model: EvaluationModel,
                   period: Period, area: str | None = None, lang: str = "zh-CN",
                   stylesheet: str = "/static/briefing/briefing.css") -> str:
     cal = cases.working_calendar
-    data = briefing_data(engine, model, period, cal, area)
+    data = briefing_data(engine, model, period, cal, area, lang)
 
     def t(key: str, **values: Any) -> str:
         return i18n.translate(lang, key, **values)
+
+    def label(text: str) -> str:  # a heading, a column's head, a name standing alone
+        return i18n.as_label(lang, text)
+
+    def t_label(key: str, **values: Any) -> str:
+        return label(t(key, **values))
 
     made = datetime.now(UTC).astimezone(cal.tz).date().isoformat()
     window = f"{period.first.isoformat()}/{period.after.isoformat()}"
@@ -244,7 +251,7 @@ def briefing_html(engine: Engine, cases: CaseSettings, model: EvaluationModel,
                                        made))
     hot_map = figure_png(map_figure(engine, _hotspot_body(engine, data, lang, cal), lang,
                                     made))
-    chart, chart_missing = _chart_figures(data, t)
+    chart, chart_missing = _chart_figures(data, t_label)
     departments = _parties(data.departments, lang)
     children = (_parties(data.children, lang, set(data.children.names))
                 if data.children is not None else None)
@@ -265,13 +272,14 @@ def briefing_html(engine: Engine, cases: CaseSettings, model: EvaluationModel,
         "child_level": t(f"health.level.{data.children.level}") if data.children else "",
         "kind_names": kind_names,
         "chart_figures": _png(chart), "chart_missing": chart_missing,
-        "chart_classes": _png(_chart_classes(data, t)) if data.classes else None,
+        "chart_classes": _png(_chart_classes(data, t_label, label)) if data.classes else None,
         "health_map": _png(health_map), "hot_map": _png(hot_map),
         "stylesheet": stylesheet,
     }
     languages = i18n.LANGUAGES
     return environment().get_template("briefing.html").render(
-        lang=lang, languages=languages, t=t, root="", static=lambda p: p, **context)
+        lang=lang, languages=languages, t=t, label=label, root="", static=lambda p: p,
+        **context)
 
 
 def briefing_pdf(engine: Engine, cases: CaseSettings, model: EvaluationModel,

@@ -292,6 +292,17 @@ def _imported(engine: Engine, start: datetime, end: datetime, lang: str) -> dict
                               else ", ".join(systems))}
 
 
+def _public_numbers(engine: Engine, ids: set[int]) -> dict[int, str]:
+    """The case numbers (C00002796) people know the listed cases by, as every other page
+    writes them."""
+    if not ids:
+        return {}
+    with engine.connect() as conn:
+        return {r[0]: r[1] for r in conn.execute(
+            text("SELECT id, public_no FROM case_record WHERE id = ANY(:ids)"),
+            {"ids": sorted(ids)})}
+
+
 @router.get("/{kind}/{code}", summary="One party's evaluation, explained down to its cases")
 def party(request: Request, kind: Kind, code: str, engine: ReadEngineDep, settings: SettingsDep,
           viewer: Viewer, period: PeriodQ, level: LevelQ = None) -> dict[str, Any]:
@@ -306,12 +317,15 @@ def party(request: Request, kind: Kind, code: str, engine: ReadEngineDep, settin
     lang, root = request_language(request), base_url(request) + "/"
     after, before = ev.counts.get(code, {}), ev.counts_before.get(code, {})
     aggregates = {}
+    numbers = _public_numbers(engine, {i for ids in ev.members.values()
+                                       for i in (ids or [])[:MAX_LISTED]})
     for name, description in AGGREGATES[kind].items():
         ids = ev.members.get(name)
         item: dict[str, Any] = {"description": description, "count": after.get(name),
                                 "count_before_appeals": before.get(name)}
         if ids is not None:
-            item["cases"] = [{"id": i, "href": f"{root}cases/{i}"} for i in ids[:MAX_LISTED]]
+            item["cases"] = [{"id": i, "public_no": numbers.get(i), "href": f"{root}cases/{i}"}
+                             for i in ids[:MAX_LISTED]]
             item["cases_listed"] = min(len(ids), MAX_LISTED)
         aggregates[name] = item
     w = p.window(cal.timezone)

@@ -83,11 +83,13 @@ def _figures(engine: Engine, model: EvaluationModel, period: Period, cal: Workin
 
 
 def _classes(engine: Engine, period: Period, cal: WorkingCalendar, area: str,
-             child_digits: int | None) -> list[ClassGrowth]:
+             child_digits: int | None, lang: str = "zh-CN") -> list[ClassGrowth]:
     now = _counts(engine, period, cal, area, "c.category_key")
     before = _counts(engine, period.previous(), cal, area, "c.category_key")
     with engine.connect() as conn:
-        names = {r[0]: r[1] for r in conn.execute(text("SELECT key, name_zh FROM category"))}
+        # the class names in the reader's language (an English briefing said 路灯 and 暴露垃圾)
+        column = "coalesce(nullif(name_en, ''), name_zh)" if lang == "en" else "name_zh"
+        names = {r[0]: r[1] for r in conn.execute(text(f"SELECT key, {column} FROM category"))}
         child_names = {r[0]: r[1] for r in conn.execute(text(
             "SELECT code, name FROM admin_area WHERE code LIKE :a"), {"a": area + "%"})}
     top = top_classes(now, before, names)
@@ -110,7 +112,8 @@ def _classes(engine: Engine, period: Period, cal: WorkingCalendar, area: str,
 
 
 def briefing_data(engine: Engine, model: EvaluationModel, period: Period,
-                  cal: WorkingCalendar, area: str | None = None) -> BriefingData:
+                  cal: WorkingCalendar, area: str | None = None,
+                  lang: str = "zh-CN") -> BriefingData:
     code, name, level = briefing_area(engine, area)
     if level not in AREA_LEVELS:
         raise ValidationError(f"briefings are for a district, street or community, not a "
@@ -126,6 +129,6 @@ def briefing_data(engine: Engine, model: EvaluationModel, period: Period,
         children.names = {k: children.names[k] for k in keep}
     figures, totals = _figures(engine, model, period, cal, code, level)
     return BriefingData(period, code, name, level, figures,
-                        _classes(engine, period, cal, code, AREA_LEVELS.get(str(child))),
+                        _classes(engine, period, cal, code, AREA_LEVELS.get(str(child)), lang),
                         evaluated["department"], children,
                         _counts(engine, period, cal, code, "c.grid_code"), totals)

@@ -46,6 +46,7 @@ def test_public_ranking_and_own_details_for_a_department(client: TestClient, db:
     body = own.json()
     late = body["aggregates"]["handled_late"]
     assert late["count"] == 1 and late["cases"][0]["id"] == month["K1"]
+    assert late["cases"][0]["public_no"] == f"C{month['K1']:08d}"
     assert late["cases"][0]["href"].endswith(f"/cases/{month['K1']}")
     terms = {t["indicator"]: t for t in body["terms"]}
     assert terms["on_time_rate"]["name"] == "按时处置率"

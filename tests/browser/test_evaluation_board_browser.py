@@ -56,7 +56,10 @@ def test_the_ranking_a_party_down_to_its_cases_and_another_kind(
             page.screenshot(path=str(artifacts / f"evaluation_board_detail_{name}_{lang}.png"))
             links = page.locator("#detail .cases a")
             assert links.count() >= 1
-            case_id = links.first.inner_text().lstrip("#")
+            # a case is named by its number, as the map, the desk and the phone name it
+            # (it read "#2796" beside every other page's "C00002796")
+            case_id = links.first.get_attribute("href").rpartition("=")[2]
+            assert links.first.inner_text() == f"C{int(case_id):08d}"
             page.keyboard.press("Escape")
             assert not detail.is_visible()
             if name == "desk":

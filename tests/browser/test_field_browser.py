@@ -462,6 +462,31 @@ def test_a_report_opened_from_mine_goes_back_to_mine(phone: Phone, city: Engine)
     page.wait_for_selector("#view[data-screen=mine] #my-reports")
 
 
+def test_a_long_word_in_a_report_stays_inside_the_phone(phone: Phone, city: Engine) -> None:
+    """A description without spaces (a pasted link, a code, a row of characters) ran out of the
+    case card and off the 390 px screen: the end of what the worker wrote could not be read."""
+    phone.go()
+    phone.sign_in()
+    long_word = "https://example.org/" + "x" * 300
+    fill_report(phone, None, description=long_word)
+    page = phone.page
+    page.click("#report-submit")
+    page.wait_for_selector("#report-list li a", timeout=30_000)
+    page.click("#report-list li a")
+    page.wait_for_selector("#view[data-screen=case] #case .desc")
+    assert page.inner_text("#case .desc") == long_word
+    # the text itself stays in its box (its box did; the words ran out of it), and nothing of
+    # the case screen scrolls sideways
+    sizes = page.eval_on_selector("#case .desc", "e => [e.scrollWidth, e.clientWidth]")
+    assert sizes[0] <= sizes[1], sizes
+    wide = page.evaluate("() => [...document.querySelectorAll('#view *')]"
+                         ".filter((e) => !e.closest('.leaflet-container')"  # the map clips
+                         " && e.getBoundingClientRect().right > 390.5)"
+                         ".map((e) => e.tagName + '.' + e.className)")
+    assert wide == [], wide
+    phone.shot("case_long_word")
+
+
 # -- where am I, offline ---------------------------------------------------------------------
 def test_where_am_i_offline(phone: Phone) -> None:
     phone.go()
@@ -787,6 +812,34 @@ def test_english_switch(phone: Phone) -> None:
     assert phone.page.inner_text("label[for=username]") == "Username"
     assert phone.page.inner_text("label[for=password]") == "Password"
     phone.shot("signin_en")
+
+
+def test_english_lines_standing_alone_begin_with_a_capital(phone: Phone, city: Engine) -> None:
+    """In English a case's deadline read "due 2026-12-08 04:23 +08:00", its photo's caption
+    "reported" and the patrol's status "on duty since …", beside "Off duty: no position is
+    recorded" and every other line of the app."""
+    phone.go()
+    phone.sign_in()
+    phone.tab("mine")
+    page = phone.page
+    page.click(".lang-switch button[lang=en]")
+    phone.wait_text("#tab-tasks .label", "Tasks")
+    fill_report(phone, jpeg(phone.artifacts / "en_photo.jpg", (800, 600)))
+    page.click("#report-submit")
+    page.wait_for_selector("#report-list li a", timeout=30_000)
+    page.click("#report-list li a")
+    page.wait_for_selector("#view[data-screen=case] #case-photos figcaption")
+    lines = page.eval_on_selector_all("#case > p", "els => els.map((e) => e.innerText)")
+    assert any(line.startswith("Due 20") for line in lines), lines
+    caption = page.eval_on_selector("#case-photos figcaption", "e => e.innerText")
+    assert caption == "Reported", caption
+    phone.shot("case_en")
+    phone.tab("patrol")
+    page.click("#duty-toggle")
+    phone.wait_text("#duty-info", "^On duty since ")
+    phone.shot("patrol_on_duty_en")
+    page.click("#duty-toggle")
+    phone.wait_text("#duty-info", "^Off duty")
 
 
 _ZOOM_THEN_LEAVE = """async (screen) => {

@@ -236,3 +236,25 @@ def test_the_phone_suggests_the_class_while_typing(chromium: Any, learnt: str,
     assert not errors, errors
     context.close()
 
+
+
+@pytest.mark.parametrize("lang", ["zh-CN", "en"])
+def test_a_manager_on_the_map_is_not_shown_a_refusal(chromium: Any, learnt: str, lang: str,
+                                                     artifacts: Path) -> None:
+    """A manager (who comes to /map from the evaluation board's case links) may not classify
+    (case.report) nor see the learned dispatch: the panel said, in red and in the server's
+    English, "role manager may not call POST /classify (case.report)". Neither block is shown
+    to them now; the similar cases still are."""
+    base = learnt
+    case = report(base, "w-li", INSIDE_001, category="P0120", description=LAMP_TEXT)
+    page = open_map(chromium, base, "boss-zhou", lang=lang)
+    open_case(page, case["id"])
+    panel = page.inner_text("#details")
+    assert "may not" not in panel and "/classify" not in panel, panel
+    assert page.locator("#details .intel .error").count() == 0
+    assert page.is_hidden("#intel-advice")
+    page.wait_for_selector("#similar-list li", timeout=30_000)
+    seen = foreign_words(page, lang)
+    assert seen == [], "; ".join(seen)
+    page.locator("#details").screenshot(path=str(artifacts / f"intel_map_panel_manager_{lang}.png"))
+    assert not page.errors, page.errors

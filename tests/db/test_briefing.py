@@ -15,7 +15,7 @@ from sqlalchemy import Engine
 from api.routes.briefing_doc import briefing_html, briefing_pdf, rate_bars, summary
 from api.routes.evaluation import evaluation_model
 from gridcore.evaluation import Period
-from gridcore.evaluation.briefing import Compared
+from gridcore.evaluation.briefing import ClassGrowth, Compared
 from gridcore.settings import CaseSettings, Settings
 from layers.evaluation.briefing import briefing_data
 from tests.support.evaluation_planting import PERIOD, plant_month
@@ -112,3 +112,40 @@ def test_briefing_chart_leaves_a_gap_for_a_missing_value() -> None:
     assert rate_bars(rates, "value") == ([0, 1], [80.0, 60.0])
     assert rate_bars(rates, "previous") == ([1], [0.0])  # a real 0 % is drawn; None is not
     assert rate_bars(rates, "year_before") == ([0], [50.0])
+
+
+def test_an_english_briefing_names_the_classes_in_english(db: Engine) -> None:
+    """The briefing a city sends in English named its problem classes in Chinese (暴露垃圾 in
+    the table, the chart and the summary) and wrote the sub-area's growth in full-width
+    brackets."""
+    plant_month(db)
+    data = briefing_data(db, MODEL, Period.parse(PERIOD), CASES.working_calendar, "320508",
+                         lang="en")
+    assert [(c.category, c.name) for c in data.classes] == [("E0102", "exposed garbage")]
+    assert "exposed garbage" in summary(data, "en", {"best": [], "worst": []}, None)
+    english = briefing_html(db, CASES, MODEL, Period.parse(PERIOD), "320508", lang="en")
+    assert "exposed garbage" in english and "暴露垃圾" not in english
+    assert "（" not in english and "）" not in english
+    chinese = briefing_html(db, CASES, MODEL, Period.parse(PERIOD), "320508")
+    assert "暴露垃圾" in chinese and "exposed garbage" not in chinese
+
+
+def test_an_english_briefing_writes_its_heads_as_labels(db: Engine) -> None:
+    """The English briefing's headings, column heads and names standing alone began with a
+    lower-case letter ("streets", "highest scores", "rank", "this period", "cases
+    received"), unlike every English page."""
+    plant_month(db)
+    english = briefing_html(db, CASES, MODEL, Period.parse(PERIOD), "320508", lang="en")
+    lower = re.findall(r"<(?:th|h2|h3)>[a-z][^<]*", english)
+    assert lower == [], lower
+    for head in ("<th>Rank</th>", "<th>This period</th>", "<th>Cases received</th>",
+                 "<th>Exposed garbage</th>", "<h3>Highest scores</h3>"):
+        assert head in english, head
+    assert "<th>类别</th>" in briefing_html(db, CASES, MODEL, Period.parse(PERIOD), "320508")
+    # a class's name beginning a sentence of the summary begins with a capital too
+    data = briefing_data(db, MODEL, Period.parse(PERIOD), CASES.working_calendar, "320508",
+                         lang="en")
+    data.classes = [ClassGrowth("E0102", "exposed garbage", 3, 1, "Pingjiang street", 2)]
+    text = summary(data, "en", {"best": [], "worst": []}, None)
+    assert "). Exposed garbage grew most (+2), mainly in Pingjiang street." in text, text
+    assert "most frequent class was exposed garbage" in text, text

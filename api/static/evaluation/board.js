@@ -101,7 +101,7 @@ function caseLinks(aggregate) {
   const box = el('span', undefined, 'cases');
   box.translate = false;
   for (const c of aggregate.cases || []) {
-    const a = el('a', `#${c.id}`);
+    const a = el('a', c.public_no || `#${c.id}`);  // the number every other page writes
     a.href = `${ROOT}/map#case=${c.id}`;
     box.append(a, ' ');
   }

@@ -4,6 +4,7 @@
 // most points, each term's value against the previous window, and links to the records
 // behind them. Every word comes from the catalogue (health namespace).
 import { LANG, t } from '../i18n.js';
+import { asLabel } from '../common/ui.js';
 
 const ROOT = document.documentElement.dataset.root || '';
 const $ = (id) => document.getElementById(id);
@@ -21,6 +22,15 @@ function number(value, digits = 1) {
   return value === null || value === undefined ? '—' : Number(value).toFixed(digits);
 }
 
+// a term's value as the evaluation board writes it: a rate as a percentage, a count whole,
+// anything else (cases per km², working hours) with one decimal
+function termValue(value, unit) {
+  if (value === null || value === undefined) return '—';
+  if (unit === 'ratio') return `${(value * 100).toFixed(1)} %`;
+  if (unit === '件') return String(Math.round(value));
+  return Number(value).toFixed(1);
+}
+
 function signed(value) {
   if (value === null || value === undefined) return null;
   const text = Number(value).toFixed(1);
@@ -28,8 +38,9 @@ function signed(value) {
 }
 
 function driverText(driver) {
-  if (!driver) return t('health.no_driver');
-  return t('health.driver_line', { name: driver.name, points: number(driver.points_lost) });
+  // a line or a cell of its own: English begins it with a capital, as every label of the page
+  if (!driver) return asLabel(t('health.no_driver'));
+  return asLabel(t('health.driver_line', { name: driver.name, points: number(driver.points_lost) }));
 }
 
 // The records behind an aggregate, named from the catalogue (cases_E04 → "E04 类案件").
@@ -53,7 +64,7 @@ function links(map, inputs = {}) {
   for (const [name, url] of Object.entries(map || {})) {
     const value = name.endsWith('_h') ? null : inputs[name];  // hours are not a count of records
     const count = value === null || value === undefined ? '' : ` ${Number(value).toLocaleString()}`;
-    const a = el('a', `${aggregateName(name)}${count}`);
+    const a = el('a', `${asLabel(aggregateName(name))}${count}`);
     a.href = url;
     a.title = name;
     box.append(a, ' ');
@@ -77,45 +88,45 @@ function render(body, name) {
   const heading = $('explain-heading');
   heading.textContent = name && name !== body.code ? `${name} ${body.code}` : body.code;
   const total = el('p', undefined, 'explain-total');
-  total.append(el('b', `${t('health.index.total')} ${number(body.total)}`));
+  total.append(el('b', `${asLabel(t('health.index.total'))} ${number(body.total)}`));
   const change = signed(body.change);
   total.append(' ', el('span', change === null ? t('health.no_previous')
     : t('health.change_vs_previous', { change }), 'explain-change'));
   box.append(total, el('p', driverText(body.driver), 'explain-driver'));
 
-  box.append(el('h3', t('health.indices_heading')));
+  box.append(el('h3', asLabel(t('health.indices_heading'))));
   const indices = el('table', undefined, 'explain-indices');
-  indices.append(row([t('health.index'), t('health.score'), t('health.driver')], true));
+  indices.append(row([t('health.index'), t('health.score'), t('health.driver')].map(asLabel), true));
   for (const index of body.indices) {
     const change = signed(index.change);
-    indices.append(row([index.name, `${number(index.score)}${change === null ? '' : ` (${change})`}`,
+    indices.append(row([asLabel(index.name), `${number(index.score)}${change === null ? '' : ` (${change})`}`,
       driverText(index.driver)]));
   }
   box.append(indices);
 
-  box.append(el('h3', t('health.terms')));
+  box.append(el('h3', asLabel(t('health.terms'))));
   const terms = el('table', undefined, 'explain-terms');
   terms.append(row([t('health.term'), t('health.value'), t('health.previous_value'),
-    t('health.points_lost'), t('health.records')], true));
+    t('health.points_lost'), t('health.records')].map(asLabel), true));
   // a long window's p90 of handling time is estimated (within a stated bound): marked ≈
   const p90 = body.handling_p90 || { method: 'exact' };
   const estimated = p90.method !== 'exact';
   let marked = false;
   for (const term of body.terms) {
-    let value = number(term.value, 3);
+    let value = termValue(term.value, term.unit);
     if (estimated && term.inputs && 'handling_p90_h' in term.inputs && term.value !== null) {
       const cell = el('span', `≈${value}`, 'explain-estimated');
       cell.title = p90.note;
       value = cell;
       marked = true;
     }
-    terms.append(row([term.name, value, number(term.previous_value, 3),
+    terms.append(row([asLabel(term.name), value, termValue(term.previous_value, term.unit),
       number(term.lost_total), links(term.links, term.inputs)]));
   }
   box.append(terms);
   if (marked) box.append(el('p', p90.note, 'explain-legend'));
   const all = el('p', undefined, 'explain-all');
-  all.append(el('span', `${t('health.records')}: `), links(body.links));
+  all.append(el('span', `${asLabel(t('health.records'))}: `), links(body.links));
   box.append(all);
 }
 

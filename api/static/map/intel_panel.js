@@ -69,6 +69,9 @@ function answersFor(c) {
 
 // -- the three blocks ---------------------------------------------------------------------------
 function classifyHtml(c, a) {
+  // a role that may not classify (case.report: managers, analysts, handlers): no block, not
+  // the server's refusal in red
+  if (a.error?.status === 403) return null;
   if (a.error) return `<p class="error">${esc(t('intel.failed', { error: a.error.message }))}</p>`;
   const predicted = c.category_source === 'predicted'
     ? `<p class="intel-flag" id="intel-predicted">${esc(t('intel.classify_predicted'))}</p>` : '';
@@ -118,11 +121,15 @@ async function decorate(article) {
   await ready;
   const a = await answersFor(c);
   if (!article.isConnected) return;  // redrawn meanwhile: the new drawing gets its own
-  advice.querySelector('#intel-classify .intel-body').innerHTML = classifyHtml(c, a.classify);
+  const classify = classifyHtml(c, a.classify);
+  const classBox = advice.querySelector('#intel-classify');
+  classBox.hidden = classify === null;
+  if (classify !== null) classBox.querySelector('.intel-body').innerHTML = classify;
   const dispatch = dispatchHtml(c, a.dispatch);
   const box = advice.querySelector('#intel-dispatch');
   box.hidden = dispatch === null;
   if (dispatch !== null) box.querySelector('.intel-body').innerHTML = dispatch;
+  advice.hidden = classify === null && dispatch === null;  // nothing this role may be told
   similar.querySelector('.intel-body').innerHTML = similarHtml(a.similar, catName);
   article.dataset.intel = 'ready';
 }
