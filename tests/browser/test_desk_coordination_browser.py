@@ -77,7 +77,12 @@ def wait_coordination(page: Any, after: str = "0") -> None:
 
 
 def ready_mark(page: Any) -> str:
-    return str(page.eval_on_selector("#coordination", "e => e.dataset.ready || '0'"))
+    """How often the coordination section has been drawn. The drawer draws the case again on
+    its live event, and the section is absent for that moment (CI once read it then: "Failed to
+    find element #coordination"): the mark is read once the section is there."""
+    return str(page.wait_for_function(
+        "() => document.getElementById('coordination')?.dataset.ready", timeout=30_000
+    ).json_value())
 
 
 @pytest.fixture
