@@ -27,6 +27,25 @@ from tests.support.desk_city import dispatched, report, step
 __all__ = ["chromium", "city", "server"]  # the fixtures, from tests.support.desk_browser
 
 
+def test_the_desk_opens_on_the_first_bucket_with_cases(chromium, city: str) -> None:
+    """A handler whose cases are all in handling is shown them, not an empty 待签收; a bucket
+    the handler picks afterwards stays picked, however the counts change."""
+    base = city
+    case = dispatched(base, description="井盖松动，车辆经过有响声")
+    step(base, "h-liu", case["id"], "accept")
+    page = open_desk(chromium, base, "h-liu")
+    page.wait_for_function("() => document.querySelector('#tabs .active')?.dataset.tab "
+                           "=== 'handle'", timeout=10_000)
+    assert page.get_attribute("#tabs [data-tab=handle]", "aria-pressed") == "true"
+    page.wait_for_selector(f"#task-list [data-case='{case['id']}']")
+    page.click("#tabs [data-tab=accept]")
+    dispatched(base, description="路灯不亮")  # a new case: 待签收 1, the choice stays
+    page.wait_for_function("() => document.querySelector('[data-count=accept]')"
+                           ".textContent === '1'", timeout=10_000)
+    assert page.get_attribute("#tabs [data-tab=accept]", "aria-pressed") == "true"
+    assert not page.errors, page.errors
+
+
 def test_accept_handle_with_a_photo_and_feed_back(chromium, city: str, db: Engine,
                                                   tmp_path: Path, artifacts: Path) -> None:
     base = city

@@ -282,6 +282,7 @@ function wire() {
     const b = ev.target.closest('[data-tab]');
     if (!b) return;
     st.tab = b.dataset.tab;
+    st.picked = true;
     renderTabs();
     loadTasks();
   };
@@ -310,14 +311,26 @@ function wire() {
     $('signin-error').textContent = '';
     signIn($('username').value, $('password').value).then(start2).catch((e) => { $('signin-error').textContent = e.message; });
   };
-  $('signout').onclick = () => { who.setToken(null); st.me = null; showSignedOut(); if (st.events) st.events.restart(); };
+  $('signout').onclick = () => { who.setToken(null); st.me = null; st.picked = false; showSignedOut(); if (st.events) st.events.restart(); };
   st.notify = notices((id) => showCase(id));
+}
+
+// At sign-in the desk opens on the first bucket that holds cases: a handler whose cases are
+// all in handling saw an empty 待签收 and had to look for them. Later the handler's choice stays.
+async function openOnWork() {
+  if (st.picked || (st.counts[st.tab] ?? 0) > 0) return;
+  const full = TABS.find((k) => (st.counts[k] ?? 0) > 0);
+  if (!full) return;
+  st.tab = full;
+  renderTabs();
+  await loadTasks();
 }
 
 async function start2() {
   await whoAmI();
   if (st.events) st.events.restart();
-  await Promise.all([loadTasks(), loadTeam()]);
+  // (no turn of the event loop between the first list and the choice: a click waits for it)
+  await Promise.all([loadTasks().then(openOnWork), loadTeam()]);
 }
 
 async function start() {
