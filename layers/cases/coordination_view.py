@@ -48,7 +48,10 @@ def coordination_state(engine: Engine, case_id: int, role: Role | None,
                        ) -> dict[str, Any]:
     """The coordination answer of one case for a caller of ``role`` in ``my_department``."""
     now = now or datetime.now(UTC)
-    with engine.connect() as conn:
+    # one snapshot for the whole answer: read statement by statement, a step committed
+    # meanwhile gave a case row and tasks from before it with parties from after it (an open
+    # assisting task drawn without the step that releases it)
+    with engine.connect().execution_options(isolation_level="REPEATABLE READ") as conn:
         row = fetch_case(conn, case_id)
         if row is None:
             raise NotFound(f"case {case_id} does not exist", case_id=case_id)

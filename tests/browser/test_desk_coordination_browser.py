@@ -129,7 +129,11 @@ def test_whistle_assist_report_in_feedback_and_thread(chromium, lamp: str, db: E
     desk.click("#step button[type=submit]")
     wait_coordination(desk, mark)
     desk.wait_for_selector("#coord-tasks tr[data-task=D_LAMP][data-task-state=open]")
-    assert "release" in coord_buttons(desk)  # a task is open: the desk may release it
+    # a task is open: the desk may release it (the drawer may be drawing the case again on
+    # the step's live event: the button is waited for, not read once)
+    desk.wait_for_function("() => [...document.querySelectorAll('#coord-actions "
+                           "[data-coord-step]')].some((b) => b.dataset.coordStep === 'release')",
+                           timeout=30_000)
     desk.screenshot(path=str(artifacts / "coord_map_drawer_1280.png"))
 
     # -- a whistled department: its own list, then 报到
