@@ -50,6 +50,11 @@ _LAYERS = {
              "c.closed_at, c.deadline_at, c.parked_seconds, c.geom AS geometry "
              f"FROM case_record c {MILESTONES_LATERAL}",
 }
+# Rows in the order of each layer's key: without it a frame's order was the table's physical
+# order, which changes as rows are deleted and their space reused (an analyst's two reads of
+# the same data came in different orders; a CI run saw grids 002 before 001).
+_ORDER = {"areas": "code", "grids": "code", "all_grids": "code, gen_from", "parts": "code",
+          "entities": "code", "cases": "id"}
 GEOMETRY = "geometry"
 
 
@@ -73,7 +78,7 @@ def read_layer(engine: Engine, name: str, where: str | None = None,
     sql = f"SELECT * FROM ({_LAYERS[name]}) AS layer"
     if where:
         sql += f" WHERE {where}"
-    return read_sql(engine, sql, params)
+    return read_sql(engine, sql + f" ORDER BY {_ORDER[name]}", params)
 
 
 def read_cases(engine: Engine, window: str | None = None, grid: str | None = None,
