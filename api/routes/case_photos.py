@@ -18,6 +18,7 @@ from sqlalchemy import text
 from api.security.identity import Viewer
 from gridcore.errors import NotFound
 from layers.cases.photos import photo_at, thumbnail
+from layers.db.partitions import report_time
 from layers.security.scoping import party_to
 
 router = APIRouter(prefix="/cases", tags=["cases"])
@@ -28,8 +29,10 @@ def _find(request: Request, case_id: int, n: int, viewer: Viewer) -> dict[str, s
     viewer.require("case.read")
     engine = request.app.state.engine
     with engine.connect() as conn:
-        case = conn.execute(text("SELECT grid_code, department_code, filed_by FROM case_record "
-                                 "WHERE id = :i"), {"i": case_id}).first()
+        at = report_time(conn, case_id)  # planned on the case's own year
+        case = None if at is None else conn.execute(text(
+            "SELECT grid_code, department_code, filed_by FROM case_record "
+            "WHERE id = :i AND created_at = :at"), {"i": case_id, "at": at}).first()
         if case is None or not viewer.scope.covers_case(case.grid_code, case.department_code,
                                                         case.filed_by) \
                 and not party_to(engine, case_id, viewer.scope.department):

@@ -31,6 +31,7 @@ from gridcore.intelligence.classify import decide
 from gridcore.intelligence.dispatch import DispatchModel, combine
 from gridcore.intelligence.errors import NotFitted
 from gridcore.intelligence.features import Report
+from layers.db.partitions import report_time
 
 # The rooms behind these routes (pandas, scipy, scikit-learn: about a third of the app's
 # import) are imported at their first use: every server process, CLI and test server imports
@@ -161,12 +162,14 @@ def predicted_category(request: Request, description: str) -> str:
 
 def _case(engine: Engine, case_id: int) -> dict[str, Any]:
     with engine.connect() as conn:
-        row = conn.execute(text(
+        at = report_time(conn, case_id)  # planned on the case's own year
+        row = None if at is None else conn.execute(text(
             "SELECT id, coalesce(description, '') AS text, category_key AS category, "
             "created_at AS at, origin->>'category' AS subtype, grid_code AS grid, "
             "community_code AS community, street_code AS street, district_code AS district, "
             "department_code, proposed_department, proposal_rule, refused_departments, state "
-            "FROM case_record WHERE id = :i"), {"i": case_id}).mappings().first()
+            "FROM case_record WHERE id = :i AND created_at = :at"),
+            {"i": case_id, "at": at}).mappings().first()
     if row is None:
         raise NotFound(f"no case {case_id}", case_id=case_id)
     return dict(row)

@@ -39,7 +39,7 @@ SYSTEM = "system"
 # Cases not yet signalled for their current clock whose warning mark has passed (the clock
 # of a parked case stands at the moment it was parked).
 _DUE = f"""
-SELECT id FROM case_record
+SELECT id, created_at FROM case_record
 WHERE {OPEN_SQL} AND deadline_at IS NOT NULL
   AND warn_at <= least(:now, coalesce(parked_since, :now))
   AND (warned_for IS DISTINCT FROM deadline_at OR overdue_for IS DISTINCT FROM deadline_at)
@@ -48,7 +48,7 @@ ORDER BY warn_at LIMIT :batch
 _LOCK = """
 SELECT id, public_no, state, category_key, grid_code, department_code, assignee, warn_at,
     deadline_at, parked_since, supervised, warned_for, overdue_for
-FROM case_record WHERE id = :id FOR UPDATE SKIP LOCKED
+FROM case_record WHERE id = :id AND created_at = :at FOR UPDATE SKIP LOCKED
 """
 # One sweeper at a time across processes (the others find the work done); the locks and marks
 # alone would already keep it exactly-once.
@@ -77,12 +77,13 @@ def sweep(engine: Engine, settings: CaseSettings, resolver: Resolves,
             return result
         try:
             while True:
-                ids = [r[0] for r in conn.execute(text(_DUE), {"now": now, "batch": batch})]
+                ids = [(r.id, r.created_at)
+                       for r in conn.execute(text(_DUE), {"now": now, "batch": batch})]
                 conn.commit()
                 done = 0
-                for case_id in ids:
+                for case_id, at in ids:
                     with engine.begin() as tx:
-                        done += _one(tx, settings, resolver, policy, case_id, now, result)
+                        done += _one(tx, settings, resolver, policy, case_id, at, now, result)
                 if len(ids) < batch or not done:
                     return result
         finally:
@@ -91,8 +92,10 @@ def sweep(engine: Engine, settings: CaseSettings, resolver: Resolves,
 
 
 def _one(conn: Connection, settings: CaseSettings, resolver: Resolves,
-         policy: AutoSupervision, case_id: int, now: datetime, result: SweepResult) -> int:
-    row = conn.execute(text(_LOCK), {"id": case_id}).mappings().first()
+         policy: AutoSupervision, case_id: int, at: datetime, now: datetime,
+         result: SweepResult) -> int:
+    # ``at``, the report time as a value: planned on the case's own year (fetch_case)
+    row = conn.execute(text(_LOCK), {"id": case_id, "at": at}).mappings().first()
     if row is None:  # another sweep holds it
         return 0
     clock = ClockState(State(row["state"]), row["category_key"], row["warn_at"],
@@ -103,7 +106,7 @@ def _one(conn: Connection, settings: CaseSettings, resolver: Resolves,
         return 0
     written = marks(clock, due)
     conn.execute(text(f"UPDATE case_record SET {', '.join(f'{k} = :{k}' for k in written)} "
-                      "WHERE id = :id"), {**written, "id": case_id})
+                      "WHERE id = :id AND created_at = :at"), {**written, "id": case_id, "at": at})
     tz = settings.working_calendar.tz
     details: dict[str, Any] = {"deadline": row["deadline_at"].astimezone(tz).isoformat(),
                                "warn_at": row["warn_at"].astimezone(tz).isoformat()

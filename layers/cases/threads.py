@@ -13,6 +13,7 @@ from gridcore.errors import NotFound, ValidationError
 from gridcore.settings import CaseSettings
 from layers.cases.details import class_names
 from layers.cases.view import CASE_COLUMNS, case_dict
+from layers.db.partitions import report_time
 from layers.schema.cases import OPEN_SQL
 
 MAX_BODY = 4000
@@ -41,8 +42,7 @@ def unlocated(engine: Engine, settings: CaseSettings, limit: int = 100,
 
 
 def _exists(conn: Any, case_id: int) -> None:
-    if conn.execute(text("SELECT 1 FROM case_record WHERE id = :c"),
-                    {"c": case_id}).first() is None:
+    if report_time(conn, case_id) is None:  # the registry holds every stored case
         raise NotFound(f"case {case_id} does not exist", case_id=case_id)
 
 

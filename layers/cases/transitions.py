@@ -44,6 +44,7 @@ from layers.cases.part_state import part_holders, set_part_state
 from layers.cases.photos import store_photo
 from layers.cases.resolving import Resolves, repropose
 from layers.cases.view import case_dict, fetch_case, history_of, pauses_of, photos_of
+from layers.db.partitions import report_time
 from layers.notifications import outbox
 from layers.security import audit
 
@@ -181,8 +182,9 @@ def take_step(conn: Connection, settings: CaseSettings, resolver: Resolves, case
                               "sha256": photo.sha256, "content_type": photo.content_type,
                               "size_bytes": len(photo.data), "history_id": history_id})
     for other, other_action, details in change.related:
-        state = conn.execute(text("SELECT state FROM case_record WHERE id = :i"),
-                             {"i": other}).scalar_one()
+        state = conn.execute(text("SELECT state FROM case_record WHERE id = :i "
+                                  "AND created_at = :at"),
+                             {"i": other, "at": report_time(conn, other)}).scalar_one()
         _history(conn, other, now, actor, role, other_action, state, state, change.reason,
                  [], details)
     audit.record(conn, actor, f"case.{step.action.value}", f"case:{case_id}",

@@ -99,3 +99,16 @@ def repair_indexes(conn: Connection) -> list[str]:
         conn.execute(text(f"DROP INDEX {name}"))
         conn.execute(text(definition.replace(" ON ONLY ", " ON ", 1)))
     return [name for name, _ in broken]
+
+
+def report_time(conn: Connection, case_id: int) -> datetime | None:
+    """A case's report time from the case registry (``case_key``), or None if no such case.
+
+    Read it first and ask ``case_record`` for ``id = :i AND created_at = :at`` with the time as
+    a value: PostgreSQL then prunes to the case's own year while it plans, and plans only that
+    partition's indexes. Asked by id alone (or with ``created_at = (SELECT …)``) it plans every
+    year's ~30 indexes, which was most of a lookup's cost (layers.cases.view.fetch_case).
+    """
+    at = conn.execute(text("SELECT created_at FROM case_key WHERE id = :i"),
+                      {"i": case_id}).scalar()
+    return at if isinstance(at, datetime) else None

@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, text
 
+from layers.db.partitions import report_time
 from layers.ogc import part_cells
 from layers.schema.cases import TERMINAL_SQL
 
@@ -82,6 +83,7 @@ def case_facts_row(conn: Connection, case_id: int) -> Any:
     """The fields the lifecycle needs to say which steps are possible now."""
     if not _has_table(conn, "case_record"):
         return None
-    return conn.execute(text(
+    at = report_time(conn, case_id)  # planned on the case's own year
+    return None if at is None else conn.execute(text(
         "SELECT state, parked_since, check_result, department_code, grid_code, version "
-        "FROM case_record WHERE id = :i"), {"i": case_id}).first()
+        "FROM case_record WHERE id = :i AND created_at = :at"), {"i": case_id, "at": at}).first()

@@ -22,6 +22,7 @@ from sqlalchemy import Connection, text
 
 from gridcore.security.access import Scope
 from gridcore.taxonomy import default_taxonomy
+from layers.db.partitions import report_time
 from layers.schema.cases import TERMINAL_SQL
 from layers.security.scoping import case_scope_sql
 
@@ -60,9 +61,11 @@ def _codes(conn: Connection, q: str, scope: Scope | None) -> list[dict[str, Any]
     number = _CASE_NO.fullmatch(q)
     if number and len(q) < 15:
         params: dict[str, Any] = {"i": int(number[1])}
+        params["at"] = report_time(conn, params["i"])  # planned on the case's own year
         for r in conn.execute(text(
                 "SELECT c.id, c.public_no, c.state, c.category_key, c.description, "
-                "ST_X(c.geom) AS lon, ST_Y(c.geom) AS lat FROM case_record c WHERE c.id = :i"
+                "ST_X(c.geom) AS lon, ST_Y(c.geom) AS lat FROM case_record c "
+                "WHERE c.id = :i AND c.created_at = :at"
                 + _scoped(scope, params)), params).mappings():
             hits.append(_case_hit(r, 1.0))
     if re.fullmatch(r"\d{16}", q):

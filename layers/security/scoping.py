@@ -15,6 +15,7 @@ from sqlalchemy.sql.elements import ColumnClause
 from gridcore.coordination import PARTY_STEPS
 from gridcore.errors import Forbidden
 from gridcore.security.access import Principal, Scope
+from layers.db.partitions import report_time
 
 
 def grid_condition(grid_column: ColumnElement | ColumnClause, scope: Scope) -> ColumnElement:
@@ -55,10 +56,7 @@ def case_in_scope(engine: Engine, case_id: int, principal: Principal | None,
         return
     principal.require(action)
     with engine.connect() as conn:
-        # the report time from the case registry first: planned on the case's own year
-        # (layers.cases.view.fetch_case says why)
-        at = conn.execute(text("SELECT created_at FROM case_key WHERE id = :i"),
-                          {"i": case_id}).scalar()
+        at = report_time(conn, case_id)  # planned on the case's own year
         row = None if at is None else conn.execute(text(
             "SELECT grid_code, department_code FROM case_record "
             "WHERE id = :i AND created_at = :at"), {"i": case_id, "at": at}).first()
