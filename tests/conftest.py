@@ -22,6 +22,8 @@ import pytest
 
 from tests.support.data import ARTIFACTS
 from tests.support.demo_db import drop_template, run_id
+from tests.support.timeline import Timeline, summary
+from tests.support.timeline import path as timeline_path
 
 # The database fixtures (db, engine, client, cli_env…); they import storage lazily.
 pytest_plugins = ("tests.support.database",)
@@ -89,6 +91,20 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     run_id(config)  # the run's id, fixed before pytest-xdist hands it to its processes
+    if hasattr(config, "workerinput") or not getattr(config.option, "numprocesses", None):
+        # the process that runs the tests (pytest-xdist's controller only hears of them)
+        config.pluginmanager.register(Timeline(config), "gridcore-timeline")
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter,
+                            config: pytest.Config) -> None:
+    if hasattr(config, "workerinput"):
+        return
+    lines = summary(timeline_path(config))
+    if lines:
+        terminalreporter.section("where the wall time went (tests/support/timeline.py)")
+        for line in lines:
+            terminalreporter.write_line(line)
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
