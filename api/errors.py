@@ -263,7 +263,7 @@ def install_database_errors(app: FastAPI) -> None:
     async def database_refused_value(request: Request, exc: DataError) -> JSONResponse:
         # A request value PostgreSQL cannot represent (a time-zone offset beyond ±15:59, an
         # integer beyond bigint…) reached a query: the request is wrong, not the server.
-        # Found by the schemathesis run (tests/api/test_api_fuzz.py) on GET /cases?until=….
+        # Found by the schemathesis run (tests/support/fuzz.py) on GET /cases?until=….
         reason = str(getattr(exc.orig, "pgerror", None) or exc.orig).strip().splitlines()[0]
         return problem(422, "Invalid value", f"a request value is out of range: {reason}",
                        "validation-error", str(request.url.path), request=request)

@@ -64,6 +64,7 @@ HEAVY_FIRST = (
     "tests/browser/test_desk_browser.py",
     "tests/db/test_intelligence_real.py",
     "tests/api/test_api_fuzz.py",
+    "tests/api/test_api_fuzz_roles.py",
     "tests/db/test_health_days.py",
     "tests/browser/test_field_browser.py",
     "tests/api/test_health_api.py",

@@ -1,7 +1,7 @@
 """Make the OpenAPI document tell the truth about errors: every error body is RFC 9457
 ``application/problem+json`` (``api.errors``), while FastAPI documents its 422 as
 ``application/json`` with its own ``HTTPValidationError`` shape. Found by the schemathesis run
-(tests/api/test_api_fuzz.py): a client generated from the spec would mis-parse every error.
+(tests/support/fuzz.py): a client generated from the spec would mis-parse every error.
 """
 
 from __future__ import annotations
