@@ -93,9 +93,11 @@ def test_every_route_family_is_503_while_the_database_is_down() -> None:
         env = {**cluster_env(cluster), "GRIDCORE_ENV": "production",
                "GRIDCORE_SECRET_KEY": SECRET}
         with live_server(env) as base:
-            token = httpx.post(f"{base}/auth/token", data={"username": "desk",
-                                                           "password": PASSWORD}).json()
-            first = httpx.post(f"{base}/cases", headers={
+            # 20 s like every call below: a first sign-in (argon2) and a first report (the
+            # process's first case) have waited past httpx's default 5 s at load ~15 (c14a)
+            token = httpx.post(f"{base}/auth/token", timeout=20, data={
+                "username": "desk", "password": PASSWORD}).json()
+            first = httpx.post(f"{base}/cases", timeout=20, headers={
                 "Authorization": f"Bearer {token['access_token']}"}, json={
                 "idempotency_key": "outage-0", "category": "E0103", "lon": INSIDE_001[0],
                 "lat": INSIDE_001[1]})
@@ -114,7 +116,7 @@ def test_every_route_family_is_503_while_the_database_is_down() -> None:
             wrong = {n: d for n, d in down.items()
                      if d[0] != 503 or not d[1] or "json" not in d[2]}
             assert wrong == {}, json.dumps(wrong, indent=1)
-            assert httpx.get(f"{base}/healthz").status_code == 200  # the process lives
+            assert httpx.get(f"{base}/healthz", timeout=20).status_code == 200  # it lives
 
             cluster.start()
             _wait_ready(base)
