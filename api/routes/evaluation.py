@@ -237,9 +237,9 @@ _PARTY_NAMES = {"department": "SELECT code, name FROM department WHERE code = AN
 
 def _dressed(engine: Engine, viewer: Principal, rows: list[dict[str, Any]]
              ) -> list[dict[str, Any]]:
-    """Appeals as a page shows them: the case's number, the party's name, and whether the
-    caller may decide the appeal now (``may_decide``: a manager or admin, not its filer, while
-    it is filed — what deciding checks)."""
+    """Appeals as a page shows them: the case's number, the party's name, whether the caller
+    may decide the appeal now (``may_decide``: a manager or admin, not its filer, while it is
+    filed — what deciding checks) and whether the caller filed it (``filed_by_caller``)."""
     numbers = _public_numbers(engine, {a["case_id"] for a in rows})
     names: dict[tuple[str, str], str] = {}
     with engine.connect() as conn:
@@ -250,7 +250,8 @@ def _dressed(engine: Engine, viewer: Principal, rows: list[dict[str, Any]]
                               for r in conn.execute(text(sql), {"codes": codes})})
     return [{**a, "public_no": numbers.get(a["case_id"]),
              "party_name": names.get((a["party_kind"], a["party_code"]), a["party_code"]),
-             "may_decide": may_decide(viewer, a["state"], a["filed_by"])} for a in rows]
+             "may_decide": may_decide(viewer, a["state"], a["filed_by"]),
+             "filed_by_caller": a["filed_by"] == viewer.name} for a in rows]
 
 
 @router.get("/appeals", summary="Appeals (申诉) the caller may see")

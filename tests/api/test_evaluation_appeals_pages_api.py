@@ -92,9 +92,11 @@ def test_filing_and_deciding_as_the_pages_do(client: TestClient, db: Engine,
         f"这件案件的同一扣分项已有申诉（第 {appeal['id']} 号），正在处理或已批准")
     # the filer sees no decision of theirs to take; the manager does
     mine = client.get("/evaluation/appeals", headers=d1).json()["appeals"]
-    assert [a["may_decide"] for a in mine if a["id"] == appeal["id"]] == [False]
+    assert [(a["may_decide"], a["filed_by_caller"]) for a in mine
+            if a["id"] == appeal["id"]] == [(False, True)]
     theirs = client.get("/evaluation/appeals", headers=boss).json()["appeals"]
-    assert [a["may_decide"] for a in theirs if a["id"] == appeal["id"]] == [True]
+    assert [(a["may_decide"], a["filed_by_caller"]) for a in theirs
+            if a["id"] == appeal["id"]] == [(True, False)]
     own = client.post(f"/evaluation/appeals/{appeal['id']}/approve", headers=d1,
                       json={"reason": "mine"})
     assert own.status_code == 403  # the access table: a handler does not decide
