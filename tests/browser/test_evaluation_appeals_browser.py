@@ -57,8 +57,13 @@ def _shot(page: Any, artifacts: Path, name: str) -> None:
         page.screenshot(path=str(folder / f"{name}.png"), full_page=False)
 
 
+CSP: list[str] = []  # the page's own content broke its Content-Security-Policy
+
+
 def _signed_in(browser: Any, url: str, lang: str, device: dict[str, Any], user: str) -> Any:
     page = browser.new_context(locale=lang, **device).new_page()
+    page.on("console", lambda m: CSP.append(m.text)
+            if "Content Security Policy" in m.text else None)
     page.goto(f"{url}/evaluation/board?period={PERIOD}&lang={lang}")
     page.wait_for_function(READY)
     page.fill("#username", user)
@@ -91,6 +96,7 @@ def test_a_handler_appeals_and_a_manager_decides(db: Engine, lang: str,
     hname = "phone" if handler_device is PHONE else "desk"
     bname = "phone" if boss_device is PHONE else "desk"
     errors: list[str] = []
+    CSP.clear()
     with live_server(db, tree) as url, chromium_browser() as browser:
         # -- the department's handler ---------------------------------------------------
         page = _signed_in(browser, url, lang, handler_device, "d1-handler")
@@ -214,3 +220,35 @@ def test_a_handler_appeals_and_a_manager_decides(db: Engine, lang: str,
             _no_sideways(other, device)
             _shot(other, artifacts, f"handler_detail_{name}_{short}")
     assert errors == []
+    assert CSP == []  # no inline script or style: the page's policy holds as it is
+
+
+@pytest.mark.parametrize("lang", ["zh-CN", "en"])
+def test_the_month_so_far_is_offered_beside_last_month(db: Engine, lang: str,
+                                                       artifacts: Path) -> None:
+    """Opened without a period the board shows last month; the month so far heads the list,
+    labelled as in progress, and once chosen says above the ranking that it is not over."""
+    plant_month(db)
+    words = WORDS[lang]
+    short = "zh" if lang == "zh-CN" else "en"
+    with live_server(db) as url, chromium_browser() as browser:
+        for name, device in (("phone", PHONE), ("desk", DESK)):
+            page = browser.new_context(locale=lang, **device).new_page()
+            page.goto(f"{url}/evaluation/board?lang={lang}")
+            page.wait_for_function(READY)
+            select = page.locator("select[name=period]")
+            first = select.locator("option").first
+            assert first.inner_text() == words["this_month"]
+            assert select.input_value() == select.locator("option").nth(1).get_attribute(
+                "value")  # last month
+            assert not page.locator("#in-progress-note").count()
+            current = first.get_attribute("value")
+            select.select_option(current)
+            page.wait_for_url(f"**period={current}**")
+            page.wait_for_function(READY)
+            assert page.locator("#in-progress-note").is_visible()
+            assert page.locator("select[name=period] option:checked").inner_text() \
+                == words["this_month"]
+            assert foreign_words(page, lang) == []
+            _no_sideways(page, device)
+            _shot(page, artifacts, f"month_so_far_{name}_{short}")
