@@ -205,6 +205,7 @@ def test_a_handler_appeals_and_a_manager_decides(db: Engine, lang: str,
         own = page.locator("#detail .party-appeals li")
         assert own.count() == 2 and words["approved"] in own.all_inner_texts()[0] + \
             own.all_inner_texts()[1]
+        page.locator("#detail .party-appeals").scroll_into_view_if_needed()
         _shot(page, artifacts, f"appeal_decided_detail_{hname}_{short}")
         # the other device's screenshots of the same states
         for device, name in ((boss_device, bname), (handler_device, hname)):
