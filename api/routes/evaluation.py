@@ -12,7 +12,8 @@ party is decided here:
   worker sees their own row;
 - GET /evaluation/{kind}/{code} — the party itself (a department's handlers, the worker), or
   dispatchers, managers, analysts and admins whose areas hold it; others get a 404;
-- GET /evaluation/appeals[/{id}] — as the party's details;
+- GET /evaluation/appeals[/{id}] — as the party's details (each appeal says whether the caller
+  may decide it: ``may_decide``);
 - POST /evaluation/appeals — the party (department handler, worker), a manager in whose areas
   it lies, an admin;
 - POST /evaluation/appeals/{id}/approve|reject — managers and admins, never the filer.
@@ -35,12 +36,19 @@ from api.naming import indicator_name
 from api.ogc import base_url
 from api.pages import request_language
 from api.security.identity import Viewer
+from gridcore.calendar import city_time
 from gridcore.errors import Forbidden, NotFound
 from gridcore.evaluation import AGGREGATES, EvaluationModel, Period
-from gridcore.evaluation.appeals import AppealRules
+from gridcore.evaluation.appeals import AppealRules, filing_closes_at, may_decide, may_file_for
 from gridcore.security.access import Principal, Role
 from gridcore.settings import Settings
-from layers.evaluation.appeals import decide_appeal, file_appeal, get_appeal, list_appeals
+from layers.evaluation.appeals import (
+    decide_appeal,
+    file_appeal,
+    get_appeal,
+    list_appeals,
+    penalised,
+)
 from layers.evaluation.evaluate import Evaluation, evaluate, explain
 from layers.evaluation.imported import imported_in
 
@@ -222,24 +230,50 @@ def _rules(settings: Settings) -> AppealRules:
                        settings.evaluation.appeal_decision_days)
 
 
+_PARTY_NAMES = {"department": "SELECT code, name FROM department WHERE code = ANY(:codes)",
+                "area": "SELECT code, name FROM admin_area WHERE code = ANY(:codes)",
+                "worker": "SELECT code, name FROM grid_worker WHERE code = ANY(:codes)"}
+
+
+def _dressed(engine: Engine, viewer: Principal, rows: list[dict[str, Any]]
+             ) -> list[dict[str, Any]]:
+    """Appeals as a page shows them: the case's number, the party's name, whether the caller
+    may decide the appeal now (``may_decide``: a manager or admin, not its filer, while it is
+    filed — what deciding checks) and whether the caller filed it (``filed_by_caller``)."""
+    numbers = _public_numbers(engine, {a["case_id"] for a in rows})
+    names: dict[tuple[str, str], str] = {}
+    with engine.connect() as conn:
+        for kind, sql in _PARTY_NAMES.items():
+            codes = sorted({a["party_code"] for a in rows if a["party_kind"] == kind})
+            if codes:
+                names.update({(kind, r[0]): r[1]
+                              for r in conn.execute(text(sql), {"codes": codes})})
+    return [{**a, "public_no": numbers.get(a["case_id"]),
+             "party_name": names.get((a["party_kind"], a["party_code"]), a["party_code"]),
+             "may_decide": may_decide(viewer, a["state"], a["filed_by"]),
+             "filed_by_caller": a["filed_by"] == viewer.name} for a in rows]
+
+
 @router.get("/appeals", summary="Appeals (申诉) the caller may see")
 def appeals(engine: EngineDep, viewer: Viewer, kind: Kind | None = None,
             party: str | None = None,
             state: Literal["filed", "approved", "rejected"] | None = None
             ) -> dict[str, Any]:
+    """Newest first; each with the case's number, the party's name and ``may_decide``."""
     viewer.require("evaluation.details")
     rows = [a for a in list_appeals(engine, kind, party, state)
             if may_see_details(engine, viewer, a["party_kind"], a["party_code"])]
-    return {"appeals": rows, "count": len(rows)}
+    return {"appeals": _dressed(engine, viewer, rows), "count": len(rows)}
 
 
 @router.post("/appeals", status_code=201, summary="File an appeal (申诉)")
 def post_appeal(body: AppealIn, engine: EngineDep, settings: SettingsDep,
                 viewer: Viewer) -> dict[str, Any]:
     viewer.require("appeal.file")
-    return file_appeal(engine, evaluation_model(settings), settings.cases.working_calendar,
+    filed = file_appeal(engine, evaluation_model(settings), settings.cases.working_calendar,
                        _rules(settings), viewer, body.kind, body.party, body.case_id,
                        body.penalty, _period(body.period), body.reason, body.attachments)
+    return _dressed(engine, viewer, [filed])[0]
 
 
 @router.get("/appeals/{appeal_id}", summary="One appeal")
@@ -248,7 +282,7 @@ def one_appeal(appeal_id: int, engine: EngineDep, viewer: Viewer) -> dict[str, A
     found = get_appeal(engine, appeal_id)
     if not may_see_details(engine, viewer, found["party_kind"], found["party_code"]):
         raise NotFound(f"appeal {appeal_id} does not exist", appeal_id=appeal_id)
-    return found
+    return _dressed(engine, viewer, [found])[0]
 
 
 @router.post("/appeals/{appeal_id}/{decision}", summary="Approve or reject an appeal")
@@ -258,7 +292,8 @@ def decide(appeal_id: int, decision: Literal["approve", "reject"], body: Decisio
     found = get_appeal(engine, appeal_id)
     if not may_see_details(engine, viewer, found["party_kind"], found["party_code"]):
         raise NotFound(f"appeal {appeal_id} does not exist", appeal_id=appeal_id)
-    return decide_appeal(engine, viewer, appeal_id, decision, body.reason)
+    return _dressed(engine, viewer, [decide_appeal(engine, viewer, appeal_id, decision,
+                                                   body.reason)])[0]
 
 
 @router.get("/{kind}", summary="A ranking of departments, areas or grid workers")
@@ -317,6 +352,7 @@ def party(request: Request, kind: Kind, code: str, engine: ReadEngineDep, settin
     lang, root = request_language(request), base_url(request) + "/"
     after, before = ev.counts.get(code, {}), ev.counts_before.get(code, {})
     aggregates = {}
+    carrying = penalised(kind, ev.members)
     numbers = _public_numbers(engine, {i for ids in ev.members.values()
                                        for i in (ids or [])[:MAX_LISTED]})
     for name, description in AGGREGATES[kind].items():
@@ -327,14 +363,22 @@ def party(request: Request, kind: Kind, code: str, engine: ReadEngineDep, settin
             item["cases"] = [{"id": i, "public_no": numbers.get(i), "href": f"{root}cases/{i}"}
                              for i in ids[:MAX_LISTED]]
             item["cases_listed"] = min(len(ids), MAX_LISTED)
+        if name in carrying:  # the cases of this list that carry a penalty one may appeal
+            item["penalty"] = {"name": carrying[name][0], "case_ids": carrying[name][1]}
         aggregates[name] = item
     w = p.window(cal.timezone)
+    closes = filing_closes_at(p, cal, _rules(settings))
+    now = datetime.now(UTC)
     score, score_before = ev.after.explain(code).total, ev.before.explain(code).total
     return {"kind": kind, "level": ev.level, "code": code, "name": ev.names.get(code, code),
             "period": {"label": str(p), "start": w.start.isoformat(), "end": w.end.isoformat()},
             "score": _opt(score), "score_before_appeals": _opt(score_before),
             "driver": _driver(ev, code, lang), "terms": _terms(ev, code, lang),
             "aggregates": aggregates, "no_data": ev.no_data,
-            "appeals": list_appeals(engine, kind, code, now=datetime.now(UTC)),
+            "appeals": _dressed(engine, viewer, list_appeals(engine, kind, code, now=now)),
+            # whether the caller may appeal this party's penalties, and until when
+            "appeal": {"may_file": viewer.may("appeal.file") and may_file_for(viewer, kind, code),
+                       "closes_at": closes.isoformat(), "closes": city_time(closes, cal.timezone),
+                       "open": w.start <= now <= closes},
             "imported": _imported(engine, w.start, w.end, lang),
             "source_note": source_note(model, lang)}

@@ -30,9 +30,11 @@ AREA_LEVELS = ("district", "street", "community")
 
 
 def period_choices(now: datetime, lang: str) -> list[tuple[str, str]]:
-    """The last twelve months, four quarters and two years before ``now`` (local), newest
-    first in each group: what a manager compares."""
-    months, quarters = [], []
+    """The month so far (labelled as in progress), the last twelve months, four quarters and
+    two years (this one in progress) before ``now`` (local), newest first in each group: what
+    a manager compares."""
+    months = [(f"{now.year}-{now.month:02d}", translate(lang, "evalboard.this_month"))]
+    quarters = []
     y, m = now.year, now.month
     for _ in range(12):
         m -= 1
@@ -46,9 +48,19 @@ def period_choices(now: datetime, lang: str) -> list[tuple[str, str]]:
         if q == 0:
             y, q = y - 1, 4
         quarters.append((f"{y}-Q{q}", translate(lang, "evalboard.quarter", year=y, quarter=q)))
-    years = [(str(now.year - i), translate(lang, "evalboard.year", year=now.year - i))
-             for i in (0, 1)]
+    years = [(str(now.year), translate(lang, "evalboard.in_progress", period=translate(
+                 lang, "evalboard.year", year=now.year))),
+             (str(now.year - 1), translate(lang, "evalboard.year", year=now.year - 1))]
     return months + quarters + years
+
+
+def default_period(now: datetime) -> str:
+    """Last month: the last whole month, the one the evaluation centre ranks and publishes —
+    its figures no longer change but for appeals, whose window opens when it ends. The month
+    in progress is offered beside it, not chosen for the reader: its figures move every day
+    (cases not yet due count for nothing)."""
+    y, m = (now.year, now.month - 1) if now.month > 1 else (now.year - 1, 12)
+    return f"{y}-{m:02d}"
 
 
 def _capital(name: str) -> str:
@@ -59,16 +71,18 @@ def _capital(name: str) -> str:
 
 @router.get("/board", response_class=HTMLResponse, summary="The evaluation board page (考评中心)")
 def board(request: Request, settings: SettingsDep,
-          period: Annotated[str | None, Query(max_length=40, description="2026-11, 2026-Q4, "
-                                              "2026 (default: last month)")] = None,
+          period: Annotated[str | None, Query(max_length=40, description=(
+              "2026-11, 2026-Q4, 2026 (default: last month, the last whole one)"))] = None,
           kind: Kind = "department",
           level: Annotated[Literal["district", "street", "community"] | None, Query(
               description="areas' level (default: street)")] = None) -> HTMLResponse:
     lang = pages.request_language(request)
     now = datetime.now(ZoneInfo(settings.cases.city_timezone))
     choices = period_choices(now, lang)
-    chosen = period or choices[0][0]
-    label = str(Period.parse(chosen))  # a ValidationError (400) naming the period
+    chosen = period or default_period(now)
+    parsed = Period.parse(chosen)  # a ValidationError (400) naming the period
+    label = str(parsed)
+    window = parsed.window(settings.cases.city_timezone)
     if label not in dict(choices):  # an interval or an older period asked for by its URL
         choices.insert(0, (label, label))
     area_level = (level or "street") if kind == "area" else None
@@ -82,4 +96,6 @@ def board(request: Request, settings: SettingsDep,
         periods=choices, kinds=kinds,
         levels=[(v, level_name(lang, v)) for v in AREA_LEVELS],
         selected={"period": label, "kind": kind, "level": area_level},
+        in_progress=window.start <= now < window.end,
+        timezone=settings.cases.city_timezone,
         config={"period": label, "kind": kind, "level": area_level})

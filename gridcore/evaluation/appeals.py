@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from gridcore.calendar import WorkingCalendar
+from gridcore.calendar import WorkingCalendar, city_time
 from gridcore.errors import Conflict, Forbidden, ValidationError
 from gridcore.evaluation.model import Kind
 from gridcore.evaluation.period import Period
@@ -59,28 +59,44 @@ def may_file_for(principal: Principal, kind: str, party: str) -> bool:
     return False
 
 
+def filing_closes_at(period: Period, calendar: WorkingCalendar, rules: AppealRules) -> datetime:
+    """The last moment an appeal about ``period`` may be filed: ``window_days`` working days
+    after the period's end."""
+    end = period.window(calendar.timezone).end
+    return calendar.deadline(end, TimeLimit(rules.window_days, LimitUnit.WORKING_DAYS))[0]
+
+
+def may_decide(principal: Principal, state: str, filed_by: str) -> bool:
+    """Whether ``principal`` may decide an appeal now (what :func:`check_decision` allows,
+    reasons aside): a manager or admin, not its filer, while it is filed."""
+    return (principal.unscoped or principal.role in (Role.MANAGER, Role.ADMIN)) and (
+        state == AppealState.FILED and principal.name != filed_by)
+
+
 def check_filing(principal: Principal, kind: Kind, party: str, penalty: str, reason: str,
                  period: Period, now: datetime, calendar: WorkingCalendar,
                  rules: AppealRules) -> datetime:
     """Check a new appeal; returns its decision deadline."""
     if not may_file_for(principal, kind.key, party):
         raise Forbidden(f"{principal.name} may not appeal for {kind.key} {party}",
-                        action="appeal.file", party=party)
+                        msg_key="appeal_not_yours", action="appeal.file", party=party)
     kind.check_penalty(penalty)
     if not reason or not reason.strip():
-        raise ValidationError("an appeal needs a reason", field="reason")
+        raise ValidationError("an appeal needs a reason", msg_key="reason_missing",
+                              field="reason")
     if len(reason) > MAX_REASON:
         raise ValidationError(f"the reason is longer than {MAX_REASON} characters",
-                              field="reason")
-    end = period.window(calendar.timezone).end
+                              msg_key="reason_too_long", field="reason", limit=MAX_REASON)
     if now < period.window(calendar.timezone).start:
-        raise ValidationError(f"period {period} has not begun", field="period",
-                              value=str(period))
-    last = calendar.deadline(end, TimeLimit(rules.window_days, LimitUnit.WORKING_DAYS))[0]
+        raise ValidationError(f"period {period} has not begun", msg_key="period_not_begun",
+                              field="period", value=str(period))
+    last = filing_closes_at(period, calendar, rules)
     if now > last:
         raise Conflict(f"appeals for {period} closed at {last.isoformat()} "
                        f"({rules.window_days} working days after the period)",
-                       period=str(period), closed_at=last.isoformat())
+                       msg_key="appeal_window_closed", period=str(period),
+                       closed_at=last.isoformat(), days=rules.window_days,
+                       closed=city_time(last, calendar.timezone))
     return calendar.deadline(now, TimeLimit(rules.decision_days, LimitUnit.WORKING_DAYS))[0]
 
 
@@ -92,14 +108,17 @@ def check_decision(principal: Principal, state: str, filed_by: str, action: str,
         raise ValidationError(f"decide with approve or reject, not {action!r}",
                               field="action", value=action, allowed=list(DECISIONS))
     if not (principal.unscoped or principal.role in (Role.MANAGER, Role.ADMIN)):
-        raise Forbidden("only a manager or an admin decides appeals", action="appeal.decide")
+        raise Forbidden("only a manager or an admin decides appeals", action="appeal.decide",
+                        msg_key="appeal_decider")
     if state != AppealState.FILED:
-        raise Conflict(f"the appeal is already {state}", state=state, allowed=[])
+        raise Conflict(f"the appeal is already {state}", msg_key="appeal_settled",
+                       state=state, allowed=[])
     if principal.name == filed_by:
         raise Forbidden("an appeal is decided by someone other than who filed it",
-                        action="appeal.decide")
+                        msg_key="appeal_own", action="appeal.decide")
     if not reason or not reason.strip():
-        raise ValidationError("a decision needs a reason", field="reason")
+        raise ValidationError("a decision needs a reason", msg_key="reason_missing",
+                              field="reason")
     return DECISIONS[action]
 
 

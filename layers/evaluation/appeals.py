@@ -34,6 +34,32 @@ _PENALISED = {
     ("worker", "late_check"): ("checked",),
     ("worker", "missed"): ("missed",),
 }
+# One party's explanation (``explain(...).members``): aggregate → (penalty, the aggregate of its
+# cases that do not carry it). The cases of the aggregate that carry the penalty — each one a
+# case the party may appeal — are those not in the second (None: every case it lists). Only
+# these lists name the penalised cases themselves; an area's overdue cases and a worker's
+# voided reports have no list of their own (their appeals go through the API).
+APPEALABLE: dict[str, dict[str, tuple[str, str | None]]] = {
+    "department": {"handled_late": ("overdue", None), "overdue_unhandled": ("overdue", None),
+                   "reworked": ("rework", None), "sent_back_wrongful": ("send_back", None)},
+    "area": {"reworked": ("rework", None)},
+    "worker": {"verified": ("late_verify", "verified_on_time"),
+               "checked": ("late_check", "checked_on_time"), "missed": ("missed", None)},
+}
+
+
+def penalised(kind: str, members: dict[str, list[int]]) -> dict[str, tuple[str, list[int]]]:
+    """aggregate → (penalty, the ids of its cases that carry it), for the aggregates of
+    :data:`APPEALABLE` the explanation lists."""
+    out: dict[str, tuple[str, list[int]]] = {}
+    for name, (penalty, without) in APPEALABLE.get(kind, {}).items():
+        if name not in members:
+            continue
+        spared = set(members.get(without, [])) if without else set()
+        out[name] = (penalty, [i for i in members[name] if i not in spared])
+    return out
+
+
 _COLUMNS = ("id, case_id, party_kind, party_code, penalty, period, reason, attachments, state, "
             "filed_by, filed_role, filed_at, decide_by, decided_by, decided_at, "
             "decision_reason, version")
@@ -51,10 +77,15 @@ def _penalised(engine: Engine, model: EvaluationModel, period: Period, cal: Work
                kind: str, party: str, penalty: str, case_id: int, level: str | None) -> None:
     listed = explain(engine, model, period, cal, kind, party, level).members
     wanted = _PENALISED[(kind, penalty)]
-    if not any(case_id in listed.get(name, []) for name in wanted):
+    # a worker's verify or check in time is in "verified" / "checked" but carries no penalty
+    spared = {name: set(listed.get(without, [])) for name, (_, without)
+              in APPEALABLE.get(kind, {}).items() if without}
+    if not any(case_id in listed.get(name, []) and case_id not in spared.get(name, set())
+               for name in wanted):
         raise ValidationError(
             f"case {case_id} carries no {penalty} penalty for {kind} {party} in {period}: "
-            f"it is in none of {', '.join(wanted)}", field="case_id", value=case_id)
+            f"it is in none of {', '.join(wanted)}", msg_key="appeal_not_penalised",
+            field="case_id", value=case_id, penalty=penalty, period=str(period))
 
 
 def file_appeal(engine: Engine, model: EvaluationModel, cal: WorkingCalendar,
@@ -78,7 +109,7 @@ def file_appeal(engine: Engine, model: EvaluationModel, cal: WorkingCalendar,
             {"c": case_id, "k": kind, "p": party, "pen": penalty}).scalar()
         if live is not None:
             raise Conflict(f"appeal {live} about this case, party and penalty is already "
-                           "filed or approved", appeal_id=live)
+                           "filed or approved", msg_key="appeal_exists", appeal_id=live)
         row = conn.execute(text(f"""
             INSERT INTO appeal (case_id, party_kind, party_code, penalty, period, reason,
                 attachments, filed_by, filed_role, filed_at, decide_by)

@@ -1,13 +1,16 @@
 // The evaluation board (考评中心): the ranking of one kind of party for one period, read from
 // /evaluation/{kind} with the caller's token, and one party's terms and cases from
-// /evaluation/{kind}/{code}. The server rendered the selectors in the caller's language.
+// /evaluation/{kind}/{code}, and the appeals (申诉) of appeals.js: filed beside a penalised
+// case, listed and decided under the ranking. The server rendered the selectors in the caller's
+// language.
 import { loadMessages, t } from '../i18n.js';
 import { ROOT, api, signIn, who } from '../common/api.js';
+import { appealableCases, loadAppeals, partyAppeals, windowNote } from './appeals.js';
 
 const config = JSON.parse(document.getElementById('board-config').textContent);
 const $ = (id) => document.getElementById(id);
 const NONE = '—';  // no value: a dash in every language
-const state = { indicators: [], ranking: null, opener: null };
+const state = { indicators: [], ranking: null, opener: null, party: null };
 
 function el(tag, text, className) {
   const node = document.createElement(tag);
@@ -136,6 +139,9 @@ function drawDetail(d) {
   }
   body.append(terms);
   body.append(el('h3', t('evalboard.cases')));
+  const note = windowNote(d);
+  if (note) body.append(note);
+  const ctx = { kind: d.kind, code: d.code, period: config.period, filed: appealFiled };
   const list = el('dl', undefined, 'aggregates');
   for (const [key, aggregate] of Object.entries(d.aggregates)) {
     // areas (the patrol coverage's *_m2) in km², everything else a count of cases
@@ -143,22 +149,59 @@ function drawDetail(d) {
       : figure(aggregate.count, '件');
     list.append(el('dt', `${t(`evalboard.agg.${d.kind}.${key}`)} · ${amount}`));
     const dd = el('dd');
-    dd.append(aggregate.cases && aggregate.cases.length ? caseLinks(aggregate) : el('span', t('evalboard.no_cases')));
+    if (aggregate.penalty && aggregate.cases && aggregate.cases.length) {
+      dd.append(appealableCases(d, aggregate, ctx));  // each case with its appeal
+    } else {
+      dd.append(aggregate.cases && aggregate.cases.length ? caseLinks(aggregate) : el('span', t('evalboard.no_cases')));
+    }
     list.append(dd);
   }
   body.append(list);
+  const own = partyAppeals(d);
+  if (own) body.append(el('h3', t('evalboard.party_appeals')), own);
   body.append(el('p', d.source_note, 'note'));
 }
 
+async function showDetail(party) {
+  drawDetail(await api(`/evaluation/${config.kind}/${encodeURIComponent(party.code)}?${query()}`));
+}
+
+// after an appeal is filed: the party's cases again (the case now shows its appeal) and the list
+async function appealFiled(caseId, penalty) {
+  await showDetail(state.party);
+  const row = document.querySelector(`#detail li[data-case="${caseId}"][data-penalty="${penalty}"]`);
+  const chip = row && row.querySelector('.appeal-chip');
+  if (chip) {
+    chip.tabIndex = -1;
+    chip.focus();
+  }
+  await loadAppeals(appealContext);
+}
+
+// after a decision: the ranking's scores, the list and the open party change with it
+async function appealDecided(appealId) {
+  drawRanking(await api(`/evaluation/${config.kind}?${query()}`));
+  await loadAppeals(appealContext);
+  if (state.party && !$('detail').hidden) await showDetail(state.party);
+  const card = document.querySelector(`#appeals-list li[data-id="${appealId}"]`);
+  if (card) {
+    card.tabIndex = -1;
+    card.focus();
+  }
+}
+
+const appealContext = { decided: appealDecided };
+
 async function openDetail(party, from) {
   state.opener = from;
+  state.party = party;
   const panel = $('detail');
   $('detail-heading').textContent = party.name;
   $('detail-body').replaceChildren(el('p', t('evalboard.loading')));
   panel.hidden = false;
   panel.dataset.ready = '0';
   try {
-    drawDetail(await api(`/evaluation/${config.kind}/${encodeURIComponent(party.code)}?${query()}`));
+    await showDetail(party);
   } catch (error) {
     $('detail-body').replaceChildren(el('p', t('evalboard.failed', { reason: error.message }), 'error'));
   }
@@ -222,6 +265,7 @@ async function load() {
     state.indicators = indicators.kinds[config.kind].indicators;
     drawRanking(await api(`/evaluation/${config.kind}?${query()}`));
     $('briefing').hidden = false;
+    await loadAppeals(appealContext);
   } catch (error) {
     if (error.status === 401) {
       who.setToken(null);
