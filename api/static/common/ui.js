@@ -22,6 +22,9 @@ export const stateName = (s) => named('case.state_', s);
 export const actionName = (a) => named('case.action_', a);
 export const kindName = (k) => named('case.kind_', k);
 export const roleName = (r) => named('case.role_', r);
+// a role standing alone (the top bar, the role picker): "Department handler", not a word of a
+// sentence ("a department handler may not…")
+export const roleLabel = (r) => named('common.role_', r);
 export const sourceName = (s) => named('case.source_', s);
 export const levelName = (l) => named('case.level_', l);
 export const bucketName = (b) => named('case.bucket_', b);

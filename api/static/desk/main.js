@@ -10,7 +10,7 @@ import { clockLine, facts, historyList, reportPhotos } from '../common/case_view
 import { connectEvents } from '../common/live.js';
 import { filled, notices, setLive } from '../common/notices.js';
 import {
-  $, actionName, asLabel, clockDot, data, dueText, esc, fillPhotos, roleName, stateName, stepFormHtml, toast,
+  $, actionName, asLabel, clockDot, data, dueText, esc, fillPhotos, roleLabel, stateName, stepFormHtml, toast,
   when, wireLightbox,
 } from '../common/ui.js';
 
@@ -255,7 +255,7 @@ async function whoAmI() {
   if (!who.token) { st.me = null; showSignedOut(); return; }
   try {
     st.me = await api('/auth/me');
-    $('me').textContent = `${st.me.username} · ${roleName(st.me.role)}`;
+    $('me').textContent = `${st.me.username} · ${roleLabel(st.me.role)}`;
     $('me').title = $('me').textContent;  // cut short on a phone's top bar
     $('dept').textContent = st.me.department || '';
     $('dept').title = st.me.department || '';
