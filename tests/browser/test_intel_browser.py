@@ -280,6 +280,8 @@ def test_the_phone_says_when_the_words_are_not_known(chromium: Any, learnt: str,
     page.wait_for_selector("#category-suggest .chip.suggestion[data-category=P0120]",
                            timeout=15_000)
     assert page.is_hidden("#suggest-none")
+    chip = page.inner_text("#category-suggest .chip.suggestion[data-category=P0120]")
+    assert chip[:1].isupper() or lang == "zh-CN", chip  # a label: 'Street lamp 97%'
     page.fill("#description", "")
     page.type("#description", "x")  # below the least words asked about: nothing is said
     page.wait_for_selector("#category-suggest", state="hidden", timeout=5_000)

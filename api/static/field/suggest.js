@@ -7,7 +7,7 @@
 // model's filing threshold (not ``confident``) is shown as an uncertain suggestion.
 import { LANG, t } from '../i18n.js';
 import * as net from './net.js';
-import { clear, h } from './ui.js';
+import { categoryName, clear, h } from './ui.js';
 
 const PAUSE_MS = 600;
 const MIN_CHARS = 4;
@@ -19,7 +19,8 @@ const SHOWN_FROM = 0.1;
 export function categorySuggestions(description, categories, onPick, chosen) {
   const box = h('div', { class: 'chips suggest', id: 'category-suggest', 'aria-live': 'polite', hidden: true });
   let timer = 0, asked = '', seq = 0;
-  const nameOf = (c) => (LANG === 'en' ? c.name_en || c.name_zh : c.name_zh || c.name_en);
+  // a chip's class stands alone: a label, as the category button writes it ('Street lamp')
+  const nameOf = (c) => categoryName(c, LANG) || c.name_zh || c.key;
 
   function none(basis) {
     box.dataset.state = 'none';
