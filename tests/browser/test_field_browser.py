@@ -513,9 +513,10 @@ _LABEL_AND_DOT = """(code) => {
   const a = label.getBoundingClientRect();
   const marks = [dots[dots.length - 1], ...map.querySelectorAll('.leaflet-marker-icon.pin')]
     .map((e) => e.getBoundingClientRect());
-  const box = (r) => [Math.round(r.left), Math.round(r.top), Math.round(r.right), Math.round(r.bottom)];
-  return { label: box(a), marks: marks.map(box),
-           overlap: marks.some((b) => !(a.right <= b.left || b.right <= a.left || a.bottom <= b.top || b.bottom <= a.top)) };
+  const box = (r) => [r.left, r.top, r.right, r.bottom].map(Math.round);
+  const apart = (b) => a.right <= b.left || b.right <= a.left || a.bottom <= b.top
+    || b.bottom <= a.top;
+  return { label: box(a), marks: marks.map(box), overlap: marks.some((b) => !apart(b)) };
 }"""
 
 
