@@ -191,6 +191,30 @@ def test_the_case_names_its_city_part_and_the_top_bar_reads_as_labels(  # type: 
     assert not page.errors, page.errors
 
 
+def test_lists_are_joined_as_english_writes_them(chromium, city: str,  # type: ignore[no-untyped-def]
+                                                tmp_path: Path) -> None:
+    """The photos chosen for a step were listed with the Chinese '、' in English too
+    ('2 chosen: a.png、b.png'): the separator comes from the catalogue."""
+    from tests.support.cases import png_bytes
+
+    base = city
+    case = dispatched(base, description="路面油污")
+    step(base, "h-liu", case["id"], "accept")
+    files = []
+    for name in ("before.png", "after.png"):
+        (tmp_path / name).write_bytes(png_bytes(64))
+        files.append(str(tmp_path / name))
+    page = open_desk(chromium, base, "lead-chen", viewport=WIDE, lang="en")
+    page.click("#tabs [data-tab=handle]")
+    page.click(f"#task-list [data-case='{case['id']}']")
+    wait_state(page, "accepted")
+    page.click(".actions button[data-action=handle]")
+    page.set_input_files("#step input[type=file]", files)
+    chosen = page.inner_text("#step .chosen")
+    assert "before.png, after.png" in chosen and "、" not in chosen, chosen
+    assert not page.errors, page.errors
+
+
 def test_a_case_sent_back_keeps_its_class_name(chromium, city: str) -> None:
     """After a send-back the case is no longer the department's and is drawn from the step's
     answer: its class read 'E0103 E0103' (no names in the answer); the names shown stay."""

@@ -56,7 +56,7 @@ export function facts(c, deptName = (code) => code) {
   const cls = c.context?.category_names ? className(c.category, c.context.category_names) : '';
   const rows = [
     [t('case.label_class'), `${cls ? `${esc(asLabel(cls))} ` : ''}${data(c.category)}`],
-    [t('case.label_source'), `${esc(sourceName(c.source))}${c.reporter ? ' · ' + data(c.reporter) : ''}`],
+    [t('case.label_source'), `${esc(asLabel(sourceName(c.source)))}${c.reporter ? ' · ' + data(c.reporter) : ''}`],
     [t('case.label_reported'), esc(when(c.created_at))],
     [t('case.label_grid'), `<span class="case-link" data-grid="${esc(c.grid_code || '')}">${data(c.grid_code || '—')}</span>${areas ? '<br>' + areas : ''}`],
   ];

@@ -42,6 +42,11 @@ export const asLabel = (text) => (LANG === 'en' && text ? text.charAt(0).toUpper
 
 export const when = (iso) => cityTime(iso, TZ);
 
+// Items of a list, and clauses, joined as the page's language writes them ("A、B" / "A, B");
+// a label and its value are joined by common.sep_label ("主办部门：" / "Lead department: ").
+export const listOf = (items) => items.join(t('common.sep_list'));
+export const clausesOf = (items) => items.join(t('common.sep_clause'));
+
 // A time limit as the taxonomy writes it (30m, 2h, 5wh, 3wd) in words.
 export function limitText(limit) {
   const m = /^(\d+(?:\.\d+)?)(wd|wh|m|h)$/.exec(limit || '');

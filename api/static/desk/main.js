@@ -11,7 +11,7 @@ import { connectEvents } from '../common/live.js';
 import { filled, notices, setLive } from '../common/notices.js';
 import {
   $, actionName, asLabel, clockDot, data, dueText, esc, fillPhotos, roleLabel, stateName, stepFormHtml, toast,
-  when, wireLightbox,
+  listOf, when, wireLightbox,
 } from '../common/ui.js';
 
 const TABS = ['accept', 'handle', 'feed_back', 'sent_back'];
@@ -198,7 +198,7 @@ function openForm(action, version) {
     file.onchange = () => {
       const names = [...file.files].map((f) => f.name);
       form.querySelector('.chosen').innerHTML = names.length  // file names are data
-        ? `${esc(t('desk.photos_chosen', { n: names.length }))} ${names.map((n) => data(n)).join('、')}`
+        ? `${esc(t('desk.photos_chosen', { n: names.length }))} ${listOf(names.map((n) => data(n)))}`
         : esc(t('desk.no_photo'));
     };
   }
