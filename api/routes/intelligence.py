@@ -45,8 +45,8 @@ router = APIRouter(tags=["intelligence 智能"])
 DISPATCH_THRESHOLD = 0.5
 SUGGESTION = "a suggestion from a model trained on the case history: a person decides"
 NO_EVIDENCE = {
-    "unknown_words": "no suggestion: none of the words is known to the model (trained on the "
-                     "case history), so they say nothing about the class",
+    "unknown_words": "no suggestion: none of the words is known to the model trained on the "
+                     "case history, so they say nothing about the class",
     "near_prior": "no suggestion: the words known to the model do not point to any class (its "
                   "answer is no different from its answer to no text at all)"}
 
@@ -169,8 +169,8 @@ def predicted_category(request: Request, description: str) -> str:
         return decision.category
     if decision.no_evidence:
         raise ValidationError(
-            f"category is required: the description gives the classifier nothing to go on "
-            f"({NO_EVIDENCE[evidence.basis].removeprefix('no suggestion: ')}); choose a "
+            f"category is required: the description gives the classifier nothing to go on: "
+            f"{NO_EVIDENCE[evidence.basis].removeprefix('no suggestion: ')}; choose a "
             f"category", field="category", threshold=threshold, model_version=row.version,
             no_evidence=True, evidence=evidence.public(), suggestions=[])
     raise ValidationError(
