@@ -45,6 +45,11 @@ router = APIRouter(tags=["intelligence 智能"])
 # chooses among its top 3 (the rules, when one applies, always win).
 DISPATCH_THRESHOLD = 0.5
 SUGGESTION = "a suggestion from a model trained on the case history: a person decides"
+NO_EVIDENCE = {
+    "unknown_words": "no suggestion: none of the words is known to the model trained on the "
+                     "case history, so they say nothing about the class",
+    "near_prior": "no suggestion: the words known to the model do not point to any class (its "
+                  "answer is no different from its answer to no text at all)"}
 
 
 T = TypeVar("T")
@@ -117,17 +122,26 @@ def classify(body: ClassifyIn, request: Request, engine: EngineDep,
     loaded = _loaded(request, "classify")
     if loaded is None:
         return {"suggestion": True, "model": None, "threshold": None, "confident": False,
-                "suggestions": [], "note": _none("classify")}
+                "no_evidence": False, "evidence": None, "suggestions": [],
+                "note": _none("classify")}
     row, model = loaded
     title, _, rest = body.text.strip().partition("\n")
-    suggestions = model.suggest(Report(title, rest), k=body.k)  # type: ignore[attr-defined]
+    report = Report(title, rest)
+    suggestions = model.suggest(report, k=body.k)  # type: ignore[attr-defined]
+    evidence = model.evidence(report)  # type: ignore[attr-defined]
     threshold = row.threshold
-    decision = decide(suggestions, threshold if threshold is not None else 1.01)
+    decision = decide(suggestions, threshold if threshold is not None else 1.01, evidence)
+    if decision.no_evidence:
+        # the top class of words the model does not know is its prior, not an opinion: none
+        return {"suggestion": True, "model": row.public(), "threshold": threshold,
+                "confident": False, "no_evidence": True, "evidence": evidence.public(),
+                "suggestions": [], "note": NO_EVIDENCE[evidence.basis]}
     names = _names(engine, [s.category for s in suggestions])
     return {
         "suggestion": True, "note": SUGGESTION, "model": row.public(),
         "threshold": threshold,
         "confident": decision.filed,  # above the model's filing threshold
+        "no_evidence": False, "evidence": evidence.public(),
         "suggestions": [{"category": s.category, "name_zh": names.get(s.category, ("", ""))[0],
                          "name_en": names.get(s.category, ("", ""))[1],
                          "probability": round(s.probability, 4), "drivers": list(s.drivers)}
@@ -147,15 +161,24 @@ def predicted_category(request: Request, description: str) -> str:
                               "suggest one", field="category")
     row, model = loaded
     title, _, rest = description.strip().partition("\n")
-    suggestions = model.suggest(Report(title, rest), k=3)  # type: ignore[attr-defined]
+    report = Report(title, rest)
+    suggestions = model.suggest(report, k=3)  # type: ignore[attr-defined]
+    evidence = model.evidence(report)  # type: ignore[attr-defined]
     threshold = row.threshold if row.threshold is not None else 1.01
-    decision = decide(suggestions, threshold)
+    decision = decide(suggestions, threshold, evidence)
     if decision.filed and decision.category is not None:
         return decision.category
+    if decision.no_evidence:
+        raise ValidationError(
+            f"category is required: the description gives the classifier nothing to go on: "
+            f"{NO_EVIDENCE[evidence.basis].removeprefix('no suggestion: ')}; choose a "
+            f"category", field="category", threshold=threshold, model_version=row.version,
+            no_evidence=True, evidence=evidence.public(), suggestions=[])
     raise ValidationError(
         f"category is required: the classifier is not confident enough "
         f"({decision.confidence:.0%} < {threshold:.0%}); choose one of the suggestions",
         field="category", threshold=threshold, model_version=row.version,
+        no_evidence=False, evidence=evidence.public(),
         suggestions=[{"category": x.category, "probability": round(x.probability, 4),
                       "drivers": list(x.drivers)} for x in suggestions])
 

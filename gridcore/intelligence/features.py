@@ -190,6 +190,23 @@ class TextFeatures:
             parts.append(sparse.csr_matrix(self.config.keyword_weight * self.keyword_counts(texts)))
         return sparse.hstack(parts, format="csr")
 
+    def known_terms(self, report: Report) -> list[str]:
+        """The report's terms found in the vocabulary, each once: its words where a block
+        reads words (English), and character n-grams where the model reads characters
+        (Chinese). A word-reading model's character n-grams count only with a CJK ideograph in
+        them (Chinese has no spaces between words): any Latin letters share a few ("as",
+        "we") with its vocabulary."""
+        reads_words = any(vec.analyzer == "word" for _, vec, _ in self._blocks)
+        found: list[str] = []
+        for field, vec, _ in self._blocks:
+            (value,) = self._field([report], field)
+            for term in vec.build_analyzer()(value):
+                if term in found or term not in vec.vocabulary_:
+                    continue
+                if vec.analyzer == "word" or not reads_words or _CJK.search(term):
+                    found.append(term)
+        return found
+
     def keyword_counts(self, lowered: Sequence[str]) -> NDArray[np.float64]:
         """log(1 + number of a class's taxonomy terms found), one column per class."""
         out = np.zeros((len(lowered), len(self.class_terms)))

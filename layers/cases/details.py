@@ -34,6 +34,19 @@ def class_names(key: str | None) -> dict[str, str] | None:
     return {"zh": cls.name_zh, "en": cls.name_en}
 
 
+def part_names(conn: Connection, code: str | None) -> dict[str, Any] | None:
+    """The city part a case is linked to, by name: its class's names from the taxonomy (the
+    part code's digits 7-10), its own name from the inventory when it has one (a bus stop's
+    "Postitalo"), and its state. None without a part; the class alone when the part is no
+    longer in the inventory."""
+    if not code:
+        return None
+    row = conn.execute(text("SELECT name, state FROM city_part WHERE code = :c"),
+                       {"c": code}).first()
+    return {"code": code, "class_names": class_names("P" + code[6:10]),
+            "name": (row.name or None) if row else None, "state": row.state if row else None}
+
+
 def _brief(row: Mapping[str, Any] | Any, tz: ZoneInfo) -> dict[str, Any]:
     return {"id": row["id"], "public_no": row["public_no"], "state": row["state"],
             "category": row["category_key"], "created_at": city_iso(row["created_at"], tz),
@@ -80,6 +93,7 @@ def enrich(conn: Connection, out: dict[str, Any], row: Mapping[str, Any] | Any,
     out["context"] = {
         "department_name": names.get(row["department_code"]),
         "category_names": class_names(row["category_key"]),
+        "part": part_names(conn, row["part_code"]),
         "proposal": {"department_name": names.get(row["proposed_department"]),
                      "basis": proposal_basis(conn, row, history)},
         "areas": [dict(r) for r in conn.execute(text(

@@ -58,6 +58,18 @@ def test_city_part_owner_overrides_rules(api: TestClient) -> None:
     assert far["part_code"] is None and far["proposal"]["department"] == "D_ROADS"
 
 
+def test_a_case_names_its_city_part(api: TestClient) -> None:
+    """The desk showed the part as a bare 16-digit code: the case's context names it — the
+    class's names from the taxonomy, the inventory's own name, its state."""
+    near_lamp = (LAMP[0] + 0.00005, LAMP[1])
+    cid = api.post("/cases", json=report(near_lamp, "P0120")).json()["id"]
+    part = api.get(f"/cases/{cid}").json()["context"]["part"]
+    assert part == {"code": "1101010120000001", "name": "路灯 1", "state": "intact",
+                    "class_names": {"zh": "路灯", "en": "street lamp"}}
+    plain = api.post("/cases", json=report(INSIDE_002, "P0120")).json()["id"]
+    assert api.get(f"/cases/{plain}").json()["context"]["part"] is None
+
+
 def test_send_back_reproposes_without_the_refusing_department(api: TestClient) -> None:
     cid = api.post("/cases", json=report(INSIDE_001)).json()["id"]
     desk = {"X-Role": "dispatcher", "X-Actor": "d1"}

@@ -79,6 +79,41 @@ def test_suggestions_and_a_new_model_reaches_every_process(db: Engine, tmp_path:
         assert one.post("/classify", json={"text": "路灯"}, headers=worker).status_code == 403
 
 
+def test_words_the_model_does_not_know_suggest_nothing(db: Engine, tmp_path: Path) -> None:
+    """Gibberish got the prior's top class (~8 %) as a suggestion: the answer now says the words
+    are no evidence, suggests nothing, and a report without a class is refused with that
+    reason instead of a guess — even when the threshold would file anything."""
+    plant(db)
+    import_history(db, tmp_path, weeks=30)
+    (model,) = learn(db, ["classify"])
+    assert model.activated
+    with serving(db) as client:
+        h = admin_headers(client.app, db)
+        for text_ in ("asdkjh qwe", "xxxxxxxx", "qwerty 1234"):
+            body = client.post("/classify", json={"text": text_}, headers=h).json()
+            assert body["no_evidence"] is True, (text_, body)
+            assert body["suggestions"] == [] and body["confident"] is False
+            assert body["evidence"]["basis"] == "unknown_words"
+            assert body["note"].startswith("no suggestion") and body["model"]["version"] == 1
+        body = client.post("/classify", json={"text": "一排路灯都不亮了，晚上很黑"},
+                           headers=h).json()
+        assert body["no_evidence"] is False and body["evidence"]["basis"] == "words"
+        assert body["suggestions"][0]["category"] == "P0120"
+        with db.begin() as conn:  # a model that would file anything it is given
+            conn.execute(text("UPDATE intel_model SET threshold = 0.0"))
+        report = {"idempotency_key": "gibberish-1", "lon": INSIDE_001[0],
+                  "lat": INSIDE_001[1], "description": "asdkjh qwe"}
+        r = client.post("/cases", json=report, headers=h)
+        assert r.status_code == 422, r.text
+        problem = r.json()
+        assert problem["field"] == "category" and problem["no_evidence"] is True
+        assert problem["suggestions"] == [] and "nothing to go on" in problem["detail"]
+        r = client.post("/cases", json={**report, "idempotency_key": "lamp-1",
+                                        "description": "一排路灯都不亮了\n晚上很黑"}, headers=h)
+        assert r.status_code == 201, r.text
+        assert r.json()["category_source"] == "predicted"
+
+
 def test_a_worse_model_never_activates(db: Engine, tmp_path: Path,
                                       cli_env: dict[str, str]) -> None:
     plant(db)

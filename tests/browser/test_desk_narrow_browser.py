@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.cases import INSIDE_001, INSIDE_002
+from tests.support.cases import INSIDE_001, INSIDE_002, LAMP
 from tests.support.desk_browser import (
     PHONE,
     WIDE,
@@ -159,6 +159,60 @@ def test_the_case_facts_begin_with_a_capital_in_english(chromium, city: str) -> 
     wait_state(page, "accepted")
     labels = page.eval_on_selector_all("dl.facts dt", "els => els.map((e) => e.innerText)")
     assert "Handler" in labels and [x for x in labels if x[:1].islower()] == [], labels
+
+
+@pytest.mark.parametrize("lang", ["zh-CN", "en"])
+def test_the_case_names_its_city_part_and_the_top_bar_reads_as_labels(  # type: ignore[no-untyped-def]
+        chromium, city: str, lang: str, artifacts: Path) -> None:
+    """The facts showed the part as a bare code ('部件 1101010120000001'): now its class's
+    name and its own, the code beside them. In English the top bar read 'live' and
+    'lead-chen · department handler': as labels, 'Live' and 'Department handler'."""
+    base = city
+    case = report(base, "w-li", (LAMP[0] + 0.00005, LAMP[1]), category="P0120",
+                  description="路灯不亮")
+    assert case["part_code"] == "1101010120000001"
+    step(base, "disp-wang", case["id"], "verify")
+    step(base, "disp-wang", case["id"], "register")
+    step(base, "disp-wang", case["id"], "dispatch", department="D_GRID",
+         reason="路灯维护公司本周停工")
+    page = open_desk(chromium, base, "lead-chen", viewport=WIDE, lang=lang)
+    page.click(f"#task-list [data-case='{case['id']}']")
+    wait_state(page, "dispatched")
+    part = page.inner_text("#case-part")
+    name = "路灯" if lang == "zh-CN" else "Street lamp"
+    assert part == f"{name} · 路灯 1 1101010120000001", part
+    page.wait_for_selector("#live[data-state=live]", timeout=15_000)
+    live, me = page.inner_text("#live-text"), page.inner_text("#me")
+    if lang == "en":
+        assert (live, me) == ("Live", "lead-chen · Department handler"), (live, me)
+    else:
+        assert (live, me) == ("实时", "lead-chen · 部门处置人员"), (live, me)
+    page.screenshot(path=str(artifacts / f"desk_case_part_{lang}.png"))
+    assert not page.errors, page.errors
+
+
+def test_lists_are_joined_as_english_writes_them(chromium, city: str,  # type: ignore[no-untyped-def]
+                                                tmp_path: Path) -> None:
+    """The photos chosen for a step were listed with the Chinese '、' in English too
+    ('2 chosen: a.png、b.png'): the separator comes from the catalogue."""
+    from tests.support.cases import png_bytes
+
+    base = city
+    case = dispatched(base, description="路面油污")
+    step(base, "h-liu", case["id"], "accept")
+    files = []
+    for name in ("before.png", "after.png"):
+        (tmp_path / name).write_bytes(png_bytes(64))
+        files.append(str(tmp_path / name))
+    page = open_desk(chromium, base, "lead-chen", viewport=WIDE, lang="en")
+    page.click("#tabs [data-tab=handle]")
+    page.click(f"#task-list [data-case='{case['id']}']")
+    wait_state(page, "accepted")
+    page.click(".actions button[data-action=handle]")
+    page.set_input_files("#step input[type=file]", files)
+    chosen = page.inner_text("#step .chosen")
+    assert "before.png, after.png" in chosen and "、" not in chosen, chosen
+    assert not page.errors, page.errors
 
 
 def test_a_case_sent_back_keeps_its_class_name(chromium, city: str) -> None:

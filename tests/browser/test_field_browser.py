@@ -502,6 +502,53 @@ def test_where_am_i_offline(phone: Phone) -> None:
     assert GRID_CODES[1] in phone.page.inner_text("#here-name")  # the nearest of wang's
 
 
+# The grid label of a grid's code and the position dot (the last circle of the position pane):
+# their boxes on the screen, and whether they overlap.
+# On the report screen the pin (standing on the same point) is a mark too.
+_LABEL_AND_DOT = """(code) => {
+  const map = document.querySelector('#view .map');
+  const label = [...map.querySelectorAll('.grid-label')].find((e) => e.textContent.trim() === code);
+  const dots = map.querySelectorAll('.leaflet-position-pane path');
+  if (!label || !dots.length) return null;
+  const a = label.getBoundingClientRect();
+  const marks = [dots[dots.length - 1], ...map.querySelectorAll('.leaflet-marker-icon.pin')]
+    .map((e) => e.getBoundingClientRect());
+  const box = (r) => [r.left, r.top, r.right, r.bottom].map(Math.round);
+  const apart = (b) => a.right <= b.left || b.right <= a.left || a.bottom <= b.top
+    || b.bottom <= a.top;
+  return { label: box(a), marks: marks.map(box), overlap: marks.some((b) => !apart(b)) };
+}"""
+
+
+def test_the_position_dot_leaves_the_grid_label_readable(phone: Phone) -> None:
+    """Standing at a grid's centre, the 定位 dot covered the grid's label ("0●1"): the label
+    moves off the dot, at the first zoom and after zooming in, and back when the worker walks
+    away; on the report's map it keeps clear of the dot and the pin."""
+    phone.go()
+    phone.sign_in()
+    page, code = phone.page, GRID_CODES[0][-3:]
+    phone.wait_text("#here-code", GRID_CODES[0])
+    page.wait_for_function(f"() => ({_LABEL_AND_DOT})('{code}')?.overlap === false",
+                           timeout=10_000)
+    phone.shot("where_label_clear")
+    page.click("#where-map .leaflet-control-zoom-in")
+    page.wait_for_timeout(600)  # the zoom's animation
+    boxes = page.evaluate(_LABEL_AND_DOT, code)
+    assert boxes and boxes["overlap"] is False, boxes
+    phone.context.set_geolocation(centre(1))  # grid 002's centre: 001's label back in place
+    phone.wait_text("#here-code", GRID_CODES[1])
+    page.wait_for_function("() => document.querySelectorAll('#where-map .grid-label.moved')"
+                           ".length === 1", timeout=10_000)
+    page.wait_for_function(f"() => ({_LABEL_AND_DOT})('{GRID_CODES[1][-3:]}')?.overlap === "
+                           "false", timeout=10_000)
+    # the report's map: the dot and the pin on the worker's position, the label clear of both
+    phone.tab("report")
+    page.wait_for_selector("#report-map .leaflet-marker-icon.pin", timeout=10_000)
+    page.wait_for_function(f"() => ({_LABEL_AND_DOT})('{GRID_CODES[1][-3:]}')?.overlap === "
+                           "false", timeout=10_000)
+    phone.shot("report_label_clear")
+
+
 # -- verify and check ----------------------------------------------------------------------------
 def _desk_case(url: str, point: dict[str, float], fed_back: bool = False) -> int:
     body = {"idempotency_key": os.urandom(8).hex(), "category": "E0103",

@@ -238,6 +238,71 @@ def test_the_phone_suggests_the_class_while_typing(chromium: Any, learnt: str,
 
 
 
+GIBBERISH = "asdkjh qwe"
+
+
+@pytest.mark.parametrize("lang", ["zh-CN", "en"])
+def test_the_phone_says_when_the_words_are_not_known(chromium: Any, learnt: str, lang: str,
+                                                     artifacts: Path) -> None:
+    """Gibberish showed the prior's top class at ~8 % as a suggestion: now the phone says
+    there is no suggestion from these words, in the worker's language; known words get their
+    class back, and clearing the text clears what it said."""
+    base = learnt
+    context = chromium.new_context(
+        viewport={"width": 390, "height": 844}, device_scale_factor=1, is_mobile=True,
+        has_touch=True, locale=lang, timezone_id="Asia/Shanghai",
+        geolocation={"longitude": INSIDE_002[0], "latitude": INSIDE_002[1], "accuracy": 10},
+        permissions=["geolocation"])
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(f"{base}/m/?lang={lang}")
+    page.wait_for_function("() => document.body.dataset.ready === '1'", timeout=30_000)
+    page.fill("#username", "w-zhao")
+    page.fill("#password", PASSWORD)
+    page.click("#signin-button")
+    page.wait_for_selector("[data-screen=where]", timeout=30_000)
+    page.goto(f"{base}/m/?lang={lang}#/report")
+    page.wait_for_selector("#description", timeout=30_000)
+    with page.expect_response(lambda r: r.url.endswith("/classify")) as answer:
+        page.type("#description", GIBBERISH, delay=30)
+    assert answer.value.json()["no_evidence"] is True
+    page.wait_for_selector("#suggest-none", timeout=15_000)
+    said = page.inner_text("#category-suggest")
+    expected = "无法从文字判断类别" if lang == "zh-CN" else "No suggestion: the words are not known"
+    assert expected in said, said
+    assert page.locator("#category-suggest .chip.suggestion").count() == 0
+    assert "%" not in said
+    page.locator("#category-suggest").scroll_into_view_if_needed()
+    page.screenshot(path=str(artifacts / f"intel_field_no_evidence_{lang}.png"))
+    page.fill("#description", "")
+    page.type("#description", LAMP_TEXT, delay=30)
+    page.wait_for_selector("#category-suggest .chip.suggestion[data-category=P0120]",
+                           timeout=15_000)
+    assert page.is_hidden("#suggest-none")
+    chip = page.inner_text("#category-suggest .chip.suggestion[data-category=P0120]")
+    assert chip[:1].isupper() or lang == "zh-CN", chip  # a label: 'Street lamp 97%'
+    page.fill("#description", "")
+    page.type("#description", "x")  # below the least words asked about: nothing is said
+    page.wait_for_selector("#category-suggest", state="hidden", timeout=5_000)
+    assert not errors, errors
+    context.close()
+
+
+def test_the_dispatchers_panel_says_when_the_words_are_not_known(chromium: Any, learnt: str,
+                                                                 artifacts: Path) -> None:
+    base = learnt
+    case = report(base, "w-li", INSIDE_001, category="P0120", description=GIBBERISH)
+    page = open_map(chromium, base, "disp-wang")
+    open_case(page, case["id"])
+    assert page.get_attribute("#intel-class-none", "data-basis") == "unknown_words"
+    assert "无法从文字判断类别" in page.inner_text("#intel-classify")
+    assert page.locator("#intel-class-top").count() == 0
+    page.locator("#intel-advice").scroll_into_view_if_needed()
+    page.screenshot(path=str(artifacts / "intel_map_no_evidence_zh.png"))
+    assert not page.errors, page.errors
+
+
 @pytest.mark.parametrize("lang", ["zh-CN", "en"])
 def test_a_manager_on_the_map_is_not_shown_a_refusal(chromium: Any, learnt: str, lang: str,
                                                      artifacts: Path) -> None:

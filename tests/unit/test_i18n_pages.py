@@ -67,9 +67,11 @@ def test_counts_agree_with_their_words(lang: str, n: object, expected: str | Non
 
 def test_chinese_catalogue_speaks_chinese() -> None:
     zh = i18n.catalogue("zh-CN")
-    # Codes, units and names aside, every Chinese message of the chrome carries Chinese.
+    # Codes, units, names and list separators (common.sep_*: "、" / ", ") aside, every
+    # Chinese message of the chrome carries Chinese.
     latin_only = [k for k, v in zh.items() if not re.search(r"[\u4e00-\u9fff]", v)
-                  and not k.startswith("common.language_") and k != "common.product"]
+                  and not k.startswith(("common.language_", "common.sep_"))
+                  and k != "common.product"]
     assert latin_only == []
 
 

@@ -4,7 +4,7 @@
 import { t } from '../i18n.js';
 import { photoUrl } from './api.js';
 import {
-  actionName, className, clockDot, clockName, data, dueText, esc, limitText, roleName,
+  actionName, asLabel, className, clockDot, clockName, data, dueText, esc, limitText, roleName,
   sourceName, stateName, when,
 } from './ui.js';
 
@@ -41,16 +41,26 @@ export function clockLine(c) {
     ${c.parked ? ` <span class="flag parked">${esc(t('case.parked'))}</span>` : ''}</p>`;
 }
 
+// The city part a case is linked to: its class's name (and its own, when the inventory names
+// it) in the page's language, with the 16-digit code beside it — a bare code told nobody what
+// the part was. Without the case's context (a case sent back away): the code alone.
+function partText(c) {
+  const p = c.context?.part;
+  const cls = p?.class_names ? className('', p.class_names) : '';
+  const name = [cls ? esc(asLabel(cls)) : '', p?.name ? data(p.name, 'part-name') : ''].filter(Boolean).join(' · ');
+  return `${name ? `${name} ` : ''}${data(c.part_code, 'code')}`;
+}
+
 export function facts(c, deptName = (code) => code) {
   const areas = (c.context?.areas || []).map((a) => data(a.name)).join(' › ');
   const cls = c.context?.category_names ? className(c.category, c.context.category_names) : '';
   const rows = [
-    [t('case.label_class'), `${cls ? `${esc(cls)} ` : ''}${data(c.category)}`],
-    [t('case.label_source'), `${esc(sourceName(c.source))}${c.reporter ? ' · ' + data(c.reporter) : ''}`],
+    [t('case.label_class'), `${cls ? `${esc(asLabel(cls))} ` : ''}${data(c.category)}`],
+    [t('case.label_source'), `${esc(asLabel(sourceName(c.source)))}${c.reporter ? ' · ' + data(c.reporter) : ''}`],
     [t('case.label_reported'), esc(when(c.created_at))],
     [t('case.label_grid'), `<span class="case-link" data-grid="${esc(c.grid_code || '')}">${data(c.grid_code || '—')}</span>${areas ? '<br>' + areas : ''}`],
   ];
-  if (c.part_code) rows.push([t('case.label_part'), data(c.part_code)]);
+  if (c.part_code) rows.push([t('case.label_part'), `<span id="case-part">${partText(c)}</span>`]);
   if (c.department) rows.push([t('case.label_department'), data(`${c.context?.department_name || deptName(c.department)} (${c.department})`)]);
   if (c.assignee) rows.push([t('case.label_assignee'), data(c.assignee)]);
   return `<dl class="facts">${rows.map(([k, v]) => `<dt>${esc(k)}</dt><dd>${v}</dd>`).join('')}</dl>`;

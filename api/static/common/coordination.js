@@ -8,7 +8,9 @@
 import { loadMessages, t } from '../i18n.js';
 import { ROOT, api, who } from './api.js';
 import { photoStrip } from './case_view.js';
-import { actionName, data, esc, fillPhotos, levelName, limitText, stepFormHtml, toast, when } from './ui.js';
+import {
+  actionName, data, esc, fillPhotos, levelName, limitText, listOf, stepFormHtml, toast, when,
+} from './ui.js';
 
 const STEPS = ['escalate', 'whistle', 'report_in', 'assist', 'assist_done', 'release'];
 const LIMITS = { whistle: ['30m', '1h', '2h', '1wd'], assist: ['', '2h', '1wd', '3wd', '5wd'] };
@@ -61,8 +63,8 @@ function render() {
   const name = (code) => (s.assisting.find((k) => k.department === code) || {}).name;
   const steps = s.steps.map((a) => `<button type="button" data-coord-step="${esc(a)}" class="${a === 'release' || a === 'escalate' ? 'secondary' : ''}">${esc(t(`coord.step_${a}`))}</button>`).join('');
   const html = `<h4>${esc(t('coord.title'))}</h4>
-    <p class="lead">${esc(t('coord.lead'))}: ${s.lead ? deptLabel(s.lead) : `<span class="muted">${esc(t('coord.no_lead'))}</span>`}
-      ${waits.length ? `<span class="flag waiting" id="coord-waits">${esc(t('coord.lead_waits', { n: waits.length }))} ${waits.map((d) => data(name(d) || d)).join('、')}</span>` : ''}</p>
+    <p class="lead">${esc(t('coord.lead'))}${esc(t('common.sep_label'))}${s.lead ? deptLabel(s.lead) : `<span class="muted">${esc(t('coord.no_lead'))}</span>`}
+      ${waits.length ? `<span class="flag waiting" id="coord-waits">${esc(t('coord.lead_waits', { n: waits.length }))} ${listOf(waits.map((d) => data(name(d) || d)))}</span>` : ''}</p>
     ${s.whistles.length ? `<h5>${esc(t('coord.whistles'))}</h5><table class="coord-table" id="coord-whistles"><thead><tr>
       <th>${esc(t('coord.department'))}</th><th>${esc(t('coord.limit'))}</th><th>${esc(t('coord.deadline'))}</th><th>${esc(t('coord.status'))}</th></tr></thead>
       <tbody>${s.whistles.map(whistleRow).join('')}</tbody></table>` : ''}
@@ -148,7 +150,7 @@ function wireFiles(form) {
   file.onchange = () => {
     const names = [...file.files].map((f) => f.name);
     form.querySelector('.chosen').innerHTML = names.length
-      ? `${esc(t('coord.photos_chosen', { n: names.length }))} ${names.map((n) => data(n)).join('、')}` : esc(t('coord.no_photo'));
+      ? `${esc(t('coord.photos_chosen', { n: names.length }))} ${listOf(names.map((n) => data(n)))}` : esc(t('coord.no_photo'));
   };
 }
 

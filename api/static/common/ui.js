@@ -22,6 +22,9 @@ export const stateName = (s) => named('case.state_', s);
 export const actionName = (a) => named('case.action_', a);
 export const kindName = (k) => named('case.kind_', k);
 export const roleName = (r) => named('case.role_', r);
+// a role standing alone (the top bar, the role picker): "Department handler", not a word of a
+// sentence ("a department handler may not…")
+export const roleLabel = (r) => named('common.role_', r);
 export const sourceName = (s) => named('case.source_', s);
 export const levelName = (l) => named('case.level_', l);
 export const bucketName = (b) => named('case.bucket_', b);
@@ -38,6 +41,11 @@ export function className(key, names) {
 export const asLabel = (text) => (LANG === 'en' && text ? text.charAt(0).toUpperCase() + text.slice(1) : text);
 
 export const when = (iso) => cityTime(iso, TZ);
+
+// Items of a list, and clauses, joined as the page's language writes them ("A、B" / "A, B");
+// a label and its value are joined by common.sep_label ("主办部门：" / "Lead department: ").
+export const listOf = (items) => items.join(t('common.sep_list'));
+export const clausesOf = (items) => items.join(t('common.sep_clause'));
 
 // A time limit as the taxonomy writes it (30m, 2h, 5wh, 3wd) in words.
 export function limitText(limit) {

@@ -10,8 +10,8 @@ import { clockLine, facts, historyList, reportPhotos } from '../common/case_view
 import { connectEvents } from '../common/live.js';
 import { filled, notices, setLive } from '../common/notices.js';
 import {
-  $, actionName, asLabel, clockDot, data, dueText, esc, fillPhotos, roleName, stateName, stepFormHtml, toast,
-  when, wireLightbox,
+  $, actionName, asLabel, clockDot, data, dueText, esc, fillPhotos, roleLabel, stateName, stepFormHtml, toast,
+  listOf, when, wireLightbox,
 } from '../common/ui.js';
 
 const TABS = ['accept', 'handle', 'feed_back', 'sent_back'];
@@ -198,7 +198,7 @@ function openForm(action, version) {
     file.onchange = () => {
       const names = [...file.files].map((f) => f.name);
       form.querySelector('.chosen').innerHTML = names.length  // file names are data
-        ? `${esc(t('desk.photos_chosen', { n: names.length }))} ${names.map((n) => data(n)).join('、')}`
+        ? `${esc(t('desk.photos_chosen', { n: names.length }))} ${listOf(names.map((n) => data(n)))}`
         : esc(t('desk.no_photo'));
     };
   }
@@ -255,7 +255,7 @@ async function whoAmI() {
   if (!who.token) { st.me = null; showSignedOut(); return; }
   try {
     st.me = await api('/auth/me');
-    $('me').textContent = `${st.me.username} · ${roleName(st.me.role)}`;
+    $('me').textContent = `${st.me.username} · ${roleLabel(st.me.role)}`;
     $('me').title = $('me').textContent;  // cut short on a phone's top bar
     $('dept').textContent = st.me.department || '';
     $('dept').title = st.me.department || '';

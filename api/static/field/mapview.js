@@ -41,11 +41,17 @@ export function makeMap(el, { interactive = true } = {}) {
   return map;
 }
 
+// What a grid's label keeps clear of, in pixels around a mark's point: the position dot with
+// its white ring (positionLayer), and the pin (its 36 × 48 icon stands on the point).
+export const DOT_BOX = { left: -11, right: 11, top: -11, bottom: 11 };
+export const PIN_BOX = { left: -18, right: 18, top: -47, bottom: 3 };
+const LABEL_GAP = 4;
 const CURRENT = { color: '#003c41', weight: 3, fillColor: '#ffd23f', fillOpacity: 0.4 };
 const OTHER = { color: '#005c63', weight: 1.5, fillColor: '#8fd3d8', fillOpacity: 0.18 };
 
 // The worker's grids, labelled with the last digits of their codes; ``highlight(code)`` marks
-// the grid the worker stands in.
+// the grid the worker stands in; ``keepClear(marks)`` moves labels off the marks drawn over
+// them (``[{ latlng, box: DOT_BOX | PIN_BOX }]``).
 export function gridsLayer(area, currentCode) {
   const styleFor = (code) => (f) => (f.properties.code === code ? CURRENT : OTHER);
   const layer = L.geoJSON(area, {
@@ -56,6 +62,38 @@ export function gridsLayer(area, currentCode) {
     },
   });
   layer.highlight = (code) => layer.setStyle(styleFor(code));
+  // A label sits at its grid's centre, where the worker often stands: the position dot (and
+  // the report's pin) covered it ("0●1"). A label a mark would touch moves up or down by the
+  // least that clears every mark, at every zoom.
+  let marks = [];
+  const place = () => {
+    const map = layer._map;
+    if (!map) return;
+    const boxes = marks.map(({ latlng, box }) => {
+      const p = map.latLngToContainerPoint(latlng);
+      return { left: p.x + box.left, right: p.x + box.right, top: p.y + box.top, bottom: p.y + box.bottom };
+    });
+    layer.eachLayer((part) => {
+      const tip = part.getTooltip();
+      const el = tip && tip.getElement();
+      if (!el || !tip.getLatLng()) return;
+      const at = map.latLngToContainerPoint(tip.getLatLng());
+      const w = el.offsetWidth / 2 + LABEL_GAP, hh = el.offsetHeight / 2 + LABEL_GAP;
+      const clear = (dy) => boxes.every((b) => at.x + w <= b.left || at.x - w >= b.right
+        || at.y + dy + hh <= b.top || at.y + dy - hh >= b.bottom);
+      const tries = [0, ...boxes.flatMap((b) => [b.top - hh - at.y, b.bottom + hh - at.y])]
+        .sort((a, b) => Math.abs(a) - Math.abs(b));
+      const dy = Math.round(tries.find(clear) ?? 0);
+      if ((tip.options.offset?.y || 0) !== dy) {
+        tip.options.offset = L.point(0, dy);
+        tip.update();
+      }
+      el.classList.toggle('moved', dy !== 0);
+    });
+  };
+  layer.keepClear = (next) => { marks = (next || []).filter((m) => m && m.latlng); place(); };
+  layer.on('add', () => { layer._map.on('zoomend', place); place(); });
+  layer.on('remove', (e) => e.target._map?.off('zoomend', place));
   return layer;
 }
 

@@ -6,7 +6,9 @@
 // photo after the work beside the one before — verified, handled and closed in one report.
 import { LANG, t } from '../i18n.js';
 import { distanceM, gridAt, partsNear, watchPosition } from './geo.js';
-import { gridsLayer, leaflet, makeMap, partsLayer, pin as makePin, positionLayer, removeMap } from './mapview.js';
+import {
+  DOT_BOX, PIN_BOX, gridsLayer, leaflet, makeMap, partsLayer, pin as makePin, positionLayer, removeMap,
+} from './mapview.js';
 import * as net from './net.js';
 import * as outbox from './outbox.js';
 import { photoField, photoLimit } from './photo.js';
@@ -161,11 +163,20 @@ export async function render(view, { arg }) {
     if (partLayer) partLayer.remove();
     gridLayer = area && area.features.length ? gridsLayer(area).addTo(map) : null;
     partLayer = area && area.parts ? partsLayer(area.parts, pickPart).addTo(map) : null;
+    clearLabels();
   }
   const me = positionLayer().addTo(map);
   let marker = null;
+  let here = null;  // the phone's last position (the dot)
+  // the grids' labels keep clear of the position dot and of the pin (both covered "001")
+  function clearLabels() {
+    if (!gridLayer) return;
+    gridLayer.keepClear([here && { latlng: [here.lat, here.lon], box: DOT_BOX },
+      draft.pin && { latlng: [draft.pin.lat, draft.pin.lon], box: PIN_BOX }]);
+  }
 
   function describe() {
+    clearLabels();
     if (!draft.pin) {
       where.textContent = t('field.waiting_gps');
       return;
@@ -226,6 +237,7 @@ export async function render(view, { arg }) {
   const stop = watchPosition((fix) => {
     if (!fix || left) return;
     me.update(fix);
+    here = fix;
     if (!draft.fix || !draft.pin) {
       draft.fix = fix;
       if (!draft.pin) {
@@ -233,6 +245,8 @@ export async function render(view, { arg }) {
         map.setView([fix.lat, fix.lon], 18);
       }
       describe();
+    } else {
+      clearLabels();
     }
   });
 

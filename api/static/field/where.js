@@ -2,7 +2,7 @@
 // worked out on the phone from my area (it works offline).
 import { t } from '../i18n.js';
 import { distanceM, gridAt, nearestGrid, watchPosition } from './geo.js';
-import { fitArea, gridsLayer, leaflet, makeMap, positionLayer, removeMap } from './mapview.js';
+import { DOT_BOX, fitArea, gridsLayer, leaflet, makeMap, positionLayer, removeMap } from './mapview.js';
 import * as net from './net.js';
 import { h, metres, toast, when } from './ui.js';
 
@@ -57,7 +57,10 @@ export async function render(view) {
       view.classList.add('outside');
     }
     detail.textContent = t('field.accuracy', { m: Math.round(fix.accuracy || 0) }) + ' · ' + when(fix.at);
-    if (grids) grids.highlight(hit && hit.properties.code);
+    if (grids) {
+      grids.highlight(hit && hit.properties.code);
+      grids.keepClear([{ latlng: [fix.lat, fix.lon], box: DOT_BOX }]);  // the dot covered its grid's label
+    }
   }
 
   async function draw() {

@@ -8,7 +8,7 @@ import { clockLine, facts, historyList, photoStrip, reportPhotos } from '../comm
 import { filled } from '../common/notices.js';
 import {
   $, actionName, asLabel, data, esc, fieldName, fillPhotos, levelName, roleName, span, stateName,
-  stepFormHtml, when,
+  listOf, stepFormHtml, when,
 } from '../common/ui.js';
 
 export const panel = { config: null, role: () => 'dispatcher', onChanged: async () => {},
@@ -41,7 +41,7 @@ function basisText(c) {
 function proposalBox(c) {
   const p = c.proposal || {};
   const name = c.context?.proposal?.department_name;
-  const refused = (p.refused_departments || []).map((d) => data(d)).join('、');
+  const refused = listOf((p.refused_departments || []).map((d) => data(d)));
   return `<section class="proposal" id="proposal">
     <h4>${esc(t('map.proposal'))}</h4>
     <p><b id="proposal-dept" data-code="${esc(p.department || '')}">${p.department ? data(`${name || ''} (${p.department})`) : esc(t('map.no_proposal'))}</b></p>

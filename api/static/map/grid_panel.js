@@ -2,7 +2,7 @@
 // state, open cases with their deadlines, and its health score in brief.
 import { LANG, t } from '../i18n.js';
 import { ROOT, api } from '../common/api.js';
-import { $, data, esc, stateName, when } from '../common/ui.js';
+import { $, data, esc, listOf, stateName, when } from '../common/ui.js';
 
 const num = (v) => {
   const n = typeof v === 'object' && v !== null ? (v.score ?? v.value) : v;
@@ -12,7 +12,7 @@ const num = (v) => {
 export async function showGrid(code) {
   const g = await api(`/map/grids/${encodeURIComponent(code)}`);
   const hier = g.hierarchy.map((a) => `${data(a.name)} <small>${data(a.code)}</small>`).join(' › ');
-  const workers = g.workers.map((w) => data(`${w.name} (${w.code})${w.phone ? ' ' + w.phone : ''}`)).join('、') || '—';
+  const workers = listOf(g.workers.map((w) => data(`${w.name} (${w.code})${w.phone ? ' ' + w.phone : ''}`))) || '—';
   const parts = Object.entries(g.parts).map(([s, n]) => `${esc(t(`map.part_state_${s}`))} ${data(n)}`).join(' · ') || '—';
   const cases = g.open_cases.map((c) => `<li><span class="case-link" data-case="${c.id}">${data(c.public_no)}</span>
     <span class="state s-${esc(c.state)}">${esc(stateName(c.state))}</span> ${data(c.category_key)}

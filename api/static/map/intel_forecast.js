@@ -6,7 +6,7 @@
 // class ("where will lamps fail next week"). It survives a change of basemap (a new style).
 import { LANG, cityTime, loadMessages, t } from '../i18n.js';
 import { api } from '../common/api.js';
-import { $, TZ } from '../common/ui.js';
+import { $, TZ, listOf } from '../common/ui.js';
 import { gcj, view } from './mapview.js';
 
 const SOURCE = 'forecast';
@@ -42,7 +42,7 @@ function byArea(fc, warnings) {
   return { type: 'FeatureCollection', features: [...areas.values()].map((a) => ({
     type: 'Feature', geometry: shifted(a.geometry),
     properties: { code: a.code, area: a.area, expected: Math.round(a.expected * 100) / 100,
-      classes: a.classes.slice(0, 3).join('、'), warning: layer.warned.has(a.code) } })) };
+      classes: listOf(a.classes.slice(0, 3)), warning: layer.warned.has(a.code) } })) };
 }
 
 // Five classes from zero to the largest expectation shown, rounded to readable steps.

@@ -10,7 +10,7 @@
 // live refresh of the same case redraws from memory, without asking the server again.
 import { LANG, loadMessages, t } from '../i18n.js';
 import { api } from '../common/api.js';
-import { $, data, esc, when } from '../common/ui.js';
+import { $, clausesOf, data, esc, listOf, when } from '../common/ui.js';
 import { pct, similarHtml, similarOf, tHtml } from '../common/similar_cases.js';
 import { panel } from './case_panel.js';
 
@@ -76,16 +76,26 @@ function classifyHtml(c, a) {
   const predicted = c.category_source === 'predicted'
     ? `<p class="intel-flag" id="intel-predicted">${esc(t('intel.classify_predicted'))}</p>` : '';
   if (a.empty) return `${predicted}<p class="muted">${esc(t('intel.classify_no_text'))}</p>`;
+  // words the model does not know: no class at all, and said so (not the prior's top class)
+  if (a.no_evidence) {
+    const basis = a.evidence?.basis === 'near_prior' ? 'near_prior' : 'unknown_words';
+    return `${predicted}<p class="muted" id="intel-class-none" data-basis="${esc(basis)}">${esc(t(`intel.no_evidence_${basis}`))}</p>${modelLine(a.model)}`;
+  }
   if (!a.suggestions?.length) return `${predicted}<p class="muted">${esc(t('intel.no_model'))}</p>`;
-  const [top, ...rest] = a.suggestions;
+  const [top, ...others] = a.suggestions;
+  const rest = others.filter((s) => s.probability >= 0.05);  // '0%' told nothing
+  // below the model's filing threshold: a guess to check, not the system's opinion
+  const unsure = a.confident !== true
+    ? `<p class="intel-uncertain" id="intel-class-uncertain">${esc(t('intel.classify_uncertain', { pct: pct(a.threshold ?? 1) }))}</p>` : '';
   const names = (s) => ({ name_zh: s.name_zh, name_en: s.name_en });
   const same = top.category === c.category;
   return `${predicted}
     <p id="intel-class-top" data-category="${esc(top.category)}">${tHtml('intel.classify_top',
       { name: `<b>${data(catName(top.category, names(top)))}</b>`, pct: pct(top.probability) })}
       <span class="${same ? 'agree' : 'differ'}" id="intel-class-verdict">${esc(t(same ? 'intel.classify_same' : 'intel.classify_differs'))}</span></p>
+    ${unsure}
     ${top.drivers?.length ? `<p class="muted">${tHtml('intel.classify_drivers', { words: top.drivers.map(driver).join(' ') })}</p>` : ''}
-    ${rest.length ? `<p class="muted">${tHtml('intel.classify_others', { list: rest.map((s) => `${data(catName(s.category, names(s)))} ${pct(s.probability)}%`).join('、') })}</p>` : ''}
+    ${rest.length ? `<p class="muted">${tHtml('intel.classify_others', { list: listOf(rest.map((s) => `${data(catName(s.category, names(s)))} ${pct(s.probability)}%`)) })}</p>` : ''}
     ${modelLine(a.model)}`;
 }
 
@@ -103,7 +113,7 @@ function dispatchHtml(c, a) {
       ${tHtml('intel.dispatch_model', { name: `<b>${data(name(top))}</b>`, pct: pct(top.probability) })}</p>
     <p class="intel-reason" id="intel-dispatch-reason">${esc(reasonText(top))}</p>
     <p class="${rule && rule !== top.department ? 'differ' : 'agree'}" id="intel-dispatch-verdict">${esc(verdict)}</p>
-    ${rest.length ? `<p class="muted">${esc(t('intel.dispatch_others'))}: ${rest.map((x) => `${data(name(x))} ${pct(x.probability)}% <small>${esc(reasonText(x))}</small>`).join('；')}</p>` : ''}
+    ${rest.length ? `<p class="muted">${esc(t('intel.dispatch_others'))}${esc(t('common.sep_label'))}${clausesOf(rest.map((x) => `${data(name(x))} ${pct(x.probability)}% <small>${esc(reasonText(x))}</small>`))}</p>` : ''}
     ${canUse ? `<button type="button" class="secondary" id="intel-dispatch-use" data-department="${esc(top.department)}">${esc(t('intel.dispatch_use'))}</button>` : ''}
     ${modelLine(a.model)}`;
 }

@@ -5,7 +5,7 @@ import { loadMessages, t } from '../i18n.js';
 import { api, signIn, who } from '../common/api.js';
 import { connectEvents } from '../common/live.js';
 import { notices, setLive } from '../common/notices.js';
-import { $, DEV, data, esc, roleName, toast, wireLightbox } from '../common/ui.js';
+import { $, DEV, data, esc, roleLabel, toast, wireLightbox } from '../common/ui.js';
 import { panel, showCase as renderCase, wirePanel } from './case_panel.js';
 import { showGrid as renderGrid } from './grid_panel.js';
 import * as maplibregl from '../vendor/maplibre-gl/maplibre-gl.mjs';
@@ -61,7 +61,7 @@ async function whoAmI() {
   if (!who.token) { st.me = null; return; }
   try {
     st.me = await api('/auth/me');
-    $('me').textContent = `${st.me.username} · ${roleName(st.me.role)}`;
+    $('me').textContent = `${st.me.username} · ${roleLabel(st.me.role)}`;
     $('me').title = $('me').textContent;  // cut short on a phone's top bar
     $('signin').hidden = true; $('signed-in').hidden = false; $('stand-in').hidden = true;
   } catch (e) { signOut(); }
@@ -89,7 +89,7 @@ function caseLonLat(id) {
 
 function fillControls(config) {
   const opt = (v, text) => `<option value="${esc(v)}">${esc(text)}</option>`;
-  $('role').innerHTML = config.roles.map((r) => opt(r, roleName(r))).join('');
+  $('role').innerHTML = config.roles.map((r) => opt(r, roleLabel(r))).join('');
   $('role').value = 'dispatcher';
   $('basemap').innerHTML = config.basemaps.providers.map((p) => opt(p.id, p.title_zh && document.documentElement.lang === 'zh-CN' ? p.title_zh : p.title)).join('');
   $('basemap').value = view.basemap;

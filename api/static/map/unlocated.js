@@ -83,7 +83,7 @@ async function open(id) {
     <p class="desc">${data(c.description || '—')}</p>
     <h4>${esc(t('coord.unlocated_candidates'))}</h4>${candidatesHtml(c)}
     <p class="hint">${esc(t('coord.unlocated_hint'))}</p>
-    <p>${esc(t('coord.unlocated_chosen'))}: <span id="chosen-place" class="chosen-place" translate="no">${esc(t('coord.unlocated_none_chosen'))}</span></p>
+    <p>${esc(t('coord.unlocated_chosen'))}${esc(t('common.sep_label'))}<span id="chosen-place" class="chosen-place" translate="no">${esc(t('coord.unlocated_none_chosen'))}</span></p>
     <div class="buttons"><button type="button" id="locate-go" disabled>${esc(t('coord.unlocated_locate'))}</button>
       <button type="button" class="secondary" id="locate-back">${esc(t('coord.unlocated_back'))}</button></div>
     <p class="error" id="locate-error" role="alert"></p></article>`;

@@ -10,7 +10,7 @@ from gridcore.intelligence.baselines import (
     MajorityClassifier,
     PlainTfidfClassifier,
 )
-from gridcore.intelligence.classify import TextClassifier, decide
+from gridcore.intelligence.classify import MIN_EVIDENCE, TextClassifier, decide
 from gridcore.intelligence.errors import NotEnoughHistory, NotFitted
 from gridcore.intelligence.evaluation import (
     compare,
@@ -82,6 +82,45 @@ def test_decide_files_above_threshold_and_refuses_below() -> None:
     refused = decide(vague, threshold=0.9)
     assert not refused.filed and refused.category is None
     assert len(refused.suggestions) == 3
+
+
+@pytest.mark.parametrize("table", [ZH, EN])
+def test_words_the_model_does_not_know_are_no_evidence(table: dict[str, list[str]]) -> None:
+    """Gibberish still has a top class (at about the prior): the model says it has nothing to
+    go on, and intake's decision never files on it, even at a threshold of 0."""
+    reports, labels = planted(table, 120, 8)
+    model = TextClassifier().fit(reports, labels)
+    for text in ["asdkjh qwe", "xxxxxxxx", "qwerty", "1234", "的的的"]:
+        evidence = model.evidence(Report(text))
+        assert not evidence.found and evidence.basis == "unknown_words", (text, evidence)
+        decision = decide(model.suggest(Report(text)), threshold=0.0, evidence=evidence)
+        assert not decision.filed and decision.category is None and decision.no_evidence
+    known = "路灯不亮" if table is ZH else "street light out"
+    evidence = model.evidence(Report(known))
+    assert evidence.found and evidence.basis == "words" and evidence.known_terms
+    assert evidence.shift >= MIN_EVIDENCE
+    decision = decide(model.suggest(Report(known)), threshold=0.5, evidence=evidence)
+    assert decision.filed and not decision.no_evidence
+    assert evidence.public()["basis"] == "words"
+
+
+def test_known_words_that_move_nothing_are_near_the_prior() -> None:
+    """Words of the vocabulary that every class shares (the places of the planted reports)
+    move the answer less than MIN_EVIDENCE from the answer to no text at all."""
+    reports, labels = planted(EN, 120, 9)
+    model = TextClassifier().fit(reports, labels)
+    evidence = model.evidence(Report("Main St Oak Ave"))
+    assert evidence.known_terms >= 2 and evidence.shift < MIN_EVIDENCE
+    assert evidence.basis == "near_prior" and not evidence.found
+
+
+def test_a_model_stored_before_the_prior_was_kept_computes_it() -> None:
+    """Models pickled before ``_prior_proba`` existed load without it: evidence still works."""
+    reports, labels = planted(ZH, 60, 10)
+    model = TextClassifier().fit(reports, labels)
+    del model.__dict__["_prior_proba"]
+    assert model.evidence(Report("路灯不亮")).found
+    assert abs(float(model._prior().sum()) - 1) < 1e-9
 
 
 def test_coverage_curve_trades_coverage_for_accuracy() -> None:
