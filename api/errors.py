@@ -97,18 +97,23 @@ def localised_detail(request: Request | None, error: e.GridcoreError) -> str | N
 
 
 def problem(status: int, title: str, detail: str, kind: str, instance: str | None = None,
-            headers: dict[str, str] | None = None, request: Request | None = None,
+            /, headers: dict[str, str] | None = None, request: Request | None = None,
             **extra: Any) -> JSONResponse:
+    """An RFC 9457 problem+json answer; ``extra``: the error's own members (an error's details
+    may be named like a parameter here, e.g. an evaluation ``kind``: hence positional-only)."""
     title = localised_title(request, kind, title)
     body: dict[str, Any] = {"type": f"https://gridcore.dev/problems/{kind}", "title": title,
                             "status": status, "detail": detail}
     if instance:
         body["instance"] = instance
-    body.update({k: v for k, v in extra.items() if v is not None})
+    # the standard members stay what they are; a detail of the same name goes beside them
+    body.update({(f"{k}_value" if k in body or k in _STANDARD else k): v
+                 for k, v in extra.items() if v is not None})
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
 OPEN311 = "/open311/v2/"
+_STANDARD = frozenset({"type", "title", "status", "detail", "instance"})
 
 
 def open311_error(request: Request, exc: e.GridcoreError, status: int) -> Response:
@@ -185,9 +190,10 @@ def install(app: FastAPI) -> None:
         if raw is not None and not localised:
             detail, detail_lang = _worded(request, raw, exc.details["errors"]) \
                 or (detail, detail_lang)
+        details = {(f"{k}_value" if k in ("headers", "request", "detail_lang") else k): v
+                   for k, v in _jsonable(exc.details).items()}
         return problem(status, exc.title, detail, exc.kind, str(request.url.path),
-                       request=request, headers=headers, detail_lang=detail_lang,
-                       **_jsonable(exc.details))
+                       request=request, headers=headers, detail_lang=detail_lang, **details)
 
     @app.exception_handler(RequestValidationError)
     async def request_invalid(request: Request, exc: RequestValidationError) -> Response:

@@ -37,12 +37,13 @@ _PENALISED = {
 # One party's explanation (``explain(...).members``): aggregate → (penalty, the aggregate of its
 # cases that do not carry it). The cases of the aggregate that carry the penalty — each one a
 # case the party may appeal — are those not in the second (None: every case it lists). Only
-# these lists name the penalised cases themselves; an area's overdue cases and a worker's
-# voided reports have no list of their own (their appeals go through the API).
+# these lists name the penalised cases themselves; a worker's voided reports have no list of
+# their own (their appeals go through the API). An area's overdue cases are those due to close
+# (close_due) that were not closed on time.
 APPEALABLE: dict[str, dict[str, tuple[str, str | None]]] = {
     "department": {"handled_late": ("overdue", None), "overdue_unhandled": ("overdue", None),
                    "reworked": ("rework", None), "sent_back_wrongful": ("send_back", None)},
-    "area": {"reworked": ("rework", None)},
+    "area": {"close_due": ("overdue", "closed_on_time"), "reworked": ("rework", None)},
     "worker": {"verified": ("late_verify", "verified_on_time"),
                "checked": ("late_check", "checked_on_time"), "missed": ("missed", None)},
 }

@@ -157,3 +157,37 @@ def test_refusals_a_page_shows_are_worded_for_the_caller(client: TestClient, db:
     assert late.status_code == 409
     detail = late.json()["detail"]
     assert detail.startswith(f"{PERIOD} 的申诉期已于 2026-11-") and "5 个工作日" in detail
+
+
+def test_an_areas_overdue_cases_are_those_not_closed_on_time(client: TestClient, db: Engine,
+                                                              month: dict[str, int]) -> None:
+    """An area's overdue penalty falls on the cases due to close that were not closed on time:
+    the board offers those (K1 handled late, K5 never handled), and the API refused none of
+    close_due before (K2, closed on time, was accepted)."""
+    _window(client, 60)
+    c1 = _as(client, db, "street-manager", "manager")  # every area
+    street = client.get("/evaluation/area", params={"period": PERIOD},
+                        headers=c1).json()["parties"][0]["code"]
+    body = _explained(client, "area", street, c1)
+    assert body["aggregates"]["close_due"]["penalty"] == {
+        "name": "overdue", "case_ids": [month["K1"], month["K5"]]}
+    on_time = client.post("/evaluation/appeals", headers=c1, json={
+        "kind": "area", "party": street, "case_id": month["K2"], "penalty": "overdue",
+        "period": PERIOD, "reason": "closed on time"})
+    assert on_time.status_code == 422, on_time.text
+    late = client.post("/evaluation/appeals", headers=c1, json={
+        "kind": "area", "party": street, "case_id": month["K5"], "penalty": "overdue",
+        "period": PERIOD, "reason": "the department was told too late"})
+    assert late.status_code == 201, late.text
+
+
+def test_an_unknown_party_is_a_404_naming_its_kind(client: TestClient, db: Engine,
+                                                   month: dict[str, int]) -> None:
+    """The error's detail 'kind' (the evaluation's kind) once clashed with the problem's own
+    'kind' argument: a 500 for GET /evaluation/area/<unknown>."""
+    c1 = _as(client, db, "street-manager-2", "manager")
+    r = client.get("/evaluation/area/C1", params={"period": PERIOD}, headers=c1)
+    assert r.status_code == 404, r.text
+    problem = r.json()
+    assert problem["kind"] == "area" and problem["code"] == "C1"
+    assert problem["type"].endswith("/not-found") and problem["status"] == 404
